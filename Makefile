@@ -1,0 +1,69 @@
+# Flamecam's installer and entry points. Every target installs only what is
+# missing, so running any of them twice is cheap. Run as root: loading eBPF
+# programs needs it.
+
+SHELL        := /bin/bash
+.SHELLFLAGS  := -eu -o pipefail -c
+VENV         ?= .venv
+PY           := $(VENV)/bin/python
+SYSTEM_PY    := /usr/bin/python3
+KVER         := $(shell uname -r)
+APT_RUNTIME  := python3-bpfcc bpfcc-tools python3-venv python3-dev gcc make
+APT_TEST     := g++ postgresql chromium linux-perf openjdk-17-jdk-headless
+SEC          ?= 10
+
+.PHONY: run test setup setup-test system-runtime system-test kernel-headers venv lint bench clean
+
+## make run: install what is missing, then run Flamecam.
+run: setup
+	$(PY) -m profiler.cli run --seconds $(SEC)
+
+## make test: install what is missing (test tools too), then run the whole suite.
+test: setup-test
+	$(PY) -m ruff check .
+	$(PY) -m pytest -ra tests
+
+setup: system-runtime kernel-headers venv
+	@$(PY) -m profiler.cli doctor
+
+setup-test: setup system-test $(VENV)/.test-installed
+
+system-runtime:
+	@bash .ci/need-root "install Debian packages and load eBPF programs"
+	@bash .ci/apt-install $(APT_RUNTIME)
+
+system-test:
+	@bash .ci/apt-install $(APT_TEST)
+
+# bcc compiles its programs against kernel headers at load time. Prefer the
+# running kernel's own; otherwise fall back to Debian's generic ones (our
+# programs read only tracepoint arguments and helpers, so layouts don't matter).
+kernel-headers:
+	@bash .ci/kernel-headers
+
+$(VENV)/bin/python:
+	$(SYSTEM_PY) -m venv $(VENV)
+
+# Debian's bcc binding is pure Python over libbcc: link it into the venv
+# rather than exposing every Debian package to it.
+venv: $(VENV)/bin/python $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
+	ln -sfn /usr/lib/python3/dist-packages/bcc "$$site/bcc"
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+lint: setup-test
+	$(PY) -m ruff check .
+
+bench: setup-test
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info
