@@ -1,0 +1,403 @@
+"""pprof (perftools.profiles.Profile) encoding and decoding.
+
+pprof is the lingua franca of profilers: `go tool pprof`, Pyroscope, Parca and
+Grafana read it, and most clients push it. Flamecam writes one sample per
+`Sample` with two values (`cpu/nanoseconds`, `off_cpu/nanoseconds`) so on-CPU
+and off-CPU time stay separable, and keeps the thread identity in labels.
+
+Decoding treats its input as hostile: decompression is bounded, every index is
+checked, and every failure is a `PprofError` (a `ValueError`) with one line
+saying what was wrong.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Iterable
+
+from google.protobuf.message import DecodeError
+
+from profiler.formats.proto import profile_pb2
+from profiler.model import CPU, OFFCPU, Frame, Profile, Sample
+
+DEFAULT_MAX_DECOMPRESSED = 64 << 20
+DEFAULT_MAX_SAMPLES = 1_000_000
+
+# Sample types that mean "time on the CPU" / "time off it", by pprof type name.
+CPU_TYPES = ("cpu", "process_cpu", "itimer", "wall")
+OFFCPU_TYPES = ("off_cpu", "offcpu")
+COUNT_TYPES = ("samples", "sample")
+
+# Label keys Flamecam maps onto Sample fields instead of free labels.
+_THREAD_ID_KEYS = ("tid", "thread_id")
+_KNOWN_LABELS = ("pid", "tid", "thread_id", "thread_name", "reason", "comm", "cpu", "ts_ns")
+
+KERNEL_MAPPING = "[kernel.kallsyms]"
+
+
+class PprofError(ValueError):
+    """The bytes are not a pprof profile Flamecam can use."""
+
+
+class PprofTooLarge(PprofError):
+    """Decompressed or decoded size is over the configured bound."""
+
+
+class PprofMalformed(PprofError):
+    """Not protobuf, truncated, or with dangling references."""
+
+
+# --------------------------------------------------------------------- encode
+
+
+class _Strings:
+    def __init__(self) -> None:
+        self.table: list[str] = [""]
+        self.index: dict[str, int] = {"": 0}
+
+    def __call__(self, s: str) -> int:
+        i = self.index.get(s)
+        if i is None:
+            i = self.index[s] = len(self.table)
+            self.table.append(s)
+        return i
+
+
+def encode(profile: Profile, *, timestamps: bool = True, compress: bool = True) -> bytes:
+    """Encode a profile as (gzipped) pprof.
+
+    Functions, locations and mappings are deduplicated. With `timestamps`, each
+    sample carries its own `ts_ns` numeric label, which `decode` restores, so a
+    round trip keeps what per-thread timelines need.
+    """
+    strings = _Strings()
+    msg = profile_pb2.Profile()
+    msg.sample_type.add(type=strings("cpu"), unit=strings("nanoseconds"))
+    msg.sample_type.add(type=strings("off_cpu"), unit=strings("nanoseconds"))
+    msg.period_type.type = strings("cpu")
+    msg.period_type.unit = strings("nanoseconds")
+    msg.period = 1_000_000_000 // profile.hz if profile.hz > 0 else 0
+    msg.time_nanos = profile.start_ns
+    msg.duration_nanos = profile.duration_ns
+
+    functions: dict[tuple[str, str], int] = {}
+    mappings: dict[tuple[str, str], int] = {}
+    locations: dict[Frame, int] = {}
+
+    def mapping_id(frame: Frame) -> int:
+        module = frame.module or (KERNEL_MAPPING if frame.kind == "kernel" else "")
+        if not module and not frame.build_id:
+            return 0
+        key = (module, frame.build_id)
+        mid = mappings.get(key)
+        if mid is None:
+            mid = mappings[key] = len(mappings) + 1
+            msg.mapping.add(
+                id=mid,
+                filename=strings(module),
+                build_id=strings(frame.build_id),
+                has_functions=True,
+            )
+        return mid
+
+    def location_id(frame: Frame) -> int:
+        lid = locations.get(frame)
+        if lid is not None:
+            return lid
+        fkey = (frame.name, frame.file)
+        fid = functions.get(fkey)
+        if fid is None:
+            fid = functions[fkey] = len(functions) + 1
+            name = strings(frame.name)
+            msg.function.add(id=fid, name=name, system_name=name, filename=strings(frame.file))
+        lid = locations[frame] = len(locations) + 1
+        loc = msg.location.add(id=lid, mapping_id=mapping_id(frame), address=frame.offset)
+        loc.line.add(function_id=fid, line=frame.line)
+        return lid
+
+    k_pid, k_tid, k_thread = strings("pid"), strings("tid"), strings("thread_name")
+    k_reason, k_comm, k_cpu, k_ts = strings("reason"), strings("comm"), strings("cpu"), (
+        strings("ts_ns")
+    )
+    for s in profile.samples:
+        out = msg.sample.add()
+        out.location_id.extend(location_id(f) for f in reversed(s.stack))
+        if s.kind == OFFCPU:
+            out.value.extend((0, s.value_ns))
+        else:
+            out.value.extend((s.value_ns, 0))
+        out.label.add(key=k_pid, num=s.pid)
+        out.label.add(key=k_tid, num=s.tid)
+        out.label.add(key=k_cpu, num=s.cpu)
+        if s.thread_name:
+            out.label.add(key=k_thread, str=strings(s.thread_name))
+        if s.comm:
+            out.label.add(key=k_comm, str=strings(s.comm))
+        if s.kind == OFFCPU:
+            out.label.add(key=k_reason, str=strings(s.reason or "other"))
+        if timestamps:
+            out.label.add(key=k_ts, num=s.ts_ns)
+        for k, v in s.labels.items():
+            out.label.add(key=strings(k), str=strings(v))
+    msg.string_table.extend(strings.table)
+    raw = msg.SerializeToString()
+    return gzip.compress(raw, compresslevel=6) if compress else raw
+
+
+# --------------------------------------------------------------------- decode
+
+
+def gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Gunzip `data`, failing as soon as the output would exceed `limit` bytes."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as e:
+        raise PprofMalformed(f"bad gzip data: {e}") from None
+    if len(out) > limit:
+        raise PprofTooLarge(f"decompressed profile exceeds {limit} bytes")
+    if not d.eof:
+        raise PprofMalformed("truncated gzip data")
+    return out
+
+
+def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> profile_pb2.Profile:
+    """Parse pprof bytes (gzip sniffed) into the protobuf message, bounded."""
+    if not data:
+        raise PprofMalformed("empty profile")
+    if data[:2] == b"\x1f\x8b":
+        data = gunzip_bounded(data, max_decompressed)
+    elif len(data) > max_decompressed:
+        raise PprofTooLarge(f"profile exceeds {max_decompressed} bytes")
+    msg = profile_pb2.Profile()
+    try:
+        msg.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise PprofMalformed(f"not a pprof protobuf: {first}") from None
+    if not msg.string_table or msg.string_table[0] != "":
+        raise PprofMalformed("string table must start with an empty string")
+    if not msg.sample_type:
+        raise PprofMalformed("profile has no sample types")
+    return msg
+
+
+def _kind_of(name: str, file: str, module: str) -> str:
+    if module == KERNEL_MAPPING or name.endswith("_[k]"):
+        return "kernel"
+    if file.endswith(".py") or file.endswith(".pyx"):
+        return "python"
+    if file.endswith(".java") or file.endswith(".kt"):
+        return "java"
+    return "native"
+
+
+class _Decoder:
+    """Resolves a parsed pprof into Frames, caching per location."""
+
+    def __init__(self, msg: profile_pb2.Profile) -> None:
+        self.msg = msg
+        self.st = msg.string_table
+        self.nstr = len(self.st)
+        self.functions = {f.id: f for f in msg.function}
+        self.mappings = {m.id: m for m in msg.mapping}
+        self.locations = {loc.id: loc for loc in msg.location}
+        self.loc_frames: dict[int, tuple[Frame, ...]] = {}
+        self.stacks: dict[tuple[int, ...], tuple[Frame, ...]] = {}
+
+    def s(self, i: int) -> str:
+        if 0 <= i < self.nstr:
+            return self.st[i]
+        raise PprofMalformed(f"string index {i} out of range")
+
+    def frames_of(self, lid: int) -> tuple[Frame, ...]:
+        """Frames of one location, root-most (caller) first."""
+        fr = self.loc_frames.get(lid)
+        if fr is not None:
+            return fr
+        loc = self.locations.get(lid)
+        if loc is None:
+            raise PprofMalformed(f"sample references missing location {lid}")
+        module = build_id = ""
+        file_offset = start = 0
+        if loc.mapping_id:
+            m = self.mappings.get(loc.mapping_id)
+            if m is None:
+                raise PprofMalformed(f"location {lid} references missing mapping")
+            module, build_id = self.s(m.filename), self.s(m.build_id)
+            file_offset, start = m.file_offset, m.memory_start
+        offset = loc.address - start + file_offset if loc.address >= start else loc.address
+        out: list[Frame] = []
+        for line in loc.line:
+            fn = self.functions.get(line.function_id)
+            if fn is None:
+                raise PprofMalformed(f"location {lid} references missing function")
+            name, file = self.s(fn.name) or self.s(fn.system_name), self.s(fn.filename)
+            kind = _kind_of(name, file, module)
+            if kind == "kernel" and name.endswith("_[k]"):
+                name = name[:-4]
+            out.append(
+                Frame(
+                    name=name or f"[unknown] {loc.address:#x}",
+                    kind=kind,
+                    module="" if module == KERNEL_MAPPING else module,
+                    build_id=build_id,
+                    offset=offset,
+                    file=file,
+                    line=max(0, int(line.line)),
+                )
+            )
+        if not out:
+            base = os.path.basename(module) if module and module != KERNEL_MAPPING else ""
+            name = f"{base}+{offset:#x}" if base else f"[unknown] {loc.address:#x}"
+            kind = "kernel" if module == KERNEL_MAPPING else "unknown" if not base else "native"
+            out.append(Frame(name=name, kind=kind, module=module if base else "",
+                             build_id=build_id, offset=offset))
+        out.reverse()  # pprof lists inlined callees first
+        fr = self.loc_frames[lid] = tuple(out)
+        return fr
+
+    def stack_of(self, location_ids: Iterable[int]) -> tuple[Frame, ...]:
+        key = tuple(location_ids)
+        st = self.stacks.get(key)
+        if st is None:
+            frames: list[Frame] = []
+            for lid in reversed(key):  # pprof is leaf first; Sample is root first
+                frames.extend(self.frames_of(lid))
+            st = self.stacks[key] = tuple(frames)
+        return st
+
+
+def _value_columns(msg: profile_pb2.Profile, st) -> tuple[list[tuple[int, str, int]], int]:
+    """Which value index becomes which kind, with its ns multiplier; and the count index."""
+    period = msg.period if msg.period > 0 else 0
+    cols: list[tuple[int, str, int]] = []
+    count_idx = -1
+    types = [(st[t.type] if 0 <= t.type < len(st) else "", st[t.unit] if 0 <= t.unit < len(st)
+              else "") for t in msg.sample_type]
+    for i, (name, unit) in enumerate(types):
+        if name in COUNT_TYPES:
+            count_idx = i
+            continue
+        kind = CPU if name in CPU_TYPES else OFFCPU if name in OFFCPU_TYPES else None
+        if kind is None:
+            continue
+        mult = 1 if unit in ("nanoseconds", "ns") else 1000 if unit in ("microseconds", "us") \
+            else 1_000_000 if unit in ("milliseconds", "ms") else 0
+        if mult == 0:
+            mult = period or 10_000_000
+        cols.append((i, kind, mult))
+    if not cols:
+        # A profile of some other type (e.g. samples/count only): weigh by the period.
+        idx = count_idx if count_idx >= 0 else 0
+        unit = types[idx][1]
+        cols.append((idx, CPU, 1 if unit == "nanoseconds" else period or 10_000_000))
+        count_idx = idx if types[idx][0] in COUNT_TYPES else -1
+    return cols, count_idx
+
+
+def decode(
+    data: bytes,
+    *,
+    max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+    max_samples: int = DEFAULT_MAX_SAMPLES,
+    default_ts_ns: int = 0,
+    labels: dict[str, str] | None = None,
+) -> list[Sample]:
+    """Decode pprof bytes (gzipped or not) into root-first `Sample`s.
+
+    Values of CPU-like sample types become `cpu` samples, `off_cpu` ones
+    `offcpu` samples; a pprof sample with both yields two. `default_ts_ns`
+    stands in when the profile carries no usable time (old clients wrote
+    microseconds into `time_nanos`); `labels` are added to every sample.
+    """
+    msg = parse(data, max_decompressed=max_decompressed)
+    return samples_of(msg, max_samples=max_samples, default_ts_ns=default_ts_ns, labels=labels)
+
+
+def samples_of(
+    msg: profile_pb2.Profile,
+    *,
+    max_samples: int = DEFAULT_MAX_SAMPLES,
+    default_ts_ns: int = 0,
+    labels: dict[str, str] | None = None,
+) -> list[Sample]:
+    """Turn a parsed pprof message into Samples (see `decode`)."""
+    if len(msg.sample) > max_samples:
+        raise PprofTooLarge(f"profile has {len(msg.sample)} samples, limit {max_samples}")
+    dec = _Decoder(msg)
+    st = msg.string_table
+    cols, count_idx = _value_columns(msg, st)
+    nvalues = len(msg.sample_type)
+    # Before 2001 in ns means the writer used another unit: don't trust it.
+    base_ts = msg.time_nanos if msg.time_nanos >= 1_000_000_000_000_000_000 else default_ts_ns
+    period = msg.period if msg.period > 0 else 0
+    extra = dict(labels or {})
+    out: list[Sample] = []
+    s = dec.s
+    for ps in msg.sample:
+        if len(ps.value) != nvalues:
+            raise PprofMalformed("sample value count differs from sample types")
+        pid = tid = cpu = 0
+        thread_name = reason = comm = ""
+        ts = base_ts
+        free: dict[str, str] = {}
+        for lab in ps.label:
+            key = s(lab.key)
+            if key == "pid":
+                pid = lab.num or _int(s(lab.str))
+            elif key in _THREAD_ID_KEYS:
+                tid = lab.num or _int(s(lab.str))
+            elif key == "thread_name":
+                thread_name = s(lab.str)
+            elif key == "reason":
+                reason = s(lab.str)
+            elif key == "comm":
+                comm = s(lab.str)
+            elif key == "cpu":
+                cpu = lab.num
+            elif key == "ts_ns":
+                ts = lab.num
+            elif lab.str:
+                free[key] = s(lab.str)
+            else:
+                free[key] = str(lab.num)
+        if extra:
+            free = {**extra, **free}
+        stack = dec.stack_of(ps.location_id)
+        count = ps.value[count_idx] if count_idx >= 0 else 0
+        for idx, kind, mult in cols:
+            v = ps.value[idx]
+            if v <= 0:
+                continue
+            value_ns = v * mult
+            if kind == CPU:
+                n = count if count > 0 else (max(1, round(value_ns / period)) if period else 1)
+            else:
+                n = count if count > 0 else 1
+            out.append(
+                Sample(
+                    kind=kind,
+                    ts_ns=ts,
+                    pid=pid,
+                    tid=tid,
+                    cpu=cpu,
+                    comm=comm,
+                    thread_name=thread_name,
+                    stack=stack,
+                    value_ns=value_ns,
+                    count=n,
+                    reason=(reason or "other") if kind == OFFCPU else "",
+                    labels=dict(free) if free else {},
+                )
+            )
+    return out
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
