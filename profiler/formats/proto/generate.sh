@@ -6,4 +6,4 @@
 set -eu
 PY=${1:-python3}
 cd "$(dirname "$0")/../../.."
-$PY -m grpc_tools.protoc -I . --python_out=. --pyi_out=. profiler/formats/proto/*.proto
+$PY -m grpc_tools.protoc -I . --python_out=. profiler/formats/proto/*.proto
