@@ -1,8 +1,171 @@
-"""Placeholder CLI; replaced by the real one."""
-import sys
+"""The `flamecam` command line: one sub-command per job, like perf and py-spy.
 
-def main() -> int:
-    return 0
+Exit codes: 0 done, 1 failed while working, 2 bad usage, 3 this host lacks a
+prerequisite (the message says which and how to fix it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from . import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PREREQ = 0, 1, 2, 3
+
+log = logging.getLogger("flamecam")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return v
+
+
+def _add_sampler_args(p: argparse.ArgumentParser, default_hz: int) -> None:
+    g = p.add_argument_group("what to sample")
+    g.add_argument("-p", "--pid", dest="pids", action="append", type=_positive_int, default=[],
+                   metavar="PID", help="profile this process (repeatable; default: every process)")
+    g.add_argument("--comm", metavar="REGEX",
+                   help="only processes or threads whose name matches REGEX")
+    g.add_argument("-F", "--frequency", dest="hz", type=_positive_int, default=default_hz,
+                   metavar="HZ", help=f"on-CPU samples per second per CPU (default {default_hz})")
+    g.add_argument("--no-off-cpu", dest="off_cpu", action="store_false",
+                   help="record on-CPU samples only (off-CPU is on by default)")
+    g.add_argument("--off-cpu-threshold-us", type=_positive_int, default=1000, metavar="N",
+                   help="off-CPU intervals of N us or more are kept one by one with their "
+                        "timestamps; shorter ones are summed in the kernel (default 1000)")
+    g.add_argument("--ringbuf-pages", type=_positive_int, default=256, metavar="N",
+                   help="ring buffer size in pages per sampler, a power of two (default 256)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="flamecam",
+        description="Flamecam: continuous on-CPU and off-CPU profiling with eBPF.",
+        epilog="Run 'flamecam COMMAND --help' for a command's options. "
+               "Exit status: 0 done, 1 failed, 2 bad usage, 3 missing prerequisite.",
+    )
+    p.add_argument("-V", "--version", action="version", version=f"flamecam {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log detail")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser(
+        "record", help="record stacks for a while and write a profile file",
+        description="Record on-CPU and off-CPU stacks of every process (or of -p PIDs) "
+                    "and write them to a file. Ctrl-C stops early and still writes the file.",
+        epilog="examples:\n"
+               "  flamecam record -d 30 -o host.folded\n"
+               "  flamecam record -p 1234 -F 999 -o app.pb.gz\n"
+               "  flamecam record --comm '^nginx' --no-off-cpu -o nginx.speedscope.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_sampler_args(r, default_hz=99)
+    r.add_argument("-d", "--duration", type=float, default=None, metavar="SECONDS",
+                   help="stop after SECONDS (default: until Ctrl-C)")
+    r.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="where to write the profile")
+    r.add_argument("--format", choices=("folded", "pprof", "speedscope"),
+                   help="output format (default: from FILE's ending: .folded, .pb.gz, "
+                        ".speedscope.json; otherwise folded)")
+
+    run = sub.add_parser("run", help="what `make run` starts",
+                         description="Record the whole host and write a profile under ./out.")
+    run.add_argument("--seconds", type=float, default=10.0, help="how long (default 10)")
+    run.add_argument("--out-dir", default="out", help="where to write (default ./out)")
+
+    sub.add_parser("doctor", help="check that this host can run Flamecam",
+                   description="Check root, BPF, tracefs, kernel headers and bcc, "
+                               "and say how to fix what is missing.")
+    return p
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="flamecam: %(levelname)s: %(message)s")
+
+
+def _prereq_or_exit() -> None:
+    from .doctor import first_problem
+
+    problem = first_problem()
+    if problem:
+        print(f"flamecam: {problem}", file=sys.stderr)
+        sys.exit(EXIT_PREREQ)
+
+
+def cmd_record(args) -> int:
+    from .formats import infer_format
+    from .record import record
+    from .sampler.options import SamplerOptions
+    from .sampler.program import SamplerError
+
+    fmt = args.format or infer_format(args.output) or "folded"
+    for pid in args.pids:
+        if not os.path.exists(f"/proc/{pid}"):
+            print(f"flamecam: no process with pid {pid}", file=sys.stderr)
+            return EXIT_USAGE
+    _prereq_or_exit()
+    opts = SamplerOptions(pids=args.pids, comm=args.comm, hz=args.hz, off_cpu=args.off_cpu,
+                          off_cpu_threshold_us=args.off_cpu_threshold_us,
+                          ringbuf_pages=args.ringbuf_pages)
+    try:
+        record(opts, args.duration, args.output, fmt)
+    except SamplerError as e:
+        print(f"flamecam: {e}", file=sys.stderr)
+        return EXIT_PREREQ
+    except OSError as e:
+        print(f"flamecam: cannot write {args.output}: {e.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from .record import record
+    from .sampler.options import SamplerOptions
+
+    _prereq_or_exit()
+    os.makedirs(args.out_dir, exist_ok=True)
+    path = os.path.join(args.out_dir, time.strftime("flamecam-%Y%m%d-%H%M%S.folded"))
+    record(SamplerOptions(), args.seconds, path, "folded")
+    return EXIT_OK
+
+
+def cmd_doctor(_args) -> int:
+    from .doctor import checks
+
+    results = checks()
+    for c in results:
+        print(f"{'ok  ' if c.ok else 'FAIL'} {c.name:8} {c.detail}")
+    return EXIT_OK if all(c.ok for c in results) else EXIT_PREREQ
+
+
+COMMANDS = {"record": cmd_record, "run": cmd_run, "doctor": cmd_doctor}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    if getattr(args, "comm", None):
+        import re
+
+        try:
+            re.compile(args.comm)
+        except re.error as e:
+            parser.error(f"--comm: invalid regular expression: {e}")
+    _setup_logging(args.verbose)
+    return COMMANDS[args.command](args)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,176 @@
+/* Off-CPU sampler: every interval a thread spends off the CPU, measured.
+ *
+ * sched_switch (prev leaving): remember when, its state (why) and the
+ * blocking stacks; "current" is still prev here, so its stacks are the ones
+ * that blocked. sched_wakeup: remember when it became runnable again.
+ * sched_switch (next arriving): the interval ends. It splits into blocked
+ * time (out -> wakeup) and run-queue delay (wakeup -> in). Intervals at or
+ * above THRESHOLD_NS go to the ring buffer one by one; shorter ones are summed
+ * in the kernel by (thread, stacks, state) so the total stays exact. */
+#include <uapi/linux/ptrace.h>
+#include "common.h"
+
+struct off_start {
+    u64 ts_out;
+    u64 ts_wake;
+    u32 tgid;
+    s32 kstack;
+    s32 ustack;
+    u32 state;
+    char comm[TASK_COMM_LEN];
+};
+
+struct off_event {
+    u64 ts_out;
+    u64 ts_wake;     /* 0 when never woken (preempted) */
+    u64 ts_in;
+    u32 pid;
+    u32 tid;
+    u32 cpu;
+    u32 state;
+    s32 kstack;
+    s32 ustack;
+    char comm[TASK_COMM_LEN];
+};
+
+struct agg_key {
+    u32 gen;         /* user space flips it to drain without racing writers */
+    u32 pid;
+    u32 tid;
+    u32 state;
+    s32 kstack;
+    s32 ustack;
+};
+
+struct agg_val {
+    u64 count;
+    u64 blocked_ns;
+    u64 runq_ns;
+    u64 last_in;
+    char comm[TASK_COMM_LEN];
+};
+
+/* LRU: a thread that exits while off the CPU never switches back in. */
+BPF_TABLE("lru_hash", u32, struct off_start, off_start, START_ENTRIES);
+BPF_HASH(off_agg, struct agg_key, struct agg_val, AGG_ENTRIES);
+BPF_ARRAY(off_gen, u32, 1);
+BPF_STACK_TRACE(off_stacks, STACK_ENTRIES);
+BPF_RINGBUF_OUTPUT(off_events, RINGBUF_PAGES);
+
+static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_state, u64 now)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    if (tid == 0 || tid != prev_pid || !wanted(tgid))
+        return;
+    /* Exiting (X, Z) and idle kernel threads (I) are not waiting for anything. */
+    if (prev_state & (0x10 | 0x20 | 0x80))
+        return;
+    struct off_start s = {};
+    s.ts_out = now;
+    s.tgid = tgid;
+    s.state = (u32)prev_state;
+    s.kstack = off_stacks.get_stackid(ctx, 0);
+    s.ustack = off_stacks.get_stackid(ctx, BPF_F_USER_STACK);
+    if (s.kstack < 0 && s.kstack != -EFAULT)
+        count(COUNT_OFF_STACK_LOST);
+    bpf_get_current_comm(&s.comm, sizeof(s.comm));  /* current is still prev */
+    if (off_start.update(&tid, &s) != 0)
+        count(COUNT_OFF_START_FULL);
+}
+
+static __always_inline void switched_in(u32 tid, u64 now)
+{
+    struct off_start *s = off_start.lookup(&tid);
+    if (!s)
+        return;
+    u64 wake = s->ts_wake;
+    u64 blocked, runq;
+    if ((s->state & 0xff) == 0 || wake == 0 || wake < s->ts_out) {
+        /* Preempted while runnable: the whole interval is run-queue delay
+         * (blocked = 0), or woken before we saw it: all blocked. */
+        if ((s->state & 0xff) == 0) {
+            blocked = 0;
+            runq = now - s->ts_out;
+        } else {
+            blocked = now - s->ts_out;
+            runq = 0;
+        }
+    } else {
+        blocked = wake - s->ts_out;
+        runq = now - wake;
+    }
+    if (blocked + runq >= THRESHOLD_NS) {
+        struct off_event *e = off_events.ringbuf_reserve(sizeof(struct off_event));
+        if (e) {
+            e->ts_out = s->ts_out;
+            e->ts_wake = ((s->state & 0xff) == 0) ? 0 : wake;
+            e->ts_in = now;
+            e->pid = s->tgid;
+            e->tid = tid;
+            e->cpu = bpf_get_smp_processor_id();
+            e->state = s->state;
+            e->kstack = s->kstack;
+            e->ustack = s->ustack;
+            __builtin_memcpy(&e->comm, s->comm, TASK_COMM_LEN);
+            off_events.ringbuf_submit(e, 0);
+            count(COUNT_OFF_EVENTS);
+        } else {
+            count(COUNT_OFF_LOST);
+        }
+    } else {
+        int zero = 0;
+        u32 *gen = off_gen.lookup(&zero);
+        struct agg_key k = {};
+        k.gen = gen ? *gen : 0;
+        k.pid = s->tgid;
+        k.tid = tid;
+        k.state = s->state;
+        k.kstack = s->kstack;
+        k.ustack = s->ustack;
+        struct agg_val *v = off_agg.lookup(&k);
+        if (v) {
+            __sync_fetch_and_add(&v->count, 1);
+            __sync_fetch_and_add(&v->blocked_ns, blocked);
+            __sync_fetch_and_add(&v->runq_ns, runq);
+            v->last_in = now;
+        } else {
+            struct agg_val nv = {};
+            nv.count = 1;
+            nv.blocked_ns = blocked;
+            nv.runq_ns = runq;
+            nv.last_in = now;
+            __builtin_memcpy(&nv.comm, s->comm, TASK_COMM_LEN);
+            if (off_agg.update(&k, &nv) != 0)
+                count(COUNT_OFF_AGG_FULL);
+        }
+    }
+    off_start.delete(&tid);
+}
+
+TRACEPOINT_PROBE(sched, sched_switch)
+{
+    u64 now = bpf_ktime_get_ns();
+    switched_out(args, (u32)args->prev_pid, args->prev_state, now);
+    switched_in((u32)args->next_pid, now);
+    return 0;
+}
+
+static __always_inline void woken(u32 tid)
+{
+    struct off_start *s = off_start.lookup(&tid);
+    if (s && s->ts_wake == 0)
+        s->ts_wake = bpf_ktime_get_ns();
+}
+
+TRACEPOINT_PROBE(sched, sched_wakeup)
+{
+    woken((u32)args->pid);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_wakeup_new)
+{
+    woken((u32)args->pid);
+    return 0;
+}

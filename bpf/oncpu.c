@@ -1,0 +1,66 @@
+/* On-CPU sampler: one ring-buffer record per perf-event sample.
+ *
+ * Attached to the software cpu-clock event on every CPU. Each record carries
+ * the sample's time, pid, tid, CPU, comm and its kernel and user stacks as
+ * instruction pointers (frame-pointer walk by bpf_get_stack). Records are
+ * variable length so that short stacks cost few bytes. */
+#include <uapi/linux/ptrace.h>
+#include <uapi/linux/bpf_perf_event.h>
+#include "common.h"
+
+struct cpu_event {
+    u64 ts;          /* CLOCK_MONOTONIC ns */
+    u32 pid;         /* tgid */
+    u32 tid;
+    u32 cpu;
+    u16 kstack_bytes;
+    u16 ustack_bytes;
+    char comm[TASK_COMM_LEN];
+    u64 ips[MAX_KSTACK + MAX_USTACK];  /* kernel stack, then user stack */
+};
+
+BPF_RINGBUF_OUTPUT(cpu_events, RINGBUF_PAGES);
+BPF_PERCPU_ARRAY(cpu_scratch, struct cpu_event, 1);
+
+int on_cpu_sample(struct bpf_perf_event_data *ctx)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    if (tid == 0 || !wanted(tgid))
+        return 0;
+
+    int zero = 0;
+    struct cpu_event *e = cpu_scratch.lookup(&zero);
+    if (!e)
+        return 0;
+    e->ts = bpf_ktime_get_ns();
+    e->pid = tgid;
+    e->tid = tid;
+    e->cpu = bpf_get_smp_processor_id();
+    bpf_get_current_comm(&e->comm, sizeof(e->comm));
+
+    long k = bpf_get_stack(ctx, &e->ips[0], MAX_KSTACK * sizeof(u64), 0);
+    if (k < 0)
+        k = 0;  /* a sample taken in user mode has no kernel stack */
+    k &= 0x3ff;
+    if (k > MAX_KSTACK * sizeof(u64))
+        k = MAX_KSTACK * sizeof(u64);
+    long u = bpf_get_stack(ctx, (void *)&e->ips[0] + k, MAX_USTACK * sizeof(u64),
+                           BPF_F_USER_STACK);
+    if (u < 0)
+        u = 0;
+    u &= 0x7ff;
+    if (u > MAX_USTACK * sizeof(u64))
+        u = MAX_USTACK * sizeof(u64);
+    e->kstack_bytes = k;
+    e->ustack_bytes = u;
+
+    u64 size = offsetof(struct cpu_event, ips) + k + u;
+    if (size > sizeof(*e))
+        size = sizeof(*e);
+    if (cpu_events.ringbuf_output(e, size, 0) == 0)
+        count(COUNT_CPU_SAMPLES);
+    else
+        count(COUNT_CPU_LOST);
+    return 0;
+}

@@ -1,0 +1,71 @@
+"""`flamecam record`: sample for a while, then write one profile file.
+
+Ctrl-C (SIGINT) or SIGTERM end the recording early; the file is still written.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import time
+
+from .formats import write_profile
+from .model import Profile, Sample
+from .progress import Progress
+from .recorder import Recorder
+from .sampler.options import SamplerOptions
+
+log = logging.getLogger("flamecam.record")
+
+
+def record(opts: SamplerOptions, duration_s: float | None, out_path: str, fmt: str,
+           progress: Progress | None = None) -> Profile:
+    """Records until `duration_s` passes (None: until interrupted) and writes the file."""
+    progress = progress or Progress()
+    stop = False
+
+    def on_signal(signum, _frame):
+        nonlocal stop
+        stop = True
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    samples: list[Sample] = []
+    try:
+        with Recorder(opts) as rec:
+            t0 = time.monotonic()
+            next_take = t0 + 1.0
+            while not stop:
+                elapsed = time.monotonic() - t0
+                if duration_s is not None and elapsed >= duration_s:
+                    break
+                rec.poll(100)
+                if time.monotonic() >= next_take:
+                    samples.extend(rec.take())
+                    next_take += 1.0
+                st = rec.stats
+                total = f"/{duration_s:.0f} s" if duration_s is not None else " s"
+                progress.update(
+                    f"flamecam: recording {elapsed:5.1f}{total}, {st['cpu_samples']} samples, "
+                    f"{st['offcpu_events']} off-CPU events, {st['lost']} lost"
+                )
+            samples.extend(rec.take(final=True))
+            stats = rec.stats
+            start_ns = rec.start_ns
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    end_ns = time.time_ns()
+    lost = {k: v for k, v in stats.items() if k.startswith("lost") and k != "lost"}
+    profile = Profile(samples=samples, start_ns=start_ns, end_ns=end_ns, hz=opts.hz, lost=lost,
+                      meta={"host": socket.gethostname()})
+    write_profile(profile, out_path, fmt)
+    n_cpu = sum(1 for s in samples if s.kind == "cpu")
+    progress.done(
+        f"flamecam: wrote {out_path} ({fmt}): {n_cpu} on-CPU samples, "
+        f"{len(samples) - n_cpu} off-CPU samples over {(end_ns - start_ns) / 1e9:.1f} s"
+    )
+    if stats["lost"]:
+        log.warning("%d events were lost (%s); raise --ringbuf-pages or lower -F",
+                    stats["lost"], ", ".join(f"{k}={v}" for k, v in lost.items() if v))
+    return profile

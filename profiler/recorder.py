@@ -1,0 +1,177 @@
+"""Turns raw sampler events into symbolized `Sample`s.
+
+The recorder owns the BPF module's life and the one place where addresses
+meet the symbolizer. `flamecam record` and the agent both drive it the same
+way: `poll()` often, `take()` when they want samples.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable
+
+from .model import CPU, OFFCPU, Frame, Sample
+from .sampler import program
+from .sampler.events import CpuEvent, OffCpuEvent
+from .sampler.offcpu import OffCpuSampler
+from .sampler.oncpu import OnCpuSampler
+from .sampler.options import SamplerOptions
+from .sampler.reasons import classify
+
+# Kept for callers that think of it as the recorder's options.
+RecordOptions = SamplerOptions
+
+COUNTER_NAMES = (
+    "cpu_samples", "lost_cpu", "offcpu_events", "lost_offcpu",
+    "lost_offcpu_aggregate_full", "lost_offcpu_stacks", "lost_offcpu_start_full",
+)
+
+
+class Recorder:
+    """Loads the samplers on enter, detaches them on exit."""
+
+    def __init__(self, opts: SamplerOptions | None = None, symbolizer=None):
+        self.opts = opts or SamplerOptions()
+        self._comm_re = re.compile(self.opts.comm) if self.opts.comm else None
+        if symbolizer is None:
+            from symbolizer import Symbolizer
+
+            symbolizer = Symbolizer()
+        self.sym = symbolizer
+        self._b = None
+        self._on: OnCpuSampler | None = None
+        self._off: OffCpuSampler | None = None
+        self._mono_to_wall = 0
+        self._proc_names: dict[int, str] = {}
+        self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
+        self.samples_taken = {CPU: 0, OFFCPU: 0}
+        self.start_ns = 0
+
+    # -- life cycle ---------------------------------------------------------
+    def __enter__(self) -> Recorder:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self._b = program.load(self.opts)
+        self._mono_to_wall = time.time_ns() - time.monotonic_ns()
+        self._on = OnCpuSampler(self._b, self.opts.hz)
+        if self.opts.off_cpu:
+            self._off = OffCpuSampler(self._b)
+        self.start_ns = time.time_ns()
+
+    def close(self) -> None:
+        if self._b is not None:
+            self._b.cleanup()
+            self._b = None
+
+    # -- collecting ---------------------------------------------------------
+    def poll(self, timeout_ms: int = 100) -> None:
+        """Reads what the ring buffers hold, waiting up to `timeout_ms`."""
+        self._b.ring_buffer_poll(timeout_ms)
+
+    def take(self, final: bool = False) -> list[Sample]:
+        """Symbolized samples since the last call.
+
+        `final` also ends the intervals of threads that are still off the CPU,
+        so a recording's off-CPU total covers its whole duration.
+        """
+        self._b.ring_buffer_consume()
+        cpu_events = self._on.take()
+        off_events: list[OffCpuEvent] = []
+        if self._off is not None:
+            self._off.drain_aggregates()
+            if final:
+                self._off.flush_in_progress(time.monotonic_ns())
+            off_events = self._off.take()
+        out: list[Sample] = []
+        out.extend(self._cpu_samples(cpu_events))
+        out.extend(self._off_samples(off_events))
+        self._stack_cache.clear()
+        self._forget_exited()
+        return out
+
+    @property
+    def stats(self) -> dict[str, int]:
+        counts = program.read_counters(self._b) if self._b is not None else [0] * 8
+        stats = dict(zip(COUNTER_NAMES, counts, strict=False))
+        stats["lost"] = sum(v for k, v in stats.items() if k.startswith("lost"))
+        return stats
+
+    # -- conversion ---------------------------------------------------------
+    def _wanted(self, pid: int, thread_comm: str) -> bool:
+        if self._comm_re is None:
+            return True
+        return bool(
+            self._comm_re.search(thread_comm) or self._comm_re.search(self._proc_name(pid, ""))
+        )
+
+    def _proc_name(self, pid: int, fallback: str) -> str:
+        name = self._proc_names.get(pid)
+        if name is None:
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    name = f.read().strip()
+            except OSError:
+                name = fallback
+            self._proc_names[pid] = name
+            self.sym.process_seen(pid)
+        return name or fallback
+
+    def _frames(self, pid: int, kstack: tuple[int, ...], ustack: tuple[int, ...]):
+        key = (pid, kstack, ustack)
+        frames = self._stack_cache.get(key)
+        if frames is None:
+            leaf_first: list[Frame] = []
+            if kstack:
+                leaf_first.extend(self.sym.kernel_frames(kstack))
+            if ustack:
+                leaf_first.extend(self.sym.user_frames(pid, ustack))
+            frames = tuple(reversed(leaf_first))
+            self._stack_cache[key] = frames
+        return frames
+
+    def _cpu_samples(self, events: Iterable[CpuEvent]) -> list[Sample]:
+        weight = 1_000_000_000 // self.opts.hz
+        out = []
+        for e in events:
+            if not self._wanted(e.pid, e.comm):
+                continue
+            out.append(Sample(
+                kind=CPU, ts_ns=e.ts + self._mono_to_wall, pid=e.pid, tid=e.tid, cpu=e.cpu,
+                comm=self._proc_name(e.pid, e.comm), thread_name=e.comm,
+                stack=self._frames(e.pid, e.kstack, e.ustack), value_ns=weight,
+            ))
+        self.samples_taken[CPU] += len(out)
+        return out
+
+    def _off_samples(self, events: Iterable[OffCpuEvent]) -> list[Sample]:
+        out = []
+        for e in events:
+            if not self._wanted(e.pid, e.comm):
+                continue
+            stack = self._frames(e.pid, e.kstack, e.ustack)
+            kernel_names = [f.name for f in reversed(stack) if f.kind == "kernel"]
+            ts = e.ts_out + self._mono_to_wall
+            common = dict(kind=OFFCPU, pid=e.pid, tid=e.tid, cpu=e.cpu,
+                          comm=self._proc_name(e.pid, e.comm), thread_name=e.comm,
+                          stack=stack, count=e.count)
+            if e.blocked_ns > 0:
+                out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns,
+                                  reason=classify(e.state, kernel_names), **common))
+            if e.runq_ns > 0:
+                out.append(Sample(ts_ns=ts + e.blocked_ns, value_ns=e.runq_ns,
+                                  reason="runqueue", **common))
+        self.samples_taken[OFFCPU] += len(out)
+        return out
+
+    def _forget_exited(self) -> None:
+        for pid in list(self._proc_names):
+            if not os.path.exists(f"/proc/{pid}"):
+                del self._proc_names[pid]
+                self.sym.process_exited(pid)

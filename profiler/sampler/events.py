@@ -1,0 +1,63 @@
+"""Raw sampler events as they leave the kernel, decoded but not symbolized.
+
+The layouts mirror the C structs in `bpf/oncpu.c` and `bpf/offcpu.c`; keep
+them in step.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+# struct cpu_event header: ts, pid, tid, cpu, kstack_bytes, ustack_bytes, comm
+CPU_HEADER = struct.Struct("<QIIIHH16s")
+# struct off_event: ts_out, ts_wake, ts_in, pid, tid, cpu, state, kstack, ustack, comm
+OFF_EVENT = struct.Struct("<QQQIIIIii16s")
+# struct agg_key / agg_val
+AGG_KEY = struct.Struct("<IIIIii")
+AGG_VAL = struct.Struct("<QQQQ16s")
+
+
+class CpuEvent(NamedTuple):
+    """One on-CPU sample. Stacks are leaf first."""
+
+    ts: int
+    pid: int
+    tid: int
+    cpu: int
+    comm: str
+    kstack: tuple[int, ...]
+    ustack: tuple[int, ...]
+
+
+class OffCpuEvent(NamedTuple):
+    """One off-CPU interval (or `count` short ones summed in the kernel).
+
+    `blocked_ns` runs from switch-out to wakeup, `runq_ns` from wakeup to
+    switch-in. `ts_out` is the switch-out time of the interval (of the last
+    one for aggregates, approximately). Stacks are leaf first.
+    """
+
+    ts_out: int
+    pid: int
+    tid: int
+    cpu: int
+    comm: str
+    state: int
+    blocked_ns: int
+    runq_ns: int
+    count: int
+    kstack: tuple[int, ...]
+    ustack: tuple[int, ...]
+
+
+def comm_str(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def decode_cpu(buf: bytes) -> CpuEvent:
+    ts, pid, tid, cpu, kb, ub, comm = CPU_HEADER.unpack_from(buf)
+    off = CPU_HEADER.size
+    n_k, n_u = kb // 8, ub // 8
+    ips = struct.unpack_from(f"<{n_k + n_u}Q", buf, off)
+    return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:])

@@ -1,0 +1,92 @@
+"""Driver of `bpf/offcpu.c`: intervals from the ring buffer, sums from a map.
+
+The tracepoints attach themselves when the module loads (TRACEPOINT_PROBE).
+Short intervals are summed in the `off_agg` map under a generation number;
+draining flips the generation first, so the kernel writes new sums under new
+keys while the old ones are read and deleted: nothing is counted twice or
+lost to a race.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+from .events import AGG_KEY, AGG_VAL, OFF_EVENT, OffCpuEvent, comm_str
+
+_EFAULT = -14
+
+
+class OffCpuSampler:
+    """Collects off-CPU intervals and resolves their stack ids to addresses."""
+
+    def __init__(self, b):
+        self._b = b
+        self._stacks = b["off_stacks"]
+        self._gen = 0
+        self._pending: list[tuple] = []
+        self.events: list[OffCpuEvent] = []
+        b["off_events"].open_ring_buffer(self._on_event)
+
+    def _on_event(self, _ctx, data, size) -> int:
+        # Resolve stack ids now: ids can be reused once the map is cleared.
+        t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, comm = OFF_EVENT.unpack(
+            ctypes.string_at(data, size)
+        )
+        if (state & 0xFF) == 0 or not t_wake:
+            blocked, runq = (0, t_in - t_out) if (state & 0xFF) == 0 else (t_in - t_out, 0)
+        else:
+            blocked, runq = t_wake - t_out, t_in - t_wake
+        self.events.append(
+            OffCpuEvent(t_out, pid, tid, cpu, comm_str(comm), state, blocked, runq, 1,
+                        self._stack(kid), self._stack(uid))
+        )
+        return 0
+
+    def _stack(self, stack_id: int) -> tuple[int, ...]:
+        if stack_id < 0:
+            return ()
+        try:
+            return tuple(self._stacks.walk(stack_id))
+        except KeyError:
+            return ()
+
+    def drain_aggregates(self) -> None:
+        """Moves the kernel's sums of short intervals into `events`."""
+        table = self._b["off_agg"]
+        old = self._gen
+        self._gen = old + 1
+        self._b["off_gen"][ctypes.c_int(0)] = ctypes.c_uint32(self._gen)
+        time.sleep(0.0005)  # let programs that read the old generation finish
+        for k, v in list(table.items()):
+            kb, vb = bytes(k), bytes(v)
+            gen, pid, tid, state, kid, uid = AGG_KEY.unpack_from(kb)
+            if gen != old:
+                continue
+            count, blocked, runq, last_in, comm = AGG_VAL.unpack_from(vb)
+            del table[k]
+            self.events.append(
+                OffCpuEvent(last_in - blocked // max(count, 1), pid, tid, -1, comm_str(comm),
+                            state, blocked, runq, count, self._stack(kid), self._stack(uid))
+            )
+
+    def flush_in_progress(self, now_ns: int) -> None:
+        """Ends the intervals of threads still off the CPU, at `now_ns`."""
+        for k, s in list(self._b["off_start"].items()):
+            if s.ts_out >= now_ns:
+                continue
+            wake = s.ts_wake if s.ts_wake >= s.ts_out else 0
+            if (s.state & 0xFF) == 0:
+                blocked, runq = 0, now_ns - s.ts_out
+            elif wake:
+                blocked, runq = wake - s.ts_out, now_ns - wake
+            else:
+                blocked, runq = now_ns - s.ts_out, 0
+            self.events.append(
+                OffCpuEvent(s.ts_out, s.tgid, k.value, -1, comm_str(bytes(s.comm)), s.state,
+                            blocked, runq, 1, self._stack(s.kstack), self._stack(s.ustack))
+            )
+
+    def take(self) -> list[OffCpuEvent]:
+        out, self.events = self.events, []
+        return out
