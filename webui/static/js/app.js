@@ -1,0 +1,158 @@
+// Flamecam's single-page app: state lives in the URL, views read it.
+//
+// `/?query=cpu{service_name="api"}&from=now-1h&until=now` opens a view
+// directly, as in Pyroscope; tab, layout, search, fn, tid and the diff
+// sides (leftQuery, leftFrom, ...) are kept there too.
+
+import { api } from "./api.js";
+import { DiffView } from "./diff.js";
+import { ProfileView } from "./profile.js";
+import { QueryBar } from "./query.js";
+import { SandwichView } from "./sandwich.js";
+import { ThreadsView } from "./threads.js";
+
+const KEYS = [
+  "query", "from", "until", "tab", "layout", "search", "fn", "tid",
+  "diffMode", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom", "rightUntil",
+];
+const DEFAULTS = { query: "cpu{}", from: "now-1h", until: "now", tab: "profile", layout: "flame" };
+const TABS = ["profile", "sandwich", "threads", "diff"];
+// Changing these reloads data; others only change the presentation.
+const DATA_KEYS = ["query", "from", "until"];
+
+class App {
+  constructor() {
+    this.state = this.readURL();
+    this.banner = document.getElementById("banner");
+    this.renderCache = new Map();
+    this.focusedFunction = "";
+    this.queryBar = new QueryBar(document.getElementById("query-bar"), (patch, error) => {
+      if (error) return this.showBanner(error, "error");
+      this.hideBanner();
+      this.setState(patch);
+    });
+    this.views = {
+      profile: new ProfileView(document.getElementById("view-profile"), this),
+      sandwich: new SandwichView(document.getElementById("view-sandwich"), this),
+      threads: new ThreadsView(document.getElementById("view-threads"), this),
+      diff: new DiffView(document.getElementById("view-diff"), this),
+    };
+    this.tabs = [...document.querySelectorAll('[role="tab"]')];
+    for (const tab of this.tabs) {
+      tab.addEventListener("click", () => this.setState({ tab: tab.dataset.tab }));
+      tab.addEventListener("keydown", (e) => this.onTabKey(e));
+    }
+    window.addEventListener("popstate", () => {
+      this.state = this.readURL();
+      this.route(true);
+    });
+    this.route(true);
+    this.checkForData();
+  }
+
+  readURL() {
+    const params = new URLSearchParams(location.search);
+    const state = { ...DEFAULTS };
+    for (const key of KEYS) if (params.has(key)) state[key] = params.get(key);
+    if (!TABS.includes(state.tab)) state.tab = "profile";
+    return state;
+  }
+
+  writeURL(push) {
+    const params = new URLSearchParams();
+    for (const key of KEYS) {
+      const value = this.state[key];
+      if (value !== undefined && value !== null && value !== "") params.set(key, value);
+    }
+    const url = `${location.pathname}?${params.toString()}`;
+    if (url === location.pathname + location.search) return;
+    if (push) history.pushState(null, "", url);
+    else history.replaceState(null, "", url);
+  }
+
+  // patch: keys to change (null/"" removes); push: new history entry;
+  // reload: show the current view again.
+  setState(patch, { push = true, reload = true } = {}) {
+    const before = this.state;
+    const next = { ...before };
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === null || value === undefined || value === "") delete next[key];
+      else next[key] = String(value);
+    }
+    if (DATA_KEYS.some((k) => before[k] !== next[k])) {
+      // another selection: the chosen thread may not exist there
+      if (before.query !== next.query && !("tid" in patch)) delete next.tid;
+    }
+    this.state = next;
+    this.writeURL(push);
+    if (reload) this.route(DATA_KEYS.some((k) => before[k] !== next[k]));
+  }
+
+  route(dataChanged) {
+    const state = this.state;
+    for (const tab of this.tabs) {
+      const on = tab.dataset.tab === state.tab;
+      tab.setAttribute("aria-selected", String(on));
+      tab.tabIndex = on ? 0 : -1;
+    }
+    for (const name of TABS) document.getElementById(`view-${name}`).hidden = name !== state.tab;
+    if (dataChanged) {
+      this.renderCache.clear();
+      this.queryBar.load(state);
+    }
+    this.views[state.tab].show(state);
+  }
+
+  onTabKey(event) {
+    const i = this.tabs.indexOf(event.currentTarget);
+    let j = -1;
+    if (event.key === "ArrowRight") j = (i + 1) % this.tabs.length;
+    else if (event.key === "ArrowLeft") j = (i - 1 + this.tabs.length) % this.tabs.length;
+    else if (event.key === "Home") j = 0;
+    else if (event.key === "End") j = this.tabs.length - 1;
+    if (j < 0) return;
+    event.preventDefault();
+    this.tabs[j].focus();
+    this.setState({ tab: this.tabs[j].dataset.tab });
+  }
+
+  // One /render per selection, shared by the views (relative times resolve on
+  // the server, so the cache is cleared whenever the selection changes).
+  render(query, from, until, extra = {}) {
+    const key = JSON.stringify([query, from, until, extra]);
+    if (!this.renderCache.has(key)) {
+      const promise = api.render(query, from, until, extra);
+      promise.catch(() => this.renderCache.delete(key));
+      this.renderCache.set(key, promise);
+    }
+    return this.renderCache.get(key);
+  }
+
+  setFocusedFunction(name) {
+    this.focusedFunction = name;
+  }
+
+  showBanner(text, kind = "info") {
+    this.banner.className = `banner ${kind}`;
+    this.banner.textContent = text;
+    this.banner.hidden = false;
+  }
+
+  hideBanner() {
+    this.banner.hidden = true;
+  }
+
+  // A server with no series at all gets one clear sentence at the top.
+  async checkForData() {
+    try {
+      const { names } = await api.labels("now-7d", "now");
+      if (!names || !names.length) {
+        this.showBanner(`No data yet: is the agent running? Start it with: flamecam agent --server ${location.origin}`, "info");
+      }
+    } catch (err) {
+      this.showBanner(`${err.message} ${err.hint || ""}`.trim(), "error");
+    }
+  }
+}
+
+window.flamecam = new App();

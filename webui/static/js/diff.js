@@ -1,0 +1,196 @@
+// Diff: A against B (two versions, or two time ranges) as a differential flame
+// graph normalised by totals, and the largest regressions.
+
+import { api } from "./api.js";
+import { el, fmtPercent, fmtSignedPercent } from "./format.js";
+import { FlamePanel } from "./flamepanel.js";
+import { displayTime, labelValue, normalizeTimeInput, withLabel } from "./query.js";
+import { errorBox, loading } from "./states.js";
+import { kindChip } from "./table.js";
+import { decodeFlamebearer, functionTotals } from "./tree.js";
+
+const VERSION = "service_version";
+
+export class DiffView {
+  constructor(section, app) {
+    this.app = app;
+    this.seq = 0;
+    this.controls = el("form", { className: "diff-controls", "aria-label": "Choose A and B" });
+    this.controls.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.compare();
+    });
+    this.summary = el("p", { className: "hint", "aria-live": "polite" });
+    this.state = el("div");
+    this.flameBox = el("div");
+    this.tableBody = el("div");
+    this.results = el("div", {}, [
+      el("div", { className: "panel" }, [el("h2", { text: "Differential flame graph (share of each side's total: red grew in B, green shrank)" }), this.flameBox]),
+      el("div", { className: "panel" }, [el("h2", { text: "Largest regressions (self time share, B minus A)" }), this.tableBody]),
+    ]);
+    section.append(el("div", { className: "panel" }, [el("h2", { text: "Compare A and B" }), this.controls, this.summary]), this.state, this.results);
+    this.panel = new FlamePanel(this.flameBox, { label: "Differential flame graph", idPrefix: "diff" });
+  }
+
+  async show(state) {
+    const seq = ++this.seq;
+    const mode = state.diffMode === "ranges" ? "ranges" : "versions";
+    let versions = [];
+    try {
+      versions = (await api.labelValues(VERSION, state.from, state.until, "")).values || [];
+    } catch {
+      versions = [];
+    }
+    if (seq !== this.seq) return;
+    this.drawControls(state, mode, versions);
+    this.results.hidden = true;
+    if (!state.leftQuery || !state.rightQuery) {
+      this.state.replaceChildren(
+        el("div", { className: "empty" }, [
+          el("strong", { text: "Choose A and B, then Compare." }),
+          "Two versions of a service (the service_version label the agent sets from OTEL_RESOURCE_ATTRIBUTES service.version), or one selection over two time ranges.",
+        ]),
+      );
+      return;
+    }
+    await this.load(state, seq);
+  }
+
+  drawControls(state, mode, versions) {
+    const f = this.controls;
+    f.replaceChildren();
+    const radio = (value, text) =>
+      el("label", { className: "field-inline" }, [
+        el("input", { type: "radio", name: "diff-mode", value, checked: mode === value, onchange: () => this.app.setState({ diffMode: value }, { push: false }) }),
+        " " + text,
+      ]);
+    f.append(el("fieldset", {}, [el("legend", { text: "Compare" }), radio("versions", "two versions"), radio("ranges", "two time ranges")]));
+    const sorted = [...versions].sort();
+    const leftVersion = state.leftQuery ? labelValue(state.leftQuery, VERSION) : sorted[sorted.length - 2] || "";
+    const rightVersion = state.rightQuery ? labelValue(state.rightQuery, VERSION) : sorted[sorted.length - 1] || "";
+    const versionSelect = (id, current) => {
+      const select = el("select", { id }, sorted.map((v) => el("option", { value: v, text: v, selected: v === current })));
+      if (current && !sorted.includes(current)) select.append(el("option", { value: current, text: current, selected: true }));
+      return select;
+    };
+    if (mode === "versions") {
+      this.aVersion = versionSelect("diff-a-version", leftVersion);
+      this.bVersion = versionSelect("diff-b-version", rightVersion);
+      f.append(
+        el("fieldset", { className: "side-a" }, [el("legend", { text: "A (baseline)" }), el("label", { className: "field", for: "diff-a-version" }, ["Version", this.aVersion])]),
+        el("fieldset", { className: "side-b" }, [el("legend", { text: "B (compared)" }), el("label", { className: "field", for: "diff-b-version" }, ["Version", this.bVersion])]),
+      );
+      if (!sorted.length) f.append(el("p", { className: "hint", text: "No service_version values in this time range: compare two time ranges instead." }));
+    } else {
+      const input = (id, value) => el("input", { id, type: "text", value: displayTime(value) });
+      this.aFrom = input("diff-a-from", state.leftFrom || "now-2h");
+      this.aUntil = input("diff-a-until", state.leftUntil || "now-1h");
+      this.bFrom = input("diff-b-from", state.rightFrom || "now-1h");
+      this.bUntil = input("diff-b-until", state.rightUntil || "now");
+      const field = (id, text, node) => el("label", { className: "field", for: id }, [text, node]);
+      f.append(
+        el("fieldset", { className: "side-a" }, [el("legend", { text: "A (baseline)" }), field("diff-a-from", "From", this.aFrom), field("diff-a-until", "Until", this.aUntil)]),
+        el("fieldset", { className: "side-b" }, [el("legend", { text: "B (compared)" }), field("diff-b-from", "From", this.bFrom), field("diff-b-until", "Until", this.bUntil)]),
+      );
+    }
+    f.append(el("button", { type: "submit", className: "primary", text: "Compare" }));
+  }
+
+  compare() {
+    const state = this.app.state;
+    if (state.diffMode === "ranges") {
+      const times = [this.aFrom, this.aUntil, this.bFrom, this.bUntil].map((i) => normalizeTimeInput(i.value));
+      if (times.includes(null)) {
+        this.state.replaceChildren(errorBox(new Error("A time is not valid: use now-1h, Unix time or 2026-01-31 14:00."), "Diff"));
+        return;
+      }
+      this.app.setState({
+        leftQuery: state.query,
+        rightQuery: state.query,
+        leftFrom: times[0],
+        leftUntil: times[1],
+        rightFrom: times[2],
+        rightUntil: times[3],
+      });
+    } else {
+      if (!this.aVersion.value || !this.bVersion.value) {
+        this.state.replaceChildren(errorBox(new Error("Choose a version for A and for B."), "Diff"));
+        return;
+      }
+      this.app.setState({
+        leftQuery: withLabel(state.query, VERSION, this.aVersion.value),
+        rightQuery: withLabel(state.query, VERSION, this.bVersion.value),
+        leftFrom: state.from,
+        leftUntil: state.until,
+        rightFrom: state.from,
+        rightUntil: state.until,
+      });
+    }
+  }
+
+  async load(state, seq) {
+    this.state.replaceChildren(loading("Comparing"));
+    let answer;
+    try {
+      answer = await api.renderDiff({
+        leftQuery: state.leftQuery,
+        leftFrom: state.leftFrom || state.from,
+        leftUntil: state.leftUntil || state.until,
+        rightQuery: state.rightQuery,
+        rightFrom: state.rightFrom || state.from,
+        rightUntil: state.rightUntil || state.until,
+      });
+    } catch (err) {
+      if (seq === this.seq) this.state.replaceChildren(errorBox(err, "Could not compare"));
+      return;
+    }
+    if (seq !== this.seq) return;
+    const tree = decodeFlamebearer(answer);
+    if (!tree.leftTicks || !tree.rightTicks) {
+      const side = !tree.leftTicks && !tree.rightTicks ? "A and B have" : !tree.leftTicks ? "A has" : "B has";
+      this.state.replaceChildren(
+        el("div", { className: "empty" }, [el("strong", { text: `${side} no data.` }), "Widen the time range, or check that the agent labels that version (service_version)."]),
+      );
+      return;
+    }
+    this.state.replaceChildren();
+    this.results.hidden = false;
+    this.summary.textContent = `A: ${state.leftQuery} (${displayTime(state.leftFrom || state.from)} – ${displayTime(state.leftUntil || state.until)}) · B: ${state.rightQuery} (${displayTime(state.rightFrom || state.from)} – ${displayTime(state.rightUntil || state.until)})`;
+    this.panel.setData(tree);
+    this.drawTable(tree);
+  }
+
+  drawTable(tree) {
+    const lt = tree.leftTicks;
+    const rt = tree.rightTicks;
+    const rows = functionTotals(tree)
+      .filter((r) => r.name !== "total")
+      .map((r) => ({ ...r, a: r.lSelf / lt, b: r.rSelf / rt, aTotal: r.lTotal / lt, bTotal: r.rTotal / rt }))
+      .map((r) => ({ ...r, change: r.b - r.a }))
+      .sort((x, y) => y.change - x.change);
+    const body = el("tbody");
+    for (const r of rows.slice(0, 100)) {
+      body.append(
+        el("tr", { dataset: { name: r.name } }, [
+          el("td", { className: "name", text: r.name }),
+          el("td", {}, [kindChip(r.name, r.kind)]),
+          el("td", { text: fmtPercent(r.a) }),
+          el("td", { text: fmtPercent(r.b) }),
+          el("td", { className: r.change > 0.0005 ? "grew" : r.change < -0.0005 ? "shrank" : "", text: fmtSignedPercent(r.change) }),
+          el("td", { text: fmtPercent(r.aTotal) }),
+          el("td", { text: fmtPercent(r.bTotal) }),
+        ]),
+      );
+    }
+    const th = (text) => el("th", { scope: "col", text });
+    this.tableBody.replaceChildren(
+      el("div", { className: "table-scroll" }, [
+        el("table", { className: "data diff-table" }, [
+          el("caption", { className: "sr-only", text: "Functions sorted by the growth of their self time share" }),
+          el("thead", {}, [el("tr", {}, [th("Function"), th("Kind"), th("A self %"), th("B self %"), th("Change"), th("A total %"), th("B total %")])]),
+          body,
+        ]),
+      ]),
+    );
+  }
+}

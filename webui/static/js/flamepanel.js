@@ -1,0 +1,100 @@
+// A flame graph with its toolbar: flame/icicle, search with the matches'
+// share, reset zoom, and a legend of the colours in use.
+
+import { KIND_HUES, KIND_LABELS, offcpuReason, REASON_COLORS, REASONS } from "./colors.js";
+import { FlameGraph } from "./flamegraph.js";
+import { el, fmtPercent } from "./format.js";
+
+export class FlamePanel {
+  constructor(host, { label, layout = "flame", search = "", onLayout, onSearch, onFocus, idPrefix = "fg" } = {}) {
+    this.onLayout = onLayout;
+    this.onSearch = onSearch;
+    this.flameBtn = el("button", { type: "button", className: "btn", text: "Flame graph", onclick: () => this.setLayout("flame", true) });
+    this.icicleBtn = el("button", { type: "button", className: "btn", text: "Icicle", onclick: () => this.setLayout("icicle", true) });
+    this.searchInput = el("input", {
+      type: "search",
+      id: `${idPrefix}-search`,
+      placeholder: "Search functions",
+      value: search,
+      "aria-label": "Search functions in the flame graph",
+    });
+    this.searchInput.addEventListener("input", () => this.applySearch(true));
+    this.searchResult = el("span", { className: "search-result", "aria-live": "polite" });
+    this.resetBtn = el("button", { type: "button", className: "btn", text: "Reset zoom", onclick: () => this.graph.resetZoom() });
+    this.legend = el("div", { className: "legend", "aria-label": "Colours" });
+    const toolbar = el("div", { className: "toolbar", role: "toolbar", "aria-label": `${label || "Flame graph"} controls` }, [
+      this.flameBtn,
+      this.icicleBtn,
+      this.resetBtn,
+      this.searchInput,
+      this.searchResult,
+    ]);
+    host.append(toolbar, this.legend);
+    this.graph = new FlameGraph(host, { label, onFocus });
+    this.layout = layout;
+    this.updateLayoutButtons();
+  }
+
+  setData(tree) {
+    this.tree = tree;
+    const ms = this.graph.setData(tree, { layout: this.layout });
+    this.drawLegend();
+    this.applySearch(false);
+    return ms;
+  }
+
+  setLayout(layout, fromUser = false) {
+    this.layout = layout;
+    this.graph.setLayout(layout);
+    this.updateLayoutButtons();
+    if (fromUser && this.onLayout) this.onLayout(layout);
+  }
+
+  updateLayoutButtons() {
+    this.flameBtn.setAttribute("aria-pressed", String(this.layout === "flame"));
+    this.icicleBtn.setAttribute("aria-pressed", String(this.layout === "icicle"));
+  }
+
+  applySearch(fromUser) {
+    const term = this.searchInput.value.trim();
+    const result = this.graph.setSearch(term);
+    if (!term) {
+      this.searchResult.textContent = "";
+      this.searchResult.classList.remove("hit");
+    } else if (!result.count) {
+      this.searchResult.textContent = `No frame matches "${term}"`;
+      this.searchResult.classList.remove("hit");
+    } else {
+      this.searchResult.textContent = `${result.count} frame${result.count === 1 ? "" : "s"} match "${term}": ${fmtPercent(result.share)} of the total`;
+      this.searchResult.classList.add("hit");
+    }
+    if (fromUser && this.onSearch) this.onSearch(term);
+  }
+
+  drawLegend() {
+    const tree = this.tree;
+    const items = [];
+    if (tree.diff) {
+      items.push(["hsl(0, 80%, 60%)", "grew in B"], ["hsl(130, 55%, 60%)", "shrank in B"], ["hsl(0, 0%, 86%)", "unchanged"]);
+    } else {
+      const kinds = new Set(tree.kinds);
+      for (const kind of Object.keys(KIND_LABELS)) {
+        if (kinds.has(kind)) {
+          const [h, s, l] = KIND_HUES[kind];
+          items.push([`hsl(${h}, ${s}%, ${l}%)`, KIND_LABELS[kind]]);
+        }
+      }
+      const reasons = new Set(tree.names.map(offcpuReason).filter(Boolean));
+      for (const reason of REASONS) {
+        if (reasons.has(reason)) items.push([REASON_COLORS[reason], `off-CPU: ${reason}`]);
+      }
+    }
+    this.legend.replaceChildren(
+      ...items.map(([color, text]) => {
+        const swatch = el("i");
+        swatch.style.background = color;
+        return el("span", { className: "item" }, [swatch, text]);
+      }),
+    );
+  }
+}

@@ -1,0 +1,56 @@
+// Number and time formatting shared by every view.
+
+export function fmtDuration(ns) {
+  const v = Number(ns) || 0;
+  const abs = Math.abs(v);
+  if (abs >= 3600e9) return (v / 3600e9).toFixed(2) + " h";
+  if (abs >= 60e9) return (v / 60e9).toFixed(2) + " min";
+  if (abs >= 1e9) return (v / 1e9).toFixed(2) + " s";
+  if (abs >= 1e6) return (v / 1e6).toFixed(1) + " ms";
+  if (abs >= 1e3) return (v / 1e3).toFixed(0) + " µs";
+  return v.toFixed(0) + " ns";
+}
+
+export function fmtPercent(fraction, digits = 2) {
+  if (!isFinite(fraction)) return "–";
+  return (fraction * 100).toFixed(digits) + "%";
+}
+
+export function fmtSignedPercent(fraction, digits = 2) {
+  if (!isFinite(fraction)) return "–";
+  const sign = fraction > 0 ? "+" : "";
+  return sign + (fraction * 100).toFixed(digits) + " pp";
+}
+
+export function fmtClock(ms, withDate = false) {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, "0");
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  if (!withDate) return time;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+}
+
+// Creates an element with text content only: data never becomes markup.
+export function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "text") node.textContent = String(value);
+    else if (key === "className") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (key === "hidden" || key === "disabled" || key === "checked" || key === "selected") node[key] = Boolean(value);
+    else if (key === "value") node.value = value;
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of [].concat(children)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function clear(node) {
+  while (node.firstChild) node.removeChild(node.firstChild);
+  return node;
+}

@@ -1,0 +1,86 @@
+// Sandwich: one function with its callers above and its callees below.
+
+import { clear, el, fmtDuration, fmtPercent } from "./format.js";
+import { FlamePanel } from "./flamepanel.js";
+import { errorBox, loading, noData } from "./states.js";
+import { decodeFlamebearer, functionTotals, sandwich } from "./tree.js";
+
+export class SandwichView {
+  constructor(section, app) {
+    this.app = app;
+    this.seq = 0;
+    this.input = el("input", { id: "sw-fn", type: "text", list: "sw-names", spellcheck: "false", placeholder: "function name" });
+    this.datalist = el("datalist", { id: "sw-names" });
+    const form = el("form", { className: "sandwich-pick", onsubmit: (e) => {
+      e.preventDefault();
+      app.setState({ fn: this.input.value.trim() });
+    } }, [
+      el("label", { className: "field", for: "sw-fn" }, ["Function", this.input]),
+      this.datalist,
+      el("button", { type: "submit", className: "primary", text: "Show" }),
+    ]);
+    this.summary = el("p", { className: "hint", "aria-live": "polite" });
+    this.state = el("div");
+    this.callersTitle = el("h2", { text: "Callers" });
+    this.calleesTitle = el("h2", { text: "Callees" });
+    this.callersBody = el("div");
+    this.calleesBody = el("div");
+    this.graphs = el("div", {}, [
+      el("div", { className: "panel" }, [this.callersTitle, this.callersBody]),
+      el("div", { className: "panel" }, [this.calleesTitle, this.calleesBody]),
+    ]);
+    section.append(el("div", { className: "panel" }, [el("h2", { text: "Sandwich view" }), form, this.summary]), this.state, this.graphs);
+    this.callers = new FlamePanel(this.callersBody, { label: "Callers", layout: "flame", idPrefix: "sw-callers" });
+    this.callees = new FlamePanel(this.calleesBody, { label: "Callees", layout: "icicle", idPrefix: "sw-callees" });
+  }
+
+  async show(state) {
+    const seq = ++this.seq;
+    this.input.value = state.fn || "";
+    this.graphs.hidden = true;
+    this.state.replaceChildren(loading("Loading the selection"));
+    let answer;
+    try {
+      answer = await this.app.render(state.query, state.from, state.until);
+    } catch (err) {
+      if (seq === this.seq) this.state.replaceChildren(errorBox(err, "Could not load the selection"));
+      return;
+    }
+    if (seq !== this.seq) return;
+    const tree = decodeFlamebearer(answer);
+    if (!tree.numTicks) {
+      this.state.replaceChildren(noData());
+      return;
+    }
+    const functions = functionTotals(tree).sort((a, b) => b.total - a.total);
+    clear(this.datalist);
+    for (const f of functions.slice(0, 500)) this.datalist.append(el("option", { value: f.name }));
+    const fn = state.fn || this.app.focusedFunction || "";
+    if (!fn) {
+      this.state.replaceChildren(
+        el("div", { className: "empty" }, [
+          el("strong", { text: "Choose a function." }),
+          "Type its name above, or click a function in the Flame graph view's table.",
+        ]),
+      );
+      this.summary.textContent = "";
+      return;
+    }
+    this.input.value = fn;
+    const result = sandwich(tree, fn);
+    if (!result) {
+      this.state.replaceChildren(
+        el("div", { className: "empty" }, [el("strong", { text: `No function named "${fn}" in this selection.` }), "Pick one from the list as you type."]),
+      );
+      this.summary.textContent = "";
+      return;
+    }
+    this.state.replaceChildren();
+    this.graphs.hidden = false;
+    this.summary.textContent = `${fn}: total ${fmtDuration(result.total)} (${fmtPercent(result.total / tree.numTicks)}), self ${fmtDuration(result.self)} (${fmtPercent(result.self / tree.numTicks)})`;
+    this.callersTitle.textContent = `Callers of ${fn}`;
+    this.calleesTitle.textContent = `Callees of ${fn}`;
+    this.callers.setData(result.callers);
+    this.callees.setData(result.callees);
+  }
+}

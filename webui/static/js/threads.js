@@ -1,0 +1,147 @@
+// Threads: their on-CPU and off-CPU time; one thread's flame graph and timeline.
+
+import { api } from "./api.js";
+import { REASON_COLORS } from "./colors.js";
+import { clear, el, fmtDuration, fmtPercent } from "./format.js";
+import { FlamePanel } from "./flamepanel.js";
+import { withType } from "./query.js";
+import { errorBox, loading, noData } from "./states.js";
+import { SwimLane } from "./swimlane.js";
+import { decodeFlamebearer } from "./tree.js";
+
+export class ThreadsView {
+  constructor(section, app) {
+    this.app = app;
+    this.seq = 0;
+    this.listBody = el("div");
+    this.detailTitle = el("h2", { text: "Thread" });
+    this.detailState = el("div");
+    this.laneBox = el("div");
+    this.stackBox = el("div", { "aria-live": "polite" });
+    this.flameBox = el("div");
+    this.detail = el("div", { className: "panel" }, [
+      this.detailTitle,
+      this.detailState,
+      el("h3", { className: "hint", text: "Timeline (wall clock): on-CPU samples and off-CPU intervals by reason; click one to see its stack" }),
+      this.laneBox,
+      this.stackBox,
+      el("h3", { className: "hint", text: "Flame graph of this thread" }),
+      this.flameBox,
+    ]);
+    const layout = el("div", { className: "threads-layout" }, [
+      el("div", { className: "panel" }, [el("h2", { text: "Threads" }), this.listBody]),
+      this.detail,
+    ]);
+    section.append(layout);
+    this.lane = new SwimLane(this.laneBox, (event) => this.showStack(event));
+    this.panel = new FlamePanel(this.flameBox, { label: "Flame graph of the thread", idPrefix: "th" });
+    this.stacks = [];
+  }
+
+  async show(state) {
+    const seq = ++this.seq;
+    this.listBody.replaceChildren(loading("Loading threads"));
+    this.detail.hidden = true;
+    let threads;
+    try {
+      threads = (await api.threads(state.query, state.from, state.until)).threads || [];
+    } catch (err) {
+      if (seq === this.seq) this.listBody.replaceChildren(errorBox(err, "Could not load the threads"));
+      return;
+    }
+    if (seq !== this.seq) return;
+    if (!threads.length) {
+      this.listBody.replaceChildren(noData());
+      return;
+    }
+    threads.sort((a, b) => b.cpu_ns + b.offcpu_ns - (a.cpu_ns + a.offcpu_ns));
+    this.drawList(threads, state);
+    const tid = state.tid ? Number(state.tid) : null;
+    if (tid !== null) await this.showThread(state, threads.find((t) => t.tid === tid) || { tid, thread_name: "", comm: "", pid: "" }, seq);
+  }
+
+  drawList(threads, state) {
+    const max = threads.reduce((m, t) => Math.max(m, t.cpu_ns + t.offcpu_ns), 0) || 1;
+    const body = el("tbody");
+    for (const t of threads) {
+      const selected = String(t.tid) === String(state.tid);
+      const label = `${t.thread_name || t.comm || "?"} (${t.tid})`;
+      const bar = el("span");
+      const on = el("span", { className: "bar" });
+      on.style.width = `${(t.cpu_ns / max) * 90}px`;
+      on.style.background = "#e0651f";
+      const off = el("span", { className: "bar" });
+      off.style.width = `${(t.offcpu_ns / max) * 90}px`;
+      off.style.background = REASON_COLORS.sleep;
+      bar.append(on, off);
+      body.append(
+        el("tr", { className: selected ? "selected" : "", dataset: { tid: t.tid } }, [
+          el("td", { className: "name" }, [
+            el("button", {
+              type: "button",
+              className: "linkish",
+              text: label,
+              "aria-pressed": String(selected),
+              onclick: () => this.app.setState({ tid: String(t.tid) }),
+            }),
+            el("div", { className: "hint", text: `${t.comm || ""} pid ${t.pid}` }),
+          ]),
+          el("td", { text: fmtDuration(t.cpu_ns) }),
+          el("td", { text: fmtDuration(t.offcpu_ns) }),
+          el("td", {}, [bar]),
+        ]),
+      );
+    }
+    const table = el("table", { className: "data threads-table" }, [
+      el("caption", { className: "sr-only", text: "Threads of the selection" }),
+      el("thead", {}, [el("tr", {}, [el("th", { scope: "col", text: "Thread" }), el("th", { scope: "col", text: "On-CPU" }), el("th", { scope: "col", text: "Off-CPU" }), el("th", { scope: "col", text: "" })])]),
+      body,
+    ]);
+    this.listBody.replaceChildren(el("div", { className: "table-scroll" }, [table]));
+  }
+
+  async showThread(state, thread, seq) {
+    this.detail.hidden = false;
+    this.detailTitle.textContent = `Thread ${thread.thread_name || thread.comm || ""} (tid ${thread.tid}${thread.pid !== "" ? `, pid ${thread.pid}` : ""})`;
+    this.detailState.replaceChildren(loading("Loading the thread"));
+    clear(this.stackBox);
+    const wallQuery = withType(state.query, "wall");
+    let answer;
+    let timeline;
+    try {
+      [answer, timeline] = await Promise.all([
+        this.app.render(state.query, state.from, state.until, { tid: thread.tid }),
+        api.threadTimeline(wallQuery, state.from, state.until, thread.tid),
+      ]);
+    } catch (err) {
+      if (seq === this.seq) this.detailState.replaceChildren(errorBox(err, "Could not load the thread"));
+      return;
+    }
+    if (seq !== this.seq) return;
+    this.stacks = timeline.stacks || [];
+    const events = timeline.events || [];
+    const onCpu = events.filter((e) => e.kind === "cpu").length;
+    const offTime = events.filter((e) => e.kind !== "cpu").reduce((s, e) => s + e.dur_ns, 0);
+    this.detailState.replaceChildren(
+      el("p", { className: "hint", text: `${onCpu} on-CPU samples (${fmtDuration(thread.cpu_ns || 0)}), ${events.length - onCpu} off-CPU intervals (${fmtDuration(offTime)}).` }),
+    );
+    this.lane.setData(events);
+    this.stackBox.replaceChildren(el("p", { className: "hint", text: events.length ? "Choose an event above to see its stack." : "No events for this thread in the time range." }));
+    const tree = decodeFlamebearer(answer);
+    if (!tree.numTicks) {
+      this.flameBox.hidden = true;
+      return;
+    }
+    this.flameBox.hidden = false;
+    this.panel.setData(tree);
+    const total = (thread.cpu_ns || 0) + (thread.offcpu_ns || 0);
+    if (total) this.detailState.append(el("p", { className: "hint", text: `On-CPU ${fmtPercent((thread.cpu_ns || 0) / total)} of this thread's wall time.` }));
+  }
+
+  showStack(event) {
+    const raw = Array.isArray(event.stack) ? event.stack : this.stacks[event.stack] || [];
+    const frames = [...raw].reverse();
+    const list = el("ol", { className: "stack-list" }, frames.map((name) => el("li", { text: name })));
+    this.stackBox.replaceChildren(el("p", { text: this.lane.describe(event) + " — stack, innermost frame first:" }), list);
+  }
+}
