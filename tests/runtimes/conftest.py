@@ -1,0 +1,68 @@
+"""Fixtures for runtime tests: real interpreters and JVMs, always killed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+PYENV = Path("/root/.pyenv/versions")
+PY_VERSIONS = {"3.11": "3.11.7", "3.12": "3.12.1", "3.13": "3.13.0"}
+
+
+def python_bin(minor: str) -> Path:
+    exe = PYENV / PY_VERSIONS[minor] / "bin" / f"python{minor}"
+    if not exe.exists():
+        pytest.skip(f"CPython {minor} not installed at {exe}")
+    return exe
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start a process; every process started is killed at teardown."""
+    procs: list[subprocess.Popen] = []
+
+    def start(args: list[str], **kw) -> subprocess.Popen:
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        p = subprocess.Popen([str(a) for a in args], start_new_session=True, **kw)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        p.wait(timeout=10)
+        for stream in (p.stdout, p.stderr):
+            if stream:
+                stream.close()
+
+
+def wait_for_line(p: subprocess.Popen, prefix: str, timeout: float = 20.0) -> str:
+    """Block until the child prints a line starting with `prefix`."""
+    deadline = time.monotonic() + timeout
+    assert p.stdout is not None
+    while time.monotonic() < deadline:
+        line = p.stdout.readline().decode()
+        if line.startswith(prefix):
+            return line.strip()
+        if not line and p.poll() is not None:
+            err = p.stderr.read().decode() if p.stderr else ""
+            raise AssertionError(f"child exited {p.returncode}: {err}")
+    raise AssertionError(f"no {prefix!r} line within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def have_java() -> None:
+    if not (shutil.which("javac") and shutil.which("java")):
+        pytest.skip("no JDK")

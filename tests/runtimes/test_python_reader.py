@@ -1,0 +1,114 @@
+"""The user-space CPython reader against real 3.11, 3.12 and 3.13 processes."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+
+import pytest
+
+from symbolizer.python import PythonProcess, PythonProcesses
+from symbolizer.python.gil import futex_in_gil
+from symbolizer.python.offsets import TABLES, offsets_for, parse_debug_offsets
+
+from .conftest import python_bin, wait_for_line
+from .targets import ALPHA_BETA, GIL_AND_LOCK
+
+VERSIONS = ["3.11", "3.12", "3.13"]
+
+
+def _start(spawn, minor: str, script: str, tmp_path) -> tuple[int, list[int]]:
+    path = tmp_path / f"target_{minor.replace('.', '')}.py"
+    path.write_text(script)
+    p = spawn([python_bin(minor), path])
+    line = wait_for_line(p, "ready")
+    return p.pid, [int(x) for x in line.split()[1:]]
+
+
+@pytest.mark.parametrize("minor", VERSIONS)
+def test_alpha_beta_split_names_and_nap(spawn, tmp_path, minor):
+    pid, (main_tid, worker_tid) = _start(spawn, minor, ALPHA_BETA, tmp_path)
+    procs = PythonProcesses()
+    proc = procs.get(pid)
+    assert proc is not None and proc.version == (3, int(minor[2:]))
+
+    leaves: Counter[str] = Counter()
+    rnd = random.Random(1)
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        st = procs.stack(pid, worker_tid)
+        if st is not None and st.frames:
+            leaves[st.frames[0].name.rsplit(".", 1)[-1]] += 1
+        time.sleep(rnd.uniform(0.002, 0.006))  # jittered: no aliasing with cycles
+    named = leaves["alpha"] + leaves["beta"]
+    total = sum(leaves.values())
+    assert total >= 200, leaves
+    assert named / total >= 0.95, leaves
+    share = leaves["alpha"] / named
+    assert abs(share - 0.70) <= 0.05, (share, leaves)
+
+    st = procs.stack(pid, main_tid)
+    assert st is not None
+    assert st.frames[0].name.endswith(".nap") and st.frames[0].kind == "python"
+    assert st.frames[0].file.endswith(f"target_{minor.replace('.', '')}.py")
+    sleep_line = ALPHA_BETA.splitlines().index("        time.sleep(0.2)") + 1
+    assert st.frames[0].line == sleep_line
+    assert st.frames[-1].name.endswith("<module>")
+
+    assert procs.thread_name(pid, main_tid) == "MainThread"
+    assert procs.thread_name(pid, worker_tid) == "worker-3"
+    procs.process_exited(pid)
+
+
+@pytest.mark.parametrize("minor", VERSIONS)
+def test_gil_wait_is_told_from_lock_wait(spawn, tmp_path, minor):
+    """Blocked-in-futex address: inside the GIL's state for `gil`, not for a Lock."""
+    pid, (a, b, waiter) = _start(spawn, minor, GIL_AND_LOCK, tmp_path)
+    proc = PythonProcess(pid)
+    gil = proc.gil_range()
+    assert gil[0] and gil[1] - gil[0] == proc.off.gil_size
+
+    def futex_addr(tid: int) -> int:
+        fields = open(f"/proc/{pid}/task/{tid}/syscall").read().split()
+        return int(fields[1], 16) if fields[0] == "202" else 0
+
+    gil_waits = 0
+    for _ in range(200):
+        for tid in (a, b):
+            gil_waits += futex_in_gil(futex_addr(tid), gil)
+        time.sleep(0.002)
+    assert gil_waits > 20  # one spinner mostly waits for the GIL the other holds
+    lock_addr = futex_addr(waiter)
+    assert lock_addr and not futex_in_gil(lock_addr, gil)
+    assert proc.gil_holder_tid() in (a, b, 0)
+    assert proc.stack(waiter).frames[0].name.endswith("waiter")
+
+
+@pytest.mark.parametrize("minor", VERSIONS)
+def test_unknown_version_degrades_with_one_warning(spawn, tmp_path, minor, monkeypatch):
+    pid, _ = _start(spawn, minor, ALPHA_BETA, tmp_path)
+    monkeypatch.setattr("symbolizer.python.reader.offsets_for", lambda v, d=None: None)
+    warnings: list[str] = []
+    procs = PythonProcesses(warn=warnings.append)
+    for tid in (pid, pid, pid):
+        assert procs.stack(pid, tid) is None
+        assert procs.thread_name(pid, tid) is None
+    assert len(warnings) == 1 and "no known layout" in warnings[0]
+
+
+def test_non_python_process_is_ignored_silently(spawn):
+    p = spawn(["sleep", "30"])
+    warnings: list[str] = []
+    procs = PythonProcesses(warn=warnings.append)
+    assert procs.stack(p.pid, p.pid) is None and not warnings
+
+
+def test_313_debug_offsets_match_table(spawn, tmp_path):
+    pid, _ = _start(spawn, "3.13", ALPHA_BETA, tmp_path)
+    proc = PythonProcess(pid)
+    from symbolizer.python.offsets import DEBUG_OFFSETS_313_SIZE
+
+    debug = parse_debug_offsets(proc.mem.read(proc.runtime.runtime_addr, DEBUG_OFFSETS_313_SIZE))
+    assert debug is not None and debug["version"] >> 16 == 0x030D
+    assert offsets_for((3, 13), debug) == TABLES[(3, 13)]
