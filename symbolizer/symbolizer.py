@@ -1,0 +1,223 @@
+"""The symbolizer the recorder talks to (see docs/CONTRACTS.md).
+
+Turns raw addresses into `Frame`s. Every address yields a frame: named when a
+symbol covers it, otherwise placed (`libfoo.so+0x1a2b`, `[unknown] 0x…`) with
+module, build-id and file offset kept so that a server with more symbols can
+name it later. Binaries are parsed once per build-id, whatever the number of
+processes mapping them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+from profiler.model import Frame
+
+from .cache import ByteLRU
+from .demangle import function_name
+from .elf import ElfError, ElfFile
+from .kallsyms import Kallsyms
+from .maps import Mapping
+from .objects import ObjectFile, identity_key, open_mapping, read_vdso
+from .perfmap import PerfMap
+from .process import FRAME_CACHE_LIMIT, ProcessState
+
+DEFAULT_CACHE_BYTES = 512 << 20
+# How often to look again for a perf map that did not exist.
+PERFMAP_RECHECK_S = 1.0
+
+
+class Symbolizer:
+    """Addresses to frames, for the kernel and for user processes.
+
+    `cache_bytes` bounds the per-build-id tables held in memory. `cache_dir`
+    (optional) is where compiled unwind tables are kept across runs.
+    """
+
+    def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES, cache_dir: str | None = None,
+                 lines: bool = False) -> None:
+        self.cache_dir = cache_dir
+        self.lines = lines
+        self._objects: ByteLRU[ObjectFile] = ByteLRU(cache_bytes, on_evict=self._evicted)
+        self._procs: dict[int, ProcessState] = {}
+        self._kallsyms: Kallsyms | None = None
+        self._perfmap_checked: dict[int, float] = {}
+        self.stats = {"maps_reloads": 0, "objects_loaded": 0, "unnamed_frames": 0}
+
+    # -- kernel -----------------------------------------------------------
+    @property
+    def kallsyms(self) -> Kallsyms:
+        if self._kallsyms is None:
+            self._kallsyms = Kallsyms()
+        return self._kallsyms
+
+    def kernel_frames(self, addrs: Sequence[int]) -> list[Frame]:
+        """Kernel addresses (leaf first) to frames (leaf first)."""
+        ks = self.kallsyms
+        out = []
+        for i, addr in enumerate(addrs):
+            hit = ks.lookup(addr - 1 if i else addr)
+            if hit is None:
+                out.append(Frame(f"[unknown] 0x{addr:x}", "kernel", "[kernel]", "", addr))
+            else:
+                name, module, off = hit
+                out.append(Frame(name, "kernel", module, "", off + (1 if i else 0)))
+        return out
+
+    # -- processes --------------------------------------------------------
+    def process_seen(self, pid: int) -> None:
+        """Snapshots a new process now, so it can be symbolized after it exits.
+
+        Reads its maps, opens every executable mapping's binary and loads its
+        symbols (a no-op for build-ids already cached), and reads its perf map.
+        """
+        st = self._proc(pid, create=True)
+        if not st.reload_maps():
+            return
+        self.stats["maps_reloads"] += 1
+        for m in st.index.maps:
+            if m.is_exec and (m.is_file or m.path == "[vdso]"):
+                obj = self._object_for(st, m)
+                if obj is not None:
+                    _ = obj.symbols
+        self._perf_map(st, force=True)
+
+    def process_exited(self, pid: int) -> None:
+        """Drops per-process state (binaries stay cached by build-id)."""
+        self._procs.pop(pid, None)
+        self._perfmap_checked.pop(pid, None)
+
+    def user_frames(self, pid: int, addrs: Sequence[int]) -> list[Frame]:
+        """User addresses (leaf first) to frames (leaf first), one per address.
+
+        addrs[0] is the exact instruction pointer; the others are return
+        addresses, looked up at addr-1 so a call at the end of a function is
+        attributed to it and not to the next function. `Frame.offset` is the
+        file offset of the address looked up (addr-1 for return addresses),
+        so a server can look it up again as is.
+        """
+        st = self._proc(pid, create=True)
+        if not st.index.maps and st.alive:
+            st.reload_maps()
+            self.stats["maps_reloads"] += 1
+        reloaded = False
+        perf_refreshed = False
+        out = []
+        frames = st.frames
+        for i, addr in enumerate(addrs):
+            look = addr - 1 if i else addr
+            fr = frames.get(look)
+            if fr is not None:
+                out.append(fr)
+                continue
+            m = st.find(look)
+            if m is None and not reloaded and st.alive:
+                reloaded = True
+                if st.reload_maps():
+                    self.stats["maps_reloads"] += 1
+                    frames = st.frames
+                m = st.find(look)
+            if m is not None and m.is_file or m is not None and m.path == "[vdso]":
+                fr = self._native_frame(st, m, look)
+            else:
+                fr = self._jit_frame(st, look, refresh=not perf_refreshed)
+                if fr is None:
+                    perf_refreshed = True
+                    fr = self._unknown_frame(m, look, addr)
+            if len(frames) >= FRAME_CACHE_LIMIT:
+                frames.clear()
+            if fr.kind != "jit":  # perf maps may still grow and rename a region
+                frames[look] = fr
+            out.append(fr)
+        return out
+
+    # -- building frames ---------------------------------------------------
+    def _native_frame(self, st: ProcessState, m: Mapping, addr: int) -> Frame:
+        file_off = m.file_offset(addr)
+        obj = self._object_for(st, m)
+        if obj is None:
+            name = m.file_path.rsplit("/", 1)[-1] or m.path
+            self.stats["unnamed_frames"] += 1
+            return Frame(f"{name}+0x{file_off:x}", "native", name, "", file_off)
+        vaddr = obj.vaddr(file_off)
+        hit = obj.symbols.lookup(vaddr) if vaddr is not None else None
+        if hit is None:
+            self.stats["unnamed_frames"] += 1
+            return Frame(f"{obj.name}+0x{file_off:x}", "native", obj.name, obj.build_id, file_off)
+        return Frame(function_name(hit[0]), "native", obj.name, obj.build_id, file_off)
+
+    def _jit_frame(self, st: ProcessState, addr: int, refresh: bool) -> Frame | None:
+        pm = self._perf_map(st)
+        if pm is None:
+            return None
+        hit = pm.lookup(addr)
+        if hit is None and refresh and pm.refresh():
+            hit = pm.lookup(addr)
+        if hit is None:
+            return None
+        return Frame(hit[0], "jit", "[jit]", "", addr - hit[1])
+
+    def _unknown_frame(self, m: Mapping | None, look: int, addr: int) -> Frame:
+        self.stats["unnamed_frames"] += 1
+        module = (m.path or "[anon]") if m is not None else ""
+        return Frame(f"[unknown] 0x{addr:x}", "unknown", module, "", look)
+
+    # -- state -------------------------------------------------------------
+    def _proc(self, pid: int, create: bool) -> ProcessState:
+        st = self._procs.get(pid)
+        if st is None:
+            st = ProcessState(pid)
+            self._procs[pid] = st
+        return st
+
+    def _perf_map(self, st: ProcessState, force: bool = False) -> PerfMap | None:
+        if st.perfmap is not None:
+            return st.perfmap
+        now = time.monotonic()
+        if not force and now - self._perfmap_checked.get(st.pid, -1e9) < PERFMAP_RECHECK_S:
+            return None
+        self._perfmap_checked[st.pid] = now
+        return st.perf_map()
+
+    def _object_for(self, st: ProcessState, m: Mapping) -> ObjectFile | None:
+        if m.start in st.objects:
+            return st.objects[m.start]
+        obj = None
+        if m.path == "[vdso]":
+            f = read_vdso(st.pid, m) if st.alive else None
+            path = "[vdso]"
+        else:
+            opened = open_mapping(st.pid, m)
+            f, path = opened if opened is not None else (None, m.file_path)
+        if f is not None:
+            obj = self._intern(f, path)
+        st.objects[m.start] = obj
+        return obj
+
+    def _intern(self, f, path: str) -> ObjectFile | None:
+        try:
+            elf = ElfFile(f, path)
+        except (ElfError, OSError, ValueError):
+            f.close()
+            return None
+        key = identity_key(elf, f, path)
+        obj = self._objects.get(key)
+        if obj is not None:
+            elf.close()
+            return obj
+        obj = ObjectFile(elf, path, key)
+        _ = obj.symbols
+        self.stats["objects_loaded"] += 1
+        self._objects.put(key, obj, obj.nbytes)
+        return obj
+
+    def objects(self) -> Iterable[ObjectFile]:
+        """Binaries currently cached (for benchmarks and diagnostics)."""
+        return [v for v, _ in self._objects._items.values()]
+
+    @staticmethod
+    def _evicted(obj: ObjectFile) -> None:
+        # Processes may still reference it; only the cache lets go. Its file
+        # stays open until garbage-collected so those references keep working.
+        pass

@@ -1,0 +1,149 @@
+"""Symbolization of real processes: names, placement, short-lived and deleted binaries."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+from symbolizer import Symbolizer
+from symbolizer.maps import read_maps
+
+from .conftest import NO_FP, WITH_FP
+
+
+def test_c_functions_named(build, spawn):
+    exe = build("burn.c", NO_FP)
+    run = spawn([exe, "5"])
+    sym = Symbolizer()
+    a = run.addrs
+    # Leaf: the exact address; callers: return addresses (one past the call).
+    frames = sym.user_frames(run.pid, [a["burn_a"] + 4, a["work"] + 5, a["main"] + 9])
+    assert [f.name for f in frames] == ["burn_a", "work", "main"]
+    for f in frames:
+        assert f.kind == "native"
+        assert f.module == exe.name
+        assert len(f.build_id) == 40
+    # The offset is a file offset: reading the binary there gives the function's code.
+    with open(exe, "rb") as fh:
+        fh.seek(frames[0].offset - 4)
+        code = fh.read(16)
+    with open(f"/proc/{run.pid}/mem", "rb") as mem:
+        mem.seek(a["burn_a"])
+        assert mem.read(16) == code
+
+
+def test_return_address_at_function_end_belongs_to_caller(build, spawn):
+    exe = build("burn.c", WITH_FP)
+    run = spawn([exe, "5"])
+    nm = subprocess.run(["nm", "-S", str(exe)], capture_output=True, text=True, check=True)
+    size = next(int(line.split()[1], 16) for line in nm.stdout.splitlines()
+                if line.endswith(" burn_a"))
+    end = run.addrs["burn_a"] + size
+    # One past the last byte: as a return address (a call ending the function)
+    # it is burn_a's; as an exact IP it is not.
+    fr = Symbolizer().user_frames(run.pid, [end, end])
+    assert fr[0].name != "burn_a"
+    assert fr[1].name == "burn_a"
+
+
+def test_cpp_method_in_namespace_demangled(build, spawn):
+    exe = build("burn.cpp", NO_FP)
+    run = spawn([exe, "5"])
+    sym = Symbolizer()
+    frames = sym.user_frames(run.pid, [run.addrs["spin"] + 3, run.addrs["burn_a"] + 5])
+    assert frames[0].name == "flame::Worker::spin(long)"
+    assert frames[1].name.startswith("burn_a(flame::Worker&")
+
+
+def test_stripped_binary_frames_are_placed_not_dropped(build, spawn):
+    exe = build("burn.c", NO_FP, name="burn-stripped", strip=True)
+    run = spawn([exe, "5"])
+    sym = Symbolizer()
+    a = run.addrs
+    addrs = [a["burn_a"] + 4, a["work"] + 5, a["main"] + 9, 0x10]
+    frames = sym.user_frames(run.pid, addrs)
+    assert len(frames) == len(addrs)
+    for f, addr, look in zip(frames[:3], addrs, [addrs[0], addrs[1] - 1, addrs[2] - 1],
+                             strict=False):
+        assert re.fullmatch(r"burn-stripped\+0x[0-9a-f]+", f.name), f.name
+        assert f.module == "burn-stripped"
+        assert len(f.build_id) == 40
+        m = next(m for m in read_maps(run.pid) if m.start <= addr < m.end)
+        assert f.offset == look - m.start + m.pgoff
+        assert f.name.endswith(f"+0x{f.offset:x}")
+    assert frames[3].name == "[unknown] 0x10"
+    assert frames[3].kind == "unknown"
+
+
+def test_deleted_binary_still_symbolized(build, spawn, tmp_path):
+    exe = build("burn.c", NO_FP)
+    copy = tmp_path / "doomed"
+    copy.write_bytes(exe.read_bytes())
+    copy.chmod(0o755)
+    run = spawn([copy, "5"])
+    copy.unlink()
+    sym = Symbolizer()
+    frames = sym.user_frames(run.pid, [run.addrs["burn_a"] + 4, run.addrs["work"] + 5])
+    assert [f.name for f in frames] == ["burn_a", "work"]
+    assert frames[0].module == "doomed"
+
+
+def test_replaced_binary_uses_the_mapped_file(build, spawn, tmp_path):
+    exe = build("burn.c", NO_FP)
+    other = build("burn.c", WITH_FP)
+    path = tmp_path / "replaced"
+    path.write_bytes(exe.read_bytes())
+    path.chmod(0o755)
+    run = spawn([path, "5"])
+    tmp = tmp_path / "new"
+    tmp.write_bytes(other.read_bytes())
+    os.replace(tmp, path)  # as a package upgrade does: new inode, same path
+    frames = Symbolizer().user_frames(run.pid, [run.addrs["burn_a"] + 4])
+    assert frames[0].name == "burn_a"
+
+
+def test_short_lived_process_symbolized_after_exit(build):
+    exe = build("burn.c", NO_FP)
+    sym = Symbolizer()
+    proc = subprocess.Popen([str(exe), "0.05"], stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    sym.process_seen(proc.pid)
+    addrs = {k: int(v, 16) for k, v in (x.split("=") for x in line.split())}
+    proc.wait()
+    proc.stdout.close()
+    assert not os.path.exists(f"/proc/{proc.pid}/maps")
+    frames = sym.user_frames(proc.pid, [addrs["burn_a"] + 4, addrs["work"] + 5,
+                                        addrs["main"] + 9])
+    assert [f.name for f in frames] == ["burn_a", "work", "main"]
+    sym.process_exited(proc.pid)
+
+
+def test_shared_library_symbols_and_cache_by_build_id(build, spawn):
+    exe = build("burn.c", NO_FP)
+    runs = [spawn([exe, "5"]), spawn([exe, "5"])]
+    sym = Symbolizer()
+    for run in runs:
+        sym.process_seen(run.pid)
+    loaded = sym.stats["objects_loaded"]
+    libc = next(m for m in read_maps(runs[0].pid) if "libc.so" in m.path and m.is_exec)
+    # An address inside libc's text: somewhere named, from .symtab or .dynsym.
+    frames = sym.user_frames(runs[0].pid, [libc.start + 0x100])
+    assert frames[0].module.startswith("libc.so")
+    # The second process mapped the same binaries: nothing new was parsed.
+    sym.process_seen(runs[1].pid)
+    assert sym.stats["objects_loaded"] == loaded
+
+
+def test_unknown_anonymous_and_unmapped_addresses(spawn, build):
+    exe = build("burn.c", NO_FP)
+    run = spawn([exe, "5"])
+    heap = next(m for m in read_maps(run.pid) if m.path == "[heap]" or m.path == "")
+    frames = Symbolizer().user_frames(run.pid, [heap.start + 8, 0x42])
+    assert frames[0].name == f"[unknown] 0x{heap.start + 8:x}"
+    assert frames[1].name == "[unknown] 0x42"
+
+
+def test_vanished_process_still_yields_frames():
+    frames = Symbolizer().user_frames(2**22 + 12345, [0x401000, 0x401234])
+    assert [f.name for f in frames] == ["[unknown] 0x401000", "[unknown] 0x401234"]
