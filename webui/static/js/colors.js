@@ -8,6 +8,7 @@ export const KIND_HUES = {
   jit: [275, 45, 68],
   unknown: [0, 0, 72],
   offcpu: [0, 0, 45],
+  root: [220, 10, 78],
 };
 
 export const KIND_LABELS = {
