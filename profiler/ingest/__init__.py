@@ -1,0 +1,1 @@
+"""Pyroscope-compatible and agent ingest: decoding and validation of uploads."""

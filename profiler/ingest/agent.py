@@ -1,0 +1,88 @@
+"""Decoding of Flamecam's own agent batches (POST /api/v1/agent/push).
+
+The body is a zstd-compressed `flamecam.agent.v1.Batch`: strings, frames and
+stacks deduplicated once per batch, then per series columnar samples. Every
+index is checked before anything is built, so a malformed batch is a 400.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from profiler.formats.proto import agent_pb2
+from profiler.ingest.errors import BadRequest
+from profiler.ingest.labels import check_time, validate_labels
+from profiler.ingest.limits import Limits
+from profiler.model import FRAME_KINDS, OFFCPU, PROFILE_TYPES, Frame, Sample
+from profiler.store import SeriesBatch
+
+CONTENT_TYPE = "application/x-flamecam-batch"
+
+
+@dataclass(frozen=True)
+class AgentBatch:
+    agent_id: str
+    seq: int
+    batches: list[SeriesBatch]
+    lost: dict[str, int]
+
+
+def parse_batch(body: bytes, limits: Limits) -> AgentBatch:
+    msg = agent_pb2.Batch()
+    try:
+        msg.ParseFromString(body)
+    except (DecodeError, RuntimeError, ValueError):
+        raise BadRequest(400, "body is not a valid flamecam.agent.v1.Batch") from None
+    if len(msg.agent_id) > 128:
+        raise BadRequest(400, "agent_id longer than 128")
+    strings = list(msg.strings)
+    nstr = len(strings)
+    frames = []
+    for f in msg.frames:
+        frames.append(Frame(f.name, f.kind if f.kind in FRAME_KINDS else "unknown", f.module,
+                            f.build_id, f.offset, f.file, f.line))
+    nframes = len(frames)
+    stacks = []
+    for st in msg.stacks:
+        if any(i >= nframes for i in st.frame):
+            raise BadRequest(400, "stack references a missing frame")
+        stacks.append(tuple(frames[i] for i in st.frame))
+    nstacks = len(stacks)
+    if len(msg.series) > limits.max_series_per_request:
+        raise BadRequest(400, "too many series in one batch")
+    now = time.time_ns()
+    out = []
+    total = 0
+    for ser in msg.series:
+        if ser.kind not in PROFILE_TYPES:
+            raise BadRequest(400, f"unknown series kind {ser.kind[:40]!r}")
+        labels = validate_labels(sorted(ser.labels.items()), limits)
+        n = len(ser.ts_delta_ns)
+        cols = (ser.stack, ser.value_ns, ser.count, ser.pid, ser.tid, ser.thread, ser.comm,
+                ser.reason, ser.cpu)
+        if any(len(c) != n for c in cols):
+            raise BadRequest(400, "sample columns of unequal length")
+        total += n
+        if total > limits.max_samples * 4:
+            raise BadRequest(413, "too many samples in one batch")
+        if n == 0:
+            continue
+        if max(ser.stack) >= nstacks:
+            raise BadRequest(400, "sample references a missing stack")
+        if max(max(ser.thread), max(ser.comm), max(ser.reason)) >= nstr:
+            raise BadRequest(400, "sample references a missing string")
+        ts = msg.base_ns
+        samples = []
+        for k in range(n):
+            ts += ser.ts_delta_ns[k]
+            samples.append(Sample(ser.kind, ts, ser.pid[k], ser.tid[k], ser.cpu[k],
+                                  strings[ser.comm[k]], strings[ser.thread[k]],
+                                  stacks[ser.stack[k]], ser.value_ns[k], ser.count[k] or 1,
+                                  strings[ser.reason[k]] if ser.kind == OFFCPU else ""))
+        check_time(min(s.ts_ns for s in samples), limits, now)
+        check_time(max(s.ts_ns for s in samples), limits, now)
+        out.append(SeriesBatch(ser.kind, labels, samples))
+    return AgentBatch(msg.agent_id, msg.seq, out, dict(msg.lost))

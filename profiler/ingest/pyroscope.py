@@ -1,0 +1,238 @@
+"""Pyroscope-compatible ingest: Connect `Push` (push.v1) and legacy `/ingest`.
+
+Both turn a request into `SeriesBatch`es without touching the store, so the
+route can validate everything first and then write it in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from profiler.formats import pprof
+from profiler.formats.proto import push_pb2
+from profiler.ingest.errors import BadRequest
+from profiler.ingest.labels import check_time, validate_labels
+from profiler.ingest.limits import Limits
+from profiler.model import CPU, OFFCPU, Frame, Sample
+from profiler.query.selector import QueryError, parse_time
+from profiler.store import SeriesBatch
+
+# ---------------------------------------------------------------- push.v1
+
+
+def parse_push(body: bytes, content_type: str) -> push_pb2.PushRequest:
+    ct = content_type.split(";")[0].strip().lower()
+    msg = push_pb2.PushRequest()
+    if ct in ("application/proto", "application/protobuf", "application/x-protobuf"):
+        try:
+            msg.ParseFromString(body)
+        except (DecodeError, RuntimeError, ValueError):
+            raise BadRequest(400, "body is not a valid push.v1.PushRequest protobuf") from None
+    elif ct == "application/json":
+        try:
+            json_format.Parse(body.decode("utf-8"), msg, ignore_unknown_fields=True)
+        except (json_format.ParseError, UnicodeDecodeError, ValueError, RecursionError) as e:
+            first = str(e).splitlines()[0] if str(e) else "invalid JSON"
+            raise BadRequest(400, f"bad PushRequest JSON: {first}") from None
+    else:
+        raise BadRequest(415, f"unsupported Content-Type {ct!r}; use application/proto or json")
+    return msg
+
+
+def push_batches(msg: push_pb2.PushRequest, limits: Limits) -> list[SeriesBatch]:
+    """Validate and decode every series and profile of a PushRequest."""
+    if len(msg.series) > limits.max_series_per_request:
+        raise BadRequest(400, f"more than {limits.max_series_per_request} series in one push")
+    now = time.time_ns()
+    out: list[SeriesBatch] = []
+    total = 0
+    for series in msg.series:
+        pairs = [(lp.name, lp.value) for lp in series.labels]
+        labels = validate_labels(pairs, limits)
+        by_kind: dict[str, list[Sample]] = {CPU: [], OFFCPU: []}
+        for raw in series.samples:
+            if not raw.raw_profile:
+                continue
+            try:
+                samples = pprof.decode(raw.raw_profile, max_decompressed=limits.max_decompressed,
+                                       max_samples=limits.max_samples, default_ts_ns=now)
+            except pprof.PprofTooLarge as e:
+                raise BadRequest(413, f"profile too large: {e}") from None
+            except pprof.PprofError as e:
+                raise BadRequest(400, f"bad pprof profile: {e}") from None
+            for s in samples:
+                check_time(s.ts_ns, limits, now)
+                by_kind[s.kind].append(s)
+            total += len(samples)
+            if total > limits.max_samples * 4:
+                raise BadRequest(413, "too many samples in one push")
+        for kind, samples in by_kind.items():
+            if samples:
+                out.append(SeriesBatch(kind, labels, samples))
+    return out
+
+
+# ---------------------------------------------------------------- /ingest
+
+_APP = re.compile(r"^([A-Za-z0-9_./\-]+)(?:\{(.*)\})?$")
+_KEY = re.compile(r"^[A-Za-z0-9_.]+$")
+_SUFFIXES = (".cpu", ".itimer", ".wall", ".off_cpu")
+
+
+def parse_app_name(name: str, limits: Limits) -> tuple[str, dict[str, str]]:
+    """`app{k=v,...}` -> (kind, labels with service_name)."""
+    m = _APP.match((name or "").strip())
+    if not m:
+        raise BadRequest(400, f"bad name {name[:80]!r}: expected app{{key=value,...}}")
+    app, body = m.group(1), m.group(2) or ""
+    kind = CPU
+    for suffix in _SUFFIXES:
+        if app.endswith(suffix):
+            app = app[: -len(suffix)]
+            kind = OFFCPU if suffix == ".off_cpu" else CPU
+            break
+    pairs = [("service_name", app)]
+    for part in filter(None, (p.strip() for p in body.split(","))):
+        k, sep, v = part.partition("=")
+        k, v = k.strip(), v.strip()
+        if not sep or not _KEY.match(k) or "}" in v:
+            raise BadRequest(400, f"bad tag {part[:80]!r} in name")
+        if k in ("__name__", "service_name"):
+            continue
+        pairs.append((k, v))
+    return kind, validate_labels(pairs, limits)
+
+
+def _frame(name: str) -> Frame:
+    if name.endswith("_[k]"):
+        return Frame(name[:-4], "kernel")
+    if name.startswith("[off-cpu:"):
+        return Frame(name, "offcpu")
+    return Frame(name, "native")
+
+
+def legacy_batches(args, body: bytes, content_type: str, limits: Limits,
+                   files: dict[str, bytes] | None = None) -> list[SeriesBatch]:
+    """Decode a legacy /ingest request into batches."""
+    kind, labels = parse_app_name(args.get("name", ""), limits)
+    now = time.time_ns()
+    try:
+        t_from = parse_time(args.get("from"), "now", now)
+        t_until = parse_time(args.get("until"), "now", now)
+    except QueryError as e:
+        raise BadRequest(400, str(e)) from None
+    check_time(t_from, limits, now)
+    try:
+        rate = int(args.get("sampleRate") or 100)
+    except ValueError:
+        raise BadRequest(400, "sampleRate must be an integer") from None
+    if not 0 < rate <= 1_000_000:
+        raise BadRequest(400, "sampleRate out of range")
+    fmt = (args.get("format") or "folded").lower()
+    if files is not None:
+        fmt = "pprof"
+    period = 1_000_000_000 // rate
+    ts = t_from + max(0, t_until - t_from) // 2 if t_until > t_from else t_from
+    if fmt == "pprof":
+        data = files.get("profile") if files is not None else body
+        if files is not None and "prev_profile" in files:
+            raise BadRequest(400, "prev_profile (cumulative profiles) is not supported")
+        if not data:
+            raise BadRequest(400, "no profile in the request")
+        try:
+            samples = pprof.decode(data, max_decompressed=limits.max_decompressed,
+                                   max_samples=limits.max_samples, default_ts_ns=ts)
+        except pprof.PprofTooLarge as e:
+            raise BadRequest(413, str(e)) from None
+        except pprof.PprofError as e:
+            raise BadRequest(422, f"undecodable pprof: {e}") from None
+        for s in samples:
+            check_time(s.ts_ns, limits, now)
+        out = []
+        for k in (CPU, OFFCPU):
+            ks = [s for s in samples if s.kind == k]
+            if ks:
+                out.append(SeriesBatch(k, labels, ks))
+        return out
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(422, "body is not UTF-8 text") from None
+    if fmt == "speedscope":
+        stacks = _speedscope_stacks(text, period)
+    elif fmt == "lines":
+        stacks = [(line.strip().split(";"), 1, period) for line in text.splitlines()
+                  if line.strip()]
+    elif fmt in ("folded", "collapsed", ""):
+        stacks = _folded_stacks(text, period)
+    else:
+        raise BadRequest(415, f"unsupported format {fmt!r}")
+    if len(stacks) > limits.max_samples:
+        raise BadRequest(413, f"more than {limits.max_samples} stacks")
+    frames: dict[str, Frame] = {}
+    samples = []
+    for names, count, value in stacks:
+        stack = tuple(frames.get(n) or frames.setdefault(n, _frame(n)) for n in names if n)
+        if not stack or value <= 0:
+            continue
+        samples.append(Sample(kind, ts, 0, 0, 0, labels["service_name"], "", stack, value,
+                              count=count, reason="other" if kind == OFFCPU else ""))
+    return [SeriesBatch(kind, labels, samples)] if samples else []
+
+
+def _folded_stacks(text: str, period: int) -> list[tuple[list[str], int, int]]:
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        stack, sep, value = line.rpartition(" ")
+        try:
+            count = int(value)
+        except ValueError:
+            raise BadRequest(422, f"line {n}: value {value[:40]!r} is not an integer") from None
+        if not sep or not stack or count < 0:
+            raise BadRequest(422, f"line {n}: expected 'frame;frame;... COUNT'")
+        out.append((stack.split(";"), count, count * period))
+    return out
+
+
+_SPEEDSCOPE_UNITS = {"nanoseconds": 1, "microseconds": 1000, "milliseconds": 10**6,
+                     "seconds": 10**9}
+
+
+def _speedscope_stacks(text: str, period: int) -> list[tuple[list[str], int, int]]:
+    try:
+        doc = json.loads(text)
+        frames = [f["name"] for f in doc["shared"]["frames"]]
+        out = []
+        for prof in doc["profiles"]:
+            mult = _SPEEDSCOPE_UNITS.get(prof.get("unit", "none"), 0)
+            if prof.get("type") == "sampled":
+                weights = prof.get("weights") or [1] * len(prof["samples"])
+                for stack, w in zip(prof["samples"], weights, strict=True):
+                    names = [frames[i] for i in stack]
+                    out.append((names, 1, int(w * mult) if mult else int(w) * period))
+            elif prof.get("type") == "evented":
+                open_: list[int] = []
+                last = prof.get("startValue", 0)
+                for ev in prof["events"]:
+                    at = ev["at"]
+                    if open_ and at > last:
+                        out.append(([frames[i] for i in open_], 1,
+                                    int((at - last) * mult) if mult else int(at - last) * period))
+                    last = at
+                    if ev["type"] == "O":
+                        open_.append(ev["frame"])
+                    elif open_:
+                        open_.pop()
+            else:
+                raise ValueError(f"unknown profile type {prof.get('type')!r}")
+        return out
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+        raise BadRequest(422, f"bad speedscope file: {e}") from None

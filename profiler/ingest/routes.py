@@ -1,0 +1,77 @@
+"""Ingest endpoints: the agent protocol, Pyroscope Push and legacy /ingest."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from profiler.formats.proto import push_pb2
+from profiler.ingest import agent, pyroscope
+from profiler.ingest.errors import BadRequest
+from profiler.ingest.limits import decode_body, read_body
+from profiler.server.context import state, tenant
+
+bp = Blueprint("ingest", __name__)
+
+_CONNECT_CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied",
+                  413: "resource_exhausted", 415: "invalid_argument", 422: "invalid_argument",
+                  500: "internal", 503: "unavailable"}
+
+
+@bp.post("/api/v1/agent/push")
+def agent_push():
+    st = state()
+    ct = (request.content_type or "").split(";")[0].strip().lower()
+    if ct not in (agent.CONTENT_TYPE, "application/x-protobuf", "application/octet-stream"):
+        raise BadRequest(415, f"unsupported Content-Type {ct!r}; use {agent.CONTENT_TYPE}")
+    body = decode_body(request, st.config.limits)
+    batch = agent.parse_batch(body, st.config.limits)
+    stored = st.store.write(tenant(), batch.batches, agent_id=batch.agent_id, seq=batch.seq)
+    return jsonify(accepted_samples=stored, duplicate=bool(batch.batches) and stored == 0)
+
+
+@bp.post("/push.v1.PusherService/Push")
+def connect_push():
+    st = state()
+    try:
+        body = decode_body(request, st.config.limits)
+        msg = pyroscope.parse_push(body, request.content_type or "")
+        batches = pyroscope.push_batches(msg, st.config.limits)
+        st.store.write(tenant(), batches)
+    except BadRequest as e:
+        resp = jsonify(code=_CONNECT_CODES.get(e.status, "invalid_argument"), message=e.message,
+                       error=e.message)
+        resp.status_code = e.status
+        return resp
+    ct = (request.content_type or "").split(";")[0].strip().lower()
+    if ct == "application/json":
+        return Response("{}", status=200, mimetype="application/json")
+    return Response(push_pb2.PushResponse().SerializeToString(), status=200,
+                    mimetype="application/proto")
+
+
+@bp.post("/ingest")
+@bp.post("/pyroscope/ingest")
+def legacy_ingest():
+    st = state()
+    limits = st.config.limits
+    ct = (request.content_type or "").lower()
+    files = None
+    if ct.startswith("multipart/form-data"):
+        read_body_len = request.content_length
+        if read_body_len is not None and read_body_len > limits.max_body:
+            raise BadRequest(413, f"body exceeds {limits.max_body} bytes")
+        request.max_content_length = limits.max_body
+        request.max_form_memory_size = limits.max_body
+        files = {}
+        for name, f in request.files.items():
+            data = f.stream.read(limits.max_body + 1)
+            if len(data) > limits.max_body:
+                raise BadRequest(413, "multipart part too large")
+            files[name] = data
+        body = b""
+    else:
+        body = decode_body(request, limits) if request.headers.get("Content-Encoding") else \
+            read_body(request, limits)
+    batches = pyroscope.legacy_batches(request.args, body, ct, limits, files)
+    st.store.write(tenant(), batches)
+    return Response("", status=200)

@@ -1,0 +1,1 @@
+"""Queries over the store and the HTTP query API."""

@@ -1,0 +1,332 @@
+"""Queries over the store: flame graphs, diffs, top, timelines, threads.
+
+Aggregation reads each block's pre-aggregated stack table when the block (or
+one of its time buckets) lies wholly inside the range, and the per-sample
+columns only for buckets cut by the range edges or when filtering by pid/tid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from profiler.model import CPU, OFFCPU, Frame, Sample
+from profiler.query import flamegraph as fg
+from profiler.query.selector import Selector
+from profiler.store import SeriesInfo, Store
+from profiler.store.store import BlockRow
+
+MAX_EVENTS = 200_000
+
+
+@dataclass(frozen=True)
+class Selection:
+    tenant: str
+    selector: Selector
+    lo: int
+    hi: int
+    pid: int | None = None
+    tid: int | None = None
+
+
+class QueryEngine:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # ----------------------------------------------------------- series/labels
+
+    def series(self, tenant: str, selector: Selector | None = None,
+               lo: int | None = None, hi: int | None = None) -> list[SeriesInfo]:
+        out = [s for s in self.store.series(tenant)
+               if selector is None or (s.kind in selector.kinds and selector.matches(s.labels))]
+        if lo is not None and hi is not None and out:
+            active = {b.series_id for b in self.store.blocks([s.id for s in out], lo, hi)}
+            out = [s for s in out if s.id in active]
+        return out
+
+    def label_names(self, tenant: str, lo: int, hi: int) -> list[str]:
+        names = set()
+        for s in self.series(tenant, None, lo, hi):
+            names.update(s.labels)
+        return sorted(names)
+
+    def label_values(self, tenant: str, name: str, lo: int, hi: int,
+                     selector: Selector | None) -> list[str]:
+        vals = {s.labels[name] for s in self.series(tenant, selector, lo, hi) if name in s.labels}
+        return sorted(vals)
+
+    # ------------------------------------------------------------ aggregation
+
+    def _blocks(self, sel: Selection) -> tuple[dict[int, SeriesInfo], list[BlockRow]]:
+        series = {s.id: s for s in self.series(sel.tenant, sel.selector)}
+        return series, (self.store.blocks(series, sel.lo, sel.hi) if series else [])
+
+    def stack_values(self, sel: Selection) -> dict[int, int]:
+        """Stored stack id -> summed value over the selection."""
+        _, blocks = self._blocks(sel)
+        acc: dict[int, int] = {}
+        lo, hi = sel.lo, sel.hi
+        if sel.pid is not None or sel.tid is not None:
+            raws = self.store.raw([b.id for b in blocks])
+            for cols in raws.values():
+                i, j = cols.slice(lo, hi)
+                stack, value, pid, tid = cols.stack, cols.value, cols.pid, cols.tid
+                for k in range(i, j):
+                    if (sel.pid is None or pid[k] == sel.pid) and (
+                            sel.tid is None or tid[k] == sel.tid):
+                        s = stack[k]
+                        acc[s] = acc.get(s, 0) + value[k]
+            return acc
+        aggs = self.store.aggregates([b.id for b in blocks])
+        edges: list[tuple[int, int, int]] = []  # (block id, lo, hi) needing raw
+        for b in blocks:
+            agg = aggs.get(b.id)
+            if agg is None:
+                continue
+            if lo <= b.t_start and b.t_end <= hi:
+                _add(acc, agg.stacks, agg.values)
+                continue
+            for b_lo, b_hi, _tot, s, v in agg.buckets:
+                if b_hi <= lo or b_lo >= hi:
+                    continue
+                if lo <= b_lo and b_hi <= hi:
+                    _add(acc, s, v)
+                elif b.level == 2:  # no raw samples left: count a bucket by its middle
+                    if lo <= (b_lo + b_hi) // 2 < hi:
+                        _add(acc, s, v)
+                else:
+                    edges.append((b.id, max(lo, b_lo), min(hi, b_hi)))
+        if edges:
+            raws = self.store.raw(sorted({e[0] for e in edges}))
+            for bid, e_lo, e_hi in edges:
+                cols = raws.get(bid)
+                if cols is None:
+                    continue
+                i, j = cols.slice(e_lo, e_hi)
+                stack, value = cols.stack, cols.value
+                for k in range(i, j):
+                    s = stack[k]
+                    acc[s] = acc.get(s, 0) + value[k]
+        return acc
+
+    def _named_stacks(self, values: dict[int, int], names: fg.Names
+                      ) -> list[tuple[tuple[int, ...], int]]:
+        sf = self.store.stack_frames(values)
+        fids = {f for fr in sf.values() for f in fr}
+        frames = self.store.frames(fids)
+        fname = {fid: names(f.folded_name() if f.kind == "kernel" else f.name, f.kind)
+                 for fid, f in frames.items()}
+        return [(tuple(fname[f] for f in sf[s]), v) for s, v in values.items() if s in sf]
+
+    # ---------------------------------------------------------------- renders
+
+    def render(self, sel: Selection, max_nodes: int = 0) -> dict:
+        names = fg.Names()
+        root = fg.build(self._named_stacks(self.stack_values(sel), names))
+        out = fg.flamebearer(root, names, max_nodes)
+        out["timeline"] = self.pyroscope_timeline(sel)
+        return out
+
+    def diff(self, left: Selection, right: Selection, max_nodes: int = 0) -> dict:
+        names = fg.Names()
+        root = fg.build(self._named_stacks(self.stack_values(left), names))
+        fg.build(self._named_stacks(self.stack_values(right), names), right=True, root=root)
+        return fg.diff_flamebearer(root, names, max_nodes)
+
+    def top(self, sel: Selection, limit: int = 100) -> list[dict]:
+        values = self.stack_values(sel)
+        sf = self.store.stack_frames(values)
+        frames = self.store.frames({f for fr in sf.values() for f in fr})
+        self_: dict[int, int] = {}
+        total: dict[int, int] = {}
+        for s, v in values.items():
+            fr = sf.get(s)
+            if not fr:
+                continue
+            leaf = fr[-1]
+            self_[leaf] = self_.get(leaf, 0) + v
+            for f in set(fr):
+                total[f] = total.get(f, 0) + v
+        # Merge frames that share a display name (as the flame graph does).
+        by_name: dict[tuple[str, str], list[int]] = {}
+        for fid, t in total.items():
+            f = frames[fid]
+            e = by_name.setdefault((f.name, f.kind), [0, 0])
+            e[0] += self_.get(fid, 0)
+            e[1] = max(e[1], t)
+        rows = [{"name": n, "kind": k, "self": s, "total": t} for (n, k), (s, t) in
+                by_name.items()]
+        rows.sort(key=lambda r: (-r["self"], -r["total"], r["name"]))
+        return rows[:limit] if limit > 0 else rows
+
+    # --------------------------------------------------------------- timeline
+
+    def timeline(self, sel: Selection, step_ns: int) -> list[list[int]]:
+        """[[ts_ms, value_ns], ...] per step over the selection (zeros included)."""
+        lo, hi = sel.lo, sel.hi
+        nsteps = max(1, -(-(hi - lo) // step_ns))
+        points = [0] * nsteps
+        _, blocks = self._blocks(sel)
+        need_raw = []
+        filtered = sel.pid is not None or sel.tid is not None
+        if not filtered:
+            aggs = self.store.aggregates([b.id for b in blocks])
+            for b in blocks:
+                agg = aggs.get(b.id)
+                if agg is None:
+                    continue
+                for b_lo, b_hi, tot, _s, _v in agg.buckets:
+                    if b_hi <= lo or b_lo >= hi:
+                        continue
+                    if (b_hi - b_lo <= step_ns and lo <= b_lo and b_hi <= hi) or b.level == 2:
+                        mid = (b_lo + b_hi) // 2
+                        if lo <= mid < hi:
+                            points[(mid - lo) // step_ns] += tot
+                    else:
+                        need_raw.append(b.id)
+                        break
+        else:
+            need_raw = [b.id for b in blocks]
+        if need_raw:
+            for cols in self.store.raw(sorted(set(need_raw))).values():
+                i, j = cols.slice(lo, hi)
+                ts, value, pid, tid = cols.ts, cols.value, cols.pid, cols.tid
+                for k in range(i, j):
+                    if filtered and ((sel.pid is not None and pid[k] != sel.pid) or
+                                     (sel.tid is not None and tid[k] != sel.tid)):
+                        continue
+                    points[(ts[k] - lo) // step_ns] += value[k]
+        return [[(lo + i * step_ns) // 10**6, v] for i, v in enumerate(points)]
+
+    def pyroscope_timeline(self, sel: Selection, max_points: int = 360) -> dict:
+        step = default_step(sel.lo, sel.hi, max_points)
+        pts = self.timeline(sel, step)
+        return {"startTime": sel.lo // 10**9, "samples": [v for _, v in pts],
+                "durationDelta": step // 10**9}
+
+    # ---------------------------------------------------------------- threads
+
+    def threads(self, sel: Selection) -> list[dict]:
+        series, blocks = self._blocks(sel)
+        acc: dict[tuple[int, int], dict] = {}
+
+        def add(kind: str, pid: int, tid: int, tname: str, comm: str, value: int) -> None:
+            t = acc.get((pid, tid))
+            if t is None:
+                t = acc[(pid, tid)] = {"pid": pid, "tid": tid, "thread_name": tname,
+                                       "comm": comm, "cpu_ns": 0, "offcpu_ns": 0}
+            t["cpu_ns" if kind == CPU else "offcpu_ns"] += value
+            if tname and not t["thread_name"]:
+                t["thread_name"] = tname
+
+        partial = []
+        full = [b for b in blocks if sel.lo <= b.t_start and b.t_end <= sel.hi]
+        partial = [b for b in blocks if not (sel.lo <= b.t_start and b.t_end <= sel.hi)]
+        for bid, agg in self.store.aggregates([b.id for b in full]).items():
+            kind = series[next(b.series_id for b in full if b.id == bid)].kind
+            for pid, tid, tname, comm, value, _count in agg.threads:
+                add(kind, pid, tid, tname, comm, value)
+        kinds = {b.id: series[b.series_id].kind for b in partial}
+        for bid, cols in self.store.raw([b.id for b in partial]).items():
+            i, j = cols.slice(sel.lo, sel.hi)
+            st = cols.strings
+            for k in range(i, j):
+                add(kinds[bid], cols.pid[k], cols.tid[k], st[cols.thread[k]],
+                    st[cols.comm[k]], cols.value[k])
+        rows = list(acc.values())
+        if sel.pid is not None:
+            rows = [r for r in rows if r["pid"] == sel.pid]
+        rows.sort(key=lambda r: -(r["cpu_ns"] + r["offcpu_ns"]))
+        return rows
+
+    def thread_timeline(self, sel: Selection) -> dict:
+        series, blocks = self._blocks(sel)
+        events = []
+        stack_index: dict[int, int] = {}
+        for b_id, cols in self.store.raw([b.id for b in blocks]).items():
+            kind = series[next(b.series_id for b in blocks if b.id == b_id)].kind
+            i, j = cols.slice(sel.lo, sel.hi)
+            for k in range(i, j):
+                if sel.tid is not None and cols.tid[k] != sel.tid:
+                    continue
+                if sel.pid is not None and cols.pid[k] != sel.pid:
+                    continue
+                s = cols.stack[k]
+                idx = stack_index.setdefault(s, len(stack_index))
+                events.append({"kind": kind, "ts_ms": cols.ts[k] / 1e6,
+                               "dur_ns": cols.value[k], "reason": cols.strings[cols.reason[k]],
+                               "stack": idx, "pid": cols.pid[k], "tid": cols.tid[k]})
+                if len(events) >= MAX_EVENTS:
+                    break
+        events.sort(key=lambda e: e["ts_ms"])
+        sf = self.store.stack_frames(stack_index)
+        frames = self.store.frames({f for fr in sf.values() for f in fr})
+        stacks: list[list[str]] = [[] for _ in stack_index]
+        for s, idx in stack_index.items():
+            stacks[idx] = [frames[f].folded_name() for f in sf.get(s, ())]
+        return {"events": events, "stacks": stacks, "truncated": len(events) >= MAX_EVENTS}
+
+    # ---------------------------------------------------------------- samples
+
+    def samples(self, sel: Selection, limit: int = 2_000_000) -> list[Sample]:
+        """Per-sample view of the selection (for exports)."""
+        series, blocks = self._blocks(sel)
+        raws = self.store.raw([b.id for b in blocks])
+        stack_ids = {s for cols in raws.values() for s in set(cols.stack)}
+        sf = self.store.stack_frames(stack_ids)
+        frames = self.store.frames({f for fr in sf.values() for f in fr})
+        stacks: dict[int, tuple[Frame, ...]] = {
+            s: tuple(frames[f] for f in fr) for s, fr in sf.items()}
+        out: list[Sample] = []
+        import json
+
+        for b in blocks:
+            cols = raws.get(b.id)
+            if cols is None:
+                continue
+            info = series[b.series_id]
+            st = cols.strings
+            i, j = cols.slice(sel.lo, sel.hi)
+            for k in range(i, j):
+                if (sel.pid is not None and cols.pid[k] != sel.pid) or (
+                        sel.tid is not None and cols.tid[k] != sel.tid):
+                    continue
+                stack = stacks.get(cols.stack[k], ())
+                if info.kind == OFFCPU and stack and stack[-1].kind == "offcpu":
+                    stack = stack[:-1]
+                lab = st[cols.labels[k]]
+                out.append(Sample(info.kind, cols.ts[k], cols.pid[k], cols.tid[k], cols.cpu[k],
+                                  st[cols.comm[k]], st[cols.thread[k]], stack, cols.value[k],
+                                  cols.count[k], st[cols.reason[k]],
+                                  {**info.labels, **(json.loads(lab) if lab else {})}))
+                if len(out) >= limit:
+                    return out
+        out.sort(key=lambda s: s.ts_ns)
+        return out
+
+    def folded(self, sel: Selection) -> str:
+        """FlameGraph folded text of the merged selection (`a;b;c value_ns`)."""
+        values = self.stack_values(sel)
+        sf = self.store.stack_frames(values)
+        frames = self.store.frames({f for fr in sf.values() for f in fr})
+        lines = []
+        for s, v in sorted(values.items()):
+            fr = sf.get(s)
+            if fr:
+                lines.append(";".join(frames[f].folded_name() for f in fr) + f" {v}")
+        return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _add(acc: dict[int, int], stacks: Iterable[int], values: Iterable[int]) -> None:
+    get = acc.get
+    for s, v in zip(stacks, values, strict=False):
+        acc[s] = get(s, 0) + v
+
+
+def default_step(lo: int, hi: int, max_points: int = 360) -> int:
+    """A round step (≥ 10 s) giving at most max_points points."""
+    span_s = max(1, (hi - lo) // 10**9)
+    for step in (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400):
+        if span_s / step <= max_points:
+            return step * 10**9
+    return 86400 * 10**9

@@ -1,0 +1,149 @@
+"""The HTTP query API (docs/CONTRACTS.md) and Pyroscope's render endpoints."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from profiler.ingest.errors import BadRequest
+from profiler.query import export
+from profiler.query.engine import Selection, default_step
+from profiler.query.selector import QueryError, parse_range, parse_selector, parse_time
+from profiler.server.context import state, tenant
+
+bp = Blueprint("query", __name__)
+
+
+def _int_arg(name: str, default: int | None = None, *names: str) -> int | None:
+    for key in (name, *names):
+        v = request.args.get(key)
+        if v not in (None, ""):
+            try:
+                return int(v)
+            except ValueError:
+                raise BadRequest(400, f"{key} must be an integer") from None
+    return default
+
+
+def _selection(prefix: str = "", query_key: str = "query") -> Selection:
+    try:
+        q = request.args.get(prefix + ("Query" if prefix else query_key))
+        sel = parse_selector(q)
+        if prefix:
+            lo, hi = parse_range(request.args, prefix + "From", prefix + "Until")
+        else:
+            lo, hi = parse_range(request.args)
+    except QueryError as e:
+        raise BadRequest(400, str(e)) from None
+    return Selection(tenant(), sel, lo, hi, _int_arg("pid"), _int_arg("tid"))
+
+
+def _max_nodes() -> int:
+    n = _int_arg("maxNodes", 0, "max-nodes", "max_nodes") or 0
+    return max(0, min(n, 1_000_000))
+
+
+@bp.get("/api/v1/labels")
+def labels():
+    try:
+        lo, hi = parse_range(request.args)
+    except QueryError as e:
+        raise BadRequest(400, str(e)) from None
+    return jsonify(names=state().engine.label_names(tenant(), lo, hi))
+
+
+@bp.get("/api/v1/labels/<name>/values")
+def label_values(name: str):
+    try:
+        lo, hi = parse_range(request.args)
+        sel = parse_selector(request.args.get("query")) if request.args.get("query") else None
+    except QueryError as e:
+        raise BadRequest(400, str(e)) from None
+    return jsonify(values=state().engine.label_values(tenant(), name, lo, hi, sel))
+
+
+@bp.get("/api/v1/series")
+def series():
+    sel = _selection()
+    rows = state().engine.series(sel.tenant, sel.selector, sel.lo, sel.hi)
+    return jsonify(series=[{"labels": s.labels, "kind": s.kind} for s in rows])
+
+
+@bp.get("/api/v1/render")
+@bp.get("/pyroscope/render")
+def render():
+    sel = _selection()
+    fmt = request.args.get("format", "json")
+    eng = state().engine
+    if fmt in ("pprof", "folded", "collapsed", "speedscope"):
+        return _export(sel, fmt)
+    if fmt != "json":
+        raise BadRequest(400, f"unsupported format {fmt!r}")
+    out = eng.render(sel, _max_nodes())
+    out["kinds_in_query"] = list(sel.selector.kinds)
+    return jsonify(out)
+
+
+def _export(sel: Selection, fmt: str) -> Response:
+    eng = state().engine
+    if fmt in ("folded", "collapsed"):
+        return Response(eng.folded(sel), mimetype="text/plain",
+                        headers={"Content-Disposition": "attachment; filename=flamecam.folded"})
+    samples = eng.samples(sel)
+    if fmt == "pprof":
+        return Response(export.to_pprof(samples, sel.lo, sel.hi),
+                        mimetype="application/octet-stream",
+                        headers={"Content-Disposition": "attachment; filename=flamecam.pb.gz"})
+    return Response(export.to_speedscope(samples, sel.lo, sel.hi), mimetype="application/json",
+                    headers={"Content-Disposition":
+                             "attachment; filename=flamecam.speedscope.json"})
+
+
+@bp.get("/api/v1/export")
+def export_route():
+    return _export(_selection(), request.args.get("format", "pprof"))
+
+
+@bp.get("/api/v1/render-diff")
+@bp.get("/pyroscope/render-diff")
+def render_diff():
+    left = _selection("left")
+    right = _selection("right")
+    return jsonify(state().engine.diff(left, right, _max_nodes()))
+
+
+@bp.get("/api/v1/top")
+def top():
+    sel = _selection()
+    limit = _int_arg("limit", 100) or 100
+    return jsonify(functions=state().engine.top(sel, limit))
+
+
+@bp.get("/api/v1/timeline")
+def timeline():
+    sel = _selection()
+    step = request.args.get("step")
+    if step:
+        try:
+            step_ns = int(float(step) * 10**9)
+        except ValueError:
+            raise BadRequest(400, "step must be seconds") from None
+        step_ns = max(step_ns, (sel.hi - sel.lo) // 10_000, 10**6)
+    else:
+        step_ns = default_step(sel.lo, sel.hi)
+    return jsonify(step_ms=step_ns // 10**6, points=state().engine.timeline(sel, step_ns))
+
+
+@bp.get("/api/v1/threads")
+def threads():
+    return jsonify(threads=state().engine.threads(_selection()))
+
+
+@bp.get("/api/v1/thread-timeline")
+def thread_timeline():
+    sel = _selection()
+    if sel.tid is None:
+        raise BadRequest(400, "tid is required")
+    return jsonify(state().engine.thread_timeline(sel))
+
+
+__all__ = ["bp", "parse_time"]

@@ -1,0 +1,142 @@
+"""Parsing of query selectors and time parameters.
+
+`query` is `<type>{label="value", ...}` where type is `cpu`, `offcpu`, `wall`
+or a Pyroscope profile type id (`process_cpu:cpu:nanoseconds:cpu:nanoseconds`),
+and matchers are `=`, `!=`, `=~`, `!~` as in PromQL.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from profiler.model import CPU, OFFCPU
+
+
+class QueryError(ValueError):
+    """A query parameter is malformed (answered with 400)."""
+
+
+_MATCHER = re.compile(
+    r'\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(,|$)'
+)
+_TYPE = re.compile(r"^[A-Za-z0-9_:.\-]*$")
+
+
+@dataclass(frozen=True)
+class Selector:
+    kinds: tuple[str, ...]
+    matchers: tuple[tuple[str, str, str], ...] = field(default=())
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        for name, op, value in self.matchers:
+            have = labels.get(name, "")
+            if op == "=" and have != value:
+                return False
+            if op == "!=" and have == value:
+                return False
+            if op == "=~" and not re.fullmatch(value, have):
+                return False
+            if op == "!~" and re.fullmatch(value, have):
+                return False
+        return True
+
+
+def kinds_of(profile_type: str) -> tuple[str, ...]:
+    """Stored kinds a profile type stands for."""
+    t = profile_type.strip()
+    if t in ("", "wall", "process_cpu:wall", "merged"):
+        return (CPU, OFFCPU)
+    if t in (CPU, OFFCPU):
+        return (t,)
+    if t in ("off_cpu", "off-cpu"):
+        return (OFFCPU,)
+    parts = t.split(":")
+    if len(parts) >= 2 and parts[1] in ("off_cpu", "offcpu"):
+        return (OFFCPU,)
+    if len(parts) >= 2 and parts[1] == "wall":
+        return (CPU, OFFCPU)
+    if parts[0] in ("process_cpu", "cpu") or (len(parts) >= 2 and parts[1] in ("cpu", "samples")):
+        return (CPU,)
+    raise QueryError(f"unknown profile type {profile_type!r}")
+
+
+def parse_selector(query: str | None, default_type: str = "wall") -> Selector:
+    """Parse `<type>{matchers}`; a bare `{...}` means wall (cpu + offcpu)."""
+    q = (query or "").strip()
+    if len(q) > 4096:
+        raise QueryError("query too long")
+    if "{" in q:
+        if not q.endswith("}"):
+            raise QueryError("query must end with '}'")
+        head, body = q[:-1].split("{", 1)
+    else:
+        head, body = q, ""
+    head = head.strip() or default_type
+    if not _TYPE.match(head):
+        raise QueryError(f"bad profile type {head!r}")
+    kinds = kinds_of(head)
+    matchers = []
+    pos = 0
+    body = body.strip()
+    while pos < len(body):
+        m = _MATCHER.match(body, pos)
+        if not m:
+            raise QueryError(f"bad label matcher near {body[pos:pos + 40]!r}")
+        name, op, value = m.group(1), m.group(2), _unescape(m.group(3))
+        if op in ("=~", "!~"):
+            try:
+                re.compile(value)
+            except re.error as e:
+                raise QueryError(f"bad regular expression {value!r}: {e}") from None
+        if name != "__name__":
+            matchers.append((name, op, value))
+        pos = m.end()
+    return Selector(kinds, tuple(matchers))
+
+
+def _unescape(v: str) -> str:
+    return re.sub(r"\\(.)", r"\1", v)
+
+
+_REL = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_time(value: str | None, default: str, now_ns: int | None = None) -> int:
+    """Unix seconds, ms, µs or ns (by digit count), or `now`/`now-1h`, to ns."""
+    v = (value or default).strip()
+    now_ns = now_ns or time.time_ns()
+    m = _REL.match(v)
+    if m:
+        if not m.group(1):
+            return now_ns
+        return now_ns - int(m.group(1)) * _UNITS[m.group(2)] * 10**9
+    try:
+        if "." in v:
+            return int(float(v) * 10**9)
+        n = int(v)
+    except ValueError:
+        raise QueryError(f"bad time {v!r}") from None
+    if n < 0:
+        raise QueryError(f"bad time {v!r}")
+    digits = len(str(n))
+    if digits <= 11:
+        return n * 10**9
+    if digits <= 14:
+        return n * 10**6
+    if digits <= 17:
+        return n * 10**3
+    if digits <= 19:
+        return n
+    raise QueryError(f"bad time {v!r}")
+
+
+def parse_range(args, from_key: str = "from", until_key: str = "until") -> tuple[int, int]:
+    now = time.time_ns()
+    lo = parse_time(args.get(from_key), "now-1h", now)
+    hi = parse_time(args.get(until_key), "now", now)
+    if hi <= lo:
+        raise QueryError(f"{until_key} must be after {from_key}")
+    return lo, hi

@@ -1,0 +1,133 @@
+"""The Flask application: blueprints, auth, tenants, JSON errors."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import re
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from profiler.ingest.errors import BadRequest
+from profiler.query.engine import QueryEngine
+from profiler.server.context import EXT, ServerConfig, State
+from profiler.store import Store
+from profiler.store.maintenance import Maintenance, MaintenanceConfig
+
+log = logging.getLogger(__name__)
+
+_TENANT = re.compile(r"^[A-Za-z0-9_.\-|]{1,150}$")
+_OPEN_PATHS = ("/healthz", "/metrics")
+DEFAULT_TENANT = "anonymous"
+
+
+def create_app(config: ServerConfig | dict | None = None) -> Flask:
+    """Build the server app; opens (and migrates) the store."""
+    if isinstance(config, dict):
+        config = ServerConfig(**config)
+    config = config or ServerConfig()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body + 1024 * 1024
+    app.json.sort_keys = False
+    store = Store(config.db_url)
+    app.extensions[EXT] = State(config, store, QueryEngine(store))
+    if config.maintenance:
+        worker = Maintenance(store, MaintenanceConfig(
+            retention_s=config.retention_s, downsample_after_s=config.downsample_after_s,
+            interval_s=config.maintenance_interval_s))
+        worker.start()
+        app.extensions["flamecam.maintenance"] = worker
+
+    from profiler.ingest.routes import bp as ingest_bp
+    from profiler.query.routes import bp as query_bp
+
+    app.register_blueprint(ingest_bp)
+    app.register_blueprint(query_bp)
+    try:
+        import webui
+    except ImportError:
+        webui = None
+    if webui is not None and hasattr(webui, "blueprint"):
+        app.register_blueprint(webui.blueprint)
+
+    @app.before_request
+    def authenticate():
+        if request.path in _OPEN_PATHS:
+            return None
+        cfg = config
+        if cfg.auth_token and (request.path.startswith(("/api/", "/pyroscope/", "/push.v1."))
+                               or request.path == "/ingest"):
+            if not _authorized(request.headers.get("Authorization", ""), cfg.auth_token):
+                resp = jsonify(error="missing or wrong credentials")
+                resp.status_code = 401
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="flamecam"'
+                return resp
+        org = request.headers.get("X-Scope-OrgID", "").strip()
+        if cfg.multitenancy:
+            if not org and not request.path.startswith("/ui") and request.path != "/":
+                resp = jsonify(error="X-Scope-OrgID header is required", code="unauthenticated",
+                               message="X-Scope-OrgID header is required")
+                resp.status_code = 401
+                return resp
+            if org and not _TENANT.match(org):
+                resp = jsonify(error="invalid X-Scope-OrgID")
+                resp.status_code = 400
+                return resp
+            g.tenant = org
+        else:
+            g.tenant = DEFAULT_TENANT
+        return None
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            store.series("__healthz__")
+        except Exception as e:  # the database is what can be unhealthy
+            return jsonify(status="unhealthy", error=str(e).splitlines()[0]), 503
+        return jsonify(status="ok")
+
+    @app.errorhandler(BadRequest)
+    def bad_request(e: BadRequest):
+        resp = jsonify(error=e.message)
+        resp.status_code = e.status
+        return resp
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        resp = jsonify(error=(e.description or e.name).splitlines()[0])
+        resp.status_code = e.code or 500
+        return resp
+
+    @app.errorhandler(Exception)
+    def internal_error(e: Exception):
+        log.exception("unhandled error on %s", request.path)
+        return jsonify(error="internal error"), 500
+
+    return app
+
+
+def _authorized(header: str, token: str) -> bool:
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return hmac.compare_digest(value.strip().encode(), token.encode())
+    if scheme == "basic":
+        try:
+            creds = base64.b64decode(value.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return False
+        if ":" in token:
+            return hmac.compare_digest(creds.encode(), token.encode())
+        # Basic with the token as password (Pyroscope clients send user:token).
+        return hmac.compare_digest(creds.partition(":")[2].encode(), token.encode())
+    return False
+
+
+def shutdown(app: Flask) -> None:
+    """Stop background work and close the store (tests and serve() call this)."""
+    worker = app.extensions.get("flamecam.maintenance")
+    if worker:
+        worker.stop()
+    app.extensions[EXT].store.close()

@@ -1,0 +1,238 @@
+"""Sample blocks: the compressed unit of storage.
+
+A block holds the samples of one series over one time window, in two parts:
+
+* `raw`: every sample as columns (timestamp, stack id, value, count, pid, tid,
+  cpu, thread name, comm, off-CPU reason, free labels), sorted by time. Columns
+  are byte-shuffled before zstd, which is what makes ~3 bytes/sample possible
+  without numpy: equal high bytes of neighbouring integers end up adjacent.
+  Timestamps are kept at microsecond precision.
+* `agg`: the same data pre-aggregated as stack id -> value, for the whole block
+  and per time bucket, plus per-bucket totals and per-thread totals. Queries
+  over whole buckets never touch `raw`, so a merged flame graph costs one small
+  table per block rather than one row per sample.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from itertools import accumulate
+
+import zstandard
+
+_HEADER = struct.Struct("<I")
+_ZC = {level: zstandard.ZstdCompressor(level=level) for level in (3, 9, 15)}
+_ZD = zstandard.ZstdDecompressor()
+MAX_BLOCK_BYTES = 512 << 20
+
+RAW_COLUMNS = (
+    ("ts", "q"),      # µs since block start; stored as deltas
+    ("stack", "I"),
+    ("value", "q"),
+    ("count", "I"),
+    ("pid", "I"),
+    ("tid", "I"),
+    ("cpu", "I"),
+    ("thread", "I"),  # index into strings
+    ("comm", "I"),
+    ("reason", "I"),
+    ("labels", "I"),  # index into strings: a JSON object, or "" for none
+)
+
+
+def _shuffle(a: array) -> bytes:
+    b = a.tobytes()
+    w = a.itemsize
+    return b"".join(b[i::w] for i in range(w))
+
+
+def _unshuffle(b: bytes, code: str, n: int) -> array:
+    out = array(code)
+    w = out.itemsize
+    if n == 0:
+        return out
+    buf = bytearray(n * w)
+    for i in range(w):
+        buf[i::w] = b[i * n:(i + 1) * n]
+    out.frombytes(bytes(buf))
+    return out
+
+
+def _compress(header: dict, arrays: list[array], level: int) -> bytes:
+    h = json.dumps(header, separators=(",", ":")).encode()
+    body = b"".join(_shuffle(a) for a in arrays)
+    return _ZC[level].compress(_HEADER.pack(len(h)) + h + body)
+
+
+def _decompress(blob: bytes) -> tuple[dict, memoryview]:
+    data = _ZD.decompress(blob, max_output_size=MAX_BLOCK_BYTES)
+    (hlen,) = _HEADER.unpack_from(data)
+    header = json.loads(data[4:4 + hlen])
+    return header, memoryview(data)[4 + hlen:]
+
+
+@dataclass
+class RawColumns:
+    """Per-sample columns of one block, sorted by `ts` (absolute ns)."""
+
+    ts: list[int] = field(default_factory=list)
+    stack: array = field(default_factory=lambda: array("I"))
+    value: array = field(default_factory=lambda: array("q"))
+    count: array = field(default_factory=lambda: array("I"))
+    pid: array = field(default_factory=lambda: array("I"))
+    tid: array = field(default_factory=lambda: array("I"))
+    cpu: array = field(default_factory=lambda: array("I"))
+    thread: array = field(default_factory=lambda: array("I"))
+    comm: array = field(default_factory=lambda: array("I"))
+    reason: array = field(default_factory=lambda: array("I"))
+    labels: array = field(default_factory=lambda: array("I"))
+    strings: list[str] = field(default_factory=lambda: [""])
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def slice(self, lo_ns: int, hi_ns: int) -> tuple[int, int]:
+        """Index range of samples with lo_ns <= ts < hi_ns."""
+        return bisect_left(self.ts, lo_ns), bisect_left(self.ts, hi_ns)
+
+
+def encode_raw(cols: RawColumns, level: int = 3) -> bytes:
+    n = len(cols.ts)
+    t0_us = cols.ts[0] // 1000 if n else 0
+    prev = t0_us
+    deltas = array("q")
+    for t in cols.ts:
+        us = t // 1000
+        deltas.append(us - prev)
+        prev = us
+    arrays = [deltas] + [getattr(cols, name) for name, _ in RAW_COLUMNS[1:]]
+    return _compress({"n": n, "t0": t0_us, "s": cols.strings}, arrays, level)
+
+
+def decode_raw(blob: bytes) -> RawColumns:
+    header, body = _decompress(blob)
+    n = header["n"]
+    cols = RawColumns(strings=header["s"])
+    pos = 0
+    for name, code in RAW_COLUMNS:
+        width = array(code).itemsize * n
+        a = _unshuffle(bytes(body[pos:pos + width]), code, n)
+        pos += width
+        if name == "ts":
+            t0 = header["t0"]
+            cols.ts = [(t0 + us) * 1000 for us in accumulate(a)]
+        else:
+            setattr(cols, name, a)
+    return cols
+
+
+@dataclass
+class Aggregate:
+    """Pre-aggregated view of one block.
+
+    `stacks`/`values`: the whole block. `buckets`: (start_ns, end_ns, total,
+    stacks, values) per time bucket. `threads`: (pid, tid, thread_name, comm,
+    value, count) per thread over the whole block.
+    """
+
+    stacks: array
+    values: array
+    buckets: list[tuple[int, int, int, array, array]]
+    threads: list[tuple[int, int, str, str, int, int]]
+
+
+def aggregate(cols: RawColumns, t_start: int, t_end: int, bucket_ns: int) -> Aggregate:
+    """Build the aggregate of a block; buckets are aligned to multiples of bucket_ns."""
+    total: dict[int, int] = {}
+    threads: dict[tuple[int, int, int, int], list[int]] = {}
+    buckets = []
+    ts, stack, value, count = cols.ts, cols.stack, cols.value, cols.count
+    n = len(ts)
+    i = 0
+    while i < n:
+        b_lo = max(t_start, ts[i] - ts[i] % bucket_ns)
+        b_hi = min(t_end, ts[i] - ts[i] % bucket_ns + bucket_ns)
+        j = bisect_left(ts, b_hi, i)
+        acc: dict[int, int] = {}
+        for k in range(i, j):
+            s = stack[k]
+            acc[s] = acc.get(s, 0) + value[k]
+        for s, v in acc.items():
+            total[s] = total.get(s, 0) + v
+        buckets.append((b_lo, b_hi, sum(acc.values()), array("I", acc.keys()),
+                        array("q", acc.values())))
+        i = j
+    for k in range(n):
+        key = (cols.pid[k], cols.tid[k], cols.thread[k], cols.comm[k])
+        t = threads.get(key)
+        if t is None:
+            threads[key] = [value[k], count[k]]
+        else:
+            t[0] += value[k]
+            t[1] += count[k]
+    st = cols.strings
+    return Aggregate(
+        array("I", total.keys()),
+        array("q", total.values()),
+        buckets,
+        [(p, t, st[th], st[c], v[0], v[1]) for (p, t, th, c), v in threads.items()],
+    )
+
+
+def encode_agg(agg: Aggregate, level: int = 3) -> bytes:
+    arrays = [agg.stacks, agg.values]
+    meta = []
+    for lo, hi, tot, s, v in agg.buckets:
+        meta.append([lo, hi, tot, len(s)])
+        arrays.extend((s, v))
+    header = {"n": len(agg.stacks), "b": meta, "t": agg.threads}
+    return _compress(header, arrays, level)
+
+
+def decode_agg(blob: bytes, with_buckets: bool = True) -> Aggregate:
+    header, body = _decompress(blob)
+    n = header["n"]
+    stacks = _unshuffle(bytes(body[:4 * n]), "I", n)
+    values = _unshuffle(bytes(body[4 * n:12 * n]), "q", n)
+    pos = 12 * n
+    buckets = []
+    for lo, hi, tot, m in header["b"]:
+        if with_buckets:
+            s = _unshuffle(bytes(body[pos:pos + 4 * m]), "I", m)
+            v = _unshuffle(bytes(body[pos + 4 * m:pos + 12 * m]), "q", m)
+        else:
+            s, v = array("I"), array("q")
+        buckets.append((lo, hi, tot, s, v))
+        pos += 12 * m
+    threads = [tuple(t) for t in header["t"]]
+    return Aggregate(stacks, values, buckets, threads)
+
+
+def concat(parts: list[RawColumns]) -> RawColumns:
+    """Merge blocks' columns (re-indexing strings), sorted by time."""
+    out = RawColumns()
+    index: dict[str, int] = {"": 0}
+    rows = []
+    for p in parts:
+        remap = []
+        for s in p.strings:
+            i = index.get(s)
+            if i is None:
+                i = index[s] = len(out.strings)
+                out.strings.append(s)
+            remap.append(i)
+        for k in range(len(p.ts)):
+            rows.append((p.ts[k], p.stack[k], p.value[k], p.count[k], p.pid[k], p.tid[k],
+                         p.cpu[k], remap[p.thread[k]], remap[p.comm[k]], remap[p.reason[k]],
+                         remap[p.labels[k]]))
+    rows.sort(key=lambda r: r[0])
+    if rows:
+        cols = list(zip(*rows, strict=True))
+        out.ts = list(cols[0])
+        for (name, code), col in zip(RAW_COLUMNS[1:], cols[1:], strict=True):
+            setattr(out, name, array(code, col))
+    return out

@@ -1,0 +1,142 @@
+"""Background upkeep of the store: compaction, downsampling, retention.
+
+* Compaction merges the small blocks of one series (one per push) into one
+  block per series and hour, with 5-minute aggregate buckets and stronger zstd:
+  this is what brings storage to a few bytes per sample and keeps the number
+  of blocks a query touches small.
+* Downsampling drops the per-sample columns of blocks older than
+  `downsample_after_s`, keeping their aggregates (flame graphs, top, timeline
+  at bucket resolution), so old data stays queryable at a fraction of the size.
+* Retention deletes blocks older than `retention_s` (default 7 days).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import and_, delete, select, update
+
+from profiler.store import blocks as blk
+from profiler.store import schema
+from profiler.store.store import Store
+
+log = logging.getLogger(__name__)
+
+HOUR_NS = 3600 * 10**9
+BUCKET_NS = 300 * 10**9
+
+
+@dataclass
+class MaintenanceConfig:
+    retention_s: int = 7 * 86400
+    downsample_after_s: int = 86400
+    compact_after_s: int = 60          # let a window's pushes settle before compacting
+    window_ns: int = HOUR_NS
+    bucket_ns: int = BUCKET_NS
+    interval_s: float = 30.0
+
+
+def compact(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None,
+            max_groups: int = 200) -> int:
+    """Merge level-0 blocks (and an existing level-1 block) per series and window."""
+    now_ns = now_ns or time.time_ns()
+    cutoff = now_ns - cfg.compact_after_s * 10**9
+    b = schema.blocks.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(b.id, b.series_id, b.t_start).where(
+            b.level == 0, b.t_end < cutoff, b.raw.is_not(None))).all()
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for bid, sid, t0 in rows:
+        groups[(sid, t0 - t0 % cfg.window_ns)].append(bid)
+    done = 0
+    for (sid, w0), ids in list(groups.items())[:max_groups]:
+        _compact_group(store, cfg, sid, w0, ids)
+        done += 1
+    return done
+
+
+def _compact_group(store: Store, cfg: MaintenanceConfig, sid: int, w0: int,
+                   ids: list[int]) -> None:
+    b = schema.blocks.c
+    lock = store._write_lock
+    if lock:
+        lock.acquire()
+    try:
+        with store.engine.begin() as conn:
+            prev = conn.execute(select(b.id).where(
+                b.series_id == sid, b.level == 1, b.t_start >= w0,
+                b.t_start < w0 + cfg.window_ns, b.raw.is_not(None))).all()
+            all_ids = ids + [r[0] for r in prev]
+            parts = [blk.decode_raw(raw) for (raw,) in conn.execute(
+                select(b.raw).where(b.id.in_(all_ids), b.raw.is_not(None)))]
+            cols = blk.concat(parts)
+            if not len(cols):
+                return
+            t_start, t_end = cols.ts[0], cols.ts[-1] + 1000
+            agg = blk.aggregate(cols, t_start, t_end, cfg.bucket_ns)
+            conn.execute(schema.blocks.insert(), {
+                "series_id": sid, "t_start": t_start, "t_end": t_end, "level": 1,
+                "n_samples": len(cols), "total": sum(cols.value),
+                "agg": blk.encode_agg(agg, level=9), "raw": blk.encode_raw(cols, level=9),
+            })
+            conn.execute(delete(schema.blocks).where(b.id.in_(all_ids)))
+    finally:
+        if lock:
+            lock.release()
+    store.forget_blocks(all_ids)
+
+
+def downsample(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None) -> int:
+    """Drop per-sample columns of old blocks, keeping their aggregates."""
+    now_ns = now_ns or time.time_ns()
+    b = schema.blocks.c
+    cutoff = now_ns - cfg.downsample_after_s * 10**9
+    with store.engine.begin() as conn:
+        res = conn.execute(update(schema.blocks).where(
+            and_(b.t_end < cutoff, b.raw.is_not(None))).values(raw=None, level=2))
+        return res.rowcount or 0
+
+
+def expire(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None) -> int:
+    """Delete blocks and agent batch records past retention."""
+    now_ns = now_ns or time.time_ns()
+    cutoff = now_ns - cfg.retention_s * 10**9
+    b = schema.blocks.c
+    with store.engine.begin() as conn:
+        ids = [r[0] for r in conn.execute(select(b.id).where(b.t_end < cutoff))]
+        if ids:
+            conn.execute(delete(schema.blocks).where(b.id.in_(ids)))
+        conn.execute(delete(schema.agent_batches).where(
+            schema.agent_batches.c.received_ns < cutoff))
+    store.forget_blocks(ids)
+    return len(ids)
+
+
+def run_once(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None) -> None:
+    expire(store, cfg, now_ns)
+    downsample(store, cfg, now_ns)
+    compact(store, cfg, now_ns)
+
+
+class Maintenance(threading.Thread):
+    """Daemon thread running `run_once` every `interval_s` until stopped."""
+
+    def __init__(self, store: Store, cfg: MaintenanceConfig | None = None) -> None:
+        super().__init__(name="flamecam-maintenance", daemon=True)
+        self.store = store
+        self.cfg = cfg or MaintenanceConfig()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.cfg.interval_s):
+            try:
+                run_once(self.store, self.cfg)
+            except Exception:  # keep the server up; the next round retries
+                log.exception("store maintenance failed")
+
+    def stop(self) -> None:
+        self._stop_event.set()

@@ -1,0 +1,436 @@
+"""The store: writes batches of samples as blocks, reads blocks back.
+
+One `write` call is one database transaction, so a rejected or failed request
+leaves nothing behind. Frame, stack and series ids are cached in memory; the
+caches are only updated after a commit, so a rollback can never leave an id in
+the cache that the database does not have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Connection, Engine
+
+from profiler.model import OFFCPU, Frame, Sample
+from profiler.store import blocks as blk
+from profiler.store import schema
+from profiler.store.migrate import upgrade
+
+DEFAULT_DB_DIR = Path("data")
+WHOLE_BLOCK = 1 << 62  # bucket width meaning "one bucket for the whole block"
+_CHUNK = 500
+
+
+def default_url(data_dir: str | os.PathLike | None = None) -> str:
+    """SQLite file under ./data (created if missing)."""
+    d = Path(data_dir) if data_dir else DEFAULT_DB_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(d / 'flamecam.db').resolve()}"
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesBatch:
+    """Samples of one series (kind + labels) to store together."""
+
+    kind: str
+    labels: dict[str, str]
+    samples: list[Sample]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesInfo:
+    id: int
+    kind: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRow:
+    id: int
+    series_id: int
+    t_start: int
+    t_end: int
+    level: int
+    n_samples: int
+    total: int
+
+
+def _hash(*parts: object) -> bytes:
+    return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=16).digest()
+
+
+def frame_key(f: Frame) -> bytes:
+    return _hash(f.name, f.kind, f.module, f.build_id, f.offset, f.file, f.line)
+
+
+def labels_json(labels: dict[str, str]) -> str:
+    return json.dumps(dict(sorted(labels.items())), separators=(",", ":"), ensure_ascii=False)
+
+
+class Store:
+    """Flamecam's storage over one SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+        self.url = url or default_url()
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine: Engine = create_engine(
+                self.url, connect_args={"timeout": 30, "check_same_thread": False}
+            )
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(self.url, pool_size=8, max_overflow=8,
+                                        pool_pre_ping=True)
+        # SQLite has one writer at a time; serialising here avoids busy errors.
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._cache_lock = threading.Lock()
+        self._frame_ids: dict[bytes, int] = {}
+        self._stack_ids: dict[bytes, int] = {}
+        self._series_ids: dict[bytes, int] = {}
+        self._stack_frames: dict[int, tuple[int, ...]] = {}
+        self._frames: dict[int, Frame] = {}
+        self._agg_cache: OrderedDict[int, blk.Aggregate] = OrderedDict()
+        self._agg_cache_max = 4096
+        if migrate:
+            upgrade(self.engine)
+        if self.is_sqlite:
+            self.insert = _sqlite_insert
+        else:
+            self.insert = _pg_insert
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ write
+
+    def write(
+        self,
+        tenant: str,
+        batches: Sequence[SeriesBatch],
+        *,
+        agent_id: str = "",
+        seq: int = -1,
+    ) -> int:
+        """Store the batches in one transaction; returns the samples stored.
+
+        With `agent_id`, a batch whose (agent_id, seq) was already stored is
+        acknowledged without storing it again, so agents can resend safely.
+        """
+        prepared = [self._columns(b) for b in batches if b.samples]
+        lock = self._write_lock or _NoLock()
+        with lock:
+            pending_frames: dict[bytes, int] = {}
+            pending_stacks: dict[bytes, int] = {}
+            pending_series: dict[bytes, int] = {}
+            with self.engine.begin() as conn:
+                if agent_id:
+                    seen = conn.execute(
+                        select(schema.agent_batches.c.seq).where(
+                            schema.agent_batches.c.agent_id == agent_id,
+                            schema.agent_batches.c.seq == seq,
+                        )
+                    ).first()
+                    if seen:
+                        return 0
+                    conn.execute(
+                        schema.agent_batches.insert(),
+                        {"agent_id": agent_id, "seq": seq, "received_ns": time.time_ns()},
+                    )
+                # Frames, then stacks, then series: resolve content keys to ids.
+                frame_rows: dict[bytes, dict] = {}
+                stack_frames: dict[bytes, tuple[bytes, ...]] = {}
+                for _, _, _, stacks in prepared:
+                    for skey, fkeys in stacks.items():
+                        stack_frames[skey] = tuple(k for k, _ in fkeys)
+                        for k, f in fkeys:
+                            if k not in frame_rows:
+                                frame_rows[k] = f
+                fids = self._resolve(
+                    conn, schema.frames, self._frame_ids, pending_frames,
+                    {k: _frame_row(k, f) for k, f in frame_rows.items()},
+                )
+                stack_rows = {
+                    k: {"key": k, "frames": _pack(fids[f] for f in fks)}
+                    for k, fks in stack_frames.items()
+                }
+                sids = self._resolve(conn, schema.stacks, self._stack_ids, pending_stacks,
+                                     stack_rows)
+                series_rows = {}
+                for (kind, labels), _, _, _ in prepared:
+                    lj = labels_json(labels)
+                    key = _hash(tenant, kind, lj)
+                    series_rows[key] = {"key": key, "tenant": tenant, "kind": kind,
+                                        "labels": lj}
+                serids = self._resolve(conn, schema.series, self._series_ids, pending_series,
+                                       series_rows)
+                rows = []
+                stored = 0
+                for (kind, labels), cols, skeys, _ in prepared:
+                    cols.stack = blk.array("I", (sids[k] for k in skeys))
+                    t_start, t_end = cols.ts[0], cols.ts[-1] + 1000
+                    agg = blk.aggregate(cols, t_start, t_end, WHOLE_BLOCK)
+                    rows.append({
+                        "series_id": serids[_hash(tenant, kind, labels_json(labels))],
+                        "t_start": t_start,
+                        "t_end": t_end,
+                        "level": 0,
+                        "n_samples": len(cols),
+                        "total": sum(cols.value),
+                        "agg": blk.encode_agg(agg),
+                        "raw": blk.encode_raw(cols),
+                    })
+                    stored += len(cols)
+                if rows:
+                    conn.execute(schema.blocks.insert(), rows)
+            with self._cache_lock:
+                self._frame_ids.update(pending_frames)
+                self._stack_ids.update(pending_stacks)
+                self._series_ids.update(pending_series)
+        return stored
+
+    def _columns(self, batch: SeriesBatch):
+        """Columns of a batch, with stack content keys in place of ids."""
+        samples = sorted(batch.samples, key=lambda s: s.ts_ns)
+        cols = blk.RawColumns()
+        strings = {"": 0}
+
+        def sidx(s: str) -> int:
+            i = strings.get(s)
+            if i is None:
+                i = strings[s] = len(cols.strings)
+                cols.strings.append(s)
+            return i
+
+        by_obj: dict[tuple[int, str], bytes] = {}
+        offcpu = batch.kind == OFFCPU
+        stacks: dict[bytes, list[tuple[bytes, Frame]]] = {}
+        skeys: list[bytes] = []
+        fkey_cache: dict[Frame, bytes] = {}
+        for s in samples:
+            okey = (id(s.stack), s.reason)
+            sk = by_obj.get(okey)
+            if sk is None:
+                fks = []
+                frames = s.stack
+                if offcpu:  # the reason is the leaf of an off-CPU stack, as in folded output
+                    frames = (*frames, Frame(f"[off-cpu:{s.reason or 'other'}]", "offcpu"))
+                for f in frames:
+                    k = fkey_cache.get(f)
+                    if k is None:
+                        k = fkey_cache[f] = frame_key(f)
+                    fks.append((k, f))
+                sk = hashlib.blake2b(b"".join(k for k, _ in fks), digest_size=16).digest()
+                by_obj[okey] = sk
+                stacks.setdefault(sk, fks)
+            skeys.append(sk)
+            cols.ts.append(s.ts_ns - s.ts_ns % 1000)
+            cols.value.append(s.value_ns)
+            cols.count.append(s.count)
+            cols.pid.append(s.pid)
+            cols.tid.append(s.tid)
+            cols.cpu.append(s.cpu)
+            cols.thread.append(sidx(s.thread_name))
+            cols.comm.append(sidx(s.comm))
+            cols.reason.append(sidx(s.reason))
+            cols.labels.append(sidx(labels_json(s.labels)) if s.labels else 0)
+        return (batch.kind, batch.labels), cols, skeys, stacks
+
+    def _resolve(self, conn: Connection, table, cache: dict, pending: dict,
+                 rows: dict[bytes, dict]) -> dict[bytes, int]:
+        out = {}
+        missing = []
+        for k in rows:
+            i = cache.get(k)
+            if i is None:
+                missing.append(k)
+            else:
+                out[k] = i
+        if missing:
+            self._lookup(conn, table, missing, out)
+            new = [rows[k] for k in missing if k not in out]
+            if new:
+                conn.execute(self.insert(table), new)
+                self._lookup(conn, table, [r["key"] for r in new], out)
+            for k in missing:
+                pending[k] = out[k]
+        return out
+
+    @staticmethod
+    def _lookup(conn: Connection, table, keys: list[bytes], out: dict) -> None:
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i:i + _CHUNK]
+            for key, id_ in conn.execute(select(table.c.key, table.c.id)
+                                         .where(table.c.key.in_(chunk))):
+                out[bytes(key)] = id_
+
+    # ------------------------------------------------------------------- read
+
+    def series(self, tenant: str, kind: str | None = None) -> list[SeriesInfo]:
+        q = select(schema.series.c.id, schema.series.c.kind, schema.series.c.labels).where(
+            schema.series.c.tenant == tenant)
+        if kind:
+            q = q.where(schema.series.c.kind == kind)
+        with self.engine.connect() as conn:
+            return [SeriesInfo(i, k, json.loads(lj)) for i, k, lj in conn.execute(q)]
+
+    def blocks(self, series_ids: Iterable[int], lo: int, hi: int) -> list[BlockRow]:
+        """Blocks of the series overlapping [lo, hi), without their payloads."""
+        ids = list(series_ids)
+        b = schema.blocks.c
+        out: list[BlockRow] = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), _CHUNK):
+                q = select(b.id, b.series_id, b.t_start, b.t_end, b.level, b.n_samples,
+                           b.total).where(b.series_id.in_(ids[i:i + _CHUNK]),
+                                          b.t_start < hi, b.t_end > lo)
+                out.extend(BlockRow(*r) for r in conn.execute(q))
+        return out
+
+    def aggregates(self, block_ids: Sequence[int]) -> dict[int, blk.Aggregate]:
+        """Decoded aggregates by block id (cached: blocks are immutable)."""
+        out: dict[int, blk.Aggregate] = {}
+        missing = []
+        with self._cache_lock:
+            for i in block_ids:
+                a = self._agg_cache.get(i)
+                if a is None:
+                    missing.append(i)
+                else:
+                    out[i] = a
+        if missing:
+            b = schema.blocks.c
+            got = {}
+            with self.engine.connect() as conn:
+                for i in range(0, len(missing), _CHUNK):
+                    q = select(b.id, b.agg).where(b.id.in_(missing[i:i + _CHUNK]))
+                    for bid, agg in conn.execute(q):
+                        got[bid] = blk.decode_agg(agg)
+            out.update(got)
+            with self._cache_lock:
+                for bid, a in got.items():
+                    self._agg_cache[bid] = a
+                while len(self._agg_cache) > self._agg_cache_max:
+                    self._agg_cache.popitem(last=False)
+        return out
+
+    def raw(self, block_ids: Sequence[int]) -> dict[int, blk.RawColumns]:
+        """Decoded per-sample columns by block id (absent for downsampled blocks)."""
+        b = schema.blocks.c
+        out = {}
+        ids = list(block_ids)
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), _CHUNK):
+                q = select(b.id, b.raw).where(b.id.in_(ids[i:i + _CHUNK]), b.raw.is_not(None))
+                for bid, raw in conn.execute(q):
+                    out[bid] = blk.decode_raw(raw)
+        return out
+
+    def stack_frames(self, stack_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
+        """Frame ids (root first) of each stack id."""
+        out = {}
+        missing = []
+        for s in stack_ids:
+            f = self._stack_frames.get(s)
+            if f is None:
+                missing.append(s)
+            else:
+                out[s] = f
+        if missing:
+            c = schema.stacks.c
+            with self.engine.connect() as conn:
+                for i in range(0, len(missing), _CHUNK):
+                    q = select(c.id, c.frames).where(c.id.in_(missing[i:i + _CHUNK]))
+                    for sid, packed in conn.execute(q):
+                        out[sid] = self._stack_frames[sid] = tuple(_unpack(packed))
+        return out
+
+    def frames(self, frame_ids: Iterable[int]) -> dict[int, Frame]:
+        out = {}
+        missing = []
+        for f in frame_ids:
+            fr = self._frames.get(f)
+            if fr is None:
+                missing.append(f)
+            else:
+                out[f] = fr
+        if missing:
+            c = schema.frames.c
+            with self.engine.connect() as conn:
+                for i in range(0, len(missing), _CHUNK):
+                    q = select(c.id, c.name, c.kind, c.module, c.build_id, c.offset, c.file,
+                               c.line).where(c.id.in_(missing[i:i + _CHUNK]))
+                    for fid, name, kind, module, build_id, off, file, line in conn.execute(q):
+                        out[fid] = self._frames[fid] = Frame(
+                            name, kind, module, build_id, off + (1 << 64) if off < 0 else off,
+                            file, line)
+        return out
+
+    def forget_blocks(self, block_ids: Iterable[int]) -> None:
+        with self._cache_lock:
+            for i in block_ids:
+                self._agg_cache.pop(i, None)
+
+    def size_bytes(self) -> int:
+        """Bytes on disk (SQLite file) or in the database (PostgreSQL)."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                page = conn.exec_driver_sql("PRAGMA page_size").scalar()
+                count = conn.exec_driver_sql("PRAGMA page_count").scalar()
+                free = conn.exec_driver_sql("PRAGMA freelist_count").scalar()
+                return int(page * (count - free))
+            return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())")
+                       .scalar())
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _frame_row(key: bytes, f: Frame) -> dict:
+    return {"key": key, "name": f.name, "kind": f.kind, "module": f.module,
+            "build_id": f.build_id, "offset": f.offset - (1 << 64) if f.offset >= 1 << 63
+            else f.offset, "file": f.file, "line": f.line}
+
+
+def _pack(ids: Iterable[int]) -> bytes:
+    return blk.array("I", ids).tobytes()
+
+
+def _unpack(b: bytes) -> blk.array:
+    a = blk.array("I")
+    a.frombytes(bytes(b))
+    return a
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_insert(table):
+    from sqlalchemy.dialects.sqlite import insert
+
+    return insert(table).on_conflict_do_nothing()
+
+
+def _pg_insert(table):
+    from sqlalchemy.dialects.postgresql import insert
+
+    return insert(table).on_conflict_do_nothing()
