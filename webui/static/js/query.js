@@ -170,19 +170,27 @@ export class QueryBar {
   draw() {
     const state = this.state;
     const form = clear(this.form);
+    const top = el("div", { className: "qb-row" });
+    const bottom = el("div", { className: "qb-row" });
+    form.append(top, bottom);
     let type = "cpu";
     try {
       type = parseQuery(state.query).type;
     } catch {
       /* shown by the page */
     }
+    this.queryInput = el("input", { id: "q-text", type: "text", value: state.query, spellcheck: "false", "aria-describedby": "q-help" });
+    top.append(el("label", { for: "q-text", className: "query-text" }, ["Query (profile type and label selector)", this.queryInput]));
+    top.append(el("button", { type: "submit", className: "primary", text: "Apply" }));
+    top.append(el("span", { id: "q-help", className: "sr-only", text: "A selector such as cpu{service_name=\"api\"}; types are cpu, offcpu and wall. Enter applies it." }));
+
     const typeSelect = el(
       "select",
       { id: "q-type", onchange: (e) => this.change({ query: withType(state.query, e.target.value) }) },
       PROFILE_TYPES.map(([v, t]) => el("option", { value: v, text: t, selected: v === type })),
     );
     if (!PROFILE_TYPES.some(([v]) => v === type)) typeSelect.append(el("option", { value: type, text: type, selected: true }));
-    form.append(el("label", { for: "q-type" }, ["Profile type", typeSelect]));
+    bottom.append(el("label", { for: "q-type" }, ["Profile type", typeSelect]));
 
     const titles = Object.fromEntries(MAIN_LABELS);
     for (const name of this.selectNames()) {
@@ -196,25 +204,21 @@ export class QueryBar {
       );
       for (const v of values) select.append(el("option", { value: v, text: v, selected: v === current }));
       if (current && !values.includes(current)) select.append(el("option", { value: current, text: current, selected: true }));
-      form.append(el("label", { for: id }, [titles[name] || name, select]));
+      bottom.append(el("label", { for: id }, [titles[name] || name, select]));
     }
 
-    this.queryInput = el("input", { id: "q-text", type: "text", value: state.query, spellcheck: "false", "aria-describedby": "q-help" });
-    form.append(el("label", { for: "q-text", className: "query-text" }, ["Query", this.queryInput]));
-
+    bottom.append(el("span", { className: "spacer" }));
     const preset = PRESETS.some(([v]) => v === state.from) && state.until === "now" ? state.from : "";
     const presetSelect = el(
       "select",
       { id: "q-preset", onchange: (e) => e.target.value && this.change({ from: e.target.value, until: "now" }) },
       [el("option", { value: "", text: "Custom range", selected: !preset }), ...PRESETS.map(([v, t]) => el("option", { value: v, text: t, selected: v === preset }))],
     );
-    form.append(el("label", { for: "q-preset" }, ["Time range", presetSelect]));
+    bottom.append(el("label", { for: "q-preset" }, ["Time range", presetSelect]));
     this.fromInput = el("input", { id: "q-from", type: "text", value: displayTime(state.from), placeholder: "now-1h or 2026-01-31 14:00" });
     this.untilInput = el("input", { id: "q-until", type: "text", value: displayTime(state.until), placeholder: "now" });
-    form.append(el("label", { for: "q-from", className: "time" }, ["From", this.fromInput]));
-    form.append(el("label", { for: "q-until", className: "time" }, ["Until", this.untilInput]));
-    form.append(el("button", { type: "submit", className: "primary", text: "Apply" }));
-    form.append(el("span", { id: "q-help", className: "sr-only", text: "A selector such as cpu{service_name=\"api\"}; types are cpu, offcpu and wall." }));
+    bottom.append(el("label", { for: "q-from", className: "time" }, ["From", this.fromInput]));
+    bottom.append(el("label", { for: "q-until", className: "time" }, ["Until", this.untilInput]));
   }
 
   applyText() {

@@ -112,7 +112,7 @@ export class SwimLane {
     if (lane < 0 || lane > 1) return;
     const g = this.geometry();
     let best = -1;
-    let bestDist = 6;
+    let bestDist = 10;
     this.events.forEach((ev, idx) => {
       if (this.laneOf(ev) !== lane) return;
       const [x, , w] = this.rectOf(ev, g);

@@ -89,7 +89,7 @@ export class TopTable {
       );
     }
     table.append(body);
-    const note = rows.length > this.limit ? el("p", { className: "hint", text: `Showing the first ${this.limit} of ${rows.length} functions.` }) : null;
-    host.append(el("div", { className: "table-scroll" }, [table]), note);
+    host.append(el("div", { className: "table-scroll" }, [table]));
+    if (rows.length > this.limit) host.append(el("p", { className: "hint", text: `Showing the first ${this.limit} of ${rows.length} functions.` }));
   }
 }

@@ -68,10 +68,10 @@ export class ThreadsView {
       const label = `${t.thread_name || t.comm || "?"} (${t.tid})`;
       const bar = el("span");
       const on = el("span", { className: "bar" });
-      on.style.width = `${(t.cpu_ns / max) * 90}px`;
+      on.style.width = `${(t.cpu_ns / max) * 60}px`;
       on.style.background = "#e0651f";
       const off = el("span", { className: "bar" });
-      off.style.width = `${(t.offcpu_ns / max) * 90}px`;
+      off.style.width = `${(t.offcpu_ns / max) * 60}px`;
       off.style.background = REASON_COLORS.sleep;
       bar.append(on, off);
       body.append(
