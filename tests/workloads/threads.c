@@ -1,0 +1,117 @@
+/* A process whose threads' answers are known, for the sampler tests.
+ *
+ *   burner   : ~70% of its CPU time in burn_a, ~30% in burn_b (equal-cost
+ *              loops; cycle lengths jittered so 99 Hz sampling does not alias)
+ *   sleeper  : nap() sleeps 100 ms, forever
+ *   holder   : takes a mutex and sleeps 20 ms holding it, then 1 ms free
+ *   waiter   : blocks on that mutex (futex): off-CPU reason "lock"
+ *   spin-N   : N extra busy threads (argv[1], default 0): with more busy
+ *              threads than CPUs, everyone waits on the run queue
+ * Prints "ready" once every thread runs. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile uint64_t sink;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The volatile local gives the leaves a stack frame: gcc 12 omits the frame
+ * pointer of frameless leaves even with -mno-omit-leaf-frame-pointer, and
+ * the caller (work) would then vanish from frame-pointer stacks. */
+#define BURN(name)                                              \
+    __attribute__((noinline)) void name(long n)                 \
+    {                                                           \
+        volatile long frame = 0;                                \
+        for (long i = 0; i < n; i++)                            \
+            sink += i * i + frame;                              \
+    }
+BURN(burn_a)
+BURN(burn_b)
+
+__attribute__((noinline)) void work(unsigned *seed)
+{
+    long n = 20000 + rand_r(seed) % 60000;  /* ~0.05 to 0.2 ms, jittered */
+    burn_a(7 * n);
+    burn_b(3 * n);
+}
+
+static void *burner(void *arg)
+{
+    unsigned seed = 42;
+    prctl(PR_SET_NAME, "burner");
+    for (;;)
+        work(&seed);
+    return arg;
+}
+
+__attribute__((noinline)) void nap(void)
+{
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void *sleeper(void *arg)
+{
+    prctl(PR_SET_NAME, "sleeper");
+    for (;;)
+        nap();
+    return arg;
+}
+
+static void *holder(void *arg)
+{
+    struct timespec hold = {0, 20 * 1000 * 1000}, free_ = {0, 1000 * 1000};
+    prctl(PR_SET_NAME, "holder");
+    for (;;) {
+        pthread_mutex_lock(&lock);
+        nanosleep(&hold, NULL);
+        pthread_mutex_unlock(&lock);
+        nanosleep(&free_, NULL);
+    }
+    return arg;
+}
+
+__attribute__((noinline)) void wait_for_lock(void)
+{
+    pthread_mutex_lock(&lock);
+    pthread_mutex_unlock(&lock);
+}
+
+static void *waiter(void *arg)
+{
+    prctl(PR_SET_NAME, "waiter");
+    for (;;)
+        wait_for_lock();
+    return arg;
+}
+
+static void *spinner(void *arg)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "spin-%ld", (long)arg);
+    prctl(PR_SET_NAME, name);
+    for (;;)
+        sink++;
+    return arg;
+}
+
+int main(int argc, char **argv)
+{
+    long spinners = argc > 1 ? atol(argv[1]) : 0;
+    pthread_t t;
+    pthread_create(&t, NULL, burner, NULL);
+    pthread_create(&t, NULL, sleeper, NULL);
+    pthread_create(&t, NULL, holder, NULL);
+    pthread_create(&t, NULL, waiter, NULL);
+    for (long i = 0; i < spinners; i++)
+        pthread_create(&t, NULL, spinner, (void *)i);
+    printf("ready\n");
+    fflush(stdout);
+    pause();
+    return 0;
+}
