@@ -100,7 +100,7 @@ def _unescape(v: str) -> str:
     return re.sub(r"\\(.)", r"\1", v)
 
 
-_REL = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
+_REL = re.compile(r"^now(?:([-+])(\d+)([smhdw]))?$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -112,7 +112,8 @@ def parse_time(value: str | None, default: str, now_ns: int | None = None) -> in
     if m:
         if not m.group(1):
             return now_ns
-        return now_ns - int(m.group(1)) * _UNITS[m.group(2)] * 10**9
+        delta = int(m.group(2)) * _UNITS[m.group(3)] * 10**9
+        return now_ns - delta if m.group(1) == "-" else now_ns + delta
     try:
         if "." in v:
             return int(float(v) * 10**9)

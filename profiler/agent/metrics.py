@@ -1,0 +1,83 @@
+"""The agent's counters and a Prometheus text-format /metrics endpoint."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Metrics:
+    """Counters and gauges, updated by the agent loop and the uploader."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counters: dict[str, float] = {
+            "flamecam_agent_samples_total": 0,
+            "flamecam_agent_batches_sent_total": 0,
+            "flamecam_agent_batches_rejected_total": 0,
+            "flamecam_agent_upload_errors_total": 0,
+            "flamecam_agent_spool_dropped_batches_total": 0,
+            "flamecam_agent_spool_dropped_bytes_total": 0,
+            "flamecam_agent_sampler_lost_cpu_total": 0,
+            "flamecam_agent_sampler_lost_offcpu_total": 0,
+        }
+        self.gauges: dict[str, float] = {
+            "flamecam_agent_spool_batches": 0,
+            "flamecam_agent_spool_bytes": 0,
+            "flamecam_agent_upload_latency_seconds": 0,
+        }
+        self.latency_sum = 0.0
+        self.latency_count = 0
+
+    def inc(self, name: str, by: float = 1) -> None:
+        with self.lock:
+            self.counters[name] = self.counters.get(name, 0) + by
+
+    def set(self, name: str, value: float) -> None:
+        with self.lock:
+            if name in self.counters:
+                self.counters[name] = value
+            else:
+                self.gauges[name] = value
+
+    def observe_upload(self, seconds: float) -> None:
+        with self.lock:
+            self.gauges["flamecam_agent_upload_latency_seconds"] = seconds
+            self.latency_sum += seconds
+            self.latency_count += 1
+
+    def render(self) -> str:
+        with self.lock:
+            lines = []
+            for name, v in self.counters.items():
+                lines += [f"# TYPE {name} counter", f"{name} {v:g}"]
+            for name, v in self.gauges.items():
+                lines += [f"# TYPE {name} gauge", f"{name} {v:g}"]
+            lines += ["# TYPE flamecam_agent_upload_seconds summary",
+                      f"flamecam_agent_upload_seconds_sum {self.latency_sum:g}",
+                      f"flamecam_agent_upload_seconds_count {self.latency_count}"]
+        return "\n".join(lines) + "\n"
+
+
+def serve_metrics(metrics: Metrics, host: str, port: int) -> ThreadingHTTPServer:
+    """Start /metrics in a daemon thread; returns the server (call shutdown())."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404)
+                return
+            body = metrics.render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = ThreadingHTTPServer((host, port), Handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, name="flamecam-metrics", daemon=True).start()
+    return srv

@@ -1,0 +1,137 @@
+"""`run_agent`: everything of `flamecam agent` except the sampler.
+
+The loop polls the sample source, and every `interval_s` labels what it took,
+encodes it as one zstd batch, spools it, and wakes the uploader thread, so a
+slow or absent server never stalls sampling.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from profiler.agent.batch import encode_batch
+from profiler.agent.labels import Labeler
+from profiler.agent.metrics import Metrics, serve_metrics
+from profiler.agent.spool import Spool
+from profiler.agent.uploader import Uploader
+from profiler.model import Sample
+
+log = logging.getLogger(__name__)
+
+
+class SampleSource(Protocol):
+    stats: dict
+
+    def poll(self, timeout_ms: int) -> object: ...
+
+    def take(self) -> list[Sample]: ...
+
+
+@dataclass
+class AgentOptions:
+    interval_s: float = 10.0
+    spool_dir: str = "data/agent-spool"
+    spool_max_bytes: int = 256 << 20
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = 4041      # None: no /metrics endpoint
+    host: str | None = None              # the `host` label; default: hostname
+    extra_labels: dict[str, str] = field(default_factory=dict)
+    tenant: str | None = None            # X-Scope-OrgID
+    token: str | None = None             # Bearer token, or "user:password" for Basic
+    drain_on_stop_s: float = 10.0
+
+
+@dataclass
+class AgentResult:
+    batches: list[int]
+    samples: int
+    metrics: Metrics
+
+
+def _agent_id(spool_dir: Path) -> str:
+    path = spool_dir / "agent-id"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        aid = f"{os.uname().nodename}-{uuid.uuid4().hex[:12]}"
+        path.write_text(aid)
+        return aid
+
+
+def run_agent(server_url: str, source: SampleSource, options: AgentOptions | None = None,
+              stop: threading.Event | None = None) -> AgentResult:
+    """Ship samples from `source` to `server_url` until `stop` is set."""
+    opts = options or AgentOptions()
+    stop = stop or threading.Event()
+    spool = Spool(opts.spool_dir, opts.spool_max_bytes)
+    agent_id = _agent_id(spool.dir)
+    metrics = Metrics()
+    labeler = Labeler(opts.host, opts.extra_labels)
+    headers = {}
+    if opts.tenant:
+        headers["X-Scope-OrgID"] = opts.tenant
+    if opts.token:
+        if ":" in opts.token:
+            import base64
+
+            headers["Authorization"] = "Basic " + base64.b64encode(opts.token.encode()).decode()
+        else:
+            headers["Authorization"] = f"Bearer {opts.token}"
+    uploader = Uploader(server_url, spool, metrics, headers=headers)
+    uploader.start()
+    msrv = serve_metrics(metrics, opts.metrics_host, opts.metrics_port) \
+        if opts.metrics_port is not None else None
+    seq = max(spool.last_seq(), time.time_ns() // 1000)
+    sent: list[int] = []
+    total = 0
+    pending: list[Sample] = []
+    last_lost: dict[str, int] = {}
+    next_flush = time.monotonic() + opts.interval_s
+
+    def flush() -> None:
+        nonlocal seq, total, pending
+        stats = dict(getattr(source, "stats", {}) or {})
+        lost = {}
+        for key, metric in (("lost_cpu", "flamecam_agent_sampler_lost_cpu_total"),
+                            ("lost_offcpu", "flamecam_agent_sampler_lost_offcpu_total")):
+            v = int(stats.get(key, 0))
+            metrics.set(metric, v)
+            if v - last_lost.get(key, 0):
+                lost[key] = v - last_lost.get(key, 0)
+            last_lost[key] = v
+        if not pending:
+            return
+        seq = max(seq + 1, time.time_ns() // 1000)
+        data = encode_batch(pending, lambda s: labeler.labels(s.pid, s.comm), agent_id=agent_id,
+                            seq=seq, lost=lost)
+        spool.put(seq, data)
+        sent.append(seq)
+        total += len(pending)
+        metrics.inc("flamecam_agent_samples_total", len(pending))
+        pending = []
+        uploader.wake.set()
+
+    try:
+        while not stop.is_set():
+            source.poll(timeout_ms=100)
+            pending.extend(source.take())
+            if time.monotonic() >= next_flush:
+                flush()
+                next_flush += opts.interval_s
+        pending.extend(source.take())
+        flush()
+    finally:
+        uploader.stop()
+        uploader.join(timeout=opts.interval_s + 15)
+        if opts.drain_on_stop_s > 0:
+            uploader.drain(deadline=time.monotonic() + opts.drain_on_stop_s)
+        if msrv:
+            msrv.shutdown()
+    return AgentResult(sent, total, metrics)

@@ -1,0 +1,99 @@
+"""Sends spooled batches to the server, oldest first, retrying with backoff.
+
+A batch leaves the spool only when the server acknowledged it (2xx) or
+rejected it as bad data (4xx other than 401/408/429, counted and logged):
+retrying bad data would block the queue forever. Connection errors, 5xx and
+429 keep it and retry; the server drops resends by (agent_id, seq).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import requests
+
+from profiler.agent.metrics import Metrics
+from profiler.agent.spool import Spool
+from profiler.ingest.agent import CONTENT_TYPE
+
+log = logging.getLogger(__name__)
+
+PUSH_PATH = "/api/v1/agent/push"
+_RETRY = {401, 408, 429}
+
+
+class Uploader(threading.Thread):
+    def __init__(self, server_url: str, spool: Spool, metrics: Metrics, *,
+                 headers: dict[str, str] | None = None, timeout_s: float = 10.0,
+                 max_backoff_s: float = 30.0) -> None:
+        super().__init__(name="flamecam-uploader", daemon=True)
+        self.url = server_url.rstrip("/") + PUSH_PATH
+        self.spool = spool
+        self.metrics = metrics
+        self.timeout_s = timeout_s
+        self.max_backoff_s = max_backoff_s
+        self.session = requests.Session()
+        self.session.headers.update({"Content-Type": CONTENT_TYPE, "Content-Encoding": "zstd",
+                                     **(headers or {})})
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.backoff = 0.5
+
+    def run(self) -> None:
+        while True:
+            sent_any = self.drain()
+            if self.stopping.is_set():
+                return
+            self.wake.wait(None if sent_any is None else self.backoff)
+            self.wake.clear()
+
+    def drain(self, deadline: float | None = None) -> bool | None:
+        """Send until the spool is empty (None) or a send fails (False)."""
+        while True:
+            item = self.spool.oldest()
+            self._gauges()
+            if item is None:
+                self.backoff = 0.5
+                return None
+            seq, data = item
+            if not self._send(seq, data):
+                self.backoff = min(self.max_backoff_s, self.backoff * 2)
+                return False
+            self.backoff = 0.5
+            if deadline is not None and time.monotonic() > deadline:
+                return True
+
+    def _send(self, seq: int, data: bytes) -> bool:
+        t0 = time.monotonic()
+        try:
+            r = self.session.post(self.url, data=data, timeout=self.timeout_s)
+        except requests.RequestException as e:
+            self.metrics.inc("flamecam_agent_upload_errors_total")
+            log.debug("upload of batch %d failed: %s", seq, e)
+            return False
+        self.metrics.observe_upload(time.monotonic() - t0)
+        if r.status_code < 300:
+            self.spool.remove(seq)
+            self.metrics.inc("flamecam_agent_batches_sent_total")
+            return True
+        if 400 <= r.status_code < 500 and r.status_code not in _RETRY:
+            self.spool.remove(seq)
+            self.metrics.inc("flamecam_agent_batches_rejected_total")
+            log.warning("server rejected batch %d (%d): %s", seq, r.status_code, r.text[:200])
+            return True
+        self.metrics.inc("flamecam_agent_upload_errors_total")
+        log.debug("upload of batch %d: HTTP %d", seq, r.status_code)
+        return False
+
+    def _gauges(self) -> None:
+        n, size = self.spool.size()
+        self.metrics.set("flamecam_agent_spool_batches", n)
+        self.metrics.set("flamecam_agent_spool_bytes", size)
+        self.metrics.set("flamecam_agent_spool_dropped_batches_total", self.spool.dropped_batches)
+        self.metrics.set("flamecam_agent_spool_dropped_bytes_total", self.spool.dropped_bytes)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
