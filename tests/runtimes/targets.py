@@ -3,23 +3,23 @@
 ALPHA_BETA = r'''
 import random, threading, time, sys
 
-def alpha(until):
+def alpha(n):
     x = 0
-    while time.perf_counter() < until:
+    for _ in range(n):
         x += 1
 
-def beta(until):
+def beta(n):
     x = 0
-    while time.perf_counter() < until:
+    for _ in range(n):
         x += 1
 
 def work():
+    # Split by work, not wall time, so that CPU contention cannot skew it.
     rnd = random.Random(7)
     while True:
-        cycle = rnd.uniform(0.004, 0.012)
-        now = time.perf_counter()
-        alpha(now + 0.7 * cycle)
-        beta(now + cycle)
+        n = rnd.randint(20000, 80000)
+        alpha(7 * n // 10)
+        beta(3 * n // 10)
 
 def nap():
     while True:
@@ -43,7 +43,8 @@ def spin():
         x += 1
 
 def waiter():
-    lock.acquire()
+    while True:
+        lock.acquire(timeout=0.05)
 
 a = threading.Thread(target=spin, name="spin-a", daemon=True)
 b = threading.Thread(target=spin, name="spin-b", daemon=True)

@@ -1,0 +1,139 @@
+"""bpf/python.h on this kernel: the verifier accepts it, and the stacks it
+walks in the kernel name the right functions in real 3.11/3.12/3.13 processes,
+on-CPU (sampled) and off-CPU (at switch-out), with GIL waits told apart."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from symbolizer.python import PythonProcess
+from symbolizer.python.bpf_maps import read_py_stack, register
+
+from .conftest import python_bin, wait_for_line
+from .targets import ALPHA_BETA, GIL_AND_LOCK
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSIONS = ["3.11", "3.12", "3.13"]
+HZ = 499
+SECONDS = 5.0
+
+
+class Event(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_uint32), ("tid", ctypes.c_uint32), ("py", ctypes.c_uint64),
+                ("gil", ctypes.c_uint32), ("state", ctypes.c_uint32)]
+
+
+def build_source() -> str:
+    """As the recorder will: python.h spliced into the program text."""
+    header = (ROOT / "bpf" / "python.h").read_text()
+    prog = Path(__file__).with_name("bpf_python_test.c").read_text()
+    marker = "#include <uapi/linux/bpf_perf_event.h>\n"
+    return prog.replace(marker, marker + "#define FLAMECAM_PY_GIL 1\n" + header, 1)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """One BPF load (compiles take seconds) over all targets at once."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    try:
+        from bcc import BPF, PerfSWConfig, PerfType
+    except ImportError:
+        pytest.skip("bcc not importable")
+    import subprocess
+
+    tmp = tmp_path_factory.mktemp("pybpf")
+    procs: list[subprocess.Popen] = []
+    targets: dict[str, dict] = {}
+    try:
+        for minor in VERSIONS:
+            for kind, script in (("ab", ALPHA_BETA), ("gil", GIL_AND_LOCK)):
+                path = tmp / f"{kind}_{minor.replace('.', '')}.py"
+                path.write_text(script)
+                p = subprocess.Popen([str(python_bin(minor)), str(path)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+                procs.append(p)
+                tids = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
+                targets[f"{kind}{minor}"] = {"pid": p.pid, "tids": tids}
+        b = BPF(text=build_source(), cflags=["-Wno-macro-redefined"])
+        readers = {}
+        for t in targets.values():
+            readers[t["pid"]] = PythonProcess(t["pid"])
+            register(b, readers[t["pid"]])
+        events: list[tuple[int, int, int, int]] = []
+
+        def on_event(ctx, data, size):
+            e = ctypes.cast(data, ctypes.POINTER(Event)).contents
+            events.append((e.kind, e.tid, e.py, e.gil))
+
+        b["py_test_events"].open_ring_buffer(on_event)
+        b.attach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK,
+                            fn_name="py_test_sample", sample_freq=HZ, cpu=-1)
+        deadline = time.monotonic() + SECONDS
+        while time.monotonic() < deadline:
+            b.ring_buffer_poll(100)
+        b.detach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK)
+        b.ring_buffer_consume()
+        # name every stack while the processes are alive
+        tid_pid = {tid: t["pid"] for t in targets.values() for tid in t["tids"]}
+        named: dict[int, list] = {}
+        out = defaultdict(list)
+        for kind, tid, py, gil in events:
+            pid = tid_pid.get(tid)
+            if pid is None:
+                continue
+            if py not in named:
+                raw = read_py_stack(b, py)
+                named[py] = list(readers[pid].symbolize(raw).frames) if raw else []
+            out[tid].append((kind, named[py], gil))
+        b.cleanup()
+        yield targets, out
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+            p.stderr.close()
+
+
+def _leaf(frames) -> str:
+    return frames[0].name.rsplit(".", 1)[-1] if frames else ""
+
+
+@pytest.mark.parametrize("minor", VERSIONS)
+def test_on_cpu_split_from_kernel_walk(recording, minor):
+    targets, by_tid = recording
+    main_tid, worker = targets[f"ab{minor}"]["tids"]
+    cpu = [frames for kind, frames, _ in by_tid[worker] if kind == 0]
+    leaves = Counter(_leaf(f) for f in cpu)
+    named = leaves["alpha"] + leaves["beta"]
+    assert len(cpu) >= 150, leaves
+    assert named / len(cpu) >= 0.95, leaves
+    assert abs(leaves["alpha"] / named - 0.70) <= 0.05, leaves
+    assert all(f[-1].name.endswith("Thread._bootstrap") for f in cpu if f)
+
+
+@pytest.mark.parametrize("minor", VERSIONS)
+def test_off_cpu_stack_at_switch_out(recording, minor):
+    targets, by_tid = recording
+    main_tid, _ = targets[f"ab{minor}"]["tids"]
+    off = [frames for kind, frames, _ in by_tid[main_tid] if kind == 1]
+    assert off, "main thread never switched out"
+    assert Counter(_leaf(f) for f in off).most_common(1)[0][0] == "nap"
+
+
+@pytest.mark.parametrize("minor", VERSIONS)
+def test_gil_waits_flagged_lock_waits_not(recording, minor):
+    targets, by_tid = recording
+    a, b, waiter = targets[f"gil{minor}"]["tids"]
+    spin_off = [gil for tid in (a, b) for kind, _, gil in by_tid[tid] if kind == 1]
+    assert spin_off and sum(spin_off) / len(spin_off) >= 0.8, spin_off[:20]
+    lock_waits = [f for kind, f, gil in by_tid[waiter] if kind == 1 and not gil]
+    assert lock_waits and _leaf(lock_waits[0]) == "waiter"
