@@ -6,6 +6,7 @@ Ctrl-C (SIGINT) or SIGTERM end the recording early; the file is still written.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import time
@@ -17,6 +18,21 @@ from .recorder import Recorder
 from .sampler.options import SamplerOptions
 
 log = logging.getLogger("flamecam.record")
+
+
+def _process_start() -> float:
+    """Wall-clock time this process started (for start-up figures in the logs)."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.time()
+
+
+_PROCESS_START = _process_start()
 
 
 def record(opts: SamplerOptions, duration_s: float | None, out_path: str, fmt: str,
@@ -31,9 +47,11 @@ def record(opts: SamplerOptions, duration_s: float | None, out_path: str, fmt: s
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     samples: list[Sample] = []
+    first_sample_logged = False
     try:
         with Recorder(opts) as rec:
             t0 = time.monotonic()
+            log.info("samplers attached %.2f s after start", time.time() - _PROCESS_START)
             next_take = t0 + 1.0
             while not stop:
                 elapsed = time.monotonic() - t0
@@ -44,18 +62,21 @@ def record(opts: SamplerOptions, duration_s: float | None, out_path: str, fmt: s
                     samples.extend(rec.take())
                     next_take += 1.0
                 st = rec.stats
+                if not first_sample_logged and st["cpu_samples"]:
+                    first_sample_logged = True
+                    log.info("first sample %.2f s after start", time.time() - _PROCESS_START)
                 total = f"/{duration_s:.0f} s" if duration_s is not None else " s"
                 progress.update(
                     f"flamecam: recording {elapsed:5.1f}{total}, {st['cpu_samples']} samples, "
                     f"{st['offcpu_events']} off-CPU events, {st['lost']} lost"
                 )
+            end_ns = time.time_ns()  # the window sampled; symbolizing comes after
             samples.extend(rec.take(final=True))
             stats = rec.stats
             start_ns = rec.start_ns
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    end_ns = time.time_ns()
     lost = {k: v for k, v in stats.items() if k.startswith("lost") and k != "lost"}
     profile = Profile(samples=samples, start_ns=start_ns, end_ns=end_ns, hz=opts.hz, lost=lost,
                       meta={"host": socket.gethostname()})
@@ -63,7 +84,8 @@ def record(opts: SamplerOptions, duration_s: float | None, out_path: str, fmt: s
     n_cpu = sum(1 for s in samples if s.kind == "cpu")
     progress.done(
         f"flamecam: wrote {out_path} ({fmt}): {n_cpu} on-CPU samples, "
-        f"{len(samples) - n_cpu} off-CPU samples over {(end_ns - start_ns) / 1e9:.1f} s"
+        f"{len(samples) - n_cpu} off-CPU samples over {(end_ns - start_ns) / 1e9:.1f} s, "
+        f"{stats['offcpu_events']} off-CPU events, {stats['lost']} lost"
     )
     if stats["lost"]:
         log.warning("%d events were lost (%s); raise --ringbuf-pages or lower -F",
