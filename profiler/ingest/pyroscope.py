@@ -24,6 +24,8 @@ from profiler.store import SeriesBatch
 
 # ---------------------------------------------------------------- push.v1
 
+PER_SAMPLE_LABELS = frozenset({"span_id", "span_name", "trace_id", "profile_id"})
+
 
 def parse_push(body: bytes, content_type: str) -> push_pb2.PushRequest:
     ct = content_type.split(";")[0].strip().lower()
@@ -54,7 +56,7 @@ def push_batches(msg: push_pb2.PushRequest, limits: Limits) -> list[SeriesBatch]
     for series in msg.series:
         pairs = [(lp.name, lp.value) for lp in series.labels]
         labels = validate_labels(pairs, limits)
-        by_kind: dict[str, list[Sample]] = {CPU: [], OFFCPU: []}
+        groups: dict[tuple[str, tuple], list[Sample]] = {}
         for raw in series.samples:
             if not raw.raw_profile:
                 continue
@@ -67,13 +69,22 @@ def push_batches(msg: push_pb2.PushRequest, limits: Limits) -> list[SeriesBatch]
                 raise BadRequest(400, f"bad pprof profile: {e}") from None
             for s in samples:
                 check_time(s.ts_ns, limits, now)
-                by_kind[s.kind].append(s)
+                # Dynamic tags (tag_wrapper) become series labels, as in Pyroscope;
+                # trace/span ids stay per sample so cardinality stays bounded.
+                tags = tuple(sorted((k, v) for k, v in s.labels.items()
+                                    if k not in PER_SAMPLE_LABELS))
+                if tags:
+                    s.labels = {k: v for k, v in s.labels.items() if k in PER_SAMPLE_LABELS}
+                groups.setdefault((s.kind, tags), []).append(s)
             total += len(samples)
             if total > limits.max_samples * 4:
                 raise BadRequest(413, "too many samples in one push")
-        for kind, samples in by_kind.items():
-            if samples:
-                out.append(SeriesBatch(kind, labels, samples))
+        for (kind, tags), samples in groups.items():
+            series_labels = labels
+            if tags:
+                series_labels = validate_labels([*labels.items(), *(
+                    t for t in tags if t[0] not in labels)], limits)
+            out.append(SeriesBatch(kind, series_labels, samples))
     return out
 
 

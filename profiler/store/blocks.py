@@ -34,8 +34,8 @@ RAW_COLUMNS = (
     ("stack", "I"),
     ("value", "q"),
     ("count", "I"),
-    ("pid", "I"),
-    ("tid", "I"),
+    ("pid", "q"),     # int64: some clients send 64-bit pthread ids as tid
+    ("tid", "q"),
     ("cpu", "I"),
     ("thread", "I"),  # index into strings
     ("comm", "I"),
@@ -83,8 +83,8 @@ class RawColumns:
     stack: array = field(default_factory=lambda: array("I"))
     value: array = field(default_factory=lambda: array("q"))
     count: array = field(default_factory=lambda: array("I"))
-    pid: array = field(default_factory=lambda: array("I"))
-    tid: array = field(default_factory=lambda: array("I"))
+    pid: array = field(default_factory=lambda: array("q"))
+    tid: array = field(default_factory=lambda: array("q"))
     cpu: array = field(default_factory=lambda: array("I"))
     thread: array = field(default_factory=lambda: array("I"))
     comm: array = field(default_factory=lambda: array("I"))

@@ -234,11 +234,11 @@ class Store:
                 stacks.setdefault(sk, fks)
             skeys.append(sk)
             cols.ts.append(s.ts_ns - s.ts_ns % 1000)
-            cols.value.append(s.value_ns)
-            cols.count.append(s.count)
-            cols.pid.append(s.pid)
-            cols.tid.append(s.tid)
-            cols.cpu.append(s.cpu)
+            cols.value.append(min(max(0, s.value_ns), _I63))
+            cols.count.append(min(max(0, s.count), _U32))
+            cols.pid.append(_wrap64(s.pid))
+            cols.tid.append(_wrap64(s.tid))
+            cols.cpu.append(min(max(0, s.cpu), _U32))
             cols.thread.append(sidx(s.thread_name))
             cols.comm.append(sidx(s.comm))
             cols.reason.append(sidx(s.reason))
@@ -398,6 +398,16 @@ class _NoLock:
 
     def __exit__(self, *exc):
         return False
+
+
+_I63 = (1 << 63) - 1
+_U32 = (1 << 32) - 1
+
+
+def _wrap64(v: int) -> int:
+    """Any 64-bit id (signed or not) as int64, so thread ids keep their identity."""
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >= 1 << 63 else v
 
 
 def _frame_row(key: bytes, f: Frame) -> dict:
