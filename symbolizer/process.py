@@ -25,6 +25,7 @@ class ProcessState:
         self.objects: dict[int, ObjectFile | None] = {}
         self.perfmap: PerfMap | None = None
         self.frames: dict[int, object] = {}  # lookup address -> Frame
+        self.rules: dict[int, tuple] = {}  # pc -> unwind rule (see cfi.py)
         self.generation = 0
 
     def reload_maps(self) -> bool:
@@ -43,6 +44,7 @@ class ProcessState:
                 keep[m.start] = self.objects[m.start]
         self.objects = keep
         self.frames.clear()
+        self.rules.clear()
         self.generation += 1
         return True
 

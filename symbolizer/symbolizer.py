@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from profiler.model import Frame
 
 from .cache import ByteLRU
+from .cfi import NO_RULE, CfiTable, DiskCache, Rule, compile_cfi
 from .demangle import function_name
 from .elf import ElfError, ElfFile
 from .kallsyms import Kallsyms
@@ -22,10 +23,19 @@ from .maps import Mapping
 from .objects import ObjectFile, identity_key, open_mapping, read_vdso
 from .perfmap import PerfMap
 from .process import FRAME_CACHE_LIMIT, ProcessState
+from .unwind import MAX_DEPTH, PY_TRAMPOLINE_RULE, UnwindResult, walk
 
 DEFAULT_CACHE_BYTES = 512 << 20
+# Functions where a thread's stack begins: a walk that stops in one is complete.
+STOP_FUNCTIONS = frozenset({"_start", "__start", "clone", "__clone", "clone3", "__clone3",
+                            "start_thread", "thread_start", "__GI___clone", "__GI___clone3"})
 # How often to look again for a perf map that did not exist.
 PERFMAP_RECHECK_S = 1.0
+
+
+def function_base(name: str) -> str:
+    """`start_thread` from `start_thread` or `libc.so.6+0x…`-free names."""
+    return name.split("(", 1)[0]
 
 
 class Symbolizer:
@@ -38,12 +48,14 @@ class Symbolizer:
     def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES, cache_dir: str | None = None,
                  lines: bool = False) -> None:
         self.cache_dir = cache_dir
+        self._disk = DiskCache(cache_dir) if cache_dir else None
         self.lines = lines
         self._objects: ByteLRU[ObjectFile] = ByteLRU(cache_bytes, on_evict=self._evicted)
         self._procs: dict[int, ProcessState] = {}
         self._kallsyms: Kallsyms | None = None
         self._perfmap_checked: dict[int, float] = {}
-        self.stats = {"maps_reloads": 0, "objects_loaded": 0, "unnamed_frames": 0}
+        self.stats = {"maps_reloads": 0, "objects_loaded": 0, "unnamed_frames": 0,
+                      "cfi_compiled": 0, "cfi_from_disk": 0}
 
     # -- kernel -----------------------------------------------------------
     @property
@@ -131,6 +143,90 @@ class Symbolizer:
                 frames[look] = fr
             out.append(fr)
         return out
+
+    # -- unwinding ----------------------------------------------------------
+    def unwind(self, pid: int, ip: int, sp: int, bp: int, stack: bytes) -> list[int]:
+        """User stack addresses (leaf first) from registers and a stack copy.
+
+        `stack` is a copy of the thread's memory starting at `sp`. The result
+        feeds `user_frames` as is.
+        """
+        return self.unwind_result(pid, ip, sp, bp, stack).addrs
+
+    def unwind_result(self, pid: int, ip: int, sp: int, bp: int, stack: bytes,
+                      max_depth: int = MAX_DEPTH) -> UnwindResult:
+        """Like `unwind`, also saying whether the thread's root was reached."""
+        st = self._proc(pid, create=True)
+        if not st.index.maps and st.alive:
+            st.reload_maps()
+            self.stats["maps_reloads"] += 1
+        reloaded = [False]
+        rules = st.rules
+
+        def rule_for(pc: int) -> Rule:
+            r = rules.get(pc)
+            if r is None:
+                r = self._rule_for(st, pc, reloaded)
+                if len(rules) >= FRAME_CACHE_LIMIT:
+                    rules.clear()
+                rules[pc] = r
+            return r
+
+        res = walk(ip, sp, bp, stack, rule_for, max_depth)
+        if not res.complete and len(res.addrs) > 1:
+            # CFI did not mark the end, but the walk stopped in a function where
+            # threads begin: that is the root too.
+            last = self.user_frames(pid, res.addrs[-1:] if len(res.addrs) == 1
+                                    else [0, res.addrs[-1]])[-1]
+            if function_base(last.name) in STOP_FUNCTIONS:
+                res.complete, res.reason = True, "root"
+        return res
+
+    def _rule_for(self, st: ProcessState, pc: int, reloaded: list[bool]) -> Rule:
+        m = st.find(pc)
+        if m is None and not reloaded[0] and st.alive:
+            reloaded[0] = True
+            if st.reload_maps():
+                self.stats["maps_reloads"] += 1
+            m = st.find(pc)
+        if m is None:
+            return NO_RULE
+        if m.is_file or m.path == "[vdso]":
+            obj = self._object_for(st, m)
+            if obj is None:
+                return NO_RULE
+            vaddr = obj.vaddr(m.file_offset(pc))
+            if vaddr is None:
+                return NO_RULE
+            return self.cfi(obj).lookup(vaddr)
+        pm = self._perf_map(st)
+        if pm is not None:
+            hit = pm.lookup(pc)
+            if hit is None and pm.refresh():
+                st.rules.clear()
+                hit = pm.lookup(pc)
+            if hit is not None and hit[0].startswith("py::"):
+                return PY_TRAMPOLINE_RULE
+        return NO_RULE
+
+    def cfi(self, obj: ObjectFile) -> CfiTable:
+        """The binary's compiled unwind table: from memory, disk, or built now."""
+        table = obj.extra.get("cfi")
+        if table is None:
+            table = self._disk.get(obj.key) if self._disk is not None else None
+            if table is not None:
+                self.stats["cfi_from_disk"] += 1
+            else:
+                try:
+                    table = compile_cfi(obj.elf, obj.debug_elf())
+                except Exception:  # noqa: BLE001 - never let bad CFI break a profile
+                    table = CfiTable([], [], "")
+                self.stats["cfi_compiled"] += 1
+                if self._disk is not None and obj.build_id:
+                    self._disk.put(obj.key, table)
+            obj.extra["cfi"] = table
+            self._objects.resize(obj.key, obj.nbytes)
+        return table  # type: ignore[return-value]
 
     # -- building frames ---------------------------------------------------
     def _native_frame(self, st: ProcessState, m: Mapping, addr: int) -> Frame:

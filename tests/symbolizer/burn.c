@@ -1,6 +1,9 @@
 /* Test workload: main -> work -> burn_a, built with and without frame pointers.
  * Prints its functions' run-time addresses, then burns CPU for argv[1] seconds
- * (or blocks in nanosleep when argv[2] is "sleep"). */
+ * (argv[2]: "sleep" blocks in nanosleep instead, "thread" burns in a second
+ * thread, "signal" burns inside a signal handler). */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +34,39 @@ __attribute__((noinline)) void work(long n, int sleepy) {
     sink += 1; /* no tail call: work stays on the stack */
 }
 
+static double seconds = 1.0;
+static int sleepy;
+
+__attribute__((noinline)) void *thread_main(void *arg) {
+    (void)arg;
+    double end = now() + seconds;
+    while (now() < end) work(200000, sleepy);
+    return NULL;
+}
+
+__attribute__((noinline)) void on_signal(int sig) {
+    (void)sig;
+    double end = now() + seconds;
+    while (now() < end) work(200000, 0);
+}
+
 int main(int argc, char **argv) {
-    double seconds = argc > 1 ? atof(argv[1]) : 1.0;
-    int sleepy = argc > 2 && strcmp(argv[2], "sleep") == 0;
+    seconds = argc > 1 ? atof(argv[1]) : 1.0;
+    sleepy = argc > 2 && strcmp(argv[2], "sleep") == 0;
+    const char *mode = argc > 2 ? argv[2] : "";
     printf("burn_a=%p work=%p main=%p block_a=%p\n", (void *)burn_a, (void *)work,
            (void *)main, (void *)block_a);
     fflush(stdout);
-    double end = now() + seconds;
-    while (now() < end) work(20000, sleepy);
+    if (strcmp(mode, "thread") == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, thread_main, NULL);
+        pthread_join(t, NULL);
+    } else if (strcmp(mode, "signal") == 0) {
+        signal(SIGUSR1, on_signal);
+        raise(SIGUSR1);
+    } else {
+        double end = now() + seconds;
+        while (now() < end) work(200000, sleepy);
+    }
     return 0;
 }

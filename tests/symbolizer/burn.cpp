@@ -36,6 +36,6 @@ int main(int argc, char **argv) {
                 (void *)work, (void *)main);
     std::fflush(stdout);
     auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (std::chrono::steady_clock::now() < end) work(w, 20000);
+    while (std::chrono::steady_clock::now() < end) work(w, 200000);
     return 0;
 }

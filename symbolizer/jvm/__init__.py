@@ -1,0 +1,22 @@
+"""Java frames for Flamecam: HotSpot perf maps, thread names, attach.
+
+See README.md here for why the attach protocol is spoken directly.
+"""
+
+from .attach import AttachError, execute, jcmd, load_agent
+from .flags import preserves_frame_pointer
+from .java_names import java_frame, java_method_name
+from .processes import JvmProcesses
+from .threads import parse_thread_dump
+
+__all__ = [
+    "AttachError",
+    "JvmProcesses",
+    "execute",
+    "java_frame",
+    "java_method_name",
+    "jcmd",
+    "load_agent",
+    "parse_thread_dump",
+    "preserves_frame_pointer",
+]

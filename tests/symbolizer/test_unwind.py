@@ -1,0 +1,225 @@
+"""The CFI unwinder on real stack copies of real processes (captured with ptrace).
+
+The workloads are built without frame pointers, so only CFI can walk them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from symbolizer import Symbolizer
+from symbolizer.unwind import walk
+
+from .conftest import NO_FP
+from .ptrace_capture import capture, capture_many, threads
+
+PYTHON312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
+SAMPLES = 60
+
+
+def stacks(sym: Symbolizer, pid: int, samples) -> list[tuple[list[str], bool]]:
+    """(root-first names, reached root) per sample."""
+    out = []
+    for s in samples:
+        res = sym.unwind_result(pid, s.ip, s.sp, s.bp, s.stack)
+        names = [f.name for f in reversed(sym.user_frames(pid, res.addrs))]
+        out.append((names, res.complete))
+    return out
+
+
+def contains_in_order(names: list[str], want: list[str]) -> bool:
+    n = len(want)
+    return any(names[i:i + n] == want for i in range(len(names) - n + 1))
+
+
+def share(results, pred) -> float:
+    return sum(1 for r in results if pred(*r)) / len(results)
+
+
+def test_c_without_frame_pointers_unwinds_to_root(build, spawn):
+    exe = build("burn.c", NO_FP)
+    run = spawn([exe, "10"])
+    sym = Symbolizer()
+    res = stacks(sym, run.pid, capture_many(run.pid, SAMPLES))
+    ok = share(res, lambda names, complete: complete and names[0] == "_start"
+               and contains_in_order(names, ["main", "work", "burn_a"]))
+    assert ok >= 0.95, res[:5]
+
+
+def test_cpp_without_frame_pointers_unwinds_to_root(build, spawn):
+    exe = build("burn.cpp", NO_FP)
+    run = spawn([exe, "10"])
+    sym = Symbolizer()
+    res = stacks(sym, run.pid, capture_many(run.pid, SAMPLES))
+    want = ["main", "work(flame::Worker&, long)", "burn_a(flame::Worker&, long)",
+            "flame::Worker::spin(long)"]
+    ok = share(res, lambda names, complete: complete and names[0] == "_start"
+               and contains_in_order(names, want))
+    assert ok >= 0.95, res[:5]
+
+
+def test_thread_unwinds_to_clone(build, spawn):
+    exe = build("burn.c", NO_FP)
+    run = spawn([exe, "10", "thread"])
+    deadline = time.monotonic() + 5
+    while len(threads(run.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    tid = threads(run.pid)[-1]
+    sym = Symbolizer()
+    res = stacks(sym, run.pid, capture_many(run.pid, 30, tid=tid))
+    ok = share(res, lambda names, complete: complete and names[0] in ("clone3", "clone")
+               and contains_in_order(names, ["start_thread", "thread_main", "work", "burn_a"]))
+    assert ok >= 0.95, res[:5]
+
+
+def test_off_cpu_stack_reaches_the_blocking_caller(build, spawn):
+    exe = build("burn.c", NO_FP)
+    run = spawn([exe, "10", "sleep"])
+    time.sleep(0.05)
+    sym = Symbolizer()
+    res = stacks(sym, run.pid, capture_many(run.pid, 20, interval_s=0.007))
+    ok = share(res, lambda names, complete: complete
+               and contains_in_order(names, ["main", "work", "block_a"]))
+    assert ok >= 0.9, res[:5]
+
+
+def test_signal_frame_is_unwound_through(build, spawn):
+    exe = build("burn.c", NO_FP)
+    run = spawn([exe, "10", "signal"])
+    time.sleep(0.05)
+    sym = Symbolizer()
+    res = stacks(sym, run.pid, capture_many(run.pid, 20))
+    # Below the handler: the signal trampoline, then the code raise() interrupted.
+    ok = share(res, lambda names, complete: complete and names[0] == "_start"
+               and contains_in_order(names, ["__restore_rt", "on_signal", "work", "burn_a"])
+               and names.index("main") < names.index("__restore_rt"))
+    assert ok >= 0.9, res[:5]
+
+
+def test_stripped_binary_unwinds_with_placed_frames(build, spawn):
+    exe = build("burn.c", NO_FP, name="burn-stripped-nofp", strip=True)
+    run = spawn([exe, "10"])
+    sym = Symbolizer()
+    res = stacks(sym, run.pid, capture_many(run.pid, 20))
+    # _start, main, work and burn_a have no names left, but their frames are placed.
+    ok = share(res, lambda names, complete: complete and "__libc_start_call_main" in names
+               and sum(n.startswith("burn-stripped-nofp+0x") for n in names) >= 4)
+    assert ok >= 0.9, res[:5]
+
+
+def test_debug_frame_only_binary(build, spawn):
+    """No .eh_frame at all: the rules come from .debug_frame."""
+    exe = build("burn.c", NO_FP + ["-fno-asynchronous-unwind-tables", "-fno-unwind-tables"],
+                name="burn-debugframe")
+    sections = subprocess.run(["readelf", "-SW", str(exe)], capture_output=True,
+                              text=True).stdout
+    assert ".debug_frame" in sections
+    run = spawn([exe, "10"])
+    sym = Symbolizer()
+    res = stacks(sym, run.pid, capture_many(run.pid, 20))
+    ok = share(res, lambda names, complete: complete
+               and contains_in_order(names, ["main", "work", "burn_a"]))
+    assert ok >= 0.9, res[:5]
+
+
+def test_separate_debug_file_via_debuglink(build, spawn, tmp_path):
+    if shutil.which("objcopy") is None:
+        pytest.skip("objcopy is not installed")
+    exe = tmp_path / "linked"
+    shutil.copy(build("burn.c", NO_FP), exe)
+    subprocess.run(["objcopy", "--only-keep-debug", str(exe), str(exe) + ".debug"], check=True)
+    subprocess.run(["strip", "--strip-all", str(exe)], check=True)
+    subprocess.run(["objcopy", "--add-gnu-debuglink=linked.debug", "linked"], check=True,
+                   cwd=tmp_path)
+    run = spawn([exe, "10"])
+    sym = Symbolizer()
+    frames = sym.user_frames(run.pid, [run.addrs["burn_a"] + 4, run.addrs["work"] + 5])
+    assert [f.name for f in frames] == ["burn_a", "work"]
+
+
+def test_python312_without_frame_pointers_unwinds_to_start(tmp_path):
+    if not shutil.which(PYTHON312):
+        pytest.skip("pyenv Python 3.12.1 is not installed")
+    code = "import time\nend = time.time() + 20\nx = 0\nwhile time.time() < end:\n    x += 1\n"
+    proc = subprocess.Popen([PYTHON312, "-c", code])
+    try:
+        time.sleep(0.2)
+        sym = Symbolizer(cache_dir=str(tmp_path))
+        samples = capture_many(proc.pid, SAMPLES)
+        res = stacks(sym, proc.pid, samples)
+        ok = share(res, lambda names, complete: complete and names[0] == "_start"
+                   and "_PyEval_EvalFrameDefault" in names)
+        assert ok >= 0.95, res[:3]
+        # A second symbolizer reads the compiled tables back from the disk cache.
+        sym2 = Symbolizer(cache_dir=str(tmp_path))
+        stacks(sym2, proc.pid, samples[:3])
+        assert sym2.stats["cfi_from_disk"] >= 2 and sym2.stats["cfi_compiled"] == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_python312_perf_trampolines_interleave_python_frames():
+    if not shutil.which(PYTHON312):
+        pytest.skip("pyenv Python 3.12.1 is not installed")
+    code = ("import time\ndef hot_loop():\n    end = time.time() + 20\n    x = 0\n"
+            "    while time.time() < end:\n        x += 1\n"
+            "def outer():\n    hot_loop()\nprint('go', flush=True)\nouter()\n")
+    proc = subprocess.Popen([PYTHON312, "-X", "perf", "-c", code], stdout=subprocess.PIPE)
+    try:
+        proc.stdout.readline()
+        time.sleep(0.1)
+        sym = Symbolizer()
+        res = stacks(sym, proc.pid, capture_many(proc.pid, 30))
+        ok = share(res, lambda names, complete: complete and names[0] == "_start"
+                   and contains_in_order([n for n in names if n.startswith("py::")],
+                                         ["py::outer:<string>", "py::hot_loop:<string>"]))
+        assert ok >= 0.9, res[:3]
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_garbage_never_crashes(build, spawn):
+    exe = build("burn.c", NO_FP)
+    run = spawn([exe, "10"])
+    s = capture(run.pid)
+    sym = Symbolizer()
+    import random
+    rnd = random.Random(7)
+    for _ in range(200):
+        junk = bytes(rnd.getrandbits(8) for _ in range(512))
+        ip = rnd.choice([s.ip, rnd.getrandbits(64), 0, run.addrs["work"] + 3])
+        res = sym.unwind_result(run.pid, ip, s.sp, rnd.getrandbits(64), junk)
+        assert res.addrs[0] == ip
+        assert len(sym.user_frames(run.pid, res.addrs)) == len(res.addrs)
+    assert sym.unwind(run.pid, s.ip, s.sp, s.bp, b"") == [s.ip]
+
+
+def test_walk_plt_rule_and_frame_pointer_fallback():
+    """The PLT rule's two cases and the frame-pointer fallback, on a synthetic stack."""
+    from symbolizer.cfi import NO_RULE, PLT, ROOT_RULE
+
+    sp = 0x7000
+    stack = bytearray(64)
+    # In a PLT stub before its push (ip & 15 < 11): return address at sp.
+    stack[0:8] = (0x5000).to_bytes(8, "little")
+    rules = {0x1004: (PLT, 11, -8, None), 0x4FFF: ROOT_RULE}
+    res = walk(0x1004, sp, 0, bytes(stack), lambda pc: rules.get(pc, NO_RULE))
+    assert res.addrs == [0x1004, 0x5000] and res.complete
+    # After the push (ip & 15 >= 11): one more slot.
+    stack[8:16] = (0x5000).to_bytes(8, "little")
+    rules[0x100B] = (PLT, 11, -8, None)
+    res = walk(0x100B, sp, 0, bytes(stack), lambda pc: rules.get(pc, NO_RULE))
+    assert res.addrs == [0x100B, 0x5000]
+    # No rule: frame pointers (saved rbp at bp, return address above it).
+    stack = bytearray(64)
+    stack[16:24] = (0).to_bytes(8, "little")
+    stack[24:32] = (0x5000).to_bytes(8, "little")
+    res = walk(0x2000, sp, sp + 16, bytes(stack), lambda pc: rules.get(pc, NO_RULE))
+    assert res.addrs == [0x2000, 0x5000] and res.complete
