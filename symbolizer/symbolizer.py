@@ -19,6 +19,7 @@ from .cfi import NO_RULE, CfiTable, DiskCache, Rule, compile_cfi
 from .demangle import function_name
 from .elf import ElfError, ElfFile
 from .kallsyms import Kallsyms
+from .lines import LineTable, build_line_table
 from .maps import Mapping
 from .objects import ObjectFile, identity_key, open_mapping, read_vdso
 from .perfmap import PerfMap
@@ -34,7 +35,7 @@ PERFMAP_RECHECK_S = 1.0
 
 
 def function_base(name: str) -> str:
-    """`start_thread` from `start_thread` or `libc.so.6+0x…`-free names."""
+    """A demangled name without its parameter list: `ns::f(int)` -> `ns::f`."""
     return name.split("(", 1)[0]
 
 
@@ -42,7 +43,10 @@ class Symbolizer:
     """Addresses to frames, for the kernel and for user processes.
 
     `cache_bytes` bounds the per-build-id tables held in memory. `cache_dir`
-    (optional) is where compiled unwind tables are kept across runs.
+    (optional) is where compiled unwind tables and line tables are kept
+    across runs. `lines=True` adds file:line from DWARF (when the binary or
+    its debug file has it) and inserts inlined callees as frames of their
+    own, so `user_frames` may then return more frames than addresses.
     """
 
     def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES, cache_dir: str | None = None,
@@ -101,7 +105,8 @@ class Symbolizer:
         self._perfmap_checked.pop(pid, None)
 
     def user_frames(self, pid: int, addrs: Sequence[int]) -> list[Frame]:
-        """User addresses (leaf first) to frames (leaf first), one per address.
+        """User addresses (leaf first) to frames (leaf first), one per address
+        (plus inlined callees before their caller's frame with `lines=True`).
 
         addrs[0] is the exact instruction pointer; the others are return
         addresses, looked up at addr-1 so a call at the end of a function is
@@ -121,7 +126,10 @@ class Symbolizer:
             look = addr - 1 if i else addr
             fr = frames.get(look)
             if fr is not None:
-                out.append(fr)
+                if type(fr) is tuple:  # a frame with its inlined callees (lines=True)
+                    out.extend(fr)
+                else:
+                    out.append(fr)
                 continue
             m = st.find(look)
             if m is None and not reloaded and st.alive:
@@ -139,6 +147,10 @@ class Symbolizer:
                     fr = self._unknown_frame(m, look, addr)
             if len(frames) >= FRAME_CACHE_LIMIT:
                 frames.clear()
+            if type(fr) is tuple:
+                frames[look] = fr
+                out.extend(fr)
+                continue
             if fr.kind != "jit":  # perf maps may still grow and rename a region
                 frames[look] = fr
             out.append(fr)
@@ -176,11 +188,19 @@ class Symbolizer:
         if not res.complete and len(res.addrs) > 1:
             # CFI did not mark the end, but the walk stopped in a function where
             # threads begin: that is the root too.
-            last = self.user_frames(pid, res.addrs[-1:] if len(res.addrs) == 1
-                                    else [0, res.addrs[-1]])[-1]
-            if function_base(last.name) in STOP_FUNCTIONS:
+            if self._function_at(st, res.addrs[-1] - 1) in STOP_FUNCTIONS:
                 res.complete, res.reason = True, "root"
         return res
+
+    def _function_at(self, st: ProcessState, pc: int) -> str:
+        """The bare function name at a pc ('' if unnamed)."""
+        m = st.find(pc)
+        if m is None or not (m.is_file or m.path == "[vdso]"):
+            return ""
+        obj = self._object_for(st, m)
+        vaddr = obj.vaddr(m.file_offset(pc)) if obj is not None else None
+        hit = obj.symbols.lookup(vaddr) if vaddr is not None else None
+        return function_base(function_name(hit[0])) if hit is not None else ""
 
     def _rule_for(self, st: ProcessState, pc: int, reloaded: list[bool]) -> Rule:
         m = st.find(pc)
@@ -229,7 +249,7 @@ class Symbolizer:
         return table  # type: ignore[return-value]
 
     # -- building frames ---------------------------------------------------
-    def _native_frame(self, st: ProcessState, m: Mapping, addr: int) -> Frame:
+    def _native_frame(self, st: ProcessState, m: Mapping, addr: int) -> Frame | tuple:
         file_off = m.file_offset(addr)
         obj = self._object_for(st, m)
         if obj is None:
@@ -241,7 +261,35 @@ class Symbolizer:
         if hit is None:
             self.stats["unnamed_frames"] += 1
             return Frame(f"{obj.name}+0x{file_off:x}", "native", obj.name, obj.build_id, file_off)
-        return Frame(function_name(hit[0]), "native", obj.name, obj.build_id, file_off)
+        frame = Frame(function_name(hit[0]), "native", obj.name, obj.build_id, file_off)
+        if self.lines:
+            return self._with_lines(obj, vaddr, frame)
+        return frame
+
+    def _with_lines(self, obj: ObjectFile, vaddr: int, frame: Frame) -> Frame | tuple:
+        """The frame with file:line, preceded by its inlined callees (leaf first).
+
+        The outer function keeps its `.symtab` name (DWARF would name a
+        `.cold` piece separately); inlined callees are frames of their own.
+        """
+        locs = self.line_table(obj).lookup(vaddr)
+        if not locs:
+            return frame
+        outer = locs[-1]
+        frames = [Frame(function_name(loc.name) if loc.name else "[inlined]", "native",
+                        obj.name, obj.build_id, frame.offset, loc.file, loc.line)
+                  for loc in locs[:-1]]
+        frames.append(Frame(frame.name, "native", obj.name, obj.build_id, frame.offset,
+                            outer.file, outer.line))
+        return tuple(frames) if len(frames) > 1 else frames[0]
+
+    def line_table(self, obj: ObjectFile) -> LineTable:
+        table = obj.extra.get("lines")
+        if table is None:
+            table = build_line_table(obj.elf, obj.debug_elf(), obj.key, self.cache_dir)
+            obj.extra["lines"] = table
+            self._objects.resize(obj.key, obj.nbytes)
+        return table  # type: ignore[return-value]
 
     def _jit_frame(self, st: ProcessState, addr: int, refresh: bool) -> Frame | None:
         pm = self._perf_map(st)

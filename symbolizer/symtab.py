@@ -35,7 +35,7 @@ _SIZE_F = itemgetter(5)
 class SymbolTable:
     """Function names by link-time virtual address."""
 
-    __slots__ = ("bounds", "names", "source", "_batch_bisect")
+    __slots__ = ("bounds", "names", "source", "_batch_bisect", "_shifted")
 
     def __init__(self, starts: list[int], sizes: list[int], names: list[str],
                  source: str = "") -> None:
@@ -65,6 +65,9 @@ class SymbolTable:
         self.names.extend(compress(labels, mask))
         self.source = source
         self._batch_bisect = partial(bisect_right, self.bounds)
+        # names shifted by one, so bisect_right's result indexes it directly.
+        self._shifted: list[str | None] = [None]
+        self._shifted.extend(self.names)
 
     @classmethod
     def build(cls, starts: list[int], sizes: list[int], names: list[str],
@@ -98,19 +101,19 @@ class SymbolTable:
     def lookup_many(self, vaddrs: Sequence[int]) -> list[str | None]:
         """Raw names for many addresses at once (None where unnamed).
 
-        Vectorised: bisect and indexing both run in C.
+        Vectorised: bisect and indexing both run in C, with no Python-level
+        step per address.
         """
         if not vaddrs:
             return []
-        idx = [i - 1 for i in map(self._batch_bisect, vaddrs)]
-        if len(idx) == 1:
-            return [self.names[idx[0]]]
-        return list(itemgetter(*idx)(self.names))
+        if len(vaddrs) == 1:
+            return [self._shifted[self._batch_bisect(vaddrs[0])]]
+        return list(itemgetter(*map(self._batch_bisect, vaddrs))(self._shifted))
 
     @property
     def nbytes(self) -> int:
         """Rough memory cost, for the cache's bound."""
-        return 120 * len(self.bounds) + sum(len(n) for n in self.names if n)
+        return 130 * len(self.bounds) + sum(len(n) for n in self.names if n)
 
 
 def _permute(order: list[int], *lists: list) -> list[list]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -139,6 +140,9 @@ def test_separate_debug_file_via_debuglink(build, spawn, tmp_path):
     sym = Symbolizer()
     frames = sym.user_frames(run.pid, [run.addrs["burn_a"] + 4, run.addrs["work"] + 5])
     assert [f.name for f in frames] == ["burn_a", "work"]
+    # file:line come from the debug file too.
+    frames = Symbolizer(lines=True).user_frames(run.pid, [run.addrs["work"] + 5])
+    assert frames[-1].name == "work" and frames[-1].file.endswith("burn.c")
 
 
 def test_python312_without_frame_pointers_unwinds_to_start(tmp_path):
@@ -223,3 +227,27 @@ def test_walk_plt_rule_and_frame_pointer_fallback():
     stack[24:32] = (0x5000).to_bytes(8, "little")
     res = walk(0x2000, sp, sp + 16, bytes(stack), lambda pc: rules.get(pc, NO_RULE))
     assert res.addrs == [0x2000, 0x5000] and res.complete
+
+
+def test_lines_and_inlined_frames(build, spawn):
+    src = Path(__file__).parent / "inline.c"
+    mix_line = next(i for i, text in enumerate(src.read_text().splitlines(), 1)
+                    if "MIX_LINE" in text)
+    exe = build("inline.c", NO_FP)
+    run = spawn([exe, "10"])
+    sym = Symbolizer(lines=True)
+    names_seen = []
+    for s in capture_many(run.pid, 30):
+        frames = sym.user_frames(run.pid, sym.unwind(run.pid, s.ip, s.sp, s.bp, s.stack))
+        names_seen.append([f.name for f in reversed(frames)])
+        for f in frames:
+            if f.name == "burn_a":
+                assert f.file.endswith("inline.c") and f.line > 0
+            if f.name == "mix":
+                assert f.file.endswith("inline.c") and f.line == mix_line
+    # Most time is spent in the inlined mix(): it shows as a frame under burn_a.
+    with_mix = [n for n in names_seen if n[-2:] == ["burn_a", "mix"]]
+    assert len(with_mix) >= len(names_seen) // 3, names_seen[:5]
+    # Without lines=True: no extra frames, no file:line.
+    plain = Symbolizer().user_frames(run.pid, [run.addrs["burn_a"] + 4])
+    assert len(plain) == 1 and plain[0].file == "" and plain[0].line == 0

@@ -1,0 +1,131 @@
+"""Symbolizer benchmarks (issue 3); prints numbers, asserts nothing.
+
+1. Unwind + symbolize throughput on recorded samples: real register and stack
+   copies of a CPython 3.12 process and of a C program without frame pointers,
+   captured with ptrace (the shape the BPF sampler ships), replayed through
+   `Symbolizer.unwind` + `user_frames` with warm tables. Goal >= 10,000/s.
+2. Cold load of libjvm.so's symbol table. Goal <= 150 ms.
+3. Batched symbol lookups. Goal >= 2,000,000 addresses/s.
+Times are CPU time of this process (`time.process_time`), i.e. "on one core",
+so that other work on a shared machine does not distort them.
+Run as root: `.venv/bin/python bench/symbolize.py`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from symbolizer import Symbolizer  # noqa: E402
+from symbolizer.elf import ElfFile  # noqa: E402
+from symbolizer.symtab import load_symbols  # noqa: E402
+from tests.symbolizer.ptrace_capture import capture_many  # noqa: E402
+
+PYTHON312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
+PY_CODE = ("import json\ndef leaf(i):\n    return json.dumps({'a': i, 'b': [i] * 3})\n"
+           "def mid(n):\n    for i in range(n):\n        leaf(i)\n"
+           "print('go', flush=True)\nwhile True:\n    mid(1000)\n")
+
+
+def bench_unwind(n: int = 300, rounds: int = 20) -> None:
+    # Replay needs the processes' maps: record while they run, replay before killing.
+    samples = []
+    procs = []
+    tmp = tempfile.mkdtemp(prefix="flamecam-bench-")
+    try:
+        exe = os.path.join(tmp, "burn")
+        subprocess.run(["gcc", "-O2", "-fomit-frame-pointer", "-o", exe,
+                        str(ROOT / "tests/symbolizer/burn.c")], check=True)
+        targets = [[exe, "120"]]
+        if os.path.exists(PYTHON312):
+            targets.append([PYTHON312, "-c", PY_CODE])
+        for argv in targets:
+            p = subprocess.Popen(argv, stdout=subprocess.PIPE)
+            procs.append(p)
+            p.stdout.readline()
+            time.sleep(0.2)
+            samples += [(p.pid, s) for s in capture_many(p.pid, n, interval_s=0.002)]
+        sym = Symbolizer()
+        t0 = time.process_time()
+        for pid in {pid for pid, _ in samples}:
+            sym.process_seen(pid)
+        depths = []
+        complete = 0
+        for pid, s in samples:
+            r = sym.unwind_result(pid, s.ip, s.sp, s.bp, s.stack)
+            sym.user_frames(pid, r.addrs)
+            depths.append(len(r.addrs))
+            complete += r.complete
+        cold = time.process_time() - t0
+        t0 = time.process_time()
+        for _ in range(rounds):
+            for pid, s in samples:
+                sym.user_frames(pid, sym.unwind(pid, s.ip, s.sp, s.bp, s.stack))
+        dt = time.process_time() - t0
+        total = rounds * len(samples)
+        print(f"unwind+symbolize: {total / dt:,.0f} samples/s warm "
+              f"({len(samples)} recorded samples, mean depth {sum(depths) / len(depths):.1f}, "
+              f"{complete / len(samples):.0%} reached the thread root; first pass incl. "
+              f"building symbol and CFI tables {cold:.2f} s)")
+        with_cache = Symbolizer(cache_dir=tmp)
+        for pid in {pid for pid, _ in samples}:
+            with_cache.process_seen(pid)
+        for pid, s in samples:
+            with_cache.unwind(pid, s.ip, s.sp, s.bp, s.stack)
+        again = Symbolizer(cache_dir=tmp)
+        t0 = time.process_time()
+        for pid in {pid for pid, _ in samples}:
+            again.process_seen(pid)
+        for pid, s in samples:
+            again.user_frames(pid, again.unwind(pid, s.ip, s.sp, s.bp, s.stack))
+        print(f"first pass with CFI tables from the disk cache: "
+              f"{time.process_time() - t0:.2f} s")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench_libjvm(runs: int = 7) -> None:
+    paths = sorted(glob.glob("/usr/lib/jvm/*/lib/server/libjvm.so"))
+    if not paths:
+        print("libjvm.so: not found under /usr/lib/jvm, skipped")
+        return
+    path = paths[0]
+    times = []
+    table = None
+    for _ in range(runs):
+        t0 = time.process_time()
+        with open(path, "rb") as f:
+            table = load_symbols(ElfFile(f, path))
+        times.append((time.process_time() - t0) * 1000)
+    times.sort()
+    print(f"cold load of {path} symbols ({len(table):,} functions, {table.source}): "
+          f"best {times[0]:.0f} ms, median {times[len(times) // 2]:.0f} ms")
+    rnd = random.Random(1)
+    addrs = [rnd.randrange(table.bounds[1], table.bounds[-1]) for _ in range(1_000_000)]
+    best = 1e9
+    for _ in range(3):
+        t0 = time.process_time()
+        table.lookup_many(addrs)
+        best = min(best, time.process_time() - t0)
+    print(f"batched lookups (libjvm, random addresses): {len(addrs) / best:,.0f} addresses/s")
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        sys.exit("bench/symbolize.py: run as root (ptrace and /proc/PID/mem)")
+    bench_libjvm()
+    bench_unwind()
