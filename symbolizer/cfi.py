@@ -225,28 +225,44 @@ def _rule(state: tuple, signal: bool, intern: dict) -> Rule:
     return intern.setdefault(rule, rule)
 
 
+class _CieStates:
+    """Initial rule state per CIE, computed once."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple] = {}
+
+    def get(self, cie) -> tuple:
+        key = id(cie)
+        state = self._by_id.get(key)
+        if state is None:
+            state = self._by_id[key] = _cie_state(cie)
+        return state
+
+
+def compile_fde(e, cies: _CieStates, intern: dict) -> tuple[int, int, list[tuple[int, Rule]]]:
+    """(lo, hi, [(pc, rule)]) for one FDE."""
+    cie = e.cie
+    state = cies.get(cie)
+    aug = cie.header.get("augmentation", b"") or b""
+    signal = b"S" in (aug if isinstance(aug, bytes) else aug.encode())
+    lo = e["initial_location"]
+    hi = lo + e["address_range"]
+    rows = _rows(e, state, cie["code_alignment_factor"], cie["data_alignment_factor"])
+    rules = [(pc, _rule(st, signal, intern)) for pc, st in rows if lo <= pc < hi]
+    if not rules or rules[0][0] != lo:
+        rules.insert(0, (lo, _rule(state, signal, intern)))
+    return lo, hi, rules
+
+
 def _fde_rules(entries, intern: dict) -> list[tuple[int, int, list[tuple[int, Rule]]]]:
     """(lo, hi, [(pc, rule)]) per FDE; FDEs that fail to interpret are skipped."""
     out = []
-    cie_cache: dict[int, tuple] = {}
+    cies = _CieStates()
     for e in entries:
-        cie = getattr(e, "cie", None)
-        if cie is None or "initial_location" not in e.header:
+        if getattr(e, "cie", None) is None or "initial_location" not in e.header:
             continue
         try:
-            key = id(cie)
-            state = cie_cache.get(key)
-            if state is None:
-                state = cie_cache[key] = _cie_state(cie)
-            aug = cie.header.get("augmentation", b"") or b""
-            signal = b"S" in (aug if isinstance(aug, bytes) else aug.encode())
-            lo = e["initial_location"]
-            hi = lo + e["address_range"]
-            rows = _rows(e, state, cie["code_alignment_factor"], cie["data_alignment_factor"])
-            rules = [(pc, _rule(st, signal, intern)) for pc, st in rows if lo <= pc < hi]
-            if not rules or rules[0][0] != lo:
-                rules.insert(0, (lo, _rule(state, signal, intern)))
-            out.append((lo, hi, rules))
+            out.append(compile_fde(e, cies, intern))
         except Exception:  # noqa: BLE001 - one bad FDE must not lose the others
             continue
     return out
@@ -282,7 +298,8 @@ def _entries(stream: BinaryIO, eh: bool):
     return dwarf.CFI_entries() if dwarf.has_CFI() else []
 
 
-def compile_cfi(elf: ElfFile, debug_elf: ElfFile | None = None) -> CfiTable:
+def compile_cfi(elf: ElfFile, debug_elf: ElfFile | None = None,
+                eh_frame: bool = True) -> CfiTable:
     """Builds the table from `.eh_frame`, filling gaps from `.debug_frame`.
 
     `.debug_frame` may be in the binary or in its separate debug file. Any
@@ -292,8 +309,8 @@ def compile_cfi(elf: ElfFile, debug_elf: ElfFile | None = None) -> CfiTable:
     intern: dict[Rule, Rule] = {}
     fdes: list = []
     sources = []
-    plan = [(elf, ".eh_frame", True), (elf, ".debug_frame", False),
-            (debug_elf, ".debug_frame", False)]
+    plan = [(elf, ".eh_frame", True)] if eh_frame else []
+    plan += [(elf, ".debug_frame", False), (debug_elf, ".debug_frame", False)]
     for src, section, eh in plan:
         if src is None or section not in src.sections:
             continue

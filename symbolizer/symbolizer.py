@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from profiler.model import Frame
 
 from .cache import ByteLRU
-from .cfi import NO_RULE, CfiTable, DiskCache, Rule, compile_cfi
+from .cfi import NO_RULE, DiskCache, Rule
 from .demangle import function_name
 from .elf import ElfError, ElfFile
 from .kallsyms import Kallsyms
@@ -25,6 +25,7 @@ from .objects import ObjectFile, identity_key, open_mapping, read_vdso
 from .perfmap import PerfMap
 from .process import FRAME_CACHE_LIMIT, ProcessState
 from .unwind import MAX_DEPTH, PY_TRAMPOLINE_RULE, UnwindResult, walk
+from .unwind_table import UnwindTable, open_unwind_table
 
 DEFAULT_CACHE_BYTES = 512 << 20
 # Functions where a thread's stack begins: a walk that stops in one is complete.
@@ -59,7 +60,7 @@ class Symbolizer:
         self._kallsyms: Kallsyms | None = None
         self._perfmap_checked: dict[int, float] = {}
         self.stats = {"maps_reloads": 0, "objects_loaded": 0, "unnamed_frames": 0,
-                      "cfi_compiled": 0, "cfi_from_disk": 0}
+                      "cfi_compiled": 0, "cfi_from_disk": 0, "cfi_indexed": 0}
 
     # -- kernel -----------------------------------------------------------
     @property
@@ -229,21 +230,17 @@ class Symbolizer:
                 return PY_TRAMPOLINE_RULE
         return NO_RULE
 
-    def cfi(self, obj: ObjectFile) -> CfiTable:
-        """The binary's compiled unwind table: from memory, disk, or built now."""
+    def cfi(self, obj: ObjectFile) -> UnwindTable:
+        """The binary's unwind rules (see unwind_table.py), opened once per build-id."""
         table = obj.extra.get("cfi")
         if table is None:
-            table = self._disk.get(obj.key) if self._disk is not None else None
-            if table is not None:
-                self.stats["cfi_from_disk"] += 1
-            else:
-                try:
-                    table = compile_cfi(obj.elf, obj.debug_elf())
-                except Exception:  # noqa: BLE001 - never let bad CFI break a profile
-                    table = CfiTable([], [], "")
-                self.stats["cfi_compiled"] += 1
-                if self._disk is not None and obj.build_id:
-                    self._disk.put(obj.key, table)
+            try:
+                table, compiled = open_unwind_table(obj.elf, obj.debug_elf, obj.key, self._disk)
+            except Exception:  # noqa: BLE001 - never let bad CFI break a profile
+                table, compiled = UnwindTable(None, None, ""), False
+            kind = ("cfi_compiled" if compiled else "cfi_from_disk"
+                    if table.source.startswith("disk:") else "cfi_indexed")
+            self.stats[kind] = self.stats.get(kind, 0) + 1
             obj.extra["cfi"] = table
             self._objects.resize(obj.key, obj.nbytes)
         return table  # type: ignore[return-value]
