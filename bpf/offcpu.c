@@ -54,6 +54,20 @@ struct agg_val {
 BPF_TABLE("lru_hash", u32, struct off_start, off_start, START_ENTRIES);
 BPF_HASH(off_agg, struct agg_key, struct agg_val, AGG_ENTRIES);
 BPF_ARRAY(off_gen, u32, 1);
+
+/* The stacks each thread last blocked with, keyed by where it entered the
+ * kernel. Walking a kernel stack costs about 2 us; a thread that blocks
+ * again at the same user ip, sp and system call has the same stacks, so a
+ * ping-pong of a million switches a second walks each stack once. */
+struct last_walk {
+    u64 ip;
+    u64 sp;
+    u64 nr;
+    u32 state;
+    s32 kstack;
+    s32 ustack;
+};
+BPF_TABLE("lru_hash", u32, struct last_walk, off_walks, START_ENTRIES);
 BPF_STACK_TRACE(off_stacks, STACK_ENTRIES);
 BPF_RINGBUF_OUTPUT(off_events, RINGBUF_PAGES);
 
@@ -70,10 +84,29 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
     s.ts_out = now;
     s.tgid = tgid;
     s.state = (u32)prev_state;
-    s.kstack = off_stacks.get_stackid(ctx, 0);
-    s.ustack = off_stacks.get_stackid(ctx, BPF_F_USER_STACK);
-    if (s.kstack < 0 && s.kstack != -EFAULT)
-        count(COUNT_OFF_STACK_LOST);
+    /* User registers saved at kernel entry: an ABI frame, not a kernel
+     * struct whose layout varies between versions. */
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    u64 ip = 0, sp = 0, nr = 0;
+    bpf_probe_read_kernel(&ip, sizeof(ip), &regs->ip);
+    bpf_probe_read_kernel(&sp, sizeof(sp), &regs->sp);
+    bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
+    int cacheable = ip != 0 && (ip >> 47) == 0;  /* a user task, user ip */
+    struct last_walk *w = cacheable ? off_walks.lookup(&tid) : 0;
+    if (w && w->ip == ip && w->sp == sp && w->nr == nr && w->state == s.state) {
+        s.kstack = w->kstack;
+        s.ustack = w->ustack;
+        count(COUNT_OFF_WALKS_SAVED);
+    } else {
+        s.kstack = off_stacks.get_stackid(ctx, 0);
+        s.ustack = off_stacks.get_stackid(ctx, BPF_F_USER_STACK);
+        if (s.kstack < 0 && s.kstack != -EFAULT)
+            count(COUNT_OFF_STACK_LOST);
+        if (cacheable) {
+            struct last_walk nw = {ip, sp, nr, s.state, s.kstack, s.ustack};
+            off_walks.update(&tid, &nw);
+        }
+    }
     bpf_get_current_comm(&s.comm, sizeof(s.comm));  /* current is still prev */
     if (off_start.update(&tid, &s) != 0)
         count(COUNT_OFF_START_FULL);

@@ -26,6 +26,7 @@ RecordOptions = SamplerOptions
 COUNTER_NAMES = (
     "cpu_samples", "lost_cpu", "offcpu_events", "lost_offcpu",
     "lost_offcpu_aggregate_full", "lost_offcpu_stacks", "lost_offcpu_start_full",
+    "offcpu_stack_walks_saved",
 )
 
 
