@@ -32,8 +32,12 @@ from symbolizer.symtab import load_symbols  # noqa: E402
 from tests.symbolizer.ptrace_capture import capture_many  # noqa: E402
 
 PYTHON312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
-PY_CODE = ("import json\ndef leaf(i):\n    return json.dumps({'a': i, 'b': [i] * 3})\n"
-           "def mid(n):\n    for i in range(n):\n        leaf(i)\n"
+# Varied, fairly deep stacks: recursion, the json C accelerator, sorting with a key.
+PY_CODE = ("import json, random\n"
+           "def leaf(i):\n    return json.dumps({'a': i, 'b': [i] * 3, 'c': str(i)})\n"
+           "def rec(d, i):\n    return leaf(i) if d == 0 else rec(d - 1, i)\n"
+           "def mid(n):\n    for i in range(n):\n        rec(i % 12, i)\n"
+           "        sorted(range(50), key=lambda x: -x)\n"
            "print('go', flush=True)\nwhile True:\n    mid(1000)\n")
 
 
@@ -41,6 +45,7 @@ def bench_unwind(n: int = 300, rounds: int = 20) -> None:
     # Replay needs the processes' maps: record while they run, replay before killing.
     samples = []
     procs = []
+    names: dict[int, str] = {}
     tmp = tempfile.mkdtemp(prefix="flamecam-bench-")
     try:
         exe = os.path.join(tmp, "burn")
@@ -52,6 +57,7 @@ def bench_unwind(n: int = 300, rounds: int = 20) -> None:
         for argv in targets:
             p = subprocess.Popen(argv, stdout=subprocess.PIPE)
             procs.append(p)
+            names[p.pid] = os.path.basename(argv[0])
             p.stdout.readline()
             time.sleep(0.2)
             samples += [(p.pid, s) for s in capture_many(p.pid, n, interval_s=0.002)]
@@ -77,19 +83,16 @@ def bench_unwind(n: int = 300, rounds: int = 20) -> None:
               f"({len(samples)} recorded samples, mean depth {sum(depths) / len(depths):.1f}, "
               f"{complete / len(samples):.0%} reached the thread root; first pass incl. "
               f"building symbol and CFI tables {cold:.2f} s)")
-        with_cache = Symbolizer(cache_dir=tmp)
-        for pid in {pid for pid, _ in samples}:
-            with_cache.process_seen(pid)
-        for pid, s in samples:
-            with_cache.unwind(pid, s.ip, s.sp, s.bp, s.stack)
-        again = Symbolizer(cache_dir=tmp)
-        t0 = time.process_time()
-        for pid in {pid for pid, _ in samples}:
-            again.process_seen(pid)
-        for pid, s in samples:
-            again.user_frames(pid, again.unwind(pid, s.ip, s.sp, s.bp, s.stack))
-        print(f"first pass with CFI tables from the disk cache: "
-              f"{time.process_time() - t0:.2f} s")
+        for pid in sorted({pid for pid, _ in samples}):
+            mine = [s for p, s in samples if p == pid]
+            t0 = time.process_time()
+            for _ in range(rounds):
+                for s in mine:
+                    sym.user_frames(pid, sym.unwind(pid, s.ip, s.sp, s.bp, s.stack))
+            dt = time.process_time() - t0
+            d = [len(sym.unwind(pid, s.ip, s.sp, s.bp, s.stack)) for s in mine]
+            print(f"  {names[pid]}: {rounds * len(mine) / dt:,.0f} samples/s, "
+                  f"mean depth {sum(d) / len(d):.1f}")
     finally:
         for p in procs:
             p.kill()

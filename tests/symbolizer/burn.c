@@ -1,7 +1,8 @@
 /* Test workload: main -> work -> burn_a, built with and without frame pointers.
  * Prints its functions' run-time addresses, then burns CPU for argv[1] seconds
  * (argv[2]: "sleep" blocks in nanosleep instead, "thread" burns in a second
- * thread, "signal" burns inside a signal handler). */
+ * thread, "signal" burns inside a signal handler, "clock" burns in the vDSO's
+ * clock_gettime). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,8 +30,16 @@ __attribute__((noinline)) void block_a(void) {
     sink += 1;
 }
 
+__attribute__((noinline)) void burn_clock(long n) {
+    struct timespec ts;
+    for (long i = 0; i < n / 100; i++) clock_gettime(CLOCK_MONOTONIC, &ts);
+    sink += ts.tv_nsec;
+}
+
+static int mode_clock;
+
 __attribute__((noinline)) void work(long n, int sleepy) {
-    if (sleepy) block_a(); else burn_a(n);
+    if (sleepy) block_a(); else if (mode_clock) burn_clock(n); else burn_a(n);
     sink += 1; /* no tail call: work stays on the stack */
 }
 
@@ -54,6 +63,7 @@ int main(int argc, char **argv) {
     seconds = argc > 1 ? atof(argv[1]) : 1.0;
     sleepy = argc > 2 && strcmp(argv[2], "sleep") == 0;
     const char *mode = argc > 2 ? argv[2] : "";
+    mode_clock = strcmp(mode, "clock") == 0;
     printf("burn_a=%p work=%p main=%p block_a=%p\n", (void *)burn_a, (void *)work,
            (void *)main, (void *)block_a);
     fflush(stdout);

@@ -254,3 +254,20 @@ def test_lines_and_inlined_frames(build, spawn):
     # Without lines=True: no extra frames, no file:line.
     plain = Symbolizer().user_frames(run.pid, [run.addrs["burn_a"] + 4])
     assert len(plain) == 1 and plain[0].file == "" and plain[0].line == 0
+
+
+def test_vdso_frames_are_named_and_unwound(build, spawn):
+    exe = build("burn.c", NO_FP)
+    run = spawn([exe, "10", "clock"])
+    sym = Symbolizer()
+    frames_seen = []
+    for s in capture_many(run.pid, 30):
+        res = sym.unwind_result(run.pid, s.ip, s.sp, s.bp, s.stack)
+        frames = sym.user_frames(run.pid, res.addrs)
+        frames_seen.append((frames, res.complete))
+    in_vdso = [(f, c) for f, c in frames_seen if f[0].module == "[vdso]"]
+    assert len(in_vdso) >= len(frames_seen) // 2, [f[0] for f, _ in frames_seen[:5]]
+    for frames, complete in in_vdso:
+        assert "clock_gettime" in frames[0].name or frames[0].name.startswith("__vdso")
+        names = [f.name for f in reversed(frames)]
+        assert complete and contains_in_order(names, ["main", "work", "burn_clock"]), names
