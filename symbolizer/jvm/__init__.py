@@ -5,7 +5,7 @@ See README.md here for why the attach protocol is spoken directly.
 
 from .attach import AttachError, execute, jcmd, load_agent
 from .flags import preserves_frame_pointer
-from .java_names import java_frame, java_method_name
+from .java_names import java_frame, java_method_name, javaize
 from .processes import JvmProcesses
 from .threads import parse_thread_dump
 
@@ -15,6 +15,7 @@ __all__ = [
     "execute",
     "java_frame",
     "java_method_name",
+    "javaize",
     "jcmd",
     "load_agent",
     "parse_thread_dump",

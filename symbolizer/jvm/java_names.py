@@ -32,3 +32,20 @@ def java_frame(raw: str, module: str = "[jit]", offset: int = 0) -> Frame:
     if raw.strip() == "Interpreter":
         return Frame(name="Interpreter", kind="java", module=module, offset=offset)
     return Frame(name=raw.strip(), kind="jit", module=module, offset=offset)
+
+
+def javaize(frames: list[Frame]) -> list[Frame]:
+    """The symbolizer's frames of a JVM with perf-map names made readable.
+
+    The generic symbolizer names JIT addresses with the raw perf-map text
+    (kind "jit"); this turns method entries into `pkg.Class.method` (kind
+    "java") and leaves stubs, adapters and native frames alone.
+    """
+    out: list[Frame] = []
+    for f in frames:
+        if f.kind == "jit" and not f.name.startswith("py::"):
+            j = java_frame(f.name, f.module or "[jit]", f.offset)
+            if j.kind == "java":
+                f = Frame(j.name, "java", f.module, f.build_id, f.offset, f.file, f.line)
+        out.append(f)
+    return out

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from symbolizer.jvm import AttachError, JvmProcesses, java_method_name, jcmd
+from profiler.model import Frame
+from symbolizer.jvm import AttachError, JvmProcesses, java_method_name, javaize, jcmd
 from symbolizer.jvm.java_names import java_frame
 from symbolizer.jvm.threads import parse_thread_dump
 
@@ -58,6 +59,10 @@ def test_java_names():
     assert java_frame("Interpreter").name == "Interpreter"
     assert java_frame("StubRoutines (1)").kind == "jit"
     assert java_frame("int java.lang.String.hashCode()").kind == "java"
+    frames = [Frame("void Burner.main(java.lang.String[])", "jit", "[jit]", "", 16),
+              Frame("StubRoutines (1)", "jit", "[jit]"), Frame("JavaMain", "native", "libjli.so")]
+    assert [(f.name, f.kind, f.offset) for f in javaize(frames)] == [
+        ("Burner.main", "java", 16), ("StubRoutines (1)", "jit", 0), ("JavaMain", "native", 0)]
 
 
 def test_thread_dump_parsing():
