@@ -194,7 +194,7 @@ def _kind_of(name: str, file: str, module: str) -> str:
     return "native"
 
 
-class _Decoder:
+class Decoder:
     """Resolves a parsed pprof into Frames, caching per location."""
 
     def __init__(self, msg: profile_pb2.Profile) -> None:
@@ -206,6 +206,7 @@ class _Decoder:
         self.locations = {loc.id: loc for loc in msg.location}
         self.loc_frames: dict[int, tuple[Frame, ...]] = {}
         self.stacks: dict[tuple[int, ...], tuple[Frame, ...]] = {}
+        self.fn_info: dict[tuple[int, str], tuple[str, str, str]] = {}
 
     def s(self, i: int) -> str:
         if 0 <= i < self.nstr:
@@ -231,13 +232,17 @@ class _Decoder:
         offset = loc.address - start + file_offset if loc.address >= start else loc.address
         out: list[Frame] = []
         for line in loc.line:
-            fn = self.functions.get(line.function_id)
-            if fn is None:
-                raise PprofMalformed(f"location {lid} references missing function")
-            name, file = self.s(fn.name) or self.s(fn.system_name), self.s(fn.filename)
-            kind = _kind_of(name, file, module)
-            if kind == "kernel" and name.endswith("_[k]"):
-                name = name[:-4]
+            info = self.fn_info.get((line.function_id, module))
+            if info is None:
+                fn = self.functions.get(line.function_id)
+                if fn is None:
+                    raise PprofMalformed(f"location {lid} references missing function")
+                name, file = self.s(fn.name) or self.s(fn.system_name), self.s(fn.filename)
+                kind = _kind_of(name, file, module)
+                if kind == "kernel" and name.endswith("_[k]"):
+                    name = name[:-4]
+                info = self.fn_info[(line.function_id, module)] = (name, file, kind)
+            name, file, kind = info
             out.append(
                 Frame(
                     name=name or f"[unknown] {loc.address:#x}",
@@ -270,7 +275,7 @@ class _Decoder:
         return st
 
 
-def _value_columns(msg: profile_pb2.Profile, st) -> tuple[list[tuple[int, str, int]], int]:
+def value_columns(msg: profile_pb2.Profile, st) -> tuple[list[tuple[int, str, int]], int]:
     """Which value index becomes which kind, with its ns multiplier; and the count index."""
     period = msg.period if msg.period > 0 else 0
     cols: list[tuple[int, str, int]] = []
@@ -327,9 +332,9 @@ def samples_of(
     """Turn a parsed pprof message into Samples (see `decode`)."""
     if len(msg.sample) > max_samples:
         raise PprofTooLarge(f"profile has {len(msg.sample)} samples, limit {max_samples}")
-    dec = _Decoder(msg)
+    dec = Decoder(msg)
     st = msg.string_table
-    cols, count_idx = _value_columns(msg, st)
+    cols, count_idx = value_columns(msg, st)
     nvalues = len(msg.sample_type)
     # Before 2001 in ns means the writer used another unit: don't trust it.
     base_ts = msg.time_nanos if msg.time_nanos >= 1_000_000_000_000_000_000 else default_ts_ns

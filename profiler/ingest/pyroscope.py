@@ -18,13 +18,14 @@ from profiler.formats.proto import push_pb2
 from profiler.ingest.errors import BadRequest
 from profiler.ingest.labels import check_time, validate_labels
 from profiler.ingest.limits import Limits
+from profiler.ingest.pprof_columns import pprof_groups
 from profiler.model import CPU, OFFCPU, Frame, Sample
 from profiler.query.selector import QueryError, parse_time
 from profiler.store import SeriesBatch
+from profiler.store.columns import ColumnBatch
 
 # ---------------------------------------------------------------- push.v1
 
-PER_SAMPLE_LABELS = frozenset({"span_id", "span_name", "trace_id", "profile_id"})
 
 
 def parse_push(body: bytes, content_type: str) -> push_pb2.PushRequest:
@@ -46,45 +47,39 @@ def parse_push(body: bytes, content_type: str) -> push_pb2.PushRequest:
     return msg
 
 
-def push_batches(msg: push_pb2.PushRequest, limits: Limits) -> list[SeriesBatch]:
+def push_batches(msg: push_pb2.PushRequest, limits: Limits) -> list[ColumnBatch]:
     """Validate and decode every series and profile of a PushRequest."""
     if len(msg.series) > limits.max_series_per_request:
         raise BadRequest(400, f"more than {limits.max_series_per_request} series in one push")
     now = time.time_ns()
-    out: list[SeriesBatch] = []
+    out: list[ColumnBatch] = []
     total = 0
     for series in msg.series:
-        pairs = [(lp.name, lp.value) for lp in series.labels]
-        labels = validate_labels(pairs, limits)
-        groups: dict[tuple[str, tuple], list[Sample]] = {}
+        labels = validate_labels([(lp.name, lp.value) for lp in series.labels], limits)
         for raw in series.samples:
             if not raw.raw_profile:
                 continue
             try:
-                samples = pprof.decode(raw.raw_profile, max_decompressed=limits.max_decompressed,
-                                       max_samples=limits.max_samples, default_ts_ns=now)
+                groups = pprof_groups(raw.raw_profile, max_decompressed=limits.max_decompressed,
+                                      max_samples=limits.max_samples, default_ts_ns=now)
             except pprof.PprofTooLarge as e:
                 raise BadRequest(413, f"profile too large: {e}") from None
             except pprof.PprofError as e:
                 raise BadRequest(400, f"bad pprof profile: {e}") from None
-            for s in samples:
-                check_time(s.ts_ns, limits, now)
+            for _kind, tags, batch in groups:
+                if not len(batch.cols):
+                    continue
+                check_time(min(batch.cols.ts), limits, now)
+                check_time(max(batch.cols.ts), limits, now)
                 # Dynamic tags (tag_wrapper) become series labels, as in Pyroscope;
-                # trace/span ids stay per sample so cardinality stays bounded.
-                tags = tuple(sorted((k, v) for k, v in s.labels.items()
-                                    if k not in PER_SAMPLE_LABELS))
-                if tags:
-                    s.labels = {k: v for k, v in s.labels.items() if k in PER_SAMPLE_LABELS}
-                groups.setdefault((s.kind, tags), []).append(s)
-            total += len(samples)
+                # trace and span ids stay per sample so cardinality stays bounded.
+                batch.labels = validate_labels(
+                    [*labels.items(), *(t for t in tags if t[0] not in labels)], limits
+                ) if tags else labels
+                total += len(batch.cols)
+                out.append(batch)
             if total > limits.max_samples * 4:
                 raise BadRequest(413, "too many samples in one push")
-        for (kind, tags), samples in groups.items():
-            series_labels = labels
-            if tags:
-                series_labels = validate_labels([*labels.items(), *(
-                    t for t in tags if t[0] not in labels)], limits)
-            out.append(SeriesBatch(kind, series_labels, samples))
     return out
 
 

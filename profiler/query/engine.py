@@ -14,6 +14,7 @@ from profiler.model import CPU, OFFCPU, Frame, Sample
 from profiler.query import flamegraph as fg
 from profiler.query.selector import Selector
 from profiler.store import SeriesInfo, Store
+from profiler.store import blocks as blk
 from profiler.store.store import BlockRow
 
 MAX_EVENTS = 200_000
@@ -171,9 +172,18 @@ class QueryEngine:
         filtered = sel.pid is not None or sel.tid is not None
         if not filtered:
             aggs = self.store.aggregates([b.id for b in blocks])
+            fine_ok = step_ns >= blk.FINE_NS and step_ns % blk.FINE_NS == 0 and (
+                lo % blk.FINE_NS == 0)
             for b in blocks:
                 agg = aggs.get(b.id)
                 if agg is None:
+                    continue
+                first, fine = agg.fine
+                if (fine_ok or b.level == 2) and fine:
+                    for i, v in enumerate(fine):
+                        t = (first + i) * blk.FINE_NS
+                        if v and lo <= t < hi:
+                            points[(t - lo) // step_ns] += v
                     continue
                 for b_lo, b_hi, tot, _s, _v in agg.buckets:
                     if b_hi <= lo or b_lo >= hi:
@@ -200,6 +210,7 @@ class QueryEngine:
 
     def pyroscope_timeline(self, sel: Selection, max_points: int = 360) -> dict:
         step = default_step(sel.lo, sel.hi, max_points)
+        sel = Selection(sel.tenant, sel.selector, sel.lo - sel.lo % step, sel.hi, sel.pid, sel.tid)
         pts = self.timeline(sel, step)
         return {"startTime": sel.lo // 10**9, "samples": [v for _, v in pts],
                 "durationDelta": step // 10**9}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, Response, jsonify, request
 
 from profiler.ingest.errors import BadRequest
@@ -130,6 +132,8 @@ def timeline():
         step_ns = max(step_ns, (sel.hi - sel.lo) // 10_000, 10**6)
     else:
         step_ns = default_step(sel.lo, sel.hi)
+    if step_ns % 10**9 == 0:  # align to the step, as Pyroscope does, so buckets line up
+        sel = replace(sel, lo=sel.lo - sel.lo % step_ns)
     return jsonify(step_ms=step_ns // 10**6, points=state().engine.timeline(sel, step_ns))
 
 

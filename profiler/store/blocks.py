@@ -103,12 +103,8 @@ class RawColumns:
 def encode_raw(cols: RawColumns, level: int = 3) -> bytes:
     n = len(cols.ts)
     t0_us = cols.ts[0] // 1000 if n else 0
-    prev = t0_us
-    deltas = array("q")
-    for t in cols.ts:
-        us = t // 1000
-        deltas.append(us - prev)
-        prev = us
+    us = [t // 1000 for t in cols.ts]
+    deltas = array("q", [b - a for a, b in zip([t0_us, *us[:-1]], us, strict=True)])
     arrays = [deltas] + [getattr(cols, name) for name, _ in RAW_COLUMNS[1:]]
     return _compress({"n": n, "t0": t0_us, "s": cols.strings}, arrays, level)
 
@@ -136,13 +132,18 @@ class Aggregate:
 
     `stacks`/`values`: the whole block. `buckets`: (start_ns, end_ns, total,
     stacks, values) per time bucket. `threads`: (pid, tid, thread_name, comm,
-    value, count) per thread over the whole block.
+    value, count) per thread over the whole block. `fine`: (first slot, totals)
+    per FINE_NS slot, so timelines at >= 10 s steps never read samples.
     """
 
     stacks: array
     values: array
     buckets: list[tuple[int, int, int, array, array]]
     threads: list[tuple[int, int, str, str, int, int]]
+    fine: tuple[int, list[int]] = (0, [])
+
+
+FINE_NS = 10 * 10**9
 
 
 def aggregate(cols: RawColumns, t_start: int, t_end: int, bucket_ns: int) -> Aggregate:
@@ -174,12 +175,20 @@ def aggregate(cols: RawColumns, t_start: int, t_end: int, bucket_ns: int) -> Agg
         else:
             t[0] += value[k]
             t[1] += count[k]
+    fine: list[int] = []
+    first = ts[0] // FINE_NS if n else 0
+    for t, v in zip(ts, value, strict=False):
+        k = t // FINE_NS - first
+        while k >= len(fine):
+            fine.append(0)
+        fine[k] += v
     st = cols.strings
     return Aggregate(
         array("I", total.keys()),
         array("q", total.values()),
         buckets,
         [(p, t, st[th], st[c], v[0], v[1]) for (p, t, th, c), v in threads.items()],
+        (first, fine),
     )
 
 
@@ -189,7 +198,7 @@ def encode_agg(agg: Aggregate, level: int = 3) -> bytes:
     for lo, hi, tot, s, v in agg.buckets:
         meta.append([lo, hi, tot, len(s)])
         arrays.extend((s, v))
-    header = {"n": len(agg.stacks), "b": meta, "t": agg.threads}
+    header = {"n": len(agg.stacks), "b": meta, "t": agg.threads, "f": list(agg.fine)}
     return _compress(header, arrays, level)
 
 
@@ -209,30 +218,42 @@ def decode_agg(blob: bytes, with_buckets: bool = True) -> Aggregate:
         buckets.append((lo, hi, tot, s, v))
         pos += 12 * m
     threads = [tuple(t) for t in header["t"]]
-    return Aggregate(stacks, values, buckets, threads)
+    first, fine = header.get("f") or (0, [])
+    return Aggregate(stacks, values, buckets, threads, (first, fine))
 
 
 def concat(parts: list[RawColumns]) -> RawColumns:
-    """Merge blocks' columns (re-indexing strings), sorted by time."""
+    """Merge blocks' columns (re-indexing strings), sorted by time.
+
+    Parts that follow each other in time are appended column by column; only
+    overlapping input pays for a full sort.
+    """
+    parts = sorted((p for p in parts if len(p.ts)), key=lambda p: p.ts[0])
     out = RawColumns()
     index: dict[str, int] = {"": 0}
-    rows = []
     for p in parts:
         remap = []
-        for s in p.strings:
-            i = index.get(s)
+        for st in p.strings:
+            i = index.get(st)
             if i is None:
-                i = index[s] = len(out.strings)
-                out.strings.append(s)
+                i = index[st] = len(out.strings)
+                out.strings.append(st)
             remap.append(i)
-        for k in range(len(p.ts)):
-            rows.append((p.ts[k], p.stack[k], p.value[k], p.count[k], p.pid[k], p.tid[k],
-                         p.cpu[k], remap[p.thread[k]], remap[p.comm[k]], remap[p.reason[k]],
-                         remap[p.labels[k]]))
-    rows.sort(key=lambda r: r[0])
-    if rows:
-        cols = list(zip(*rows, strict=True))
-        out.ts = list(cols[0])
-        for (name, code), col in zip(RAW_COLUMNS[1:], cols[1:], strict=True):
-            setattr(out, name, array(code, col))
+        identity = all(i == j for i, j in enumerate(remap))
+        out.ts.extend(p.ts)
+        for name, _ in RAW_COLUMNS[1:]:
+            col = getattr(p, name)
+            if name in _STRING_COLUMNS and not identity:
+                col = array(col.typecode, [remap[i] for i in col])
+            getattr(out, name).extend(col)
+    ts = out.ts
+    if any(ts[i] > ts[i + 1] for i in range(len(ts) - 1)):
+        order = sorted(range(len(ts)), key=ts.__getitem__)
+        out.ts = [ts[i] for i in order]
+        for name, code in RAW_COLUMNS[1:]:
+            col = getattr(out, name)
+            setattr(out, name, array(code, [col[i] for i in order]))
     return out
+
+
+_STRING_COLUMNS = frozenset({"thread", "comm", "reason", "labels"})

@@ -21,9 +21,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
 
-from profiler.model import OFFCPU, Frame, Sample
+from profiler.model import Frame, Sample
 from profiler.store import blocks as blk
 from profiler.store import schema
+from profiler.store.columns import ColumnBatch, from_samples, labels_json
 from profiler.store.migrate import upgrade
 
 DEFAULT_DB_DIR = Path("data")
@@ -73,10 +74,6 @@ def frame_key(f: Frame) -> bytes:
     return _hash(f.name, f.kind, f.module, f.build_id, f.offset, f.file, f.line)
 
 
-def labels_json(labels: dict[str, str]) -> str:
-    return json.dumps(dict(sorted(labels.items())), separators=(",", ":"), ensure_ascii=False)
-
-
 class Store:
     """Flamecam's storage over one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
@@ -94,8 +91,8 @@ class Store:
         # SQLite has one writer at a time; serialising here avoids busy errors.
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._cache_lock = threading.Lock()
-        self._frame_ids: dict[bytes, int] = {}
-        self._stack_ids: dict[bytes, int] = {}
+        self._frame_by_obj: dict[Frame, int] = {}
+        self._stack_by_ids: dict[tuple[int, ...], int] = {}
         self._series_ids: dict[bytes, int] = {}
         self._stack_frames: dict[int, tuple[int, ...]] = {}
         self._frames: dict[int, Frame] = {}
@@ -116,7 +113,7 @@ class Store:
     def write(
         self,
         tenant: str,
-        batches: Sequence[SeriesBatch],
+        batches: Sequence[SeriesBatch | ColumnBatch],
         *,
         agent_id: str = "",
         seq: int = -1,
@@ -126,11 +123,12 @@ class Store:
         With `agent_id`, a batch whose (agent_id, seq) was already stored is
         acknowledged without storing it again, so agents can resend safely.
         """
-        prepared = [self._columns(b) for b in batches if b.samples]
+        prepared = [b if isinstance(b, ColumnBatch) else from_samples(b.kind, b.labels, b.samples)
+                    for b in batches if (b.samples if isinstance(b, SeriesBatch) else len(b.cols))]
         lock = self._write_lock or _NoLock()
         with lock:
-            pending_frames: dict[bytes, int] = {}
-            pending_stacks: dict[bytes, int] = {}
+            pending_frames: dict[Frame, int] = {}
+            pending_stacks: dict[tuple[int, ...], int] = {}
             pending_series: dict[bytes, int] = {}
             with self.engine.begin() as conn:
                 if agent_id:
@@ -146,41 +144,30 @@ class Store:
                         schema.agent_batches.insert(),
                         {"agent_id": agent_id, "seq": seq, "received_ns": time.time_ns()},
                     )
-                # Frames, then stacks, then series: resolve content keys to ids.
-                frame_rows: dict[bytes, dict] = {}
-                stack_frames: dict[bytes, tuple[bytes, ...]] = {}
-                for _, _, _, stacks in prepared:
-                    for skey, fkeys in stacks.items():
-                        stack_frames[skey] = tuple(k for k, _ in fkeys)
-                        for k, f in fkeys:
-                            if k not in frame_rows:
-                                frame_rows[k] = f
-                fids = self._resolve(
-                    conn, schema.frames, self._frame_ids, pending_frames,
-                    {k: _frame_row(k, f) for k, f in frame_rows.items()},
-                )
-                stack_rows = {
-                    k: {"key": k, "frames": _pack(fids[f] for f in fks)}
-                    for k, fks in stack_frames.items()
-                }
-                sids = self._resolve(conn, schema.stacks, self._stack_ids, pending_stacks,
-                                     stack_rows)
+                # Frames, then stacks, then series: local tables to global ids.
+                fmaps = self._frame_ids_of(conn, prepared, pending_frames)
+                smaps = self._stack_ids_of(conn, prepared, fmaps, pending_stacks)
                 series_rows = {}
-                for (kind, labels), _, _, _ in prepared:
-                    lj = labels_json(labels)
-                    key = _hash(tenant, kind, lj)
-                    series_rows[key] = {"key": key, "tenant": tenant, "kind": kind,
+                keys = []
+                for b in prepared:
+                    lj = labels_json(b.labels)
+                    key = _hash(tenant, b.kind, lj)
+                    keys.append(key)
+                    series_rows[key] = {"key": key, "tenant": tenant, "kind": b.kind,
                                         "labels": lj}
                 serids = self._resolve(conn, schema.series, self._series_ids, pending_series,
                                        series_rows)
                 rows = []
                 stored = 0
-                for (kind, labels), cols, skeys, _ in prepared:
-                    cols.stack = blk.array("I", (sids[k] for k in skeys))
+                for b, smap, key in zip(prepared, smaps, keys, strict=True):
+                    cols = b.cols
+                    cols.stack = blk.array("I", [smap[i] for i in cols.stack])
+                    if any(cols.ts[i] > cols.ts[i + 1] for i in range(len(cols.ts) - 1)):
+                        cols = blk.concat([cols])
                     t_start, t_end = cols.ts[0], cols.ts[-1] + 1000
                     agg = blk.aggregate(cols, t_start, t_end, WHOLE_BLOCK)
                     rows.append({
-                        "series_id": serids[_hash(tenant, kind, labels_json(labels))],
+                        "series_id": serids[key],
                         "t_start": t_start,
                         "t_end": t_end,
                         "level": 0,
@@ -193,57 +180,73 @@ class Store:
                 if rows:
                     conn.execute(schema.blocks.insert(), rows)
             with self._cache_lock:
-                self._frame_ids.update(pending_frames)
-                self._stack_ids.update(pending_stacks)
+                self._frame_by_obj.update(pending_frames)
+                self._stack_by_ids.update(pending_stacks)
                 self._series_ids.update(pending_series)
+                if len(self._frame_by_obj) > 2_000_000:
+                    self._frame_by_obj.clear()
+                if len(self._stack_by_ids) > 2_000_000:
+                    self._stack_by_ids.clear()
         return stored
 
-    def _columns(self, batch: SeriesBatch):
-        """Columns of a batch, with stack content keys in place of ids."""
-        samples = sorted(batch.samples, key=lambda s: s.ts_ns)
-        cols = blk.RawColumns()
-        strings = {"": 0}
+    def _frame_ids_of(self, conn: Connection, batches: list[ColumnBatch],
+                      pending: dict[Frame, int]) -> list[list[int]]:
+        cache = self._frame_by_obj
+        missing: dict[bytes, Frame] = {}
+        seen_tables: set[int] = set()
+        for b in batches:
+            if id(b.frames) in seen_tables:  # batches may share one frame table
+                continue
+            seen_tables.add(id(b.frames))
+            for f in b.frames:
+                if f not in cache and f not in pending:
+                    missing[frame_key(f)] = f
+        if missing:
+            ids = self._resolve(conn, schema.frames, {}, {},
+                                {k: _frame_row(k, f) for k, f in missing.items()})
+            for k, f in missing.items():
+                pending[f] = ids[k]
+        memo: dict[int, list[int]] = {}
+        out = []
+        for b in batches:
+            m = memo.get(id(b.frames))
+            if m is None:
+                m = memo[id(b.frames)] = [cache.get(f) or pending[f] for f in b.frames]
+            out.append(m)
+        return out
 
-        def sidx(s: str) -> int:
-            i = strings.get(s)
-            if i is None:
-                i = strings[s] = len(cols.strings)
-                cols.strings.append(s)
-            return i
-
-        by_obj: dict[tuple[int, str], bytes] = {}
-        offcpu = batch.kind == OFFCPU
-        stacks: dict[bytes, list[tuple[bytes, Frame]]] = {}
-        skeys: list[bytes] = []
-        fkey_cache: dict[Frame, bytes] = {}
-        for s in samples:
-            okey = (id(s.stack), s.reason)
-            sk = by_obj.get(okey)
-            if sk is None:
-                fks = []
-                frames = s.stack
-                if offcpu:  # the reason is the leaf of an off-CPU stack, as in folded output
-                    frames = (*frames, Frame(f"[off-cpu:{s.reason or 'other'}]", "offcpu"))
-                for f in frames:
-                    k = fkey_cache.get(f)
-                    if k is None:
-                        k = fkey_cache[f] = frame_key(f)
-                    fks.append((k, f))
-                sk = hashlib.blake2b(b"".join(k for k, _ in fks), digest_size=16).digest()
-                by_obj[okey] = sk
-                stacks.setdefault(sk, fks)
-            skeys.append(sk)
-            cols.ts.append(s.ts_ns - s.ts_ns % 1000)
-            cols.value.append(min(max(0, s.value_ns), _I63))
-            cols.count.append(min(max(0, s.count), _U32))
-            cols.pid.append(_wrap64(s.pid))
-            cols.tid.append(_wrap64(s.tid))
-            cols.cpu.append(min(max(0, s.cpu), _U32))
-            cols.thread.append(sidx(s.thread_name))
-            cols.comm.append(sidx(s.comm))
-            cols.reason.append(sidx(s.reason))
-            cols.labels.append(sidx(labels_json(s.labels)) if s.labels else 0)
-        return (batch.kind, batch.labels), cols, skeys, stacks
+    def _stack_ids_of(self, conn: Connection, batches: list[ColumnBatch],
+                      fmaps: list[list[int]], pending: dict[tuple[int, ...], int]
+                      ) -> list[list[int]]:
+        cache = self._stack_by_ids
+        globals_ = []
+        missing: dict[bytes, tuple[int, ...]] = {}
+        memo: dict[tuple[int, int], list] = {}
+        for b, fmap in zip(batches, fmaps, strict=True):
+            mk = (id(b.stacks), id(fmap))
+            g = memo.get(mk)
+            if g is not None:
+                globals_.append(g)
+                continue
+            g = memo[mk] = [tuple(fmap[i] for i in st) for st in b.stacks]
+            globals_.append(g)
+            for t in g:
+                if t not in cache and t not in pending:
+                    packed = _pack(t)
+                    missing[hashlib.blake2b(packed, digest_size=16).digest()] = t
+        if missing:
+            rows = {k: {"key": k, "frames": _pack(t)} for k, t in missing.items()}
+            ids = self._resolve(conn, schema.stacks, {}, {}, rows)
+            for k, t in missing.items():
+                pending[t] = ids[k]
+        resolved: dict[int, list[int]] = {}
+        out = []
+        for g in globals_:
+            r = resolved.get(id(g))
+            if r is None:
+                r = resolved[id(g)] = [cache.get(t) or pending[t] for t in g]
+            out.append(r)
+        return out
 
     def _resolve(self, conn: Connection, table, cache: dict, pending: dict,
                  rows: dict[bytes, dict]) -> dict[bytes, int]:
@@ -398,16 +401,6 @@ class _NoLock:
 
     def __exit__(self, *exc):
         return False
-
-
-_I63 = (1 << 63) - 1
-_U32 = (1 << 32) - 1
-
-
-def _wrap64(v: int) -> int:
-    """Any 64-bit id (signed or not) as int64, so thread ids keep their identity."""
-    v &= (1 << 64) - 1
-    return v - (1 << 64) if v >= 1 << 63 else v
 
 
 def _frame_row(key: bytes, f: Frame) -> dict:

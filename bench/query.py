@@ -1,0 +1,195 @@
+"""Query and storage benchmark on a synthetic fleet.
+
+Fleet: HOSTS hosts x 1 hour at 19 Hz on 2 CPUs (100 hosts: 13.68 M samples),
+5 services, two releases (service_version 1.0 / 1.1, where 1.1 burns more in
+one function). Data is written through the store's write path in 10 s blocks
+(as agents push), then compacted as the server's background job does.
+Prints bytes/sample and the times of a merged flame graph and a diff, both
+through the HTTP API (Flask test client, JSON included) and cold/warm.
+
+    .venv/bin/python bench/query.py [--hosts 100] [--db URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from array import array
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from profiler.model import Frame  # noqa: E402
+from profiler.server import ServerConfig, create_app  # noqa: E402
+from profiler.server.app import shutdown  # noqa: E402
+from profiler.store import Store  # noqa: E402
+from profiler.store import maintenance as m  # noqa: E402
+from profiler.store.blocks import RawColumns  # noqa: E402
+from profiler.store.columns import ColumnBatch  # noqa: E402
+
+HZ = 19
+CPUS = 2
+WINDOW_S = 10
+PERIOD_NS = 1_000_000_000 // HZ
+SERVICES = ["api", "checkout", "search", "billing", "auth"]
+
+
+def service_model(name: str, rng: random.Random):
+    """Frames, stacks and weights of one service; version 1.1 burns more in one function."""
+    funcs = [Frame(f"{name}.mod{i % 50}.fn_{i}", "python", file=f"/srv/{name}/mod{i % 50}.py",
+                   line=10 + i % 400) for i in range(1500)]
+    natives = [Frame(f"lib{i % 7}_op_{i}", "native", f"/usr/lib/lib{i % 7}.so", "b" * 40,
+                     0x1000 + i * 16) for i in range(300)]
+    kernel = [Frame(f"ksys_{i}", "kernel") for i in range(60)]
+    entries = [tuple(rng.sample(funcs, 4)) for _ in range(12)]
+    stacks = []
+    for _ in range(1500):
+        s = list(rng.choice(entries))
+        s += rng.sample(funcs, rng.randint(4, 20))
+        if rng.random() < 0.4:
+            s += rng.sample(natives, rng.randint(1, 5))
+        if rng.random() < 0.2:
+            s += rng.sample(kernel, rng.randint(1, 4))
+        stacks.append(s)
+    frames: list[Frame] = []
+    index: dict[Frame, int] = {}
+    local = []
+    for s in stacks:
+        ids = []
+        for f in s:
+            if f not in index:
+                index[f] = len(frames)
+                frames.append(f)
+            ids.append(index[f])
+        local.append(tuple(ids))
+    weights = [1.0 / (i + 1) ** 1.1 for i in range(len(local))]
+    slow = list(weights)
+    for i in range(0, len(local), 37):  # the regression of release 1.1
+        slow[i] *= 6
+    cum = lambda ws: [sum(ws[: i + 1]) for i in range(len(ws))]  # noqa: E731
+    return frames, local, cum(weights), cum(slow)
+
+
+def window_columns(rng: random.Random, t0_ns: int, cum: list[float], nstacks: int,
+                   pid: int, tids: list[int]) -> RawColumns:
+    cols = RawColumns(strings=["", "python3", *[f"worker-{i}" for i in range(len(tids))]])
+    n_per_cpu = HZ * WINDOW_S
+    ts = []
+    cpus = []
+    for cpu in range(CPUS):
+        phase = rng.randrange(PERIOD_NS)
+        for k in range(n_per_cpu):
+            ts.append(t0_ns + phase + k * PERIOD_NS + rng.randrange(40) * 1000)
+            cpus.append(cpu)
+    order = sorted(range(len(ts)), key=ts.__getitem__)
+    n = len(ts)
+    cols.ts = [ts[i] - ts[i] % 1000 for i in order]
+    cols.cpu = array("I", [cpus[i] for i in order])
+    cols.stack = array("I", rng.choices(range(nstacks), cum_weights=cum, k=n))
+    threads = rng.choices(range(len(tids)), weights=[8, 4, 2, 1, 1, 1, 1, 1][: len(tids)], k=n)
+    cols.tid = array("q", [tids[t] for t in threads])
+    cols.thread = array("I", [2 + t for t in threads])
+    cols.pid = array("q", [pid] * n)
+    cols.comm = array("I", [1] * n)
+    cols.value = array("q", [PERIOD_NS] * n)
+    cols.count = array("I", [1] * n)
+    cols.reason = array("I", [0] * n)
+    cols.labels = array("I", [0] * n)
+    return cols
+
+
+def build_fleet(store: Store, hosts: int, t0: int, seconds: int = 3600) -> int:
+    rng = random.Random(42)
+    models = {s: service_model(s, rng) for s in SERVICES}
+    host_info = []
+    for h in range(hosts):
+        svc = SERVICES[h % len(SERVICES)]
+        version = "1.0" if h % 2 == 0 else "1.1"
+        pid = 1000 + h
+        tids = [pid + i for i in range(8)]
+        host_info.append((f"host-{h:03d}", svc, version, pid, tids))
+    total = 0
+    t_start = time.perf_counter()
+    for w in range(seconds // WINDOW_S):
+        batches = []
+        for host, svc, version, pid, tids in host_info:
+            frames, stacks, cum, slow = models[svc]
+            cols = window_columns(rng, t0 + w * WINDOW_S * 10**9,
+                                  slow if version == "1.1" else cum, len(stacks), pid, tids)
+            labels = {"service_name": svc, "service_version": version, "host": host}
+            batches.append(ColumnBatch("cpu", labels, frames, stacks, cols))
+            total += len(cols)
+        store.write("anonymous", batches)
+        if w % 60 == 59:
+            print(f"  wrote {w + 1} windows, {total:,} samples, "
+                  f"{time.perf_counter() - t_start:.0f} s", flush=True)
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hosts", type=int, default=100)
+    ap.add_argument("--seconds", type=int, default=3600)
+    ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: temp SQLite)")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="flamecam-bench-")
+    url = args.db or f"sqlite:///{tmp}/fleet.db"
+    try:
+        now = time.time_ns()
+        hour = 3600 * 10**9
+        t0 = now - now % hour - 2 * hour
+        store = Store(url)
+        t = time.perf_counter()
+        n = build_fleet(store, args.hosts, t0, args.seconds)
+        t_write = time.perf_counter() - t
+        size0 = store.size_bytes()
+        t = time.perf_counter()
+        cfg = m.MaintenanceConfig()
+        while m.compact(store, cfg, now_ns=now + hour, max_groups=10_000):
+            pass
+        t_compact = time.perf_counter() - t
+        if store.is_sqlite:
+            with store.engine.connect() as conn:
+                conn.exec_driver_sql("VACUUM")
+        size = store.size_bytes()
+        store.close()
+        print(f"fleet: {args.hosts} hosts x {args.seconds} s x {HZ} Hz x {CPUS} CPUs = "
+              f"{n:,} samples")
+        print(f"write: {t_write:.1f} s ({n / t_write:,.0f} samples/s); "
+              f"compaction: {t_compact:.1f} s")
+        print(f"storage: {size0 / n:.2f} bytes/sample before compaction, "
+              f"{size / n:.2f} bytes/sample after ({size / 2**20:.1f} MiB)")
+
+        app = create_app(ServerConfig(db_url=url, maintenance=False))
+        client = app.test_client()
+        lo, hi = t0 // 10**9, (t0 + args.seconds * 10**9) // 10**9
+        render = f"/api/v1/render?query=cpu{{}}&from={lo}&until={hi}"
+        diff = (f"/api/v1/render-diff?leftQuery=cpu{{service_version=\"1.0\"}}&leftFrom={lo}"
+                f"&leftUntil={hi}&rightQuery=cpu{{service_version=\"1.1\"}}&rightFrom={lo}"
+                f"&rightUntil={hi}")
+        edge = f"/api/v1/render?query=cpu{{}}&from={lo + 437}&until={hi - 611}"
+        for label, url_ in (("merged flame graph", render), ("diff", diff),
+                            ("merged, unaligned range", edge)):
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                r = client.get(url_)
+                times.append(time.perf_counter() - t)
+                assert r.status_code == 200, r.data[:200]
+            fb = r.get_json()["flamebearer"]
+            print(f"{label}: cold {times[0]:.2f} s, warm {min(times[1:]):.2f} s "
+                  f"({len(fb['names'])} names, {sum(len(lv) for lv in fb['levels']) // 4} "
+                  f"level entries)")
+        shutdown(app)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
