@@ -94,6 +94,10 @@ class PerfMap:
         self._starts = [e[0] for e in self._sorted]
         return True
 
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether any entry's name starts with `prefix` (e.g. `py::`)."""
+        return any(e[3].startswith(prefix) for e in self._entries)
+
     def lookup(self, addr: int) -> tuple[str, int] | None:
         """(name, region start) of the latest entry covering `addr`, or None."""
         i = bisect_right(self._starts, addr) - 1

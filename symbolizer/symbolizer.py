@@ -18,6 +18,7 @@ from .cache import ByteLRU
 from .cfi import NO_RULE, DiskCache, Rule
 from .demangle import function_name
 from .elf import ElfError, ElfFile
+from .framepointers import has_frame_pointers, is_runtime
 from .kallsyms import Kallsyms
 from .lines import LineTable, build_line_table
 from .maps import Mapping
@@ -99,6 +100,34 @@ class Symbolizer:
                 if obj is not None:
                     _ = obj.symbols
         self._perf_map(st, force=True)
+
+    def frame_pointers(self, pid: int) -> dict[str, bool]:
+        """Per executable binary of the process: built with frame pointers?"""
+        st = self._proc(pid, create=True)
+        if not st.index.maps:
+            self.process_seen(pid)
+        out = {}
+        for m in st.index.maps:
+            if m.is_exec and m.is_file:
+                obj = self._object_for(st, m)
+                if obj is not None:
+                    out[obj.name] = has_frame_pointers(obj)
+        return out
+
+    def needs_stack_copy(self, pid: int) -> bool:
+        """Whether this process's user stacks need copying for CFI unwinding.
+
+        True when a binary other than the C/C++ runtimes lacks frame pointers
+        (the kernel's frame-pointer walk would stop in it), when a binary's
+        build cannot be told (stripped), or when it runs CPython perf
+        trampolines (which push no frame pointer).
+        """
+        fps = self.frame_pointers(pid)
+        if any(not fp for name, fp in fps.items() if not is_runtime(name)):
+            return True
+        st = self._proc(pid, create=True)
+        pm = self._perf_map(st, force=True)
+        return pm is not None and pm.has_prefix("py::")
 
     def process_exited(self, pid: int) -> None:
         """Drops per-process state (binaries stay cached by build-id)."""

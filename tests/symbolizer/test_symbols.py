@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
 
 from symbolizer import Symbolizer
 from symbolizer.maps import read_maps
@@ -147,3 +152,52 @@ def test_unknown_anonymous_and_unmapped_addresses(spawn, build):
 def test_vanished_process_still_yields_frames():
     frames = Symbolizer().user_frames(2**22 + 12345, [0x401000, 0x401234])
     assert [f.name for f in frames] == ["[unknown] 0x401000", "[unknown] 0x401234"]
+
+
+def test_container_paths_and_namespace_perf_map(build):
+    """A process in its own mount and pid namespaces, as in a container: its
+    binary's path exists only inside, and its perf map is named after its
+    namespace pid, in its own /tmp."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed")
+    exe = build("burn.c", NO_FP)
+    # Outside /tmp, which the namespace replaces with its own.
+    inside = Path(tempfile.mkdtemp(prefix="flamecam-rootfs-", dir="/var/tmp"))
+    script = (f"mount -t tmpfs none {inside} && cp {exe} {inside}/app && "
+              f"mount -t tmpfs none /tmp && exec {inside}/app 10")
+    proc = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "--kill-child",
+                             "--propagation", "private", "sh", "-c", script],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        addrs = {k: int(v, 16) for k, v in (x.split("=") for x in line.split())}
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            pid = int(f.read().split()[0])
+        assert not (inside / "app").exists()  # only the container sees it
+        with open(f"/proc/{pid}/status") as f:
+            assert any(line.split()[-1] == "1" for line in f if line.startswith("NSpid:"))
+        anon = next(m for m in read_maps(pid) if m.path in ("", "[heap]"))
+        with open(f"/proc/{pid}/root/tmp/perf-1.map", "w") as f:
+            f.write(f"{anon.start:x} 100 py::handler:/srv/app.py\n")
+        sym = Symbolizer()
+        frames = sym.user_frames(pid, [addrs["burn_a"] + 4, addrs["work"] + 5,
+                                       anon.start + 0x11])
+        assert [f.name for f in frames] == ["burn_a", "work", "py::handler:/srv/app.py"]
+        assert frames[0].module == "app"
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        inside.rmdir()
+
+
+def test_frame_pointer_detection_decides_stack_copies(build, spawn):
+    with_fp = spawn([build("burn.c", WITH_FP), "5"])
+    without = spawn([build("burn.c", NO_FP), "5"])
+    sym = Symbolizer()
+    fps = sym.frame_pointers(with_fp.pid)
+    assert any(v for k, v in fps.items() if k.startswith("burn"))
+    assert not sym.needs_stack_copy(with_fp.pid)
+    assert not any(v for k, v in sym.frame_pointers(without.pid).items()
+                   if k.startswith("burn"))
+    assert sym.needs_stack_copy(without.pid)
