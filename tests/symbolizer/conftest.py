@@ -21,7 +21,7 @@ WITH_FP = ["-O2", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]
 
 
 def compiler_for(source: Path) -> str:
-    return "g++" if source.suffix == ".cpp" else "gcc"
+    return {".cpp": "g++", ".rs": "rustc"}.get(source.suffix, "gcc")
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +43,8 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         cmd = [cc, *flags, "-g", "-o", str(out), str(src)]
         if src.suffix == ".cpp":
             cmd.insert(1, "-Wno-pmf-conversions")
+        elif src.suffix == ".rs":
+            cmd = [cc, *flags, "-o", str(out), str(src)]
         subprocess.run(cmd, check=True, capture_output=True)
         if strip:
             subprocess.run(["strip", "--strip-all", str(out)], check=True)

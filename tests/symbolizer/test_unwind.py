@@ -271,3 +271,22 @@ def test_vdso_frames_are_named_and_unwound(build, spawn):
         assert "clock_gettime" in frames[0].name or frames[0].name.startswith("__vdso")
         names = [f.name for f in reversed(frames)]
         assert complete and contains_in_order(names, ["main", "work", "burn_clock"]), names
+
+
+@pytest.mark.parametrize("mangling", ["legacy", "v0"])
+def test_rust_demangled_and_unwound(build, spawn, mangling):
+    if shutil.which("rustc") is None:
+        pytest.skip("rustc is not installed")
+    flags = ["-O"] if mangling == "legacy" else ["-O", "-C", "symbol-mangling-version=v0"]
+    exe = build("burn.rs", flags, name=f"burn-rust-{mangling}")
+    run = spawn([exe, "10"])
+    sym = Symbolizer()
+    # v0 names inherent impls `<Type>::method`; legacy names drop the hash.
+    spin = ("burn::flame::Worker::spin", "<burn::flame::Worker>::spin")
+    assert sym.user_frames(run.pid, [run.addrs["spin"] + 4])[0].name in spin
+    res = stacks(sym, run.pid, capture_many(run.pid, 20))
+    # Rust's main runs under std's lang_start, itself under libc's main-caller.
+    ok = share(res, lambda names, complete: complete and names[0] == "_start"
+               and names[-1] in spin
+               and "__libc_start_call_main" in names)
+    assert ok >= 0.9, res[:3]
