@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from symbolizer.python import PythonProcess
-from symbolizer.python.bpf_maps import read_py_stack, register
+from profiler.model import Frame
+from symbolizer.python import PythonStacks
 
 from .conftest import python_bin, wait_for_line
 from .targets import ALPHA_BETA, GIL_AND_LOCK
@@ -63,10 +63,9 @@ def recording(tmp_path_factory):
                 tids = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
                 targets[f"{kind}{minor}"] = {"pid": p.pid, "tids": tids}
         b = BPF(text=build_source(), cflags=["-Wno-macro-redefined"])
-        readers = {}
-        for t in targets.values():
-            readers[t["pid"]] = PythonProcess(t["pid"])
-            register(b, readers[t["pid"]])
+        py = PythonStacks(b)
+        pids = {t["pid"] for t in targets.values()}
+        assert set(py.scan()) >= pids  # found among all of /proc's processes
         events: list[tuple[int, int, int, int]] = []
 
         def on_event(ctx, data, size):
@@ -83,18 +82,18 @@ def recording(tmp_path_factory):
         b.ring_buffer_consume()
         # name every stack while the processes are alive
         tid_pid = {tid: t["pid"] for t in targets.values() for tid in t["tids"]}
-        named: dict[int, list] = {}
         out = defaultdict(list)
-        for kind, tid, py, gil in events:
+        native = [Frame("__futex_abstimed_wait_common", "native", "/lib/libc.so.6")]
+        for kind, tid, py_id, gil in events:
             pid = tid_pid.get(tid)
             if pid is None:
                 continue
-            if py not in named:
-                raw = read_py_stack(b, py)
-                named[py] = list(readers[pid].symbolize(raw).frames) if raw else []
-            out[tid].append((kind, named[py], gil))
+            merged = py.merge(pid, native, py_id)[1:]  # leaf-first Python frames
+            reason = py.reason(pid, "lock", bool(gil)) if kind == 1 else ""
+            out[tid].append((kind, merged, reason == "gil"))
+        names = {tid: py.thread_name(tid_pid[tid], tid) for tid in tid_pid}
         b.cleanup()
-        yield targets, out
+        yield targets, out, names
     finally:
         for p in procs:
             p.kill()
@@ -109,8 +108,9 @@ def _leaf(frames) -> str:
 
 @pytest.mark.parametrize("minor", VERSIONS)
 def test_on_cpu_split_from_kernel_walk(recording, minor):
-    targets, by_tid = recording
+    targets, by_tid, names = recording
     main_tid, worker = targets[f"ab{minor}"]["tids"]
+    assert (names[main_tid], names[worker]) == ("MainThread", "worker-3")
     cpu = [frames for kind, frames, _ in by_tid[worker] if kind == 0]
     leaves = Counter(_leaf(f) for f in cpu)
     named = leaves["alpha"] + leaves["beta"]
@@ -122,7 +122,7 @@ def test_on_cpu_split_from_kernel_walk(recording, minor):
 
 @pytest.mark.parametrize("minor", VERSIONS)
 def test_off_cpu_stack_at_switch_out(recording, minor):
-    targets, by_tid = recording
+    targets, by_tid, _ = recording
     main_tid, _ = targets[f"ab{minor}"]["tids"]
     off = [frames for kind, frames, _ in by_tid[main_tid] if kind == 1]
     assert off, "main thread never switched out"
@@ -131,9 +131,10 @@ def test_off_cpu_stack_at_switch_out(recording, minor):
 
 @pytest.mark.parametrize("minor", VERSIONS)
 def test_gil_waits_flagged_lock_waits_not(recording, minor):
-    targets, by_tid = recording
+    targets, by_tid, names = recording
     a, b, waiter = targets[f"gil{minor}"]["tids"]
     spin_off = [gil for tid in (a, b) for kind, _, gil in by_tid[tid] if kind == 1]
     assert spin_off and sum(spin_off) / len(spin_off) >= 0.8, spin_off[:20]
     lock_waits = [f for kind, f, gil in by_tid[waiter] if kind == 1 and not gil]
     assert lock_waits and _leaf(lock_waits[0]) == "waiter"
+    assert names[waiter] == "waiter"

@@ -1,0 +1,111 @@
+"""Python support for the recorder, in one object: what wiring needs.
+
+The recorder owns the bcc module that carries `bpf/python.h`; this object
+registers Python processes with the kernel walker, turns the stack ids its
+events carry into named, merged frames, names threads and upgrades off-CPU
+reasons to `gil`. Everything degrades to "no Python frames" for a process it
+cannot read (one warning from `PythonProcesses`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+
+from profiler.model import Frame
+
+from . import bpf_maps
+from .gil import python_offcpu_reason
+from .merge import merge_python_frames
+from .processes import PythonProcesses
+from .reader import PyStack
+
+_PY_MAPPING = re.compile(rb"/(?:lib)?python3\.\d+")
+
+
+def find_python_pids(pids: Iterable[int] | None = None) -> list[int]:
+    """Pids (all of /proc, or those given) that map a CPython 3 binary or libpython."""
+    if pids is None:
+        pids = (int(d) for d in os.listdir("/proc") if d.isdigit())
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps", "rb") as f:
+                if _PY_MAPPING.search(f.read()):
+                    out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
+class PythonStacks:
+    """Python frames for a recording. `bpf` is the loaded module (or None)."""
+
+    def __init__(self, bpf=None, processes: PythonProcesses | None = None,
+                 python_native: bool = False) -> None:
+        self.bpf = bpf
+        self.procs = processes or PythonProcesses()
+        self.python_native = python_native
+        self._registered: set[int] = set()
+        self._stacks: dict[tuple[int, int], PyStack | None] = {}
+
+    def scan(self, pids: Iterable[int] | None = None) -> list[int]:
+        """Register every readable Python process (at start: before samples)."""
+        return [pid for pid in find_python_pids(pids) if self.process_seen(pid)]
+
+    def process_seen(self, pid: int) -> bool:
+        """Register `pid` with the kernel walker if it is readable Python."""
+        if pid in self._registered:
+            return True
+        proc = self.procs.get(pid)
+        if proc is None:
+            return False
+        if self.bpf is not None:
+            try:
+                bpf_maps.register(self.bpf, proc)
+            except Exception as e:  # noqa: BLE001 - map full, module closed
+                self.procs._warn(f"python frames for pid {pid} not walked in the kernel: {e}")
+                return False
+        self._registered.add(pid)
+        return True
+
+    def stack(self, pid: int, py_stack_id: int) -> PyStack | None:
+        """Named Python frames (leaf first) for a stack id from an event."""
+        if not py_stack_id or self.bpf is None:
+            return None
+        key = (pid, py_stack_id)
+        if key not in self._stacks:
+            raw = bpf_maps.read_py_stack(self.bpf, py_stack_id)
+            self._stacks[key] = self.procs.symbolize(pid, raw) if raw else None
+        return self._stacks[key]
+
+    def merge(self, pid: int, native_leaf_first: list[Frame], py_stack_id: int) -> list[Frame]:
+        """`native_leaf_first` with the event's Python frames in place."""
+        st = self.stack(pid, py_stack_id)
+        if st is None or not st.frames:
+            return native_leaf_first
+        return merge_python_frames(native_leaf_first, list(st.frames), st.entries,
+                                   python_native=self.python_native)
+
+    def reason(self, pid: int, reason: str, gil_wait: bool,
+               native_leaf_first: Sequence[Frame] = ()) -> str:
+        """The off-CPU reason, `gil` when the kernel saw a GIL futex wait."""
+        if gil_wait and reason != "runqueue":
+            return "gil"
+        if pid not in self._registered:
+            return reason
+        return python_offcpu_reason(reason, native_leaf_first)
+
+    def thread_name(self, pid: int, tid: int) -> str | None:
+        return self.procs.thread_name(pid, tid) if pid in self._registered else None
+
+    def end_batch(self) -> None:
+        """Forget named stacks (code addresses may be reused later)."""
+        self._stacks.clear()
+
+    def process_exited(self, pid: int) -> None:
+        if self.bpf is not None and pid in self._registered:
+            bpf_maps.unregister(self.bpf, pid)
+        self._registered.discard(pid)
+        self.procs.process_exited(pid)
