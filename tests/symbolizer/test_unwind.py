@@ -190,6 +190,7 @@ def test_python312_perf_trampolines_interleave_python_frames():
         proc.kill()
         proc.wait()
         proc.stdout.close()
+        Path(f"/tmp/perf-{proc.pid}.map").unlink(missing_ok=True)
 
 
 def test_garbage_never_crashes(build, spawn):
@@ -290,3 +291,43 @@ def test_rust_demangled_and_unwound(build, spawn, mangling):
                and names[-1] in spin
                and "__libc_start_call_main" in names)
     assert ok >= 0.9, res[:3]
+
+
+def _java_bin() -> Path | None:
+    for home in sorted(Path("/usr/lib/jvm").glob("*17*")) + sorted(Path("/usr/lib/jvm").glob("*")):
+        if (home / "bin" / "javac").exists() and (home / "bin" / "jcmd").exists():
+            return home / "bin"
+    return None
+
+
+def test_jvm_jit_frames_unwound_to_thread_root(tmp_path):
+    """JIT code (with -XX:+PreserveFramePointer) has no CFI: the walk crosses it
+    by frame pointers, names it from the perf map, and goes on through libjvm."""
+    jbin = _java_bin()
+    if jbin is None:
+        pytest.skip("no JDK with javac and jcmd under /usr/lib/jvm")
+    src = Path(__file__).parent / "Burner.java"
+    subprocess.run([str(jbin / "javac"), "-d", str(tmp_path), str(src)], check=True)
+    proc = subprocess.Popen([str(jbin / "java"), "-XX:+PreserveFramePointer", "-XX:-Inline",
+                             "-cp", str(tmp_path), "Burner", "30"], stdout=subprocess.PIPE)
+    try:
+        proc.stdout.readline()
+        time.sleep(1.0)  # let the JIT compile the hot methods
+        subprocess.run([str(jbin / "jcmd"), str(proc.pid), "Compiler.perfmap"], check=True,
+                       capture_output=True)
+
+        def cpu_ticks(tid: int) -> int:
+            with open(f"/proc/{proc.pid}/task/{tid}/stat") as f:
+                return int(f.read().rsplit(")", 1)[1].split()[11])
+
+        busiest = max(threads(proc.pid), key=cpu_ticks)
+        sym = Symbolizer()
+        res = stacks(sym, proc.pid, capture_many(proc.pid, 20, tid=busiest))
+        ok = share(res, lambda names, complete: complete and names[0] == "clone3"
+                   and "JavaMain" in names and "double Burner.leaf(double)" in names)
+        assert ok >= 0.9, res[:3]
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        Path(f"/tmp/perf-{proc.pid}.map").unlink(missing_ok=True)
