@@ -8,8 +8,10 @@ the cache that the database does not have.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -20,12 +22,15 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from profiler.model import Frame, Sample
 from profiler.store import blocks as blk
 from profiler.store import schema
 from profiler.store.columns import ColumnBatch, from_samples, labels_json
 from profiler.store.migrate import upgrade
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DB_DIR = Path("data")
 WHOLE_BLOCK = 1 << 62  # bucket width meaning "one bucket for the whole block"
@@ -110,21 +115,35 @@ class Store:
 
     # ------------------------------------------------------------------ write
 
-    def write(
-        self,
-        tenant: str,
-        batches: Sequence[SeriesBatch | ColumnBatch],
-        *,
-        agent_id: str = "",
-        seq: int = -1,
-    ) -> int:
+    def write(self, tenant: str, batches: Sequence[SeriesBatch | ColumnBatch], *,
+              agent_id: str = "", seq: int = -1) -> int:
         """Store the batches in one transaction; returns the samples stored.
 
         With `agent_id`, a batch whose (agent_id, seq) was already stored is
         acknowledged without storing it again, so agents can resend safely.
+        A transaction that loses a race with another writer (deadlock,
+        serialization failure) is retried from the start.
         """
         prepared = [b if isinstance(b, ColumnBatch) else from_samples(b.kind, b.labels, b.samples)
                     for b in batches if (b.samples if isinstance(b, SeriesBatch) else len(b.cols))]
+        for attempt in range(4):
+            try:
+                return self._write(tenant, prepared, agent_id, seq)
+            except OperationalError as e:
+                if attempt == 3 or self.is_sqlite:
+                    raise
+                log.info("write retried after %s", str(e).splitlines()[0])
+                time.sleep(0.05 * (attempt + 1))
+        return 0
+
+    def _write(
+        self,
+        tenant: str,
+        batches: list[ColumnBatch],
+        agent_id: str,
+        seq: int,
+    ) -> int:
+        prepared = batches
         lock = self._write_lock or _NoLock()
         with lock:
             pending_frames: dict[Frame, int] = {}
@@ -132,18 +151,12 @@ class Store:
             pending_series: dict[bytes, int] = {}
             with self.engine.begin() as conn:
                 if agent_id:
-                    seen = conn.execute(
-                        select(schema.agent_batches.c.seq).where(
-                            schema.agent_batches.c.agent_id == agent_id,
-                            schema.agent_batches.c.seq == seq,
-                        )
-                    ).first()
-                    if seen:
-                        return 0
-                    conn.execute(
-                        schema.agent_batches.insert(),
+                    res = conn.execute(
+                        self.insert(schema.agent_batches),
                         {"agent_id": agent_id, "seq": seq, "received_ns": time.time_ns()},
                     )
+                    if res.rowcount == 0:  # already stored: acknowledge, store nothing
+                        return 0
                 # Frames, then stacks, then series: local tables to global ids.
                 fmaps = self._frame_ids_of(conn, prepared, pending_frames)
                 smaps = self._stack_ids_of(conn, prepared, fmaps, pending_stacks)
@@ -160,8 +173,8 @@ class Store:
                 rows = []
                 stored = 0
                 for b, smap, key in zip(prepared, smaps, keys, strict=True):
-                    cols = b.cols
-                    cols.stack = blk.array("I", [smap[i] for i in cols.stack])
+                    cols = dataclasses.replace(b.cols, stack=blk.array(
+                        "I", [smap[i] for i in b.cols.stack]))
                     if any(cols.ts[i] > cols.ts[i + 1] for i in range(len(cols.ts) - 1)):
                         cols = blk.concat([cols])
                     t_start, t_end = cols.ts[0], cols.ts[-1] + 1000
@@ -260,7 +273,8 @@ class Store:
                 out[k] = i
         if missing:
             self._lookup(conn, table, missing, out)
-            new = [rows[k] for k in missing if k not in out]
+            # Sorted keys: concurrent writers lock rows in one order and cannot deadlock.
+            new = [rows[k] for k in sorted(missing) if k not in out]
             if new:
                 conn.execute(self.insert(table), new)
                 self._lookup(conn, table, [r["key"] for r in new], out)

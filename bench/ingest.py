@@ -1,0 +1,158 @@
+"""Ingest benchmark: Pyroscope pushes per second into a real server.
+
+Each push is what pyroscope-io sends: gzip(PushRequest) holding one pprof of a
+10 s window with ~1,000 distinct stacks. Client threads post pre-built bodies
+to `python -m profiler.server` (waitress) for DURATION seconds, on SQLite and,
+when PostgreSQL 15 is installed, on a throwaway PostgreSQL cluster.
+
+    .venv/bin/python bench/ingest.py [--seconds 20] [--clients 4] [--no-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from profiler.formats import pprof  # noqa: E402
+from profiler.formats.proto import push_pb2  # noqa: E402
+from profiler.model import Frame, Profile, Sample  # noqa: E402
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def push_bodies(n_bodies: int, stacks_per_push: int = 1000) -> tuple[list[bytes], int]:
+    rng = random.Random(7)
+    funcs = [Frame(f"app.mod{i % 60}.fn_{i}", "python", file=f"/srv/app/mod{i % 60}.py",
+                   line=i % 500) for i in range(2500)]
+    entries = [rng.sample(funcs, 5) for _ in range(10)]
+    pool = [tuple(rng.choice(entries) + rng.sample(funcs, rng.randint(5, 25)))
+            for _ in range(3000)]
+    bodies = []
+    now = time.time_ns()
+    for b in range(n_bodies):
+        stacks = rng.sample(pool, stacks_per_push)
+        samples = [Sample("cpu", now, 0, 0, 0, "", "", st, 10_000_000 * rng.randint(1, 3))
+                   for st in stacks]
+        req = push_pb2.PushRequest()
+        s = req.series.add()
+        for k, v in (("__name__", "process_cpu"), ("service_name", f"svc-{b % 5}"),
+                     ("host", f"host-{b}")):
+            s.labels.add(name=k, value=v)
+        s.samples.add(raw_profile=pprof.encode(
+            Profile(samples, now, now + 10**10, 100), timestamps=False, compress=False), ID="x")
+        bodies.append(gzip.compress(req.SerializeToString()))
+    return bodies, stacks_per_push
+
+
+@contextlib.contextmanager
+def postgres():
+    root = Path(tempfile.mkdtemp(prefix="flamecam-bench-pg-"))
+    shutil.chown(root, "postgres", "postgres")
+    port = free_port()
+    pre = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    run = lambda *a: subprocess.run([*pre, *a], check=True, capture_output=True)  # noqa: E731
+    run(str(PG_BIN / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "postgres",
+        "--no-sync")
+    run(str(PG_BIN / "pg_ctl"), "-D", str(root / "data"), "-l", str(root / "log"), "-w", "-o",
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
+    try:
+        run(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+            "bench")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/bench"
+    finally:
+        run(str(PG_BIN / "pg_ctl"), "-D", str(root / "data"), "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def bench(db_url: str, bodies: list[bytes], seconds: float, clients: int) -> tuple[int, float]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "profiler.server", "--port", str(port),
+                             "--db", db_url], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/push.v1.PusherService/Push"
+    try:
+        for _ in range(150):
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                    break
+            time.sleep(0.2)
+        headers = {"Content-Type": "application/proto", "Content-Encoding": "gzip"}
+        requests.post(url, data=bodies[0], headers=headers, timeout=30).raise_for_status()
+        done = [0] * clients
+        errors = [0] * clients
+        stop = time.monotonic() + seconds
+
+        def client(i: int) -> None:
+            sess = requests.Session()
+            k = i
+            while time.monotonic() < stop:
+                r = sess.post(url, data=bodies[k % len(bodies)], headers=headers, timeout=30)
+                if r.status_code == 200:
+                    done[i] += 1
+                else:
+                    errors[i] += 1
+                k += clients
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        if sum(errors):
+            print(f"  {sum(errors)} pushes failed")
+        return sum(done), elapsed
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--no-postgres", action="store_true")
+    args = ap.parse_args()
+    bodies, stacks = push_bodies(40)
+    print(f"push body: {len(bodies[0]):,} bytes gzip, {stacks} distinct stacks (10 s window)")
+    tmp = tempfile.mkdtemp(prefix="flamecam-bench-")
+    try:
+        targets = [("SQLite", f"sqlite:///{tmp}/ingest.db")]
+        for name, url in targets:
+            n, dt = bench(url, bodies, args.seconds, args.clients)
+            print(f"{name}: {n / dt:.1f} pushes/s ({n * stacks / dt:,.0f} stacks/s), "
+                  f"{args.clients} clients, {dt:.0f} s")
+        if not args.no_postgres and (PG_BIN / "initdb").exists():
+            with postgres() as url:
+                n, dt = bench(url, bodies, args.seconds, args.clients)
+                print(f"PostgreSQL: {n / dt:.1f} pushes/s ({n * stacks / dt:,.0f} stacks/s), "
+                      f"{args.clients} clients, {dt:.0f} s")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
