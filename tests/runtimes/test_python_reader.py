@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +113,34 @@ def test_313_debug_offsets_match_table(spawn, tmp_path):
     debug = parse_debug_offsets(proc.mem.read(proc.runtime.runtime_addr, DEBUG_OFFSETS_313_SIZE))
     assert debug is not None and debug["version"] >> 16 == 0x030D
     assert offsets_for((3, 13), debug) == TABLES[(3, 13)]
+
+
+def test_real_unsupported_version_degrades_once(spawn, tmp_path):
+    """A CPython without a table (3.10 here) is detected, warned about once."""
+    exe = Path("/root/.pyenv/versions/3.10.13/bin/python3.10")
+    if not exe.exists():
+        pytest.skip("no CPython 3.10")
+    path = tmp_path / "t310.py"
+    path.write_text(ALPHA_BETA)
+    p = spawn([exe, path])
+    wait_for_line(p, "ready")
+    warnings: list[str] = []
+    procs = PythonProcesses(warn=warnings.append)
+    for _ in range(3):
+        assert procs.stack(p.pid, p.pid) is None
+    assert len(warnings) == 1 and "3.10" in warnings[0]
+
+
+def test_distro_python_is_read(spawn, tmp_path):
+    """Debian's own python3.11 (3.11.2, libpython linked in) uses the 3.11 table."""
+    exe = Path("/usr/bin/python3.11")
+    if not exe.exists():
+        pytest.skip("no /usr/bin/python3.11")
+    path = tmp_path / "tdeb.py"
+    path.write_text(ALPHA_BETA)
+    p = spawn([exe, path])
+    main_tid, worker_tid = (int(x) for x in wait_for_line(p, "ready").split()[1:])
+    procs = PythonProcesses()
+    st = procs.stack(p.pid, main_tid)
+    assert st is not None and st.frames[0].name == "tdeb.nap"
+    assert procs.thread_name(p.pid, worker_tid) == "worker-3"
