@@ -214,7 +214,11 @@ class Symbolizer:
                 rules[pc] = r
             return r
 
-        res = walk(ip, sp, bp, stack, rule_for, max_depth)
+        try:
+            res = walk(ip, sp, bp, stack, rule_for, max_depth)
+        except Exception:  # noqa: BLE001 - a bad sample costs its stack, never the profile
+            self.stats["unwind_errors"] = self.stats.get("unwind_errors", 0) + 1
+            return UnwindResult([ip], False, "error")
         if not res.complete and len(res.addrs) > 1:
             # CFI did not mark the end, but the walk stopped in a function where
             # threads begin: that is the root too.

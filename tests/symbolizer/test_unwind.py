@@ -331,3 +331,21 @@ def test_jvm_jit_frames_unwound_to_thread_root(tmp_path):
         proc.wait()
         proc.stdout.close()
         Path(f"/tmp/perf-{proc.pid}.map").unlink(missing_ok=True)
+
+
+def test_corrupt_eh_frame_is_skipped_not_fatal(build, spawn, tmp_path):
+    from symbolizer.elf import ElfFile
+
+    exe = tmp_path / "corrupt"
+    shutil.copy(build("burn.c", NO_FP), exe)
+    with open(exe, "r+b") as f:
+        sec = ElfFile(f, str(exe)).sections[".eh_frame"]
+        f.seek(sec.offset + 24)
+        f.write(b"\xff" * (sec.size - 48))  # keep the first CIE, garble every FDE
+    run = spawn([exe, "10"])
+    sym = Symbolizer()
+    for s in capture_many(run.pid, 10):
+        res = sym.unwind_result(run.pid, s.ip, s.sp, s.bp, s.stack)
+        frames = sym.user_frames(run.pid, res.addrs)
+        assert frames[0].name in ("burn_a", "work", "main") or frames[0].module != "corrupt"
+    assert sym.stats.get("unwind_errors", 0) == 0
