@@ -36,15 +36,15 @@ def test_alpha_beta_split_names_and_nap(spawn, tmp_path, minor):
 
     leaves: Counter[str] = Counter()
     rnd = random.Random(1)
-    deadline = time.monotonic() + 3.0
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 8.0  # long enough on a loaded machine
+    while time.monotonic() < deadline and sum(leaves.values()) < 800:
         st = procs.stack(pid, worker_tid)
         if st is not None and st.frames:
             leaves[st.frames[0].name.rsplit(".", 1)[-1]] += 1
         time.sleep(rnd.uniform(0.002, 0.006))  # jittered: no aliasing with cycles
     named = leaves["alpha"] + leaves["beta"]
     total = sum(leaves.values())
-    assert total >= 200, leaves
+    assert total >= 300, leaves
     assert named / total >= 0.95, leaves
     share = leaves["alpha"] / named
     assert abs(share - 0.70) <= 0.05, (share, leaves)
