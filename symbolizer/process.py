@@ -8,12 +8,18 @@ once the binaries are open.
 
 from __future__ import annotations
 
+import time
+
 from .maps import MapIndex, Mapping, read_maps
 from .objects import ObjectFile
 from .perfmap import PerfMap
 
 # Frames cached per process before the cache is simply cleared.
 FRAME_CACHE_LIMIT = 65536
+# An address outside every known mapping triggers a re-read of the maps (a
+# library was loaded since), but not more often than this: garbage addresses
+# from a broken stack must not cost a /proc read each.
+MISS_RELOAD_INTERVAL_S = 0.01
 
 
 class ProcessState:
@@ -27,6 +33,7 @@ class ProcessState:
         self.frames: dict[int, object] = {}  # lookup address -> Frame
         self.rules: dict[int, tuple] = {}  # pc -> unwind rule (see cfi.py)
         self.generation = 0
+        self.loaded_at = -1e9  # time.monotonic() of the last successful read
 
     def reload_maps(self) -> bool:
         """Re-reads /proc/PID/maps; False (keeping the old snapshot) if gone."""
@@ -46,7 +53,19 @@ class ProcessState:
         self.frames.clear()
         self.rules.clear()
         self.generation += 1
+        self.loaded_at = time.monotonic()
         return True
+
+    def find_fresh(self, addr: int) -> tuple[Mapping | None, bool]:
+        """(mapping, whether the maps were re-read to find it)."""
+        m = self.index.find(addr)
+        if m is not None or not self.alive:
+            return m, False
+        if time.monotonic() - self.loaded_at < MISS_RELOAD_INTERVAL_S:
+            return None, False
+        if not self.reload_maps():
+            return None, False
+        return self.index.find(addr), True
 
     def find(self, addr: int) -> Mapping | None:
         return self.index.find(addr)

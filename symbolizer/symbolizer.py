@@ -148,7 +148,6 @@ class Symbolizer:
         if not st.index.maps and st.alive:
             st.reload_maps()
             self.stats["maps_reloads"] += 1
-        reloaded = False
         perf_refreshed = False
         out = []
         frames = st.frames
@@ -161,13 +160,10 @@ class Symbolizer:
                 else:
                     out.append(fr)
                 continue
-            m = st.find(look)
-            if m is None and not reloaded and st.alive:
-                reloaded = True
-                if st.reload_maps():
-                    self.stats["maps_reloads"] += 1
-                    frames = st.frames
-                m = st.find(look)
+            m, reloaded = st.find_fresh(look)
+            if reloaded:
+                self.stats["maps_reloads"] += 1
+                frames = st.frames
             if m is not None and m.is_file or m is not None and m.path == "[vdso]":
                 fr = self._native_frame(st, m, look)
             else:
@@ -202,13 +198,12 @@ class Symbolizer:
         if not st.index.maps and st.alive:
             st.reload_maps()
             self.stats["maps_reloads"] += 1
-        reloaded = [False]
-        rules = st.rules
-
         def rule_for(pc: int) -> Rule:
+            rules = st.rules  # replaced when the maps are re-read
             r = rules.get(pc)
             if r is None:
-                r = self._rule_for(st, pc, reloaded)
+                r = self._rule_for(st, pc)
+                rules = st.rules
                 if len(rules) >= FRAME_CACHE_LIMIT:
                     rules.clear()
                 rules[pc] = r
@@ -236,13 +231,10 @@ class Symbolizer:
         hit = obj.symbols.lookup(vaddr) if vaddr is not None else None
         return function_base(function_name(hit[0])) if hit is not None else ""
 
-    def _rule_for(self, st: ProcessState, pc: int, reloaded: list[bool]) -> Rule:
-        m = st.find(pc)
-        if m is None and not reloaded[0] and st.alive:
-            reloaded[0] = True
-            if st.reload_maps():
-                self.stats["maps_reloads"] += 1
-            m = st.find(pc)
+    def _rule_for(self, st: ProcessState, pc: int) -> Rule:
+        m, reloaded = st.find_fresh(pc)
+        if reloaded:
+            self.stats["maps_reloads"] += 1
         if m is None:
             return NO_RULE
         if m.is_file or m.path == "[vdso]":

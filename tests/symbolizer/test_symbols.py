@@ -6,7 +6,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -201,3 +203,26 @@ def test_frame_pointer_detection_decides_stack_copies(build, spawn):
     assert not any(v for k, v in sym.frame_pointers(without.pid).items()
                    if k.startswith("burn"))
     assert sym.needs_stack_copy(without.pid)
+
+
+def test_library_loaded_later_is_found_by_rereading_maps():
+    code = ("import ctypes, sys, time\nsys.stdin.readline()\n"
+            "lib = ctypes.CDLL('libz.so.1')\n"
+            "print(ctypes.cast(lib.crc32, ctypes.c_void_p).value, flush=True)\ntime.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.1)
+        sym = Symbolizer()
+        sym.process_seen(proc.pid)  # before libz is mapped
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        addr = int(proc.stdout.readline())
+        time.sleep(0.02)
+        frames = sym.user_frames(proc.pid, [addr])
+        assert frames[0].name == "crc32" and frames[0].module.startswith("libz.so")
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
