@@ -18,6 +18,10 @@
 #define FILTER_PIDS 0
 #endif
 
+#ifndef STACK_COPY_MAX
+#define STACK_COPY_MAX 16384
+#endif
+
 /* Processes to profile when FILTER_PIDS is set (tgid -> 1). */
 BPF_HASH(pid_filter, u32, u8, 4096);
 
@@ -40,6 +44,45 @@ static __always_inline void count(int idx)
     u64 *v = counters.lookup(&idx);
     if (v)
         (*v)++;
+}
+
+/* Processes whose code lacks frame pointers (tgid -> bytes of stack to copy):
+ * for them the samplers copy the user registers and the top of the user
+ * stack, and user space unwinds it with the binaries' CFI (perf's
+ * --call-graph dwarf). Everyone else gets the cheap frame-pointer walk. */
+BPF_HASH(stack_copy_pids, u32, u32, 4096);
+
+struct user_regs {
+    u64 ip;
+    u64 sp;
+    u64 bp;
+};
+
+/* The user registers saved at kernel entry (or at the sampling interrupt):
+ * an ABI-fixed frame, not a kernel struct whose layout varies. */
+static __always_inline void read_user_regs(struct user_regs *r, u64 *syscall_nr)
+{
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    bpf_probe_read_kernel(&r->ip, sizeof(r->ip), &regs->ip);
+    bpf_probe_read_kernel(&r->sp, sizeof(r->sp), &regs->sp);
+    bpf_probe_read_kernel(&r->bp, sizeof(r->bp), &regs->bp);
+    if (syscall_nr)
+        bpf_probe_read_kernel(syscall_nr, sizeof(*syscall_nr), &regs->orig_ax);
+}
+
+/* Copies up to `want` bytes of user stack from `sp` into `dst`; returns the
+ * bytes copied. A read that runs past the top of the stack fails whole, so
+ * shorter sizes are tried in turn. */
+static __always_inline u32 copy_user_stack(void *dst, u64 sp, u32 want)
+{
+    u32 size = STACK_COPY_MAX;
+#pragma unroll
+    for (int i = 0; i < 6; i++) {
+        if (size <= want && bpf_probe_read_user(dst, size, (void *)sp) == 0)
+            return size;
+        size >>= 1;
+    }
+    return 0;
 }
 
 static __always_inline int wanted(u32 tgid)

@@ -17,6 +17,7 @@ struct off_start {
     s32 kstack;
     s32 ustack;
     u32 state;
+    u32 ucopy;       /* id of a user stack copy (stack_copy_pids), or 0 */
     char comm[TASK_COMM_LEN];
 };
 
@@ -30,6 +31,8 @@ struct off_event {
     u32 state;
     s32 kstack;
     s32 ustack;
+    u32 ucopy;
+    u32 pad;
     char comm[TASK_COMM_LEN];
 };
 
@@ -40,6 +43,7 @@ struct agg_key {
     u32 state;
     s32 kstack;
     s32 ustack;
+    u32 ucopy;
 };
 
 struct agg_val {
@@ -66,10 +70,58 @@ struct last_walk {
     u32 state;
     s32 kstack;
     s32 ustack;
+    u32 ucopy;
 };
 BPF_TABLE("lru_hash", u32, struct last_walk, off_walks, START_ENTRIES);
 BPF_STACK_TRACE(off_stacks, STACK_ENTRIES);
 BPF_RINGBUF_OUTPUT(off_events, RINGBUF_PAGES);
+
+/* For processes without frame pointers: the blocking thread's user registers
+ * and stack top, sent once per distinct blocking point (see off_walks), and
+ * referred to by id from intervals and sums. */
+struct off_copy {
+    u32 id;
+    u32 pid;
+    u32 tid;
+    u32 bytes;
+    struct user_regs regs;
+    char data[STACK_COPY_MAX];
+};
+BPF_PERCPU_ARRAY(off_copy_scratch, struct off_copy, 1);
+BPF_PERCPU_ARRAY(off_copy_seq, u32, 1);
+BPF_RINGBUF_OUTPUT(off_copies, RINGBUF_PAGES);
+
+static __always_inline u32 emit_stack_copy(u32 tgid, u32 tid, struct user_regs *r)
+{
+    u32 *want = stack_copy_pids.lookup(&tgid);
+    if (!want) {
+        u32 all = 0;
+        want = stack_copy_pids.lookup(&all);
+    }
+    int zero = 0;
+    u32 *seq = off_copy_seq.lookup(&zero);
+    struct off_copy *c = off_copy_scratch.lookup(&zero);
+    if (!want || !seq || !c)
+        return 0;
+    *seq += 1;
+    c->id = ((*seq & 0xffffff) << 8) | (bpf_get_smp_processor_id() & 0xff);
+    if (c->id == 0)
+        return 0;
+    c->pid = tgid;
+    c->tid = tid;
+    c->regs = *r;
+    c->bytes = copy_user_stack(c->data, r->sp, *want);
+    if (!c->bytes)
+        return 0;
+    u64 size = offsetof(struct off_copy, data) + (c->bytes & (STACK_COPY_MAX * 2 - 1));
+    if (size > sizeof(*c))
+        size = sizeof(*c);
+    if (off_copies.ringbuf_output(c, size, 0) != 0) {
+        count(COUNT_OFF_LOST);
+        return 0;
+    }
+    return c->id;
+}
 
 static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_state, u64 now)
 {
@@ -84,26 +136,25 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
     s.ts_out = now;
     s.tgid = tgid;
     s.state = (u32)prev_state;
-    /* User registers saved at kernel entry: an ABI frame, not a kernel
-     * struct whose layout varies between versions. */
-    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-    u64 ip = 0, sp = 0, nr = 0;
-    bpf_probe_read_kernel(&ip, sizeof(ip), &regs->ip);
-    bpf_probe_read_kernel(&sp, sizeof(sp), &regs->sp);
-    bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
-    int cacheable = ip != 0 && (ip >> 47) == 0;  /* a user task, user ip */
+    struct user_regs r = {};
+    u64 nr = 0;
+    read_user_regs(&r, &nr);
+    int cacheable = r.ip != 0 && (r.ip >> 47) == 0;  /* a user task, user ip */
     struct last_walk *w = cacheable ? off_walks.lookup(&tid) : 0;
-    if (w && w->ip == ip && w->sp == sp && w->nr == nr && w->state == s.state) {
+    if (w && w->ip == r.ip && w->sp == r.sp && w->nr == nr && w->state == s.state) {
         s.kstack = w->kstack;
         s.ustack = w->ustack;
+        s.ucopy = w->ucopy;
         count(COUNT_OFF_WALKS_SAVED);
     } else {
         s.kstack = off_stacks.get_stackid(ctx, 0);
         s.ustack = off_stacks.get_stackid(ctx, BPF_F_USER_STACK);
         if (s.kstack < 0 && s.kstack != -EFAULT)
             count(COUNT_OFF_STACK_LOST);
+        if (cacheable)
+            s.ucopy = emit_stack_copy(tgid, tid, &r);
         if (cacheable) {
-            struct last_walk nw = {ip, sp, nr, s.state, s.kstack, s.ustack};
+            struct last_walk nw = {r.ip, r.sp, nr, s.state, s.kstack, s.ustack, s.ucopy};
             off_walks.update(&tid, &nw);
         }
     }
@@ -145,6 +196,7 @@ static __always_inline void switched_in(u32 tid, u64 now)
             e->state = s->state;
             e->kstack = s->kstack;
             e->ustack = s->ustack;
+            e->ucopy = s->ucopy;
             __builtin_memcpy(&e->comm, s->comm, TASK_COMM_LEN);
             off_events.ringbuf_submit(e, 0);
             count(COUNT_OFF_EVENTS);
@@ -161,6 +213,7 @@ static __always_inline void switched_in(u32 tid, u64 now)
         k.state = s->state;
         k.kstack = s->kstack;
         k.ustack = s->ustack;
+        k.ucopy = s->ucopy;
         struct agg_val *v = off_agg.lookup(&k);
         if (v) {
             __sync_fetch_and_add(&v->count, 1);

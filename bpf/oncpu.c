@@ -2,7 +2,9 @@
  *
  * Attached to the software cpu-clock event on every CPU. Each record carries
  * the sample's time, pid, tid, CPU, comm and its kernel and user stacks as
- * instruction pointers (frame-pointer walk by bpf_get_stack). Records are
+ * instruction pointers (frame-pointer walk by bpf_get_stack). For processes
+ * listed in stack_copy_pids it also carries the user registers and a copy of
+ * the top of the user stack, for CFI unwinding in user space. Records are
  * variable length so that short stacks cost few bytes. */
 #include <uapi/linux/ptrace.h>
 #include <uapi/linux/bpf_perf_event.h>
@@ -16,7 +18,11 @@ struct cpu_event {
     u16 kstack_bytes;
     u16 ustack_bytes;
     char comm[TASK_COMM_LEN];
+    struct user_regs regs;       /* zero unless the stack was copied */
+    u32 copy_bytes;              /* bytes of user stack copied from regs.sp */
+    u32 pad;
     u64 ips[MAX_KSTACK + MAX_USTACK];  /* kernel stack, then user stack */
+    char copy[STACK_COPY_MAX];         /* follows the used part of ips */
 };
 
 BPF_RINGBUF_OUTPUT(cpu_events, RINGBUF_PAGES);
@@ -55,7 +61,23 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
     e->kstack_bytes = k;
     e->ustack_bytes = u;
 
-    u64 size = offsetof(struct cpu_event, ips) + k + u;
+    e->copy_bytes = 0;
+    e->regs.ip = e->regs.sp = e->regs.bp = 0;
+    u32 *want = stack_copy_pids.lookup(&tgid);
+    if (!want) {
+        u32 all = 0;  /* key 0: every process (--unwind dwarf) */
+        want = stack_copy_pids.lookup(&all);
+    }
+    if (want) {
+        read_user_regs(&e->regs, 0);
+        u32 used = (k + u) & 0x7ff;
+        if (used > (MAX_KSTACK + MAX_USTACK) * sizeof(u64))
+            used = (MAX_KSTACK + MAX_USTACK) * sizeof(u64);
+        if (e->regs.sp)
+            e->copy_bytes = copy_user_stack((void *)&e->ips[0] + used, e->regs.sp, *want);
+    }
+
+    u64 size = offsetof(struct cpu_event, ips) + k + u + e->copy_bytes;
     if (size > sizeof(*e))
         size = sizeof(*e);
     if (cpu_events.ringbuf_output(e, size, 0) == 0)

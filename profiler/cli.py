@@ -42,6 +42,14 @@ def _add_sampler_args(p: argparse.ArgumentParser, default_hz: int) -> None:
     g.add_argument("--off-cpu-threshold-us", type=_positive_int, default=1000, metavar="N",
                    help="off-CPU intervals of N us or more are kept one by one with their "
                         "timestamps; shorter ones are summed in the kernel (default 1000)")
+    g.add_argument("--unwind", choices=("auto", "fp", "dwarf"), default="auto",
+                   help="how user stacks are walked: 'fp' follows frame pointers (cheapest); "
+                        "'dwarf' copies the top of each user stack and unwinds it with the "
+                        "binaries' CFI, for code built without frame pointers; 'auto' starts "
+                        "every process on frame pointers and switches a process to copies once "
+                        "its stacks are seen to stop short of main/thread start (default auto)")
+    g.add_argument("--stack-copy-kib", type=_positive_int, default=16, metavar="KIB",
+                   help="user stack copied per sample with --unwind dwarf/auto (default 16)")
     g.add_argument("--ringbuf-pages", type=_positive_int, default=256, metavar="N",
                    help="ring buffer size in pages per sampler, a power of two (default 256)")
 
@@ -115,7 +123,8 @@ def cmd_record(args) -> int:
     _prereq_or_exit()
     opts = SamplerOptions(pids=args.pids, comm=args.comm, hz=args.hz, off_cpu=args.off_cpu,
                           off_cpu_threshold_us=args.off_cpu_threshold_us,
-                          ringbuf_pages=args.ringbuf_pages)
+                          ringbuf_pages=args.ringbuf_pages, unwind=args.unwind,
+                          stack_copy_bytes=args.stack_copy_kib * 1024)
     try:
         record(opts, args.duration, args.output, fmt)
     except SamplerError as e:

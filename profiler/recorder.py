@@ -19,9 +19,14 @@ from .sampler.offcpu import OffCpuSampler
 from .sampler.oncpu import OnCpuSampler
 from .sampler.options import SamplerOptions
 from .sampler.reasons import classify
+from .sampler.unwinding import UnwindChooser
 
 # Kept for callers that think of it as the recorder's options.
 RecordOptions = SamplerOptions
+
+# Unwound off-CPU stack copies kept; the kernel refers to a copy for as long
+# as a thread keeps blocking at the same place.
+COPY_CACHE_LIMIT = 100_000
 
 COUNTER_NAMES = (
     "cpu_samples", "lost_cpu", "offcpu_events", "lost_offcpu",
@@ -44,9 +49,11 @@ class Recorder:
         self._b = None
         self._on: OnCpuSampler | None = None
         self._off: OffCpuSampler | None = None
+        self._unwind: UnwindChooser | None = None
         self._mono_to_wall = 0
         self._proc_names: dict[int, str] = {}
         self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
+        self._copy_addrs: dict[int, tuple[int, ...]] = {}  # off-CPU stack copy id -> unwound
         self.samples_taken = {CPU: 0, OFFCPU: 0}
         self.start_ns = 0
 
@@ -62,6 +69,7 @@ class Recorder:
         self._b = program.load(self.opts)
         self._mono_to_wall = time.time_ns() - time.monotonic_ns()
         self._on = OnCpuSampler(self._b, self.opts.hz)
+        self._unwind = UnwindChooser(self._b, self.opts.unwind, self.opts.stack_copy_bytes)
         if self.opts.off_cpu:
             self._off = OffCpuSampler(self._b)
         self.start_ns = time.time_ns()
@@ -90,6 +98,7 @@ class Recorder:
             if final:
                 self._off.flush_in_progress(time.monotonic_ns())
             off_events = self._off.take()
+            self._absorb_copies()
         out: list[Sample] = []
         out.extend(self._cpu_samples(cpu_events))
         out.extend(self._off_samples(off_events))
@@ -137,16 +146,39 @@ class Recorder:
             self._stack_cache[key] = frames
         return frames
 
+    def _unwound(self, e: CpuEvent) -> tuple[int, ...]:
+        """The user stack of a sample: CFI-unwound from its stack copy if it has one."""
+        if not e.stack:
+            return e.ustack
+        addrs = self.sym.unwind(e.pid, e.regs[0], e.regs[1], e.regs[2], e.stack)
+        return tuple(addrs) if len(addrs) >= len(e.ustack) else e.ustack
+
+    def _absorb_copies(self) -> None:
+        """Unwinds the off-CPU stack copies that arrived, once each, and drops the bytes."""
+        for cid, copy in self._off.copies.items():
+            if len(self._copy_addrs) >= COPY_CACHE_LIMIT:
+                self._copy_addrs.clear()
+            self._copy_addrs[cid] = tuple(self.sym.unwind(copy.pid, *copy.regs, copy.stack))
+        self._off.copies.clear()
+
+    def _off_user_stack(self, e: OffCpuEvent) -> tuple[int, ...]:
+        """An off-CPU user stack: unwound from its copy when it has one."""
+        addrs = self._copy_addrs.get(e.ucopy) if e.ucopy else None
+        return addrs if addrs is not None and len(addrs) >= len(e.ustack) else e.ustack
+
     def _cpu_samples(self, events: Iterable[CpuEvent]) -> list[Sample]:
         weight = 1_000_000_000 // self.opts.hz
         out = []
         for e in events:
             if not self._wanted(e.pid, e.comm):
                 continue
+            comm = self._proc_name(e.pid, e.comm)
+            stack = self._frames(e.pid, e.kstack, self._unwound(e))
+            if not e.stack and e.ustack:
+                self._unwind.observe(e.pid, comm, stack)
             out.append(Sample(
                 kind=CPU, ts_ns=e.ts + self._mono_to_wall, pid=e.pid, tid=e.tid, cpu=e.cpu,
-                comm=self._proc_name(e.pid, e.comm), thread_name=e.comm,
-                stack=self._frames(e.pid, e.kstack, e.ustack), value_ns=weight,
+                comm=comm, thread_name=e.comm, stack=stack, value_ns=weight,
             ))
         self.samples_taken[CPU] += len(out)
         return out
@@ -156,7 +188,7 @@ class Recorder:
         for e in events:
             if not self._wanted(e.pid, e.comm):
                 continue
-            stack = self._frames(e.pid, e.kstack, e.ustack)
+            stack = self._frames(e.pid, e.kstack, self._off_user_stack(e))
             kernel_names = [f.name for f in reversed(stack) if f.kind == "kernel"]
             ts = e.ts_out + self._mono_to_wall
             common = dict(kind=OFFCPU, pid=e.pid, tid=e.tid, cpu=e.cpu,
@@ -176,3 +208,4 @@ class Recorder:
             if not os.path.exists(f"/proc/{pid}"):
                 del self._proc_names[pid]
                 self.sym.process_exited(pid)
+                self._unwind.forget(pid)

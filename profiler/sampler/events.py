@@ -9,13 +9,17 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-# struct cpu_event header: ts, pid, tid, cpu, kstack_bytes, ustack_bytes, comm
-CPU_HEADER = struct.Struct("<QIIIHH16s")
-# struct off_event: ts_out, ts_wake, ts_in, pid, tid, cpu, state, kstack, ustack, comm
-OFF_EVENT = struct.Struct("<QQQIIIIii16s")
+# struct cpu_event header: ts, pid, tid, cpu, kstack_bytes, ustack_bytes, comm,
+# regs (ip, sp, bp), copy_bytes, pad
+CPU_HEADER = struct.Struct("<QIIIHH16sQQQII")
+# struct off_event: ts_out, ts_wake, ts_in, pid, tid, cpu, state, kstack, ustack,
+# ucopy, pad, comm
+OFF_EVENT = struct.Struct("<QQQIIIIiiII16s")
 # struct agg_key / agg_val
-AGG_KEY = struct.Struct("<IIIIii")
+AGG_KEY = struct.Struct("<IIIIiiI")
 AGG_VAL = struct.Struct("<QQQQ16s")
+# struct off_copy header: id, pid, tid, bytes, regs (ip, sp, bp)
+OFF_COPY = struct.Struct("<IIIIQQQ")
 
 
 class CpuEvent(NamedTuple):
@@ -28,6 +32,8 @@ class CpuEvent(NamedTuple):
     comm: str
     kstack: tuple[int, ...]
     ustack: tuple[int, ...]
+    regs: tuple[int, int, int] = (0, 0, 0)  # user ip, sp, bp when `stack` was copied
+    stack: bytes = b""  # a copy of user memory from regs' sp, for CFI unwinding
 
 
 class OffCpuEvent(NamedTuple):
@@ -49,6 +55,15 @@ class OffCpuEvent(NamedTuple):
     count: int
     kstack: tuple[int, ...]
     ustack: tuple[int, ...]
+    ucopy: int = 0  # id of a StackCopy of the user stack, for CFI unwinding
+
+
+class StackCopy(NamedTuple):
+    """User registers and stack top of a thread where it blocked."""
+
+    pid: int
+    regs: tuple[int, int, int]
+    stack: bytes
 
 
 def comm_str(raw: bytes) -> str:
@@ -56,8 +71,12 @@ def comm_str(raw: bytes) -> str:
 
 
 def decode_cpu(buf: bytes) -> CpuEvent:
-    ts, pid, tid, cpu, kb, ub, comm = CPU_HEADER.unpack_from(buf)
+    ts, pid, tid, cpu, kb, ub, comm, ip, sp, bp, copied, _ = CPU_HEADER.unpack_from(buf)
     off = CPU_HEADER.size
     n_k, n_u = kb // 8, ub // 8
     ips = struct.unpack_from(f"<{n_k + n_u}Q", buf, off)
-    return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:])
+    if not copied:
+        return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:])
+    start = off + kb + ub
+    return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:], (ip, sp, bp),
+                    bytes(buf[start:start + copied]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import time
 
-from .events import AGG_KEY, AGG_VAL, OFF_EVENT, OffCpuEvent, comm_str
+from .events import AGG_KEY, AGG_VAL, OFF_COPY, OFF_EVENT, OffCpuEvent, StackCopy, comm_str
 
 _EFAULT = -14
 
@@ -26,11 +26,21 @@ class OffCpuSampler:
         self._gen = 0
         self._pending: list[tuple] = []
         self.events: list[OffCpuEvent] = []
+        # Stack copies by id; intervals refer to them for as long as a thread
+        # keeps blocking at the same place, so the recorder keeps what it unwinds.
+        self.copies: dict[int, StackCopy] = {}
         b["off_events"].open_ring_buffer(self._on_event)
+        b["off_copies"].open_ring_buffer(self._on_copy)
+
+    def _on_copy(self, _ctx, data, size) -> int:
+        buf = ctypes.string_at(data, size)
+        cid, pid, _tid, n, ip, sp, bp = OFF_COPY.unpack_from(buf)
+        self.copies[cid] = StackCopy(pid, (ip, sp, bp), buf[OFF_COPY.size:OFF_COPY.size + n])
+        return 0
 
     def _on_event(self, _ctx, data, size) -> int:
         # Resolve stack ids now: ids can be reused once the map is cleared.
-        t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, comm = OFF_EVENT.unpack(
+        t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, ucopy, _, comm = OFF_EVENT.unpack(
             ctypes.string_at(data, size)
         )
         if (state & 0xFF) == 0 or not t_wake:
@@ -39,7 +49,7 @@ class OffCpuSampler:
             blocked, runq = t_wake - t_out, t_in - t_wake
         self.events.append(
             OffCpuEvent(t_out, pid, tid, cpu, comm_str(comm), state, blocked, runq, 1,
-                        self._stack(kid), self._stack(uid))
+                        self._stack(kid), self._stack(uid), ucopy)
         )
         return 0
 
@@ -60,14 +70,15 @@ class OffCpuSampler:
         time.sleep(0.0005)  # let programs that read the old generation finish
         for k, v in list(table.items()):
             kb, vb = bytes(k), bytes(v)
-            gen, pid, tid, state, kid, uid = AGG_KEY.unpack_from(kb)
+            gen, pid, tid, state, kid, uid, ucopy = AGG_KEY.unpack_from(kb)
             if gen != old:
                 continue
             count, blocked, runq, last_in, comm = AGG_VAL.unpack_from(vb)
             del table[k]
             self.events.append(
                 OffCpuEvent(last_in - blocked // max(count, 1), pid, tid, -1, comm_str(comm),
-                            state, blocked, runq, count, self._stack(kid), self._stack(uid))
+                            state, blocked, runq, count, self._stack(kid), self._stack(uid),
+                            ucopy)
             )
 
     def flush_in_progress(self, now_ns: int) -> None:
@@ -84,7 +95,8 @@ class OffCpuSampler:
                 blocked, runq = now_ns - s.ts_out, 0
             self.events.append(
                 OffCpuEvent(s.ts_out, s.tgid, k.value, -1, comm_str(bytes(s.comm)), s.state,
-                            blocked, runq, 1, self._stack(s.kstack), self._stack(s.ustack))
+                            blocked, runq, 1, self._stack(s.kstack), self._stack(s.ustack),
+                            s.ucopy)
             )
 
     def take(self) -> list[OffCpuEvent]:

@@ -14,6 +14,8 @@ class SamplerOptions:
     hz: int = 99
     off_cpu: bool = True
     off_cpu_threshold_us: int = 1000
+    unwind: str = "auto"  # auto | fp | dwarf (see sampler/unwinding.py)
+    stack_copy_bytes: int = 16384
     ringbuf_pages: int = 256
     start_entries: int = 16384
     agg_entries: int = 16384

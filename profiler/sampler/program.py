@@ -48,8 +48,16 @@ def cflags(opts: SamplerOptions) -> list[str]:
         f"-DSTART_ENTRIES={opts.start_entries}",
         f"-DAGG_ENTRIES={opts.agg_entries}",
         f"-DSTACK_ENTRIES={opts.stack_entries}",
+        f"-DSTACK_COPY_MAX={_power_of_two_at_most(opts.stack_copy_bytes)}",
         "-Wno-macro-redefined",
     ]
+
+
+def _power_of_two_at_most(n: int) -> int:
+    p = 512
+    while p * 2 <= min(n, 16384):
+        p *= 2
+    return p
 
 
 def load(opts: SamplerOptions):
