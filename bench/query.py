@@ -1,8 +1,10 @@
 """Query and storage benchmark on a synthetic fleet.
 
 Fleet: HOSTS hosts x 1 hour at 19 Hz on 2 CPUs (100 hosts: 13.68 M samples),
-5 services, two releases (service_version 1.0 / 1.1, where 1.1 burns more in
-one function). Data is written through the store's write path in 10 s blocks
+5 services of 1,500 distinct stacks each (paths down a call tree of 1,500
+functions, some ending in native and kernel frames), two releases
+(service_version 1.0 / 1.1, where 1.1 burns more in some stacks). Data is
+written through the store's write path in 10 s blocks
 (as agents push), then compacted as the server's background job does.
 Prints bytes/sample and the times of a merged flame graph and a diff, both
 through the HTTP API (Flask test client, JSON included) and cold/warm.
@@ -46,16 +48,24 @@ def service_model(name: str, rng: random.Random):
     natives = [Frame(f"lib{i % 7}_op_{i}", "native", f"/usr/lib/lib{i % 7}.so", "b" * 40,
                      0x1000 + i * 16) for i in range(300)]
     kernel = [Frame(f"ksys_{i}", "kernel") for i in range(60)]
-    entries = [tuple(rng.sample(funcs, 4)) for _ in range(12)]
+    # Stacks are paths down a call tree (each function calls a few others), as in
+    # real programs, so stacks share prefixes; leaves may go native, then kernel.
+    callees: dict[Frame, list[Frame]] = {}
     stacks = []
-    for _ in range(1500):
-        s = list(rng.choice(entries))
-        s += rng.sample(funcs, rng.randint(4, 20))
+    seen = set()
+    entries = rng.sample(funcs, 6)
+    while len(stacks) < 1500:
+        path = [rng.choice(entries)]
+        for _ in range(rng.randint(6, 28)):
+            kids = callees.setdefault(path[-1], rng.sample(funcs, rng.randint(2, 4)))
+            path.append(rng.choice(kids))
         if rng.random() < 0.4:
-            s += rng.sample(natives, rng.randint(1, 5))
+            path += rng.sample(natives, rng.randint(1, 3))
         if rng.random() < 0.2:
-            s += rng.sample(kernel, rng.randint(1, 4))
-        stacks.append(s)
+            path += rng.sample(kernel, rng.randint(1, 3))
+        if tuple(path) not in seen:
+            seen.add(tuple(path))
+            stacks.append(path)
     frames: list[Frame] = []
     index: dict[Frame, int] = {}
     local = []

@@ -121,18 +121,26 @@ class QueryEngine:
 
     # ---------------------------------------------------------------- renders
 
+    def _merged_by_name(self, values: dict[int, int], names: fg.Names) -> dict[tuple, int]:
+        out: dict[tuple[int, ...], int] = {}
+        for stack, v in self._named_stacks(values, names):
+            out[stack] = out.get(stack, 0) + v
+        return out
+
     def render(self, sel: Selection, max_nodes: int = 0) -> dict:
         names = fg.Names()
-        root = fg.build(self._named_stacks(self.stack_values(sel), names))
-        out = fg.flamebearer(root, names, max_nodes)
+        stacks = self._merged_by_name(self.stack_values(sel), names)
+        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes)
+        out = fg.flamebearer_from_levels(levels, total, names)
         out["timeline"] = self.pyroscope_timeline(sel)
         return out
 
     def diff(self, left: Selection, right: Selection, max_nodes: int = 0) -> dict:
         names = fg.Names()
-        root = fg.build(self._named_stacks(self.stack_values(left), names))
-        fg.build(self._named_stacks(self.stack_values(right), names), right=True, root=root)
-        return fg.diff_flamebearer(root, names, max_nodes)
+        lstacks = self._merged_by_name(self.stack_values(left), names)
+        rstacks = self._merged_by_name(self.stack_values(right), names)
+        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes)
+        return fg.diff_flamebearer_from_levels(levels, lt, rt, names)
 
     def top(self, sel: Selection, limit: int = 100) -> list[dict]:
         values = self.stack_values(sel)
