@@ -10,6 +10,7 @@ itself, which still works for deleted binaries while the process lives).
 from __future__ import annotations
 
 import io
+import lzma
 import os
 from typing import BinaryIO
 
@@ -53,6 +54,9 @@ class ObjectFile:
         except (ElfError, OSError, ValueError):
             table = SymbolTable([], [], [], "")
         if table.source != ".symtab":
+            mini = self._minidebuginfo()
+            if mini is not None:
+                return mini
             debug = self.debug_elf()
             if debug is not None:
                 try:
@@ -63,6 +67,29 @@ class ObjectFile:
                     dtable.source = "debug:.symtab"
                     return dtable
         return table
+
+    def _minidebuginfo(self) -> SymbolTable | None:
+        """`.gnu_debugdata` (Fedora's MiniDebugInfo): an xz-compressed ELF
+        holding the `.symtab` of local functions that stripping removed."""
+        data = self.elf.section_data(".gnu_debugdata")
+        if not data:
+            return None
+        try:
+            inner = ElfFile(io.BytesIO(lzma.decompress(data)), self.path + ":.gnu_debugdata")
+            table = load_symbols(inner)
+        except (lzma.LZMAError, ElfError, OSError, ValueError, EOFError):
+            return None
+        if table.source != ".symtab":
+            return None
+        # It has local functions only; the exported ones are in .dynsym.
+        dyn = load_symbols(self.elf)
+        merged = SymbolTable.build(
+            [b for b, n in zip(table.bounds, table.names, strict=True) if n is not None]
+            + [b for b, n in zip(dyn.bounds, dyn.names, strict=True) if n is not None],
+            _sizes(table) + _sizes(dyn),
+            [n for n in table.names if n is not None] + [n for n in dyn.names if n is not None],
+            "minidebuginfo+.dynsym")
+        return merged
 
     def debug_elf(self) -> ElfFile | None:
         """The separate debug file's ELF, if one is installed and matches."""
@@ -103,6 +130,12 @@ class ObjectFile:
         dbg = self.extra.get("debug_elf")
         if isinstance(dbg, ElfFile):
             dbg.close()
+
+
+def _sizes(table: SymbolTable) -> list[int]:
+    """Sizes of a table's named entries, recovered from its boundaries."""
+    b, n = table.bounds, table.names
+    return [b[i + 1] - b[i] if i + 1 < len(b) else 0 for i in range(len(n)) if n[i] is not None]
 
 
 def open_mapping(pid: int, m: Mapping) -> tuple[BinaryIO, str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import shutil
@@ -226,3 +227,22 @@ def test_library_loaded_later_is_found_by_rereading_maps():
         proc.wait()
         proc.stdin.close()
         proc.stdout.close()
+
+
+def test_minidebuginfo_names_a_stripped_binary(build, spawn, tmp_path):
+    """Fedora-style `.gnu_debugdata`: an xz-compressed .symtab inside the stripped binary."""
+    if shutil.which("objcopy") is None:
+        pytest.skip("objcopy is not installed")
+    exe = tmp_path / "mini"
+    shutil.copy(build("burn.c", NO_FP), exe)
+    debug = tmp_path / "mini.debug"
+    subprocess.run(["objcopy", "--only-keep-debug", str(exe), str(debug)], check=True)
+    subprocess.run(["objcopy", "--strip-debug", "--remove-section", ".comment", str(debug)],
+                   check=True)
+    xz = tmp_path / "mini.xz"
+    xz.write_bytes(lzma.compress(debug.read_bytes()))
+    subprocess.run(["strip", "--strip-all", str(exe)], check=True)
+    subprocess.run(["objcopy", "--add-section", f".gnu_debugdata={xz}", str(exe)], check=True)
+    run = spawn([exe, "5"])
+    frames = Symbolizer().user_frames(run.pid, [run.addrs["burn_a"] + 4, run.addrs["work"] + 5])
+    assert [f.name for f in frames] == ["burn_a", "work"]
