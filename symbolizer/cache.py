@@ -27,6 +27,9 @@ class ByteLRU(Generic[V]):
     def __contains__(self, key: str) -> bool:
         return key in self._items
 
+    def values(self) -> list[V]:
+        return [v for v, _ in self._items.values()]
+
     def get(self, key: str) -> V | None:
         item = self._items.get(key)
         if item is None:

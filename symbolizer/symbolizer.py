@@ -56,7 +56,9 @@ class Symbolizer:
         self.cache_dir = cache_dir
         self._disk = DiskCache(cache_dir) if cache_dir else None
         self.lines = lines
-        self._objects: ByteLRU[ObjectFile] = ByteLRU(cache_bytes, on_evict=self._evicted)
+        # Evicted binaries are only dropped by the cache: processes still
+        # mapping them keep their reference (and its open file) until they exit.
+        self._objects: ByteLRU[ObjectFile] = ByteLRU(cache_bytes)
         self._procs: dict[int, ProcessState] = {}
         self._kallsyms: Kallsyms | None = None
         self._perfmap_checked: dict[int, float] = {}
@@ -90,7 +92,7 @@ class Symbolizer:
         Reads its maps, opens every executable mapping's binary and loads its
         symbols (a no-op for build-ids already cached), and reads its perf map.
         """
-        st = self._proc(pid, create=True)
+        st = self._proc(pid)
         if not st.reload_maps():
             return
         self.stats["maps_reloads"] += 1
@@ -103,7 +105,7 @@ class Symbolizer:
 
     def frame_pointers(self, pid: int) -> dict[str, bool]:
         """Per executable binary of the process: built with frame pointers?"""
-        st = self._proc(pid, create=True)
+        st = self._proc(pid)
         if not st.index.maps:
             self.process_seen(pid)
         out = {}
@@ -125,7 +127,7 @@ class Symbolizer:
         fps = self.frame_pointers(pid)
         if any(not fp for name, fp in fps.items() if not is_runtime(name)):
             return True
-        st = self._proc(pid, create=True)
+        st = self._proc(pid)
         pm = self._perf_map(st, force=True)
         return pm is not None and pm.has_prefix("py::")
 
@@ -144,7 +146,7 @@ class Symbolizer:
         file offset of the address looked up (addr-1 for return addresses),
         so a server can look it up again as is.
         """
-        st = self._proc(pid, create=True)
+        st = self._proc(pid)
         if not st.index.maps and st.alive:
             st.reload_maps()
             self.stats["maps_reloads"] += 1
@@ -164,22 +166,24 @@ class Symbolizer:
             if reloaded:
                 self.stats["maps_reloads"] += 1
                 frames = st.frames
-            if m is not None and m.is_file or m is not None and m.path == "[vdso]":
+            cacheable = True
+            if m is not None and (m.is_file or m.path == "[vdso]"):
                 fr = self._native_frame(st, m, look)
             else:
                 fr = self._jit_frame(st, look, refresh=not perf_refreshed)
                 if fr is None:
                     perf_refreshed = True
                     fr = self._unknown_frame(m, look, addr)
-            if len(frames) >= FRAME_CACHE_LIMIT:
-                frames.clear()
+                # A perf map may still grow and name (or rename) this address.
+                cacheable = st.perfmap is None
+            if cacheable:
+                if len(frames) >= FRAME_CACHE_LIMIT:
+                    frames.clear()
+                frames[look] = fr
             if type(fr) is tuple:
-                frames[look] = fr
                 out.extend(fr)
-                continue
-            if fr.kind != "jit":  # perf maps may still grow and rename a region
-                frames[look] = fr
-            out.append(fr)
+            else:
+                out.append(fr)
         return out
 
     # -- unwinding ----------------------------------------------------------
@@ -194,10 +198,11 @@ class Symbolizer:
     def unwind_result(self, pid: int, ip: int, sp: int, bp: int, stack: bytes,
                       max_depth: int = MAX_DEPTH) -> UnwindResult:
         """Like `unwind`, also saying whether the thread's root was reached."""
-        st = self._proc(pid, create=True)
+        st = self._proc(pid)
         if not st.index.maps and st.alive:
             st.reload_maps()
             self.stats["maps_reloads"] += 1
+
         def rule_for(pc: int) -> Rule:
             rules = st.rules  # replaced when the maps are re-read
             r = rules.get(pc)
@@ -330,7 +335,7 @@ class Symbolizer:
         return Frame(f"[unknown] 0x{addr:x}", "unknown", module, "", look)
 
     # -- state -------------------------------------------------------------
-    def _proc(self, pid: int, create: bool) -> ProcessState:
+    def _proc(self, pid: int) -> ProcessState:
         st = self._procs.get(pid)
         if st is None:
             st = ProcessState(pid)
@@ -380,10 +385,4 @@ class Symbolizer:
 
     def objects(self) -> Iterable[ObjectFile]:
         """Binaries currently cached (for benchmarks and diagnostics)."""
-        return [v for v, _ in self._objects._items.values()]
-
-    @staticmethod
-    def _evicted(obj: ObjectFile) -> None:
-        # Processes may still reference it; only the cache lets go. Its file
-        # stays open until garbage-collected so those references keep working.
-        pass
+        return self._objects.values()
