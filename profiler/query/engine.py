@@ -171,43 +171,48 @@ class QueryEngine:
     # --------------------------------------------------------------- timeline
 
     def timeline(self, sel: Selection, step_ns: int) -> list[list[int]]:
-        """[[ts_ms, value_ns], ...] per step over the selection (zeros included)."""
+        """[[ts_ms, value_ns], ...] per step over the selection (zeros included).
+
+        Uses the blocks' 10 s slot totals when the step is a multiple of 10 s
+        and `lo` is aligned; slots cut by the range edges, finer steps and
+        pid/tid filters read the samples.
+        """
         lo, hi = sel.lo, sel.hi
         nsteps = max(1, -(-(hi - lo) // step_ns))
         points = [0] * nsteps
         _, blocks = self._blocks(sel)
-        need_raw = []
         filtered = sel.pid is not None or sel.tid is not None
-        if not filtered:
+        edges: list[tuple[int, int, int]] = []
+        fine_ns = blk.FINE_NS
+        if filtered:
+            edges = [(b.id, lo, hi) for b in blocks]
+        else:
+            fine_ok = step_ns % fine_ns == 0 and lo % fine_ns == 0
             aggs = self.store.aggregates([b.id for b in blocks])
-            fine_ok = step_ns >= blk.FINE_NS and step_ns % blk.FINE_NS == 0 and (
-                lo % blk.FINE_NS == 0)
             for b in blocks:
                 agg = aggs.get(b.id)
                 if agg is None:
                     continue
                 first, fine = agg.fine
-                if (fine_ok or b.level == 2) and fine:
-                    for i, v in enumerate(fine):
-                        t = (first + i) * blk.FINE_NS
-                        if v and lo <= t < hi:
-                            points[(t - lo) // step_ns] += v
+                if not fine or not (fine_ok or b.level == 2):
+                    edges.append((b.id, lo, hi))
                     continue
-                for b_lo, b_hi, tot, _s, _v in agg.buckets:
-                    if b_hi <= lo or b_lo >= hi:
+                for i, v in enumerate(fine):
+                    t = (first + i) * fine_ns
+                    if not v or t + fine_ns <= lo or t >= hi:
                         continue
-                    if (b_hi - b_lo <= step_ns and lo <= b_lo and b_hi <= hi) or b.level == 2:
-                        mid = (b_lo + b_hi) // 2
-                        if lo <= mid < hi:
-                            points[(mid - lo) // step_ns] += tot
+                    if (lo <= t and t + fine_ns <= hi) or b.level == 2:
+                        if lo <= t < hi:
+                            points[(t - lo) // step_ns] += v
                     else:
-                        need_raw.append(b.id)
-                        break
-        else:
-            need_raw = [b.id for b in blocks]
-        if need_raw:
-            for cols in self.store.raw(sorted(set(need_raw))).values():
-                i, j = cols.slice(lo, hi)
+                        edges.append((b.id, max(lo, t), min(hi, t + fine_ns)))
+        if edges:
+            raws = self.store.raw(sorted({e[0] for e in edges}))
+            for bid, e_lo, e_hi in edges:
+                cols = raws.get(bid)
+                if cols is None:
+                    continue
+                i, j = cols.slice(e_lo, e_hi)
                 ts, value, pid, tid = cols.ts, cols.value, cols.pid, cols.tid
                 for k in range(i, j):
                     if filtered and ((sel.pid is not None and pid[k] != sel.pid) or

@@ -9,6 +9,7 @@ import threading
 import time
 
 import requests
+from conftest import free_port
 from sources import PythonThreadSource
 from sqlalchemy import create_engine, text
 
@@ -46,13 +47,13 @@ def test_labels_from_a_real_process(tmp_path):
         q.wait()
 
 
-def _agent(url, tmp_path, stop, interval=1.0):
+def _agent(url, tmp_path, stop, metrics_port, interval=1.0):
     result = {}
     src = PythonThreadSource(hz=19)
 
     def run():
         result["r"] = run_agent(url, src, AgentOptions(
-            interval_s=interval, spool_dir=str(tmp_path / "spool"), metrics_port=0,
+            interval_s=interval, spool_dir=str(tmp_path / "spool"), metrics_port=metrics_port,
             host="testhost", extra_labels={"suite": "server"}), stop)
 
     t = threading.Thread(target=run, name="agent-under-test")
@@ -66,12 +67,17 @@ def test_agent_ships_and_survives_server_outage(tmp_path, server_factory):
     stop, work_stop = threading.Event(), threading.Event()
     worker = threading.Thread(target=burn_worker, args=(work_stop,), name="burner")
     worker.start()
-    t, result = _agent(srv.url, tmp_path, stop)
+    mport = free_port()
+    t, result = _agent(srv.url, tmp_path, stop, mport)
     try:
         time.sleep(3)
         port = srv.port
         srv.stop()
         time.sleep(30)  # the server is down; batches go to the spool
+        metrics = requests.get(f"http://127.0.0.1:{mport}/metrics", timeout=5).text
+        spooled = [ln for ln in metrics.splitlines()
+                   if ln.startswith("flamecam_agent_spool_batches ")]
+        assert spooled and float(spooled[0].split()[1]) >= 20, metrics
         srv.port = port
         srv.start()
         time.sleep(3)
