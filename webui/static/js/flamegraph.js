@@ -136,6 +136,29 @@ export class FlameGraph {
     return Boolean(best);
   }
 
+  // Where the widest visible frame named `name` is drawn, in client pixels
+  // (for tests and for scrolling a match into view); null when not drawn.
+  frameRect(name) {
+    const tree = this.tree;
+    const idx = tree ? tree.names.indexOf(name) : -1;
+    if (idx < 0) return null;
+    const width = this.scroller.clientWidth;
+    const { x0, x1 } = this.zoom;
+    const k = width / (x1 - x0);
+    let best = null;
+    tree.levels.forEach((level, l) => {
+      for (let i = 0; i < level.n; i++) {
+        if (level.name[i] !== idx) continue;
+        const left = Math.max(0, (level.x[i] - x0) * k);
+        const right = Math.min(width, (level.x[i] + level.total[i] - x0) * k);
+        if (right - left > (best ? best.w : 0.5)) best = { l, x: left, w: right - left };
+      }
+    });
+    if (!best) return null;
+    const rect = this.canvas.getBoundingClientRect();
+    return { x: rect.left + best.x, y: rect.top + this.rowY(best.l), w: best.w, h: ROW - 1 };
+  }
+
   rowY(l) {
     const rows = this.tree.levels.length;
     return this.layout === "flame" ? (rows - 1 - l) * ROW : l * ROW;

@@ -1,0 +1,316 @@
+"""Fixtures for the web UI tests: a real server, filled by the real agent
+profiling a known workload, and headless Chromium driven by Playwright.
+
+The workload (workload.c) runs twice, as releases 1.0 and 2.0 of the service
+`webui-demo`; 2.0 spends more in `burn_b`. The agent labels them from their
+OTEL_* environment. If eBPF cannot be loaded here (not root, no BPF), the
+same shape of samples is pushed through the agent ingest endpoint instead
+and the tests say so in their output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ARTIFACTS = ROOT / "test-artifacts" / "webui"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+SERVICE = "webui-demo"
+XSS_SERVICE = "webui-xss"
+XSS_NAME = "<img src=x onerror=alert(1)>"
+PROFILE_SECONDS = float(os.environ.get("FLAMECAM_WEBUI_PROFILE_SECONDS", "12"))
+VERSIONS = {"1.0": "3", "2.0": "12"}  # release -> burn_b units (burn_a is 7)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_json(url: str, timeout: float = 10) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def http_post(url: str, body: bytes, content_type: str) -> int:
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": content_type})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.status
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def api(self, path: str, **params: str) -> dict:
+        return http_json(f"{self.url}{path}?{urllib.parse.urlencode(params)}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    """`flamecam server` (python -m profiler.server) on a fresh SQLite file."""
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("Debian's chromium is needed: apt-get install chromium")
+    work = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "profiler.server", "--host", "127.0.0.1", "--port", str(port),
+             "--db", f"sqlite:///{work}/flamecam.db"],
+            cwd=work, stdout=out, stderr=subprocess.STDOUT,
+            # this checkout first: an older editable install may predate webui/
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)),
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            http_json(url + "/healthz", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("flamecam server did not start:\n" + log.read_text()[-3000:])
+            time.sleep(0.3)
+    yield Server(url, proc, log)
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class Workload:
+    """One release of the workload, labelled through its environment."""
+
+    def __init__(self, exe: Path, version: str, b_units: str):
+        env = dict(os.environ, OTEL_SERVICE_NAME=SERVICE,
+                   OTEL_RESOURCE_ATTRIBUTES=f"service.version={version},deployment.environment=test")
+        self.version = version
+        self.proc = subprocess.Popen([str(exe), b_units], stdout=subprocess.PIPE, text=True,
+                                     env=env)
+        assert self.proc.stdout.readline().strip() == "ready"
+        self.pid = self.proc.pid
+
+    def threads(self) -> dict[str, int]:
+        out = {}
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
+                out[f.read().strip()] = int(tid)
+        return out
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@dataclass
+class Profiled:
+    mode: str
+    workloads: list[Workload] = field(default_factory=list)
+    threads: dict[str, int] = field(default_factory=dict)
+
+
+def _agent_cli_help() -> str:
+    r = subprocess.run([sys.executable, "-m", "profiler.cli", "agent", "--help"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    return r.stdout if r.returncode == 0 else ""
+
+
+def _run_agent_cli(url: str, pids: list[int], help_text: str, work: Path) -> None:
+    """`flamecam agent --server URL` for PROFILE_SECONDS, then SIGINT (it drains)."""
+    args = [sys.executable, "-m", "profiler.cli", "agent", "--server", url]
+    if "--pid" in help_text:
+        for pid in pids:
+            args += ["--pid", str(pid)]
+    if "--frequency" in help_text:
+        args += ["--frequency", "49"]
+    if "--interval" in help_text:
+        args += ["--interval", "3"]
+    if "--spool-dir" in help_text:
+        args += ["--spool-dir", str(work / "spool")]
+    if "--metrics-port" in help_text:
+        args += ["--metrics-port", "0"]
+    log = work / "agent.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, cwd=work, stdout=out, stderr=subprocess.STDOUT)
+    time.sleep(PROFILE_SECONDS)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.returncode not in (0, -signal.SIGINT, 130):
+        raise RuntimeError(f"flamecam agent failed ({proc.returncode}):\n{log.read_text()[-3000:]}")
+
+
+def _run_agent_in_process(url: str, pids: list[int], work: Path) -> None:
+    """The agent's loop (`run_agent`) over the real Recorder, for these pids."""
+    from profiler.agent.run import AgentOptions, run_agent
+    from profiler.recorder import Recorder, RecordOptions
+
+    stop = threading.Event()
+    with Recorder(RecordOptions(pids=pids, hz=49)) as rec:
+        timer = threading.Timer(PROFILE_SECONDS, stop.set)
+        timer.start()
+        try:
+            run_agent(url, rec, AgentOptions(interval_s=3, spool_dir=str(work / "spool"),
+                                             metrics_port=None, drain_on_stop_s=20), stop)
+        finally:
+            timer.cancel()
+
+
+def _push_synthetic(url: str, workloads: list[Workload]) -> None:
+    """Samples shaped like the workload, through POST /api/v1/agent/push."""
+    from profiler.agent.batch import encode_batch
+    from profiler.model import Frame, Sample
+
+    def f(name: str, kind: str = "native") -> Frame:
+        return Frame(name, kind, module="workload")
+
+    base = (f("_start"), f("__libc_start_call_main"), f("start_thread"))
+    now = time.time_ns() - int(PROFILE_SECONDS * 1e9)
+    samples = []
+    for w in workloads:
+        tids = w.threads()
+        b = int(VERSIONS[w.version])
+        for k in range(int(PROFILE_SECONDS * 49)):
+            ts = now + k * 20_408_163
+            leaf = "burn_a" if (k % (7 + b)) < 7 else "burn_b"
+            samples.append(Sample("cpu", ts, w.pid, tids["burner"], 0, "workload", "burner",
+                                  base + (f("burner"), f("work"), f(leaf)), 20_408_163,
+                                  labels={"service.version": w.version}))
+            if k % 3 == 0:
+                samples.append(Sample("offcpu", ts, w.pid, tids["sleeper"], 0, "workload",
+                                      "sleeper", base + (f("sleeper"), f("nap"),
+                                                         f("clock_nanosleep"),
+                                                         f("do_nanosleep", "kernel")),
+                                      50_000_000, reason="sleep"))
+                samples.append(Sample("offcpu", ts, w.pid, tids["waiter"], 1, "workload",
+                                      "waiter", base + (f("waiter"), f("wait_for_lock"),
+                                                        f("futex_wait", "kernel")),
+                                      20_000_000, reason="lock"))
+                samples.append(Sample("cpu", ts, w.pid, tids["holder"], 1, "workload", "holder",
+                                      base + (f("holder"), f("nanosleep")), 20_408_163))
+        labels = {"service_name": SERVICE, "service_version": w.version, "host": "synthetic"}
+        body = encode_batch(samples, lambda s, labels=labels: labels, agent_id="webui-test",
+                            seq=int(time.time() * 1e6))
+        http_post(url + "/api/v1/agent/push", body, "application/x-flamecam-batch")
+        samples = []
+
+
+def _wait_for_data(server: Server, deadline_s: float = 60) -> None:
+    deadline = time.monotonic() + deadline_s
+    versions: list[str] = []
+    while time.monotonic() < deadline:
+        versions = server.api("/api/v1/labels/service_version/values", **{
+            "from": "now-1h", "until": "now", "query": f'cpu{{service_name="{SERVICE}"}}'
+        }).get("values", [])
+        top = server.api("/api/v1/top", query=f'cpu{{service_name="{SERVICE}"}}',
+                         **{"from": "now-1h", "until": "now"})
+        names = {r["name"] for r in top.get("functions", [])}
+        if {"1.0", "2.0"} <= set(versions) and {"burn_a", "burn_b"} <= names:
+            return
+        time.sleep(1)
+    raise AssertionError(f"profiles of {SERVICE} never showed up (versions {versions})")
+
+
+@pytest.fixture(scope="session")
+def profiled(server: Server, tmp_path_factory) -> Profiled:
+    """The workload's two releases, profiled and uploaded; plus the XSS frame."""
+    work = tmp_path_factory.mktemp("agent")
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the workload: apt-get install gcc")
+    exe = work / "workload"
+    subprocess.run(["gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer",
+                    "-pthread", "-o", str(exe), str(HERE / "workload.c")], check=True)
+    workloads = [Workload(exe, v, units) for v, units in VERSIONS.items()]
+    result = Profiled(mode="", workloads=workloads, threads=workloads[0].threads())
+    try:
+        mode = os.environ.get("FLAMECAM_WEBUI_AGENT", "auto")
+        help_text = _agent_cli_help() if mode in ("auto", "cli") else ""
+        pids = [w.pid for w in workloads]
+        if help_text:
+            result.mode = "flamecam agent (CLI)"
+            _run_agent_cli(server.url, pids, help_text, work)
+        elif mode != "synthetic" and os.geteuid() == 0:
+            result.mode = "run_agent + Recorder (in process)"
+            _run_agent_in_process(server.url, pids, work)
+        else:
+            result.mode = "synthetic samples via /api/v1/agent/push (no eBPF here)"
+            _push_synthetic(server.url, workloads)
+        print(f"\nwebui tests: data from {result.mode}")
+        folded = f"main;render_page;{XSS_NAME} 250\nmain;render_page;safe_leaf 50\n"
+        name = f"{XSS_SERVICE}.cpu{{env=test}}"
+        query = urllib.parse.urlencode({"name": name, "format": "folded"})
+        http_post(f"{server.url}/ingest?{query}", folded.encode(), "text/plain")
+        _wait_for_data(server)
+        yield result
+    finally:
+        for w in workloads:
+            w.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is needed: apt-get install chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh 1280x800 page; fails the test on any script error or dialog."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    problems: list[str] = []
+    pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    pg.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+
+    def on_dialog(dialog):
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    pg.on("dialog", on_dialog)
+    pg.problems = problems
+    yield pg
+    context.close()
+    assert not problems, problems
+
+
+def shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,312 @@
+"""The web UI in headless Chromium, against a server the agent filled.
+
+Each test opens the page the way a user would (a URL with the view's state),
+then reads what is on screen: DOM text, tooltips, and canvas pixels.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+
+import pytest
+
+from tests.webui.conftest import SERVICE, XSS_NAME, XSS_SERVICE, shoot
+
+pytestmark = pytest.mark.browser
+
+SEARCH_MATCH = (0xD6, 0x40, 0x9F)
+SLEEP_COLOR = (0x2C, 0x5D, 0x8A)
+
+
+def open_page(page, server, **params):
+    params.setdefault("from", "now-30m")
+    params.setdefault("until", "now")
+    page.goto(f"{server.url}/?{urllib.parse.urlencode(params)}")
+
+
+def demo(kind: str = "cpu") -> str:
+    return f'{kind}{{service_name="{SERVICE}"}}'
+
+
+def frame_rect(page, graph: str, name: str):
+    """Client rectangle of the widest drawn frame `name` in one of the page's graphs."""
+    return page.evaluate(f"(n) => window.flamecam.{graph}.frameRect(n)", name)
+
+
+def pixel(page, graph: str, x: float, y: float) -> tuple[int, int, int]:
+    return tuple(page.evaluate(
+        f"""([x, y]) => {{
+            const c = window.flamecam.{graph}.canvas;
+            const r = c.getBoundingClientRect();
+            const d = c.width / r.width;
+            const p = c.getContext('2d').getImageData(Math.round((x - r.left) * d),
+                                                      Math.round((y - r.top) * d), 1, 1).data;
+            return [p[0], p[1], p[2]];
+        }}""",
+        [x, y],
+    ))
+
+
+def wait_frame(page, graph: str, name: str, timeout: float = 15000):
+    page.wait_for_function(
+        f"(n) => window.flamecam && window.flamecam.{graph}.frameRect(n) !== null", arg=name,
+        timeout=timeout)
+    return frame_rect(page, graph, name)
+
+
+def hover_tooltip(page, rect) -> str:
+    page.mouse.move(rect["x"] + min(4, rect["w"] / 2), rect["y"] + rect["h"] / 2)
+    tip = page.locator(".tooltip:not([hidden])")
+    tip.wait_for(state="visible")
+    return tip.inner_text()
+
+
+PROFILE = "views.profile.panel.graph"
+
+
+def test_flame_graph_and_table_show_burn_a(page, server, profiled):
+    open_page(page, server, query=demo("cpu"))
+    rect = wait_frame(page, PROFILE, "burn_a")
+    tip = hover_tooltip(page, rect)
+    assert tip.splitlines()[0] == "burn_a"
+    assert re.search(r"total: [\d.]+ \w+ \([\d.]+%\)", tip) and "self:" in tip
+    row = page.locator(".top-table tbody tr", has_text="burn_a").first
+    row.wait_for()
+    assert row.locator("td").first.inner_text() == "burn_a"
+    assert "native" in row.inner_text()
+    shoot(page, "01-flame-graph-cpu")
+
+
+def test_table_sorts_by_column(page, server, profiled):
+    open_page(page, server, query=demo("cpu"))
+    page.locator(".top-table tbody tr").first.wait_for()
+    page.get_by_role("button", name=re.compile("^Total")).first.click()
+    header = page.locator('.top-table th[data-key="total"]').first
+    assert header.get_attribute("aria-sort") == "descending"
+    first = page.locator(".top-table tbody tr").first.locator("td").first.inner_text()
+    assert first in ("start_thread", "total", "clone3", "_start", "__clone3", "clone")
+
+
+def test_search_highlights_matches_and_shows_share(page, server, profiled):
+    open_page(page, server, query=demo("cpu"))
+    wait_frame(page, PROFILE, "burn_a")
+    page.get_by_label("Search functions in the flame graph").first.fill("burn_a")
+    result = page.locator("#view-profile .search-result")
+    page.locator("#view-profile .search-result.hit").wait_for()
+    text = result.inner_text()
+    share = float(re.search(r"([\d.]+)% of the total", text).group(1))
+    assert 10 < share < 90, text
+    rect = frame_rect(page, PROFILE, "burn_a")
+    assert pixel(page, PROFILE, rect["x"] + 1, rect["y"] + 2) == SEARCH_MATCH
+    other = frame_rect(page, PROFILE, "burn_b")
+    assert pixel(page, PROFILE, other["x"] + 1, other["y"] + 2) != SEARCH_MATCH
+    assert "search=burn_a" in page.url
+    assert page.locator(".top-table tbody tr.match", has_text="burn_a").count() >= 1
+    shoot(page, "02-search-burn_a")
+
+
+def test_offcpu_view_shows_sleep_reason(page, server, profiled):
+    open_page(page, server, query=demo("offcpu"))
+    rect = wait_frame(page, PROFILE, "[off-cpu:sleep]")
+    assert pixel(page, PROFILE, rect["x"] + 1, rect["y"] + 2) == SLEEP_COLOR
+    assert "off-CPU: sleep" in page.locator("#view-profile .legend").inner_text()
+    tip = hover_tooltip(page, rect)
+    assert "off-CPU: sleep" in tip
+    row = page.locator(".top-table tbody tr", has_text="[off-cpu:sleep]").first
+    row.wait_for()
+    assert "off-CPU sleep" in row.inner_text()
+    shoot(page, "03-offcpu")
+
+
+def test_wall_view_merges_on_and_off_cpu(page, server, profiled):
+    open_page(page, server, query=demo("wall"), layout="icicle")
+    wait_frame(page, PROFILE, "burn_a")
+    wait_frame(page, PROFILE, "[off-cpu:sleep]")
+    assert page.locator("#view-profile h2", has_text="Wall time").count() == 1
+    assert page.get_by_role("button", name="Icicle").first.get_attribute("aria-pressed") == "true"
+    shoot(page, "04-wall-icicle")
+
+
+def test_click_zooms_and_reset(page, server, profiled):
+    open_page(page, server, query=demo("cpu"))
+    rect = wait_frame(page, PROFILE, "burner")
+    page.mouse.click(rect["x"] + 2, rect["y"] + rect["h"] / 2)
+    zoom = page.evaluate(f"() => window.flamecam.{PROFILE}.zoom.i")
+    assert zoom >= 0
+    # zoomed to the burner thread: its frame now spans the whole width
+    zoomed = frame_rect(page, PROFILE, "burner")
+    width = page.evaluate(f"() => window.flamecam.{PROFILE}.canvas.getBoundingClientRect().width")
+    assert zoomed["w"] > width - 2
+    assert "burner" in page.locator("#view-profile .frame-status").inner_text()
+    page.get_by_role("button", name="Reset zoom").first.click()
+    assert page.evaluate(f"() => window.flamecam.{PROFILE}.zoom.i") == -1
+
+
+def test_keyboard_navigation(page, server, profiled):
+    open_page(page, server, query=demo("cpu"))
+    wait_frame(page, PROFILE, "burn_a")
+    canvas = page.locator("#view-profile canvas[aria-roledescription='flame graph']")
+    canvas.focus()
+    page.keyboard.press("ArrowDown")  # the root
+    page.keyboard.press("ArrowUp")    # its widest child
+    status = page.locator("#view-profile .frame-status")
+    assert status.inner_text().strip() != ""
+    page.keyboard.press("Enter")
+    assert page.evaluate(f"() => window.flamecam.{PROFILE}.zoom.i") >= 0
+    page.keyboard.press("Escape")
+    assert page.evaluate(f"() => window.flamecam.{PROFILE}.zoom.i") == -1
+    # tabs: arrow keys move between views
+    page.locator("#tab-profile").focus()
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#tab-sandwich").get_attribute("aria-selected") == "true"
+    assert "tab=sandwich" in page.url
+
+
+def test_url_keeps_state_and_query_bar_reads_it(page, server, profiled):
+    open_page(page, server, query=demo("offcpu"), **{"from": "now-15m"})
+    page.locator("#q-label-service_name option", has_text=SERVICE).wait_for(state="attached")
+    assert page.locator("#q-type").input_value() == "offcpu"
+    assert page.locator("#q-label-service_name").input_value() == SERVICE
+    assert page.locator("#q-preset").input_value() == "now-15m"
+    versions = page.locator("#q-label-service_version option").all_inner_texts()
+    assert {"1.0", "2.0"} <= set(versions)
+    page.locator("#q-type").select_option("cpu")
+    page.wait_for_url(re.compile(r"query=cpu"))
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)["query"][0]
+    assert query == demo("cpu")
+    page.locator("#q-label-service_version").select_option("2.0")
+    page.wait_for_url(re.compile("service_version"))
+    wait_frame(page, PROFILE, "burn_b")
+    page.go_back()
+    page.wait_for_function("() => !location.search.includes('service_version')")
+    assert page.locator("#q-text").input_value() == demo("cpu")
+
+
+def test_timeline_drag_selects_a_time_range(page, server, profiled):
+    open_page(page, server, query=demo("cpu"))
+    wait_frame(page, PROFILE, "burn_a")
+    box = page.locator(".timeline canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 30)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.99, box["y"] + 30, steps=5)
+    page.mouse.up()
+    page.wait_for_url(re.compile(r"from=\d+"))
+    params = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    assert int(params["until"][0]) > int(params["from"][0])
+    assert page.locator("#q-preset").input_value() == ""
+    shoot(page, "05-timeline-selection")
+
+
+def test_sandwich_shows_callers_and_callees(page, server, profiled):
+    open_page(page, server, query=demo("cpu"), tab="sandwich", fn="burner")
+    page.locator("#view-sandwich h2", has_text="Callers of burner").wait_for()
+    wait_frame(page, "views.sandwich.callees.graph", "burn_a")
+    callers = page.evaluate("() => window.flamecam.views.sandwich.callers.tree.names")
+    assert callers[0] == "burner" and "start_thread" in callers
+    assert "total" in page.locator("#view-sandwich .hint").first.inner_text()
+    shoot(page, "06-sandwich")
+
+
+def test_table_name_opens_sandwich(page, server, profiled):
+    open_page(page, server, query=demo("cpu"))
+    page.locator(".top-table tbody button", has_text="burn_b").first.click()
+    page.wait_for_url(re.compile("tab=sandwich"))
+    page.locator("#view-sandwich h2", has_text="Callers of burn_b").wait_for()
+
+
+def test_threads_view_lists_threads_and_shows_one(page, server, profiled):
+    open_page(page, server, query=demo("wall"), tab="threads")
+    table = page.locator(".threads-table")
+    table.wait_for()
+    names = " ".join(table.locator("tbody td.name").all_inner_texts())
+    for thread in ("burner", "sleeper", "holder", "waiter"):
+        assert thread in names
+    page.locator(".threads-table tbody button", has_text="sleeper").first.click()
+    page.wait_for_url(re.compile(r"tid=\d+"))
+    page.locator("#view-threads h2", has_text="Thread sleeper").wait_for()
+    wait_frame(page, "views.threads.panel.graph", "[off-cpu:sleep]")
+    lane = page.locator(".swimlane canvas")
+    lane.focus()
+    page.keyboard.press("ArrowRight")
+    stack = page.locator("#view-threads .stack-list")
+    stack.wait_for()
+    assert "off-CPU (sleep)" in page.locator("#view-threads .stack-list").locator("..").inner_text()
+    assert "[off-cpu:sleep]" in stack.inner_text()
+    shoot(page, "07-threads-sleeper")
+    # the burner's on-CPU samples, by clicking its lane
+    page.locator(".threads-table tbody button", has_text="burner").first.click()
+    page.locator("#view-threads h2", has_text="Thread burner").wait_for()
+    lane.focus()
+    page.keyboard.press("Home")
+    stack.wait_for()
+    assert stack.locator("li").count() >= 2
+
+
+def test_diff_of_two_versions_shows_the_regression(page, server, profiled):
+    open_page(page, server, query=demo("cpu"), tab="diff")
+    page.locator("#diff-a-version").select_option("1.0")
+    page.locator("#diff-b-version").select_option("2.0")
+    page.get_by_role("button", name="Compare").click()
+    first = page.locator(".diff-table tbody tr").first
+    first.wait_for()
+    assert first.locator("td").first.inner_text() == "burn_b"
+    change = first.locator("td").nth(4)
+    assert change.inner_text().startswith("+") and "grew" in change.get_attribute("class")
+    graph = "views.diff.panel.graph"
+    rect = wait_frame(page, graph, "burn_b")
+    r, g, b = pixel(page, graph, rect["x"] + 1, rect["y"] + 2)
+    assert r > g + 40 and r > b + 40, (r, g, b)  # red: grew
+    rect = frame_rect(page, graph, "burn_a")
+    r, g, b = pixel(page, graph, rect["x"] + 1, rect["y"] + 2)
+    assert g > r, (r, g, b)  # green: shrank
+    params = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    assert 'service_version="1.0"' in params["leftQuery"][0]
+    assert 'service_version="2.0"' in params["rightQuery"][0]
+    shoot(page, "08-diff-versions")
+
+
+def test_diff_of_two_time_ranges(page, server, profiled):
+    open_page(page, server, query=demo("cpu"), tab="diff", diffMode="ranges")
+    page.locator("#diff-a-from").fill("now-30m")
+    page.locator("#diff-a-until").fill("now")
+    page.locator("#diff-b-from").fill("now-10m")
+    page.locator("#diff-b-until").fill("now")
+    page.get_by_role("button", name="Compare").click()
+    page.locator(".diff-table tbody tr").first.wait_for()
+    assert "leftFrom=now-30m" in page.url
+
+
+def test_frame_names_are_text_not_markup(page, server, profiled):
+    open_page(page, server, query=f'cpu{{service_name="{XSS_SERVICE}"}}')
+    rect = wait_frame(page, PROFILE, XSS_NAME)
+    assert hover_tooltip(page, rect).splitlines()[0] == XSS_NAME
+    cell = page.locator(".top-table tbody td.name", has_text="onerror").first
+    cell.wait_for()
+    assert cell.inner_text() == XSS_NAME
+    assert page.locator("img").count() == 0
+    page.get_by_label("Search functions in the flame graph").first.fill("<img")
+    page.locator("#view-profile .search-result.hit").wait_for()
+    cell.locator("button").click()
+    page.locator("#view-sandwich h2", has_text=f"Callers of {XSS_NAME}").wait_for()
+    assert page.locator("img").count() == 0
+    shoot(page, "09-xss-as-text")
+    # page fixture fails the test if an alert() ran or a script error occurred
+
+
+def test_empty_state_says_what_to_do(page, server, profiled):
+    open_page(page, server, query='cpu{service_name="no-such-service"}')
+    empty = page.locator("#view-profile .empty")
+    empty.wait_for()
+    text = empty.inner_text()
+    assert "No data yet" in text and "flamecam agent --server" in text
+    shoot(page, "10-empty")
+
+
+def test_bad_query_says_how_to_fix_it(page, server, profiled):
+    open_page(page, server, query=demo("cpu"))
+    page.locator("#q-text").fill('cpu{service_name="x"')
+    page.locator("#q-text").press("Enter")
+    banner = page.locator("#banner")
+    banner.wait_for()
+    assert "not valid" in banner.inner_text() and 'cpu{service_name="api"}' in banner.inner_text()
