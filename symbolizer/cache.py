@@ -7,6 +7,7 @@ with thousands of distinct binaries from growing without limit.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -60,3 +61,35 @@ class ByteLRU(Generic[V]):
             self.bytes -= nbytes
             if self.on_evict is not None:
                 self.on_evict(value)
+
+
+class BlobCache:
+    """Bytes on disk, one file per key, under `<directory>/<namespace>/`.
+
+    Writes go through a temporary file and a rename, so concurrent profilers
+    sharing a cache directory never read a half-written entry.
+    """
+
+    def __init__(self, directory: str, namespace: str) -> None:
+        self.dir = os.path.join(directory, namespace)
+
+    def path(self, key: str) -> str:
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
+        return os.path.join(self.dir, safe)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            with open(self.path(key), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            tmp = f"{self.path(key)}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, self.path(key))
+        except OSError:
+            pass

@@ -22,10 +22,10 @@ Rules are interned, so a table is two lists: boundaries and rules.
 from __future__ import annotations
 
 import marshal
-import os
 from bisect import bisect_right
 from typing import BinaryIO
 
+from .cache import BlobCache
 from .elf import ElfFile
 
 RSP, RBP, PLT, DEREF_RSP, DEREF_RBP, SIGNAL, ROOT, NONE = range(8)
@@ -333,25 +333,11 @@ class DiskCache:
     """Compiled CFI tables on disk, one file per build-id."""
 
     def __init__(self, directory: str) -> None:
-        self.dir = os.path.join(directory, f"cfi-v{FORMAT_VERSION}")
-
-    def _path(self, key: str) -> str:
-        safe = "".join(c if c.isalnum() else "_" for c in key)
-        return os.path.join(self.dir, safe + ".marshal")
+        self._blobs = BlobCache(directory, f"cfi-v{FORMAT_VERSION}")
 
     def get(self, key: str) -> CfiTable | None:
-        try:
-            with open(self._path(key), "rb") as f:
-                return CfiTable.loads(f.read())
-        except OSError:
-            return None
+        data = self._blobs.get(key + ".marshal")
+        return CfiTable.loads(data) if data is not None else None
 
     def put(self, key: str, table: CfiTable) -> None:
-        try:
-            os.makedirs(self.dir, exist_ok=True)
-            tmp = self._path(key) + f".{os.getpid()}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(table.dumps())
-            os.replace(tmp, self._path(key))
-        except OSError:
-            pass
+        self._blobs.put(key + ".marshal", table.dumps())

@@ -14,6 +14,7 @@ import lzma
 import os
 from typing import BinaryIO
 
+from .cache import BlobCache
 from .debugfile import find_debug_file
 from .elf import ElfError, ElfFile
 from .maps import Mapping
@@ -28,8 +29,10 @@ class ObjectFile:
     are gone.
     """
 
-    def __init__(self, elf: ElfFile, path: str, key: str) -> None:
+    def __init__(self, elf: ElfFile, path: str, key: str,
+                 disk: BlobCache | None = None) -> None:
         self.elf = elf
+        self.disk = disk if elf.build_id else None  # only build-ids are safe keys
         self.path = path
         self.name = os.path.basename(path) or path
         self.build_id = elf.build_id
@@ -41,7 +44,13 @@ class ObjectFile:
     @property
     def symbols(self) -> SymbolTable:
         if self._symbols is None:
-            self._symbols = self._load_symbols()
+            data = self.disk.get(self.key + ".marshal") if self.disk is not None else None
+            table = SymbolTable.loads(data) if data is not None else None
+            if table is None:
+                table = self._load_symbols()
+                if self.disk is not None:
+                    self.disk.put(self.key + ".marshal", table.dumps())
+            self._symbols = table
         return self._symbols
 
     @property

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from profiler.model import Frame
 
-from .cache import ByteLRU
+from .cache import BlobCache, ByteLRU
 from .cfi import NO_RULE, DiskCache, Rule
 from .demangle import function_name
 from .elf import ElfError, ElfFile
@@ -45,16 +45,18 @@ class Symbolizer:
     """Addresses to frames, for the kernel and for user processes.
 
     `cache_bytes` bounds the per-build-id tables held in memory. `cache_dir`
-    (optional) is where compiled unwind tables and line tables are kept
-    across runs. `lines=True` adds file:line from DWARF (when the binary or
-    its debug file has it) and inserts inlined callees as frames of their
-    own, so `user_frames` may then return more frames than addresses.
+    (optional) is where symbol tables, compiled unwind tables and line
+    tables are kept across runs, per build-id. `lines=True` adds file:line
+    from DWARF (when the binary or its debug file has it) and inserts inlined
+    callees as frames of their own, so `user_frames` may then return more
+    frames than addresses.
     """
 
     def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES, cache_dir: str | None = None,
                  lines: bool = False) -> None:
         self.cache_dir = cache_dir
         self._disk = DiskCache(cache_dir) if cache_dir else None
+        self._symbol_disk = BlobCache(cache_dir, "symtab-v1") if cache_dir else None
         self.lines = lines
         # Evicted binaries are only dropped by the cache: processes still
         # mapping them keep their reference (and its open file) until they exit.
@@ -377,7 +379,7 @@ class Symbolizer:
         if obj is not None:
             elf.close()
             return obj
-        obj = ObjectFile(elf, path, key)
+        obj = ObjectFile(elf, path, key, self._symbol_disk)
         _ = obj.symbols
         self.stats["objects_loaded"] += 1
         self._objects.put(key, obj, obj.nbytes)

@@ -10,6 +10,7 @@ function ends and before the next begins). A lookup is then a single
 from __future__ import annotations
 
 import gc
+import marshal
 import struct
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ _SYM = struct.Struct("<IBBHQQ")  # name, info, other, shndx, value, size
 # until the next symbol, but no further than this.
 _UNSIZED_SPAN = 1 << 16
 _INFINITY = 1 << 64
+_FORMAT_VERSION = 1
 _NAME_OFF = itemgetter(0)
 _VALUE = itemgetter(4)
 _SIZE_F = itemgetter(5)
@@ -109,6 +111,26 @@ class SymbolTable:
         if len(vaddrs) == 1:
             return [self._shifted[self._batch_bisect(vaddrs[0])]]
         return list(itemgetter(*map(self._batch_bisect, vaddrs))(self._shifted))
+
+    def dumps(self) -> bytes:
+        return marshal.dumps((_FORMAT_VERSION, self.source, self.bounds, self.names))
+
+    @classmethod
+    def loads(cls, data: bytes) -> SymbolTable | None:
+        """A table saved by `dumps`, or None if unreadable or of another version."""
+        try:
+            version, source, bounds, names = marshal.loads(data)
+        except (ValueError, EOFError, TypeError):
+            return None
+        if version != _FORMAT_VERSION or len(bounds) != len(names):
+            return None
+        table = cls([], [], [], source)
+        table.bounds = bounds
+        table.names = names
+        table._batch_bisect = partial(bisect_right, bounds)
+        table._shifted = [None]
+        table._shifted.extend(names)
+        return table
 
     @property
     def nbytes(self) -> int:

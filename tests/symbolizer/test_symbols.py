@@ -246,3 +246,16 @@ def test_minidebuginfo_names_a_stripped_binary(build, spawn, tmp_path):
     run = spawn([exe, "5"])
     frames = Symbolizer().user_frames(run.pid, [run.addrs["burn_a"] + 4, run.addrs["work"] + 5])
     assert [f.name for f in frames] == ["burn_a", "work"]
+
+
+def test_symbol_tables_cached_on_disk_per_build_id(build, spawn, tmp_path):
+    exe = build("burn.c", NO_FP)
+    run = spawn([exe, "5"])
+    addrs = [run.addrs["burn_a"] + 4, run.addrs["work"] + 5]
+    first = Symbolizer(cache_dir=str(tmp_path)).user_frames(run.pid, addrs)
+    build_id = first[0].build_id
+    cached = tmp_path / "symtab-v1" / f"{build_id}.marshal"
+    assert cached.exists()
+    assert Symbolizer(cache_dir=str(tmp_path)).user_frames(run.pid, addrs) == first
+    cached.write_bytes(b"garbage")  # a bad entry is rebuilt, never trusted
+    assert Symbolizer(cache_dir=str(tmp_path)).user_frames(run.pid, addrs) == first
