@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 from dataclasses import dataclass
 
 from ..model import Frame
@@ -38,6 +39,13 @@ class _Tally:
     copying: bool = False
 
 
+def _table_or_none(b, name: str):
+    try:
+        return b.get_table(name)
+    except KeyError:
+        return None
+
+
 def reaches_root(user_frames_root_first: tuple[Frame, ...] | list[Frame]) -> bool:
     """Whether a user stack starts at a thread's root function."""
     for f in user_frames_root_first:
@@ -56,9 +64,14 @@ class UnwindChooser:
         self.mode = mode
         self.copy_bytes = copy_bytes
         self._table = b["stack_copy_pids"]
+        # The off-CPU sampler reuses a thread's last stacks when it blocks at
+        # the same place again; those taken before copying began lack a copy.
+        self._walks = _table_or_none(b, "off_walks")
         self._tally: dict[int, _Tally] = {}
         if mode == "dwarf":
             self._table[ctypes.c_uint32(ALL_PROCESSES)] = ctypes.c_uint32(copy_bytes)
+            if self._walks is not None:
+                self._walks.clear()
 
     def observe(self, pid: int, comm: str, user_root_first: tuple[Frame, ...]) -> None:
         """Counts one frame-pointer stack of `pid`; switches it to copies if they fall short."""
@@ -75,8 +88,22 @@ class UnwindChooser:
         if t.samples >= MIN_SAMPLES and t.truncated > TRUNCATED_SHARE * t.samples:
             t.copying = True
             self._table[ctypes.c_uint32(pid)] = ctypes.c_uint32(self.copy_bytes)
+            self._forget_walks(pid)
             log.info("pid %d (%s): %d of %d frame-pointer stacks end early; "
                      "copying its stacks for CFI unwinding", pid, comm, t.truncated, t.samples)
+
+    def _forget_walks(self, pid: int) -> None:
+        if self._walks is None:
+            return
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            return
+        for tid in tids:
+            try:
+                del self._walks[ctypes.c_uint32(tid)]
+            except KeyError:
+                pass
 
     def forget(self, pid: int) -> None:
         if self._tally.pop(pid, None) is not None:
