@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from profiler.formats import pprof  # noqa: E402
-from profiler.formats.proto import push_pb2  # noqa: E402
+from profiler.formats.proto import profile_pb2, push_pb2  # noqa: E402
 from profiler.model import Frame, Profile, Sample  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -46,9 +46,16 @@ def push_bodies(n_bodies: int, stacks_per_push: int = 1000) -> tuple[list[bytes]
     rng = random.Random(7)
     funcs = [Frame(f"app.mod{i % 60}.fn_{i}", "python", file=f"/srv/app/mod{i % 60}.py",
                    line=i % 500) for i in range(2500)]
-    entries = [rng.sample(funcs, 5) for _ in range(10)]
-    pool = [tuple(rng.choice(entries) + rng.sample(funcs, rng.randint(5, 25)))
-            for _ in range(3000)]
+    # Stacks are paths down a call tree, as in a real program.
+    callees: dict[Frame, list[Frame]] = {}
+    entries = rng.sample(funcs, 6)
+    pool_set: set[tuple[Frame, ...]] = set()
+    while len(pool_set) < 3000:
+        path = [rng.choice(entries)]
+        for _ in range(rng.randint(6, 28)):
+            path.append(rng.choice(callees.setdefault(path[-1], rng.sample(funcs, 3))))
+        pool_set.add(tuple(path))
+    pool = sorted(pool_set, key=lambda p: [f.name for f in p])
     bodies = []
     now = time.time_ns()
     for b in range(n_bodies):
@@ -60,8 +67,11 @@ def push_bodies(n_bodies: int, stacks_per_push: int = 1000) -> tuple[list[bytes]
         for k, v in (("__name__", "process_cpu"), ("service_name", f"svc-{b % 5}"),
                      ("host", f"host-{b}")):
             s.labels.add(name=k, value=v)
-        s.samples.add(raw_profile=pprof.encode(
-            Profile(samples, now, now + 10**10, 100), timestamps=False, compress=False), ID="x")
+        raw = profile_pb2.Profile.FromString(pprof.encode(
+            Profile(samples, now, now + 10**10, 100), timestamps=False, compress=False))
+        for ps in raw.sample:  # pyroscope-io sends no per-sample labels by default
+            del ps.label[:]
+        s.samples.add(raw_profile=raw.SerializeToString(), ID="x")
         bodies.append(gzip.compress(req.SerializeToString()))
     return bodies, stacks_per_push
 

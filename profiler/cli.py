@@ -10,7 +10,6 @@ import argparse
 import logging
 import os
 import sys
-import time
 
 from . import __version__
 
@@ -54,6 +53,38 @@ def _add_sampler_args(p: argparse.ArgumentParser, default_hz: int) -> None:
                    help="ring buffer size in pages per sampler, a power of two (default 256)")
 
 
+def _add_server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=_positive_int, default=4040, help="port (default 4040)")
+    p.add_argument("--db", default=os.environ.get("FLAMECAM_DB"), metavar="URL",
+                   help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/flamecam "
+                        "(default: SQLite under ./data; env FLAMECAM_DB)")
+
+
+def _label(text: str) -> tuple[str, str]:
+    k, sep, v = text.partition("=")
+    if not sep or not k:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
+    return k, v
+
+
+def _add_agent_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("shipping")
+    g.add_argument("--interval", type=float, default=10.0, metavar="SECONDS",
+                   help="upload a batch every SECONDS (default 10)")
+    g.add_argument("--spool-dir", default="data/agent-spool", metavar="DIR",
+                   help="where batches wait while the server is unreachable")
+    g.add_argument("--spool-max-mib", type=_positive_int, default=256, metavar="MIB",
+                   help="spool bound; older batches beyond it are dropped and counted")
+    g.add_argument("--metrics-port", type=int, default=4041, metavar="PORT",
+                   help="Prometheus /metrics on 127.0.0.1:PORT (0: off; default 4041)")
+    g.add_argument("--label", type=_label, action="append", default=[], metavar="NAME=VALUE",
+                   help="add a label to every series (repeatable)")
+    g.add_argument("--tenant", metavar="ORG", help="send X-Scope-OrgID: ORG")
+    g.add_argument("--token", default=os.environ.get("FLAMECAM_TOKEN"), metavar="TOKEN",
+                   help="bearer token, or user:password for basic auth (env FLAMECAM_TOKEN)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="flamecam",
@@ -84,10 +115,42 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (default: from FILE's ending: .folded, .pb.gz, "
                         ".speedscope.json; otherwise folded)")
 
-    run = sub.add_parser("run", help="what `make run` starts",
-                         description="Record the whole host and write a profile under ./out.")
-    run.add_argument("--seconds", type=float, default=10.0, help="how long (default 10)")
-    run.add_argument("--out-dir", default="out", help="where to write (default ./out)")
+    run = sub.add_parser(
+        "run", help="the whole platform on this host: server + agent (what `make run` starts)",
+        description="Start the server (SQLite under ./data by default) and profile this host "
+                    "into it continuously until Ctrl-C; open the printed URL.")
+    _add_server_args(run)
+    _add_sampler_args(run, default_hz=19)
+    _add_agent_args(run)
+    run.add_argument("--seconds", type=float, default=None, help="stop after SECONDS")
+
+    srv = sub.add_parser(
+        "server", help="serve the API, the UI and ingest (Pyroscope-compatible)",
+        description="Serve Flamecam's ingest (own agent protocol, Pyroscope push and /ingest), "
+                    "query API, Pyroscope render API and web UI.")
+    _add_server_args(srv)
+    srv.add_argument("--multitenancy", action="store_true",
+                     help="separate tenants by the X-Scope-OrgID header")
+    srv.add_argument("--auth-token", default=os.environ.get("FLAMECAM_AUTH_TOKEN"),
+                     metavar="TOKEN", help="require 'Bearer TOKEN' (or Basic user:TOKEN) "
+                                           "on ingest and query (env FLAMECAM_AUTH_TOKEN)")
+    srv.add_argument("--retention", type=_positive_int, default=7 * 86400, metavar="SECONDS",
+                     help="keep data this long (default 7 days)")
+    srv.add_argument("--max-body-mib", type=_positive_int, default=16, metavar="MIB",
+                     help="largest accepted request body, compressed (default 16)")
+
+    ag = sub.add_parser(
+        "agent", help="profile this host continuously and ship to a server",
+        description="Profile every process on this host (on-CPU at 19 Hz and off-CPU by "
+                    "default), label each by service, and ship batches to --server every 10 s. "
+                    "Batches are spooled to disk while the server is unreachable.",
+        epilog="example:\n  flamecam agent --server http://profiles.internal:4040 "
+               "--label env=prod",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ag.add_argument("--server", required=True, metavar="URL", help="the Flamecam server")
+    _add_sampler_args(ag, default_hz=19)
+    _add_agent_args(ag)
 
     sub.add_parser("doctor", help="check that this host can run Flamecam",
                    description="Check root, BPF, tracefs, kernel headers and bcc, "
@@ -112,7 +175,6 @@ def _prereq_or_exit() -> None:
 def cmd_record(args) -> int:
     from .formats import infer_format
     from .record import record
-    from .sampler.options import SamplerOptions
     from .sampler.program import SamplerError
 
     fmt = args.format or infer_format(args.output) or "folded"
@@ -121,12 +183,8 @@ def cmd_record(args) -> int:
             print(f"flamecam: no process with pid {pid}", file=sys.stderr)
             return EXIT_USAGE
     _prereq_or_exit()
-    opts = SamplerOptions(pids=args.pids, comm=args.comm, hz=args.hz, off_cpu=args.off_cpu,
-                          off_cpu_threshold_us=args.off_cpu_threshold_us,
-                          ringbuf_pages=args.ringbuf_pages, unwind=args.unwind,
-                          stack_copy_bytes=args.stack_copy_kib * 1024)
     try:
-        record(opts, args.duration, args.output, fmt)
+        record(_sampler_opts(args), args.duration, args.output, fmt)
     except SamplerError as e:
         print(f"flamecam: {e}", file=sys.stderr)
         return EXIT_PREREQ
@@ -136,14 +194,69 @@ def cmd_record(args) -> int:
     return EXIT_OK
 
 
-def cmd_run(args) -> int:
-    from .record import record
+def _sampler_opts(args):
     from .sampler.options import SamplerOptions
 
+    return SamplerOptions(pids=args.pids, comm=args.comm, hz=args.hz, off_cpu=args.off_cpu,
+                          off_cpu_threshold_us=args.off_cpu_threshold_us,
+                          ringbuf_pages=args.ringbuf_pages, unwind=args.unwind,
+                          stack_copy_bytes=args.stack_copy_kib * 1024)
+
+
+def _agent_opts(args):
+    from .agent.run import AgentOptions
+
+    return AgentOptions(interval_s=args.interval, spool_dir=args.spool_dir,
+                        spool_max_bytes=args.spool_max_mib << 20,
+                        metrics_port=args.metrics_port or None,
+                        extra_labels=dict(args.label), tenant=args.tenant, token=args.token)
+
+
+def cmd_run(args) -> int:
+    from .platform import run_platform
+
     _prereq_or_exit()
-    os.makedirs(args.out_dir, exist_ok=True)
-    path = os.path.join(args.out_dir, time.strftime("flamecam-%Y%m%d-%H%M%S.folded"))
-    record(SamplerOptions(), args.seconds, path, "folded")
+    return run_platform(args.host, args.port, args.db, args.seconds, _sampler_opts(args),
+                        _agent_opts(args))
+
+
+def cmd_server(args) -> int:
+    from .server import serve
+
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.INFO)
+    try:
+        serve(args.host, args.port, args.db, multitenancy=args.multitenancy,
+              auth_token=args.auth_token, retention_s=args.retention,
+              max_body=args.max_body_mib << 20)
+    except OSError as e:
+        print(f"flamecam: cannot serve on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_agent(args) -> int:
+    import signal
+    import threading
+
+    from .agent.run import run_agent
+    from .recorder import Recorder
+    from .sampler.program import SamplerError
+
+    _prereq_or_exit()
+    stop = threading.Event()
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, lambda *_: stop.set())
+    try:
+        with Recorder(_sampler_opts(args)) as rec:
+            log.warning("profiling this host, shipping to %s every %.0f s", args.server,
+                        args.interval)
+            result = run_agent(args.server, rec, _agent_opts(args), stop=stop)
+    except SamplerError as e:
+        print(f"flamecam: {e}", file=sys.stderr)
+        return EXIT_PREREQ
+    print(f"flamecam: shipped {result.samples} samples in {len(result.batches)} batches",
+          file=sys.stderr)
     return EXIT_OK
 
 
@@ -156,7 +269,8 @@ def cmd_doctor(_args) -> int:
     return EXIT_OK if all(c.ok for c in results) else EXIT_PREREQ
 
 
-COMMANDS = {"record": cmd_record, "run": cmd_run, "doctor": cmd_doctor}
+COMMANDS = {"record": cmd_record, "run": cmd_run, "server": cmd_server, "agent": cmd_agent,
+            "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,8 +41,8 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
                 if fi is None:
                     fi = frames[f] = len(frames)
                     msg.frames.add(name=f.name, kind=f.kind, module=f.module,
-                                   build_id=f.build_id, offset=f.offset, file=f.file,
-                                   line=max(0, f.line))
+                                   build_id=f.build_id, offset=f.offset & 0xFFFFFFFFFFFFFFFF,
+                                   file=f.file, line=max(0, f.line))
                 ids.append(fi)
             st = stacks[s.stack] = len(stacks)
             msg.stacks.add(frame=ids)

@@ -194,6 +194,13 @@ def _kind_of(name: str, file: str, module: str) -> str:
     return "native"
 
 
+# Frames seen in earlier profiles, by content: clients resend the same frames
+# every push, and handing out the same Frame objects lets the store find their
+# ids by identity instead of hashing each frame again.
+_FRAMES: dict[tuple, Frame] = {}
+_FRAMES_MAX = 500_000
+
+
 class Decoder:
     """Resolves a parsed pprof into Frames, caching per location."""
 
@@ -243,8 +250,10 @@ class Decoder:
                     name = name[:-4]
                 info = self.fn_info[(line.function_id, module)] = (name, file, kind)
             name, file, kind = info
-            out.append(
-                Frame(
+            key = (name, kind, module, build_id, offset, file, line.line)
+            fr = _FRAMES.get(key)
+            if fr is None:
+                fr = Frame(
                     name=name or f"[unknown] {loc.address:#x}",
                     kind=kind,
                     module="" if module == KERNEL_MAPPING else module,
@@ -253,7 +262,10 @@ class Decoder:
                     file=file,
                     line=max(0, int(line.line)),
                 )
-            )
+                if len(_FRAMES) >= _FRAMES_MAX:
+                    _FRAMES.clear()
+                _FRAMES[key] = fr
+            out.append(fr)
         if not out:
             base = os.path.basename(module) if module and module != KERNEL_MAPPING else ""
             name = f"{base}+{offset:#x}" if base else f"[unknown] {loc.address:#x}"
@@ -352,9 +364,9 @@ def samples_of(
         for lab in ps.label:
             key = s(lab.key)
             if key == "pid":
-                pid = lab.num or _int(s(lab.str))
+                pid = lab.num if lab.num or not lab.str else _int(s(lab.str))
             elif key in _THREAD_ID_KEYS:
-                tid = lab.num or _int(s(lab.str))
+                tid = lab.num if lab.num or not lab.str else _int(s(lab.str))
             elif key == "thread_name":
                 thread_name = s(lab.str)
             elif key == "reason":

@@ -63,9 +63,9 @@ def pprof_groups(data: bytes, *, max_decompressed: int, max_samples: int,
             for lab in ps.label:
                 key = s(lab.key)
                 if key == "pid":
-                    pid = lab.num or pprof._int(s(lab.str))
+                    pid = lab.num if lab.num or not lab.str else pprof._int(s(lab.str))
                 elif key in ("tid", "thread_id"):
-                    tid = lab.num or pprof._int(s(lab.str))
+                    tid = lab.num if lab.num or not lab.str else pprof._int(s(lab.str))
                 elif key == "thread_name":
                     thread_name = s(lab.str)
                 elif key == "reason":

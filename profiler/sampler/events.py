@@ -17,7 +17,7 @@ CPU_HEADER = struct.Struct("<QIIIHH16sQQQII")
 OFF_EVENT = struct.Struct("<QQQIIIIiiII16s")
 # struct agg_key / agg_val
 AGG_KEY = struct.Struct("<IIIIiiI")
-AGG_VAL = struct.Struct("<QQQQ16s")
+AGG_VAL = struct.Struct("<QQQQII16s")
 # struct off_copy header: id, pid, tid, bytes, regs (ip, sp, bp)
 OFF_COPY = struct.Struct("<IIIIQQQ")
 

@@ -73,10 +73,10 @@ class OffCpuSampler:
             gen, pid, tid, state, kid, uid, ucopy = AGG_KEY.unpack_from(kb)
             if gen != old:
                 continue
-            count, blocked, runq, last_in, comm = AGG_VAL.unpack_from(vb)
+            count, blocked, runq, last_in, cpu, _, comm = AGG_VAL.unpack_from(vb)
             del table[k]
             self.events.append(
-                OffCpuEvent(last_in - blocked // max(count, 1), pid, tid, -1, comm_str(comm),
+                OffCpuEvent(last_in - blocked // max(count, 1), pid, tid, cpu, comm_str(comm),
                             state, blocked, runq, count, self._stack(kid), self._stack(uid),
                             ucopy)
             )
@@ -94,7 +94,7 @@ class OffCpuSampler:
             else:
                 blocked, runq = now_ns - s.ts_out, 0
             self.events.append(
-                OffCpuEvent(s.ts_out, s.tgid, k.value, -1, comm_str(bytes(s.comm)), s.state,
+                OffCpuEvent(s.ts_out, s.tgid, k.value, s.cpu, comm_str(bytes(s.comm)), s.state,
                             blocked, runq, 1, self._stack(s.kstack), self._stack(s.ustack),
                             s.ucopy)
             )

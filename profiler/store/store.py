@@ -97,6 +97,7 @@ class Store:
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._cache_lock = threading.Lock()
         self._frame_by_obj: dict[Frame, int] = {}
+        self._frame_by_ident: dict[int, tuple[Frame, int]] = {}
         self._stack_by_ids: dict[tuple[int, ...], int] = {}
         self._series_ids: dict[bytes, int] = {}
         self._stack_frames: dict[int, tuple[int, ...]] = {}
@@ -147,6 +148,7 @@ class Store:
         lock = self._write_lock or _NoLock()
         with lock:
             pending_frames: dict[Frame, int] = {}
+            pending_ident: list[tuple[Frame, int]] = []
             pending_stacks: dict[tuple[int, ...], int] = {}
             pending_series: dict[bytes, int] = {}
             with self.engine.begin() as conn:
@@ -158,7 +160,7 @@ class Store:
                     if res.rowcount == 0:  # already stored: acknowledge, store nothing
                         return 0
                 # Frames, then stacks, then series: local tables to global ids.
-                fmaps = self._frame_ids_of(conn, prepared, pending_frames)
+                fmaps = self._frame_ids_of(conn, prepared, pending_frames, pending_ident)
                 smaps = self._stack_ids_of(conn, prepared, fmaps, pending_stacks)
                 series_rows = {}
                 keys = []
@@ -193,6 +195,11 @@ class Store:
                 if rows:
                     conn.execute(schema.blocks.insert(), rows)
             with self._cache_lock:
+                # Frame objects are held by the cache, so their id() stays theirs.
+                for f, fid in pending_ident:
+                    self._frame_by_ident[id(f)] = (f, fid)
+                if len(self._frame_by_ident) > 1_000_000:
+                    self._frame_by_ident.clear()
                 self._frame_by_obj.update(pending_frames)
                 self._stack_by_ids.update(pending_stacks)
                 self._series_ids.update(pending_series)
@@ -203,8 +210,10 @@ class Store:
         return stored
 
     def _frame_ids_of(self, conn: Connection, batches: list[ColumnBatch],
-                      pending: dict[Frame, int]) -> list[list[int]]:
+                      pending: dict[Frame, int], pending_ident: list[tuple[Frame, int]]
+                      ) -> list[list[int]]:
         cache = self._frame_by_obj
+        by_ident = self._frame_by_ident
         missing: dict[bytes, Frame] = {}
         seen_tables: set[int] = set()
         for b in batches:
@@ -212,6 +221,9 @@ class Store:
                 continue
             seen_tables.add(id(b.frames))
             for f in b.frames:
+                e = by_ident.get(id(f))
+                if e is not None and e[0] is f:
+                    continue
                 if f not in cache and f not in pending:
                     missing[frame_key(f)] = f
         if missing:
@@ -224,7 +236,15 @@ class Store:
         for b in batches:
             m = memo.get(id(b.frames))
             if m is None:
-                m = memo[id(b.frames)] = [cache.get(f) or pending[f] for f in b.frames]
+                m = memo[id(b.frames)] = []
+                for f in b.frames:
+                    e = by_ident.get(id(f))
+                    if e is not None and e[0] is f:
+                        m.append(e[1])
+                    else:
+                        fid = cache.get(f) or pending[f]
+                        m.append(fid)
+                        pending_ident.append((f, fid))
             out.append(m)
         return out
 
