@@ -29,6 +29,42 @@ AGENT_JAR = os.path.join(os.path.dirname(__file__), "..", "..", "jvm-agent", "bu
                          "flamecam-agent.jar")
 
 
+# Keep earlier snapshots up to this size; beyond it the file starts afresh.
+MAX_KEPT_BYTES = 16 << 20
+
+
+def _dump_appending(pid: int, path: str) -> None:
+    """Compiler.perfmap, with the file kept append-only.
+
+    The JVM rewrites the map from scratch on each dump, but perf-map readers
+    (ours, perf's) read only what was appended since their last look, with
+    later lines winning. Putting the previous content back in front of the
+    new snapshot keeps that model true; the owner and mode of the JVM's file
+    are kept so that its next dump (as its own user) can still write it.
+    """
+    try:
+        with open(path, "rb") as f:
+            old = f.read(MAX_KEPT_BYTES + 1)
+    except OSError:
+        old = b""
+    jcmd(pid, "Compiler.perfmap")
+    if not old or len(old) > MAX_KEPT_BYTES:
+        return
+    with open(path, "rb") as f:
+        new = f.read()
+        st = os.fstat(f.fileno())
+    if new == old:
+        return
+    if not old.endswith(b"\n"):
+        old += b"\n"
+    tmp = f"{path}.flamecam-tmp"
+    with open(tmp, "wb") as f:
+        f.write(old + new)
+    os.chown(tmp, st.st_uid, st.st_gid)
+    os.chmod(tmp, st.st_mode & 0o7777)
+    os.replace(tmp, path)
+
+
 @dataclass
 class _Jvm:
     pid: int
@@ -79,8 +115,8 @@ class JvmProcesses:
         """Re-dump /tmp/perf-PID.map if the JIT compiled since the last dump.
 
         Code-cache addresses get reused, so a stale map can name an address
-        after a method that no longer lives there; the file is rewritten
-        whole (later lines win for readers that append).
+        after a method that no longer lives there. Each new snapshot is
+        appended to the file (later lines win), see `_dump_appending`.
         """
         if not self.is_jvm(pid):
             return False
@@ -100,7 +136,7 @@ class JvmProcesses:
             if stamp is None and now - j.last_dump < self.fallback_interval:
                 return False
         try:
-            jcmd(pid, "Compiler.perfmap")
+            _dump_appending(pid, self.perf_map_path(pid))
         except (AttachError, OSError) as e:
             j.broken = True
             self._warn(f"JVM pid {pid}: Java frames will be unnamed: {e}")

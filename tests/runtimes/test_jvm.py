@@ -214,3 +214,34 @@ def test_burncpu_under_main_in_sampled_stacks(spawn, classes):
         assert len(good) / len(stacks) >= 0.5, chains[:10]
     finally:
         _cleanup(pid)
+
+
+def test_perf_map_stays_append_only_across_dumps(spawn, classes):
+    """Each dump appends a snapshot, so incremental readers see new methods."""
+    pid = _start(spawn, classes, "-XX:+PreserveFramePointer")
+    jvms = JvmProcesses()
+    try:
+        assert jvms.attach(pid)  # right after start: burnCpu is not compiled yet
+        path = jvms.perf_map_path(pid)
+        first = open(path, "rb").read()
+        try:
+            from symbolizer.perfmap import PerfMap
+        except ImportError:
+            PerfMap = None
+        reader = PerfMap(pid) if PerfMap is not None else None
+        deadline = time.monotonic() + 10
+        while b"Burner.burnCpu" not in open(path, "rb").read() and time.monotonic() < deadline:
+            time.sleep(0.2)
+            jvms.refresh_perf_map(pid)
+        data = open(path, "rb").read()
+        assert data.startswith(first) and b"Burner.burnCpu" in data
+        st = os.stat(path)
+        assert (st.st_mode & 0o777) and st.st_uid == os.geteuid()
+        if reader is not None and b"Burner.burnCpu" not in first:
+            reader.refresh()
+            index = PerfMapIndex(path)
+            addr = next(a for a in index.starts if "Burner.burnCpu" in index.entries[a][1])
+            hit = reader.lookup(addr)
+            assert hit is not None and "Burner.burnCpu" in hit[0]
+    finally:
+        _cleanup(pid)

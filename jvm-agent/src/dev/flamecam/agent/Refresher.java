@@ -56,7 +56,7 @@ final class Refresher implements Runnable {
             if (options.perfMap && !perfMapBroken
                     && (forced || compileMs != lastCompileMs || compileMs == -2 || ++quiet >= FORCE_EVERY)) {
                 try {
-                    dcmd.run("compilerPerfmap");
+                    PerfMapFile.dumpAppending(dcmd);
                 } catch (Exception e) {
                     perfMapBroken = true;  // JDK < 17: no Compiler.perfmap; warn once
                     System.err.println("flamecam-agent: compilerPerfmap unavailable: " + e);
