@@ -10,13 +10,13 @@ SYSTEM_PY    := /usr/bin/python3
 KVER         := $(shell uname -r)
 APT_RUNTIME  := python3-bpfcc bpfcc-tools python3-venv python3-dev gcc make
 APT_TEST     := g++ postgresql chromium linux-perf openjdk-17-jdk-headless
-SEC          ?= 10
+SEC          ?=
 
 .PHONY: run test setup setup-test system-runtime system-test kernel-headers venv lint bench clean
 
 ## make run: install what is missing, then run Flamecam.
 run: setup
-	$(PY) -m profiler.cli run --seconds $(SEC)
+	$(PY) -m profiler.cli run $(if $(SEC),--seconds $(SEC))
 
 ## make test: install what is missing (test tools too), then run the whole suite.
 test: setup-test

@@ -18,6 +18,7 @@ struct off_start {
     s32 ustack;
     u32 state;
     u32 ucopy;       /* id of a user stack copy (stack_copy_pids), or 0 */
+    u32 cpu;         /* where it left the CPU */
     char comm[TASK_COMM_LEN];
 };
 
@@ -51,6 +52,8 @@ struct agg_val {
     u64 blocked_ns;
     u64 runq_ns;
     u64 last_in;
+    u32 cpu;         /* where it last came back */
+    u32 pad;
     char comm[TASK_COMM_LEN];
 };
 
@@ -135,6 +138,7 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
     struct off_start s = {};
     s.ts_out = now;
     s.tgid = tgid;
+    s.cpu = bpf_get_smp_processor_id();
     s.state = (u32)prev_state;
     struct user_regs r = {};
     u64 nr = 0;
@@ -220,12 +224,14 @@ static __always_inline void switched_in(u32 tid, u64 now)
             __sync_fetch_and_add(&v->blocked_ns, blocked);
             __sync_fetch_and_add(&v->runq_ns, runq);
             v->last_in = now;
+            v->cpu = bpf_get_smp_processor_id();
         } else {
             struct agg_val nv = {};
             nv.count = 1;
             nv.blocked_ns = blocked;
             nv.runq_ns = runq;
             nv.last_in = now;
+            nv.cpu = bpf_get_smp_processor_id();
             __builtin_memcpy(&nv.comm, s->comm, TASK_COMM_LEN);
             if (off_agg.update(&k, &nv) != 0)
                 count(COUNT_OFF_AGG_FULL);
