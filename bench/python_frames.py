@@ -166,6 +166,7 @@ def window_bpf(target: Target, proc: PythonProcess, b, seconds: float):
                         fn_name="bench_sample", sample_freq=HZ, cpu=-1)
     while time.monotonic() - t0 < seconds:
         b.ring_buffer_poll(100)
+        b.flamecam_walks += len(events)
         for tid, py in events:
             if tid != target.worker:
                 continue
@@ -176,9 +177,23 @@ def window_bpf(target: Target, proc: PythonProcess, b, seconds: float):
             leaves[names[py]] += 1
         events.clear()
     b.detach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK)
+    b.flamecam_cost.append(prog_cost(b.funcs[b"bench_sample"].fd))
     t1 = time.monotonic()
     del b["py_procs"][ctypes.c_uint32(proc.pid)]
     return target.rate(t0, t1), leaves, (cpu_seconds() - c0) / (t1 - t0)
+
+
+def prog_cost(fd: int) -> tuple[int, int]:
+    """(run_time_ns, run_cnt) of a loaded program (needs kernel.bpf_stats_enabled)."""
+    vals = {}
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            vals[key.strip()] = value.strip()
+    return int(vals.get("run_time_ns", 0)), int(vals.get("run_cnt", 0))
+
+
+STATS = "/proc/sys/kernel/bpf_stats_enabled"
 
 
 def load_bpf():
@@ -190,7 +205,10 @@ def load_bpf():
         return None
     src = BPF_PROG.replace("__PYTHON_H__", (ROOT / "bpf" / "python.h").read_text())
     b = BPF(text=src, cflags=["-Wno-macro-redefined"])
+    b.load_func("bench_sample", BPF.PERF_EVENT)
     b.flamecam_events = []
+    b.flamecam_cost = []
+    b.flamecam_walks = 0
 
     def on_event(ctx, data, size):
         e = ctypes.cast(data, ctypes.POINTER(BenchEvent)).contents
@@ -207,6 +225,14 @@ def main() -> None:
     ap.add_argument("--versions", nargs="*", default=["3.11", "3.12", "3.13"])
     args = ap.parse_args()
     b = load_bpf()
+    stats_before = None
+    if b is not None:
+        try:  # per-program run time, only while this benchmark runs
+            stats_before = open(STATS).read().strip()
+            with open(STATS, "w") as f:
+                f.write("1")
+        except OSError:
+            stats_before = None
     if b is None:
         print("(no root or bcc: the in-kernel walker is skipped)")
     script = Path(f"/tmp/flamecam-bench-target-{os.getpid()}.py")
@@ -250,7 +276,18 @@ def main() -> None:
     finally:
         script.unlink(missing_ok=True)
         if b is not None:
+            cost = b.flamecam_cost
             b.cleanup()
+            if stats_before is not None:
+                with open(STATS, "w") as f:
+                    f.write(stats_before)
+            if cost and b.flamecam_walks:
+                ns = cost[-1][0]  # cumulative over all windows
+                per_walk = ns / b.flamecam_walks
+                print(f"in-kernel walk (bpf/python.h + ring buffer): {per_walk / 1000:.1f} µs "
+                      f"per Python sample ({b.flamecam_walks} samples; upper bound, includes "
+                      f"the filter runs for other processes), i.e. "
+                      f"{per_walk * HZ / 1e7:.3f}% of one CPU per sampled thread at {HZ} Hz")
     print("throughput loss: median work per CPU-second of the target thread while read, "
           "vs. idle windows (negative = noise); agent CPU: this process's CPU time / wall "
           "time while reading one process at 99 Hz")
