@@ -86,8 +86,15 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
             headers["Authorization"] = f"Bearer {opts.token}"
     uploader = Uploader(server_url, spool, metrics, headers=headers)
     uploader.start()
-    msrv = serve_metrics(metrics, opts.metrics_host, opts.metrics_port) \
-        if opts.metrics_port is not None else None
+    msrv = None
+    if opts.metrics_port is not None:
+        try:
+            msrv = serve_metrics(metrics, opts.metrics_host, opts.metrics_port)
+            log.info("agent metrics on http://%s:%d/metrics", opts.metrics_host,
+                     msrv.server_address[1])
+        except OSError as e:  # a busy port must not stop profiling
+            log.warning("no /metrics endpoint on %s:%s: %s", opts.metrics_host,
+                        opts.metrics_port, e)
     seq = max(spool.last_seq(), time.time_ns() // 1000)
     sent: list[int] = []
     total = 0
