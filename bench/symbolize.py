@@ -121,7 +121,7 @@ def bench_libjvm(runs: int = 7) -> None:
           f"best {times[0]:.0f} ms, median {times[len(times) // 2]:.0f} ms")
     cache = tempfile.mkdtemp(prefix="flamecam-bench-")
     try:
-        blobs = BlobCache(cache, "symtab-v1")
+        blobs = BlobCache(cache, "symtab")
         with open(path, "rb") as f:
             elf = ElfFile(f, path)
             _ = ObjectFile(elf, path, elf.build_id, blobs).symbols  # writes the cache

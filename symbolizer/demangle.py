@@ -35,6 +35,8 @@ def strip_clone_suffix(name: str) -> str:
 @lru_cache(maxsize=65536)
 def function_name(raw: str) -> str:
     """The name a user reads for an ELF symbol: clone suffix folded, demangled."""
+    if raw.endswith("@plt"):
+        return function_name(raw[:-4]) + "@plt"
     base = strip_clone_suffix(raw)
     if pydemumble is None or not base.startswith(("_Z", "_R", "__Z")):
         return base

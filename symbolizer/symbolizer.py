@@ -25,6 +25,7 @@ from .maps import Mapping
 from .objects import ObjectFile, identity_key, open_mapping, read_vdso
 from .perfmap import PerfMap
 from .process import FRAME_CACHE_LIMIT, ProcessState
+from .symtab import FORMAT_VERSION as SYMTAB_FORMAT
 from .unwind import MAX_DEPTH, PY_TRAMPOLINE_RULE, UnwindResult, walk
 from .unwind_table import UnwindTable, open_unwind_table
 
@@ -56,7 +57,7 @@ class Symbolizer:
                  lines: bool = False) -> None:
         self.cache_dir = cache_dir
         self._disk = DiskCache(cache_dir) if cache_dir else None
-        self._symbol_disk = BlobCache(cache_dir, "symtab-v1") if cache_dir else None
+        self._symbol_disk = BlobCache(cache_dir, f"symtab-v{SYMTAB_FORMAT}") if cache_dir else None
         self.lines = lines
         # Evicted binaries are only dropped by the cache: processes still
         # mapping them keep their reference (and its open file) until they exit.
@@ -227,6 +228,26 @@ class Symbolizer:
             if self._function_at(st, res.addrs[-1] - 1) in STOP_FUNCTIONS:
                 res.complete, res.reason = True, "root"
         return res
+
+    def user_stack(self, pid: int, fp_addrs: Sequence[int], ip: int, sp: int, bp: int,
+                   stack: bytes) -> list[int]:
+        """The user stack of a sample that has both a frame-pointer walk and a
+        stack copy: the CFI unwind, extended by the frame-pointer walk only
+        where that provably continues it (it contains the CFI walk's last
+        address). Without frame pointers, a walk by them reads garbage past
+        the first frames, and can be *longer* than the right stack: length
+        says nothing about which one to trust.
+        """
+        if not stack:
+            return list(fp_addrs)
+        res = self.unwind_result(pid, ip, sp, bp, stack)
+        if res.complete or not fp_addrs:
+            return res.addrs
+        last = res.addrs[-1]
+        for j in range(1, len(fp_addrs)):
+            if fp_addrs[j] == last:
+                return res.addrs + list(fp_addrs[j + 1:])
+        return res.addrs
 
     def _function_at(self, st: ProcessState, pc: int) -> str:
         """The bare function name at a pc ('' if unnamed)."""

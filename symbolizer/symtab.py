@@ -12,13 +12,14 @@ from __future__ import annotations
 import gc
 import marshal
 import struct
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from functools import partial
 from itertools import compress, islice
 from operator import add, eq, itemgetter, lt
 
 from .elf import SHT_DYNSYM, SHT_SYMTAB, ElfFile
+from .plt import plt_entries
 
 STT_FUNC = 2
 STT_GNU_IFUNC = 10
@@ -28,7 +29,7 @@ _SYM = struct.Struct("<IBBHQQ")  # name, info, other, shndx, value, size
 # until the next symbol, but no further than this.
 _UNSIZED_SPAN = 1 << 16
 _INFINITY = 1 << 64
-_FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # bump when what a table holds changes (disk cache key)
 _NAME_OFF = itemgetter(0)
 _VALUE = itemgetter(4)
 _SIZE_F = itemgetter(5)
@@ -113,7 +114,7 @@ class SymbolTable:
         return list(itemgetter(*map(self._batch_bisect, vaddrs))(self._shifted))
 
     def dumps(self) -> bytes:
-        return marshal.dumps((_FORMAT_VERSION, self.source, self.bounds, self.names))
+        return marshal.dumps((FORMAT_VERSION, self.source, self.bounds, self.names))
 
     @classmethod
     def loads(cls, data: bytes) -> SymbolTable | None:
@@ -122,7 +123,7 @@ class SymbolTable:
             version, source, bounds, names = marshal.loads(data)
         except (ValueError, EOFError, TypeError):
             return None
-        if version != _FORMAT_VERSION or len(bounds) != len(names):
+        if version != FORMAT_VERSION or len(bounds) != len(names):
             return None
         table = cls([], [], [], source)
         table.bounds = bounds
@@ -217,6 +218,10 @@ def _read_symbols(elf: ElfFile, sec_type: int) -> SymbolTable | None:
         names = [text[o:find("\0", o)] for o in offsets]
     else:
         names = [blob[o:blob.find(b"\0", o)].decode("utf-8", "replace") for o in offsets]
+    for lo, hi, p_starts, p_sizes, p_names in plt_entries(elf):
+        # Splice each PLT section's stubs in place of whatever symbols fall there.
+        i, j = bisect_left(starts, lo), bisect_left(starts, hi)
+        starts[i:j], sizes[i:j], names[i:j] = p_starts, p_sizes, p_names
     return SymbolTable(starts, sizes, names, ".symtab" if sec_type == SHT_SYMTAB else ".dynsym")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from symbolizer import Symbolizer
+from symbolizer.demangle import function_name
 from symbolizer.maps import read_maps
 
 from .conftest import NO_FP, WITH_FP
@@ -254,8 +255,26 @@ def test_symbol_tables_cached_on_disk_per_build_id(build, spawn, tmp_path):
     addrs = [run.addrs["burn_a"] + 4, run.addrs["work"] + 5]
     first = Symbolizer(cache_dir=str(tmp_path)).user_frames(run.pid, addrs)
     build_id = first[0].build_id
-    cached = tmp_path / "symtab-v1" / f"{build_id}.marshal"
-    assert cached.exists()
+    [cached] = tmp_path.glob(f"symtab-v*/{build_id}.marshal")
     assert Symbolizer(cache_dir=str(tmp_path)).user_frames(run.pid, addrs) == first
     cached.write_bytes(b"garbage")  # a bad entry is rebuilt, never trusted
     assert Symbolizer(cache_dir=str(tmp_path)).user_frames(run.pid, addrs) == first
+
+
+def test_plt_stubs_named_like_objdump(build):
+    """Each PLT stub is `target@plt` (as objdump labels it), not the symbol before .plt."""
+    from symbolizer.elf import ElfFile
+    from symbolizer.symtab import load_symbols
+
+    exe = build("burn.cpp", NO_FP)
+    dump = subprocess.run(["objdump", "-d", "-j", ".plt", "-j", ".plt.sec", str(exe)],
+                          capture_output=True, text=True).stdout
+    labels = {int(a, 16): n for a, n in re.findall(r"^([0-9a-f]+) <([^>]+@plt)>:$", dump, re.M)}
+    assert labels
+    with open(exe, "rb") as f:
+        table = load_symbols(ElfFile(f, str(exe)))
+    for addr, name in labels.items():
+        assert table.lookup(addr + 4) == (name, addr)
+    sym_names = {function_name(n) for n in labels.values()}
+    assert any(n.endswith("@plt") and "(" in n for n in sym_names)  # C++ stubs demangled
+

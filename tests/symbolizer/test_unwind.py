@@ -15,7 +15,7 @@ import pytest
 from symbolizer import Symbolizer
 from symbolizer.unwind import walk
 
-from .conftest import NO_FP
+from .conftest import NO_FP, WITH_FP
 from .ptrace_capture import capture, capture_many, threads
 
 PYTHON312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
@@ -349,3 +349,41 @@ def test_corrupt_eh_frame_is_skipped_not_fatal(build, spawn, tmp_path):
         frames = sym.user_frames(run.pid, res.addrs)
         assert frames[0].name in ("burn_a", "work", "main") or frames[0].module != "corrupt"
     assert sym.stats.get("unwind_errors", 0) == 0
+
+
+def fp_walk(ip: int, sp: int, bp: int, stack: bytes) -> list[int]:
+    """What the kernel's frame-pointer walk (bpf_get_stack) returns from a copy."""
+    out = [ip]
+    while sp <= bp <= sp + len(stack) - 16 and len(out) < 127:
+        off = bp - sp
+        nbp, ra = int.from_bytes(stack[off:off + 8], "little"), \
+            int.from_bytes(stack[off + 8:off + 16], "little")
+        if not ra:
+            break
+        out.append(ra)
+        if nbp <= bp:
+            break
+        bp = nbp
+    return out
+
+
+def test_user_stack_prefers_cfi_and_extends_it_only_by_a_matching_fp_walk(build, spawn):
+    fp_run = spawn([build("burn.c", WITH_FP), "10"])
+    nofp_run = spawn([build("burn.c", NO_FP), "10"])
+    sym = Symbolizer()
+    extended = 0
+    for run in (fp_run, nofp_run):
+        for s in capture_many(run.pid, 10):
+            full = sym.unwind(run.pid, s.ip, s.sp, s.bp, s.stack)
+            fp = fp_walk(s.ip, s.sp, s.bp, s.stack)
+            # With a complete copy, the CFI walk wins even where the FP walk is junk.
+            assert sym.user_stack(run.pid, fp, s.ip, s.sp, s.bp, s.stack) == full
+            if run is fp_run:
+                # A copy too short for CFI to reach the root: the FP walk extends
+                # it where it joins, and what comes out is still the true stack.
+                short = s.stack[:48]
+                cut = sym.unwind(run.pid, s.ip, s.sp, s.bp, short)
+                merged = sym.user_stack(run.pid, fp, s.ip, s.sp, s.bp, short)
+                assert merged[:len(cut)] == cut and merged == full[:len(merged)]
+                extended += len(merged) > len(cut)
+    assert extended
