@@ -49,8 +49,12 @@ def unregister(bpf, pid: int) -> None:
 
 
 def decode_py_stack(raw: bytes) -> list[RawFrame]:
-    """Leaf-first frames of one `struct py_stack` value."""
-    n, _truncated = PY_STACK_HEADER.unpack_from(raw)
+    """Leaf-first frames of one `struct py_stack` value.
+
+    A stack deeper than the kernel walker's limit ends with a `code=0` frame,
+    which `PythonProcess.frame` names `[truncated]`.
+    """
+    n, truncated = PY_STACK_HEADER.unpack_from(raw)
     words = struct.unpack_from(f"<{2 * n}Q", raw, PY_STACK_HEADER.size)
     out: list[RawFrame] = []
     for i in range(n):
@@ -62,6 +66,8 @@ def decode_py_stack(raw: bytes) -> list[RawFrame]:
         out.append(RawFrame(code=code & ~3, instr=instr, is_entry=bool(code & 1)))
     if out and not out[-1].is_entry:
         out[-1] = RawFrame(out[-1].code, out[-1].instr, True)
+    if truncated:  # deeper than PY_MAX_FRAMES: say so at the root end
+        out.append(RawFrame(code=0, instr=0, is_entry=True))
     return out
 
 

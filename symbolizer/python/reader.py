@@ -250,6 +250,8 @@ class PythonProcess:
         return info
 
     def frame(self, raw: RawFrame) -> Frame:
+        if raw.code == 0:
+            return Frame(name="[truncated]", kind="python")
         info = self.code_info(raw.code)
         if info is None:
             return Frame(name=f"[python] {raw.code:#x}", kind="python")

@@ -68,3 +68,20 @@ def test_gil_reason():
     assert not stack_waits_for_gil([n("sem_clock_wait", "/lib/libc.so.6"),
                                     n("lock_PyThread_acquire_lock"),
                                     n("_PyEval_EvalFrameDefault"), n("take_gil")])
+
+
+def test_kernel_stack_decoding_marks_entries_shims_and_truncation():
+    import struct
+
+    from symbolizer.python.bpf_maps import decode_py_stack
+
+    # leaf A, B (entry via 3.11 flag), shim, C; truncated
+    words = [0x1000, 0x1010, 0x2000 | 1, 0x2010, 0x3000 | 2, 0, 0x4000, 0x4010]
+    raw = struct.pack("<II", 4, 1) + struct.pack("<8Q", *words)
+    frames = decode_py_stack(raw)
+    assert [(f.code, f.is_entry) for f in frames] == [
+        (0x1000, False), (0x2000, True), (0x4000, True), (0, True)]
+    # 3.12+: the frame before a shim is an entry
+    words = [0x1000, 0x1010, 0x3000 | 2, 0, 0x4000, 0x4010]
+    frames = decode_py_stack(struct.pack("<II", 3, 0) + struct.pack("<6Q", *words))
+    assert [(f.code, f.is_entry) for f in frames] == [(0x1000, True), (0x4000, True)]
