@@ -30,6 +30,7 @@ def agent_push():
 
 
 @bp.post("/push.v1.PusherService/Push")
+@bp.post("/pyroscope/push.v1.PusherService/Push")
 def connect_push():
     st = state()
     try:

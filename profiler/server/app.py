@@ -8,6 +8,7 @@ import logging
 import re
 
 from flask import Flask, g, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from profiler.ingest.errors import BadRequest
@@ -29,6 +30,7 @@ def create_app(config: ServerConfig | dict | None = None) -> Flask:
         config = ServerConfig(**config)
     config = config or ServerConfig()
     app = Flask(__name__)
+    app.wsgi_app = _CollapseSlashes(app.wsgi_app)
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body + 1024 * 1024
     app.json.sort_keys = False
     store = Store(config.db_url)
@@ -100,12 +102,38 @@ def create_app(config: ServerConfig | dict | None = None) -> Flask:
         resp.status_code = e.code or 500
         return resp
 
+    @app.errorhandler(OperationalError)
+    def database_unavailable(e: OperationalError):
+        log.warning("database error on %s: %s", request.path, str(e).splitlines()[0])
+        resp = jsonify(error="database unavailable, retry later", code="unavailable",
+                       message="database unavailable, retry later")
+        resp.status_code = 503
+        resp.headers["Retry-After"] = "5"
+        return resp
+
     @app.errorhandler(Exception)
     def internal_error(e: Exception):
         log.exception("unhandled error on %s", request.path)
         return jsonify(error="internal error"), 500
 
     return app
+
+
+class _CollapseSlashes:
+    """WSGI wrapper: `//push.v1...` (a client URL with a trailing slash) routes as `/push.v1...`.
+
+    Done before routing because Flask would answer a redirect, which push
+    clients do not follow for POST.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if "//" in path:
+            environ["PATH_INFO"] = re.sub("/{2,}", "/", path)
+        return self.app(environ, start_response)
 
 
 def _authorized(header: str, token: str) -> bool:
