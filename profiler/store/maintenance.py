@@ -1,9 +1,10 @@
 """Background upkeep of the store: compaction, downsampling, retention.
 
 * Compaction merges the small blocks of one series (one per push) into one
-  block per series and hour, with 5-minute aggregate buckets and stronger zstd:
-  this is what brings storage to a few bytes per sample and keeps the number
-  of blocks a query touches small.
+  block per series and closed 10-minute window, then those into one block per
+  closed hour, with 5-minute aggregate buckets and stronger zstd: this is what
+  brings storage to a few bytes per sample and keeps the number of blocks a
+  query touches small.
 * Downsampling drops the per-sample columns of blocks older than
   `downsample_after_s`, keeping their aggregates (flame graphs, top, timeline
   at bucket resolution), so old data stays queryable at a fraction of the size.
@@ -34,45 +35,54 @@ BUCKET_NS = 300 * 10**9
 class MaintenanceConfig:
     retention_s: int = 7 * 86400
     downsample_after_s: int = 86400
-    compact_after_s: int = 60          # let a window's pushes settle before compacting
-    window_ns: int = HOUR_NS
+    compact_after_s: int = 60          # let a window's late pushes settle before compacting
+    small_window_ns: int = 600 * 10**9  # stage 1: pushes -> 10-minute blocks
+    window_ns: int = HOUR_NS            # stage 2: 10-minute blocks -> hour blocks
     bucket_ns: int = BUCKET_NS
     interval_s: float = 30.0
 
 
 def compact(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None,
             max_groups: int = 200) -> int:
-    """Merge level-0 blocks (and an existing level-1 block) per series and window."""
+    """Merge blocks of closed windows; returns how many merges were done.
+
+    Stage 1 merges the level-0 blocks (one per push) of each series and closed
+    10-minute window; stage 2 merges the level-1 blocks of each series and
+    closed hour. Only closed windows are merged, so no block is rewritten
+    again and again while its window fills.
+    """
     now_ns = now_ns or time.time_ns()
-    cutoff = now_ns - cfg.compact_after_s * 10**9
+    settle = cfg.compact_after_s * 10**9
     b = schema.blocks.c
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(b.id, b.series_id, b.t_start).where(
-            b.level == 0, b.t_end < cutoff, b.raw.is_not(None))).all()
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for bid, sid, t0 in rows:
-        groups[(sid, t0 - t0 % cfg.window_ns)].append(bid)
     done = 0
-    for (sid, w0), ids in list(groups.items())[:max_groups]:
-        _compact_group(store, cfg, sid, w0, ids)
-        done += 1
+    for level, window in ((0, cfg.small_window_ns), (1, cfg.window_ns)):
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(b.id, b.series_id, b.t_start).where(
+                b.level == level, b.t_end < now_ns - settle, b.raw.is_not(None))).all()
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for bid, sid, t0 in rows:
+            w0 = t0 - t0 % window
+            if w0 + window + settle <= now_ns:
+                groups[(sid, w0)].append(bid)
+        for (sid, w0), ids in groups.items():
+            if done >= max_groups:
+                return done
+            if level == 1 and len(ids) < 2:
+                continue
+            _merge(store, cfg, sid, w0, ids)
+            done += 1
     return done
 
 
-def _compact_group(store: Store, cfg: MaintenanceConfig, sid: int, w0: int,
-                   ids: list[int]) -> None:
+def _merge(store: Store, cfg: MaintenanceConfig, sid: int, w0: int, ids: list[int]) -> None:
     b = schema.blocks.c
     lock = store._write_lock
     if lock:
         lock.acquire()
     try:
         with store.engine.begin() as conn:
-            prev = conn.execute(select(b.id).where(
-                b.series_id == sid, b.level == 1, b.t_start >= w0,
-                b.t_start < w0 + cfg.window_ns, b.raw.is_not(None))).all()
-            all_ids = ids + [r[0] for r in prev]
             parts = [blk.decode_raw(raw) for (raw,) in conn.execute(
-                select(b.raw).where(b.id.in_(all_ids), b.raw.is_not(None)))]
+                select(b.raw).where(b.id.in_(ids), b.raw.is_not(None)))]
             cols = blk.concat(parts)
             if not len(cols):
                 return
@@ -83,11 +93,21 @@ def _compact_group(store: Store, cfg: MaintenanceConfig, sid: int, w0: int,
                 "n_samples": len(cols), "total": sum(cols.value),
                 "agg": blk.encode_agg(agg, level=9), "raw": blk.encode_raw(cols, level=9),
             })
-            conn.execute(delete(schema.blocks).where(b.id.in_(all_ids)))
+            gone = conn.execute(delete(schema.blocks).where(b.id.in_(ids))).rowcount
+            if gone != len(ids):
+                # Another server compacted some of these blocks meanwhile: undo ours.
+                raise _Conflict
+    except _Conflict:
+        log.info("compaction of series %d window %d lost a race; skipped", sid, w0)
+        return
     finally:
         if lock:
             lock.release()
-    store.forget_blocks(all_ids)
+    store.forget_blocks(ids)
+
+
+class _Conflict(Exception):
+    pass
 
 
 def downsample(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None) -> int:
