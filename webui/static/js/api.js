@@ -16,7 +16,21 @@ function urlFor(path, params) {
   return url;
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// GETs are idempotent: one retry after a server error or a dropped
+// connection hides a transient failure; a second failure is shown.
 export async function getJSON(path, params, signal) {
+  try {
+    return await getJSONOnce(path, params, signal);
+  } catch (err) {
+    if (err.name === "AbortError" || !(err instanceof ApiError) || (err.status !== 0 && err.status < 500)) throw err;
+    await sleep(250);
+    return getJSONOnce(path, params, signal);
+  }
+}
+
+async function getJSONOnce(path, params, signal) {
   let response;
   try {
     response = await fetch(urlFor(path, params), { signal, headers: { Accept: "application/json" } });

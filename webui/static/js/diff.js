@@ -164,10 +164,10 @@ export class DiffView {
     const lt = tree.leftTicks;
     const rt = tree.rightTicks;
     const rows = functionTotals(tree)
-      .filter((r) => r.name !== "total")
+      .filter((r) => r.kind !== "root" && (r.lSelf > 0 || r.rSelf > 0))
       .map((r) => ({ ...r, a: r.lSelf / lt, b: r.rSelf / rt, aTotal: r.lTotal / lt, bTotal: r.rTotal / rt }))
       .map((r) => ({ ...r, change: r.b - r.a }))
-      .sort((x, y) => y.change - x.change);
+      .sort((x, y) => y.change - x.change || y.bTotal - y.aTotal - (x.bTotal - x.aTotal));
     const body = el("tbody");
     for (const r of rows.slice(0, 100)) {
       body.append(

@@ -1,13 +1,13 @@
 // The main view: timeline, flame graph of the selection, top functions.
 
 import { api } from "./api.js";
-import { clear, el } from "./format.js";
+import { el } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { parseQuery, resolveTime } from "./query.js";
 import { errorBox, loading, noData } from "./states.js";
 import { TopTable } from "./table.js";
 import { Timeline } from "./timeline.js";
-import { decodeFlamebearer } from "./tree.js";
+import { decodeFlamebearer, functionTotals } from "./tree.js";
 
 const TITLES = {
   cpu: "On-CPU time",
@@ -77,7 +77,7 @@ export class ProfileView {
     } catch (err) {
       if (seq !== this.seq) return;
       this.flameState.replaceChildren(errorBox(err, "Could not load the flame graph"));
-      clear(this.tableBody);
+      this.tableBox.hidden = true;
       return;
     }
     if (seq !== this.seq) return;
@@ -90,14 +90,10 @@ export class ProfileView {
     this.flameState.replaceChildren();
     this.flameBody.hidden = false;
     this.panel.setData(tree);
+    // The table comes from the same tree as the graph, so both always agree
+    // (recursion counted once per stack, kernel names with their _[k]).
     this.table.search = (state.search || "").toLowerCase();
-    try {
-      const top = await api.top(query, from, until, 500);
-      if (seq !== this.seq) return;
-      this.table.setData(top.functions || [], tree.numTicks);
-    } catch (err) {
-      if (seq !== this.seq) return;
-      this.tableBody.replaceChildren(errorBox(err, "Could not load the top functions"));
-    }
+    const rows = functionTotals(tree).filter((r) => r.kind !== "root");
+    this.table.setData(rows, tree.numTicks);
   }
 }

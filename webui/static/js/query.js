@@ -18,6 +18,7 @@ export const MAIN_LABELS = [
 export const PRESETS = [
   ["now-5m", "Last 5 minutes"],
   ["now-15m", "Last 15 minutes"],
+  ["now-30m", "Last 30 minutes"],
   ["now-1h", "Last hour"],
   ["now-6h", "Last 6 hours"],
   ["now-24h", "Last 24 hours"],

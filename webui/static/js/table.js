@@ -68,7 +68,7 @@ export class TopTable {
       ]);
     const table = el("table", { className: "data top-table" }, [
       el("caption", { className: "sr-only", text: this.caption }),
-      el("thead", {}, [el("tr", {}, [header("Function", "name"), el("th", { scope: "col", text: "Kind" }), header("Self", "self"), header("Self %", "self"), header("Total", "total"), header("Total %", "total")])]),
+      el("thead", {}, [el("tr", {}, [header("Function", "name"), el("th", { scope: "col", text: "Kind" }), header("Self", "self"), el("th", { scope: "col", text: "Self %" }), header("Total", "total"), el("th", { scope: "col", text: "Total %" })])]),
     ]);
     const body = el("tbody");
     const all = this.totalTicks || 1;
