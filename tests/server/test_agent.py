@@ -9,12 +9,12 @@ import threading
 import time
 
 import requests
-from conftest import free_port
-from sources import PythonThreadSource
 from sqlalchemy import create_engine, text
 
 from profiler.agent import AgentOptions, run_agent
 from profiler.agent.labels import Labeler
+from tests.server.conftest import free_port
+from tests.server.sources import PythonThreadSource
 
 EXE = os.path.basename(os.readlink("/proc/self/exe"))
 

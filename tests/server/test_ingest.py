@@ -8,9 +8,9 @@ import json
 
 import pytest
 import zstandard
-from helpers import gz, profile, push_request
 
 from profiler.formats import pprof
+from tests.server.helpers import gz, profile, push_request
 
 PROTO = {"Content-Type": "application/proto", "Content-Encoding": "gzip"}
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import random
 import time
 
-from helpers import BURN, MAIN, READ
-
 from profiler.model import Frame, Sample
 from profiler.query.engine import QueryEngine, Selection
 from profiler.query.selector import parse_selector
 from profiler.store import SeriesBatch, Store
 from profiler.store import maintenance as m
+from tests.server.helpers import BURN, MAIN, READ
 
 HOUR = 3600 * 10**9
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 
 import pytest
-from helpers import gz, push_request
 
 from profiler.server import ServerConfig, create_app
 from profiler.server.app import shutdown
+from tests.server.helpers import gz, push_request
 
 PROTO = {"Content-Type": "application/proto", "Content-Encoding": "gzip"}
 

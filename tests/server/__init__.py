@@ -1,0 +1,1 @@
+"""Server, storage, ingest, query and agent tests."""
