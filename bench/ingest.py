@@ -33,7 +33,10 @@ from profiler.formats import pprof  # noqa: E402
 from profiler.formats.proto import profile_pb2, push_pb2  # noqa: E402
 from profiler.model import Frame, Profile, Sample  # noqa: E402
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_BIN = Path(os.environ.get("PG_BIN") or max(
+    (str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")),
+    key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+    default="/usr/lib/postgresql/15/bin"))
 
 
 def free_port() -> int:

@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_BIN = Path(os.environ.get("PG_BIN") or max(
+    (str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")),
+    key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+    default="/usr/lib/postgresql/15/bin"))
 REPO = Path(__file__).resolve().parents[2]
 
 
