@@ -66,6 +66,8 @@ struct py_proc {
     s32 gil_last_holder;
     s32 gil_locked;
     u32 version;                    /* 0x030b for 3.11 */
+    u64 pidns_dev;                  /* the process's pid namespace when it is */
+    u64 pidns_ino;                  /* not the profiler's (containers), else 0 */
 };
 
 /* A walked stack, leaf first: frames[2*i] = code address | 1 (3.11 entry
@@ -95,12 +97,21 @@ static __always_inline int py_tstate_is(struct py_proc *p, u64 ts, u32 tid)
     return ts && py_read_ptr(ts + p->tstate_native_thread_id) == (u64)tid;
 }
 
-/* The PyThreadState of native thread `tid`: cached, else the GIL holder
- * (an on-CPU thread running bytecode holds the GIL), else a bounded walk of
- * the main interpreter's thread list. */
-static __always_inline u64 flamecam_py_tstate(struct py_proc *p, u32 tid)
+/* The PyThreadState of native thread `tid` (the host's id, as the helpers
+ * give it): cached, else the GIL holder (an on-CPU thread running bytecode
+ * holds the GIL), else a bounded walk of the main interpreter's thread list.
+ * The interpreter stores ids as its own pid namespace numbers them, so inside
+ * a container the comparison uses the namespace's id of the current task. */
+static __always_inline u64 flamecam_py_tstate(struct py_proc *p, u32 host_tid)
 {
-    u64 *cached = py_tstates.lookup(&tid);
+    u32 tid = host_tid;
+    if (p->pidns_ino) {
+        struct bpf_pidns_info ns = {};
+        if (bpf_get_ns_current_pid_tgid(p->pidns_dev, p->pidns_ino, &ns, sizeof(ns)) != 0)
+            return 0;
+        tid = ns.pid;
+    }
+    u64 *cached = py_tstates.lookup(&host_tid);
     if (cached && py_tstate_is(p, *cached, tid))
         return *cached;
     u64 ts = 0;
@@ -121,7 +132,7 @@ static __always_inline u64 flamecam_py_tstate(struct py_proc *p, u32 tid)
         }
     }
     if (ts)
-        py_tstates.update(&tid, &ts);
+        py_tstates.update(&host_tid, &ts);
     return ts;
 }
 

@@ -13,8 +13,8 @@ import struct
 
 from .reader import PythonProcess, RawFrame
 
-# struct py_proc: runtime, gil, gil_size, 14 x s32 offsets, version
-PY_PROC = struct.Struct("<QQI14iI")
+# struct py_proc: runtime, gil, gil_size, 14 x s32 offsets, version, pidns dev, ino
+PY_PROC = struct.Struct("<QQI14iIQQ")
 PY_STACK_HEADER = struct.Struct("<II")
 
 
@@ -32,6 +32,7 @@ def py_proc_bytes(proc: PythonProcess) -> bytes:
         o.tstate_current_frame, o.frame_code, o.frame_previous, o.frame_instr,
         o.frame_owner, o.frame_is_entry, o.gil_last_holder, o.gil_locked,
         (proc.version[0] << 8) | proc.version[1],
+        *(proc.pidns or (0, 0)),
     )
 
 

@@ -54,6 +54,41 @@ def read_maps(pid: int) -> list[Mapping]:
     return out
 
 
+def pid_namespace(pid: int) -> tuple[int, int] | None:
+    """(dev, inode) of `pid`'s pid namespace when it differs from ours, else None.
+
+    Inside another pid namespace (a container) the interpreter records thread
+    ids as that namespace numbers them, not as the host does.
+    """
+    try:
+        theirs = os.stat(f"/proc/{pid}/ns/pid")
+        ours = os.stat("/proc/self/ns/pid")
+    except OSError:
+        return None
+    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+        return None
+    return theirs.st_dev, theirs.st_ino
+
+
+def namespace_tids(pid: int) -> dict[int, int]:
+    """Namespace tid -> host tid for every thread of `pid`."""
+    out: dict[int, int] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("NSpid:"):
+                        out[int(line.split()[-1])] = int(tid)
+                        break
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 def maps_libjvm(pid: int) -> bool:
     """True when the process maps HotSpot's libjvm.so."""
     try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from profiler.model import Frame
 
-from .discovery import PythonRuntime, find_python
+from .discovery import PythonRuntime, find_python, namespace_tids, pid_namespace
 from .linetable import line_for_offset
 from .memory import MemoryReadError, ProcessMemory
 from .objects import ObjectReader
@@ -112,7 +112,9 @@ class PythonProcess:
         self.objects = ObjectReader(self.mem, off)
         self._codes: dict[tuple, CodeInfo | None] = {}
         self._strings: dict[int, str] = {}
-        self._tstates: dict[int, int] = {}
+        self._tstates: dict[int, tuple[int, int]] = {}  # host tid -> (tstate, ns tid)
+        self.pidns = pid_namespace(pid)  # (dev, ino) inside a container, else None
+        self._ns_to_host: dict[int, int] = {}
 
     def close(self) -> None:
         self.mem.close()
@@ -139,31 +141,46 @@ class PythonProcess:
             interp = self.mem.u64(interp + self.off.interp_next)
         return out
 
+    def _host_tid(self, ns_tid: int) -> int:
+        """The host's id of a thread the interpreter knows by its namespace id."""
+        if self.pidns is None:
+            return ns_tid
+        host = self._ns_to_host.get(ns_tid)
+        if host is None:
+            self._ns_to_host = namespace_tids(self.pid)
+            host = self._ns_to_host.get(ns_tid, 0)
+        return host
+
     def threads(self) -> list[PyThread]:
-        """Every thread state of every interpreter."""
+        """Every thread state of every interpreter (tids as the host numbers them)."""
         o = self.off
         out: list[PyThread] = []
+        tstates: dict[int, tuple[int, int]] = {}
         for interp in self.interpreters():
             ts = self.mem.u64(interp + o.interp_threads_head)
             while ts and len(out) < MAX_THREADS:
                 ident = self.mem.u64(ts + o.tstate_thread_id)
-                tid = self.mem.u64(ts + o.tstate_native_thread_id)
+                ns_tid = self.mem.u64(ts + o.tstate_native_thread_id)
+                tid = self._host_tid(ns_tid)
                 out.append(PyThread(tid=tid, ident=ident, tstate=ts))
+                tstates[tid] = (ts, ns_tid)
                 ts = self.mem.u64(ts + o.tstate_next)
-        self._tstates = {t.tid: t.tstate for t in out}
+        self._tstates = tstates
         return out
 
     def tstate_for(self, tid: int) -> int:
-        """Thread-state address of native thread `tid` (0 if it has none)."""
-        ts = self._tstates.get(tid)
-        if ts:
+        """Thread-state address of host thread `tid` (0 if it has none)."""
+        cached = self._tstates.get(tid)
+        if cached:
+            ts, ns_tid = cached
             try:  # still that thread's? thread states are freed and reused
-                if self.mem.u64(ts + self.off.tstate_native_thread_id) == tid:
+                if self.mem.u64(ts + self.off.tstate_native_thread_id) == ns_tid:
                     return ts
             except MemoryReadError:
                 pass
         self.threads()
-        return self._tstates.get(tid, 0)
+        cached = self._tstates.get(tid)
+        return cached[0] if cached else 0
 
     # --- frames ----------------------------------------------------------
 
@@ -322,4 +339,6 @@ class PythonProcess:
         if not gil or not self.mem.i32(gil + self.off.gil_locked):
             return 0
         holder = self.mem.u64(gil + self.off.gil_last_holder)
-        return self.mem.u64(holder + self.off.tstate_native_thread_id) if holder else 0
+        if not holder:
+            return 0
+        return self._host_tid(self.mem.u64(holder + self.off.tstate_native_thread_id))

@@ -66,3 +66,29 @@ def wait_for_line(p: subprocess.Popen, prefix: str, timeout: float = 20.0) -> st
 def have_java() -> None:
     if not (shutil.which("javac") and shutil.which("java")):
         pytest.skip("no JDK")
+
+
+def in_new_pid_namespace(args: list) -> list[str]:
+    """`args` run as pid 1 of a fresh pid namespace, as in a container."""
+    return ["unshare", "--pid", "--fork", "--mount-proc", *[str(a) for a in args]]
+
+
+def namespaced_child(launcher_pid: int, timeout: float = 10.0) -> int:
+    """The host pid of the process `unshare --fork` started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            kids = open(f"/proc/{launcher_pid}/task/{launcher_pid}/children").read().split()
+        except OSError:
+            kids = []
+        if kids:
+            return int(kids[0])
+        time.sleep(0.02)
+    raise AssertionError("unshare started no child")
+
+
+def host_tids(pid: int, ns_tids: list[int]) -> list[int]:
+    from symbolizer.python.discovery import namespace_tids
+
+    table = namespace_tids(pid)
+    return [table[t] for t in ns_tids]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
+import signal
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -15,13 +17,19 @@ import pytest
 from profiler.model import Frame
 from symbolizer.python import PythonStacks
 
-from .conftest import python_bin, wait_for_line
+from .conftest import (
+    host_tids,
+    in_new_pid_namespace,
+    namespaced_child,
+    python_bin,
+    wait_for_line,
+)
 from .targets import ALPHA_BETA, GIL_AND_LOCK
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = ["3.11", "3.12", "3.13"]
-HZ = 499
-SECONDS = 5.0
+HZ = 999
+SECONDS = 6.0
 
 
 class Event(ctypes.Structure):
@@ -62,6 +70,16 @@ def recording(tmp_path_factory):
                 procs.append(p)
                 tids = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
                 targets[f"{kind}{minor}"] = {"pid": p.pid, "tids": tids}
+        if shutil.which("unshare"):  # a container-like target: own pid namespace
+            path = tmp / "ab_ns.py"
+            path.write_text(ALPHA_BETA)
+            p = subprocess.Popen(in_new_pid_namespace([python_bin("3.12"), path]),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+            procs.append(p)
+            ns_tids = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
+            child = namespaced_child(p.pid)
+            targets["abns"] = {"pid": child, "tids": host_tids(child, ns_tids)}
         b = BPF(text=build_source(), cflags=["-Wno-macro-redefined"])
         py = PythonStacks(b)
         pids = {t["pid"] for t in targets.values()}
@@ -96,7 +114,7 @@ def recording(tmp_path_factory):
         yield targets, out, names
     finally:
         for p in procs:
-            p.kill()
+            os.killpg(p.pid, signal.SIGKILL)  # the group: unshare's child too
             p.wait()
             p.stdout.close()
             p.stderr.close()
@@ -138,3 +156,17 @@ def test_gil_waits_flagged_lock_waits_not(recording, minor):
     lock_waits = [f for kind, f, gil in by_tid[waiter] if kind == 1 and not gil]
     assert lock_waits and _leaf(lock_waits[0]) == "waiter"
     assert names[waiter] == "waiter"
+
+
+def test_container_process_walked_in_kernel(recording):
+    """A process in its own pid namespace: thread ids compared in that namespace."""
+    targets, by_tid, names = recording
+    if "abns" not in targets:
+        pytest.skip("no unshare")
+    main_tid, worker = targets["abns"]["tids"]
+    cpu = [frames for kind, frames, _ in by_tid[worker] if kind == 0]
+    leaves = Counter(_leaf(f) for f in cpu)
+    assert len(cpu) >= 50 and (leaves["alpha"] + leaves["beta"]) / len(cpu) >= 0.95, leaves
+    off = [frames for kind, frames, _ in by_tid[main_tid] if kind == 1]
+    assert off and _leaf(off[0]) == "nap"
+    assert names[worker] == "worker-3"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,7 +15,7 @@ from symbolizer.python import PythonProcess, PythonProcesses
 from symbolizer.python.gil import futex_in_gil
 from symbolizer.python.offsets import TABLES, offsets_for, parse_debug_offsets
 
-from .conftest import python_bin, wait_for_line
+from .conftest import host_tids, in_new_pid_namespace, namespaced_child, python_bin, wait_for_line
 from .targets import ALPHA_BETA, GIL_AND_LOCK
 
 VERSIONS = ["3.11", "3.12", "3.13"]
@@ -152,3 +154,24 @@ def test_distro_python_is_read(spawn, tmp_path):
     st = procs.stack(p.pid, main_tid)
     assert st is not None and st.frames[0].name == "tdeb.nap"
     assert procs.thread_name(p.pid, worker_tid) == "worker-3"
+
+
+def test_process_in_its_own_pid_namespace(spawn, tmp_path):
+    """Containers: the interpreter knows its threads by namespace tids."""
+    if not shutil.which("unshare") or os.geteuid() != 0:
+        pytest.skip("needs unshare and root")
+    path = tmp_path / "tns.py"
+    path.write_text(ALPHA_BETA)
+    launcher = spawn(in_new_pid_namespace([python_bin("3.12"), path]))
+    ns_tids = [int(x) for x in wait_for_line(launcher, "ready").split()[1:]]
+    pid = namespaced_child(launcher.pid)
+    main_tid, worker_tid = host_tids(pid, ns_tids)
+    assert (main_tid, worker_tid) != tuple(ns_tids)
+    procs = PythonProcesses()
+    proc = procs.get(pid)
+    assert proc is not None and proc.pidns is not None
+    assert procs.stack(pid, main_tid).frames[0].name == "tns.nap"
+    assert procs.stack(pid, worker_tid).frames[0].name.rsplit(".", 1)[-1] in (
+        "alpha", "beta", "work", "randint", "randrange", "_randbelow_with_getrandbits")
+    assert procs.thread_name(pid, worker_tid) == "worker-3"
+    assert procs.thread_name(pid, main_tid) == "MainThread"
