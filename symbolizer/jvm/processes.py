@@ -29,6 +29,13 @@ AGENT_JAR = os.path.join(os.path.dirname(__file__), "..", "..", "jvm-agent", "bu
                          "flamecam-agent.jar")
 
 
+def find_jvm_pids(pids: list[int] | None = None) -> list[int]:
+    """Pids (all of /proc, or those given) that map HotSpot's libjvm.so."""
+    if pids is None:
+        pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
+    return [pid for pid in pids if maps_libjvm(pid)]
+
+
 # Keep earlier snapshots up to this size; beyond it the file starts afresh.
 MAX_KEPT_BYTES = 16 << 20
 

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from profiler.model import Frame
-from symbolizer.jvm import AttachError, JvmProcesses, java_method_name, javaize, jcmd
+from symbolizer.jvm import (
+    AttachError,
+    JvmProcesses,
+    find_jvm_pids,
+    java_method_name,
+    javaize,
+    jcmd,
+)
 from symbolizer.jvm.java_names import java_frame
 from symbolizer.jvm.threads import parse_thread_dump
 
@@ -91,6 +98,7 @@ def test_attach_names_hot_method_and_threads(spawn, classes):
             jvms.refresh_perf_map(pid)
         assert "Burner.burnCpu" in names
         assert not warnings  # the flag is on: no advice
+        assert find_jvm_pids() and pid in find_jvm_pids([pid, os.getpid()])
         worker = [t for t in os.listdir(f"/proc/{pid}/task")
                   if open(f"/proc/{pid}/task/{t}/comm").read().strip() == "worker-1"]
         assert len(worker) == 1
