@@ -103,7 +103,8 @@ class Store:
         self._stack_frames: dict[int, tuple[int, ...]] = {}
         self._frames: dict[int, Frame] = {}
         self._agg_cache: OrderedDict[int, blk.Aggregate] = OrderedDict()
-        self._agg_cache_max = 4096
+        self._agg_cache_entries = 0
+        self._agg_cache_max_entries = 5_000_000  # stack/value pairs, ~12 bytes each
         if migrate:
             upgrade(self.engine)
         if self.is_sqlite:
@@ -343,6 +344,7 @@ class Store:
                 if a is None:
                     missing.append(i)
                 else:
+                    self._agg_cache.move_to_end(i)
                     out[i] = a
         if missing:
             b = schema.blocks.c
@@ -355,9 +357,12 @@ class Store:
             out.update(got)
             with self._cache_lock:
                 for bid, a in got.items():
-                    self._agg_cache[bid] = a
-                while len(self._agg_cache) > self._agg_cache_max:
-                    self._agg_cache.popitem(last=False)
+                    if bid not in self._agg_cache:
+                        self._agg_cache[bid] = a
+                        self._agg_cache_entries += _agg_size(a)
+                while self._agg_cache_entries > self._agg_cache_max_entries and self._agg_cache:
+                    _, old = self._agg_cache.popitem(last=False)
+                    self._agg_cache_entries -= _agg_size(old)
         return out
 
     def raw(self, block_ids: Sequence[int]) -> dict[int, blk.RawColumns]:
@@ -415,7 +420,9 @@ class Store:
     def forget_blocks(self, block_ids: Iterable[int]) -> None:
         with self._cache_lock:
             for i in block_ids:
-                self._agg_cache.pop(i, None)
+                old = self._agg_cache.pop(i, None)
+                if old is not None:
+                    self._agg_cache_entries -= _agg_size(old)
 
     def size_bytes(self) -> int:
         """Bytes on disk (SQLite file) or in the database (PostgreSQL)."""
@@ -427,6 +434,10 @@ class Store:
                 return int(page * (count - free))
             return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())")
                        .scalar())
+
+
+def _agg_size(a: blk.Aggregate) -> int:
+    return len(a.stacks) + sum(len(b[3]) for b in a.buckets) + 1
 
 
 class _NoLock:
