@@ -201,6 +201,30 @@ _FRAMES: dict[tuple, Frame] = {}
 _FRAMES_MAX = 500_000
 
 
+class _ById:
+    """Lookup by `id` of a repeated message field.
+
+    Writers number ids 1..n in order, so try the index first and only build
+    a dict when that fails: building one per profile cost more than the rest.
+    """
+
+    __slots__ = ("items", "n", "index")
+
+    def __init__(self, items) -> None:
+        self.items = items
+        self.n = len(items)
+        self.index: dict | None = None
+
+    def get(self, i: int):
+        if 0 < i <= self.n:
+            item = self.items[i - 1]
+            if item.id == i:
+                return item
+        if self.index is None:
+            self.index = {x.id: x for x in self.items}
+        return self.index.get(i)
+
+
 class Decoder:
     """Resolves a parsed pprof into Frames, caching per location."""
 
@@ -208,9 +232,9 @@ class Decoder:
         self.msg = msg
         self.st = msg.string_table
         self.nstr = len(self.st)
-        self.functions = {f.id: f for f in msg.function}
-        self.mappings = {m.id: m for m in msg.mapping}
-        self.locations = {loc.id: loc for loc in msg.location}
+        self.functions = _ById(msg.function)
+        self.mappings = _ById(msg.mapping)
+        self.locations = _ById(msg.location)
         self.loc_frames: dict[int, tuple[Frame, ...]] = {}
         self.stacks: dict[tuple[int, ...], tuple[Frame, ...]] = {}
         self.fn_info: dict[tuple[int, str], tuple[str, str, str]] = {}
