@@ -146,13 +146,24 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, default=100)
     ap.add_argument("--seconds", type=int, default=3600)
     ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: temp SQLite)")
+    ap.add_argument("--keep", default=None,
+                    help="SQLite file to keep the fleet in; reused (queries only) if present")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="flamecam-bench-")
-    url = args.db or f"sqlite:///{tmp}/fleet.db"
+    url = args.db or f"sqlite:///{args.keep or tmp + '/fleet.db'}"
+    now = time.time_ns()
+    hour = 3600 * 10**9
+    t0 = now - now % hour - 2 * hour
     try:
-        now = time.time_ns()
-        hour = 3600 * 10**9
-        t0 = now - now % hour - 2 * hour
+        if args.keep and Path(args.keep).exists():
+            store = Store(url)
+            with store.engine.connect() as conn:
+                t0 = conn.exec_driver_sql("SELECT min(t_start) FROM blocks").scalar()
+                t0 -= t0 % hour
+            store.close()
+            queries(url, t0, args)
+            return
         store = Store(url)
         t = time.perf_counter()
         n = build_fleet(store, args.hosts, t0, args.seconds)
@@ -175,29 +186,34 @@ def main() -> None:
         print(f"storage: {size0 / n:.2f} bytes/sample before compaction, "
               f"{size / n:.2f} bytes/sample after ({size / 2**20:.1f} MiB)")
 
-        app = create_app(ServerConfig(db_url=url, maintenance=False))
-        client = app.test_client()
-        lo, hi = t0 // 10**9, (t0 + args.seconds * 10**9) // 10**9
-        render = f"/api/v1/render?query=cpu{{}}&from={lo}&until={hi}"
-        diff = (f"/api/v1/render-diff?leftQuery=cpu{{service_version=\"1.0\"}}&leftFrom={lo}"
-                f"&leftUntil={hi}&rightQuery=cpu{{service_version=\"1.1\"}}&rightFrom={lo}"
-                f"&rightUntil={hi}")
-        edge = f"/api/v1/render?query=cpu{{}}&from={lo + 437}&until={hi - 611}"
-        for label, url_ in (("merged flame graph", render), ("diff", diff),
-                            ("merged, unaligned range", edge)):
-            times = []
-            for _ in range(3):
-                t = time.perf_counter()
-                r = client.get(url_)
-                times.append(time.perf_counter() - t)
-                assert r.status_code == 200, r.data[:200]
-            fb = r.get_json()["flamebearer"]
-            print(f"{label}: cold {times[0]:.2f} s, warm {min(times[1:]):.2f} s "
-                  f"({len(fb['names'])} names, {sum(len(lv) for lv in fb['levels']) // 4} "
-                  f"level entries)")
-        shutdown(app)
+        queries(url, t0, args)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def queries(url: str, t0: int, args) -> None:
+    """Time the merged flame graph and the diff through the HTTP API."""
+    app = create_app(ServerConfig(db_url=url, maintenance=False))
+    client = app.test_client()
+    lo, hi = t0 // 10**9, (t0 + args.seconds * 10**9) // 10**9
+    render = f"/api/v1/render?query=cpu{{}}&from={lo}&until={hi}"
+    diff = (f"/api/v1/render-diff?leftQuery=cpu{{service_version=\"1.0\"}}&leftFrom={lo}"
+            f"&leftUntil={hi}&rightQuery=cpu{{service_version=\"1.1\"}}&rightFrom={lo}"
+            f"&rightUntil={hi}")
+    edge = f"/api/v1/render?query=cpu{{}}&from={lo + 437}&until={hi - 611}"
+    for label, path, width in (("merged flame graph", render, 4), ("diff", diff, 7),
+                               ("merged, unaligned range", edge, 4)):
+        times = []
+        for _ in range(max(2, args.repeat)):
+            t = time.perf_counter()
+            r = client.get(path)
+            times.append(time.perf_counter() - t)
+            assert r.status_code == 200, r.data[:200]
+        fb = r.get_json()["flamebearer"]
+        nodes = sum(len(lv) for lv in fb["levels"]) // width
+        print(f"{label}: cold {times[0]:.2f} s, warm {min(times[1:]):.2f} s "
+              f"({len(fb['names'])} names, {nodes:,} nodes)")
+    shutdown(app)
 
 
 if __name__ == "__main__":
