@@ -203,16 +203,19 @@ def queries(url: str, t0: int, args) -> None:
     edge = f"/api/v1/render?query=cpu{{}}&from={lo + 437}&until={hi - 611}"
     for label, path, width in (("merged flame graph", render, 4), ("diff", diff, 7),
                                ("merged, unaligned range", edge, 4)):
-        times = []
+        times, cpu = [], []
         for _ in range(max(2, args.repeat)):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             r = client.get(path)
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
             assert r.status_code == 200, r.data[:200]
         fb = r.get_json()["flamebearer"]
         nodes = sum(len(lv) for lv in fb["levels"]) // width
-        print(f"{label}: cold {times[0]:.2f} s, warm {min(times[1:]):.2f} s "
-              f"({len(fb['names'])} names, {nodes:,} nodes)")
+        print(f"{label}: cold {times[0]:.2f} s, warm {min(times[1:]):.2f} s wall; "
+              f"CPU {cpu[0]:.2f} s / {min(cpu[1:]):.2f} s ({len(fb['names'])} names, "
+              f"{nodes:,} nodes)")
+    print(f"(load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     shutdown(app)
 
 
