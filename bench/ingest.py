@@ -99,7 +99,15 @@ def postgres():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def bench(db_url: str, bodies: list[bytes], seconds: float, clients: int) -> tuple[int, float]:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (and its reaped children), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def bench(db_url: str, bodies: list[bytes], seconds: float, clients: int
+          ) -> tuple[int, float, float]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "profiler.server", "--port", str(port),
                              "--db", db_url], cwd=REPO, stdout=subprocess.DEVNULL,
@@ -129,15 +137,17 @@ def bench(db_url: str, bodies: list[bytes], seconds: float, clients: int) -> tup
                 k += clients
 
         t0 = time.monotonic()
+        cpu0 = cpu_seconds(proc.pid)
         threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.monotonic() - t0
+        cpu = cpu_seconds(proc.pid) - cpu0
         if sum(errors):
             print(f"  {sum(errors)} pushes failed")
-        return sum(done), elapsed
+        return sum(done), elapsed, cpu
     finally:
         proc.terminate()
         proc.wait(15)
@@ -154,15 +164,17 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="flamecam-bench-")
     try:
         targets = [("SQLite", f"sqlite:///{tmp}/ingest.db")]
-        for name, url in targets:
-            n, dt = bench(url, bodies, args.seconds, args.clients)
+        def report(name: str, n: int, dt: float, cpu: float) -> None:
             print(f"{name}: {n / dt:.1f} pushes/s ({n * stacks / dt:,.0f} stacks/s), "
-                  f"{args.clients} clients, {dt:.0f} s")
+                  f"{args.clients} clients, {dt:.0f} s; server CPU {cpu / max(n, 1) * 1000:.1f} ms"
+                  f"/push = {n / max(cpu, 1e-9):.0f} pushes per CPU-second; "
+                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+        for name, url in targets:
+            report(name, *bench(url, bodies, args.seconds, args.clients))
         if not args.no_postgres and (PG_BIN / "initdb").exists():
             with postgres() as url:
-                n, dt = bench(url, bodies, args.seconds, args.clients)
-                print(f"PostgreSQL: {n / dt:.1f} pushes/s ({n * stacks / dt:,.0f} stacks/s), "
-                      f"{args.clients} clients, {dt:.0f} s")
+                report("PostgreSQL", *bench(url, bodies, args.seconds, args.clients))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
