@@ -30,7 +30,18 @@ def test_jvm_through_recorder(spawn, tmp_path, have_java):
     jvms = JvmProcesses()
     assert jvms.attach(p.pid)
     try:
-        rec = Recorder(RecordOptions(pids=[p.pid], off_cpu=True))
+        _record_jvm(jvms, p.pid, Recorder, RecordOptions)
+    finally:
+        try:
+            os.unlink(f"/tmp/perf-{p.pid}.map")
+        except OSError:
+            pass
+
+
+def _record_jvm(jvms, pid, Recorder, RecordOptions) -> None:
+    """Two seconds through the recorder; Java names and thread names checked."""
+    try:
+        rec = Recorder(RecordOptions(pids=[pid], off_cpu=True))
         rec.start()
     except Exception as e:  # noqa: BLE001 - the lead's work in progress
         pytest.skip(f"recorder did not start: {e}")
@@ -38,7 +49,7 @@ def test_jvm_through_recorder(spawn, tmp_path, have_java):
         end = time.monotonic() + 2.0
         while time.monotonic() < end:
             rec.poll(100)
-        jvms.before_symbolize(p.pid)
+        jvms.before_symbolize(pid)
         samples = rec.take(final=True)
     finally:
         rec.close()
@@ -49,14 +60,10 @@ def test_jvm_through_recorder(spawn, tmp_path, have_java):
         names = [f.name for f in javaize(list(s.stack))]  # root first
         if "Burner.burnCpu" in names and "Burner.main" in names[: names.index("Burner.burnCpu")]:
             hot += 1
-            assert jvms.thread_name(p.pid, s.tid) == "main"
+            assert jvms.thread_name(pid, s.tid) == "main"
     assert hot / len(cpu) >= 0.5
-    named = {jvms.thread_name(p.pid, s.tid) for s in samples}
+    named = {jvms.thread_name(pid, s.tid) for s in samples}
     assert "worker-1" in named
-    try:
-        os.unlink(f"/tmp/perf-{p.pid}.map")
-    except OSError:
-        pass
 
 
 def _recorder_has_python() -> bool:
