@@ -16,6 +16,14 @@ function urlFor(path, params) {
   return url;
 }
 
+// With multi-tenancy on, the page names its tenant in the URL (?orgID=...).
+function requestHeaders() {
+  const headers = { Accept: "application/json" };
+  const org = new URLSearchParams(location.search).get("orgID");
+  if (org) headers["X-Scope-OrgID"] = org;
+  return headers;
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // GETs are idempotent: one retry after a server error or a dropped
@@ -33,7 +41,7 @@ export async function getJSON(path, params, signal) {
 async function getJSONOnce(path, params, signal) {
   let response;
   try {
-    response = await fetch(urlFor(path, params), { signal, headers: { Accept: "application/json" } });
+    response = await fetch(urlFor(path, params), { signal, headers: requestHeaders() });
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(
@@ -53,7 +61,9 @@ async function getJSONOnce(path, params, signal) {
     const reason = body && typeof body.error === "string" ? body.error : `HTTP ${response.status}`;
     let hint = "";
     if (response.status === 400 || response.status === 422) hint = "Fix the query or the time range and apply again.";
-    else if (response.status === 401 || response.status === 403) hint = "The server wants a token: open the page with the right credentials.";
+    else if (response.status === 401 || response.status === 403) {
+      hint = "This server wants a tenant or a token: add ?orgID=TENANT to the page's address when multi-tenancy is on.";
+    }
     else if (response.status === 404) hint = "This server does not offer that endpoint: is it an older Flamecam?";
     else if (response.status >= 500) hint = "The server failed: its log says why.";
     throw new ApiError(reason, response.status, hint);

@@ -14,7 +14,10 @@ import { ThreadsView } from "./threads.js";
 const KEYS = [
   "query", "from", "until", "tab", "layout", "search", "fn", "tid",
   "diffMode", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom", "rightUntil",
+  "orgID",
 ];
+// Bounds the flame graph the server sends; smaller frames merge into "other".
+const MAX_NODES = 20000;
 const DEFAULTS = { query: "cpu{}", from: "now-1h", until: "now", tab: "profile", layout: "flame" };
 const TABS = ["profile", "sandwich", "threads", "diff"];
 // Changing these reloads data; others only change the presentation.
@@ -121,7 +124,7 @@ class App {
   render(query, from, until, extra = {}) {
     const key = JSON.stringify([query, from, until, extra]);
     if (!this.renderCache.has(key)) {
-      const promise = api.render(query, from, until, extra);
+      const promise = api.render(query, from, until, { maxNodes: MAX_NODES, ...extra });
       promise.catch(() => this.renderCache.delete(key));
       this.renderCache.set(key, promise);
     }

@@ -139,6 +139,7 @@ export class DiffView {
         rightQuery: state.rightQuery,
         rightFrom: state.rightFrom || state.from,
         rightUntil: state.rightUntil || state.until,
+        maxNodes: 20000,
       });
     } catch (err) {
       if (seq === this.seq) this.state.replaceChildren(errorBox(err, "Could not compare"));

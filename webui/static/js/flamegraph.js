@@ -80,12 +80,24 @@ export class FlameGraph {
     this.cursor = null;
     this.resetZoom(false);
     this.status.textContent = "";
-    return this.render();
+    const ms = this.render();
+    this.scrollToRoot();
+    return ms;
+  }
+
+  // Deep graphs are taller than their box: keep the root (and the zoomed
+  // frame) in view, at the bottom of a flame graph or the top of an icicle.
+  scrollToRoot() {
+    const sc = this.scroller;
+    sc.scrollTop = this.layout === "flame" ? sc.scrollHeight : 0;
   }
 
   setLayout(layout) {
-    this.layout = layout === "icicle" ? "icicle" : "flame";
+    const next = layout === "icicle" ? "icicle" : "flame";
+    const changed = next !== this.layout;
+    this.layout = next;
     this.render();
+    if (changed) this.scrollToRoot();
   }
 
   setSearch(term) {
@@ -108,7 +120,10 @@ export class FlameGraph {
   resetZoom(draw = true) {
     const [x0, x1] = this.tree ? this.rootRange() : [0, 1];
     this.zoom = { l: 0, i: -1, x0, x1 };
-    if (draw) this.render();
+    if (draw) {
+      this.render();
+      this.scrollToRoot();
+    }
     if (this.options.onZoom) this.options.onZoom(null);
   }
 
@@ -117,6 +132,9 @@ export class FlameGraph {
     this.zoom = { l, i, x0: level.x[i], x1: level.x[i] + level.total[i] };
     this.cursor = { l, i };
     const ms = this.render();
+    const sc = this.scroller;
+    const y = this.rowY(l);
+    sc.scrollTop = this.layout === "flame" ? Math.max(0, y + ROW - sc.clientHeight + 2 * ROW) : Math.max(0, y - 2 * ROW);
     this.announce(l, i);
     if (this.options.onZoom) this.options.onZoom(this.tree.names[level.name[i]]);
     return ms;

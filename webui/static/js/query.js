@@ -152,7 +152,7 @@ export class QueryBar {
           const { values } = await api.labelValues(name, state.from, state.until, "");
           this.valuesCache.set(key, values || []);
         } catch {
-          this.valuesCache.set(key, []);
+          /* the select offers "(all)" only; the next load asks again */
         }
       }),
     );

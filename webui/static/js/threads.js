@@ -9,6 +9,8 @@ import { errorBox, loading, noData } from "./states.js";
 import { SwimLane } from "./swimlane.js";
 import { decodeFlamebearer } from "./tree.js";
 
+const LIMIT = 300;
+
 export class ThreadsView {
   constructor(section, app) {
     this.app = app;
@@ -19,6 +21,19 @@ export class ThreadsView {
     this.laneBox = el("div");
     this.stackBox = el("div", { "aria-live": "polite" });
     this.flameBox = el("div");
+    this.placeholder = el("div", { className: "panel" }, [
+      el("div", { className: "empty" }, [
+        el("strong", { text: "Choose a thread." }),
+        "Its flame graph and a timeline of its on-CPU samples and off-CPU intervals appear here.",
+      ]),
+    ]);
+    this.filter = el("input", {
+      type: "search",
+      className: "thread-filter",
+      placeholder: "Filter by thread, process or tid",
+      "aria-label": "Filter threads",
+    });
+    this.filter.addEventListener("input", () => this.threads && this.drawList(this.threads, this.app.state));
     this.detail = el("div", { className: "panel" }, [
       this.detailTitle,
       this.detailState,
@@ -29,8 +44,8 @@ export class ThreadsView {
       this.flameBox,
     ]);
     const layout = el("div", { className: "threads-layout" }, [
-      el("div", { className: "panel" }, [el("h2", { text: "Threads" }), this.listBody]),
-      this.detail,
+      el("div", { className: "panel" }, [el("h2", { text: "Threads" }), this.filter, this.listBody]),
+      el("div", {}, [this.placeholder, this.detail]),
     ]);
     section.append(layout);
     this.lane = new SwimLane(this.laneBox, (event) => this.showStack(event));
@@ -42,6 +57,7 @@ export class ThreadsView {
     const seq = ++this.seq;
     this.listBody.replaceChildren(loading("Loading threads"));
     this.detail.hidden = true;
+    this.placeholder.hidden = false;
     let threads;
     try {
       threads = (await api.threads(state.query, state.from, state.until)).threads || [];
@@ -55,23 +71,28 @@ export class ThreadsView {
       return;
     }
     threads.sort((a, b) => b.cpu_ns + b.offcpu_ns - (a.cpu_ns + a.offcpu_ns));
+    this.threads = threads;
     this.drawList(threads, state);
     const tid = state.tid ? Number(state.tid) : null;
     if (tid !== null) await this.showThread(state, threads.find((t) => t.tid === tid) || { tid, thread_name: "", comm: "", pid: "" }, seq);
   }
 
-  drawList(threads, state) {
+  drawList(all, state) {
+    const needle = this.filter.value.trim().toLowerCase();
+    const threads = needle
+      ? all.filter((t) => `${t.thread_name} ${t.comm} ${t.tid} ${t.pid}`.toLowerCase().includes(needle))
+      : all;
     const max = threads.reduce((m, t) => Math.max(m, t.cpu_ns + t.offcpu_ns), 0) || 1;
     const body = el("tbody");
-    for (const t of threads) {
+    for (const t of threads.slice(0, LIMIT)) {
       const selected = String(t.tid) === String(state.tid);
       const label = `${t.thread_name || t.comm || "?"} (${t.tid})`;
       const bar = el("span");
       const on = el("span", { className: "bar" });
-      on.style.width = `${(t.cpu_ns / max) * 60}px`;
+      on.style.width = `${(t.cpu_ns / max) * 50}px`;
       on.style.background = "#e0651f";
       const off = el("span", { className: "bar" });
-      off.style.width = `${(t.offcpu_ns / max) * 60}px`;
+      off.style.width = `${(t.offcpu_ns / max) * 50}px`;
       off.style.background = REASON_COLORS.sleep;
       bar.append(on, off);
       body.append(
@@ -84,7 +105,7 @@ export class ThreadsView {
               "aria-pressed": String(selected),
               onclick: () => this.app.setState({ tid: String(t.tid) }),
             }),
-            el("div", { className: "hint", text: `${t.comm || ""} pid ${t.pid}` }),
+            el("div", { className: "hint", text: `${t.comm || "?"} · pid ${t.pid}` }),
           ]),
           el("td", { text: fmtDuration(t.cpu_ns) }),
           el("td", { text: fmtDuration(t.offcpu_ns) }),
@@ -97,11 +118,13 @@ export class ThreadsView {
       el("thead", {}, [el("tr", {}, [el("th", { scope: "col", text: "Thread" }), el("th", { scope: "col", text: "On-CPU" }), el("th", { scope: "col", text: "Off-CPU" }), el("th", { scope: "col", text: "" })])]),
       body,
     ]);
-    this.listBody.replaceChildren(el("div", { className: "table-scroll" }, [table]));
+    const note = threads.length > LIMIT ? el("p", { className: "hint", text: `The ${LIMIT} busiest of ${threads.length} threads; filter to find others.` }) : "";
+    this.listBody.replaceChildren(el("div", { className: "table-scroll" }, [table]), note);
   }
 
   async showThread(state, thread, seq) {
     this.detail.hidden = false;
+    this.placeholder.hidden = true;
     this.detailTitle.textContent = `Thread ${thread.thread_name || thread.comm || ""} (tid ${thread.tid}${thread.pid !== "" ? `, pid ${thread.pid}` : ""})`;
     this.detailState.replaceChildren(loading("Loading the thread"));
     clear(this.stackBox);
