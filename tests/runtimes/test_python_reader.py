@@ -90,7 +90,13 @@ def test_gil_wait_is_told_from_lock_wait(spawn, tmp_path, minor):
         time.sleep(0.002)
     assert gil_waits > 20  # one spinner mostly waits for the GIL the other holds
     # the waiter blocks on its Lock's futex (and briefly on the GIL after each timeout)
-    lock_waits = [a for a in (futex_addr(waiter) for _ in range(50)) if a]
+    lock_waits: list[int] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(not futex_in_gil(a, gil) for a in lock_waits):
+        addr = futex_addr(waiter)
+        if addr:
+            lock_waits.append(addr)
+        time.sleep(0.005)
     assert lock_waits and any(not futex_in_gil(a, gil) for a in lock_waits)
     assert proc.gil_holder_tid() in (a, b, 0)
     assert proc.stack(waiter).frames[0].name.endswith("waiter")
