@@ -209,6 +209,11 @@ BPF_TABLE("lru_hash", u32, u64, py_futex, 65536);
 
 TRACEPOINT_PROBE(syscalls, sys_enter_futex)
 {
+    /* Only waits can block: WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI,
+     * LOCK_PI2 (the command without the PRIVATE/CLOCK_REALTIME flags). */
+    u32 cmd = (u32)args->op & 0x7f;
+    if (cmd != 0 && cmd != 6 && cmd != 9 && cmd != 11 && cmd != 13)
+        return 0;
     u64 id = bpf_get_current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     if (!py_procs.lookup(&tgid))
@@ -220,8 +225,10 @@ TRACEPOINT_PROBE(syscalls, sys_enter_futex)
 
 TRACEPOINT_PROBE(syscalls, sys_exit_futex)
 {
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    py_futex.delete(&tid);
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    if (py_procs.lookup(&tgid))
+        py_futex.delete(&tid);
     return 0;
 }
 
