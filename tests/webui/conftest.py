@@ -52,9 +52,11 @@ def http_json(url: str, timeout: float = 10) -> dict:
         return json.loads(r.read())
 
 
-def http_post(url: str, body: bytes, content_type: str) -> int:
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": content_type})
+def http_post(url: str, body: bytes, content_type: str, encoding: str = "") -> int:
+    headers = {"Content-Type": content_type}
+    if encoding:
+        headers["Content-Encoding"] = encoding
+    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.status
 
@@ -237,7 +239,7 @@ def _push_synthetic(url: str, workloads: list[Workload]) -> None:
         labels = {"service_name": SERVICE, "service_version": w.version, "host": "synthetic"}
         body = encode_batch(samples, lambda s, labels=labels: labels, agent_id="webui-test",
                             seq=int(time.time() * 1e6))
-        http_post(url + "/api/v1/agent/push", body, "application/x-flamecam-batch")
+        http_post(url + "/api/v1/agent/push", body, "application/x-flamecam-batch", "zstd")
         samples = []
 
 

@@ -84,8 +84,12 @@ def test_table_sorts_by_column(page, server, profiled):
     page.get_by_role("button", name=re.compile("^Total")).first.click()
     header = page.locator('.top-table th[data-key="total"]').first
     assert header.get_attribute("aria-sort") == "descending"
-    first = page.locator(".top-table tbody tr").first.locator("td").first.inner_text()
-    assert first in ("start_thread", "total", "clone3", "_start", "__clone3", "clone")
+    shares = [float(t.rstrip("%")) for t in
+              page.locator(".top-table tbody tr td:nth-child(6)").all_inner_texts()]
+    assert shares == sorted(shares, reverse=True) and shares[0] > 99
+    page.get_by_role("button", name=re.compile("^Function")).first.click()
+    names = page.locator(".top-table tbody td.name").all_inner_texts()
+    assert names == sorted(names)
 
 
 def test_search_highlights_matches_and_shows_share(page, server, profiled):
