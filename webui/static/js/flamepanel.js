@@ -65,7 +65,8 @@ export class FlamePanel {
       this.searchResult.textContent = `No frame matches "${term}"`;
       this.searchResult.classList.remove("hit");
     } else {
-      this.searchResult.textContent = `${result.count} frame${result.count === 1 ? "" : "s"} match "${term}": ${fmtPercent(result.share)} of the total`;
+      const frames = result.count === 1 ? "1 frame matches" : `${result.count} frames match`;
+      this.searchResult.textContent = `${frames} "${term}": ${fmtPercent(result.share)} of the total`;
       this.searchResult.classList.add("hit");
     }
     if (fromUser && this.onSearch) this.onSearch(term);

@@ -34,7 +34,10 @@ export class Timeline {
     this.fromMs = fromMs;
     this.untilMs = Math.max(untilMs, fromMs + 1);
     const total = this.points.reduce((s, p) => s + p[1], 0);
-    this.readout.textContent = `${fmtClock(fromMs, true)} – ${fmtClock(untilMs, true)} · ${fmtDuration(total)} in total · drag on the chart to zoom in time`;
+    const range = `${fmtClock(fromMs, true)} – ${fmtClock(untilMs, true)}`;
+    this.readout.textContent = total
+      ? `${range} · ${fmtDuration(total)} in total · drag on the chart to zoom in time`
+      : `${range} · no samples in this range`;
     this.draw();
   }
 
