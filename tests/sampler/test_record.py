@@ -74,8 +74,12 @@ def test_sleeper_off_cpu_time_is_its_wall_time(recording):
     off = sum(s[1][1] for s in samples)
     wall = parsed.duration_ns
     assert off == pytest.approx(wall, rel=0.05), f"off-CPU {off / 1e9:.3f} s of {wall / 1e9:.3f} s"
+    # Blocked in nanosleep for nearly all of it; the rest is the run-queue
+    # delay after each wakeup, which grows when the machine is busy.
     sleep = [s for s in samples if s[2].get("reason") == "sleep"]
-    assert sum(s[1][1] for s in sleep) > 0.9 * off
+    runq = [s for s in samples if s[2].get("reason") == "runqueue"]
+    assert sum(s[1][1] for s in sleep) > 0.75 * off
+    assert sum(s[1][1] for s in sleep) + sum(s[1][1] for s in runq) > 0.99 * off
     assert all(any(n in ("do_nanosleep", "hrtimer_nanosleep") for n in s[0]) for s in sleep)
 
 
