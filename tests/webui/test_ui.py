@@ -173,10 +173,11 @@ def test_url_keeps_state_and_query_bar_reads_it(page, server, profiled):
     assert page.locator("#q-type").input_value() == "offcpu"
     assert page.locator("#q-label-service_name").input_value() == SERVICE
     assert page.locator("#q-preset").input_value() == "now-15m"
-    page.locator("#q-preset").select_option("now-30m")
-    page.wait_for_url(re.compile("from=now-30m"))
     versions = page.locator("#q-label-service_version option").all_text_contents()
     assert {"1.0", "2.0"} <= set(versions)
+    page.locator("#q-preset").select_option("now-30m")
+    page.wait_for_url(re.compile("from=now-30m"))
+    page.locator("#q-label-service_version option", has_text="2.0").wait_for(state="attached")
     page.locator("#q-type").select_option("cpu")
     page.wait_for_url(re.compile(r"query=cpu"))
     query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)["query"][0]

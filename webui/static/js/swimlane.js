@@ -21,7 +21,8 @@ export class SwimLane {
       "aria-label": "Thread timeline: on-CPU samples and off-CPU intervals. Left and right arrows step through events; the stack of the chosen event is shown below.",
     });
     this.root = el("div", { className: "swimlane" }, [this.canvas]);
-    host.append(this.root);
+    this.legend = el("div", { className: "legend", "aria-label": "Timeline colours" });
+    host.append(this.root, this.legend);
     this.canvas.addEventListener("click", (e) => this.onClick(e));
     this.canvas.addEventListener("keydown", (e) => this.onKey(e));
     new ResizeObserver(() => this.draw()).observe(this.root);
@@ -40,10 +41,27 @@ export class SwimLane {
       lo = 0;
       hi = 1;
     }
+    this.drawLegend();
     const pad = Math.max(1, (hi - lo) * 0.01);
     this.lo = lo - pad;
     this.hi = hi + pad;
     this.draw();
+  }
+
+  drawLegend() {
+    const items = [];
+    if (this.events.some((e) => e.kind === "cpu")) items.push(["#e0651f", "on-CPU sample"]);
+    const reasons = new Set(this.events.filter((e) => e.kind !== "cpu").map((e) => e.reason || "other"));
+    for (const reason of Object.keys(REASON_COLORS)) {
+      if (reasons.has(reason)) items.push([REASON_COLORS[reason], `off-CPU: ${reason}`]);
+    }
+    this.legend.replaceChildren(
+      ...items.map(([color, text]) => {
+        const swatch = el("i");
+        swatch.style.background = color;
+        return el("span", { className: "item" }, [swatch, text]);
+      }),
+    );
   }
 
   laneOf(event) {

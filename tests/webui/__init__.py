@@ -1,0 +1,1 @@
+"""Web UI tests: Playwright and headless Chromium against a real server."""
