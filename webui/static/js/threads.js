@@ -11,6 +11,8 @@ import { decodeFlamebearer } from "./tree.js";
 
 const LIMIT = 300;
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 export class ThreadsView {
   constructor(section, app) {
     this.app = app;
@@ -146,7 +148,10 @@ export class ThreadsView {
     const onCpu = events.filter((e) => e.kind === "cpu").length;
     const offTime = events.filter((e) => e.kind !== "cpu").reduce((s, e) => s + e.dur_ns, 0);
     this.detailState.replaceChildren(
-      el("p", { className: "hint", text: `${onCpu} on-CPU samples (${fmtDuration(thread.cpu_ns || 0)}), ${events.length - onCpu} off-CPU intervals (${fmtDuration(offTime)}).` }),
+      el("p", {
+        className: "hint",
+        text: `${plural(onCpu, "on-CPU sample")} (${fmtDuration(thread.cpu_ns || 0)}), ${plural(events.length - onCpu, "off-CPU interval")} (${fmtDuration(offTime)}).`,
+      }),
     );
     this.lane.setData(events);
     this.stackBox.replaceChildren(el("p", { className: "hint", text: events.length ? "Choose an event above to see its stack." : "No events for this thread in the time range." }));
