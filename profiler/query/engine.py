@@ -80,6 +80,7 @@ class QueryEngine:
             return acc
         aggs = self.store.aggregates([b.id for b in blocks])
         edges: list[tuple[int, int, int]] = []  # (block id, lo, hi) needing raw
+        spans: dict[int, list[tuple[int, int, int, int, int]]] = {}  # block id -> edges
         for b in blocks:
             agg = aggs.get(b.id)
             if agg is None:
@@ -87,7 +88,7 @@ class QueryEngine:
             if lo <= b.t_start and b.t_end <= hi:
                 _add(acc, agg.stacks, agg.values)
                 continue
-            for b_lo, b_hi, _tot, s, v in agg.buckets:
+            for k, (b_lo, b_hi, _tot, s, v) in enumerate(agg.buckets):
                 if b_hi <= lo or b_lo >= hi:
                     continue
                 if lo <= b_lo and b_hi <= hi:
@@ -95,8 +96,15 @@ class QueryEngine:
                 elif b.level == 2:  # no raw samples left: count a bucket by its middle
                     if lo <= (b_lo + b_hi) // 2 < hi:
                         _add(acc, s, v)
+                elif k < len(agg.spans):
+                    start, end, first = agg.spans[k]
+                    spans.setdefault(b.id, []).append(
+                        (start, end, first, max(lo, b_lo), min(hi, b_hi)))
                 else:
                     edges.append((b.id, max(lo, b_lo), min(hi, b_hi)))
+        if spans:
+            for bid, blob in self.store.raw_blobs(sorted(spans)).items():
+                blk.add_range(acc, blob, spans[bid])
         if edges:
             raws = self.store.raw(sorted({e[0] for e in edges}))
             for bid, e_lo, e_hi in edges:
@@ -104,10 +112,7 @@ class QueryEngine:
                 if cols is None:
                     continue
                 i, j = cols.slice(e_lo, e_hi)
-                stack, value = cols.stack, cols.value
-                for k in range(i, j):
-                    s = stack[k]
-                    acc[s] = acc.get(s, 0) + value[k]
+                blk.add_weighted(acc, cols.stack[i:j], cols.value[i:j])
         return acc
 
     def _named_stacks(self, values: dict[int, int], names: fg.Names

@@ -19,6 +19,7 @@ import json
 import struct
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import accumulate
 
@@ -141,6 +142,9 @@ class Aggregate:
     buckets: list[tuple[int, int, int, array, array]]
     threads: list[tuple[int, int, str, str, int, int]]
     fine: tuple[int, list[int]] = (0, [])
+    # Per bucket: (first sample index, end index, first sample ts in ns), so a
+    # bucket cut by a range edge reads only its own samples.
+    spans: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 FINE_NS = 10 * 10**9
@@ -151,6 +155,7 @@ def aggregate(cols: RawColumns, t_start: int, t_end: int, bucket_ns: int) -> Agg
     total: dict[int, int] = {}
     threads: dict[tuple[int, int, int, int], list[int]] = {}
     buckets = []
+    spans = []
     ts, stack, value, count = cols.ts, cols.stack, cols.value, cols.count
     n = len(ts)
     i = 0
@@ -166,6 +171,7 @@ def aggregate(cols: RawColumns, t_start: int, t_end: int, bucket_ns: int) -> Agg
             total[s] = total.get(s, 0) + v
         buckets.append((b_lo, b_hi, sum(acc.values()), array("I", acc.keys()),
                         array("q", acc.values())))
+        spans.append((i, j, ts[i]))
         i = j
     for k in range(n):
         key = (cols.pid[k], cols.tid[k], cols.thread[k], cols.comm[k])
@@ -189,6 +195,7 @@ def aggregate(cols: RawColumns, t_start: int, t_end: int, bucket_ns: int) -> Agg
         buckets,
         [(p, t, st[th], st[c], v[0], v[1]) for (p, t, th, c), v in threads.items()],
         (first, fine),
+        spans,
     )
 
 
@@ -198,7 +205,8 @@ def encode_agg(agg: Aggregate, level: int = 3) -> bytes:
     for lo, hi, tot, s, v in agg.buckets:
         meta.append([lo, hi, tot, len(s)])
         arrays.extend((s, v))
-    header = {"n": len(agg.stacks), "b": meta, "t": agg.threads, "f": list(agg.fine)}
+    header = {"n": len(agg.stacks), "b": meta, "t": agg.threads, "f": list(agg.fine),
+              "s": [list(x) for x in agg.spans]}
     return _compress(header, arrays, level)
 
 
@@ -219,7 +227,45 @@ def decode_agg(blob: bytes, with_buckets: bool = True) -> Aggregate:
         pos += 12 * m
     threads = [tuple(t) for t in header["t"]]
     first, fine = header.get("f") or (0, [])
-    return Aggregate(stacks, values, buckets, threads, (first, fine))
+    spans = [tuple(x) for x in header.get("s", [])]
+    return Aggregate(stacks, values, buckets, threads, (first, fine), spans)
+
+
+def add_weighted(acc: dict[int, int], stacks: array, values: array) -> None:
+    """acc[stack] += value over two parallel columns.
+
+    On-CPU samples all weigh one period, so when the values are uniform the
+    sum is a count (Counter counts in C) times the value.
+    """
+    if not len(stacks):
+        return
+    if min(values) == max(values):
+        v = values[0]
+        for s, c in Counter(stacks).items():
+            acc[s] = acc.get(s, 0) + c * v
+        return
+    get = acc.get
+    for s, v in zip(stacks, values, strict=False):
+        acc[s] = get(s, 0) + v
+
+
+def add_range(acc: dict[int, int], blob: bytes,
+              edges: list[tuple[int, int, int, int, int]]) -> None:
+    """Add the samples of raw block `blob` in each edge (start, end, first_ts, lo, hi).
+
+    Decodes only the ts, stack and value columns, and timestamps only inside
+    the edge buckets.
+    """
+    header, body = _decompress(blob)
+    n = header["n"]
+    deltas = _unshuffle(bytes(body[:8 * n]), "q", n)
+    stack = _unshuffle(bytes(body[8 * n:12 * n]), "I", n)
+    value = _unshuffle(bytes(body[12 * n:20 * n]), "q", n)
+    for start, end, first_ts, lo, hi in edges:
+        first_us = first_ts // 1000
+        ts = [(first_us + d) * 1000 for d in accumulate(deltas[start + 1:end], initial=0)]
+        i, j = bisect_left(ts, lo), bisect_left(ts, hi)
+        add_weighted(acc, stack[start + i:start + j], value[start + i:start + j])
 
 
 def concat(parts: list[RawColumns]) -> RawColumns:

@@ -377,6 +377,18 @@ class Store:
                     out[bid] = blk.decode_raw(raw)
         return out
 
+    def raw_blobs(self, block_ids: Sequence[int]) -> dict[int, bytes]:
+        """Compressed per-sample columns by block id, undecoded."""
+        b = schema.blocks.c
+        out = {}
+        ids = list(block_ids)
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), _CHUNK):
+                q = select(b.id, b.raw).where(b.id.in_(ids[i:i + _CHUNK]), b.raw.is_not(None))
+                for bid, raw in conn.execute(q):
+                    out[bid] = bytes(raw)
+        return out
+
     def stack_frames(self, stack_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
         """Frame ids (root first) of each stack id."""
         out = {}
