@@ -9,7 +9,7 @@ PY           := $(VENV)/bin/python
 SYSTEM_PY    := /usr/bin/python3
 KVER         := $(shell uname -r)
 APT_RUNTIME  := python3-bpfcc bpfcc-tools python3-venv python3-dev gcc make
-APT_TEST     := g++ postgresql chromium linux-perf openjdk-17-jdk-headless
+APT_TEST     := g++ postgresql chromium linux-perf bpftool openjdk-17-jdk-headless
 SEC          ?=
 
 .PHONY: run test setup setup-test system-runtime system-test kernel-headers venv lint bench clean
@@ -48,10 +48,10 @@ $(VENV)/bin/python:
 # rather than exposing every Debian package to it.
 venv: $(VENV)/bin/python $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+# Reinstalled when a top-level package appears (editable installs map packages found at install).
+$(VENV)/.installed: pyproject.toml $(wildcard */__init__.py) | $(VENV)/bin/python
 	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
 	ln -sfn /usr/lib/python3/dist-packages/bcc "$$site/bcc"
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .
 	touch $@
 
