@@ -51,11 +51,24 @@ class PythonStacks:
         self._stacks: dict[tuple[int, int], PyStack | None] = {}
 
     def scan(self, pids: Iterable[int] | None = None) -> list[int]:
-        """Register every readable Python process (at start: before samples)."""
+        """Find and prepare every readable Python process (all, or among `pids`).
+
+        Reading a process's ELF symbols and layout takes tens of ms; samples
+        taken before a process is registered carry no Python stack. So call
+        this *before* loading the programs, then `bind(bpf)` right after:
+        registration itself is one map update per process.
+        """
         return [pid for pid in find_python_pids(pids) if self.process_seen(pid)]
 
+    def bind(self, bpf) -> None:
+        """Attach to the loaded module and register every prepared process."""
+        self.bpf = bpf
+        for pid in list(self._registered):
+            self._registered.discard(pid)
+            self.process_seen(pid)
+
     def process_seen(self, pid: int) -> bool:
-        """Register `pid` with the kernel walker if it is readable Python."""
+        """Prepare `pid` and register it with the kernel walker (if bound)."""
         if pid in self._registered:
             return True
         proc = self.procs.get(pid)
