@@ -113,6 +113,8 @@ def test_python_through_recorder(spawn, tmp_path):
         return py[-1].name.rsplit(".", 1)[-1] if py else ""
 
     main_tid, worker = tids["ab"]
+    mine = [s for s in samples if s.tid in (main_tid, worker)]
+    assert mine and all(any(f.kind == "python" for f in s.stack) for s in mine)
     cpu = [s for s in samples if s.kind == "cpu" and s.tid == worker]
     leaves = Counter(leaf_py(s) for s in cpu)
     named = leaves["alpha"] + leaves["beta"]
