@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-
-import requests
+import urllib.error
+import urllib.parse
+import urllib.request
 
 from profiler.agent.metrics import Metrics
 from profiler.agent.spool import Spool
@@ -34,9 +35,15 @@ class Uploader(threading.Thread):
         self.metrics = metrics
         self.timeout_s = timeout_s
         self.max_backoff_s = max_backoff_s
-        self.session = requests.Session()
-        self.session.headers.update({"Content-Type": CONTENT_TYPE, "Content-Encoding": "zstd",
-                                     **(headers or {})})
+        # The standard library is enough for one upload every few seconds, and
+        # keeps the agent free of third-party HTTP dependencies.
+        self.headers = {"Content-Type": CONTENT_TYPE, "Content-Encoding": "zstd",
+                        "User-Agent": "flamecam-agent", **(headers or {})}
+        host = urllib.parse.urlsplit(self.url).hostname or ""
+        # A server on this host is never reached through an HTTP proxy.
+        handlers = [urllib.request.ProxyHandler({})] if host in (
+            "localhost", "::1") or host.startswith("127.") else []
+        self.opener = urllib.request.build_opener(*handlers)
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.backoff = 0.5
@@ -67,24 +74,29 @@ class Uploader(threading.Thread):
 
     def _send(self, seq: int, data: bytes) -> bool:
         t0 = time.monotonic()
+        req = urllib.request.Request(self.url, data=data, headers=self.headers, method="POST")
         try:
-            r = self.session.post(self.url, data=data, timeout=self.timeout_s)
-        except requests.RequestException as e:
+            with self.opener.open(req, timeout=self.timeout_s) as resp:
+                status, text = resp.status, ""
+                resp.read()
+        except urllib.error.HTTPError as e:
+            status, text = e.code, e.read(200).decode(errors="replace")
+        except (OSError, ValueError) as e:  # refused, reset, timeout, DNS
             self.metrics.inc("flamecam_agent_upload_errors_total")
             log.debug("upload of batch %d failed: %s", seq, e)
             return False
         self.metrics.observe_upload(time.monotonic() - t0)
-        if r.status_code < 300:
+        if status < 300:
             self.spool.remove(seq)
             self.metrics.inc("flamecam_agent_batches_sent_total")
             return True
-        if 400 <= r.status_code < 500 and r.status_code not in _RETRY:
+        if 400 <= status < 500 and status not in _RETRY:
             self.spool.remove(seq)
             self.metrics.inc("flamecam_agent_batches_rejected_total")
-            log.warning("server rejected batch %d (%d): %s", seq, r.status_code, r.text[:200])
+            log.warning("server rejected batch %d (%d): %s", seq, status, text)
             return True
         self.metrics.inc("flamecam_agent_upload_errors_total")
-        log.debug("upload of batch %d: HTTP %d", seq, r.status_code)
+        log.debug("upload of batch %d: HTTP %d", seq, status)
         return False
 
     def _gauges(self) -> None:
