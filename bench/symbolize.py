@@ -145,8 +145,69 @@ def bench_libjvm(runs: int = 7) -> None:
     print(f"batched lookups (libjvm, random addresses): {len(addrs) / best:,.0f} addresses/s")
 
 
+def bench_bpf_samples(seconds: float = 3.0, rounds: int = 5) -> None:
+    """The same on samples recorded by the real sampler (bpf/oncpu.c stack copies)."""
+    try:
+        import ctypes
+
+        from profiler.sampler import program
+        from profiler.sampler.oncpu import OnCpuSampler
+        from profiler.sampler.options import SamplerOptions
+        from profiler.sampler.unwinding import UnwindChooser
+    except ImportError as e:
+        print(f"BPF-recorded samples: skipped ({e})")
+        return
+    if not os.path.exists(PYTHON312):
+        print("BPF-recorded samples: skipped (no pyenv Python 3.12)")
+        return
+    p = subprocess.Popen([PYTHON312, "-c", PY_CODE], stdout=subprocess.PIPE)
+    try:
+        p.stdout.readline()
+        opts = SamplerOptions(pids=[p.pid], hz=199, unwind="dwarf", off_cpu=False)
+        try:
+            b = program.load(opts)
+        except Exception as e:  # noqa: BLE001 - no BPF on this host
+            print(f"BPF-recorded samples: skipped ({e})")
+            return
+        try:
+            UnwindChooser(b, "dwarf", opts.stack_copy_bytes)
+            on = OnCpuSampler(b, opts.hz)
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                b.ring_buffer_poll(100)
+            b.ring_buffer_consume()
+            events = [e for e in on.take() if e.stack]
+            del b["stack_copy_pids"][ctypes.c_uint32(0)]
+        finally:
+            b.cleanup()
+        sym = Symbolizer()
+        sym.process_seen(p.pid)
+        t0 = time.process_time()
+        complete = 0
+        for e in events:
+            r = sym.unwind_result(e.pid, *e.regs, e.stack)
+            sym.user_frames(e.pid, r.addrs)
+            complete += r.complete
+        first = time.process_time() - t0
+        t0 = time.process_time()
+        for _ in range(rounds):
+            for e in events:
+                sym.user_frames(e.pid, sym.unwind(e.pid, *e.regs, e.stack))
+        dt = time.process_time() - t0
+        size = sum(len(e.stack) for e in events) / max(1, len(events))
+        print(f"BPF-recorded CPython 3.12 samples: {rounds * len(events) / dt:,.0f} samples/s "
+              f"warm, {len(events) / first:,.0f}/s first pass ({len(events)} samples, "
+              f"{complete / max(1, len(events)):.0%} reached the root, mean copy "
+              f"{size / 1024:.1f} KiB)")
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()
+
+
 if __name__ == "__main__":
     if os.geteuid() != 0:
         sys.exit("bench/symbolize.py: run as root (ptrace and /proc/PID/mem)")
     bench_libjvm()
     bench_unwind()
+    bench_bpf_samples()
