@@ -188,6 +188,7 @@ class QueryEngine:
         _, blocks = self._blocks(sel)
         filtered = sel.pid is not None or sel.tid is not None
         edges: list[tuple[int, int, int]] = []
+        spans: dict[int, list[tuple[int, int, int, int, int]]] = {}
         fine_ns = blk.FINE_NS
         if filtered:
             edges = [(b.id, lo, hi) for b in blocks]
@@ -209,8 +210,19 @@ class QueryEngine:
                     if (lo <= t and t + fine_ns <= hi) or b.level == 2:
                         if lo <= t < hi:
                             points[(t - lo) // step_ns] += v
+                        continue
+                    e_lo, e_hi = max(lo, t), min(hi, t + fine_ns)
+                    for k, (b_lo, b_hi, *_rest) in enumerate(agg.buckets):
+                        if b_lo <= t < b_hi and k < len(agg.spans) and t + fine_ns <= b_hi:
+                            start, end, first_ts = agg.spans[k]
+                            spans.setdefault(b.id, []).append((start, end, first_ts, e_lo,
+                                                               e_hi))
+                            break
                     else:
-                        edges.append((b.id, max(lo, t), min(hi, t + fine_ns)))
+                        edges.append((b.id, e_lo, e_hi))
+        if spans:
+            for bid, blob in self.store.raw_blobs(sorted(spans)).items():
+                blk.add_timeline(points, lo, step_ns, blob, spans[bid])
         if edges:
             raws = self.store.raw(sorted({e[0] for e in edges}))
             for bid, e_lo, e_hi in edges:

@@ -249,6 +249,20 @@ def add_weighted(acc: dict[int, int], stacks: array, values: array) -> None:
         acc[s] = get(s, 0) + v
 
 
+def add_timeline(points: list[int], origin: int, step: int, blob: bytes,
+                 edges: list[tuple[int, int, int, int, int]]) -> None:
+    """points[(ts - origin) // step] += value for samples in each edge (as add_range)."""
+    header, body = _decompress(blob)
+    n = header["n"]
+    deltas = _unshuffle(bytes(body[:8 * n]), "q", n)
+    value = _unshuffle(bytes(body[12 * n:20 * n]), "q", n)
+    for start, end, first_ts, lo, hi in edges:
+        first_us = first_ts // 1000
+        ts = [(first_us + d) * 1000 for d in accumulate(deltas[start + 1:end], initial=0)]
+        for k in range(bisect_left(ts, lo), bisect_left(ts, hi)):
+            points[(ts[k] - origin) // step] += value[start + k]
+
+
 def add_range(acc: dict[int, int], blob: bytes,
               edges: list[tuple[int, int, int, int, int]]) -> None:
     """Add the samples of raw block `blob` in each edge (start, end, first_ts, lo, hi).
