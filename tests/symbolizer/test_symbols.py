@@ -174,6 +174,8 @@ def test_container_paths_and_namespace_perf_map(build):
                             stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
+        if not line:
+            pytest.skip("cannot create mount and pid namespaces here")
         addrs = {k: int(v, 16) for k, v in (x.split("=") for x in line.split())}
         with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
             pid = int(f.read().split()[0])
