@@ -79,9 +79,12 @@ class Target:
         self._t.start()
 
     def _read(self) -> None:
-        for line in self.p.stdout:
-            _, ts, n, cpu = line.split()
-            self.points.append((float(ts), int(n), float(cpu)))
+        try:
+            for line in self.p.stdout:
+                _, ts, n, cpu = line.split()
+                self.points.append((float(ts), int(n), float(cpu)))
+        except (ValueError, OSError):
+            return  # the target was killed mid-line
 
     def rate(self, t0: float, t1: float) -> float:
         """Work units per second of the worker's own CPU time.
