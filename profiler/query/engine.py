@@ -62,7 +62,15 @@ class QueryEngine:
         series = {s.id: s for s in self.series(sel.tenant, sel.selector)}
         return series, (self.store.blocks(series, sel.lo, sel.hi) if series else [])
 
-    def stack_values(self, sel: Selection) -> dict[int, int]:
+    def _edge_columns(self, ids: list[int], memo: dict | None) -> dict[int, tuple]:
+        """Decoded edge columns by block id; `memo` shares them within one request."""
+        memo = memo if memo is not None else {}
+        missing = [i for i in ids if i not in memo]
+        for bid, blob in self.store.raw_blobs(missing).items():
+            memo[bid] = blk.edge_columns(blob)
+        return {i: memo[i] for i in ids if i in memo}
+
+    def stack_values(self, sel: Selection, memo: dict | None = None) -> dict[int, int]:
         """Stored stack id -> summed value over the selection."""
         _, blocks = self._blocks(sel)
         acc: dict[int, int] = {}
@@ -103,8 +111,8 @@ class QueryEngine:
                 else:
                     edges.append((b.id, max(lo, b_lo), min(hi, b_hi)))
         if spans:
-            for bid, blob in self.store.raw_blobs(sorted(spans)).items():
-                blk.add_range(acc, blob, spans[bid])
+            for bid, cols in self._edge_columns(sorted(spans), memo).items():
+                blk.add_range(acc, cols, spans[bid])
         if edges:
             raws = self.store.raw(sorted({e[0] for e in edges}))
             for bid, e_lo, e_hi in edges:
@@ -134,10 +142,11 @@ class QueryEngine:
 
     def render(self, sel: Selection, max_nodes: int = 0) -> dict:
         names = fg.Names()
-        stacks = self._merged_by_name(self.stack_values(sel), names)
+        memo: dict = {}
+        stacks = self._merged_by_name(self.stack_values(sel, memo), names)
         levels, total, _ = fg.levels_sorted(stacks, None, max_nodes)
         out = fg.flamebearer_from_levels(levels, total, names)
-        out["timeline"] = self.pyroscope_timeline(sel)
+        out["timeline"] = self.pyroscope_timeline(sel, memo=memo)
         return out
 
     def diff(self, left: Selection, right: Selection, max_nodes: int = 0) -> dict:
@@ -175,7 +184,8 @@ class QueryEngine:
 
     # --------------------------------------------------------------- timeline
 
-    def timeline(self, sel: Selection, step_ns: int) -> list[list[int]]:
+    def timeline(self, sel: Selection, step_ns: int, memo: dict | None = None
+                 ) -> list[list[int]]:
         """[[ts_ms, value_ns], ...] per step over the selection (zeros included).
 
         Uses the blocks' 10 s slot totals when the step is a multiple of 10 s
@@ -221,8 +231,8 @@ class QueryEngine:
                     else:
                         edges.append((b.id, e_lo, e_hi))
         if spans:
-            for bid, blob in self.store.raw_blobs(sorted(spans)).items():
-                blk.add_timeline(points, lo, step_ns, blob, spans[bid])
+            for bid, cols in self._edge_columns(sorted(spans), memo).items():
+                blk.add_timeline(points, lo, step_ns, cols, spans[bid])
         if edges:
             raws = self.store.raw(sorted({e[0] for e in edges}))
             for bid, e_lo, e_hi in edges:
@@ -238,10 +248,11 @@ class QueryEngine:
                     points[(ts[k] - lo) // step_ns] += value[k]
         return [[(lo + i * step_ns) // 10**6, v] for i, v in enumerate(points)]
 
-    def pyroscope_timeline(self, sel: Selection, max_points: int = 360) -> dict:
+    def pyroscope_timeline(self, sel: Selection, max_points: int = 360,
+                           memo: dict | None = None) -> dict:
         step = default_step(sel.lo, sel.hi, max_points)
         sel = Selection(sel.tenant, sel.selector, sel.lo - sel.lo % step, sel.hi, sel.pid, sel.tid)
-        pts = self.timeline(sel, step)
+        pts = self.timeline(sel, step, memo)
         return {"startTime": sel.lo // 10**9, "samples": [v for _, v in pts],
                 "durationDelta": step // 10**9}
 

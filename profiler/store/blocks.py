@@ -249,13 +249,18 @@ def add_weighted(acc: dict[int, int], stacks: array, values: array) -> None:
         acc[s] = get(s, 0) + v
 
 
-def add_timeline(points: list[int], origin: int, step: int, blob: bytes,
-                 edges: list[tuple[int, int, int, int, int]]) -> None:
-    """points[(ts - origin) // step] += value for samples in each edge (as add_range)."""
+def edge_columns(blob: bytes) -> tuple[array, array, array]:
+    """(ts deltas in µs, stack, value) columns of a raw block, for range edges."""
     header, body = _decompress(blob)
     n = header["n"]
-    deltas = _unshuffle(bytes(body[:8 * n]), "q", n)
-    value = _unshuffle(bytes(body[12 * n:20 * n]), "q", n)
+    return (_unshuffle(bytes(body[:8 * n]), "q", n), _unshuffle(bytes(body[8 * n:12 * n]), "I", n),
+            _unshuffle(bytes(body[12 * n:20 * n]), "q", n))
+
+
+def add_timeline(points: list[int], origin: int, step: int, cols: tuple[array, array, array],
+                 edges: list[tuple[int, int, int, int, int]]) -> None:
+    """points[(ts - origin) // step] += value for samples in each edge (as add_range)."""
+    deltas, _stack, value = cols
     for start, end, first_ts, lo, hi in edges:
         first_us = first_ts // 1000
         ts = [(first_us + d) * 1000 for d in accumulate(deltas[start + 1:end], initial=0)]
@@ -263,18 +268,14 @@ def add_timeline(points: list[int], origin: int, step: int, blob: bytes,
             points[(ts[k] - origin) // step] += value[start + k]
 
 
-def add_range(acc: dict[int, int], blob: bytes,
+def add_range(acc: dict[int, int], cols: tuple[array, array, array],
               edges: list[tuple[int, int, int, int, int]]) -> None:
-    """Add the samples of raw block `blob` in each edge (start, end, first_ts, lo, hi).
+    """Add the samples in each edge (start, end, first_ts, lo, hi) of a block.
 
-    Decodes only the ts, stack and value columns, and timestamps only inside
-    the edge buckets.
+    Uses only the ts, stack and value columns (`edge_columns`), and decodes
+    timestamps only inside the edge buckets.
     """
-    header, body = _decompress(blob)
-    n = header["n"]
-    deltas = _unshuffle(bytes(body[:8 * n]), "q", n)
-    stack = _unshuffle(bytes(body[8 * n:12 * n]), "I", n)
-    value = _unshuffle(bytes(body[12 * n:20 * n]), "q", n)
+    deltas, stack, value = cols
     for start, end, first_ts, lo, hi in edges:
         first_us = first_ts // 1000
         ts = [(first_us + d) * 1000 for d in accumulate(deltas[start + 1:end], initial=0)]
