@@ -280,3 +280,18 @@ def test_plt_stubs_named_like_objdump(build):
     sym_names = {function_name(n) for n in labels.values()}
     assert any(n.endswith("@plt") and "(" in n for n in sym_names)  # C++ stubs demangled
 
+
+
+def test_cold_part_named_after_its_function(build):
+    from symbolizer.elf import ElfFile
+    from symbolizer.symtab import load_symbols
+
+    exe = build("cold.cpp", ["-O2"])
+    nm = subprocess.run(["nm", str(exe)], capture_output=True, text=True, check=True).stdout
+    cold = [int(line.split()[0], 16) for line in nm.splitlines() if line.endswith(".cold")]
+    if not cold:
+        pytest.skip("this compiler made no .cold part")
+    with open(exe, "rb") as f:
+        table = load_symbols(ElfFile(f, str(exe)))
+    raw, _start = table.lookup(cold[0] + 1)
+    assert raw.endswith(".cold") and function_name(raw) == "hot(long)"
