@@ -14,6 +14,7 @@ events handled and lost per second; then start-up time and peak RSS of
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -23,6 +24,20 @@ import sys
 import time
 
 from _common import ROOT, build, flamecam_record, perf_record, run_parallel
+
+
+def bpf_prog_stats() -> dict[str, tuple[int, int]]:
+    """run_time_ns and run_cnt of Flamecam's loaded programs (bpftool, bpf_stats on)."""
+    if not shutil.which("bpftool"):
+        return {}
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True)
+    stats: dict[str, tuple[int, int]] = {}
+    for p in json.loads(out.stdout or "[]"):
+        name = p.get("name", "")
+        if name.startswith(("tracepoint__sch", "on_cpu_sample")):
+            t, c = stats.get(name, (0, 0))
+            stats[name] = (t + p.get("run_time_ns", 0), c + p.get("run_cnt", 0))
+    return stats
 
 
 def throughput_rounds(spin, seconds: float, rounds: int, configs: dict) -> dict[str, list[float]]:
@@ -66,12 +81,19 @@ def main() -> int:
 
     # Context switches: off-CPU on.
     pp = build("pingpong.c")
-    alone, under, events, lost = [], [], [], []
+    subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=False)
+    alone, under, events, lost, per_switch = [], [], [], [], []
     for _ in range(args.rounds):
         alone.append(run_parallel([str(pp), str(args.seconds)], 1) / args.seconds)
         prof = flamecam_record("-F", "99", "-o", "/dev/null", "--format", "folded")
         t0 = time.monotonic()
+        s0 = bpf_prog_stats()
         under.append(run_parallel([str(pp), str(args.seconds)], 1) / args.seconds)
+        s1 = bpf_prog_stats()
+        for name, (t, c) in s1.items():
+            if name.startswith("tracepoint__sch") and c > s0.get(name, (0, 0))[1] + 1000:
+                dt, dc = t - s0.get(name, (0, 0))[0], c - s0.get(name, (0, 0))[1]
+                per_switch.append(dt / dc)
         log = prof.stop()
         span = time.monotonic() - t0
         m = re.search(r"off-CPU samples over [\d.]+ s, (\d+) off-CPU events, (\d+) lost", log)
@@ -84,6 +106,9 @@ def main() -> int:
     if events:
         print(f"  off-CPU events >= threshold emitted: {statistics.median(events):.0f}/s; "
               f"lost events: {max(lost)}")
+    if per_switch:
+        print(f"  in-kernel cost of the sched_switch program: {min(per_switch):.0f} ns per "
+              f"switch (bpf_stats; robust to noise unlike throughput)")
 
     # Start-up and peak RSS.
     t0 = time.monotonic()
