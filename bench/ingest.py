@@ -109,9 +109,10 @@ def cpu_seconds(pid: int) -> float:
 def bench(db_url: str, bodies: list[bytes], seconds: float, clients: int
           ) -> tuple[int, float, float]:
     port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="flamecam-bench-server-", suffix=".log",
+                                      delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "profiler.server", "--port", str(port),
-                             "--db", db_url], cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                             "--db", db_url], cwd=REPO, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}/push.v1.PusherService/Push"
     try:
         for _ in range(150):
@@ -129,7 +130,14 @@ def bench(db_url: str, bodies: list[bytes], seconds: float, clients: int
             sess = requests.Session()
             k = i
             while time.monotonic() < stop:
-                r = sess.post(url, data=bodies[k % len(bodies)], headers=headers, timeout=30)
+                try:
+                    r = sess.post(url, data=bodies[k % len(bodies)], headers=headers,
+                                  timeout=30)
+                except requests.RequestException as e:
+                    errors[i] += 1
+                    print(f"  push failed: {e}")
+                    time.sleep(0.5)
+                    continue
                 if r.status_code == 200:
                     done[i] += 1
                 else:
@@ -146,7 +154,8 @@ def bench(db_url: str, bodies: list[bytes], seconds: float, clients: int
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds(proc.pid) - cpu0
         if sum(errors):
-            print(f"  {sum(errors)} pushes failed")
+            print(f"  {sum(errors)} pushes failed; server log {log.name}:")
+            print(Path(log.name).read_text()[-3000:])
         return sum(done), elapsed, cpu
     finally:
         proc.terminate()

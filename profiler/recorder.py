@@ -66,7 +66,14 @@ class Recorder:
         self.close()
 
     def start(self) -> None:
+        from symbolizer.python import PythonStacks
+
+        # Reading each Python process's layout takes tens of ms: do it before
+        # loading, register right after, so that early samples have Python stacks.
+        self.py = PythonStacks()
+        self.py.scan(self.opts.pids or None)
         self._b = program.load(self.opts)
+        self.py.bind(self._b)
         self._mono_to_wall = time.time_ns() - time.monotonic_ns()
         self._on = OnCpuSampler(self._b, self.opts.hz)
         self._unwind = UnwindChooser(self._b, self.opts.unwind, self.opts.stack_copy_bytes)
@@ -103,6 +110,7 @@ class Recorder:
         out.extend(self._cpu_samples(cpu_events))
         out.extend(self._off_samples(off_events))
         self._stack_cache.clear()
+        self.py.end_batch()
         self._forget_exited()
         return out
 
@@ -131,17 +139,19 @@ class Recorder:
                 name = fallback
             self._proc_names[pid] = name
             self.sym.process_seen(pid)
+            self.py.process_seen(pid)
         return name or fallback
 
-    def _frames(self, pid: int, kstack: tuple[int, ...], ustack: tuple[int, ...]):
-        key = (pid, kstack, ustack)
+    def _frames(self, pid: int, kstack: tuple[int, ...], ustack: tuple[int, ...],
+                py_stack: int = 0):
+        key = (pid, kstack, ustack, py_stack)
         frames = self._stack_cache.get(key)
         if frames is None:
             leaf_first: list[Frame] = []
             if kstack:
                 leaf_first.extend(self.sym.kernel_frames(kstack))
-            if ustack:
-                leaf_first.extend(self.sym.user_frames(pid, ustack))
+            user = self.sym.user_frames(pid, ustack) if ustack else []
+            leaf_first.extend(self.py.merge(pid, user, py_stack))
             frames = tuple(reversed(leaf_first))
             self._stack_cache[key] = frames
         return frames
@@ -173,12 +183,13 @@ class Recorder:
             if not self._wanted(e.pid, e.comm):
                 continue
             comm = self._proc_name(e.pid, e.comm)
-            stack = self._frames(e.pid, e.kstack, self._unwound(e))
+            stack = self._frames(e.pid, e.kstack, self._unwound(e), e.py_stack)
             if not e.stack and e.ustack:
                 self._unwind.observe(e.pid, comm, stack)
             out.append(Sample(
                 kind=CPU, ts_ns=e.ts + self._mono_to_wall, pid=e.pid, tid=e.tid, cpu=e.cpu,
-                comm=comm, thread_name=e.comm, stack=stack, value_ns=weight,
+                comm=comm, thread_name=self.py.thread_name(e.pid, e.tid) or e.comm,
+                stack=stack, value_ns=weight,
             ))
         self.samples_taken[CPU] += len(out)
         return out
@@ -188,15 +199,17 @@ class Recorder:
         for e in events:
             if not self._wanted(e.pid, e.comm):
                 continue
-            stack = self._frames(e.pid, e.kstack, self._off_user_stack(e))
+            stack = self._frames(e.pid, e.kstack, self._off_user_stack(e), e.py_stack)
             kernel_names = [f.name for f in reversed(stack) if f.kind == "kernel"]
             ts = e.ts_out + self._mono_to_wall
             common = dict(kind=OFFCPU, pid=e.pid, tid=e.tid, cpu=e.cpu,
-                          comm=self._proc_name(e.pid, e.comm), thread_name=e.comm,
+                          comm=self._proc_name(e.pid, e.comm),
+                          thread_name=self.py.thread_name(e.pid, e.tid) or e.comm,
                           stack=stack, count=e.count)
             if e.blocked_ns > 0:
                 out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns,
-                                  reason=classify(e.state, kernel_names), **common))
+                                  reason=self.py.reason(e.pid, classify(e.state, kernel_names),
+                                                        bool(e.gil)), **common))
             if e.runq_ns > 0:
                 out.append(Sample(ts_ns=ts + e.blocked_ns, value_ns=e.runq_ns,
                                   reason="runqueue", **common))
@@ -209,3 +222,4 @@ class Recorder:
                 del self._proc_names[pid]
                 self.sym.process_exited(pid)
                 self._unwind.forget(pid)
+                self.py.process_exited(pid)

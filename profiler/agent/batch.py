@@ -9,8 +9,6 @@ import zstandard
 from profiler.formats.proto import agent_pb2
 from profiler.model import Frame, Sample
 
-_ZC = zstandard.ZstdCompressor(level=3)
-
 
 def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[str, str]],
                  *, agent_id: str, seq: int, lost: dict[str, int] | None = None) -> bytes:
@@ -66,4 +64,5 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
         ser.cpu.append(max(0, s.cpu))
     for k, v in (lost or {}).items():
         msg.lost[k] = v
-    return _ZC.compress(msg.SerializeToString())
+    # A compressor per call: they are not thread-safe, and this runs every 10 s.
+    return zstandard.ZstdCompressor(level=3).compress(msg.SerializeToString())

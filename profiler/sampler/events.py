@@ -11,12 +11,12 @@ from typing import NamedTuple
 
 # struct cpu_event header: ts, pid, tid, cpu, kstack_bytes, ustack_bytes, comm,
 # regs (ip, sp, bp), copy_bytes, pad
-CPU_HEADER = struct.Struct("<QIIIHH16sQQQII")
+CPU_HEADER = struct.Struct("<QIIIHH16sQQQIIQ")
 # struct off_event: ts_out, ts_wake, ts_in, pid, tid, cpu, state, kstack, ustack,
 # ucopy, pad, comm
-OFF_EVENT = struct.Struct("<QQQIIIIiiII16s")
+OFF_EVENT = struct.Struct("<QQQIIIIiiII16sQII")
 # struct agg_key / agg_val
-AGG_KEY = struct.Struct("<IIIIiiI")
+AGG_KEY = struct.Struct("<IIIIiiIIQ")
 AGG_VAL = struct.Struct("<QQQQII16s")
 # struct off_copy header: id, pid, tid, bytes, regs (ip, sp, bp)
 OFF_COPY = struct.Struct("<IIIIQQQ")
@@ -34,6 +34,7 @@ class CpuEvent(NamedTuple):
     ustack: tuple[int, ...]
     regs: tuple[int, int, int] = (0, 0, 0)  # user ip, sp, bp when `stack` was copied
     stack: bytes = b""  # a copy of user memory from regs' sp, for CFI unwinding
+    py_stack: int = 0
 
 
 class OffCpuEvent(NamedTuple):
@@ -56,6 +57,8 @@ class OffCpuEvent(NamedTuple):
     kstack: tuple[int, ...]
     ustack: tuple[int, ...]
     ucopy: int = 0  # id of a StackCopy of the user stack, for CFI unwinding
+    py_stack: int = 0
+    gil: int = 0
 
 
 class StackCopy(NamedTuple):
@@ -71,12 +74,12 @@ def comm_str(raw: bytes) -> str:
 
 
 def decode_cpu(buf: bytes) -> CpuEvent:
-    ts, pid, tid, cpu, kb, ub, comm, ip, sp, bp, copied, _ = CPU_HEADER.unpack_from(buf)
+    ts, pid, tid, cpu, kb, ub, comm, ip, sp, bp, copied, _, py = CPU_HEADER.unpack_from(buf)
     off = CPU_HEADER.size
     n_k, n_u = kb // 8, ub // 8
     ips = struct.unpack_from(f"<{n_k + n_u}Q", buf, off)
     if not copied:
-        return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:])
+        return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:], py_stack=py)
     start = off + kb + ub
     return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:], (ip, sp, bp),
-                    bytes(buf[start:start + copied]))
+                    bytes(buf[start:start + copied]), py)

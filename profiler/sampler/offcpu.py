@@ -40,16 +40,15 @@ class OffCpuSampler:
 
     def _on_event(self, _ctx, data, size) -> int:
         # Resolve stack ids now: ids can be reused once the map is cleared.
-        t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, ucopy, _, comm = OFF_EVENT.unpack(
-            ctypes.string_at(data, size)
-        )
+        (t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, ucopy, _, comm, py, gil,
+         _) = OFF_EVENT.unpack(ctypes.string_at(data, size))
         if (state & 0xFF) == 0 or not t_wake:
             blocked, runq = (0, t_in - t_out) if (state & 0xFF) == 0 else (t_in - t_out, 0)
         else:
             blocked, runq = t_wake - t_out, t_in - t_wake
         self.events.append(
             OffCpuEvent(t_out, pid, tid, cpu, comm_str(comm), state, blocked, runq, 1,
-                        self._stack(kid), self._stack(uid), ucopy)
+                        self._stack(kid), self._stack(uid), ucopy, py, gil)
         )
         return 0
 
@@ -70,7 +69,7 @@ class OffCpuSampler:
         time.sleep(0.0005)  # let programs that read the old generation finish
         for k, v in list(table.items()):
             kb, vb = bytes(k), bytes(v)
-            gen, pid, tid, state, kid, uid, ucopy = AGG_KEY.unpack_from(kb)
+            gen, pid, tid, state, kid, uid, ucopy, gil, py = AGG_KEY.unpack_from(kb)
             if gen != old:
                 continue
             count, blocked, runq, last_in, cpu, _, comm = AGG_VAL.unpack_from(vb)
@@ -78,7 +77,7 @@ class OffCpuSampler:
             self.events.append(
                 OffCpuEvent(last_in - blocked // max(count, 1), pid, tid, cpu, comm_str(comm),
                             state, blocked, runq, count, self._stack(kid), self._stack(uid),
-                            ucopy)
+                            ucopy, py, gil)
             )
 
     def flush_in_progress(self, now_ns: int) -> None:
@@ -96,7 +95,7 @@ class OffCpuSampler:
             self.events.append(
                 OffCpuEvent(s.ts_out, s.tgid, k.value, s.cpu, comm_str(bytes(s.comm)), s.state,
                             blocked, runq, 1, self._stack(s.kstack), self._stack(s.ustack),
-                            s.ucopy)
+                            s.ucopy, s.py_stack, s.gil)
             )
 
     def take(self) -> list[OffCpuEvent]:

@@ -35,7 +35,10 @@ def build_source(opts: SamplerOptions) -> str:
         else:
             text = text.replace('#include "common.h"', "")
         parts.append(text)
-    return "\n".join(parts)
+    py = "#define FLAMECAM_PY_GIL 1\n" + bpf.source("python.h")
+    text = "\n".join(parts)
+    marker = "#include <uapi/linux/bpf_perf_event.h>\n"
+    return text.replace(marker, marker + py, 1) if marker in text else py + text
 
 
 def cflags(opts: SamplerOptions) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
 from array import array
 from bisect import bisect_left
 from collections import Counter
@@ -26,8 +27,24 @@ from itertools import accumulate
 import zstandard
 
 _HEADER = struct.Struct("<I")
-_ZC = {level: zstandard.ZstdCompressor(level=level) for level in (3, 9, 15)}
-_ZD = zstandard.ZstdDecompressor()
+# zstandard's (de)compressor objects must not be shared between threads, and
+# the server writes and reads blocks from many: one set per thread.
+_local = threading.local()
+
+
+def _zc(level: int) -> zstandard.ZstdCompressor:
+    cs = _local.__dict__.setdefault("zc", {})
+    c = cs.get(level)
+    if c is None:
+        c = cs[level] = zstandard.ZstdCompressor(level=level)
+    return c
+
+
+def _zd() -> zstandard.ZstdDecompressor:
+    d = _local.__dict__.get("zd")
+    if d is None:
+        d = _local.zd = zstandard.ZstdDecompressor()
+    return d
 MAX_BLOCK_BYTES = 512 << 20
 
 RAW_COLUMNS = (
@@ -66,11 +83,11 @@ def _unshuffle(b: bytes, code: str, n: int) -> array:
 def _compress(header: dict, arrays: list[array], level: int) -> bytes:
     h = json.dumps(header, separators=(",", ":")).encode()
     body = b"".join(_shuffle(a) for a in arrays)
-    return _ZC[level].compress(_HEADER.pack(len(h)) + h + body)
+    return _zc(level).compress(_HEADER.pack(len(h)) + h + body)
 
 
 def _decompress(blob: bytes) -> tuple[dict, memoryview]:
-    data = _ZD.decompress(blob, max_output_size=MAX_BLOCK_BYTES)
+    data = _zd().decompress(blob, max_output_size=MAX_BLOCK_BYTES)
     (hlen,) = _HEADER.unpack_from(data)
     header = json.loads(data[4:4 + hlen])
     return header, memoryview(data)[4 + hlen:]
