@@ -179,3 +179,21 @@ def test_query_errors_are_4xx(client):
         r = client.get(url)
         assert 400 <= r.status_code < 500, url
         assert r.get_json()["error"]
+
+
+def test_concurrent_pushes_all_stored(app):
+    """Many request threads writing at once (the server runs 8): nothing lost or corrupted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def push(i: int) -> int:
+        c = app.test_client()
+        body = gz(push_request({"service_name": f"svc{i % 3}", "host": f"h{i}"}))
+        return c.post("/push.v1.PusherService/Push", data=body, headers=PROTO).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(push, range(24)))
+    assert codes == [200] * 24
+    client = app.test_client()
+    assert _count(client) == 24 * (20 * 10**7 + 3 * 10**6)
+    hosts = client.get("/api/v1/labels/host/values?from=now-1h").get_json()["values"]
+    assert len(hosts) == 24
