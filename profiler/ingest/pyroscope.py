@@ -73,14 +73,26 @@ def push_batches(msg: push_pb2.PushRequest, limits: Limits) -> list[ColumnBatch]
                 check_time(max(batch.cols.ts), limits, now)
                 # Dynamic tags (tag_wrapper) become series labels, as in Pyroscope;
                 # trace and span ids stay per sample so cardinality stays bounded.
+                if tags:
+                    tags = tuple((_label_name(k), v) for k, v in tags)
                 batch.labels = validate_labels(
-                    [*labels.items(), *(t for t in tags if t[0] not in labels)], limits
+                    [*labels.items(), *(t for t in dict(tags).items() if t[0] not in labels)],
+                    limits,
                 ) if tags else labels
                 total += len(batch.cols)
                 out.append(batch)
             if total > limits.max_samples * 4:
                 raise BadRequest(413, "too many samples in one push")
     return out
+
+
+_BAD_LABEL_CHARS = re.compile(r"[^A-Za-z0-9_.]")
+
+
+def _label_name(name: str) -> str:
+    """A pprof sample label key as a series label name (clients use `-` and `/`)."""
+    name = _BAD_LABEL_CHARS.sub("_", name)[:1024] or "_"
+    return name if not name[0].isdigit() and name[0] != "." else "_" + name
 
 
 # ---------------------------------------------------------------- /ingest

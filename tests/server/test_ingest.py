@@ -197,3 +197,53 @@ def test_concurrent_pushes_all_stored(app):
     assert _count(client) == 24 * (20 * 10**7 + 3 * 10**6)
     hosts = client.get("/api/v1/labels/host/values?from=now-1h").get_json()["values"]
     assert len(hosts) == 24
+
+
+def test_mutated_uploads_never_500(client):
+    """Random byte mutations of valid uploads: always a 2xx or a 4xx, never a 5xx."""
+    import random
+
+    import zstandard
+
+    from profiler.agent.batch import encode_batch
+    from profiler.formats.proto import push_pb2
+    from tests.server.helpers import profile as make_profile
+
+    rng = random.Random(11)
+    push = push_request({"service_name": "fz"})
+    raw = pprof.encode(make_profile(), compress=False)
+    batch = zstandard.ZstdDecompressor().decompress(encode_batch(
+        make_profile().samples, lambda s: {"service_name": "a"}, agent_id="x", seq=1),
+        max_output_size=1 << 24)
+
+    def mutate(b: bytes) -> bytes:
+        b = bytearray(b)
+        for _ in range(rng.randint(1, 8)):
+            i = rng.randrange(len(b)) if b else 0
+            op = rng.random()
+            if op < 0.5 and b:
+                b[i] = rng.randrange(256)
+            elif op < 0.7:
+                b.insert(i, rng.randrange(256))
+            elif op < 0.9 and b:
+                del b[i]
+            else:
+                b = b[:i]
+        return bytes(b)
+
+    for n in range(240):
+        if n % 3 == 0:
+            r = client.post("/push.v1.PusherService/Push", data=mutate(push),
+                            headers={"Content-Type": "application/proto"})
+        elif n % 3 == 1:
+            req = push_pb2.PushRequest()
+            s = req.series.add()
+            s.labels.add(name="service_name", value="fz")
+            s.samples.add(raw_profile=mutate(raw))
+            r = client.post("/push.v1.PusherService/Push", data=req.SerializeToString(),
+                            headers={"Content-Type": "application/proto"})
+        else:
+            r = client.post("/api/v1/agent/push", data=mutate(batch),
+                            headers={"Content-Type": "application/x-flamecam-batch"})
+        assert r.status_code < 500, r.data
+    assert client.get("/healthz").status_code == 200
