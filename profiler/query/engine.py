@@ -76,7 +76,16 @@ class QueryEngine:
         acc: dict[int, int] = {}
         lo, hi = sel.lo, sel.hi
         if sel.pid is not None or sel.tid is not None:
-            raws = self.store.raw([b.id for b in blocks])
+            # Whole blocks: their per-thread tables; blocks cut by the range: samples.
+            whole = [b for b in blocks if lo <= b.t_start and b.t_end <= hi]
+            aggs = self.store.aggregates([b.id for b in whole])
+            cut = [b.id for b in blocks if b.id not in aggs or not aggs[b.id].thread_tables]
+            for agg in aggs.values():
+                for pid, tid, s, v in agg.thread_tables:
+                    if (sel.pid is None or pid == sel.pid) and (sel.tid is None or
+                                                                 tid == sel.tid):
+                        _add(acc, s, v)
+            raws = self.store.raw(cut)
             for cols in raws.values():
                 i, j = cols.slice(lo, hi)
                 stack, value, pid, tid = cols.stack, cols.value, cols.pid, cols.tid

@@ -162,6 +162,9 @@ class Aggregate:
     # Per bucket: (first sample index, end index, first sample ts in ns), so a
     # bucket cut by a range edge reads only its own samples.
     spans: list[tuple[int, int, int]] = field(default_factory=list)
+    # Per thread: (pid, tid, stacks, values), for per-thread and per-process
+    # flame graphs without reading samples.
+    thread_tables: list[tuple[int, int, array, array]] = field(default_factory=list)
 
 
 FINE_NS = 10 * 10**9
@@ -190,14 +193,22 @@ def aggregate(cols: RawColumns, t_start: int, t_end: int, bucket_ns: int) -> Agg
                         array("q", acc.values())))
         spans.append((i, j, ts[i]))
         i = j
+    per_thread: dict[tuple[int, int], dict[int, int]] = {}
+    pid, tid = cols.pid, cols.tid
     for k in range(n):
-        key = (cols.pid[k], cols.tid[k], cols.thread[k], cols.comm[k])
+        key = (pid[k], tid[k], cols.thread[k], cols.comm[k])
         t = threads.get(key)
         if t is None:
             threads[key] = [value[k], count[k]]
         else:
             t[0] += value[k]
             t[1] += count[k]
+        tk = (pid[k], tid[k])
+        tab = per_thread.get(tk)
+        if tab is None:
+            tab = per_thread[tk] = {}
+        s = stack[k]
+        tab[s] = tab.get(s, 0) + value[k]
     fine: list[int] = []
     first = ts[0] // FINE_NS if n else 0
     for t, v in zip(ts, value, strict=False):
@@ -213,6 +224,8 @@ def aggregate(cols: RawColumns, t_start: int, t_end: int, bucket_ns: int) -> Agg
         [(p, t, st[th], st[c], v[0], v[1]) for (p, t, th, c), v in threads.items()],
         (first, fine),
         spans,
+        [(p, t, array("I", tab.keys()), array("q", tab.values()))
+         for (p, t), tab in per_thread.items()],
     )
 
 
@@ -222,8 +235,12 @@ def encode_agg(agg: Aggregate, level: int = 3) -> bytes:
     for lo, hi, tot, s, v in agg.buckets:
         meta.append([lo, hi, tot, len(s)])
         arrays.extend((s, v))
+    tt = []
+    for pid, tid, s, v in agg.thread_tables:
+        tt.append([pid, tid, len(s)])
+        arrays.extend((s, v))
     header = {"n": len(agg.stacks), "b": meta, "t": agg.threads, "f": list(agg.fine),
-              "s": [list(x) for x in agg.spans]}
+              "s": [list(x) for x in agg.spans], "tt": tt}
     return _compress(header, arrays, level)
 
 
@@ -245,7 +262,13 @@ def decode_agg(blob: bytes, with_buckets: bool = True) -> Aggregate:
     threads = [tuple(t) for t in header["t"]]
     first, fine = header.get("f") or (0, [])
     spans = [tuple(x) for x in header.get("s", [])]
-    return Aggregate(stacks, values, buckets, threads, (first, fine), spans)
+    tables = []
+    for pid, tid, m in header.get("tt", []):
+        s = _unshuffle(bytes(body[pos:pos + 4 * m]), "I", m)
+        v = _unshuffle(bytes(body[pos + 4 * m:pos + 12 * m]), "q", m)
+        tables.append((pid, tid, s, v))
+        pos += 12 * m
+    return Aggregate(stacks, values, buckets, threads, (first, fine), spans, tables)
 
 
 def add_weighted(acc: dict[int, int], stacks: array, values: array) -> None:

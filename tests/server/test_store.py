@@ -27,9 +27,9 @@ def _samples(t0: int, n: int, rng: random.Random) -> list[Sample]:
     return out
 
 
-def _brute(samples, lo, hi, kinds=("cpu", "offcpu")):
+def _brute(samples, lo, hi, kinds=("cpu", "offcpu"), tid=None):
     return sum(s.value_ns for s in samples if lo <= s.ts_ns - s.ts_ns % 1000 < hi
-               and s.kind in kinds)
+               and s.kind in kinds and (tid is None or s.tid == tid))
 
 
 def test_blocks_compaction_downsampling_retention(db_url):
@@ -54,6 +54,8 @@ def test_blocks_compaction_downsampling_retention(db_url):
             for lo, hi in ranges:
                 got = sum(eng.stack_values(Selection("t", sel, lo, hi)).values())
                 assert got == _brute(samples, lo, hi), (lo - t0, hi - t0)
+                one = sum(eng.stack_values(Selection("t", sel, lo, hi, tid=12)).values())
+                assert one == _brute(samples, lo, hi, tid=12)
                 pts = eng.timeline(Selection("t", sel, lo - lo % (60 * 10**9), hi), 60 * 10**9)
                 assert sum(v for _, v in pts) == _brute(samples, lo - lo % (60 * 10**9), hi)
 
