@@ -201,8 +201,11 @@ def queries(url: str, t0: int, args) -> None:
             f"&leftUntil={hi}&rightQuery=cpu{{service_version=\"1.1\"}}&rightFrom={lo}"
             f"&rightUntil={hi}")
     edge = f"/api/v1/render?query=cpu{{}}&from={lo + 437}&until={hi - 611}"
+    thread = (f"/api/v1/render?query=cpu{{service_name=\"api\"}}&from={lo}&until={hi}"
+              f"&tid=1001")
     for label, path, width in (("merged flame graph", render, 4), ("diff", diff, 7),
-                               ("merged, unaligned range", edge, 4)):
+                               ("merged, unaligned range", edge, 4),
+                               ("one thread (tid filter)", thread, 4)):
         times, cpu = [], []
         for _ in range(max(2, args.repeat)):
             t, c = time.perf_counter(), time.process_time()
