@@ -70,19 +70,34 @@ static __always_inline void read_user_regs(struct user_regs *r, u64 *syscall_nr)
         bpf_probe_read_kernel(syscall_nr, sizeof(*syscall_nr), &regs->orig_ax);
 }
 
-/* Copies up to `want` bytes of user stack from `sp` into `dst`; returns the
- * bytes copied. A read that runs past the top of the stack fails whole, so
- * shorter sizes are tried in turn. */
-static __always_inline u32 copy_user_stack(void *dst, u64 sp, u32 want)
+/* Copies up to `want` bytes of user stack from `sp` into `dst` (which has
+ * STACK_COPY_MAX + 4096 bytes); returns the bytes copied. A read that runs
+ * past the top of the stack fails whole, so the copy goes page by page: the
+ * rest of sp's page, then whole pages, then a partial last one, stopping at
+ * the first page that is not there. */
+static __always_inline u32 copy_user_stack(char *dst, u64 sp, u32 want)
 {
-    u32 size = STACK_COPY_MAX;
+    if (want > STACK_COPY_MAX)
+        want = STACK_COPY_MAX;
+    u32 got = 4096 - (sp & 4095);
+    if (got > want)
+        got = want;
+    got &= 0x1fff;
+    if (got == 0 || got > 4096 || bpf_probe_read_user(dst, got, (void *)sp) != 0)
+        return 0;
 #pragma unroll
-    for (int i = 0; i < 6; i++) {
-        if (size <= want && bpf_probe_read_user(dst, size, (void *)sp) == 0)
-            return size;
-        size >>= 1;
+    for (int i = 0; i < STACK_COPY_MAX / 4096; i++) {
+        if (got + 4096 > want)
+            break;
+        if (bpf_probe_read_user(dst + got, 4096, (void *)(sp + got)) != 0)
+            return got;
+        got += 4096;
     }
-    return 0;
+    u64 tail = (u64)(want - got) & 0xfff;  /* < 4096 here: the loop took every whole page */
+    if (tail && got <= STACK_COPY_MAX &&
+        bpf_probe_read_user(dst + got, tail, (void *)(sp + got)) == 0)
+        got += tail;
+    return got;
 }
 
 static __always_inline int wanted(u32 tgid)

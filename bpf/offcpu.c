@@ -20,6 +20,9 @@ struct off_start {
     u32 ucopy;       /* id of a user stack copy (stack_copy_pids), or 0 */
     u32 cpu;         /* where it left the CPU */
     char comm[TASK_COMM_LEN];
+    u64 py_stack;
+    u32 gil;
+    u32 pad2;
 };
 
 struct off_event {
@@ -35,6 +38,9 @@ struct off_event {
     u32 ucopy;
     u32 pad;
     char comm[TASK_COMM_LEN];
+    u64 py_stack;
+    u32 gil;
+    u32 pad2;
 };
 
 struct agg_key {
@@ -45,6 +51,8 @@ struct agg_key {
     s32 kstack;
     s32 ustack;
     u32 ucopy;
+    u32 gil;
+    u64 py_stack;
 };
 
 struct agg_val {
@@ -88,7 +96,7 @@ struct off_copy {
     u32 tid;
     u32 bytes;
     struct user_regs regs;
-    char data[STACK_COPY_MAX];
+    char data[STACK_COPY_MAX + 4096];  /* slack for the verifier */
 };
 BPF_PERCPU_ARRAY(off_copy_scratch, struct off_copy, 1);
 BPF_PERCPU_ARRAY(off_copy_seq, u32, 1);
@@ -140,6 +148,8 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
     s.tgid = tgid;
     s.cpu = bpf_get_smp_processor_id();
     s.state = (u32)prev_state;
+    s.py_stack = flamecam_py_stackid(tgid, tid);
+    s.gil = flamecam_py_gil_wait(tgid, tid);
     struct user_regs r = {};
     u64 nr = 0;
     read_user_regs(&r, &nr);
@@ -201,6 +211,8 @@ static __always_inline void switched_in(u32 tid, u64 now)
             e->kstack = s->kstack;
             e->ustack = s->ustack;
             e->ucopy = s->ucopy;
+            e->py_stack = s->py_stack;
+            e->gil = s->gil;
             __builtin_memcpy(&e->comm, s->comm, TASK_COMM_LEN);
             off_events.ringbuf_submit(e, 0);
             count(COUNT_OFF_EVENTS);
@@ -218,6 +230,8 @@ static __always_inline void switched_in(u32 tid, u64 now)
         k.kstack = s->kstack;
         k.ustack = s->ustack;
         k.ucopy = s->ucopy;
+        k.py_stack = s->py_stack;
+        k.gil = s->gil;
         struct agg_val *v = off_agg.lookup(&k);
         if (v) {
             __sync_fetch_and_add(&v->count, 1);

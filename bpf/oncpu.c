@@ -21,8 +21,9 @@ struct cpu_event {
     struct user_regs regs;       /* zero unless the stack was copied */
     u32 copy_bytes;              /* bytes of user stack copied from regs.sp */
     u32 pad;
+    u64 py_stack;                /* bpf/python.h stack id, 0: none */
     u64 ips[MAX_KSTACK + MAX_USTACK];  /* kernel stack, then user stack */
-    char copy[STACK_COPY_MAX];         /* follows the used part of ips */
+    char copy[STACK_COPY_MAX + 4096];  /* follows the used part of ips; slack for the verifier */
 };
 
 BPF_RINGBUF_OUTPUT(cpu_events, RINGBUF_PAGES);
@@ -44,6 +45,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
     e->tid = tid;
     e->cpu = bpf_get_smp_processor_id();
     bpf_get_current_comm(&e->comm, sizeof(e->comm));
+    e->py_stack = flamecam_py_stackid(tgid, tid);
 
     long k = bpf_get_stack(ctx, &e->ips[0], MAX_KSTACK * sizeof(u64), 0);
     if (k < 0)
@@ -74,7 +76,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
         if (used > (MAX_KSTACK + MAX_USTACK) * sizeof(u64))
             used = (MAX_KSTACK + MAX_USTACK) * sizeof(u64);
         if (e->regs.sp)
-            e->copy_bytes = copy_user_stack((void *)&e->ips[0] + used, e->regs.sp, *want);
+            e->copy_bytes = copy_user_stack((char *)&e->ips[0] + used, e->regs.sp, *want);
     }
 
     u64 size = offsetof(struct cpu_event, ips) + k + u + e->copy_bytes;

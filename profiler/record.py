@@ -70,8 +70,8 @@ def record(opts: SamplerOptions, duration_s: float | None, out_path: str, fmt: s
                     f"flamecam: recording {elapsed:5.1f}{total}, {st['cpu_samples']} samples, "
                     f"{st['offcpu_events']} off-CPU events, {st['lost']} lost"
                 )
-            end_ns = time.time_ns()  # the window sampled; symbolizing comes after
             samples.extend(rec.take(final=True))
+            end_ns = rec.end_ns  # the window sampled; symbolizing came after
             stats = rec.stats
             start_ns = rec.start_ns
     finally:

@@ -56,6 +56,7 @@ class Recorder:
         self._copy_addrs: dict[int, tuple[int, ...]] = {}  # off-CPU stack copy id -> unwound
         self.samples_taken = {CPU: 0, OFFCPU: 0}
         self.start_ns = 0
+        self.end_ns = 0  # set by take(final=True): where in-progress intervals were cut
 
     # -- life cycle ---------------------------------------------------------
     def __enter__(self) -> Recorder:
@@ -73,13 +74,14 @@ class Recorder:
         self.py = PythonStacks()
         self.py.scan(self.opts.pids or None)
         self._b = program.load(self.opts)
-        self.py.bind(self._b)
+        # The tracepoints are live from here: off-CPU time is counted from now.
         self._mono_to_wall = time.time_ns() - time.monotonic_ns()
+        self.start_ns = time.monotonic_ns() + self._mono_to_wall
+        self.py.bind(self._b)
         self._on = OnCpuSampler(self._b, self.opts.hz)
         self._unwind = UnwindChooser(self._b, self.opts.unwind, self.opts.stack_copy_bytes)
         if self.opts.off_cpu:
             self._off = OffCpuSampler(self._b)
-        self.start_ns = time.time_ns()
 
     def close(self) -> None:
         if self._b is not None:
@@ -97,13 +99,16 @@ class Recorder:
         `final` also ends the intervals of threads that are still off the CPU,
         so a recording's off-CPU total covers its whole duration.
         """
+        now_mono = time.monotonic_ns()
+        if final:
+            self.end_ns = now_mono + self._mono_to_wall
         self._b.ring_buffer_consume()
         cpu_events = self._on.take()
         off_events: list[OffCpuEvent] = []
         if self._off is not None:
             self._off.drain_aggregates()
             if final:
-                self._off.flush_in_progress(time.monotonic_ns())
+                self._off.flush_in_progress(now_mono)
             off_events = self._off.take()
             self._absorb_copies()
         out: list[Sample] = []
@@ -157,24 +162,40 @@ class Recorder:
         return frames
 
     def _unwound(self, e: CpuEvent) -> tuple[int, ...]:
-        """The user stack of a sample: CFI-unwound from its stack copy if it has one."""
+        """The user stack of a sample: CFI-unwound from its stack copy if it has one.
+
+        Length is no guide: without frame pointers, the kernel's frame-pointer
+        walk reads garbage past the first frames and can be the longer one.
+        """
         if not e.stack:
             return e.ustack
-        addrs = self.sym.unwind(e.pid, e.regs[0], e.regs[1], e.regs[2], e.stack)
-        return tuple(addrs) if len(addrs) >= len(e.ustack) else e.ustack
+        return tuple(self.sym.user_stack(e.pid, e.ustack, *e.regs, e.stack))
 
     def _absorb_copies(self) -> None:
         """Unwinds the off-CPU stack copies that arrived, once each, and drops the bytes."""
         for cid, copy in self._off.copies.items():
             if len(self._copy_addrs) >= COPY_CACHE_LIMIT:
                 self._copy_addrs.clear()
-            self._copy_addrs[cid] = tuple(self.sym.unwind(copy.pid, *copy.regs, copy.stack))
+            res = self.sym.unwind_result(copy.pid, *copy.regs, copy.stack)
+            self._copy_addrs[cid] = (tuple(res.addrs), res.complete)
         self._off.copies.clear()
 
     def _off_user_stack(self, e: OffCpuEvent) -> tuple[int, ...]:
-        """An off-CPU user stack: unwound from its copy when it has one."""
-        addrs = self._copy_addrs.get(e.ucopy) if e.ucopy else None
-        return addrs if addrs is not None and len(addrs) >= len(e.ustack) else e.ustack
+        """An off-CPU user stack: unwound from its copy when it has one.
+
+        The frame-pointer walk continues the CFI walk only where it provably
+        does (it contains the CFI walk's last address), as `user_stack` does.
+        """
+        hit = self._copy_addrs.get(e.ucopy) if e.ucopy else None
+        if hit is None:
+            return e.ustack
+        addrs, complete = hit
+        if complete or not addrs or not e.ustack:
+            return addrs
+        for j in range(1, len(e.ustack)):
+            if e.ustack[j] == addrs[-1]:
+                return addrs + e.ustack[j + 1:]
+        return addrs
 
     def _cpu_samples(self, events: Iterable[CpuEvent]) -> list[Sample]:
         weight = 1_000_000_000 // self.opts.hz
