@@ -155,7 +155,10 @@ class QueryEngine:
         stacks = self._merged_by_name(self.stack_values(sel, memo), names)
         levels, total, _ = fg.levels_sorted(stacks, None, max_nodes)
         out = fg.flamebearer_from_levels(levels, total, names)
-        out["timeline"] = self.pyroscope_timeline(sel, memo=memo)
+        # Pyroscope tooling reads the embedded timeline; it never filters by
+        # pid/tid, and per-thread timelines come from /api/v1/timeline.
+        if sel.pid is None and sel.tid is None:
+            out["timeline"] = self.pyroscope_timeline(sel, memo=memo)
         return out
 
     def diff(self, left: Selection, right: Selection, max_nodes: int = 0) -> dict:
