@@ -67,7 +67,7 @@ class QueryEngine:
         memo = memo if memo is not None else {}
         missing = [i for i in ids if i not in memo]
         for bid, blob in self.store.raw_blobs(missing).items():
-            memo[bid] = blk.edge_columns(blob)
+            memo[bid] = blk.EdgeReader(blob)
         return {i: memo[i] for i in ids if i in memo}
 
     def stack_values(self, sel: Selection, memo: dict | None = None) -> dict[int, int]:

@@ -118,16 +118,70 @@ class RawColumns:
         return bisect_left(self.ts, lo_ns), bisect_left(self.ts, hi_ns)
 
 
-def encode_raw(cols: RawColumns, level: int = 3) -> bytes:
+RAW_V2 = b"FCR2"
+
+
+def encode_raw(cols: RawColumns, level: int = 3,
+               chunks: list[tuple[int, int]] | None = None) -> bytes:
+    """Per-sample columns as independent zstd chunks (one per aggregate bucket).
+
+    Layout: b"FCR2", u32 header length, zstd(JSON header: n, strings, and per
+    chunk [first index, end index, first ts in µs, byte length]), then the
+    chunks. A query cut by a range edge decompresses only the chunk it cuts.
+    """
     n = len(cols.ts)
-    t0_us = cols.ts[0] // 1000 if n else 0
     us = [t // 1000 for t in cols.ts]
-    deltas = array("q", [b - a for a, b in zip([t0_us, *us[:-1]], us, strict=True)])
-    arrays = [deltas] + [getattr(cols, name) for name, _ in RAW_COLUMNS[1:]]
-    return _compress({"n": n, "t0": t0_us, "s": cols.strings}, arrays, level)
+    index, frames = [], []
+    for i, j in chunks or [(0, n)]:
+        if j <= i:
+            continue
+        base = us[i]
+        deltas = array("q", [b - a for a, b in zip([base, *us[i:j - 1]], us[i:j], strict=True)])
+        arrays = [deltas] + [getattr(cols, name)[i:j] for name, _ in RAW_COLUMNS[1:]]
+        frame = _zc(level).compress(b"".join(_shuffle(a) for a in arrays))
+        index.append([i, j, base, len(frame)])
+        frames.append(frame)
+    header = _zc(level).compress(json.dumps({"n": n, "s": cols.strings, "c": index},
+                                            separators=(",", ":")).encode())
+    return RAW_V2 + _HEADER.pack(len(header)) + header + b"".join(frames)
+
+
+def _raw_header(blob: bytes) -> tuple[dict, int]:
+    (hlen,) = _HEADER.unpack_from(blob, 4)
+    header = json.loads(_zd().decompress(blob[8:8 + hlen], max_output_size=MAX_BLOCK_BYTES))
+    return header, 8 + hlen
+
+
+def _chunk_arrays(blob: bytes, pos: int, length: int, m: int, names: tuple[str, ...]
+                  ) -> dict[str, array]:
+    body = _zd().decompress(blob[pos:pos + length], max_output_size=MAX_BLOCK_BYTES)
+    out = {}
+    off = 0
+    for name, code in RAW_COLUMNS:
+        width = array(code).itemsize * m
+        if name in names:
+            out[name] = _unshuffle(body[off:off + width], code, m)
+        off += width
+    return out
 
 
 def decode_raw(blob: bytes) -> RawColumns:
+    blob = bytes(blob)
+    if not blob.startswith(RAW_V2):
+        return _decode_raw_v1(blob)
+    header, pos = _raw_header(blob)
+    cols = RawColumns(strings=header["s"])
+    names = tuple(name for name, _ in RAW_COLUMNS)
+    for i, j, base, length in header["c"]:
+        part = _chunk_arrays(blob, pos, length, j - i, names)
+        pos += length
+        cols.ts.extend((base + d) * 1000 for d in accumulate(part["ts"]))
+        for name, _ in RAW_COLUMNS[1:]:
+            getattr(cols, name).extend(part[name])
+    return cols
+
+
+def _decode_raw_v1(blob: bytes) -> RawColumns:
     header, body = _decompress(blob)
     n = header["n"]
     cols = RawColumns(strings=header["s"])
@@ -142,6 +196,44 @@ def decode_raw(blob: bytes) -> RawColumns:
         else:
             setattr(cols, name, a)
     return cols
+
+
+class EdgeReader:
+    """Timestamps, stacks and values of the samples of one bucket span, on demand."""
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = bytes(blob)
+        self.v2 = self.blob.startswith(RAW_V2)
+        self._cache: dict[tuple[int, int], tuple[list[int], array, array]] = {}
+        if self.v2:
+            header, pos = _raw_header(self.blob)
+            self.chunks = {}
+            for i, j, base, length in header["c"]:
+                self.chunks[(i, j)] = (pos, length, base)
+                pos += length
+        else:
+            self.full = _decode_raw_v1(self.blob)
+
+    def span(self, start: int, end: int) -> tuple[list[int], array, array]:
+        got = self._cache.get((start, end))
+        if got is not None:
+            return got
+        c = self.chunks.get((start, end)) if self.v2 else None
+        if c is not None:
+            pos, length, base = c
+            part = _chunk_arrays(self.blob, pos, length, end - start, ("ts", "stack", "value"))
+            ts = [(base + d) * 1000 for d in accumulate(part["ts"])]
+            got = (ts, part["stack"], part["value"])
+        else:
+            full = self.full if not self.v2 else self._decode_all()
+            got = (full.ts[start:end], full.stack[start:end], full.value[start:end])
+        self._cache[(start, end)] = got
+        return got
+
+    def _decode_all(self) -> RawColumns:
+        if not hasattr(self, "full"):
+            self.full = decode_raw(self.blob)
+        return self.full
 
 
 @dataclass
@@ -289,38 +381,25 @@ def add_weighted(acc: dict[int, int], stacks: array, values: array) -> None:
         acc[s] = get(s, 0) + v
 
 
-def edge_columns(blob: bytes) -> tuple[array, array, array]:
-    """(ts deltas in µs, stack, value) columns of a raw block, for range edges."""
-    header, body = _decompress(blob)
-    n = header["n"]
-    return (_unshuffle(bytes(body[:8 * n]), "q", n), _unshuffle(bytes(body[8 * n:12 * n]), "I", n),
-            _unshuffle(bytes(body[12 * n:20 * n]), "q", n))
-
-
-def add_timeline(points: list[int], origin: int, step: int, cols: tuple[array, array, array],
+def add_timeline(points: list[int], origin: int, step: int, reader: EdgeReader,
                  edges: list[tuple[int, int, int, int, int]]) -> None:
     """points[(ts - origin) // step] += value for samples in each edge (as add_range)."""
-    deltas, _stack, value = cols
-    for start, end, first_ts, lo, hi in edges:
-        first_us = first_ts // 1000
-        ts = [(first_us + d) * 1000 for d in accumulate(deltas[start + 1:end], initial=0)]
+    for start, end, _first, lo, hi in edges:
+        ts, _stack, value = reader.span(start, end)
         for k in range(bisect_left(ts, lo), bisect_left(ts, hi)):
-            points[(ts[k] - origin) // step] += value[start + k]
+            points[(ts[k] - origin) // step] += value[k]
 
 
-def add_range(acc: dict[int, int], cols: tuple[array, array, array],
+def add_range(acc: dict[int, int], reader: EdgeReader,
               edges: list[tuple[int, int, int, int, int]]) -> None:
     """Add the samples in each edge (start, end, first_ts, lo, hi) of a block.
 
-    Uses only the ts, stack and value columns (`edge_columns`), and decodes
-    timestamps only inside the edge buckets.
+    Reads only the chunk of each edge bucket, and only its ts, stack and value.
     """
-    deltas, stack, value = cols
-    for start, end, first_ts, lo, hi in edges:
-        first_us = first_ts // 1000
-        ts = [(first_us + d) * 1000 for d in accumulate(deltas[start + 1:end], initial=0)]
+    for start, end, _first, lo, hi in edges:
+        ts, stack, value = reader.span(start, end)
         i, j = bisect_left(ts, lo), bisect_left(ts, hi)
-        add_weighted(acc, stack[start + i:start + j], value[start + i:start + j])
+        add_weighted(acc, stack[i:j], value[i:j])
 
 
 def concat(parts: list[RawColumns]) -> RawColumns:

@@ -91,7 +91,8 @@ def _merge(store: Store, cfg: MaintenanceConfig, sid: int, w0: int, ids: list[in
             conn.execute(schema.blocks.insert(), {
                 "series_id": sid, "t_start": t_start, "t_end": t_end, "level": 1,
                 "n_samples": len(cols), "total": sum(cols.value),
-                "agg": blk.encode_agg(agg, level=9), "raw": blk.encode_raw(cols, level=9),
+                "agg": blk.encode_agg(agg, level=9), "raw": blk.encode_raw(
+                    cols, level=9, chunks=[sp[:2] for sp in agg.spans]),
             })
             gone = conn.execute(delete(schema.blocks).where(b.id.in_(ids))).rowcount
             if gone != len(ids):

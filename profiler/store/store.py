@@ -190,7 +190,7 @@ class Store:
                         "n_samples": len(cols),
                         "total": sum(cols.value),
                         "agg": blk.encode_agg(agg),
-                        "raw": blk.encode_raw(cols),
+                        "raw": blk.encode_raw(cols, chunks=[sp[:2] for sp in agg.spans]),
                     })
                     stored += len(cols)
                 if rows:
