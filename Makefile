@@ -12,7 +12,7 @@ APT_RUNTIME  := python3-bpfcc bpfcc-tools python3-venv python3-dev gcc make
 APT_TEST     := g++ postgresql chromium linux-perf bpftool openjdk-17-jdk-headless
 SEC          ?=
 
-.PHONY: run test setup setup-test system-runtime system-test kernel-headers venv lint bench clean
+.PHONY: run test setup setup-test system-runtime system-test kernel-headers venv jvm-agent lint bench clean
 
 ## make run: install what is missing, then run Flamecam.
 run: setup
@@ -26,7 +26,7 @@ test: setup-test
 setup: system-runtime kernel-headers venv
 	@$(PY) -m profiler.cli doctor
 
-setup-test: setup system-test $(VENV)/.test-installed
+setup-test: setup system-test $(VENV)/.test-installed jvm-agent
 
 system-runtime:
 	@bash .ci/need-root "install Debian packages and load eBPF programs"
@@ -58,6 +58,12 @@ $(VENV)/.installed: pyproject.toml $(wildcard */__init__.py) | $(VENV)/bin/pytho
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
+
+# The optional Java agent (for JVMs started with -javaagent); attaching to a
+# running JVM needs no jar. Built with the JDK's javac and jar only.
+jvm-agent:
+	@if command -v javac >/dev/null && command -v jar >/dev/null; then bash jvm-agent/build.sh; \
+	else echo "flamecam: no JDK: jvm-agent/ not built (apt-get install openjdk-17-jdk-headless)"; fi
 
 lint: setup-test
 	$(PY) -m ruff check .

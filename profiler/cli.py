@@ -49,6 +49,10 @@ def _add_sampler_args(p: argparse.ArgumentParser, default_hz: int) -> None:
                         "its stacks are seen to stop short of main/thread start (default auto)")
     g.add_argument("--stack-copy-kib", type=_positive_int, default=16, metavar="KIB",
                    help="user stack copied per sample with --unwind dwarf/auto (default 16)")
+    g.add_argument("--python-native", action="store_true",
+                   help="keep the CPython interpreter's own native frames "
+                        "(_PyEval_EvalFrameDefault, ...) between Python frames; "
+                        "by default they are folded away")
     g.add_argument("--ringbuf-pages", type=_positive_int, default=256, metavar="N",
                    help="ring buffer size in pages per sampler, a power of two (default 256)")
 
@@ -200,6 +204,7 @@ def _sampler_opts(args):
     return SamplerOptions(pids=args.pids, comm=args.comm, hz=args.hz, off_cpu=args.off_cpu,
                           off_cpu_threshold_us=args.off_cpu_threshold_us,
                           ringbuf_pages=args.ringbuf_pages, unwind=args.unwind,
+                          python_native=args.python_native,
                           stack_copy_bytes=args.stack_copy_kib * 1024)
 
 

@@ -7,10 +7,13 @@ way: `poll()` often, `take()` when they want samples.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
 from collections.abc import Iterable
+
+from symbolizer.jvm.java_names import javaize
 
 from .model import CPU, OFFCPU, Frame, Sample
 from .sampler import program
@@ -20,6 +23,8 @@ from .sampler.oncpu import OnCpuSampler
 from .sampler.options import SamplerOptions
 from .sampler.reasons import classify
 from .sampler.unwinding import UnwindChooser
+
+log = logging.getLogger("flamecam.recorder")
 
 # Kept for callers that think of it as the recorder's options.
 RecordOptions = SamplerOptions
@@ -46,6 +51,12 @@ class Recorder:
 
             symbolizer = Symbolizer()
         self.sym = symbolizer
+        from symbolizer.jvm import JvmProcesses
+
+        # JVMs: perf map kept current over the attach protocol, Java names,
+        # Java thread names by tid. Attached when first seen in a sample.
+        self.jvm = JvmProcesses(warn=log.warning)
+        self._jvm_pids: set[int] = set()
         self._b = None
         self._on: OnCpuSampler | None = None
         self._off: OffCpuSampler | None = None
@@ -71,7 +82,7 @@ class Recorder:
 
         # Reading each Python process's layout takes tens of ms: do it before
         # loading, register right after, so that early samples have Python stacks.
-        self.py = PythonStacks()
+        self.py = PythonStacks(python_native=self.opts.python_native)
         self.py.scan(self.opts.pids or None)
         self._b = program.load(self.opts)
         # The tracepoints are live from here: off-CPU time is counted from now.
@@ -111,6 +122,9 @@ class Recorder:
                 self._off.flush_in_progress(now_mono)
             off_events = self._off.take()
             self._absorb_copies()
+        for pid in {e.pid for e in cpu_events} | {e.pid for e in off_events}:
+            if pid in self._jvm_pids:
+                self.jvm.before_symbolize(pid)
         out: list[Sample] = []
         out.extend(self._cpu_samples(cpu_events))
         out.extend(self._off_samples(off_events))
@@ -145,6 +159,8 @@ class Recorder:
             self._proc_names[pid] = name
             self.sym.process_seen(pid)
             self.py.process_seen(pid)
+            if self.jvm.is_jvm(pid) and self.jvm.attach(pid):
+                self._jvm_pids.add(pid)
         return name or fallback
 
     def _frames(self, pid: int, kstack: tuple[int, ...], ustack: tuple[int, ...],
@@ -156,10 +172,18 @@ class Recorder:
             if kstack:
                 leaf_first.extend(self.sym.kernel_frames(kstack))
             user = self.sym.user_frames(pid, ustack) if ustack else []
+            if pid in self._jvm_pids:
+                user = javaize(user)
             leaf_first.extend(self.py.merge(pid, user, py_stack))
             frames = tuple(reversed(leaf_first))
             self._stack_cache[key] = frames
         return frames
+
+    def _thread_name(self, pid: int, tid: int, comm: str) -> str:
+        """threading's or Java's name for a thread, else its comm."""
+        if pid in self._jvm_pids:
+            return self.jvm.thread_name(pid, tid) or comm
+        return self.py.thread_name(pid, tid) or comm
 
     def _unwound(self, e: CpuEvent) -> tuple[int, ...]:
         """The user stack of a sample: CFI-unwound from its stack copy if it has one.
@@ -209,7 +233,7 @@ class Recorder:
                 self._unwind.observe(e.pid, comm, stack)
             out.append(Sample(
                 kind=CPU, ts_ns=e.ts + self._mono_to_wall, pid=e.pid, tid=e.tid, cpu=e.cpu,
-                comm=comm, thread_name=self.py.thread_name(e.pid, e.tid) or e.comm,
+                comm=comm, thread_name=self._thread_name(e.pid, e.tid, e.comm),
                 stack=stack, value_ns=weight,
             ))
         self.samples_taken[CPU] += len(out)
@@ -225,7 +249,7 @@ class Recorder:
             ts = e.ts_out + self._mono_to_wall
             common = dict(kind=OFFCPU, pid=e.pid, tid=e.tid, cpu=e.cpu,
                           comm=self._proc_name(e.pid, e.comm),
-                          thread_name=self.py.thread_name(e.pid, e.tid) or e.comm,
+                          thread_name=self._thread_name(e.pid, e.tid, e.comm),
                           stack=stack, count=e.count)
             if e.blocked_ns > 0:
                 out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns,
@@ -244,3 +268,5 @@ class Recorder:
                 self.sym.process_exited(pid)
                 self._unwind.forget(pid)
                 self.py.process_exited(pid)
+                self.jvm.process_exited(pid)
+                self._jvm_pids.discard(pid)

@@ -14,6 +14,7 @@ class SamplerOptions:
     hz: int = 99
     off_cpu: bool = True
     off_cpu_threshold_us: int = 1000
+    python_native: bool = False  # keep interpreter-internal native frames
     unwind: str = "auto"  # auto | fp | dwarf (see sampler/unwinding.py)
     stack_copy_bytes: int = 16384
     ringbuf_pages: int = 256

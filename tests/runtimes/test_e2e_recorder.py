@@ -79,7 +79,9 @@ def _recorder_has_python() -> bool:
 
 
 @pytest.mark.bpf
-def test_python_through_recorder(spawn, tmp_path):
+@pytest.mark.bpf
+@pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
+def test_python_through_recorder(spawn, tmp_path, version):
     """Runs once the recorder carries bpf/python.h (see symbolizer/python/README.md):
     on-CPU split with names, nap above the off-CPU sleep, gil vs lock, thread names."""
     if os.geteuid() != 0:
@@ -97,7 +99,7 @@ def test_python_through_recorder(spawn, tmp_path):
     for kind, script in (("ab", ALPHA_BETA), ("gil", GIL_AND_LOCK)):
         path = tmp_path / f"{kind}.py"
         path.write_text(script)
-        p = spawn([python_bin("3.12"), path])
+        p = spawn([python_bin(version), path])
         tids[kind] = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
         pids.append(p.pid)
     with Recorder(RecordOptions(pids=pids, hz=499, off_cpu=True)) as rec:
