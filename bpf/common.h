@@ -52,6 +52,16 @@ static __always_inline void count(int idx)
  * --call-graph dwarf). Everyone else gets the cheap frame-pointer walk. */
 BPF_HASH(stack_copy_pids, u32, u32, 4096);
 
+static __always_inline u32 *copy_wanted(u32 tgid)
+{
+    u32 *want = stack_copy_pids.lookup(&tgid);
+    if (!want) {
+        u32 all = 0;  /* key 0: every process (--unwind dwarf) */
+        want = stack_copy_pids.lookup(&all);
+    }
+    return want;
+}
+
 struct user_regs {
     u64 ip;
     u64 sp;

@@ -100,15 +100,24 @@ struct off_copy {
 };
 BPF_PERCPU_ARRAY(off_copy_scratch, struct off_copy, 1);
 BPF_PERCPU_ARRAY(off_copy_seq, u32, 1);
-BPF_RINGBUF_OUTPUT(off_copies, RINGBUF_PAGES);
+BPF_RINGBUF_OUTPUT(off_copies, RINGBUF_PAGES * 4);  /* copies are 16 KiB each */
 
-static __always_inline u32 emit_stack_copy(u32 tgid, u32 tid, struct user_regs *r)
+/* A copy is sent once per blocking place, not once per block: threads that
+ * alternate between places (read, preempted in write, ...) miss off_walks
+ * but find their place here. Equal kernel stack, frame-pointer walk, ip and
+ * sp in one process mean the same user stack. */
+struct copy_place {
+    u64 ip;
+    u64 sp;
+    u32 tgid;
+    s32 kstack;
+    s32 ustack;
+    u32 pad;
+};
+BPF_TABLE("lru_hash", struct copy_place, u32, off_copy_ids, STACK_ENTRIES);
+
+static __always_inline u32 emit_stack_copy(u32 tgid, u32 tid, struct user_regs *r, u32 *want)
 {
-    u32 *want = stack_copy_pids.lookup(&tgid);
-    if (!want) {
-        u32 all = 0;
-        want = stack_copy_pids.lookup(&all);
-    }
     int zero = 0;
     u32 *seq = off_copy_seq.lookup(&zero);
     struct off_copy *c = off_copy_scratch.lookup(&zero);
@@ -165,8 +174,18 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
         s.ustack = off_stacks.get_stackid(ctx, BPF_F_USER_STACK);
         if (s.kstack < 0 && s.kstack != -EFAULT)
             count(COUNT_OFF_STACK_LOST);
-        if (cacheable)
-            s.ucopy = emit_stack_copy(tgid, tid, &r);
+        u32 *want = cacheable ? copy_wanted(tgid) : 0;
+        if (want) {
+            struct copy_place place = {r.ip, r.sp, tgid, s.kstack, s.ustack, 0};
+            u32 *known = off_copy_ids.lookup(&place);
+            if (known) {
+                s.ucopy = *known;
+            } else {
+                s.ucopy = emit_stack_copy(tgid, tid, &r, want);
+                if (s.ucopy)
+                    off_copy_ids.update(&place, &s.ucopy);
+            }
+        }
         if (cacheable) {
             struct last_walk nw = {r.ip, r.sp, nr, s.state, s.kstack, s.ustack, s.ucopy};
             off_walks.update(&tid, &nw);

@@ -65,11 +65,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 
     e->copy_bytes = 0;
     e->regs.ip = e->regs.sp = e->regs.bp = 0;
-    u32 *want = stack_copy_pids.lookup(&tgid);
-    if (!want) {
-        u32 all = 0;  /* key 0: every process (--unwind dwarf) */
-        want = stack_copy_pids.lookup(&all);
-    }
+    u32 *want = copy_wanted(tgid);
     if (want) {
         read_user_regs(&e->regs, 0);
         u32 used = (k + u) & 0x7ff;

@@ -199,7 +199,10 @@ class Recorder:
         """Unwinds the off-CPU stack copies that arrived, once each, and drops the bytes."""
         for cid, copy in self._off.copies.items():
             if len(self._copy_addrs) >= COPY_CACHE_LIMIT:
+                # The kernel refers to copies by id from two maps: forget them
+                # there too, so that no id outlives what it names.
                 self._copy_addrs.clear()
+                self._off.forget_copies()
             res = self.sym.unwind_result(copy.pid, *copy.regs, copy.stack)
             self._copy_addrs[cid] = (tuple(res.addrs), res.complete)
         self._off.copies.clear()

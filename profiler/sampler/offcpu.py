@@ -52,6 +52,11 @@ class OffCpuSampler:
         )
         return 0
 
+    def forget_copies(self) -> None:
+        """Makes the kernel send fresh stack copies instead of referring to old ones."""
+        self._b["off_copy_ids"].clear()
+        self._b["off_walks"].clear()
+
     def _stack(self, stack_id: int) -> tuple[int, ...]:
         if stack_id < 0:
             return ()
