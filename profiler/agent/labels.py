@@ -62,6 +62,10 @@ def _exe_name(pid: int, comm: str) -> str:
     try:
         return os.path.basename(os.readlink(f"/proc/{pid}/exe")) or comm
     except OSError:
+        # A live process without an executable is a kernel thread: one series
+        # for all of them (kworker/3:1 and friends would explode cardinality).
+        if os.path.isdir(f"/proc/{pid}"):
+            return "kernel"
         return comm or "unknown"
 
 
@@ -93,7 +97,7 @@ class Labeler:
             name = (env.get("OTEL_SERVICE_NAME") or attrs.get("service.name")
                     or _cgroup_name(pid) or _exe_name(pid, comm))
         else:
-            name = comm or "kernel"
+            name = "kernel"  # idle and interrupt context
         out["service_name"] = name
         if attrs.get("service.version"):
             out["service_version"] = attrs["service.version"]
