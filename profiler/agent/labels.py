@@ -62,11 +62,23 @@ def _exe_name(pid: int, comm: str) -> str:
     try:
         return os.path.basename(os.readlink(f"/proc/{pid}/exe")) or comm
     except OSError:
-        # A live process without an executable is a kernel thread: one series
-        # for all of them (kworker/3:1 and friends would explode cardinality).
-        if os.path.isdir(f"/proc/{pid}"):
+        # Kernel threads share one series (kworker/3:1 and friends would
+        # explode cardinality); anything else unreadable goes by its comm.
+        if _is_kernel_thread(pid):
             return "kernel"
         return comm or "unknown"
+
+
+PF_KTHREAD = 0x00200000
+
+
+def _is_kernel_thread(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            flags = int(f.read().rsplit(")", 1)[-1].split()[6])
+    except (OSError, ValueError, IndexError):
+        return False
+    return bool(flags & PF_KTHREAD)
 
 
 def _start_time(pid: int) -> str:
