@@ -52,14 +52,18 @@ static __always_inline void count(int idx)
  * --call-graph dwarf). Everyone else gets the cheap frame-pointer walk. */
 BPF_HASH(stack_copy_pids, u32, u32, 4096);
 
-static __always_inline u32 *copy_wanted(u32 tgid)
+/* Bytes of user stack to copy for this process (0: walk frame pointers).
+ * COPY_ALL_BYTES (--unwind dwarf) is compiled in, so copies start with the
+ * very first event rather than when user space gets to fill a map. */
+#ifndef COPY_ALL_BYTES
+#define COPY_ALL_BYTES 0
+#endif
+static __always_inline u32 copy_wanted(u32 tgid)
 {
+    if (COPY_ALL_BYTES)
+        return COPY_ALL_BYTES;
     u32 *want = stack_copy_pids.lookup(&tgid);
-    if (!want) {
-        u32 all = 0;  /* key 0: every process (--unwind dwarf) */
-        want = stack_copy_pids.lookup(&all);
-    }
-    return want;
+    return want ? *want : 0;
 }
 
 struct user_regs {

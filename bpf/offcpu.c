@@ -116,7 +116,7 @@ struct copy_place {
 };
 BPF_TABLE("lru_hash", struct copy_place, u32, off_copy_ids, STACK_ENTRIES);
 
-static __always_inline u32 emit_stack_copy(u32 tgid, u32 tid, struct user_regs *r, u32 *want)
+static __always_inline u32 emit_stack_copy(u32 tgid, u32 tid, struct user_regs *r, u32 want)
 {
     int zero = 0;
     u32 *seq = off_copy_seq.lookup(&zero);
@@ -130,7 +130,7 @@ static __always_inline u32 emit_stack_copy(u32 tgid, u32 tid, struct user_regs *
     c->pid = tgid;
     c->tid = tid;
     c->regs = *r;
-    c->bytes = copy_user_stack(c->data, r->sp, *want);
+    c->bytes = copy_user_stack(c->data, r->sp, want);
     if (!c->bytes)
         return 0;
     u64 size = offsetof(struct off_copy, data) + (c->bytes & (STACK_COPY_MAX * 2 - 1));
@@ -174,7 +174,7 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
         s.ustack = off_stacks.get_stackid(ctx, BPF_F_USER_STACK);
         if (s.kstack < 0 && s.kstack != -EFAULT)
             count(COUNT_OFF_STACK_LOST);
-        u32 *want = cacheable ? copy_wanted(tgid) : 0;
+        u32 want = cacheable ? copy_wanted(tgid) : 0;
         if (want) {
             struct copy_place place = {r.ip, r.sp, tgid, s.kstack, s.ustack, 0};
             u32 *known = off_copy_ids.lookup(&place);

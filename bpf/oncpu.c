@@ -65,14 +65,14 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 
     e->copy_bytes = 0;
     e->regs.ip = e->regs.sp = e->regs.bp = 0;
-    u32 *want = copy_wanted(tgid);
+    u32 want = copy_wanted(tgid);
     if (want) {
         read_user_regs(&e->regs, 0);
         u32 used = (k + u) & 0x7ff;
         if (used > (MAX_KSTACK + MAX_USTACK) * sizeof(u64))
             used = (MAX_KSTACK + MAX_USTACK) * sizeof(u64);
         if (e->regs.sp)
-            e->copy_bytes = copy_user_stack((char *)&e->ips[0] + used, e->regs.sp, *want);
+            e->copy_bytes = copy_user_stack((char *)&e->ips[0] + used, e->regs.sp, want);
     }
 
     u64 size = offsetof(struct cpu_event, ips) + k + u + e->copy_bytes;

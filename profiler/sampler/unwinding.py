@@ -19,7 +19,6 @@ from ..model import Frame
 log = logging.getLogger("flamecam.unwind")
 
 MODES = ("auto", "fp", "dwarf")
-ALL_PROCESSES = 0  # key in stack_copy_pids meaning "every process"
 
 # Where a thread's stack ends. `main` counts: below it are only libc's start
 # frames, which a frame-pointer walk through libc cannot reach anyway.
@@ -68,10 +67,7 @@ class UnwindChooser:
         # the same place again; those taken before copying began lack a copy.
         self._walks = _table_or_none(b, "off_walks")
         self._tally: dict[int, _Tally] = {}
-        if mode == "dwarf":
-            self._table[ctypes.c_uint32(ALL_PROCESSES)] = ctypes.c_uint32(copy_bytes)
-            if self._walks is not None:
-                self._walks.clear()
+        # "dwarf" is compiled into the programs (COPY_ALL_BYTES): nothing to do here.
 
     def observe(self, pid: int, comm: str, user_root_first: tuple[Frame, ...]) -> None:
         """Counts one frame-pointer stack of `pid`; switches it to copies if they fall short."""
