@@ -39,6 +39,12 @@ class Profiler:
         if not ready_marker:
             time.sleep(1.0)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the profiler process has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> str:
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(timeout=300)
@@ -59,5 +65,15 @@ def perf_record(hz: int) -> Profiler:
 
 def run_parallel(argv: list[str], copies: int) -> int:
     """Runs `copies` of a workload at once; returns the sum of what they print."""
+    return run_parallel_cpu(argv, copies)[0]
+
+
+def run_parallel_cpu(argv: list[str], copies: int) -> tuple[int, float]:
+    """Like run_parallel, also returning the CPU seconds the copies used."""
+    before = os.times()
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(copies)]
-    return sum(int(p.communicate()[0].strip()) for p in procs)
+    total = sum(int(p.communicate()[0].strip()) for p in procs)
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system
+                                                           - before.children_system)
+    return total, cpu

@@ -58,13 +58,15 @@ def record(opts: SamplerOptions, duration_s: float | None, out_path: str, fmt: s
                 if duration_s is not None and elapsed >= duration_s:
                     break
                 rec.poll(100)
-                if time.monotonic() >= next_take:
-                    samples.extend(rec.take())
-                    next_take += 1.0
-                st = rec.stats
-                if not first_sample_logged and st["cpu_samples"]:
+                if not first_sample_logged and rec.has_cpu_samples():
                     first_sample_logged = True
                     log.info("first sample %.2f s after start", time.time() - _PROCESS_START)
+                if time.monotonic() < next_take:
+                    continue
+                # Once a second: symbolize what came in and report progress.
+                samples.extend(rec.take())
+                next_take += 1.0
+                st = rec.stats
                 total = f"/{duration_s:.0f} s" if duration_s is not None else " s"
                 progress.update(
                     f"flamecam: recording {elapsed:5.1f}{total}, {st['cpu_samples']} samples, "

@@ -133,6 +133,10 @@ class Recorder:
         self._forget_exited()
         return out
 
+    def has_cpu_samples(self) -> bool:
+        """Whether an on-CPU sample has arrived since the last take (cheap)."""
+        return bool(self._on.events)
+
     @property
     def stats(self) -> dict[str, int]:
         counts = program.read_counters(self._b) if self._b is not None else [0] * 8
