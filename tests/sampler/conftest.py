@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workloads import compile_c
+from tests.workloads import Workload, compile_c
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,27 +23,6 @@ def flamecam(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def threads_exe(tmp_path_factory) -> Path:
     return compile_c("threads.c", tmp_path_factory.mktemp("bin"))
-
-
-class Workload:
-    """A started workload process; stopped when the fixture ends."""
-
-    def __init__(self, exe: Path, *args: str):
-        self.proc = subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline().strip() == "ready"
-        self.pid = self.proc.pid
-
-    def tids(self) -> dict[str, int]:
-        """Thread name -> tid, read from /proc."""
-        out = {}
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
-            with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
-                out[f.read().strip()] = int(tid)
-        return out
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 @pytest.fixture(scope="session")

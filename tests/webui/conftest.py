@@ -1,7 +1,7 @@
 """Fixtures for the web UI tests: a real server, filled by the real agent
 profiling a known workload, and headless Chromium driven by Playwright.
 
-The workload (workload.c) runs twice, as releases 1.0 and 2.0 of the service
+The workload (tests/workloads/threads.c) runs twice, as releases 1.0 and 2.0 of the service
 `webui-demo`; 2.0 spends more in `burn_b`. The agent labels them from their
 OTEL_* environment. If eBPF cannot be loaded here (not root, no BPF), the
 same shape of samples is pushed through the agent ingest endpoint instead
@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.workloads import Workload as BaseWorkload
+from tests.workloads import compile_c
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -114,28 +117,17 @@ def server(tmp_path_factory) -> Server:
         proc.wait()
 
 
-class Workload:
+class Workload(BaseWorkload):
     """One release of the workload, labelled through its environment."""
 
     def __init__(self, exe: Path, version: str, b_units: str):
         env = dict(os.environ, OTEL_SERVICE_NAME=SERVICE,
                    OTEL_RESOURCE_ATTRIBUTES=f"service.version={version},deployment.environment=test")
         self.version = version
-        self.proc = subprocess.Popen([str(exe), b_units], stdout=subprocess.PIPE, text=True,
-                                     env=env)
-        assert self.proc.stdout.readline().strip() == "ready"
-        self.pid = self.proc.pid
+        super().__init__(exe, "0", b_units, env=env)
 
     def threads(self) -> dict[str, int]:
-        out = {}
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
-            with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
-                out[f.read().strip()] = int(tid)
-        return out
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        return self.tids()
 
 
 @dataclass
@@ -265,9 +257,7 @@ def profiled(server: Server, tmp_path_factory) -> Profiled:
     work = tmp_path_factory.mktemp("agent")
     if shutil.which("gcc") is None:
         pytest.skip("gcc is needed to build the workload: apt-get install gcc")
-    exe = work / "workload"
-    subprocess.run(["gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer",
-                    "-pthread", "-o", str(exe), str(HERE / "workload.c")], check=True)
+    exe = compile_c("threads.c", work, name="workload")
     workloads = [Workload(exe, v, units) for v, units in VERSIONS.items()]
     result = Profiled(mode="", workloads=workloads, threads=workloads[0].threads())
     try:

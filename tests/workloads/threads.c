@@ -1,7 +1,9 @@
 /* A process whose threads' answers are known, for the sampler tests.
  *
- *   burner   : ~70% of its CPU time in burn_a, ~30% in burn_b (equal-cost
- *              loops; cycle lengths jittered so 99 Hz sampling does not alias)
+ *   burner   : work() -> burn_a (7 units) and burn_b (argv[2] units, default
+ *              3): ~70% of its CPU time in burn_a, ~30% in burn_b (equal-cost
+ *              loops; cycle lengths jittered so 99 Hz sampling does not alias).
+ *              A "release" run with more burn_b units got slower only there.
  *   sleeper  : nap() sleeps 100 ms, forever
  *   holder   : takes a mutex and sleeps 20 ms holding it, then 1 ms free
  *   waiter   : blocks on that mutex (futex): off-CPU reason "lock"
@@ -19,6 +21,7 @@
 
 static volatile uint64_t sink;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static long b_units = 3;
 
 /* The volatile local gives the leaves a stack frame: gcc 12 omits the frame
  * pointer of frameless leaves even with -mno-omit-leaf-frame-pointer, and
@@ -37,7 +40,7 @@ __attribute__((noinline)) void work(unsigned *seed)
 {
     long n = 20000 + rand_r(seed) % 60000;  /* ~0.05 to 0.2 ms, jittered */
     burn_a(7 * n);
-    burn_b(3 * n);
+    burn_b(b_units * n);
 }
 
 static void *burner(void *arg)
@@ -103,6 +106,8 @@ static void *spinner(void *arg)
 int main(int argc, char **argv)
 {
     long spinners = argc > 1 ? atol(argv[1]) : 0;
+    if (argc > 2)
+        b_units = atol(argv[2]);
     pthread_t t;
     pthread_create(&t, NULL, burner, NULL);
     pthread_create(&t, NULL, sleeper, NULL);
