@@ -18,6 +18,11 @@
 #define FILTER_PIDS 0
 #endif
 
+/* Records never wake the reader (BPF_RB_NO_WAKEUP): user space drains the
+ * rings on its own clock, ten times a second, instead of waking for every
+ * sample. The rings are sized for that interval. */
+#define RB_FLAGS 1
+
 #ifndef STACK_COPY_MAX
 #define STACK_COPY_MAX 16384
 #endif

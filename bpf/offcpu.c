@@ -136,7 +136,7 @@ static __always_inline u32 emit_stack_copy(u32 tgid, u32 tid, struct user_regs *
     u64 size = offsetof(struct off_copy, data) + (c->bytes & (STACK_COPY_MAX * 2 - 1));
     if (size > sizeof(*c))
         size = sizeof(*c);
-    if (off_copies.ringbuf_output(c, size, 0) != 0) {
+    if (off_copies.ringbuf_output(c, size, RB_FLAGS) != 0) {
         count(COUNT_OFF_LOST);
         return 0;
     }
@@ -233,7 +233,7 @@ static __always_inline void switched_in(u32 tid, u64 now)
             e->py_stack = s->py_stack;
             e->gil = s->gil;
             __builtin_memcpy(&e->comm, s->comm, TASK_COMM_LEN);
-            off_events.ringbuf_submit(e, 0);
+            off_events.ringbuf_submit(e, RB_FLAGS);
             count(COUNT_OFF_EVENTS);
         } else {
             count(COUNT_OFF_LOST);

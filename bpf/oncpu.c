@@ -78,7 +78,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
     u64 size = offsetof(struct cpu_event, ips) + k + u + e->copy_bytes;
     if (size > sizeof(*e))
         size = sizeof(*e);
-    if (cpu_events.ringbuf_output(e, size, 0) == 0)
+    if (cpu_events.ringbuf_output(e, size, RB_FLAGS) == 0)
         count(COUNT_CPU_SAMPLES);
     else
         count(COUNT_CPU_LOST);

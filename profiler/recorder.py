@@ -101,8 +101,13 @@ class Recorder:
 
     # -- collecting ---------------------------------------------------------
     def poll(self, timeout_ms: int = 100) -> None:
-        """Reads what the ring buffers hold, waiting up to `timeout_ms`."""
-        self._b.ring_buffer_poll(timeout_ms)
+        """Waits `timeout_ms`, then reads what the ring buffers hold.
+
+        The programs never wake us (see RB_FLAGS in bpf/common.h): one wakeup
+        per interval costs far less than one per sample.
+        """
+        time.sleep(timeout_ms / 1000)
+        self._b.ring_buffer_consume()
 
     def take(self, final: bool = False) -> list[Sample]:
         """Symbolized samples since the last call.
