@@ -136,6 +136,22 @@ def main() -> int:
         print(f"  in-kernel cost of the sched_switch program: {min(per_switch):.0f} ns per "
               f"switch (bpf_stats; robust to noise unlike throughput)")
 
+    # Bytes per on-CPU sample leaving the kernel: frame-pointer stacks vs stack copies.
+    from profiler.recorder import Recorder
+    from profiler.sampler.options import SamplerOptions
+
+    fp_exe = build("spin.c", ("-O2", "-fno-omit-frame-pointer"))
+    for label, exe, mode in (("frame pointers", fp_exe, "fp"), ("stack copies", spin, "dwarf")):
+        proc = subprocess.Popen([str(exe), "4"], stdout=subprocess.DEVNULL)
+        with Recorder(SamplerOptions(pids=[proc.pid], hz=99, off_cpu=False, unwind=mode)) as rec:
+            end = time.monotonic() + 3
+            while time.monotonic() < end:
+                rec.poll(100)
+            n = len(rec.take())
+            per = rec._on.bytes_received / max(n, 1)
+        proc.wait()
+        print(f"bytes per on-CPU sample shipped by the sampler ({label}): {per:.0f}")
+
     # Start-up and peak RSS.
     t0 = time.monotonic()
     r = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", sys.executable, "-m",

@@ -15,6 +15,7 @@ class OnCpuSampler:
 
         self._b = b
         self.events: list[CpuEvent] = []
+        self.bytes_received = 0  # ring-buffer bytes, for the overhead benchmark
         b.attach_perf_event(
             ev_type=PerfType.SOFTWARE,
             ev_config=PerfSWConfig.CPU_CLOCK,
@@ -25,6 +26,7 @@ class OnCpuSampler:
         b["cpu_events"].open_ring_buffer(self._on_event)
 
     def _on_event(self, _ctx, data, size) -> int:
+        self.bytes_received += size
         self.events.append(decode_cpu(ctypes.string_at(data, size)))
         return 0
 
