@@ -172,23 +172,18 @@ class QueryEngine:
         values = self.stack_values(sel)
         sf = self.store.stack_frames(values)
         frames = self.store.frames({f for fr in sf.values() for f in fr})
-        self_: dict[int, int] = {}
-        total: dict[int, int] = {}
+        # By display name (as the flame graph merges them): a stack counts once
+        # towards a name's total however many of its frames carry that name,
+        # even when they are different frames (the same function in two processes).
+        by_name: dict[tuple[str, str], list[int]] = {}
         for s, v in values.items():
             fr = sf.get(s)
             if not fr:
                 continue
-            leaf = fr[-1]
-            self_[leaf] = self_.get(leaf, 0) + v
-            for f in set(fr):
-                total[f] = total.get(f, 0) + v
-        # Merge frames that share a display name (as the flame graph does).
-        by_name: dict[tuple[str, str], list[int]] = {}
-        for fid, t in total.items():
-            f = frames[fid]
-            e = by_name.setdefault((f.name, f.kind), [0, 0])
-            e[0] += self_.get(fid, 0)
-            e[1] = max(e[1], t)
+            leaf = frames[fr[-1]]
+            by_name.setdefault((leaf.name, leaf.kind), [0, 0])[0] += v
+            for key in {(frames[f].name, frames[f].kind) for f in fr}:
+                by_name.setdefault(key, [0, 0])[1] += v
         rows = [{"name": n, "kind": k, "self": s, "total": t} for (n, k), (s, t) in
                 by_name.items()]
         rows.sort(key=lambda r: (-r["self"], -r["total"], r["name"]))

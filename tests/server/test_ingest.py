@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import time
 
 import pytest
 import zstandard
@@ -247,3 +248,27 @@ def test_mutated_uploads_never_500(client):
                             headers={"Content-Type": "application/x-flamecam-batch"})
         assert r.status_code < 500, r.data
     assert client.get("/healthz").status_code == 200
+
+
+def test_top_sums_a_function_across_processes(client):
+    """The same function in two binaries (two frames, one name) adds up in
+    top, as in the flame graph; total is never below self."""
+    from profiler.model import Frame, Profile, Sample
+
+    now = time.time_ns()
+
+    def sample(module: str, value: int) -> Sample:
+        stack = (Frame("main", module=module), Frame("work", module=module),
+                 Frame("burn_a", module=module))
+        return Sample("cpu", now - 10**8, 1, 1, 0, "app", "app", stack, value)
+
+    prof = Profile([sample("app-v1", 3 * 10**7), sample("app-v2", 2 * 10**7)],
+                   now - 10**9, now, 100)
+    r = client.post("/ingest?name=topsum{env=t}&format=pprof", data=pprof.encode(prof))
+    assert r.status_code == 200, r.data
+    rows = client.get('/api/v1/top?query=cpu{service_name="topsum"}&from=now-1h'
+                      ).get_json()["functions"]
+    by = {r["name"]: r for r in rows}
+    assert by["burn_a"]["self"] == by["burn_a"]["total"] == 5 * 10**7
+    assert by["main"]["total"] == 5 * 10**7 and by["main"]["self"] == 0
+    assert all(r["total"] >= r["self"] for r in rows)
