@@ -148,8 +148,6 @@ def bench_libjvm(runs: int = 7) -> None:
 def bench_bpf_samples(seconds: float = 3.0, rounds: int = 5) -> None:
     """The same on samples recorded by the real sampler (bpf/oncpu.c stack copies)."""
     try:
-        import ctypes
-
         from profiler.sampler import program
         from profiler.sampler.oncpu import OnCpuSampler
         from profiler.sampler.options import SamplerOptions
@@ -177,7 +175,6 @@ def bench_bpf_samples(seconds: float = 3.0, rounds: int = 5) -> None:
                 b.ring_buffer_poll(100)
             b.ring_buffer_consume()
             events = [e for e in on.take() if e.stack]
-            del b["stack_copy_pids"][ctypes.c_uint32(0)]
         finally:
             b.cleanup()
         sym = Symbolizer()
