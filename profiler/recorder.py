@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterable
 
+from symbolizer.jvm import JvmProcesses
 from symbolizer.jvm.java_names import javaize
 
 from .model import CPU, OFFCPU, Frame, Sample
@@ -51,8 +52,6 @@ class Recorder:
 
             symbolizer = Symbolizer()
         self.sym = symbolizer
-        from symbolizer.jvm import JvmProcesses
-
         # JVMs: perf map kept current over the attach protocol, Java names,
         # Java thread names by tid. Attached when first seen in a sample.
         self.jvm = JvmProcesses(warn=log.warning)
@@ -64,7 +63,8 @@ class Recorder:
         self._mono_to_wall = 0
         self._proc_names: dict[int, str] = {}
         self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
-        self._copy_addrs: dict[int, tuple[int, ...]] = {}  # off-CPU stack copy id -> unwound
+        # off-CPU stack copy id -> (unwound addresses, reached the root)
+        self._copy_addrs: dict[int, tuple[tuple[int, ...], bool]] = {}
         self.samples_taken = {CPU: 0, OFFCPU: 0}
         self.start_ns = 0
         self.end_ns = 0  # set by take(final=True): where in-progress intervals were cut
