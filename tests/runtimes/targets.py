@@ -17,7 +17,9 @@ def work():
     # Split by work, not wall time, so that CPU contention cannot skew it.
     rnd = random.Random(7)
     while True:
-        n = rnd.randint(20000, 80000)
+        # Cycles far shorter than a sampling period or a time slice, so that
+        # samples of a busy machine are not correlated with them.
+        n = rnd.randint(2000, 8000)
         alpha(7 * n // 10)
         beta(3 * n // 10)
 

@@ -116,7 +116,11 @@ def test_python_through_recorder(spawn, tmp_path, version):
 
     main_tid, worker = tids["ab"]
     mine = [s for s in samples if s.tid in (main_tid, worker)]
-    assert mine and all(any(f.kind == "python" for f in s.stack) for s in mine)
+    # A sample can land where no Python frame exists yet or any more (a
+    # thread switching in the scheduler tail); almost none may lack them.
+    with_py = [s for s in mine if any(f.kind == "python" for f in s.stack)]
+    assert mine and len(with_py) >= 0.98 * len(mine), [
+        [f.name for f in s.stack] for s in mine if s not in with_py][:3]
     cpu = [s for s in samples if s.kind == "cpu" and s.tid == worker]
     leaves = Counter(leaf_py(s) for s in cpu)
     named = leaves["alpha"] + leaves["beta"]

@@ -378,7 +378,9 @@ def test_user_stack_prefers_cfi_and_extends_it_only_by_a_matching_fp_walk(build,
             fp = fp_walk(s.ip, s.sp, s.bp, s.stack)
             # With a complete copy, the CFI walk wins even where the FP walk is junk.
             assert sym.user_stack(run.pid, fp, s.ip, s.sp, s.bp, s.stack) == full
-            if run is fp_run:
+            # (A capture inside libc, which has no frame pointers, makes even
+            # this binary's FP walk junk: then there is nothing to extend with.)
+            if run is fp_run and set(fp) <= set(full):
                 # A copy too short for CFI to reach the root: the FP walk extends
                 # it where it joins, and what comes out is still the true stack.
                 short = s.stack[:48]
