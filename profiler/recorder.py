@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from symbolizer.jvm import JvmProcesses
 from symbolizer.jvm.java_names import javaize
+from symbolizer.unwind import join_fp_walk
 
 from .model import CPU, OFFCPU, Frame, Sample
 from .sampler import program
@@ -217,21 +218,11 @@ class Recorder:
         self._off.copies.clear()
 
     def _off_user_stack(self, e: OffCpuEvent) -> tuple[int, ...]:
-        """An off-CPU user stack: unwound from its copy when it has one.
-
-        The frame-pointer walk continues the CFI walk only where it provably
-        does (it contains the CFI walk's last address), as `user_stack` does.
-        """
+        """An off-CPU user stack: unwound from its copy when it has one."""
         hit = self._copy_addrs.get(e.ucopy) if e.ucopy else None
         if hit is None:
             return e.ustack
-        addrs, complete = hit
-        if complete or not addrs or not e.ustack:
-            return addrs
-        for j in range(1, len(e.ustack)):
-            if e.ustack[j] == addrs[-1]:
-                return addrs + e.ustack[j + 1:]
-        return addrs
+        return tuple(join_fp_walk(hit[0], hit[1], e.ustack))
 
     def _cpu_samples(self, events: Iterable[CpuEvent]) -> list[Sample]:
         weight = 1_000_000_000 // self.opts.hz

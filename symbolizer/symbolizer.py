@@ -26,7 +26,7 @@ from .objects import ObjectFile, identity_key, open_mapping, read_vdso
 from .perfmap import PerfMap
 from .process import FRAME_CACHE_LIMIT, ProcessState
 from .symtab import FORMAT_VERSION as SYMTAB_FORMAT
-from .unwind import MAX_DEPTH, PY_TRAMPOLINE_RULE, UnwindResult, walk
+from .unwind import MAX_DEPTH, PY_TRAMPOLINE_RULE, UnwindResult, join_fp_walk, walk
 from .unwind_table import UnwindTable, open_unwind_table
 
 DEFAULT_CACHE_BYTES = 512 << 20
@@ -232,22 +232,12 @@ class Symbolizer:
     def user_stack(self, pid: int, fp_addrs: Sequence[int], ip: int, sp: int, bp: int,
                    stack: bytes) -> list[int]:
         """The user stack of a sample that has both a frame-pointer walk and a
-        stack copy: the CFI unwind, extended by the frame-pointer walk only
-        where that provably continues it (it contains the CFI walk's last
-        address). Without frame pointers, a walk by them reads garbage past
-        the first frames, and can be *longer* than the right stack: length
-        says nothing about which one to trust.
+        stack copy: the CFI unwind, extended as `join_fp_walk` allows.
         """
         if not stack:
             return list(fp_addrs)
         res = self.unwind_result(pid, ip, sp, bp, stack)
-        if res.complete or not fp_addrs:
-            return res.addrs
-        last = res.addrs[-1]
-        for j in range(1, len(fp_addrs)):
-            if fp_addrs[j] == last:
-                return res.addrs + list(fp_addrs[j + 1:])
-        return res.addrs
+        return join_fp_walk(res.addrs, res.complete, fp_addrs)
 
     def _function_at(self, st: ProcessState, pc: int) -> str:
         """The bare function name at a pc ('' if unnamed)."""

@@ -12,7 +12,7 @@ frame pointers do not help either. It never raises on bad data.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .cfi import DEREF_RBP, DEREF_RSP, NONE, PLT, RBP, ROOT, RSP, SIGNAL, Rule
@@ -124,3 +124,21 @@ def walk(ip: int, sp: int, bp: int, stack: bytes, rule_for: Callable[[int], Rule
         addrs.append(ra)
         look = ra - 1
     return UnwindResult(addrs, complete, reason)
+
+
+def join_fp_walk(cfi_addrs: Sequence[int], complete: bool,
+                 fp_addrs: Sequence[int]) -> list[int]:
+    """A CFI walk, extended by a frame-pointer walk only where that provably
+    continues it (it contains the CFI walk's last address).
+
+    Without frame pointers, a walk by them reads garbage past the first
+    frames and can be *longer* than the right stack: length says nothing
+    about which one to trust.
+    """
+    if complete or not cfi_addrs or not fp_addrs:
+        return list(cfi_addrs)
+    last = cfi_addrs[-1]
+    for j in range(1, len(fp_addrs)):
+        if fp_addrs[j] == last:
+            return list(cfi_addrs) + list(fp_addrs[j + 1:])
+    return list(cfi_addrs)

@@ -116,7 +116,15 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
         if not pending:
             return
         seq = max(seq + 1, time.time_ns() // 1000)
-        data = encode_batch(pending, lambda s: labeler.labels(s.pid, s.comm), agent_id=agent_id,
+        by_pid: dict[int, dict[str, str]] = {}  # one /proc look per process, not per sample
+
+        def labels_of(s: Sample) -> dict[str, str]:
+            got = by_pid.get(s.pid)
+            if got is None:
+                got = by_pid[s.pid] = labeler.labels(s.pid, s.comm)
+            return got
+
+        data = encode_batch(pending, labels_of, agent_id=agent_id,
                             seq=seq, lost=lost)
         spool.put(seq, data)
         sent.append(seq)

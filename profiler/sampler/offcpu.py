@@ -17,6 +17,19 @@ from .events import AGG_KEY, AGG_VAL, OFF_COPY, OFF_EVENT, OffCpuEvent, StackCop
 _EFAULT = -14
 
 
+def split_interval(state: int, t_out: int, t_wake: int, t_in: int) -> tuple[int, int]:
+    """(blocked, run-queue) ns of an interval off the CPU, as bpf/offcpu.c splits it.
+
+    Preempted while runnable: all of it is run-queue delay. Never seen woken
+    (or woken before it left): all of it is blocked time.
+    """
+    if (state & 0xFF) == 0:
+        return 0, t_in - t_out
+    if not t_wake or t_wake < t_out:
+        return t_in - t_out, 0
+    return t_wake - t_out, t_in - t_wake
+
+
 class OffCpuSampler:
     """Collects off-CPU intervals and resolves their stack ids to addresses."""
 
@@ -42,10 +55,7 @@ class OffCpuSampler:
         # Resolve stack ids now: ids can be reused once the map is cleared.
         (t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, ucopy, _, comm, py, gil,
          _) = OFF_EVENT.unpack(ctypes.string_at(data, size))
-        if (state & 0xFF) == 0 or not t_wake:
-            blocked, runq = (0, t_in - t_out) if (state & 0xFF) == 0 else (t_in - t_out, 0)
-        else:
-            blocked, runq = t_wake - t_out, t_in - t_wake
+        blocked, runq = split_interval(state, t_out, t_wake, t_in)
         self.events.append(
             OffCpuEvent(t_out, pid, tid, cpu, comm_str(comm), state, blocked, runq, 1,
                         self._stack(kid), self._stack(uid), ucopy, py, gil)
@@ -90,13 +100,7 @@ class OffCpuSampler:
         for k, s in list(self._b["off_start"].items()):
             if s.ts_out >= now_ns:
                 continue
-            wake = s.ts_wake if s.ts_wake >= s.ts_out else 0
-            if (s.state & 0xFF) == 0:
-                blocked, runq = 0, now_ns - s.ts_out
-            elif wake:
-                blocked, runq = wake - s.ts_out, now_ns - wake
-            else:
-                blocked, runq = now_ns - s.ts_out, 0
+            blocked, runq = split_interval(s.state, s.ts_out, s.ts_wake, now_ns)
             self.events.append(
                 OffCpuEvent(s.ts_out, s.tgid, k.value, s.cpu, comm_str(bytes(s.comm)), s.state,
                             blocked, runq, 1, self._stack(s.kstack), self._stack(s.ustack),

@@ -391,42 +391,41 @@ class Store:
 
     def stack_frames(self, stack_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
         """Frame ids (root first) of each stack id."""
-        out = {}
-        missing = []
-        for s in stack_ids:
-            f = self._stack_frames.get(s)
-            if f is None:
-                missing.append(s)
-            else:
-                out[s] = f
-        if missing:
-            c = schema.stacks.c
-            with self.engine.connect() as conn:
-                for i in range(0, len(missing), _CHUNK):
-                    q = select(c.id, c.frames).where(c.id.in_(missing[i:i + _CHUNK]))
-                    for sid, packed in conn.execute(q):
-                        out[sid] = self._stack_frames[sid] = tuple(_unpack(packed))
-        return out
+        c = schema.stacks.c
+
+        def load(conn, ids):
+            for sid, packed in conn.execute(select(c.id, c.frames).where(c.id.in_(ids))):
+                yield sid, tuple(_unpack(packed))
+
+        return self._cached(stack_ids, self._stack_frames, load)
 
     def frames(self, frame_ids: Iterable[int]) -> dict[int, Frame]:
+        c = schema.frames.c
+
+        def load(conn, ids):
+            q = select(c.id, c.name, c.kind, c.module, c.build_id, c.offset, c.file,
+                       c.line).where(c.id.in_(ids))
+            for fid, name, kind, module, build_id, off, file, line in conn.execute(q):
+                yield fid, Frame(name, kind, module, build_id,
+                                 off + (1 << 64) if off < 0 else off, file, line)
+
+        return self._cached(frame_ids, self._frames, load)
+
+    def _cached(self, ids: Iterable[int], cache: dict, load) -> dict:
+        """Values by id from `cache`, loading the missing ones in chunks."""
         out = {}
         missing = []
-        for f in frame_ids:
-            fr = self._frames.get(f)
-            if fr is None:
-                missing.append(f)
+        for i in ids:
+            v = cache.get(i)
+            if v is None:
+                missing.append(i)
             else:
-                out[f] = fr
+                out[i] = v
         if missing:
-            c = schema.frames.c
             with self.engine.connect() as conn:
                 for i in range(0, len(missing), _CHUNK):
-                    q = select(c.id, c.name, c.kind, c.module, c.build_id, c.offset, c.file,
-                               c.line).where(c.id.in_(missing[i:i + _CHUNK]))
-                    for fid, name, kind, module, build_id, off, file, line in conn.execute(q):
-                        out[fid] = self._frames[fid] = Frame(
-                            name, kind, module, build_id, off + (1 << 64) if off < 0 else off,
-                            file, line)
+                    for key, value in load(conn, missing[i:i + _CHUNK]):
+                        out[key] = cache[key] = value
         return out
 
     def forget_blocks(self, block_ids: Iterable[int]) -> None:
