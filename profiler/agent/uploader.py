@@ -17,7 +17,7 @@ import urllib.request
 
 from profiler.agent.metrics import Metrics
 from profiler.agent.spool import Spool
-from profiler.ingest.agent import CONTENT_TYPE
+from profiler.formats.proto import AGENT_BATCH_CONTENT_TYPE as CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
