@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep data this long (default 7 days)")
     srv.add_argument("--max-body-mib", type=_positive_int, default=16, metavar="MIB",
                      help="largest accepted request body, compressed (default 16)")
+    srv.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                     help="server processes sharing the port (default: one per CPU, at most 4)")
 
     ag = sub.add_parser(
         "agent", help="profile this host continuously and ship to a server",
@@ -226,14 +228,14 @@ def cmd_run(args) -> int:
 
 
 def cmd_server(args) -> int:
-    from .server import serve
+    from .server import default_workers, serve
 
     if not args.verbose:
         logging.getLogger().setLevel(logging.INFO)
     try:
         serve(args.host, args.port, args.db, multitenancy=args.multitenancy,
               auth_token=args.auth_token, retention_s=args.retention,
-              max_body=args.max_body_mib << 20)
+              max_body=args.max_body_mib << 20, workers=args.workers or default_workers())
     except OSError as e:
         print(f"flamecam: cannot serve on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
         return EXIT_FAILED

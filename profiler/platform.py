@@ -40,7 +40,9 @@ def run_platform(host: str, port: int, db_url: str | None, seconds: float | None
     from .recorder import Recorder
 
     url = f"http://{host}:{port}"
-    argv = [sys.executable, "-m", "profiler.cli", "server", "--host", host, "--port", str(port)]
+    # One host's data needs one server process.
+    argv = [sys.executable, "-m", "profiler.cli", "server", "--host", host, "--port", str(port),
+            "--workers", "1"]
     if db_url:
         argv += ["--db", db_url]
     server = subprocess.Popen(argv)

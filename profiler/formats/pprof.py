@@ -163,14 +163,24 @@ def gunzip_bounded(data: bytes, limit: int) -> bytes:
     return out
 
 
-def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> profile_pb2.Profile:
-    """Parse pprof bytes (gzip sniffed) into the protobuf message, bounded."""
+def inflate(data: bytes, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
+    """pprof bytes, gunzipped if they are gzip, bounded by `max_decompressed`."""
     if not data:
         raise PprofMalformed("empty profile")
     if data[:2] == b"\x1f\x8b":
-        data = gunzip_bounded(data, max_decompressed)
-    elif len(data) > max_decompressed:
+        return gunzip_bounded(data, max_decompressed)
+    if len(data) > max_decompressed:
         raise PprofTooLarge(f"profile exceeds {max_decompressed} bytes")
+    return data
+
+
+def parse(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> profile_pb2.Profile:
+    """Parse pprof bytes (gzip sniffed) into the protobuf message, bounded."""
+    return parse_raw(inflate(data, max_decompressed))
+
+
+def parse_raw(data: bytes) -> profile_pb2.Profile:
+    """Parse uncompressed pprof bytes into the protobuf message."""
     msg = profile_pb2.Profile()
     try:
         msg.ParseFromString(data)

@@ -1,12 +1,22 @@
 """pprof straight to store columns, for high-rate ingest.
 
 Building a `Sample` per pprof sample and hashing every frame of every stack
-dominated Push handling; here frames are resolved once per location and
-stacks once per distinct location list, and samples go directly into columns.
+dominated Push handling. Two paths produce the same batches:
+
+- the fast path (`_pprofscan`, a small C extension) reads the wire bytes once,
+  keys every location by its content and every stack by its locations' ids,
+  so a stack the store has seen before costs one dict lookup and no frames;
+- the protobuf path resolves frames once per location and stacks once per
+  distinct location list. It is used when the extension is not built, and
+  for any profile the scan does not take (it then reports the exact error).
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
+import threading
+from array import array
 from dataclasses import dataclass, field
 
 from profiler.formats import pprof
@@ -14,9 +24,238 @@ from profiler.model import CPU, OFFCPU, Frame
 from profiler.store.blocks import RawColumns
 from profiler.store.columns import ColumnBatch, StringTable, labels_json, wrap64
 
+try:
+    from profiler.ingest import _pprofscan
+except ImportError:  # not built: `make` builds it; the protobuf path still works
+    _pprofscan = None
+
+log = logging.getLogger(__name__)
+
 # Per-sample labels that stay per sample; any other pprof label becomes a series label.
 PER_SAMPLE_LABELS = frozenset({"span_id", "span_name", "trace_id", "profile_id"})
 _I63 = (1 << 63) - 1
+_U32 = 0xFFFFFFFF
+
+Groups = list[tuple[str, tuple[tuple[str, str], ...], ColumnBatch]]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleLabels:
+    """What a pprof sample's labels say; `ts` is None when they carry no time."""
+
+    pid: int = 0
+    tid: int = 0
+    cpu: int = 0
+    thread_name: str = ""
+    reason: str = ""
+    comm: str = ""
+    ts: int | None = None
+    per_sample: dict[str, str] | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+NO_LABELS = SampleLabels()
+
+
+def sample_labels(labels, s) -> SampleLabels:
+    """Decode one sample's labels; `s` resolves string indexes (bounds-checked)."""
+    pid = tid = cpu = 0
+    thread_name = reason = comm = ""
+    ts = None
+    per_sample = None
+    other = []
+    for lab in labels:
+        key = s(lab.key)
+        if key == "pid":
+            pid = lab.num if lab.num or not lab.str else pprof._int(s(lab.str))
+        elif key in ("tid", "thread_id"):
+            tid = lab.num if lab.num or not lab.str else pprof._int(s(lab.str))
+        elif key == "thread_name":
+            thread_name = s(lab.str)
+        elif key == "reason":
+            reason = s(lab.str)
+        elif key == "comm":
+            comm = s(lab.str)
+        elif key == "cpu":
+            cpu = lab.num
+        elif key == "ts_ns":
+            ts = lab.num - lab.num % 1000
+        else:
+            val = s(lab.str) if lab.str else str(lab.num)
+            if key in PER_SAMPLE_LABELS:
+                per_sample = per_sample or {}
+                per_sample[key] = val
+            else:
+                other.append((key, val))
+    return SampleLabels(pid, tid, cpu, thread_name, reason, comm, ts, per_sample,
+                        tuple(sorted(other)))
+
+
+class LocationIds:
+    """Long-lived ids for location contents, shared by every push.
+
+    Ids come from a counter that never goes back, so clearing the table (to
+    bound memory) can never make an old stack key mean a new stack.
+    """
+
+    def __init__(self, limit: int = 2_000_000) -> None:
+        self._ids: dict[bytes, int] = {}
+        self._next = itertools.count(1)
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def of(self, keys: list[bytes]) -> bytes:
+        ids = self._ids
+        get = ids.get
+        out = array("Q", map(get, keys, itertools.repeat(0)))
+        if 0 in out:
+            with self._lock:
+                if len(ids) + len(keys) > self._limit:
+                    ids.clear()
+                for i, k in enumerate(keys):
+                    if not out[i]:
+                        out[i] = ids.setdefault(k, next(self._next))
+        return out.tobytes()
+
+
+LOCATION_IDS = LocationIds()
+
+
+def pprof_groups(data: bytes, *, max_decompressed: int, max_samples: int,
+                 default_ts_ns: int) -> Groups:
+    """Decode pprof bytes into (kind, dynamic tags, ColumnBatch without labels) groups.
+
+    Raises pprof.PprofError subclasses on bad input.
+    """
+    raw = pprof.inflate(data, max_decompressed)
+    msg = pprof.parse_raw(raw)
+    if len(msg.sample) > max_samples:
+        raise pprof.PprofTooLarge(f"profile has {len(msg.sample)} samples, limit {max_samples}")
+    scanned = _pprofscan.scan(raw) if _pprofscan is not None else None
+    if scanned is not None and scanned[0] == len(msg.sample_type):
+        return _fast_groups(msg, scanned, default_ts_ns)
+    return _protobuf_groups(msg, default_ts_ns)
+
+
+def _base_ts(msg, default_ts_ns: int) -> int:
+    base_ts = msg.time_nanos if msg.time_nanos >= 10**18 else default_ts_ns
+    return base_ts - base_ts % 1000
+
+
+def _count_of(kind: str, value_ns: int, count: int, period: int) -> int:
+    if count > 0:
+        return min(count, _U32)
+    if kind == CPU and period:
+        return min(max(1, round(value_ns / period)), _U32)
+    return 1
+
+
+def _append(cols: RawColumns, st: StringTable, kind: str, ts: int, stack: int, value_ns: int,
+            count: int, ls: SampleLabels) -> None:
+    """One row; off-CPU rows carry their reason (the leaf of their stack)."""
+    cols.ts.append(ts)
+    cols.stack.append(stack)
+    cols.value.append(value_ns)
+    cols.count.append(count)
+    cols.pid.append(wrap64(ls.pid))
+    cols.tid.append(wrap64(ls.tid))
+    cols.cpu.append(min(max(0, ls.cpu), _U32))
+    cols.thread.append(st(ls.thread_name) if ls.thread_name else 0)
+    cols.comm.append(st(ls.comm) if ls.comm else 0)
+    cols.reason.append(st(ls.reason or "other") if kind == OFFCPU else 0)
+    cols.labels.append(st(labels_json(ls.per_sample)) if ls.per_sample else 0)
+
+
+def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
+    (nvalues, n, loc_keys, stack_locs, stack_offs, stack_first, sample_stack, values,
+     sample_ls, ls_first) = scanned
+    dec = pprof.Decoder(msg)
+    vcols, count_idx = pprof.value_columns(msg, msg.string_table)
+    base_ts = _base_ts(msg, default_ts_ns)
+    period = msg.period if msg.period > 0 else 0
+    skeys = _pprofscan.stack_keys(stack_locs, stack_offs, LOCATION_IDS.of(loc_keys))
+    stack_first = array("I", stack_first)
+    sample_stack = array("I", sample_stack)
+    values = array("q", values)
+    sample_ls = array("I", sample_ls)
+    sets = [NO_LABELS] + [sample_labels(msg.sample[j].label, dec.s)
+                          for j in array("I", ls_first)]
+
+    # Rows per (kind, tags) group: sample indexes and values in ns.
+    groups: dict[tuple, tuple[list[int], list[int]]] = {}
+    for idx, kind, mult in vcols:
+        col = values[idx::nvalues]
+        chosen = [i for i, v in enumerate(col) if v > 0]
+        for i in chosen if len(sets) > 1 else ():
+            key = (kind, sets[sample_ls[i]].tags)
+            rows = groups.get(key)
+            if rows is None:
+                rows = groups[key] = ([], [])
+            rows[0].append(i)
+            rows[1].append(min(col[i] * mult, _I63))
+        if len(sets) == 1 and chosen:  # no labels at all: one group, built in bulk
+            rows = groups.setdefault((kind, ()), ([], []))
+            rows[0].extend(chosen)
+            rows[1].extend([min(col[i] * mult, _I63) for i in chosen])
+
+    def frames_of_stack(push_stack: int, reason: str) -> list[Frame]:
+        out: list[Frame] = []
+        for lid in reversed(msg.sample[stack_first[push_stack]].location_id):
+            out.extend(dec.frames_of(lid))
+        if reason:
+            out.append(Frame(f"[off-cpu:{reason}]", "offcpu"))
+        return out
+
+    counts = values[count_idx::nvalues] if count_idx >= 0 else None
+    out: Groups = []
+    for (kind, tags), (idx, vals) in groups.items():
+        offcpu = kind == OFFCPU
+        cols = RawColumns(value=array("q", vals))
+        st = StringTable(cols)
+        sets_of = [sample_ls[i] for i in idx]
+        # Columns that only depend on the label set: one row of values per set.
+        per_set = {}
+        for ls_i in dict.fromkeys(sets_of):
+            ls = sets[ls_i]
+            per_set[ls_i] = (
+                base_ts if ls.ts is None else ls.ts, wrap64(ls.pid), wrap64(ls.tid),
+                min(max(0, ls.cpu), _U32), st(ls.thread_name) if ls.thread_name else 0,
+                st(ls.comm) if ls.comm else 0, st(ls.reason or "other") if offcpu else 0,
+                st(labels_json(ls.per_sample)) if ls.per_sample else 0,
+                (ls.reason or "other") if offcpu else "")
+        if len(per_set) == 1:
+            row = next(iter(per_set.values()))
+            m = len(idx)
+            cols.ts = [row[0]] * m
+            for name, typ, k in _SET_COLUMNS:
+                setattr(cols, name, array(typ, [row[k]]) * m)
+        else:
+            rows_ = [per_set[x] for x in sets_of]
+            cols.ts = [r[0] for r in rows_]
+            for name, typ, k in _SET_COLUMNS:
+                setattr(cols, name, array(typ, [r[k] for r in rows_]))
+        # Local stacks: one per (stack of the push, reason), in order of first use.
+        local: dict[tuple[int, str], int] = {}
+        cols.stack = array("I", [local.setdefault((sample_stack[i], per_set[x][8]), len(local))
+                                 for i, x in zip(idx, sets_of, strict=True)])
+        sources = list(local)
+        keys = [(kind, reason, skeys[p]) for p, reason in sources]
+        if counts is not None:
+            cols.count = array("I", [_count_of(kind, v, counts[i], period)
+                                     for i, v in zip(idx, vals, strict=True)])
+        elif kind == CPU and period:  # _count_of without a count column, in bulk
+            cols.count = array("I", [min(max(1, round(v / period)), _U32) for v in vals])
+        else:
+            cols.count = array("I", [1]) * len(vals)
+        out.append((kind, tags, ColumnBatch(
+            kind, {}, [], [], cols, stack_keys=keys,
+            stack_frames=lambda li, sources=sources: frames_of_stack(*sources[li]))))
+    return out
+
+
+# RawColumns fields filled from a label set's row (see `per_set` above).
+_SET_COLUMNS = (("pid", "q", 1), ("tid", "q", 2), ("cpu", "I", 3), ("thread", "I", 4),
+                ("comm", "I", 5), ("reason", "I", 6), ("labels", "I", 7))
 
 
 @dataclass
@@ -31,73 +270,32 @@ class _Group:
     strings: StringTable | None = None
 
 
-def pprof_groups(data: bytes, *, max_decompressed: int, max_samples: int,
-                 default_ts_ns: int) -> list[tuple[str, tuple[tuple[str, str], ...],
-                                                   ColumnBatch]]:
-    """Decode pprof bytes into (kind, dynamic tags, ColumnBatch without labels) groups.
-
-    Raises pprof.PprofError subclasses on bad input.
-    """
-    msg = pprof.parse(data, max_decompressed=max_decompressed)
-    if len(msg.sample) > max_samples:
-        raise pprof.PprofTooLarge(f"profile has {len(msg.sample)} samples, limit {max_samples}")
+def _protobuf_groups(msg, default_ts_ns: int) -> Groups:
     dec = pprof.Decoder(msg)
     vcols, count_idx = pprof.value_columns(msg, msg.string_table)
     nvalues = len(msg.sample_type)
-    base_ts = msg.time_nanos if msg.time_nanos >= 10**18 else default_ts_ns
-    base_ts -= base_ts % 1000
+    base_ts = _base_ts(msg, default_ts_ns)
     period = msg.period if msg.period > 0 else 0
-    s = dec.s
     groups: dict[tuple, _Group] = {}
     for ps in msg.sample:
         values = ps.value
         if len(values) != nvalues:
             raise pprof.PprofMalformed("sample value count differs from sample types")
-        pid = tid = cpu = 0
-        thread_name = reason = comm = ""
-        ts = base_ts
-        per_sample = None
-        tags: tuple = ()
-        if ps.label:
-            other = []
-            for lab in ps.label:
-                key = s(lab.key)
-                if key == "pid":
-                    pid = lab.num if lab.num or not lab.str else pprof._int(s(lab.str))
-                elif key in ("tid", "thread_id"):
-                    tid = lab.num if lab.num or not lab.str else pprof._int(s(lab.str))
-                elif key == "thread_name":
-                    thread_name = s(lab.str)
-                elif key == "reason":
-                    reason = s(lab.str)
-                elif key == "comm":
-                    comm = s(lab.str)
-                elif key == "cpu":
-                    cpu = lab.num
-                elif key == "ts_ns":
-                    ts = lab.num - lab.num % 1000
-                else:
-                    val = s(lab.str) if lab.str else str(lab.num)
-                    if key in PER_SAMPLE_LABELS:
-                        per_sample = per_sample or {}
-                        per_sample[key] = val
-                    else:
-                        other.append((key, val))
-            if other:
-                tags = tuple(sorted(other))
+        ls = sample_labels(ps.label, dec.s) if ps.label else NO_LABELS
+        ts = base_ts if ls.ts is None else ls.ts
         loc_key = None
         count = values[count_idx] if count_idx >= 0 else 0
         for idx, kind, mult in vcols:
             v = values[idx]
             if v <= 0:
                 continue
-            g = groups.get((kind, tags))
+            g = groups.get((kind, ls.tags))
             if g is None:
-                g = groups[(kind, tags)] = _Group(kind, tags)
+                g = groups[(kind, ls.tags)] = _Group(kind, ls.tags)
                 g.strings = StringTable(g.cols)
             if loc_key is None:
                 loc_key = tuple(ps.location_id)
-            skey = (loc_key, reason) if kind == OFFCPU else loc_key
+            skey = (loc_key, ls.reason) if kind == OFFCPU else loc_key
             si = g.stack_of.get(skey)
             if si is None:
                 ids: list[int] = []
@@ -112,28 +310,11 @@ def pprof_groups(data: bytes, *, max_decompressed: int, max_samples: int,
                     ids.extend(fl)
                 if kind == OFFCPU:
                     ids.append(len(g.frames))
-                    g.frames.append(Frame(f"[off-cpu:{reason or 'other'}]", "offcpu"))
+                    g.frames.append(Frame(f"[off-cpu:{ls.reason or 'other'}]", "offcpu"))
                 si = g.stack_of[skey] = len(g.stacks)
                 g.stacks.append(tuple(ids))
             value_ns = min(v * mult, _I63)
-            if count > 0:
-                n = count
-            elif kind == CPU and period:
-                n = max(1, round(value_ns / period))
-            else:
-                n = 1
-            c = g.cols
-            st = g.strings
-            c.ts.append(ts)
-            c.stack.append(si)
-            c.value.append(value_ns)
-            c.count.append(min(n, 0xFFFFFFFF))
-            c.pid.append(wrap64(pid))
-            c.tid.append(wrap64(tid))
-            c.cpu.append(min(max(0, cpu), 0xFFFFFFFF))
-            c.thread.append(st(thread_name) if thread_name else 0)
-            c.comm.append(st(comm) if comm else 0)
-            c.reason.append(st(reason or "other") if kind == OFFCPU else 0)
-            c.labels.append(st(labels_json(per_sample)) if per_sample else 0)
+            _append(g.cols, g.strings, kind, ts, si, value_ns,
+                    _count_of(kind, value_ns, count, period), ls)
     return [(g.kind, g.tags, ColumnBatch(g.kind, {}, g.frames, g.stacks, g.cols))
             for g in groups.values()]

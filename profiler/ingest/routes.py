@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Blueprint, Response, jsonify, request
 
 from profiler.formats.proto import push_pb2
@@ -11,6 +13,12 @@ from profiler.ingest.limits import decode_body, read_body
 from profiler.server.context import state, tenant
 
 bp = Blueprint("ingest", __name__)
+
+# Decoding and storing a push is CPU-bound Python: threads only contend for the
+# GIL (8 threads made each push cost 8 ms of CPU instead of 5.6). One push at a
+# time per process; queries still run on the other threads, and more server
+# processes (`--workers`) use more cores.
+_INGEST = threading.Lock()
 
 _CONNECT_CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied",
                   413: "resource_exhausted", 415: "invalid_argument", 422: "invalid_argument",
@@ -36,8 +44,9 @@ def connect_push():
     try:
         body = decode_body(request, st.config.limits)
         msg = pyroscope.parse_push(body, request.content_type or "")
-        batches = pyroscope.push_batches(msg, st.config.limits)
-        st.store.write(tenant(), batches)
+        with _INGEST:
+            batches = pyroscope.push_batches(msg, st.config.limits)
+            st.store.write(tenant(), batches)
     except BadRequest as e:
         resp = jsonify(code=_CONNECT_CODES.get(e.status, "invalid_argument"), message=e.message,
                        error=e.message)

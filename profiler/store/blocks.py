@@ -287,27 +287,35 @@ def aggregate(cols: RawColumns, t_start: int, t_end: int, bucket_ns: int) -> Agg
         i = j
     per_thread: dict[tuple[int, int], dict[int, int]] = {}
     pid, tid = cols.pid, cols.tid
-    for k in range(n):
-        key = (pid[k], tid[k], cols.thread[k], cols.comm[k])
-        t = threads.get(key)
-        if t is None:
-            threads[key] = [value[k], count[k]]
-        else:
-            t[0] += value[k]
-            t[1] += count[k]
-        tk = (pid[k], tid[k])
-        tab = per_thread.get(tk)
-        if tab is None:
-            tab = per_thread[tk] = {}
-        s = stack[k]
-        tab[s] = tab.get(s, 0) + value[k]
+    if n and all(c.count(c[0]) == n for c in (pid, tid, cols.thread, cols.comm)):
+        # One thread (or none named): common for pushed profiles, and cheap.
+        threads[(pid[0], tid[0], cols.thread[0], cols.comm[0])] = [sum(value), sum(count)]
+        per_thread[(pid[0], tid[0])] = dict(total)
+    else:
+        for k in range(n):
+            key = (pid[k], tid[k], cols.thread[k], cols.comm[k])
+            t = threads.get(key)
+            if t is None:
+                threads[key] = [value[k], count[k]]
+            else:
+                t[0] += value[k]
+                t[1] += count[k]
+            tk = (pid[k], tid[k])
+            tab = per_thread.get(tk)
+            if tab is None:
+                tab = per_thread[tk] = {}
+            s = stack[k]
+            tab[s] = tab.get(s, 0) + value[k]
     fine: list[int] = []
     first = ts[0] // FINE_NS if n else 0
-    for t, v in zip(ts, value, strict=False):
-        k = t // FINE_NS - first
-        while k >= len(fine):
-            fine.append(0)
-        fine[k] += v
+    if n and ts[-1] // FINE_NS == first:  # ts is sorted: one fine bucket
+        fine.append(sum(value))
+    else:
+        for t, v in zip(ts, value, strict=False):
+            k = t // FINE_NS - first
+            while k >= len(fine):
+                fine.append(0)
+            fine[k] += v
     st = cols.strings
     return Aggregate(
         array("I", total.keys()),

@@ -7,6 +7,7 @@ skip building one `Sample` object per sample; `from_samples` converts the rest.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from profiler.model import OFFCPU, Frame, Sample
@@ -24,13 +25,22 @@ def wrap64(v: int) -> int:
 
 @dataclass
 class ColumnBatch:
-    """`cols.stack` holds indexes into `stacks`; a stack holds indexes into `frames`."""
+    """`cols.stack` holds indexes into `stacks`; a stack holds indexes into `frames`.
+
+    A decoder that can name stacks by content instead gives `stack_keys` (one
+    hashable key per local stack, equal for equal stacks across requests) and
+    `stack_frames(i)` (the root-first frames of local stack i), and leaves
+    `frames` and `stacks` empty: the store then builds frames only for stacks
+    it has never seen.
+    """
 
     kind: str
     labels: dict[str, str]
     frames: list[Frame]
     stacks: list[tuple[int, ...]]
     cols: RawColumns
+    stack_keys: list[Hashable] | None = None
+    stack_frames: Callable[[int], list[Frame]] | None = None
 
 
 class StringTable:

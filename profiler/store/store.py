@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +99,7 @@ class Store:
         self._frame_by_obj: dict[Frame, int] = {}
         self._frame_by_ident: dict[int, tuple[Frame, int]] = {}
         self._stack_by_ids: dict[tuple[int, ...], int] = {}
+        self._stack_by_key: dict = {}  # ColumnBatch.stack_keys -> stack id
         self._series_ids: dict[bytes, int] = {}
         self._stack_frames: dict[int, tuple[int, ...]] = {}
         self._frames: dict[int, Frame] = {}
@@ -152,6 +153,7 @@ class Store:
             pending_ident: list[tuple[Frame, int]] = []
             pending_stacks: dict[tuple[int, ...], int] = {}
             pending_series: dict[bytes, int] = {}
+            pending_alias: dict = {}
             with self.engine.begin() as conn:
                 if agent_id:
                     res = conn.execute(
@@ -160,9 +162,18 @@ class Store:
                     )
                     if res.rowcount == 0:  # already stored: acknowledge, store nothing
                         return 0
-                # Frames, then stacks, then series: local tables to global ids.
-                fmaps = self._frame_ids_of(conn, prepared, pending_frames, pending_ident)
-                smaps = self._stack_ids_of(conn, prepared, fmaps, pending_stacks)
+                # Stacks known by key need nothing more; the rest are resolved from
+                # their frames: frames, then stacks, then series to global ids.
+                keyed, unknown = self._keyed_stack_ids(prepared, pending_alias)
+                plain = [b for b in prepared if b.stack_keys is None]
+                subs = [sub for sub, _ in unknown]
+                fmaps = self._frame_ids_of(conn, plain + subs, pending_frames, pending_ident)
+                resolved = self._stack_ids_of(conn, plain + subs, fmaps, pending_stacks)
+                for (_sub, fill), ids in zip(unknown, resolved[len(plain):], strict=True):
+                    fill(ids)
+                plain_maps = iter(resolved[:len(plain)])
+                smaps = [keyed[id(b)] if b.stack_keys is not None else next(plain_maps)
+                         for b in prepared]
                 series_rows = {}
                 keys = []
                 for b in prepared:
@@ -204,11 +215,53 @@ class Store:
                 self._frame_by_obj.update(pending_frames)
                 self._stack_by_ids.update(pending_stacks)
                 self._series_ids.update(pending_series)
+                if len(self._stack_by_key) + len(pending_alias) > 2_000_000:
+                    self._stack_by_key.clear()
+                self._stack_by_key.update(pending_alias)
                 if len(self._frame_by_obj) > 2_000_000:
                     self._frame_by_obj.clear()
                 if len(self._stack_by_ids) > 2_000_000:
                     self._stack_by_ids.clear()
         return stored
+
+    def _keyed_stack_ids(self, batches: list[ColumnBatch], pending: dict
+                         ) -> tuple[dict[int, list], list[tuple[ColumnBatch, Callable]]]:
+        """Stack ids of batches that name stacks by key, from the cache.
+
+        Returns ({id(batch): stack ids, None where unknown}, [(a batch holding
+        just the unknown stacks' frames, a function that takes their ids)]).
+        """
+        known: dict[int, list] = {}
+        unknown = []
+        cache = self._stack_by_key
+        for b in batches:
+            if b.stack_keys is None:
+                continue
+            ids = known[id(b)] = [cache.get(k) or pending.get(k) for k in b.stack_keys]
+            missing = [i for i, x in enumerate(ids) if x is None]
+            if not missing:
+                continue
+            frames: list[Frame] = []
+            index: dict[Frame, int] = {}
+            stacks = []
+            for i in missing:
+                stack = []
+                for f in b.stack_frames(i):
+                    j = index.get(f)
+                    if j is None:
+                        j = index[f] = len(frames)
+                        frames.append(f)
+                    stack.append(j)
+                stacks.append(tuple(stack))
+            sub = ColumnBatch(b.kind, b.labels, frames, stacks, blk.RawColumns())
+
+            def fill(sids: list[int], b=b, ids=ids, missing=missing) -> None:
+                for i, sid in zip(missing, sids, strict=True):
+                    ids[i] = sid
+                    pending[b.stack_keys[i]] = sid
+
+            unknown.append((sub, fill))
+        return known, unknown
 
     def _frame_ids_of(self, conn: Connection, batches: list[ColumnBatch],
                       pending: dict[Frame, int], pending_ident: list[tuple[Frame, int]]
