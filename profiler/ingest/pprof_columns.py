@@ -239,7 +239,10 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
         cols.stack = array("I", [local.setdefault((sample_stack[i], per_set[x][8]), len(local))
                                  for i, x in zip(idx, sets_of, strict=True)])
         sources = list(local)
-        keys = [(kind, reason, skeys[p]) for p, reason in sources]
+        # The key of a CPU stack is its location ids; an off-CPU one also has
+        # its reason (its leaf frame), and a tuple never equals bytes.
+        keys = [(reason, skeys[p]) for p, reason in sources] if offcpu else \
+            [skeys[p] for p, _reason in sources]
         if counts is not None:
             cols.count = array("I", [_count_of(kind, v, counts[i], period)
                                      for i, v in zip(idx, vals, strict=True)])
