@@ -16,11 +16,46 @@ function urlFor(path, params) {
   return url;
 }
 
+// A server started with --auth-token wants `Authorization: Bearer TOKEN`. The
+// token comes from the page's fragment (#token=...: fragments never reach the
+// server or its logs, and it is removed from the address bar at once) or from
+// a prompt on the first 401; it is kept for this tab only.
+const TOKEN_KEY = "flamecam.token";
+
+function tokenFromFragment() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const token = fragment.get("token");
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  fragment.delete("token");
+  const rest = fragment.toString();
+  history.replaceState(history.state, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+}
+tokenFromFragment();
+
+let tokenPrompt = null;
+
+// One prompt however many requests were refused at once.
+function askForToken() {
+  if (!tokenPrompt) {
+    tokenPrompt = Promise.resolve().then(() => {
+      const token = window.prompt("This Flamecam server needs a token (flamecam server --auth-token). Token:");
+      if (token) sessionStorage.setItem(TOKEN_KEY, token.trim());
+      return Boolean(token);
+    }).finally(() => {
+      setTimeout(() => { tokenPrompt = null; }, 0);
+    });
+  }
+  return tokenPrompt;
+}
+
 // With multi-tenancy on, the page names its tenant in the URL (?orgID=...).
 function requestHeaders() {
   const headers = { Accept: "application/json" };
   const org = new URLSearchParams(location.search).get("orgID");
   if (org) headers["X-Scope-OrgID"] = org;
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
   return headers;
 }
 
@@ -32,6 +67,10 @@ export async function getJSON(path, params, signal) {
   try {
     return await getJSONOnce(path, params, signal);
   } catch (err) {
+    // A request sent before the token changed is simply retried with the new one.
+    if (err instanceof ApiError && err.needsToken && (err.tokenChanged || (await askForToken()))) {
+      return getJSONOnce(path, params, signal);
+    }
     if (err.name === "AbortError" || !(err instanceof ApiError) || (err.status !== 0 && err.status < 500)) throw err;
     await sleep(250);
     return getJSONOnce(path, params, signal);
@@ -39,9 +78,10 @@ export async function getJSON(path, params, signal) {
 }
 
 async function getJSONOnce(path, params, signal) {
+  const sent = requestHeaders();
   let response;
   try {
-    response = await fetch(urlFor(path, params), { signal, headers: requestHeaders() });
+    response = await fetch(urlFor(path, params), { signal, headers: sent });
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(
@@ -61,8 +101,16 @@ async function getJSONOnce(path, params, signal) {
     const reason = body && typeof body.error === "string" ? body.error : `HTTP ${response.status}`;
     let hint = "";
     if (response.status === 400 || response.status === 422) hint = "Fix the query or the time range and apply again.";
+    else if (response.status === 401 && /^bearer/i.test(response.headers.get("WWW-Authenticate") || "")) {
+      hint = "This server wants a token: reload and enter it, or open the page as …/#token=TOKEN.";
+      const error = new ApiError(reason, response.status, hint);
+      error.needsToken = true;
+      error.tokenChanged = (sent.Authorization || "") !== (requestHeaders().Authorization || "");
+      if (!error.tokenChanged) sessionStorage.removeItem(TOKEN_KEY); // absent or wrong
+      throw error;
+    }
     else if (response.status === 401 || response.status === 403) {
-      hint = "This server wants a tenant or a token: add ?orgID=TENANT to the page's address when multi-tenancy is on.";
+      hint = "This server wants a tenant: add ?orgID=TENANT to the page's address.";
     }
     else if (response.status === 404) hint = "This server does not offer that endpoint: is it an older Flamecam?";
     else if (response.status >= 500) hint = "The server failed: its log says why.";
