@@ -58,6 +58,7 @@ static int field(Buf *b, uint32_t *num, int *wt, uint64_t *val, Buf *sub) {
 typedef struct { uint8_t *d; size_t n, cap; } Bytes;
 
 static int put(Bytes *a, const void *src, size_t n) {
+    if (n == 0) return 0;
     if (a->n + n > a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 4096;
         while (cap < a->n + n) cap *= 2;
@@ -124,7 +125,7 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) { uint64_t w; memcpy(&w, p + i, 8); h = mix(h ^ w); }
     uint64_t w = 0;
-    memcpy(&w, p + i, n - i);
+    if (n > i) memcpy(&w, p + i, n - i);
     return mix(h ^ w);
 }
 
@@ -134,7 +135,7 @@ static int64_t dedup_add(Dedup *d, const uint8_t *p, size_t n, int *is_new) {
     const uint64_t *offs = (const uint64_t *)d->offs.d;
     while (d->slots[i]) {
         uint32_t k = d->slots[i] - 1;
-        if (offs[k + 1] - offs[k] == n && memcmp(d->arena.d + offs[k], p, n) == 0) {
+        if (offs[k + 1] - offs[k] == n && (n == 0 || memcmp(d->arena.d + offs[k], p, n) == 0)) {
             *is_new = 0;
             return k;
         }
@@ -446,6 +447,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pprofscan",
-    "Fast paths for pprof ingest (see the comment at the top of _pprofscan.c).", -1, methods};
+    "Fast paths for pprof ingest (see the comment at the top of _pprofscan.c).", -1, methods,
+    NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__pprofscan(void) { return PyModule_Create(&module); }
