@@ -16,6 +16,7 @@ import gzip
 import os
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
@@ -32,7 +33,6 @@ COUNT_TYPES = ("samples", "sample")
 
 # Label keys Flamecam maps onto Sample fields instead of free labels.
 _THREAD_ID_KEYS = ("tid", "thread_id")
-_KNOWN_LABELS = ("pid", "tid", "thread_id", "thread_name", "reason", "comm", "cpu", "ts_ns")
 
 KERNEL_MAPPING = "[kernel.kallsyms]"
 
@@ -235,6 +235,66 @@ class _ById:
         return self.index.get(i)
 
 
+# Per-sample labels that stay per sample; any other pprof label becomes a series label.
+PER_SAMPLE_LABELS = frozenset({"span_id", "span_name", "trace_id", "profile_id"})
+
+
+@dataclass(frozen=True, slots=True)
+class SampleLabels:
+    """What a pprof sample's labels say; `ts` (ns) is None when they carry no time.
+
+    `per_sample` holds the labels that stay with each sample (trace and span
+    ids); `tags` the rest, which Pyroscope makes series labels.
+    """
+
+    pid: int = 0
+    tid: int = 0
+    cpu: int = 0
+    thread_name: str = ""
+    reason: str = ""
+    comm: str = ""
+    ts: int | None = None
+    per_sample: dict[str, str] | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+NO_LABELS = SampleLabels()
+
+
+def sample_labels(labels, s) -> SampleLabels:
+    """Decode one sample's labels; `s` resolves string indexes (bounds-checked)."""
+    pid = tid = cpu = 0
+    thread_name = reason = comm = ""
+    ts = None
+    per_sample = None
+    other = []
+    for lab in labels:
+        key = s(lab.key)
+        if key == "pid":
+            pid = lab.num if lab.num or not lab.str else _int(s(lab.str))
+        elif key in _THREAD_ID_KEYS:
+            tid = lab.num if lab.num or not lab.str else _int(s(lab.str))
+        elif key == "thread_name":
+            thread_name = s(lab.str)
+        elif key == "reason":
+            reason = s(lab.str)
+        elif key == "comm":
+            comm = s(lab.str)
+        elif key == "cpu":
+            cpu = lab.num
+        elif key == "ts_ns":
+            ts = lab.num
+        else:
+            val = s(lab.str) if lab.str else str(lab.num)
+            if key in PER_SAMPLE_LABELS:
+                per_sample = per_sample or {}
+                per_sample[key] = val
+            else:
+                other.append((key, val))
+    return SampleLabels(pid, tid, cpu, thread_name, reason, comm, ts, per_sample,
+                        tuple(sorted(other)))
+
+
 class Decoder:
     """Resolves a parsed pprof into Frames, caching per location."""
 
@@ -391,30 +451,11 @@ def samples_of(
     for ps in msg.sample:
         if len(ps.value) != nvalues:
             raise PprofMalformed("sample value count differs from sample types")
-        pid = tid = cpu = 0
-        thread_name = reason = comm = ""
-        ts = base_ts
-        free: dict[str, str] = {}
-        for lab in ps.label:
-            key = s(lab.key)
-            if key == "pid":
-                pid = lab.num if lab.num or not lab.str else _int(s(lab.str))
-            elif key in _THREAD_ID_KEYS:
-                tid = lab.num if lab.num or not lab.str else _int(s(lab.str))
-            elif key == "thread_name":
-                thread_name = s(lab.str)
-            elif key == "reason":
-                reason = s(lab.str)
-            elif key == "comm":
-                comm = s(lab.str)
-            elif key == "cpu":
-                cpu = lab.num
-            elif key == "ts_ns":
-                ts = lab.num
-            elif lab.str:
-                free[key] = s(lab.str)
-            else:
-                free[key] = str(lab.num)
+        ls = sample_labels(ps.label, s) if ps.label else NO_LABELS
+        pid, tid, cpu = ls.pid, ls.tid, ls.cpu
+        thread_name, reason, comm = ls.thread_name, ls.reason, ls.comm
+        ts = base_ts if ls.ts is None else ls.ts
+        free = {**dict(ls.tags), **(ls.per_sample or {})}
         if extra:
             free = {**extra, **free}
         stack = dec.stack_of(ps.location_id)

@@ -177,13 +177,15 @@ static int msgs_add(Msgs *m, Buf b) {
     return 0;
 }
 
-typedef struct { uint64_t name, system_name, filename; } Function;
-typedef struct { uint64_t start, file_offset, filename, build_id; } Mapping;
+/* A function or mapping: its varint fields by number (1 is the id). */
+typedef struct { uint64_t f[8]; } Row;
+enum { FN_NAME = 2, FN_SYSTEM_NAME = 3, FN_FILENAME = 4,
+       MP_START = 2, MP_FILE_OFFSET = 4, MP_FILENAME = 5, MP_BUILD_ID = 6 };
 
 typedef struct {
     Msgs samples, mappings, locations, functions, strings;
     uint32_t nvalues;
-    Function *fn; Mapping *mp;
+    Row *fn, *mp;
     IdMap fn_ids, mp_ids, loc_ids;
 } Scan;
 
@@ -192,6 +194,20 @@ static void scan_free(Scan *s) {
     PyMem_Free(s->functions.v); PyMem_Free(s->strings.v);
     PyMem_Free(s->fn); PyMem_Free(s->mp);
     idmap_free(&s->fn_ids); idmap_free(&s->mp_ids); idmap_free(&s->loc_ids);
+}
+
+/* Reads every row of a table and indexes it by id; -1 on a bad or repeated id. */
+static int table(const Msgs *m, Row *rows, IdMap *ids) {
+    uint32_t num; int wt; uint64_t v; Buf sub;
+    for (size_t i = 0; i < m->n; i++) {
+        Buf b = m->v[i].b;
+        while (b.p < b.end) {
+            if (field(&b, &num, &wt, &v, &sub)) return -1;
+            if (wt == 0 && num < 8) rows[i].f[num] = v;
+        }
+        if (!rows[i].f[1] || idmap_put(ids, rows[i].f[1], (uint32_t)i)) return -1;
+    }
+    return 0;
 }
 
 static int put_string(Bytes *k, const Scan *s, uint64_t idx) {
@@ -214,9 +230,9 @@ static int location_key(const Scan *s, Buf loc, Bytes *k) {
     if (mapping_id) {
         uint32_t mi;
         if (idmap_get(&s->mp_ids, mapping_id, &mi)) return -1;
-        const Mapping *m = &s->mp[mi];
-        if (put64(k, m->start) || put64(k, m->file_offset) || put_string(k, s, m->filename)
-            || put_string(k, s, m->build_id)) return -1;
+        const uint64_t *m = s->mp[mi].f;
+        if (put64(k, m[MP_START]) || put64(k, m[MP_FILE_OFFSET]) || put_string(k, s, m[MP_FILENAME])
+            || put_string(k, s, m[MP_BUILD_ID])) return -1;
     } else if (put32(k, 0xffffffffu)) {
         return -1;
     }
@@ -233,9 +249,9 @@ static int location_key(const Scan *s, Buf loc, Bytes *k) {
         }
         uint32_t fi;
         if (idmap_get(&s->fn_ids, function_id, &fi)) return -1;
-        const Function *f = &s->fn[fi];
-        if (put64(k, line) || put_string(k, s, f->name) || put_string(k, s, f->system_name)
-            || put_string(k, s, f->filename)) return -1;
+        const uint64_t *f = s->fn[fi].f;
+        if (put64(k, line) || put_string(k, s, f[FN_NAME]) || put_string(k, s, f[FN_SYSTEM_NAME])
+            || put_string(k, s, f[FN_FILENAME])) return -1;
         nlines++;
     }
     return put32(k, nlines);
@@ -278,31 +294,12 @@ static PyObject *scan(PyObject *self, PyObject *arg) {
         if (num == 1) s.nvalues++;
         if (into && msgs_add(into, sub)) goto nomem;
     }
-    s.fn = PyMem_Calloc(s.functions.n + 1, sizeof(Function));
-    s.mp = PyMem_Calloc(s.mappings.n + 1, sizeof(Mapping));
+    s.fn = PyMem_Calloc(s.functions.n + 1, sizeof(Row));
+    s.mp = PyMem_Calloc(s.mappings.n + 1, sizeof(Row));
     if (!s.fn || !s.mp || idmap_init(&s.fn_ids, s.functions.n) || idmap_init(&s.mp_ids, s.mappings.n)
         || idmap_init(&s.loc_ids, s.locations.n)) goto nomem;
-    for (size_t i = 0; i < s.functions.n; i++) {
-        Buf f = s.functions.v[i].b; uint64_t id = 0;
-        while (f.p < f.end) {
-            if (field(&f, &num, &wt, &v, &sub)) goto fallback;
-            if (wt != 0) continue;
-            if (num == 1) id = v; else if (num == 2) s.fn[i].name = v;
-            else if (num == 3) s.fn[i].system_name = v; else if (num == 4) s.fn[i].filename = v;
-        }
-        if (!id || idmap_put(&s.fn_ids, id, (uint32_t)i)) goto fallback;
-    }
-    for (size_t i = 0; i < s.mappings.n; i++) {
-        Buf m = s.mappings.v[i].b; uint64_t id = 0;
-        while (m.p < m.end) {
-            if (field(&m, &num, &wt, &v, &sub)) goto fallback;
-            if (wt != 0) continue;
-            if (num == 1) id = v; else if (num == 2) s.mp[i].start = v;
-            else if (num == 4) s.mp[i].file_offset = v; else if (num == 5) s.mp[i].filename = v;
-            else if (num == 6) s.mp[i].build_id = v;
-        }
-        if (!id || idmap_put(&s.mp_ids, id, (uint32_t)i)) goto fallback;
-    }
+    if (table(&s.functions, s.fn, &s.fn_ids) || table(&s.mappings, s.mp, &s.mp_ids))
+        goto fallback;
     loc_keys = PyList_New((Py_ssize_t)s.locations.n);
     if (!loc_keys) goto error;
     for (size_t i = 0; i < s.locations.n; i++) {

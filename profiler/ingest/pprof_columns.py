@@ -20,6 +20,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from profiler.formats import pprof
+from profiler.formats.pprof import NO_LABELS, sample_labels
 from profiler.model import CPU, OFFCPU, Frame
 from profiler.store.blocks import RawColumns
 from profiler.store.columns import ColumnBatch, StringTable, labels_json, wrap64
@@ -31,64 +32,10 @@ except ImportError:  # not built: `make` builds it; the protobuf path still work
 
 log = logging.getLogger(__name__)
 
-# Per-sample labels that stay per sample; any other pprof label becomes a series label.
-PER_SAMPLE_LABELS = frozenset({"span_id", "span_name", "trace_id", "profile_id"})
 _I63 = (1 << 63) - 1
 _U32 = 0xFFFFFFFF
 
 Groups = list[tuple[str, tuple[tuple[str, str], ...], ColumnBatch]]
-
-
-@dataclass(frozen=True, slots=True)
-class SampleLabels:
-    """What a pprof sample's labels say; `ts` is None when they carry no time."""
-
-    pid: int = 0
-    tid: int = 0
-    cpu: int = 0
-    thread_name: str = ""
-    reason: str = ""
-    comm: str = ""
-    ts: int | None = None
-    per_sample: dict[str, str] | None = None
-    tags: tuple[tuple[str, str], ...] = ()
-
-
-NO_LABELS = SampleLabels()
-
-
-def sample_labels(labels, s) -> SampleLabels:
-    """Decode one sample's labels; `s` resolves string indexes (bounds-checked)."""
-    pid = tid = cpu = 0
-    thread_name = reason = comm = ""
-    ts = None
-    per_sample = None
-    other = []
-    for lab in labels:
-        key = s(lab.key)
-        if key == "pid":
-            pid = lab.num if lab.num or not lab.str else pprof._int(s(lab.str))
-        elif key in ("tid", "thread_id"):
-            tid = lab.num if lab.num or not lab.str else pprof._int(s(lab.str))
-        elif key == "thread_name":
-            thread_name = s(lab.str)
-        elif key == "reason":
-            reason = s(lab.str)
-        elif key == "comm":
-            comm = s(lab.str)
-        elif key == "cpu":
-            cpu = lab.num
-        elif key == "ts_ns":
-            ts = lab.num - lab.num % 1000
-        else:
-            val = s(lab.str) if lab.str else str(lab.num)
-            if key in PER_SAMPLE_LABELS:
-                per_sample = per_sample or {}
-                per_sample[key] = val
-            else:
-                other.append((key, val))
-    return SampleLabels(pid, tid, cpu, thread_name, reason, comm, ts, per_sample,
-                        tuple(sorted(other)))
 
 
 class LocationIds:
@@ -151,7 +98,7 @@ def _count_of(kind: str, value_ns: int, count: int, period: int) -> int:
 
 
 def _append(cols: RawColumns, st: StringTable, kind: str, ts: int, stack: int, value_ns: int,
-            count: int, ls: SampleLabels) -> None:
+            count: int, ls: pprof.SampleLabels) -> None:
     """One row; off-CPU rows carry their reason (the leaf of their stack)."""
     cols.ts.append(ts)
     cols.stack.append(stack)
@@ -218,7 +165,7 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
         for ls_i in dict.fromkeys(sets_of):
             ls = sets[ls_i]
             per_set[ls_i] = (
-                base_ts if ls.ts is None else ls.ts, wrap64(ls.pid), wrap64(ls.tid),
+                base_ts if ls.ts is None else ls.ts - ls.ts % 1000, wrap64(ls.pid), wrap64(ls.tid),
                 min(max(0, ls.cpu), _U32), st(ls.thread_name) if ls.thread_name else 0,
                 st(ls.comm) if ls.comm else 0, st(ls.reason or "other") if offcpu else 0,
                 st(labels_json(ls.per_sample)) if ls.per_sample else 0,
@@ -285,7 +232,7 @@ def _protobuf_groups(msg, default_ts_ns: int) -> Groups:
         if len(values) != nvalues:
             raise pprof.PprofMalformed("sample value count differs from sample types")
         ls = sample_labels(ps.label, dec.s) if ps.label else NO_LABELS
-        ts = base_ts if ls.ts is None else ls.ts
+        ts = base_ts if ls.ts is None else ls.ts - ls.ts % 1000
         loc_key = None
         count = values[count_idx] if count_idx >= 0 else 0
         for idx, kind, mult in vcols:

@@ -81,19 +81,13 @@ class Server:
         return http_json(f"{self.url}{path}?{urllib.parse.urlencode(params)}")
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
-    """`flamecam server` (python -m profiler.server) on a fresh SQLite file."""
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip("Debian's chromium is needed: apt-get install chromium")
-    work = tmp_path_factory.mktemp("server")
+def start_server(work: Path, log: Path, *extra: str) -> Server:
+    """`flamecam server` (python -m profiler.server) on a fresh SQLite file in `work`."""
     port = _free_port()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "profiler.server", "--host", "127.0.0.1", "--port", str(port),
-             "--db", f"sqlite:///{work}/flamecam.db"],
+             "--db", f"sqlite:///{work}/flamecam.db", *extra],
             cwd=work, stdout=out, stderr=subprocess.STDOUT,
             env=_checkout_env(),
         )
@@ -102,19 +96,31 @@ def server(tmp_path_factory) -> Server:
     while True:
         try:
             http_json(url + "/healthz", timeout=2)
-            break
+            return Server(url, proc, log)
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 pytest.fail("flamecam server did not start:\n" + log.read_text()[-3000:])
             time.sleep(0.3)
-    yield Server(url, proc, log)
-    proc.terminate()
+
+
+def stop_server(server: Server) -> None:
+    server.proc.terminate()
     try:
-        proc.wait(15)
+        server.proc.wait(15)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        server.proc.kill()
+        server.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("Debian's chromium is needed: apt-get install chromium")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    srv = start_server(tmp_path_factory.mktemp("server"), ARTIFACTS / "server.log")
+    yield srv
+    stop_server(srv)
 
 
 class Workload(BaseWorkload):

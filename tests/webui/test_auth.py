@@ -3,15 +3,12 @@ page's fragment or from a prompt, and the flame graph then loads."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
-from tests.webui.conftest import ROOT, _checkout_env, _free_port, http_json
+from tests.webui.conftest import start_server, stop_server
 from tests.webui.test_ui import PROFILE, wait_frame
 
 pytestmark = pytest.mark.browser
@@ -23,33 +20,18 @@ QUERY = 'cpu{service_name="auth-demo"}'
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
     work = tmp_path_factory.mktemp("auth-server")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "profiler.server", "--port", str(port), "--workers", "1",
-         "--auth-token", TOKEN, "--db", f"sqlite:///{work}/flamecam.db"],
-        cwd=ROOT, env=_checkout_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    srv = start_server(work, work / "server.log", "--workers", "1", "--auth-token", TOKEN)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                http_json(url + "/healthz", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("flamecam server with --auth-token did not start")
-                time.sleep(0.3)
         params = urllib.parse.urlencode({"name": "auth-demo.cpu", "format": "folded"})
         req = urllib.request.Request(
-            f"{url}/ingest?{params}", data=b"main;serve;handle_login 300\nmain;idle 20\n",
+            f"{srv.url}/ingest?{params}", data=b"main;serve;handle_login 300\nmain;idle 20\n",
             method="POST", headers={"Content-Type": "text/plain",
                                     "Authorization": f"Bearer {TOKEN}"})
         with urllib.request.urlopen(req, timeout=30) as r:
             assert r.status == 200
-        yield url
+        yield srv.url
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop_server(srv)
 
 
 def page_url(base: str, fragment: str = "") -> str:
