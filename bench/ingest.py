@@ -2,10 +2,13 @@
 
 Each push is what pyroscope-io sends: gzip(PushRequest) holding one pprof of a
 10 s window with ~1,000 distinct stacks. Client threads post pre-built bodies
-to `python -m profiler.server` (waitress) for DURATION seconds, on SQLite and,
-when PostgreSQL 15 is installed, on a throwaway PostgreSQL cluster.
+to `python -m profiler.server` (waitress, its default worker processes) for
+DURATION seconds, on SQLite and, when PostgreSQL is installed, on a throwaway
+PostgreSQL cluster. Each push opens its own connection, as pushes from a
+fleet of hosts arrive; --keep-alive makes each client thread reuse one.
 
-    .venv/bin/python bench/ingest.py [--seconds 20] [--clients 4] [--no-postgres]
+    .venv/bin/python bench/ingest.py [--seconds 20] [--clients 4] [--keep-alive]
+                                     [--workers N] [--no-postgres]
 """
 
 from __future__ import annotations
@@ -112,13 +115,14 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def bench(db_url: str, bodies: list[bytes], seconds: float, clients: int
-          ) -> tuple[int, float, float]:
+def bench(db_url: str, bodies: list[bytes], seconds: float, clients: int, keep_alive: bool,
+          workers: int | None) -> tuple[int, float, float]:
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="flamecam-bench-server-", suffix=".log",
                                       delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "profiler.server", "--port", str(port),
-                             "--db", db_url], cwd=REPO, stdout=log, stderr=log)
+                             "--db", db_url, *(["--workers", str(workers)] if workers else [])],
+                            cwd=REPO, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}/push.v1.PusherService/Push"
     try:
         for _ in range(150):
@@ -133,7 +137,10 @@ def bench(db_url: str, bodies: list[bytes], seconds: float, clients: int
         stop = time.monotonic() + seconds
 
         def client(i: int) -> None:
-            sess = requests.Session()
+            # A fleet's pushes come from many hosts, each on its own connection;
+            # with --keep-alive each client thread reuses one (and a server
+            # process keeps the connections it accepted).
+            sess = requests.Session() if keep_alive else requests
             k = i
             while time.monotonic() < stop:
                 try:
@@ -173,6 +180,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="server processes (default: the server's own default)")
+    ap.add_argument("--keep-alive", action="store_true",
+                    help="each client reuses one connection (default: one per push)")
     args = ap.parse_args()
     bodies, stacks = push_bodies(40)
     print(f"push body: {len(bodies[0]):,} bytes gzip, {stacks} distinct stacks (10 s window)")
@@ -181,15 +192,18 @@ def main() -> None:
         targets = [("SQLite", f"sqlite:///{tmp}/ingest.db")]
         def report(name: str, n: int, dt: float, cpu: float) -> None:
             print(f"{name}: {n / dt:.1f} pushes/s ({n * stacks / dt:,.0f} stacks/s), "
-                  f"{args.clients} clients, {dt:.0f} s; server CPU {cpu / max(n, 1) * 1000:.1f} ms"
+                  f"{args.clients} clients{' kept alive' if args.keep_alive else ''}, "
+                  f"{dt:.0f} s; server CPU {cpu / max(n, 1) * 1000:.1f} ms"
                   f"/push = {n / max(cpu, 1e-9):.0f} pushes per CPU-second; "
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
         for name, url in targets:
-            report(name, *bench(url, bodies, args.seconds, args.clients))
+            report(name, *bench(url, bodies, args.seconds, args.clients, args.keep_alive,
+                                     args.workers))
         if not args.no_postgres and (PG_BIN / "initdb").exists():
             with postgres() as url:
-                report("PostgreSQL", *bench(url, bodies, args.seconds, args.clients))
+                report("PostgreSQL", *bench(url, bodies, args.seconds, args.clients,
+                                             args.keep_alive, args.workers))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
