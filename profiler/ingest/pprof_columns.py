@@ -159,7 +159,8 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
         offcpu = kind == OFFCPU
         cols = RawColumns(value=array("q", vals))
         st = StringTable(cols)
-        sets_of = [sample_ls[i] for i in idx]
+        every = len(idx) == n  # every sample of the push is in this group
+        sets_of = [sample_ls[i] for i in idx] if len(sets) > 1 else [0] * len(idx)
         # Columns that only depend on the label set: one row of values per set.
         per_set = {}
         for ls_i in dict.fromkeys(sets_of):
@@ -181,11 +182,17 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
             cols.ts = [r[0] for r in rows_]
             for name, typ, k in _SET_COLUMNS:
                 setattr(cols, name, array(typ, [r[k] for r in rows_]))
-        # Local stacks: one per (stack of the push, reason), in order of first use.
-        local: dict[tuple[int, str], int] = {}
-        cols.stack = array("I", [local.setdefault((sample_stack[i], per_set[x][8]), len(local))
-                                 for i, x in zip(idx, sets_of, strict=True)])
-        sources = list(local)
+        # Local stacks: one per (stack of the push, reason), in order of first use;
+        # a CPU group of every sample can use the push's own stack numbers.
+        if every and not offcpu:
+            cols.stack = array("I", sample_stack)
+            sources = [(p, "") for p in range(len(skeys))]
+        else:
+            local: dict[tuple[int, str], int] = {}
+            cols.stack = array("I", [local.setdefault((sample_stack[i], per_set[x][8]),
+                                                      len(local))
+                                     for i, x in zip(idx, sets_of, strict=True)])
+            sources = list(local)
         # The key of a CPU stack is its location ids; an off-CPU one also has
         # its reason (its leaf frame), and a tuple never equals bytes.
         keys = [(reason, skeys[p]) for p, reason in sources] if offcpu else \
