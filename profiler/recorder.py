@@ -34,6 +34,8 @@ RecordOptions = SamplerOptions
 # Unwound off-CPU stack copies kept; the kernel refers to a copy for as long
 # as a thread keeps blocking at the same place.
 COPY_CACHE_LIMIT = 100_000
+# Off-CPU reasons kept, by (state, kernel stack).
+REASON_CACHE_LIMIT = 65_536
 
 COUNTER_NAMES = (
     "cpu_samples", "lost_cpu", "offcpu_events", "lost_offcpu",
@@ -64,6 +66,8 @@ class Recorder:
         self._mono_to_wall = 0
         self._proc_names: dict[int, str] = {}
         self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
+        self._noted_on = self._noted_off = 0  # events already seen by _note_arrivals
+        self._reasons: dict[tuple[int, tuple[int, ...]], str] = {}
         # off-CPU stack copy id -> (unwound addresses, reached the root)
         self._copy_addrs: dict[int, tuple[tuple[int, ...], bool]] = {}
         self.samples_taken = {CPU: 0, OFFCPU: 0}
@@ -109,6 +113,27 @@ class Recorder:
         """
         time.sleep(timeout_ms / 1000)
         self._b.ring_buffer_consume()
+        self._note_arrivals()
+
+    def _note_arrivals(self) -> None:
+        """Does at once what cannot wait for `take`, for events that just arrived.
+
+        Callers may take far less often than they poll (the agent: once a
+        second). A process seen for the first time is snapshotted now, while
+        it surely lives (short-lived processes), and Python stacks are named
+        now, while their code objects surely exist; both are cached until the
+        next take, so this costs a dict lookup per event.
+        """
+        on = self._on.events
+        off = self._off.events if self._off is not None else []
+        for events, start in ((on, self._noted_on), (off, self._noted_off)):
+            for i in range(start, len(events)):
+                e = events[i]
+                if e.pid not in self._proc_names:
+                    self._proc_name(e.pid, e.comm)
+                if e.py_stack and self._wanted(e.pid, e.comm):
+                    self.py.stack(e.pid, e.py_stack)
+        self._noted_on, self._noted_off = len(on), len(off)
 
     def take(self, final: bool = False) -> list[Sample]:
         """Symbolized samples since the last call.
@@ -120,6 +145,7 @@ class Recorder:
         if final:
             self.end_ns = now_mono + self._mono_to_wall
         self._b.ring_buffer_consume()
+        self._noted_on = self._noted_off = 0
         cpu_events = self._on.take()
         off_events: list[OffCpuEvent] = []
         if self._off is not None:
@@ -248,7 +274,6 @@ class Recorder:
             if not self._wanted(e.pid, e.comm):
                 continue
             stack = self._frames(e.pid, e.kstack, self._off_user_stack(e), e.py_stack)
-            kernel_names = [f.name for f in reversed(stack) if f.kind == "kernel"]
             ts = e.ts_out + self._mono_to_wall
             common = dict(kind=OFFCPU, pid=e.pid, tid=e.tid, cpu=e.cpu,
                           comm=self._proc_name(e.pid, e.comm),
@@ -256,7 +281,7 @@ class Recorder:
                           stack=stack, count=e.count)
             if e.blocked_ns > 0:
                 out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns,
-                                  reason=self.py.reason(e.pid, classify(e.state, kernel_names),
+                                  reason=self.py.reason(e.pid, self._reason(e.state, e.kstack),
                                                         bool(e.gil)), **common))
             if e.runq_ns > 0:
                 out.append(Sample(ts_ns=ts + e.blocked_ns, value_ns=e.runq_ns,
@@ -264,9 +289,33 @@ class Recorder:
         self.samples_taken[OFFCPU] += len(out)
         return out
 
+    def _reason(self, state: int, kstack: tuple[int, ...]) -> str:
+        """The kernel's off-CPU reason for a blocking stack, classified once per stack.
+
+        It depends only on the state and the kernel frames, whose names do not
+        change while the agent runs; the same few stacks block all the time.
+        """
+        key = (state, kstack)
+        reason = self._reasons.get(key)
+        if reason is None:
+            names = [f.name for f in self.sym.kernel_frames(kstack)] if kstack else []
+            reason = classify(state, names)
+            if len(self._reasons) >= REASON_CACHE_LIMIT:
+                self._reasons.clear()
+            self._reasons[key] = reason
+        return reason
+
     def _forget_exited(self) -> None:
+        """Drops the state of processes that exited (checked once per take).
+
+        One listing of /proc costs less than a stat per known process.
+        """
+        try:
+            live = set(os.listdir("/proc"))
+        except OSError:
+            return
         for pid in list(self._proc_names):
-            if not os.path.exists(f"/proc/{pid}"):
+            if str(pid) not in live:
                 del self._proc_names[pid]
                 self.sym.process_exited(pid)
                 self._unwind.forget(pid)

@@ -61,13 +61,19 @@ def parse_maps(text: str) -> list[Mapping]:
     return out
 
 
-def read_maps(pid: int) -> list[Mapping] | None:
-    """The current mappings, or None if the process is gone or unreadable."""
+def read_maps_text(pid: int) -> str | None:
+    """/proc/PID/maps as text, or None if the process is gone or unreadable."""
     try:
         with open(f"/proc/{pid}/maps", encoding="utf-8", errors="surrogateescape") as f:
-            return parse_maps(f.read())
+            return f.read()
     except OSError:
         return None
+
+
+def read_maps(pid: int) -> list[Mapping] | None:
+    """The current mappings, or None if the process is gone or unreadable."""
+    text = read_maps_text(pid)
+    return parse_maps(text) if text is not None else None
 
 
 class MapIndex:

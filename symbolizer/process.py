@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from .maps import MapIndex, Mapping, read_maps
+from .maps import MapIndex, Mapping, parse_maps, read_maps_text
 from .objects import ObjectFile
 from .perfmap import PerfMap
 
@@ -34,13 +34,25 @@ class ProcessState:
         self.rules: dict[int, tuple] = {}  # pc -> unwind rule (see cfi.py)
         self.generation = 0
         self.loaded_at = -1e9  # time.monotonic() of the last successful read
+        self._maps_hash: int | None = None  # of the text that read returned
 
     def reload_maps(self) -> bool:
-        """Re-reads /proc/PID/maps; False (keeping the old snapshot) if gone."""
-        maps = read_maps(self.pid)
-        if maps is None:
+        """Re-reads /proc/PID/maps; False (keeping the old snapshot) if gone.
+
+        Unchanged maps keep the cached frames and unwind rules: addresses
+        outside every mapping (garbage from a broken frame-pointer walk) ask
+        for a re-read about once per batch, and must not cost a process its
+        caches each time.
+        """
+        text = read_maps_text(self.pid)
+        if text is None:
             self.alive = False
             return False
+        self.loaded_at = time.monotonic()
+        if hash(text) == self._maps_hash:
+            return True
+        self._maps_hash = hash(text)
+        maps = parse_maps(text)
         old = {m.start: m for m in self.index.maps}
         self.index = MapIndex(maps)
         # Keep binaries of mappings that did not change.
@@ -53,7 +65,6 @@ class ProcessState:
         self.frames.clear()
         self.rules.clear()
         self.generation += 1
-        self.loaded_at = time.monotonic()
         return True
 
     def find_fresh(self, addr: int) -> tuple[Mapping | None, bool]:

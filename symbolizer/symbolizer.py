@@ -9,6 +9,8 @@ processes mapping them.
 
 from __future__ import annotations
 
+import io
+import os
 import time
 from collections.abc import Iterable, Sequence
 
@@ -64,6 +66,8 @@ class Symbolizer:
         self._objects: ByteLRU[ObjectFile] = ByteLRU(cache_bytes)
         self._procs: dict[int, ProcessState] = {}
         self._kallsyms: Kallsyms | None = None
+        self._kframes: dict[tuple[int, bool], Frame] = {}
+        self._file_keys: dict[tuple, str] = {}  # (dev, inode, size, mtime) -> binary's key
         self._perfmap_checked: dict[int, float] = {}
         self.stats = {"maps_reloads": 0, "objects_loaded": 0, "unnamed_frames": 0,
                       "cfi_compiled": 0, "cfi_from_disk": 0, "cfi_indexed": 0}
@@ -76,16 +80,28 @@ class Symbolizer:
         return self._kallsyms
 
     def kernel_frames(self, addrs: Sequence[int]) -> list[Frame]:
-        """Kernel addresses (leaf first) to frames (leaf first)."""
-        ks = self.kallsyms
+        """Kernel addresses (leaf first) to frames (leaf first).
+
+        Frames are cached by address (and whether it is the leaf, which is
+        looked up as is): kernel symbols do not move, and the same few
+        hundred addresses make up most kernel stacks.
+        """
+        cache = self._kframes
         out = []
         for i, addr in enumerate(addrs):
-            hit = ks.lookup(addr - 1 if i else addr)
-            if hit is None:
-                out.append(Frame(f"[unknown] 0x{addr:x}", "kernel", "[kernel]", "", addr))
-            else:
-                name, module, off = hit
-                out.append(Frame(name, "kernel", module, "", off + (1 if i else 0)))
+            key = (addr, i > 0)
+            fr = cache.get(key)
+            if fr is None:
+                hit = self.kallsyms.lookup(addr - 1 if i else addr)
+                if hit is None:
+                    fr = Frame(f"[unknown] 0x{addr:x}", "kernel", "[kernel]", "", addr)
+                else:
+                    name, module, off = hit
+                    fr = Frame(name, "kernel", module, "", off + (1 if i else 0))
+                if len(cache) >= FRAME_CACHE_LIMIT:
+                    cache.clear()
+                cache[key] = fr
+            out.append(fr)
         return out
 
     # -- processes --------------------------------------------------------
@@ -380,12 +396,32 @@ class Symbolizer:
         return obj
 
     def _intern(self, f, path: str) -> ObjectFile | None:
+        """The cached binary for an opened file, else one parsed from it.
+
+        A file already seen (same device, inode, size and mtime) is found
+        without parsing its ELF headers again: every new process maps dozens
+        of libraries that other processes already mapped.
+        """
+        try:
+            st = os.fstat(f.fileno())
+            ident: tuple | None = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        except (OSError, ValueError, io.UnsupportedOperation):  # the vDSO: no file
+            ident = None
+        known = self._file_keys.get(ident) if ident is not None else None
+        obj = self._objects.get(known) if known is not None else None
+        if obj is not None:
+            f.close()
+            return obj
         try:
             elf = ElfFile(f, path)
         except (ElfError, OSError, ValueError):
             f.close()
             return None
         key = identity_key(elf, f, path)
+        if ident is not None:
+            if len(self._file_keys) >= FRAME_CACHE_LIMIT:
+                self._file_keys.clear()
+            self._file_keys[ident] = key
         obj = self._objects.get(key)
         if obj is not None:
             elf.close()

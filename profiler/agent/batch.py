@@ -9,6 +9,10 @@ import zstandard
 from profiler.formats.proto import agent_pb2
 from profiler.model import Frame, Sample
 
+# Per-sample fields of a Series, in the order encode_batch fills them.
+_COLUMNS = ("ts_delta_ns", "stack", "value_ns", "count", "pid", "tid", "thread", "comm",
+            "reason", "cpu")
+
 
 def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[str, str]],
                  *, agent_id: str, seq: int, lost: dict[str, int] | None = None) -> bytes:
@@ -16,9 +20,17 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
     msg = agent_pb2.Batch(agent_id=agent_id, seq=seq)
     strings: dict[str, int] = {}
     frames: dict[Frame, int] = {}
-    stacks: dict[tuple[Frame, ...], int] = {}
-    series: dict[tuple[str, tuple], agent_pb2.Series] = {}
-    last_ts: dict[int, int] = {}
+    stacks: dict[tuple[int, ...], int] = {}  # frame indices -> stack index
+    # Fast paths by identity, since hashing a frame is a Python call: one
+    # Frame object stands for its frame in many stacks, samples of one stack
+    # usually share one tuple (the recorder builds it once per take), and
+    # samples of one process share one labels dict. Every sample stays alive
+    # in `samples`, so the ids of its stack and frames stay unique; labels
+    # dicts are kept alive in `series_by_id`'s values for the same reason.
+    frame_by_id: dict[int, int] = {}
+    stack_by_id: dict[int, int] = {}
+    series_by_id: dict[tuple[str, int], tuple[dict, list[list[int]]]] = {}
+    series: dict[tuple[str, tuple], list[list[int]]] = {}  # in msg.series' order
 
     def s_idx(s: str) -> int:
         i = strings.get(s)
@@ -27,41 +39,65 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
             msg.strings.append(s)
         return i
 
-    s_idx("")
-    samples = sorted(samples, key=lambda s: s.ts_ns)
-    msg.base_ns = samples[0].ts_ns if samples else 0
-    for s in samples:
-        st = stacks.get(s.stack)
-        if st is None:
-            ids = []
-            for f in s.stack:
+    def stack_idx(stack: tuple[Frame, ...]) -> int:
+        ids = []
+        for f in stack:
+            fi = frame_by_id.get(id(f))
+            if fi is None:
                 fi = frames.get(f)
                 if fi is None:
                     fi = frames[f] = len(frames)
                     msg.frames.add(name=f.name, kind=f.kind, module=f.module,
                                    build_id=f.build_id, offset=f.offset & 0xFFFFFFFFFFFFFFFF,
                                    file=f.file, line=max(0, f.line))
-                ids.append(fi)
-            st = stacks[s.stack] = len(stacks)
+                frame_by_id[id(f)] = fi
+            ids.append(fi)
+        key = tuple(ids)
+        st = stacks.get(key)
+        if st is None:
+            st = stacks[key] = len(stacks)
             msg.stacks.add(frame=ids)
+        return st
+
+    def series_of(s: Sample) -> list[list[int]]:
         labels = labels_of(s)
+        hit = series_by_id.get((s.kind, id(labels)))
+        if hit is not None and hit[0] is labels:
+            return hit[1]
         key = (s.kind, tuple(sorted(labels.items())))
-        ser = series.get(key)
-        if ser is None:
-            ser = series[key] = msg.series.add(kind=s.kind)
-            ser.labels.update(labels)
-        prev = last_ts.get(id(ser), msg.base_ns)
-        ser.ts_delta_ns.append(s.ts_ns - prev)
-        last_ts[id(ser)] = s.ts_ns
-        ser.stack.append(st)
-        ser.value_ns.append(max(0, s.value_ns))
-        ser.count.append(max(0, s.count))
-        ser.pid.append(s.pid)
-        ser.tid.append(s.tid)
-        ser.thread.append(s_idx(s.thread_name))
-        ser.comm.append(s_idx(s.comm))
-        ser.reason.append(s_idx(s.reason))
-        ser.cpu.append(max(0, s.cpu))
+        cols = series.get(key)
+        if cols is None:
+            msg.series.add(kind=s.kind).labels.update(labels)
+            cols = series[key] = [[] for _ in _COLUMNS]
+        series_by_id[(s.kind, id(labels))] = (labels, cols)
+        return cols
+
+    s_idx("")
+    samples = sorted(samples, key=lambda s: s.ts_ns)
+    msg.base_ns = samples[0].ts_ns if samples else 0
+    last_ts: dict[int, int] = {}
+    for s in samples:
+        st = stack_by_id.get(id(s.stack))
+        if st is None:
+            st = stack_by_id[id(s.stack)] = stack_idx(s.stack)
+        cols = series_of(s)
+        ts_delta, stack, value, count, pid, tid, thread, comm, reason, cpu = cols
+        ts_delta.append(s.ts_ns - last_ts.get(id(cols), msg.base_ns))
+        last_ts[id(cols)] = s.ts_ns
+        stack.append(st)
+        value.append(max(0, s.value_ns))
+        count.append(max(0, s.count))
+        pid.append(s.pid)
+        tid.append(s.tid)
+        thread.append(s_idx(s.thread_name))
+        comm.append(s_idx(s.comm))
+        reason.append(s_idx(s.reason))
+        cpu.append(max(0, s.cpu))
+    # Columns are filled as lists and handed over once: appending to a
+    # protobuf field one value at a time costs several times more.
+    for ser, cols in zip(msg.series, series.values(), strict=True):
+        for name, col in zip(_COLUMNS, cols, strict=True):
+            getattr(ser, name).extend(col)
     for k, v in (lost or {}).items():
         msg.lost[k] = v
     # A compressor per call: they are not thread-safe, and this runs every 10 s.

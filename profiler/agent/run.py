@@ -1,6 +1,7 @@
 """`run_agent`: everything of `flamecam agent` except the sampler.
 
-The loop polls the sample source, and every `interval_s` labels what it took,
+The loop polls the sample source ten times a second, takes (symbolizes) what
+it collected once a second, and every `interval_s` labels what it took,
 encodes it as one zstd batch, spools it, and wakes the uploader thread, so a
 slow or absent server never stalls sampling.
 """
@@ -24,6 +25,12 @@ from profiler.agent.uploader import Uploader
 from profiler.model import Sample
 
 log = logging.getLogger(__name__)
+
+# How often samples are taken from the source (as `flamecam record` does).
+# Not at every 100 ms poll: the recorder's caches of named stacks and Python
+# frames live for one take, and each take drains the off-CPU sums and checks
+# which processes exited, so taking ten times a second did all that ten times.
+TAKE_INTERVAL_S = 1.0
 
 
 class SampleSource(Protocol):
@@ -101,6 +108,8 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
     pending: list[Sample] = []
     last_lost: dict[str, int] = {}
     next_flush = time.monotonic() + opts.interval_s
+    take_every = min(TAKE_INTERVAL_S, opts.interval_s)
+    next_take = time.monotonic() + take_every
 
     def flush() -> None:
         nonlocal seq, total, pending
@@ -136,8 +145,11 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
     try:
         while not stop.is_set():
             source.poll(timeout_ms=100)
-            pending.extend(source.take())
-            if time.monotonic() >= next_flush:
+            now = time.monotonic()
+            if now >= next_take or now >= next_flush:
+                pending.extend(source.take())
+                next_take = now + take_every
+            if now >= next_flush:
                 flush()
                 next_flush += opts.interval_s
         pending.extend(source.take())

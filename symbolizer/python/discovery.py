@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from elftools.elf.elffile import ELFFile
 
@@ -41,16 +40,21 @@ class PythonRuntime:
     py_version_addr: int  # run-time address of Py_Version (0 if absent)
 
 
-def read_maps(pid: int) -> list[Mapping]:
-    out: list[Mapping] = []
+def _maps_text(pid: int) -> str:
     with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            parts = line.split(None, 5)
-            if len(parts) < 5:
-                continue
-            lo, hi = parts[0].split("-")
-            path = parts[5].strip() if len(parts) > 5 else ""
-            out.append(Mapping(int(lo, 16), int(hi, 16), parts[1], int(parts[2], 16), path))
+        return f.read()
+
+
+def read_maps(pid: int, text: str | None = None) -> list[Mapping]:
+    """The mappings of `pid` (parsed from `text` when the caller has read it)."""
+    out: list[Mapping] = []
+    for line in (_maps_text(pid) if text is None else text).splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 5:
+            continue
+        lo, hi = parts[0].split("-")
+        path = parts[5].strip() if len(parts) > 5 else ""
+        out.append(Mapping(int(lo, 16), int(hi, 16), parts[1], int(parts[2], 16), path))
     return out
 
 
@@ -89,16 +93,42 @@ def namespace_tids(pid: int) -> dict[int, int]:
     return out
 
 
+_LIBJVM = re.compile(r"/libjvm\.so[ \t]*$", re.MULTILINE)
+
+
 def maps_libjvm(pid: int) -> bool:
-    """True when the process maps HotSpot's libjvm.so."""
+    """True when the process maps HotSpot's libjvm.so.
+
+    Searched in the text, not parsed: this runs for every new process on the host.
+    """
     try:
-        return any(m.path.endswith("/libjvm.so") for m in read_maps(pid))
+        return _LIBJVM.search(_maps_text(pid)) is not None
     except OSError:
         return False
 
 
-@lru_cache(maxsize=64)
-def _elf_symbols(host_path: str, mtime_ns: int, size: int) -> dict[str, tuple[int, int]]:
+_SYMBOLS: dict[tuple[int, int, int, int], dict[str, tuple[int, int]]] = {}
+
+
+def _elf_symbols_cached(host_path: str) -> dict[str, tuple[int, int]]:
+    """`_elf_symbols` once per file, whatever the process or path it is seen through.
+
+    The path is /proc/PID/root/..., different for every process, so it cannot
+    be the key: every new Python process would parse its interpreter's
+    symbols again (tens of ms with pyelftools).
+    """
+    st = os.stat(host_path)
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    syms = _SYMBOLS.get(key)
+    if syms is None:
+        syms = _elf_symbols(host_path)
+        if len(_SYMBOLS) >= 64:
+            _SYMBOLS.clear()
+        _SYMBOLS[key] = syms
+    return syms
+
+
+def _elf_symbols(host_path: str) -> dict[str, tuple[int, int]]:
     """name -> (file offset, size) for the few symbols we need; {} if not CPython."""
     wanted = ("_PyRuntime", "PyCode_Type", "Py_Version")
     out: dict[str, tuple[int, int]] = {}
@@ -141,9 +171,12 @@ def _runtime_address(maps: list[Mapping], path: str, file_off: int) -> int:
 def find_python(pid: int) -> PythonRuntime | None:
     """The CPython runtime of `pid`, or None when it is not a CPython 3 process."""
     try:
-        maps = read_maps(pid)
+        text = _maps_text(pid)
     except OSError:
         return None
+    if "python" not in text:  # most processes: no need to parse their maps
+        return None
+    maps = read_maps(pid, text)
     seen: set[str] = set()
     # Prefer libpython (the binary only imports _PyRuntime then), else the binary.
     candidates = sorted(
@@ -156,8 +189,7 @@ def find_python(pid: int) -> PythonRuntime | None:
         seen.add(path)
         host = _host_path(pid, path)
         try:
-            st = os.stat(host)
-            syms = _elf_symbols(host, st.st_mtime_ns, st.st_size)
+            syms = _elf_symbols_cached(host)
         except (OSError, Exception):  # noqa: BLE001 - a broken ELF is "not Python"
             continue
         if "_PyRuntime" not in syms:

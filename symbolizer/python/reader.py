@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 from dataclasses import dataclass
 
 from profiler.model import Frame
@@ -30,6 +31,10 @@ from .offsets import (
 )
 
 MAX_FRAMES = 256
+# How long a code object's header, once read, vouches for its address.
+CODE_RECHECK_S = 1.0
+# How long the address of `threading._active` is trusted before it is looked up again.
+ACTIVE_RECHECK_S = 60.0
 MAX_THREADS = 4096
 
 
@@ -111,7 +116,17 @@ class PythonProcess:
         self.off: PyOffsets = off
         self.objects = ObjectReader(self.mem, off)
         self._codes: dict[tuple, CodeInfo | None] = {}
+        self._code_header_size = off.code_header_size  # a max() per call otherwise
+        self._checked: dict[int, CodeInfo] = {}  # code address -> info, read lately
+        self._checked_at = 0.0
+        self._active = 0  # address of threading._active, see _threading_active
+        self._active_at = 0.0
         self._strings: dict[int, str] = {}
+        # (id of code info, instruction) -> (that code info, its frame): the
+        # same frames come back sample after sample, and decoding a line
+        # table is a Python loop over it. The info in the value keeps its id
+        # from being reused while the entry lives.
+        self._frames: dict[tuple[int, int], tuple[CodeInfo, Frame]] = {}
         self._tstates: dict[int, tuple[int, int]] = {}  # host tid -> (tstate, ns tid)
         self.pidns = pid_namespace(pid)  # (dev, ino) inside a container, else None
         self._ns_to_host: dict[int, int] = {}
@@ -231,10 +246,29 @@ class PythonProcess:
         return s
 
     def code_info(self, code: int) -> CodeInfo | None:
-        """Name, file and line table of the code object at `code` (None if not code)."""
+        """Name, file and line table of the code object at `code` (None if not code).
+
+        Its header is read again each time, to tell a freed and reused
+        address, but not more than once per CODE_RECHECK_S: the stacks of a
+        process share most of their frames (their roots, the event loop), and
+        a read per frame per stack was most of what naming cost. Callers
+        already name a stack once per take (a second), so this is no looser.
+        """
+        now = time.monotonic()
+        if now - self._checked_at > CODE_RECHECK_S:
+            self._checked.clear()
+            self._checked_at = now
+        info = self._checked.get(code)
+        if info is None:
+            info = self._read_code_info(code)
+            if info is not None:
+                self._checked[code] = info
+        return info
+
+    def _read_code_info(self, code: int) -> CodeInfo | None:
         o = self.off
         try:
-            hdr = self.mem.read(code, o.code_header_size)
+            hdr = self.mem.read(code, self._code_header_size)
         except MemoryReadError:
             return None
         ob_type = struct.unpack_from("<Q", hdr, 8)[0]
@@ -272,12 +306,20 @@ class PythonProcess:
         info = self.code_info(raw.code)
         if info is None:
             return Frame(name=f"[python] {raw.code:#x}", kind="python")
+        key = (id(info), raw.instr)
+        hit = self._frames.get(key)
+        if hit is not None and hit[0] is info:
+            return hit[1]
         line = 0
         if raw.instr >= info.code_adaptive:
             line = line_for_offset(info.linetable, info.firstlineno,
                                    (raw.instr - info.code_adaptive) // 2)
-        return Frame(name=info.name, kind="python", module=info.filename,
-                     file=info.filename, line=line or info.firstlineno)
+        fr = Frame(name=info.name, kind="python", module=info.filename,
+                   file=info.filename, line=line or info.firstlineno)
+        if len(self._frames) > 20_000:
+            self._frames.clear()
+        self._frames[key] = (info, fr)
+        return fr
 
     def symbolize(self, raw: list[RawFrame]) -> PyStack:
         return PyStack(tuple(self.frame(r) for r in raw), tuple(r.is_entry for r in raw))
@@ -290,31 +332,46 @@ class PythonProcess:
 
     def thread_names(self) -> dict[int, str]:
         """Native tid -> `threading` name, for threads that `threading` knows."""
-        o = self.off
         threads = self.threads()
         by_ident = {t.ident: t.tid for t in threads}
         names: dict[int, str] = {}
+        active = self._threading_active()
+        try:
+            items = list(self.objects.dict_items(active)) if active else []
+        except MemoryReadError:
+            self._active = 0  # look it up again next time
+            raise
+        for key, thread in items:
+            try:
+                ident = self.objects.int_(key)
+                tid = by_ident.get(ident)
+                name_p = self.objects.attribute(thread, "_name") if tid else 0
+                if name_p:
+                    names[tid] = self.objects.string(name_p)
+            except MemoryReadError:
+                continue
+        return names
+
+    def _threading_active(self) -> int:
+        """Address of the main interpreter's `threading._active` dict (0: none yet).
+
+        Finding it reads every key of sys.modules and of the module's globals
+        (hundreds of reads), while the dict lives as long as the module: so it
+        is remembered, and looked up again after ACTIVE_RECHECK_S (a reloaded
+        `threading` would have a new one) or while it is not found.
+        """
+        now = time.monotonic()
+        if self._active and now - self._active_at < ACTIVE_RECHECK_S:
+            return self._active
+        o = self.off
+        active = 0
         for interp in self.interpreters()[-1:]:  # the main interpreter is the oldest
             modules = self.mem.u64(interp + o.interp_modules)
-            if not modules:
-                continue
-            threading_mod = self.objects.dict_get_str(modules, "threading")
-            if not threading_mod:
-                continue
-            mdict = self.mem.u64(threading_mod + o.module_dict)
+            threading_mod = self.objects.dict_get_str(modules, "threading") if modules else 0
+            mdict = self.mem.u64(threading_mod + o.module_dict) if threading_mod else 0
             active = self.objects.dict_get_str(mdict, "_active") if mdict else 0
-            if not active:
-                continue
-            for key, thread in self.objects.dict_items(active):
-                try:
-                    ident = self.objects.int_(key)
-                    tid = by_ident.get(ident)
-                    name_p = self.objects.attribute(thread, "_name") if tid else 0
-                    if name_p:
-                        names[tid] = self.objects.string(name_p)
-                except MemoryReadError:
-                    continue
-        return names
+        self._active, self._active_at = active, now
+        return active
 
     def gil_address(self) -> int:
         """Address of the main interpreter's `_gil_runtime_state`."""
