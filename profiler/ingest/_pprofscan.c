@@ -20,6 +20,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
 
 typedef struct { const uint8_t *p, *end; } Buf;
 
@@ -75,7 +76,12 @@ static int put64(Bytes *a, uint64_t v) { return put(a, &v, 8); }
 
 typedef struct { uint64_t *keys; uint32_t *vals; size_t cap; } IdMap;  /* key 0 = empty */
 
+/* A secret per process: ids and bytes a client chooses cannot be aimed at one
+ * bucket to make probing quadratic (set once at import from getrandom). */
+static uint64_t seed;
+
 static uint64_t mix(uint64_t x) {
+    x ^= seed;
     x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL;
     return x ^ (x >> 33);
 }
@@ -226,15 +232,14 @@ static int location_key(const Scan *s, Buf loc, Bytes *k) {
         if (num == 2 && wt == 0) mapping_id = v;
         else if (num == 3 && wt == 0) address = v;
     }
-    if (put64(k, address)) return -1;
+    /* A tag first: with or without a mapping, two keys can never read alike. */
+    if (put32(k, mapping_id ? 1 : 0) || put64(k, address)) return -1;
     if (mapping_id) {
         uint32_t mi;
         if (idmap_get(&s->mp_ids, mapping_id, &mi)) return -1;
         const uint64_t *m = s->mp[mi].f;
         if (put64(k, m[MP_START]) || put64(k, m[MP_FILE_OFFSET]) || put_string(k, s, m[MP_FILENAME])
             || put_string(k, s, m[MP_BUILD_ID])) return -1;
-    } else if (put32(k, 0xffffffffu)) {
-        return -1;
     }
     b = loc;
     while (b.p < b.end) {
@@ -447,4 +452,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pprofscan",
     "Fast paths for pprof ingest (see the comment at the top of _pprofscan.c).", -1, methods,
     NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__pprofscan(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__pprofscan(void) {
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = (uint64_t)(uintptr_t)&seed ^ 0x9e3779b97f4a7c15ULL;  /* ASLR as a fallback */
+    return PyModule_Create(&module);
+}

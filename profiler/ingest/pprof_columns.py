@@ -159,7 +159,8 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
         offcpu = kind == OFFCPU
         cols = RawColumns(value=array("q", vals))
         st = StringTable(cols)
-        every = len(idx) == n  # every sample of the push is in this group
+        # Every sample of the push, in order (one value column of this kind).
+        every = len(idx) == n and sum(k == kind for _i, k, _m in vcols) == 1
         sets_of = [sample_ls[i] for i in idx] if len(sets) > 1 else [0] * len(idx)
         # Columns that only depend on the label set: one row of values per set.
         per_set = {}

@@ -60,7 +60,8 @@ def serve(host: str = "127.0.0.1", port: int = 4040, db_url: str | None = None, 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for i in range(workers):
-        children[_fork_worker(config, sock, threads, i)] = i
+        if not stopping:
+            children[_fork_worker(config, sock, threads, i)] = i
     while children:
         try:
             pid, status = os.wait()
@@ -71,10 +72,12 @@ def serve(host: str = "127.0.0.1", port: int = 4040, db_url: str | None = None, 
             continue
         log.error("server worker %d exited (status %d); starting it again", i, status)
         time.sleep(1)
-        children[_fork_worker(config, sock, threads, i)] = i
+        if not stopping:
+            children[_fork_worker(config, sock, threads, i)] = i
 
 
 def _fork_worker(config: ServerConfig, sock: socket.socket, threads: int, i: int) -> int:
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         return pid
@@ -86,6 +89,8 @@ def _fork_worker(config: ServerConfig, sock: socket.socket, threads: int, i: int
             ctypes.CDLL("libc.so.6").prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         except (OSError, AttributeError):
             pass
+        if os.getppid() != parent:  # it ended before prctl took effect
+            os._exit(0)
         _serve_one(dataclasses.replace(config, maintenance=config.maintenance and i == 0),
                    None, None, threads, sock)
     except BaseException:

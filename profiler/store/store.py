@@ -238,8 +238,6 @@ class Store:
             if b.stack_keys is None:
                 continue
             ids = known[id(b)] = [cache.get(k) for k in b.stack_keys]
-            if pending and None in ids:
-                ids[:] = [x or pending.get(k) for x, k in zip(ids, b.stack_keys, strict=True)]
             missing = [i for i, x in enumerate(ids) if x is None]
             if not missing:
                 continue

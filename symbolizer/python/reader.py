@@ -32,7 +32,7 @@ from .offsets import (
 
 MAX_FRAMES = 256
 # How long a code object's header, once read, vouches for its address.
-CODE_RECHECK_S = 1.0
+CODE_RECHECK_S = 0.1  # one poll: stacks are named as their events arrive
 # How long the address of `threading._active` is trusted before it is looked up again.
 ACTIVE_RECHECK_S = 60.0
 MAX_THREADS = 4096
@@ -251,8 +251,9 @@ class PythonProcess:
         Its header is read again each time, to tell a freed and reused
         address, but not more than once per CODE_RECHECK_S: the stacks of a
         process share most of their frames (their roots, the event loop), and
-        a read per frame per stack was most of what naming cost. Callers
-        already name a stack once per take (a second), so this is no looser.
+        a read per frame per stack was most of what naming cost. Stacks are
+        named at each poll (100 ms), so a reused address is noticed as soon as
+        it was before.
         """
         now = time.monotonic()
         if now - self._checked_at > CODE_RECHECK_S:

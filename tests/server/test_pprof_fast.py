@@ -202,3 +202,22 @@ def test_one_stack_id_whatever_the_path_or_numbering(tmp_path, monkeypatch):
         assert count(schema.blocks) >= 4
     finally:
         store.close()
+
+
+def test_two_columns_of_one_kind(monkeypatch):
+    """cpu and wall both count as CPU: each sample keeps its own value and stack."""
+    p = profile_pb2.Profile()
+    p.string_table.extend(["", "cpu", "nanoseconds", "wall", "a", "b", "/x.py"])
+    p.sample_type.add(type=1, unit=2)
+    p.sample_type.add(type=3, unit=2)
+    p.function.add(id=1, name=4, filename=6)
+    p.function.add(id=2, name=5, filename=6)
+    p.location.add(id=1).line.add(function_id=1, line=1)
+    p.location.add(id=2).line.add(function_id=2, line=2)
+    p.sample.add(location_id=[1], value=[0, 100])
+    p.sample.add(location_id=[2], value=[7, 0])
+    data = p.SerializeToString()
+    fast = rows(decode(data, monkeypatch, True))
+    assert fast == rows(decode(data, monkeypatch, False))
+    (only,) = fast.values()
+    assert {(r[1][0].name, r[2]) for r in only} == {("a", 100), ("b", 7)}

@@ -39,8 +39,8 @@ let tokenPrompt = null;
 function askForToken() {
   if (!tokenPrompt) {
     tokenPrompt = Promise.resolve().then(() => {
-      const token = window.prompt("This Flamecam server needs a token (flamecam server --auth-token). Token:");
-      if (token) sessionStorage.setItem(TOKEN_KEY, token.trim());
+      const token = (window.prompt("This Flamecam server needs a token (flamecam server --auth-token). Token:") || "").trim();
+      if (token) sessionStorage.setItem(TOKEN_KEY, token);
       return Boolean(token);
     }).finally(() => {
       setTimeout(() => { tokenPrompt = null; }, 0);
