@@ -120,6 +120,11 @@ def recording(tmp_path_factory):
             p.stderr.close()
 
 
+# Every function the ALPHA_BETA worker thread runs, down to its calls into random.
+WORKER_FUNCTIONS = ("alpha", "beta", "work", "randint", "randrange",
+                    "_randbelow_with_getrandbits")
+
+
 def _leaf(frames) -> str:
     return frames[0].name.rsplit(".", 1)[-1] if frames else ""
 
@@ -131,9 +136,13 @@ def test_on_cpu_split_from_kernel_walk(recording, minor):
     assert (names[main_tid], names[worker]) == ("MainThread", "worker-3")
     cpu = [frames for kind, frames, _ in by_tid[worker] if kind == 0]
     leaves = Counter(_leaf(f) for f in cpu)
-    named = leaves["alpha"] + leaves["beta"]
     assert len(cpu) >= 150, leaves
-    assert named / len(cpu) >= 0.95, leaves
+    # The leaf is one of the worker's own Python functions (its calls into
+    # random are real leaves too, a few percent of its time)...
+    assert sum(leaves[n] for n in WORKER_FUNCTIONS) / len(cpu) >= 0.95, leaves
+    # ...and alpha and beta split 70/30, as the work is split.
+    named = leaves["alpha"] + leaves["beta"]
+    assert named / len(cpu) >= 0.85, leaves
     assert abs(leaves["alpha"] / named - 0.70) <= 0.05, leaves
     assert all(f[-1].name.endswith("Thread._bootstrap") for f in cpu if f)
 
