@@ -314,6 +314,7 @@ def test_empty_state_says_what_to_do(page, server, profiled):
 
 def test_bad_query_says_how_to_fix_it(page, server, profiled):
     open_page(page, server, query=demo("cpu"))
+    wait_frame(page, PROFILE, "burn_a")  # the query bar listens once the page has loaded
     page.locator("#q-text").fill('cpu{service_name="x"')
     page.locator("#q-text").press("Enter")
     banner = page.locator("#banner")
