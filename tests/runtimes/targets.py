@@ -23,14 +23,16 @@ def work():
         alpha(7 * n // 10)
         beta(3 * n // 10)
 
-def nap():
+def nap(worker):
+    # "ready" is said from inside nap(), so a reader that looks as soon as it
+    # reads the line already finds the main thread here.
+    print("ready", threading.get_native_id(), worker.native_id, flush=True)
     while True:
         time.sleep(0.2)
 
 w = threading.Thread(target=work, name="worker-3", daemon=True)
 w.start()
-print("ready", threading.get_native_id(), w.native_id, flush=True)
-nap()
+nap(w)
 '''
 
 GIL_AND_LOCK = r'''
