@@ -143,7 +143,10 @@ def test_on_cpu_split_from_kernel_walk(recording, minor):
     # ...and alpha and beta split 70/30, as the work is split.
     named = leaves["alpha"] + leaves["beta"]
     assert named / len(cpu) >= 0.85, leaves
-    assert abs(leaves["alpha"] / named - 0.70) <= 0.05, leaves
+    # Samples 1 ms apart within one time slice are not independent: across
+    # runs the share spreads about 0.02 around 0.71 (one CI run saw 0.752), so
+    # 0.10 of margin, still far from a swap (0.30) or a blur (0.50).
+    assert abs(leaves["alpha"] / named - 0.70) <= 0.10, leaves
     assert all(f[-1].name.endswith("Thread._bootstrap") for f in cpu if f)
 
 
