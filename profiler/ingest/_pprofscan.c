@@ -6,10 +6,12 @@
  * them through protobuf message objects cost ~20 ms of Python per push. This
  * scan turns each location into an exact content key (the bytes of what
  * makes its frames: mapping file, build id, address, function names, files,
- * lines), deduplicates samples into distinct stacks and label sets, and
- * returns the values as a flat array. Python maps location keys to
- * long-lived ids, and `stack_keys` turns stacks into keys that are the same
- * in every push, so known stacks need no frame work at all.
+ * lines) and each distinct stack into the list of its locations' keys, and
+ * an `Interner` that lives as long as the process gives each key an id that
+ * is the same in every push. So a stack seen before costs Python one lookup
+ * of a small int, and no frame work at all. Ids come from counters that
+ * never go back: when the interner is cleared to bound its memory, an old id
+ * can never come to mean a new location or stack.
  *
  * Anything unexpected (bad wire data, dangling ids, a value count that
  * differs from the sample types) makes `scan` return None: the caller then
@@ -161,11 +163,81 @@ static int64_t dedup_add(Dedup *d, const uint8_t *p, size_t n, int *is_new) {
         i = hash_bytes(p, n) & (cap - 1);
         while (d->slots[i]) i = (i + 1) & (cap - 1);
     }
-    if (put(&d->arena, p, n) || put64(&d->offs, d->arena.n)) return -1;
+    size_t before = d->arena.n;
+    if (put(&d->arena, p, n) || put64(&d->offs, d->arena.n)) {
+        d->arena.n = before;  /* an entry is whole or absent */
+        return -1;
+    }
     d->slots[i] = ++d->n;
     *is_new = 1;
     return d->n - 1;
 }
+
+/* ---- the interner: long-lived ids for locations and stacks ---- */
+
+typedef struct {
+    PyObject_HEAD
+    Dedup locs;           /* location content key -> index */
+    Dedup stacks;         /* a stack's location ids (uint64s) -> index */
+    uint64_t loc_base, stack_base;  /* id = base + index + 1 */
+    size_t max_bytes;     /* both arenas together; past it, start afresh */
+    uint64_t resets;
+} Interner;
+
+static int interner_reset(Interner *it) {
+    it->loc_base += it->locs.n;
+    it->stack_base += it->stacks.n;
+    dedup_free(&it->locs); dedup_free(&it->stacks);
+    if (dedup_init(&it->locs, 4096) || dedup_init(&it->stacks, 4096)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static int Interner_init(Interner *it, PyObject *args, PyObject *kw) {
+    static char *names[] = {"max_bytes", NULL};
+    Py_ssize_t max_bytes = 256 << 20;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|n", names, &max_bytes)) return -1;
+    if (max_bytes < 1) { PyErr_SetString(PyExc_ValueError, "max_bytes must be positive"); return -1; }
+    it->max_bytes = (size_t)max_bytes;
+    return interner_reset(it);
+}
+
+static void Interner_dealloc(Interner *it) {
+    dedup_free(&it->locs); dedup_free(&it->stacks);
+    Py_TYPE(it)->tp_free((PyObject *)it);
+}
+
+static size_t interner_bytes(const Interner *it) {
+    return it->locs.arena.cap + it->locs.offs.cap + it->locs.cap * 4
+         + it->stacks.arena.cap + it->stacks.offs.cap + it->stacks.cap * 4;
+}
+
+static PyObject *Interner_stats(Interner *it, PyObject *unused) {
+    return Py_BuildValue("{s:n,s:n,s:n,s:K}", "locations", (Py_ssize_t)it->locs.n,
+                         "stacks", (Py_ssize_t)it->stacks.n, "bytes", (Py_ssize_t)interner_bytes(it),
+                         "resets", (unsigned long long)it->resets);
+}
+
+static PyMethodDef interner_methods[] = {
+    {"stats", (PyCFunction)Interner_stats, METH_NOARGS,
+     "stats() -> {'locations', 'stacks', 'bytes', 'resets'}"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject InternerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_pprofscan.Interner",
+    .tp_doc = "Interner(max_bytes=256 MiB): ids of location and stack contents, the same in\n"
+              "every scan; cleared (ids never reused) when it holds more than max_bytes.",
+    .tp_basicsize = sizeof(Interner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Interner_init,
+    .tp_dealloc = (destructor)Interner_dealloc,
+    .tp_methods = interner_methods,
+};
 
 /* ---- the scan ---- */
 
@@ -276,17 +348,27 @@ static PyObject *bytes_of(const Bytes *b) {
     return PyBytes_FromStringAndSize((const char *)b->d, (Py_ssize_t)b->n);
 }
 
-static PyObject *scan(PyObject *self, PyObject *arg) {
+static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE)) return NULL;
+    Interner *it;
+    if (!PyArg_ParseTuple(args, "y*O!", &view, &InternerType, &it)) return NULL;
     Scan s;
     memset(&s, 0, sizeof s);
     Bytes key = {0}, locs = {0}, vals = {0}, stack_first = {0}, sample_stack = {0};
-    Bytes labels = {0}, label_first = {0}, sample_labels = {0}, stack_offs = {0};
+    Bytes labels = {0}, label_first = {0}, sample_labels = {0}, canon = {0}, stack_ids = {0};
+    Bytes seq = {0};
     Dedup stacks, labelsets;
     memset(&stacks, 0, sizeof stacks);
     memset(&labelsets, 0, sizeof labelsets);
-    PyObject *loc_keys = NULL, *result = NULL;
+    PyObject *result = NULL;
+    int is_new;
+
+    /* Within one scan ids stay put: the interner is only cleared between scans. */
+    if (!it->locs.slots || !it->stacks.slots || interner_bytes(it) > it->max_bytes) {
+        int held = it->locs.n || it->stacks.n;
+        if (interner_reset(it)) goto error;
+        it->resets += held;
+    }
 
     Buf b = {view.buf, (const uint8_t *)view.buf + view.len};
     uint32_t num; int wt; uint64_t v; Buf sub;
@@ -305,8 +387,6 @@ static PyObject *scan(PyObject *self, PyObject *arg) {
         || idmap_init(&s.loc_ids, s.locations.n)) goto nomem;
     if (table(&s.functions, s.fn, &s.fn_ids) || table(&s.mappings, s.mp, &s.mp_ids))
         goto fallback;
-    loc_keys = PyList_New((Py_ssize_t)s.locations.n);
-    if (!loc_keys) goto error;
     for (size_t i = 0; i < s.locations.n; i++) {
         Buf l = s.locations.v[i].b; uint64_t id = 0;
         while (l.p < l.end) {
@@ -316,9 +396,8 @@ static PyObject *scan(PyObject *self, PyObject *arg) {
         if (!id || idmap_put(&s.loc_ids, id, (uint32_t)i)) goto fallback;
         key.n = 0;
         if (location_key(&s, s.locations.v[i].b, &key)) goto fallback;
-        PyObject *k = bytes_of(&key);
-        if (!k) goto error;
-        PyList_SET_ITEM(loc_keys, (Py_ssize_t)i, k);
+        int64_t k = dedup_add(&it->locs, key.d, key.n, &is_new);
+        if (k < 0 || put64(&canon, it->loc_base + (uint64_t)k + 1)) goto nomem;
     }
     if (dedup_init(&stacks, s.samples.n) || dedup_init(&labelsets, 16)) goto nomem;
     for (size_t i = 0; i < s.samples.n; i++) {
@@ -346,7 +425,6 @@ static PyObject *scan(PyObject *self, PyObject *arg) {
             if (idmap_get(&s.loc_ids, ids[j], &li)) goto fallback;
             idx[j] = li;  /* writes behind the read position: safe */
         }
-        int is_new;
         int64_t si = dedup_add(&stacks, locs.d, nl * 4, &is_new);
         if (si < 0) goto nomem;
         if (is_new && put32(&stack_first, (uint32_t)i)) goto nomem;
@@ -360,23 +438,28 @@ static PyObject *scan(PyObject *self, PyObject *arg) {
         }
         if (put32(&sample_labels, ls)) goto nomem;
     }
-    {
+    {   /* each distinct stack of the push: its location ids, interned */
         const uint64_t *offs = (const uint64_t *)stacks.offs.d;
-        for (uint32_t k = 0; k <= stacks.n; k++)
-            if (put32(&stack_offs, (uint32_t)(offs[k] / 4))) goto nomem;
+        const uint32_t *idx = (const uint32_t *)stacks.arena.d;
+        const uint64_t *ids = (const uint64_t *)canon.d;
+        for (uint32_t k = 0; k < stacks.n; k++) {
+            seq.n = 0;
+            for (uint64_t j = offs[k] / 4; j < offs[k + 1] / 4; j++)
+                if (put64(&seq, ids[idx[j]])) goto nomem;
+            int64_t si = dedup_add(&it->stacks, seq.d, seq.n, &is_new);
+            if (si < 0 || put64(&stack_ids, it->stack_base + (uint64_t)si + 1)) goto nomem;
+        }
     }
     {
-        const Bytes *parts[] = {&stacks.arena, &stack_offs, &stack_first, &sample_stack, &vals,
-                                &sample_labels, &label_first};
-        result = PyTuple_New(10);
+        const Bytes *parts[] = {&stack_ids, &stack_first, &sample_stack, &vals, &sample_labels,
+                                &label_first};
+        result = PyTuple_New(8);
         if (!result) goto error;
         PyTuple_SET_ITEM(result, 0, PyLong_FromSize_t(s.nvalues));
         PyTuple_SET_ITEM(result, 1, PyLong_FromSize_t(s.samples.n));
-        PyTuple_SET_ITEM(result, 2, loc_keys);
-        loc_keys = NULL;
-        for (int k = 0; k < 7; k++)
-            PyTuple_SET_ITEM(result, 3 + k, bytes_of(parts[k]));
-        for (int k = 0; k < 10; k++)
+        for (int k = 0; k < 6; k++)
+            PyTuple_SET_ITEM(result, 2 + k, bytes_of(parts[k]));
+        for (int k = 0; k < 8; k++)
             if (!PyTuple_GET_ITEM(result, k)) { Py_CLEAR(result); goto error; }
     }
     goto done;
@@ -387,64 +470,19 @@ nomem:
     PyErr_NoMemory();
 error:
 done:
-    Py_XDECREF(loc_keys);
     scan_free(&s);
     PyMem_Free(key.d); PyMem_Free(locs.d); PyMem_Free(vals.d); PyMem_Free(stack_first.d);
     PyMem_Free(sample_stack.d); PyMem_Free(labels.d); PyMem_Free(label_first.d);
-    PyMem_Free(sample_labels.d); PyMem_Free(stack_offs.d);
+    PyMem_Free(sample_labels.d); PyMem_Free(canon.d); PyMem_Free(stack_ids.d); PyMem_Free(seq.d);
     dedup_free(&stacks); dedup_free(&labelsets);
     PyBuffer_Release(&view);
     return result;
 }
 
-/* Stack keys: each stack's location indexes replaced by the caller's
- * long-lived location ids (uint64 per location index), as bytes. */
-static PyObject *stack_keys(PyObject *self, PyObject *args) {
-    Py_buffer locs, offs, ids;
-    if (!PyArg_ParseTuple(args, "y*y*y*", &locs, &offs, &ids)) return NULL;
-    PyObject *out = NULL;
-    const uint32_t *l = locs.buf, *o = offs.buf;
-    const uint64_t *canon = ids.buf;
-    size_t nl = (size_t)locs.len / 4, no = (size_t)offs.len / 4, ni = (size_t)ids.len / 8;
-    uint64_t *tmp = NULL;
-    if (no == 0) { PyErr_SetString(PyExc_ValueError, "empty offsets"); goto end; }
-    out = PyList_New((Py_ssize_t)(no - 1));
-    if (!out) goto end;
-    size_t longest = 0;
-    for (size_t k = 0; k + 1 < no; k++) {
-        if (o[k] > o[k + 1] || o[k + 1] > nl) {
-            PyErr_SetString(PyExc_ValueError, "bad offsets"); Py_CLEAR(out); goto end;
-        }
-        if (o[k + 1] - o[k] > longest) longest = o[k + 1] - o[k];
-    }
-    tmp = PyMem_Malloc((longest + 1) * 8);
-    if (!tmp) { PyErr_NoMemory(); Py_CLEAR(out); goto end; }
-    for (size_t k = 0; k + 1 < no; k++) {
-        size_t n = o[k + 1] - o[k];
-        for (size_t j = 0; j < n; j++) {
-            uint32_t li = l[o[k] + j];
-            if (li >= ni) {
-                PyErr_SetString(PyExc_ValueError, "location index out of range");
-                Py_CLEAR(out); goto end;
-            }
-            tmp[j] = canon[li];
-        }
-        PyObject *b = PyBytes_FromStringAndSize((const char *)tmp, (Py_ssize_t)(n * 8));
-        if (!b) { Py_CLEAR(out); goto end; }
-        PyList_SET_ITEM(out, (Py_ssize_t)k, b);
-    }
-end:
-    PyMem_Free(tmp);
-    PyBuffer_Release(&locs); PyBuffer_Release(&offs); PyBuffer_Release(&ids);
-    return out;
-}
-
 static PyMethodDef methods[] = {
-    {"scan", scan, METH_O,
-     "scan(pprof_bytes) -> (nvalues, nsamples, location_keys, stack_locations, stack_offsets,\n"
-     "stack_first_sample, sample_stack, values, sample_labelset, labelset_first_sample) or None"},
-    {"stack_keys", stack_keys, METH_VARARGS,
-     "stack_keys(stack_locations, stack_offsets, location_ids) -> list of bytes"},
+    {"scan", scan, METH_VARARGS,
+     "scan(pprof_bytes, interner) -> (nvalues, nsamples, stack_ids, stack_first_sample,\n"
+     "sample_stack, values, sample_labelset, labelset_first_sample) or None"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -455,5 +493,12 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pprofscan",
 PyMODINIT_FUNC PyInit__pprofscan(void) {
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
         seed = (uint64_t)(uintptr_t)&seed ^ 0x9e3779b97f4a7c15ULL;  /* ASLR as a fallback */
-    return PyModule_Create(&module);
+    if (PyType_Ready(&InternerType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "Interner", (PyObject *)&InternerType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

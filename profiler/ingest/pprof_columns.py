@@ -3,9 +3,10 @@
 Building a `Sample` per pprof sample and hashing every frame of every stack
 dominated Push handling. Two paths produce the same batches:
 
-- the fast path (`_pprofscan`, a small C extension) reads the wire bytes once,
-  keys every location by its content and every stack by its locations' ids,
-  so a stack the store has seen before costs one dict lookup and no frames;
+- the fast path (`_pprofscan`, a small C extension) reads the wire bytes once
+  and gives every stack an id interned by its content (its locations'
+  contents), so a stack the store has seen before costs one dict lookup of
+  an int and no frames;
 - the protobuf path resolves frames once per location and stacks once per
   distinct location list. It is used when the extension is not built, and
   for any profile the scan does not take (it then reports the exact error).
@@ -13,9 +14,7 @@ dominated Push handling. Two paths produce the same batches:
 
 from __future__ import annotations
 
-import itertools
 import logging
-import threading
 from array import array
 from dataclasses import dataclass, field
 
@@ -38,34 +37,10 @@ _U32 = 0xFFFFFFFF
 Groups = list[tuple[str, tuple[tuple[str, str], ...], ColumnBatch]]
 
 
-class LocationIds:
-    """Long-lived ids for location contents, shared by every push.
-
-    Ids come from a counter that never goes back, so clearing the table (to
-    bound memory) can never make an old stack key mean a new stack.
-    """
-
-    def __init__(self, limit: int = 2_000_000) -> None:
-        self._ids: dict[bytes, int] = {}
-        self._next = itertools.count(1)
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def of(self, keys: list[bytes]) -> bytes:
-        ids = self._ids
-        get = ids.get
-        out = array("Q", map(get, keys, itertools.repeat(0)))
-        if 0 in out:
-            with self._lock:
-                if len(ids) + len(keys) > self._limit:
-                    ids.clear()
-                for i, k in enumerate(keys):
-                    if not out[i]:
-                        out[i] = ids.setdefault(k, next(self._next))
-        return out.tobytes()
-
-
-LOCATION_IDS = LocationIds()
+# Ids of location and stack contents, the same in every push this process
+# takes (cleared past 256 MiB; ids are never reused, so a stale one can only
+# miss). Scans hold the GIL throughout, so threads share it safely.
+INTERNER = _pprofscan.Interner() if _pprofscan is not None else None
 
 
 def pprof_groups(data: bytes, *, max_decompressed: int, max_samples: int,
@@ -78,7 +53,7 @@ def pprof_groups(data: bytes, *, max_decompressed: int, max_samples: int,
     msg = pprof.parse_raw(raw)
     if len(msg.sample) > max_samples:
         raise pprof.PprofTooLarge(f"profile has {len(msg.sample)} samples, limit {max_samples}")
-    scanned = _pprofscan.scan(raw) if _pprofscan is not None else None
+    scanned = _pprofscan.scan(raw, INTERNER) if _pprofscan is not None else None
     if scanned is not None and scanned[0] == len(msg.sample_type):
         return _fast_groups(msg, scanned, default_ts_ns)
     return _protobuf_groups(msg, default_ts_ns)
@@ -114,13 +89,12 @@ def _append(cols: RawColumns, st: StringTable, kind: str, ts: int, stack: int, v
 
 
 def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
-    (nvalues, n, loc_keys, stack_locs, stack_offs, stack_first, sample_stack, values,
-     sample_ls, ls_first) = scanned
+    nvalues, n, stack_ids, stack_first, sample_stack, values, sample_ls, ls_first = scanned
     dec = pprof.Decoder(msg)
     vcols, count_idx = pprof.value_columns(msg, msg.string_table)
     base_ts = _base_ts(msg, default_ts_ns)
     period = msg.period if msg.period > 0 else 0
-    skeys = _pprofscan.stack_keys(stack_locs, stack_offs, LOCATION_IDS.of(loc_keys))
+    skeys = array("Q", stack_ids).tolist()
     stack_first = array("I", stack_first)
     sample_stack = array("I", sample_stack)
     values = array("q", values)
@@ -194,8 +168,8 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
                                                       len(local))
                                      for i, x in zip(idx, sets_of, strict=True)])
             sources = list(local)
-        # The key of a CPU stack is its location ids; an off-CPU one also has
-        # its reason (its leaf frame), and a tuple never equals bytes.
+        # The key of a CPU stack is its interned id; an off-CPU one also has
+        # its reason (its leaf frame), and a tuple never equals an int.
         keys = [(reason, skeys[p]) for p, reason in sources] if offcpu else \
             [skeys[p] for p, _reason in sources]
         if counts is not None:

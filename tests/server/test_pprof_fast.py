@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from array import array
 from collections import Counter
 
 import pytest
@@ -170,8 +171,8 @@ def test_scan_rejects_garbage_without_crashing():
         bad = bytearray(good)
         for _ in range(rng.randint(1, 8)):
             bad[rng.randrange(len(bad))] = rng.randrange(256)
-        pc._pprofscan.scan(bytes(bad))  # None or a result, never a crash
-    assert pc._pprofscan.scan(b"\xff" * 64) is None
+        pc._pprofscan.scan(bytes(bad), pc.INTERNER)  # None or a result, never a crash
+    assert pc._pprofscan.scan(b"\xff" * 64, pc.INTERNER) is None
 
 
 def test_one_stack_id_whatever_the_path_or_numbering(tmp_path, monkeypatch):
@@ -202,6 +203,26 @@ def test_one_stack_id_whatever_the_path_or_numbering(tmp_path, monkeypatch):
         assert count(schema.blocks) >= 4
     finally:
         store.close()
+
+
+def test_interner_ids_are_stable_and_never_reused():
+    """Same content, same stack ids in any numbering; a cleared interner only gives new ids."""
+    it = pc._pprofscan.Interner()
+    first = pc._pprofscan.scan(hand_built(7, False), it)[2]
+    assert pc._pprofscan.scan(hand_built(7, True), it)[2] == first  # every id renumbered
+    assert it.stats()["stacks"] == len(first) // 8 and it.stats()["resets"] == 0
+
+    other = pc._pprofscan.scan(pprof.encode(profile(50), compress=False), it)[2]
+    ids = lambda raw: set(array("Q", raw))  # noqa: E731
+    assert ids(other) - ids(first), "different stacks got no new ids"
+
+    tiny = pc._pprofscan.Interner(max_bytes=1)  # cleared before every scan
+    seen: set[int] = set()
+    for _ in range(3):
+        got = ids(pc._pprofscan.scan(hand_built(7, False), tiny)[2])
+        assert not got & seen  # a cleared id never comes back, even for the same stack
+        seen |= got
+    assert tiny.stats()["resets"] == 2
 
 
 def test_two_columns_of_one_kind(monkeypatch):
