@@ -60,15 +60,17 @@ static int field(Buf *b, uint32_t *num, int *wt, uint64_t *val, Buf *sub) {
 
 typedef struct { uint8_t *d; size_t n, cap; } Bytes;
 
-static int put(Bytes *a, const void *src, size_t n) {
+static int grow(Bytes *a, size_t n) {
+    size_t cap = a->cap ? a->cap * 2 : 4096;
+    while (cap < a->n + n) cap *= 2;
+    uint8_t *d = PyMem_Realloc(a->d, cap);
+    if (!d) return -1;
+    a->d = d; a->cap = cap;
+    return 0;
+}
+static inline int put(Bytes *a, const void *src, size_t n) {
     if (n == 0) return 0;
-    if (a->n + n > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 4096;
-        while (cap < a->n + n) cap *= 2;
-        uint8_t *d = PyMem_Realloc(a->d, cap);
-        if (!d) return -1;
-        a->d = d; a->cap = cap;
-    }
+    if (a->n + n > a->cap && grow(a, n)) return -1;
     memcpy(a->d + a->n, src, n);
     a->n += n;
     return 0;
@@ -76,7 +78,8 @@ static int put(Bytes *a, const void *src, size_t n) {
 static int put32(Bytes *a, uint32_t v) { return put(a, &v, 4); }
 static int put64(Bytes *a, uint64_t v) { return put(a, &v, 8); }
 
-typedef struct { uint64_t *keys; uint32_t *vals; size_t cap; } IdMap;  /* key 0 = empty */
+/* key 0 = empty; `dense` (index by id) is added when ids are small, as most are */
+typedef struct { uint64_t *keys; uint32_t *vals; size_t cap, n; uint64_t max; uint32_t *dense; } IdMap;
 
 /* A secret per process: ids and bytes a client chooses cannot be aimed at one
  * bucket to make probing quadratic (set once at import from getrandom). */
@@ -95,7 +98,7 @@ static int idmap_init(IdMap *m, size_t n) {
     m->vals = PyMem_Calloc(m->cap, sizeof(uint32_t));
     return (m->keys && m->vals) ? 0 : -1;
 }
-static void idmap_free(IdMap *m) { PyMem_Free(m->keys); PyMem_Free(m->vals); }
+static void idmap_free(IdMap *m) { PyMem_Free(m->keys); PyMem_Free(m->vals); PyMem_Free(m->dense); }
 /* Returns 1 if the id was already present (a duplicate). */
 static int idmap_put(IdMap *m, uint64_t id, uint32_t v) {
     size_t i = mix(id) & (m->cap - 1);
@@ -104,10 +107,27 @@ static int idmap_put(IdMap *m, uint64_t id, uint32_t v) {
         i = (i + 1) & (m->cap - 1);
     }
     m->keys[i] = id; m->vals[i] = v;
+    m->n++;
+    if (id > m->max) m->max = id;
     return 0;
 }
-static int idmap_get(const IdMap *m, uint64_t id, uint32_t *v) {
+/* Once every id is in: a direct table if ids are at most a few times their count. */
+static int idmap_densify(IdMap *m) {
+    if (m->max > 4 * (uint64_t)m->n + 64) return 0;
+    m->dense = PyMem_Malloc((m->max + 1) * sizeof(uint32_t));
+    if (!m->dense) return -1;
+    memset(m->dense, 0xff, (m->max + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->keys[i]) m->dense[m->keys[i]] = m->vals[i];
+    return 0;
+}
+static inline int idmap_get(const IdMap *m, uint64_t id, uint32_t *v) {
     if (!id) return -1;
+    if (m->dense) {
+        if (id > m->max || m->dense[id] == UINT32_MAX) return -1;
+        *v = m->dense[id];
+        return 0;
+    }
     size_t i = mix(id) & (m->cap - 1);
     while (m->keys[i]) {
         if (m->keys[i] == id) { *v = m->vals[i]; return 0; }
@@ -128,13 +148,24 @@ static int dedup_init(Dedup *d, size_t n) {
 }
 static void dedup_free(Dedup *d) { PyMem_Free(d->arena.d); PyMem_Free(d->offs.d); PyMem_Free(d->slots); }
 
+/* 64x64 -> 128-bit multiply, halves folded: one multiply mixes 16 bytes. */
+static inline uint64_t mum(uint64_t a, uint64_t b) {
+    __uint128_t r = (__uint128_t)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* Seeded (see `seed`), 16 bytes per multiply: keys are hashed by the MB. */
 static uint64_t hash_bytes(const uint8_t *p, size_t n) {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    uint64_t h = seed ^ (0x9e3779b97f4a7c15ULL * (n + 1)), w0, w1;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) { uint64_t w; memcpy(&w, p + i, 8); h = mix(h ^ w); }
-    uint64_t w = 0;
-    if (n > i) memcpy(&w, p + i, n - i);
-    return mix(h ^ w);
+    for (; i + 16 <= n; i += 16) {
+        memcpy(&w0, p + i, 8); memcpy(&w1, p + i + 8, 8);
+        h = mum(w0 ^ 0xa0761d6478bd642fULL, w1 ^ h);
+    }
+    w0 = w1 = 0;
+    if (n - i > 8) { memcpy(&w0, p + i, 8); memcpy(&w1, p + i + 8, n - i - 8); }
+    else if (n > i) memcpy(&w0, p + i, n - i);
+    return mum(mum(w0 ^ 0xe7037ed1a0b428dbULL, w1 ^ h), n ^ 0x8ebc6af09c88c6e3ULL);
 }
 
 /* Index of the string (new or existing), or -1 on allocation failure. */
@@ -285,7 +316,7 @@ static int table(const Msgs *m, Row *rows, IdMap *ids) {
         }
         if (!rows[i].f[1] || idmap_put(ids, rows[i].f[1], (uint32_t)i)) return -1;
     }
-    return 0;
+    return idmap_densify(ids);
 }
 
 static int put_string(Bytes *k, const Scan *s, uint64_t idx) {
@@ -399,6 +430,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         int64_t k = dedup_add(&it->locs, key.d, key.n, &is_new);
         if (k < 0 || put64(&canon, it->loc_base + (uint64_t)k + 1)) goto nomem;
     }
+    if (idmap_densify(&s.loc_ids)) goto nomem;
     if (dedup_init(&stacks, s.samples.n) || dedup_init(&labelsets, 16)) goto nomem;
     for (size_t i = 0; i < s.samples.n; i++) {
         Buf smp = s.samples.v[i].b;
