@@ -106,7 +106,9 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
     groups: dict[tuple, tuple[list[int], list[int]]] = {}
     for idx, kind, mult in vcols:
         col = values[idx::nvalues]
-        chosen = [i for i, v in enumerate(col) if v > 0]
+        # Samples with a value in this column (usually all of them: found in C by min()).
+        chosen = range(len(col)) if min(col, default=0) > 0 else \
+            [i for i, v in enumerate(col) if v > 0]
         for i in chosen if len(sets) > 1 else ():
             key = (kind, sets[sample_ls[i]].tags)
             rows = groups.get(key)
@@ -117,7 +119,10 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
         if len(sets) == 1 and chosen:  # no labels at all: one group, built in bulk
             rows = groups.setdefault((kind, ()), ([], []))
             rows[0].extend(chosen)
-            rows[1].extend([min(col[i] * mult, _I63) for i in chosen])
+            if mult == 1:  # int64 values are already in range
+                rows[1].extend(col if isinstance(chosen, range) else [col[i] for i in chosen])
+            else:
+                rows[1].extend([min(col[i] * mult, _I63) for i in chosen])
 
     def frames_of_stack(push_stack: int, reason: str) -> list[Frame]:
         out: list[Frame] = []
@@ -161,7 +166,7 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
         # a CPU group of every sample can use the push's own stack numbers.
         if every and not offcpu:
             cols.stack = array("I", sample_stack)
-            sources = [(p, "") for p in range(len(skeys))]
+            sources = None  # the push's stacks, as they are
         else:
             local: dict[tuple[int, str], int] = {}
             cols.stack = array("I", [local.setdefault((sample_stack[i], per_set[x][8]),
@@ -170,8 +175,12 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
             sources = list(local)
         # The key of a CPU stack is its interned id; an off-CPU one also has
         # its reason (its leaf frame), and a tuple never equals an int.
-        keys = [(reason, skeys[p]) for p, reason in sources] if offcpu else \
-            [skeys[p] for p, _reason in sources]
+        if sources is None:
+            keys = skeys
+        elif offcpu:
+            keys = [(reason, skeys[p]) for p, reason in sources]
+        else:
+            keys = [skeys[p] for p, _reason in sources]
         if counts is not None:
             cols.count = array("I", [_count_of(kind, v, counts[i], period)
                                      for i, v in zip(idx, vals, strict=True)])
@@ -181,7 +190,8 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
             cols.count = array("I", [1]) * len(vals)
         out.append((kind, tags, ColumnBatch(
             kind, {}, [], [], cols, stack_keys=keys,
-            stack_frames=lambda li, sources=sources: frames_of_stack(*sources[li]))))
+            stack_frames=(lambda li: frames_of_stack(li, "")) if sources is None else
+            (lambda li, sources=sources: frames_of_stack(*sources[li])))))
     return out
 
 
