@@ -9,7 +9,7 @@
  *   waiter   : blocks on that mutex (futex): off-CPU reason "lock"
  *   spin-N   : N extra busy threads (argv[1], default 0): with more busy
  *              threads than CPUs, everyone waits on the run queue
- * Prints "ready" once every thread runs. */
+ * Prints "ready" once every thread runs under its name. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -22,6 +22,15 @@
 static volatile uint64_t sink;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long b_units = 3;
+/* Every thread names itself, then waits here with main: a reader of
+ * /proc/PID/task/TID/comm after "ready" finds every name already set. */
+static pthread_barrier_t named;
+
+static void set_name(const char *name)
+{
+    prctl(PR_SET_NAME, name);
+    pthread_barrier_wait(&named);
+}
 
 /* The volatile local gives the leaves a stack frame: gcc 12 omits the frame
  * pointer of frameless leaves even with -mno-omit-leaf-frame-pointer, and
@@ -46,7 +55,7 @@ __attribute__((noinline)) void work(unsigned *seed)
 static void *burner(void *arg)
 {
     unsigned seed = 42;
-    prctl(PR_SET_NAME, "burner");
+    set_name("burner");
     for (;;)
         work(&seed);
     return arg;
@@ -60,7 +69,7 @@ __attribute__((noinline)) void nap(void)
 
 static void *sleeper(void *arg)
 {
-    prctl(PR_SET_NAME, "sleeper");
+    set_name("sleeper");
     for (;;)
         nap();
     return arg;
@@ -69,7 +78,7 @@ static void *sleeper(void *arg)
 static void *holder(void *arg)
 {
     struct timespec hold = {0, 20 * 1000 * 1000}, free_ = {0, 1000 * 1000};
-    prctl(PR_SET_NAME, "holder");
+    set_name("holder");
     for (;;) {
         pthread_mutex_lock(&lock);
         nanosleep(&hold, NULL);
@@ -87,7 +96,7 @@ __attribute__((noinline)) void wait_for_lock(void)
 
 static void *waiter(void *arg)
 {
-    prctl(PR_SET_NAME, "waiter");
+    set_name("waiter");
     for (;;)
         wait_for_lock();
     return arg;
@@ -97,7 +106,7 @@ static void *spinner(void *arg)
 {
     char name[16];
     snprintf(name, sizeof(name), "spin-%ld", (long)arg);
-    prctl(PR_SET_NAME, name);
+    set_name(name);
     for (;;)
         sink++;
     return arg;
@@ -109,12 +118,14 @@ int main(int argc, char **argv)
     if (argc > 2)
         b_units = atol(argv[2]);
     pthread_t t;
+    pthread_barrier_init(&named, NULL, (unsigned)(5 + spinners));
     pthread_create(&t, NULL, burner, NULL);
     pthread_create(&t, NULL, sleeper, NULL);
     pthread_create(&t, NULL, holder, NULL);
     pthread_create(&t, NULL, waiter, NULL);
     for (long i = 0; i < spinners; i++)
         pthread_create(&t, NULL, spinner, (void *)i);
+    pthread_barrier_wait(&named);
     printf("ready\n");
     fflush(stdout);
     pause();
