@@ -193,6 +193,9 @@ def test_url_keeps_state_and_query_bar_reads_it(page, server, profiled):
 def test_timeline_drag_selects_a_time_range(page, server, profiled):
     open_page(page, server, query=demo("cpu"))
     wait_frame(page, PROFILE, "burn_a")
+    # The timeline's data comes apart from the flame graph's: until it has, the
+    # chart spans no time and a drag selects nothing real.
+    page.locator("#view-profile .hint", has_text="in total").wait_for()
     box = page.locator(".timeline canvas").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 30)
     page.mouse.down()
@@ -314,7 +317,10 @@ def test_empty_state_says_what_to_do(page, server, profiled):
 
 def test_bad_query_says_how_to_fix_it(page, server, profiled):
     open_page(page, server, query=demo("cpu"))
-    wait_frame(page, PROFILE, "burn_a")  # the query bar listens once the page has loaded
+    wait_frame(page, PROFILE, "burn_a")
+    # The query bar draws itself again once its label values load, replacing
+    # #q-text: type only after that (the versions are among those values).
+    page.locator("#q-label-service_version option", has_text="2.0").wait_for(state="attached")
     page.locator("#q-text").fill('cpu{service_name="x"')
     page.locator("#q-text").press("Enter")
     banner = page.locator("#banner")
