@@ -190,9 +190,16 @@ def test_burncpu_under_main_in_sampled_stacks(spawn, classes):
     except ImportError:
         pytest.skip("bcc not importable")
     pid = _start(spawn, classes, "-XX:+PreserveFramePointer")
-    time.sleep(1.0)  # let C2 compile burnCpu
     jvms = JvmProcesses()
     assert jvms.attach(pid)
+    # Sample once the JIT has compiled burnCpu and main: interpreted frames
+    # have no names in the perf map (a fixed wait is too short when loaded).
+    deadline = time.monotonic() + 30
+    while not {"Burner.burnCpu", "Burner.main"} <= {
+            java_method_name(line.split(" ", 2)[2].strip())
+            for line in open(jvms.perf_map_path(pid))} and time.monotonic() < deadline:
+        time.sleep(0.2)
+        jvms.refresh_perf_map(pid)
     src = (Path(__file__).with_name("bpf_ustack_test.c")).read_text()
     b = BPF(text=src, cflags=[f"-DTARGET_PID={pid}"])
     stacks: list[list[int]] = []
