@@ -35,6 +35,10 @@ w.start()
 nap(w)
 '''
 
+# Every function the ALPHA_BETA worker thread runs, down to its calls into random.
+WORKER_FUNCTIONS = ("alpha", "beta", "work", "randint", "randrange",
+                    "_randbelow_with_getrandbits")
+
 GIL_AND_LOCK = r'''
 import threading, time
 

@@ -24,12 +24,13 @@ from .conftest import (
     python_bin,
     wait_for_line,
 )
-from .targets import ALPHA_BETA, GIL_AND_LOCK
+from .targets import ALPHA_BETA, GIL_AND_LOCK, WORKER_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = ["3.11", "3.12", "3.13"]
 HZ = 999
 SECONDS = 6.0
+MIN_CPU = 300  # on-CPU samples of each worker thread (the tests ask for 150 and 50)
 
 
 class Event(ctypes.Structure):
@@ -93,8 +94,17 @@ def recording(tmp_path_factory):
         b["py_test_events"].open_ring_buffer(on_event)
         b.attach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK,
                             fn_name="py_test_sample", sample_freq=HZ, cpu=-1)
-        deadline = time.monotonic() + SECONDS
-        while time.monotonic() < deadline:
+        # At least SECONDS, then on until every worker thread has MIN_CPU
+        # samples: a loaded machine takes longer to give them, not fewer.
+        workers = {t["tids"][1] for k, t in targets.items() if k.startswith("ab")}
+
+        def enough() -> bool:
+            n = Counter(tid for kind, tid, _, _ in events if kind == 0 and tid in workers)
+            return all(n[w] >= MIN_CPU for w in workers)
+
+        start = time.monotonic()
+        while time.monotonic() < start + SECONDS or (
+                time.monotonic() < start + 60 and not enough()):
             b.ring_buffer_poll(100)
         b.detach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK)
         b.ring_buffer_consume()
@@ -118,11 +128,6 @@ def recording(tmp_path_factory):
             p.wait()
             p.stdout.close()
             p.stderr.close()
-
-
-# Every function the ALPHA_BETA worker thread runs, down to its calls into random.
-WORKER_FUNCTIONS = ("alpha", "beta", "work", "randint", "randrange",
-                    "_randbelow_with_getrandbits")
 
 
 def _leaf(frames) -> str:
@@ -178,7 +183,10 @@ def test_container_process_walked_in_kernel(recording):
     main_tid, worker = targets["abns"]["tids"]
     cpu = [frames for kind, frames, _ in by_tid[worker] if kind == 0]
     leaves = Counter(_leaf(f) for f in cpu)
-    assert len(cpu) >= 50 and (leaves["alpha"] + leaves["beta"]) / len(cpu) >= 0.95, leaves
+    assert len(cpu) >= 50, leaves
+    # As above: calls into random are the worker's leaves too, a few percent.
+    assert sum(leaves[n] for n in WORKER_FUNCTIONS) / len(cpu) >= 0.95, leaves
+    assert (leaves["alpha"] + leaves["beta"]) / len(cpu) >= 0.85, leaves
     off = [frames for kind, frames, _ in by_tid[main_tid] if kind == 1]
     assert off and _leaf(off[0]) == "nap"
     assert names[worker] == "worker-3"

@@ -16,7 +16,7 @@ from symbolizer.python.gil import futex_in_gil
 from symbolizer.python.offsets import TABLES, offsets_for, parse_debug_offsets
 
 from .conftest import host_tids, in_new_pid_namespace, namespaced_child, python_bin, wait_for_line
-from .targets import ALPHA_BETA, GIL_AND_LOCK
+from .targets import ALPHA_BETA, GIL_AND_LOCK, WORKER_FUNCTIONS
 
 VERSIONS = ["3.11", "3.12", "3.13"]
 
@@ -38,7 +38,8 @@ def test_alpha_beta_split_names_and_nap(spawn, tmp_path, minor):
 
     leaves: Counter[str] = Counter()
     rnd = random.Random(1)
-    deadline = time.monotonic() + 8.0  # long enough on a loaded machine
+    # Until 800 samples: a loaded machine gets there late, not with fewer.
+    deadline = time.monotonic() + 30.0
     schedstat = f"/proc/{pid}/task/{worker_tid}/schedstat"
     last_cpu = -1
     while time.monotonic() < deadline and sum(leaves.values()) < 800:
@@ -54,7 +55,10 @@ def test_alpha_beta_split_names_and_nap(spawn, tmp_path, minor):
     named = leaves["alpha"] + leaves["beta"]
     total = sum(leaves.values())
     assert total >= 300, leaves
-    assert named / total >= 0.95, leaves
+    # The leaf is one of the worker's own functions; its calls into random are
+    # real leaves too, a few percent of its time (as in test_python_bpf.py).
+    assert sum(leaves[n] for n in WORKER_FUNCTIONS) / total >= 0.95, leaves
+    assert named / total >= 0.85, leaves
     share = leaves["alpha"] / named
     assert abs(share - 0.70) <= 0.05, (share, leaves)
 
@@ -177,7 +181,6 @@ def test_process_in_its_own_pid_namespace(spawn, tmp_path):
     proc = procs.get(pid)
     assert proc is not None and proc.pidns is not None
     assert procs.stack(pid, main_tid).frames[0].name == "tns.nap"
-    assert procs.stack(pid, worker_tid).frames[0].name.rsplit(".", 1)[-1] in (
-        "alpha", "beta", "work", "randint", "randrange", "_randbelow_with_getrandbits")
+    assert procs.stack(pid, worker_tid).frames[0].name.rsplit(".", 1)[-1] in WORKER_FUNCTIONS
     assert procs.thread_name(pid, worker_tid) == "worker-3"
     assert procs.thread_name(pid, main_tid) == "MainThread"
