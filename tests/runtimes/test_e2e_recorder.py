@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from symbolizer.jvm import JvmProcesses, javaize
+from symbolizer.jvm import JvmProcesses, java_method_name, javaize
 
 from .conftest import wait_for_line
 from .jvm_support import compile_burner, java_cmd
@@ -26,10 +26,18 @@ def test_jvm_through_recorder(spawn, tmp_path, have_java):
     classes = compile_burner(tmp_path)
     p = spawn(java_cmd(classes, "-XX:+PreserveFramePointer"), cwd=classes)
     wait_for_line(p, "ready", timeout=30)
-    time.sleep(1.0)
     jvms = JvmProcesses()
     assert jvms.attach(p.pid)
     try:
+        # Record once the JIT has compiled burnCpu and main (their names come
+        # from the perf map; interpreted frames have none), not after a guess.
+        path = jvms.perf_map_path(p.pid)
+        deadline = time.monotonic() + 30
+        while not {"Burner.burnCpu", "Burner.main"} <= {
+                java_method_name(line.split(" ", 2)[2].strip()) for line in open(path)} \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+            jvms.refresh_perf_map(p.pid)
         _record_jvm(jvms, p.pid, Recorder, RecordOptions)
     finally:
         try:
@@ -93,7 +101,7 @@ def test_python_through_recorder(spawn, tmp_path, version):
     from profiler.recorder import Recorder, RecordOptions
 
     from .conftest import python_bin
-    from .targets import ALPHA_BETA, GIL_AND_LOCK
+    from .targets import ALPHA_BETA, GIL_AND_LOCK, WORKER_FUNCTIONS
 
     pids, tids = [], {}
     for kind, script in (("ab", ALPHA_BETA), ("gil", GIL_AND_LOCK)):
@@ -123,9 +131,14 @@ def test_python_through_recorder(spawn, tmp_path, version):
         [f.name for f in s.stack] for s in mine if s not in with_py][:3]
     cpu = [s for s in samples if s.kind == "cpu" and s.tid == worker]
     leaves = Counter(leaf_py(s) for s in cpu)
+    # As in test_python_bpf.py: the worker's calls into random are real leaves
+    # (a few percent), and samples within one time slice are correlated, so
+    # the split spreads about 0.02 around 0.71: 0.10 of margin, still far
+    # from a swap (0.30) or a blur (0.50).
+    assert cpu and sum(leaves[n] for n in WORKER_FUNCTIONS) / len(cpu) >= 0.95, leaves
     named = leaves["alpha"] + leaves["beta"]
-    assert cpu and named / len(cpu) >= 0.95, leaves
-    assert abs(leaves["alpha"] / named - 0.70) <= 0.05, leaves
+    assert named / len(cpu) >= 0.85, leaves
+    assert abs(leaves["alpha"] / named - 0.70) <= 0.10, leaves
     assert {s.thread_name for s in cpu} == {"worker-3"}
     naps = [s for s in samples if s.kind == "offcpu" and s.tid == main_tid and s.reason == "sleep"]
     assert naps and all(leaf_py(s) == "nap" for s in naps)
