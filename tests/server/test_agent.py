@@ -80,7 +80,14 @@ def test_agent_ships_and_survives_server_outage(tmp_path, server_factory):
         assert spooled and float(spooled[0].split()[1]) >= 20, metrics
         srv.port = port
         srv.start()
-        time.sleep(3)
+        # The server is back: wait for the spool to empty (not a fixed 3 s,
+        # after which the 10 s drain at stop had to do the rest).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            metrics = requests.get(f"http://127.0.0.1:{mport}/metrics", timeout=5).text
+            if "\nflamecam_agent_spool_batches 0\n" in f"\n{metrics}":
+                break
+            time.sleep(0.5)
     finally:
         stop.set()
         t.join(60)

@@ -41,7 +41,10 @@ def gone(pids: set[int], timeout: float = 15) -> bool:
 @pytest.mark.parametrize("stop", ["terminate", "kill"])
 def test_workers_share_the_port_and_stop_with_the_server(tmp_path, server_factory, stop):
     srv = server_factory(f"sqlite:///{tmp_path}/w.db", "--workers", "3").start()
-    workers = children(srv.proc.pid)
+    # The first worker can answer /healthz before the parent forked the last.
+    deadline = time.monotonic() + 15
+    while len(workers := children(srv.proc.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert len(workers) == 3
     body = gz(push_request({"service_name": "workers"}, profile(30)))
     with ThreadPoolExecutor(8) as pool:  # concurrent pushes, spread over the workers by the kernel
