@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +65,30 @@ class Running:
         return self.proc.pid
 
 
+def cpu_ticks(pid: int) -> int:
+    """User plus system CPU time of the whole process, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wait_asleep(pid: int, timeout: float = 30) -> None:
+    """Until the main thread sleeps in nanosleep or clock_nanosleep."""
+    deadline = time.monotonic() + timeout
+    while open(f"/proc/{pid}/syscall").read().split()[0] not in ("35", "230"):
+        assert time.monotonic() < deadline, f"{pid} never slept"
+        time.sleep(0.01)
+
+
 @pytest.fixture
 def spawn() -> Iterator[Callable[..., Running]]:
-    """spawn(argv) -> Running, after the workload printed its addresses."""
+    """spawn(argv) -> Running, after the workload printed its addresses and,
+    unless busy=False, burned 20 ms of CPU: it prints before its loop, so a
+    capture right after the line can find it still in printf or starting a
+    thread, not in the code the test looks for."""
     procs: list[subprocess.Popen] = []
 
-    def _spawn(argv: list[str | os.PathLike]) -> Running:
+    def _spawn(argv: list[str | os.PathLike], busy: bool = True) -> Running:
         proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, text=True)
         procs.append(proc)
         line = proc.stdout.readline()
@@ -77,6 +96,10 @@ def spawn() -> Iterator[Callable[..., Running]]:
         for item in line.split():
             name, _, value = item.partition("=")
             addrs[name] = int(value, 16)
+        deadline = time.monotonic() + 30
+        while busy and cpu_ticks(proc.pid) < 2:
+            assert time.monotonic() < deadline, f"{argv[0]} used no CPU in 30 s"
+            time.sleep(0.01)
         return Running(proc, addrs)
 
     yield _spawn

@@ -18,7 +18,7 @@ import pytest
 
 from symbolizer import Symbolizer
 
-from .conftest import NO_FP
+from .conftest import NO_FP, wait_asleep
 from .test_unwind import PYTHON312, contains_in_order, share
 
 pytestmark = pytest.mark.bpf
@@ -128,8 +128,8 @@ def test_cpp_on_cpu_copies_demangled_and_complete(raw, build, spawn):
 
 
 def test_off_cpu_copies_reach_the_blocking_caller(raw, build, spawn):
-    run = spawn([build("burn.c", NO_FP), "10", "sleep"])
-    time.sleep(0.1)
+    run = spawn([build("burn.c", NO_FP), "10", "sleep"], busy=False)
+    wait_asleep(run.pid)
     _, off, copies = raw.record(run.pid, 1.5)
     with_copy = [e for e in off if e.ucopy in copies]
     assert len(with_copy) >= 10, (len(off), len(copies))

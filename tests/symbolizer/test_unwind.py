@@ -15,7 +15,7 @@ import pytest
 from symbolizer import Symbolizer
 from symbolizer.unwind import walk
 
-from .conftest import NO_FP, WITH_FP
+from .conftest import NO_FP, WITH_FP, wait_asleep
 from .ptrace_capture import capture, capture_many, threads
 
 PYTHON312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
@@ -80,8 +80,8 @@ def test_thread_unwinds_to_clone(build, spawn):
 
 def test_off_cpu_stack_reaches_the_blocking_caller(build, spawn):
     exe = build("burn.c", NO_FP)
-    run = spawn([exe, "10", "sleep"])
-    time.sleep(0.05)
+    run = spawn([exe, "10", "sleep"], busy=False)
+    wait_asleep(run.pid)  # in its loop, past printf
     sym = Symbolizer()
     res = stacks(sym, run.pid, capture_many(run.pid, 20, interval_s=0.007))
     ok = share(res, lambda names, complete: complete
@@ -91,8 +91,7 @@ def test_off_cpu_stack_reaches_the_blocking_caller(build, spawn):
 
 def test_signal_frame_is_unwound_through(build, spawn):
     exe = build("burn.c", NO_FP)
-    run = spawn([exe, "10", "signal"])
-    time.sleep(0.05)
+    run = spawn([exe, "10", "signal"])  # burning in the handler by now
     sym = Symbolizer()
     res = stacks(sym, run.pid, capture_many(run.pid, 20))
     # Below the handler: the signal trampoline, then the code raise() interrupted.
@@ -154,10 +153,11 @@ def test_separate_debug_file_via_debuglink(build, spawn, tmp_path):
 def test_python312_without_frame_pointers_unwinds_to_start():
     if not shutil.which(PYTHON312):
         pytest.skip("pyenv Python 3.12.1 is not installed")
-    code = "import time\nend = time.time() + 20\nx = 0\nwhile time.time() < end:\n    x += 1\n"
-    proc = subprocess.Popen([PYTHON312, "-c", code])
+    code = ("import time\nend = time.time() + 20\nx = 0\nprint('go', flush=True)\n"
+            "while time.time() < end:\n    x += 1\n")
+    proc = subprocess.Popen([PYTHON312, "-c", code], stdout=subprocess.PIPE)
     try:
-        time.sleep(0.2)
+        proc.stdout.readline()  # in the loop, not still starting up (0.2 s was a guess)
         sym = Symbolizer()
         samples = capture_many(proc.pid, SAMPLES)
         res = stacks(sym, proc.pid, samples)
@@ -169,18 +169,20 @@ def test_python312_without_frame_pointers_unwinds_to_start():
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
 
 
 def test_python312_perf_trampolines_interleave_python_frames():
     if not shutil.which(PYTHON312):
         pytest.skip("pyenv Python 3.12.1 is not installed")
+    # "go" from inside hot_loop: every capture after it finds outer and hot_loop.
     code = ("import time\ndef hot_loop():\n    end = time.time() + 20\n    x = 0\n"
+            "    print('go', flush=True)\n"
             "    while time.time() < end:\n        x += 1\n"
-            "def outer():\n    hot_loop()\nprint('go', flush=True)\nouter()\n")
+            "def outer():\n    hot_loop()\nouter()\n")
     proc = subprocess.Popen([PYTHON312, "-X", "perf", "-c", code], stdout=subprocess.PIPE)
     try:
         proc.stdout.readline()
-        time.sleep(0.1)
         sym = Symbolizer()
         res = stacks(sym, proc.pid, capture_many(proc.pid, 30))
         ok = share(res, lambda names, complete: complete and names[0] == "_start"
@@ -313,15 +315,26 @@ def test_jvm_jit_frames_unwound_to_thread_root(tmp_path):
                              "-cp", str(tmp_path), "Burner", "30"], stdout=subprocess.PIPE)
     try:
         proc.stdout.readline()
-        time.sleep(1.0)  # let the JIT compile the hot methods
-        subprocess.run([str(jbin / "jcmd"), str(proc.pid), "Compiler.perfmap"], check=True,
-                       capture_output=True)
+        # Until the JIT has compiled the hot methods (a fixed second was a guess).
+        perf_map = Path(f"/tmp/perf-{proc.pid}.map")
+        deadline = time.monotonic() + 30
+        while True:
+            subprocess.run([str(jbin / "jcmd"), str(proc.pid), "Compiler.perfmap"], check=True,
+                           capture_output=True)
+            text = perf_map.read_text() if perf_map.exists() else ""
+            if "Burner.leaf(" in text and "Burner.mid(" in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
 
         def cpu_ticks(tid: int) -> int:
             with open(f"/proc/{proc.pid}/task/{tid}/stat") as f:
                 return int(f.read().rsplit(")", 1)[1].split()[11])
 
-        busiest = max(threads(proc.pid), key=cpu_ticks)
+        # The thread running Burner now, not the one with most CPU so far (on a
+        # loaded machine the JIT's compiler threads can lead the first second).
+        before = {t: cpu_ticks(t) for t in threads(proc.pid)}
+        time.sleep(0.5)
+        busiest = max(before, key=lambda t: cpu_ticks(t) - before[t])
         sym = Symbolizer()
         res = stacks(sym, proc.pid, capture_many(proc.pid, 20, tid=busiest))
         ok = share(res, lambda names, complete: complete and names[0] == "clone3"
