@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,7 +54,16 @@ def wait_for_line(p: subprocess.Popen, prefix: str, timeout: float = 20.0) -> st
     deadline = time.monotonic() + timeout
     assert p.stdout is not None
     while time.monotonic() < deadline:
-        line = p.stdout.readline().decode()
+        # readline() blocks: read in a thread, so a silent child fails the
+        # test at the deadline instead of hanging it (teardown kills the child).
+        got: list[bytes] = []
+        reader = threading.Thread(target=lambda got=got: got.append(p.stdout.readline()),
+                                  daemon=True)
+        reader.start()
+        reader.join(max(0.0, deadline - time.monotonic()))
+        if not got:
+            break
+        line = got[0].decode()
         if line.startswith(prefix):
             return line.strip()
         if not line and p.poll() is not None:
