@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import bisect
 import subprocess
+import time
 from pathlib import Path
+
+from symbolizer.jvm import java_method_name
 
 BURNER = r'''
 public class Burner {
@@ -71,3 +74,17 @@ class PerfMapIndex:
         start = self.starts[i]
         size, name = self.entries[start]
         return name if addr < start + size else None
+
+
+def wait_until_compiled(jvms, pid: int, names: set[str], timeout: float = 30.0) -> None:
+    """Refresh the perf map until it names `names` (JIT-compiled) or `timeout` passes.
+
+    Interpreted frames have no names in the perf map, and a fixed wait for the
+    JIT is too short on a loaded machine.
+    """
+    deadline = time.monotonic() + timeout
+    while not names <= {java_method_name(line.split(" ", 2)[2].strip())
+                        for line in open(jvms.perf_map_path(pid))} \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+        jvms.refresh_perf_map(pid)

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from symbolizer.jvm import JvmProcesses, java_method_name, javaize
+from symbolizer.jvm import JvmProcesses, javaize
 
 from .conftest import wait_for_line
-from .jvm_support import compile_burner, java_cmd
+from .jvm_support import compile_burner, java_cmd, wait_until_compiled
 
 
 @pytest.mark.bpf
@@ -29,15 +29,7 @@ def test_jvm_through_recorder(spawn, tmp_path, have_java):
     jvms = JvmProcesses()
     assert jvms.attach(p.pid)
     try:
-        # Record once the JIT has compiled burnCpu and main (their names come
-        # from the perf map; interpreted frames have none), not after a guess.
-        path = jvms.perf_map_path(p.pid)
-        deadline = time.monotonic() + 30
-        while not {"Burner.burnCpu", "Burner.main"} <= {
-                java_method_name(line.split(" ", 2)[2].strip()) for line in open(path)} \
-                and time.monotonic() < deadline:
-            time.sleep(0.2)
-            jvms.refresh_perf_map(p.pid)
+        wait_until_compiled(jvms, p.pid, {"Burner.burnCpu", "Burner.main"})
         _record_jvm(jvms, p.pid, Recorder, RecordOptions)
     finally:
         try:

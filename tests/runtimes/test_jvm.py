@@ -23,7 +23,7 @@ from symbolizer.jvm.java_names import java_frame
 from symbolizer.jvm.threads import parse_thread_dump
 
 from .conftest import wait_for_line
-from .jvm_support import PerfMapIndex, compile_burner, java_cmd
+from .jvm_support import PerfMapIndex, compile_burner, java_cmd, wait_until_compiled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -192,14 +192,7 @@ def test_burncpu_under_main_in_sampled_stacks(spawn, classes):
     pid = _start(spawn, classes, "-XX:+PreserveFramePointer")
     jvms = JvmProcesses()
     assert jvms.attach(pid)
-    # Sample once the JIT has compiled burnCpu and main: interpreted frames
-    # have no names in the perf map (a fixed wait is too short when loaded).
-    deadline = time.monotonic() + 30
-    while not {"Burner.burnCpu", "Burner.main"} <= {
-            java_method_name(line.split(" ", 2)[2].strip())
-            for line in open(jvms.perf_map_path(pid))} and time.monotonic() < deadline:
-        time.sleep(0.2)
-        jvms.refresh_perf_map(pid)
+    wait_until_compiled(jvms, pid, {"Burner.burnCpu", "Burner.main"})
     src = (Path(__file__).with_name("bpf_ustack_test.c")).read_text()
     b = BPF(text=src, cflags=[f"-DTARGET_PID={pid}"])
     stacks: list[list[int]] = []
