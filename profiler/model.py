@@ -68,6 +68,11 @@ class Sample:
     count: int = 1
     reason: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    # The request this thread was serving at that moment (OpenTelemetry ids,
+    # lowercase hex: 32 and 16 characters), "" when none or unknown. Per
+    # sample, never a label: there are millions of trace ids.
+    trace_id: str = ""
+    span_id: str = ""
 
     def folded_stack(self) -> list[str]:
         """Root-first frame names, with the off-CPU reason as the last frame."""
@@ -75,6 +80,43 @@ class Sample:
         if self.kind == OFFCPU:
             names.append(f"[off-cpu:{self.reason or 'other'}]")
         return names
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSpan:
+    """A thread served one span from `start_ns` to `end_ns` (Unix ns).
+
+    Reported by the agent from the process's own attach/detach of the span's
+    context, on the samplers' clock, so it bounds that thread's samples and
+    off-CPU intervals exactly. One span may have many (a pool worker too).
+    """
+
+    pid: int
+    tid: int
+    trace_id: str
+    span_id: str
+    start_ns: int
+    end_ns: int
+    thread_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One OpenTelemetry span, as received over OTLP (times Unix ns)."""
+
+    trace_id: str  # 32 lowercase hex
+    span_id: str  # 16 lowercase hex
+    parent_id: str  # "" for a root
+    name: str
+    kind: str  # "server", "client", "internal", "producer", "consumer", "unspecified"
+    status: str  # "unset", "ok", "error"
+    start_ns: int
+    end_ns: int
+    service: str
+    service_version: str = ""
+    attributes: tuple[tuple[str, str], ...] = ()
+    pid: int = 0
+    host: str = ""
 
 
 @dataclass(slots=True)
