@@ -44,16 +44,16 @@ def one_run(classes: Path) -> dict[str, float]:
     try:
         p.stdout.readline()
         time.sleep(1.5)  # warm: the JIT has compiled the hot method
-        b = BPF(text=USTACK_PROG, cflags=[f"-DTARGET_PID={p.pid}"])
+        b = BPF(text=USTACK_PROG.encode(), cflags=[f"-DTARGET_PID={p.pid}"])
         samples: list[list[int]] = []
 
         def on_event(ctx, data, size):
             e = ctypes.cast(data, ctypes.POINTER(UstackEvent)).contents
             samples.append(list(e.ips[: e.bytes // 8]))
 
-        b["ustack_events"].open_ring_buffer(on_event)
+        b[b"ustack_events"].open_ring_buffer(on_event)
         b.attach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK,
-                            fn_name="ustack_sample", sample_freq=99, cpu=-1)
+                            fn_name=b"ustack_sample", sample_freq=99, cpu=-1)
         jvms = JvmProcesses(warn=lambda m: None)
         t0 = time.perf_counter()
         ok = jvms.attach(p.pid)

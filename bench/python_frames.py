@@ -166,7 +166,7 @@ def window_bpf(target: Target, proc: PythonProcess, b, seconds: float):
     names: dict[int, str] = {}
     c0, t0 = cpu_seconds(), time.monotonic()
     b.attach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK,
-                        fn_name="bench_sample", sample_freq=HZ, cpu=-1)
+                        fn_name=b"bench_sample", sample_freq=HZ, cpu=-1)
     while time.monotonic() - t0 < seconds:
         b.ring_buffer_poll(100)
         b.flamecam_walks += len(events)
@@ -182,7 +182,7 @@ def window_bpf(target: Target, proc: PythonProcess, b, seconds: float):
     b.detach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK)
     b.flamecam_cost.append(prog_cost(b.funcs[b"bench_sample"].fd))
     t1 = time.monotonic()
-    del b["py_procs"][ctypes.c_uint32(proc.pid)]
+    del b[b"py_procs"][ctypes.c_uint32(proc.pid)]
     return target.rate(t0, t1), leaves, (cpu_seconds() - c0) / (t1 - t0)
 
 
@@ -207,7 +207,7 @@ def load_bpf():
     except ImportError:
         return None
     src = BPF_PROG.replace("__PYTHON_H__", (ROOT / "bpf" / "python.h").read_text())
-    b = BPF(text=src, cflags=["-Wno-macro-redefined"])
+    b = BPF(text=src.encode(), cflags=["-Wno-macro-redefined"])
     b.load_func("bench_sample", BPF.PERF_EVENT)
     b.flamecam_events = []
     b.flamecam_cost = []
@@ -217,7 +217,7 @@ def load_bpf():
         e = ctypes.cast(data, ctypes.POINTER(BenchEvent)).contents
         b.flamecam_events.append((e.tid, e.py))
 
-    b["bench_events"].open_ring_buffer(on_event)
+    b[b"bench_events"].open_ring_buffer(on_event)
     return b
 
 

@@ -37,7 +37,7 @@ class OffCpuSampler:
 
     def __init__(self, b):
         self._b = b
-        self._stacks = b["off_stacks"]
+        self._stacks = b[b"off_stacks"]
         self._gen = 0
         self._pending: list[tuple] = []
         self.events: list[OffCpuEvent] = []
@@ -45,8 +45,8 @@ class OffCpuSampler:
         # keeps blocking at the same place, so the recorder keeps what it unwinds.
         self.copies: dict[int, StackCopy] = {}
         self._walked: dict[int, tuple[int, ...]] = {}  # stack id -> addresses
-        b["off_events"].open_ring_buffer(self._on_event)
-        b["off_copies"].open_ring_buffer(self._on_copy)
+        b[b"off_events"].open_ring_buffer(self._on_event)
+        b[b"off_copies"].open_ring_buffer(self._on_copy)
 
     def _on_copy(self, _ctx, data, size) -> int:
         buf = ctypes.string_at(data, size)
@@ -67,8 +67,8 @@ class OffCpuSampler:
 
     def forget_copies(self) -> None:
         """Makes the kernel send fresh stack copies instead of referring to old ones."""
-        self._b["off_copy_ids"].clear()
-        self._b["off_walks"].clear()
+        self._b[b"off_copy_ids"].clear()
+        self._b[b"off_walks"].clear()
 
     def _stack(self, stack_id: int) -> tuple[int, ...]:
         """The addresses under a stack id, read from the kernel once per id.
@@ -94,10 +94,10 @@ class OffCpuSampler:
 
     def drain_aggregates(self) -> None:
         """Moves the kernel's sums of short intervals into `events`."""
-        table = self._b["off_agg"]
+        table = self._b[b"off_agg"]
         old = self._gen
         self._gen = old + 1
-        self._b["off_gen"][ctypes.c_int(0)] = ctypes.c_uint32(self._gen)
+        self._b[b"off_gen"][ctypes.c_int(0)] = ctypes.c_uint32(self._gen)
         time.sleep(0.0005)  # let programs that read the old generation finish
         done = []
         for kb, vb in _entries(table):
@@ -115,7 +115,7 @@ class OffCpuSampler:
 
     def flush_in_progress(self, now_ns: int) -> None:
         """Ends the intervals of threads still off the CPU, at `now_ns`."""
-        for k, s in list(self._b["off_start"].items()):
+        for k, s in list(self._b[b"off_start"].items()):
             if s.ts_out >= now_ns:
                 continue
             blocked, runq = split_interval(s.state, s.ts_out, s.ts_wake, now_ns)

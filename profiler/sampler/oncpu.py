@@ -19,11 +19,11 @@ class OnCpuSampler:
         b.attach_perf_event(
             ev_type=PerfType.SOFTWARE,
             ev_config=PerfSWConfig.CPU_CLOCK,
-            fn_name="on_cpu_sample",
+            fn_name=b"on_cpu_sample",
             sample_freq=hz,
             cpu=-1,
         )
-        b["cpu_events"].open_ring_buffer(self._on_event)
+        b[b"cpu_events"].open_ring_buffer(self._on_event)
 
     def _on_event(self, _ctx, data, size) -> int:
         self.bytes_received += size

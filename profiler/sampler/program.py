@@ -105,7 +105,7 @@ def load(opts: SamplerOptions):
             "bcc is not importable: install python3-bpfcc (run `make setup` as root)"
         ) from e
     try:
-        b = BPF(text=build_source(opts), cflags=cflags(opts))
+        b = BPF(text=build_source(opts).encode(), cflags=cflags(opts))
     except Exception as e:
         raise SamplerError(
             f"could not compile or load the BPF programs ({e}); "
@@ -113,7 +113,7 @@ def load(opts: SamplerOptions):
         ) from e
     _release_compiler_memory()
     if opts.pids:
-        table = b["pid_filter"]
+        table = b[b"pid_filter"]
         for pid in opts.pids:
             table[ctypes.c_uint32(pid)] = ctypes.c_uint8(1)
     return b
@@ -121,5 +121,5 @@ def load(opts: SamplerOptions):
 
 def read_counters(b) -> list[int]:
     """Sums the per-CPU counters (see COUNT_* in bpf/common.h)."""
-    table = b["counters"]
+    table = b[b"counters"]
     return [sum(table[ctypes.c_int(i)]) for i in range(8)]

@@ -38,7 +38,7 @@ class _Tally:
     copying: bool = False
 
 
-def _table_or_none(b, name: str):
+def _table_or_none(b, name: bytes):
     try:
         return b.get_table(name)
     except KeyError:
@@ -62,10 +62,10 @@ class UnwindChooser:
             raise ValueError(f"unwind mode {mode!r}: choose one of {', '.join(MODES)}")
         self.mode = mode
         self.copy_bytes = copy_bytes
-        self._table = b["stack_copy_pids"]
+        self._table = b[b"stack_copy_pids"]
         # The off-CPU sampler reuses a thread's last stacks when it blocks at
         # the same place again; those taken before copying began lack a copy.
-        self._walks = _table_or_none(b, "off_walks")
+        self._walks = _table_or_none(b, b"off_walks")
         self._tally: dict[int, _Tally] = {}
         # "dwarf" is compiled into the programs (COPY_ALL_BYTES): nothing to do here.
 

@@ -38,13 +38,13 @@ def py_proc_bytes(proc: PythonProcess) -> bytes:
 
 def register(bpf, proc: PythonProcess) -> None:
     """Tell the kernel walker about `proc` (a loaded bcc module with python.h)."""
-    table = bpf["py_procs"]
+    table = bpf[b"py_procs"]
     table[ctypes.c_uint32(proc.pid)] = table.Leaf.from_buffer_copy(py_proc_bytes(proc))
 
 
 def unregister(bpf, pid: int) -> None:
     try:
-        del bpf["py_procs"][ctypes.c_uint32(pid)]
+        del bpf[b"py_procs"][ctypes.c_uint32(pid)]
     except KeyError:
         pass
 
@@ -76,7 +76,7 @@ def read_py_stack(bpf, stack_id: int) -> list[RawFrame] | None:
     """The frames stored under `stack_id` (None if evicted or 0)."""
     if not stack_id:
         return None
-    table = bpf["py_stacks"]
+    table = bpf[b"py_stacks"]
     try:
         leaf = table[table.Key(stack_id)]
     except KeyError:

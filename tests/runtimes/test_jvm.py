@@ -194,16 +194,16 @@ def test_burncpu_under_main_in_sampled_stacks(spawn, classes):
     assert jvms.attach(pid)
     wait_until_compiled(jvms, pid, {"Burner.burnCpu", "Burner.main"})
     src = (Path(__file__).with_name("bpf_ustack_test.c")).read_text()
-    b = BPF(text=src, cflags=[f"-DTARGET_PID={pid}"])
+    b = BPF(text=src.encode(), cflags=[f"-DTARGET_PID={pid}"])
     stacks: list[list[int]] = []
 
     def on_event(ctx, data, size):
         e = ctypes.cast(data, ctypes.POINTER(UstackEvent)).contents
         stacks.append(list(e.ips[: e.bytes // 8]))
 
-    b["ustack_events"].open_ring_buffer(on_event)
+    b[b"ustack_events"].open_ring_buffer(on_event)
     b.attach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK,
-                        fn_name="ustack_sample", sample_freq=199, cpu=-1)
+                        fn_name=b"ustack_sample", sample_freq=199, cpu=-1)
     try:
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:

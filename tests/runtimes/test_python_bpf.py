@@ -81,7 +81,7 @@ def recording(tmp_path_factory):
             ns_tids = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
             child = namespaced_child(p.pid)
             targets["abns"] = {"pid": child, "tids": host_tids(child, ns_tids)}
-        b = BPF(text=build_source(), cflags=["-Wno-macro-redefined"])
+        b = BPF(text=build_source().encode(), cflags=["-Wno-macro-redefined"])
         py = PythonStacks(b)
         pids = {t["pid"] for t in targets.values()}
         assert set(py.scan()) >= pids  # found among all of /proc's processes
@@ -91,9 +91,9 @@ def recording(tmp_path_factory):
             e = ctypes.cast(data, ctypes.POINTER(Event)).contents
             events.append((e.kind, e.tid, e.py, e.gil))
 
-        b["py_test_events"].open_ring_buffer(on_event)
+        b[b"py_test_events"].open_ring_buffer(on_event)
         b.attach_perf_event(ev_type=PerfType.SOFTWARE, ev_config=PerfSWConfig.CPU_CLOCK,
-                            fn_name="py_test_sample", sample_freq=HZ, cpu=-1)
+                            fn_name=b"py_test_sample", sample_freq=HZ, cpu=-1)
         # At least SECONDS, then on until every worker thread has MIN_CPU
         # samples: a loaded machine takes longer to give them, not fewer.
         workers = {t["tids"][1] for k, t in targets.items() if k.startswith("ab")}

@@ -33,7 +33,7 @@ class Raw:
     def record(self, pid: int, seconds: float) -> tuple[list, list, dict]:
         """(cpu events, off-CPU events, off-CPU stack copies) of `pid`."""
         key = ctypes.c_uint32(pid)
-        self.b["pid_filter"][key] = ctypes.c_uint8(1)
+        self.b[b"pid_filter"][key] = ctypes.c_uint8(1)
         try:
             end = time.monotonic() + seconds
             while time.monotonic() < end:
@@ -41,7 +41,7 @@ class Raw:
             self.b.ring_buffer_consume()
             self.off.drain_aggregates()
         finally:
-            del self.b["pid_filter"][key]
+            del self.b[b"pid_filter"][key]
         cpu = [e for e in self.on.take() if e.pid == pid]
         off = [e for e in self.off.take() if e.pid == pid]
         copies = {k: c for k, c in self.off.copies.items() if c.pid == pid}
