@@ -30,6 +30,10 @@
 /* Processes to profile when FILTER_PIDS is set (tgid -> 1). */
 BPF_HASH(pid_filter, u32, u8, 4096);
 
+/* Flamecam's own other processes (server, its workers), never profiled
+ * (tgid -> 1); filled by profiler/sampler/self_exclusion.py. */
+BPF_HASH(self_tgids, u32, u8, 1024);
+
 /* Counters read by user space; index by the COUNT_* constants. */
 enum {
     COUNT_CPU_SAMPLES = 0,
@@ -121,7 +125,7 @@ static __always_inline u32 copy_user_stack(char *dst, u64 sp, u32 want)
 
 static __always_inline int wanted(u32 tgid)
 {
-    if (tgid == 0 || tgid == SELF_TGID)
+    if (tgid == 0 || tgid == SELF_TGID || self_tgids.lookup(&tgid))
         return 0;
 #if FILTER_PIDS
     if (!pid_filter.lookup(&tgid))

@@ -24,6 +24,7 @@ from .sampler.offcpu import OffCpuSampler
 from .sampler.oncpu import OnCpuSampler
 from .sampler.options import SamplerOptions
 from .sampler.reasons import classify
+from .sampler.self_exclusion import SelfExclusion
 from .sampler.unwinding import UnwindChooser
 
 log = logging.getLogger("flamecam.recorder")
@@ -94,6 +95,8 @@ class Recorder:
         self._mono_to_wall = time.time_ns() - time.monotonic_ns()
         self.start_ns = time.monotonic_ns() + self._mono_to_wall
         self.py.bind(self._b)
+        self._self = SelfExclusion(self._b)
+        self._self.scan()
         self._on = OnCpuSampler(self._b, self.opts.hz)
         self._unwind = UnwindChooser(self._b, self.opts.unwind, self.opts.stack_copy_bytes)
         if self.opts.off_cpu:
@@ -178,6 +181,8 @@ class Recorder:
 
     # -- conversion ---------------------------------------------------------
     def _wanted(self, pid: int, thread_comm: str) -> bool:
+        if self._self.excluded(pid):
+            return False
         if self._comm_re is None:
             return True
         return bool(
@@ -314,6 +319,7 @@ class Recorder:
             live = set(os.listdir("/proc"))
         except OSError:
             return
+        self._self.forget_exited(live)
         for pid in list(self._proc_names):
             if str(pid) not in live:
                 del self._proc_names[pid]

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
+import requests
 
 from profiler.formats import folded
 from profiler.formats.proto import profile_pb2
 
-from .conftest import flamecam
+from .conftest import ROOT, flamecam
 
 pytestmark = pytest.mark.bpf
 
@@ -157,3 +164,52 @@ def test_cli_usage_errors_exit_2(tmp_path):
     assert r.returncode == 2 and "no process" in r.stderr
     r = flamecam("record", "--comm", "([", "-o", str(tmp_path / "x.folded"))
     assert r.returncode == 2 and "regular expression" in r.stderr
+
+
+def test_flamecam_never_profiles_itself(bystander, tmp_path):
+    """A whole-host recording leaves out every Flamecam process: a server busy
+    answering queries and its forked workers, started on their own."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "profiler.cli", "server", "--port", str(port), "--workers", "2",
+         "--db", f"sqlite:///{tmp_path / 'db.sqlite'}"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    stop = threading.Event()
+
+    def hammer():  # keeps the server's workers on the CPU while we record
+        while not stop.is_set():
+            try:
+                requests.get(f"{url}/api/v1/render?query=cpu{{}}&from=now-1h", timeout=5)
+            except requests.RequestException:
+                time.sleep(0.05)
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "server did not start"
+            time.sleep(0.2)
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+        workers = [int(p) for p in children.read_text().split()]
+        assert len(workers) == 2, workers
+        threads = [threading.Thread(target=hammer, daemon=True) for _ in range(2)]
+        for t in threads:
+            t.start()
+        out = tmp_path / "host.pb.gz"
+        r = flamecam("record", "-d", "3", "-F", "199", "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        parsed = Parsed(out.read_bytes())
+        pids = {labels.get("pid") for _, _, labels in parsed.samples}
+        assert bystander.pid in pids  # the host was profiled...
+        assert not pids & {server.pid, *workers}  # ...but not Flamecam's server
+    finally:
+        stop.set()
+        server.terminate()
+        server.wait(timeout=30)
