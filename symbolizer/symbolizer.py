@@ -173,7 +173,7 @@ class Symbolizer:
         out = []
         frames = st.frames
         for i, addr in enumerate(addrs):
-            look = addr - 1 if i else addr
+            look = addr - 1 if i and addr else addr  # a 0 return address: garbage, kept as 0
             fr = frames.get(look)
             if fr is not None:
                 if type(fr) is tuple:  # a frame with its inlined callees (lines=True)

@@ -23,6 +23,9 @@ from google.protobuf.message import DecodeError
 from profiler.formats.proto import profile_pb2
 from profiler.model import CPU, OFFCPU, Frame, Profile, Sample
 
+# pprof addresses are uint64; a frame keeps a raw (possibly wrapped) offset.
+_U64 = 0xFFFF_FFFF_FFFF_FFFF
+
 DEFAULT_MAX_DECOMPRESSED = 64 << 20
 DEFAULT_MAX_SAMPLES = 1_000_000
 
@@ -113,7 +116,7 @@ def encode(profile: Profile, *, timestamps: bool = True, compress: bool = True) 
             name = strings(frame.name)
             msg.function.add(id=fid, name=name, system_name=name, filename=strings(frame.file))
         lid = locations[frame] = len(locations) + 1
-        loc = msg.location.add(id=lid, mapping_id=mapping_id(frame), address=frame.offset)
+        loc = msg.location.add(id=lid, mapping_id=mapping_id(frame), address=frame.offset & _U64)
         loc.line.add(function_id=fid, line=frame.line)
         return lid
 
