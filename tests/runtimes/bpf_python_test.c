@@ -9,6 +9,7 @@ struct py_test_event {
     u64 py;
     u32 gil;
     u32 state;
+    u64 futex;  /* the futex address it blocked in (0: none): why a wait was not the GIL */
 };
 
 BPF_RINGBUF_OUTPUT(py_test_events, 256);
@@ -25,6 +26,8 @@ static __always_inline void py_test_emit(u32 kind, u32 state)
     e.state = state;
     e.py = flamecam_py_stackid(tgid, tid);
     e.gil = flamecam_py_gil_wait(tgid, tid);
+    u64 *uaddr = py_futex.lookup(&tid);
+    e.futex = uaddr ? *uaddr : 0;
     py_test_events.ringbuf_output(&e, sizeof(e), 0);
 }
 
