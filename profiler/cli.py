@@ -180,7 +180,7 @@ def _prereq_or_exit() -> None:
 
 def cmd_record(args) -> int:
     from .formats import infer_format
-    from .record import record
+    from .record_command import record
     from .sampler.program import SamplerError
 
     fmt = args.format or infer_format(args.output) or "folded"
@@ -220,7 +220,7 @@ def _agent_opts(args):
 
 
 def cmd_run(args) -> int:
-    from .platform import run_platform
+    from .run_command import run_platform
 
     _prereq_or_exit()
     return run_platform(args.host, args.port, args.db, args.seconds, _sampler_opts(args),
