@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from profiler.formats.proto import AGENT_BATCH_CONTENT_TYPE, agent_pb2
-from profiler.ingest.errors import BadRequest
 from profiler.ingest.labels import check_time, validate_labels
-from profiler.ingest.limits import Limits
 from profiler.model import FRAME_KINDS, OFFCPU, PROFILE_TYPES, Frame, Sample
 from profiler.store import SeriesBatch
+from profiler.web.errors import BadRequest
+from profiler.web.limits import Limits
 
 CONTENT_TYPE = AGENT_BATCH_CONTENT_TYPE
 

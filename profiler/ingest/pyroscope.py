@@ -15,14 +15,14 @@ from google.protobuf.message import DecodeError
 
 from profiler.formats import pprof
 from profiler.formats.proto import push_pb2
-from profiler.ingest.errors import BadRequest
 from profiler.ingest.labels import check_time, validate_labels
-from profiler.ingest.limits import Limits
 from profiler.ingest.pprof_columns import pprof_groups
 from profiler.model import CPU, OFFCPU, Frame, Sample
-from profiler.query.selector import QueryError, parse_time
 from profiler.store import SeriesBatch
 from profiler.store.columns import ColumnBatch
+from profiler.web.errors import BadRequest
+from profiler.web.limits import Limits
+from profiler.web.params import QueryError, parse_time
 
 # ---------------------------------------------------------------- push.v1
 

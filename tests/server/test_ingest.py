@@ -162,7 +162,7 @@ def test_legacy_and_agent_bad_input(client):
 
 
 def test_oversized_body_413(app):
-    from profiler.ingest.limits import Limits
+    from profiler.web.limits import Limits
 
     app.extensions["flamecam"].config.limits = Limits(max_body=1 << 20)
     client = app.test_client()

@@ -7,7 +7,8 @@ import random
 import pytest
 
 from profiler.query import flamegraph as fg
-from profiler.query.selector import QueryError, parse_selector, parse_time
+from profiler.query.selector import parse_selector
+from profiler.web.params import QueryError, parse_time
 
 
 def test_selectors():
