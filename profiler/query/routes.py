@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from profiler.model import FRAME_KINDS, OFFCPU_REASONS, PROFILE_TYPES
 from profiler.query import export
 from profiler.query.engine import QueryEngine, Selection, default_step
 from profiler.query.selector import parse_selector
@@ -50,6 +51,13 @@ def _selection(prefix: str = "", query_key: str = "query") -> Selection:
 def _max_nodes() -> int:
     n = _int_arg("maxNodes", 0, "max-nodes", "max_nodes") or 0
     return max(0, min(n, 1_000_000))
+
+
+@bp.get("/api/v1/meta")
+def meta():
+    """The API's vocabulary, so clients (the web UI) need no copy of it."""
+    return jsonify(profile_types=[*PROFILE_TYPES, "wall"], offcpu_reasons=list(OFFCPU_REASONS),
+                   frame_kinds=list(FRAME_KINDS))
 
 
 @bp.get("/api/v1/labels")

@@ -1,7 +1,7 @@
 // A flame graph with its toolbar: flame/icicle, search with the matches'
 // share, reset zoom, and a legend of the colours in use.
 
-import { KIND_HUES, KIND_LABELS, offcpuReason, REASON_COLORS, REASONS } from "./colors.js";
+import { KIND_HUES, KIND_LABELS, offcpuReason, reasonColor, reasonsIn } from "./colors.js";
 import { FlameGraph } from "./flamegraph.js";
 import { el, fmtPercent } from "./format.js";
 
@@ -86,9 +86,7 @@ export class FlamePanel {
         }
       }
       const reasons = new Set(tree.names.map(offcpuReason).filter(Boolean));
-      for (const reason of REASONS) {
-        if (reasons.has(reason)) items.push([REASON_COLORS[reason], `off-CPU: ${reason}`]);
-      }
+      for (const reason of reasonsIn(reasons)) items.push([reasonColor(reason), `off-CPU: ${reason}`]);
     }
     this.legend.replaceChildren(
       ...items.map(([color, text]) => {
