@@ -50,6 +50,11 @@ export function reasonsIn(seen) {
   return [...known, ...rest];
 }
 
+// Legend entries ([colour, text]) for the reasons of `seen`, in order.
+export function reasonLegend(seen) {
+  return reasonsIn(seen).map((reason) => [reasonColor(reason), `off-CPU: ${reason}`]);
+}
+
 export function reasonColor(reason) {
   const color = REASON_PALETTE[reason || "other"];
   if (color) return color;

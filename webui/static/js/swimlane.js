@@ -1,8 +1,8 @@
 // One thread over time: on-CPU samples and off-CPU intervals (by reason) in
 // two lanes; clicking or arrowing to an event shows its stack.
 
-import { reasonColor, reasonsIn } from "./colors.js";
-import { el, fmtClock, fmtDuration } from "./format.js";
+import { reasonColor, reasonLegend } from "./colors.js";
+import { el, fmtClock, fmtDuration, swatches } from "./format.js";
 
 const LANE = 26;
 const TOP = 4;
@@ -52,14 +52,8 @@ export class SwimLane {
     const items = [];
     if (this.events.some((e) => e.kind === "cpu")) items.push(["#e0651f", "on-CPU sample"]);
     const reasons = new Set(this.events.filter((e) => e.kind !== "cpu").map((e) => e.reason || "other"));
-    for (const reason of reasonsIn(reasons)) items.push([reasonColor(reason), `off-CPU: ${reason}`]);
-    this.legend.replaceChildren(
-      ...items.map(([color, text]) => {
-        const swatch = el("i");
-        swatch.style.background = color;
-        return el("span", { className: "item" }, [swatch, text]);
-      }),
-    );
+    items.push(...reasonLegend(reasons));
+    this.legend.replaceChildren(...swatches(items));
   }
 
   laneOf(event) {
