@@ -27,8 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from profiler.model import Frame  # noqa: E402
-from profiler.server import ServerConfig, create_app  # noqa: E402
-from profiler.server.app import shutdown  # noqa: E402
+from profiler.server.app import ServerConfig, create_app, shutdown  # noqa: E402
 from profiler.store import Store  # noqa: E402
 from profiler.store import maintenance as m  # noqa: E402
 from profiler.store.blocks import RawColumns  # noqa: E402

@@ -1,7 +1,8 @@
 """eBPF programs, as C sources compiled by bcc at load time.
 
-Each program sits beside the thin Python driver that loads it
-(`profiler/sampler/`), as in bcc's own tools. They read only tracepoint
+The programs live here, apart from their Python drivers: `profiler/sampler/`
+loads, attaches and decodes them (`program.py` splices the sources together,
+`oncpu.py`/`offcpu.py` read their events). They read only tracepoint
 arguments and BPF helpers, never kernel structs, so one source works on every
 kernel whatever headers bcc compiles against.
 """

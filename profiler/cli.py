@@ -12,33 +12,25 @@ import os
 import sys
 
 from . import __version__
+from .cmdline import positive_int, setup_logging
+from .server.command import add_listen_args, add_server_args
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PREREQ = 0, 1, 2, 3
 
 log = logging.getLogger("flamecam")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-    return v
-
-
 def _add_sampler_args(p: argparse.ArgumentParser, default_hz: int) -> None:
     g = p.add_argument_group("what to sample")
-    g.add_argument("-p", "--pid", dest="pids", action="append", type=_positive_int, default=[],
+    g.add_argument("-p", "--pid", dest="pids", action="append", type=positive_int, default=[],
                    metavar="PID", help="profile this process (repeatable; default: every process)")
     g.add_argument("--comm", metavar="REGEX",
                    help="only processes or threads whose name matches REGEX")
-    g.add_argument("-F", "--frequency", dest="hz", type=_positive_int, default=default_hz,
+    g.add_argument("-F", "--frequency", dest="hz", type=positive_int, default=default_hz,
                    metavar="HZ", help=f"on-CPU samples per second per CPU (default {default_hz})")
     g.add_argument("--no-off-cpu", dest="off_cpu", action="store_false",
                    help="record on-CPU samples only (off-CPU is on by default)")
-    g.add_argument("--off-cpu-threshold-us", type=_positive_int, default=1000, metavar="N",
+    g.add_argument("--off-cpu-threshold-us", type=positive_int, default=1000, metavar="N",
                    help="off-CPU intervals of N us or more are kept one by one with their "
                         "timestamps; shorter ones are summed in the kernel (default 1000)")
     g.add_argument("--unwind", choices=("auto", "fp", "dwarf"), default="auto",
@@ -47,22 +39,14 @@ def _add_sampler_args(p: argparse.ArgumentParser, default_hz: int) -> None:
                         "binaries' CFI, for code built without frame pointers; 'auto' starts "
                         "every process on frame pointers and switches a process to copies once "
                         "its stacks are seen to stop short of main/thread start (default auto)")
-    g.add_argument("--stack-copy-kib", type=_positive_int, default=16, metavar="KIB",
+    g.add_argument("--stack-copy-kib", type=positive_int, default=16, metavar="KIB",
                    help="user stack copied per sample with --unwind dwarf/auto (default 16)")
     g.add_argument("--python-native", action="store_true",
                    help="keep the CPython interpreter's own native frames "
                         "(_PyEval_EvalFrameDefault, ...) between Python frames; "
                         "by default they are folded away")
-    g.add_argument("--ringbuf-pages", type=_positive_int, default=256, metavar="N",
+    g.add_argument("--ringbuf-pages", type=positive_int, default=256, metavar="N",
                    help="ring buffer size in pages per sampler, a power of two (default 256)")
-
-
-def _add_server_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=_positive_int, default=4040, help="port (default 4040)")
-    p.add_argument("--db", default=os.environ.get("FLAMECAM_DB"), metavar="URL",
-                   help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/flamecam "
-                        "(default: SQLite under ./data; env FLAMECAM_DB)")
 
 
 def _label(text: str) -> tuple[str, str]:
@@ -78,7 +62,7 @@ def _add_agent_args(p: argparse.ArgumentParser) -> None:
                    help="upload a batch every SECONDS (default 10)")
     g.add_argument("--spool-dir", default="data/agent-spool", metavar="DIR",
                    help="where batches wait while the server is unreachable")
-    g.add_argument("--spool-max-mib", type=_positive_int, default=256, metavar="MIB",
+    g.add_argument("--spool-max-mib", type=positive_int, default=256, metavar="MIB",
                    help="spool bound; older batches beyond it are dropped and counted")
     g.add_argument("--metrics-port", type=int, default=4041, metavar="PORT",
                    help="Prometheus /metrics on 127.0.0.1:PORT (0: off; default 4041)")
@@ -123,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="the whole platform on this host: server + agent (what `make run` starts)",
         description="Start the server (SQLite under ./data by default) and profile this host "
                     "into it continuously until Ctrl-C; open the printed URL.")
-    _add_server_args(run)
+    add_listen_args(run)
     _add_sampler_args(run, default_hz=19)
     _add_agent_args(run)
     run.add_argument("--seconds", type=float, default=None, help="stop after SECONDS")
@@ -132,18 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "server", help="serve the API, the UI and ingest (Pyroscope-compatible)",
         description="Serve Flamecam's ingest (own agent protocol, Pyroscope push and /ingest), "
                     "query API, Pyroscope render API and web UI.")
-    _add_server_args(srv)
-    srv.add_argument("--multitenancy", action="store_true",
-                     help="separate tenants by the X-Scope-OrgID header")
-    srv.add_argument("--auth-token", default=os.environ.get("FLAMECAM_AUTH_TOKEN"),
-                     metavar="TOKEN", help="require 'Bearer TOKEN' (or Basic user:TOKEN) "
-                                           "on ingest and query (env FLAMECAM_AUTH_TOKEN)")
-    srv.add_argument("--retention", type=_positive_int, default=7 * 86400, metavar="SECONDS",
-                     help="keep data this long (default 7 days)")
-    srv.add_argument("--max-body-mib", type=_positive_int, default=16, metavar="MIB",
-                     help="largest accepted request body, compressed (default 16)")
-    srv.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                     help="server processes sharing the port (default: one per CPU, at most 4)")
+    add_server_args(srv)
 
     ag = sub.add_parser(
         "agent", help="profile this host continuously and ship to a server",
@@ -164,11 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="flamecam: %(levelname)s: %(message)s")
-
-
 def _prereq_or_exit() -> None:
     from .doctor import first_problem
 
@@ -180,7 +148,7 @@ def _prereq_or_exit() -> None:
 
 def cmd_record(args) -> int:
     from .formats import infer_format
-    from .record import record
+    from .record_command import record
     from .sampler.program import SamplerError
 
     fmt = args.format or infer_format(args.output) or "folded"
@@ -220,7 +188,7 @@ def _agent_opts(args):
 
 
 def cmd_run(args) -> int:
-    from .platform import run_platform
+    from .run_command import run_platform
 
     _prereq_or_exit()
     return run_platform(args.host, args.port, args.db, args.seconds, _sampler_opts(args),
@@ -228,18 +196,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_server(args) -> int:
-    from .server import default_workers, serve
+    from .server.command import run
 
-    if not args.verbose:
-        logging.getLogger().setLevel(logging.INFO)
-    try:
-        serve(args.host, args.port, args.db, multitenancy=args.multitenancy,
-              auth_token=args.auth_token, retention_s=args.retention,
-              max_body=args.max_body_mib << 20, workers=args.workers or default_workers())
-    except OSError as e:
-        print(f"flamecam: cannot serve on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+    return run(args, args.verbose)
 
 
 def cmd_agent(args) -> int:
@@ -293,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             re.compile(args.comm)
         except re.error as e:
             parser.error(f"--comm: invalid regular expression: {e}")
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     return COMMANDS[args.command](args)
 
 

@@ -81,18 +81,6 @@ class CfiTable:
 
 
 # -- DWARF expressions we recognise ----------------------------------------
-def _uleb(b: list[int] | bytes, i: int) -> tuple[int, int]:
-    v = shift = 0
-    while i < len(b):
-        c = b[i]
-        i += 1
-        v |= (c & 0x7F) << shift
-        shift += 7
-        if not c & 0x80:
-            break
-    return v, i
-
-
 def _sleb(b: list[int] | bytes, i: int) -> tuple[int, int]:
     v = shift = 0
     c = 0

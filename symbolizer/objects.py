@@ -53,10 +53,6 @@ class ObjectFile:
             self._symbols = table
         return self._symbols
 
-    @property
-    def symbols_loaded(self) -> bool:
-        return self._symbols is not None
-
     def _load_symbols(self) -> SymbolTable:
         try:
             table = load_symbols(self.elf)

@@ -84,12 +84,6 @@ class SymbolTable:
                 starts, sizes, names = (list(compress(x, keep)) for x in (starts, sizes, names))
         return cls(starts, sizes, names, source)
 
-    @classmethod
-    def from_entries(cls, entries: list[tuple[int, int, str]], source: str = "") -> SymbolTable:
-        """From (start, size, name) tuples, for small tables (tests, perf maps)."""
-        return cls.build([e[0] for e in entries], [e[1] for e in entries],
-                         [e[2] for e in entries], source)
-
     def __len__(self) -> int:
         return sum(1 for n in self.names if n is not None)
 

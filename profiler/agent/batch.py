@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 
 import zstandard
@@ -76,6 +77,7 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
     samples = sorted(samples, key=lambda s: s.ts_ns)
     msg.base_ns = samples[0].ts_ns if samples else 0
     last_ts: dict[int, int] = {}
+    sample_labels: dict[int, list[int]] = {}  # id(series columns) -> string index per sample
     for s in samples:
         st = stack_by_id.get(id(s.stack))
         if st is None:
@@ -93,11 +95,21 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
         comm.append(s_idx(s.comm))
         reason.append(s_idx(s.reason))
         cpu.append(max(0, s.cpu))
+        # Per-sample labels are rare (the recorder sets none): a column only
+        # for series that have some, filled with 0 ("") up to that point.
+        if s.labels:
+            own = sample_labels.setdefault(id(cols), [])
+            own.extend([0] * (len(stack) - 1 - len(own)))
+            own.append(s_idx(json.dumps(dict(sorted(s.labels.items())), separators=(",", ":"),
+                                        ensure_ascii=False)))
     # Columns are filled as lists and handed over once: appending to a
     # protobuf field one value at a time costs several times more.
     for ser, cols in zip(msg.series, series.values(), strict=True):
         for name, col in zip(_COLUMNS, cols, strict=True):
             getattr(ser, name).extend(col)
+        own = sample_labels.get(id(cols))
+        if own:
+            ser.sample_labels.extend(own + [0] * (len(cols[0]) - len(own)))
     for k, v in (lost or {}).items():
         msg.lost[k] = v
     # A compressor per call: they are not thread-safe, and this runs every 10 s.

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from ..model import Sample
+from ..model import Frame, Sample
 
 
 def fold(samples: Iterable[Sample]) -> Counter[str]:
@@ -30,14 +30,25 @@ def write(samples: Iterable[Sample], out: TextIO) -> int:
     return len(totals)
 
 
+def to_frame(name: str) -> Frame:
+    """A folded frame name back as a Frame: `_[k]` is kernel, `[off-cpu:…]` the reason."""
+    if name.endswith("_[k]"):
+        return Frame(name[:-4], "kernel")
+    if name.startswith("[off-cpu:"):
+        return Frame(name, "offcpu")
+    return Frame(name, "native")
+
+
 def parse(lines: Iterable[str]) -> Iterator[tuple[list[str], int]]:
     """Yields (frames root first, value) per line; the last space splits.
 
-    Raises ValueError naming the line for anything that is not `stack VALUE`.
+    Blank lines are skipped and spaces around a line ignored. Raises
+    ValueError naming the line for anything that is not `stack VALUE` with a
+    whole, non-negative VALUE (ingest answers it with 422).
     """
     for n, line in enumerate(lines, 1):
-        line = line.rstrip("\r\n")
-        if not line.strip():
+        line = line.strip()
+        if not line:
             continue
         stack, sep, value = line.rpartition(" ")
         if not sep or not stack:

@@ -2,6 +2,8 @@
 
 Each profile lists its samples as they happened, weighted in nanoseconds, so
 speedscope's time-order view replays what a thread did on and off the CPU.
+`parse` reads any speedscope file back (sampled or evented profiles, any time
+unit), as `/ingest?format=speedscope` receives them.
 See https://www.speedscope.app/file-format-schema.json.
 """
 
@@ -66,3 +68,45 @@ def to_dict(profile: Profile, name: str = "flamecam") -> dict:
 
 def write(profile: Profile, out: TextIO, name: str = "flamecam") -> None:
     json.dump(to_dict(profile, name), out, separators=(",", ":"))
+
+
+_UNITS = {"nanoseconds": 1, "microseconds": 1000, "milliseconds": 10**6, "seconds": 10**9}
+
+
+def parse(text: str, unitless_ns: int) -> list[tuple[list[str], int]]:
+    """(frame names root first, weight in ns) per sample or evented stretch.
+
+    Weights in a time unit convert to ns; weights without one (`none`, bytes)
+    count samples, each worth `unitless_ns`. Raises ValueError with a one-line
+    reason for anything that is not a speedscope file.
+    """
+    try:
+        doc = json.loads(text)
+        frames = [f["name"] for f in doc["shared"]["frames"]]
+        out: list[tuple[list[str], int]] = []
+        for prof in doc["profiles"]:
+            mult = _UNITS.get(prof.get("unit", "none"), 0)
+            if prof.get("type") == "sampled":
+                weights = prof.get("weights") or [1] * len(prof["samples"])
+                for stack, w in zip(prof["samples"], weights, strict=True):
+                    names = [frames[i] for i in stack]
+                    out.append((names, int(w * mult) if mult else int(w) * unitless_ns))
+            elif prof.get("type") == "evented":
+                open_: list[int] = []
+                last = prof.get("startValue", 0)
+                for ev in prof["events"]:
+                    at = ev["at"]
+                    if open_ and at > last:
+                        out.append(([frames[i] for i in open_],
+                                    int((at - last) * mult) if mult
+                                    else int(at - last) * unitless_ns))
+                    last = at
+                    if ev["type"] == "O":
+                        open_.append(ev["frame"])
+                    elif open_:
+                        open_.pop()
+            else:
+                raise ValueError(f"unknown profile type {prof.get('type')!r}")
+        return out
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError) as e:
+        raise ValueError(f"bad speedscope file: {e}") from None

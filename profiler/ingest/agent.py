@@ -7,17 +7,18 @@ index is checked before anything is built, so a malformed batch is a 400.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
 from profiler.formats.proto import AGENT_BATCH_CONTENT_TYPE, agent_pb2
-from profiler.ingest.errors import BadRequest
 from profiler.ingest.labels import check_time, validate_labels
-from profiler.ingest.limits import Limits
 from profiler.model import FRAME_KINDS, OFFCPU, PROFILE_TYPES, Frame, Sample
 from profiler.store import SeriesBatch
+from profiler.web.errors import BadRequest
+from profiler.web.limits import Limits
 
 CONTENT_TYPE = AGENT_BATCH_CONTENT_TYPE
 
@@ -74,6 +75,7 @@ def parse_batch(body: bytes, limits: Limits) -> AgentBatch:
             raise BadRequest(400, "sample references a missing stack")
         if max(max(ser.thread), max(ser.comm), max(ser.reason)) >= nstr:
             raise BadRequest(400, "sample references a missing string")
+        own = _sample_labels(ser.sample_labels, n, strings, limits)
         ts = msg.base_ns
         samples = []
         for k in range(n):
@@ -81,8 +83,38 @@ def parse_batch(body: bytes, limits: Limits) -> AgentBatch:
             samples.append(Sample(ser.kind, ts, ser.pid[k], ser.tid[k], ser.cpu[k],
                                   strings[ser.comm[k]], strings[ser.thread[k]],
                                   stacks[ser.stack[k]], ser.value_ns[k], ser.count[k] or 1,
-                                  strings[ser.reason[k]] if ser.kind == OFFCPU else ""))
+                                  strings[ser.reason[k]] if ser.kind == OFFCPU else "",
+                                  dict(own[k]) if own else {}))
         check_time(min(s.ts_ns for s in samples), limits, now)
         check_time(max(s.ts_ns for s in samples), limits, now)
         out.append(SeriesBatch(ser.kind, labels, samples))
     return AgentBatch(msg.agent_id, msg.seq, out, dict(msg.lost))
+
+
+def _sample_labels(column, n: int, strings: list[str],
+                   limits: Limits) -> list[dict[str, str]] | None:
+    """Each sample's own labels from the `sample_labels` column (None when absent)."""
+    if not len(column):
+        return None
+    if len(column) != n:
+        raise BadRequest(400, "sample columns of unequal length")
+    parsed: dict[int, dict[str, str]] = {0: {}}
+    out = []
+    for i in column:
+        labels = parsed.get(i)
+        if labels is None:
+            if i >= len(strings):
+                raise BadRequest(400, "sample references a missing string")
+            try:
+                labels = json.loads(strings[i])
+            except (ValueError, RecursionError):
+                raise BadRequest(400, "sample labels are not JSON") from None
+            if (not isinstance(labels, dict) or len(labels) > limits.max_series_labels
+                    or not all(isinstance(k, str) and isinstance(v, str)
+                               and len(k) <= limits.max_label_name
+                               and len(v) <= limits.max_label_value
+                               for k, v in labels.items())):
+                raise BadRequest(400, "sample labels must be a small JSON object of strings")
+            parsed[i] = labels
+        out.append(labels)
+    return out

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import time
 
-from profiler.ingest.errors import BadRequest
-from profiler.ingest.limits import Limits
+from profiler.web.errors import BadRequest
+from profiler.web.limits import Limits
 
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 # Labels that are not series identity but per-sample or reserved.

@@ -6,23 +6,22 @@ route can validate everything first and then write it in one transaction.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
-from profiler.formats import pprof
+from profiler.formats import folded, pprof, speedscope
 from profiler.formats.proto import push_pb2
-from profiler.ingest.errors import BadRequest
 from profiler.ingest.labels import check_time, validate_labels
-from profiler.ingest.limits import Limits
 from profiler.ingest.pprof_columns import pprof_groups
 from profiler.model import CPU, OFFCPU, Frame, Sample
-from profiler.query.selector import QueryError, parse_time
 from profiler.store import SeriesBatch
 from profiler.store.columns import ColumnBatch
+from profiler.web.errors import BadRequest
+from profiler.web.limits import Limits
+from profiler.web.params import QueryError, parse_time
 
 # ---------------------------------------------------------------- push.v1
 
@@ -126,14 +125,6 @@ def parse_app_name(name: str, limits: Limits) -> tuple[str, dict[str, str]]:
     return kind, validate_labels(pairs, limits)
 
 
-def _frame(name: str) -> Frame:
-    if name.endswith("_[k]"):
-        return Frame(name[:-4], "kernel")
-    if name.startswith("[off-cpu:"):
-        return Frame(name, "offcpu")
-    return Frame(name, "native")
-
-
 def legacy_batches(args, body: bytes, content_type: str, limits: Limits,
                    files: dict[str, bytes] | None = None) -> list[SeriesBatch]:
     """Decode a legacy /ingest request into batches."""
@@ -181,76 +172,27 @@ def legacy_batches(args, body: bytes, content_type: str, limits: Limits,
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest(422, "body is not UTF-8 text") from None
-    if fmt == "speedscope":
-        stacks = _speedscope_stacks(text, period)
-    elif fmt == "lines":
-        stacks = [(line.strip().split(";"), 1, period) for line in text.splitlines()
-                  if line.strip()]
-    elif fmt in ("folded", "collapsed", ""):
-        stacks = _folded_stacks(text, period)
-    else:
-        raise BadRequest(415, f"unsupported format {fmt!r}")
+    try:
+        if fmt == "speedscope":
+            stacks = [(names, 1, value) for names, value in speedscope.parse(text, period)]
+        elif fmt == "lines":
+            stacks = [(line.strip().split(";"), 1, period) for line in text.splitlines()
+                      if line.strip()]
+        elif fmt in ("folded", "collapsed", ""):
+            stacks = [(names, count, count * period)
+                      for names, count in folded.parse(text.splitlines())]
+        else:
+            raise BadRequest(415, f"unsupported format {fmt!r}")
+    except ValueError as e:  # the format's own one-line reason
+        raise BadRequest(422, str(e)) from None
     if len(stacks) > limits.max_samples:
         raise BadRequest(413, f"more than {limits.max_samples} stacks")
     frames: dict[str, Frame] = {}
     samples = []
     for names, count, value in stacks:
-        stack = tuple(frames.get(n) or frames.setdefault(n, _frame(n)) for n in names if n)
+        stack = tuple(frames.get(n) or frames.setdefault(n, folded.to_frame(n)) for n in names if n)
         if not stack or value <= 0:
             continue
         samples.append(Sample(kind, ts, 0, 0, 0, labels["service_name"], "", stack, value,
                               count=count, reason="other" if kind == OFFCPU else ""))
     return [SeriesBatch(kind, labels, samples)] if samples else []
-
-
-def _folded_stacks(text: str, period: int) -> list[tuple[list[str], int, int]]:
-    out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line:
-            continue
-        stack, sep, value = line.rpartition(" ")
-        try:
-            count = int(value)
-        except ValueError:
-            raise BadRequest(422, f"line {n}: value {value[:40]!r} is not an integer") from None
-        if not sep or not stack or count < 0:
-            raise BadRequest(422, f"line {n}: expected 'frame;frame;... COUNT'")
-        out.append((stack.split(";"), count, count * period))
-    return out
-
-
-_SPEEDSCOPE_UNITS = {"nanoseconds": 1, "microseconds": 1000, "milliseconds": 10**6,
-                     "seconds": 10**9}
-
-
-def _speedscope_stacks(text: str, period: int) -> list[tuple[list[str], int, int]]:
-    try:
-        doc = json.loads(text)
-        frames = [f["name"] for f in doc["shared"]["frames"]]
-        out = []
-        for prof in doc["profiles"]:
-            mult = _SPEEDSCOPE_UNITS.get(prof.get("unit", "none"), 0)
-            if prof.get("type") == "sampled":
-                weights = prof.get("weights") or [1] * len(prof["samples"])
-                for stack, w in zip(prof["samples"], weights, strict=True):
-                    names = [frames[i] for i in stack]
-                    out.append((names, 1, int(w * mult) if mult else int(w) * period))
-            elif prof.get("type") == "evented":
-                open_: list[int] = []
-                last = prof.get("startValue", 0)
-                for ev in prof["events"]:
-                    at = ev["at"]
-                    if open_ and at > last:
-                        out.append(([frames[i] for i in open_], 1,
-                                    int((at - last) * mult) if mult else int(at - last) * period))
-                    last = at
-                    if ev["type"] == "O":
-                        open_.append(ev["frame"])
-                    elif open_:
-                        open_.pop()
-            else:
-                raise ValueError(f"unknown profile type {prof.get('type')!r}")
-        return out
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
-        raise BadRequest(422, f"bad speedscope file: {e}") from None

@@ -8,9 +8,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from profiler.formats.proto import push_pb2
 from profiler.ingest import agent, pyroscope
-from profiler.ingest.errors import BadRequest
-from profiler.ingest.limits import decode_body, read_body
-from profiler.server.context import state, tenant
+from profiler.web.context import state, tenant
+from profiler.web.errors import BadRequest
+from profiler.web.limits import decode_body, read_body
 
 bp = Blueprint("ingest", __name__)
 

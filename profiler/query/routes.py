@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from profiler.ingest.errors import BadRequest
+from profiler.model import FRAME_KINDS, OFFCPU_REASONS, PROFILE_TYPES
 from profiler.query import export
-from profiler.query.engine import Selection, default_step
-from profiler.query.selector import QueryError, parse_range, parse_selector, parse_time
-from profiler.server.context import state, tenant
+from profiler.query.engine import QueryEngine, Selection, default_step
+from profiler.query.selector import parse_selector
+from profiler.web.context import tenant
+from profiler.web.errors import BadRequest
+from profiler.web.params import QueryError, parse_range
 
 bp = Blueprint("query", __name__)
+
+# Where `server.create_app` puts the app's QueryEngine (one per app, over its store).
+ENGINE = "flamecam.query"
+
+
+def _engine() -> QueryEngine:
+    return current_app.extensions[ENGINE]
 
 
 def _int_arg(name: str, default: int | None = None, *names: str) -> int | None:
@@ -44,13 +53,20 @@ def _max_nodes() -> int:
     return max(0, min(n, 1_000_000))
 
 
+@bp.get("/api/v1/meta")
+def meta():
+    """The API's vocabulary, so clients (the web UI) need no copy of it."""
+    return jsonify(profile_types=[*PROFILE_TYPES, "wall"], offcpu_reasons=list(OFFCPU_REASONS),
+                   frame_kinds=list(FRAME_KINDS))
+
+
 @bp.get("/api/v1/labels")
 def labels():
     try:
         lo, hi = parse_range(request.args)
     except QueryError as e:
         raise BadRequest(400, str(e)) from None
-    return jsonify(names=state().engine.label_names(tenant(), lo, hi))
+    return jsonify(names=_engine().label_names(tenant(), lo, hi))
 
 
 @bp.get("/api/v1/labels/<name>/values")
@@ -60,13 +76,13 @@ def label_values(name: str):
         sel = parse_selector(request.args.get("query")) if request.args.get("query") else None
     except QueryError as e:
         raise BadRequest(400, str(e)) from None
-    return jsonify(values=state().engine.label_values(tenant(), name, lo, hi, sel))
+    return jsonify(values=_engine().label_values(tenant(), name, lo, hi, sel))
 
 
 @bp.get("/api/v1/series")
 def series():
     sel = _selection()
-    rows = state().engine.series(sel.tenant, sel.selector, sel.lo, sel.hi)
+    rows = _engine().series(sel.tenant, sel.selector, sel.lo, sel.hi)
     return jsonify(series=[{"labels": s.labels, "kind": s.kind} for s in rows])
 
 
@@ -75,7 +91,7 @@ def series():
 def render():
     sel = _selection()
     fmt = request.args.get("format", "json")
-    eng = state().engine
+    eng = _engine()
     if fmt in ("pprof", "folded", "collapsed", "speedscope"):
         return _export(sel, fmt)
     if fmt != "json":
@@ -86,7 +102,7 @@ def render():
 
 
 def _export(sel: Selection, fmt: str) -> Response:
-    eng = state().engine
+    eng = _engine()
     if fmt in ("folded", "collapsed"):
         return Response(eng.folded(sel), mimetype="text/plain",
                         headers={"Content-Disposition": "attachment; filename=flamecam.folded"})
@@ -110,14 +126,14 @@ def export_route():
 def render_diff():
     left = _selection("left")
     right = _selection("right")
-    return jsonify(state().engine.diff(left, right, _max_nodes()))
+    return jsonify(_engine().diff(left, right, _max_nodes()))
 
 
 @bp.get("/api/v1/top")
 def top():
     sel = _selection()
     limit = _int_arg("limit", 100) or 100
-    return jsonify(functions=state().engine.top(sel, limit))
+    return jsonify(functions=_engine().top(sel, limit))
 
 
 @bp.get("/api/v1/timeline")
@@ -134,12 +150,12 @@ def timeline():
         step_ns = default_step(sel.lo, sel.hi)
     if step_ns % 10**9 == 0:  # align to the step, as Pyroscope does, so buckets line up
         sel = replace(sel, lo=sel.lo - sel.lo % step_ns)
-    return jsonify(step_ms=step_ns // 10**6, points=state().engine.timeline(sel, step_ns))
+    return jsonify(step_ms=step_ns // 10**6, points=_engine().timeline(sel, step_ns))
 
 
 @bp.get("/api/v1/threads")
 def threads():
-    return jsonify(threads=state().engine.threads(_selection()))
+    return jsonify(threads=_engine().threads(_selection()))
 
 
 @bp.get("/api/v1/thread-timeline")
@@ -147,7 +163,5 @@ def thread_timeline():
     sel = _selection()
     if sel.tid is None:
         raise BadRequest(400, "tid is required")
-    return jsonify(state().engine.thread_timeline(sel))
+    return jsonify(_engine().thread_timeline(sel))
 
-
-__all__ = ["bp", "parse_time"]

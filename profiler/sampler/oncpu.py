@@ -33,6 +33,3 @@ class OnCpuSampler:
     def take(self) -> list[CpuEvent]:
         out, self.events = self.events, []
         return out
-
-    def detach(self) -> None:
-        self._b.detach_perf_event(ev_type=1, ev_config=0)

@@ -11,11 +11,16 @@ from flask import Flask, g, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from profiler.ingest.errors import BadRequest
+from profiler.ingest.routes import bp as ingest_bp
+from profiler.query import routes as query_routes
 from profiler.query.engine import QueryEngine
-from profiler.server.context import EXT, ServerConfig, State
 from profiler.store import Store
 from profiler.store.maintenance import Maintenance, MaintenanceConfig
+from profiler.web.context import EXT, ServerConfig, State
+from profiler.web.errors import BadRequest
+from webui import blueprint as webui_bp
+
+__all__ = ["ServerConfig", "create_app", "shutdown"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +39,8 @@ def create_app(config: ServerConfig | dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body + 1024 * 1024
     app.json.sort_keys = False
     store = Store(config.db_url)
-    app.extensions[EXT] = State(config, store, QueryEngine(store))
+    app.extensions[EXT] = State(config, store)
+    app.extensions[query_routes.ENGINE] = QueryEngine(store)
     if config.maintenance:
         worker = Maintenance(store, MaintenanceConfig(
             retention_s=config.retention_s, downsample_after_s=config.downsample_after_s,
@@ -42,17 +48,9 @@ def create_app(config: ServerConfig | dict | None = None) -> Flask:
         worker.start()
         app.extensions["flamecam.maintenance"] = worker
 
-    from profiler.ingest.routes import bp as ingest_bp
-    from profiler.query.routes import bp as query_bp
-
     app.register_blueprint(ingest_bp)
-    app.register_blueprint(query_bp)
-    try:
-        import webui
-    except ImportError:
-        webui = None
-    if webui is not None and hasattr(webui, "blueprint"):
-        app.register_blueprint(webui.blueprint)
+    app.register_blueprint(query_routes.bp)
+    app.register_blueprint(webui_bp)
 
     @app.before_request
     def authenticate():

@@ -8,7 +8,7 @@ from .gil import futex_in_gil, python_offcpu_reason, stack_waits_for_gil
 from .merge import is_eval_frame, is_interpreter_only, merge_python_frames
 from .processes import PythonProcesses
 from .reader import PyStack, PythonProcess, PyThread, RawFrame, UnsupportedPython
-from .sampling import PythonStacks, find_python_pids
+from .stacks import PythonStacks, find_python_pids
 
 __all__ = [
     "PyStack",

@@ -87,8 +87,7 @@ def db_url(request, tmp_path):
 
 @pytest.fixture
 def app(db_url):
-    from profiler.server import ServerConfig, create_app
-    from profiler.server.app import shutdown
+    from profiler.server.app import ServerConfig, create_app, shutdown
 
     application = create_app(ServerConfig(db_url=db_url, maintenance=False))
     yield application

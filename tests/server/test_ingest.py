@@ -162,7 +162,7 @@ def test_legacy_and_agent_bad_input(client):
 
 
 def test_oversized_body_413(app):
-    from profiler.ingest.limits import Limits
+    from profiler.web.limits import Limits
 
     app.extensions["flamecam"].config.limits = Limits(max_body=1 << 20)
     client = app.test_client()
@@ -272,3 +272,24 @@ def test_top_sums_a_function_across_processes(client):
     assert by["burn_a"]["self"] == by["burn_a"]["total"] == 5 * 10**7
     assert by["main"]["total"] == 5 * 10**7 and by["main"]["self"] == 0
     assert all(r["total"] >= r["self"] for r in rows)
+
+
+def test_agent_batch_keeps_sample_labels():
+    """Sample.labels travel in the agent batch, per sample, beside unlabelled samples."""
+    from profiler.agent.batch import encode_batch
+    from profiler.ingest.agent import parse_batch
+    from profiler.model import Frame, Sample
+    from profiler.web.limits import Limits
+
+    now = time.time_ns()
+    stack = (Frame("main"), Frame("handle"))
+    own = [{}, {"span_name": "GET /cart", "profile_id": "p1"}, {}, {"span_name": "GET /"}]
+    samples = [Sample("cpu", now + i, 10, 11, 0, "app", "worker", stack, 10_000_000,
+                      labels=labels) for i, labels in enumerate(own)]
+    samples.append(Sample("offcpu", now, 10, 12, 0, "app", "io", stack, 5_000, reason="io"))
+    body = zstandard.ZstdDecompressor().decompress(
+        encode_batch(samples, lambda s: {"service_name": "shop"}, agent_id="a", seq=1),
+        max_output_size=1 << 24)
+    batch = parse_batch(body, Limits())
+    got = {b.kind: [s.labels for s in b.samples] for b in batch.batches}
+    assert got == {"cpu": own, "offcpu": [{}]}

@@ -7,7 +7,8 @@ import random
 import pytest
 
 from profiler.query import flamegraph as fg
-from profiler.query.selector import QueryError, parse_selector, parse_time
+from profiler.query.selector import parse_selector
+from profiler.web.params import QueryError, parse_time
 
 
 def test_selectors():
@@ -79,3 +80,24 @@ def test_levels_are_consistent():
     assert sum(n["rself"] for n in nodes) == rt
     small, _, _ = fg.levels_sorted(left, None, max_nodes=50)
     assert sum(len(lv) for lv in small) // 4 <= 50
+
+
+def test_meta_serves_the_models_vocabulary(client):
+    """The UI takes off-CPU reasons from here, so model.OFFCPU_REASONS is their one list."""
+    from profiler.model import FRAME_KINDS, OFFCPU_REASONS
+
+    r = client.get("/api/v1/meta")
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["offcpu_reasons"] == list(OFFCPU_REASONS)
+    assert body["frame_kinds"] == list(FRAME_KINDS)
+    assert body["profile_types"] == ["cpu", "offcpu", "wall"]
+
+
+def test_every_reason_the_sampler_gives_is_in_the_model():
+    from profiler.model import OFFCPU_REASONS
+    from profiler.sampler import reasons
+
+    given = {reason for _, reason in reasons._KERNEL_PATTERNS}
+    given |= {reasons.classify(state, []) for state in (0, 1, 2, 0x402)}
+    assert given <= set(OFFCPU_REASONS)

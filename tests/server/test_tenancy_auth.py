@@ -6,8 +6,7 @@ import base64
 
 import pytest
 
-from profiler.server import ServerConfig, create_app
-from profiler.server.app import shutdown
+from profiler.server.app import ServerConfig, create_app, shutdown
 from tests.server.helpers import gz, push_request
 
 PROTO = {"Content-Type": "application/proto", "Content-Encoding": "gzip"}

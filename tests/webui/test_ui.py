@@ -123,6 +123,23 @@ def test_offcpu_view_shows_sleep_reason(page, server, profiled):
     shoot(page, "03-offcpu")
 
 
+def test_a_reason_the_ui_does_not_know_gets_a_colour_and_a_legend_place(page, server, profiled):
+    """Reasons come from the server (api/v1/meta); a new one is neither grey nor dropped."""
+    open_page(page, server, query=demo("offcpu"))
+    wait_frame(page, PROFILE, "[off-cpu:sleep]")
+    got = page.evaluate("""async () => {
+        const c = await import('./ui/js/colors.js');
+        const seen = new Set(['sleep', 'page_fault', 'runqueue']);
+        return {reason: c.offcpuReason('[off-cpu:page_fault]'), plain: c.offcpuReason('main'),
+                color: c.reasonColor('page_fault'), other: c.reasonColor('other'),
+                sleep: c.reasonColor('sleep'), order: c.reasonsIn(seen)};
+    }""")
+    assert got["reason"] == "page_fault" and got["plain"] is None
+    assert got["color"] not in (got["other"], got["sleep"])
+    # The server's order (model.OFFCPU_REASONS: runqueue before sleep), then the unknown.
+    assert got["order"] == ["runqueue", "sleep", "page_fault"]
+
+
 def test_wall_view_merges_on_and_off_cpu(page, server, profiled):
     open_page(page, server, query=demo("wall"), layout="icicle")
     wait_frame(page, PROFILE, "burn_a")

@@ -123,6 +123,7 @@ async function getJSONOnce(path, params, signal) {
 const range = (from, until) => ({ from, until });
 
 export const api = {
+  meta: (signal) => getJSON("api/v1/meta", {}, signal),
   labels: (from, until, signal) => getJSON("api/v1/labels", range(from, until), signal),
   labelValues: (name, from, until, query, signal) =>
     getJSON(`api/v1/labels/${encodeURIComponent(name)}/values`, { ...range(from, until), query }, signal),

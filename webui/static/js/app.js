@@ -5,6 +5,7 @@
 // sides (leftQuery, leftFrom, ...) are kept there too.
 
 import { api } from "./api.js";
+import { setReasons } from "./colors.js";
 import { DiffView } from "./diff.js";
 import { ProfileView } from "./profile.js";
 import { QueryBar } from "./query.js";
@@ -158,4 +159,11 @@ class App {
   }
 }
 
+// The server's vocabulary first (off-CPU reasons for colours and legends); a
+// server that cannot say still gets a working page.
+try {
+  setReasons((await api.meta()).offcpu_reasons);
+} catch (err) {
+  console.warn("api/v1/meta:", err.message);
+}
 window.flamecam = new App();

@@ -20,8 +20,13 @@ export const KIND_LABELS = {
   unknown: "unknown",
 };
 
+// Off-CPU reasons. Which reasons exist, and their order, is the server's
+// (GET api/v1/meta: profiler/model.py OFFCPU_REASONS), set once at start-up by
+// setReasons. The palette only styles the reasons it knows: any other reason
+// still gets a colour of its own (reasonColor) and a place in the legends
+// (reasonsIn), so a reason added on the server needs no change here.
 // Dark, saturated colours so waiting stands apart from running.
-export const REASON_COLORS = {
+const REASON_PALETTE = {
   runqueue: "#8e6c00",
   sleep: "#2c5d8a",
   lock: "#8b1e3f",
@@ -32,13 +37,37 @@ export const REASON_COLORS = {
   other: "#555a61",
 };
 
-export const REASONS = Object.keys(REASON_COLORS);
+let reasonOrder = [];
 
-const OFFCPU_RE = /^\[off-cpu:([a-z]+)\]$/;
+export function setReasons(reasons) {
+  reasonOrder = Array.isArray(reasons) ? reasons.map(String) : [];
+}
+
+// The reasons of `seen` (a Set) in the server's order, any unknown ones after.
+export function reasonsIn(seen) {
+  const known = reasonOrder.filter((r) => seen.has(r));
+  const rest = [...seen].filter((r) => !reasonOrder.includes(r)).sort();
+  return [...known, ...rest];
+}
+
+// Legend entries ([colour, text]) for the reasons of `seen`, in order.
+export function reasonLegend(seen) {
+  return reasonsIn(seen).map((reason) => [reasonColor(reason), `off-CPU: ${reason}`]);
+}
+
+export function reasonColor(reason) {
+  const color = REASON_PALETTE[reason || "other"];
+  if (color) return color;
+  const v = hash(reason);
+  return `hsl(${v % 360}, ${40 + (v >>> 9) % 20}%, ${28 + (v >>> 17) % 10}%)`;
+}
+
+// The reason of an off-CPU frame (`[off-cpu:REASON]`, whatever REASON is), or null.
+const OFFCPU_PREFIX = "[off-cpu:";
 
 export function offcpuReason(name) {
-  const m = OFFCPU_RE.exec(name);
-  return m ? m[1] : null;
+  if (!name.startsWith(OFFCPU_PREFIX) || !name.endsWith("]")) return null;
+  return name.slice(OFFCPU_PREFIX.length, -1) || "other";
 }
 
 function hash(str) {
@@ -63,8 +92,8 @@ export function guessKind(name) {
 // neighbours stay distinguishable.
 export function frameColor(name, kind) {
   const reason = offcpuReason(name);
-  if (reason) return REASON_COLORS[reason] || REASON_COLORS.other;
-  if (kind === "offcpu") return REASON_COLORS.other;
+  if (reason) return reasonColor(reason);
+  if (kind === "offcpu") return reasonColor("other");
   const [h, s, l] = KIND_HUES[kind] || KIND_HUES.native;
   const v = hash(name);
   const dh = s === 0 ? 0 : (v % 15) - 7;

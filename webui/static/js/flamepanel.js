@@ -1,9 +1,9 @@
 // A flame graph with its toolbar: flame/icicle, search with the matches'
 // share, reset zoom, and a legend of the colours in use.
 
-import { KIND_HUES, KIND_LABELS, offcpuReason, REASON_COLORS, REASONS } from "./colors.js";
+import { KIND_HUES, KIND_LABELS, offcpuReason, reasonLegend } from "./colors.js";
 import { FlameGraph } from "./flamegraph.js";
-import { el, fmtPercent } from "./format.js";
+import { el, fmtPercent, swatches } from "./format.js";
 
 export class FlamePanel {
   constructor(host, { label, layout = "flame", search = "", onLayout, onSearch, onFocus, idPrefix = "fg" } = {}) {
@@ -86,16 +86,8 @@ export class FlamePanel {
         }
       }
       const reasons = new Set(tree.names.map(offcpuReason).filter(Boolean));
-      for (const reason of REASONS) {
-        if (reasons.has(reason)) items.push([REASON_COLORS[reason], `off-CPU: ${reason}`]);
-      }
+      items.push(...reasonLegend(reasons));
     }
-    this.legend.replaceChildren(
-      ...items.map(([color, text]) => {
-        const swatch = el("i");
-        swatch.style.background = color;
-        return el("span", { className: "item" }, [swatch, text]);
-      }),
-    );
+    this.legend.replaceChildren(...swatches(items));
   }
 }

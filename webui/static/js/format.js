@@ -50,6 +50,15 @@ export function el(tag, props = {}, children = []) {
   return node;
 }
 
+// Legend swatches: one `<span class="item"><i></i>text</span>` per [colour, text].
+export function swatches(items) {
+  return items.map(([color, text]) => {
+    const swatch = el("i");
+    swatch.style.background = color;
+    return el("span", { className: "item" }, [swatch, text]);
+  });
+}
+
 export function clear(node) {
   while (node.firstChild) node.removeChild(node.firstChild);
   return node;

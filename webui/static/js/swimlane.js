@@ -1,8 +1,8 @@
 // One thread over time: on-CPU samples and off-CPU intervals (by reason) in
 // two lanes; clicking or arrowing to an event shows its stack.
 
-import { REASON_COLORS } from "./colors.js";
-import { el, fmtClock, fmtDuration } from "./format.js";
+import { reasonColor, reasonLegend } from "./colors.js";
+import { el, fmtClock, fmtDuration, swatches } from "./format.js";
 
 const LANE = 26;
 const TOP = 4;
@@ -52,16 +52,8 @@ export class SwimLane {
     const items = [];
     if (this.events.some((e) => e.kind === "cpu")) items.push(["#e0651f", "on-CPU sample"]);
     const reasons = new Set(this.events.filter((e) => e.kind !== "cpu").map((e) => e.reason || "other"));
-    for (const reason of Object.keys(REASON_COLORS)) {
-      if (reasons.has(reason)) items.push([REASON_COLORS[reason], `off-CPU: ${reason}`]);
-    }
-    this.legend.replaceChildren(
-      ...items.map(([color, text]) => {
-        const swatch = el("i");
-        swatch.style.background = color;
-        return el("span", { className: "item" }, [swatch, text]);
-      }),
-    );
+    items.push(...reasonLegend(reasons));
+    this.legend.replaceChildren(...swatches(items));
   }
 
   laneOf(event) {
@@ -102,7 +94,7 @@ export class SwimLane {
     ctx.fillRect(LABEL_W, TOP + LANE, g.plotW, LANE - 6);
     this.events.forEach((event, idx) => {
       const [x, y, w, h] = this.rectOf(event, g);
-      ctx.fillStyle = event.kind === "cpu" ? "#e0651f" : REASON_COLORS[event.reason] || REASON_COLORS.other;
+      ctx.fillStyle = event.kind === "cpu" ? "#e0651f" : reasonColor(event.reason);
       ctx.fillRect(x, y, w, h);
       if (idx === this.selected) {
         ctx.strokeStyle = "#1a5fb4";

@@ -1,13 +1,13 @@
 // The top-functions table: a real, sortable DOM table.
 
-import { KIND_HUES, KIND_LABELS, offcpuReason, REASON_COLORS } from "./colors.js";
+import { KIND_HUES, KIND_LABELS, offcpuReason, reasonColor } from "./colors.js";
 import { clear, el, fmtDuration, fmtPercent } from "./format.js";
 
 export function kindChip(name, kind) {
   const reason = offcpuReason(name);
   const chip = el("span", { className: "kind-chip", text: reason ? `off-CPU ${reason}` : KIND_LABELS[kind] || kind || "?" });
   if (reason) {
-    chip.style.background = REASON_COLORS[reason] || REASON_COLORS.other;
+    chip.style.background = reasonColor(reason);
     chip.style.color = "#fff";
   } else {
     const [h, s, l] = KIND_HUES[kind] || KIND_HUES.native;

@@ -1,7 +1,7 @@
 // Threads: their on-CPU and off-CPU time; one thread's flame graph and timeline.
 
 import { api } from "./api.js";
-import { REASON_COLORS } from "./colors.js";
+import { reasonColor } from "./colors.js";
 import { clear, el, fmtDuration, fmtPercent } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { withType } from "./query.js";
@@ -95,7 +95,7 @@ export class ThreadsView {
       on.style.background = "#e0651f";
       const off = el("span", { className: "bar" });
       off.style.width = `${(t.offcpu_ns / max) * 50}px`;
-      off.style.background = REASON_COLORS.sleep;
+      off.style.background = reasonColor("sleep");
       bar.append(on, off);
       body.append(
         el("tr", { className: selected ? "selected" : "", dataset: { tid: t.tid } }, [

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import zstandard
 
-from profiler.ingest.errors import BadRequest
+from profiler.web.errors import BadRequest
 
 MiB = 1 << 20
 

@@ -1,4 +1,9 @@
-"""Per-app and per-request state shared by the blueprints."""
+"""What a request handler knows beyond its arguments: the server's config and
+store, and the tenant the request acts for.
+
+`server.create_app` puts one `State` per app under `EXT`; the ingest and query
+blueprints read it here, so neither imports the server that assembles them.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,8 @@ from dataclasses import dataclass, field
 
 from flask import current_app, g
 
-from profiler.ingest.limits import Limits
-from profiler.query.engine import QueryEngine
 from profiler.store import Store
+from profiler.web.limits import Limits
 
 EXT = "flamecam"
 
@@ -27,9 +31,10 @@ class ServerConfig:
 
 @dataclass
 class State:
+    """The app's parts a handler reaches; read per request (tests change `config`)."""
+
     config: ServerConfig
     store: Store
-    engine: QueryEngine
 
 
 def state() -> State:
@@ -37,4 +42,5 @@ def state() -> State:
 
 
 def tenant() -> str:
+    """The tenant the request acts for (set by the server's authentication hook)."""
     return g.get("tenant", "")

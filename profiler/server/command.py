@@ -1,0 +1,59 @@
+"""The server's command-line options and what running them does.
+
+`flamecam server` (the cli) and `python -m profiler.server` both build their
+options here and call `run`; `flamecam run` reuses the listening options.
+Flask, SQLAlchemy and waitress load only when `run` serves (about a second of
+imports that `flamecam record` must not pay to build its parser).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from profiler.cmdline import positive_int
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def add_listen_args(p: argparse.ArgumentParser) -> None:
+    """Where to listen and which database: shared with `flamecam run`."""
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=positive_int, default=4040, help="port (default 4040)")
+    p.add_argument("--db", default=os.environ.get("FLAMECAM_DB"), metavar="URL",
+                   help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/flamecam "
+                        "(default: SQLite under ./data; env FLAMECAM_DB)")
+
+
+def add_server_args(p: argparse.ArgumentParser) -> None:
+    """Every option of `flamecam server`."""
+    add_listen_args(p)
+    p.add_argument("--multitenancy", action="store_true",
+                   help="separate tenants by the X-Scope-OrgID header")
+    p.add_argument("--auth-token", default=os.environ.get("FLAMECAM_AUTH_TOKEN"),
+                   metavar="TOKEN", help="require 'Bearer TOKEN' (or Basic user:TOKEN) "
+                                         "on ingest and query (env FLAMECAM_AUTH_TOKEN)")
+    p.add_argument("--retention", type=positive_int, default=7 * 86400, metavar="SECONDS",
+                   help="keep data this long (default 7 days)")
+    p.add_argument("--max-body-mib", type=positive_int, default=16, metavar="MIB",
+                   help="largest accepted request body, compressed (default 16)")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="server processes sharing the port (default: one per CPU, at most 4)")
+
+
+def run(args: argparse.Namespace, verbose: int = 0) -> int:
+    """Serve until interrupted; 0 when stopped, 1 when the port cannot be served."""
+    from profiler.server.serve import default_workers, serve
+
+    if not verbose:
+        logging.getLogger().setLevel(logging.INFO)
+    try:
+        serve(args.host, args.port, args.db, multitenancy=args.multitenancy,
+              auth_token=args.auth_token, retention_s=args.retention,
+              max_body=args.max_body_mib << 20, workers=args.workers or default_workers())
+    except OSError as e:
+        print(f"flamecam: cannot serve on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
