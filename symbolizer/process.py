@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 
-from .maps import MapIndex, Mapping, parse_maps, read_maps_text
+from profiler.procfs import MapIndex, Mapping, parse_maps, read_maps_text
+
 from .objects import ObjectFile
 from .perfmap import PerfMap
 

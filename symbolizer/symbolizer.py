@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from profiler.model import Frame
+from profiler.procfs import Mapping
 
 from .cache import BlobCache, ByteLRU
 from .cfi import NO_RULE, DiskCache, Rule
@@ -23,7 +24,6 @@ from .elf import ElfError, ElfFile
 from .framepointers import has_frame_pointers, is_runtime
 from .kallsyms import Kallsyms
 from .lines import LineTable, build_line_table
-from .maps import Mapping
 from .objects import ObjectFile, identity_key, open_mapping, read_vdso
 from .perfmap import PerfMap
 from .process import FRAME_CACHE_LIMIT, ProcessState

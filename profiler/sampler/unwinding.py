@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 from dataclasses import dataclass
 
 from ..model import Frame
+from ..procfs import thread_ids
 
 log = logging.getLogger("flamecam.unwind")
 
@@ -91,11 +91,7 @@ class UnwindChooser:
     def _forget_walks(self, pid: int) -> None:
         if self._walks is None:
             return
-        try:
-            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-        except OSError:
-            return
-        for tid in tids:
+        for tid in thread_ids(pid):
             try:
                 del self._walks[ctypes.c_uint32(tid)]
             except KeyError:

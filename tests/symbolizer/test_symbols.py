@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from profiler.procfs import read_maps
 from symbolizer import Symbolizer
 from symbolizer.demangle import function_name
-from symbolizer.maps import read_maps
 
 from .conftest import NO_FP, WITH_FP
 
