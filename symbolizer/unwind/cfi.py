@@ -25,8 +25,8 @@ import marshal
 from bisect import bisect_right
 from typing import BinaryIO
 
-from .cache import BlobCache
-from .elf import ElfFile
+from ..cache import BlobCache
+from ..elf import ElfFile
 
 RSP, RBP, PLT, DEREF_RSP, DEREF_RBP, SIGNAL, ROOT, NONE = range(8)
 Rule = tuple[int, int, int, "int | None"]
@@ -81,18 +81,6 @@ class CfiTable:
 
 
 # -- DWARF expressions we recognise ----------------------------------------
-def _uleb(b: list[int] | bytes, i: int) -> tuple[int, int]:
-    v = shift = 0
-    while i < len(b):
-        c = b[i]
-        i += 1
-        v |= (c & 0x7F) << shift
-        shift += 7
-        if not c & 0x80:
-            break
-    return v, i
-
-
 def _sleb(b: list[int] | bytes, i: int) -> tuple[int, int]:
     v = shift = 0
     c = 0
