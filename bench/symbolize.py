@@ -3,7 +3,7 @@
 1. Unwind + symbolize throughput on recorded samples: real register and stack
    copies of a CPython 3.12 process and of a C program without frame pointers,
    captured with ptrace (the shape the BPF sampler ships), replayed through
-   `Symbolizer.unwind` + `user_frames` with warm tables. Goal >= 10,000/s.
+   `Unwinder.unwind` + `Symbolizer.user_frames` with warm tables. Goal >= 10,000/s.
 2. Cold load of libjvm.so's symbol table. Goal <= 150 ms.
 3. Batched symbol lookups. Goal >= 2,000,000 addresses/s.
 Times are CPU time of this process (`time.process_time`), i.e. "on one core",
@@ -31,6 +31,7 @@ from symbolizer.cache import BlobCache  # noqa: E402
 from symbolizer.elf import ElfFile  # noqa: E402
 from symbolizer.objects import ObjectFile  # noqa: E402
 from symbolizer.symtab import load_symbols  # noqa: E402
+from symbolizer.unwind import Unwinder  # noqa: E402
 from tests.symbolizer.ptrace_capture import capture_many  # noqa: E402
 
 PYTHON312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
@@ -64,13 +65,14 @@ def bench_unwind(n: int = 300, rounds: int = 20) -> None:
             time.sleep(0.2)
             samples += [(p.pid, s) for s in capture_many(p.pid, n, interval_s=0.002)]
         sym = Symbolizer()
+        unw = Unwinder(sym.binaries)
         t0 = time.process_time()
         for pid in {pid for pid, _ in samples}:
             sym.process_seen(pid)
         depths = []
         complete = 0
         for pid, s in samples:
-            r = sym.unwind_result(pid, s.ip, s.sp, s.bp, s.stack)
+            r = unw.unwind_result(pid, s.ip, s.sp, s.bp, s.stack)
             sym.user_frames(pid, r.addrs)
             depths.append(len(r.addrs))
             complete += r.complete
@@ -78,7 +80,7 @@ def bench_unwind(n: int = 300, rounds: int = 20) -> None:
         t0 = time.process_time()
         for _ in range(rounds):
             for pid, s in samples:
-                sym.user_frames(pid, sym.unwind(pid, s.ip, s.sp, s.bp, s.stack))
+                sym.user_frames(pid, unw.unwind(pid, s.ip, s.sp, s.bp, s.stack))
         dt = time.process_time() - t0
         total = rounds * len(samples)
         print(f"unwind+symbolize: {total / dt:,.0f} samples/s warm "
@@ -90,9 +92,9 @@ def bench_unwind(n: int = 300, rounds: int = 20) -> None:
             t0 = time.process_time()
             for _ in range(rounds):
                 for s in mine:
-                    sym.user_frames(pid, sym.unwind(pid, s.ip, s.sp, s.bp, s.stack))
+                    sym.user_frames(pid, unw.unwind(pid, s.ip, s.sp, s.bp, s.stack))
             dt = time.process_time() - t0
-            d = [len(sym.unwind(pid, s.ip, s.sp, s.bp, s.stack)) for s in mine]
+            d = [len(unw.unwind(pid, s.ip, s.sp, s.bp, s.stack)) for s in mine]
             print(f"  {names[pid]}: {rounds * len(mine) / dt:,.0f} samples/s, "
                   f"mean depth {sum(d) / len(d):.1f}")
     finally:
@@ -151,7 +153,7 @@ def bench_bpf_samples(seconds: float = 3.0, rounds: int = 5) -> None:
         from profiler.sampler import program
         from profiler.sampler.oncpu import OnCpuSampler
         from profiler.sampler.options import SamplerOptions
-        from profiler.sampler.unwinding import UnwindChooser
+        from symbolizer.unwind import UnwindChooser
     except ImportError as e:
         print(f"BPF-recorded samples: skipped ({e})")
         return
@@ -178,18 +180,19 @@ def bench_bpf_samples(seconds: float = 3.0, rounds: int = 5) -> None:
         finally:
             b.cleanup()
         sym = Symbolizer()
+        unw = Unwinder(sym.binaries)
         sym.process_seen(p.pid)
         t0 = time.process_time()
         complete = 0
         for e in events:
-            r = sym.unwind_result(e.pid, *e.regs, e.stack)
+            r = unw.unwind_result(e.pid, *e.regs, e.stack)
             sym.user_frames(e.pid, r.addrs)
             complete += r.complete
         first = time.process_time() - t0
         t0 = time.process_time()
         for _ in range(rounds):
             for e in events:
-                sym.user_frames(e.pid, sym.unwind(e.pid, *e.regs, e.stack))
+                sym.user_frames(e.pid, unw.unwind(e.pid, *e.regs, e.stack))
         dt = time.process_time() - t0
         size = sum(len(e.stack) for e in events) / max(1, len(events))
         print(f"BPF-recorded CPython 3.12 samples: {rounds * len(events) / dt:,.0f} samples/s "

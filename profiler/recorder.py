@@ -1,8 +1,9 @@
 """Turns raw sampler events into symbolized `Sample`s.
 
-The recorder owns the BPF module's life and the one place where addresses
-meet the symbolizer. `flamecam record` and the agent both drive it the same
-way: `poll()` often, `take()` when they want samples.
+The recorder owns the BPF module's life and the one place where raw events
+meet the unwinder (user stacks as addresses) and then the symbolizer
+(names). `flamecam record` and the agent both drive it the same way:
+`poll()` often, `take()` when they want samples.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 
 from symbolizer.jvm import JvmProcesses
 from symbolizer.jvm.java_names import javaize
-from symbolizer.unwind import join_fp_walk
+from symbolizer.unwind import UnwindChooser, Unwinder
 
 from .model import CPU, OFFCPU, Frame, Sample
 from .sampler import program
@@ -25,16 +26,12 @@ from .sampler.oncpu import OnCpuSampler
 from .sampler.options import SamplerOptions
 from .sampler.reasons import classify
 from .sampler.self_exclusion import SelfExclusion
-from .sampler.unwinding import UnwindChooser
 
 log = logging.getLogger("flamecam.recorder")
 
 # Kept for callers that think of it as the recorder's options.
 RecordOptions = SamplerOptions
 
-# Unwound off-CPU stack copies kept; the kernel refers to a copy for as long
-# as a thread keeps blocking at the same place.
-COPY_CACHE_LIMIT = 100_000
 # Off-CPU reasons kept, by (state, kernel stack).
 REASON_CACHE_LIMIT = 65_536
 
@@ -56,6 +53,8 @@ class Recorder:
 
             symbolizer = Symbolizer()
         self.sym = symbolizer
+        # User stacks as addresses, from the same binaries the symbolizer names.
+        self.unwinder = Unwinder(symbolizer.binaries)
         # JVMs: perf map kept current over the attach protocol, Java names,
         # Java thread names by tid. Attached when first seen in a sample.
         self.jvm = JvmProcesses(warn=log.warning)
@@ -63,14 +62,11 @@ class Recorder:
         self._b = None
         self._on: OnCpuSampler | None = None
         self._off: OffCpuSampler | None = None
-        self._unwind: UnwindChooser | None = None
         self._mono_to_wall = 0
         self._proc_names: dict[int, str] = {}
         self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
         self._noted_on = self._noted_off = 0  # events already seen by _note_arrivals
         self._reasons: dict[tuple[int, tuple[int, ...]], str] = {}
-        # off-CPU stack copy id -> (unwound addresses, reached the root)
-        self._copy_addrs: dict[int, tuple[tuple[int, ...], bool]] = {}
         self.samples_taken = {CPU: 0, OFFCPU: 0}
         self.start_ns = 0
         self.end_ns = 0  # set by take(final=True): where in-progress intervals were cut
@@ -98,7 +94,8 @@ class Recorder:
         self._self = SelfExclusion(self._b)
         self._self.scan()
         self._on = OnCpuSampler(self._b, self.opts.hz)
-        self._unwind = UnwindChooser(self._b, self.opts.unwind, self.opts.stack_copy_bytes)
+        self.unwinder.chooser = UnwindChooser(self._b, self.opts.unwind,
+                                              self.opts.stack_copy_bytes)
         if self.opts.off_cpu:
             self._off = OffCpuSampler(self._b)
 
@@ -156,7 +153,7 @@ class Recorder:
             if final:
                 self._off.flush_in_progress(now_mono)
             off_events = self._off.take()
-            self._absorb_copies()
+            self.unwinder.absorb_copies(self._off)
         for pid in {e.pid for e in cpu_events} | {e.pid for e in off_events}:
             if pid in self._jvm_pids:
                 self.jvm.before_symbolize(pid)
@@ -226,35 +223,6 @@ class Recorder:
             return self.jvm.thread_name(pid, tid) or comm
         return self.py.thread_name(pid, tid) or comm
 
-    def _unwound(self, e: CpuEvent) -> tuple[int, ...]:
-        """The user stack of a sample: CFI-unwound from its stack copy if it has one.
-
-        Length is no guide: without frame pointers, the kernel's frame-pointer
-        walk reads garbage past the first frames and can be the longer one.
-        """
-        if not e.stack:
-            return e.ustack
-        return tuple(self.sym.user_stack(e.pid, e.ustack, *e.regs, e.stack))
-
-    def _absorb_copies(self) -> None:
-        """Unwinds the off-CPU stack copies that arrived, once each, and drops the bytes."""
-        for cid, copy in self._off.copies.items():
-            if len(self._copy_addrs) >= COPY_CACHE_LIMIT:
-                # The kernel refers to copies by id from two maps: forget them
-                # there too, so that no id outlives what it names.
-                self._copy_addrs.clear()
-                self._off.forget_copies()
-            res = self.sym.unwind_result(copy.pid, *copy.regs, copy.stack)
-            self._copy_addrs[cid] = (tuple(res.addrs), res.complete)
-        self._off.copies.clear()
-
-    def _off_user_stack(self, e: OffCpuEvent) -> tuple[int, ...]:
-        """An off-CPU user stack: unwound from its copy when it has one."""
-        hit = self._copy_addrs.get(e.ucopy) if e.ucopy else None
-        if hit is None:
-            return e.ustack
-        return tuple(join_fp_walk(hit[0], hit[1], e.ustack))
-
     def _cpu_samples(self, events: Iterable[CpuEvent]) -> list[Sample]:
         weight = 1_000_000_000 // self.opts.hz
         out = []
@@ -262,9 +230,7 @@ class Recorder:
             if not self._wanted(e.pid, e.comm):
                 continue
             comm = self._proc_name(e.pid, e.comm)
-            stack = self._frames(e.pid, e.kstack, self._unwound(e), e.py_stack)
-            if not e.stack and e.ustack:
-                self._unwind.observe(e.pid, comm, stack)
+            stack = self._frames(e.pid, e.kstack, self.unwinder.cpu_stack(e, comm), e.py_stack)
             out.append(Sample(
                 kind=CPU, ts_ns=e.ts + self._mono_to_wall, pid=e.pid, tid=e.tid, cpu=e.cpu,
                 comm=comm, thread_name=self._thread_name(e.pid, e.tid, e.comm),
@@ -278,7 +244,7 @@ class Recorder:
         for e in events:
             if not self._wanted(e.pid, e.comm):
                 continue
-            stack = self._frames(e.pid, e.kstack, self._off_user_stack(e), e.py_stack)
+            stack = self._frames(e.pid, e.kstack, self.unwinder.off_cpu_stack(e), e.py_stack)
             ts = e.ts_out + self._mono_to_wall
             common = dict(kind=OFFCPU, pid=e.pid, tid=e.tid, cpu=e.cpu,
                           comm=self._proc_name(e.pid, e.comm),
@@ -324,7 +290,7 @@ class Recorder:
             if str(pid) not in live:
                 del self._proc_names[pid]
                 self.sym.process_exited(pid)
-                self._unwind.forget(pid)
+                self.unwinder.process_exited(pid)
                 self.py.process_exited(pid)
                 self.jvm.process_exited(pid)
                 self._jvm_pids.discard(pid)

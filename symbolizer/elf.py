@@ -3,7 +3,7 @@
 pyelftools builds Python objects for every structure it touches, which is what
 made loading libjvm's symbols take 1.4 s. The symbolizer needs only a few
 fixed-layout headers, so this reads them with `struct` straight from the file
-and hands raw section bytes to the fast parsers (`symtab.py`, `cfi.py`).
+and hands raw section bytes to the fast parsers (`symtab.py`, `unwind/cfi.py`).
 Only 64-bit little-endian ELF (x86-64) is understood; anything else raises
 `ElfError`, which callers turn into placed-but-unnamed frames.
 """

@@ -14,10 +14,11 @@ import lzma
 import os
 from typing import BinaryIO
 
+from profiler.procfs import Mapping
+
 from .cache import BlobCache
 from .debugfile import find_debug_file
 from .elf import ElfError, ElfFile
-from .maps import Mapping
 from .symtab import SymbolTable, load_symbols
 
 

@@ -12,21 +12,10 @@ from __future__ import annotations
 import os
 from bisect import bisect_right
 
+from profiler.procfs import namespace_pid
+
 # How many earlier, overlapping entries a lookup examines for a later winner.
 _OVERLAP_SCAN = 8
-
-
-def namespace_pid(pid: int) -> int:
-    """The pid as the process itself sees it (last NSpid field), or `pid`."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    fields = line.split()[1:]
-                    return int(fields[-1]) if fields else pid
-    except (OSError, ValueError):
-        pass
-    return pid
 
 
 def perf_map_paths(pid: int) -> list[str]:

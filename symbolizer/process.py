@@ -1,16 +1,18 @@
-"""What the symbolizer remembers about one process.
+"""What the unwinder and the symbolizer remember about one process.
 
 A snapshot of its mappings, the binary behind each executable mapping, its
-perf map, and a cache of already-built frames. The snapshot is what lets a
-process that has exited be symbolized: nothing here needs /proc/PID again
-once the binaries are open.
+perf map, and caches keyed by address (built frames, unwind rules, raw
+symbols) that a change of the mappings clears. The snapshot is what lets a
+process that has exited be unwound and symbolized: nothing here needs
+/proc/PID again once the binaries are open.
 """
 
 from __future__ import annotations
 
 import time
 
-from .maps import MapIndex, Mapping, parse_maps, read_maps_text
+from profiler.procfs import MapIndex, Mapping, parse_maps, read_maps_text
+
 from .objects import ObjectFile
 from .perfmap import PerfMap
 
@@ -31,7 +33,8 @@ class ProcessState:
         self.objects: dict[int, ObjectFile | None] = {}
         self.perfmap: PerfMap | None = None
         self.frames: dict[int, object] = {}  # lookup address -> Frame
-        self.rules: dict[int, tuple] = {}  # pc -> unwind rule (see cfi.py)
+        self.rules: dict[int, tuple] = {}  # pc -> unwind rule (see unwind/cfi.py)
+        self.symbols: dict[int, str] = {}  # pc -> raw symbol ('' if none), for the unwinder
         self.generation = 0
         self.loaded_at = -1e9  # time.monotonic() of the last successful read
         self._maps_hash: int | None = None  # of the text that read returned
@@ -64,6 +67,7 @@ class ProcessState:
         self.objects = keep
         self.frames.clear()
         self.rules.clear()
+        self.symbols.clear()
         self.generation += 1
         return True
 

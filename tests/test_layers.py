@@ -9,9 +9,10 @@ both need goes one rank down (profiler/web).
 
 Why this order (docs/ARCHITECTURE.md says the same, per folder):
   0 the vocabulary and leaf helpers everyone may use: the model (Frame,
-    Sample), the BPF C sources, progress lines, command-line types.
+    Sample), the BPF C sources, progress lines, command-line types, /proc
+    readers (procfs).
   1 sampler: loads the BPF programs, decodes raw events.
-  2 symbolizer: names addresses (and, for now, unwinds stack copies).
+  2 symbolizer: unwinds stack copies (symbolizer/unwind/) and names addresses.
   3 recorder: sampler + symbolizer -> Samples; the end of the host side.
   4 formats: files and wire messages made of Samples (folded, pprof, ...).
   5 store: series and blocks in SQL; SQLAlchemy lives here only.
@@ -42,6 +43,7 @@ LAYERS: dict[str, int] = {
     "profiler.model": 0,
     "profiler.progress": 0,
     "profiler.cmdline": 0,
+    "profiler.procfs": 0,
     "bpf": 0,
     "profiler.sampler": 1,
     "symbolizer": 2,

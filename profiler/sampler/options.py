@@ -15,7 +15,7 @@ class SamplerOptions:
     off_cpu: bool = True
     off_cpu_threshold_us: int = 1000
     python_native: bool = False  # keep interpreter-internal native frames
-    unwind: str = "auto"  # auto | fp | dwarf (see sampler/unwinding.py)
+    unwind: str = "auto"  # auto | fp | dwarf (see symbolizer/unwind/policy.py)
     stack_copy_bytes: int = 16384
     ringbuf_pages: int = 256
     start_entries: int = 16384

@@ -11,6 +11,7 @@ import os
 
 import bpf
 
+from ..procfs import read_maps
 from .options import SamplerOptions
 
 
@@ -83,17 +84,10 @@ def _release_compiler_memory() -> None:
         libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     except (OSError, AttributeError):
         return
-    try:
-        with open("/proc/self/maps") as f:
-            lines = f.readlines()
-    except OSError:
-        return
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 6 or not any(lib in parts[5] for lib in _COMPILER_LIBS):
-            continue
-        start, end = (int(x, 16) for x in parts[0].split("-"))
-        libc.madvise(start, end - start, _MADV_PAGEOUT)  # advice only: errors are harmless
+    for m in read_maps("self") or []:
+        if any(lib in m.path for lib in _COMPILER_LIBS):
+            # Advice only: errors are harmless.
+            libc.madvise(m.start, m.end - m.start, _MADV_PAGEOUT)
 
 
 def load(opts: SamplerOptions):

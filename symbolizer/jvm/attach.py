@@ -20,23 +20,13 @@ import signal
 import socket
 import time
 
+from profiler.procfs import namespace_pid
+
 from ..python.discovery import maps_libjvm
 
 
 class AttachError(RuntimeError):
     """The JVM could not be attached or refused the command."""
-
-
-def namespace_pid(pid: int) -> int:
-    """The pid as the process sees itself (innermost NSpid), or `pid`."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    return int(line.split()[-1])
-    except (OSError, ValueError):
-        pass
-    return pid
 
 
 def _socket_path(pid: int) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 import struct
 
-from .attach import namespace_pid
+from profiler.procfs import namespace_pid
 
 _PROLOGUE = struct.Struct(">IBBBBIIqII")  # magic is big-endian 0xcafec0c0
 _ENTRY = struct.Struct("<iiiBBBBi")

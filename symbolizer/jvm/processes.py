@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from profiler.model import Frame
+from profiler.procfs import namespace_pid
 
 from ..python.discovery import maps_libjvm
 from . import hsperf, threads
-from .attach import AttachError, jcmd, load_agent, namespace_pid
+from .attach import AttachError, jcmd, load_agent
 from .flags import ADVICE, preserves_frame_pointer
 from .java_names import java_frame
 

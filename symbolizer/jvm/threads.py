@@ -9,10 +9,11 @@ give namespace tids, mapped back to the host's through /proc/PID/task.
 
 from __future__ import annotations
 
-import os
 import re
 
-from .attach import jcmd, namespace_pid
+from profiler.procfs import namespace_pid, namespace_tids
+
+from .attach import jcmd
 
 _HEADER = re.compile(r'^"(.*)"[^\n]*?\bnid=(0x[0-9a-fA-F]+|\d+)', re.MULTILINE)
 
@@ -26,24 +27,10 @@ def parse_thread_dump(dump: str) -> dict[int, str]:
     return out
 
 
-def _ns_to_host_tids(pid: int) -> dict[int, int]:
-    out: dict[int, int] = {}
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                for line in f:
-                    if line.startswith("NSpid:"):
-                        out[int(line.split()[-1])] = int(tid)
-                        break
-    except OSError:
-        pass
-    return out
-
-
 def _to_host(pid: int, names: dict[int, str]) -> dict[int, str]:
     if namespace_pid(pid) == pid:
         return names
-    table = _ns_to_host_tids(pid)
+    table = namespace_tids(pid)
     return {table.get(t, t): n for t, n in names.items()}
 
 

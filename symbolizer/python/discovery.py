@@ -16,16 +16,9 @@ from dataclasses import dataclass
 
 from elftools.elf.elffile import ELFFile
 
+from profiler.procfs import Mapping, parse_maps, read_maps_text
+
 _PY_NAME = re.compile(r"(?:^|/)(?:lib)?python(\d)\.(\d+)[^/]*$")
-
-
-@dataclass(frozen=True, slots=True)
-class Mapping:
-    start: int
-    end: int
-    perms: str
-    pgoff: int
-    path: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,59 +33,6 @@ class PythonRuntime:
     py_version_addr: int  # run-time address of Py_Version (0 if absent)
 
 
-def _maps_text(pid: int) -> str:
-    with open(f"/proc/{pid}/maps") as f:
-        return f.read()
-
-
-def read_maps(pid: int, text: str | None = None) -> list[Mapping]:
-    """The mappings of `pid` (parsed from `text` when the caller has read it)."""
-    out: list[Mapping] = []
-    for line in (_maps_text(pid) if text is None else text).splitlines():
-        parts = line.split(None, 5)
-        if len(parts) < 5:
-            continue
-        lo, hi = parts[0].split("-")
-        path = parts[5].strip() if len(parts) > 5 else ""
-        out.append(Mapping(int(lo, 16), int(hi, 16), parts[1], int(parts[2], 16), path))
-    return out
-
-
-def pid_namespace(pid: int) -> tuple[int, int] | None:
-    """(dev, inode) of `pid`'s pid namespace when it differs from ours, else None.
-
-    Inside another pid namespace (a container) the interpreter records thread
-    ids as that namespace numbers them, not as the host does.
-    """
-    try:
-        theirs = os.stat(f"/proc/{pid}/ns/pid")
-        ours = os.stat("/proc/self/ns/pid")
-    except OSError:
-        return None
-    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
-        return None
-    return theirs.st_dev, theirs.st_ino
-
-
-def namespace_tids(pid: int) -> dict[int, int]:
-    """Namespace tid -> host tid for every thread of `pid`."""
-    out: dict[int, int] = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                for line in f:
-                    if line.startswith("NSpid:"):
-                        out[int(line.split()[-1])] = int(tid)
-                        break
-        except (OSError, ValueError):
-            continue
-    return out
-
-
 _LIBJVM = re.compile(r"/libjvm\.so[ \t]*$", re.MULTILINE)
 
 
@@ -101,10 +41,8 @@ def maps_libjvm(pid: int) -> bool:
 
     Searched in the text, not parsed: this runs for every new process on the host.
     """
-    try:
-        return _LIBJVM.search(_maps_text(pid)) is not None
-    except OSError:
-        return False
+    text = read_maps_text(pid)
+    return text is not None and _LIBJVM.search(text) is not None
 
 
 _SYMBOLS: dict[tuple[int, int, int, int], dict[str, tuple[int, int]]] = {}
@@ -170,13 +108,10 @@ def _runtime_address(maps: list[Mapping], path: str, file_off: int) -> int:
 
 def find_python(pid: int) -> PythonRuntime | None:
     """The CPython runtime of `pid`, or None when it is not a CPython 3 process."""
-    try:
-        text = _maps_text(pid)
-    except OSError:
+    text = read_maps_text(pid)
+    if text is None or "python" not in text:  # most processes: no need to parse their maps
         return None
-    if "python" not in text:  # most processes: no need to parse their maps
-        return None
-    maps = read_maps(pid, text)
+    maps = parse_maps(text)
     seen: set[str] = set()
     # Prefer libpython (the binary only imports _PyRuntime then), else the binary.
     candidates = sorted(

@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass
 
 from profiler.model import Frame
+from profiler.procfs import namespace_tids, pid_namespace
 
-from .discovery import PythonRuntime, find_python, namespace_tids, pid_namespace
+from .discovery import PythonRuntime, find_python
 from .linetable import line_for_offset
 from .memory import MemoryReadError, ProcessMemory
 from .objects import ObjectReader

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from profiler.model import Frame
+from profiler.procfs import read_maps_text
 
 from . import bpf_maps
 from .gil import python_offcpu_reason
@@ -21,7 +22,7 @@ from .merge import merge_python_frames
 from .processes import PythonProcesses
 from .reader import PyStack
 
-_PY_MAPPING = re.compile(rb"/(?:lib)?python3\.\d+")
+_PY_MAPPING = re.compile(r"/(?:lib)?python3\.\d+")
 
 
 def find_python_pids(pids: Iterable[int] | None = None) -> list[int]:
@@ -30,12 +31,9 @@ def find_python_pids(pids: Iterable[int] | None = None) -> list[int]:
         pids = (int(d) for d in os.listdir("/proc") if d.isdigit())
     out = []
     for pid in pids:
-        try:
-            with open(f"/proc/{pid}/maps", "rb") as f:
-                if _PY_MAPPING.search(f.read()):
-                    out.append(pid)
-        except OSError:
-            continue
+        text = read_maps_text(pid)
+        if text is not None and _PY_MAPPING.search(text):
+            out.append(pid)
     return out
 
 

@@ -98,7 +98,7 @@ def namespaced_child(launcher_pid: int, timeout: float = 10.0) -> int:
 
 
 def host_tids(pid: int, ns_tids: list[int]) -> list[int]:
-    from symbolizer.python.discovery import namespace_tids
+    from profiler.procfs import namespace_tids
 
     table = namespace_tids(pid)
     return [table[t] for t in ns_tids]

@@ -11,6 +11,8 @@ import os
 import time
 from dataclasses import dataclass
 
+from profiler.procfs import read_maps, thread_ids
+
 PTRACE_GETREGS = 12
 PTRACE_DETACH = 17
 PTRACE_SEIZE = 0x4206
@@ -47,11 +49,9 @@ def _ptrace(req: int, tid: int, addr: int = 0, data: int | ctypes.c_void_p = 0) 
 
 
 def _stack_end(pid: int, sp: int) -> int:
-    with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
-            if lo <= sp < hi:
-                return hi
+    for m in read_maps(pid) or []:
+        if m.start <= sp < m.end:
+            return m.end
     return sp
 
 
@@ -86,4 +86,4 @@ def capture_many(pid: int, n: int, tid: int | None = None, interval_s: float = 0
 
 
 def threads(pid: int) -> list[int]:
-    return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    return sorted(thread_ids(pid))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from symbolizer import Symbolizer
+from symbolizer.unwind import Unwinder
 
 from .conftest import NO_FP, wait_asleep
 from .test_unwind import PYTHON312, contains_in_order, share
@@ -58,7 +59,7 @@ def raw():
         from profiler.sampler.offcpu import OffCpuSampler
         from profiler.sampler.oncpu import OnCpuSampler
         from profiler.sampler.options import SamplerOptions
-        from profiler.sampler.unwinding import UnwindChooser
+        from symbolizer.unwind import UnwindChooser
     except ImportError as e:
         pytest.skip(f"samplers not importable: {e}")
     # pids=[own pid]: compiles the pid filter in; our own pid is never sampled.
@@ -81,7 +82,8 @@ def unwound(sym: Symbolizer, pid: int, regs, stack: bytes) -> tuple[list[str], b
     a copy can stop short of the outermost frames; those samples test the
     sampler's copy size, not the unwinder, and are counted apart.
     """
-    res = sym.unwind_result(pid, regs[0], regs[1], regs[2], stack)
+    unw = Unwinder(sym.binaries)
+    res = unw.unwind_result(pid, regs[0], regs[1], regs[2], stack)
     if res.reason == "end-of-copy":
         return None
     return [f.name for f in reversed(sym.user_frames(pid, res.addrs))], res.complete

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
+from profiler.procfs import read_maps
 from symbolizer import Symbolizer
-from symbolizer.maps import read_maps
 
 from .conftest import NO_FP
 

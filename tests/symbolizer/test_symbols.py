@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from profiler.procfs import read_maps
 from symbolizer import Symbolizer
 from symbolizer.demangle import function_name
-from symbolizer.maps import read_maps
+from symbolizer.unwind import Unwinder
 
 from .conftest import NO_FP, WITH_FP
 
@@ -201,12 +202,13 @@ def test_frame_pointer_detection_decides_stack_copies(build, spawn):
     with_fp = spawn([build("burn.c", WITH_FP), "5"])
     without = spawn([build("burn.c", NO_FP), "5"])
     sym = Symbolizer()
-    fps = sym.frame_pointers(with_fp.pid)
+    unw = Unwinder(sym.binaries)
+    fps = unw.frame_pointers(with_fp.pid)
     assert any(v for k, v in fps.items() if k.startswith("burn"))
-    assert not sym.needs_stack_copy(with_fp.pid)
-    assert not any(v for k, v in sym.frame_pointers(without.pid).items()
+    assert not unw.needs_stack_copy(with_fp.pid)
+    assert not any(v for k, v in unw.frame_pointers(without.pid).items()
                    if k.startswith("burn"))
-    assert sym.needs_stack_copy(without.pid)
+    assert unw.needs_stack_copy(without.pid)
 
 
 def test_library_loaded_later_is_found_by_rereading_maps():

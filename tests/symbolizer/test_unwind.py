@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from symbolizer import Symbolizer
-from symbolizer.unwind import walk
+from symbolizer.unwind import Unwinder, walk
 
 from .conftest import NO_FP, WITH_FP, wait_asleep
 from .ptrace_capture import capture, capture_many, threads
@@ -24,9 +24,10 @@ SAMPLES = 60
 
 def stacks(sym: Symbolizer, pid: int, samples) -> list[tuple[list[str], bool]]:
     """(root-first names, reached root) per sample."""
+    unw = Unwinder(sym.binaries)
     out = []
     for s in samples:
-        res = sym.unwind_result(pid, s.ip, s.sp, s.bp, s.stack)
+        res = unw.unwind_result(pid, s.ip, s.sp, s.bp, s.stack)
         names = [f.name for f in reversed(sym.user_frames(pid, res.addrs))]
         out.append((names, res.complete))
     return out
@@ -201,20 +202,21 @@ def test_garbage_never_crashes(build, spawn):
     run = spawn([exe, "10"])
     s = capture(run.pid)
     sym = Symbolizer()
+    unw = Unwinder(sym.binaries)
     import random
     rnd = random.Random(7)
     for _ in range(200):
         junk = bytes(rnd.getrandbits(8) for _ in range(512))
         ip = rnd.choice([s.ip, rnd.getrandbits(64), 0, run.addrs["work"] + 3])
-        res = sym.unwind_result(run.pid, ip, s.sp, rnd.getrandbits(64), junk)
+        res = unw.unwind_result(run.pid, ip, s.sp, rnd.getrandbits(64), junk)
         assert res.addrs[0] == ip
         assert len(sym.user_frames(run.pid, res.addrs)) == len(res.addrs)
-    assert sym.unwind(run.pid, s.ip, s.sp, s.bp, b"") == [s.ip]
+    assert unw.unwind(run.pid, s.ip, s.sp, s.bp, b"") == [s.ip]
 
 
 def test_walk_plt_rule_and_frame_pointer_fallback():
     """The PLT rule's two cases and the frame-pointer fallback, on a synthetic stack."""
-    from symbolizer.cfi import NO_RULE, PLT, ROOT_RULE
+    from symbolizer.unwind.cfi import NO_RULE, PLT, ROOT_RULE
 
     sp = 0x7000
     stack = bytearray(64)
@@ -243,9 +245,10 @@ def test_lines_and_inlined_frames(build, spawn):
     exe = build("inline.c", NO_FP)
     run = spawn([exe, "10"])
     sym = Symbolizer(lines=True)
+    unw = Unwinder(sym.binaries)
     names_seen = []
     for s in capture_many(run.pid, 30):
-        frames = sym.user_frames(run.pid, sym.unwind(run.pid, s.ip, s.sp, s.bp, s.stack))
+        frames = sym.user_frames(run.pid, unw.unwind(run.pid, s.ip, s.sp, s.bp, s.stack))
         names_seen.append([f.name for f in reversed(frames)])
         for f in frames:
             if f.name == "burn_a":
@@ -264,9 +267,10 @@ def test_vdso_frames_are_named_and_unwound(build, spawn):
     exe = build("burn.c", NO_FP)
     run = spawn([exe, "10", "clock"])
     sym = Symbolizer()
+    unw = Unwinder(sym.binaries)
     frames_seen = []
     for s in capture_many(run.pid, 30):
-        res = sym.unwind_result(run.pid, s.ip, s.sp, s.bp, s.stack)
+        res = unw.unwind_result(run.pid, s.ip, s.sp, s.bp, s.stack)
         frames = sym.user_frames(run.pid, res.addrs)
         frames_seen.append((frames, res.complete))
     in_vdso = [(f, c) for f, c in frames_seen if f[0].module == "[vdso]"]
@@ -358,8 +362,9 @@ def test_corrupt_eh_frame_is_skipped_not_fatal(build, spawn, tmp_path):
         f.write(b"\xff" * (sec.size - 48))  # keep the first CIE, garble every FDE
     run = spawn([exe, "10"])
     sym = Symbolizer()
+    unw = Unwinder(sym.binaries)
     for s in capture_many(run.pid, 10):
-        res = sym.unwind_result(run.pid, s.ip, s.sp, s.bp, s.stack)
+        res = unw.unwind_result(run.pid, s.ip, s.sp, s.bp, s.stack)
         frames = sym.user_frames(run.pid, res.addrs)
         assert frames[0].name in ("burn_a", "work", "main") or frames[0].module != "corrupt"
     assert sym.stats.get("unwind_errors", 0) == 0
@@ -385,21 +390,22 @@ def test_user_stack_prefers_cfi_and_extends_it_only_by_a_matching_fp_walk(build,
     fp_run = spawn([build("burn.c", WITH_FP), "10"])
     nofp_run = spawn([build("burn.c", NO_FP), "10"])
     sym = Symbolizer()
+    unw = Unwinder(sym.binaries)
     extended = 0
     for run in (fp_run, nofp_run):
         for s in capture_many(run.pid, 10):
-            full = sym.unwind(run.pid, s.ip, s.sp, s.bp, s.stack)
+            full = unw.unwind(run.pid, s.ip, s.sp, s.bp, s.stack)
             fp = fp_walk(s.ip, s.sp, s.bp, s.stack)
             # With a complete copy, the CFI walk wins even where the FP walk is junk.
-            assert sym.user_stack(run.pid, fp, s.ip, s.sp, s.bp, s.stack) == full
+            assert unw.user_stack(run.pid, fp, s.ip, s.sp, s.bp, s.stack) == full
             # (A capture inside libc, which has no frame pointers, makes even
             # this binary's FP walk junk: then there is nothing to extend with.)
             if run is fp_run and set(fp) <= set(full):
                 # A copy too short for CFI to reach the root: the FP walk extends
                 # it where it joins, and what comes out is still the true stack.
                 short = s.stack[:48]
-                cut = sym.unwind(run.pid, s.ip, s.sp, s.bp, short)
-                merged = sym.user_stack(run.pid, fp, s.ip, s.sp, s.bp, short)
+                cut = unw.unwind(run.pid, s.ip, s.sp, s.bp, short)
+                merged = unw.user_stack(run.pid, fp, s.ip, s.sp, s.bp, short)
                 assert merged[:len(cut)] == cut and merged == full[:len(merged)]
                 extended += len(merged) > len(cut)
     assert extended

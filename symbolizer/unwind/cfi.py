@@ -25,8 +25,8 @@ import marshal
 from bisect import bisect_right
 from typing import BinaryIO
 
-from .cache import BlobCache
-from .elf import ElfFile
+from ..cache import BlobCache
+from ..elf import ElfFile
 
 RSP, RBP, PLT, DEREF_RSP, DEREF_RBP, SIGNAL, ROOT, NONE = range(8)
 Rule = tuple[int, int, int, "int | None"]

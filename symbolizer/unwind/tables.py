@@ -12,9 +12,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
+from ..elf import ElfFile
 from .cfi import NO_RULE, CfiTable, DiskCache, Rule, compile_cfi
 from .ehframe_index import LazyEhFrame
-from .elf import ElfFile
 
 
 class UnwindTable:

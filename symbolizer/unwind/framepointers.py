@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from .objects import ObjectFile
+from ..objects import ObjectFile
 
 _MOV_RSP_RBP = b"\x48\x89\xe5"
 SCAN_BYTES = 96

@@ -13,8 +13,8 @@ import io
 import struct
 from bisect import bisect_right
 
+from ..elf import ElfFile
 from .cfi import NO_RULE, Rule, _CieStates, compile_fde
-from .elf import ElfFile
 
 # DW_EH_PE encodings we support in the header: what GNU ld and lld emit.
 _PE_DATAREL_SDATA4 = 0x3B

@@ -1,0 +1,165 @@
+"""What /proc says about a process: its mappings, its pid namespace, its threads.
+
+The one place that parses these files, for every layer that needs them (the
+samplers, the unwinder, the symbolizer and the runtimes), so it sits at the
+bottom beside the model and imports nothing of Flamecam's.
+
+Each mapping keeps `pgoff`, so an address turns into a file offset
+(`addr - start + pgoff`) that means the same thing in every process mapping
+that file, whatever its load address (PIE, shared libraries, ASLR). Inside
+another pid namespace (a container) a process knows itself and its threads
+by that namespace's numbers, not the host's; `NSpid` in each status file
+gives both.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right
+from dataclasses import dataclass
+
+DELETED_SUFFIX = " (deleted)"
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """One line of /proc/PID/maps."""
+
+    start: int
+    end: int
+    perms: str
+    pgoff: int
+    dev: str
+    inode: int
+    path: str  # "" for anonymous memory; "[heap]", "[vdso]"... for pseudo mappings
+
+    @property
+    def is_file(self) -> bool:
+        return self.inode != 0 and self.path.startswith("/")
+
+    @property
+    def deleted(self) -> bool:
+        return self.path.endswith(DELETED_SUFFIX)
+
+    @property
+    def file_path(self) -> str:
+        """The path without the kernel's ' (deleted)' marker."""
+        return self.path[: -len(DELETED_SUFFIX)] if self.deleted else self.path
+
+    @property
+    def is_exec(self) -> bool:
+        return "x" in self.perms
+
+    def file_offset(self, addr: int) -> int:
+        return addr - self.start + self.pgoff
+
+
+def parse_maps(text: str) -> list[Mapping]:
+    """The mappings in a /proc/PID/maps text, by start address; bad lines skipped."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 5:
+            continue
+        try:
+            lo, hi = parts[0].split("-")
+            out.append(Mapping(int(lo, 16), int(hi, 16), parts[1], int(parts[2], 16),
+                               parts[3], int(parts[4]),
+                               parts[5].strip() if len(parts) > 5 else ""))
+        except ValueError:
+            continue
+    out.sort(key=lambda m: m.start)
+    return out
+
+
+def read_maps_text(pid: int | str) -> str | None:
+    """/proc/PID/maps as text (`pid` may be "self"), or None if gone or unreadable.
+
+    Callers that only look for a name search this text: parsing every line
+    of every process on a host costs far more than one search.
+    """
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def read_maps(pid: int | str) -> list[Mapping] | None:
+    """The current mappings, or None if the process is gone or unreadable."""
+    text = read_maps_text(pid)
+    return parse_maps(text) if text is not None else None
+
+
+class MapIndex:
+    """Mappings searchable by address."""
+
+    __slots__ = ("maps", "starts")
+
+    def __init__(self, maps: list[Mapping]) -> None:
+        self.maps = maps
+        self.starts = [m.start for m in maps]
+
+    def find(self, addr: int) -> Mapping | None:
+        i = bisect_right(self.starts, addr) - 1
+        if i >= 0:
+            m = self.maps[i]
+            if addr < m.end:
+                return m
+        return None
+
+
+def _innermost_nspid(status_path: str) -> int | None:
+    """The last `NSpid` field of a status file (the innermost namespace's id)."""
+    try:
+        with open(status_path) as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    fields = line.split()[1:]
+                    return int(fields[-1]) if fields else None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def namespace_pid(pid: int) -> int:
+    """The pid as the process itself sees it (innermost NSpid), or `pid`.
+
+    Files a process names after its own pid (`/tmp/perf-PID.map`, HotSpot's
+    attach socket) carry this number.
+    """
+    nspid = _innermost_nspid(f"/proc/{pid}/status")
+    return pid if nspid is None else nspid
+
+
+def pid_namespace(pid: int) -> tuple[int, int] | None:
+    """(dev, inode) of `pid`'s pid namespace when it differs from ours, else None."""
+    try:
+        theirs = os.stat(f"/proc/{pid}/ns/pid")
+        ours = os.stat("/proc/self/ns/pid")
+    except OSError:
+        return None
+    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+        return None
+    return theirs.st_dev, theirs.st_ino
+
+
+def thread_ids(pid: int) -> list[int]:
+    """The host tids of `pid`'s threads now ([] if it is gone)."""
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except (OSError, ValueError):
+        return []
+
+
+def namespace_tids(pid: int) -> dict[int, int]:
+    """Namespace tid -> host tid for every thread of `pid`.
+
+    Runtimes record their threads' ids as their namespace numbers them.
+    """
+    out: dict[int, int] = {}
+    for tid in thread_ids(pid):
+        ns = _innermost_nspid(f"/proc/{pid}/task/{tid}/status")
+        if ns is not None:
+            out[ns] = tid
+    return out

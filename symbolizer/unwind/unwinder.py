@@ -1,0 +1,216 @@
+"""User stacks as addresses, from what the samplers captured.
+
+A sample's user stack comes either from the kernel's frame-pointer walk or,
+for processes whose code lacks frame pointers, from a copy of the stack
+unwound here with the binaries' CFI. This is where the recorder turns a raw
+event into the addresses the symbolizer then names; it reads binaries (CFI,
+and symbols only to see where a stack starts), never names frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from profiler.sampler.events import CpuEvent, OffCpuEvent
+
+from ..binaries import Binaries
+from ..objects import ObjectFile
+from ..process import FRAME_CACHE_LIMIT, ProcessState
+from .cfi import NO_RULE, DiskCache, Rule
+from .framepointers import has_frame_pointers, is_runtime
+from .policy import UnwindChooser, starts_stack
+from .tables import UnwindTable, open_unwind_table
+from .walk import MAX_DEPTH, PY_TRAMPOLINE_RULE, UnwindResult, join_fp_walk, walk
+
+if TYPE_CHECKING:
+    from profiler.sampler.offcpu import OffCpuSampler
+
+# Unwound off-CPU stack copies kept; the kernel refers to a copy for as long
+# as a thread keeps blocking at the same place.
+COPY_CACHE_LIMIT = 100_000
+
+
+class Unwinder:
+    """Stack addresses (leaf first) for samples, sharing `binaries` with the symbolizer.
+
+    `chooser` (optional) is the policy that switches processes from frame
+    pointers to stack copies; the recorder sets it once the programs are loaded.
+    """
+
+    def __init__(self, binaries: Binaries, chooser: UnwindChooser | None = None) -> None:
+        self.binaries = binaries
+        self.chooser = chooser
+        self._disk = DiskCache(binaries.cache_dir) if binaries.cache_dir else None
+        # off-CPU stack copy id -> (unwound addresses, reached the root)
+        self._copy_addrs: dict[int, tuple[tuple[int, ...], bool]] = {}
+        self.stats = binaries.stats
+        for k in ("cfi_compiled", "cfi_from_disk", "cfi_indexed"):
+            self.stats.setdefault(k, 0)
+
+    # -- samples ------------------------------------------------------------
+    def cpu_stack(self, e: CpuEvent, comm: str) -> tuple[int, ...]:
+        """The user stack of an on-CPU sample: CFI-unwound from its stack copy if
+        it has one; otherwise the frame-pointer walk, which the policy counts.
+
+        Length is no guide: without frame pointers, the kernel's frame-pointer
+        walk reads garbage past the first frames and can be the longer one.
+        """
+        if e.stack:
+            return tuple(self.user_stack(e.pid, e.ustack, *e.regs, e.stack))
+        if e.ustack and self.chooser is not None and self.chooser.undecided(e.pid):
+            self.chooser.observe(e.pid, comm, self.reaches_root(e.pid, e.ustack))
+        return e.ustack
+
+    def absorb_copies(self, off: OffCpuSampler) -> None:
+        """Unwinds the off-CPU stack copies that arrived, once each, and drops the bytes."""
+        for cid, copy in off.copies.items():
+            if len(self._copy_addrs) >= COPY_CACHE_LIMIT:
+                # The kernel refers to copies by id from two maps: forget them
+                # there too, so that no id outlives what it names.
+                self._copy_addrs.clear()
+                off.forget_copies()
+            res = self.unwind_result(copy.pid, *copy.regs, copy.stack)
+            self._copy_addrs[cid] = (tuple(res.addrs), res.complete)
+        off.copies.clear()
+
+    def off_cpu_stack(self, e: OffCpuEvent) -> tuple[int, ...]:
+        """An off-CPU user stack: unwound from its copy when it has one."""
+        hit = self._copy_addrs.get(e.ucopy) if e.ucopy else None
+        if hit is None:
+            return e.ustack
+        return tuple(join_fp_walk(hit[0], hit[1], e.ustack))
+
+    def process_exited(self, pid: int) -> None:
+        if self.chooser is not None:
+            self.chooser.forget(pid)
+
+    # -- walks ----------------------------------------------------------------
+    def unwind(self, pid: int, ip: int, sp: int, bp: int, stack: bytes) -> list[int]:
+        """User stack addresses (leaf first) from registers and a stack copy.
+
+        `stack` is a copy of the thread's memory starting at `sp`. The result
+        feeds `Symbolizer.user_frames` as is.
+        """
+        return self.unwind_result(pid, ip, sp, bp, stack).addrs
+
+    def unwind_result(self, pid: int, ip: int, sp: int, bp: int, stack: bytes,
+                      max_depth: int = MAX_DEPTH) -> UnwindResult:
+        """Like `unwind`, also saying whether the thread's root was reached."""
+        st = self.binaries.process(pid)
+
+        def rule_for(pc: int) -> Rule:
+            rules = st.rules  # replaced when the maps are re-read
+            r = rules.get(pc)
+            if r is None:
+                r = self._rule_for(st, pc)
+                rules = st.rules
+                if len(rules) >= FRAME_CACHE_LIMIT:
+                    rules.clear()
+                rules[pc] = r
+            return r
+
+        try:
+            res = walk(ip, sp, bp, stack, rule_for, max_depth)
+        except Exception:  # noqa: BLE001 - a bad sample costs its stack, never the profile
+            self.stats["unwind_errors"] = self.stats.get("unwind_errors", 0) + 1
+            return UnwindResult([ip], False, "error")
+        if not res.complete and len(res.addrs) > 1 \
+                and starts_stack(self._symbol_at(st, res.addrs[-1] - 1)):
+            # CFI did not mark the end, but the walk stopped where stacks start.
+            res.complete, res.reason = True, "root"
+        return res
+
+    def user_stack(self, pid: int, fp_addrs: Sequence[int], ip: int, sp: int, bp: int,
+                   stack: bytes) -> list[int]:
+        """The user stack of a sample that has both a frame-pointer walk and a
+        stack copy: the CFI unwind, extended as `join_fp_walk` allows.
+        """
+        if not stack:
+            return list(fp_addrs)
+        res = self.unwind_result(pid, ip, sp, bp, stack)
+        return join_fp_walk(res.addrs, res.complete, fp_addrs)
+
+    def reaches_root(self, pid: int, addrs: Sequence[int]) -> bool:
+        """Whether a frame-pointer walk (leaf first; [0] exact ip, then return
+        addresses) has the whole stack (`policy.starts_stack`)."""
+        if not addrs:
+            return False
+        st = self.binaries.process(pid)
+        last = addrs[-1] - 1 if len(addrs) > 1 else addrs[-1]
+        return starts_stack(self._symbol_at(st, last), frame_pointers=True)
+
+    def _symbol_at(self, st: ProcessState, pc: int) -> str:
+        """The raw symbol at `pc`, cached per process like the rules."""
+        symbols = st.symbols
+        hit = symbols.get(pc)
+        if hit is None:
+            if len(symbols) >= FRAME_CACHE_LIMIT:
+                symbols.clear()
+            hit = symbols[pc] = self.binaries.symbol_at(st, pc)
+        return hit
+
+    def _rule_for(self, st: ProcessState, pc: int) -> Rule:
+        m = self.binaries.find(st, pc)
+        if m is None:
+            return NO_RULE
+        if m.is_file or m.path == "[vdso]":
+            obj = self.binaries.object_for(st, m)
+            if obj is None:
+                return NO_RULE
+            vaddr = obj.vaddr(m.file_offset(pc))
+            if vaddr is None:
+                return NO_RULE
+            return self.cfi(obj).lookup(vaddr)
+        pm = self.binaries.perf_map(st)
+        if pm is not None:
+            hit = pm.lookup(pc)
+            if hit is None and pm.refresh():
+                st.rules.clear()
+                hit = pm.lookup(pc)
+            if hit is not None and hit[0].startswith("py::"):
+                return PY_TRAMPOLINE_RULE
+        return NO_RULE
+
+    def cfi(self, obj: ObjectFile) -> UnwindTable:
+        """The binary's unwind rules (see tables.py), opened once per build-id."""
+        table = obj.extra.get("cfi")
+        if table is None:
+            try:
+                table, compiled = open_unwind_table(obj.elf, obj.debug_elf, obj.key, self._disk)
+            except Exception:  # noqa: BLE001 - never let bad CFI break a profile
+                table, compiled = UnwindTable(None, None, ""), False
+            kind = ("cfi_compiled" if compiled else "cfi_from_disk"
+                    if table.source.startswith("disk:") else "cfi_indexed")
+            self.stats[kind] = self.stats.get(kind, 0) + 1
+            obj.extra["cfi"] = table
+            self.binaries.grew(obj)
+        return table  # type: ignore[return-value]
+
+    # -- frame pointers -------------------------------------------------------
+    def frame_pointers(self, pid: int) -> dict[str, bool]:
+        """Per executable binary of the process: built with frame pointers?"""
+        st = self.binaries.process(pid)
+        if not st.index.maps:
+            self.binaries.process_seen(pid)
+        out = {}
+        for m in st.index.maps:
+            if m.is_exec and m.is_file:
+                obj = self.binaries.object_for(st, m)
+                if obj is not None:
+                    out[obj.name] = has_frame_pointers(obj)
+        return out
+
+    def needs_stack_copy(self, pid: int) -> bool:
+        """Whether this process's user stacks need copying for CFI unwinding.
+
+        True when a binary other than the C/C++ runtimes lacks frame pointers
+        (the kernel's frame-pointer walk would stop in it), when a binary's
+        build cannot be told (stripped), or when it runs CPython perf
+        trampolines (which push no frame pointer).
+        """
+        fps = self.frame_pointers(pid)
+        if any(not fp for name, fp in fps.items() if not is_runtime(name)):
+            return True
+        pm = self.binaries.perf_map(self.binaries.process(pid), force=True)
+        return pm is not None and pm.has_prefix("py::")
