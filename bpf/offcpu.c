@@ -69,6 +69,10 @@ struct agg_val {
 BPF_TABLE("lru_hash", u32, struct off_start, off_start, START_ENTRIES);
 BPF_HASH(off_agg, struct agg_key, struct agg_val, AGG_ENTRIES);
 BPF_ARRAY(off_gen, u32, 1);
+/* 0 until user space has registered what the programs read (Python
+ * processes, excluded pids): an interval that began before would lack its
+ * Python stack. The tracepoints attach at load, so the driver arms them. */
+BPF_ARRAY(off_armed, u32, 1);
 
 /* The stacks each thread last blocked with, keyed by where it entered the
  * kernel. Walking a kernel stack costs about 2 us; a thread that blocks
@@ -148,6 +152,10 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
     u64 id = bpf_get_current_pid_tgid();
     u32 tgid = id >> 32, tid = (u32)id;
     if (tid == 0 || tid != prev_pid || !wanted(tgid))
+        return;
+    int zero = 0;
+    u32 *armed = off_armed.lookup(&zero);
+    if (!armed || !*armed)
         return;
     /* Exiting (X, Z) and idle kernel threads (I) are not waiting for anything. */
     if (prev_state & (0x10 | 0x20 | 0x80))

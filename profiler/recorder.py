@@ -87,15 +87,16 @@ class Recorder:
         self.py = PythonStacks(python_native=self.opts.python_native)
         self.py.scan(self.opts.pids or None)
         self._b = program.load(self.opts)
-        # The tracepoints are live from here: off-CPU time is counted from now.
-        self._mono_to_wall = time.time_ns() - time.monotonic_ns()
-        self.start_ns = time.monotonic_ns() + self._mono_to_wall
         self.py.bind(self._b)
         self._self = SelfExclusion(self._b)
         self._self.scan()
-        self._on = OnCpuSampler(self._b, self.opts.hz)
         self.unwinder.chooser = UnwindChooser(self._b, self.opts.unwind,
                                               self.opts.stack_copy_bytes)
+        # Everything the programs read is registered: sampling starts now, and
+        # off-CPU time is counted from now (the driver arms the tracepoints).
+        self._mono_to_wall = time.time_ns() - time.monotonic_ns()
+        self.start_ns = time.monotonic_ns() + self._mono_to_wall
+        self._on = OnCpuSampler(self._b, self.opts.hz)
         if self.opts.off_cpu:
             self._off = OffCpuSampler(self._b)
 

@@ -1,6 +1,8 @@
 """Driver of `bpf/offcpu.c`: intervals from the ring buffer, sums from a map.
 
-The tracepoints attach themselves when the module loads (TRACEPOINT_PROBE).
+The tracepoints attach themselves when the module loads (TRACEPOINT_PROBE);
+they record nothing until this driver arms them, once the recorder has
+registered the Python processes whose stacks they walk.
 Short intervals are summed in the `off_agg` map under a generation number;
 draining flips the generation first, so the kernel writes new sums under new
 keys while the old ones are read and deleted: nothing is counted twice or
@@ -47,6 +49,8 @@ class OffCpuSampler:
         self._walked: dict[int, tuple[int, ...]] = {}  # stack id -> addresses
         b[b"off_events"].open_ring_buffer(self._on_event)
         b[b"off_copies"].open_ring_buffer(self._on_copy)
+        # Intervals are measured from here: everything they read is registered.
+        b[b"off_armed"][ctypes.c_int(0)] = ctypes.c_uint32(1)
 
     def _on_copy(self, _ctx, data, size) -> int:
         buf = ctypes.string_at(data, size)
