@@ -21,6 +21,7 @@ from symbolizer.unwind import UnwindChooser, Unwinder
 from .model import CPU, OFFCPU, Frame, Sample
 from .sampler import program
 from .sampler.events import CpuEvent, OffCpuEvent
+from .sampler.execs import ExecWatcher
 from .sampler.offcpu import OffCpuSampler
 from .sampler.oncpu import OnCpuSampler
 from .sampler.options import SamplerOptions
@@ -97,6 +98,7 @@ class Recorder:
         self._mono_to_wall = time.time_ns() - time.monotonic_ns()
         self.start_ns = time.monotonic_ns() + self._mono_to_wall
         self._on = OnCpuSampler(self._b, self.opts.hz)
+        self._execs = ExecWatcher(self._b)
         if self.opts.off_cpu:
             self._off = OffCpuSampler(self._b)
 
@@ -113,8 +115,14 @@ class Recorder:
         per interval costs far less than one per sample.
         """
         time.sleep(timeout_ms / 1000)
-        self._b.ring_buffer_consume()
+        self._consume()
         self._note_arrivals()
+
+    def _consume(self) -> None:
+        """Reads the ring buffers; a process that exec'd is looked at anew."""
+        self._b.ring_buffer_consume()
+        for pid in self._execs.take():
+            self._forget(pid)
 
     def _note_arrivals(self) -> None:
         """Does at once what cannot wait for `take`, for events that just arrived.
@@ -132,6 +140,8 @@ class Recorder:
                 e = events[i]
                 if e.pid not in self._proc_names:
                     self._proc_name(e.pid, e.comm)
+                elif not e.py_stack:
+                    self.py.recheck(e.pid)
                 if e.py_stack and self._wanted(e.pid, e.comm):
                     self.py.stack(e.pid, e.py_stack)
         self._noted_on, self._noted_off = len(on), len(off)
@@ -145,7 +155,7 @@ class Recorder:
         now_mono = time.monotonic_ns()
         if final:
             self.end_ns = now_mono + self._mono_to_wall
-        self._b.ring_buffer_consume()
+        self._consume()
         self._noted_on = self._noted_off = 0
         cpu_events = self._on.take()
         off_events: list[OffCpuEvent] = []
@@ -289,9 +299,14 @@ class Recorder:
         self._self.forget_exited(live)
         for pid in list(self._proc_names):
             if str(pid) not in live:
-                del self._proc_names[pid]
-                self.sym.process_exited(pid)
-                self.unwinder.process_exited(pid)
-                self.py.process_exited(pid)
-                self.jvm.process_exited(pid)
-                self._jvm_pids.discard(pid)
+                self._forget(pid)
+
+    def _forget(self, pid: int) -> None:
+        """Drops what is known of `pid`: it exited, or exec'd another program."""
+        self._proc_names.pop(pid, None)
+        self._self.forget(pid)
+        self.sym.process_exited(pid)
+        self.unwinder.process_exited(pid)
+        self.py.process_exited(pid)
+        self.jvm.process_exited(pid)
+        self._jvm_pids.discard(pid)

@@ -25,7 +25,7 @@ def build_source(opts: SamplerOptions) -> str:
     bcc rewrites map calls (`table.lookup(...)`) only in the text it is
     given, not in included files, so the shared header is inlined here.
     """
-    names = ["oncpu.c"] + (["offcpu.c"] if opts.off_cpu else [])
+    names = ["oncpu.c"] + (["offcpu.c"] if opts.off_cpu else []) + ["procs.c"]
     header = bpf.source("common.h")
     parts = []
     for name in names:

@@ -70,11 +70,15 @@ class SelfExclusion:
                 self._table[ctypes.c_uint32(pid)] = ctypes.c_uint8(1)
         return known
 
+    def forget(self, pid: int) -> None:
+        """`pid` exited or exec'd another program: decide again when next seen."""
+        if self._known.pop(pid, False) and pid != os.getpid():
+            try:
+                del self._table[ctypes.c_uint32(pid)]
+            except KeyError:
+                pass
+
     def forget_exited(self, live: set[str]) -> None:
         """Drops the processes not in `live` (/proc's listing): a pid may be reused."""
         for pid in [p for p in self._known if str(p) not in live]:
-            if self._known.pop(pid):
-                try:
-                    del self._table[ctypes.c_uint32(pid)]
-                except KeyError:
-                    pass
+            self.forget(pid)

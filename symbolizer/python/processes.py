@@ -30,6 +30,8 @@ class PythonProcesses:
         self._warn = warn or log.warning
         self._procs: dict[int, PythonProcess | None] = {}
         self._names: dict[int, tuple[float, dict[int, str]]] = {}
+        # Pids that mapped no CPython when looked at: they may yet (see forget_not_python).
+        self._not_python: set[int] = set()
 
     def get(self, pid: int) -> PythonProcess | None:
         """The reader for `pid`, or None when it is not (readable) Python."""
@@ -39,7 +41,9 @@ class PythonProcesses:
         try:
             proc = PythonProcess(pid)
         except UnsupportedPython as e:
-            if "no CPython runtime" not in str(e):
+            if "no CPython runtime" in str(e):
+                self._not_python.add(pid)
+            else:
                 self._warn(f"python frames unavailable, native frames only: {e}")
         except (OSError, ValueError) as e:
             self._warn(f"python frames unavailable for pid {pid}: {e}")
@@ -95,8 +99,22 @@ class PythonProcesses:
         except MemoryReadError:
             return (0, 0)
 
+    def forget_not_python(self, pid: int) -> bool:
+        """Lets `pid` be looked at again if it mapped no CPython last time.
+
+        A process's first sample can come before the dynamic loader mapped
+        libpython (pyenv builds are shared), or before a launcher exec'd
+        Python: that answer must not stick. True when there was one to forget.
+        """
+        if pid not in self._not_python:
+            return False
+        self._not_python.discard(pid)
+        self._procs.pop(pid, None)
+        return True
+
     def process_exited(self, pid: int) -> None:
         proc = self._procs.pop(pid, None)
         if proc is not None:
             proc.close()
         self._names.pop(pid, None)
+        self._not_python.discard(pid)

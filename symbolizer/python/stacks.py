@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterable, Sequence
 
 from profiler.model import Frame
@@ -23,6 +24,11 @@ from .processes import PythonProcesses
 from .reader import PyStack
 
 _PY_MAPPING = re.compile(r"/(?:lib)?python3\.\d+")
+
+# When to look again at a process that was not Python when first seen (s
+# after the previous look): a new process's first sample often lands in the
+# dynamic loader, before libpython is mapped. Then it is left alone.
+RECHECK_DELAYS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
 
 def find_python_pids(pids: Iterable[int] | None = None) -> list[int]:
@@ -47,6 +53,7 @@ class PythonStacks:
         self.python_native = python_native
         self._registered: set[int] = set()
         self._stacks: dict[tuple[int, int], PyStack | None] = {}
+        self._rechecks: dict[int, tuple[float, int]] = {}  # pid -> (when, looks so far)
 
     def scan(self, pids: Iterable[int] | None = None) -> list[int]:
         """Find and prepare every readable Python process (all, or among `pids`).
@@ -71,7 +78,10 @@ class PythonStacks:
             return True
         proc = self.procs.get(pid)
         if proc is None:
+            if pid not in self._rechecks:
+                self._rechecks[pid] = (time.monotonic() + RECHECK_DELAYS_S[0], 0)
             return False
+        self._rechecks.pop(pid, None)
         if self.bpf is not None:
             try:
                 bpf_maps.register(self.bpf, proc)
@@ -80,6 +90,25 @@ class PythonStacks:
                 return False
         self._registered.add(pid)
         return True
+
+    def recheck(self, pid: int) -> bool:
+        """Looks again, when due, at a process that was not Python when first seen.
+
+        Called for every event of an unregistered process, so the common case
+        (not due, or never to be looked at again) is one dict lookup.
+        """
+        due = self._rechecks.get(pid)
+        if due is None or time.monotonic() < due[0]:
+            return False
+        if not self.procs.forget_not_python(pid):
+            self._rechecks.pop(pid, None)  # unreadable for another reason: said once
+            return False
+        if self.process_seen(pid):
+            return True
+        looks = due[1] + 1
+        self._rechecks[pid] = (time.monotonic() + RECHECK_DELAYS_S[looks], looks) \
+            if looks < len(RECHECK_DELAYS_S) else (float("inf"), looks)
+        return False
 
     def stack(self, pid: int, py_stack_id: int) -> PyStack | None:
         """Named Python frames (leaf first) for a stack id from an event."""
@@ -119,4 +148,5 @@ class PythonStacks:
         if self.bpf is not None and pid in self._registered:
             bpf_maps.unregister(self.bpf, pid)
         self._registered.discard(pid)
+        self._rechecks.pop(pid, None)
         self.procs.process_exited(pid)

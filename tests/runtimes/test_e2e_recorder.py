@@ -141,3 +141,47 @@ def test_python_through_recorder(spawn, tmp_path, version):
     assert spin_off and sum(s.reason == "gil" for s in spin_off) / len(spin_off) >= 0.8
     waits = [s for s in samples if s.kind == "offcpu" and s.tid == waiter and s.reason == "lock"]
     assert waits and leaf_py(waits[0]) == "waiter"
+
+
+def test_python_found_when_a_seen_process_execs_into_it(spawn, tmp_path):
+    """A pid first seen as something else (a shell, a launcher) that then execs
+    Python gets Python frames and thread names, as one seen as Python at once."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    import threading
+    from collections import Counter
+
+    from profiler.recorder import Recorder, RecordOptions
+
+    from .conftest import python_bin
+    from .targets import ALPHA_BETA
+
+    script = tmp_path / "ab.py"
+    script.write_text(ALPHA_BETA)
+    with Recorder(RecordOptions(hz=499, off_cpu=False)) as rec:
+        # The shell is busy on the CPU first, so the recorder sees its pid as bash.
+        p = spawn(["bash", "-c", "end=$((SECONDS+2)); while [ $SECONDS -lt $end ]; do :; done;"
+                   f" exec {python_bin('3.12')} {script}"])
+        ready: list[str] = []
+        reader = threading.Thread(target=lambda: ready.append(wait_for_line(p, "ready", 30)),
+                                  daemon=True)
+        reader.start()
+        samples = []
+        deadline = time.monotonic() + 40
+        end = deadline  # 3 s of Python once it said ready
+        while time.monotonic() < min(end, deadline):
+            rec.poll(100)
+            samples += rec.take()
+            if ready and end == deadline:
+                end = time.monotonic() + 3.0
+        samples += rec.take(final=True)
+    assert ready, "the exec'd Python never said ready"
+    worker = int(ready[0].split()[2])
+    mine = [s for s in samples if s.pid == p.pid]
+    assert any(s.comm == "bash" for s in mine), "the pid was never seen as bash"
+    cpu = [s for s in mine if s.tid == worker]
+    leaves = Counter(next((f.name.rsplit(".", 1)[-1] for f in reversed(s.stack)
+                           if f.kind == "python"), "") for s in cpu)
+    assert len(cpu) >= 100, leaves
+    assert (leaves["alpha"] + leaves["beta"]) / len(cpu) >= 0.85, leaves
+    assert {s.thread_name for s in cpu} == {"worker-3"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from symbolizer.python import PythonProcess, PythonProcesses
+from symbolizer.python import PythonProcess, PythonProcesses, PythonStacks
 from symbolizer.python.gil import futex_in_gil
 from symbolizer.python.offsets import TABLES, offsets_for, parse_debug_offsets
 
@@ -184,3 +184,18 @@ def test_process_in_its_own_pid_namespace(spawn, tmp_path):
     assert procs.stack(pid, worker_tid).frames[0].name.rsplit(".", 1)[-1] in WORKER_FUNCTIONS
     assert procs.thread_name(pid, worker_tid) == "worker-3"
     assert procs.thread_name(pid, main_tid) == "MainThread"
+
+
+def test_a_process_not_yet_python_is_looked_at_again(spawn):
+    """First seen before it maps CPython (in the dynamic loader, or still the
+    shell that execs it), a process is looked at again and then found."""
+    p = spawn(["bash", "-c", "sleep 0.5; exec " + str(python_bin("3.12")) +
+               " -c 'import time; print(\"ready\", flush=True); time.sleep(60)'"])
+    py = PythonStacks()
+    assert not py.process_seen(p.pid)  # bash, for now
+    wait_for_line(p, "ready")
+    deadline = time.monotonic() + 5
+    while not py.recheck(p.pid):
+        assert time.monotonic() < deadline, "never looked at again"
+        time.sleep(0.05)
+    assert py.process_seen(p.pid)
