@@ -277,7 +277,7 @@ def test_top_sums_a_function_across_processes(client):
 def test_agent_batch_keeps_sample_labels():
     """Sample.labels travel in the agent batch, per sample, beside unlabelled samples."""
     from profiler.agent.batch import encode_batch
-    from profiler.ingest.agent import parse_batch
+    from profiler.ingest.agent_batch import parse_batch
     from profiler.model import Frame, Sample
     from profiler.web.limits import Limits
 
