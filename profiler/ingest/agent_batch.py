@@ -4,7 +4,12 @@ The body is a zstd-compressed `flamecam.agent.v1.Batch`: strings, frames and
 stacks deduplicated once per batch, then per series columnar samples. Every
 index is checked before anything is built, so a malformed batch is a 400.
 The columns stay columns: each series becomes one `ColumnBatch` over the
-batch's own frame and stack tables, which all its series share.
+batch's own frame and stack tables, which all its series share, and each
+sample's own labels (`sample_labels`) go into its `labels` column. Samples
+linked to a trace's span (a per-sample link column of the batch, to come)
+are few: the decoder is to make `Sample`s of just those rows (an
+`AgentBatch.linked` list) for the trace store; every row, linked or not,
+goes to the profile store as columns.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Callers outside this package use `open_store` and the names of `interface`
 and `columns`; the backend (`Store`) and the block format stay behind them.
 """
 
-from profiler.store.columns import ColumnBatch, SampleColumns, SampleLink, SeriesBatch
+from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
 from profiler.store.interface import (
     MaintainedStore,
     ProfileStore,
@@ -22,6 +22,6 @@ def open_store(url: str | None = None) -> MaintainedStore:
     return Store(url)
 
 
-__all__ = ["ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns", "SampleLink",
-           "SampleSlice", "SeriesBatch", "SeriesInfo", "Store", "StoreError", "StoreUnavailable",
+__all__ = ["ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns", "SampleSlice",
+           "SeriesBatch", "SeriesInfo", "Store", "StoreError", "StoreUnavailable",
            "ThreadTotal", "default_url", "open_store"]

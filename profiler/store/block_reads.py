@@ -62,6 +62,17 @@ class BlockReads:
             memo[bid] = blk.EdgeReader(blob)
         return {i: memo[i] for i in ids if i in memo}
 
+    def _edge_rows(self, edges: list[tuple[int, int, int]]
+                   ) -> Iterator[tuple[SampleColumns, int, int]]:
+        """Columns and row range of each (block id, lo, hi) edge whose block has samples."""
+        if not edges:
+            return
+        raws = self.raw(sorted({e[0] for e in edges}))
+        for bid, e_lo, e_hi in edges:
+            cols = raws.get(bid)
+            if cols is not None:
+                yield cols, *cols.slice(e_lo, e_hi)
+
     def stack_values(self, series_ids: Collection[int], lo: int, hi: int, *,
                      pid: int | None = None, tid: int | None = None,
                      memo: dict | None = None) -> dict[int, int]:
@@ -111,14 +122,8 @@ class BlockReads:
         if spans:
             for bid, reader in self._edge_readers(sorted(spans), memo).items():
                 blk.add_range(acc, reader, spans[bid])
-        if edges:
-            raws = self.raw(sorted({e[0] for e in edges}))
-            for bid, e_lo, e_hi in edges:
-                cols = raws.get(bid)
-                if cols is None:
-                    continue
-                i, j = cols.slice(e_lo, e_hi)
-                blk.add_weighted(acc, cols.stack[i:j], cols.value[i:j])
+        for cols, i, j in self._edge_rows(edges):
+            blk.add_weighted(acc, cols.stack[i:j], cols.value[i:j])
         return acc
 
     def timeline(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
@@ -167,19 +172,13 @@ class BlockReads:
         if spans:
             for bid, reader in self._edge_readers(sorted(spans), memo).items():
                 blk.add_timeline(points, lo, step_ns, reader, spans[bid])
-        if edges:
-            raws = self.raw(sorted({e[0] for e in edges}))
-            for bid, e_lo, e_hi in edges:
-                cols = raws.get(bid)
-                if cols is None:
+        for cols, i, j in self._edge_rows(edges):
+            ts, value, pids, tids = cols.ts, cols.value, cols.pid, cols.tid
+            for k in range(i, j):
+                if filtered and ((pid is not None and pids[k] != pid) or
+                                 (tid is not None and tids[k] != tid)):
                     continue
-                i, j = cols.slice(e_lo, e_hi)
-                ts, value, pids, tids = cols.ts, cols.value, cols.pid, cols.tid
-                for k in range(i, j):
-                    if filtered and ((pid is not None and pids[k] != pid) or
-                                     (tid is not None and tids[k] != tid)):
-                        continue
-                    points[(ts[k] - lo) // step_ns] += value[k]
+                points[(ts[k] - lo) // step_ns] += value[k]
         return points
 
     def thread_totals(self, series_ids: Collection[int], lo: int, hi: int

@@ -55,15 +55,6 @@ class SampleColumns:
         return bisect_left(self.ts, lo_ns), bisect_left(self.ts, hi_ns)
 
 
-@dataclass(frozen=True, slots=True)
-class SampleLink:
-    """Row `row` of a batch's columns served span `span_id` of trace `trace_id`."""
-
-    row: int
-    trace_id: str
-    span_id: str
-
-
 @dataclass
 class ColumnBatch:
     """`cols.stack` holds indexes into `stacks`; a stack holds indexes into `frames`.
@@ -77,9 +68,8 @@ class ColumnBatch:
     `frames` and `stacks` empty: the store then builds frames only for stacks
     it has never seen. Batches may share one `frames` and one `stacks` list
     (one agent batch's tables): the store resolves a shared table once.
-
-    `links` names the rows that served a trace's span (the linked subset,
-    usually few): it is how a decoder hands trace links to the store.
+    Trace links are not columns: the few samples that served a span go to the
+    trace store as `Sample`s, beside the batch (see `ingest/agent_batch.py`).
     """
 
     kind: str
@@ -89,7 +79,6 @@ class ColumnBatch:
     cols: SampleColumns
     stack_keys: list[Hashable] | None = None
     stack_frames: Callable[[int], list[Frame]] | None = None
-    links: list[SampleLink] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +124,6 @@ def from_samples(kind: str, labels: dict[str, str], samples: list[Sample]) -> Co
     stacks: list[tuple[int, ...]] = []
     stack_idx: dict[tuple[int, ...], int] = {}
     by_obj: dict[tuple[int, str], int] = {}
-    links: list[SampleLink] = []
     offcpu = kind == OFFCPU
     keep = []  # keep stack tuples alive so id() stays unique during the loop
     for s in samples:
@@ -159,8 +147,6 @@ def from_samples(kind: str, labels: dict[str, str], samples: list[Sample]) -> Co
                 stacks.append(t)
             by_obj[okey] = si
             keep.append(s.stack)
-        if s.trace_id:
-            links.append(SampleLink(len(cols.ts), s.trace_id, s.span_id))
         cols.stack.append(si)
         cols.ts.append(s.ts_ns - s.ts_ns % 1000)
         cols.value.append(min(max(0, s.value_ns), I63))
@@ -172,4 +158,4 @@ def from_samples(kind: str, labels: dict[str, str], samples: list[Sample]) -> Co
         cols.comm.append(sidx(s.comm))
         cols.reason.append(sidx(s.reason))
         cols.labels.append(sidx(labels_json(s.labels)) if s.labels else 0)
-    return ColumnBatch(kind, labels, frames, stacks, cols, links=links)
+    return ColumnBatch(kind, labels, frames, stacks, cols)

@@ -7,8 +7,8 @@ one new module implementing `ProfileStore` (and `MaintainedStore` if it keeps
 blocks to compact). Ids of stacks and frames are the backend's own: a query
 gets stack ids with values, then asks for their frames.
 
-Trace linking adds span tables beside these in their own modules; a
-`ColumnBatch` carries its linked rows (`links`) for them.
+Trace linking adds span tables beside these in their own modules (the few
+samples linked to a span reach them as `Sample`s, not through `write`).
 """
 
 from __future__ import annotations
