@@ -28,10 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from profiler.model import Frame  # noqa: E402
 from profiler.server.app import ServerConfig, create_app, shutdown  # noqa: E402
-from profiler.store import Store  # noqa: E402
+from profiler.store import ColumnBatch, SampleColumns, Store  # noqa: E402
 from profiler.store import maintenance as m  # noqa: E402
-from profiler.store.blocks import RawColumns  # noqa: E402
-from profiler.store.columns import ColumnBatch  # noqa: E402
 
 HZ = 19
 CPUS = 2
@@ -85,8 +83,8 @@ def service_model(name: str, rng: random.Random):
 
 
 def window_columns(rng: random.Random, t0_ns: int, cum: list[float], nstacks: int,
-                   pid: int, tids: list[int]) -> RawColumns:
-    cols = RawColumns(strings=["", "python3", *[f"worker-{i}" for i in range(len(tids))]])
+                   pid: int, tids: list[int]) -> SampleColumns:
+    cols = SampleColumns(strings=["", "python3", *[f"worker-{i}" for i in range(len(tids))]])
     n_per_cpu = HZ * WINDOW_S
     ts = []
     cpus = []

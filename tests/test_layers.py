@@ -32,8 +32,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("profiler", "symbolizer", "bpf", "webui")
 
@@ -66,14 +64,9 @@ LAYERS: dict[str, int] = {
 # new profiler/foo.py is unplaced until it gets its own line.
 PACKAGE_ONLY = {"profiler"}
 
-# Only the store speaks SQL. Known exceptions, each with who removes it.
+# Only the store speaks SQL (its errors reach the app as StoreUnavailable).
 SQL_PACKAGES = ("sqlalchemy", "alembic")
 SQL_HOME = "profiler.store"
-KNOWN_SQL_OUTSIDE_STORE = {
-    # issue 10 item 2 (the store interface): the app catches SQLAlchemy's
-    # OperationalError for its 503; the store is to raise its own error.
-    "profiler.server.app",
-}
 
 
 def _modules() -> dict[str, Path]:
@@ -156,15 +149,9 @@ def _sql_outside_store() -> set[str]:
     return out
 
 
-def test_sqlalchemy_only_in_the_store_or_a_known_exception():
-    new = _sql_outside_store() - KNOWN_SQL_OUTSIDE_STORE
-    assert not new, f"SQLAlchemy imported outside {SQL_HOME}: {sorted(new)}"
-
-
-@pytest.mark.xfail(strict=False, reason="issue 10 item 2: the store interface moves "
-                                        "server/app.py's OperationalError behind profiler.store")
 def test_sqlalchemy_only_in_the_store():
-    assert not _sql_outside_store()
+    outside = _sql_outside_store()
+    assert not outside, f"SQLAlchemy imported outside {SQL_HOME}: {sorted(outside)}"
 
 
 def test_the_check_sees_an_upward_import(tmp_path):

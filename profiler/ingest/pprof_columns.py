@@ -21,8 +21,16 @@ from dataclasses import dataclass, field
 from profiler.formats import pprof
 from profiler.formats.pprof import NO_LABELS, sample_labels
 from profiler.model import CPU, OFFCPU, Frame
-from profiler.store.blocks import RawColumns
-from profiler.store.columns import ColumnBatch, StringTable, labels_json, wrap64
+from profiler.store.columns import (
+    I63,
+    U32,
+    ColumnBatch,
+    SampleColumns,
+    StringTable,
+    labels_json,
+    offcpu_frame,
+    wrap64,
+)
 
 try:
     from profiler.ingest import _pprofscan
@@ -30,9 +38,6 @@ except ImportError:  # not built: `make` builds it; the protobuf path still work
     _pprofscan = None
 
 log = logging.getLogger(__name__)
-
-_I63 = (1 << 63) - 1
-_U32 = 0xFFFFFFFF
 
 Groups = list[tuple[str, tuple[tuple[str, str], ...], ColumnBatch]]
 
@@ -66,13 +71,13 @@ def _base_ts(msg, default_ts_ns: int) -> int:
 
 def _count_of(kind: str, value_ns: int, count: int, period: int) -> int:
     if count > 0:
-        return min(count, _U32)
+        return min(count, U32)
     if kind == CPU and period:
-        return min(max(1, round(value_ns / period)), _U32)
+        return min(max(1, round(value_ns / period)), U32)
     return 1
 
 
-def _append(cols: RawColumns, st: StringTable, kind: str, ts: int, stack: int, value_ns: int,
+def _append(cols: SampleColumns, st: StringTable, kind: str, ts: int, stack: int, value_ns: int,
             count: int, ls: pprof.SampleLabels) -> None:
     """One row; off-CPU rows carry their reason (the leaf of their stack)."""
     cols.ts.append(ts)
@@ -81,7 +86,7 @@ def _append(cols: RawColumns, st: StringTable, kind: str, ts: int, stack: int, v
     cols.count.append(count)
     cols.pid.append(wrap64(ls.pid))
     cols.tid.append(wrap64(ls.tid))
-    cols.cpu.append(min(max(0, ls.cpu), _U32))
+    cols.cpu.append(min(max(0, ls.cpu), U32))
     cols.thread.append(st(ls.thread_name) if ls.thread_name else 0)
     cols.comm.append(st(ls.comm) if ls.comm else 0)
     cols.reason.append(st(ls.reason or "other") if kind == OFFCPU else 0)
@@ -115,28 +120,28 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
             if rows is None:
                 rows = groups[key] = ([], [])
             rows[0].append(i)
-            rows[1].append(min(col[i] * mult, _I63))
+            rows[1].append(min(col[i] * mult, I63))
         if len(sets) == 1 and chosen:  # no labels at all: one group, built in bulk
             rows = groups.setdefault((kind, ()), ([], []))
             rows[0].extend(chosen)
             if mult == 1:  # int64 values are already in range
                 rows[1].extend(col if isinstance(chosen, range) else [col[i] for i in chosen])
             else:
-                rows[1].extend([min(col[i] * mult, _I63) for i in chosen])
+                rows[1].extend([min(col[i] * mult, I63) for i in chosen])
 
     def frames_of_stack(push_stack: int, reason: str) -> list[Frame]:
         out: list[Frame] = []
         for lid in reversed(msg.sample[stack_first[push_stack]].location_id):
             out.extend(dec.frames_of(lid))
         if reason:
-            out.append(Frame(f"[off-cpu:{reason}]", "offcpu"))
+            out.append(offcpu_frame(reason))
         return out
 
     counts = values[count_idx::nvalues] if count_idx >= 0 else None
     out: Groups = []
     for (kind, tags), (idx, vals) in groups.items():
         offcpu = kind == OFFCPU
-        cols = RawColumns(value=array("q", vals))
+        cols = SampleColumns(value=array("q", vals))
         st = StringTable(cols)
         # Every sample of the push, in order (one value column of this kind).
         every = len(idx) == n and sum(k == kind for _i, k, _m in vcols) == 1
@@ -147,7 +152,7 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
             ls = sets[ls_i]
             per_set[ls_i] = (
                 base_ts if ls.ts is None else ls.ts - ls.ts % 1000, wrap64(ls.pid), wrap64(ls.tid),
-                min(max(0, ls.cpu), _U32), st(ls.thread_name) if ls.thread_name else 0,
+                min(max(0, ls.cpu), U32), st(ls.thread_name) if ls.thread_name else 0,
                 st(ls.comm) if ls.comm else 0, st(ls.reason or "other") if offcpu else 0,
                 st(labels_json(ls.per_sample)) if ls.per_sample else 0,
                 (ls.reason or "other") if offcpu else "")
@@ -185,7 +190,7 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
             cols.count = array("I", [_count_of(kind, v, counts[i], period)
                                      for i, v in zip(idx, vals, strict=True)])
         elif kind == CPU and period:  # _count_of without a count column, in bulk
-            cols.count = array("I", [min(max(1, round(v / period)), _U32) for v in vals])
+            cols.count = array("I", [min(max(1, round(v / period)), U32) for v in vals])
         else:
             cols.count = array("I", [1]) * len(vals)
         out.append((kind, tags, ColumnBatch(
@@ -195,7 +200,7 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
     return out
 
 
-# RawColumns fields filled from a label set's row (see `per_set` above).
+# SampleColumns fields filled from a label set's row (see `per_set` above).
 _SET_COLUMNS = (("pid", "q", 1), ("tid", "q", 2), ("cpu", "I", 3), ("thread", "I", 4),
                 ("comm", "I", 5), ("reason", "I", 6), ("labels", "I", 7))
 
@@ -208,7 +213,7 @@ class _Group:
     frame_of_loc: dict[int, list[int]] = field(default_factory=dict)
     stacks: list[tuple[int, ...]] = field(default_factory=list)
     stack_of: dict[tuple, int] = field(default_factory=dict)
-    cols: RawColumns = field(default_factory=RawColumns)
+    cols: SampleColumns = field(default_factory=SampleColumns)
     strings: StringTable | None = None
 
 
@@ -252,10 +257,10 @@ def _protobuf_groups(msg, default_ts_ns: int) -> Groups:
                     ids.extend(fl)
                 if kind == OFFCPU:
                     ids.append(len(g.frames))
-                    g.frames.append(Frame(f"[off-cpu:{ls.reason or 'other'}]", "offcpu"))
+                    g.frames.append(offcpu_frame(ls.reason))
                 si = g.stack_of[skey] = len(g.stacks)
                 g.stacks.append(tuple(ids))
-            value_ns = min(v * mult, _I63)
+            value_ns = min(v * mult, I63)
             _append(g.cols, g.strings, kind, ts, si, value_ns,
                     _count_of(kind, value_ns, count, period), ls)
     return [(g.kind, g.tags, ColumnBatch(g.kind, {}, g.frames, g.stacks, g.cols))

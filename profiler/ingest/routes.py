@@ -7,7 +7,7 @@ import threading
 from flask import Blueprint, Response, jsonify, request
 
 from profiler.formats.proto import push_pb2
-from profiler.ingest import agent, pyroscope
+from profiler.ingest import agent_batch, pyroscope
 from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
 from profiler.web.limits import decode_body, read_body
@@ -29,10 +29,10 @@ _CONNECT_CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permiss
 def agent_push():
     st = state()
     ct = (request.content_type or "").split(";")[0].strip().lower()
-    if ct not in (agent.CONTENT_TYPE, "application/x-protobuf", "application/octet-stream"):
-        raise BadRequest(415, f"unsupported Content-Type {ct!r}; use {agent.CONTENT_TYPE}")
+    if ct not in (agent_batch.CONTENT_TYPE, "application/x-protobuf", "application/octet-stream"):
+        raise BadRequest(415, f"unsupported Content-Type {ct!r}; use {agent_batch.CONTENT_TYPE}")
     body = decode_body(request, st.config.limits)
-    batch = agent.parse_batch(body, st.config.limits)
+    batch = agent_batch.parse_batch(body, st.config.limits)
     stored = st.store.write(tenant(), batch.batches, agent_id=batch.agent_id, seq=batch.seq)
     return jsonify(accepted_samples=stored, duplicate=bool(batch.batches) and stored == 0)
 

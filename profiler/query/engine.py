@@ -1,21 +1,18 @@
 """Queries over the store: flame graphs, diffs, top, timelines, threads.
 
-Aggregation reads each block's pre-aggregated stack table when the block (or
-one of its time buckets) lies wholly inside the range, and the per-sample
-columns only for buckets cut by the range edges or when filtering by pid/tid.
+The store sums values by stack id over a range (`ProfileStore`); this names
+the stacks and shapes the answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
 from dataclasses import dataclass
 
 from profiler.model import CPU, OFFCPU, Frame, Sample
 from profiler.query import flamegraph as fg
 from profiler.query.selector import Selector
-from profiler.store import SeriesInfo, Store
-from profiler.store import blocks as blk
-from profiler.store.store import BlockRow
+from profiler.store import ProfileStore, SeriesInfo
 
 MAX_EVENTS = 200_000
 
@@ -31,7 +28,7 @@ class Selection:
 
 
 class QueryEngine:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: ProfileStore) -> None:
         self.store = store
 
     # ----------------------------------------------------------- series/labels
@@ -41,7 +38,7 @@ class QueryEngine:
         out = [s for s in self.store.series(tenant)
                if selector is None or (s.kind in selector.kinds and selector.matches(s.labels))]
         if lo is not None and hi is not None and out:
-            active = {b.series_id for b in self.store.blocks([s.id for s in out], lo, hi)}
+            active = self.store.active_series([s.id for s in out], lo, hi)
             out = [s for s in out if s.id in active]
         return out
 
@@ -58,79 +55,13 @@ class QueryEngine:
 
     # ------------------------------------------------------------ aggregation
 
-    def _blocks(self, sel: Selection) -> tuple[dict[int, SeriesInfo], list[BlockRow]]:
-        series = {s.id: s for s in self.series(sel.tenant, sel.selector)}
-        return series, (self.store.blocks(series, sel.lo, sel.hi) if series else [])
-
-    def _edge_columns(self, ids: list[int], memo: dict | None) -> dict[int, tuple]:
-        """Decoded edge columns by block id; `memo` shares them within one request."""
-        memo = memo if memo is not None else {}
-        missing = [i for i in ids if i not in memo]
-        for bid, blob in self.store.raw_blobs(missing).items():
-            memo[bid] = blk.EdgeReader(blob)
-        return {i: memo[i] for i in ids if i in memo}
+    def _series(self, sel: Selection) -> dict[int, SeriesInfo]:
+        return {s.id: s for s in self.series(sel.tenant, sel.selector)}
 
     def stack_values(self, sel: Selection, memo: dict | None = None) -> dict[int, int]:
         """Stored stack id -> summed value over the selection."""
-        _, blocks = self._blocks(sel)
-        acc: dict[int, int] = {}
-        lo, hi = sel.lo, sel.hi
-        if sel.pid is not None or sel.tid is not None:
-            # Whole blocks: their per-thread tables; blocks cut by the range: samples.
-            whole = [b for b in blocks if lo <= b.t_start and b.t_end <= hi]
-            aggs = self.store.aggregates([b.id for b in whole])
-            cut = [b.id for b in blocks if b.id not in aggs or not aggs[b.id].thread_tables]
-            for agg in aggs.values():
-                for pid, tid, s, v in agg.thread_tables:
-                    if (sel.pid is None or pid == sel.pid) and (sel.tid is None or
-                                                                 tid == sel.tid):
-                        _add(acc, s, v)
-            raws = self.store.raw(cut)
-            for cols in raws.values():
-                i, j = cols.slice(lo, hi)
-                stack, value, pid, tid = cols.stack, cols.value, cols.pid, cols.tid
-                for k in range(i, j):
-                    if (sel.pid is None or pid[k] == sel.pid) and (
-                            sel.tid is None or tid[k] == sel.tid):
-                        s = stack[k]
-                        acc[s] = acc.get(s, 0) + value[k]
-            return acc
-        aggs = self.store.aggregates([b.id for b in blocks])
-        edges: list[tuple[int, int, int]] = []  # (block id, lo, hi) needing raw
-        spans: dict[int, list[tuple[int, int, int, int, int]]] = {}  # block id -> edges
-        for b in blocks:
-            agg = aggs.get(b.id)
-            if agg is None:
-                continue
-            if lo <= b.t_start and b.t_end <= hi:
-                _add(acc, agg.stacks, agg.values)
-                continue
-            for k, (b_lo, b_hi, _tot, s, v) in enumerate(agg.buckets):
-                if b_hi <= lo or b_lo >= hi:
-                    continue
-                if lo <= b_lo and b_hi <= hi:
-                    _add(acc, s, v)
-                elif b.level == 2:  # no raw samples left: count a bucket by its middle
-                    if lo <= (b_lo + b_hi) // 2 < hi:
-                        _add(acc, s, v)
-                elif k < len(agg.spans):
-                    start, end, first = agg.spans[k]
-                    spans.setdefault(b.id, []).append(
-                        (start, end, first, max(lo, b_lo), min(hi, b_hi)))
-                else:
-                    edges.append((b.id, max(lo, b_lo), min(hi, b_hi)))
-        if spans:
-            for bid, cols in self._edge_columns(sorted(spans), memo).items():
-                blk.add_range(acc, cols, spans[bid])
-        if edges:
-            raws = self.store.raw(sorted({e[0] for e in edges}))
-            for bid, e_lo, e_hi in edges:
-                cols = raws.get(bid)
-                if cols is None:
-                    continue
-                i, j = cols.slice(e_lo, e_hi)
-                blk.add_weighted(acc, cols.stack[i:j], cols.value[i:j])
-        return acc
+        return self.store.stack_values(self._series(sel), sel.lo, sel.hi, pid=sel.pid,
+                                       tid=sel.tid, memo=memo)
 
     def _named_stacks(self, values: dict[int, int], names: fg.Names
                       ) -> list[tuple[tuple[int, ...], int]]:
@@ -195,64 +126,12 @@ class QueryEngine:
                  ) -> list[list[int]]:
         """[[ts_ms, value_ns], ...] per step over the selection (zeros included).
 
-        Uses the blocks' 10 s slot totals when the step is a multiple of 10 s
-        and `lo` is aligned; slots cut by the range edges, finer steps and
-        pid/tid filters read the samples.
+        A step that is a multiple of 10 s, with `lo` aligned to 10 s, is the
+        cheapest: the store keeps 10 s totals.
         """
-        lo, hi = sel.lo, sel.hi
-        nsteps = max(1, -(-(hi - lo) // step_ns))
-        points = [0] * nsteps
-        _, blocks = self._blocks(sel)
-        filtered = sel.pid is not None or sel.tid is not None
-        edges: list[tuple[int, int, int]] = []
-        spans: dict[int, list[tuple[int, int, int, int, int]]] = {}
-        fine_ns = blk.FINE_NS
-        if filtered:
-            edges = [(b.id, lo, hi) for b in blocks]
-        else:
-            fine_ok = step_ns % fine_ns == 0 and lo % fine_ns == 0
-            aggs = self.store.aggregates([b.id for b in blocks])
-            for b in blocks:
-                agg = aggs.get(b.id)
-                if agg is None:
-                    continue
-                first, fine = agg.fine
-                if not fine or not (fine_ok or b.level == 2):
-                    edges.append((b.id, lo, hi))
-                    continue
-                for i, v in enumerate(fine):
-                    t = (first + i) * fine_ns
-                    if not v or t + fine_ns <= lo or t >= hi:
-                        continue
-                    if (lo <= t and t + fine_ns <= hi) or b.level == 2:
-                        if lo <= t < hi:
-                            points[(t - lo) // step_ns] += v
-                        continue
-                    e_lo, e_hi = max(lo, t), min(hi, t + fine_ns)
-                    for k, (b_lo, b_hi, *_rest) in enumerate(agg.buckets):
-                        if b_lo <= t < b_hi and k < len(agg.spans) and t + fine_ns <= b_hi:
-                            start, end, first_ts = agg.spans[k]
-                            spans.setdefault(b.id, []).append((start, end, first_ts, e_lo,
-                                                               e_hi))
-                            break
-                    else:
-                        edges.append((b.id, e_lo, e_hi))
-        if spans:
-            for bid, cols in self._edge_columns(sorted(spans), memo).items():
-                blk.add_timeline(points, lo, step_ns, cols, spans[bid])
-        if edges:
-            raws = self.store.raw(sorted({e[0] for e in edges}))
-            for bid, e_lo, e_hi in edges:
-                cols = raws.get(bid)
-                if cols is None:
-                    continue
-                i, j = cols.slice(e_lo, e_hi)
-                ts, value, pid, tid = cols.ts, cols.value, cols.pid, cols.tid
-                for k in range(i, j):
-                    if filtered and ((sel.pid is not None and pid[k] != sel.pid) or
-                                     (sel.tid is not None and tid[k] != sel.tid)):
-                        continue
-                    points[(ts[k] - lo) // step_ns] += value[k]
+        lo = sel.lo
+        points = self.store.timeline(self._series(sel), lo, sel.hi, step_ns, pid=sel.pid,
+                                     tid=sel.tid, memo=memo)
         return [[(lo + i * step_ns) // 10**6, v] for i, v in enumerate(points)]
 
     def pyroscope_timeline(self, sel: Selection, max_points: int = 360,
@@ -266,32 +145,17 @@ class QueryEngine:
     # ---------------------------------------------------------------- threads
 
     def threads(self, sel: Selection) -> list[dict]:
-        series, blocks = self._blocks(sel)
+        series = self._series(sel)
         acc: dict[tuple[int, int], dict] = {}
-
-        def add(kind: str, pid: int, tid: int, tname: str, comm: str, value: int) -> None:
-            t = acc.get((pid, tid))
+        for r in self.store.thread_totals(series, sel.lo, sel.hi):
+            t = acc.get((r.pid, r.tid))
             if t is None:
-                t = acc[(pid, tid)] = {"pid": pid, "tid": tid, "thread_name": tname,
-                                       "comm": comm, "cpu_ns": 0, "offcpu_ns": 0}
-            t["cpu_ns" if kind == CPU else "offcpu_ns"] += value
-            if tname and not t["thread_name"]:
-                t["thread_name"] = tname
-
-        partial = []
-        full = [b for b in blocks if sel.lo <= b.t_start and b.t_end <= sel.hi]
-        partial = [b for b in blocks if not (sel.lo <= b.t_start and b.t_end <= sel.hi)]
-        for bid, agg in self.store.aggregates([b.id for b in full]).items():
-            kind = series[next(b.series_id for b in full if b.id == bid)].kind
-            for pid, tid, tname, comm, value, _count in agg.threads:
-                add(kind, pid, tid, tname, comm, value)
-        kinds = {b.id: series[b.series_id].kind for b in partial}
-        for bid, cols in self.store.raw([b.id for b in partial]).items():
-            i, j = cols.slice(sel.lo, sel.hi)
-            st = cols.strings
-            for k in range(i, j):
-                add(kinds[bid], cols.pid[k], cols.tid[k], st[cols.thread[k]],
-                    st[cols.comm[k]], cols.value[k])
+                t = acc[(r.pid, r.tid)] = {"pid": r.pid, "tid": r.tid,
+                                           "thread_name": r.thread_name, "comm": r.comm,
+                                           "cpu_ns": 0, "offcpu_ns": 0}
+            t["cpu_ns" if series[r.series_id].kind == CPU else "offcpu_ns"] += r.value
+            if r.thread_name and not t["thread_name"]:
+                t["thread_name"] = r.thread_name
         rows = list(acc.values())
         if sel.pid is not None:
             rows = [r for r in rows if r["pid"] == sel.pid]
@@ -299,13 +163,13 @@ class QueryEngine:
         return rows
 
     def thread_timeline(self, sel: Selection) -> dict:
-        series, blocks = self._blocks(sel)
+        series = self._series(sel)
         events = []
         stack_index: dict[int, int] = {}
-        for b_id, cols in self.store.raw([b.id for b in blocks]).items():
-            kind = series[next(b.series_id for b in blocks if b.id == b_id)].kind
-            i, j = cols.slice(sel.lo, sel.hi)
-            for k in range(i, j):
+        for part in self.store.samples(series, sel.lo, sel.hi):
+            kind = series[part.series_id].kind
+            cols = part.cols
+            for k in range(part.start, part.end):
                 if sel.tid is not None and cols.tid[k] != sel.tid:
                     continue
                 if sel.pid is not None and cols.pid[k] != sel.pid:
@@ -317,6 +181,8 @@ class QueryEngine:
                                "stack": idx, "pid": cols.pid[k], "tid": cols.tid[k]})
                 if len(events) >= MAX_EVENTS:
                     break
+            if len(events) >= MAX_EVENTS:
+                break
         events.sort(key=lambda e: e["ts_ms"])
         sf = self.store.stack_frames(stack_index)
         frames = self.store.frames({f for fr in sf.values() for f in fr})
@@ -329,24 +195,19 @@ class QueryEngine:
 
     def samples(self, sel: Selection, limit: int = 2_000_000) -> list[Sample]:
         """Per-sample view of the selection (for exports)."""
-        series, blocks = self._blocks(sel)
-        raws = self.store.raw([b.id for b in blocks])
-        stack_ids = {s for cols in raws.values() for s in set(cols.stack)}
+        series = self._series(sel)
+        parts = list(self.store.samples(series, sel.lo, sel.hi))
+        stack_ids = {s for p in parts for s in set(p.cols.stack[p.start:p.end])}
         sf = self.store.stack_frames(stack_ids)
         frames = self.store.frames({f for fr in sf.values() for f in fr})
         stacks: dict[int, tuple[Frame, ...]] = {
             s: tuple(frames[f] for f in fr) for s, fr in sf.items()}
         out: list[Sample] = []
-        import json
-
-        for b in blocks:
-            cols = raws.get(b.id)
-            if cols is None:
-                continue
-            info = series[b.series_id]
+        for p in parts:
+            info = series[p.series_id]
+            cols = p.cols
             st = cols.strings
-            i, j = cols.slice(sel.lo, sel.hi)
-            for k in range(i, j):
+            for k in range(p.start, p.end):
                 if (sel.pid is not None and cols.pid[k] != sel.pid) or (
                         sel.tid is not None and cols.tid[k] != sel.tid):
                     continue
@@ -374,12 +235,6 @@ class QueryEngine:
             if fr:
                 lines.append(";".join(frames[f].folded_name() for f in fr) + f" {v}")
         return "\n".join(lines) + ("\n" if lines else "")
-
-
-def _add(acc: dict[int, int], stacks: Iterable[int], values: Iterable[int]) -> None:
-    get = acc.get
-    for s, v in zip(stacks, values, strict=False):
-        acc[s] = get(s, 0) + v
 
 
 def default_step(lo: int, hi: int, max_points: int = 360) -> int:

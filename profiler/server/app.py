@@ -8,13 +8,12 @@ import logging
 import re
 
 from flask import Flask, g, jsonify, request
-from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from profiler.ingest.routes import bp as ingest_bp
 from profiler.query import routes as query_routes
 from profiler.query.engine import QueryEngine
-from profiler.store import Store
+from profiler.store import StoreUnavailable, open_store
 from profiler.store.maintenance import Maintenance, MaintenanceConfig
 from profiler.web.context import EXT, ServerConfig, State
 from profiler.web.errors import BadRequest
@@ -38,7 +37,7 @@ def create_app(config: ServerConfig | dict | None = None) -> Flask:
     app.wsgi_app = _CollapseSlashes(app.wsgi_app)
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body + 1024 * 1024
     app.json.sort_keys = False
-    store = Store(config.db_url)
+    store = open_store(config.db_url)
     app.extensions[EXT] = State(config, store)
     app.extensions[query_routes.ENGINE] = QueryEngine(store)
     if config.maintenance:
@@ -100,9 +99,9 @@ def create_app(config: ServerConfig | dict | None = None) -> Flask:
         resp.status_code = e.code or 500
         return resp
 
-    @app.errorhandler(OperationalError)
-    def database_unavailable(e: OperationalError):
-        log.warning("database error on %s: %s", request.path, str(e).splitlines()[0])
+    @app.errorhandler(StoreUnavailable)
+    def database_unavailable(e: StoreUnavailable):
+        log.warning("database error on %s: %s", request.path, e)
         resp = jsonify(error="database unavailable, retry later", code="unavailable",
                        message="database unavailable, retry later")
         resp.status_code = 503

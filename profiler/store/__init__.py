@@ -1,5 +1,27 @@
-"""Flamecam's storage: SQLAlchemy over SQLite or PostgreSQL, zstd sample blocks."""
+"""Flamecam's storage: the `ProfileStore` interface and its SQL backend (SQLite, PostgreSQL).
 
-from profiler.store.store import SeriesBatch, SeriesInfo, Store, default_url
+Callers outside this package use `open_store` and the names of `interface`
+and `columns`; the backend (`Store`) and the block format stay behind them.
+"""
 
-__all__ = ["SeriesBatch", "SeriesInfo", "Store", "default_url"]
+from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
+from profiler.store.interface import (
+    MaintainedStore,
+    ProfileStore,
+    SampleSlice,
+    SeriesInfo,
+    StoreError,
+    StoreUnavailable,
+    ThreadTotal,
+)
+from profiler.store.store import Store, default_url
+
+
+def open_store(url: str | None = None) -> MaintainedStore:
+    """The store at a SQLAlchemy URL (default: SQLite under ./data), migrated to its schema."""
+    return Store(url)
+
+
+__all__ = ["ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns", "SampleSlice",
+           "SeriesBatch", "SeriesInfo", "Store", "StoreError", "StoreUnavailable",
+           "ThreadTotal", "default_url", "open_store"]

@@ -26,6 +26,8 @@ from itertools import accumulate
 
 import zstandard
 
+from profiler.store.columns import SampleColumns
+
 _HEADER = struct.Struct("<I")
 # zstandard's (de)compressor objects must not be shared between threads, and
 # the server writes and reads blocks from many: one set per thread.
@@ -46,6 +48,10 @@ def _zd() -> zstandard.ZstdDecompressor:
         d = _local.zd = zstandard.ZstdDecompressor()
     return d
 MAX_BLOCK_BYTES = 512 << 20
+
+# Block levels: as ingested (one per write), compacted into a window, and
+# downsampled (aggregates only, no per-sample columns left).
+LEVEL_INGESTED, LEVEL_COMPACTED, LEVEL_DOWNSAMPLED = 0, 1, 2
 
 RAW_COLUMNS = (
     ("ts", "q"),      # µs since block start; stored as deltas
@@ -93,35 +99,10 @@ def _decompress(blob: bytes) -> tuple[dict, memoryview]:
     return header, memoryview(data)[4 + hlen:]
 
 
-@dataclass
-class RawColumns:
-    """Per-sample columns of one block, sorted by `ts` (absolute ns)."""
-
-    ts: list[int] = field(default_factory=list)
-    stack: array = field(default_factory=lambda: array("I"))
-    value: array = field(default_factory=lambda: array("q"))
-    count: array = field(default_factory=lambda: array("I"))
-    pid: array = field(default_factory=lambda: array("q"))
-    tid: array = field(default_factory=lambda: array("q"))
-    cpu: array = field(default_factory=lambda: array("I"))
-    thread: array = field(default_factory=lambda: array("I"))
-    comm: array = field(default_factory=lambda: array("I"))
-    reason: array = field(default_factory=lambda: array("I"))
-    labels: array = field(default_factory=lambda: array("I"))
-    strings: list[str] = field(default_factory=lambda: [""])
-
-    def __len__(self) -> int:
-        return len(self.ts)
-
-    def slice(self, lo_ns: int, hi_ns: int) -> tuple[int, int]:
-        """Index range of samples with lo_ns <= ts < hi_ns."""
-        return bisect_left(self.ts, lo_ns), bisect_left(self.ts, hi_ns)
-
-
 RAW_V2 = b"FCR2"
 
 
-def encode_raw(cols: RawColumns, level: int = 3,
+def encode_raw(cols: SampleColumns, level: int = 3,
                chunks: list[tuple[int, int]] | None = None) -> bytes:
     """Per-sample columns as independent zstd chunks (one per aggregate bucket).
 
@@ -165,12 +146,12 @@ def _chunk_arrays(blob: bytes, pos: int, length: int, m: int, names: tuple[str, 
     return out
 
 
-def decode_raw(blob: bytes) -> RawColumns:
+def decode_raw(blob: bytes) -> SampleColumns:
     blob = bytes(blob)
     if not blob.startswith(RAW_V2):
         return _decode_raw_v1(blob)
     header, pos = _raw_header(blob)
-    cols = RawColumns(strings=header["s"])
+    cols = SampleColumns(strings=header["s"])
     names = tuple(name for name, _ in RAW_COLUMNS)
     for i, j, base, length in header["c"]:
         part = _chunk_arrays(blob, pos, length, j - i, names)
@@ -181,10 +162,10 @@ def decode_raw(blob: bytes) -> RawColumns:
     return cols
 
 
-def _decode_raw_v1(blob: bytes) -> RawColumns:
+def _decode_raw_v1(blob: bytes) -> SampleColumns:
     header, body = _decompress(blob)
     n = header["n"]
-    cols = RawColumns(strings=header["s"])
+    cols = SampleColumns(strings=header["s"])
     pos = 0
     for name, code in RAW_COLUMNS:
         width = array(code).itemsize * n
@@ -230,7 +211,7 @@ class EdgeReader:
         self._cache[(start, end)] = got
         return got
 
-    def _decode_all(self) -> RawColumns:
+    def _decode_all(self) -> SampleColumns:
         if not hasattr(self, "full"):
             self.full = decode_raw(self.blob)
         return self.full
@@ -262,7 +243,7 @@ class Aggregate:
 FINE_NS = 10 * 10**9
 
 
-def aggregate(cols: RawColumns, t_start: int, t_end: int, bucket_ns: int) -> Aggregate:
+def aggregate(cols: SampleColumns, t_start: int, t_end: int, bucket_ns: int) -> Aggregate:
     """Build the aggregate of a block; buckets are aligned to multiples of bucket_ns."""
     total: dict[int, int] = {}
     threads: dict[tuple[int, int, int, int], list[int]] = {}
@@ -410,14 +391,14 @@ def add_range(acc: dict[int, int], reader: EdgeReader,
         add_weighted(acc, stack[i:j], value[i:j])
 
 
-def concat(parts: list[RawColumns]) -> RawColumns:
+def concat(parts: list[SampleColumns]) -> SampleColumns:
     """Merge blocks' columns (re-indexing strings), sorted by time.
 
     Parts that follow each other in time are appended column by column; only
     overlapping input pays for a full sort.
     """
     parts = sorted((p for p in parts if len(p.ts)), key=lambda p: p.ts[0])
-    out = RawColumns()
+    out = SampleColumns()
     index: dict[str, int] = {"": 0}
     for p in parts:
         remap = []

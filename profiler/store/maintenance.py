@@ -19,11 +19,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, select, update
-
-from profiler.store import blocks as blk
-from profiler.store import schema
-from profiler.store.store import Store
+from profiler.store.interface import MaintainedStore
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +38,7 @@ class MaintenanceConfig:
     interval_s: float = 30.0
 
 
-def compact(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None,
+def compact(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None = None,
             max_groups: int = 200) -> int:
     """Merge blocks of closed windows; returns how many merges were done.
 
@@ -53,91 +49,37 @@ def compact(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None,
     """
     now_ns = now_ns or time.time_ns()
     settle = cfg.compact_after_s * 10**9
-    b = schema.blocks.c
     done = 0
     for level, window in ((0, cfg.small_window_ns), (1, cfg.window_ns)):
-        with store.engine.connect() as conn:
-            rows = conn.execute(select(b.id, b.series_id, b.t_start).where(
-                b.level == level, b.t_end < now_ns - settle, b.raw.is_not(None))).all()
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for bid, sid, t0 in rows:
-            w0 = t0 - t0 % window
+        for b in store.blocks_to_compact(level, now_ns - settle):
+            w0 = b.t_start - b.t_start % window
             if w0 + window + settle <= now_ns:
-                groups[(sid, w0)].append(bid)
+                groups[(b.series_id, w0)].append(b.id)
         for (sid, w0), ids in groups.items():
             if done >= max_groups:
                 return done
             if level == 1 and len(ids) < 2:
                 continue
-            _merge(store, cfg, sid, w0, ids)
+            if not store.merge_blocks(sid, ids, cfg.bucket_ns):
+                log.info("compaction of series %d window %d lost a race; skipped", sid, w0)
             done += 1
     return done
 
 
-def _merge(store: Store, cfg: MaintenanceConfig, sid: int, w0: int, ids: list[int]) -> None:
-    b = schema.blocks.c
-    lock = store._write_lock
-    if lock:
-        lock.acquire()
-    try:
-        with store.engine.begin() as conn:
-            parts = [blk.decode_raw(raw) for (raw,) in conn.execute(
-                select(b.raw).where(b.id.in_(ids), b.raw.is_not(None)))]
-            cols = blk.concat(parts)
-            if not len(cols):
-                return
-            t_start, t_end = cols.ts[0], cols.ts[-1] + 1000
-            agg = blk.aggregate(cols, t_start, t_end, cfg.bucket_ns)
-            conn.execute(schema.blocks.insert(), {
-                "series_id": sid, "t_start": t_start, "t_end": t_end, "level": 1,
-                "n_samples": len(cols), "total": sum(cols.value),
-                "agg": blk.encode_agg(agg, level=9), "raw": blk.encode_raw(
-                    cols, level=9, chunks=[sp[:2] for sp in agg.spans]),
-            })
-            gone = conn.execute(delete(schema.blocks).where(b.id.in_(ids))).rowcount
-            if gone != len(ids):
-                # Another server compacted some of these blocks meanwhile: undo ours.
-                raise _Conflict
-    except _Conflict:
-        log.info("compaction of series %d window %d lost a race; skipped", sid, w0)
-        return
-    finally:
-        if lock:
-            lock.release()
-    store.forget_blocks(ids)
-
-
-class _Conflict(Exception):
-    pass
-
-
-def downsample(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None) -> int:
+def downsample(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None = None) -> int:
     """Drop per-sample columns of old blocks, keeping their aggregates."""
     now_ns = now_ns or time.time_ns()
-    b = schema.blocks.c
-    cutoff = now_ns - cfg.downsample_after_s * 10**9
-    with store.engine.begin() as conn:
-        res = conn.execute(update(schema.blocks).where(
-            and_(b.t_end < cutoff, b.raw.is_not(None))).values(raw=None, level=2))
-        return res.rowcount or 0
+    return store.drop_samples(now_ns - cfg.downsample_after_s * 10**9)
 
 
-def expire(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None) -> int:
+def expire(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None = None) -> int:
     """Delete blocks and agent batch records past retention."""
     now_ns = now_ns or time.time_ns()
-    cutoff = now_ns - cfg.retention_s * 10**9
-    b = schema.blocks.c
-    with store.engine.begin() as conn:
-        ids = [r[0] for r in conn.execute(select(b.id).where(b.t_end < cutoff))]
-        if ids:
-            conn.execute(delete(schema.blocks).where(b.id.in_(ids)))
-        conn.execute(delete(schema.agent_batches).where(
-            schema.agent_batches.c.received_ns < cutoff))
-    store.forget_blocks(ids)
-    return len(ids)
+    return store.expire(now_ns - cfg.retention_s * 10**9)
 
 
-def run_once(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None) -> None:
+def run_once(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None = None) -> None:
     expire(store, cfg, now_ns)
     downsample(store, cfg, now_ns)
     compact(store, cfg, now_ns)
@@ -146,7 +88,7 @@ def run_once(store: Store, cfg: MaintenanceConfig, now_ns: int | None = None) ->
 class Maintenance(threading.Thread):
     """Daemon thread running `run_once` every `interval_s` until stopped."""
 
-    def __init__(self, store: Store, cfg: MaintenanceConfig | None = None) -> None:
+    def __init__(self, store: MaintainedStore, cfg: MaintenanceConfig | None = None) -> None:
         super().__init__(name="flamecam-maintenance", daemon=True)
         self.store = store
         self.cfg = cfg or MaintenanceConfig()

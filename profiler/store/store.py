@@ -1,33 +1,44 @@
-"""The store: writes batches of samples as blocks, reads blocks back.
+"""The SQL backend of the store: blocks of samples in SQLite or PostgreSQL.
 
-One `write` call is one database transaction, so a rejected or failed request
-leaves nothing behind. Frame, stack and series ids are cached in memory; the
-caches are only updated after a commit, so a rollback can never leave an id in
-the cache that the database does not have.
+Implements `interface.MaintainedStore` over SQLAlchemy Core; reads over a
+range come from `block_reads.BlockReads`. One `write` call is one database
+transaction, so a rejected or failed request leaves nothing behind. Frame,
+stack and series ids are cached in memory; the caches are only updated after
+a commit, so a rollback can never leave an id in the cache that the database
+does not have. SQLAlchemy's errors leave as `StoreUnavailable`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import os
 import threading
 import time
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from profiler.model import Frame, Sample
+from profiler.model import Frame
 from profiler.store import blocks as blk
 from profiler.store import schema
-from profiler.store.columns import ColumnBatch, from_samples, labels_json
+from profiler.store.block_reads import BlockReads, BlockRow
+from profiler.store.columns import (
+    ColumnBatch,
+    SampleColumns,
+    SeriesBatch,
+    from_samples,
+    labels_json,
+)
+from profiler.store.interface import SeriesInfo, StoredBlock, StoreUnavailable
 from profiler.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -44,31 +55,15 @@ def default_url(data_dir: str | os.PathLike | None = None) -> str:
     return f"sqlite:///{(d / 'flamecam.db').resolve()}"
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesBatch:
-    """Samples of one series (kind + labels) to store together."""
-
-    kind: str
-    labels: dict[str, str]
-    samples: list[Sample]
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesInfo:
-    id: int
-    kind: str
-    labels: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class BlockRow:
-    id: int
-    series_id: int
-    t_start: int
-    t_end: int
-    level: int
-    n_samples: int
-    total: int
+def _unavailable(method: Callable) -> Callable:
+    """SQLAlchemy's OperationalError (database down, locked, unreachable) as StoreUnavailable."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except OperationalError as e:
+            raise StoreUnavailable(str(e).splitlines()[0]) from e
+    return wrapper
 
 
 def _hash(*parts: object) -> bytes:
@@ -79,7 +74,7 @@ def frame_key(f: Frame) -> bytes:
     return _hash(f.name, f.kind, f.module, f.build_id, f.offset, f.file, f.line)
 
 
-class Store:
+class Store(BlockReads):
     """Flamecam's storage over one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
@@ -118,12 +113,11 @@ class Store:
 
     # ------------------------------------------------------------------ write
 
+    @_unavailable
     def write(self, tenant: str, batches: Sequence[SeriesBatch | ColumnBatch], *,
               agent_id: str = "", seq: int = -1) -> int:
-        """Store the batches in one transaction; returns the samples stored.
+        """Store the batches in one transaction (see `ProfileStore.write`).
 
-        With `agent_id`, a batch whose (agent_id, seq) was already stored is
-        acknowledged without storing it again, so agents can resend safely.
         A transaction that loses a race with another writer (deadlock,
         serialization failure) is retried from the start.
         """
@@ -187,7 +181,7 @@ class Store:
                 rows = []
                 stored = 0
                 for b, smap, key in zip(prepared, smaps, keys, strict=True):
-                    cols = dataclasses.replace(b.cols, stack=blk.array(
+                    cols = dataclasses.replace(b.cols, stack=array(
                         "I", [smap[i] for i in b.cols.stack]))
                     if any(cols.ts[i] > cols.ts[i + 1] for i in range(len(cols.ts) - 1)):
                         cols = blk.concat([cols])
@@ -197,7 +191,7 @@ class Store:
                         "series_id": serids[key],
                         "t_start": t_start,
                         "t_end": t_end,
-                        "level": 0,
+                        "level": blk.LEVEL_INGESTED,
                         "n_samples": len(cols),
                         "total": sum(cols.value),
                         "agg": blk.encode_agg(agg),
@@ -253,7 +247,7 @@ class Store:
                         frames.append(f)
                     stack.append(j)
                 stacks.append(tuple(stack))
-            sub = ColumnBatch(b.kind, b.labels, frames, stacks, blk.RawColumns())
+            sub = ColumnBatch(b.kind, b.labels, frames, stacks, SampleColumns())
 
             def fill(sids: list[int], b=b, ids=ids, missing=missing) -> None:
                 for i, sid in zip(missing, sids, strict=True):
@@ -366,6 +360,7 @@ class Store:
 
     # ------------------------------------------------------------------- read
 
+    @_unavailable
     def series(self, tenant: str, kind: str | None = None) -> list[SeriesInfo]:
         q = select(schema.series.c.id, schema.series.c.kind, schema.series.c.labels).where(
             schema.series.c.tenant == tenant)
@@ -374,6 +369,7 @@ class Store:
         with self.engine.connect() as conn:
             return [SeriesInfo(i, k, json.loads(lj)) for i, k, lj in conn.execute(q)]
 
+    @_unavailable
     def blocks(self, series_ids: Iterable[int], lo: int, hi: int) -> list[BlockRow]:
         """Blocks of the series overlapping [lo, hi), without their payloads."""
         ids = list(series_ids)
@@ -387,6 +383,7 @@ class Store:
                 out.extend(BlockRow(*r) for r in conn.execute(q))
         return out
 
+    @_unavailable
     def aggregates(self, block_ids: Sequence[int]) -> dict[int, blk.Aggregate]:
         """Decoded aggregates by block id (cached: blocks are immutable)."""
         out: dict[int, blk.Aggregate] = {}
@@ -418,7 +415,8 @@ class Store:
                     self._agg_cache_entries -= _agg_size(old)
         return out
 
-    def raw(self, block_ids: Sequence[int]) -> dict[int, blk.RawColumns]:
+    @_unavailable
+    def raw(self, block_ids: Sequence[int]) -> dict[int, SampleColumns]:
         """Decoded per-sample columns by block id (absent for downsampled blocks)."""
         b = schema.blocks.c
         out = {}
@@ -430,6 +428,7 @@ class Store:
                     out[bid] = blk.decode_raw(raw)
         return out
 
+    @_unavailable
     def raw_blobs(self, block_ids: Sequence[int]) -> dict[int, bytes]:
         """Compressed per-sample columns by block id, undecoded."""
         b = schema.blocks.c
@@ -442,6 +441,7 @@ class Store:
                     out[bid] = bytes(raw)
         return out
 
+    @_unavailable
     def stack_frames(self, stack_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
         """Frame ids (root first) of each stack id."""
         c = schema.stacks.c
@@ -452,6 +452,7 @@ class Store:
 
         return self._cached(stack_ids, self._stack_frames, load)
 
+    @_unavailable
     def frames(self, frame_ids: Iterable[int]) -> dict[int, Frame]:
         c = schema.frames.c
 
@@ -488,6 +489,65 @@ class Store:
                 if old is not None:
                     self._agg_cache_entries -= _agg_size(old)
 
+    # ---------------------------------------------------------------- upkeep
+
+    @_unavailable
+    def blocks_to_compact(self, level: int, ended_before_ns: int) -> list[StoredBlock]:
+        b = schema.blocks.c
+        with self.engine.connect() as conn:
+            return [StoredBlock(*r) for r in conn.execute(select(
+                b.id, b.series_id, b.t_start).where(b.level == level, b.t_end < ended_before_ns,
+                                                    b.raw.is_not(None)))]
+
+    @_unavailable
+    def merge_blocks(self, series_id: int, block_ids: list[int], bucket_ns: int) -> bool:
+        b = schema.blocks.c
+        try:
+            with self._write_lock or _NoLock(), self.engine.begin() as conn:
+                parts = [blk.decode_raw(raw) for (raw,) in conn.execute(
+                    select(b.raw).where(b.id.in_(block_ids), b.raw.is_not(None)))]
+                cols = blk.concat(parts)
+                if not len(cols):
+                    return True
+                t_start, t_end = cols.ts[0], cols.ts[-1] + 1000
+                agg = blk.aggregate(cols, t_start, t_end, bucket_ns)
+                conn.execute(schema.blocks.insert(), {
+                    "series_id": series_id, "t_start": t_start, "t_end": t_end,
+                    "level": blk.LEVEL_COMPACTED, "n_samples": len(cols),
+                    "total": sum(cols.value), "agg": blk.encode_agg(agg, level=9),
+                    "raw": blk.encode_raw(cols, level=9, chunks=[sp[:2] for sp in agg.spans]),
+                })
+                gone = conn.execute(delete(schema.blocks).where(b.id.in_(block_ids))).rowcount
+                if gone != len(block_ids):
+                    # Another server compacted some of these blocks meanwhile: undo ours.
+                    raise _Conflict
+        except _Conflict:
+            return False
+        self.forget_blocks(block_ids)
+        return True
+
+    @_unavailable
+    def drop_samples(self, ended_before_ns: int) -> int:
+        b = schema.blocks.c
+        with self.engine.begin() as conn:
+            res = conn.execute(update(schema.blocks).where(
+                b.t_end < ended_before_ns, b.raw.is_not(None)).values(
+                    raw=None, level=blk.LEVEL_DOWNSAMPLED))
+            return res.rowcount or 0
+
+    @_unavailable
+    def expire(self, ended_before_ns: int) -> int:
+        b = schema.blocks.c
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(select(b.id).where(b.t_end < ended_before_ns))]
+            if ids:
+                conn.execute(delete(schema.blocks).where(b.id.in_(ids)))
+            conn.execute(delete(schema.agent_batches).where(
+                schema.agent_batches.c.received_ns < ended_before_ns))
+        self.forget_blocks(ids)
+        return len(ids)
+
+    @_unavailable
     def size_bytes(self) -> int:
         """Bytes on disk (SQLite file) or in the database (PostgreSQL)."""
         with self.engine.connect() as conn:
@@ -502,6 +562,10 @@ class Store:
 
 def _agg_size(a: blk.Aggregate) -> int:
     return len(a.stacks) + sum(len(b[3]) for b in a.buckets) + 1
+
+
+class _Conflict(Exception):
+    """A merge lost a race with another server's merge of the same blocks."""
 
 
 class _NoLock:
@@ -519,11 +583,11 @@ def _frame_row(key: bytes, f: Frame) -> dict:
 
 
 def _pack(ids: Iterable[int]) -> bytes:
-    return blk.array("I", ids).tobytes()
+    return array("I", ids).tobytes()
 
 
-def _unpack(b: bytes) -> blk.array:
-    a = blk.array("I")
+def _unpack(b: bytes) -> array:
+    a = array("I")
     a.frombytes(bytes(b))
     return a
 

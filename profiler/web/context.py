@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app, g
 
-from profiler.store import Store
+from profiler.store import MaintainedStore
 from profiler.web.limits import Limits
 
 EXT = "flamecam"
@@ -34,7 +34,7 @@ class State:
     """The app's parts a handler reaches; read per request (tests change `config`)."""
 
     config: ServerConfig
-    store: Store
+    store: MaintainedStore
 
 
 def state() -> State:

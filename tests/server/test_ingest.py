@@ -274,11 +274,14 @@ def test_top_sums_a_function_across_processes(client):
     assert all(r["total"] >= r["self"] for r in rows)
 
 
-def test_agent_batch_keeps_sample_labels():
-    """Sample.labels travel in the agent batch, per sample, beside unlabelled samples."""
+def test_agent_batch_keeps_sample_labels(tmp_path):
+    """Sample.labels travel in the agent batch, per sample, beside unlabelled samples,
+    into the store's columns as `from_samples` writes them, and back out of the store."""
     from profiler.agent.batch import encode_batch
-    from profiler.ingest.agent import parse_batch
+    from profiler.ingest.agent_batch import parse_batch
     from profiler.model import Frame, Sample
+    from profiler.store import open_store
+    from profiler.store.columns import from_samples
     from profiler.web.limits import Limits
 
     now = time.time_ns()
@@ -291,5 +294,26 @@ def test_agent_batch_keeps_sample_labels():
         encode_batch(samples, lambda s: {"service_name": "shop"}, agent_id="a", seq=1),
         max_output_size=1 << 24)
     batch = parse_batch(body, Limits())
-    got = {b.kind: [s.labels for s in b.samples] for b in batch.batches}
+
+    def labels_of(cols) -> list[dict[str, str]]:
+        return [json.loads(cols.strings[i]) if i else {} for i in cols.labels]
+
+    got = {b.kind: labels_of(b.cols) for b in batch.batches}
     assert got == {"cpu": own, "offcpu": [{}]}
+    # The stored strings are the ones the Sample path writes (sorted compact JSON).
+    cpu = next(b for b in batch.batches if b.kind == "cpu")
+    ref = from_samples("cpu", {}, [s for s in samples if s.kind == "cpu"])
+    assert ([cpu.cols.strings[i] for i in cpu.cols.labels]
+            == [ref.cols.strings[i] for i in ref.cols.labels])
+
+    store = open_store(f"sqlite:///{tmp_path / 'labels.db'}")
+    try:
+        assert store.write("t", batch.batches, agent_id="a", seq=1) == 5
+        series = {s.id: s.kind for s in store.series("t")}
+        stored: dict[str, list[dict[str, str]]] = {}
+        for part in store.samples(series, now - 10**9, now + 10**9):
+            sl = labels_of(part.cols)[part.start:part.end]
+            stored.setdefault(series[part.series_id], []).extend(sl)
+        assert stored == {"cpu": own, "offcpu": [{}]}
+    finally:
+        store.close()

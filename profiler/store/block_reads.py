@@ -1,0 +1,217 @@
+"""Range reads over blocks: stack values, timelines, threads and samples.
+
+A read takes each block's pre-aggregated tables when the block (or one of its
+time buckets) lies wholly inside the range, and the per-sample columns only
+for buckets cut by the range edges or when filtering by pid/tid. Mixed into a
+backend that stores blocks; it needs the backend's `blocks`, `aggregates`,
+`raw` and `raw_blobs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from profiler.store import blocks as blk
+from profiler.store.columns import SampleColumns
+from profiler.store.interface import SampleSlice, ThreadTotal
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRow:
+    id: int
+    series_id: int
+    t_start: int
+    t_end: int
+    level: int
+    n_samples: int
+    total: int
+
+    @property
+    def downsampled(self) -> bool:
+        """Only the aggregates are left: buckets are the finest resolution."""
+        return self.level == blk.LEVEL_DOWNSAMPLED
+
+
+class BlockReads:
+    """`ProfileStore`'s reads, for a backend that provides the four block accessors."""
+
+    def blocks(self, series_ids: Iterable[int], lo: int, hi: int) -> list[BlockRow]:
+        raise NotImplementedError
+
+    def aggregates(self, block_ids: Sequence[int]) -> dict[int, blk.Aggregate]:
+        raise NotImplementedError
+
+    def raw(self, block_ids: Sequence[int]) -> dict[int, SampleColumns]:
+        raise NotImplementedError
+
+    def raw_blobs(self, block_ids: Sequence[int]) -> dict[int, bytes]:
+        raise NotImplementedError
+
+    def active_series(self, series_ids: Collection[int], lo: int, hi: int) -> set[int]:
+        return {b.series_id for b in self.blocks(series_ids, lo, hi)} if series_ids else set()
+
+    def _blocks_of(self, series_ids: Collection[int], lo: int, hi: int) -> list[BlockRow]:
+        return self.blocks(series_ids, lo, hi) if series_ids else []
+
+    def _edge_readers(self, ids: list[int], memo: dict | None) -> dict[int, blk.EdgeReader]:
+        """Edge readers by block id; `memo` shares them within one request."""
+        memo = memo if memo is not None else {}
+        missing = [i for i in ids if i not in memo]
+        for bid, blob in self.raw_blobs(missing).items():
+            memo[bid] = blk.EdgeReader(blob)
+        return {i: memo[i] for i in ids if i in memo}
+
+    def _edge_rows(self, edges: list[tuple[int, int, int]]
+                   ) -> Iterator[tuple[SampleColumns, int, int]]:
+        """Columns and row range of each (block id, lo, hi) edge whose block has samples."""
+        if not edges:
+            return
+        raws = self.raw(sorted({e[0] for e in edges}))
+        for bid, e_lo, e_hi in edges:
+            cols = raws.get(bid)
+            if cols is not None:
+                yield cols, *cols.slice(e_lo, e_hi)
+
+    def stack_values(self, series_ids: Collection[int], lo: int, hi: int, *,
+                     pid: int | None = None, tid: int | None = None,
+                     memo: dict | None = None) -> dict[int, int]:
+        blocks = self._blocks_of(series_ids, lo, hi)
+        acc: dict[int, int] = {}
+        if pid is not None or tid is not None:
+            # Whole blocks: their per-thread tables; blocks cut by the range: samples.
+            whole = [b for b in blocks if lo <= b.t_start and b.t_end <= hi]
+            aggs = self.aggregates([b.id for b in whole])
+            cut = [b.id for b in blocks if b.id not in aggs or not aggs[b.id].thread_tables]
+            for agg in aggs.values():
+                for t_pid, t_tid, s, v in agg.thread_tables:
+                    if (pid is None or t_pid == pid) and (tid is None or t_tid == tid):
+                        _add(acc, s, v)
+            for cols in self.raw(cut).values():
+                i, j = cols.slice(lo, hi)
+                stack, value, pids, tids = cols.stack, cols.value, cols.pid, cols.tid
+                for k in range(i, j):
+                    if (pid is None or pids[k] == pid) and (tid is None or tids[k] == tid):
+                        s = stack[k]
+                        acc[s] = acc.get(s, 0) + value[k]
+            return acc
+        aggs = self.aggregates([b.id for b in blocks])
+        edges: list[tuple[int, int, int]] = []  # (block id, lo, hi) needing raw
+        spans: dict[int, list[tuple[int, int, int, int, int]]] = {}  # block id -> edges
+        for b in blocks:
+            agg = aggs.get(b.id)
+            if agg is None:
+                continue
+            if lo <= b.t_start and b.t_end <= hi:
+                _add(acc, agg.stacks, agg.values)
+                continue
+            for k, (b_lo, b_hi, _tot, s, v) in enumerate(agg.buckets):
+                if b_hi <= lo or b_lo >= hi:
+                    continue
+                if lo <= b_lo and b_hi <= hi:
+                    _add(acc, s, v)
+                elif b.downsampled:  # no samples left: count a bucket by its middle
+                    if lo <= (b_lo + b_hi) // 2 < hi:
+                        _add(acc, s, v)
+                elif k < len(agg.spans):
+                    start, end, first = agg.spans[k]
+                    spans.setdefault(b.id, []).append(
+                        (start, end, first, max(lo, b_lo), min(hi, b_hi)))
+                else:
+                    edges.append((b.id, max(lo, b_lo), min(hi, b_hi)))
+        if spans:
+            for bid, reader in self._edge_readers(sorted(spans), memo).items():
+                blk.add_range(acc, reader, spans[bid])
+        for cols, i, j in self._edge_rows(edges):
+            blk.add_weighted(acc, cols.stack[i:j], cols.value[i:j])
+        return acc
+
+    def timeline(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
+                 pid: int | None = None, tid: int | None = None,
+                 memo: dict | None = None) -> list[int]:
+        """Uses the blocks' 10 s slot totals when the step is a multiple of 10 s
+        and `lo` is aligned; slots cut by the range edges, finer steps and
+        pid/tid filters read the samples."""
+        nsteps = max(1, -(-(hi - lo) // step_ns))
+        points = [0] * nsteps
+        blocks = self._blocks_of(series_ids, lo, hi)
+        filtered = pid is not None or tid is not None
+        edges: list[tuple[int, int, int]] = []
+        spans: dict[int, list[tuple[int, int, int, int, int]]] = {}
+        fine_ns = blk.FINE_NS
+        if filtered:
+            edges = [(b.id, lo, hi) for b in blocks]
+        else:
+            fine_ok = step_ns % fine_ns == 0 and lo % fine_ns == 0
+            aggs = self.aggregates([b.id for b in blocks])
+            for b in blocks:
+                agg = aggs.get(b.id)
+                if agg is None:
+                    continue
+                first, fine = agg.fine
+                if not fine or not (fine_ok or b.downsampled):
+                    edges.append((b.id, lo, hi))
+                    continue
+                for i, v in enumerate(fine):
+                    t = (first + i) * fine_ns
+                    if not v or t + fine_ns <= lo or t >= hi:
+                        continue
+                    if (lo <= t and t + fine_ns <= hi) or b.downsampled:
+                        if lo <= t < hi:
+                            points[(t - lo) // step_ns] += v
+                        continue
+                    e_lo, e_hi = max(lo, t), min(hi, t + fine_ns)
+                    for k, (b_lo, b_hi, *_rest) in enumerate(agg.buckets):
+                        if b_lo <= t < b_hi and k < len(agg.spans) and t + fine_ns <= b_hi:
+                            start, end, first_ts = agg.spans[k]
+                            spans.setdefault(b.id, []).append((start, end, first_ts, e_lo,
+                                                               e_hi))
+                            break
+                    else:
+                        edges.append((b.id, e_lo, e_hi))
+        if spans:
+            for bid, reader in self._edge_readers(sorted(spans), memo).items():
+                blk.add_timeline(points, lo, step_ns, reader, spans[bid])
+        for cols, i, j in self._edge_rows(edges):
+            ts, value, pids, tids = cols.ts, cols.value, cols.pid, cols.tid
+            for k in range(i, j):
+                if filtered and ((pid is not None and pids[k] != pid) or
+                                 (tid is not None and tids[k] != tid)):
+                    continue
+                points[(ts[k] - lo) // step_ns] += value[k]
+        return points
+
+    def thread_totals(self, series_ids: Collection[int], lo: int, hi: int
+                      ) -> list[ThreadTotal]:
+        """Whole blocks from their per-thread totals, blocks cut by the range from samples."""
+        blocks = self._blocks_of(series_ids, lo, hi)
+        acc: dict[tuple[int, int, int, str, str], int] = {}
+        full = {b.id: b.series_id for b in blocks if lo <= b.t_start and b.t_end <= hi}
+        partial = {b.id: b.series_id for b in blocks if b.id not in full}
+        for bid, agg in self.aggregates(list(full)).items():
+            sid = full[bid]
+            for pid, tid, tname, comm, value, _count in agg.threads:
+                key = (sid, pid, tid, tname, comm)
+                acc[key] = acc.get(key, 0) + value
+        for bid, cols in self.raw(list(partial)).items():
+            sid = partial[bid]
+            i, j = cols.slice(lo, hi)
+            st = cols.strings
+            for k in range(i, j):
+                key = (sid, cols.pid[k], cols.tid[k], st[cols.thread[k]], st[cols.comm[k]])
+                acc[key] = acc.get(key, 0) + cols.value[k]
+        return [ThreadTotal(*key, value) for key, value in acc.items()]
+
+    def samples(self, series_ids: Collection[int], lo: int, hi: int) -> Iterator[SampleSlice]:
+        blocks = self._blocks_of(series_ids, lo, hi)
+        raws = self.raw([b.id for b in blocks])
+        for b in blocks:
+            cols = raws.get(b.id)
+            if cols is not None:
+                yield SampleSlice(b.series_id, cols, *cols.slice(lo, hi))
+
+
+def _add(acc: dict[int, int], stacks: Iterable[int], values: Iterable[int]) -> None:
+    get = acc.get
+    for s, v in zip(stacks, values, strict=False):
+        acc[s] = get(s, 0) + v
