@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app, g
 
-from profiler.store import Store
+from profiler.store import Store, TraceStore
 from profiler.web.limits import Limits
 
 EXT = "flamecam"
@@ -35,6 +35,7 @@ class State:
 
     config: ServerConfig
     store: Store
+    traces: TraceStore  # spans, thread spans, linked samples (same database)
 
 
 def state() -> State:
