@@ -10,7 +10,8 @@ from profiler.model import FRAME_KINDS, OFFCPU_REASONS, PROFILE_TYPES
 from profiler.query import export
 from profiler.query.engine import QueryEngine, Selection, default_step
 from profiler.query.selector import parse_selector
-from profiler.web.context import tenant
+from profiler.query.traces import TraceQueryError, scoped
+from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
 from profiler.web.params import QueryError, parse_range
 
@@ -22,6 +23,14 @@ ENGINE = "flamecam.query"
 
 def _engine() -> QueryEngine:
     return current_app.extensions[ENGINE]
+
+
+def _scoped(sel: Selection) -> tuple[QueryEngine, Selection]:
+    """The trace's engine when `trace_id` is given (docs/CONTRACTS.md), else the store's."""
+    try:
+        return scoped(_engine(), state().traces, sel, request.args)
+    except TraceQueryError as e:
+        raise BadRequest(400, str(e)) from None
 
 
 def _int_arg(name: str, default: int | None = None, *names: str) -> int | None:
@@ -89,11 +98,10 @@ def series():
 @bp.get("/api/v1/render")
 @bp.get("/pyroscope/render")
 def render():
-    sel = _selection()
+    eng, sel = _scoped(_selection())
     fmt = request.args.get("format", "json")
-    eng = _engine()
     if fmt in ("pprof", "folded", "collapsed", "speedscope"):
-        return _export(sel, fmt)
+        return _export(eng, sel, fmt)
     if fmt != "json":
         raise BadRequest(400, f"unsupported format {fmt!r}")
     out = eng.render(sel, _max_nodes())
@@ -101,8 +109,7 @@ def render():
     return jsonify(out)
 
 
-def _export(sel: Selection, fmt: str) -> Response:
-    eng = _engine()
+def _export(eng: QueryEngine, sel: Selection, fmt: str) -> Response:
     if fmt in ("folded", "collapsed"):
         return Response(eng.folded(sel), mimetype="text/plain",
                         headers={"Content-Disposition": "attachment; filename=flamecam.folded"})
@@ -118,7 +125,8 @@ def _export(sel: Selection, fmt: str) -> Response:
 
 @bp.get("/api/v1/export")
 def export_route():
-    return _export(_selection(), request.args.get("format", "pprof"))
+    eng, sel = _scoped(_selection())
+    return _export(eng, sel, request.args.get("format", "pprof"))
 
 
 @bp.get("/api/v1/render-diff")
@@ -131,14 +139,14 @@ def render_diff():
 
 @bp.get("/api/v1/top")
 def top():
-    sel = _selection()
+    eng, sel = _scoped(_selection())
     limit = _int_arg("limit", 100) or 100
-    return jsonify(functions=_engine().top(sel, limit))
+    return jsonify(functions=eng.top(sel, limit))
 
 
 @bp.get("/api/v1/timeline")
 def timeline():
-    sel = _selection()
+    eng, sel = _scoped(_selection())
     step = request.args.get("step")
     if step:
         try:
@@ -150,18 +158,19 @@ def timeline():
         step_ns = default_step(sel.lo, sel.hi)
     if step_ns % 10**9 == 0:  # align to the step, as Pyroscope does, so buckets line up
         sel = replace(sel, lo=sel.lo - sel.lo % step_ns)
-    return jsonify(step_ms=step_ns // 10**6, points=_engine().timeline(sel, step_ns))
+    return jsonify(step_ms=step_ns // 10**6, points=eng.timeline(sel, step_ns))
 
 
 @bp.get("/api/v1/threads")
 def threads():
-    return jsonify(threads=_engine().threads(_selection()))
+    eng, sel = _scoped(_selection())
+    return jsonify(threads=eng.threads(sel))
 
 
 @bp.get("/api/v1/thread-timeline")
 def thread_timeline():
-    sel = _selection()
+    eng, sel = _scoped(_selection())
     if sel.tid is None:
         raise BadRequest(400, "tid is required")
-    return jsonify(_engine().thread_timeline(sel))
+    return jsonify(eng.thread_timeline(sel))
 

@@ -10,10 +10,12 @@ import re
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from profiler.ingest.otlp_routes import bp as otlp_bp
 from profiler.ingest.routes import bp as ingest_bp
 from profiler.query import routes as query_routes
 from profiler.query.engine import QueryEngine
-from profiler.store import StoreUnavailable, open_store
+from profiler.query.trace_routes import bp as trace_bp
+from profiler.store import StoreUnavailable, TraceStore, TraceStoreUnavailable, open_store
 from profiler.store.maintenance import Maintenance, MaintenanceConfig
 from profiler.web.context import EXT, ServerConfig, State
 from profiler.web.errors import BadRequest
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _TENANT = re.compile(r"^[A-Za-z0-9_.\-|]{1,150}$")
 _OPEN_PATHS = ("/healthz", "/metrics")
+_AUTH_PREFIXES = ("/api/", "/pyroscope/", "/push.v1.", "/v1/")  # /v1/: OTLP
 DEFAULT_TENANT = "anonymous"
 
 
@@ -38,17 +41,20 @@ def create_app(config: ServerConfig | dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body + 1024 * 1024
     app.json.sort_keys = False
     store = open_store(config.db_url)
-    app.extensions[EXT] = State(config, store)
+    traces = TraceStore(store)
+    app.extensions[EXT] = State(config, store, traces)
     app.extensions[query_routes.ENGINE] = QueryEngine(store)
     if config.maintenance:
         worker = Maintenance(store, MaintenanceConfig(
             retention_s=config.retention_s, downsample_after_s=config.downsample_after_s,
-            interval_s=config.maintenance_interval_s))
+            interval_s=config.maintenance_interval_s), traces)
         worker.start()
         app.extensions["flamecam.maintenance"] = worker
 
     app.register_blueprint(ingest_bp)
+    app.register_blueprint(otlp_bp)
     app.register_blueprint(query_routes.bp)
+    app.register_blueprint(trace_bp)
     app.register_blueprint(webui_bp)
 
     @app.before_request
@@ -56,7 +62,7 @@ def create_app(config: ServerConfig | dict | None = None) -> Flask:
         if request.path in _OPEN_PATHS:
             return None
         cfg = config
-        if cfg.auth_token and (request.path.startswith(("/api/", "/pyroscope/", "/push.v1."))
+        if cfg.auth_token and (request.path.startswith(_AUTH_PREFIXES)
                                or request.path == "/ingest"):
             if not _authorized(request.headers.get("Authorization", ""), cfg.auth_token):
                 resp = jsonify(error="missing or wrong credentials")
@@ -100,8 +106,9 @@ def create_app(config: ServerConfig | dict | None = None) -> Flask:
         return resp
 
     @app.errorhandler(StoreUnavailable)
-    def database_unavailable(e: StoreUnavailable):
-        log.warning("database error on %s: %s", request.path, e)
+    @app.errorhandler(TraceStoreUnavailable)
+    def database_unavailable(e: Exception):
+        log.warning("database error on %s: %s", request.path, str(e).splitlines()[0])
         resp = jsonify(error="database unavailable, retry later", code="unavailable",
                        message="database unavailable, retry later")
         resp.status_code = 503

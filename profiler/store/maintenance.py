@@ -8,7 +8,8 @@
 * Downsampling drops the per-sample columns of blocks older than
   `downsample_after_s`, keeping their aggregates (flame graphs, top, timeline
   at bucket resolution), so old data stays queryable at a fraction of the size.
-* Retention deletes blocks older than `retention_s` (default 7 days).
+* Retention deletes blocks, spans and linked samples older than `retention_s`
+  (default 7 days).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from profiler.store.interface import MaintainedStore
+from profiler.store.traces import TraceStore
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +75,20 @@ def downsample(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | Non
     return store.drop_samples(now_ns - cfg.downsample_after_s * 10**9)
 
 
-def expire(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None = None) -> int:
-    """Delete blocks and agent batch records past retention."""
+def expire(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None = None,
+           traces: TraceStore | None = None) -> int:
+    """Delete blocks, agent batch records and trace data past retention."""
     now_ns = now_ns or time.time_ns()
-    return store.expire(now_ns - cfg.retention_s * 10**9)
+    cutoff = now_ns - cfg.retention_s * 10**9
+    gone = store.expire(cutoff)
+    if traces is not None:
+        traces.expire(cutoff)
+    return gone
 
 
-def run_once(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None = None) -> None:
-    expire(store, cfg, now_ns)
+def run_once(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None = None,
+             traces: TraceStore | None = None) -> None:
+    expire(store, cfg, now_ns, traces)
     downsample(store, cfg, now_ns)
     compact(store, cfg, now_ns)
 
@@ -88,16 +96,18 @@ def run_once(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None 
 class Maintenance(threading.Thread):
     """Daemon thread running `run_once` every `interval_s` until stopped."""
 
-    def __init__(self, store: MaintainedStore, cfg: MaintenanceConfig | None = None) -> None:
+    def __init__(self, store: MaintainedStore, cfg: MaintenanceConfig | None = None,
+                 traces: TraceStore | None = None) -> None:
         super().__init__(name="flamecam-maintenance", daemon=True)
         self.store = store
+        self.traces = traces
         self.cfg = cfg or MaintenanceConfig()
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(self.cfg.interval_s):
             try:
-                run_once(self.store, self.cfg)
+                run_once(self.store, self.cfg, traces=self.traces)
             except Exception:  # keep the server up; the next round retries
                 log.exception("store maintenance failed")
 

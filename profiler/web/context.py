@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app, g
 
-from profiler.store import MaintainedStore
+from profiler.store import MaintainedStore, TraceStore
 from profiler.web.limits import Limits
 
 EXT = "flamecam"
@@ -35,6 +35,7 @@ class State:
 
     config: ServerConfig
     store: MaintainedStore
+    traces: TraceStore  # spans, thread spans, linked samples (same database)
 
 
 def state() -> State:

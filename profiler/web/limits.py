@@ -41,16 +41,18 @@ def read_body(request, limits: Limits) -> bytes:
     return data
 
 
-def gunzip(data: bytes, limit: int) -> bytes:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+def gunzip(data: bytes, limit: int, wbits: int = 16 + zlib.MAX_WBITS,
+           name: str = "gzip") -> bytes:
+    """gzip (or, with wbits=MAX_WBITS, zlib "deflate") body, at most `limit` bytes out."""
+    d = zlib.decompressobj(wbits)
     try:
         out = d.decompress(data, limit + 1)
     except zlib.error as e:
-        raise BadRequest(400, f"bad gzip body: {e}") from None
+        raise BadRequest(400, f"bad {name} body: {e}") from None
     if len(out) > limit:
         raise BadRequest(413, f"decompressed body exceeds {limit} bytes")
     if not d.eof:
-        raise BadRequest(400, "truncated gzip body")
+        raise BadRequest(400, f"truncated {name} body")
     return out
 
 
@@ -74,7 +76,7 @@ def unzstd(data: bytes, limit: int) -> bytes:
 
 
 def decode_body(request, limits: Limits) -> bytes:
-    """Body after Content-Encoding (identity, gzip, zstd), both bounded."""
+    """Body after Content-Encoding (identity, gzip, deflate, zstd), both bounded."""
     data = read_body(request, limits)
     enc = (request.headers.get("Content-Encoding") or "identity").strip().lower()
     if enc in ("", "identity"):
@@ -83,6 +85,8 @@ def decode_body(request, limits: Limits) -> bytes:
         return data
     if enc in ("gzip", "x-gzip"):
         return gunzip(data, limits.max_decompressed)
+    if enc == "deflate":  # what OTLP exporters send with compression=deflate
+        return gunzip(data, limits.max_decompressed, zlib.MAX_WBITS, "deflate")
     if enc == "zstd":
         return unzstd(data, limits.max_decompressed)
     raise BadRequest(415, f"unsupported Content-Encoding {enc!r}")

@@ -1,0 +1,309 @@
+"""Trace queries: trace lists, one trace's threads, and flame graphs of a trace.
+
+A thread's CPU time on a trace is exact: the time its thread spans cover
+(reported by the agent from the process's own context switches of the span)
+minus the off-CPU intervals linked to the trace inside them, which the
+scheduler bounds exactly. Only on-CPU *stacks* are sampled. Without thread
+spans, the linked samples alone give sampled figures ("approximate"); without
+either, a trace has "no thread data" and no figures are guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from profiler.model import CPU, OFFCPU, Frame, Sample, ThreadSpan
+from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection
+from profiler.store import LinkedSample, TraceStore
+
+EXACT, APPROXIMATE, NONE = "exact", "approximate", "none"
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+_SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
+_MARGIN_NS = 10**9  # around a trace's extent, when no range is given
+
+
+class TraceQueryError(ValueError):
+    """A trace parameter is malformed (answered with 400)."""
+
+
+def check_trace_id(v: str) -> str:
+    v = v.strip().lower()
+    if not _TRACE_ID.match(v) or not v.strip("0"):
+        raise TraceQueryError("trace_id must be 32 hex digits, not all zero")
+    return v
+
+
+def check_span_id(v: str) -> str:
+    v = v.strip().lower()
+    if not _SPAN_ID.match(v) or not v.strip("0"):
+        raise TraceQueryError("span_id must be 16 hex digits, not all zero")
+    return v
+
+
+def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def _overlap(a: int, b: int, merged: list[tuple[int, int]]) -> int:
+    return sum(max(0, min(b, y) - max(a, x)) for x, y in merged if x < b and a < y)
+
+
+def thread_figures(rows: list[ThreadSpan], samples: list[LinkedSample]) -> list[dict]:
+    """Per thread of one trace: CPU and off-CPU ns by reason, and its intervals.
+
+    With thread spans: exact (served time minus the linked off-CPU time inside
+    it). Without: from the linked samples (on-CPU sampled).
+    """
+    threads: dict[tuple[int, int], dict] = {}
+
+    def thread(pid: int, tid: int, name: str) -> dict:
+        t = threads.get((pid, tid))
+        if t is None:
+            t = threads[(pid, tid)] = {"pid": pid, "tid": tid, "thread_name": name,
+                                       "cpu_ns": 0, "offcpu_ns": {}, "intervals": []}
+        if name and not t["thread_name"]:
+            t["thread_name"] = name
+        return t
+
+    for r in rows:
+        thread(r.pid, r.tid, r.thread_name)["intervals"].append(
+            [r.start_ns / 1e6, r.end_ns / 1e6, r.span_id])
+    if rows:
+        served: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+        for r in rows:
+            served[(r.pid, r.tid)].append((r.start_ns, r.end_ns))
+        merged = {k: _merge(v) for k, v in served.items()}
+        off: dict[tuple[int, int], int] = defaultdict(int)
+        for s in samples:
+            m = merged.get((s.pid, s.tid))
+            if s.kind != OFFCPU or m is None:
+                continue
+            ns = _overlap(s.ts_ns, s.ts_ns + s.value_ns, m)
+            if ns:
+                by = threads[(s.pid, s.tid)]["offcpu_ns"]
+                by[s.reason] = by.get(s.reason, 0) + ns
+                off[(s.pid, s.tid)] += ns
+        for k, m in merged.items():
+            threads[k]["cpu_ns"] = max(0, sum(b - a for a, b in m) - off[k])
+    else:
+        for s in samples:
+            t = thread(s.pid, s.tid, s.thread_name)
+            if s.kind == CPU:
+                t["cpu_ns"] += s.value_ns
+            else:
+                t["offcpu_ns"][s.reason] = t["offcpu_ns"].get(s.reason, 0) + s.value_ns
+    out = list(threads.values())
+    out.sort(key=lambda t: (-(t["cpu_ns"] + sum(t["offcpu_ns"].values())), t["pid"], t["tid"]))
+    return out
+
+
+def _linking(rows: list, samples: list) -> str:
+    return EXACT if rows else APPROXIMATE if samples else NONE
+
+
+def _totals(threads: list[dict]) -> tuple[int, dict[str, int]]:
+    cpu, off = 0, {}
+    for t in threads:
+        cpu += t["cpu_ns"]
+        for r, v in t["offcpu_ns"].items():
+            off[r] = off.get(r, 0) + v
+    return cpu, off
+
+
+def trace_list(traces: TraceStore, tenant: str, service: str, lo: int, hi: int, *,
+               endpoint: str = "", min_ms: float = 0, limit: int = 100) -> list[dict]:
+    """The service's traces started in [lo, hi), slowest first, with their CPU figures."""
+    roots = traces.roots(tenant, service, lo, hi, endpoint=endpoint,
+                         min_ns=int(min_ms * 1e6), limit=limit)
+    ids = [r.trace_id for r in roots]
+    rows: dict[str, list[ThreadSpan]] = defaultdict(list)
+    for r in traces.thread_spans_of(tenant, ids):
+        rows[r.trace_id].append(r)
+    samples: dict[str, list[LinkedSample]] = defaultdict(list)
+    # Exact traces need only their off-CPU records; the others their samples.
+    linked = traces.samples_of(tenant, [t for t in ids if t in rows], kinds=(OFFCPU,)) + \
+        traces.samples_of(tenant, [t for t in ids if t not in rows])
+    for s in linked:
+        samples[s.trace_id].append(s)
+    out = []
+    for r in roots:
+        th = thread_figures(rows[r.trace_id], samples[r.trace_id])
+        cpu, off = _totals(th)
+        out.append({"trace_id": r.trace_id, "root": r.name, "service": r.service,
+                    "start_ms": r.start_ns / 1e6, "duration_ms": r.duration_ns / 1e6,
+                    "cpu_ns": cpu, "offcpu_ns": off, "threads": len(th),
+                    "linking": _linking(rows[r.trace_id], samples[r.trace_id])})
+    return out
+
+
+def trace_view(traces: TraceStore, tenant: str, trace_id: str) -> dict | None:
+    """One trace: spans, threads with their intervals, time breakdown; None if unknown."""
+    spans = traces.spans_of(tenant, trace_id)
+    rows = traces.thread_spans_of(tenant, [trace_id])
+    samples = traces.samples_of(tenant, [trace_id])
+    if not (spans or rows or samples):
+        return None
+    threads = thread_figures(rows, samples)
+    cpu, off = _totals(threads)
+    return {
+        "trace_id": trace_id,
+        "spans": [{"span_id": s.span_id, "parent_id": s.parent_id, "name": s.name,
+                   "kind": s.kind, "service": s.service, "start_ms": s.start_ns / 1e6,
+                   "duration_ms": (s.end_ns - s.start_ns) / 1e6, "status": s.status,
+                   "attributes": dict(s.attributes)} for s in spans],
+        "threads": threads,
+        "breakdown": {"cpu": cpu, **off},
+        "samples": sum(1 for s in samples if s.kind == CPU),
+        "offcpu_intervals": sum(1 for s in samples if s.kind == OFFCPU),
+        "linking": _linking(rows, samples),
+    }
+
+
+def endpoints(traces: TraceStore, tenant: str, service: str, lo: int, hi: int) -> list[dict]:
+    """Root span names of the service with count and p50/p90/p99 duration (ms)."""
+    by: dict[str, list[int]] = defaultdict(list)
+    for name, d in traces.root_durations(tenant, service, lo, hi):
+        by[name].append(d)
+    out = []
+    for name, ds in by.items():
+        ds.sort()
+        n = len(ds)
+        out.append({"name": name, "count": n,
+                    **{f"p{q}_ms": ds[min(n - 1, (n * q + 99) // 100 - 1)] / 1e6
+                       for q in (50, 90, 99)}})
+    out.sort(key=lambda e: (-e["count"], e["name"]))
+    return out
+
+
+class TraceEngine(QueryEngine):
+    """The query engine over one trace's linked samples (or one span and its children).
+
+    Flame graphs, top, folded output, exports and thread timelines run the
+    engine's own code over the trace's samples instead of the stored blocks.
+    """
+
+    def __init__(self, base: QueryEngine, traces: TraceStore, tenant: str, trace_id: str,
+                 span_id: str = "") -> None:
+        super().__init__(base.store)
+        self.traces = traces
+        self.trace_id = trace_id
+        self.span_ids: set[str] | None = None
+        spans = traces.spans_of(tenant, trace_id)
+        if span_id:
+            children: dict[str, list[str]] = defaultdict(list)
+            for s in spans:
+                children[s.parent_id].append(s.span_id)
+            self.span_ids, todo = set(), [span_id]
+            while todo:
+                s = todo.pop()
+                if s not in self.span_ids:
+                    self.span_ids.add(s)
+                    todo.extend(children.get(s, ()))
+        self._samples = traces.samples_of(tenant, [trace_id], span_ids=self.span_ids)
+        self._rows = [r for r in traces.thread_spans_of(tenant, [trace_id])
+                      if self.span_ids is None or r.span_id in self.span_ids]
+        self._spans_extent = [(s.start_ns, s.end_ns) for s in spans
+                              if self.span_ids is None or s.span_id in self.span_ids]
+
+    def extent(self) -> tuple[int, int] | None:
+        """[first, last) ns of the trace's spans, thread spans and samples."""
+        ts = [t for a, b in self._spans_extent for t in (a, b)]
+        ts += [t for r in self._rows for t in (r.start_ns, r.end_ns)]
+        ts += [t for s in self._samples for t in (s.ts_ns, s.ts_ns + s.value_ns)]
+        return (min(ts), max(ts) + 1) if ts else None
+
+    def _selected(self, sel: Selection) -> list[LinkedSample]:
+        kinds = set(sel.selector.kinds)
+        return [s for s in self._samples if s.kind in kinds and sel.lo <= s.ts_ns < sel.hi
+                and (sel.pid is None or s.pid == sel.pid)
+                and (sel.tid is None or s.tid == sel.tid)]
+
+    def stack_values(self, sel: Selection, memo: dict | None = None) -> dict[int, int]:
+        acc: dict[int, int] = {}
+        for s in self._selected(sel):
+            acc[s.stack_id] = acc.get(s.stack_id, 0) + s.value_ns
+        return acc
+
+    def timeline(self, sel: Selection, step_ns: int, memo: dict | None = None
+                 ) -> list[list[int]]:
+        nsteps = max(1, -(-(sel.hi - sel.lo) // step_ns))
+        points = [0] * nsteps
+        for s in self._selected(sel):
+            points[(s.ts_ns - sel.lo) // step_ns] += s.value_ns
+        return [[(sel.lo + i * step_ns) // 10**6, v] for i, v in enumerate(points)]
+
+    def threads(self, sel: Selection) -> list[dict]:
+        out = []
+        for t in thread_figures(self._rows, self._samples):
+            if (sel.pid is None or t["pid"] == sel.pid) and (sel.tid is None or
+                                                             t["tid"] == sel.tid):
+                out.append({**t, "comm": "",
+                            "offcpu_ns": sum(t["offcpu_ns"].values()),
+                            "offcpu_by_reason": t["offcpu_ns"]})
+        return out
+
+    def _stacks(self, stack_ids: Iterable[int]) -> dict[int, tuple[Frame, ...]]:
+        sf = self.store.stack_frames(set(stack_ids))
+        frames = self.store.frames({f for fr in sf.values() for f in fr})
+        return {s: tuple(frames[f] for f in fr) for s, fr in sf.items()}
+
+    def thread_timeline(self, sel: Selection) -> dict:
+        picked = self._selected(sel)[:MAX_EVENTS]
+        stack_index: dict[int, int] = {}
+        events = []
+        for s in picked:
+            idx = stack_index.setdefault(s.stack_id, len(stack_index))
+            events.append({"kind": s.kind, "ts_ms": s.ts_ns / 1e6, "dur_ns": s.value_ns,
+                           "reason": s.reason, "stack": idx, "pid": s.pid, "tid": s.tid,
+                           "span_id": s.span_id})
+        frames = self._stacks(stack_index)
+        stacks: list[list[str]] = [[] for _ in stack_index]
+        for sid, idx in stack_index.items():
+            stacks[idx] = [f.folded_name() for f in frames.get(sid, ())]
+        intervals = [[r.start_ns / 1e6, r.end_ns / 1e6, r.span_id] for r in self._rows
+                     if (sel.pid is None or r.pid == sel.pid)
+                     and (sel.tid is None or r.tid == sel.tid)]
+        return {"events": events, "stacks": stacks, "intervals": intervals,
+                "truncated": len(picked) >= MAX_EVENTS}
+
+    def samples(self, sel: Selection, limit: int = 2_000_000) -> list[Sample]:
+        picked = self._selected(sel)[:limit]
+        stacks = self._stacks(s.stack_id for s in picked)
+        out = []
+        for s in picked:
+            stack = stacks.get(s.stack_id, ())
+            if s.kind == OFFCPU and stack and stack[-1].kind == "offcpu":
+                stack = stack[:-1]
+            out.append(Sample(s.kind, s.ts_ns, s.pid, s.tid, s.cpu, s.comm, s.thread_name,
+                              stack, s.value_ns, s.count, s.reason, {}, s.trace_id,
+                              s.span_id))
+        return out
+
+
+def scoped(engine: QueryEngine, traces: TraceStore, sel: Selection,
+           args: Mapping[str, str]) -> tuple[QueryEngine, Selection]:
+    """The engine and selection a query runs on: a trace's when `trace_id` is given.
+
+    Without `from`/`until`, a trace query covers the whole trace (plus a second
+    either side), however long ago it ran.
+    """
+    trace_id = args.get("trace_id")
+    if not trace_id:
+        return engine, sel
+    span_id = args.get("span_id")
+    eng = TraceEngine(engine, traces, sel.tenant, check_trace_id(trace_id),
+                      check_span_id(span_id) if span_id else "")
+    if not args.get("from") and not args.get("until"):
+        ext = eng.extent()
+        if ext:
+            sel = replace(sel, lo=ext[0] - _MARGIN_NS, hi=ext[1] + _MARGIN_NS)
+    return eng, sel

@@ -1,0 +1,392 @@
+"""Trace storage: spans from OTLP, thread spans and linked samples from agents.
+
+`TraceStore` sits beside `Store` on the same engine and shares its frame and
+stack tables. Every write is one transaction and idempotent (unique keys,
+insert-or-ignore), so a client that resends after a timeout stores nothing
+twice, and a failed write stores nothing at all.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from profiler.model import CPU, OFFCPU, Frame, Sample, Span, ThreadSpan
+from profiler.store import schema
+from profiler.store.store import Store, _frame_row, _pack, frame_key
+from profiler.store.trace_tables import spans, thread_spans, trace_samples
+
+SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
+STATUSES = ("unset", "ok", "error")
+KINDS = (CPU, OFFCPU)
+_I64 = (1 << 63) - 1
+_CHUNK = 500
+_INSERT_ROWS = 2000
+
+
+class TraceStoreUnavailable(Exception):
+    """The database cannot be reached or refused the operation; retrying later may work."""
+
+
+def _unavailable(method: Callable) -> Callable:
+    """SQLAlchemy's OperationalError (database down, locked) as TraceStoreUnavailable."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except OperationalError as e:
+            raise TraceStoreUnavailable(str(e).splitlines()[0]) from e
+    return wrapper
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRoot:
+    """The local root span of a trace in one service (what a trace list shows)."""
+
+    trace_id: str
+    span_id: str
+    name: str
+    route: str
+    service: str
+    start_ns: int
+    duration_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedSample:
+    """One stored sample of a trace; `stack_id` names a row of the stacks table."""
+
+    trace_id: str
+    span_id: str
+    kind: str
+    ts_ns: int
+    pid: int
+    tid: int
+    thread_name: str
+    comm: str
+    cpu: int
+    stack_id: int
+    value_ns: int
+    count: int
+    reason: str
+
+
+def _b(hex_id: str) -> bytes:
+    return bytes.fromhex(hex_id) if hex_id else b""
+
+
+def _int64(v: int, what: str) -> int:
+    if not -_I64 - 1 <= v <= _I64:
+        raise ValueError(f"{what} {v} is out of int64 range")
+    return v
+
+
+class TraceStore:
+    """Spans, thread spans and linked samples over the `Store`'s engine."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+        self._stack_ids: dict[tuple[Frame, ...], int] = {}
+
+    # ------------------------------------------------------------------ write
+
+    @_unavailable
+    def write_spans(self, tenant: str, rows: Sequence[Span],
+                    remote_parent: frozenset[str] | set[str] = frozenset()) -> int:
+        """Store spans (a span already stored is kept as it is); returns len(rows).
+
+        A span is a local root of its service when it has no parent, or when its
+        span id is in `remote_parent` (its parent ran in another process).
+        """
+        out = []
+        for s in rows:
+            attrs = dict(s.attributes)
+            out.append({
+                "tenant": tenant, "trace_id": _b(s.trace_id), "span_id": _b(s.span_id),
+                "parent_id": _b(s.parent_id),
+                "root": int(not s.parent_id or s.span_id in remote_parent),
+                "name": s.name, "route": attrs.get("http.route", ""),
+                "kind": SPAN_KINDS.index(s.kind) if s.kind in SPAN_KINDS else 0,
+                "status": STATUSES.index(s.status) if s.status in STATUSES else 0,
+                "start_ns": _int64(s.start_ns, "start"),
+                "duration_ns": _int64(s.end_ns - s.start_ns, "duration"),
+                "service": s.service, "service_version": s.service_version,
+                "attributes": json.dumps(attrs, separators=(",", ":"), ensure_ascii=False),
+                "pid": _int64(s.pid, "pid"), "host": s.host,
+            })
+        out.sort(key=lambda r: (r["trace_id"], r["span_id"]))  # one lock order for all writers
+        with self._writing() as conn:
+            self._insert(conn, spans, out)
+        return len(out)
+
+    @_unavailable
+    def write_thread_spans(self, tenant: str, rows: Sequence[ThreadSpan]) -> int:
+        """Store which thread served which span, when; returns len(rows)."""
+        with self._writing() as conn:
+            self._insert_thread_spans(conn, tenant, rows)
+        return len(rows)
+
+    @_unavailable
+    def write_linked_samples(self, tenant: str, samples: Sequence[Sample]) -> int:
+        """Store the samples that carry a trace id; returns how many did."""
+        with self._writing() as conn:
+            return self._insert_samples(conn, tenant, samples)
+
+    @_unavailable
+    def write_links(self, tenant: str, samples: Sequence[Sample],
+                    rows: Sequence[ThreadSpan]) -> int:
+        """Linked samples and thread spans of one agent batch, in one transaction."""
+        with self._writing() as conn:
+            self._insert_thread_spans(conn, tenant, rows)
+            return self._insert_samples(conn, tenant, samples)
+
+    def _writing(self):
+        return _Writing(self)
+
+    def _insert(self, conn: Connection, table, rows: list[dict]) -> None:
+        ins = self.store.insert(table)
+        for i in range(0, len(rows), _INSERT_ROWS):
+            conn.execute(ins, rows[i:i + _INSERT_ROWS])
+
+    def _insert_thread_spans(self, conn: Connection, tenant: str,
+                             rows: Sequence[ThreadSpan]) -> None:
+        out = [{"tenant": tenant, "trace_id": _b(r.trace_id), "span_id": _b(r.span_id),
+                "pid": _int64(r.pid, "pid"), "tid": _int64(r.tid, "tid"),
+                "thread_name": r.thread_name, "start_ns": _int64(r.start_ns, "start"),
+                "end_ns": _int64(max(r.end_ns, r.start_ns), "end")}
+               for r in rows if r.trace_id]
+        out.sort(key=lambda r: (r["trace_id"], r["tid"], r["start_ns"]))
+        self._insert(conn, thread_spans, out)
+
+    def _insert_samples(self, conn: Connection, tenant: str, samples: Sequence[Sample]) -> int:
+        linked = [s for s in samples if s.trace_id]
+        if not linked:
+            return 0
+        keys = [_stack_key(s) for s in linked]
+        ids = self._resolve_stacks(conn, keys)
+        out = [{"tenant": tenant, "trace_id": _b(s.trace_id), "span_id": _b(s.span_id),
+                "kind": KINDS.index(s.kind), "ts_ns": _int64(s.ts_ns, "ts"),
+                "pid": _int64(s.pid, "pid"), "tid": _int64(s.tid, "tid"),
+                "cpu": max(0, min(s.cpu, (1 << 31) - 1)), "comm": s.comm,
+                "thread_name": s.thread_name, "stack_id": ids[k],
+                "value_ns": _int64(max(0, s.value_ns), "value"),
+                "count": max(0, min(s.count, (1 << 31) - 1)),
+                "reason": (s.reason or ("other" if s.kind == OFFCPU else ""))[:16]}
+               for s, k in zip(linked, keys, strict=True)]
+        out.sort(key=lambda r: (r["trace_id"], r["tid"], r["ts_ns"]))
+        self._insert(conn, trace_samples, out)
+        return len(out)
+
+    def _resolve_stacks(self, conn: Connection, stacks: list[tuple[Frame, ...]]
+                        ) -> dict[tuple[Frame, ...], int]:
+        """Stack ids in the store's stacks table, inserting the new ones.
+
+        Ids found here join `self._pending` and reach the cache after commit, so
+        a rollback never leaves the cache an id the database does not have.
+        """
+        out = {}
+        missing = set()
+        for st in stacks:
+            sid = self._stack_ids.get(st)
+            if sid is None:
+                missing.add(st)
+            else:
+                out[st] = sid
+        if not missing:
+            return out
+        frames = {f for st in missing for f in st}
+        fkeys = {f: frame_key(f) for f in frames}
+        fids = _ids_by_key(self.store, conn, schema.frames,
+                           {k: _frame_row(k, f) for f, k in fkeys.items()})
+        packed = {st: _pack(fids[fkeys[f]] for f in st) for st in missing}
+        skeys = {st: hashlib.blake2b(p, digest_size=16).digest() for st, p in packed.items()}
+        sids = _ids_by_key(self.store, conn, schema.stacks,
+                           {skeys[st]: {"key": skeys[st], "frames": packed[st]}
+                            for st in missing})
+        for st in missing:
+            out[st] = sids[skeys[st]]
+        self._pending.update({st: out[st] for st in missing})
+        return out
+
+    @_unavailable
+    def expire(self, cutoff_ns: int) -> int:
+        """Delete spans, thread spans and linked samples older than the cutoff;
+        returns the spans deleted."""
+        with self._writing() as conn:
+            n = conn.execute(delete(spans).where(spans.c.start_ns < cutoff_ns)).rowcount
+            conn.execute(delete(thread_spans).where(thread_spans.c.end_ns < cutoff_ns))
+            conn.execute(delete(trace_samples).where(trace_samples.c.ts_ns < cutoff_ns))
+        return n or 0
+
+    # ------------------------------------------------------------------- read
+
+    @_unavailable
+    def roots(self, tenant: str, service: str, lo: int, hi: int, *, endpoint: str = "",
+              min_ns: int = 0, limit: int = 100) -> list[TraceRoot]:
+        """Local roots of the service's traces started in [lo, hi), longest first.
+
+        One row per trace (its longest local root). The ids come from the roots
+        index alone; only the `limit` rows shown are read from the table.
+        """
+        c = spans.c
+        q = (select(c.id, c.trace_id)
+             .where(c.tenant == tenant, c.service == service, c.root == 1,
+                    c.start_ns >= lo, c.start_ns < hi)
+             .order_by(c.duration_ns.desc()))
+        if min_ns > 0:
+            q = q.where(c.duration_ns >= min_ns)
+        if endpoint:
+            q = q.where(or_(c.name == endpoint, c.route == endpoint))
+        c2 = (c.trace_id, c.span_id, c.name, c.route, c.service, c.start_ns, c.duration_ns)
+        with self.engine.connect() as conn:
+            # Several local roots of one trace in one service are rare: read a
+            # few more than asked, and all of them only if duplicates ate those up.
+            page = max(1, limit) + 16
+            ids = conn.execute(q.limit(page)).all()
+            if len(ids) == page and len({t for _, t in ids}) < limit:
+                ids = conn.execute(q).all()
+            rows = []
+            for chunk in _chunks([i for i, _ in ids]):
+                rows.extend(conn.execute(select(*c2).where(c.id.in_(chunk))))
+        rows.sort(key=lambda r: (-r[6], r[0]))
+        out: list[TraceRoot] = []
+        seen: set[bytes] = set()
+        for r in rows:
+            if r[0] not in seen:
+                seen.add(r[0])
+                out.append(TraceRoot(r[0].hex(), r[1].hex(), *r[2:]))
+        return out[:limit]
+
+    @_unavailable
+    def root_durations(self, tenant: str, service: str, lo: int, hi: int
+                       ) -> list[tuple[str, int]]:
+        """(root name, duration ns) of every local root of the service in [lo, hi)."""
+        c = spans.c
+        q = select(c.name, c.duration_ns).where(
+            c.tenant == tenant, c.service == service, c.root == 1, c.start_ns >= lo,
+            c.start_ns < hi)
+        with self.engine.connect() as conn:
+            return [(n, d) for n, d in conn.execute(q)]
+
+    @_unavailable
+    def spans_of(self, tenant: str, trace_id: str) -> list[Span]:
+        """Every stored span of the trace, by start time."""
+        c = spans.c
+        q = select(c.trace_id, c.span_id, c.parent_id, c.name, c.kind, c.status, c.start_ns,
+                   c.duration_ns, c.service, c.service_version, c.attributes, c.pid,
+                   c.host).where(c.tenant == tenant, c.trace_id == _b(trace_id))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        out = [Span(t.hex(), s.hex(), p.hex(), name, SPAN_KINDS[kind], STATUSES[status],
+                    start, start + dur, svc, ver, tuple(json.loads(attrs).items()), pid, host)
+               for t, s, p, name, kind, status, start, dur, svc, ver, attrs, pid, host in rows]
+        out.sort(key=lambda s: (s.start_ns, s.span_id))
+        return out
+
+    @_unavailable
+    def thread_spans_of(self, tenant: str, trace_ids: Iterable[str]) -> list[ThreadSpan]:
+        """Thread spans of the traces, by thread and time."""
+        c = thread_spans.c
+        out = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks([_b(t) for t in trace_ids]):
+                q = select(c.pid, c.tid, c.trace_id, c.span_id, c.start_ns, c.end_ns,
+                           c.thread_name).where(c.tenant == tenant, c.trace_id.in_(chunk))
+                out.extend(ThreadSpan(p, t, tr.hex(), s.hex(), a, b, n)
+                           for p, t, tr, s, a, b, n in conn.execute(q))
+        out.sort(key=lambda r: (r.pid, r.tid, r.start_ns))
+        return out
+
+    @_unavailable
+    def samples_of(self, tenant: str, trace_ids: Iterable[str], *,
+                   kinds: Iterable[str] = KINDS, span_ids: Iterable[str] | None = None
+                   ) -> list[LinkedSample]:
+        """Linked samples of the traces (of those spans only, when given), by time."""
+        c = trace_samples.c
+        kind_codes = [KINDS.index(k) for k in kinds]
+        sids = {_b(s) for s in span_ids} if span_ids is not None else None
+        out = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks([_b(t) for t in trace_ids]):
+                q = select(c.trace_id, c.span_id, c.kind, c.ts_ns, c.pid, c.tid,
+                           c.thread_name, c.comm, c.cpu, c.stack_id, c.value_ns, c.count,
+                           c.reason).where(c.tenant == tenant, c.trace_id.in_(chunk),
+                                           c.kind.in_(kind_codes))
+                for r in conn.execute(q):
+                    if sids is not None and r[1] not in sids:
+                        continue
+                    out.append(LinkedSample(r[0].hex(), r[1].hex(), KINDS[r[2]], *r[3:]))
+        out.sort(key=lambda s: (s.ts_ns, s.tid))
+        return out
+
+
+class _Writing:
+    """One write transaction: the store's writer lock (SQLite), commit, then caches."""
+
+    def __init__(self, ts: TraceStore) -> None:
+        self.ts = ts
+        self.lock = getattr(ts.store, "_write_lock", None)
+
+    def __enter__(self) -> Connection:
+        if self.lock:
+            self.lock.acquire()
+        self.ts._pending = {}
+        self.ctx = self.ts.engine.begin()
+        try:
+            return self.ctx.__enter__()
+        except BaseException:
+            if self.lock:
+                self.lock.release()
+            raise
+
+    def __exit__(self, *exc) -> bool:
+        try:
+            self.ctx.__exit__(*exc)
+            if exc[0] is None:
+                self.ts._stack_ids.update(self.ts._pending)
+                if len(self.ts._stack_ids) > 1_000_000:
+                    self.ts._stack_ids.clear()
+        finally:
+            self.ts._pending = {}
+            if self.lock:
+                self.lock.release()
+        return False
+
+
+def _stack_key(s: Sample) -> tuple[Frame, ...]:
+    """The stored stack of a sample: off-CPU stacks end in their reason, as in blocks."""
+    if s.kind == OFFCPU:
+        return (*s.stack, Frame(f"[off-cpu:{s.reason or 'other'}]", "offcpu"))
+    return tuple(s.stack)
+
+
+def _ids_by_key(store: Store, conn: Connection, table, rows: dict[bytes, dict]
+                ) -> dict[bytes, int]:
+    """Ids of rows by unique key, inserting the missing ones (sorted: no deadlocks)."""
+    out: dict[bytes, int] = {}
+
+    def lookup(keys: list[bytes]) -> None:
+        for chunk in _chunks(keys):
+            for k, i in conn.execute(select(table.c.key, table.c.id)
+                                     .where(table.c.key.in_(chunk))):
+                out[bytes(k)] = i
+
+    lookup(list(rows))
+    new = [rows[k] for k in sorted(rows) if k not in out]
+    if new:
+        conn.execute(store.insert(table), new)
+        lookup([r["key"] for r in new])
+    return out
+
+
+def _chunks(items: list) -> Iterable[list]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
