@@ -94,8 +94,8 @@ def test_slots_and_intervals_match_the_spans(spawn, otel_venvs, minor, mode):
         assert iv.trace_id.hex() == span["trace"]
         assert not iv.approximate
         # Within the span's own lifetime (span times are CLOCK_REALTIME).
-        start, end = iv.start_ns + offset, iv.end_ns + offset
-        assert span["start"] - MS <= start <= end <= span["end"] + MS, (span, iv)
+        begin, end = iv.start_ns + offset, iv.end_ns + offset
+        assert span["start"] - MS <= begin <= end <= span["end"] + MS, (span, iv)
         served[iv.tid, span["name"]].append(iv)
 
     # Every span was served by the thread that ran it.
