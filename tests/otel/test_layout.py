@@ -1,0 +1,39 @@
+"""The writer's layout (flamecam_otel._layout) and the reader's (profiler.tracectx)
+are two copies of one definition: pinned here, and read back end to end."""
+
+from __future__ import annotations
+
+import os
+
+from flamecam_otel import _layout as w
+from flamecam_otel._table import TraceTable
+
+from profiler import tracectx as r
+
+
+def test_constants_agree():
+    for name in ("MEMFD_NAME", "MAGIC", "VERSION", "HEADER_SIZE", "SLOT_SIZE", "RECORD_SIZE",
+                 "RING_HEAD_OFFSET", "COMMIT_MASK", "MAX_PROBES", "APPROXIMATE"):
+        assert getattr(w, name) == getattr(r, name), name
+    assert w.HEADER.format == r.HEADER.format and w.RECORD.format == r.RECORD.format
+
+
+def test_written_table_reads_back():
+    table = TraceTable(8, 4)
+    try:
+        buf, off, _ = table.claim(12345)
+        assert buf is table.mm
+        for n in range(6):  # wraps the 4-record ring
+            table.append(12345, bytes([n]) * 16, bytes([n]) * 8, n, n + 1, n % 2)
+        (start, _end), = [m for m in r.find_tables(os.getpid())
+                          if m[1] - m[0] >= w.table_size(8, 4)][-1:]
+        snap = r.read_table(os.getpid(), start)
+        assert snap.header.pid == os.getpid() and snap.header.ring_head == 6
+        slot = snap.slot_of(12345)
+        assert slot is not None and slot.stable and not slot.serving
+        ring = snap.ring(0)
+        assert ring.lost == 3 and ring.tail == 6  # records 0-2 overwritten (one of margin)
+        assert [(i.n, i.start_ns, i.approximate) for i in ring.intervals] == [
+            (3, 3, True), (4, 4, False), (5, 5, True)]
+    finally:
+        table.abandon()

@@ -1,0 +1,133 @@
+"""Known-answer traced app: Flask on waitress (threaded), the real OTel SDK with
+Flask instrumentation and the OTLP/HTTP exporter (OTEL_EXPORTER_OTLP_ENDPOINT),
+plus flamecam_otel. Prints "ready PORT" when serving.
+
+/slow: ~30 ms CPU in slow_path, ~50 ms blocked on a threading.Lock a
+background thread holds, ~20 ms time.sleep, ~20 ms CPU in pool_work on a
+ThreadPoolExecutor worker (context propagated). /fast: ~5 ms CPU in fast_path.
+CPU amounts are measured thread CPU time, so load does not change them; each
+response reports what was measured and the ids, as JSON.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import queue
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "otel-addon" / "src"))
+
+import flamecam_otel  # noqa: E402
+import waitress  # noqa: E402
+from flask import Flask, jsonify  # noqa: E402
+from opentelemetry import trace  # noqa: E402
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
+from opentelemetry.instrumentation.flask import FlaskInstrumentor  # noqa: E402
+from opentelemetry.sdk.resources import Resource  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
+
+provider = TracerProvider(resource=Resource.create({
+    "service.name": os.environ.get("OTEL_SERVICE_NAME", "trace-app"),
+    "process.pid": os.getpid()}))
+provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+trace.set_tracer_provider(provider)
+flamecam_otel.instrument()
+app = Flask(__name__)
+FlaskInstrumentor().instrument_app(app)
+pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pool")
+releases: queue.Queue = queue.Queue()
+
+
+def lock_holder() -> None:
+    """Releases each handed-over lock when its time comes (holds overlap)."""
+    due: list[tuple[float, int, threading.Lock]] = []
+    n = 0
+    while True:
+        timeout = max(0.0, due[0][0] - time.monotonic()) if due else None
+        try:
+            at, lock = releases.get(timeout=timeout)
+            heapq.heappush(due, (at, n, lock))
+            n += 1
+        except queue.Empty:
+            pass
+        while due and due[0][0] <= time.monotonic():
+            heapq.heappop(due)[2].release()
+
+
+threading.Thread(target=lock_holder, name="lock-holder", daemon=True).start()
+
+
+
+def slow_path() -> float:
+    t0 = time.thread_time()
+    end = t0 + 0.030
+    while time.thread_time() < end:
+        sum(i * i for i in range(300))
+    return (time.thread_time() - t0) * 1000
+
+
+def pool_work() -> dict:
+    t0 = time.thread_time()
+    end = t0 + 0.020
+    while time.thread_time() < end:
+        sum(i * i for i in range(300))
+    return {"cpu_ms": (time.thread_time() - t0) * 1000, "tid": threading.get_native_id()}
+
+
+def fast_path() -> float:
+    t0 = time.thread_time()
+    end = t0 + 0.005
+    while time.thread_time() < end:
+        sum(i * i for i in range(300))
+    return (time.thread_time() - t0) * 1000
+
+
+def ids() -> dict:
+    sc = trace.get_current_span().get_span_context()
+    return {"trace_id": f"{sc.trace_id:032x}", "span_id": f"{sc.span_id:016x}",
+            "pid": os.getpid(), "tid": threading.get_native_id()}
+
+
+@app.get("/slow")
+def slow():
+    out = ids()
+    out["slow_path_cpu_ms"] = slow_path()
+    lock = threading.Lock()
+    lock.acquire()
+    releases.put((time.monotonic() + 0.050, lock))  # the holder releases it in 50 ms
+    t0 = time.monotonic()
+    lock.acquire()
+    out["lock_ms"] = (time.monotonic() - t0) * 1000
+    t0 = time.monotonic()
+    time.sleep(0.020)
+    out["sleep_ms"] = (time.monotonic() - t0) * 1000
+    work = pool.submit(pool_work).result()
+    out["pool_cpu_ms"], out["pool_tid"] = work["cpu_ms"], work["tid"]
+    return jsonify(out)
+
+
+@app.get("/fast")
+def fast():
+    out = ids()
+    out["fast_path_cpu_ms"] = fast_path()
+    return jsonify(out)
+
+
+def main() -> None:
+    server = waitress.create_server(app, host="127.0.0.1", port=int(os.environ.get("PORT", 0)),
+                                    threads=8)
+    print("ready", server.effective_port, flush=True)
+    try:
+        server.run()
+    finally:
+        provider.shutdown()
+
+
+if __name__ == "__main__":
+    main()
