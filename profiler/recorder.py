@@ -70,7 +70,7 @@ class Recorder:
         self._on: OnCpuSampler | None = None
         self._off: OffCpuSampler | None = None
         self.traces: TraceContexts | None = None
-        self._ring: list = []  # thread-context records drained, not yet taken
+        self._thread_spans: list[ThreadSpan] = []  # drained from the rings, not yet taken
         self._mono_to_wall = 0
         self._proc_names: dict[int, str] = {}
         self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
@@ -131,7 +131,7 @@ class Recorder:
         self._note_arrivals()
         if self.traces is not None:
             self.traces.scan()
-            self._ring.extend(self.traces.drain())
+            self._drain_thread_spans()
 
     def _note_arrivals(self) -> None:
         """Does at once what cannot wait for `take`, for events that just arrived.
@@ -193,19 +193,22 @@ class Recorder:
         Drained from the processes' thread-context rings at every poll, on
         the samplers' clock, in Unix ns exactly as samples are.
         """
-        if self.traces is not None:
-            self._ring.extend(self.traces.drain())
-        records, self._ring = self._ring, []
-        out = []
-        for r in records:
+        self._drain_thread_spans()
+        out, self._thread_spans = self._thread_spans, []
+        return out
+
+    def _drain_thread_spans(self) -> None:
+        """Reads the rings now, naming threads while they surely live (pool workers end)."""
+        if self.traces is None:
+            return
+        for r in self.traces.drain():
             comm = _task_comm(r.pid, r.tid)
             if not self._wanted(r.pid, comm):
                 continue
-            out.append(ThreadSpan(r.pid, r.tid, r.trace_id.hex(), r.span_id.hex(),
-                                  r.start_mono + self._mono_to_wall,
-                                  r.end_mono + self._mono_to_wall,
-                                  self._thread_name(r.pid, r.tid, comm)))
-        return out
+            self._thread_spans.append(ThreadSpan(
+                r.pid, r.tid, r.trace_id.hex(), r.span_id.hex(),
+                r.start_mono + self._mono_to_wall, r.end_mono + self._mono_to_wall,
+                self._thread_name(r.pid, r.tid, comm)))
 
     @property
     def stats(self) -> dict[str, int]:

@@ -8,7 +8,8 @@ the thread-context table, and threads with a known answer:
   plain    on-CPU for SECONDS, never linked
 Commands on stdin: "table" creates the table (so a test can check it is found
 after the process started), "go" runs the threads and prints
-"report <json>", "flood N" appends N records of span F at once.
+"report <json>" (the threads then wait, idle, for "release"), "flood N"
+appends N records of span F at once.
 """
 
 import json
@@ -98,7 +99,7 @@ class Span:
 
 
 def ids(n):
-    return bytes([n]) * 16, bytes([n + 0x10]) * 8
+    return bytes([n]) * 16, bytes([n ^ 0x0F]) * 8
 
 
 def spin(seconds):
@@ -139,6 +140,15 @@ def plain(log, out):
     out["plain"] = {"tid": threading.get_native_id(), "cpu_ns": time.thread_time_ns() - t0}
 
 
+release = threading.Event()
+
+
+def parked(work, log, out):
+    """Does the work, then stays alive (idle) until released: its ids stay valid."""
+    work(log, out)
+    release.wait()
+
+
 def main():
     print("ready", os.getpid(), flush=True)
     for line in sys.stdin:
@@ -148,13 +158,18 @@ def main():
             print("table", flush=True)
         elif cmd == ["go"]:
             log, out = [], {}
-            threads = [threading.Thread(target=f, args=(log, out), name=f.__name__)
+            threads = [threading.Thread(target=parked, args=(f, log, out), name=f.__name__)
                        for f in (busy, sleeper, plain)]
             for t in threads:
                 t.start()
+            while len(out) < len(threads):
+                time.sleep(0.01)
+            print("report", json.dumps({"threads": out, "spans": log}), flush=True)
+        elif cmd == ["release"]:
+            release.set()
             for t in threads:
                 t.join()
-            print("report", json.dumps({"threads": out, "spans": log}), flush=True)
+            print("released", flush=True)
         elif cmd and cmd[0] == "flood":
             trace, span = ids(0xF1)
             now = time.monotonic_ns()
