@@ -3,6 +3,8 @@
 The body is a zstd-compressed `flamecam.agent.v1.Batch`: strings, frames and
 stacks deduplicated once per batch, then per series columnar samples. Every
 index is checked before anything is built, so a malformed batch is a 400.
+Samples may carry the trace and span their thread served (`links`), and the
+batch the intervals during which threads served spans (`thread_spans`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from google.protobuf.message import DecodeError
 
 from profiler.formats.proto import AGENT_BATCH_CONTENT_TYPE, agent_pb2
 from profiler.ingest.labels import check_time, validate_labels
-from profiler.model import FRAME_KINDS, OFFCPU, PROFILE_TYPES, Frame, Sample
+from profiler.model import FRAME_KINDS, OFFCPU, PROFILE_TYPES, Frame, Sample, ThreadSpan
 from profiler.store import SeriesBatch
 from profiler.web.errors import BadRequest
 from profiler.web.limits import Limits
@@ -29,6 +31,50 @@ class AgentBatch:
     seq: int
     batches: list[SeriesBatch]
     lost: dict[str, int]
+    thread_spans: list[ThreadSpan]
+
+    def linked_samples(self) -> list[Sample]:
+        """The samples that carry a trace id (for the trace store)."""
+        return [s for b in self.batches for s in b.samples if s.trace_id]
+
+
+def _links(msg: agent_pb2.Batch) -> list[tuple[str, str]]:
+    """Batch.links as (trace id, span id) hex; entry 0 must be the empty "no link"."""
+    out = [("", "")]
+    for i, link in enumerate(msg.links):
+        if i == 0:
+            if link.trace_id or link.span_id:
+                raise BadRequest(400, "links[0] must be empty (it means no link)")
+            continue
+        if len(link.trace_id) != 16 or len(link.span_id) != 8:
+            raise BadRequest(400, "a link's trace_id must be 16 bytes and span_id 8 bytes")
+        if not any(link.trace_id):
+            raise BadRequest(400, "a link's trace_id is all zero")
+        out.append((link.trace_id.hex(), link.span_id.hex()))
+    return out
+
+
+def _thread_spans(msg: agent_pb2.Batch, links: list[tuple[str, str]], strings: list[str],
+                  limits: Limits, now: int) -> list[ThreadSpan]:
+    if len(msg.thread_spans) > limits.max_samples:
+        raise BadRequest(413, "too many thread spans in one batch")
+    out = []
+    for ts in msg.thread_spans:
+        if not 0 < ts.link < len(links):
+            raise BadRequest(400, "thread span references a missing link")
+        if ts.thread >= len(strings):
+            raise BadRequest(400, "thread span references a missing string")
+        if ts.end_ns < ts.start_ns:
+            raise BadRequest(400, "thread span ends before it starts")
+        if ts.tid == 0:
+            raise BadRequest(400, "thread span without a thread id")
+        trace_id, span_id = links[ts.link]
+        out.append(ThreadSpan(ts.pid, ts.tid, trace_id, span_id, ts.start_ns, ts.end_ns,
+                              strings[ts.thread]))
+    if out:
+        check_time(min(t.start_ns for t in out), limits, now)
+        check_time(max(t.end_ns for t in out), limits, now)
+    return out
 
 
 def parse_batch(body: bytes, limits: Limits) -> AgentBatch:
@@ -52,6 +98,7 @@ def parse_batch(body: bytes, limits: Limits) -> AgentBatch:
             raise BadRequest(400, "stack references a missing frame")
         stacks.append(tuple(frames[i] for i in st.frame))
     nstacks = len(stacks)
+    links = _links(msg)
     if len(msg.series) > limits.max_series_per_request:
         raise BadRequest(400, "too many series in one batch")
     now = time.time_ns()
@@ -64,7 +111,7 @@ def parse_batch(body: bytes, limits: Limits) -> AgentBatch:
         n = len(ser.ts_delta_ns)
         cols = (ser.stack, ser.value_ns, ser.count, ser.pid, ser.tid, ser.thread, ser.comm,
                 ser.reason, ser.cpu)
-        if any(len(c) != n for c in cols):
+        if any(len(c) != n for c in cols) or len(ser.link) not in (0, n):
             raise BadRequest(400, "sample columns of unequal length")
         total += n
         if total > limits.max_samples * 4:
@@ -76,19 +123,25 @@ def parse_batch(body: bytes, limits: Limits) -> AgentBatch:
         if max(max(ser.thread), max(ser.comm), max(ser.reason)) >= nstr:
             raise BadRequest(400, "sample references a missing string")
         own = _sample_labels(ser.sample_labels, n, strings, limits)
+        if ser.link and max(ser.link) >= len(links):
+            raise BadRequest(400, "sample references a missing link")
+        link = ser.link or None
         ts = msg.base_ns
         samples = []
         for k in range(n):
             ts += ser.ts_delta_ns[k]
+            trace_id, span_id = links[link[k]] if link else ("", "")
             samples.append(Sample(ser.kind, ts, ser.pid[k], ser.tid[k], ser.cpu[k],
                                   strings[ser.comm[k]], strings[ser.thread[k]],
                                   stacks[ser.stack[k]], ser.value_ns[k], ser.count[k] or 1,
                                   strings[ser.reason[k]] if ser.kind == OFFCPU else "",
-                                  dict(own[k]) if own else {}))
+                                  dict(own[k]) if own else {}, trace_id=trace_id,
+                                  span_id=span_id))
         check_time(min(s.ts_ns for s in samples), limits, now)
         check_time(max(s.ts_ns for s in samples), limits, now)
         out.append(SeriesBatch(ser.kind, labels, samples))
-    return AgentBatch(msg.agent_id, msg.seq, out, dict(msg.lost))
+    return AgentBatch(msg.agent_id, msg.seq, out, dict(msg.lost),
+                      _thread_spans(msg, links, strings, limits, now))
 
 
 def _sample_labels(column, n: int, strings: list[str],

@@ -34,7 +34,22 @@ def agent_push():
     body = decode_body(request, st.config.limits)
     batch = agent.parse_batch(body, st.config.limits)
     stored = st.store.write(tenant(), batch.batches, agent_id=batch.agent_id, seq=batch.seq)
+    _store_links(st, batch)
     return jsonify(accepted_samples=stored, duplicate=bool(batch.batches) and stored == 0)
+
+
+def _store_links(st, batch: agent.AgentBatch) -> None:
+    """The batch's linked samples and thread spans, into the trace store.
+
+    Its writes are idempotent (unique keys), so a resent batch stores nothing
+    twice there either. Until the trace store is on this server (the
+    traces-store work), there is nowhere to put them.
+    """
+    traces = getattr(st, "traces", None)
+    samples = batch.linked_samples()
+    if traces is None or not (samples or batch.thread_spans):
+        return
+    traces.write_links(tenant(), samples, batch.thread_spans)
 
 
 @bp.post("/push.v1.PusherService/Push")
