@@ -216,7 +216,7 @@ class Recorder:
         stats = dict(zip(COUNTER_NAMES, counts, strict=False))
         stats["lost"] = sum(v for k, v in stats.items() if k.startswith("lost"))
         if self._b is not None and self.traces is not None:
-            stats["tracectx_torn"] = sum(self._b["trace_torn"][ctypes.c_int(0)])
+            stats["tracectx_torn"] = sum(self._b[b"trace_torn"][ctypes.c_int(0)])
             stats["tracectx_processes"] = len(self.traces.pids)
             stats["tracectx_lost_records"] = self.traces.lost_records
             stats["tracectx_bad_records"] = self.traces.bad_records

@@ -123,7 +123,7 @@ class TraceContexts:
     """The tables of every process that has one, kept in step with the kernel."""
 
     def __init__(self, bpf, rescan_s: float = RESCAN_S, only: list[int] | None = None) -> None:
-        self._procs = bpf["trace_procs"] if bpf is not None else None
+        self._procs = bpf[b"trace_procs"] if bpf is not None else None
         self.rescan_s = rescan_s
         self._only = set(only) if only else None  # `flamecam record -p`: these pids alone
         self._tables: dict[int, _Table] = {}
