@@ -27,7 +27,7 @@ from .sampler.oncpu import OnCpuSampler
 from .sampler.options import SamplerOptions
 from .sampler.reasons import classify
 from .sampler.self_exclusion import SelfExclusion
-from .tracectx import TraceContexts
+from .sampler.tracectx import TraceContexts
 
 log = logging.getLogger("flamecam.recorder")
 

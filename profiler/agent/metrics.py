@@ -21,7 +21,7 @@ class Metrics:
             "flamecam_agent_sampler_lost_cpu_total": 0,
             "flamecam_agent_sampler_lost_offcpu_total": 0,
             "flamecam_agent_thread_spans_total": 0,
-            # Thread-context tables (profiler/tracectx.py): ring records
+            # Thread-context tables (profiler/sampler/tracectx.py): ring records
             # overwritten before they were read, records that cannot be right
             # or whose thread was gone, processes whose table could not be
             # read, slots read mid-update by the kernel.

@@ -27,8 +27,7 @@ import struct
 import time
 from dataclasses import dataclass
 
-from symbolizer.python.discovery import namespace_tids, pid_namespace
-from symbolizer.python.memory import MemoryReadError, ProcessMemory
+from ..procfs import namespace_pid, namespace_tids, pid_namespace, read_maps_text
 
 log = logging.getLogger("flamecam.tracectx")
 
@@ -51,6 +50,35 @@ MAX_RING = 1 << 20
 FLAG_APPROXIMATE = 1
 
 RESCAN_S = 5.0
+
+
+class MemoryReadError(OSError):
+    """The table is unmapped, the process is gone, or access was denied."""
+
+
+class ProcessMemory:
+    """Reads of one process's memory through /proc/PID/mem (pread: the target
+    is neither stopped nor signalled)."""
+
+    def __init__(self, pid: int) -> None:
+        try:
+            self._fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise MemoryReadError(e.errno, f"cannot open memory of {pid}: {e.strerror}") from e
+
+    def read(self, addr: int, size: int) -> bytes:
+        try:
+            data = os.pread(self._fd, size, addr)
+        except OSError as e:
+            raise MemoryReadError(e.errno, f"read {size}@{addr:#x}: {e.strerror}") from e
+        if len(data) != size:
+            raise MemoryReadError(0, f"short read {len(data)}/{size}@{addr:#x}")
+        return data
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,18 +113,6 @@ class _Table:
 
 def _pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
-
-
-def _own_ns_pid(pid: int) -> int:
-    """The pid as the process sees itself (innermost NSpid), which the header holds."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    return int(line.split()[-1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return pid
 
 
 def _start_time(pid: int) -> str:
@@ -173,14 +189,10 @@ class TraceContexts:
 
     def _look(self, pid: int) -> None:
         self._looked.add(pid)
-        try:
-            with open(f"/proc/{pid}/maps") as f:
-                text = f.read()
-        except OSError:
+        text = read_maps_text(pid)
+        if text is None or MAPPING_NAME not in text:
             return
-        if MAPPING_NAME not in text:
-            return
-        ns_pid = _own_ns_pid(pid)
+        ns_pid = namespace_pid(pid)
         for addr in table_addresses(text):
             if self._open(pid, addr, ns_pid):
                 return
