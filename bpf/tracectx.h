@@ -15,8 +15,8 @@
  *
  * A process not in `trace_procs` costs one hash lookup.
  *
- * Splice the text into the program source like python.h (bcc rewrites map
- * calls only in the text it compiles). Then:
+ * Splice the text into the program source after python.h (bcc rewrites map
+ * calls only in the text it compiles; flamecam_ns_tid comes from there). Then:
  *
  *     struct trace_link l;
  *     int linked = flamecam_trace_link(tgid, tid, &l);   // 1: l holds the ids
@@ -79,14 +79,10 @@ static __always_inline int flamecam_trace_link(u32 tgid, u32 host_tid, struct tr
     struct trace_proc *p = trace_procs.lookup(&tgid);
     if (!p)
         return 0;
-    u32 tid = host_tid;
-    if (p->pidns_ino) {
-        /* The table holds ids as the process's own pid namespace numbers them. */
-        struct bpf_pidns_info ns = {};
-        if (bpf_get_ns_current_pid_tgid(p->pidns_dev, p->pidns_ino, &ns, sizeof(ns)) != 0)
-            return 0;
-        tid = ns.pid;
-    }
+    /* The table holds ids as the process's own pid namespace numbers them. */
+    u32 tid = flamecam_ns_tid(p->pidns_dev, p->pidns_ino, host_tid);
+    if (!tid)
+        return 0;
     u32 mask = p->nslots - 1;
     u64 slots = p->base + TRACE_HEADER_SIZE;
     struct trace_slot s = {};

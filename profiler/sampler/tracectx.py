@@ -27,7 +27,15 @@ import struct
 import time
 from dataclasses import dataclass
 
-from ..procfs import namespace_pid, namespace_tids, pid_namespace, read_maps_text
+from ..procfs import (
+    MemoryReadError,
+    ProcessMemory,
+    namespace_pid,
+    namespace_tids,
+    pid_namespace,
+    read_maps_text,
+    start_time,
+)
 
 log = logging.getLogger("flamecam.tracectx")
 
@@ -50,35 +58,6 @@ MAX_RING = 1 << 20
 FLAG_APPROXIMATE = 1
 
 RESCAN_S = 5.0
-
-
-class MemoryReadError(OSError):
-    """The table is unmapped, the process is gone, or access was denied."""
-
-
-class ProcessMemory:
-    """Reads of one process's memory through /proc/PID/mem (pread: the target
-    is neither stopped nor signalled)."""
-
-    def __init__(self, pid: int) -> None:
-        try:
-            self._fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as e:
-            raise MemoryReadError(e.errno, f"cannot open memory of {pid}: {e.strerror}") from e
-
-    def read(self, addr: int, size: int) -> bytes:
-        try:
-            data = os.pread(self._fd, size, addr)
-        except OSError as e:
-            raise MemoryReadError(e.errno, f"read {size}@{addr:#x}: {e.strerror}") from e
-        if len(data) != size:
-            raise MemoryReadError(0, f"short read {len(data)}/{size}@{addr:#x}")
-        return data
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +92,6 @@ class _Table:
 
 def _pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
-
-
-def _start_time(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[19]
-    except (OSError, IndexError):
-        return ""
 
 
 def table_addresses(maps_text: str) -> list[int]:
@@ -227,7 +198,7 @@ class TraceContexts:
         # but do not count the ones already overwritten as lost.
         tail = max(0, head - ring_records)
         t = _Table(pid, base, nslots, ring_records, mem, tail, pidns,
-                   bool(flags & FLAG_APPROXIMATE), {}, _start_time(pid))
+                   bool(flags & FLAG_APPROXIMATE), {}, start_time(pid))
         self._tables[pid] = t
         if self._procs is not None:
             self._procs[ctypes.c_uint32(pid)] = self._procs.Leaf.from_buffer_copy(
@@ -269,7 +240,7 @@ class TraceContexts:
             try:
                 self._drain_one(t, out)
             except MemoryReadError as e:
-                if _start_time(pid) == t.started:  # still there: say so
+                if start_time(pid) == t.started:  # still there: say so
                     self._unreadable(pid, e)
                 self.forget(pid)  # an exit; or found again by the next scan
         return out
