@@ -107,9 +107,14 @@ def recording():
         rec = Recorder(RecordOptions(pids=[t.pid for t in targets], hz=HZ, trace_hz=TRACE_HZ))
         rec.start()
         samples, spans = [], []
+        next_take = [time.monotonic() + 1.0]
         try:
             def poll() -> None:
+                # As the agent does: poll often, take once a second.
                 rec.poll(50)
+                if time.monotonic() >= next_take[0]:
+                    samples.extend(rec.take())
+                    next_take[0] += 1.0
 
             # The processes make their tables after the recorder's first look:
             # the periodic rescan must find them.
@@ -139,7 +144,7 @@ def recording():
             end = time.monotonic() + 0.5
             while time.monotonic() < end:
                 poll()
-            samples = rec.take(final=True)
+            samples.extend(rec.take(final=True))
             spans = rec.take_thread_spans()
             stats = rec.stats
         finally:
