@@ -56,7 +56,6 @@ RECORD = struct.Struct("<II16s8sQQ")
 TRACE_PROC = struct.Struct("<QQQII")
 MAX_SLOTS = 1 << 20
 MAX_RING = 1 << 20
-FLAG_APPROXIMATE = 1
 
 RESCAN_S = 5.0
 
@@ -82,7 +81,6 @@ class _Table:
     mem: ProcessMemory
     tail: int
     pidns: tuple[int, int] | None
-    approximate: bool
     ns_to_host: dict[int, int]
     started: str  # the process's start time: tells an exit from a read error
 
@@ -127,11 +125,6 @@ class TraceContexts:
     @property
     def pids(self) -> list[int]:
         return list(self._tables)
-
-    def approximate(self, pid: int) -> bool:
-        """Whether `pid`'s links may be approximate (asyncio tasks sharing a thread)."""
-        t = self._tables.get(pid)
-        return bool(t and t.approximate)
 
     def scan(self, now: float | None = None) -> None:
         """Every `rescan_s`: looks for tables in processes without one.
@@ -187,12 +180,17 @@ class TraceContexts:
         """
         try:
             mem = ProcessMemory(pid)
-            raw = mem.read(base, HEADER.size)
         except MemoryReadError as e:
             self._unreadable(pid, e)
             return False
+        try:
+            raw = mem.read(base, HEADER.size)
+        except MemoryReadError as e:
+            mem.close()
+            self._unreadable(pid, e)
+            return False
         (magic, version, header_size, nslots, slot_size, ring_records, record_size, head,
-         owner, flags) = HEADER.unpack(raw)
+         owner, _flags) = HEADER.unpack(raw)
         if (magic != MAGIC or version != VERSION or header_size != HEADER_SIZE
                 or slot_size != SLOT_SIZE or record_size != RECORD_SIZE
                 or not _pow2(nslots) or nslots > MAX_SLOTS
@@ -208,8 +206,7 @@ class TraceContexts:
         # Records written before we looked are still in the ring: read them,
         # but do not count the ones already overwritten as lost.
         tail = max(0, head - ring_records)
-        t = _Table(pid, base, nslots, ring_records, mem, tail, pidns,
-                   bool(flags & FLAG_APPROXIMATE), {}, start_time(pid))
+        t = _Table(pid, base, nslots, ring_records, mem, tail, pidns, {}, start_time(pid))
         self._tables[pid] = t
         if self._procs is not None:
             self._procs[ctypes.c_uint32(pid)] = self._procs.Leaf.from_buffer_copy(
