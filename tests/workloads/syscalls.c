@@ -21,7 +21,7 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t n = 0;
     for (;;) {
-        for (int k = 0; k < 1000; k++, n++) {
+        for (int k = 0; k < 16; k++, n++) {
             if (write(fd, "x", 1) != 1)
                 return 1;
             nanosleep(&zero, NULL);
