@@ -172,12 +172,9 @@ class Recorder:
                 self._off.flush_in_progress(now_mono)
             off_events = self._off.take()
             self.unwinder.absorb_copies(self._off)
-        active = {e.pid for e in cpu_events} | {e.pid for e in off_events}
-        for pid in active:
+        for pid in {e.pid for e in cpu_events} | {e.pid for e in off_events}:
             if pid in self._jvm_pids:
                 self.jvm.before_symbolize(pid)
-        if self.traces is not None:
-            self.traces.active |= active
         out: list[Sample] = []
         out.extend(self._cpu_samples(cpu_events))
         out.extend(self._off_samples(off_events))

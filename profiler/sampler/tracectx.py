@@ -5,10 +5,9 @@ any writer of docs/TRACE_CONTEXT.md) keeps one shared-memory table, a memfd
 named `flamecam-tracectx`, of per-thread slots and a ring of finished
 (thread, span, start, end) records. This module:
 
-- finds the tables: a pass over /proc/*/maps at start, then every
-  `rescan_s` seconds over the processes that ran since (a process may create
-  its table long after it started), and a look at each process the samplers
-  see for the first time (`check`);
+- finds the tables: a full pass over /proc/*/maps every `rescan_s` seconds
+  (a process may create its table long after it started) and a look at each
+  process the samplers see for the first time (`check`);
 - registers each table's address with the BPF programs (`trace_procs`, read
   by bpf/tracectx.h at every sample and switch-out);
 - drains each ring through /proc/PID/mem (`drain`), counting records that
@@ -115,7 +114,6 @@ class TraceContexts:
         self._tables: dict[int, _Table] = {}
         self._looked: set[int] = set()  # pids whose maps were read (with or without a table)
         self._next_scan = 0.0
-        self.active: set[int] = set()  # pids that ran since the last scan (the recorder's)
         self.lost_records = 0      # overwritten in a ring before the agent read them
         self.bad_records = 0       # records that cannot be right (end before start, tid 0)
         self.unreadable = 0        # processes with a table the agent could not read
@@ -127,29 +125,20 @@ class TraceContexts:
         return list(self._tables)
 
     def scan(self, now: float | None = None) -> None:
-        """Every `rescan_s`: looks for tables in processes without one.
-
-        The first pass reads every process's maps; later passes only those
-        of processes that ran since (`active`, filled by the recorder from
-        its events): a process that never runs makes no table, and reading
-        the maps of every idle process on a large host every few seconds
-        would cost more than the rest of the agent.
-        """
+        """Every `rescan_s`: reads the maps of every process without a table."""
         now = time.monotonic() if now is None else now
         if now < self._next_scan:
             return
-        first = self._next_scan == 0.0
         self._next_scan = now + self.rescan_s
         try:
-            live = {int(p) for p in os.listdir("/proc") if p.isdigit()}
+            pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
         except OSError:
             return
-        todo = live if first else self.active & live
-        self.active = set()
         if self._only is not None:
-            todo &= self._only
+            pids = [p for p in pids if p in self._only]
         me = os.getpid()
-        for pid in todo:
+        live = set(pids)
+        for pid in pids:
             if pid != me and pid not in self._tables:
                 self._look(pid)
         self._looked &= live
