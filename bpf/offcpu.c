@@ -6,7 +6,11 @@
  * sched_switch (next arriving): the interval ends. It splits into blocked
  * time (out -> wakeup) and run-queue delay (wakeup -> in). Intervals at or
  * above THRESHOLD_NS go to the ring buffer one by one; shorter ones are summed
- * in the kernel by (thread, stacks, state) so the total stays exact. */
+ * in the kernel by (thread, stacks, state, link) so the total stays exact.
+ *
+ * The link (bpf/tracectx.h) is the trace and span the thread served when it
+ * left the CPU, read at switch-out while `current` is still that thread;
+ * summing per link keeps a trace's off-CPU total exact too. */
 #include <uapi/linux/ptrace.h>
 #include "common.h"
 
@@ -23,6 +27,7 @@ struct off_start {
     u64 py_stack;
     u32 gil;
     u32 pad2;
+    struct trace_link link;
 };
 
 struct off_event {
@@ -41,6 +46,7 @@ struct off_event {
     u64 py_stack;
     u32 gil;
     u32 pad2;
+    struct trace_link link;
 };
 
 struct agg_key {
@@ -53,6 +59,7 @@ struct agg_key {
     u32 ucopy;
     u32 gil;
     u64 py_stack;
+    struct trace_link link;
 };
 
 struct agg_val {
@@ -167,6 +174,7 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
     s.state = (u32)prev_state;
     s.py_stack = flamecam_py_stackid(tgid, tid);
     s.gil = flamecam_py_gil_wait(tgid, tid);
+    flamecam_trace_link(tgid, tid, &s.link);
     struct user_regs r = {};
     u64 nr = 0;
     read_user_regs(&r, &nr);
@@ -240,6 +248,7 @@ static __always_inline void switched_in(u32 tid, u64 now)
             e->ucopy = s->ucopy;
             e->py_stack = s->py_stack;
             e->gil = s->gil;
+            e->link = s->link;
             __builtin_memcpy(&e->comm, s->comm, TASK_COMM_LEN);
             off_events.ringbuf_submit(e, RB_FLAGS);
             count(COUNT_OFF_EVENTS);
@@ -259,6 +268,7 @@ static __always_inline void switched_in(u32 tid, u64 now)
         k.ucopy = s->ucopy;
         k.py_stack = s->py_stack;
         k.gil = s->gil;
+        k.link = s->link;
         struct agg_val *v = off_agg.lookup(&k);
         if (v) {
             __sync_fetch_and_add(&v->count, 1);

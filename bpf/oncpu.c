@@ -5,10 +5,19 @@
  * instruction pointers (frame-pointer walk by bpf_get_stack). For processes
  * listed in stack_copy_pids it also carries the user registers and a copy of
  * the top of the user stack, for CFI unwinding in user space. Records are
- * variable length so that short stacks cost few bytes. */
+ * variable length so that short stacks cost few bytes.
+ *
+ * The event runs at the trace rate (--trace-hz). A thread that
+ * serves a traced request (bpf/tracectx.h) keeps every sample; any other
+ * thread keeps one in KEEP_EVERY, chosen at random, and its record says so
+ * (`weight`), so the host's totals stay unbiased at the fleet rate. */
 #include <uapi/linux/ptrace.h>
 #include <uapi/linux/bpf_perf_event.h>
 #include "common.h"
+
+#ifndef KEEP_EVERY
+#define KEEP_EVERY 1
+#endif
 
 struct cpu_event {
     u64 ts;          /* CLOCK_MONOTONIC ns */
@@ -22,6 +31,9 @@ struct cpu_event {
     u32 copy_bytes;              /* bytes of user stack copied from regs.sp */
     u32 pad;
     u64 py_stack;                /* bpf/python.h stack id, 0: none */
+    struct trace_link link;      /* bpf/tracectx.h: zero when not serving a span */
+    u32 weight;                  /* event periods this sample stands for */
+    u32 pad2;
     u64 ips[MAX_KSTACK + MAX_USTACK];  /* kernel stack, then user stack */
     char copy[STACK_COPY_MAX + 4096];  /* follows the used part of ips; slack for the verifier */
 };
@@ -36,10 +48,17 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
     if (tid == 0 || !wanted(tgid))
         return 0;
 
+    struct trace_link link;
+    int linked = flamecam_trace_link(tgid, tid, &link);
+    if (KEEP_EVERY > 1 && !linked && bpf_get_prandom_u32() % KEEP_EVERY != 0)
+        return 0;
+
     int zero = 0;
     struct cpu_event *e = cpu_scratch.lookup(&zero);
     if (!e)
         return 0;
+    e->link = link;
+    e->weight = linked ? 1 : KEEP_EVERY;
     e->ts = bpf_ktime_get_ns();
     e->pid = tgid;
     e->tid = tid;

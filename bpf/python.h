@@ -97,6 +97,20 @@ static __always_inline int py_tstate_is(struct py_proc *p, u64 ts, u32 tid)
     return ts && py_read_ptr(ts + p->tstate_native_thread_id) == (u64)tid;
 }
 
+/* The current task's id in the pid namespace (dev, ino) its process lives in
+ * (a container), or `host_tid` when ino is 0 (the profiler's own namespace);
+ * 0 when it cannot be told. Runtimes record thread ids as their namespace
+ * numbers them. Also used by tracectx.h, spliced after this file. */
+static __always_inline u32 flamecam_ns_tid(u64 dev, u64 ino, u32 host_tid)
+{
+    if (!ino)
+        return host_tid;
+    struct bpf_pidns_info ns = {};
+    if (bpf_get_ns_current_pid_tgid(dev, ino, &ns, sizeof(ns)) != 0)
+        return 0;
+    return ns.pid;
+}
+
 /* The PyThreadState of native thread `tid` (the host's id, as the helpers
  * give it): cached, else the GIL holder (an on-CPU thread running bytecode
  * holds the GIL), else a bounded walk of the main interpreter's thread list.
@@ -104,13 +118,9 @@ static __always_inline int py_tstate_is(struct py_proc *p, u64 ts, u32 tid)
  * a container the comparison uses the namespace's id of the current task. */
 static __always_inline u64 flamecam_py_tstate(struct py_proc *p, u32 host_tid)
 {
-    u32 tid = host_tid;
-    if (p->pidns_ino) {
-        struct bpf_pidns_info ns = {};
-        if (bpf_get_ns_current_pid_tgid(p->pidns_dev, p->pidns_ino, &ns, sizeof(ns)) != 0)
-            return 0;
-        tid = ns.pid;
-    }
+    u32 tid = flamecam_ns_tid(p->pidns_dev, p->pidns_ino, host_tid);
+    if (!tid)
+        return 0;
     u64 *cached = py_tstates.lookup(&host_tid);
     if (cached && py_tstate_is(p, *cached, tid))
         return *cached;

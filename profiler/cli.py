@@ -28,6 +28,13 @@ def _add_sampler_args(p: argparse.ArgumentParser, default_hz: int) -> None:
                    help="only processes or threads whose name matches REGEX")
     g.add_argument("-F", "--frequency", dest="hz", type=positive_int, default=default_hz,
                    metavar="HZ", help=f"on-CPU samples per second per CPU (default {default_hz})")
+    g.add_argument("--trace-hz", type=int, default=99, metavar="HZ",
+                   help="on-CPU samples per second of threads serving a traced request "
+                        "(a process with a flamecam_otel thread-context table); the rest of "
+                        "the host stays at -F, its samples weighted so totals stay unbiased; "
+                        "0: no higher rate (default 99)")
+    g.add_argument("--no-trace-links", dest="trace_links", action="store_false",
+                   help="do not read thread-context tables: no sample is linked to a trace")
     g.add_argument("--no-off-cpu", dest="off_cpu", action="store_false",
                    help="record on-CPU samples only (off-CPU is on by default)")
     g.add_argument("--off-cpu-threshold-us", type=positive_int, default=1000, metavar="N",
@@ -171,7 +178,8 @@ def cmd_record(args) -> int:
 def _sampler_opts(args):
     from .sampler.options import SamplerOptions
 
-    return SamplerOptions(pids=args.pids, comm=args.comm, hz=args.hz, off_cpu=args.off_cpu,
+    return SamplerOptions(pids=args.pids, comm=args.comm, hz=args.hz, trace_hz=args.trace_hz,
+                          trace_links=args.trace_links, off_cpu=args.off_cpu,
                           off_cpu_threshold_us=args.off_cpu_threshold_us,
                           ringbuf_pages=args.ringbuf_pages, unwind=args.unwind,
                           python_native=args.python_native,

@@ -8,6 +8,7 @@ meet the unwinder (user stacks as addresses) and then the symbolizer
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import re
@@ -18,7 +19,7 @@ from symbolizer.jvm import JvmProcesses
 from symbolizer.jvm.java_names import javaize
 from symbolizer.unwind import UnwindChooser, Unwinder
 
-from .model import CPU, OFFCPU, Frame, Sample
+from .model import CPU, OFFCPU, Frame, Sample, ThreadSpan
 from .sampler import program
 from .sampler.events import CpuEvent, OffCpuEvent
 from .sampler.execs import ExecWatcher
@@ -27,6 +28,7 @@ from .sampler.oncpu import OnCpuSampler
 from .sampler.options import SamplerOptions
 from .sampler.reasons import classify
 from .sampler.self_exclusion import SelfExclusion
+from .sampler.tracectx import TraceContexts
 
 log = logging.getLogger("flamecam.recorder")
 
@@ -41,6 +43,11 @@ COUNTER_NAMES = (
     "lost_offcpu_aggregate_full", "lost_offcpu_stacks", "lost_offcpu_start_full",
     "offcpu_stack_walks_saved",
 )
+
+
+def _hex(raw: bytes) -> str:
+    """An id from the kernel as the model spells it: lowercase hex, "" when all zero."""
+    return raw.hex() if any(raw) else ""
 
 
 class Recorder:
@@ -63,6 +70,8 @@ class Recorder:
         self._b = None
         self._on: OnCpuSampler | None = None
         self._off: OffCpuSampler | None = None
+        self.traces: TraceContexts | None = None
+        self._thread_spans: list[ThreadSpan] = []  # drained from the rings, not yet taken
         self._mono_to_wall = 0
         self._proc_names: dict[int, str] = {}
         self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
@@ -93,16 +102,21 @@ class Recorder:
         self._self.scan()
         self.unwinder.chooser = UnwindChooser(self._b, self.opts.unwind,
                                               self.opts.stack_copy_bytes)
+        if self.opts.trace_links:
+            self.traces = TraceContexts(self._b, only=self.opts.pids or None)
+            self.traces.scan()
         # Everything the programs read is registered: sampling starts now, and
         # off-CPU time is counted from now (the driver arms the tracepoints).
         self._mono_to_wall = time.time_ns() - time.monotonic_ns()
         self.start_ns = time.monotonic_ns() + self._mono_to_wall
-        self._on = OnCpuSampler(self._b, self.opts.hz)
+        self._on = OnCpuSampler(self._b, self.opts.sample_hz)
         self._execs = ExecWatcher(self._b)
         if self.opts.off_cpu:
             self._off = OffCpuSampler(self._b)
 
     def close(self) -> None:
+        if self.traces is not None:
+            self.traces.close()
         if self._b is not None:
             self._b.cleanup()
             self._b = None
@@ -117,6 +131,9 @@ class Recorder:
         time.sleep(timeout_ms / 1000)
         self._consume()
         self._note_arrivals()
+        if self.traces is not None:
+            self.traces.scan()
+            self._drain_thread_spans()
 
     def _consume(self) -> None:
         """Reads the ring buffers; a process that exec'd is looked at anew."""
@@ -180,11 +197,40 @@ class Recorder:
         """Whether an on-CPU sample has arrived since the last take (cheap)."""
         return bool(self._on.events)
 
+    def take_thread_spans(self) -> list[ThreadSpan]:
+        """The (thread, span, from, to) intervals processes reported since the last call.
+
+        Drained from the processes' thread-context rings at every poll, on
+        the samplers' clock, in Unix ns exactly as samples are.
+        """
+        self._drain_thread_spans()
+        out, self._thread_spans = self._thread_spans, []
+        return out
+
+    def _drain_thread_spans(self) -> None:
+        """Reads the rings now, naming threads while they surely live (pool workers end)."""
+        if self.traces is None:
+            return
+        for r in self.traces.drain():
+            comm = _task_comm(r.pid, r.tid)
+            if not self._wanted(r.pid, comm):
+                continue
+            self._thread_spans.append(ThreadSpan(
+                r.pid, r.tid, r.trace_id.hex(), r.span_id.hex(),
+                r.start_mono + self._mono_to_wall, r.end_mono + self._mono_to_wall,
+                self._thread_name(r.pid, r.tid, comm)))
+
     @property
     def stats(self) -> dict[str, int]:
         counts = program.read_counters(self._b) if self._b is not None else [0] * 8
         stats = dict(zip(COUNTER_NAMES, counts, strict=False))
         stats["lost"] = sum(v for k, v in stats.items() if k.startswith("lost"))
+        if self._b is not None and self.traces is not None:
+            stats["tracectx_torn"] = sum(self._b[b"trace_torn"][ctypes.c_int(0)])
+            stats["tracectx_processes"] = len(self.traces.pids)
+            stats["tracectx_lost_records"] = self.traces.lost_records
+            stats["tracectx_bad_records"] = self.traces.bad_records
+            stats["tracectx_unreadable"] = self.traces.unreadable
         return stats
 
     # -- conversion ---------------------------------------------------------
@@ -206,6 +252,8 @@ class Recorder:
             except OSError:
                 name = fallback
             self._proc_names[pid] = name
+            if self.traces is not None:
+                self.traces.check(pid)
             self.sym.process_seen(pid)
             self.py.process_seen(pid)
             if self.jvm.is_jvm(pid) and self.jvm.attach(pid):
@@ -235,7 +283,7 @@ class Recorder:
         return self.py.thread_name(pid, tid) or comm
 
     def _cpu_samples(self, events: Iterable[CpuEvent]) -> list[Sample]:
-        weight = 1_000_000_000 // self.opts.hz
+        period = 1_000_000_000 / self.opts.sample_hz
         out = []
         for e in events:
             if not self._wanted(e.pid, e.comm):
@@ -245,7 +293,8 @@ class Recorder:
             out.append(Sample(
                 kind=CPU, ts_ns=e.ts + self._mono_to_wall, pid=e.pid, tid=e.tid, cpu=e.cpu,
                 comm=comm, thread_name=self._thread_name(e.pid, e.tid, e.comm),
-                stack=stack, value_ns=weight,
+                stack=stack, value_ns=round(period * e.weight),
+                trace_id=_hex(e.trace_id), span_id=_hex(e.span_id),
             ))
         self.samples_taken[CPU] += len(out)
         return out
@@ -260,7 +309,8 @@ class Recorder:
             common = dict(kind=OFFCPU, pid=e.pid, tid=e.tid, cpu=e.cpu,
                           comm=self._proc_name(e.pid, e.comm),
                           thread_name=self._thread_name(e.pid, e.tid, e.comm),
-                          stack=stack, count=e.count)
+                          stack=stack, count=e.count, trace_id=_hex(e.trace_id),
+                          span_id=_hex(e.span_id))
             if e.blocked_ns > 0:
                 out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns,
                                   reason=self.py.reason(e.pid, self._reason(e.state, e.kstack),
@@ -300,6 +350,10 @@ class Recorder:
         for pid in list(self._proc_names):
             if str(pid) not in live:
                 self._forget(pid)
+        if self.traces is not None:
+            for pid in self.traces.pids:
+                if str(pid) not in live:
+                    self.traces.forget(pid)
 
     def _forget(self, pid: int) -> None:
         """Drops what is known of `pid`: it exited, or exec'd another program."""
@@ -310,3 +364,11 @@ class Recorder:
         self.py.process_exited(pid)
         self.jvm.process_exited(pid)
         self._jvm_pids.discard(pid)
+
+
+def _task_comm(pid: int, tid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""

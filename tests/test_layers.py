@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "profiler.progress": 0,
     "profiler.cmdline": 0,
     "profiler.procfs": 0,
+    "profiler.tracectx": 0,  # the thread-context table layout (docs/TRACE_CONTEXT.md)
     "bpf": 0,
     "profiler.sampler": 1,
     "symbolizer": 2,

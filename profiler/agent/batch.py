@@ -8,18 +8,29 @@ from collections.abc import Callable, Iterable
 import zstandard
 
 from profiler.formats.proto import agent_pb2
-from profiler.model import Frame, Sample
+from profiler.model import Frame, Sample, ThreadSpan
 
 # Per-sample fields of a Series, in the order encode_batch fills them.
 _COLUMNS = ("ts_delta_ns", "stack", "value_ns", "count", "pid", "tid", "thread", "comm",
-            "reason", "cpu")
+            "reason", "cpu", "link")
 
 
 def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[str, str]],
-                 *, agent_id: str, seq: int, lost: dict[str, int] | None = None) -> bytes:
-    """zstd(Batch) with strings, frames and stacks deduplicated."""
+                 *, agent_id: str, seq: int, lost: dict[str, int] | None = None,
+                 thread_spans: Iterable[ThreadSpan] = ()) -> bytes:
+    """zstd(Batch) with strings, frames, stacks and links deduplicated."""
     msg = agent_pb2.Batch(agent_id=agent_id, seq=seq)
     strings: dict[str, int] = {}
+    links: dict[tuple[str, str], int] = {("", ""): 0}
+    msg.links.add()  # 0: no link
+
+    def link_idx(trace_id: str, span_id: str) -> int:
+        i = links.get((trace_id, span_id))
+        if i is None:
+            i = links[(trace_id, span_id)] = len(links)
+            msg.links.add(trace_id=bytes.fromhex(trace_id), span_id=bytes.fromhex(span_id))
+        return i
+
     frames: dict[Frame, int] = {}
     stacks: dict[tuple[int, ...], int] = {}  # frame indices -> stack index
     # Fast paths by identity, since hashing a frame is a Python call: one
@@ -83,7 +94,7 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
         if st is None:
             st = stack_by_id[id(s.stack)] = stack_idx(s.stack)
         cols = series_of(s)
-        ts_delta, stack, value, count, pid, tid, thread, comm, reason, cpu = cols
+        ts_delta, stack, value, count, pid, tid, thread, comm, reason, cpu, link = cols
         ts_delta.append(s.ts_ns - last_ts.get(id(cols), msg.base_ns))
         last_ts[id(cols)] = s.ts_ns
         stack.append(st)
@@ -102,14 +113,21 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
             own.extend([0] * (len(stack) - 1 - len(own)))
             own.append(s_idx(json.dumps(dict(sorted(s.labels.items())), separators=(",", ":"),
                                         ensure_ascii=False)))
+        link.append(link_idx(s.trace_id, s.span_id) if s.trace_id else 0)
     # Columns are filled as lists and handed over once: appending to a
     # protobuf field one value at a time costs several times more.
     for ser, cols in zip(msg.series, series.values(), strict=True):
+        if not any(cols[-1]):
+            cols[-1] = []  # no sample of the series served a span: no column
         for name, col in zip(_COLUMNS, cols, strict=True):
             getattr(ser, name).extend(col)
         own = sample_labels.get(id(cols))
         if own:
             ser.sample_labels.extend(own + [0] * (len(cols[0]) - len(own)))
+    for ts in thread_spans:
+        msg.thread_spans.add(pid=ts.pid, tid=ts.tid, link=link_idx(ts.trace_id, ts.span_id),
+                             start_ns=ts.start_ns, end_ns=ts.end_ns,
+                             thread=s_idx(ts.thread_name))
     for k, v in (lost or {}).items():
         msg.lost[k] = v
     # A compressor per call: they are not thread-safe, and this runs every 10 s.

@@ -13,6 +13,8 @@ import re
 import socket
 from urllib.parse import unquote
 
+from profiler.procfs import start_time
+
 _UNIT = re.compile(r"/([^/]+)\.service(?:/|$)")
 _CONTAINER = re.compile(r"(?:docker|cri-containerd|crio|libpod)-([0-9a-f]{12,64})\.scope")
 _CONTAINER_PATH = re.compile(r"/(?:docker|kubepods[^/]*/[^/]+)/([0-9a-f]{64})")
@@ -81,14 +83,6 @@ def _is_kernel_thread(pid: int) -> bool:
     return bool(flags & PF_KTHREAD)
 
 
-def _start_time(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
 class Labeler:
     """Maps a pid to its series labels, caching per process."""
 
@@ -98,7 +92,7 @@ class Labeler:
         self._cache: dict[int, tuple[str, dict[str, str]]] = {}
 
     def labels(self, pid: int, comm: str = "") -> dict[str, str]:
-        start = _start_time(pid) if pid else ""
+        start = start_time(pid) if pid else ""
         hit = self._cache.get(pid)
         if hit and hit[0] == start:
             return hit[1]

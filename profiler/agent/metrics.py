@@ -20,8 +20,18 @@ class Metrics:
             "flamecam_agent_spool_dropped_bytes_total": 0,
             "flamecam_agent_sampler_lost_cpu_total": 0,
             "flamecam_agent_sampler_lost_offcpu_total": 0,
+            "flamecam_agent_thread_spans_total": 0,
+            # Thread-context tables (profiler/sampler/tracectx.py): ring records
+            # overwritten before they were read, records that cannot be right
+            # or whose thread was gone, processes whose table could not be
+            # read, slots read mid-update by the kernel.
+            "flamecam_agent_tracectx_lost_records_total": 0,
+            "flamecam_agent_tracectx_bad_records_total": 0,
+            "flamecam_agent_tracectx_unreadable_total": 0,
+            "flamecam_agent_tracectx_torn_total": 0,
         }
         self.gauges: dict[str, float] = {
+            "flamecam_agent_tracectx_processes": 0,
             "flamecam_agent_spool_batches": 0,
             "flamecam_agent_spool_bytes": 0,
             "flamecam_agent_upload_latency_seconds": 0,

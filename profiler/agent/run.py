@@ -22,7 +22,7 @@ from profiler.agent.labels import Labeler
 from profiler.agent.metrics import Metrics, serve_metrics
 from profiler.agent.spool import Spool
 from profiler.agent.uploader import Uploader
-from profiler.model import Sample
+from profiler.model import Sample, ThreadSpan
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class SampleSource(Protocol):
     def poll(self, timeout_ms: int) -> object: ...
 
     def take(self) -> list[Sample]: ...
+
+    # Optional: `take_thread_spans() -> list[ThreadSpan]` (the Recorder has it).
 
 
 @dataclass
@@ -106,23 +108,32 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
     sent: list[int] = []
     total = 0
     pending: list[Sample] = []
+    pending_spans: list[ThreadSpan] = []
+    take_spans = getattr(source, "take_thread_spans", None)
     last_lost: dict[str, int] = {}
     next_flush = time.monotonic() + opts.interval_s
     take_every = min(TAKE_INTERVAL_S, opts.interval_s)
     next_take = time.monotonic() + take_every
 
     def flush() -> None:
-        nonlocal seq, total, pending
+        nonlocal seq, total, pending, pending_spans
         stats = dict(getattr(source, "stats", {}) or {})
         lost = {}
+        if "tracectx_processes" in stats:
+            metrics.set("flamecam_agent_tracectx_processes", stats["tracectx_processes"])
         for key, metric in (("lost_cpu", "flamecam_agent_sampler_lost_cpu_total"),
-                            ("lost_offcpu", "flamecam_agent_sampler_lost_offcpu_total")):
+                            ("lost_offcpu", "flamecam_agent_sampler_lost_offcpu_total"),
+                            ("tracectx_lost_records",
+                             "flamecam_agent_tracectx_lost_records_total"),
+                            ("tracectx_bad_records", "flamecam_agent_tracectx_bad_records_total"),
+                            ("tracectx_unreadable", "flamecam_agent_tracectx_unreadable_total"),
+                            ("tracectx_torn", "flamecam_agent_tracectx_torn_total")):
             v = int(stats.get(key, 0))
             metrics.set(metric, v)
             if v - last_lost.get(key, 0):
                 lost[key] = v - last_lost.get(key, 0)
             last_lost[key] = v
-        if not pending:
+        if not pending and not pending_spans:
             return
         seq = max(seq + 1, time.time_ns() // 1000)
         by_pid: dict[int, dict[str, str]] = {}  # one /proc look per process, not per sample
@@ -134,12 +145,13 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
             return got
 
         data = encode_batch(pending, labels_of, agent_id=agent_id,
-                            seq=seq, lost=lost)
+                            seq=seq, lost=lost, thread_spans=pending_spans)
         spool.put(seq, data)
         sent.append(seq)
         total += len(pending)
         metrics.inc("flamecam_agent_samples_total", len(pending))
-        pending = []
+        metrics.inc("flamecam_agent_thread_spans_total", len(pending_spans))
+        pending, pending_spans = [], []
         uploader.wake.set()
 
     try:
@@ -148,11 +160,15 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
             now = time.monotonic()
             if now >= next_take or now >= next_flush:
                 pending.extend(source.take())
+                if take_spans is not None:
+                    pending_spans.extend(take_spans())
                 next_take = now + take_every
             if now >= next_flush:
                 flush()
                 next_flush += opts.interval_s
         pending.extend(source.take())
+        if take_spans is not None:
+            pending_spans.extend(take_spans())
         flush()
     finally:
         uploader.stop()

@@ -6,10 +6,11 @@ index is checked before anything is built, so a malformed batch is a 400.
 The columns stay columns: each series becomes one `ColumnBatch` over the
 batch's own frame and stack tables, which all its series share, and each
 sample's own labels (`sample_labels`) go into its `labels` column. Samples
-linked to a trace's span (a per-sample link column of the batch, to come)
-are few: the decoder is to make `Sample`s of just those rows (an
-`AgentBatch.linked` list) for the trace store; every row, linked or not,
-goes to the profile store as columns.
+linked to a trace's span (the per-sample `link` column, an index into
+`Batch.links`) are few: the decoder makes `Sample`s of just those rows
+(`AgentBatch.linked`) for the trace store, with the batch's `thread_spans`
+(when threads served spans); every row, linked or not, goes to the profile
+store as columns.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from google.protobuf.message import DecodeError
 
 from profiler.formats.proto import AGENT_BATCH_CONTENT_TYPE, agent_pb2
 from profiler.ingest.labels import check_time, validate_labels
-from profiler.model import FRAME_KINDS, OFFCPU, PROFILE_TYPES, Frame
+from profiler.model import FRAME_KINDS, OFFCPU, PROFILE_TYPES, Frame, Sample, ThreadSpan
 from profiler.store.columns import I63, ColumnBatch, SampleColumns, labels_json, offcpu_frame
 from profiler.web.errors import BadRequest
 from profiler.web.limits import Limits
@@ -38,6 +39,68 @@ class AgentBatch:
     seq: int
     batches: list[ColumnBatch]
     lost: dict[str, int]
+    linked: list[Sample]  # the rows that carry a trace's span, for the trace store
+    thread_spans: list[ThreadSpan]
+
+
+def _links(msg: agent_pb2.Batch) -> list[tuple[str, str]]:
+    """Batch.links as (trace id, span id) hex; entry 0 must be the empty "no link"."""
+    out = [("", "")]
+    for i, link in enumerate(msg.links):
+        if i == 0:
+            if link.trace_id or link.span_id:
+                raise BadRequest(400, "links[0] must be empty (it means no link)")
+            continue
+        if len(link.trace_id) != 16 or len(link.span_id) != 8:
+            raise BadRequest(400, "a link's trace_id must be 16 bytes and span_id 8 bytes")
+        if not any(link.trace_id):
+            raise BadRequest(400, "a link's trace_id is all zero")
+        out.append((link.trace_id.hex(), link.span_id.hex()))
+    return out
+
+
+def _thread_spans(msg: agent_pb2.Batch, links: list[tuple[str, str]], strings: list[str],
+                  limits: Limits, now: int) -> list[ThreadSpan]:
+    if len(msg.thread_spans) > limits.max_samples:
+        raise BadRequest(413, "too many thread spans in one batch")
+    out = []
+    for ts in msg.thread_spans:
+        if not 0 < ts.link < len(links):
+            raise BadRequest(400, "thread span references a missing link")
+        if ts.thread >= len(strings):
+            raise BadRequest(400, "thread span references a missing string")
+        if ts.end_ns < ts.start_ns:
+            raise BadRequest(400, "thread span ends before it starts")
+        if ts.tid == 0:
+            raise BadRequest(400, "thread span without a thread id")
+        trace_id, span_id = links[ts.link]
+        out.append(ThreadSpan(ts.pid, ts.tid, trace_id, span_id, ts.start_ns, ts.end_ns,
+                              strings[ts.thread]))
+    if out:
+        check_time(min(t.start_ns for t in out), limits, now)
+        check_time(max(t.end_ns for t in out), limits, now)
+    return out
+
+
+def _linked_rows(ser: agent_pb2.Series, ts: list[int], links: list[tuple[str, str]],
+                 frames: list[Frame], stacks: list[tuple[int, ...]], strings: list[str],
+                 own: dict[int, str] | None) -> list[Sample]:
+    """`Sample`s of the series' rows that carry a link (few), for the trace store."""
+    out = []
+    offcpu = ser.kind == OFFCPU
+    for k, li in enumerate(ser.link):
+        if not li:
+            continue
+        trace_id, span_id = links[li]
+        labels = json.loads(own[ser.sample_labels[k]]) if own and own[ser.sample_labels[k]] \
+            else {}
+        out.append(Sample(ser.kind, ts[k], ser.pid[k], ser.tid[k], ser.cpu[k],
+                          strings[ser.comm[k]], strings[ser.thread[k]],
+                          tuple(frames[i] for i in stacks[ser.stack[k]]),
+                          min(ser.value_ns[k], I63), ser.count[k] or 1,
+                          strings[ser.reason[k]] if offcpu else "", labels,
+                          trace_id=trace_id, span_id=span_id))
+    return out
 
 
 class _Tables:
@@ -98,11 +161,13 @@ def parse_batch(body: bytes, limits: Limits) -> AgentBatch:
             raise BadRequest(400, "stack references a missing frame")
         stacks.append(tuple(st.frame))
     nstacks = len(stacks)
+    links = _links(msg)
     if len(msg.series) > limits.max_series_per_request:
         raise BadRequest(400, "too many series in one batch")
     tables = _Tables(frames, stacks, strings)
     now = time.time_ns()
     out = []
+    linked: list[Sample] = []
     total = 0
     for ser in msg.series:
         if ser.kind not in PROFILE_TYPES:
@@ -111,7 +176,7 @@ def parse_batch(body: bytes, limits: Limits) -> AgentBatch:
         n = len(ser.ts_delta_ns)
         cols = (ser.stack, ser.value_ns, ser.count, ser.pid, ser.tid, ser.thread, ser.comm,
                 ser.reason, ser.cpu)
-        if any(len(c) != n for c in cols):
+        if any(len(c) != n for c in cols) or len(ser.link) not in (0, n):
             raise BadRequest(400, "sample columns of unequal length")
         total += n
         if total > limits.max_samples * 4:
@@ -122,16 +187,21 @@ def parse_batch(body: bytes, limits: Limits) -> AgentBatch:
             raise BadRequest(400, "sample references a missing stack")
         if max(max(ser.thread), max(ser.comm), max(ser.reason)) >= nstr:
             raise BadRequest(400, "sample references a missing string")
+        if ser.link and max(ser.link) >= len(links):
+            raise BadRequest(400, "sample references a missing link")
         own = _sample_labels(ser.sample_labels, n, strings, limits)
         ts = list(accumulate(ser.ts_delta_ns, initial=msg.base_ns))[1:]
         check_time(min(ts), limits, now)
         check_time(max(ts), limits, now)
+        if ser.link:
+            linked += _linked_rows(ser, ts, links, frames, stacks, strings, own)
         offcpu = ser.kind == OFFCPU
         out.append(ColumnBatch(ser.kind, labels, frames,
                                tables.off_stacks if offcpu else tables.cpu_stacks,
                                _columns(ser, ts, strings, offcpu, own, tables)))
+    thread_spans = _thread_spans(msg, links, strings, limits, now)
     tables.finish()
-    return AgentBatch(msg.agent_id, msg.seq, out, dict(msg.lost))
+    return AgentBatch(msg.agent_id, msg.seq, out, dict(msg.lost), linked, thread_spans)
 
 
 def _sample_labels(column, n: int, strings: list[str],

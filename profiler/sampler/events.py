@@ -10,13 +10,13 @@ import struct
 from typing import NamedTuple
 
 # struct cpu_event header: ts, pid, tid, cpu, kstack_bytes, ustack_bytes, comm,
-# regs (ip, sp, bp), copy_bytes, pad
-CPU_HEADER = struct.Struct("<QIIIHH16sQQQIIQ")
+# regs (ip, sp, bp), copy_bytes, pad, py_stack, link (trace id, span id), weight, pad
+CPU_HEADER = struct.Struct("<QIIIHH16sQQQIIQ16s8sII")
 # struct off_event: ts_out, ts_wake, ts_in, pid, tid, cpu, state, kstack, ustack,
-# ucopy, pad, comm
-OFF_EVENT = struct.Struct("<QQQIIIIiiII16sQII")
+# ucopy, pad, comm, py_stack, gil, pad, link (trace id, span id)
+OFF_EVENT = struct.Struct("<QQQIIIIiiII16sQII16s8s")
 # struct agg_key / agg_val
-AGG_KEY = struct.Struct("<IIIIiiIIQ")
+AGG_KEY = struct.Struct("<IIIIiiIIQ16s8s")
 AGG_VAL = struct.Struct("<QQQQII16s")
 # struct off_copy header: id, pid, tid, bytes, regs (ip, sp, bp)
 OFF_COPY = struct.Struct("<IIIIQQQ")
@@ -35,6 +35,9 @@ class CpuEvent(NamedTuple):
     regs: tuple[int, int, int] = (0, 0, 0)  # user ip, sp, bp when `stack` was copied
     stack: bytes = b""  # a copy of user memory from regs' sp, for CFI unwinding
     py_stack: int = 0
+    trace_id: bytes = bytes(16)  # the span the thread served (bpf/tracectx.h), zeros: none
+    span_id: bytes = bytes(8)
+    weight: int = 1  # event periods this sample stands for (1 in `weight` kept)
 
 
 class OffCpuEvent(NamedTuple):
@@ -59,6 +62,8 @@ class OffCpuEvent(NamedTuple):
     ucopy: int = 0  # id of a StackCopy of the user stack, for CFI unwinding
     py_stack: int = 0
     gil: int = 0
+    trace_id: bytes = bytes(16)  # the span the thread served when it left the CPU
+    span_id: bytes = bytes(8)
 
 
 class StackCopy(NamedTuple):
@@ -74,12 +79,14 @@ def comm_str(raw: bytes) -> str:
 
 
 def decode_cpu(buf: bytes) -> CpuEvent:
-    ts, pid, tid, cpu, kb, ub, comm, ip, sp, bp, copied, _, py = CPU_HEADER.unpack_from(buf)
+    (ts, pid, tid, cpu, kb, ub, comm, ip, sp, bp, copied, _, py, trace, span, weight,
+     _) = CPU_HEADER.unpack_from(buf)
     off = CPU_HEADER.size
     n_k, n_u = kb // 8, ub // 8
     ips = struct.unpack_from(f"<{n_k + n_u}Q", buf, off)
     if not copied:
-        return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:], py_stack=py)
+        return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:], py_stack=py,
+                        trace_id=trace, span_id=span, weight=weight)
     start = off + kb + ub
     return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:], (ip, sp, bp),
-                    bytes(buf[start:start + copied]), py)
+                    bytes(buf[start:start + copied]), py, trace, span, weight)

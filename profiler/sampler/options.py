@@ -12,6 +12,11 @@ class SamplerOptions:
     pids: list[int] = field(default_factory=list)
     comm: str | None = None
     hz: int = 99
+    # Threads serving a traced request (bpf/tracectx.h) are sampled at
+    # trace_hz; the rest keep `hz` on average (1 in keep_every samples, each
+    # weighing keep_every periods). 0: no higher rate for traced threads.
+    trace_hz: int = 99
+    trace_links: bool = True  # read thread-context tables (bpf/tracectx.h) at all
     off_cpu: bool = True
     off_cpu_threshold_us: int = 1000
     python_native: bool = False  # keep interpreter-internal native frames
@@ -21,3 +26,13 @@ class SamplerOptions:
     start_entries: int = 16384
     agg_entries: int = 16384
     stack_entries: int = 32768
+
+    @property
+    def sample_hz(self) -> int:
+        """The perf event's rate: the trace rate when it is above `hz`."""
+        return max(self.hz, self.trace_hz) if self.trace_links else self.hz
+
+    @property
+    def keep_every(self) -> int:
+        """1 in how many samples of threads serving no traced request are kept."""
+        return max(1, self.sample_hz // self.hz)

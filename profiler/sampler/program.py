@@ -36,7 +36,7 @@ def build_source(opts: SamplerOptions) -> str:
         else:
             text = text.replace('#include "common.h"', "")
         parts.append(text)
-    py = "#define FLAMECAM_PY_GIL 1\n" + bpf.source("python.h")
+    py = "#define FLAMECAM_PY_GIL 1\n" + bpf.source("python.h") + bpf.source("tracectx.h")
     text = "\n".join(parts)
     marker = "#include <uapi/linux/bpf_perf_event.h>\n"
     return text.replace(marker, marker + py, 1) if marker in text else py + text
@@ -54,6 +54,8 @@ def cflags(opts: SamplerOptions) -> list[str]:
         f"-DSTACK_ENTRIES={opts.stack_entries}",
         f"-DSTACK_COPY_MAX={_power_of_two_at_most(opts.stack_copy_bytes)}",
         f"-DCOPY_ALL_BYTES={opts.stack_copy_bytes if opts.unwind == 'dwarf' else 0}",
+        f"-DKEEP_EVERY={opts.keep_every if opts.trace_links else 1}",
+        f"-DFLAMECAM_TRACE_LINKS={1 if opts.trace_links else 0}",
         "-Wno-macro-redefined",
     ]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from .memory import MemoryReadError, ProcessMemory
+from profiler.procfs import MemoryReadError, ProcessMemory
+
 from .offsets import PyOffsets
 
 MAX_STR = 4096

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 
 from profiler.model import Frame
+from profiler.procfs import MemoryReadError
 
-from .memory import MemoryReadError
 from .merge import merge_python_frames
 from .reader import PyStack, PythonProcess, RawFrame, UnsupportedPython
 

@@ -17,11 +17,10 @@ import time
 from dataclasses import dataclass
 
 from profiler.model import Frame
-from profiler.procfs import namespace_tids, pid_namespace
+from profiler.procfs import MemoryReadError, ProcessMemory, namespace_tids, pid_namespace
 
 from .discovery import PythonRuntime, find_python
 from .linetable import line_for_offset
-from .memory import MemoryReadError, ProcessMemory
 from .objects import ObjectReader
 from .offsets import (
     DEBUG_OFFSETS_313_SIZE,

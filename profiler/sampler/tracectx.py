@@ -1,0 +1,298 @@
+"""Thread-context tables: found in processes, registered with the kernel, drained.
+
+A process that links its threads to traces (the `flamecam_otel` add-on, or
+any writer of docs/TRACE_CONTEXT.md) keeps one shared-memory table, a memfd
+named `flamecam-tracectx`, of per-thread slots and a ring of finished
+(thread, span, start, end) records. This module:
+
+- finds the tables: a full pass over /proc/*/maps every `rescan_s` seconds
+  (a process may create its table long after it started) and a look at each
+  process the samplers see for the first time (`check`);
+- registers each table's address with the BPF programs (`trace_procs`, read
+  by bpf/tracectx.h at every sample and switch-out);
+- drains each ring through /proc/PID/mem (`drain`), counting records that
+  were overwritten before they were read and processes it could not read:
+  nothing is lost silently.
+
+Times in the table are CLOCK_MONOTONIC, the samplers' clock; the caller turns
+them into Unix time with the offset it uses for samples.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import struct
+import time
+from dataclasses import dataclass
+
+from ..procfs import (
+    MemoryReadError,
+    ProcessMemory,
+    namespace_pid,
+    namespace_tids,
+    pid_namespace,
+    read_maps_text,
+    start_time,
+)
+
+log = logging.getLogger("flamecam.tracectx")
+
+MAPPING_NAME = "/memfd:flamecam-tracectx"
+MAGIC = b"FCTRACE1"
+VERSION = 1
+# magic, version, header_size, nslots, slot_size, ring_records, record_size,
+# ring_head, pid, flags (then 16 reserved bytes)
+HEADER = struct.Struct("<8sIIIIIIQII")
+HEADER_SIZE = 64
+SLOT_SIZE = 64
+RECORD_SIZE = 48
+RING_HEAD_OFFSET = 32
+# tid, reserved, trace_id, span_id, start_ns, end_ns
+RECORD = struct.Struct("<II16s8sQQ")
+# struct trace_proc in bpf/tracectx.h: base, pidns dev, pidns ino, nslots, pad
+TRACE_PROC = struct.Struct("<QQQII")
+MAX_SLOTS = 1 << 20
+MAX_RING = 1 << 20
+
+RESCAN_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RingRecord:
+    """One finished interval: thread `tid` (host id) of `pid` served a span."""
+
+    pid: int
+    tid: int
+    trace_id: bytes
+    span_id: bytes
+    start_mono: int
+    end_mono: int
+
+
+@dataclass
+class _Table:
+    pid: int
+    base: int
+    nslots: int
+    ring_records: int
+    mem: ProcessMemory
+    tail: int
+    pidns: tuple[int, int] | None
+    ns_to_host: dict[int, int]
+    started: str  # the process's start time: tells an exit from a read error
+
+    @property
+    def ring_base(self) -> int:
+        return self.base + HEADER_SIZE + self.nslots * SLOT_SIZE
+
+
+def _pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def table_addresses(maps_text: str) -> list[int]:
+    """Start addresses of the thread-context mappings in a /proc/PID/maps text."""
+    out = []
+    for line in maps_text.splitlines():
+        if MAPPING_NAME in line:
+            try:
+                out.append(int(line.split("-", 1)[0], 16))
+            except ValueError:
+                continue
+    return out
+
+
+class TraceContexts:
+    """The tables of every process that has one, kept in step with the kernel."""
+
+    def __init__(self, bpf, rescan_s: float = RESCAN_S, only: list[int] | None = None) -> None:
+        self._procs = bpf[b"trace_procs"] if bpf is not None else None
+        self.rescan_s = rescan_s
+        self._only = set(only) if only else None  # `flamecam record -p`: these pids alone
+        self._tables: dict[int, _Table] = {}
+        self._looked: set[int] = set()  # pids whose maps were read (with or without a table)
+        self._next_scan = 0.0
+        self.lost_records = 0      # overwritten in a ring before the agent read them
+        self.bad_records = 0       # records that cannot be right (end before start, tid 0)
+        self.unreadable = 0        # processes with a table the agent could not read
+        self._warned: set[int] = set()
+
+    # -- discovery ----------------------------------------------------------
+    @property
+    def pids(self) -> list[int]:
+        return list(self._tables)
+
+    def scan(self, now: float | None = None) -> None:
+        """Every `rescan_s`: reads the maps of every process without a table."""
+        now = time.monotonic() if now is None else now
+        if now < self._next_scan:
+            return
+        self._next_scan = now + self.rescan_s
+        try:
+            pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+        except OSError:
+            return
+        if self._only is not None:
+            pids = [p for p in pids if p in self._only]
+        me = os.getpid()
+        live = set(pids)
+        for pid in pids:
+            if pid != me and pid not in self._tables:
+                self._look(pid)
+        self._looked &= live
+        for pid in [p for p in self._tables if p not in live]:
+            self.forget(pid)
+
+    def check(self, pid: int) -> None:
+        """Looks at a process seen for the first time (cheap when already seen)."""
+        if (pid not in self._looked and pid not in self._tables and pid != os.getpid()
+                and (self._only is None or pid in self._only)):
+            self._look(pid)
+
+    def _look(self, pid: int) -> None:
+        self._looked.add(pid)
+        text = read_maps_text(pid)
+        if text is None or MAPPING_NAME not in text:
+            return
+        ns_pid = namespace_pid(pid)
+        for addr in table_addresses(text):
+            if self._open(pid, addr, ns_pid):
+                return
+
+    def _open(self, pid: int, base: int, ns_pid: int) -> bool:
+        """Registers the table at `base` if it is a valid v1 table of `pid` itself.
+
+        A child forked from a process with a table maps its parent's table
+        until it makes its own; the header's pid tells them apart.
+        """
+        try:
+            mem = ProcessMemory(pid)
+        except MemoryReadError as e:
+            self._unreadable(pid, e)
+            return False
+        try:
+            raw = mem.read(base, HEADER.size)
+        except MemoryReadError as e:
+            mem.close()
+            self._unreadable(pid, e)
+            return False
+        (magic, version, header_size, nslots, slot_size, ring_records, record_size, head,
+         owner, _flags) = HEADER.unpack(raw)
+        if (magic != MAGIC or version != VERSION or header_size != HEADER_SIZE
+                or slot_size != SLOT_SIZE or record_size != RECORD_SIZE
+                or not _pow2(nslots) or nslots > MAX_SLOTS
+                or not _pow2(ring_records) or ring_records > MAX_RING):
+            mem.close()
+            log.warning("pid %d: thread-context table at %#x is not a v1 table; ignored",
+                        pid, base)
+            return False
+        if owner != ns_pid:
+            mem.close()
+            return False
+        pidns = pid_namespace(pid)
+        # Records written before we looked are still in the ring: read them,
+        # but do not count the ones already overwritten as lost.
+        tail = max(0, head - ring_records)
+        t = _Table(pid, base, nslots, ring_records, mem, tail, pidns, {}, start_time(pid))
+        self._tables[pid] = t
+        if self._procs is not None:
+            self._procs[ctypes.c_uint32(pid)] = self._procs.Leaf.from_buffer_copy(
+                TRACE_PROC.pack(base, *(pidns or (0, 0)), nslots, 0))
+        log.info("pid %d: thread-context table at %#x (%d slots, ring of %d)", pid, base,
+                 nslots, ring_records)
+        return True
+
+    def _unreadable(self, pid: int, err: Exception) -> None:
+        self.unreadable += 1
+        if pid not in self._warned:
+            self._warned.add(pid)
+            log.warning("pid %d has a thread-context table the agent cannot read: %s",
+                        pid, err)
+
+    def forget(self, pid: int) -> None:
+        """Drops an exited process (or one whose table went away)."""
+        t = self._tables.pop(pid, None)
+        self._looked.discard(pid)
+        self._warned.discard(pid)
+        if t is None:
+            return
+        t.mem.close()
+        if self._procs is not None:
+            try:
+                del self._procs[ctypes.c_uint32(pid)]
+            except KeyError:
+                pass
+
+    def close(self) -> None:
+        for pid in list(self._tables):
+            self.forget(pid)
+
+    # -- draining -----------------------------------------------------------
+    def drain(self) -> list[RingRecord]:
+        """The records appended to every ring since the last drain."""
+        out: list[RingRecord] = []
+        for pid, t in list(self._tables.items()):
+            try:
+                self._drain_one(t, out)
+            except MemoryReadError as e:
+                if start_time(pid) == t.started:  # still there: say so
+                    self._unreadable(pid, e)
+                self.forget(pid)  # an exit; or found again by the next scan
+        return out
+
+    def _head(self, t: _Table) -> int:
+        return struct.unpack("<Q", t.mem.read(t.base + RING_HEAD_OFFSET, 8))[0]
+
+    def _drain_one(self, t: _Table, out: list[RingRecord]) -> None:
+        head = self._head(t)
+        if head < t.tail:  # a new table at the same address, or a writer that restarted
+            t.tail = max(0, head - t.ring_records)
+        if head == t.tail:
+            return
+        n = t.ring_records
+        if head - t.tail > n:
+            self._lost(t, head - t.tail - n)
+            t.tail = head - n
+        first = t.tail
+        data = self._read_ring(t, first, head)
+        # A writer that went on while we read may have overwritten the oldest
+        # records we copied: record i is safe while i > head_now - n (the
+        # record being written now, at head_now, reuses index head_now - n).
+        head_now = self._head(t)
+        safe_from = max(first, head_now - n + 1)
+        if safe_from > first:
+            self._lost(t, min(safe_from, head) - first)
+        refreshed = False
+        for i in range(max(first, safe_from), head):
+            tid, _, trace, span, start, end = RECORD.unpack_from(data, (i - first) * RECORD_SIZE)
+            if tid == 0 or end < start or not any(trace):
+                self.bad_records += 1
+                continue
+            host = t.ns_to_host.get(tid, 0) if t.pidns else tid
+            if not host and not refreshed:
+                # Once per drain: a thread that exited since is not found again.
+                t.ns_to_host, refreshed = namespace_tids(t.pid), True
+                host = t.ns_to_host.get(tid, 0)
+            if host:
+                out.append(RingRecord(t.pid, host, trace, span, start, end))
+            else:
+                self.bad_records += 1
+        t.tail = head
+
+    def _read_ring(self, t: _Table, first: int, head: int) -> bytes:
+        """Records first..head-1, in order (at most two reads: the ring wraps)."""
+        n = t.ring_records
+        lo, count = first & (n - 1), head - first
+        part = min(count, n - lo)
+        data = t.mem.read(t.ring_base + lo * RECORD_SIZE, part * RECORD_SIZE)
+        if part < count:
+            data += t.mem.read(t.ring_base, (count - part) * RECORD_SIZE)
+        return data
+
+    def _lost(self, t: _Table, n: int) -> None:
+        self.lost_records += n
+        log.warning("pid %d: %d thread-context records overwritten before the agent read "
+                    "them (%d lost so far); the ring holds %d", t.pid, n, self.lost_records,
+                    t.ring_records)

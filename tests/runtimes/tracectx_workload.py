@@ -1,0 +1,183 @@
+"""A process that links its own threads to known spans, as docs/TRACE_CONTEXT.md v1 says.
+
+Self-contained (runs on any CPython >= 3.8 without Flamecam): a tiny writer of
+the thread-context table, and threads with a known answer:
+  busy     on-CPU under span A for SECONDS
+  sleeper  alternates spans B1 and B2, each with short (0.2 ms) and long
+           (20 ms) sleeps
+  plain    on-CPU for SECONDS, never linked
+Commands on stdin: "table" creates the table (so a test can check it is found
+after the process started), "go" runs the threads and prints
+"report <json>" (the threads then wait, idle, for "release"), "flood N"
+appends N records of span F at once.
+"""
+
+import json
+import mmap
+import os
+import struct
+import sys
+import threading
+import time
+
+NSLOTS = 64
+RING = 64
+HEADER = struct.Struct("<8sIIIIIIQII16x")
+SLOT = struct.Struct("<II16s8sQ")
+RECORD = struct.Struct("<II16s8sQQ")
+RING_OFF = 64 + NSLOTS * 64
+SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 6.0
+
+table = None
+claim = threading.Lock()   # claiming a free slot
+ring_lock = threading.Lock()
+since = {}
+
+
+def create_table():
+    global table
+    fd = os.memfd_create("flamecam-tracectx", os.MFD_CLOEXEC)
+    size = RING_OFF + RING * 48
+    os.ftruncate(fd, size)
+    table = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    HEADER.pack_into(table, 0, b"FCTRACE1", 1, 64, NSLOTS, 64, RING, 48, 0, os.getpid(), 0)
+
+
+def slot_of(tid):
+    with claim:
+        for i in range(8):
+            off = 64 + ((tid + i) & (NSLOTS - 1)) * 64
+            owner = struct.unpack_from("<I", table, off)[0]
+            if owner == tid:
+                return off
+            if owner == 0:
+                struct.pack_into("<II", table, off, tid, 0)
+                return off
+    raise RuntimeError("no free slot")
+
+
+def write_slot(trace, span, now):
+    tid = threading.get_native_id()
+    off = slot_of(tid)
+    seq = struct.unpack_from("<I", table, off + 4)[0]
+    struct.pack_into("<I", table, off + 4, seq + 1)      # odd: being written
+    struct.pack_into("<16s8sQ", table, off + 8, trace, span, now)
+    struct.pack_into("<I", table, off + 4, seq + 2)      # even: stable
+
+
+def append(tid, trace, span, start, end):
+    with ring_lock:
+        head = struct.unpack_from("<Q", table, 32)[0]
+        RECORD.pack_into(table, RING_OFF + (head & (RING - 1)) * 48, tid, 0, trace, span,
+                         start, end)
+        struct.pack_into("<Q", table, 32, head + 1)      # after the record
+
+
+class Span:
+    """attach on enter, detach on exit; remembers both clocks at each end."""
+
+    def __init__(self, trace, span, log):
+        self.trace, self.span, self.log = trace, span, log
+
+    def __enter__(self):
+        self.cpu0 = time.thread_time_ns()
+        self.mono0 = time.monotonic_ns()
+        self.real0 = time.time_ns()
+        write_slot(self.trace, self.span, self.mono0)
+        return self
+
+    def __exit__(self, *exc):
+        mono1 = time.monotonic_ns()
+        real1 = time.time_ns()
+        write_slot(bytes(16), bytes(8), 0)
+        append(threading.get_native_id(), self.trace, self.span, self.mono0, mono1)
+        self.log.append({"trace": self.trace.hex(), "span": self.span.hex(),
+                         "tid": threading.get_native_id(),
+                         "mono": [self.mono0, mono1], "real": [self.real0, real1],
+                         "cpu_ns": time.thread_time_ns() - self.cpu0,
+                         "short": getattr(self, "short", 0), "long": getattr(self, "long", 0)})
+
+
+def ids(n):
+    return bytes([n]) * 16, bytes([n ^ 0x0F]) * 8
+
+
+def spin(seconds):
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        for i in range(2000):
+            x += i * i
+    return x
+
+
+def busy(log, out):
+    t0 = time.thread_time_ns()
+    with Span(*ids(0xA1), log):
+        spin(SECONDS)
+    out["busy"] = {"tid": threading.get_native_id(), "cpu_ns": time.thread_time_ns() - t0}
+
+
+def sleeper(log, out):
+    end = time.monotonic() + SECONDS
+    while time.monotonic() < end:
+        for n in (0xB1, 0xB2):
+            with Span(*ids(n), log) as s:
+                s.short = s.long = 0
+                for _ in range(20):
+                    time.sleep(0.0002)
+                    s.short += 1
+                for _ in range(3):
+                    time.sleep(0.02)
+                    s.long += 1
+            spin(0.005)  # on-CPU between spans, serving none
+    out["sleeper"] = {"tid": threading.get_native_id()}
+
+
+def plain(log, out):
+    t0 = time.thread_time_ns()
+    spin(SECONDS)
+    out["plain"] = {"tid": threading.get_native_id(), "cpu_ns": time.thread_time_ns() - t0}
+
+
+release = threading.Event()
+
+
+def parked(work, log, out):
+    """Does the work, then stays alive (idle) until released: its ids stay valid."""
+    work(log, out)
+    release.wait()
+
+
+def main():
+    print("ready", os.getpid(), flush=True)
+    for line in sys.stdin:
+        cmd = line.split()
+        if cmd == ["table"]:
+            create_table()
+            print("table", flush=True)
+        elif cmd == ["go"]:
+            log, out = [], {}
+            threads = [threading.Thread(target=parked, args=(f, log, out), name=f.__name__)
+                       for f in (busy, sleeper, plain)]
+            for t in threads:
+                t.start()
+            while len(out) < len(threads):
+                time.sleep(0.01)
+            print("report", json.dumps({"threads": out, "spans": log}), flush=True)
+        elif cmd == ["release"]:
+            release.set()
+            for t in threads:
+                t.join()
+            print("released", flush=True)
+        elif cmd and cmd[0] == "flood":
+            trace, span = ids(0xF1)
+            now = time.monotonic_ns()
+            tid = threading.get_native_id()
+            for i in range(int(cmd[1])):
+                append(tid, trace, span, now + i, now + i + 1)
+            print("flooded", flush=True)
+
+
+if __name__ == "__main__":
+    main()
