@@ -16,6 +16,7 @@ import hashlib
 import re
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -64,7 +65,10 @@ def app_venv(cache_dir: Path, minor: str) -> Path:
 @pytest.fixture(scope="session")
 def otel_venvs(request: pytest.FixtureRequest):
     """minor -> venv path, built lazily and cached across sessions."""
-    cache_dir = Path(request.config.cache.mkdir("otel-venvs"))
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    cache_dir = Path(cache.mkdir("otel-venvs")) if cache is not None else \
+        Path(tempfile.gettempdir()) / "flamecam-otel-venvs"
+    cache_dir.mkdir(parents=True, exist_ok=True)
     built: dict[str, Path] = {}
 
     def get(minor: str) -> Path:
