@@ -152,16 +152,25 @@ def main() -> int:
         proc.wait()
         print(f"bytes per on-CPU sample shipped by the sampler ({label}): {per:.0f}")
 
-    # Start-up and peak RSS.
+    # Start-up and peak RSS, with a busy process to sample: the profiler never
+    # samples itself, so an idle host gives no first sample to time.
+    busy = subprocess.Popen([str(spin), "6"], stdout=subprocess.DEVNULL)
     t0 = time.monotonic()
     r = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", sys.executable, "-m",
                         "profiler.cli", "-v", "record", "-d", "2", "-o", "/dev/null",
                         "--format", "folded"], cwd=ROOT, capture_output=True, text=True)
     total = time.monotonic() - t0
+    busy.kill()
+    busy.wait()
     first = re.search(r"first sample ([\d.]+) s after start", r.stderr)
     rss = re.search(r"maxrss_kb=(\d+)", r.stderr)
-    print(f"\nstart-up to first sample: {first.group(1) if first else '?'} s; "
-          f"peak RSS of record: {int(rss.group(1)) / 1024 if rss else float('nan'):.0f} MiB; "
+    if r.returncode != 0 or not first or not rss:
+        print(f"\nbench/overhead.py: could not measure start-up (record exit {r.returncode}, "
+              f"first sample {'found' if first else 'missing'}, RSS "
+              f"{'found' if rss else 'missing'}):\n{r.stderr[-2000:]}", file=sys.stderr)
+        return 1
+    print(f"\nstart-up to first sample: {first.group(1)} s; "
+          f"peak RSS of record: {int(rss.group(1)) / 1024:.0f} MiB; "
           f"2 s recording took {total:.1f} s end to end")
     return 0
 
