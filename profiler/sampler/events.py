@@ -1,7 +1,8 @@
 """Raw sampler events as they leave the kernel, decoded but not symbolized.
 
-The layouts mirror the C structs in `bpf/oncpu.c` and `bpf/offcpu.c`; keep
-them in step.
+The layouts mirror the C structs in `bpf/oncpu.c` and `bpf/offcpu.c`;
+tests/sampler/test_event_layouts.py compiles those structs and pins every
+field's offset and size to these formats.
 """
 
 from __future__ import annotations
