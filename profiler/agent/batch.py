@@ -132,3 +132,52 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
         msg.lost[k] = v
     # A compressor per call: they are not thread-safe, and this runs every 10 s.
     return zstandard.ZstdCompressor(level=3).compress(msg.SerializeToString())
+
+
+def _decode(data: bytes) -> agent_pb2.Batch:
+    return agent_pb2.Batch.FromString(zstandard.ZstdDecompressor().decompress(data))
+
+
+def sample_count(data: bytes) -> int:
+    """Samples in an encoded batch (what is lost when it is dropped); 0 if unreadable."""
+    try:
+        return sum(len(ser.stack) for ser in _decode(data).series)
+    except (zstandard.ZstdError, ValueError):  # DecodeError is a ValueError
+        return 0
+
+
+def split_batch(data: bytes, second_seq: int) -> list[tuple[int, bytes, int]] | None:
+    """The batch as two smaller ones, (seq, encoded, samples) each, every series cut
+    in half; the first keeps the batch's seq, the second takes `second_seq` (the
+    server drops resends by seq). None when it has one sample and cannot be split.
+
+    Strings, frames and stacks are kept whole in both halves: the samples are
+    what grows a batch past a server's body limit.
+    """
+    msg = _decode(data)
+    if sum(len(ser.stack) for ser in msg.series) < 2:
+        return None
+    halves = [agent_pb2.Batch(), agent_pb2.Batch()]
+    for half in halves:
+        half.CopyFrom(msg)
+        del half.series[:]
+    halves[1].seq = second_seq
+    halves[1].lost.clear()  # losses are reported once
+    for ser in msg.series:
+        n = len(ser.stack)
+        cut = (n + 1) // 2
+        deltas = list(ser.ts_delta_ns)
+        for half, lo, hi in ((halves[0], 0, cut), (halves[1], cut, n)):
+            if lo == hi:
+                continue
+            out = half.series.add(kind=ser.kind)
+            out.labels.update(ser.labels)
+            for name in _COLUMNS:
+                getattr(out, name).extend(getattr(ser, name)[lo:hi])
+            if ser.sample_labels:
+                out.sample_labels.extend(ser.sample_labels[lo:hi])
+            # Deltas chain from base_ns: the second half's first one spans the first half.
+            out.ts_delta_ns[0] = sum(deltas[:lo + 1])
+    cctx = zstandard.ZstdCompressor(level=3)
+    return [(h.seq, cctx.compress(h.SerializeToString()), sum(len(s.stack) for s in h.series))
+            for h in halves]
