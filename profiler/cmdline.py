@@ -65,6 +65,8 @@ def masked_url(url: str | None) -> str:
     if "password" in query.lower():
         query = urlencode([(k, "***" if k.lower() == "password" else v)
                            for k, v in parse_qsl(query, keep_blank_values=True)], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # urlunsplit would turn sqlite://// into sqlite://
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
