@@ -153,6 +153,8 @@ def test_agent_splits_a_batch_the_server_finds_too_large(tmp_path):
     finally:
         res = agent.finish()
         server.close()
+        server.task_dispatcher.shutdown()
+        serving.join(5)
         shutdown(app)
     m = res.metrics.counters
     assert m["flamecam_agent_batches_split_total"] >= 1
