@@ -58,6 +58,14 @@ class _Agent:
 
         self.thread = threading.Thread(target=run, name="agent-under-test")
         self.thread.start()
+        _wait_for(self._metrics_up, 30)
+
+    def _metrics_up(self) -> bool:
+        assert self.thread.is_alive(), "the agent stopped"
+        try:
+            return bool(_metrics(self.metrics_port))
+        except requests.ConnectionError:  # its /metrics thread is starting
+            return False
 
     def finish(self):
         self.stop.set()
