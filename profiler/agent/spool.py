@@ -29,6 +29,7 @@ class Spool:
         self.dropped_bytes = 0
         self.dropped_samples = 0
         self._lock = threading.Lock()
+        self._in_flight: int | None = None  # the batch being sent: never dropped under it
         for tmp in self.dir.glob("*.tmp"):
             tmp.unlink(missing_ok=True)
         files = self._files()
@@ -64,8 +65,12 @@ class Spool:
                             "(%d batches dropped so far)", seq, e.strerror or e, samples,
                             self.dropped_batches)
                 return False
+            # The batch the uploader is sending stays (dropping it would count
+            # as lost samples the server may store), so the bound can be
+            # passed by that one batch.
             files = self._files()
             total = sum(f.stat().st_size for f in files)
+            files = [f for f in files if f != self._path(self._in_flight or 0)]
             while total > self.max_bytes and len(files) > 1:
                 old = files.pop(0)
                 size = old.stat().st_size
@@ -84,15 +89,20 @@ class Spool:
         self.dropped_samples += samples
 
     def oldest(self) -> tuple[int, bytes] | None:
+        """The oldest batch, which is then in flight until `remove`d (or the next call)."""
         with self._lock:
             files = self._files()
             if not files:
+                self._in_flight = None
                 return None
-            return int(files[0].stem), files[0].read_bytes()
+            self._in_flight = int(files[0].stem)
+            return self._in_flight, files[0].read_bytes()
 
     def remove(self, seq: int) -> None:
         with self._lock:
             self._path(seq).unlink(missing_ok=True)
+            if seq == self._in_flight:
+                self._in_flight = None
 
     def size(self) -> tuple[int, int]:
         """(batches, bytes) waiting."""

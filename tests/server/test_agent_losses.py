@@ -148,7 +148,7 @@ def test_agent_splits_a_batch_the_server_finds_too_large(tmp_path):
     from profiler.web.limits import Limits
 
     db = f"sqlite:///{tmp_path / 'agent.db'}"
-    app = create_app(ServerConfig(db_url=db, maintenance=False, limits=Limits(max_body=700)))
+    app = create_app(ServerConfig(db_url=db, maintenance=False, limits=Limits(max_body=2500)))
     server = create_server(app, host="127.0.0.1", port=0, threads=2)
     serving = threading.Thread(target=server.run, daemon=True)
     serving.start()
