@@ -170,6 +170,7 @@ def _half(msg: agent_pb2.Batch, which: int) -> agent_pb2.Batch:
     cut down to what they use."""
     out = agent_pb2.Batch(agent_id=msg.agent_id, seq=msg.seq, base_ns=msg.base_ns)
     out.lost.update(msg.lost)
+    out.links.extend(msg.links)  # few (only traced threads'): kept whole, indexes unchanged
     strings: dict[int, int] = {}
     frames: dict[int, int] = {}
     stacks: dict[int, int] = {}
@@ -211,7 +212,14 @@ def _half(msg: agent_pb2.Batch, which: int) -> agent_pb2.Batch:
             getattr(half, name).extend(s_idx(i) for i in getattr(ser, name)[lo:hi])
         if ser.sample_labels:
             half.sample_labels.extend(s_idx(i) for i in ser.sample_labels[lo:hi])
+        if ser.link:
+            half.link.extend(ser.link[lo:hi])
         # Deltas chain from base_ns: the second half's first one spans the first half.
         half.ts_delta_ns.extend(ser.ts_delta_ns[lo:hi])
         half.ts_delta_ns[0] = sum(ser.ts_delta_ns[:lo + 1])
+    if which == 0:  # thread spans travel once, with the first half
+        for span in msg.thread_spans:
+            out.thread_spans.add(pid=span.pid, tid=span.tid, link=span.link,
+                                 start_ns=span.start_ns, end_ns=span.end_ns,
+                                 thread=s_idx(span.thread))
     return out
