@@ -12,7 +12,7 @@ import os
 import sys
 
 from . import __version__
-from .cmdline import positive_int, setup_logging
+from .cmdline import add_secret_args, positive_int, secret, setup_logging
 from .server.command import add_listen_args, add_server_args
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PREREQ = 0, 1, 2, 3
@@ -76,8 +76,8 @@ def _add_agent_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label", type=_label, action="append", default=[], metavar="NAME=VALUE",
                    help="add a label to every series (repeatable)")
     g.add_argument("--tenant", metavar="ORG", help="send X-Scope-OrgID: ORG")
-    g.add_argument("--token", default=os.environ.get("FLAMECAM_TOKEN"), metavar="TOKEN",
-                   help="bearer token, or user:password for basic auth (env FLAMECAM_TOKEN)")
+    add_secret_args(g, "--token", "FLAMECAM_TOKEN",
+                    "bearer token, or user:password for basic auth")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,7 +192,8 @@ def _agent_opts(args):
     return AgentOptions(interval_s=args.interval, spool_dir=args.spool_dir,
                         spool_max_bytes=args.spool_max_mib << 20,
                         metrics_port=args.metrics_port or None,
-                        extra_labels=dict(args.label), tenant=args.tenant, token=args.token)
+                        extra_labels=dict(args.label), tenant=args.tenant,
+                        token=secret(args, "--token"))
 
 
 def cmd_run(args) -> int:
@@ -229,7 +230,7 @@ def cmd_agent(args) -> int:
     except SamplerError as e:
         print(f"flamecam: {e}", file=sys.stderr)
         return EXIT_PREREQ
-    print(f"flamecam: shipped {result.samples} samples in {len(result.batches)} batches",
+    print(f"flamecam: {result.summary()}",
           file=sys.stderr)
     return EXIT_OK
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 def positive_int(text: str) -> int:
@@ -16,6 +18,56 @@ def positive_int(text: str) -> int:
     if v <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
     return v
+
+
+def add_secret_args(p: argparse.ArgumentParser, flag: str, env: str, help_: str) -> None:
+    """`--FLAG VALUE` (env `ENV`) and `--FLAG-file PATH` (env `ENV_FILE`) for a secret.
+
+    A value on the command line is visible to every user in `ps`; a file or
+    the environment is not, so both are offered and `secret` picks one.
+    """
+    dest = flag.lstrip("-").replace("-", "_")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(flag, dest=dest, default=os.environ.get(env), metavar="SECRET",
+                   help=f"{help_} (env {env}; visible in ps: prefer {flag}-file)")
+    g.add_argument(f"{flag}-file", dest=f"{dest}_file", default=os.environ.get(f"{env}_FILE"),
+                   metavar="PATH", help=f"read the {flag[2:]} from PATH (env {env}_FILE)")
+
+
+def secret(args: argparse.Namespace, flag: str) -> str | None:
+    """The secret given by `--FLAG-file` (first line, whitespace stripped) or `--FLAG`."""
+    dest = flag.lstrip("-").replace("-", "_")
+    path = getattr(args, f"{dest}_file", None)
+    if not path:
+        return getattr(args, dest, None) or None
+    try:
+        with open(path) as f:
+            value = f.readline().strip()
+    except OSError as e:
+        raise SystemExit(f"flamecam: cannot read {flag}-file {path}: {e.strerror}") from None
+    if not value:
+        raise SystemExit(f"flamecam: {flag}-file {path} is empty")
+    return value
+
+
+def masked_url(url: str | None) -> str:
+    """A database URL fit for a log line: its password (in the authority or a
+    `password=` parameter) replaced by `***`."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        cred, _, host = netloc.rpartition("@")
+        user, sep, _pw = cred.partition(":")
+        netloc = f"{user}:***@{host}" if sep else netloc
+    query = parts.query
+    if "password" in query.lower():
+        query = urlencode([(k, "***" if k.lower() == "password" else v)
+                           for k, v in parse_qsl(query, keep_blank_values=True)], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # urlunsplit would turn sqlite://// into sqlite://
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def setup_logging(verbose: int) -> None:

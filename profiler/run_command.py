@@ -65,7 +65,7 @@ def run_platform(host: str, port: int, db_url: str | None, seconds: float | None
             print("flamecam: profiling this host; data appears after the first upload "
                   f"(every {agent_opts.interval_s:.0f} s)", file=sys.stderr, flush=True)
             result = run_agent(url, rec, agent_opts, stop=stop)
-        print(f"flamecam: shipped {result.samples} samples in {len(result.batches)} batches",
+        print(f"flamecam: {result.summary()}",
               file=sys.stderr)
         return 0
     finally:

@@ -132,3 +132,94 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
         msg.lost[k] = v
     # A compressor per call: they are not thread-safe, and this runs every 10 s.
     return zstandard.ZstdCompressor(level=3).compress(msg.SerializeToString())
+
+
+def _decode(data: bytes) -> agent_pb2.Batch:
+    return agent_pb2.Batch.FromString(zstandard.ZstdDecompressor().decompress(data))
+
+
+def sample_count(data: bytes) -> int:
+    """Samples in an encoded batch (what is lost when it is dropped); 0 if unreadable."""
+    try:
+        return sum(len(ser.stack) for ser in _decode(data).series)
+    except (zstandard.ZstdError, ValueError):  # DecodeError is a ValueError
+        return 0
+
+
+def split_batch(data: bytes, second_seq: int) -> list[tuple[int, bytes, int]] | None:
+    """The batch as two smaller ones, (seq, encoded, samples) each, every series cut
+    in half; the first keeps the batch's seq, the second takes `second_seq` (the
+    server drops resends by seq). None when it has one sample and cannot be split.
+
+    Each half keeps only the strings, frames and stacks its samples use, so
+    halving the samples shrinks the tables too.
+    """
+    msg = _decode(data)
+    if sum(len(ser.stack) for ser in msg.series) < 2:
+        return None
+    halves = [_half(msg, 0), _half(msg, 1)]
+    halves[1].seq = second_seq
+    halves[1].lost.clear()  # losses are reported once
+    cctx = zstandard.ZstdCompressor(level=3)
+    return [(h.seq, cctx.compress(h.SerializeToString()), sum(len(s.stack) for s in h.series))
+            for h in halves]
+
+
+def _half(msg: agent_pb2.Batch, which: int) -> agent_pb2.Batch:
+    """The first (0) or second (1) half of every series' samples, with the tables
+    cut down to what they use."""
+    out = agent_pb2.Batch(agent_id=msg.agent_id, seq=msg.seq, base_ns=msg.base_ns)
+    out.lost.update(msg.lost)
+    out.links.extend(msg.links)  # few (only traced threads'): kept whole, indexes unchanged
+    strings: dict[int, int] = {}
+    frames: dict[int, int] = {}
+    stacks: dict[int, int] = {}
+
+    def s_idx(i: int) -> int:
+        j = strings.get(i)
+        if j is None:
+            j = strings[i] = len(strings)
+            out.strings.append(msg.strings[i])
+        return j
+
+    def stack_idx(i: int) -> int:
+        j = stacks.get(i)
+        if j is None:
+            ids = []
+            for f in msg.stacks[i].frame:
+                k = frames.get(f)
+                if k is None:
+                    k = frames[f] = len(frames)
+                    out.frames.append(msg.frames[f])
+                ids.append(k)
+            j = stacks[i] = len(stacks)
+            out.stacks.add(frame=ids)
+        return j
+
+    s_idx(0)  # "" stays string 0
+    for ser in msg.series:
+        n = len(ser.stack)
+        cut = (n + 1) // 2
+        lo, hi = (0, cut) if which == 0 else (cut, n)
+        if lo == hi:
+            continue
+        half = out.series.add(kind=ser.kind)
+        half.labels.update(ser.labels)
+        for name in ("value_ns", "count", "pid", "tid", "cpu"):
+            getattr(half, name).extend(getattr(ser, name)[lo:hi])
+        half.stack.extend(stack_idx(i) for i in ser.stack[lo:hi])
+        for name in ("thread", "comm", "reason"):
+            getattr(half, name).extend(s_idx(i) for i in getattr(ser, name)[lo:hi])
+        if ser.sample_labels:
+            half.sample_labels.extend(s_idx(i) for i in ser.sample_labels[lo:hi])
+        if ser.link:
+            half.link.extend(ser.link[lo:hi])
+        # Deltas chain from base_ns: the second half's first one spans the first half.
+        half.ts_delta_ns.extend(ser.ts_delta_ns[lo:hi])
+        half.ts_delta_ns[0] = sum(ser.ts_delta_ns[:lo + 1])
+    if which == 0:  # thread spans travel once, with the first half
+        for span in msg.thread_spans:
+            out.thread_spans.add(pid=span.pid, tid=span.tid, link=span.link,
+                                 start_ns=span.start_ns, end_ns=span.end_ns,
+                                 thread=s_idx(span.thread))
+    return out

@@ -15,9 +15,12 @@ class Metrics:
             "flamecam_agent_samples_total": 0,
             "flamecam_agent_batches_sent_total": 0,
             "flamecam_agent_batches_rejected_total": 0,
+            "flamecam_agent_rejected_samples_total": 0,
+            "flamecam_agent_batches_split_total": 0,
             "flamecam_agent_upload_errors_total": 0,
             "flamecam_agent_spool_dropped_batches_total": 0,
             "flamecam_agent_spool_dropped_bytes_total": 0,
+            "flamecam_agent_spool_dropped_samples_total": 0,
             "flamecam_agent_sampler_lost_cpu_total": 0,
             "flamecam_agent_sampler_lost_offcpu_total": 0,
             "flamecam_agent_thread_spans_total": 0,
@@ -60,13 +63,18 @@ class Metrics:
         with self.lock:
             lines = []
             for name, v in self.counters.items():
-                lines += [f"# TYPE {name} counter", f"{name} {v:g}"]
+                lines += [f"# TYPE {name} counter", f"{name} {_number(v)}"]
             for name, v in self.gauges.items():
-                lines += [f"# TYPE {name} gauge", f"{name} {v:g}"]
+                lines += [f"# TYPE {name} gauge", f"{name} {_number(v)}"]
             lines += ["# TYPE flamecam_agent_upload_seconds summary",
-                      f"flamecam_agent_upload_seconds_sum {self.latency_sum:g}",
+                      f"flamecam_agent_upload_seconds_sum {_number(self.latency_sum)}",
                       f"flamecam_agent_upload_seconds_count {self.latency_count}"]
         return "\n".join(lines) + "\n"
+
+
+def _number(v: float) -> str:
+    """Whole numbers in full (`%g` printed 1417530 as 1.41753e+06), others exactly."""
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
 def serve_metrics(metrics: Metrics, host: str, port: int) -> ThreadingHTTPServer:

@@ -59,9 +59,20 @@ class AgentOptions:
 
 @dataclass
 class AgentResult:
-    batches: list[int]
-    samples: int
+    batches: list[int]      # seqs of the batches spooled
+    samples: int            # samples taken (spooled or dropped)
     metrics: Metrics
+
+    def summary(self) -> str:
+        """One line for the operator: what was taken, and every loss with its samples."""
+        c = self.metrics.counters
+        return (f"took {self.samples} samples in {len(self.batches)} batches; "
+                f"{int(c['flamecam_agent_batches_sent_total'])} batches acknowledged; lost "
+                f"{int(c['flamecam_agent_spool_dropped_samples_total'])} samples in "
+                f"{int(c['flamecam_agent_spool_dropped_batches_total'])} batches dropped "
+                f"from the spool and {int(c['flamecam_agent_rejected_samples_total'])} in "
+                f"{int(c['flamecam_agent_batches_rejected_total'])} batches rejected by the "
+                f"server")
 
 
 def _agent_id(spool_dir: Path) -> str:
@@ -70,7 +81,12 @@ def _agent_id(spool_dir: Path) -> str:
         return path.read_text().strip()
     except OSError:
         aid = f"{os.uname().nodename}-{uuid.uuid4().hex[:12]}"
-        path.write_text(aid)
+        try:
+            path.write_text(aid)
+        except OSError as e:  # a full disk must not stop profiling
+            path.unlink(missing_ok=True)
+            log.warning("cannot keep the agent id in %s (%s): %s for this run", path,
+                        e.strerror or e, aid)
         return aid
 
 
@@ -104,7 +120,6 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
         except OSError as e:  # a busy port must not stop profiling
             log.warning("no /metrics endpoint on %s:%s: %s", opts.metrics_host,
                         opts.metrics_port, e)
-    seq = max(spool.last_seq(), time.time_ns() // 1000)
     sent: list[int] = []
     total = 0
     pending: list[Sample] = []
@@ -116,11 +131,16 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
     next_take = time.monotonic() + take_every
 
     def flush() -> None:
-        nonlocal seq, total, pending, pending_spans
+        nonlocal total, pending, pending_spans
         stats = dict(getattr(source, "stats", {}) or {})
         lost = {}
         if "tracectx_processes" in stats:
             metrics.set("flamecam_agent_tracectx_processes", stats["tracectx_processes"])
+        # Losses since the previous batch travel with the next one: the
+        # sampler's, and the samples this agent dropped or the server refused.
+        with metrics.lock:
+            counts = {"spool_dropped": spool.dropped_samples, "rejected":
+                      int(metrics.counters["flamecam_agent_rejected_samples_total"])}
         for key, metric in (("lost_cpu", "flamecam_agent_sampler_lost_cpu_total"),
                             ("lost_offcpu", "flamecam_agent_sampler_lost_offcpu_total"),
                             ("tracectx_lost_records",
@@ -128,14 +148,15 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
                             ("tracectx_bad_records", "flamecam_agent_tracectx_bad_records_total"),
                             ("tracectx_unreadable", "flamecam_agent_tracectx_unreadable_total"),
                             ("tracectx_torn", "flamecam_agent_tracectx_torn_total")):
-            v = int(stats.get(key, 0))
-            metrics.set(metric, v)
+            counts[key] = int(stats.get(key, 0))
+            metrics.set(metric, counts[key])
+        for key, v in counts.items():
             if v - last_lost.get(key, 0):
                 lost[key] = v - last_lost.get(key, 0)
             last_lost[key] = v
         if not pending and not pending_spans:
             return
-        seq = max(seq + 1, time.time_ns() // 1000)
+        seq = spool.next_seq()
         by_pid: dict[int, dict[str, str]] = {}  # one /proc look per process, not per sample
 
         def labels_of(s: Sample) -> dict[str, str]:
@@ -146,7 +167,8 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
 
         data = encode_batch(pending, labels_of, agent_id=agent_id,
                             seq=seq, lost=lost, thread_spans=pending_spans)
-        spool.put(seq, data)
+        spool.put(seq, data, len(pending))
+        uploader.update_gauges()
         sent.append(seq)
         total += len(pending)
         metrics.inc("flamecam_agent_samples_total", len(pending))

@@ -2,7 +2,9 @@
 
 Every batch goes to the spool before it is sent, so a crash or a down server
 loses nothing within `max_bytes`; beyond it the oldest batches are dropped and
-counted (`dropped_batches`, `dropped_bytes`).
+counted (`dropped_batches`, `dropped_bytes`, `dropped_samples`). A disk that
+refuses a write (full, read-only) drops that batch the same way: the agent
+keeps profiling, and no partial file is left behind.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
+
+from profiler.agent.batch import sample_count
 
 log = logging.getLogger(__name__)
 
@@ -22,45 +27,82 @@ class Spool:
         self.max_bytes = max_bytes
         self.dropped_batches = 0
         self.dropped_bytes = 0
+        self.dropped_samples = 0
         self._lock = threading.Lock()
+        self._in_flight: int | None = None  # the batch being sent: never dropped under it
         for tmp in self.dir.glob("*.tmp"):
             tmp.unlink(missing_ok=True)
+        files = self._files()
+        self._seq = int(files[-1].stem) if files else 0
 
     def _files(self) -> list[Path]:
         return sorted(self.dir.glob("*.batch"))
 
-    def put(self, seq: int, data: bytes) -> None:
+    def _path(self, seq: int) -> Path:
+        return self.dir / f"{seq:020d}.batch"
+
+    def next_seq(self) -> int:
+        """A batch number above every one spooled before (also by earlier runs):
+        the server drops a batch whose (agent, seq) it has seen."""
         with self._lock:
-            path = self.dir / f"{seq:020d}.batch"
+            self._seq = max(self._seq + 1, time.time_ns() // 1000)
+            return self._seq
+
+    def put(self, seq: int, data: bytes, samples: int) -> bool:
+        """Spool a batch of `samples` samples; False when the disk refused it
+        (then it is dropped and counted, and its temporary file removed)."""
+        with self._lock:
+            path = self._path(seq)
             tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except OSError as e:
+                tmp.unlink(missing_ok=True)
+                self._dropped(len(data), samples)
+                log.warning("spool cannot write batch %d (%s): dropped %d samples "
+                            "(%d batches dropped so far)", seq, e.strerror or e, samples,
+                            self.dropped_batches)
+                return False
+            # The batch the uploader is sending stays (dropping it would count
+            # as lost samples the server may store), so the bound can be
+            # passed by that one batch.
             files = self._files()
             total = sum(f.stat().st_size for f in files)
+            files = [f for f in files if f != self._path(self._in_flight or 0)]
             while total > self.max_bytes and len(files) > 1:
                 old = files.pop(0)
                 size = old.stat().st_size
+                lost = sample_count(old.read_bytes())
                 old.unlink(missing_ok=True)
                 total -= size
-                self.dropped_batches += 1
-                self.dropped_bytes += size
-                log.warning("spool over %d bytes: dropped batch %s (%d dropped so far)",
-                            self.max_bytes, old.name, self.dropped_batches)
+                self._dropped(size, lost)
+                log.warning("spool over %d bytes: dropped batch %s with %d samples "
+                            "(%d batches dropped so far)", self.max_bytes, old.name, lost,
+                            self.dropped_batches)
+            return True
+
+    def _dropped(self, size: int, samples: int) -> None:
+        self.dropped_batches += 1
+        self.dropped_bytes += size
+        self.dropped_samples += samples
 
     def oldest(self) -> tuple[int, bytes] | None:
+        """The oldest batch, which is then in flight until `remove`d (or the next call)."""
         with self._lock:
             files = self._files()
             if not files:
+                self._in_flight = None
                 return None
-            return int(files[0].stem), files[0].read_bytes()
+            self._in_flight = int(files[0].stem)
+            return self._in_flight, files[0].read_bytes()
 
     def remove(self, seq: int) -> None:
         with self._lock:
-            (self.dir / f"{seq:020d}.batch").unlink(missing_ok=True)
-
-    def last_seq(self) -> int:
-        files = self._files()
-        return int(files[-1].stem) if files else 0
+            self._path(seq).unlink(missing_ok=True)
+            if seq == self._in_flight:
+                self._in_flight = None
 
     def size(self) -> tuple[int, int]:
         """(batches, bytes) waiting."""

@@ -1,9 +1,12 @@
 """Sends spooled batches to the server, oldest first, retrying with backoff.
 
 A batch leaves the spool only when the server acknowledged it (2xx) or
-rejected it as bad data (4xx other than 401/408/429, counted and logged):
-retrying bad data would block the queue forever. Connection errors, 5xx and
-429 keep it and retry; the server drops resends by (agent_id, seq).
+rejected it as bad data (4xx other than 401/408/413/429, counted with its
+samples and logged): retrying bad data would block the queue forever. A batch
+too large for the server (413) is split in two and both halves are spooled
+(a single sample that is still too large is counted as rejected). Connection
+errors, 5xx and 429 keep it and retry; the server drops resends by
+(agent_id, seq).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from profiler.agent.batch import sample_count, split_batch
 from profiler.agent.metrics import Metrics
 from profiler.agent.spool import Spool
 from profiler.formats.proto import AGENT_BATCH_CONTENT_TYPE as CONTENT_TYPE
@@ -60,7 +64,7 @@ class Uploader(threading.Thread):
         """Send until the spool is empty (None) or a send fails (False)."""
         while True:
             item = self.spool.oldest()
-            self._gauges()
+            self.update_gauges()
             if item is None:
                 self.backoff = 0.5
                 return None
@@ -90,21 +94,42 @@ class Uploader(threading.Thread):
             self.spool.remove(seq)
             self.metrics.inc("flamecam_agent_batches_sent_total")
             return True
+        if status == 413 and self._split(seq, data):
+            return True
         if 400 <= status < 500 and status not in _RETRY:
             self.spool.remove(seq)
+            lost = sample_count(data)
             self.metrics.inc("flamecam_agent_batches_rejected_total")
-            log.warning("server rejected batch %d (%d): %s", seq, status, text)
+            self.metrics.inc("flamecam_agent_rejected_samples_total", lost)
+            log.warning("server rejected batch %d with %d samples (%d): %s", seq, lost,
+                        status, text)
             return True
         self.metrics.inc("flamecam_agent_upload_errors_total")
         log.debug("upload of batch %d: HTTP %d", seq, status)
         return False
 
-    def _gauges(self) -> None:
+    def _split(self, seq: int, data: bytes) -> bool:
+        """Replace a batch the server found too large by its two halves."""
+        halves = split_batch(data, self.spool.next_seq())
+        if halves is None:
+            return False
+        self.spool.remove(seq)
+        for half_seq, half, n in halves:
+            self.spool.put(half_seq, half, n)
+        self.metrics.inc("flamecam_agent_batches_split_total")
+        log.info("batch %d too large for the server: split into %d and %d samples", seq,
+                 halves[0][2], halves[1][2])
+        return True
+
+    def update_gauges(self) -> None:
+        """The spool's size and losses as metrics (the agent loop calls it too)."""
         n, size = self.spool.size()
         self.metrics.set("flamecam_agent_spool_batches", n)
         self.metrics.set("flamecam_agent_spool_bytes", size)
         self.metrics.set("flamecam_agent_spool_dropped_batches_total", self.spool.dropped_batches)
         self.metrics.set("flamecam_agent_spool_dropped_bytes_total", self.spool.dropped_bytes)
+        self.metrics.set("flamecam_agent_spool_dropped_samples_total",
+                         self.spool.dropped_samples)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -21,7 +21,7 @@ from profiler.store import SeriesBatch
 from profiler.store.columns import ColumnBatch
 from profiler.web.errors import BadRequest
 from profiler.web.limits import Limits
-from profiler.web.params import QueryError, parse_time
+from profiler.web.params import QueryError, parse_int, parse_time
 
 # ---------------------------------------------------------------- push.v1
 
@@ -137,11 +137,9 @@ def legacy_batches(args, body: bytes, content_type: str, limits: Limits,
         raise BadRequest(400, str(e)) from None
     check_time(t_from, limits, now)
     try:
-        rate = int(args.get("sampleRate") or 100)
-    except ValueError:
-        raise BadRequest(400, "sampleRate must be an integer") from None
-    if not 0 < rate <= 1_000_000:
-        raise BadRequest(400, "sampleRate out of range")
+        rate = parse_int(args.get("sampleRate") or "100", "sampleRate", 1, 1_000_000)
+    except QueryError as e:
+        raise BadRequest(400, str(e)) from None
     fmt = (args.get("format") or "folded").lower()
     if files is not None:
         fmt = "pprof"

@@ -13,9 +13,11 @@ from profiler.query.selector import parse_selector
 from profiler.query.traces import TraceQueryError, scoped
 from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
-from profiler.web.params import QueryError, parse_range
+from profiler.web.params import INT64_MAX, QueryError, parse_duration, parse_int, parse_range
 
 bp = Blueprint("query", __name__)
+
+_PID_MAX = (1 << 32) - 1  # pids and tids are stored as uint32
 
 # Where `server.create_app` puts the app's QueryEngine (one per app, over its store).
 ENGINE = "flamecam.query"
@@ -33,14 +35,16 @@ def _scoped(sel: Selection) -> tuple[QueryEngine, Selection]:
         raise BadRequest(400, str(e)) from None
 
 
-def _int_arg(name: str, default: int | None = None, *names: str) -> int | None:
+def _int_arg(name: str, default: int | None = None, *names: str,
+             hi: int = INT64_MAX) -> int | None:
+    """The first of `name`, `names` given, as an integer in [0, hi] (400 otherwise)."""
     for key in (name, *names):
         v = request.args.get(key)
         if v not in (None, ""):
             try:
-                return int(v)
-            except ValueError:
-                raise BadRequest(400, f"{key} must be an integer") from None
+                return parse_int(v, key, 0, hi)
+            except QueryError as e:
+                raise BadRequest(400, str(e)) from None
     return default
 
 
@@ -54,12 +58,12 @@ def _selection(prefix: str = "", query_key: str = "query") -> Selection:
             lo, hi = parse_range(request.args)
     except QueryError as e:
         raise BadRequest(400, str(e)) from None
-    return Selection(tenant(), sel, lo, hi, _int_arg("pid"), _int_arg("tid"))
+    return Selection(tenant(), sel, lo, hi, _int_arg("pid", hi=_PID_MAX),
+                     _int_arg("tid", hi=_PID_MAX))
 
 
 def _max_nodes() -> int:
-    n = _int_arg("maxNodes", 0, "max-nodes", "max_nodes") or 0
-    return max(0, min(n, 1_000_000))
+    return _int_arg("maxNodes", 0, "max-nodes", "max_nodes", hi=1_000_000) or 0
 
 
 @bp.get("/api/v1/meta")
@@ -140,7 +144,7 @@ def render_diff():
 @bp.get("/api/v1/top")
 def top():
     eng, sel = _scoped(_selection())
-    limit = _int_arg("limit", 100) or 100
+    limit = _int_arg("limit", 100, hi=1_000_000) or 100
     return jsonify(functions=eng.top(sel, limit))
 
 
@@ -150,9 +154,9 @@ def timeline():
     step = request.args.get("step")
     if step:
         try:
-            step_ns = int(float(step) * 10**9)
-        except ValueError:
-            raise BadRequest(400, "step must be seconds") from None
+            step_ns = parse_duration(step, "step")
+        except QueryError as e:
+            raise BadRequest(400, str(e)) from None
         step_ns = max(step_ns, (sel.hi - sel.lo) // 10_000, 10**6)
     else:
         step_ns = default_step(sel.lo, sel.hi)

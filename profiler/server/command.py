@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from profiler.cmdline import positive_int
+from profiler.cmdline import add_secret_args, positive_int, secret
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -32,9 +32,8 @@ def add_server_args(p: argparse.ArgumentParser) -> None:
     add_listen_args(p)
     p.add_argument("--multitenancy", action="store_true",
                    help="separate tenants by the X-Scope-OrgID header")
-    p.add_argument("--auth-token", default=os.environ.get("FLAMECAM_AUTH_TOKEN"),
-                   metavar="TOKEN", help="require 'Bearer TOKEN' (or Basic user:TOKEN) "
-                                         "on ingest and query (env FLAMECAM_AUTH_TOKEN)")
+    add_secret_args(p, "--auth-token", "FLAMECAM_AUTH_TOKEN",
+                    "require 'Bearer TOKEN' (or Basic user:TOKEN) on ingest and query")
     p.add_argument("--retention", type=positive_int, default=7 * 86400, metavar="SECONDS",
                    help="keep data this long (default 7 days)")
     p.add_argument("--max-body-mib", type=positive_int, default=16, metavar="MIB",
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace, verbose: int = 0) -> int:
         logging.getLogger().setLevel(logging.INFO)
     try:
         serve(args.host, args.port, args.db, multitenancy=args.multitenancy,
-              auth_token=args.auth_token, retention_s=args.retention,
+              auth_token=secret(args, "--auth-token"), retention_s=args.retention,
               max_body=args.max_body_mib << 20, workers=args.workers or default_workers())
     except OSError as e:
         print(f"flamecam: cannot serve on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)

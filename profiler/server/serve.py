@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import json
 import logging
 import os
 import signal
 import socket
 import time
 
-from waitress import serve as waitress_serve
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer, create_server
+from waitress.task import ErrorTask
 
+from profiler.cmdline import masked_url
 from profiler.server.app import create_app, shutdown
 from profiler.web.context import ServerConfig
 from profiler.web.limits import Limits
@@ -46,7 +50,7 @@ def serve(host: str = "127.0.0.1", port: int = 4040, db_url: str | None = None, 
     sock = socket.create_server((host, port), backlog=1024)
     app = create_app(dataclasses.replace(config, maintenance=False))  # migrate before forking
     log.info("flamecam server on http://%s:%d (db %s), %d worker processes", host, port,
-             app.extensions["flamecam"].store.url, workers)
+             masked_url(app.extensions["flamecam"].store.url), workers)
     shutdown(app)
     children: dict[int, int] = {}
     stopping = False
@@ -100,16 +104,42 @@ def _fork_worker(config: ServerConfig, sock: socket.socket, threads: int, i: int
         os._exit(code)
 
 
+class _JsonErrorTask(ErrorTask):
+    """Waitress's own refusals (a body past its limit, bad framing, huge headers)
+    as the one-line JSON error the app gives, not waitress's plain text."""
+
+    def execute(self) -> None:
+        e = self.request.error
+        self.status = f"{e.code} {e.reason}"
+        body = json.dumps({"error": f"{e.reason}: {e.body}".splitlines()[0][:500]}).encode()
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class _JsonErrorChannel(HTTPChannel):
+    error_task_class = _JsonErrorTask
+
+
 def _serve_one(config: ServerConfig, host: str | None, port: int | None, threads: int,
                sock: socket.socket | None) -> None:
     app = create_app(config)
     where = dict(sockets=[sock]) if sock is not None else dict(host=host, port=port)
     if sock is None:
         log.info("flamecam server on http://%s:%d (db %s)", host, port,
-                 app.extensions["flamecam"].store.url)
+                 masked_url(app.extensions["flamecam"].store.url))
     try:
-        waitress_serve(app, threads=threads, ident="flamecam",
-                       max_request_body_size=config.limits.max_body + (1 << 20),
-                       channel_timeout=30, **where)
+        # Bodies up to the app's limit plus a margin reach the app, whose
+        # bounded reader answers; past that waitress refuses without reading
+        # them (and _JsonErrorTask says so in JSON).
+        listeners: dict = {}
+        server = create_server(app, map=listeners, threads=threads, ident="flamecam",
+                               max_request_body_size=config.limits.max_body + (1 << 20),
+                               channel_timeout=30, **where)
+        for listener in set(listeners.values()):
+            if isinstance(listener, BaseWSGIServer):
+                listener.channel_class = _JsonErrorChannel
+        server.run()
     finally:
         shutdown(app)
