@@ -29,16 +29,20 @@ ADDON = REPO / "otel-addon"
 sys.path.insert(0, str(ADDON / "src"))  # in-process tests import this tree's add-on
 
 # What an app beside the add-on needs, by name; versions come from pyproject.toml.
+# Flask, waitress, the Flask instrumentation and the OTLP/HTTP exporter are for
+# the known-answer app (tests/workloads/trace_app.py).
 VENV_PACKAGES = ("opentelemetry-sdk", "opentelemetry-instrumentation",
-                 "opentelemetry-instrumentation-threading", "setuptools")
+                 "opentelemetry-instrumentation-threading", "setuptools",
+                 "opentelemetry-exporter-otlp-proto-http", "opentelemetry-instrumentation-flask",
+                 "flask", "waitress")
 
 
 def venv_pins() -> list[str]:
-    extras = tomllib.loads((REPO / "pyproject.toml").read_text())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = {re.split(r"[=<>~!\[ ]", req, maxsplit=1)[0].lower(): req
-            for req in extras["project"]["optional-dependencies"]["test"]}
+            for req in [*project["dependencies"], *project["optional-dependencies"]["test"]]}
     missing = [name for name in VENV_PACKAGES if name not in pins]
-    assert not missing, f"pin {missing} in pyproject.toml's test extras"
+    assert not missing, f"pin {missing} in pyproject.toml"
     return [pins[name] for name in VENV_PACKAGES]
 
 

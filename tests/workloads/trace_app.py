@@ -6,7 +6,10 @@ plus flamecam_otel. Prints "ready PORT" when serving.
 background thread holds, ~20 ms time.sleep, ~20 ms CPU in pool_work on a
 ThreadPoolExecutor worker (context propagated). /fast: ~5 ms CPU in fast_path.
 CPU amounts are measured thread CPU time, so load does not change them; each
-response reports what was measured and the ids, as JSON.
+response reports what was measured and the ids, as JSON. The blocked times
+(lock_ms, pool_wait_ms) run until the other thread let go (the holder's
+release, the worker's end), which GIL contention can delay past 50 and 20 ms;
+the GIL wait after the wake-up is not in them (Flamecam calls it "gil").
 """
 
 from __future__ import annotations
@@ -46,22 +49,23 @@ releases: queue.Queue = queue.Queue()
 
 def lock_holder() -> None:
     """Releases each handed-over lock when its time comes (holds overlap)."""
-    due: list[tuple[float, int, threading.Lock]] = []
+    due: list[tuple[float, int, threading.Lock, list[float]]] = []
     n = 0
     while True:
         timeout = max(0.0, due[0][0] - time.monotonic()) if due else None
         try:
-            at, lock = releases.get(timeout=timeout)
-            heapq.heappush(due, (at, n, lock))
+            at, lock, released = releases.get(timeout=timeout)
+            heapq.heappush(due, (at, n, lock, released))
             n += 1
         except queue.Empty:
             pass
         while due and due[0][0] <= time.monotonic():
-            heapq.heappop(due)[2].release()
+            _, _, lock, released = heapq.heappop(due)
+            released.append(time.monotonic())
+            lock.release()
 
 
 threading.Thread(target=lock_holder, name="lock-holder", daemon=True).start()
-
 
 
 def slow_path() -> float:
@@ -77,7 +81,8 @@ def pool_work() -> dict:
     end = t0 + 0.020
     while time.thread_time() < end:
         sum(i * i for i in range(300))
-    return {"cpu_ms": (time.thread_time() - t0) * 1000, "tid": threading.get_native_id()}
+    return {"cpu_ms": (time.thread_time() - t0) * 1000, "tid": threading.get_native_id(),
+            "end": time.monotonic()}
 
 
 def fast_path() -> float:
@@ -100,14 +105,18 @@ def slow():
     out["slow_path_cpu_ms"] = slow_path()
     lock = threading.Lock()
     lock.acquire()
-    releases.put((time.monotonic() + 0.050, lock))  # the holder releases it in 50 ms
+    released: list[float] = []
+    releases.put((time.monotonic() + 0.050, lock, released))  # released in 50 ms
     t0 = time.monotonic()
     lock.acquire()
-    out["lock_ms"] = (time.monotonic() - t0) * 1000
+    out["lock_ms"] = (released[0] - t0) * 1000
     t0 = time.monotonic()
     time.sleep(0.020)
     out["sleep_ms"] = (time.monotonic() - t0) * 1000
-    work = pool.submit(pool_work).result()
+    future = pool.submit(pool_work)
+    t0 = time.monotonic()
+    work = future.result()  # the handler waits on a lock meanwhile
+    out["pool_wait_ms"] = (work["end"] - t0) * 1000
     out["pool_cpu_ms"], out["pool_tid"] = work["cpu_ms"], work["tid"]
     return jsonify(out)
 

@@ -1,0 +1,229 @@
+"""Issue 11 §4, the known answer with real parts: a Flask app on waitress with
+the OpenTelemetry SDK, its Flask instrumentation, the OTLP/HTTP exporter and
+flamecam_otel (tests/workloads/trace_app.py, under a pyenv CPython), profiled
+by the real agent (`flamecam agent`, eBPF) into a real server that also
+receives its spans. Everything is asserted through the HTTP API.
+
+The app reports what each request measured (thread CPU time, how long the lock
+and the pool worker kept it blocked, the worker's tid), so the expected amounts
+are what the request really did: on a loaded machine the lock holder's release
+and the worker's end come late, and a woken thread then waits for the GIL
+(Flamecam's reason "gil", not "lock"). The sleep is the 20 ms asked for."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.runtimes.conftest import wait_for_line
+
+pytestmark = pytest.mark.bpf
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "tests" / "workloads" / "trace_app.py"
+SERVICE = "trace-app"
+TOLERANCE = 0.15
+MS = 1_000_000
+SLEEP_MS = 20.0
+
+
+class Agent:
+    """`flamecam agent` on the app's pid; ready once it has found the app's table."""
+
+    def __init__(self, server: str, pid: int, spool: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "profiler.cli", "-v", "agent", "--server", server,
+             "-p", str(pid), "--interval", "1", "--metrics-port", "0",
+             "--spool-dir", str(spool), "--trace-hz", "99"],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.log: list[str] = []
+        self.found = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.log.append(line)
+            if "thread-context table at" in line:
+                self.found.set()
+
+    def wait_ready(self, timeout: float) -> None:
+        if not self.found.wait(timeout):
+            self.stop()
+            tail = "".join(self.log[-30:])
+            if "BPF" in tail and "Traceback" in tail:
+                pytest.skip(f"eBPF not available: {tail[-500:]}")
+            raise AssertionError(f"agent did not find the app's table:\n{tail}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def drive(port: int, slow: int) -> tuple[list[dict], list[dict]]:
+    """`slow` /slow requests one after another while two clients send /fast
+    requests back to back: concurrent requests, but never two slow ones, whose
+    CPU loops would fight for the GIL and make locks of the app's own (the
+    pool's, the exporter's) wait convoys that the known answer has no room for."""
+    done = threading.Event()
+
+    def get(path: str) -> dict:
+        r = requests.get(f"http://127.0.0.1:{port}{path}", timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+    def fast_client() -> list[dict]:
+        out = []
+        while not done.is_set():
+            out.append(get("/fast"))
+        return out
+
+    with ThreadPoolExecutor(2) as ex:
+        fast = [ex.submit(fast_client) for _ in range(2)]
+        try:
+            slow_bodies = [get("/slow") for _ in range(slow)]
+        finally:
+            done.set()
+        return slow_bodies, [b for f in fast for b in f.result()]
+
+
+def wait_for(url: str, params: dict | None, ok, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while True:
+        r = requests.get(url, params=params, timeout=10)
+        body = r.json() if r.ok else None
+        if body is not None and ok(body):
+            return body
+        if time.monotonic() > deadline:
+            return body
+        time.sleep(1)
+
+
+def wall_graph(srv: str, trace_id: str) -> dict:
+    r = requests.get(srv + "/api/v1/render", timeout=10, params={
+        "query": f'wall{{service_name="{SERVICE}"}}', "trace_id": trace_id,
+        "from": "now-15m", "until": "now"})
+    assert r.ok, r.text
+    return r.json()["flamebearer"]
+
+
+def has(fb: dict, fn: str) -> bool:
+    return any(fn in n for n in fb["names"])
+
+
+def close(got: float, want: float) -> bool:
+    return abs(got - want) <= TOLERANCE * want
+
+
+@pytest.mark.parametrize("minor", ["3.12"])
+def test_known_answer(minor, tmp_path, db_url, server_factory, otel_venvs, spawn):
+    if os.geteuid() != 0:
+        pytest.skip("loading eBPF programs needs root")
+    venv = otel_venvs(minor)
+    srv = server_factory(db_url).start()
+    app = spawn([venv / "bin" / "python", APP], env={
+        "PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": SERVICE,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": srv.url, "OTEL_BSP_SCHEDULE_DELAY": "500"})
+    port = int(wait_for_line(app, "ready", timeout=60).split()[1])
+    requests.get(f"http://127.0.0.1:{port}/fast", timeout=10)  # the table exists from here
+    agent = Agent(srv.url, app.pid, tmp_path / "spool")
+    try:
+        agent.wait_ready(180)
+        warm_up(srv.url, port)
+        slow, fast = drive(port, slow=6)
+        assert len(fast) >= 6, "the fast requests did not overlap the slow ones"
+        report = _check(srv.url, slow, fast)
+    finally:
+        agent.stop()
+    print(report)
+
+
+def served_by(view: dict, *tids: int) -> bool:
+    """The thread spans of each of `tids` have arrived."""
+    have = {t["tid"] for t in view.get("threads", ()) if t["intervals"]}
+    return set(tids) <= have
+
+
+def settled(srv: str, body: dict) -> dict | None:
+    """The trace view once its thread spans are in, and one agent interval
+    later (its off-CPU intervals and samples may ride in the next batch)."""
+    url = f"{srv}/api/v1/trace/{body['trace_id']}"
+    ok = [body["tid"]] + ([body["pool_tid"]] if "pool_tid" in body else [])
+    if wait_for(url, None, lambda v: served_by(v, *ok)) is None:
+        return None
+    time.sleep(2.5)
+    r = requests.get(url, timeout=10)
+    return r.json() if r.ok else None
+
+
+def warm_up(srv: str, port: int, timeout: float = 90) -> None:
+    """Slow requests until one's trace is whole: off-CPU intervals of the
+    first second or two after the agent starts can be missing (a start-up
+    loss this test does not cover), and the known answer needs all of them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = requests.get(f"http://127.0.0.1:{port}/slow", timeout=30).json()
+        view = settled(srv, body)
+        if view and view["breakdown"].get("lock") and view["breakdown"].get("sleep"):
+            return
+    raise AssertionError("no slow request's trace came whole within the warm-up")
+
+
+def _check(srv: str, slow: list[dict], fast: list[dict]) -> str:
+    lines = []
+    failures = []
+    for s in slow:
+        tid = s["trace_id"]
+        view = settled(srv, s)
+        assert view is not None, f"trace {tid}: no thread spans of {s['tid']}, {s['pool_tid']}"
+        tids = {t["tid"] for t in view["threads"]}
+        bd = view["breakdown"]
+        want_cpu = s["slow_path_cpu_ms"] + s["pool_cpu_ms"]
+        want_lock = s["lock_ms"] + s["pool_wait_ms"]
+        got = {k: v / MS for k, v in bd.items()}
+        served = sum(end - start for t in view["threads"] for start, end, _ in t["intervals"])
+        fb = wall_graph(srv, tid)
+        wall_ms = fb["numTicks"] / MS
+        lines.append(f"slow {tid}: threads {sorted(tids)} (request {s['tid']}, pool "
+                     f"{s['pool_tid']}); cpu {got.get('cpu', 0):.1f}/{want_cpu:.1f} ms, lock "
+                     f"{got.get('lock', 0):.1f}/{want_lock:.1f} ms, sleep "
+                     f"{got.get('sleep', 0):.1f}/{SLEEP_MS} ms; wall graph {wall_ms:.1f} ms "
+                     f"of {served:.1f} ms served; breakdown {got}")
+        if s["pool_tid"] not in tids or s["tid"] not in tids:
+            failures.append(f"{tid}: threads {tids} lack {s['tid']} or pool {s['pool_tid']}")
+        for key, want in (("cpu", want_cpu), ("lock", want_lock), ("sleep", SLEEP_MS)):
+            if not close(got.get(key, 0), want):
+                failures.append(f"{tid}: {key} {got.get(key, 0):.1f} ms, want {want:.1f}")
+        if not (has(fb, "slow_path") and has(fb, "pool_work")):
+            failures.append(f"{tid}: wall graph lacks slow_path/pool_work: {fb['names']}")
+        if has(fb, "fast_path"):
+            failures.append(f"{tid}: another request's fast_path in its wall graph")
+        # The wall graph holds the thread time spent serving the trace, no more
+        # (on-CPU stacks are sampled: allow their sampling error).
+        if not wall_ms <= served * (1 + TOLERANCE):
+            failures.append(f"{tid}: wall graph {wall_ms:.1f} ms > {served:.1f} ms served")
+    for f in fast:
+        tid = f["trace_id"]
+        r = requests.get(f"{srv}/api/v1/trace/{tid}", timeout=10)
+        view = r.json() if r.ok else None
+        fb = wall_graph(srv, tid)
+        if has(fb, "slow_path") or has(fb, "pool_work"):
+            failures.append(f"fast {tid}: slow request's frames in its wall graph")
+        if view and any(t["tid"] == s["pool_tid"] for t in view["threads"] for s in slow
+                        if t["tid"] != f["tid"]):
+            failures.append(f"fast {tid}: a pool worker among its threads")
+    report = "\n".join(lines)
+    assert not failures, "\n".join(failures) + "\n" + report
+    return report
