@@ -36,21 +36,25 @@ from ..procfs import (
     read_maps_text,
     start_time,
 )
+from ..tracectx import (
+    COMMIT_MASK,
+    HEADER,
+    HEADER_SIZE,
+    MAGIC,
+    MEMFD_NAME,
+    RECORD,
+    RECORD_SIZE,
+    RING_HEAD_OFFSET,
+    SLOT_SIZE,
+    VERSION,
+)
 
 log = logging.getLogger("flamecam.tracectx")
 
-MAPPING_NAME = "/memfd:flamecam-tracectx"
-MAGIC = b"FCTRACE1"
-VERSION = 1
-# magic, version, header_size, nslots, slot_size, ring_records, record_size,
-# ring_head, pid, flags (then 16 reserved bytes)
-HEADER = struct.Struct("<8sIIIIIIQII")
-HEADER_SIZE = 64
-SLOT_SIZE = 64
-RECORD_SIZE = 48
-RING_HEAD_OFFSET = 32
-# tid, reserved, trace_id, span_id, start_ns, end_ns
-RECORD = struct.Struct("<II16s8sQQ")
+# The layout is profiler/tracectx.py's (one definition, pinned to the writer's
+# by tests/otel/test_layout.py). The BPF side reads slots at the fixed 64-byte
+# stride, so a table with longer slots or records is not registered.
+MAPPING_NAME = f"/memfd:{MEMFD_NAME}"
 # struct trace_proc in bpf/tracectx.h: base, pidns dev, pidns ino, nslots, pad
 TRACE_PROC = struct.Struct("<QQQII")
 MAX_SLOTS = 1 << 20
@@ -179,7 +183,7 @@ class TraceContexts:
             self._unreadable(pid, e)
             return False
         (magic, version, header_size, nslots, slot_size, ring_records, record_size, head,
-         owner, _flags) = HEADER.unpack(raw)
+         owner, _flags, _unslotted) = HEADER.unpack(raw)
         if (magic != MAGIC or version != VERSION or header_size != HEADER_SIZE
                 or slot_size != SLOT_SIZE or record_size != RECORD_SIZE
                 or not _pow2(nslots) or nslots > MAX_SLOTS
@@ -265,8 +269,13 @@ class TraceContexts:
         if safe_from > first:
             self._lost(t, min(safe_from, head) - first)
         refreshed = False
-        for i in range(max(first, safe_from), head):
-            tid, _, trace, span, start, end = RECORD.unpack_from(data, (i - first) * RECORD_SIZE)
+        i = max(first, safe_from)
+        while i < head:
+            tid, commit, trace, span, start, end = RECORD.unpack_from(
+                data, (i - first) * RECORD_SIZE)
+            if commit & COMMIT_MASK != i & COMMIT_MASK:
+                break  # not committed yet (a writer may publish head first): next drain
+            i += 1
             if tid == 0 or end < start or not any(trace):
                 self.bad_records += 1
                 continue
@@ -279,7 +288,7 @@ class TraceContexts:
                 out.append(RingRecord(t.pid, host, trace, span, start, end))
             else:
                 self.bad_records += 1
-        t.tail = head
+        t.tail = i
 
     def _read_ring(self, t: _Table, first: int, head: int) -> bytes:
         """Records first..head-1, in order (at most two reads: the ring wraps)."""
