@@ -68,8 +68,10 @@ def write_slot(trace, span, now):
 def append(tid, trace, span, start, end):
     with ring_lock:
         head = struct.unpack_from("<Q", table, 32)[0]
-        RECORD.pack_into(table, RING_OFF + (head & (RING - 1)) * 48, tid, 0, trace, span,
-                         start, end)
+        # offset 4 commits record `head` (docs/TRACE_CONTEXT.md): readers stop before
+        # a record whose commit field does not match its number
+        RECORD.pack_into(table, RING_OFF + (head & (RING - 1)) * 48, tid, head & 0x7FFFFFFF,
+                         trace, span, start, end)
         struct.pack_into("<Q", table, 32, head + 1)      # after the record
 
 
