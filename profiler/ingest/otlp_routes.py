@@ -16,7 +16,7 @@ import time
 from flask import Blueprint, Response, request
 
 from profiler.ingest import otlp
-from profiler.store import TraceStoreUnavailable
+from profiler.store import StoreUnavailable
 from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
 from profiler.web.limits import decode_body
@@ -50,7 +50,7 @@ def traces():
                 _WRITERS.release()
     except BadRequest as e:
         return _error(e.status, e.message, as_json)
-    except TraceStoreUnavailable as e:
+    except StoreUnavailable as e:
         log.warning("span write failed: %s", e)
         return _error(503, "database unavailable, retry later", as_json)
     return Response(otlp.response_body(dec, as_json), status=200,

@@ -15,7 +15,7 @@ from profiler.ingest.routes import bp as ingest_bp
 from profiler.query import routes as query_routes
 from profiler.query.engine import QueryEngine
 from profiler.query.trace_routes import bp as trace_bp
-from profiler.store import StoreUnavailable, TraceStore, TraceStoreUnavailable, open_store
+from profiler.store import StoreUnavailable, TraceStore, open_store
 from profiler.store.maintenance import Maintenance, MaintenanceConfig
 from profiler.web.context import EXT, ServerConfig, State
 from profiler.web.errors import BadRequest
@@ -114,7 +114,6 @@ def create_app(config: ServerConfig | dict | None = None) -> Flask:
         return resp
 
     @app.errorhandler(StoreUnavailable)
-    @app.errorhandler(TraceStoreUnavailable)
     def database_unavailable(e: Exception):
         log.warning("database error on %s: %s", request.path, str(e).splitlines()[0])
         resp = jsonify(error="database unavailable, retry later", code="unavailable",

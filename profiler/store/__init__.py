@@ -15,7 +15,7 @@ from profiler.store.interface import (
     ThreadTotal,
 )
 from profiler.store.store import Store, default_url
-from profiler.store.traces import LinkedSample, TraceRoot, TraceStore, TraceStoreUnavailable
+from profiler.store.traces import LinkedSample, TraceRoot, TraceStore
 
 
 def open_store(url: str | None = None) -> MaintainedStore:
@@ -26,4 +26,4 @@ def open_store(url: str | None = None) -> MaintainedStore:
 __all__ = ["ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns", "SampleSlice",
            "SeriesBatch", "SeriesInfo", "Store", "StoreError", "StoreUnavailable",
            "ThreadTotal", "default_url", "open_store", "LinkedSample", "TraceRoot",
-           "TraceStore", "TraceStoreUnavailable"]
+           "TraceStore"]

@@ -8,19 +8,17 @@ twice, and a failed write stores nothing at all.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
 
 from profiler.model import CPU, OFFCPU, Frame, Sample, Span, ThreadSpan
 from profiler.store import schema
-from profiler.store.store import Store, _frame_row, _pack, frame_key
+from profiler.store.store import Store, _frame_row, _pack, _unavailable, frame_key
 from profiler.store.trace_tables import spans, thread_spans, trace_samples
 
 SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
@@ -31,19 +29,6 @@ _CHUNK = 500
 _INSERT_ROWS = 2000
 
 
-class TraceStoreUnavailable(Exception):
-    """The database cannot be reached or refused the operation; retrying later may work."""
-
-
-def _unavailable(method: Callable) -> Callable:
-    """SQLAlchemy's OperationalError (database down, locked) as TraceStoreUnavailable."""
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except OperationalError as e:
-            raise TraceStoreUnavailable(str(e).splitlines()[0]) from e
-    return wrapper
 
 
 @dataclass(frozen=True, slots=True)
