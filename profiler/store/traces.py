@@ -29,8 +29,6 @@ _CHUNK = 500
 _INSERT_ROWS = 2000
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class TraceRoot:
     """The local root span of a trace in one service (what a trace list shows)."""
