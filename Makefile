@@ -69,8 +69,8 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 # The optional Java agent (for JVMs started with -javaagent); attaching to a
 # running JVM needs no jar. Built with the JDK's javac and jar only.
 jvm-agent:
-	@if command -v javac >/dev/null && command -v jar >/dev/null; then bash jvm-agent/build.sh; \
-	else echo "flamecam: no JDK: jvm-agent/ not built (apt-get install openjdk-17-jdk-headless)"; fi
+	@if command -v javac >/dev/null && command -v jar >/dev/null; then bash runtimes/jvm/agent/build.sh; \
+	else echo "flamecam: no JDK: runtimes/jvm/agent/ not built (apt-get install openjdk-17-jdk-headless)"; fi
 
 lint: setup-test
 	$(PY) -m ruff check .

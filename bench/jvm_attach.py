@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from symbolizer.jvm import JvmProcesses, java_method_name, jcmd  # noqa: E402
+from runtimes.jvm import JvmProcesses, java_method_name, jcmd  # noqa: E402
 from tests.runtimes.jvm_support import PerfMapIndex, compile_burner, java_cmd  # noqa: E402
 
 USTACK_PROG = (ROOT / "tests" / "runtimes" / "bpf_ustack_test.c").read_text()

@@ -4,7 +4,7 @@ Starts a CPython target (3.11, 3.12, 3.13 from pyenv) whose worker thread
 splits its work 70/30 between alpha() and beta() and reports how many work
 units it completes. Alternating windows measure the target's throughput with
 nothing attached, with the user-space reader polling at 99 Hz
-(/proc/PID/mem), and with the in-kernel walker (bpf/python.h on a 99 Hz
+(/proc/PID/mem), and with the in-kernel walker (runtimes/python/python.h on a 99 Hz
 cpu-clock perf event, names resolved in user space). Prints, per version and
 mode: throughput loss, share of samples whose leaf is alpha/beta, the
 alpha share, and the profiler's own CPU per profiled process.
@@ -30,8 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from symbolizer.python import PythonProcess  # noqa: E402
-from symbolizer.python.bpf_maps import read_py_stack, register  # noqa: E402
+import bpf  # noqa: E402
+from runtimes.python import PythonProcess, bpf_maps  # noqa: E402
+from runtimes.python.bpf_maps import read_py_stack, register  # noqa: E402
 
 PYENV = Path("/root/.pyenv/versions")
 FULL = {"3.11": "3.11.7", "3.12": "3.12.1", "3.13": "3.13.0"}
@@ -206,7 +207,7 @@ def load_bpf():
         from bcc import BPF
     except ImportError:
         return None
-    src = BPF_PROG.replace("__PYTHON_H__", (ROOT / "bpf" / "python.h").read_text())
+    src = BPF_PROG.replace("__PYTHON_H__", bpf.source("pidns.h") + bpf_maps.HEADER.read_text())
     b = BPF(text=src.encode(), cflags=["-Wno-macro-redefined"])
     b.load_func("bench_sample", BPF.PERF_EVENT)
     b.flamecam_events = []
@@ -287,7 +288,7 @@ def main() -> None:
             if cost and b.flamecam_walks:
                 ns = cost[-1][0]  # cumulative over all windows
                 per_walk = ns / b.flamecam_walks
-                print(f"in-kernel walk (bpf/python.h + ring buffer): {per_walk / 1000:.1f} µs "
+                print(f"in-kernel walk (python.h + ring buffer): {per_walk / 1000:.1f} µs "
                       f"per Python sample ({b.flamecam_walks} samples; upper bound, includes "
                       f"the filter runs for other processes), i.e. "
                       f"{per_walk * HZ / 1e7:.3f}% of one CPU per sampled thread at {HZ} Hz")

@@ -27,6 +27,18 @@
 #define STACK_COPY_MAX 16384
 #endif
 
+/* Runtime hooks: a runtime's BPF side (runtimes/<name>/*.h, spliced before
+ * this file) defines them; without one, no runtime stack and no lock wait.
+ * FLAMECAM_RUNTIME_STACK(tgid, tid): a u64 id of the current thread's runtime
+ * stack that user space resolves (0: none); FLAMECAM_RUNTIME_LOCK_WAIT: 1 when
+ * the thread blocks on its runtime's own lock (the GIL), reported as such. */
+#ifndef FLAMECAM_RUNTIME_STACK
+#define FLAMECAM_RUNTIME_STACK(tgid, tid) 0
+#endif
+#ifndef FLAMECAM_RUNTIME_LOCK_WAIT
+#define FLAMECAM_RUNTIME_LOCK_WAIT(tgid, tid) 0
+#endif
+
 /* Processes to profile when FILTER_PIDS is set (tgid -> 1). */
 BPF_HASH(pid_filter, u32, u8, 4096);
 

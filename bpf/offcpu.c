@@ -172,8 +172,8 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
     s.tgid = tgid;
     s.cpu = bpf_get_smp_processor_id();
     s.state = (u32)prev_state;
-    s.py_stack = flamecam_py_stackid(tgid, tid);
-    s.gil = flamecam_py_gil_wait(tgid, tid);
+    s.py_stack = FLAMECAM_RUNTIME_STACK(tgid, tid);
+    s.gil = FLAMECAM_RUNTIME_LOCK_WAIT(tgid, tid);
     flamecam_trace_link(tgid, tid, &s.link);
     struct user_regs r = {};
     u64 nr = 0;

@@ -15,7 +15,7 @@
  *
  * A process not in `trace_procs` costs one hash lookup.
  *
- * Splice the text into the program source after python.h (bcc rewrites map
+ * Splice the text into the program source after pidns.h (bcc rewrites map
  * calls only in the text it compiles; flamecam_ns_tid comes from there). Then:
  *
  *     struct trace_link l;

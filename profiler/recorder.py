@@ -15,8 +15,8 @@ import re
 import time
 from collections.abc import Iterable
 
-from symbolizer.jvm import JvmProcesses
-from symbolizer.jvm.java_names import javaize
+from runtimes.jvm import JvmProcesses
+from runtimes.jvm.java_names import javaize
 from symbolizer.unwind import UnwindChooser, Unwinder
 
 from .model import CPU, OFFCPU, Frame, Sample, ThreadSpan
@@ -90,13 +90,13 @@ class Recorder:
         self.close()
 
     def start(self) -> None:
-        from symbolizer.python import PythonStacks
+        from runtimes.python import PythonStacks, bpf_maps
 
         # Reading each Python process's layout takes tens of ms: do it before
         # loading, register right after, so that early samples have Python stacks.
         self.py = PythonStacks(python_native=self.opts.python_native)
         self.py.scan(self.opts.pids or None)
-        self._b = program.load(self.opts)
+        self._b = program.load(self.opts, [bpf_maps.bpf_source()])
         self.py.bind(self._b)
         self._self = SelfExclusion(self._b)
         self._self.scan()

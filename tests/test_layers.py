@@ -1,6 +1,6 @@
 """The import-layer check: data flows one way, so imports point one way.
 
-Every module of the product (profiler/, symbolizer/, bpf/, webui/) is parsed
+Every module of the product (profiler/, symbolizer/, runtimes/, bpf/, webui/) is parsed
 with `ast` (no import runs) and each import it makes, at the top or inside a
 function, is checked against `LAYERS`: a module may import its own group and
 any group of a lower rank, never one of the same rank or above. Groups of one
@@ -13,6 +13,9 @@ Why this order (docs/ARCHITECTURE.md says the same, per folder):
     readers (procfs).
   1 sampler: loads the BPF programs, decodes raw events.
   2 symbolizer: unwinds stack copies (symbolizer/unwind/) and names addresses.
+    runtimes, its sibling: one package per language runtime (Python, JVM),
+    each with its BPF side (C text the sampler splices in) and its user side
+    (detection, kernel-map registration, reading, naming its frames).
   3 recorder: sampler + symbolizer -> Samples; the end of the host side.
   4 formats: files and wire messages made of Samples (folded, pprof, ...).
   5 store: series and blocks in SQL; SQLAlchemy lives here only.
@@ -33,7 +36,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("profiler", "symbolizer", "bpf", "webui")
+PACKAGES = ("profiler", "symbolizer", "runtimes", "bpf", "webui")
 
 # (module prefix, rank); the longest matching prefix places a module.
 LAYERS: dict[str, int] = {
@@ -46,6 +49,7 @@ LAYERS: dict[str, int] = {
     "bpf": 0,
     "profiler.sampler": 1,
     "symbolizer": 2,
+    "runtimes": 2,  # one package per language runtime: its BPF side and its user side
     "profiler.recorder": 3,
     "profiler.formats": 4,
     "profiler.store": 5,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Sequence
 
 import bpf
 
@@ -19,11 +20,13 @@ class SamplerError(RuntimeError):
     """A sampler could not start; the message says what to do."""
 
 
-def build_source(opts: SamplerOptions) -> str:
+def build_source(opts: SamplerOptions, runtime_sources: Sequence[str] = ()) -> str:
     """The programs as one text, with `common.h` spliced in once.
 
     bcc rewrites map calls (`table.lookup(...)`) only in the text it is
     given, not in included files, so the shared header is inlined here.
+    `runtime_sources` are the runtimes' BPF sides (runtimes/<name>/): they go
+    before `common.h`, whose runtime hooks they define; none, no runtime stacks.
     """
     names = ["oncpu.c"] + (["offcpu.c"] if opts.off_cpu else []) + ["procs.c"]
     header = bpf.source("common.h")
@@ -36,7 +39,7 @@ def build_source(opts: SamplerOptions) -> str:
         else:
             text = text.replace('#include "common.h"', "")
         parts.append(text)
-    py = "#define FLAMECAM_PY_GIL 1\n" + bpf.source("python.h") + bpf.source("tracectx.h")
+    py = bpf.source("pidns.h") + "".join(runtime_sources) + bpf.source("tracectx.h")
     text = "\n".join(parts)
     marker = "#include <uapi/linux/bpf_perf_event.h>\n"
     return text.replace(marker, marker + py, 1) if marker in text else py + text
@@ -92,8 +95,8 @@ def _release_compiler_memory() -> None:
             libc.madvise(m.start, m.end - m.start, _MADV_PAGEOUT)
 
 
-def load(opts: SamplerOptions):
-    """Compiles the programs; the returned `bcc.BPF` is not yet attached."""
+def load(opts: SamplerOptions, runtime_sources: Sequence[str] = ()):
+    """Compiles the programs (with the runtimes' BPF sides); the `bcc.BPF` is not yet attached."""
     try:
         from bcc import BPF
     except ImportError as e:  # pragma: no cover - depends on the host
@@ -101,7 +104,7 @@ def load(opts: SamplerOptions):
             "bcc is not importable: install python3-bpfcc (run `make setup` as root)"
         ) from e
     try:
-        b = BPF(text=build_source(opts).encode(), cflags=cflags(opts))
+        b = BPF(text=build_source(opts, runtime_sources).encode(), cflags=cflags(opts))
     except Exception as e:
         raise SamplerError(
             f"could not compile or load the BPF programs ({e}); "

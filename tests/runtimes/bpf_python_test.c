@@ -1,4 +1,4 @@
-/* Test harness for bpf/python.h (spliced in by the test): on-CPU samples and
+/* Test harness for runtimes/python/python.h (spliced in by the test): on-CPU samples and
  * switch-outs of registered Python processes, with their Python stack ids. */
 #include <uapi/linux/ptrace.h>
 #include <uapi/linux/bpf_perf_event.h>

@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from symbolizer.jvm import java_method_name
+from runtimes.jvm import java_method_name
 
 BURNER = r'''
 public class Burner {

@@ -1,7 +1,7 @@
 /* Prints the CPython struct offsets Flamecam's Python reader needs, computed
  * by the compiler from the interpreter's own installed headers. The test
  * suite compiles this against each pyenv version and compares the output to
- * the tables in symbolizer/python/offsets.py, so a table can never silently
+ * the tables in runtimes/python/offsets.py, so a table can never silently
  * drift from the binary it describes. */
 #define Py_BUILD_CORE 1
 #include <stddef.h>

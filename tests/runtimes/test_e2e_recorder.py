@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from symbolizer.jvm import JvmProcesses, javaize
+from runtimes.jvm import JvmProcesses, javaize
 
 from .conftest import wait_for_line
 from .jvm_support import compile_burner, java_cmd, wait_until_compiled
@@ -66,28 +66,14 @@ def _record_jvm(jvms, pid, Recorder, RecordOptions) -> None:
     assert "worker-1" in named
 
 
-def _recorder_has_python() -> bool:
-    try:
-        from profiler.sampler import program
-        from profiler.sampler.options import SamplerOptions
-    except ImportError:
-        return False
-    try:
-        return "flamecam_py_stackid" in program.build_source(SamplerOptions())
-    except Exception:  # noqa: BLE001 - the lead's work in progress
-        return False
-
-
 @pytest.mark.bpf
 @pytest.mark.bpf
 @pytest.mark.parametrize("version", ["3.11", "3.12", "3.13"])
 def test_python_through_recorder(spawn, tmp_path, version):
-    """Runs once the recorder carries bpf/python.h (see symbolizer/python/README.md):
+    """The recorder with the Python runtime (runtimes/python/, its python.h in the programs):
     on-CPU split with names, nap above the off-CPU sleep, gil vs lock, thread names."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    if not _recorder_has_python():
-        pytest.skip("the recorder is not wired to bpf/python.h yet")
     from collections import Counter
 
     from profiler.recorder import Recorder, RecordOptions

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from profiler.model import Frame
-from symbolizer.jvm import (
+from runtimes.jvm import (
     AttachError,
     JvmProcesses,
     find_jvm_pids,
@@ -19,8 +19,8 @@ from symbolizer.jvm import (
     javaize,
     jcmd,
 )
-from symbolizer.jvm.java_names import java_frame
-from symbolizer.jvm.threads import parse_thread_dump
+from runtimes.jvm.java_names import java_frame
+from runtimes.jvm.threads import parse_thread_dump
 
 from .conftest import wait_for_line
 from .jvm_support import PerfMapIndex, compile_burner, java_cmd, wait_until_compiled
@@ -35,9 +35,9 @@ def classes(tmp_path_factory, have_java):
 
 @pytest.fixture(scope="module")
 def agent_jar():
-    subprocess.run(["bash", str(ROOT / "jvm-agent" / "build.sh")], check=True,
+    subprocess.run(["bash", str(ROOT / "runtimes" / "jvm" / "agent" / "build.sh")], check=True,
                    capture_output=True)
-    jar = ROOT / "jvm-agent" / "build" / "flamecam-agent.jar"
+    jar = ROOT / "runtimes" / "jvm" / "agent" / "build" / "flamecam-agent.jar"
     assert jar.exists()
     return jar
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from profiler.model import Frame
-from symbolizer.python import merge_python_frames, python_offcpu_reason, stack_waits_for_gil
+from runtimes.python import merge_python_frames, python_offcpu_reason, stack_waits_for_gil
 
 LIBPY = "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0"
 
@@ -73,7 +73,7 @@ def test_gil_reason():
 def test_kernel_stack_decoding_marks_entries_shims_and_truncation():
     import struct
 
-    from symbolizer.python.bpf_maps import decode_py_stack
+    from runtimes.python.bpf_maps import decode_py_stack
 
     # leaf A, B (entry via 3.11 flag), shim, C; truncated
     words = [0x1000, 0x1010, 0x2000 | 1, 0x2010, 0x3000 | 2, 0, 0x4000, 0x4010]

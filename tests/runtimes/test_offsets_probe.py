@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from symbolizer.python.offsets import TABLES
+from runtimes.python.offsets import TABLES
 
 from .conftest import PY_VERSIONS, PYENV
 

@@ -1,4 +1,4 @@
-"""bpf/python.h on this kernel: the verifier accepts it, and the stacks it
+"""runtimes/python/python.h on this kernel: the verifier accepts it, and the stacks it
 walks in the kernel name the right functions in real 3.11/3.12/3.13 processes,
 on-CPU (sampled) and off-CPU (at switch-out), with GIL waits told apart."""
 
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+import bpf
 from profiler.model import Frame
-from symbolizer.python import PythonStacks
+from runtimes.python import PythonStacks, bpf_maps
 
 from .conftest import (
     host_tids,
@@ -26,7 +27,6 @@ from .conftest import (
 )
 from .targets import ALPHA_BETA, GIL_AND_LOCK, WORKER_FUNCTIONS
 
-ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = ["3.11", "3.12", "3.13"]
 HZ = 999
 SECONDS = 6.0
@@ -40,10 +40,10 @@ class Event(ctypes.Structure):
 
 def build_source() -> str:
     """As the recorder will: python.h spliced into the program text."""
-    header = (ROOT / "bpf" / "python.h").read_text()
+    header = bpf.source("pidns.h") + bpf_maps.bpf_source()
     prog = Path(__file__).with_name("bpf_python_test.c").read_text()
     marker = "#include <uapi/linux/bpf_perf_event.h>\n"
-    return prog.replace(marker, marker + "#define FLAMECAM_PY_GIL 1\n" + header, 1)
+    return prog.replace(marker, marker + header, 1)
 
 
 @pytest.fixture(scope="module")

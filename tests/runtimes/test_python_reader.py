@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from symbolizer.python import PythonProcess, PythonProcesses, PythonStacks
-from symbolizer.python.gil import futex_in_gil
-from symbolizer.python.offsets import TABLES, offsets_for, parse_debug_offsets
+from runtimes.python import PythonProcess, PythonProcesses, PythonStacks
+from runtimes.python.gil import futex_in_gil
+from runtimes.python.offsets import TABLES, offsets_for, parse_debug_offsets
 
 from .conftest import host_tids, in_new_pid_namespace, namespaced_child, python_bin, wait_for_line
 from .targets import ALPHA_BETA, GIL_AND_LOCK, WORKER_FUNCTIONS
@@ -109,7 +109,7 @@ def test_gil_wait_is_told_from_lock_wait(spawn, tmp_path, minor):
 @pytest.mark.parametrize("minor", VERSIONS)
 def test_unknown_version_degrades_with_one_warning(spawn, tmp_path, minor, monkeypatch):
     pid, _ = _start(spawn, minor, ALPHA_BETA, tmp_path)
-    monkeypatch.setattr("symbolizer.python.reader.offsets_for", lambda v, d=None: None)
+    monkeypatch.setattr("runtimes.python.reader.offsets_for", lambda v, d=None: None)
     warnings: list[str] = []
     procs = PythonProcesses(warn=warnings.append)
     for tid in (pid, pid, pid):
@@ -128,7 +128,7 @@ def test_non_python_process_is_ignored_silently(spawn):
 def test_313_debug_offsets_match_table(spawn, tmp_path):
     pid, _ = _start(spawn, "3.13", ALPHA_BETA, tmp_path)
     proc = PythonProcess(pid)
-    from symbolizer.python.offsets import DEBUG_OFFSETS_313_SIZE
+    from runtimes.python.offsets import DEBUG_OFFSETS_313_SIZE
 
     debug = parse_debug_offsets(proc.mem.read(proc.runtime.runtime_addr, DEBUG_OFFSETS_313_SIZE))
     assert debug is not None and debug["version"] >> 16 == 0x030D

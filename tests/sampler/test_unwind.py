@@ -104,7 +104,7 @@ def test_python_interpreter_frames_unwind_to_start(tmp_path):
     assert len(cpu) >= 40  # few when the machine is busy; the shares below still hold
     complete = sum(1 for st in cpu if st[0] == "_start")
     assert complete >= 0.95 * len(cpu), f"{complete} of {len(cpu)}"
-    # The interpreter's frames carry the Python functions (bpf/python.h).
+    # The interpreter's frames carry the Python functions (runtimes/python/python.h).
     assert any(any("genexpr" in n for n in st) for st in cpu), cpu[:3]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMING = ("symbolizer.symbolizer", "symbolizer.demangle", "symbolizer.lines",
-          "symbolizer.kallsyms", "symbolizer.python", "symbolizer.jvm", "profiler.model")
+          "symbolizer.kallsyms", "runtimes.python", "runtimes.jvm", "profiler.model")
 
 
 def imports(path: Path) -> set[str]:

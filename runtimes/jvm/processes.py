@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from profiler.model import Frame
 from profiler.procfs import namespace_pid
 
-from ..python.discovery import maps_libjvm
 from . import hsperf, threads
 from .attach import AttachError, jcmd, load_agent
+from .detect import maps_libjvm
 from .flags import ADVICE, preserves_frame_pointer
 from .java_names import java_frame
 
 log = logging.getLogger("flamecam.jvm")
 
-AGENT_JAR = os.path.join(os.path.dirname(__file__), "..", "..", "jvm-agent", "build",
+AGENT_JAR = os.path.join(os.path.dirname(__file__), "agent", "build",
                          "flamecam-agent.jar")
 
 
@@ -178,7 +178,7 @@ class JvmProcesses:
         return j.names.get(tid)
 
     def load_agent(self, pid: int, jar: str = AGENT_JAR, options: str = "") -> None:
-        """Load jvm-agent into `pid` (keeps the map and names current itself)."""
+        """Load the Java agent (agent/) into `pid` (keeps the map and names current itself)."""
         load_agent(pid, os.path.abspath(jar), options)
 
     @staticmethod

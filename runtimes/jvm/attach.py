@@ -22,7 +22,7 @@ import time
 
 from profiler.procfs import namespace_pid
 
-from ..python.discovery import maps_libjvm
+from .detect import maps_libjvm
 
 
 class AttachError(RuntimeError):

@@ -3,7 +3,10 @@
  * For an unmodified CPython 3.11/3.12/3.13 process, reads the interpreter's
  * frame chain of the *current* thread with bpf_probe_read_user only (user
  * memory; no kernel struct is ever dereferenced), using per-process offsets
- * that user space writes into `py_procs` (symbolizer/python/bpf_maps.py).
+ * that user space writes into `py_procs` (runtimes/python/bpf_maps.py).
+ * This is the Python runtime's BPF side; `program.build_source` splices it in
+ * after bpf/pidns.h (`flamecam_ns_tid`) and before common.h, whose runtime
+ * hooks (FLAMECAM_RUNTIME_STACK, FLAMECAM_RUNTIME_LOCK_WAIT) it defines.
  * Walking here rather than in user space is what makes the stack exact:
  * on-CPU, a ring-buffer record is read milliseconds later, when the thread
  * has moved on; off-CPU, the lead's event is emitted at switch-*in*, after
@@ -95,20 +98,6 @@ static __always_inline u64 py_read_ptr(u64 addr)
 static __always_inline int py_tstate_is(struct py_proc *p, u64 ts, u32 tid)
 {
     return ts && py_read_ptr(ts + p->tstate_native_thread_id) == (u64)tid;
-}
-
-/* The current task's id in the pid namespace (dev, ino) its process lives in
- * (a container), or `host_tid` when ino is 0 (the profiler's own namespace);
- * 0 when it cannot be told. Runtimes record thread ids as their namespace
- * numbers them. Also used by tracectx.h, spliced after this file. */
-static __always_inline u32 flamecam_ns_tid(u64 dev, u64 ino, u32 host_tid)
-{
-    if (!ino)
-        return host_tid;
-    struct bpf_pidns_info ns = {};
-    if (bpf_get_ns_current_pid_tgid(dev, ino, &ns, sizeof(ns)) != 0)
-        return 0;
-    return ns.pid;
 }
 
 /* The PyThreadState of native thread `tid` (the host's id, as the helpers
@@ -251,6 +240,13 @@ static __always_inline int flamecam_py_gil_wait(u32 tgid, u32 tid)
     u64 *uaddr = py_futex.lookup(&tid);
     return uaddr && *uaddr >= p->gil && *uaddr < p->gil + p->gil_size;
 }
+#endif
+
+/* The samplers' runtime hooks (bpf/common.h): this runtime's stack id, and
+ * whether the thread waits for this runtime's lock. */
+#define FLAMECAM_RUNTIME_STACK(tgid, tid) flamecam_py_stackid(tgid, tid)
+#ifdef FLAMECAM_PY_GIL
+#define FLAMECAM_RUNTIME_LOCK_WAIT(tgid, tid) flamecam_py_gil_wait(tgid, tid)
 #endif
 
 #endif

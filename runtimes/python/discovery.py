@@ -33,18 +33,6 @@ class PythonRuntime:
     py_version_addr: int  # run-time address of Py_Version (0 if absent)
 
 
-_LIBJVM = re.compile(r"/libjvm\.so[ \t]*$", re.MULTILINE)
-
-
-def maps_libjvm(pid: int) -> bool:
-    """True when the process maps HotSpot's libjvm.so.
-
-    Searched in the text, not parsed: this runs for every new process on the host.
-    """
-    text = read_maps_text(pid)
-    return text is not None and _LIBJVM.search(text) is not None
-
-
 _SYMBOLS: dict[tuple[int, int, int, int], dict[str, tuple[int, int]]] = {}
 
 

@@ -9,7 +9,7 @@ Two independent signals, strongest first:
    that address (`uaddr`) without touching kernel structures, and
    `PythonProcess.gil_range()` gives the struct's bounds, so the check is
    exact even when the native stack is one frame deep (no frame pointers).
-   `bpf/python.h` does this in the kernel (`flamecam_py_gil_wait`).
+   `runtimes/python/python.h` does this in the kernel (`flamecam_py_gil_wait`).
 2. Symbols. When the native stack is deep enough, `take_gil`/`drop_gil`
    between the leaf and the first evaluator frame says the same.
 

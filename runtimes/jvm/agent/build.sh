@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds jvm-agent/build/flamecam-agent.jar with the JDK's own javac and jar.
+# Builds runtimes/jvm/agent/build/flamecam-agent.jar with the JDK's own javac and jar.
 # Nothing prebuilt is kept in git; rerunning is cheap (skips when up to date).
 # Targets Java 11 bytecode so the agent loads into JDK 11, 17 and 21 JVMs.
 set -euo pipefail

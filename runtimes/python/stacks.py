@@ -1,6 +1,6 @@
 """Python support for the recorder, in one object: what wiring needs.
 
-The recorder owns the bcc module that carries `bpf/python.h`; this object
+The recorder owns the bcc module that carries `runtimes/python/python.h`; this object
 registers Python processes with the kernel walker, turns the stack ids its
 events carry into named, merged frames, names threads and upgrades off-CPU
 reasons to `gil`. Everything degrades to "no Python frames" for a process it

@@ -1,21 +1,29 @@
-"""User-space side of `bpf/python.h`: fills `py_procs`, decodes `py_stacks`.
+"""User-space side of `python.h` (beside it): its text, fills `py_procs`, decodes `py_stacks`.
 
 The kernel walks frames but cannot name them: it records code-object
 addresses (low bit: entry frame) and instruction pointers, and user space
 names them later with `PythonProcess.symbolize` (cached per code object).
-Keep `PY_PROC` in step with `struct py_proc` in bpf/python.h.
+Keep `PY_PROC` in step with `struct py_proc` in runtimes/python/python.h.
 """
 
 from __future__ import annotations
 
 import ctypes
 import struct
+from pathlib import Path
 
 from .reader import PythonProcess, RawFrame
 
 # struct py_proc: runtime, gil, gil_size, 14 x s32 offsets, version, pidns dev, ino
 PY_PROC = struct.Struct("<QQI14iIQQ")
 PY_STACK_HEADER = struct.Struct("<II")
+
+HEADER = Path(__file__).with_name("python.h")
+
+
+def bpf_source() -> str:
+    """The kernel walker's C text, with the GIL-wait tracepoints, for `program.load`."""
+    return "#define FLAMECAM_PY_GIL 1\n" + HEADER.read_text()
 
 
 def py_proc_bytes(proc: PythonProcess) -> bytes:
