@@ -24,8 +24,8 @@ struct off_start {
     u32 ucopy;       /* id of a user stack copy (stack_copy_pids), or 0 */
     u32 cpu;         /* where it left the CPU */
     char comm[TASK_COMM_LEN];
-    u64 py_stack;
-    u32 gil;
+    u64 rt_stack;
+    u32 lock_wait;               /* FLAMECAM_RUNTIME_LOCK_WAIT: blocked on the runtime's lock */
     u32 pad2;
     struct trace_link link;
 };
@@ -43,8 +43,8 @@ struct off_event {
     u32 ucopy;
     u32 pad;
     char comm[TASK_COMM_LEN];
-    u64 py_stack;
-    u32 gil;
+    u64 rt_stack;
+    u32 lock_wait;
     u32 pad2;
     struct trace_link link;
 };
@@ -57,8 +57,8 @@ struct agg_key {
     s32 kstack;
     s32 ustack;
     u32 ucopy;
-    u32 gil;
-    u64 py_stack;
+    u32 lock_wait;
+    u64 rt_stack;
     struct trace_link link;
 };
 
@@ -172,8 +172,8 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
     s.tgid = tgid;
     s.cpu = bpf_get_smp_processor_id();
     s.state = (u32)prev_state;
-    s.py_stack = FLAMECAM_RUNTIME_STACK(tgid, tid);
-    s.gil = FLAMECAM_RUNTIME_LOCK_WAIT(tgid, tid);
+    s.rt_stack = FLAMECAM_RUNTIME_STACK(tgid, tid);
+    s.lock_wait = FLAMECAM_RUNTIME_LOCK_WAIT(tgid, tid);
     flamecam_trace_link(tgid, tid, &s.link);
     struct user_regs r = {};
     u64 nr = 0;
@@ -246,8 +246,8 @@ static __always_inline void switched_in(u32 tid, u64 now)
             e->kstack = s->kstack;
             e->ustack = s->ustack;
             e->ucopy = s->ucopy;
-            e->py_stack = s->py_stack;
-            e->gil = s->gil;
+            e->rt_stack = s->rt_stack;
+            e->lock_wait = s->lock_wait;
             e->link = s->link;
             __builtin_memcpy(&e->comm, s->comm, TASK_COMM_LEN);
             off_events.ringbuf_submit(e, RB_FLAGS);
@@ -266,8 +266,8 @@ static __always_inline void switched_in(u32 tid, u64 now)
         k.kstack = s->kstack;
         k.ustack = s->ustack;
         k.ucopy = s->ucopy;
-        k.py_stack = s->py_stack;
-        k.gil = s->gil;
+        k.rt_stack = s->rt_stack;
+        k.lock_wait = s->lock_wait;
         k.link = s->link;
         struct agg_val *v = off_agg.lookup(&k);
         if (v) {

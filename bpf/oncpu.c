@@ -30,7 +30,7 @@ struct cpu_event {
     struct user_regs regs;       /* zero unless the stack was copied */
     u32 copy_bytes;              /* bytes of user stack copied from regs.sp */
     u32 pad;
-    u64 py_stack;                /* a runtime's stack id (FLAMECAM_RUNTIME_STACK), 0: none */
+    u64 rt_stack;                /* a runtime's stack id (FLAMECAM_RUNTIME_STACK), 0: none */
     struct trace_link link;      /* bpf/tracectx.h: zero when not serving a span */
     u32 weight;                  /* event periods this sample stands for */
     u32 pad2;
@@ -64,7 +64,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
     e->tid = tid;
     e->cpu = bpf_get_smp_processor_id();
     bpf_get_current_comm(&e->comm, sizeof(e->comm));
-    e->py_stack = FLAMECAM_RUNTIME_STACK(tgid, tid);
+    e->rt_stack = FLAMECAM_RUNTIME_STACK(tgid, tid);
 
     long k = bpf_get_stack(ctx, &e->ips[0], MAX_KSTACK * sizeof(u64), 0);
     if (k < 0)

@@ -15,8 +15,7 @@ import re
 import time
 from collections.abc import Iterable
 
-from runtimes.jvm import JvmProcesses
-from runtimes.jvm.java_names import javaize
+from runtimes import Runtime, start_runtimes
 from symbolizer.unwind import UnwindChooser, Unwinder
 
 from .model import CPU, OFFCPU, Frame, Sample, ThreadSpan
@@ -63,10 +62,9 @@ class Recorder:
         self.sym = symbolizer
         # User stacks as addresses, from the same binaries the symbolizer names.
         self.unwinder = Unwinder(symbolizer.binaries)
-        # JVMs: perf map kept current over the attach protocol, Java names,
-        # Java thread names by tid. Attached when first seen in a sample.
-        self.jvm = JvmProcesses(warn=log.warning)
-        self._jvm_pids: set[int] = set()
+        # Language runtimes (runtimes/): each process is held by at most one.
+        self.runtimes: list[Runtime] = start_runtimes(self.opts)
+        self._runtime_of: dict[int, Runtime] = {}
         self._b = None
         self._on: OnCpuSampler | None = None
         self._off: OffCpuSampler | None = None
@@ -90,14 +88,13 @@ class Recorder:
         self.close()
 
     def start(self) -> None:
-        from runtimes.python import PythonStacks, bpf_maps
-
-        # Reading each Python process's layout takes tens of ms: do it before
-        # loading, register right after, so that early samples have Python stacks.
-        self.py = PythonStacks(python_native=self.opts.python_native)
-        self.py.scan(self.opts.pids or None)
-        self._b = program.load(self.opts, [bpf_maps.bpf_source()])
-        self.py.bind(self._b)
+        # Reading a process's layout takes tens of ms: do it before loading,
+        # register right after, so that early samples have runtime stacks.
+        for rt in self.runtimes:
+            rt.scan(self.opts.pids or None)
+        self._b = program.load(self.opts, [rt.bpf_source() for rt in self.runtimes])
+        for rt in self.runtimes:
+            rt.bind(self._b)
         self._self = SelfExclusion(self._b)
         self._self.scan()
         self.unwinder.chooser = UnwindChooser(self._b, self.opts.unwind,
@@ -146,7 +143,7 @@ class Recorder:
 
         Callers may take far less often than they poll (the agent: once a
         second). A process seen for the first time is snapshotted now, while
-        it surely lives (short-lived processes), and Python stacks are named
+        it surely lives (short-lived processes), and runtime stacks are named
         now, while their code objects surely exist; both are cached until the
         next take, so this costs a dict lookup per event.
         """
@@ -157,10 +154,11 @@ class Recorder:
                 e = events[i]
                 if e.pid not in self._proc_names:
                     self._proc_name(e.pid, e.comm)
-                elif not e.py_stack:
-                    self.py.recheck(e.pid)
-                if e.py_stack and self._wanted(e.pid, e.comm):
-                    self.py.stack(e.pid, e.py_stack)
+                elif not e.rt_stack and e.pid not in self._runtime_of:
+                    self._recheck(e.pid)
+                rt = self._runtime_of.get(e.pid)
+                if rt is not None and e.rt_stack and self._wanted(e.pid, e.comm):
+                    rt.stack(e.pid, e.rt_stack)
         self._noted_on, self._noted_off = len(on), len(off)
 
     def take(self, final: bool = False) -> list[Sample]:
@@ -183,13 +181,15 @@ class Recorder:
             off_events = self._off.take()
             self.unwinder.absorb_copies(self._off)
         for pid in {e.pid for e in cpu_events} | {e.pid for e in off_events}:
-            if pid in self._jvm_pids:
-                self.jvm.before_symbolize(pid)
+            rt = self._runtime_of.get(pid)
+            if rt is not None:
+                rt.before_symbolize(pid)
         out: list[Sample] = []
         out.extend(self._cpu_samples(cpu_events))
         out.extend(self._off_samples(off_events))
         self._stack_cache.clear()
-        self.py.end_batch()
+        for rt in self.runtimes:
+            rt.end_batch()
         self._forget_exited()
         return out
 
@@ -255,32 +255,40 @@ class Recorder:
             if self.traces is not None:
                 self.traces.check(pid)
             self.sym.process_seen(pid)
-            self.py.process_seen(pid)
-            if self.jvm.is_jvm(pid) and self.jvm.attach(pid):
-                self._jvm_pids.add(pid)
+            for rt in self.runtimes:
+                if rt.process_seen(pid):
+                    self._runtime_of[pid] = rt
+                    break
         return name or fallback
 
+    def _recheck(self, pid: int) -> None:
+        """A process no runtime held at first sight may be one by now (its loader was not done)."""
+        for rt in self.runtimes:
+            if rt.recheck(pid):
+                self._runtime_of[pid] = rt
+                return
+
     def _frames(self, pid: int, kstack: tuple[int, ...], ustack: tuple[int, ...],
-                py_stack: int = 0):
-        key = (pid, kstack, ustack, py_stack)
+                rt_stack: int = 0):
+        key = (pid, kstack, ustack, rt_stack)
         frames = self._stack_cache.get(key)
         if frames is None:
             leaf_first: list[Frame] = []
             if kstack:
                 leaf_first.extend(self.sym.kernel_frames(kstack))
             user = self.sym.user_frames(pid, ustack) if ustack else []
-            if pid in self._jvm_pids:
-                user = javaize(user)
-            leaf_first.extend(self.py.merge(pid, user, py_stack))
+            rt = self._runtime_of.get(pid)
+            if rt is not None:
+                user = rt.merge(pid, user, rt_stack)
+            leaf_first.extend(user)
             frames = tuple(reversed(leaf_first))
             self._stack_cache[key] = frames
         return frames
 
     def _thread_name(self, pid: int, tid: int, comm: str) -> str:
-        """threading's or Java's name for a thread, else its comm."""
-        if pid in self._jvm_pids:
-            return self.jvm.thread_name(pid, tid) or comm
-        return self.py.thread_name(pid, tid) or comm
+        """The runtime's name for a thread (threading's, Java's), else its comm."""
+        rt = self._runtime_of.get(pid)
+        return (rt.thread_name(pid, tid) if rt is not None else None) or comm
 
     def _cpu_samples(self, events: Iterable[CpuEvent]) -> list[Sample]:
         period = 1_000_000_000 / self.opts.sample_hz
@@ -289,7 +297,7 @@ class Recorder:
             if not self._wanted(e.pid, e.comm):
                 continue
             comm = self._proc_name(e.pid, e.comm)
-            stack = self._frames(e.pid, e.kstack, self.unwinder.cpu_stack(e, comm), e.py_stack)
+            stack = self._frames(e.pid, e.kstack, self.unwinder.cpu_stack(e, comm), e.rt_stack)
             out.append(Sample(
                 kind=CPU, ts_ns=e.ts + self._mono_to_wall, pid=e.pid, tid=e.tid, cpu=e.cpu,
                 comm=comm, thread_name=self._thread_name(e.pid, e.tid, e.comm),
@@ -304,17 +312,19 @@ class Recorder:
         for e in events:
             if not self._wanted(e.pid, e.comm):
                 continue
-            stack = self._frames(e.pid, e.kstack, self.unwinder.off_cpu_stack(e), e.py_stack)
+            comm = self._proc_name(e.pid, e.comm)  # first: a new process's runtime is known
+            stack = self._frames(e.pid, e.kstack, self.unwinder.off_cpu_stack(e), e.rt_stack)
             ts = e.ts_out + self._mono_to_wall
-            common = dict(kind=OFFCPU, pid=e.pid, tid=e.tid, cpu=e.cpu,
-                          comm=self._proc_name(e.pid, e.comm),
+            common = dict(kind=OFFCPU, pid=e.pid, tid=e.tid, cpu=e.cpu, comm=comm,
                           thread_name=self._thread_name(e.pid, e.tid, e.comm),
                           stack=stack, count=e.count, trace_id=_hex(e.trace_id),
                           span_id=_hex(e.span_id))
             if e.blocked_ns > 0:
-                out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns,
-                                  reason=self.py.reason(e.pid, self._reason(e.state, e.kstack),
-                                                        bool(e.gil)), **common))
+                reason = self._reason(e.state, e.kstack)
+                rt = self._runtime_of.get(e.pid)
+                if rt is not None:
+                    reason = rt.reason(e.pid, reason, bool(e.lock_wait))
+                out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns, reason=reason, **common))
             if e.runq_ns > 0:
                 out.append(Sample(ts_ns=ts + e.blocked_ns, value_ns=e.runq_ns,
                                   reason="runqueue", **common))
@@ -361,9 +371,9 @@ class Recorder:
         self._self.forget(pid)
         self.sym.process_exited(pid)
         self.unwinder.process_exited(pid)
-        self.py.process_exited(pid)
-        self.jvm.process_exited(pid)
-        self._jvm_pids.discard(pid)
+        self._runtime_of.pop(pid, None)
+        for rt in self.runtimes:
+            rt.process_exited(pid)
 
 
 def _task_comm(pid: int, tid: int) -> str:

@@ -11,10 +11,10 @@ import struct
 from typing import NamedTuple
 
 # struct cpu_event header: ts, pid, tid, cpu, kstack_bytes, ustack_bytes, comm,
-# regs (ip, sp, bp), copy_bytes, pad, py_stack, link (trace id, span id), weight, pad
+# regs (ip, sp, bp), copy_bytes, pad, rt_stack, link (trace id, span id), weight, pad
 CPU_HEADER = struct.Struct("<QIIIHH16sQQQIIQ16s8sII")
 # struct off_event: ts_out, ts_wake, ts_in, pid, tid, cpu, state, kstack, ustack,
-# ucopy, pad, comm, py_stack, gil, pad, link (trace id, span id)
+# ucopy, pad, comm, rt_stack, lock_wait, pad, link (trace id, span id)
 OFF_EVENT = struct.Struct("<QQQIIIIiiII16sQII16s8s")
 # struct agg_key / agg_val
 AGG_KEY = struct.Struct("<IIIIiiIIQ16s8s")
@@ -35,7 +35,7 @@ class CpuEvent(NamedTuple):
     ustack: tuple[int, ...]
     regs: tuple[int, int, int] = (0, 0, 0)  # user ip, sp, bp when `stack` was copied
     stack: bytes = b""  # a copy of user memory from regs' sp, for CFI unwinding
-    py_stack: int = 0
+    rt_stack: int = 0  # a runtime's stack id (runtimes/, FLAMECAM_RUNTIME_STACK), 0: none
     trace_id: bytes = bytes(16)  # the span the thread served (bpf/tracectx.h), zeros: none
     span_id: bytes = bytes(8)
     weight: int = 1  # event periods this sample stands for (1 in `weight` kept)
@@ -61,8 +61,8 @@ class OffCpuEvent(NamedTuple):
     kstack: tuple[int, ...]
     ustack: tuple[int, ...]
     ucopy: int = 0  # id of a StackCopy of the user stack, for CFI unwinding
-    py_stack: int = 0
-    gil: int = 0
+    rt_stack: int = 0  # a runtime's stack id (runtimes/, FLAMECAM_RUNTIME_STACK), 0: none
+    lock_wait: int = 0  # 1: blocked on the runtime's own lock (the GIL)
     trace_id: bytes = bytes(16)  # the span the thread served when it left the CPU
     span_id: bytes = bytes(8)
 
@@ -80,14 +80,14 @@ def comm_str(raw: bytes) -> str:
 
 
 def decode_cpu(buf: bytes) -> CpuEvent:
-    (ts, pid, tid, cpu, kb, ub, comm, ip, sp, bp, copied, _, py, trace, span, weight,
+    (ts, pid, tid, cpu, kb, ub, comm, ip, sp, bp, copied, _, rt, trace, span, weight,
      _) = CPU_HEADER.unpack_from(buf)
     off = CPU_HEADER.size
     n_k, n_u = kb // 8, ub // 8
     ips = struct.unpack_from(f"<{n_k + n_u}Q", buf, off)
     if not copied:
-        return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:], py_stack=py,
+        return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:], rt_stack=rt,
                         trace_id=trace, span_id=span, weight=weight)
     start = off + kb + ub
     return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:], (ip, sp, bp),
-                    bytes(buf[start:start + copied]), py, trace, span, weight)
+                    bytes(buf[start:start + copied]), rt, trace, span, weight)

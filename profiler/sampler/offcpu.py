@@ -60,12 +60,12 @@ class OffCpuSampler:
 
     def _on_event(self, _ctx, data, size) -> int:
         # Resolve stack ids now: ids can be reused once the map is cleared.
-        (t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, ucopy, _, comm, py, gil,
+        (t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, ucopy, _, comm, rt, lock,
          _, trace, span) = OFF_EVENT.unpack(ctypes.string_at(data, size))
         blocked, runq = split_interval(state, t_out, t_wake, t_in)
         self.events.append(
             OffCpuEvent(t_out, pid, tid, cpu, comm_str(comm), state, blocked, runq, 1,
-                        self._stack(kid), self._stack(uid), ucopy, py, gil, trace, span)
+                        self._stack(kid), self._stack(uid), ucopy, rt, lock, trace, span)
         )
         return 0
 
@@ -105,7 +105,7 @@ class OffCpuSampler:
         time.sleep(0.0005)  # let programs that read the old generation finish
         done = []
         for kb, vb in _entries(table):
-            gen, pid, tid, state, kid, uid, ucopy, gil, py, trace, span = AGG_KEY.unpack_from(kb)
+            gen, pid, tid, state, kid, uid, ucopy, lock, rt, trace, span = AGG_KEY.unpack_from(kb)
             if gen != old:
                 continue
             count, blocked, runq, last_in, cpu, _, comm = AGG_VAL.unpack_from(vb)
@@ -113,7 +113,7 @@ class OffCpuSampler:
             self.events.append(
                 OffCpuEvent(last_in - blocked // max(count, 1), pid, tid, cpu, comm_str(comm),
                             state, blocked, runq, count, self._stack(kid), self._stack(uid),
-                            ucopy, py, gil, trace, span)
+                            ucopy, rt, lock, trace, span)
             )
         _delete(table, done)
 
@@ -126,7 +126,7 @@ class OffCpuSampler:
             self.events.append(
                 OffCpuEvent(s.ts_out, s.tgid, k.value, s.cpu, comm_str(bytes(s.comm)), s.state,
                             blocked, runq, 1, self._stack(s.kstack), self._stack(s.ustack),
-                            s.ucopy, s.py_stack, s.gil, bytes(s.link.trace_id),
+                            s.ucopy, s.rt_stack, s.lock_wait, bytes(s.link.trace_id),
                             bytes(s.link.span_id))
             )
 

@@ -105,7 +105,11 @@ class ObjectReader:
 
     def dict_get_str(self, addr: int, name: str) -> int:
         """Value address for the str key `name`, or 0."""
-        for key, value in self.dict_items(addr):
+        return self._find_str(self.dict_items(addr), name)
+
+    def _find_str(self, items: Iterator[tuple[int, int]], name: str) -> int:
+        """The value of the first (key, value) whose key is the str `name`, or 0."""
+        for key, value in items:
             try:
                 if self.string(key) == name:
                     return value
@@ -150,10 +154,4 @@ class ObjectReader:
         return self._lookup_split(cached_keys, values, name) if values and cached_keys else 0
 
     def _lookup_split(self, keys: int, values: int, name: str) -> int:
-        for key, value in self._values_items(keys, values):
-            try:
-                if self.string(key) == name:
-                    return value
-            except MemoryReadError:
-                continue
-        return 0
+        return self._find_str(self._values_items(keys, values), name)

@@ -1,6 +1,6 @@
 """Python support for the recorder, in one object: what wiring needs.
 
-The recorder owns the bcc module that carries `runtimes/python/python.h`; this object
+The recorder owns the bcc module that carries `python.h`; this object
 registers Python processes with the kernel walker, turns the stack ids its
 events carry into named, merged frames, names threads and upgrades off-CPU
 reasons to `gil`. Everything degrades to "no Python frames" for a process it
@@ -44,7 +44,12 @@ def find_python_pids(pids: Iterable[int] | None = None) -> list[int]:
 
 
 class PythonStacks:
-    """Python frames for a recording. `bpf` is the loaded module (or None)."""
+    """Python frames for a recording. `bpf` is the loaded module (or None).
+
+    The `runtimes.interface.Runtime` of CPython: what the recorder drives.
+    """
+
+    name = "python"
 
     def __init__(self, bpf=None, processes: PythonProcesses | None = None,
                  python_native: bool = False) -> None:
@@ -54,6 +59,10 @@ class PythonStacks:
         self._registered: set[int] = set()
         self._stacks: dict[tuple[int, int], PyStack | None] = {}
         self._rechecks: dict[int, tuple[float, int]] = {}  # pid -> (when, looks so far)
+
+    def bpf_source(self) -> str:
+        """python.h, the kernel walker, for `program.load`."""
+        return bpf_maps.bpf_source()
 
     def scan(self, pids: Iterable[int] | None = None) -> list[int]:
         """Find and prepare every readable Python process (all, or among `pids`).
@@ -119,6 +128,9 @@ class PythonStacks:
             raw = bpf_maps.read_py_stack(self.bpf, py_stack_id)
             self._stacks[key] = self.procs.symbolize(pid, raw) if raw else None
         return self._stacks[key]
+
+    def before_symbolize(self, pid: int) -> None:
+        pass  # code objects are named from memory: nothing to refresh
 
     def merge(self, pid: int, native_leaf_first: list[Frame], py_stack_id: int) -> list[Frame]:
         """`native_leaf_first` with the event's Python frames in place."""

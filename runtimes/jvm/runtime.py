@@ -1,0 +1,68 @@
+"""HotSpot as a recorder runtime: perf maps kept current, Java names, thread names.
+
+It walks nothing in the kernel: the JIT's frames are native frames named from
+the perf map the JVM writes (over the attach protocol, when first seen), then
+spelled as Java (`javaize`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from profiler.model import Frame
+
+from .java_names import javaize
+from .processes import JvmProcesses
+
+
+class JvmRuntime:
+    """The `runtimes.interface.Runtime` of HotSpot JVMs."""
+
+    name = "jvm"
+
+    def __init__(self, warn: Callable[[str], None] | None = None) -> None:
+        self.procs = JvmProcesses(warn=warn)
+        self._pids: set[int] = set()
+
+    def bpf_source(self) -> str:
+        return ""
+
+    def scan(self, pids: Iterable[int] | None = None) -> list[int]:
+        return []  # attached when first seen in a sample, not before
+
+    def bind(self, bpf) -> None:
+        pass
+
+    def process_seen(self, pid: int) -> bool:
+        if pid in self._pids:
+            return True
+        if self.procs.is_jvm(pid) and self.procs.attach(pid):
+            self._pids.add(pid)
+            return True
+        return False
+
+    def recheck(self, pid: int) -> bool:
+        return False  # a launcher that execs java is seen anew (exec events)
+
+    def stack(self, pid: int, stack_id: int) -> None:
+        return None
+
+    def before_symbolize(self, pid: int) -> None:
+        if pid in self._pids:
+            self.procs.before_symbolize(pid)
+
+    def merge(self, pid: int, native_leaf_first: list[Frame], stack_id: int) -> list[Frame]:
+        return javaize(native_leaf_first) if pid in self._pids else native_leaf_first
+
+    def reason(self, pid: int, reason: str, lock_wait: bool) -> str:
+        return reason
+
+    def thread_name(self, pid: int, tid: int) -> str | None:
+        return self.procs.thread_name(pid, tid) if pid in self._pids else None
+
+    def end_batch(self) -> None:
+        pass
+
+    def process_exited(self, pid: int) -> None:
+        self.procs.process_exited(pid)
+        self._pids.discard(pid)

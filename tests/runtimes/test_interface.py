@@ -1,0 +1,47 @@
+"""Runtimes plug into the recorder through `runtimes.interface.Runtime` alone."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+from profiler.sampler.options import SamplerOptions
+from runtimes import RUNTIMES, Runtime, start_runtimes
+
+ROOT = Path(__file__).resolve().parents[2]
+PROTOCOL = {name: inspect.signature(fn) for name, fn in vars(Runtime).items()
+            if callable(fn) and not name.startswith("_")}
+
+
+def test_every_registered_runtime_has_the_protocol_methods():
+    made = start_runtimes(SamplerOptions(python_native=True))
+    assert [rt.name for rt in made] == ["python", "jvm"] and len(made) == len(RUNTIMES)
+    for rt in made:
+        for name, sig in PROTOCOL.items():
+            got = inspect.signature(getattr(rt, name))  # the recorder passes arguments by position
+            want = len([p for p in sig.parameters if p != "self"])
+            required = [p for p in got.parameters.values() if p.default is p.empty]
+            assert len(required) <= want <= len(got.parameters), f"{rt.name}.{name}{got}"
+    assert made[0].python_native  # options reach the runtime that reads them
+
+
+def test_the_recorder_names_no_runtime():
+    path = ROOT / "profiler" / "recorder.py"
+    tree = ast.parse(path.read_text())
+    mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "runtimes" in mods
+    assert not [m for m in mods if m.startswith("runtimes.")]
+    words = {n.id.lower() for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    words |= {n.attr.lower() for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    named = {"py", "python", "jvm", "java", "javaize", "gil"}
+    assert not [w for w in words if named & set(w.split("_"))]
+
+
+def test_a_runtime_without_a_process_is_cheap_and_silent():
+    """Calls for a pid no runtime holds answer 'nothing here' without reading it."""
+    for rt in start_runtimes(SamplerOptions()):
+        assert rt.thread_name(1 << 30, 1) is None
+        assert rt.merge(1 << 30, [], 0) == []
+        assert rt.reason(1 << 30, "lock", False) == "lock"
+        rt.process_exited(1 << 30)
