@@ -48,6 +48,7 @@ from ..tracectx import (
     SLOT_SIZE,
     VERSION,
 )
+from .layout import MapLayout
 
 log = logging.getLogger("flamecam.tracectx")
 
@@ -55,8 +56,9 @@ log = logging.getLogger("flamecam.tracectx")
 # by tests/otel/test_layout.py). The BPF side reads slots at the fixed 64-byte
 # stride, so a table with longer slots or records is not registered.
 MAPPING_NAME = f"/memfd:{MEMFD_NAME}"
-# struct trace_proc in bpf/tracectx.h: base, pidns dev, pidns ino, nslots, pad
-TRACE_PROC = struct.Struct("<QQQII")
+# struct trace_proc in bpf/tracectx.h (pinned by tests/sampler/test_event_layouts.py).
+TRACE_PROC = MapLayout(("base", "Q"), ("pidns_dev", "Q"), ("pidns_ino", "Q"), ("nslots", "I"),
+                       ("pad", "I"))
 MAX_SLOTS = 1 << 20
 MAX_RING = 1 << 20
 
@@ -202,8 +204,9 @@ class TraceContexts:
         t = _Table(pid, base, nslots, ring_records, mem, tail, pidns, {}, start_time(pid))
         self._tables[pid] = t
         if self._procs is not None:
+            dev, ino = pidns or (0, 0)
             self._procs[ctypes.c_uint32(pid)] = self._procs.Leaf.from_buffer_copy(
-                TRACE_PROC.pack(base, *(pidns or (0, 0)), nslots, 0))
+                TRACE_PROC.pack(base=base, pidns_dev=dev, pidns_ino=ino, nslots=nslots))
         log.info("pid %d: thread-context table at %#x (%d slots, ring of %d)", pid, base,
                  nslots, ring_records)
         return True

@@ -3,7 +3,7 @@
 The kernel walks frames but cannot name them: it records code-object
 addresses (low bit: entry frame) and instruction pointers, and user space
 names them later with `PythonProcess.symbolize` (cached per code object).
-Keep `PY_PROC` in step with `struct py_proc` in runtimes/python/python.h.
+`PY_PROC` is pinned to `struct py_proc` by tests/sampler/test_event_layouts.py.
 """
 
 from __future__ import annotations
@@ -12,11 +12,23 @@ import ctypes
 import struct
 from pathlib import Path
 
+from profiler.sampler.layout import MapLayout
+
 from .reader import PythonProcess, RawFrame
 
-# struct py_proc: runtime, gil, gil_size, 14 x s32 offsets, version, pidns dev, ino
-PY_PROC = struct.Struct("<QQI14iIQQ")
-PY_STACK_HEADER = struct.Struct("<II")
+# struct py_proc and the head of struct py_stack in python.h, named as there
+# (pinned by tests/sampler/test_event_layouts.py). The 14 offsets carry
+# PyOffsets' field names.
+_OFFSETS = (
+    "runtime_interpreters_head", "interp_threads_head", "tstate_next",
+    "tstate_native_thread_id", "tstate_cframe", "cframe_current_frame",
+    "tstate_current_frame", "frame_code", "frame_previous", "frame_instr", "frame_owner",
+    "frame_is_entry", "gil_last_holder", "gil_locked",
+)
+PY_PROC = MapLayout(("runtime", "Q"), ("gil", "Q"), ("gil_size", "I"),
+                    *((name, "i") for name in _OFFSETS),
+                    ("version", "I"), ("pidns_dev", "Q"), ("pidns_ino", "Q"))
+PY_STACK_HEADER = MapLayout(("len", "I"), ("truncated", "I"))
 
 HEADER = Path(__file__).with_name("python.h")
 
@@ -28,19 +40,15 @@ def bpf_source() -> str:
 
 def py_proc_bytes(proc: PythonProcess) -> bytes:
     """The `struct py_proc` describing one process for the kernel walker."""
-    o = proc.off
     try:
         gil_lo, gil_hi = proc.gil_range()
     except OSError:
         gil_lo, gil_hi = 0, 0
+    dev, ino = proc.pidns or (0, 0)
     return PY_PROC.pack(
-        proc.runtime.runtime_addr, gil_lo, gil_hi - gil_lo,
-        o.runtime_interpreters_head, o.interp_threads_head, o.tstate_next,
-        o.tstate_native_thread_id, o.tstate_cframe, o.cframe_current_frame,
-        o.tstate_current_frame, o.frame_code, o.frame_previous, o.frame_instr,
-        o.frame_owner, o.frame_is_entry, o.gil_last_holder, o.gil_locked,
-        (proc.version[0] << 8) | proc.version[1],
-        *(proc.pidns or (0, 0)),
+        runtime=proc.runtime.runtime_addr, gil=gil_lo, gil_size=gil_hi - gil_lo,
+        version=(proc.version[0] << 8) | proc.version[1], pidns_dev=dev, pidns_ino=ino,
+        **{name: getattr(proc.off, name) for name in _OFFSETS},
     )
 
 
@@ -63,7 +71,7 @@ def decode_py_stack(raw: bytes) -> list[RawFrame]:
     A stack deeper than the kernel walker's limit ends with a `code=0` frame,
     which `PythonProcess.frame` names `[truncated]`.
     """
-    n, truncated = PY_STACK_HEADER.unpack_from(raw)
+    n, truncated = PY_STACK_HEADER.struct.unpack_from(raw)
     words = struct.unpack_from(f"<{2 * n}Q", raw, PY_STACK_HEADER.size)
     out: list[RawFrame] = []
     for i in range(n):
