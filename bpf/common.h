@@ -27,7 +27,7 @@
 #define STACK_COPY_MAX 16384
 #endif
 
-/* Runtime hooks: a runtime's BPF side (runtimes/<name>/*.h, spliced before
+/* Runtime hooks: a runtime's BPF side (its header in runtimes/<name>/, spliced before
  * this file) defines them; without one, no runtime stack and no lock wait.
  * FLAMECAM_RUNTIME_STACK(tgid, tid): a u64 id of the current thread's runtime
  * stack that user space resolves (0: none); FLAMECAM_RUNTIME_LOCK_WAIT: 1 when
