@@ -39,8 +39,18 @@
 #define FLAMECAM_RUNTIME_LOCK_WAIT(tgid, tid) 0
 #endif
 
-/* Processes to profile when FILTER_PIDS is set (tgid -> 1). */
+#ifndef FOLLOW_CHILDREN
+#define FOLLOW_CHILDREN 0
+#endif
+
+/* Processes to profile when FILTER_PIDS is set (tgid -> 1). With
+ * FOLLOW_CHILDREN (`flamecam record -- COMMAND`) bpf/procs.c adds every
+ * child forked by a listed process, so the map is larger then. */
+#if FOLLOW_CHILDREN
+BPF_HASH(pid_filter, u32, u8, 65536);
+#else
 BPF_HASH(pid_filter, u32, u8, 4096);
+#endif
 
 /* Flamecam's own other processes (server, its workers), never profiled
  * (tgid -> 1); filled by profiler/sampler/self_exclusion.py. */

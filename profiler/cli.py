@@ -13,6 +13,7 @@ import sys
 
 from . import __version__
 from .cmdline import add_secret_args, positive_int, secret, setup_logging
+from .report import SORT_KEYS
 from .server.command import add_listen_args, add_server_args
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PREREQ = 0, 1, 2, 3
@@ -93,9 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "record", help="record stacks for a while and write a profile file",
-        description="Record on-CPU and off-CPU stacks of every process (or of -p PIDs) "
-                    "and write them to a file. Ctrl-C stops early and still writes the file.",
+        description="Record on-CPU and off-CPU stacks of every process (or of -p PIDs, "
+                    "or of COMMAND and its children from their first instruction) and write "
+                    "them to a file. Ctrl-C stops early and still writes the file. With "
+                    "COMMAND, flamecam exits with COMMAND's exit status.",
         epilog="examples:\n"
+               "  flamecam record -o app.folded -- python3 app.py --port 8080\n"
                "  flamecam record -d 30 -o host.folded\n"
                "  flamecam record -p 1234 -F 999 -o app.pb.gz\n"
                "  flamecam record --comm '^nginx' --no-off-cpu -o nginx.speedscope.json",
@@ -109,6 +113,33 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=("folded", "pprof", "speedscope"),
                    help="output format (default: from FILE's ending: .folded, .pb.gz, "
                         ".speedscope.json; otherwise folded)")
+    r.add_argument("cmd_argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
+                   help="start COMMAND and profile it and its children until it exits")
+
+    rep = sub.add_parser(
+        "report", help="print where the time went in a profile file",
+        description="Read a profile file written by Flamecam (folded, pprof or speedscope) "
+                    "and print its functions by self and total time, with the on-CPU and "
+                    "off-CPU split by reason, like `perf report --stdio`. Self time off the "
+                    "CPU goes to the function that blocked (the last frame outside the "
+                    "kernel).",
+        epilog="examples:\n"
+               "  flamecam report app.folded\n"
+               "  flamecam report --sort total --limit 50 app.pb.gz | less\n"
+               "  flamecam report --threads app.pb.gz",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rep.add_argument("file", metavar="FILE", help="a .folded, .pb.gz or .speedscope.json file")
+    rep.add_argument("--sort", choices=SORT_KEYS, default="self",
+                     help="order functions by self time (default), total time, on-CPU self, "
+                          "off-CPU self, or name")
+    rep.add_argument("--limit", type=int, default=20, metavar="N",
+                     help="print the first N rows (0: all; default 20)")
+    rep.add_argument("--kind", choices=("all", "cpu", "offcpu"), default="all",
+                     help="on-CPU samples, off-CPU intervals or both (default)")
+    rep.add_argument("--threads", action="store_true",
+                     help="one row per thread instead of per function (pprof files only: "
+                          "folded and speedscope do not keep threads)")
 
     run = sub.add_parser(
         "run", help="the whole platform on this host: server + agent (what `make run` starts)",
@@ -155,23 +186,65 @@ def _prereq_or_exit() -> None:
 
 def cmd_record(args) -> int:
     from .formats import infer_format
+    from .launch import Command, LaunchError
     from .record_command import record
     from .sampler.program import SamplerError
 
     fmt = args.format or infer_format(args.output) or "folded"
+    argv = args.cmd_argv[1:] if args.cmd_argv[:1] == ["--"] else args.cmd_argv
+    if argv and args.pids:
+        print("flamecam: give -p PID or a COMMAND, not both", file=sys.stderr)
+        return EXIT_USAGE
     for pid in args.pids:
         if not os.path.exists(f"/proc/{pid}"):
             print(f"flamecam: no process with pid {pid}", file=sys.stderr)
             return EXIT_USAGE
     _prereq_or_exit()
+    opts = _sampler_opts(args)
+    command = None
+    if argv:
+        command = Command(argv)
+        opts.pids, opts.follow_children = [command.pid], True
     try:
-        record(_sampler_opts(args), args.duration, args.output, fmt)
+        record(opts, args.duration, args.output, fmt, command=command)
+    except LaunchError as e:
+        print(f"flamecam: {e}", file=sys.stderr)
+        return e.status
     except SamplerError as e:
         print(f"flamecam: {e}", file=sys.stderr)
         return EXIT_PREREQ
     except OSError as e:
         print(f"flamecam: cannot write {args.output}: {e.strerror}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        if command is not None and command.status is None:
+            command.abandon()
+    return command.status if command is not None else EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from .formats.read import read_samples
+    from .report import format_report, summarize
+
+    try:
+        fmt, samples = read_samples(args.file)
+    except OSError as e:
+        print(f"flamecam: cannot read {args.file}: {e.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValueError as e:
+        print(f"flamecam: {args.file}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.threads and fmt != "pprof":
+        print(f"flamecam: {args.file} is {fmt}, which keeps no threads; record with "
+              "-o FILE.pb.gz for --threads", file=sys.stderr)
+        return EXIT_USAGE
+    kinds = {"all": ("cpu", "offcpu"), "cpu": ("cpu",), "offcpu": ("offcpu",)}[args.kind]
+    text = format_report(summarize(samples, kinds), args.sort, args.limit, args.threads)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 
@@ -244,8 +317,8 @@ def cmd_doctor(_args) -> int:
     return EXIT_OK if all(c.ok for c in results) else EXIT_PREREQ
 
 
-COMMANDS = {"record": cmd_record, "run": cmd_run, "server": cmd_server, "agent": cmd_agent,
-            "doctor": cmd_doctor}
+COMMANDS = {"record": cmd_record, "report": cmd_report, "run": cmd_run, "server": cmd_server,
+            "agent": cmd_agent, "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:

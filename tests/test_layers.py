@@ -10,14 +10,15 @@ both need goes one rank down (profiler/web).
 Why this order (docs/ARCHITECTURE.md says the same, per folder):
   0 the vocabulary and leaf helpers everyone may use: the model (Frame,
     Sample), the BPF C sources, progress lines, command-line types, /proc
-    readers (procfs).
+    readers (procfs), the gated command launcher (launch).
   1 sampler: loads the BPF programs, decodes raw events.
   2 symbolizer: unwinds stack copies (symbolizer/unwind/) and names addresses.
     runtimes, its sibling: one package per language runtime (Python, JVM),
     each with its BPF side (C text the sampler splices in) and its user side
     (detection, kernel-map registration, reading, naming its frames).
   3 recorder: sampler + symbolizer -> Samples; the end of the host side.
-  4 formats: files and wire messages made of Samples (folded, pprof, ...).
+  4 formats: files and wire messages made of Samples (folded, pprof, ...);
+    report: the same Samples summed into text.
   5 store: series and blocks in SQL; SQLAlchemy lives here only.
   6 web: HTTP plumbing shared by the endpoints (errors, params, context).
   7 ingest, query, webui: the endpoints, siblings.
@@ -46,12 +47,14 @@ LAYERS: dict[str, int] = {
     "profiler.cmdline": 0,
     "profiler.procfs": 0,
     "profiler.tracectx": 0,  # the thread-context table layout (docs/TRACE_CONTEXT.md)
+    "profiler.launch": 0,  # a command held at its gate for `record -- COMMAND`
     "bpf": 0,
     "profiler.sampler": 1,
     "symbolizer": 2,
     "runtimes": 2,  # one package per language runtime: its BPF side and its user side
     "profiler.recorder": 3,
     "profiler.formats": 4,
+    "profiler.report": 4,  # where the time went, as text (`flamecam report`)
     "profiler.store": 5,
     "profiler.web": 6,
     "profiler.ingest": 7,

@@ -10,6 +10,9 @@ class SamplerOptions:
     """Knobs of the samplers. Defaults match `flamecam record`."""
 
     pids: list[int] = field(default_factory=list)
+    # Profile the children the listed processes fork, from their first
+    # instruction (`flamecam record -- COMMAND`; bpf/procs.c).
+    follow_children: bool = False
     comm: str | None = None
     hz: int = 99
     # Threads serving a traced request (bpf/tracectx.h) are sampled at

@@ -50,6 +50,7 @@ def cflags(opts: SamplerOptions) -> list[str]:
         f"-I{bpf.SOURCE_DIR}",
         f"-DSELF_TGID={os.getpid()}",
         f"-DFILTER_PIDS={1 if opts.pids else 0}",
+        f"-DFOLLOW_CHILDREN={1 if opts.follow_children else 0}",
         f"-DRINGBUF_PAGES={opts.ringbuf_pages}",
         f"-DTHRESHOLD_NS={opts.off_cpu_threshold_us * 1000}ULL",
         f"-DSTART_ENTRIES={opts.start_entries}",
