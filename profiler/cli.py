@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
                "  flamecam record -o app.folded -- python3 app.py --port 8080\n"
                "  flamecam record -d 30 -o host.folded\n"
+               "  flamecam record -d 10 -o host.html      # open it in a browser\n"
                "  flamecam record -p 1234 -F 999 -o app.pb.gz\n"
                "  flamecam record --comm '^nginx' --no-off-cpu -o nginx.speedscope.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -110,9 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after SECONDS (default: until Ctrl-C)")
     r.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="where to write the profile")
-    r.add_argument("--format", choices=("folded", "pprof", "speedscope"),
+    r.add_argument("--format", choices=("folded", "pprof", "speedscope", "html", "svg"),
                    help="output format (default: from FILE's ending: .folded, .pb.gz, "
-                        ".speedscope.json; otherwise folded)")
+                        ".speedscope.json, or .html and .svg for an interactive flame graph "
+                        "that opens in a browser, no network needed; otherwise folded)")
     r.add_argument("cmd_argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
                    help="start COMMAND and profile it and its children until it exits")
 

@@ -105,7 +105,16 @@ def record(opts: SamplerOptions, duration_s: float | None, out_path: str, fmt: s
     lost = {k: v for k, v in stats.items() if k.startswith("lost") and k != "lost"}
     profile = Profile(samples=samples, start_ns=start_ns, end_ns=end_ns, hz=opts.hz, lost=lost,
                       meta={"host": socket.gethostname()})
-    write_profile(profile, out_path, fmt)
+    if fmt == "html":
+        from .flame_file import write_html
+
+        write_html(profile, out_path)
+    elif fmt == "svg":
+        from .flame_file import write_svg
+
+        write_svg(profile, out_path)
+    else:
+        write_profile(profile, out_path, fmt)
     n_cpu = sum(1 for s in samples if s.kind == "cpu")
     progress.done(
         f"flamecam: wrote {out_path} ({fmt}): {n_cpu} on-CPU samples, "

@@ -9,7 +9,10 @@ from __future__ import annotations
 from ..model import Profile
 
 FORMATS = ("folded", "pprof", "speedscope")
-_SUFFIXES = ((".folded", "folded"), (".collapsed", "folded"), (".txt", "folded"),
+# Pages a person opens (profiler/flame_file.py writes them; nothing reads them back).
+PAGE_FORMATS = ("html", "svg")
+_SUFFIXES = ((".html", "html"), (".htm", "html"), (".svg", "svg"),
+             (".folded", "folded"), (".collapsed", "folded"), (".txt", "folded"),
              (".pb.gz", "pprof"), (".pprof", "pprof"), (".pb", "pprof"),
              (".speedscope.json", "speedscope"), (".json", "speedscope"))
 

@@ -8,7 +8,7 @@ labels, with pid, tid and thread name, so only pprof can be split by thread.
 from __future__ import annotations
 
 from ..model import CPU, OFFCPU, Sample
-from . import infer_format
+from . import PAGE_FORMATS, infer_format
 
 MAX_FILE_BYTES = 2 << 30
 _OFF = "[off-cpu:"
@@ -49,6 +49,9 @@ def read_samples(path: str) -> tuple[str, list[Sample]]:
     if len(data) > MAX_FILE_BYTES:
         raise ValueError(f"larger than {MAX_FILE_BYTES >> 30} GiB")
     fmt = infer_format(path) or _sniff(data)
+    if fmt in PAGE_FORMATS:
+        raise ValueError(f"a flame graph page ({fmt}) cannot be read back: "
+                         "record to .pb.gz, .folded or .speedscope.json for reports")
     if fmt == "pprof":
         from . import pprof
 

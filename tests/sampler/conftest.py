@@ -41,3 +41,9 @@ def bystander(threads_exe):
     w = Workload(threads_exe, "0")
     yield w
     w.stop()
+
+
+@pytest.fixture(scope="session")
+def launched_exe(tmp_path_factory) -> Path:
+    """tests/workloads/launched.c: 70/30 burn_a/burn_b, a child, a chosen exit status."""
+    return compile_c("launched.c", tmp_path_factory.mktemp("bin"))

@@ -18,18 +18,12 @@ import time
 import pytest
 
 from profiler.formats.read import read_samples
-from tests.workloads import compile_c
 
 from .conftest import ROOT, flamecam
 
 pytestmark = pytest.mark.bpf
 
 SECONDS = 3.0
-
-
-@pytest.fixture(scope="module")
-def launched_exe(tmp_path_factory):
-    return compile_c("launched.c", tmp_path_factory.mktemp("bin"))
 
 
 @pytest.fixture(scope="module")
