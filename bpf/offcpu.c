@@ -116,14 +116,15 @@ BPF_RINGBUF_OUTPUT(off_copies, RINGBUF_PAGES * 4);  /* copies are 16 KiB each */
 /* A copy is sent once per blocking place, not once per block: threads that
  * alternate between places (read, preempted in write, ...) miss off_walks
  * but find their place here. Equal kernel stack, frame-pointer walk, ip and
- * sp in one process mean the same user stack. */
+ * sp in one process mean the same user stack; the size is part of the place,
+ * so a process switched from leaf copies to whole ones gets whole ones. */
 struct copy_place {
     u64 ip;
     u64 sp;
     u32 tgid;
     s32 kstack;
     s32 ustack;
-    u32 pad;
+    u32 bytes;
 };
 BPF_TABLE("lru_hash", struct copy_place, u32, off_copy_ids, STACK_ENTRIES);
 
@@ -192,7 +193,7 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
             count(COUNT_OFF_STACK_LOST);
         u32 want = cacheable ? copy_wanted(tgid) : 0;
         if (want) {
-            struct copy_place place = {r.ip, r.sp, tgid, s.kstack, s.ustack, 0};
+            struct copy_place place = {r.ip, r.sp, tgid, s.kstack, s.ustack, want};
             u32 *known = off_copy_ids.lookup(&place);
             if (known) {
                 s.ucopy = *known;

@@ -58,6 +58,7 @@ def cflags(opts: SamplerOptions) -> list[str]:
         f"-DSTACK_ENTRIES={opts.stack_entries}",
         f"-DSTACK_COPY_MAX={_power_of_two_at_most(opts.stack_copy_bytes)}",
         f"-DCOPY_ALL_BYTES={opts.stack_copy_bytes if opts.unwind == 'dwarf' else 0}",
+        f"-DLEAF_COPY_BYTES={opts.leaf_copy_bytes if opts.unwind == 'auto' else 0}",
         f"-DKEEP_EVERY={opts.keep_every if opts.trace_links else 1}",
         f"-DFLAMECAM_TRACE_LINKS={1 if opts.trace_links else 0}",
         "-Wno-macro-redefined",

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 from profiler.sampler.events import CpuEvent, OffCpuEvent
 
 from ..binaries import Binaries
+from ..cache import BlobCache
 from ..objects import ObjectFile
 from ..process import FRAME_CACHE_LIMIT, ProcessState
 from .cfi import NO_RULE, DiskCache, Rule
+from .framepointers import FORMAT_VERSION as FP_FORMAT
 from .framepointers import has_frame_pointers, is_runtime
 from .policy import UnwindChooser, starts_stack
 from .tables import UnwindTable, open_unwind_table
@@ -42,6 +44,8 @@ class Unwinder:
         self.binaries = binaries
         self.chooser = chooser
         self._disk = DiskCache(binaries.cache_dir) if binaries.cache_dir else None
+        self._fp_disk = BlobCache(binaries.cache_dir, f"framepointers-v{FP_FORMAT}") \
+            if binaries.cache_dir else None
         # off-CPU stack copy id -> (unwound addresses, reached the root)
         self._copy_addrs: dict[int, tuple[tuple[int, ...], bool]] = {}
         self.stats = binaries.stats
@@ -50,17 +54,25 @@ class Unwinder:
 
     # -- samples ------------------------------------------------------------
     def cpu_stack(self, e: CpuEvent, comm: str) -> tuple[int, ...]:
-        """The user stack of an on-CPU sample: CFI-unwound from its stack copy if
-        it has one; otherwise the frame-pointer walk, which the policy counts.
+        """The user stack of an on-CPU sample: the CFI walk of its stack copy,
+        joined to the frame-pointer walk where that continues it
+        (`join_fp_walk`); with no copy, the frame-pointer walk. Stacks of
+        processes still on frame pointers are counted by the policy.
 
         Length is no guide: without frame pointers, the kernel's frame-pointer
         walk reads garbage past the first frames and can be the longer one.
         """
-        if e.stack:
-            return tuple(self.user_stack(e.pid, e.ustack, *e.regs, e.stack))
-        if e.ustack and self.chooser is not None and self.chooser.undecided(e.pid):
-            self.chooser.observe(e.pid, comm, self.reaches_root(e.pid, e.ustack))
-        return e.ustack
+        addrs = self.user_stack(e.pid, e.ustack, *e.regs, e.stack) if e.stack else e.ustack
+        if addrs and self.chooser is not None and self.chooser.undecided(e.pid):
+            self.chooser.observe(e.pid, comm, self.reaches_root(e.pid, addrs))
+        return tuple(addrs)
+
+    def process_seen(self, pid: int, comm: str) -> None:
+        """Judges a process new to the policy by its binaries (`copy_reason`),
+        before its stacks are looked at."""
+        if self.chooser is not None and self.chooser.mode == "auto" \
+                and not self.chooser.judged(pid):
+            self.chooser.judge(pid, comm, self.copy_reason(pid))
 
     def absorb_copies(self, off: OffCpuSampler) -> None:
         """Unwinds the off-CPU stack copies that arrived, once each, and drops the bytes."""
@@ -198,19 +210,27 @@ class Unwinder:
             if m.is_exec and m.is_file:
                 obj = self.binaries.object_for(st, m)
                 if obj is not None:
-                    out[obj.name] = has_frame_pointers(obj)
+                    out[obj.name] = has_frame_pointers(obj, self._fp_disk)
         return out
 
-    def needs_stack_copy(self, pid: int) -> bool:
-        """Whether this process's user stacks need copying for CFI unwinding.
+    def copy_reason(self, pid: int) -> str:
+        """Why this process's user stacks need whole copies for CFI unwinding
+        ('' when the frame-pointer walk with leaf copies will do).
 
-        True when a binary other than the C/C++ runtimes lacks frame pointers
-        (the kernel's frame-pointer walk would stop in it), when a binary's
-        build cannot be told (stripped), or when it runs CPython perf
-        trampolines (which push no frame pointer).
+        A binary other than the C/C++ runtimes lacks frame pointers (the
+        kernel's frame-pointer walk would stop in it; the runtimes' functions
+        are leaves or near them, which leaf copies cover), or the process runs
+        CPython perf trampolines (which push no frame pointer).
         """
-        fps = self.frame_pointers(pid)
-        if any(not fp for name, fp in fps.items() if not is_runtime(name)):
-            return True
+        no_fp = sorted(name for name, fp in self.frame_pointers(pid).items()
+                       if not fp and not is_runtime(name))
+        if no_fp:
+            return f"{', '.join(no_fp[:3])} built without frame pointers"
         pm = self.binaries.perf_map(self.binaries.process(pid), force=True)
-        return pm is not None and pm.has_prefix("py::")
+        if pm is not None and pm.has_prefix("py::"):
+            return "CPython perf trampolines"
+        return ""
+
+    def needs_stack_copy(self, pid: int) -> bool:
+        """Whether this process's user stacks need whole copies (`copy_reason`)."""
+        return bool(self.copy_reason(pid))

@@ -129,16 +129,28 @@ def walk(ip: int, sp: int, bp: int, stack: bytes, rule_for: Callable[[int], Rule
 def join_fp_walk(cfi_addrs: Sequence[int], complete: bool,
                  fp_addrs: Sequence[int]) -> list[int]:
     """A CFI walk, extended by a frame-pointer walk only where that provably
-    continues it (it contains the CFI walk's last address).
+    continues it (it contains one of the CFI walk's return addresses).
 
-    Without frame pointers, a walk by them reads garbage past the first
-    frames and can be *longer* than the right stack: length says nothing
-    about which one to trust.
+    The join is at the CFI walk's deepest address found in the frame-pointer
+    walk, at the deepest position no deeper than the CFI walk's: a
+    frame-pointer walk only ever skips frames (those without frame pointers,
+    such as libc's), it never adds any, so a CFI frame at depth i is at most
+    at depth i there; taking the deepest such keeps recursion's repeated
+    return addresses counted once. Without a common address the CFI walk
+    stands alone: without frame pointers, a walk by them reads garbage past
+    the first frames and can be *longer* than the right stack, so length says
+    nothing about which one to trust.
     """
     if complete or not cfi_addrs or not fp_addrs:
         return list(cfi_addrs)
-    last = cfi_addrs[-1]
+    where: dict[int, list[int]] = {}
     for j in range(1, len(fp_addrs)):
-        if fp_addrs[j] == last:
-            return list(cfi_addrs) + list(fp_addrs[j + 1:])
+        where.setdefault(fp_addrs[j], []).append(j)
+    for i in range(len(cfi_addrs) - 1, 0, -1):
+        js = where.get(cfi_addrs[i])
+        if js is None:
+            continue
+        fit = [j for j in js if j <= i]
+        if fit:
+            return list(cfi_addrs[:i + 1]) + list(fp_addrs[fit[-1] + 1:])
     return list(cfi_addrs)
