@@ -32,6 +32,7 @@ class SamplerOptions:
     start_entries: int = 16384
     agg_entries: int = 16384
     stack_entries: int = 32768
+    spill_entries: int = 4096  # stacks that collided in the stack map (bpf/offcpu.c)
 
     @property
     def sample_hz(self) -> int:

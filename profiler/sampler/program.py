@@ -56,6 +56,7 @@ def cflags(opts: SamplerOptions) -> list[str]:
         f"-DSTART_ENTRIES={opts.start_entries}",
         f"-DAGG_ENTRIES={opts.agg_entries}",
         f"-DSTACK_ENTRIES={opts.stack_entries}",
+        f"-DSPILL_ENTRIES={opts.spill_entries}",
         f"-DSTACK_COPY_MAX={_power_of_two_at_most(opts.stack_copy_bytes)}",
         f"-DCOPY_ALL_BYTES={opts.stack_copy_bytes if opts.unwind == 'dwarf' else 0}",
         f"-DLEAF_COPY_BYTES={opts.leaf_copy_bytes if opts.unwind == 'auto' else 0}",
