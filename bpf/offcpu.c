@@ -100,9 +100,10 @@ BPF_STACK_TRACE(off_stacks, STACK_ENTRIES);
 /* A stack whose hash bucket in off_stacks holds another stack: get_stackid
  * gives -EEXIST (the map never replaces a stack, so that ids stay true while
  * anything refers to them), and with hundreds of distinct stacks some always
- * collide, even on a quiet host. Such a stack is walked again into a spill
- * entry under an id of its own (SPILLED_ID bit set, a per-CPU sequence
- * number: never reused), which user space reads like a stack id. */
+ * collide, even on a quiet host (or -ENOMEM once its buckets are all used).
+ * Such a stack is walked again into a spill entry under an id of its own
+ * (SPILLED_ID bit set, a per-CPU sequence number: never reused), which user
+ * space reads like a stack id. */
 #define SPILLED_ID 0x40000000
 #define SPILL_FRAMES 127
 struct spilled_stack {
@@ -117,7 +118,7 @@ BPF_PERCPU_ARRAY(off_spill_seq, u32, 1);
 static __always_inline s32 stack_id(void *ctx, u64 flags)
 {
     s32 id = off_stacks.get_stackid(ctx, flags);
-    if (id != -EEXIST)
+    if (id >= 0 || id == -EFAULT)  /* -EFAULT: no such stack (a kernel thread's user stack) */
         return id;
     int zero = 0;
     struct spilled_stack *st = off_spill_scratch.lookup(&zero);

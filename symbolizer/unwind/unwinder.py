@@ -46,8 +46,8 @@ class Unwinder:
         self._disk = DiskCache(binaries.cache_dir) if binaries.cache_dir else None
         self._fp_disk = BlobCache(binaries.cache_dir, f"framepointers-v{FP_FORMAT}") \
             if binaries.cache_dir else None
-        # off-CPU stack copy id -> (unwound addresses, reached the root)
-        self._copy_addrs: dict[int, tuple[tuple[int, ...], bool]] = {}
+        # off-CPU stack copy id -> (unwound addresses, reached the root, same frame)
+        self._copy_addrs: dict[int, tuple[tuple[int, ...], bool, bool]] = {}
         self.stats = binaries.stats
         for k in ("cfi_compiled", "cfi_from_disk", "cfi_indexed"):
             self.stats.setdefault(k, 0)
@@ -83,7 +83,8 @@ class Unwinder:
                 self._copy_addrs.clear()
                 off.forget_copies()
             res = self.unwind_result(copy.pid, *copy.regs, copy.stack)
-            self._copy_addrs[cid] = (tuple(res.addrs), res.complete)
+            self._copy_addrs[cid] = (tuple(res.addrs), res.complete,
+                                     self._same_frame(copy.pid, res, copy.regs[2]))
         off.copies.clear()
 
     def off_cpu_stack(self, e: OffCpuEvent) -> tuple[int, ...]:
@@ -91,7 +92,7 @@ class Unwinder:
         hit = self._copy_addrs.get(e.ucopy) if e.ucopy else None
         if hit is None:
             return e.ustack
-        return tuple(join_fp_walk(hit[0], hit[1], e.ustack))
+        return tuple(join_fp_walk(*hit[:2], e.ustack, hit[2]))
 
     def process_exited(self, pid: int) -> None:
         if self.chooser is not None:
@@ -141,7 +142,19 @@ class Unwinder:
         if not stack:
             return list(fp_addrs)
         res = self.unwind_result(pid, ip, sp, bp, stack)
-        return join_fp_walk(res.addrs, res.complete, fp_addrs)
+        return join_fp_walk(res.addrs, res.complete, fp_addrs, self._same_frame(pid, res, bp))
+
+    def _same_frame(self, pid: int, res: UnwindResult, bp: int) -> bool:
+        """Whether the CFI walk ran out of copy in a frame that the kernel's
+        frame-pointer walk (which began at `bp`) begins at: a function built
+        with frame pointers whose rbp is still `bp` (`join_fp_walk`)."""
+        if res.reason != "end-of-copy" or res.bp != bp or not res.sp <= bp:
+            return False
+        pc = res.addrs[-1] - (len(res.addrs) > 1)
+        st = self.binaries.process(pid)
+        m = self.binaries.find(st, pc)
+        obj = self.binaries.object_for(st, m) if m is not None and m.is_file else None
+        return obj is not None and has_frame_pointers(obj, self._fp_disk)
 
     def reaches_root(self, pid: int, addrs: Sequence[int]) -> bool:
         """Whether a frame-pointer walk (leaf first; [0] exact ip, then return

@@ -33,6 +33,9 @@ class UnwindResult:
     addrs: list[int]  # leaf first; [0] exact ip, the rest return addresses
     complete: bool  # reached the thread's root
     reason: str  # why the walk stopped: root, end-of-copy, no-rule, bad-frame, depth
+    # rbp and rsp in the frame of addrs[-1], where the walk stopped (0: unknown)
+    bp: int = 0
+    sp: int = 0
 
 
 def walk(ip: int, sp: int, bp: int, stack: bytes, rule_for: Callable[[int], Rule],
@@ -123,23 +126,28 @@ def walk(ip: int, sp: int, bp: int, stack: bytes, rule_for: Callable[[int], Rule
         ip = ra
         addrs.append(ra)
         look = ra - 1
-    return UnwindResult(addrs, complete, reason)
+    return UnwindResult(addrs, complete, reason, bp, sp)
 
 
-def join_fp_walk(cfi_addrs: Sequence[int], complete: bool,
-                 fp_addrs: Sequence[int]) -> list[int]:
+def join_fp_walk(cfi_addrs: Sequence[int], complete: bool, fp_addrs: Sequence[int],
+                 same_frame: bool = False) -> list[int]:
     """A CFI walk, extended by a frame-pointer walk only where that provably
-    continues it (it contains one of the CFI walk's return addresses).
+    continues it.
 
-    The join is at the CFI walk's deepest address found in the frame-pointer
-    walk, at the deepest position no deeper than the CFI walk's: a
-    frame-pointer walk only ever skips frames (those without frame pointers,
-    such as libc's), it never adds any, so a CFI frame at depth i is at most
-    at depth i there; taking the deepest such keeps recursion's repeated
-    return addresses counted once. Without a common address the CFI walk
-    stands alone: without frame pointers, a walk by them reads garbage past
-    the first frames and can be *longer* than the right stack, so length says
-    nothing about which one to trust.
+    Proof one: the frame-pointer walk contains one of the CFI walk's return
+    addresses. The join is at the CFI walk's deepest such address, at the
+    deepest position no deeper than the CFI walk's: a frame-pointer walk only
+    ever skips frames (those without frame pointers, such as libc's), it never
+    adds any, so a CFI frame at depth i is at most at depth i there; taking
+    the deepest keeps recursion's repeated return addresses counted once.
+    Proof two (`same_frame`, for the caller to establish): the CFI walk
+    stopped in a function built with frame pointers whose rbp is the rbp the
+    frame-pointer walk started from, so that walk's return addresses are its
+    callers' (a leaf without frame pointers under a frame too large for the
+    copy).
+    Otherwise the CFI walk stands alone: without frame pointers, a walk by
+    them reads garbage past the first frames and can be *longer* than the
+    right stack, so length says nothing about which one to trust.
     """
     if complete or not cfi_addrs or not fp_addrs:
         return list(cfi_addrs)
@@ -153,4 +161,6 @@ def join_fp_walk(cfi_addrs: Sequence[int], complete: bool,
         fit = [j for j in js if j <= i]
         if fit:
             return list(cfi_addrs[:i + 1]) + list(fp_addrs[fit[-1] + 1:])
+    if same_frame:
+        return list(cfi_addrs) + list(fp_addrs[1:])
     return list(cfi_addrs)

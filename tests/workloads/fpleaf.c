@@ -3,7 +3,8 @@
  * called directly by one of ours, so a frame-pointer walk skips exactly the
  * caller the tests look for:
  *   sleeper thread:  start_thread -> sleeper -> nap -> nanosleep (off-CPU)
- *   worker threads:  start_thread -> worker -> handle_request -> memcpy (on-CPU)
+ *   worker threads:  start_thread -> worker -> handle_request -> memcpy (on-CPU;
+ *                                             handle_request's frame is 8 KiB)
  *                                             handle_request -> locker
  *                                               -> pthread_mutex_lock (lock waits)
  *                                               -> memset while holding it (on-CPU)
@@ -18,7 +19,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char src[1 << 16], dst[1 << 16], held[1 << 15];
-static volatile size_t copy_len = sizeof(src), held_len = sizeof(held);
+static volatile size_t copy_len = sizeof(src), held_len = sizeof(held), frame_len = 8192;
 
 __attribute__((noinline)) void nap(void)
 {
@@ -46,10 +47,15 @@ __attribute__((noinline)) void locker(void)
 
 __attribute__((noinline)) void handle_request(void)
 {
-    for (int i = 0; i < 4; i++)
+    /* A frame larger than the leaf copy: its return address is out of the
+     * copy, so only its frame pointer links it to the frame-pointer walk. */
+    char frame[8192];
+    for (int i = 0; i < 4; i++) {
         memcpy(dst, src, copy_len);
+        memcpy(frame, src, frame_len);
+    }
     locker();
-    __asm__ volatile("" ::: "memory");
+    __asm__ volatile("" : : "r"(frame) : "memory");
 }
 
 __attribute__((noinline)) void *worker(void *arg)
