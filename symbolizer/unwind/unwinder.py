@@ -9,7 +9,7 @@ and symbols only to see where a stack starts), never names frames.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import TYPE_CHECKING
 
 from profiler.sampler.events import CpuEvent, OffCpuEvent
@@ -62,8 +62,10 @@ class Unwinder:
         Length is no guide: without frame pointers, the kernel's frame-pointer
         walk reads garbage past the first frames and can be the longer one.
         """
-        addrs = self.user_stack(e.pid, e.ustack, *e.regs, e.stack) if e.stack else e.ustack
-        if addrs and self.chooser is not None and self.chooser.undecided(e.pid):
+        on_fp = self.chooser is not None and self.chooser.undecided(e.pid)
+        addrs = self.user_stack(e.pid, e.ustack, *e.regs, e.stack, leaf=on_fp) \
+            if e.stack else e.ustack
+        if addrs and on_fp:
             self.chooser.observe(e.pid, comm, self.reaches_root(e.pid, addrs))
         return tuple(addrs)
 
@@ -108,7 +110,8 @@ class Unwinder:
         return self.unwind_result(pid, ip, sp, bp, stack).addrs
 
     def unwind_result(self, pid: int, ip: int, sp: int, bp: int, stack: bytes,
-                      max_depth: int = MAX_DEPTH) -> UnwindResult:
+                      max_depth: int = MAX_DEPTH,
+                      meet: Container[int] | None = None) -> UnwindResult:
         """Like `unwind`, also saying whether the thread's root was reached."""
         st = self.binaries.process(pid)
 
@@ -124,7 +127,7 @@ class Unwinder:
             return r
 
         try:
-            res = walk(ip, sp, bp, stack, rule_for, max_depth)
+            res = walk(ip, sp, bp, stack, rule_for, max_depth, meet)
         except Exception:  # noqa: BLE001 - a bad sample costs its stack, never the profile
             self.stats["unwind_errors"] = self.stats.get("unwind_errors", 0) + 1
             return UnwindResult([ip], False, "error")
@@ -135,13 +138,18 @@ class Unwinder:
         return res
 
     def user_stack(self, pid: int, fp_addrs: Sequence[int], ip: int, sp: int, bp: int,
-                   stack: bytes) -> list[int]:
+                   stack: bytes, leaf: bool = False) -> list[int]:
         """The user stack of a sample that has both a frame-pointer walk and a
         stack copy: the CFI unwind, extended as `join_fp_walk` allows.
+
+        `leaf`: a leaf copy of a process whose code has frame pointers, so the
+        frame-pointer walk is right but for the frames it skips; the CFI walk
+        stops where it meets it (a few frames instead of the whole copy).
         """
         if not stack:
             return list(fp_addrs)
-        res = self.unwind_result(pid, ip, sp, bp, stack)
+        meet = frozenset(fp_addrs[1:]) if leaf else None
+        res = self.unwind_result(pid, ip, sp, bp, stack, meet=meet)
         return join_fp_walk(res.addrs, res.complete, fp_addrs, self._same_frame(pid, res, bp))
 
     def _same_frame(self, pid: int, res: UnwindResult, bp: int) -> bool:

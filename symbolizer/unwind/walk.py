@@ -12,7 +12,7 @@ frame pointers do not help either. It never raises on bad data.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
 from .cfi import DEREF_RBP, DEREF_RSP, NONE, PLT, RBP, ROOT, RSP, SIGNAL, Rule
@@ -32,15 +32,19 @@ _U64 = struct.Struct("<Q")
 class UnwindResult:
     addrs: list[int]  # leaf first; [0] exact ip, the rest return addresses
     complete: bool  # reached the thread's root
-    reason: str  # why the walk stopped: root, end-of-copy, no-rule, bad-frame, depth
+    reason: str  # why the walk stopped: root, end-of-copy, no-rule, bad-frame, depth, joined
     # rbp and rsp in the frame of addrs[-1], where the walk stopped (0: unknown)
     bp: int = 0
     sp: int = 0
 
 
 def walk(ip: int, sp: int, bp: int, stack: bytes, rule_for: Callable[[int], Rule],
-         max_depth: int = MAX_DEPTH) -> UnwindResult:
+         max_depth: int = MAX_DEPTH, meet: Container[int] | None = None) -> UnwindResult:
     """Unwinds from (ip, sp, bp) over `stack`, a copy of memory at `sp`.
+
+    With `meet` (the return addresses of a frame-pointer walk that is right
+    but for the frames it skips), the walk stops at the first return address
+    found there (reason "joined"): `join_fp_walk` takes it from there.
 
     `rule_for(pc)` gives the rule for a pc (the exact ip for the leaf and
     after a signal frame, return address - 1 otherwise). A frame interrupted
@@ -126,6 +130,9 @@ def walk(ip: int, sp: int, bp: int, stack: bytes, rule_for: Callable[[int], Rule
         ip = ra
         addrs.append(ra)
         look = ra - 1
+        if meet is not None and ra in meet:
+            reason = "joined"
+            break
     return UnwindResult(addrs, complete, reason, bp, sp)
 
 
