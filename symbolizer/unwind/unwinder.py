@@ -23,7 +23,14 @@ from .framepointers import FORMAT_VERSION as FP_FORMAT
 from .framepointers import has_frame_pointers, is_runtime
 from .policy import UnwindChooser, starts_stack
 from .tables import UnwindTable, open_unwind_table
-from .walk import MAX_DEPTH, PY_TRAMPOLINE_RULE, UnwindResult, join_fp_walk, walk
+from .walk import (
+    FRAME_POINTER_RULE,
+    MAX_DEPTH,
+    PY_TRAMPOLINE_RULE,
+    UnwindResult,
+    join_fp_walk,
+    walk,
+)
 
 if TYPE_CHECKING:
     from profiler.sampler.offcpu import OffCpuSampler
@@ -116,15 +123,7 @@ class Unwinder:
         st = self.binaries.process(pid)
 
         def rule_for(pc: int) -> Rule:
-            rules = st.rules  # replaced when the maps are re-read
-            r = rules.get(pc)
-            if r is None:
-                r = self._rule_for(st, pc)
-                rules = st.rules
-                if len(rules) >= FRAME_CACHE_LIMIT:
-                    rules.clear()
-                rules[pc] = r
-            return r
+            return self._cached_rule(st, pc)
 
         try:
             res = walk(ip, sp, bp, stack, rule_for, max_depth, meet)
@@ -147,6 +146,11 @@ class Unwinder:
         stops where it meets it (a few frames instead of the whole copy).
         """
         if not stack:
+            return list(fp_addrs)
+        if leaf and fp_addrs and fp_addrs[0] == ip \
+                and self._cached_rule(self.binaries.process(pid), ip) == FRAME_POINTER_RULE:
+            # The leaf's frame is set up (CFA = rbp + 16): the frame-pointer
+            # walk skipped nothing. Most samples of such a process; no walk.
             return list(fp_addrs)
         meet = frozenset(fp_addrs[1:]) if leaf else None
         res = self.unwind_result(pid, ip, sp, bp, stack, meet=meet)
@@ -182,6 +186,18 @@ class Unwinder:
                 symbols.clear()
             hit = symbols[pc] = self.binaries.symbol_at(st, pc)
         return hit
+
+    def _cached_rule(self, st: ProcessState, pc: int) -> Rule:
+        """`_rule_for`, cached per process (the cache goes when the maps are re-read)."""
+        rules = st.rules
+        r = rules.get(pc)
+        if r is None:
+            r = self._rule_for(st, pc)
+            rules = st.rules
+            if len(rules) >= FRAME_CACHE_LIMIT:
+                rules.clear()
+            rules[pc] = r
+        return r
 
     def _rule_for(self, st: ProcessState, pc: int) -> Rule:
         m = self.binaries.find(st, pc)
