@@ -44,9 +44,10 @@ def _add_sampler_args(p: argparse.ArgumentParser, default_hz: int) -> None:
     g.add_argument("--unwind", choices=("auto", "fp", "dwarf"), default="auto",
                    help="how user stacks are walked: 'fp' follows frame pointers (cheapest); "
                         "'dwarf' copies the top of each user stack and unwinds it with the "
-                        "binaries' CFI, for code built without frame pointers; 'auto' starts "
-                        "every process on frame pointers and switches a process to copies once "
-                        "its stacks are seen to stop short of main/thread start (default auto)")
+                        "binaries' CFI, for code built without frame pointers; 'auto' copies "
+                        "the stacks of processes whose binaries lack frame pointers (judged when "
+                        "first seen) and walks the others' frame pointers, with a 1 KiB copy "
+                        "that restores the callers of libc functions (default auto)")
     g.add_argument("--stack-copy-kib", type=positive_int, default=16, metavar="KIB",
                    help="user stack copied per sample with --unwind dwarf/auto (default 16)")
     g.add_argument("--python-native", action="store_true",
