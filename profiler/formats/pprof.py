@@ -373,7 +373,9 @@ def sample_labels(labels, s) -> SampleLabels:
             cpu = lab.num
         elif key == "ts_ns":
             ts = lab.num
-        else:
+        elif lab.str or key in PER_SAMPLE_LABELS:
+            # Numeric labels (Go's heap `bytes`: each allocation's size) are not
+            # series identity; as in Pyroscope they are not kept.
             val = s(lab.str) if lab.str else str(lab.num)
             if key in PER_SAMPLE_LABELS:
                 per_sample = per_sample or {}
