@@ -26,9 +26,8 @@ from urllib.parse import quote
 import pytest
 
 from profiler.formats.proto import profile_pb2, push_pb2
+from tests.workloads.go_profiles import go_profiles as build_go_profiles
 
-REPO = Path(__file__).resolve().parents[2]
-GO_SOURCE = REPO / "tests" / "workloads" / "goprofiles" / "main.go"
 NODE_CLIENT = "@pyroscope/nodejs@0.6.4"
 PROTO = {"Content-Type": "application/proto"}
 RANGE = {"from": "now-1h", "until": "now%2B1h"}
@@ -37,8 +36,6 @@ RANGE = {"from": "now-1h", "until": "now%2B1h"}
 def _need(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        if os.environ.get("CI") and tool == "go":
-            pytest.fail("golang-go is missing (make setup-test installs it)")
         pytest.skip(f"{tool} is not installed")
     return path
 
@@ -119,19 +116,7 @@ def push(client, name: str, service: str, *profiles: bytes) -> None:
 @pytest.fixture(scope="module")
 def go_profiles(tmp_path_factory) -> dict[str, bytes]:
     """Go's own profiles of tests/workloads/goprofiles, written by runtime/pprof."""
-    go = _need("go")
-    root = tmp_path_factory.mktemp("goprofiles")
-    (root / "main.go").write_text(GO_SOURCE.read_text())
-    (root / "go.mod").write_text("module goprofiles\n\ngo 1.19\n")
-    env = {**os.environ, "GOCACHE": str(root / "cache"), "GOFLAGS": "-mod=mod",
-           "HOME": str(root), "CGO_ENABLED": "0"}
-    subprocess.run([go, "build", "-o", "goprofiles", "."], cwd=root, env=env, check=True,
-                   timeout=300, capture_output=True)
-    out = root / "out"
-    out.mkdir()
-    subprocess.run([str(root / "goprofiles"), str(out)], check=True, timeout=60,
-                   capture_output=True)
-    return {p.name.split(".")[0]: p.read_bytes() for p in out.glob("*.pb.gz")}
+    return build_go_profiles(tmp_path_factory.mktemp("goprofiles"))
 
 
 GO_TYPES = {
