@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 
 from profiler.formats import folded, pprof, speedscope
 from profiler.formats.proto import push_pb2
+from profiler.ingest import jfr
 from profiler.ingest.labels import check_time, validate_labels
 from profiler.ingest.pprof_columns import pprof_groups
 from profiler.model import CPU, OFFCPU, Frame, Sample, type_id
@@ -177,9 +178,16 @@ def legacy_batches(args, body: bytes, content_type: str, limits: Limits,
         raise BadRequest(400, str(e)) from None
     fmt = (args.get("format") or "folded").lower()
     if files is not None:
-        fmt = "pprof"
+        fmt = "jfr" if "jfr" in files else "pprof"
     period = 1_000_000_000 // rate
     ts = t_from + max(0, t_until - t_from) // 2 if t_until > t_from else t_from
+    if fmt == "jfr":  # Pyroscope's Java client: the body, or a multipart `jfr` part
+        data = files.get("jfr") if files is not None else body
+        batches = jfr.jfr_batches(data, labels, limits.max_samples)
+        for b in batches:
+            for s in b.samples:
+                check_time(s.ts_ns, limits, now)
+        return batches
     if fmt == "pprof":
         data = files.get("profile") if files is not None else body
         if files is not None and "prev_profile" in files:
