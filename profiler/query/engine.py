@@ -7,6 +7,7 @@ the stacks and shapes the answers.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 
 from profiler.model import (
@@ -104,9 +105,39 @@ class QueryEngine:
         return {s.id: s for s in self.series(sel.tenant, sel.selector)}
 
     def stack_values(self, sel: Selection, memo: dict | None = None) -> dict[int, int]:
-        """Stored stack id -> summed value over the selection."""
-        return self.store.stack_values(self._series(sel), sel.lo, sel.hi, pid=sel.pid,
-                                       tid=sel.tid, memo=memo)
+        """Stored stack id -> value over the selection: summed, or for a gauge type
+        (in-use memory, goroutines) each series' average over its profiles."""
+        series = self._series(sel)
+        if not self._is_gauge(sel):
+            return self.store.stack_values(series, sel.lo, sel.hi, pid=sel.pid, tid=sel.tid,
+                                           memo=memo)
+        out: dict[int, float] = {}
+        for sid in series:
+            n = len(self._profile_times(sid, sel, memo))
+            for stack, v in self.store.stack_values([sid], sel.lo, sel.hi, pid=sel.pid,
+                                                    tid=sel.tid, memo=memo).items():
+                out[stack] = out.get(stack, 0) + v / n
+        return {stack: round(v) for stack, v in out.items()}
+
+    @staticmethod
+    def _is_gauge(sel: Selection) -> bool:
+        kinds = sel.selector.kinds
+        return len(kinds) == 1 and kinds[0] not in BUILTIN_TYPES and \
+            profile_type(kinds[0]).aggregation == "average"
+
+    def _profile_times(self, sid: int, sel: Selection, memo: dict | None) -> list[int]:
+        """When each profile of one series in the selection was taken (its sample times).
+
+        A heap snapshot pushed every 10 s must not add up to 360 heaps an hour.
+        Downsampled blocks keep no samples: there, each 10 s with data is one.
+        """
+        times: set[int] = set()
+        for part in self.store.samples([sid], sel.lo, sel.hi):
+            times.update(part.cols.ts[part.start:part.end])
+        if not times:
+            points = self.store.timeline([sid], sel.lo, sel.hi, 10**10, memo=memo)
+            times = {sel.lo + i * 10**10 for i, v in enumerate(points) if v}
+        return sorted(times) or [sel.lo]
 
     def _named_stacks(self, values: dict[int, int], names: fg.Names
                       ) -> list[tuple[tuple[int, ...], int]]:
@@ -175,9 +206,22 @@ class QueryEngine:
         cheapest: the store keeps 10 s totals.
         """
         lo = sel.lo
-        points = self.store.timeline(self._series(sel), lo, sel.hi, step_ns, pid=sel.pid,
-                                     tid=sel.tid, memo=memo)
-        return [[(lo + i * step_ns) // 10**6, v] for i, v in enumerate(points)]
+        series = self._series(sel)
+        if not self._is_gauge(sel) or not series:
+            points = self.store.timeline(series, lo, sel.hi, step_ns, pid=sel.pid, tid=sel.tid,
+                                         memo=memo)
+            return [[(lo + i * step_ns) // 10**6, v] for i, v in enumerate(points)]
+        # A gauge: per step, each series' average over its profiles in the step.
+        acc: list[float] = []
+        for sid in series:
+            per_step = Counter((t - lo) // step_ns for t in self._profile_times(sid, sel, memo))
+            points = self.store.timeline([sid], lo, sel.hi, step_ns, pid=sel.pid, tid=sel.tid,
+                                         memo=memo)
+            acc += [0.0] * (len(points) - len(acc))
+            for i, v in enumerate(points):
+                if v:
+                    acc[i] += v / max(1, per_step[i])
+        return [[(lo + i * step_ns) // 10**6, round(v)] for i, v in enumerate(acc)]
 
     def pyroscope_timeline(self, sel: Selection, max_points: int = 360,
                            memo: dict | None = None) -> dict:

@@ -196,6 +196,24 @@ def test_go_mutex_and_block_told_apart_on_legacy_ingest(client, go_profiles):
     assert total(client, "wall{}") == 0
 
 
+def test_gauges_average_over_profiles_sums_add_up(client, go_profiles):
+    """The same heap pushed three times, 10 s apart: in-use is one heap, allocations three."""
+    heap = own(go_profiles["heap"])
+    want = own_totals([heap])
+    t0 = time.time_ns() - 180 * 10**9
+    t0 -= t0 % (60 * 10**9)
+    for i in range(3):
+        heap.time_nanos = t0 + i * 10**10 + 10**9
+        push(client, "memory", "goapp", heap.SerializeToString())
+    inuse = "memory:inuse_space:bytes:space:bytes{}"
+    assert total(client, inuse) == pytest.approx(want["inuse_space"], rel=1e-6)
+    assert total(client, "memory:alloc_space:bytes:space:bytes{}") == 3 * want["alloc_space"]
+    r = client.get(f"/api/v1/timeline?query={quote(inuse)}&from={t0 // 10**9}"
+                   f"&until={t0 // 10**9 + 120}&step=60")
+    points = [v for _t, v in r.get_json()["points"]]  # one minute holds all three
+    assert points == [pytest.approx(want["inuse_space"], rel=1e-6), 0]
+
+
 def test_series_and_labels_carry_the_type(client, go_profiles):
     push(client, "memory", "goapp", go_profiles["heap"])
     push(client, "process_cpu", "goapp", go_profiles["cpu"])
@@ -313,7 +331,9 @@ def test_node_wall_and_heap(client, node_pushes):
     assert total(client, "cpu{}") == 0
     assert total(client, wall_id + "{}") == own_totals(wall_msgs)["wall"]
     assert top(client, wall_id + "{}")[0]["name"] == own_top(wall_msgs, "wall")
-    assert total(client, heap_id + "{}") == own_totals(heap_msgs)["inuse_space"]
+    # In-use memory is a state: over several profiles, their average, not their sum.
+    assert total(client, heap_id + "{}") == pytest.approx(
+        own_totals(heap_msgs)["inuse_space"] / len(heap_msgs), rel=1e-6)
     # the client names functions `./app.js:allocateObjects:7`
     heap_top = [r for r in top(client, heap_id + "{}") if ":allocateObjects:" in r["name"]]
     assert heap_top and heap_top[0]["total"] > 0
