@@ -78,20 +78,20 @@ def meta():
 @bp.get("/api/v1/profile-types")
 def profile_types_route():
     """The types of the series with samples in the range (what a type picker offers)."""
+    return jsonify(types=[t.as_json() for t in _engine().profile_types(tenant(), *_range())])
+
+
+def _range() -> tuple[int, int]:
+    """`from` and `until` (a 400 when unreadable)."""
     try:
-        lo, hi = parse_range(request.args)
+        return parse_range(request.args)
     except QueryError as e:
         raise BadRequest(400, str(e)) from None
-    return jsonify(types=[t.as_json() for t in _engine().profile_types(tenant(), lo, hi)])
 
 
 @bp.get("/api/v1/labels")
 def labels():
-    try:
-        lo, hi = parse_range(request.args)
-    except QueryError as e:
-        raise BadRequest(400, str(e)) from None
-    return jsonify(names=_engine().label_names(tenant(), lo, hi))
+    return jsonify(names=_engine().label_names(tenant(), *_range()))
 
 
 @bp.get("/api/v1/labels/<name>/values")

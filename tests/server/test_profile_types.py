@@ -26,6 +26,8 @@ from urllib.parse import quote
 import pytest
 
 from profiler.formats.proto import profile_pb2, push_pb2
+from tests.server.test_pprof_fast import decode as fast_decode
+from tests.server.test_pprof_fast import rows as fast_rows
 from tests.workloads.go_profiles import go_profiles as build_go_profiles
 
 NODE_CLIENT = "@pyroscope/nodejs@0.6.4"
@@ -431,28 +433,13 @@ def _quirky(period_unit: str = "milliseconds", missing_function: bool = False,
     return raw
 
 
-def _decode_both(data: bytes, monkeypatch):
-    from profiler.ingest import pprof_columns as pc
-
-    def rows(fast: bool):
-        with monkeypatch.context() as m:
-            if not fast:
-                m.setattr(pc, "_pprofscan", None)
-            groups = pc.pprof_groups(data, max_decompressed=1 << 20, max_samples=1000,
-                                     default_ts_ns=time.time_ns())
-        out = {}
-        for kind, _tags, b in groups:
-            if b.stack_keys is not None:
-                stacks = [tuple(b.stack_frames(i)) for i in range(len(b.stack_keys))]
-            else:
-                stacks = [tuple(b.frames[j] for j in st) for st in b.stacks]
-            out[kind] = sorted((tuple(f.name for f in stacks[b.cols.stack[k]]),
-                                b.cols.value[k], b.cols.count[k]) for k in range(len(b.cols)))
-        return out
-
-    fast = rows(True)
-    assert fast == rows(False)
-    return fast
+def _decode_both(data: bytes, monkeypatch) -> dict[str, list[tuple]]:
+    """Both decode paths (C scan and protobuf), equal; kind -> sorted (names, value, count)."""
+    fast = fast_rows(fast_decode(data, monkeypatch, True))
+    assert fast == fast_rows(fast_decode(data, monkeypatch, False))
+    return {kind: sorted((tuple(f.name for f in row[1]), row[2], row[3])
+                         for row in counter.elements())
+            for (kind, _tags), counter in fast.items()}
 
 
 def test_period_in_milliseconds_is_converted(client, monkeypatch):
