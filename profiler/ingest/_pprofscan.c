@@ -13,9 +13,11 @@
  * never go back: when the interner is cleared to bound its memory, an old id
  * can never come to mean a new location or stack.
  *
- * Anything unexpected (bad wire data, dangling location or mapping ids, a value count that
- * differs from the sample types) makes `scan` return None: the caller then
- * takes the protobuf path, which reports the precise error. Every read is
+ * Anything unexpected (bad wire data, dangling location or mapping ids, a
+ * value count that differs from the sample types) makes `scan` return None:
+ * the caller then takes the protobuf path, which reports the precise error.
+ * A function id a line names but the profile lacks is not unexpected: real
+ * .NET profiles have them, and they are unnamed frames. Every read is
  * bounds-checked: the input is untrusted.
  */
 #define PY_SSIZE_T_CLEAN
