@@ -47,7 +47,8 @@ _TYPES: dict[str, list[tuple[str, Callable]]] = {
         (type_id("mutex", "lock_time", "nanoseconds", *_LOCK),
          lambda e: e.getDuration().toNanos())]),
 }
-_CPU_EVENTS = ("jdk.ExecutionSample", "jdk.NativeMethodSample")
+# jdk.NativeMethodSample is not here: it samples threads waiting in native code.
+_CPU_EVENTS = ("jdk.ExecutionSample",)
 _WALL_EVENT = "profiler.WallClockSample"
 _WALL = type_id("wall", "wall", "nanoseconds", "wall", "nanoseconds")
 _DEFAULT_PERIOD_NS = 20_000_000  # JFR's default ExecutionSample period
