@@ -52,7 +52,7 @@ series = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("key", LargeBinary(16), nullable=False, unique=True),
     Column("tenant", String(256), nullable=False),
-    Column("kind", String(16), nullable=False),
+    Column("kind", String(255), nullable=False),  # `cpu`, `offcpu` or a profile type id
     Column("labels", Text, nullable=False),
     Index("ix_series_tenant_kind", "tenant", "kind"),
 )
