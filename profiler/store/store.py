@@ -193,7 +193,7 @@ class Store(BlockReads):
                         "t_end": t_end,
                         "level": blk.LEVEL_INGESTED,
                         "n_samples": len(cols),
-                        "total": sum(cols.value),
+                        "total": blk.saturate(sum(cols.value)),
                         "agg": blk.encode_agg(agg),
                         "raw": blk.encode_raw(cols, chunks=[sp[:2] for sp in agg.spans]),
                     })
@@ -514,7 +514,7 @@ class Store(BlockReads):
                 conn.execute(schema.blocks.insert(), {
                     "series_id": series_id, "t_start": t_start, "t_end": t_end,
                     "level": blk.LEVEL_COMPACTED, "n_samples": len(cols),
-                    "total": sum(cols.value), "agg": blk.encode_agg(agg, level=9),
+                    "total": blk.saturate(sum(cols.value)), "agg": blk.encode_agg(agg, level=9),
                     "raw": blk.encode_raw(cols, level=9, chunks=[sp[:2] for sp in agg.spans]),
                 })
                 gone = conn.execute(delete(schema.blocks).where(b.id.in_(block_ids))).rowcount
