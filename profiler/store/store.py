@@ -104,6 +104,7 @@ class Store(BlockReads):
         if migrate:
             upgrade(self.engine)
         if self.is_sqlite:
+            _watch_sqlite_file(self.engine)
             self.insert = _sqlite_insert
         else:
             self.insert = _pg_insert
@@ -590,6 +591,34 @@ def _unpack(b: bytes) -> array:
     a = array("I")
     a.frombytes(bytes(b))
     return a
+
+
+def _watch_sqlite_file(engine: Engine) -> None:
+    """Refuse every use of the engine once its SQLite file is deleted or replaced.
+
+    SQLite keeps writing to a deleted file through its open descriptors, so
+    pushes would be acknowledged into a file no restart can find. Each
+    connection checkout (and every new connection, which would otherwise
+    create an empty file in its place) compares the path's (device, inode)
+    with the one opened (a stat, ~2 µs): a difference is `StoreUnavailable`
+    (503, agents keep their batches spooled; /healthz is unhealthy).
+    """
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    st = os.stat(path)
+    ident = (st.st_dev, st.st_ino)
+
+    def check(*_args) -> None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise StoreUnavailable(f"the database file {path} was deleted") from None
+        if (st.st_dev, st.st_ino) != ident:
+            raise StoreUnavailable(f"the database file {path} was replaced")
+
+    event.listen(engine, "do_connect", check)
+    event.listen(engine, "checkout", check)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
