@@ -34,7 +34,8 @@ def agent_push():
     body = decode_body(request, st.config.limits)
     batch = agent_batch.parse_batch(body, st.config.limits)
     check_value_sums(batch.batches)
-    stored = st.store.write(tenant(), batch.batches, agent_id=batch.agent_id, seq=batch.seq)
+    stored = st.store.write(tenant(), batch.batches, agent_id=batch.agent_id, seq=batch.seq,
+                            losses=batch.lost)
     _store_links(st, batch)
     return jsonify(accepted_samples=stored, duplicate=bool(batch.batches) and stored == 0)
 

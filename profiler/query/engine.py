@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from profiler.model import CPU, OFFCPU, Frame, Sample
+from profiler.model import AGENT_LOSSES, CPU, OFFCPU, Frame, Sample
 from profiler.query import flamegraph as fg
 from profiler.query.selector import Selector
 from profiler.store import ProfileStore, SeriesInfo
@@ -52,6 +52,23 @@ class QueryEngine:
                      selector: Selector | None) -> list[str]:
         vals = {s.labels[name] for s in self.series(tenant, selector, lo, hi) if name in s.labels}
         return sorted(vals)
+
+    def losses(self, sel: Selection) -> list[dict]:
+        """What agents reported lost in the range, per host and reason.
+
+        With label matchers, only on the hosts of the series they select (over
+        all time: a host whose every batch was lost has no series in the range).
+        """
+        rows = self.store.losses(sel.tenant, sel.lo, sel.hi)
+        if sel.selector.matchers:
+            hosts = {s.labels.get("host", "") for s in self.series(sel.tenant, sel.selector)}
+            rows = [r for r in rows if r.host in hosts]
+        out = []
+        for r in rows:
+            unit, why = AGENT_LOSSES.get(r.reason, ("events", r.reason))
+            out.append({"host": r.host, "reason": r.reason, "count": r.count, "unit": unit,
+                        "why": why, "last_ms": r.ts_ns // 10**6})
+        return out
 
     # ------------------------------------------------------------ aggregation
 

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, event, select, update
+from sqlalchemy import create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -38,7 +38,7 @@ from profiler.store.columns import (
     from_samples,
     labels_json,
 )
-from profiler.store.interface import SeriesInfo, StoredBlock, StoreUnavailable
+from profiler.store.interface import AgentLoss, SeriesInfo, StoredBlock, StoreUnavailable
 from profiler.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class Store(BlockReads):
 
     @_unavailable
     def write(self, tenant: str, batches: Sequence[SeriesBatch | ColumnBatch], *,
-              agent_id: str = "", seq: int = -1) -> int:
+              agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = ()) -> int:
         """Store the batches in one transaction (see `ProfileStore.write`).
 
         A transaction that loses a race with another writer (deadlock,
@@ -126,7 +126,7 @@ class Store(BlockReads):
                     for b in batches if (b.samples if isinstance(b, SeriesBatch) else len(b.cols))]
         for attempt in range(4):
             try:
-                return self._write(tenant, prepared, agent_id, seq)
+                return self._write(tenant, prepared, agent_id, seq, losses)
             except OperationalError as e:
                 if attempt == 3 or self.is_sqlite:
                     raise
@@ -140,6 +140,7 @@ class Store(BlockReads):
         batches: list[ColumnBatch],
         agent_id: str,
         seq: int,
+        losses: Sequence[AgentLoss] = (),
     ) -> int:
         prepared = batches
         lock = self._write_lock or _NoLock()
@@ -151,12 +152,19 @@ class Store(BlockReads):
             pending_alias: dict = {}
             with self.engine.begin() as conn:
                 if agent_id:
+                    # RETURNING, not rowcount: psycopg reports -1 for an insert
+                    # that did nothing, so PostgreSQL stored every resend again.
                     res = conn.execute(
-                        self.insert(schema.agent_batches),
-                        {"agent_id": agent_id, "seq": seq, "received_ns": time.time_ns()},
+                        self.insert(schema.agent_batches).returning(schema.agent_batches.c.seq),
+                        {"tenant": tenant, "agent_id": agent_id, "seq": seq,
+                         "received_ns": time.time_ns()},
                     )
-                    if res.rowcount == 0:  # already stored: acknowledge, store nothing
+                    if res.first() is None:  # already stored: acknowledge, store nothing
                         return 0
+                if losses:
+                    conn.execute(schema.agent_losses.insert(), [
+                        {"tenant": tenant, "host": x.host, "reason": x.reason,
+                         "ts_ns": x.ts_ns, "count": x.count} for x in losses])
                 # Stacks known by key need nothing more; the rest are resolved from
                 # their frames: frames, then stacks, then series to global ids.
                 keyed, unknown = self._keyed_stack_ids(prepared, pending_alias)
@@ -371,6 +379,16 @@ class Store(BlockReads):
             return [SeriesInfo(i, k, json.loads(lj)) for i, k, lj in conn.execute(q)]
 
     @_unavailable
+    def losses(self, tenant: str, lo: int, hi: int) -> list[AgentLoss]:
+        c = schema.agent_losses.c
+        q = (select(c.host, c.reason, func.sum(c.count), func.max(c.ts_ns))
+             .where(c.tenant == tenant, c.ts_ns >= lo, c.ts_ns < hi)
+             .group_by(c.host, c.reason))
+        with self.engine.connect() as conn:
+            out = [AgentLoss(h, r, int(n), int(t)) for h, r, n, t in conn.execute(q)]
+        return sorted(out, key=lambda x: (-x.count, x.host, x.reason))
+
+    @_unavailable
     def blocks(self, series_ids: Iterable[int], lo: int, hi: int) -> list[BlockRow]:
         """Blocks of the series overlapping [lo, hi), without their payloads."""
         ids = list(series_ids)
@@ -545,6 +563,8 @@ class Store(BlockReads):
                 conn.execute(delete(schema.blocks).where(b.id.in_(ids)))
             conn.execute(delete(schema.agent_batches).where(
                 schema.agent_batches.c.received_ns < ended_before_ns))
+            conn.execute(delete(schema.agent_losses).where(
+                schema.agent_losses.c.ts_ns < ended_before_ns))
         self.forget_blocks(ids)
         return len(ids)
 
