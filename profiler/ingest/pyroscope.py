@@ -87,6 +87,13 @@ def push_batches(msg: push_pb2.PushRequest, limits: Limits) -> list[ColumnBatch]
                 out.append(batch)
             if total > limits.max_samples * 4:
                 raise BadRequest(413, "too many samples in one push")
+    # Sample labels become series labels: bound the series they make, not just
+    # the request's own series list.
+    if len({(b.kind, tuple(sorted(b.labels.items()))) for b in out}) > \
+            limits.max_series_per_request:
+        raise BadRequest(400, f"more than {limits.max_series_per_request} series in one push "
+                              "(a sample label that varies per request belongs in "
+                              "span_id/trace_id/request_id)")
     return out
 
 
