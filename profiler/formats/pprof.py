@@ -13,8 +13,8 @@ saying what was wrong.
 from __future__ import annotations
 
 import gzip
-import re
 import os
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
