@@ -20,6 +20,20 @@ OFFCPU_REASONS = ("runqueue", "sleep", "lock", "io", "net", "poll", "gil", "othe
 # Frame kinds, used by the UI for colour and by the symbolizer for folding.
 FRAME_KINDS = ("kernel", "native", "python", "java", "jit", "unknown", "offcpu")
 
+# What an agent reports lost with each batch (`AgentBatch.lost` keys): what
+# each one counts and why it was lost, as the UI says it ("N samples lost on
+# HOST: why"). An agent may send other keys; they are kept and shown by name.
+AGENT_LOSSES = {
+    "spool_dropped": ("samples", "dropped from the agent's full spool or disk"),
+    "rejected": ("samples", "refused by the server"),
+    "lost_cpu": ("on-CPU sampler events", "the kernel's buffer was full"),
+    "lost_offcpu": ("off-CPU sampler events", "the kernel's buffer was full"),
+    "tracectx_lost_records": ("trace-context records", "overwritten before they were read"),
+    "tracectx_bad_records": ("trace-context records", "wrong, or their thread was gone"),
+    "tracectx_unreadable": ("thread-context tables", "could not be read"),
+    "tracectx_torn": ("thread-context slots", "read while being written"),
+}
+
 
 # ---------------------------------------------------------------- profile types
 # Flamecam's own samplers store `cpu` and `offcpu` (nanoseconds; `wall` is

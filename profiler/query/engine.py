@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from profiler.model import (
+    AGENT_LOSSES,
     BUILTIN_TYPES,
     CPU,
     OFFCPU,
@@ -98,6 +99,23 @@ class QueryEngine:
             return profile_type(sel.selector.kinds[0]).sample_unit
         except (ValueError, IndexError):
             return "nanoseconds"
+
+    def losses(self, sel: Selection) -> list[dict]:
+        """What agents reported lost in the range, per host and reason.
+
+        With label matchers, only on the hosts of the series they select (over
+        all time: a host whose every batch was lost has no series in the range).
+        """
+        rows = self.store.losses(sel.tenant, sel.lo, sel.hi)
+        if sel.selector.matchers:
+            hosts = {s.labels.get("host", "") for s in self.series(sel.tenant, sel.selector)}
+            rows = [r for r in rows if r.host in hosts]
+        out = []
+        for r in rows:
+            unit, why = AGENT_LOSSES.get(r.reason, ("events", r.reason))
+            out.append({"host": r.host, "reason": r.reason, "count": r.count, "unit": unit,
+                        "why": why, "last_ms": r.ts_ns // 10**6})
+        return out
 
     # ------------------------------------------------------------ aggregation
 

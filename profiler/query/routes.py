@@ -112,6 +112,12 @@ def series():
                             "kind": s.kind} for s in rows])
 
 
+@bp.get("/api/v1/losses")
+def losses():
+    """Samples (and events) agents reported lost in the range: the UI says so."""
+    return jsonify(losses=_engine().losses(_selection()))
+
+
 @bp.get("/api/v1/render")
 @bp.get("/pyroscope/render")
 def render():

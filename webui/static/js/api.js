@@ -128,6 +128,7 @@ export const api = {
   profileTypes: (from, until, signal) => getJSON("api/v1/profile-types", range(from, until), signal),
   labelValues: (name, from, until, query, signal) =>
     getJSON(`api/v1/labels/${encodeURIComponent(name)}/values`, { ...range(from, until), query }, signal),
+  losses: (query, from, until, signal) => getJSON("api/v1/losses", { query, ...range(from, until) }, signal),
   series: (query, from, until, signal) => getJSON("api/v1/series", { query, ...range(from, until) }, signal),
   render: (query, from, until, extra, signal) =>
     getJSON("api/v1/render", { query, ...range(from, until), ...(extra || {}) }, signal),
