@@ -40,7 +40,9 @@ def test_request_ids_stay_per_sample(client):
         r = _push(client, _labelled_pprof(2000, key))
         assert r.status_code == 200, r.data[:200]
     got = client.get("/api/v1/series?query=cpu{}&from=now-1h&until=now").get_json()
-    assert [s["labels"] for s in got["series"]] == [{"service_name": "card"}]
+    # one series, labelled by the service only (plus the type every series names)
+    assert [{k: v for k, v in s["labels"].items() if k != "__profile_type__"}
+            for s in got["series"]] == [{"service_name": "card"}]
     fb = client.get("/api/v1/render?query=cpu{}&from=now-1h&until=now").get_json()
     assert fb["flamebearer"]["numTicks"] == 3 * 2000 * 10**6
 
