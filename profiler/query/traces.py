@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 
-from profiler.model import CPU, OFFCPU, Frame, Sample, ThreadSpan
+from profiler.model import CPU, OFFCPU, Sample, ThreadSpan
 from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection
+from profiler.query.tracks import TrackEvent
 from profiler.store import LinkedSample, TraceStore
 
 EXACT, APPROXIMATE, NONE = "exact", "approximate", "none"
@@ -251,33 +252,34 @@ class TraceEngine(QueryEngine):
                             "offcpu_by_reason": t["offcpu_ns"]})
         return out
 
-    def _stacks(self, stack_ids: Iterable[int]) -> dict[int, tuple[Frame, ...]]:
-        sf = self.store.stack_frames(set(stack_ids))
-        frames = self.store.frames({f for fr in sf.values() for f in fr})
-        return {s: tuple(frames[f] for f in fr) for s, fr in sf.items()}
+    def _wanted(self, sel: Selection, tids: Collection[int] | None) -> Callable[[int, int], bool]:
+        if tids is None and sel.tid is not None:
+            tids = (sel.tid,)
+        want = set(tids) if tids is not None else None
+        return lambda pid, tid: ((sel.pid is None or pid == sel.pid)
+                                 and (want is None or tid in want))
 
-    def thread_timeline(self, sel: Selection) -> dict:
-        picked = self._selected(sel)[:MAX_EVENTS]
-        stack_index: dict[int, int] = {}
-        events = []
-        for s in picked:
-            idx = stack_index.setdefault(s.stack_id, len(stack_index))
-            events.append({"kind": s.kind, "ts_ms": s.ts_ns / 1e6, "dur_ns": s.value_ns,
-                           "reason": s.reason, "stack": idx, "pid": s.pid, "tid": s.tid,
-                           "span_id": s.span_id})
-        frames = self._stacks(stack_index)
-        stacks: list[list[str]] = [[] for _ in stack_index]
-        for sid, idx in stack_index.items():
-            stacks[idx] = [f.folded_name() for f in frames.get(sid, ())]
-        intervals = [[r.start_ns / 1e6, r.end_ns / 1e6, r.span_id] for r in self._rows
-                     if (sel.pid is None or r.pid == sel.pid)
-                     and (sel.tid is None or r.tid == sel.tid)]
-        return {"events": events, "stacks": stacks, "intervals": intervals,
-                "truncated": len(picked) >= MAX_EVENTS}
+    def track_events(self, sel: Selection, tids: Collection[int] | None = None,
+                     limit: int = MAX_EVENTS) -> tuple[list[TrackEvent], bool]:
+        wanted = self._wanted(sel, tids)
+        out = []
+        for s in self._selected(replace(sel, tid=None)):
+            if wanted(s.pid, s.tid):
+                if len(out) == limit:
+                    return out, True
+                out.append(TrackEvent(s.kind, s.ts_ns, s.value_ns, s.pid, s.tid,
+                                      s.thread_name, s.comm, s.stack_id, s.reason, s.span_id))
+        return out, False
+
+    def track_intervals(self, sel: Selection, tids: Collection[int] | None = None
+                        ) -> list[tuple[int, int, int, int, str]]:
+        wanted = self._wanted(sel, tids)
+        return [(r.pid, r.tid, r.start_ns, r.end_ns, r.span_id) for r in self._rows
+                if wanted(r.pid, r.tid)]
 
     def samples(self, sel: Selection, limit: int = 2_000_000) -> list[Sample]:
         picked = self._selected(sel)[:limit]
-        stacks = self._stacks(s.stack_id for s in picked)
+        stacks = self.named_stacks(s.stack_id for s in picked)
         out = []
         for s in picked:
             stack = stacks.get(s.stack_id, ())

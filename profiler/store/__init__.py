@@ -12,6 +12,7 @@ from profiler.store.interface import (
     SeriesInfo,
     StoreError,
     StoreUnavailable,
+    ThreadEvent,
     ThreadTotal,
 )
 from profiler.store.store import Store, default_url
@@ -25,5 +26,5 @@ def open_store(url: str | None = None) -> MaintainedStore:
 
 __all__ = ["ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns", "SampleSlice",
            "SeriesBatch", "SeriesInfo", "Store", "StoreError", "StoreUnavailable",
-           "ThreadTotal", "default_url", "open_store", "LinkedSample", "TraceRoot",
+           "ThreadEvent", "ThreadTotal", "default_url", "open_store", "LinkedSample", "TraceRoot",
            "TraceStore"]
