@@ -160,7 +160,8 @@ def trace_view(traces: TraceStore, tenant: str, trace_id: str) -> dict | None:
         "spans": [{"span_id": s.span_id, "parent_id": s.parent_id, "name": s.name,
                    "kind": s.kind, "service": s.service, "start_ms": s.start_ns / 1e6,
                    "duration_ms": (s.end_ns - s.start_ns) / 1e6, "status": s.status,
-                   "attributes": dict(s.attributes)} for s in spans],
+                   "attributes": dict(s.attributes), "pid": s.pid, "host": s.host}
+                  for s in spans],
         "threads": threads,
         "breakdown": {"cpu": cpu, **off},
         "samples": sum(1 for s in samples if s.kind == CPU),
