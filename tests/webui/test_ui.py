@@ -254,7 +254,7 @@ def test_threads_view_lists_threads_and_shows_one(page, server, profiled):
     page.locator("#view-threads h2", has_text="Thread sleeper").wait_for()
     wait_frame(page, "views.threads.panel.graph", "[off-cpu:sleep]")
     page.locator("#view-threads p", has_text="Choose an event above").wait_for()
-    lane = page.locator(".swimlane canvas")
+    lane = page.locator(".tracks canvas")
     lane.focus()
     page.keyboard.press("ArrowRight")
     stack = page.locator("#view-threads .stack-list")

@@ -271,23 +271,29 @@ export class TraceView {
 
   drawBreakdown(state) {
     const d = this.data;
-    const rows = [];
     const whole = d.view.breakdown || {};
-    rows.push(this.breakdownRow("Whole trace", whole, "", !state.span));
-    for (const s of d.ordered.slice(0, 60)) {
-      rows.push(this.breakdownRow(`${"  ".repeat(Math.min(6, s.depth))}${s.name}`, d.breakdownOf(s.span_id), s.span_id, state.span === s.span_id));
-    }
+    const shown = d.ordered.slice(0, 60);
+    const figures = [whole, ...shown.map((s) => d.breakdownOf(s.span_id))];
+    // Bars share one scale (the largest total), so a span's bar shows its size too.
+    const sum = (f) => Object.values(f).reduce((a, b) => a + b, 0);
+    const scale = Math.max(1, ...figures.map(sum));
+    const rows = [this.breakdownRow("Whole trace", whole, "", !state.span, scale)];
+    shown.forEach((s, i) => {
+      rows.push(this.breakdownRow(`${"  ".repeat(Math.min(6, s.depth))}${s.name}`, figures[i + 1], s.span_id, state.span === s.span_id, scale));
+    });
     const seen = new Set();
-    for (const r of [whole, ...d.ordered.slice(0, 60).map((s) => d.breakdownOf(s.span_id))]) for (const k of Object.keys(r)) if (k !== "cpu") seen.add(k);
+    for (const r of figures) for (const k of Object.keys(r)) if (k !== "cpu") seen.add(k);
     const legend = el("div", { className: "legend" }, swatches([[CPU_COLOR, "cpu"], ...reasonsIn(seen).map((r) => [reasonColor(r), r])]));
     this.breakdownBody.replaceChildren(legend, el("div", { className: "breakdown" }, rows));
     this.breakdownBox.hidden = false;
   }
 
-  breakdownRow(label, figures, spanId, selected) {
+  breakdownRow(label, figures, spanId, selected, scale) {
     const keys = ["cpu", ...reasonsIn(new Set(Object.keys(figures).filter((k) => k !== "cpu")))];
     const total = keys.reduce((s, k) => s + (figures[k] || 0), 0);
-    const bar = el("span", { className: "bd-bar" });
+    const fill = el("span", { className: "bd-fill" });
+    fill.style.width = `${(total / scale) * 100}%`;
+    const bar = el("span", { className: "bd-bar" }, [fill]);
     const parts = [];
     for (const k of keys) {
       const v = figures[k] || 0;
@@ -295,7 +301,7 @@ export class TraceView {
       const seg = el("span", { className: "bd-seg", title: `${k}: ${fmtDuration(v)} (${fmtPercent(v / total, 1)})` });
       seg.style.width = `${(v / total) * 100}%`;
       seg.style.background = k === "cpu" ? CPU_COLOR : reasonColor(k);
-      bar.append(seg);
+      fill.append(seg);
       parts.push(`${k} ${fmtDuration(v)}`);
     }
     return el("button", {
