@@ -12,7 +12,7 @@
 // the page as text.
 
 import { frameColor, KIND_LABELS, reasonColor, reasonLegend } from "./colors.js";
-import { el, fmtClock, fmtDuration, swatches } from "./format.js";
+import { el, fmtClock, fmtDuration, placeTooltip, swatches } from "./format.js";
 
 export const CPU_COLOR = "#e0651f";
 const LABEL_W = 190;
@@ -514,18 +514,8 @@ export class ThreadTracks {
   }
 
   showTip(event, lines) {
-    const tip = this.tooltip;
-    tip.replaceChildren(...lines);
-    tip.hidden = false;
-    const pad = 14;
-    const w = tip.offsetWidth;
-    const h = tip.offsetHeight;
-    let x = event.clientX + pad;
-    let y = event.clientY + pad;
-    if (x + w > window.innerWidth - 4) x = Math.max(4, event.clientX - w - pad);
-    if (y + h > window.innerHeight - 4) y = Math.max(4, event.clientY - h - pad);
-    tip.style.left = `${x}px`;
-    tip.style.top = `${y}px`;
+    this.tooltip.replaceChildren(...lines);
+    placeTooltip(this.tooltip, event);
   }
 
   hideTip() {
