@@ -14,7 +14,7 @@ from profiler.model import CPU, OFFCPU, Frame, Sample
 from profiler.query import flamegraph as fg
 from profiler.query import tracks
 from profiler.query.selector import Selector
-from profiler.query.tracks import TrackEvent
+from profiler.query.tracks import TrackColumns
 from profiler.store import ProfileStore, SeriesInfo
 
 MAX_EVENTS = 200_000
@@ -166,7 +166,7 @@ class QueryEngine:
         return rows
 
     def track_events(self, sel: Selection, tids: Collection[int] | None = None,
-                     limit: int = MAX_EVENTS) -> tuple[list[TrackEvent], bool]:
+                     limit: int = MAX_EVENTS) -> tuple[TrackColumns, bool]:
         """The selection's samples one by one, by time (of `tids`, else of
         `sel.tid` when given): the first `limit`, and whether more were left out."""
         series = self._series(sel)
@@ -174,30 +174,39 @@ class QueryEngine:
             tids = (sel.tid,)
         rows, more = self.store.thread_events(series, sel.lo, sel.hi, pid=sel.pid, tids=tids,
                                               limit=limit)
-        return [TrackEvent(series[r.series_id].kind, r.ts_ns, r.value_ns, r.pid, r.tid,
-                           r.thread_name, r.comm, r.stack_id, r.reason) for r in rows], more
+        cpu = {sid: int(s.kind == CPU) for sid, s in series.items()}
+        return TrackColumns(
+            [cpu[r.series_id] for r in rows], [r.ts_ns for r in rows],
+            [r.value_ns for r in rows], [r.pid for r in rows], [r.tid for r in rows],
+            [r.thread_name for r in rows], [r.comm for r in rows], [r.stack_id for r in rows],
+            [r.reason for r in rows], [""] * len(rows)), more
 
     def track_intervals(self, sel: Selection, tids: Collection[int] | None = None
                         ) -> list[tuple[int, int, int, int, str]] | None:
         """Which thread served which span when (a trace's engine); None: no trace."""
         return None
 
+    def stack_frames(self, stack_ids: Iterable[int]
+                     ) -> tuple[dict[int, tuple[int, ...]], dict[int, Frame]]:
+        """Frame ids (root first) of stored stacks, and those frames by id."""
+        sf = self.store.stack_frames(set(stack_ids))
+        return sf, self.store.frames({f for fr in sf.values() for f in fr})
+
     def named_stacks(self, stack_ids: Iterable[int]) -> dict[int, tuple[Frame, ...]]:
         """Frames (root first) of stored stacks."""
-        sf = self.store.stack_frames(set(stack_ids))
-        frames = self.store.frames({f for fr in sf.values() for f in fr})
+        sf, frames = self.stack_frames(stack_ids)
         return {s: tuple(frames[f] for f in fr) for s, fr in sf.items()}
 
     def thread_events(self, sel: Selection, tids: Collection[int] | None,
                       limit: int = MAX_EVENTS) -> dict:
         """Several threads' events over the selection, as thread tracks draw them."""
         events, more = self.track_events(sel, tids, limit)
-        return tracks.thread_events_answer(events, more, sel.lo, sel.hi, self.named_stacks,
+        return tracks.thread_events_answer(events, more, sel.lo, sel.hi, self.stack_frames,
                                            self.track_intervals(sel, tids) or ())
 
     def thread_timeline(self, sel: Selection) -> dict:
         events, more = self.track_events(sel, None, MAX_EVENTS)
-        return tracks.timeline_answer(events, more, self.named_stacks,
+        return tracks.timeline_answer(events, more, self.stack_frames,
                                       self.track_intervals(sel, None))
 
     # ---------------------------------------------------------------- samples

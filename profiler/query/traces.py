@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 
 from profiler.model import CPU, OFFCPU, Sample, ThreadSpan
 from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection
-from profiler.query.tracks import TrackEvent
+from profiler.query.tracks import TrackColumns
 from profiler.store import LinkedSample, TraceStore
 
 EXACT, APPROXIMATE, NONE = "exact", "approximate", "none"
@@ -150,8 +150,11 @@ def trace_view(traces: TraceStore, tenant: str, trace_id: str) -> dict | None:
     """One trace: spans, threads with their intervals, time breakdown; None if unknown."""
     spans = traces.spans_of(tenant, trace_id)
     rows = traces.thread_spans_of(tenant, [trace_id])
-    samples = traces.samples_of(tenant, [trace_id])
-    if not (spans or rows or samples):
+    # Exact figures need only the off-CPU records (as trace_list reads them).
+    samples = traces.samples_of(tenant, [trace_id], kinds=(OFFCPU,) if rows else (CPU, OFFCPU))
+    n_cpu = traces.count_of(tenant, trace_id, CPU) if rows else \
+        sum(1 for s in samples if s.kind == CPU)
+    if not (spans or rows or samples or n_cpu):
         return None
     threads = thread_figures(rows, samples)
     cpu, off = _totals(threads)
@@ -164,7 +167,7 @@ def trace_view(traces: TraceStore, tenant: str, trace_id: str) -> dict | None:
                   for s in spans],
         "threads": threads,
         "breakdown": {"cpu": cpu, **off},
-        "samples": sum(1 for s in samples if s.kind == CPU),
+        "samples": n_cpu,
         "offcpu_intervals": sum(1 for s in samples if s.kind == OFFCPU),
         "linking": _linking(rows, samples),
     }
@@ -197,6 +200,7 @@ class TraceEngine(QueryEngine):
                  span_id: str = "") -> None:
         super().__init__(base.store)
         self.traces = traces
+        self.tenant = tenant
         self.trace_id = trace_id
         self.span_ids: set[str] | None = None
         spans = traces.spans_of(tenant, trace_id)
@@ -210,17 +214,26 @@ class TraceEngine(QueryEngine):
                 if s not in self.span_ids:
                     self.span_ids.add(s)
                     todo.extend(children.get(s, ()))
-        self._samples = traces.samples_of(tenant, [trace_id], span_ids=self.span_ids)
+        self._loaded: list[LinkedSample] | None = None
         self._rows = [r for r in traces.thread_spans_of(tenant, [trace_id])
                       if self.span_ids is None or r.span_id in self.span_ids]
         self._spans_extent = [(s.start_ns, s.end_ns) for s in spans
                               if self.span_ids is None or s.span_id in self.span_ids]
 
+    @property
+    def _samples(self) -> list[LinkedSample]:
+        """The trace's linked samples, read on first use: flame graphs and tracks
+        ask the store for just what they need instead."""
+        if self._loaded is None:
+            self._loaded = self.traces.samples_of(self.tenant, [self.trace_id],
+                                                  span_ids=self.span_ids)
+        return self._loaded
+
     def extent(self) -> tuple[int, int] | None:
         """[first, last) ns of the trace's spans, thread spans and samples."""
         ts = [t for a, b in self._spans_extent for t in (a, b)]
         ts += [t for r in self._rows for t in (r.start_ns, r.end_ns)]
-        ts += [t for s in self._samples for t in (s.ts_ns, s.ts_ns + s.value_ns)]
+        ts += self.traces.samples_extent(self.tenant, self.trace_id, self.span_ids) or ()
         return (min(ts), max(ts) + 1) if ts else None
 
     def _selected(self, sel: Selection) -> list[LinkedSample]:
@@ -230,17 +243,15 @@ class TraceEngine(QueryEngine):
                 and (sel.tid is None or s.tid == sel.tid)]
 
     def stack_values(self, sel: Selection, memo: dict | None = None) -> dict[int, int]:
-        acc: dict[int, int] = {}
-        for s in self._selected(sel):
-            acc[s.stack_id] = acc.get(s.stack_id, 0) + s.value_ns
-        return acc
+        return self.traces.stack_totals_of(self.tenant, self.trace_id,
+                                           kinds=sel.selector.kinds, span_ids=self.span_ids,
+                                           lo=sel.lo, hi=sel.hi, pid=sel.pid, tid=sel.tid)
 
     def timeline(self, sel: Selection, step_ns: int, memo: dict | None = None
                  ) -> list[list[int]]:
-        nsteps = max(1, -(-(sel.hi - sel.lo) // step_ns))
-        points = [0] * nsteps
-        for s in self._selected(sel):
-            points[(s.ts_ns - sel.lo) // step_ns] += s.value_ns
+        points = self.traces.step_totals_of(self.tenant, self.trace_id, sel.lo, sel.hi, step_ns,
+                                            kinds=sel.selector.kinds, span_ids=self.span_ids,
+                                            pid=sel.pid, tid=sel.tid)
         return [[(sel.lo + i * step_ns) // 10**6, v] for i, v in enumerate(points)]
 
     def threads(self, sel: Selection) -> list[dict]:
@@ -253,30 +264,24 @@ class TraceEngine(QueryEngine):
                             "offcpu_by_reason": t["offcpu_ns"]})
         return out
 
-    def _wanted(self, sel: Selection, tids: Collection[int] | None) -> Callable[[int, int], bool]:
+    def track_events(self, sel: Selection, tids: Collection[int] | None = None,
+                     limit: int = MAX_EVENTS) -> tuple[TrackColumns, bool]:
         if tids is None and sel.tid is not None:
             tids = (sel.tid,)
-        want = set(tids) if tids is not None else None
-        return lambda pid, tid: ((sel.pid is None or pid == sel.pid)
-                                 and (want is None or tid in want))
-
-    def track_events(self, sel: Selection, tids: Collection[int] | None = None,
-                     limit: int = MAX_EVENTS) -> tuple[list[TrackEvent], bool]:
-        wanted = self._wanted(sel, tids)
-        out = []
-        for s in self._selected(replace(sel, tid=None)):
-            if wanted(s.pid, s.tid):
-                if len(out) == limit:
-                    return out, True
-                out.append(TrackEvent(s.kind, s.ts_ns, s.value_ns, s.pid, s.tid,
-                                      s.thread_name, s.comm, s.stack_id, s.reason, s.span_id))
-        return out, False
+        c, more = self.traces.columns_of(self.tenant, self.trace_id, kinds=sel.selector.kinds,
+                                         span_ids=self.span_ids, lo=sel.lo, hi=sel.hi,
+                                         pid=sel.pid, tids=tids, limit=limit)
+        return TrackColumns([int(k == CPU) for k in c.kind], c.ts_ns, c.value_ns, c.pid,
+                            c.tid, c.thread_name, c.comm, c.stack_id, c.reason,
+                            c.span_id), more
 
     def track_intervals(self, sel: Selection, tids: Collection[int] | None = None
                         ) -> list[tuple[int, int, int, int, str]]:
-        wanted = self._wanted(sel, tids)
+        if tids is None and sel.tid is not None:
+            tids = (sel.tid,)
+        want = set(tids) if tids is not None else None
         return [(r.pid, r.tid, r.start_ns, r.end_ns, r.span_id) for r in self._rows
-                if wanted(r.pid, r.tid)]
+                if (sel.pid is None or r.pid == sel.pid) and (want is None or r.tid in want)]
 
     def samples(self, sel: Selection, limit: int = 2_000_000) -> list[Sample]:
         picked = self._selected(sel)[:limit]

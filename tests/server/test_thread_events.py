@@ -68,6 +68,11 @@ def test_a_trace_s_threads_with_their_stacks_and_intervals(loaded):  # noqa: F81
     # One span (and its children) only: the pool worker's span.
     b = get(loaded, query="wall{}", trace_id=SLOW, span_id=POOLED).get_json()
     assert {r[0] for r in rows(b)} == {POOL_TID}
+    # A limit keeps the first events by time, across the threads.
+    d = get(loaded, query="wall{}", trace_id=SLOW, limit="6").get_json()
+    assert [(r[0], r[2]) for r in rows(d)] == [
+        (REQ_TID, 5), (REQ_TID, 15), (REQ_TID, 20), (POOL_TID, 35), (POOL_TID, 45),
+        (REQ_TID, 72)] and d["truncated"]
     # Only some threads of the trace.
     c = get(loaded, query="wall{}", trace_id=SLOW, tids=str(POOL_TID)).get_json()
     assert [t["tid"] for t in c["threads"]] == [POOL_TID]
