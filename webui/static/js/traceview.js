@@ -13,7 +13,7 @@ import { CPU_COLOR, ThreadTracks, tracksFromAnswer } from "./tracks.js";
 import { decodeFlamebearer, sandwich } from "./tree.js";
 
 const PAD_MS_MIN = 2;
-const MAX_SPANS = 400;
+const MAX_SPAN_ROWS = 16;
 const OTHERS_LIMIT = 200000;
 
 const exportFormats = [["pprof", "pprof"], ["folded", "folded"], ["speedscope", "speedscope"]];
@@ -26,14 +26,22 @@ function spanTree(spans) {
     if (!children.has(p)) children.set(p, []);
     children.get(p).push(s);
   }
+  // Depth first; each span on the first row below its parent's where it
+  // overlaps no span already there, so sequential siblings share a row.
   const out = [];
-  const walk = (parent, depth) => {
+  const rows = [];
+  const walk = (parent, depth, parentRow) => {
     for (const s of (children.get(parent) || []).sort((a, b) => a.start_ms - b.start_ms)) {
-      out.push({ ...s, depth, start: s.start_ms, end: s.start_ms + s.duration_ms, error: s.status === "error" });
-      walk(s.span_id, depth + 1);
+      const span = { ...s, depth, start: s.start_ms, end: s.start_ms + s.duration_ms, error: s.status === "error" };
+      let row = parentRow + 1;
+      while (rows[row] && rows[row].some(([a, b]) => span.start < b && a < span.end)) row++;
+      (rows[row] = rows[row] || []).push([span.start, span.end]);
+      span.row = row;
+      out.push(span);
+      walk(s.span_id, depth + 1, row);
     }
   };
-  walk("", 0);
+  walk("", 0, -1);
   return { ordered: out, children };
 }
 
@@ -234,11 +242,11 @@ export class TraceView {
       tracks.push(...tracksFromAnswer(others, { dimmed: true, skip: mine }));
     }
     const win = this.windowOf(state);
-    const spans = d.ordered.slice(0, MAX_SPANS);
+    const spans = d.ordered.filter((sp) => sp.row < MAX_SPAN_ROWS);
     this.tracksBox.hidden = false;
     this.tracks.setData(tracks, { spans, full: d.full, origin: d.t0, window: win });
     this.tracks.setSelectedSpan(state.span || "");
-    if (d.ordered.length > MAX_SPANS) this.tracksState.replaceChildren(el("p", { className: "hint", text: `The first ${MAX_SPANS} of ${d.ordered.length} spans are drawn.` }));
+    if (spans.length < d.ordered.length) this.tracksState.replaceChildren(el("p", { className: "hint", text: `${d.ordered.length - spans.length} of ${d.ordered.length} spans are nested or overlap too deep to draw; the breakdown below lists them.` }));
     if (d.events.truncated) this.tracksState.append(el("p", { className: "hint", text: "Only the first events of this trace are drawn: it has more than the server sends at once." }));
     this.drawBreakdown(state);
     await this.showFlame(state, seq);

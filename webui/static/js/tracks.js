@@ -141,7 +141,9 @@ export class ThreadTracks {
   // full: [lo, hi] ms the reset zoom shows; origin: ms that axis labels count from.
   setData(tracks, { spans = [], full, origin = null, window: win } = {}) {
     this.tracks = tracks;
-    this.spans = spans;
+    // A span has a `row` (several share one when they do not overlap); else one each.
+    this.spans = spans.map((sp, i) => (sp.row === undefined ? { ...sp, row: i } : sp));
+    this.spanRows = this.spans.reduce((m, sp) => Math.max(m, sp.row + 1), 0);
     this.origin = origin;
     this.selected = null;
     if (!full) {
@@ -196,7 +198,7 @@ export class ThreadTracks {
   }
 
   tracksTop() {
-    return AXIS_H + (this.spans.length ? this.spans.length * SPAN_H + 8 : 0);
+    return AXIS_H + (this.spanRows ? this.spanRows * SPAN_H + 8 : 0);
   }
 
   height() {
@@ -290,20 +292,27 @@ export class ThreadTracks {
     if (!this.spans.length) return;
     ctx.font = "11px system-ui, sans-serif";
     ctx.textBaseline = "middle";
-    this.spans.forEach((s, i) => {
-      const y = this.spanTop() + i * SPAN_H;
+    const labelled = new Set();
+    for (const s of this.spans) {
+      const y = this.spanTop() + s.row * SPAN_H;
       const selected = s.span_id === this.selectedSpan;
       if (selected) {
         ctx.fillStyle = "#fff3e0";
-        ctx.fillRect(0, y, g.width, SPAN_H);
+        ctx.fillRect(0, y, LABEL_W, SPAN_H);
       }
-      ctx.fillStyle = "#1d1f24";
-      this.clipText(ctx, s.name, 4 + Math.min(8, s.depth) * 10, y + SPAN_H / 2, LABEL_W - 8 - Math.min(8, s.depth) * 10);
+      if (!labelled.has(s.row)) {
+        // the row's first span names it; "+N" when it holds more
+        labelled.add(s.row);
+        const more = this.spans.filter((x) => x.row === s.row).length - 1;
+        const indent = Math.min(8, s.depth) * 10;
+        ctx.fillStyle = "#1d1f24";
+        this.clipText(ctx, more ? `${s.name} +${more}` : s.name, 4 + indent, y + SPAN_H / 2, LABEL_W - 8 - indent);
+      }
       const x0 = Math.max(LABEL_W, LABEL_W + (s.start - this.lo) * g.k);
       const x1 = Math.min(g.width, LABEL_W + (s.end - this.lo) * g.k);
-      if (x1 < LABEL_W || x0 > g.width) return;
+      if (x1 < LABEL_W || x0 > g.width) continue;
       ctx.fillStyle = s.error ? SPAN_ERROR : SPAN_COLOR;
-      ctx.fillRect(x0, y + 2, Math.max(1, x1 - x0), SPAN_H - 4);
+      ctx.fillRect(x0, y + 2, Math.max(1, x1 - x0 - 1), SPAN_H - 4);
       if (selected) {
         ctx.strokeStyle = MARKER;
         ctx.lineWidth = 2;
@@ -313,11 +322,11 @@ export class ThreadTracks {
       if (x1 - x0 > 40) {
         ctx.fillStyle = "#fff";
         this.clipText(ctx, label, x0 + 3, y + SPAN_H / 2, x1 - x0 - 6);
-      } else if (x1 + 4 < g.width) {
+      } else if (x1 + 4 < g.width && !this.spans.some((o) => o.row === s.row && o.start >= s.end && LABEL_W + (o.start - this.lo) * g.k < x1 + 60)) {
         ctx.fillStyle = "#1d1f24";
         this.clipText(ctx, label, x1 + 3, y + SPAN_H / 2, g.width - x1 - 6);
       }
-    });
+    }
   }
 
   clipText(ctx, text, x, y, maxW) {
@@ -459,9 +468,15 @@ export class ThreadTracks {
     const g = this.geometry();
     const ms = this.lo + (px - LABEL_W) / g.k;
     const sy = py - this.spanTop();
-    if (this.spans.length && sy >= 0 && sy < this.spans.length * SPAN_H) {
-      const s = this.spans[Math.floor(sy / SPAN_H)];
-      return s ? { span: s } : null;
+    if (this.spanRows && sy >= 0 && sy < this.spanRows * SPAN_H) {
+      const row = Math.floor(sy / SPAN_H);
+      const tol = 3 / g.k;
+      let best = null;
+      for (const s of this.spans) {
+        if (s.row !== row || ms < s.start - tol || ms > s.end + tol) continue;
+        if (!best || s.end - s.start < best.end - best.start) best = s;
+      }
+      return best ? { span: best } : null;
     }
     const ti = Math.floor((py - this.tracksTop()) / TRACK_H);
     const t = this.tracks[ti];
