@@ -99,6 +99,8 @@ class App {
   route(dataChanged) {
     const state = this.state;
     document.getElementById("tab-trace").hidden = !state.trace;
+    // one trace names its own time and threads: the query bar does not apply
+    this.queryBar.form.hidden = state.tab === "trace";
     for (const tab of this.tabs) {
       const on = tab.dataset.tab === state.tab;
       tab.setAttribute("aria-selected", String(on));
