@@ -395,7 +395,7 @@ class TraceStore:
         c = trace_samples.c
         where, rest = self._filter(tenant, trace_id, kinds, span_ids, lo, hi, pid,
                                    None if tid is None else (tid,))
-        step = ((c.ts_ns - lo) / step_ns).label("step")
+        step = ((c.ts_ns - lo) // step_ns).label("step")
         q = select(step, c.span_id, func.sum(c.value_ns)).where(*where).group_by(
             step, c.span_id)
         points = [0] * max(1, -(-(hi - lo) // step_ns))

@@ -119,3 +119,16 @@ def test_bad_parameters_are_400(loaded, params):  # noqa: F811
     r = get(loaded, query="wall{}", **params)
     assert r.status_code == 400, r.get_data(as_text=True)
     assert set(r.get_json()) == {"error"}
+
+
+def test_a_trace_s_timeline_is_summed_per_step(loaded):  # noqa: F811
+    """The trace's timeline (as /render embeds and /timeline answers) sums its
+    samples per step in the database: the known trace's 120 ms land in their steps."""
+    c = loaded.test_client()
+    tl = c.get(f"/api/v1/timeline?query=wall{{}}&trace_id={SLOW}&step=0.01").get_json()
+    t0_ms = T0 // MS
+    got = {ts - t0_ms: v // MS for ts, v in tl["points"] if v}
+    assert got == {0: 10, 10: 10, 20: 50, 30: 10, 40: 10, 70: 30}
+    cpu = c.get(f"/api/v1/timeline?query=cpu{{}}&trace_id={SLOW}&span_id={POOLED}&step=0.01"
+                ).get_json()
+    assert {ts - t0_ms: v // MS for ts, v in cpu["points"] if v} == {30: 10, 40: 10}
