@@ -24,7 +24,7 @@ import requests
 from tests.otel.conftest import otel_venvs  # noqa: F401
 from tests.runtimes.conftest import wait_for_line
 from tests.traces.test_known_answer import APP, Agent, drive, settled, warm_up
-from tests.webui.conftest import ROOT, http_post
+from tests.webui.conftest import ROOT, http_post, longest_interval
 from tests.webui.test_ui import wait_frame
 
 pytestmark = [pytest.mark.browser, pytest.mark.bpf]
@@ -99,30 +99,6 @@ def tracks_of(page) -> list[dict]:
         tid: t.thread.tid, name: t.thread.thread_name, dimmed: t.dimmed }}))""")
 
 
-def longest(page, tid: int, reason: str) -> dict | None:
-    """The longest off-CPU interval of `reason` on thread `tid`, with its place
-    on screen (client coordinates of its middle)."""
-    return page.evaluate(f"""([tid, reason]) => {{
-        const tr = {TRACKS};
-        const ti = tr.tracks.findIndex((t) => t.thread.tid === tid);
-        if (ti < 0) return null;
-        const t = tr.tracks[ti];
-        const row = t.rows[1];
-        let best = -1;
-        for (let k = 0; k < row.n; k++) {{
-            if (t.src.reasons[row.code[k]] !== reason) continue;
-            if (best < 0 || row.end[k] - row.start[k] > row.end[best] - row.start[best]) best = k;
-        }}
-        if (best < 0) return null;
-        const g = tr.geometry();
-        const r = tr.canvas.getBoundingClientRect();
-        const mid = (row.start[best] + row.end[best]) / 2;
-        return {{ ms: row.end[best] - row.start[best],
-                  x: r.left + 190 + (mid - tr.lo) * g.k,
-                  y: r.top + tr.trackY(ti) + tr.rowY(1) + 6 }};
-    }}""", [tid, reason])
-
-
 def test_slowest_trace_shows_its_threads_and_the_lock_wait(page, traced):
     s = traced.slowest
     open_trace(page, traced.url, s["trace_id"])
@@ -130,7 +106,7 @@ def test_slowest_trace_shows_its_threads_and_the_lock_wait(page, traced):
     assert {s["tid"], s["pool_tid"]} <= tids, (tids, s)
     names = " ".join(t["name"] for t in tracks_of(page))
     assert "pool" in names
-    lock = longest(page, s["tid"], "lock")
+    lock = longest_interval(page, TRACKS, s["tid"], "lock")
     assert lock is not None, "no lock interval on the request thread"
     assert abs(lock["ms"] - s["lock_ms"]) <= 0.15 * s["lock_ms"] + 2, (lock, s["lock_ms"])
     assert 35 <= lock["ms"] <= 90, lock
