@@ -287,7 +287,7 @@ def trace_case() -> bool:
           f"{TRACE_S} s trace (stored in {time.perf_counter() - t:.1f} s), real server on "
           "SQLite, viewport 1280x800, headless Chromium")
     srv = start_server(work, work / "server.log")
-    opened, tracks_ms, flame_ms = [], [], []
+    opened, tracks_ms, flame_ms, api_ms = [], [], [], []
     result = None
     try:
         with sync_playwright() as p:
@@ -300,6 +300,12 @@ def trace_case() -> bool:
                                            "window.flamecam.views.trace.tracks.tracks.length",
                                            polling=5, timeout=60000)
                     opened.append(page.evaluate("() => performance.now()"))
+                    api_ms.append(page.evaluate("""() => Object.fromEntries(
+                        performance.getEntriesByType('resource')
+                          .filter((e) => /api\\/v1\\/(trace\\/|thread-events)/.test(e.name))
+                          .map((e) => [e.name.includes('thread-events') ? 'events' : 'trace',
+                                       [Math.round(e.startTime), Math.round(e.responseEnd),
+                                        Math.round(e.encodedBodySize / 1000)]]))"""))
                     tracks_ms.append(page.evaluate(
                         "() => window.flamecam.views.trace.tracks.lastDrawMs"))
                     page.wait_for_function("() => window.flamecam.views.trace.panel.tree",
@@ -310,9 +316,11 @@ def trace_case() -> bool:
                 browser.close()
     finally:
         stop_server(srv)
-    for i, (o, d, f) in enumerate(zip(opened, tracks_ms, flame_ms, strict=True), 1):
+    for i, (o, d, f, a) in enumerate(zip(opened, tracks_ms, flame_ms, api_ms, strict=True), 1):
         print(f"  run {i}: trace view open (navigation to tracks drawn) {o:.0f} ms "
-              f"(tracks draw {d:.1f} ms); flame graph shown at {f:.0f} ms")
+              f"(tracks draw {d:.1f} ms); flame graph shown at {f:.0f} ms; requests "
+              f"(from, to ms): trace {a['trace'][:2]}, thread-events {a['events'][:2]} "
+              f"({a['events'][2]} kB)")
     draws, painted = result["draws"], result["painted"]
     print(f"  zoom/pan redraw of {result['events']} events: median {statistics.median(draws):.1f}"
           f" ms, max {max(draws):.1f} ms (to next frame: median "

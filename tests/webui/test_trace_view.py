@@ -88,6 +88,18 @@ def traced(server, otel_venvs, tmp_path_factory) -> Traced:  # noqa: F811
     return Traced(server.url, slowest, slow)
 
 
+GRAPH = "views.trace.panel.graph"
+
+
+def frame_named(page, fn: str) -> str:
+    """The trace flame graph's name of Python function `fn` ("module.fn")."""
+    page.wait_for_function(f"() => window.flamecam.{GRAPH}.tree", timeout=20000)
+    name = page.evaluate(f"""(fn) => window.flamecam.{GRAPH}.tree.names.find(
+        (n) => n === fn || n.endsWith('.' + fn))""", fn)
+    assert name, f"no frame {fn} in the trace's flame graph"
+    return name
+
+
 def open_trace(page, url: str, trace_id: str, **params: str) -> None:
     page.goto(f"{url}/?{urllib.parse.urlencode({'trace': trace_id, **params})}")
     page.wait_for_function(f"() => window.flamecam && {TRACKS}.tracks.length > 0",
@@ -126,9 +138,9 @@ def test_slowest_trace_shows_its_threads_and_the_lock_wait(page, traced):
     # The span waterfall and the breakdown: the whole trace has lock and cpu.
     row = page.locator(".bd-row", has_text="Whole trace")
     assert "lock" in row.inner_text() and "cpu" in row.inner_text()
-    # The trace's flame graph names slow_path (and the pool's work).
-    wait_frame(page, "views.trace.panel.graph", "slow_path")
-    wait_frame(page, "views.trace.panel.graph", "pool_work")
+    # The trace's flame graph names slow_path (and the pool's work), drawn.
+    wait_frame(page, GRAPH, frame_named(page, "slow_path"))
+    wait_frame(page, GRAPH, frame_named(page, "pool_work"))
     shot(page, "01-slowest-trace-lock-hover")
 
 
@@ -154,7 +166,7 @@ def test_span_breakdown_opens_the_span_flame_graph_and_zoom_stays_in_the_url(pag
     rows.nth(1).click()
     page.wait_for_url(re.compile(r"span=[0-9a-f]{16}"))
     page.locator("#view-trace h2", has_text="Wall time of span").wait_for()
-    wait_frame(page, "views.trace.panel.graph", "slow_path")
+    wait_frame(page, GRAPH, frame_named(page, "slow_path"))
     # zoom in with the keys, then reload: the same window comes back
     canvas = page.locator(".tracks canvas")
     canvas.focus()
@@ -172,10 +184,10 @@ def test_span_breakdown_opens_the_span_flame_graph_and_zoom_stays_in_the_url(pag
     status = page.locator("#view-trace .frame-status").first
     assert re.search(r"(on-CPU sample|off-CPU \(\w+\)[^,]*) at \+", status.inner_text())
     # the sandwich of a function of the trace
-    graph = "views.trace.panel.graph"
-    page.evaluate(f"() => window.flamecam.{graph}.zoomToName('slow_path')")
-    page.get_by_role("button", name=re.compile("Sandwich of slow_path")).click()
-    page.locator(".trace-sandwich h3", has_text="Callers of slow_path").wait_for()
+    slow_path = frame_named(page, "slow_path")
+    page.evaluate(f"(n) => window.flamecam.{GRAPH}.zoomToName(n)", slow_path)
+    page.get_by_role("button", name=re.compile("Sandwich of .*slow_path")).click()
+    page.locator(".trace-sandwich h3", has_text=f"Callers of {slow_path}").wait_for()
     shot(page, "03-span-flame-graph-zoomed")
 
 

@@ -81,6 +81,15 @@ function spanBreakdowns(answer, children) {
   return sum;
 }
 
+// `/?trace=ID` opened directly: its two requests start as this module loads,
+// alongside the rest of the page's start-up, not after it.
+function loadTrace(traceId) {
+  return Promise.all([api.trace(traceId), api.threadEvents("wall{}", "", "", { trace_id: traceId })]);
+}
+const opened = new URLSearchParams(location.search).get("trace");
+let early = opened ? { traceId: opened, answer: loadTrace(opened) } : null;
+if (early) early.answer.catch(() => {}); // handled when the view asks for it
+
 export class TraceView {
   constructor(section, app) {
     this.app = app;
@@ -142,10 +151,9 @@ export class TraceView {
       let view;
       let events;
       try {
-        [view, events] = await Promise.all([
-          api.trace(state.trace),
-          api.threadEvents("wall{}", "", "", { trace_id: state.trace }),
-        ]);
+        const pending = early && early.traceId === state.trace ? early.answer : loadTrace(state.trace);
+        early = null;
+        [view, events] = await pending;
       } catch (err) {
         if (seq !== this.seq) return;
         this.tracksState.replaceChildren(err.status === 404 ? this.notFound(state.trace) : errorBox(err, "Could not load the trace"));
