@@ -96,8 +96,8 @@ def thread_events_answer(ev: TrackColumns, truncated: bool, lo: int, hi: int,
     frame_ids, frame_of = stacks_of(stack_index)
     frames: dict[int, int] = {}
     stacks: list[list[int]] = [[] for _ in stack_index]
-    for sid, idx in stack_index.items():
-        stacks[idx] = _index(frame_ids.get(sid, ()), frames)
+    for sid, idx in stack_index.items():  # short lists: no distinct pass
+        stacks[idx] = [frames.setdefault(f, len(frames)) for f in frame_ids.get(sid, ())]
     named = [frame_of[f] for f in frames]
     return {"from_ms": lo / 1e6, "until_ms": hi / 1e6, "t0_ms": t0_ms, "threads": rows,
             "events": cols, "reasons": list(reasons), "spans": list(spans), "stacks": stacks,
