@@ -168,7 +168,7 @@ def test_span_breakdown_opens_the_span_flame_graph_and_zoom_stays_in_the_url(pag
     page.locator("#view-trace h2", has_text="Wall time of span").wait_for()
     wait_frame(page, GRAPH, frame_named(page, "slow_path"))
     # zoom in with the keys, then reload: the same window comes back
-    canvas = page.locator(".tracks canvas")
+    canvas = page.locator("#view-trace .tracks canvas")
     canvas.focus()
     page.keyboard.press("+")
     page.keyboard.press("+")

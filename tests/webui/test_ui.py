@@ -254,7 +254,7 @@ def test_threads_view_lists_threads_and_shows_one(page, server, profiled):
     page.locator("#view-threads h2", has_text="Thread sleeper").wait_for()
     wait_frame(page, "views.threads.panel.graph", "[off-cpu:sleep]")
     page.locator("#view-threads p", has_text="Choose an event above").wait_for()
-    lane = page.locator(".tracks canvas")
+    lane = page.locator("#view-threads .tracks canvas")
     lane.focus()
     page.keyboard.press("ArrowRight")
     stack = page.locator("#view-threads .stack-list")
@@ -297,7 +297,7 @@ def test_threads_view_draws_several_threads_as_tracks(page, server, profiled):
     page.mouse.wheel(0, -600)
     page.wait_for_function(f"(w) => {lane}.hi - {lane}.lo < w / 2", arg=before)
     shoot(page, "07b-threads-tracks")
-    page.locator(".tracks canvas").focus()
+    page.locator("#view-threads .tracks canvas").focus()
     page.keyboard.press("0")
     assert page.evaluate(f"() => {lane}.hi - {lane}.lo") == pytest.approx(before)
 
