@@ -195,6 +195,8 @@ def test_trace_empty_states_say_what_to_do(page, traced):
     page.goto(f"{traced.url}/?trace={'ab' * 16}")
     page.locator("#view-trace .empty", has_text="not stored").wait_for()
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" in page.locator("#view-trace .empty").inner_text()
+    # the API's 404 for the unknown trace is the answer this asks for, not a fault
+    page.problems[:] = [p for p in page.problems if "status of 404" not in p]
     # A trace whose spans arrived but no thread served it (no add-on, no agent).
     trace_id, span_id = "cd" * 16, "ef" * 8
     now = time.time_ns()

@@ -359,7 +359,8 @@ export class TraceView {
     this.tree = decodeFlamebearer(answer);
     if (!this.tree.numTicks) {
       this.flameBody.hidden = true;
-      this.flameState.replaceChildren(d.view.linking === "none" ? this.noThreadData(d)
+      this.flameState.replaceChildren(d.view.linking === "none"
+        ? el("p", { className: "hint", text: "No flame graph: no thread was linked to this trace (see above)." })
         : el("div", { className: "empty", role: "status" }, [el("strong", { text: "No samples are linked to this span." }), "Its threads did no linked work in it; choose the whole trace or another span."]));
       return;
     }
