@@ -219,7 +219,7 @@ export class TraceView {
       ", then call ",
       el("code", { text: "flamecam_otel.instrument()" }),
       " after setting up OpenTelemetry), or the agent was not running on ",
-      el("strong", { text: host }),
+      el("code", { text: host }),
       " at the time: start it there with ",
       el("code", { text: agentCommand() }),
       ".",
@@ -357,7 +357,10 @@ export class TraceView {
     }
     if (seq !== this.seq) return;
     this.tree = decodeFlamebearer(answer);
-    if (!this.tree.numTicks) {
+    const empty = !this.tree.numTicks;
+    this.sandwichBtn.hidden = empty;
+    this.exportLinks.hidden = empty;
+    if (empty) {
       this.flameBody.hidden = true;
       this.flameState.replaceChildren(d.view.linking === "none"
         ? el("p", { className: "hint", text: "No flame graph: no thread was linked to this trace (see above)." })
