@@ -175,11 +175,15 @@ class QueryEngine:
         rows, more = self.store.thread_events(series, sel.lo, sel.hi, pid=sel.pid, tids=tids,
                                               limit=limit)
         cpu = {sid: int(s.kind == CPU) for sid, s in series.items()}
+        names: dict[tuple[int, int], tuple[str, str]] = {}
+        for r in rows:  # the first name seen of each thread
+            name, comm = names.get((r.pid, r.tid), ("", ""))
+            names[(r.pid, r.tid)] = (name or r.thread_name, comm or r.comm)
         return TrackColumns(
             [cpu[r.series_id] for r in rows], [r.ts_ns for r in rows],
             [r.value_ns for r in rows], [r.pid for r in rows], [r.tid for r in rows],
-            [r.thread_name for r in rows], [r.comm for r in rows], [r.stack_id for r in rows],
-            [r.reason for r in rows], [""] * len(rows)), more
+            [r.stack_id for r in rows], [r.reason for r in rows], [""] * len(rows),
+            names), more
 
     def track_intervals(self, sel: Selection, tids: Collection[int] | None = None
                         ) -> list[tuple[int, int, int, int, str]] | None:

@@ -271,9 +271,8 @@ class TraceEngine(QueryEngine):
         c, more = self.traces.columns_of(self.tenant, self.trace_id, kinds=sel.selector.kinds,
                                          span_ids=self.span_ids, lo=sel.lo, hi=sel.hi,
                                          pid=sel.pid, tids=tids, limit=limit)
-        return TrackColumns([int(k == CPU) for k in c.kind], c.ts_ns, c.value_ns, c.pid,
-                            c.tid, c.thread_name, c.comm, c.stack_id, c.reason,
-                            c.span_id), more
+        return TrackColumns(c.cpu, c.ts_ns, c.value_ns, c.pid, c.tid, c.stack_id, c.reason,
+                            c.span_id, c.names), more
 
     def track_intervals(self, sel: Selection, tids: Collection[int] | None = None
                         ) -> list[tuple[int, int, int, int, str]]:

@@ -25,16 +25,15 @@ class TrackColumns:
     """Events (on-CPU samples; off-CPU intervals, from `ts_ns` for `dur_ns`)
     as parallel columns in time order."""
 
-    cpu: list[int]  # 1 on-CPU, 0 off-CPU
-    ts_ns: list[int]
-    dur_ns: list[int]
-    pid: list[int]
-    tid: list[int]
-    thread_name: list[str]
-    comm: list[str]
-    stack_id: list[int]
-    reason: list[str]
-    span_id: list[str]
+    cpu: Sequence[int]  # 1 on-CPU, 0 off-CPU
+    ts_ns: Sequence[int]
+    dur_ns: Sequence[int]
+    pid: Sequence[int]
+    tid: Sequence[int]
+    stack_id: Sequence[int]
+    reason: Sequence[str]
+    span_id: Sequence[str]
+    names: dict[tuple[int, int], tuple[str, str]]  # (pid, tid) -> (thread name, comm)
 
     def __len__(self) -> int:
         return len(self.ts_ns)
@@ -87,12 +86,9 @@ def thread_events_answer(ev: TrackColumns, truncated: bool, lo: int, hi: int,
             (b - base) // 1000, spans.setdefault(span, len(spans))]
            for pid, tid, a, b, span in intervals]
     counts = Counter(thread_of)
-    rows = [{"pid": pid, "tid": tid, "thread_name": "", "comm": "", "events": counts[i]}
+    rows = [{"pid": pid, "tid": tid, "thread_name": ev.names.get((pid, tid), ("", ""))[0],
+             "comm": ev.names.get((pid, tid), ("", ""))[1], "events": counts[i]}
             for i, (pid, tid) in enumerate(threads)]
-    for key, col in (("thread_name", ev.thread_name), ("comm", ev.comm)):
-        for t, name in dict.fromkeys(zip(thread_of, col, strict=True)):
-            if name and not rows[t][key]:
-                rows[t][key] = name
     frame_ids, frame_of = stacks_of(stack_index)
     frames: dict[int, int] = {}
     stacks: list[list[int]] = [[] for _ in stack_index]
