@@ -183,6 +183,8 @@ def test_span_breakdown_opens_the_span_flame_graph_and_zoom_stays_in_the_url(pag
     page.keyboard.press("Home")
     status = page.locator("#view-trace .frame-status").first
     assert re.search(r"(on-CPU sample|off-CPU \(\w+\)[^,]*) at \+", status.inner_text())
+    # and its whole stack is listed under the tracks, as text
+    assert page.locator("#view-trace .stack-list li").count() >= 1
     # the sandwich of a function of the trace
     slow_path = frame_named(page, "slow_path")
     page.evaluate(f"(n) => window.flamecam.{GRAPH}.zoomToName(n)", slow_path)

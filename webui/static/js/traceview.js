@@ -5,7 +5,7 @@
 // start, "LO-HI"), others (1: the process's other threads, dimmed).
 
 import { api } from "./api.js";
-import { reasonColor, reasonsIn } from "./colors.js";
+import { KIND_LABELS, reasonColor, reasonsIn } from "./colors.js";
 import { el, fmtDuration, fmtPercent, swatches } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { agentCommand, errorBox, loading } from "./states.js";
@@ -103,6 +103,7 @@ export class TraceView {
     this.resetBtn = el("button", { type: "button", className: "btn", text: "Reset zoom", onclick: () => this.tracks.reset() });
     this.tracksState = el("div");
     this.tracksBox = el("div");
+    this.stackBox = el("div", { "aria-live": "polite" });
     this.head = el("div", { className: "panel" }, [
       el("div", { className: "panel-head" }, [this.title, el("span", { className: "spacer" }),
         el("label", { className: "toggle", for: "trace-others" }, [this.othersBox, "Other threads of the process (dimmed)"]),
@@ -111,6 +112,7 @@ export class TraceView {
       this.notice,
       this.tracksState,
       this.tracksBox,
+      this.stackBox,
     ]);
     this.breakdownBox = el("div", { className: "panel" }, [el("h2", { text: "Where the time went" }),
       el("p", { className: "hint", text: "Wall time of the threads that served the trace, by what they did; click a bar for its flame graph." })]);
@@ -128,6 +130,7 @@ export class TraceView {
     section.append(this.head, this.breakdownBox, this.flameBox);
     this.tracks = new ThreadTracks(this.tracksBox, {
       label: "Trace timeline",
+      onPick: (event) => this.showStack(event),
       onSpan: (span) => app.setState({ span: span.span_id === app.state.span ? null : span.span_id }),
       onWindow: (lo, hi, full) => this.data && app.setState({ window: full ? null : `${(lo - this.data.t0).toFixed(3)}-${(hi - this.data.t0).toFixed(3)}` }, { push: false, reload: false }),
     });
@@ -252,6 +255,7 @@ export class TraceView {
     const win = this.windowOf(state);
     const spans = d.ordered.filter((sp) => sp.row < MAX_SPAN_ROWS);
     this.tracksBox.hidden = false;
+    this.stackBox.replaceChildren();
     this.tracks.setData(tracks, { spans, full: d.full, origin: d.t0, window: win });
     this.tracks.setSelectedSpan(state.span || "");
     if (spans.length < d.ordered.length) this.tracksState.replaceChildren(el("p", { className: "hint", text: `${d.ordered.length - spans.length} of ${d.ordered.length} spans are nested or overlap too deep to draw; the breakdown below lists them.` }));
@@ -370,6 +374,14 @@ export class TraceView {
     this.flameState.replaceChildren();
     this.flameBody.hidden = false;
     this.panel.setData(this.tree);
+  }
+
+  // The chosen event's whole stack, innermost frame first, with each frame's kind.
+  showStack(event) {
+    const frames = [...event.frames].reverse().filter(([, kind]) => kind !== "offcpu");
+    const list = el("ol", { className: "stack-list" }, frames.map(([name, kind]) =>
+      el("li", {}, [el("span", { text: name }), el("span", { className: "hint", text: `  ${KIND_LABELS[kind] || kind}` })])));
+    this.stackBox.replaceChildren(el("p", { className: "hint", text: `${this.tracks.describe(event)} on ${event.thread.thread_name || "?"} (tid ${event.thread.tid}): stack, innermost frame first` }), list);
   }
 
   focus(name) {
