@@ -9,7 +9,7 @@ PY           := $(VENV)/bin/python
 SYSTEM_PY    := /usr/bin/python3
 KVER         := $(shell uname -r)
 APT_RUNTIME  := python3-bpfcc bpfcc-tools python3-venv python3-dev gcc make
-APT_TEST     := g++ postgresql chromium linux-perf bpftool openjdk-17-jdk-headless
+APT_TEST     := g++ postgresql chromium linux-perf bpftool openjdk-17-jdk-headless golang-go
 SEC          ?=
 
 .PHONY: run test setup setup-test system-runtime system-test kernel-headers venv native jvm-agent lint bench clean

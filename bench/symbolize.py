@@ -205,9 +205,66 @@ def bench_bpf_samples(seconds: float = 3.0, rounds: int = 5) -> None:
         p.stdout.close()
 
 
+def bench_leaf_copies(seconds: float = 3.0, rounds: int = 5) -> None:
+    """Cost of leaf copies (issue 14 item 1): samples of a frame-pointer program
+    calling libc (tests/workloads/fpleaf.c), recorded by the real sampler with
+    `--unwind fp` (frame-pointer walk only) and `auto` (plus a leaf copy walked
+    with CFI and joined), replayed through `Unwinder.cpu_stack` +
+    `Symbolizer.user_frames` with warm tables."""
+    try:
+        from profiler.sampler import program
+        from profiler.sampler.oncpu import OnCpuSampler
+        from profiler.sampler.options import SamplerOptions
+        from symbolizer.unwind import UnwindChooser
+        from tests.workloads import compile_c
+    except ImportError as e:
+        print(f"leaf copies: skipped ({e})")
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="flamecam-bench-"))
+    p = subprocess.Popen([str(compile_c("fpleaf.c", tmp)), "2"], stdout=subprocess.PIPE)
+    try:
+        p.stdout.readline()
+        for mode in ("fp", "auto"):
+            opts = SamplerOptions(pids=[p.pid], hz=199, unwind=mode, off_cpu=False)
+            b = program.load(opts)
+            try:
+                chooser = UnwindChooser(b, mode, opts.stack_copy_bytes)
+                on = OnCpuSampler(b, opts.hz)
+                end = time.monotonic() + seconds
+                while time.monotonic() < end:
+                    b.ring_buffer_poll(100)
+                b.ring_buffer_consume()
+                events = on.take()
+                per = on.bytes_received / max(1, len(events))
+            finally:
+                b.cleanup()
+            sym = Symbolizer()
+            unw = Unwinder(sym.binaries, chooser)
+            sym.process_seen(p.pid)
+            named = [[f.name for f in sym.user_frames(e.pid, unw.cpu_stack(e, "fpleaf"))]
+                     for e in events]
+            in_libc = [n for n in named if n and n[0].startswith(("__mem", "mem"))]
+            direct = sum(1 for n in in_libc if n[1:2] == ["handle_request"]
+                         or n[1:2] == ["locker"])
+            t0 = time.process_time()
+            for _ in range(rounds):
+                for e in events:
+                    sym.user_frames(e.pid, unw.cpu_stack(e, "fpleaf"))
+            dt = time.process_time() - t0
+            print(f"frame-pointer program, --unwind {mode}: {rounds * len(events) / dt:,.0f} "
+                  f"samples/s warm, {per:.0f} bytes per sample from the kernel; samples in "
+                  f"memcpy/memset with their direct caller: {direct} of {len(in_libc)}")
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     if os.geteuid() != 0:
         sys.exit("bench/symbolize.py: run as root (ptrace and /proc/PID/mem)")
     bench_libjvm()
     bench_unwind()
     bench_bpf_samples()
+    bench_leaf_copies()

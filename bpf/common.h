@@ -83,18 +83,27 @@ static __always_inline void count(int idx)
  * --call-graph dwarf). Everyone else gets the cheap frame-pointer walk. */
 BPF_HASH(stack_copy_pids, u32, u32, 4096);
 
-/* Bytes of user stack to copy for this process (0: walk frame pointers).
+/* Bytes of user stack to copy for this process (0: walk frame pointers only).
  * COPY_ALL_BYTES (--unwind dwarf) is compiled in, so copies start with the
- * very first event rather than when user space gets to fill a map. */
+ * very first event rather than when user space gets to fill a map.
+ * LEAF_COPY_BYTES (--unwind auto) is what every other process gets: a
+ * function built without frame pointers (libc's nanosleep, memcpy,
+ * __lll_lock_wait) leaves rbp pointing at its caller's caller, so the
+ * frame-pointer walk skips its direct caller; the few hundred bytes above sp
+ * hold that caller's return address, which user space finds with CFI and
+ * splices into the frame-pointer walk (symbolizer/unwind/walk.py). */
 #ifndef COPY_ALL_BYTES
 #define COPY_ALL_BYTES 0
+#endif
+#ifndef LEAF_COPY_BYTES
+#define LEAF_COPY_BYTES 0
 #endif
 static __always_inline u32 copy_wanted(u32 tgid)
 {
     if (COPY_ALL_BYTES)
         return COPY_ALL_BYTES;
     u32 *want = stack_copy_pids.lookup(&tgid);
-    return want ? *want : 0;
+    return want ? *want : LEAF_COPY_BYTES;
 }
 
 struct user_regs {

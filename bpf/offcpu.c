@@ -96,6 +96,45 @@ struct last_walk {
 };
 BPF_TABLE("lru_hash", u32, struct last_walk, off_walks, START_ENTRIES);
 BPF_STACK_TRACE(off_stacks, STACK_ENTRIES);
+
+/* A stack whose hash bucket in off_stacks holds another stack: get_stackid
+ * gives -EEXIST (the map never replaces a stack, so that ids stay true while
+ * anything refers to them), and with hundreds of distinct stacks some always
+ * collide, even on a quiet host (or -ENOMEM once its buckets are all used).
+ * Such a stack is walked again into a spill entry under an id of its own
+ * (SPILLED_ID bit set, a per-CPU sequence number: never reused), which user
+ * space reads like a stack id. */
+#define SPILLED_ID 0x40000000
+#define SPILL_FRAMES 127
+struct spilled_stack {
+    u32 frames;
+    u32 pad;
+    u64 ips[SPILL_FRAMES];
+};
+BPF_TABLE("lru_hash", u32, struct spilled_stack, off_spilled, SPILL_ENTRIES);
+BPF_PERCPU_ARRAY(off_spill_scratch, struct spilled_stack, 1);
+BPF_PERCPU_ARRAY(off_spill_seq, u32, 1);
+
+static __always_inline s32 stack_id(void *ctx, u64 flags)
+{
+    s32 id = off_stacks.get_stackid(ctx, flags);
+    if (id >= 0 || id == -EFAULT)  /* -EFAULT: no such stack (a kernel thread's user stack) */
+        return id;
+    int zero = 0;
+    struct spilled_stack *st = off_spill_scratch.lookup(&zero);
+    u32 *seq = off_spill_seq.lookup(&zero);
+    if (!st || !seq)
+        return id;
+    long n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), flags);
+    if (n <= 0)
+        return id;
+    st->frames = (u32)n / sizeof(u64);
+    *seq += 1;
+    u32 sid = SPILLED_ID | ((*seq & 0x3fffff) << 8) | (bpf_get_smp_processor_id() & 0xff);
+    if (off_spilled.update(&sid, st) != 0)
+        return id;
+    return (s32)sid;
+}
 BPF_RINGBUF_OUTPUT(off_events, RINGBUF_PAGES);
 
 /* For processes without frame pointers: the blocking thread's user registers
@@ -116,14 +155,15 @@ BPF_RINGBUF_OUTPUT(off_copies, RINGBUF_PAGES * 4);  /* copies are 16 KiB each */
 /* A copy is sent once per blocking place, not once per block: threads that
  * alternate between places (read, preempted in write, ...) miss off_walks
  * but find their place here. Equal kernel stack, frame-pointer walk, ip and
- * sp in one process mean the same user stack. */
+ * sp in one process mean the same user stack; the size is part of the place,
+ * so a process switched from leaf copies to whole ones gets whole ones. */
 struct copy_place {
     u64 ip;
     u64 sp;
     u32 tgid;
     s32 kstack;
     s32 ustack;
-    u32 pad;
+    u32 bytes;
 };
 BPF_TABLE("lru_hash", struct copy_place, u32, off_copy_ids, STACK_ENTRIES);
 
@@ -186,13 +226,13 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
         s.ucopy = w->ucopy;
         count(COUNT_OFF_WALKS_SAVED);
     } else {
-        s.kstack = off_stacks.get_stackid(ctx, 0);
-        s.ustack = off_stacks.get_stackid(ctx, BPF_F_USER_STACK);
-        if (s.kstack < 0 && s.kstack != -EFAULT)
+        s.kstack = stack_id(ctx, 0);
+        s.ustack = stack_id(ctx, BPF_F_USER_STACK);
+        if ((s.kstack < 0 && s.kstack != -EFAULT) || (s.ustack < 0 && s.ustack != -EFAULT))
             count(COUNT_OFF_STACK_LOST);
         u32 want = cacheable ? copy_wanted(tgid) : 0;
         if (want) {
-            struct copy_place place = {r.ip, r.sp, tgid, s.kstack, s.ustack, 0};
+            struct copy_place place = {r.ip, r.sp, tgid, s.kstack, s.ustack, want};
             u32 *known = off_copy_ids.lookup(&place);
             if (known) {
                 s.ucopy = *known;

@@ -44,9 +44,10 @@ def _add_sampler_args(p: argparse.ArgumentParser, default_hz: int) -> None:
     g.add_argument("--unwind", choices=("auto", "fp", "dwarf"), default="auto",
                    help="how user stacks are walked: 'fp' follows frame pointers (cheapest); "
                         "'dwarf' copies the top of each user stack and unwinds it with the "
-                        "binaries' CFI, for code built without frame pointers; 'auto' starts "
-                        "every process on frame pointers and switches a process to copies once "
-                        "its stacks are seen to stop short of main/thread start (default auto)")
+                        "binaries' CFI, for code built without frame pointers; 'auto' copies "
+                        "the stacks of processes whose binaries lack frame pointers (judged when "
+                        "first seen) and walks the others' frame pointers, with a 1 KiB copy "
+                        "that restores the callers of libc functions (default auto)")
     g.add_argument("--stack-copy-kib", type=positive_int, default=16, metavar="KIB",
                    help="user stack copied per sample with --unwind dwarf/auto (default 16)")
     g.add_argument("--python-native", action="store_true",
@@ -117,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "that opens in a browser, no network needed; otherwise folded)")
     r.add_argument("cmd_argv", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
                    help="start COMMAND and profile it and its children until it exits")
+
+    tp = sub.add_parser(
+        "top", help="live view of the hottest functions on and off the CPU",
+        description="Sample every process (or -p PIDs) and redraw, every second, the "
+                    "functions with the most self time in the last second (%Own, %Total) "
+                    "and since the start (OwnTime, TotalTime), with the off-CPU split by "
+                    "reason, like `py-spy top` and `perf top`. Press q or Ctrl-C to quit.",
+        epilog="examples:\n  flamecam top -p 1234\n  flamecam top --comm '^python'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_sampler_args(tp, default_hz=99)
+    tp.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                    help="redraw every SECONDS (default 1)")
+    tp.add_argument("-d", "--duration", type=float, default=None, metavar="SECONDS",
+                    help="quit after SECONDS (default: at q or Ctrl-C)")
 
     rep = sub.add_parser(
         "report", help="print where the time went in a profile file",
@@ -224,6 +240,25 @@ def cmd_record(args) -> int:
     return command.status if command is not None else EXIT_OK
 
 
+def cmd_top(args) -> int:
+    from .sampler.program import SamplerError
+    from .top_command import top
+
+    for pid in args.pids:
+        if not os.path.exists(f"/proc/{pid}"):
+            print(f"flamecam: no process with pid {pid}", file=sys.stderr)
+            return EXIT_USAGE
+    if args.interval <= 0:
+        print("flamecam: --interval must be above 0", file=sys.stderr)
+        return EXIT_USAGE
+    _prereq_or_exit()
+    try:
+        return top(_sampler_opts(args), args.interval, args.duration)
+    except SamplerError as e:
+        print(f"flamecam: {e}", file=sys.stderr)
+        return EXIT_PREREQ
+
+
 def cmd_report(args) -> int:
     from .formats.read import read_samples
     from .report import format_report, summarize
@@ -319,8 +354,8 @@ def cmd_doctor(_args) -> int:
     return EXIT_OK if all(c.ok for c in results) else EXIT_PREREQ
 
 
-COMMANDS = {"record": cmd_record, "report": cmd_report, "run": cmd_run, "server": cmd_server,
-            "agent": cmd_agent, "doctor": cmd_doctor}
+COMMANDS = {"record": cmd_record, "top": cmd_top, "report": cmd_report, "run": cmd_run,
+            "server": cmd_server, "agent": cmd_agent, "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,134 @@ OFFCPU_REASONS = ("runqueue", "sleep", "lock", "io", "net", "poll", "gil", "othe
 # Frame kinds, used by the UI for colour and by the symbolizer for folding.
 FRAME_KINDS = ("kernel", "native", "python", "java", "jit", "unknown", "offcpu")
 
+# What an agent reports lost with each batch (`AgentBatch.lost` keys): what
+# each one counts and why it was lost, as the UI says it ("N samples lost on
+# HOST: why"). An agent may send other keys; they are kept and shown by name.
+AGENT_LOSSES = {
+    "spool_dropped": ("samples", "dropped from the agent's full spool or disk"),
+    "rejected": ("samples", "refused by the server"),
+    "lost_cpu": ("on-CPU sampler events", "the kernel's buffer was full"),
+    "lost_offcpu": ("off-CPU sampler events", "the kernel's buffer was full"),
+    "tracectx_lost_records": ("trace-context records", "overwritten before they were read"),
+    "tracectx_bad_records": ("trace-context records", "wrong, or their thread was gone"),
+    "tracectx_unreadable": ("thread-context tables", "could not be read"),
+    "tracectx_torn": ("thread-context slots", "read while being written"),
+}
+
+
+# ---------------------------------------------------------------- profile types
+# Flamecam's own samplers store `cpu` and `offcpu` (nanoseconds; `wall` is
+# both, derived at query time). Clients push many more: heap, allocations,
+# locks, goroutines, their own wall clock. Each of those is stored as its own
+# series kind, named as Pyroscope names profile types
+# (`name:sample_type:sample_unit:period_type:period_unit`, for example
+# `memory:alloc_space:bytes:space:bytes`), so a Go heap profile is never added
+# to CPU time. Values are stored in the type's canonical unit: times in
+# nanoseconds (a `milliseconds` column is multiplied on the way in), sizes in
+# bytes, everything else as counted.
+
+# The id Pyroscope gives Flamecam's `cpu` (clients and Grafana query by it).
+PROCESS_CPU_ID = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+
+# Time units, in nanoseconds each; sizes in bytes each.
+_TIME = {"nanoseconds": 1, "nanosecond": 1, "ns": 1, "microseconds": 1000,
+         "microsecond": 1000, "us": 1000, "µs": 1000, "milliseconds": 1_000_000,
+         "millisecond": 1_000_000, "ms": 1_000_000, "seconds": 1_000_000_000,
+         "second": 1_000_000_000, "s": 1_000_000_000}
+_SIZE = {"bytes": 1, "byte": 1, "kilobytes": 1024, "kb": 1024, "megabytes": 1 << 20,
+         "mb": 1 << 20}
+
+# Families (Pyroscope's `__name__`) of the sample types clients send.
+_FAMILY = {
+    **dict.fromkeys(("alloc_objects", "alloc_space", "inuse_objects", "inuse_space",
+                     "alloc_in_new_tlab_objects", "alloc_in_new_tlab_bytes",
+                     "alloc_outside_tlab_objects", "alloc_outside_tlab_bytes",
+                     "alloc_samples", "alloc_size", "objects", "space", "live"), "memory"),
+    **dict.fromkeys(("contentions", "delay", "lock_count", "lock_time"), "mutex"),
+    **dict.fromkeys(("goroutine", "goroutines"), "goroutines"),
+    **dict.fromkeys(("exception", "exceptions"), "exceptions"),
+    "wall": "wall",
+}
+# Sample types that mean "on the CPU" and "off it" (Flamecam's own kinds).
+CPU_SAMPLE_TYPES = frozenset({"cpu", "process_cpu", "itimer"})
+OFFCPU_SAMPLE_TYPES = frozenset({"off_cpu", "offcpu"})
+# Sample types that count samples: the count column of a time type.
+COUNT_SAMPLE_TYPES = frozenset({"samples", "sample"})
+# Sample types that are a state at one moment, not events over time: over a
+# range they are averaged per profile, never summed.
+_GAUGES = frozenset({"inuse_objects", "inuse_space", "goroutine", "goroutines", "objects",
+                     "space", "live"})
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileType:
+    """One stored kind: `id` is the series kind (`cpu`, `offcpu`, or a Pyroscope id)."""
+
+    id: str
+    name: str
+    sample_type: str
+    sample_unit: str
+    period_type: str
+    period_unit: str
+    aggregation: str  # "sum", or "average" for gauges (in-use memory, goroutines)
+
+    def as_json(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "sample_type": self.sample_type,
+                "unit": self.sample_unit, "period_type": self.period_type,
+                "period_unit": self.period_unit, "aggregation": self.aggregation}
+
+
+BUILTIN_TYPES = {
+    CPU: ProfileType(CPU, "process_cpu", "cpu", "nanoseconds", "cpu", "nanoseconds", "sum"),
+    OFFCPU: ProfileType(OFFCPU, "off_cpu", "off_cpu", "nanoseconds", "off_cpu", "nanoseconds",
+                        "sum"),
+}
+
+
+def unit_scale(unit: str) -> tuple[str, int]:
+    """(canonical unit, multiplier): times to nanoseconds, sizes to bytes, others as they are."""
+    u = (unit or "").strip().lower()
+    if u in _TIME:
+        return "nanoseconds", _TIME[u]
+    if u in _SIZE:
+        return "bytes", _SIZE[u]
+    return (_clean(u) or "count"), 1
+
+
+def _clean(part: str) -> str:
+    """A part of a type id: no `:` (the separator), no spaces, bounded."""
+    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in part.strip())[:48]
+
+
+def family_of(sample_type: str, hint: str = "") -> str:
+    """Pyroscope's `__name__` for a sample type; `hint` is the client's (mutex vs block)."""
+    fam = _FAMILY.get(sample_type)
+    if fam == "mutex" and hint in ("mutex", "block"):
+        return hint
+    if fam:
+        return fam
+    hint = _clean(hint)
+    return hint if hint and hint not in ("process_cpu", "cpu") else _clean(sample_type) or "unknown"
+
+
+def type_id(name: str, sample_type: str, unit: str, period_type: str, period_unit: str) -> str:
+    """The stored kind of a client's type: Pyroscope's id, each part cleaned."""
+    return ":".join(_clean(p) or "unknown" for p in (name, sample_type, unit, period_type,
+                                                     period_unit))
+
+
+def profile_type(kind: str) -> ProfileType:
+    """The type a stored kind stands for (builtins by name, others by their id)."""
+    t = BUILTIN_TYPES.get(kind)
+    if t is not None:
+        return t
+    parts = kind.split(":")
+    if len(parts) != 5:
+        raise ValueError(f"not a profile type id: {kind!r}")
+    name, sample_type, unit, period_type, period_unit = parts
+    agg = "average" if sample_type in _GAUGES else "sum"
+    return ProfileType(kind, name, sample_type, unit, period_type, period_unit, agg)
+
 
 @dataclass(frozen=True, slots=True)
 class Frame:

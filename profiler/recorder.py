@@ -102,6 +102,10 @@ class Recorder:
         if self.opts.trace_links:
             self.traces = TraceContexts(self._b, only=self.opts.pids or None)
             self.traces.scan()
+        # Processes named with -p are judged by their binaries before their
+        # first sample, so none of it is walked the wrong way (policy.py).
+        for pid in self.opts.pids:
+            self.unwinder.process_seen(pid, _task_comm(pid, pid))
         # Everything the programs read is registered: sampling starts now, and
         # off-CPU time is counted from now (the driver arms the tracepoints).
         self._mono_to_wall = time.time_ns() - time.monotonic_ns()
@@ -255,6 +259,7 @@ class Recorder:
             if self.traces is not None:
                 self.traces.check(pid)
             self.sym.process_seen(pid)
+            self.unwinder.process_seen(pid, name or fallback)
             for rt in self.runtimes:
                 if rt.process_seen(pid):
                     self._runtime_of[pid] = rt

@@ -62,9 +62,10 @@ def _self_frame(s: Sample) -> str | None:
     return s.stack[-1].name if s.stack else None
 
 
-def summarize(samples: Iterable[Sample], kinds: tuple[str, ...] = ("cpu", OFFCPU)) -> Summary:
-    """Adds up `samples` of the given kinds."""
-    out = Summary()
+def summarize(samples: Iterable[Sample], kinds: tuple[str, ...] = ("cpu", OFFCPU),
+              into: Summary | None = None) -> Summary:
+    """Adds up `samples` of the given kinds (onto `into`, when given)."""
+    out = into if into is not None else Summary()
     funcs = out.functions
     for s in samples:
         if s.kind not in kinds:

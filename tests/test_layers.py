@@ -63,6 +63,7 @@ LAYERS: dict[str, int] = {
     "profiler.server": 8,
     "profiler.agent": 9,
     "profiler.record_command": 9,
+    "profiler.top_command": 9,
     "profiler.flame_file": 8,  # a flame graph page (HTML/SVG) of a recording, the UI's JS inside
     "profiler.doctor": 9,
     "profiler.run_command": 10,

@@ -138,12 +138,15 @@ def _decode(data: bytes) -> agent_pb2.Batch:
     return agent_pb2.Batch.FromString(zstandard.ZstdDecompressor().decompress(data))
 
 
-def sample_count(data: bytes) -> int:
-    """Samples in an encoded batch (what is lost when it is dropped); 0 if unreadable."""
+def contents(data: bytes) -> tuple[int, dict[str, int]]:
+    """What is lost when an encoded batch is dropped: its samples, and the losses
+    it was reporting (which must then travel with a later batch); (0, {}) if
+    unreadable."""
     try:
-        return sum(len(ser.stack) for ser in _decode(data).series)
+        msg = _decode(data)
     except (zstandard.ZstdError, ValueError):  # DecodeError is a ValueError
-        return 0
+        return 0, {}
+    return sum(len(ser.stack) for ser in msg.series), dict(msg.lost)
 
 
 def split_batch(data: bytes, second_seq: int) -> list[tuple[int, bytes, int]] | None:

@@ -155,7 +155,10 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
                 lost[key] = v - last_lost.get(key, 0)
             last_lost[key] = v
         if not pending and not pending_spans:
+            spool.carry(lost)  # no batch to travel with: the next one reports them
             return
+        for key, v in spool.take_unreported().items():  # what dropped batches carried
+            lost[key] = lost.get(key, 0) + v
         seq = spool.next_seq()
         by_pid: dict[int, dict[str, str]] = {}  # one /proc look per process, not per sample
 

@@ -4,7 +4,8 @@ Every batch goes to the spool before it is sent, so a crash or a down server
 loses nothing within `max_bytes`; beyond it the oldest batches are dropped and
 counted (`dropped_batches`, `dropped_bytes`, `dropped_samples`). A disk that
 refuses a write (full, read-only) drops that batch the same way: the agent
-keeps profiling, and no partial file is left behind.
+keeps profiling, and no partial file is left behind. The losses a dropped
+batch was reporting to the server are kept (`take_unreported`) for the next.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from profiler.agent.batch import sample_count
+from profiler.agent.batch import contents
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Spool:
         self.dropped_batches = 0
         self.dropped_bytes = 0
         self.dropped_samples = 0
+        self._unreported: dict[str, int] = {}  # losses that dropped batches were reporting
         self._lock = threading.Lock()
         self._in_flight: int | None = None  # the batch being sent: never dropped under it
         for tmp in self.dir.glob("*.tmp"):
@@ -60,7 +62,7 @@ class Spool:
                 os.replace(tmp, path)
             except OSError as e:
                 tmp.unlink(missing_ok=True)
-                self._dropped(len(data), samples)
+                self._dropped(len(data), samples, contents(data)[1])
                 log.warning("spool cannot write batch %d (%s): dropped %d samples "
                             "(%d batches dropped so far)", seq, e.strerror or e, samples,
                             self.dropped_batches)
@@ -74,19 +76,35 @@ class Spool:
             while total > self.max_bytes and len(files) > 1:
                 old = files.pop(0)
                 size = old.stat().st_size
-                lost = sample_count(old.read_bytes())
+                lost, reporting = contents(old.read_bytes())
                 old.unlink(missing_ok=True)
                 total -= size
-                self._dropped(size, lost)
+                self._dropped(size, lost, reporting)
                 log.warning("spool over %d bytes: dropped batch %s with %d samples "
                             "(%d batches dropped so far)", self.max_bytes, old.name, lost,
                             self.dropped_batches)
             return True
 
-    def _dropped(self, size: int, samples: int) -> None:
+    def _dropped(self, size: int, samples: int, reporting: dict[str, int]) -> None:
         self.dropped_batches += 1
         self.dropped_bytes += size
         self.dropped_samples += samples
+        self._carry(reporting)
+
+    def _carry(self, losses: dict[str, int]) -> None:
+        for k, v in losses.items():
+            self._unreported[k] = self._unreported.get(k, 0) + v
+
+    def carry(self, losses: dict[str, int]) -> None:
+        """Keep the losses a batch the server refused was reporting, for the next."""
+        with self._lock:
+            self._carry(losses)
+
+    def take_unreported(self) -> dict[str, int]:
+        """The losses carried so far, for the next batch (and forget them)."""
+        with self._lock:
+            out, self._unreported = self._unreported, {}
+            return out
 
     def oldest(self) -> tuple[int, bytes] | None:
         """The oldest batch, which is then in flight until `remove`d (or the next call)."""

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from profiler.agent.batch import sample_count, split_batch
+from profiler.agent.batch import contents, split_batch
 from profiler.agent.metrics import Metrics
 from profiler.agent.spool import Spool
 from profiler.formats.proto import AGENT_BATCH_CONTENT_TYPE as CONTENT_TYPE
@@ -98,7 +98,8 @@ class Uploader(threading.Thread):
             return True
         if 400 <= status < 500 and status not in _RETRY:
             self.spool.remove(seq)
-            lost = sample_count(data)
+            lost, reporting = contents(data)
+            self.spool.carry(reporting)
             self.metrics.inc("flamecam_agent_batches_rejected_total")
             self.metrics.inc("flamecam_agent_rejected_samples_total", lost)
             log.warning("server rejected batch %d with %d samples (%d): %s", seq, lost,

@@ -42,13 +42,15 @@ def to_frame(name: str) -> Frame:
 def parse(lines: Iterable[str]) -> Iterator[tuple[list[str], int]]:
     """Yields (frames root first, value) per line; the last space splits.
 
-    Blank lines are skipped and spaces around a line ignored. Raises
-    ValueError naming the line for anything that is not `stack VALUE` with a
-    whole, non-negative VALUE (ingest answers it with 422).
+    Blank lines are skipped and spaces around a line ignored, and so is a
+    VALUE without a stack (py-spy's raw output counts its samples without a
+    frame so: nothing to attribute them to). Raises ValueError naming the line
+    for anything else that is not `stack VALUE` with a whole, non-negative
+    VALUE (ingest answers it with 422).
     """
     for n, line in enumerate(lines, 1):
         line = line.strip()
-        if not line:
+        if not line or line.isdigit():
             continue
         stack, sep, value = line.rpartition(" ")
         if not sep or not stack:

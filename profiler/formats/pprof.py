@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,18 +22,26 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from profiler.formats.proto import profile_pb2
-from profiler.model import CPU, OFFCPU, Frame, Profile, Sample
+from profiler.model import (
+    COUNT_SAMPLE_TYPES,
+    CPU,
+    CPU_SAMPLE_TYPES,
+    OFFCPU,
+    OFFCPU_SAMPLE_TYPES,
+    Frame,
+    Profile,
+    Sample,
+    family_of,
+    profile_type,
+    type_id,
+    unit_scale,
+)
 
 # pprof addresses are uint64; a frame keeps a raw (possibly wrapped) offset.
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
 
 DEFAULT_MAX_DECOMPRESSED = 64 << 20
 DEFAULT_MAX_SAMPLES = 1_000_000
-
-# Sample types that mean "time on the CPU" / "time off it", by pprof type name.
-CPU_TYPES = ("cpu", "process_cpu", "itimer", "wall")
-OFFCPU_TYPES = ("off_cpu", "offcpu")
-COUNT_TYPES = ("samples", "sample")
 
 # Label keys Flamecam maps onto Sample fields instead of free labels.
 _THREAD_ID_KEYS = ("tid", "thread_id")
@@ -82,6 +91,18 @@ def encode(profile: Profile, *, timestamps: bool = True, compress: bool = True) 
     msg.period_type.type = strings("cpu")
     msg.period_type.unit = strings("nanoseconds")
     msg.period = 1_000_000_000 // profile.hz if profile.hz > 0 else 0
+    # A client's types (heap, locks, ...) get a column each, named as they came.
+    column = {CPU: 0, OFFCPU: 1}
+    for s in profile.samples:
+        if s.kind not in column:
+            t = profile_type(s.kind)
+            column[s.kind] = len(msg.sample_type)
+            msg.sample_type.add(type=strings(t.sample_type), unit=strings(t.sample_unit))
+            if len(column) == 3:
+                msg.period_type.type = strings(t.period_type)
+                msg.period_type.unit = strings(t.period_unit)
+                msg.period = 0
+    zeros = [0] * len(msg.sample_type)
     msg.time_nanos = profile.start_ns
     msg.duration_nanos = profile.duration_ns
 
@@ -127,10 +148,9 @@ def encode(profile: Profile, *, timestamps: bool = True, compress: bool = True) 
     for s in profile.samples:
         out = msg.sample.add()
         out.location_id.extend(location_id(f) for f in reversed(s.stack))
-        if s.kind == OFFCPU:
-            out.value.extend((0, s.value_ns))
-        else:
-            out.value.extend((s.value_ns, 0))
+        values = zeros.copy()
+        values[column[s.kind]] = s.value_ns
+        out.value.extend(values)
         out.label.add(key=k_pid, num=s.pid)
         out.label.add(key=k_tid, num=s.tid)
         out.label.add(key=k_cpu, num=s.cpu)
@@ -188,13 +208,80 @@ def parse_raw(data: bytes) -> profile_pb2.Profile:
     try:
         msg.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise PprofMalformed(f"not a pprof protobuf: {first}") from None
+        fixed = _replace_bad_utf8(data)  # clients write non-UTF-8 names; Pyroscope reads them
+        try:
+            if fixed is None:
+                raise
+            msg.ParseFromString(fixed)
+        except (DecodeError, RuntimeError, ValueError):
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise PprofMalformed(f"not a pprof protobuf: {first}") from None
     if not msg.string_table or msg.string_table[0] != "":
         raise PprofMalformed("string table must start with an empty string")
     if not msg.sample_type:
         raise PprofMalformed("profile has no sample types")
     return msg
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while pos < len(data) and shift < 64:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, pos
+        shift += 7
+    raise PprofMalformed("bad varint")
+
+
+def _put_varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_STRING_TABLE_FIELD = 6  # the only string field of profile.proto
+
+
+def _replace_bad_utf8(data: bytes) -> bytes | None:
+    """The profile with its non-UTF-8 strings decoded with U+FFFD; None if none or not protobuf."""
+    out = bytearray()
+    pos, changed = 0, False
+    try:
+        while pos < len(data):
+            start = pos
+            tag, pos = _varint(data, pos)
+            tag_end = pos
+            wire = tag & 7
+            if wire == 0:
+                pos = _varint(data, pos)[1]
+            elif wire in (1, 5):
+                pos += 8 if wire == 1 else 4
+            elif wire == 2:
+                size, body = _varint(data, pos)
+                pos = body + size
+                if tag >> 3 == _STRING_TABLE_FIELD and pos <= len(data):
+                    text = data[body:pos]
+                    try:
+                        text.decode("utf-8")
+                    except UnicodeDecodeError:
+                        text = text.decode("utf-8", "replace").encode()
+                        out += data[start:tag_end]
+                        out += _put_varint(len(text)) + text
+                        changed = True
+                        continue
+            else:
+                return None
+            if pos > len(data):
+                return None
+            out += data[start:pos]
+    except PprofMalformed:
+        return None
+    return bytes(out) if changed else None
 
 
 def _kind_of(name: str, file: str, module: str) -> str:
@@ -240,6 +327,15 @@ class _ById:
 
 # Per-sample labels that stay per sample; any other pprof label becomes a series label.
 PER_SAMPLE_LABELS = frozenset({"span_id", "span_name", "trace_id", "profile_id"})
+# Any spelling of a key that names one request (request_id, x-request-id, requestId,
+# correlation.id, ...) stays per sample too: as series labels, one push of 50,000
+# samples made 50,000 series and slowed every later query of the tenant.
+_REQUEST_SCOPED = re.compile(r"(?i)^(x[-_.]?)?(request|req|correlation|span|trace)[-_.]?id$")
+
+
+def per_sample_key(key: str) -> bool:
+    """Whether a pprof label stays with its sample rather than naming a series."""
+    return key in PER_SAMPLE_LABELS or _REQUEST_SCOPED.match(key) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,9 +383,11 @@ def sample_labels(labels, s) -> SampleLabels:
             cpu = lab.num
         elif key == "ts_ns":
             ts = lab.num
-        else:
+        elif lab.str or key in PER_SAMPLE_LABELS:
+            # Numeric labels (Go's heap `bytes`: each allocation's size) are not
+            # series identity; as in Pyroscope they are not kept.
             val = s(lab.str) if lab.str else str(lab.num)
-            if key in PER_SAMPLE_LABELS:
+            if per_sample_key(key):
                 per_sample = per_sample or {}
                 per_sample[key] = val
             else:
@@ -339,9 +437,10 @@ class Decoder:
             info = self.fn_info.get((line.function_id, module))
             if info is None:
                 fn = self.functions.get(line.function_id)
-                if fn is None:
-                    raise PprofMalformed(f"location {lid} references missing function")
-                name, file = self.s(fn.name) or self.s(fn.system_name), self.s(fn.filename)
+                # A line naming a function the profile lacks (.NET clients write
+                # them) is an unnamed frame at the location's address, as in Pyroscope.
+                name, file = (self.s(fn.name) or self.s(fn.system_name), self.s(fn.filename)) \
+                    if fn is not None else ("", "")
                 kind = _kind_of(name, file, module)
                 if kind == "kernel" and name.endswith("_[k]"):
                     name = name[:-4]
@@ -384,31 +483,70 @@ class Decoder:
         return st
 
 
-def value_columns(msg: profile_pb2.Profile, st) -> tuple[list[tuple[int, str, int]], int]:
-    """Which value index becomes which kind, with its ns multiplier; and the count index."""
-    period = msg.period if msg.period > 0 else 0
+def period_nanos(msg: profile_pb2.Profile) -> int:
+    """The period in nanoseconds when it is a time (an unnamed unit is read as ns), else 0."""
+    st = msg.string_table
+    i = msg.period_type.unit
+    unit = st[i] if 0 <= i < len(st) else ""
+    canon, mult = unit_scale(unit)
+    if msg.period <= 0 or (unit and canon != "nanoseconds"):
+        return 0
+    return msg.period * mult
+
+
+def value_columns(msg: profile_pb2.Profile, st, hint: str = "",
+                  display_names: dict[str, str] | None = None
+                  ) -> tuple[list[tuple[int, str, int]], int]:
+    """Which value index becomes which stored kind, with its multiplier; and the count index.
+
+    On-CPU and off-CPU time become `cpu` and `offcpu` (nanoseconds); every
+    other sample type becomes its own profile type (`model.profile_type`), its
+    values scaled to the type's canonical unit, so a heap profile is never
+    CPU time. A `samples/count` column is the count of the others; alone, it
+    is CPU time weighed by the period in its own unit (py-spy: 10 ms).
+    `hint` is the client's family name (`__name__`, or the `/ingest` name's
+    suffix) and `display_names` Pyroscope's `sample_type_config` renames:
+    Go's mutex and block profiles differ by nothing else.
+    """
+    def text(i: int) -> str:
+        return st[i] if 0 <= i < len(st) else ""
+
+    types = [(text(t.type), text(t.unit)) for t in msg.sample_type]
+    period_type, period_unit = text(msg.period_type.type), text(msg.period_type.unit)
+    p_unit = unit_scale(period_unit)[0]
+    period_ns = period_nanos(msg)
+    count_idx = next((i for i, (name, _u) in enumerate(types)
+                      if name in COUNT_SAMPLE_TYPES), -1)
     cols: list[tuple[int, str, int]] = []
-    count_idx = -1
-    types = [(st[t.type] if 0 <= t.type < len(st) else "", st[t.unit] if 0 <= t.unit < len(st)
-              else "") for t in msg.sample_type]
     for i, (name, unit) in enumerate(types):
-        if name in COUNT_TYPES:
-            count_idx = i
+        if i == count_idx or not name:
             continue
-        kind = CPU if name in CPU_TYPES else OFFCPU if name in OFFCPU_TYPES else None
-        if kind is None:
+        canon, mult = unit_scale(unit)
+        if name in CPU_SAMPLE_TYPES or name in OFFCPU_SAMPLE_TYPES:
+            if canon != "nanoseconds":  # counted samples: weigh by the period
+                mult = period_ns or 10_000_000
+            kind = CPU if name in CPU_SAMPLE_TYPES else OFFCPU
+            cols.append((i, kind, mult))
             continue
-        mult = 1 if unit in ("nanoseconds", "ns") else 1000 if unit in ("microseconds", "us") \
-            else 1_000_000 if unit in ("milliseconds", "ms") else 0
-        if mult == 0:
-            mult = period or 10_000_000
+        shown = (display_names or {}).get(name, "")
+        fam = family_of(name, shown.split("_")[0] if shown else hint)
+        kind = type_id(fam, name, canon, period_type or name,
+                                     p_unit if period_type else canon)
         cols.append((i, kind, mult))
     if not cols:
-        # A profile of some other type (e.g. samples/count only): weigh by the period.
+        # Only samples/count (or an unnamed first column): CPU weighed by the period,
+        # unless the client named another family and the period is not a time.
         idx = count_idx if count_idx >= 0 else 0
-        unit = types[idx][1]
-        cols.append((idx, CPU, 1 if unit == "nanoseconds" else period or 10_000_000))
-        count_idx = idx if types[idx][0] in COUNT_TYPES else -1
+        name, unit = types[idx]
+        canon, mult = unit_scale(unit)
+        fam = family_of(name, hint)
+        if canon == "nanoseconds":
+            cols.append((idx, CPU, mult))
+        elif period_ns or fam in ("samples", "sample", "unknown") or not period_type:
+            cols.append((idx, CPU, period_ns or 10_000_000))
+        else:
+            cols.append((idx, type_id(fam, name, canon, period_type, p_unit), 1))
+        count_idx = idx if name in COUNT_SAMPLE_TYPES else -1
     return cols, count_idx
 
 
@@ -447,7 +585,7 @@ def samples_of(
     nvalues = len(msg.sample_type)
     # Before 2001 in ns means the writer used another unit: don't trust it.
     base_ts = msg.time_nanos if msg.time_nanos >= 1_000_000_000_000_000_000 else default_ts_ns
-    period = msg.period if msg.period > 0 else 0
+    period = period_nanos(msg)
     extra = dict(labels or {})
     out: list[Sample] = []
     s = dec.s

@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 from typing import TextIO
 
-from ..model import Profile
+from ..model import Profile, profile_type
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
@@ -51,7 +51,7 @@ def to_dict(profile: Profile, name: str = "flamecam") -> dict:
         profiles.append({
             "type": "sampled",
             "name": f"{first.comm} {pid}/{tid} {first.thread_name}",
-            "unit": "nanoseconds",
+            "unit": _unit(first.kind),
             "startValue": max(0, start),
             "endValue": max(0, start) + sum(weights),
             "samples": stacks,
@@ -65,6 +65,12 @@ def to_dict(profile: Profile, name: str = "flamecam") -> dict:
         "exporter": "flamecam",
         "activeProfileIndex": 0,
     }
+
+
+def _unit(kind: str) -> str:
+    """speedscope's unit of a kind's values (`none` for counts)."""
+    unit = profile_type(kind).sample_unit
+    return unit if unit in ("nanoseconds", "bytes") else "none"
 
 
 def write(profile: Profile, out: TextIO, name: str = "flamecam") -> None:

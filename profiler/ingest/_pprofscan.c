@@ -13,9 +13,11 @@
  * never go back: when the interner is cleared to bound its memory, an old id
  * can never come to mean a new location or stack.
  *
- * Anything unexpected (bad wire data, dangling ids, a value count that
- * differs from the sample types) makes `scan` return None: the caller then
- * takes the protobuf path, which reports the precise error. Every read is
+ * Anything unexpected (bad wire data, dangling location or mapping ids, a
+ * value count that differs from the sample types) makes `scan` return None:
+ * the caller then takes the protobuf path, which reports the precise error.
+ * A function id a line names but the profile lacks is not unexpected: real
+ * .NET profiles have them, and they are unnamed frames. Every read is
  * bounds-checked: the input is untrusted.
  */
 #define PY_SSIZE_T_CLEAN
@@ -355,9 +357,11 @@ static int location_key(const Scan *s, Buf loc, Bytes *k) {
             if (n2 == 1 && wt2 == 0) function_id = v2;
             else if (n2 == 2 && wt2 == 0) line = v2;
         }
+        /* A missing function is an unnamed frame (as the decoder makes it): the
+         * key of a function whose strings are all empty, which names it alike. */
         uint32_t fi;
-        if (idmap_get(&s->fn_ids, function_id, &fi)) return -1;
-        const uint64_t *f = s->fn[fi].f;
+        static const uint64_t no_function[8] = {0};
+        const uint64_t *f = idmap_get(&s->fn_ids, function_id, &fi) ? no_function : s->fn[fi].f;
         if (put64(k, line) || put_string(k, s, f[FN_NAME]) || put_string(k, s, f[FN_SYSTEM_NAME])
             || put_string(k, s, f[FN_FILENAME])) return -1;
         nlines++;

@@ -16,6 +16,7 @@ store as columns.
 from __future__ import annotations
 
 import json
+import re
 import time
 from array import array
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from google.protobuf.message import DecodeError
 from profiler.formats.proto import AGENT_BATCH_CONTENT_TYPE, agent_pb2
 from profiler.ingest.labels import check_time, validate_labels
 from profiler.model import FRAME_KINDS, OFFCPU, PROFILE_TYPES, Frame, Sample, ThreadSpan
+from profiler.store import AgentLoss
 from profiler.store.columns import I63, ColumnBatch, SampleColumns, labels_json, offcpu_frame
 from profiler.web.errors import BadRequest
 from profiler.web.limits import Limits
@@ -38,7 +40,7 @@ class AgentBatch:
     agent_id: str
     seq: int
     batches: list[ColumnBatch]
-    lost: dict[str, int]
+    lost: list[AgentLoss]  # what the agent lost since its previous batch, for the store
     linked: list[Sample]  # the rows that carry a trace's span, for the trace store
     thread_spans: list[ThreadSpan]
 
@@ -201,7 +203,25 @@ def parse_batch(body: bytes, limits: Limits) -> AgentBatch:
                                _columns(ser, ts, strings, offcpu, own, tables)))
     thread_spans = _thread_spans(msg, links, strings, limits, now)
     tables.finish()
-    return AgentBatch(msg.agent_id, msg.seq, out, dict(msg.lost), linked, thread_spans)
+    host = next((b.labels["host"] for b in out if b.labels.get("host")), msg.agent_id)
+    lost = _losses(msg, host, msg.base_ns if out else now)
+    return AgentBatch(msg.agent_id, msg.seq, out, lost, linked, thread_spans)
+
+
+_LOSS_KEY = re.compile(r"^[a-z0-9_]{1,64}$")
+
+
+def _losses(msg: agent_pb2.Batch, host: str, ts_ns: int) -> list[AgentLoss]:
+    """The agent's reported losses on `host` (its series' `host` label, else its id)."""
+    if len(msg.lost) > 32:
+        raise BadRequest(400, "more than 32 kinds of loss in one batch")
+    out = []
+    for key, n in sorted(msg.lost.items()):
+        if not _LOSS_KEY.match(key):
+            raise BadRequest(400, "a loss key must be 1-64 of [a-z0-9_]")
+        if n:
+            out.append(AgentLoss(host[:256], key, min(n, I63), ts_ns))
+    return out
 
 
 def _sample_labels(column, n: int, strings: list[str],

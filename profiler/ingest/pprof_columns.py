@@ -49,10 +49,13 @@ INTERNER = _pprofscan.Interner() if _pprofscan is not None else None
 
 
 def pprof_groups(data: bytes, *, max_decompressed: int, max_samples: int,
-                 default_ts_ns: int) -> Groups:
+                 default_ts_ns: int, hint: str = "",
+                 display_names: dict[str, str] | None = None) -> Groups:
     """Decode pprof bytes into (kind, dynamic tags, ColumnBatch without labels) groups.
 
-    Raises pprof.PprofError subclasses on bad input.
+    Each sample type becomes its kind (`pprof.value_columns`, given the
+    client's `hint` and `display_names`). Raises pprof.PprofError subclasses
+    on bad input.
     """
     raw = pprof.inflate(data, max_decompressed)
     msg = pprof.parse_raw(raw)
@@ -60,8 +63,8 @@ def pprof_groups(data: bytes, *, max_decompressed: int, max_samples: int,
         raise pprof.PprofTooLarge(f"profile has {len(msg.sample)} samples, limit {max_samples}")
     scanned = _pprofscan.scan(raw, INTERNER) if _pprofscan is not None else None
     if scanned is not None and scanned[0] == len(msg.sample_type):
-        return _fast_groups(msg, scanned, default_ts_ns)
-    return _protobuf_groups(msg, default_ts_ns)
+        return _fast_groups(msg, scanned, default_ts_ns, hint, display_names)
+    return _protobuf_groups(msg, default_ts_ns, hint, display_names)
 
 
 def _base_ts(msg, default_ts_ns: int) -> int:
@@ -93,12 +96,13 @@ def _append(cols: SampleColumns, st: StringTable, kind: str, ts: int, stack: int
     cols.labels.append(st(labels_json(ls.per_sample)) if ls.per_sample else 0)
 
 
-def _fast_groups(msg, scanned: tuple, default_ts_ns: int) -> Groups:
+def _fast_groups(msg, scanned: tuple, default_ts_ns: int, hint: str,
+                 display_names: dict[str, str] | None) -> Groups:
     nvalues, n, stack_ids, stack_first, sample_stack, values, sample_ls, ls_first = scanned
     dec = pprof.Decoder(msg)
-    vcols, count_idx = pprof.value_columns(msg, msg.string_table)
+    vcols, count_idx = pprof.value_columns(msg, msg.string_table, hint, display_names)
     base_ts = _base_ts(msg, default_ts_ns)
-    period = msg.period if msg.period > 0 else 0
+    period = pprof.period_nanos(msg)
     skeys = array("Q", stack_ids).tolist()
     stack_first = array("I", stack_first)
     sample_stack = array("I", sample_stack)
@@ -217,12 +221,13 @@ class _Group:
     strings: StringTable | None = None
 
 
-def _protobuf_groups(msg, default_ts_ns: int) -> Groups:
+def _protobuf_groups(msg, default_ts_ns: int, hint: str,
+                     display_names: dict[str, str] | None) -> Groups:
     dec = pprof.Decoder(msg)
-    vcols, count_idx = pprof.value_columns(msg, msg.string_table)
+    vcols, count_idx = pprof.value_columns(msg, msg.string_table, hint, display_names)
     nvalues = len(msg.sample_type)
     base_ts = _base_ts(msg, default_ts_ns)
-    period = msg.period if msg.period > 0 else 0
+    period = pprof.period_nanos(msg)
     groups: dict[tuple, _Group] = {}
     for ps in msg.sample:
         values = ps.value

@@ -6,6 +6,7 @@ route can validate everything first and then write it in one transaction.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -14,9 +15,10 @@ from google.protobuf.message import DecodeError
 
 from profiler.formats import folded, pprof, speedscope
 from profiler.formats.proto import push_pb2
+from profiler.ingest import jfr
 from profiler.ingest.labels import check_time, validate_labels
 from profiler.ingest.pprof_columns import pprof_groups
-from profiler.model import CPU, OFFCPU, Frame, Sample
+from profiler.model import CPU, OFFCPU, Frame, Sample, type_id
 from profiler.store import SeriesBatch
 from profiler.store.columns import ColumnBatch
 from profiler.web.errors import BadRequest
@@ -53,35 +55,75 @@ def push_batches(msg: push_pb2.PushRequest, limits: Limits) -> list[ColumnBatch]
     now = time.time_ns()
     out: list[ColumnBatch] = []
     total = 0
+    # One budget of inflated bytes for the whole request, not one per profile:
+    # 250 profiles of 60 MiB each made one 15 MB push inflate 14.6 GiB.
+    budget = limits.max_decompressed
     for series in msg.series:
-        labels = validate_labels([(lp.name, lp.value) for lp in series.labels], limits)
+        pairs = [(lp.name, lp.value) for lp in series.labels]
+        labels = validate_labels(pairs, limits)
+        hint = next((v for k, v in pairs if k == "__name__"), "")
         for raw in series.samples:
             if not raw.raw_profile:
                 continue
             try:
-                groups = pprof_groups(raw.raw_profile, max_decompressed=limits.max_decompressed,
-                                      max_samples=limits.max_samples, default_ts_ns=now)
+                data = pprof.inflate(raw.raw_profile, budget)
             except pprof.PprofTooLarge as e:
                 raise BadRequest(413, f"profile too large: {e}") from None
             except pprof.PprofError as e:
                 raise BadRequest(400, f"bad pprof profile: {e}") from None
-            for _kind, tags, batch in groups:
-                if not len(batch.cols):
-                    continue
-                check_time(min(batch.cols.ts), limits, now)
-                check_time(max(batch.cols.ts), limits, now)
-                # Dynamic tags (tag_wrapper) become series labels, as in Pyroscope;
-                # trace and span ids stay per sample so cardinality stays bounded.
-                if tags:
-                    tags = tuple((_label_name(k), v) for k, v in tags)
-                batch.labels = validate_labels(
-                    [*labels.items(), *(t for t in dict(tags).items() if t[0] not in labels)],
-                    limits,
-                ) if tags else labels
-                total += len(batch.cols)
-                out.append(batch)
+            budget -= len(data)
+            batches = pprof_batches(data, labels, limits, now, now, hint=hint,
+                                    bad_status=400, max_decompressed=len(data))
+            total += sum(len(b.cols) for b in batches)
+            out.extend(batches)
             if total > limits.max_samples * 4:
                 raise BadRequest(413, "too many samples in one push")
+    # Sample labels become series labels: bound the series they make, not just
+    # the request's own series list.
+    if len({(b.kind, tuple(sorted(b.labels.items()))) for b in out}) > \
+            limits.max_series_per_request:
+        raise BadRequest(400, f"more than {limits.max_series_per_request} series in one push "
+                              "(a sample label that varies per request belongs in "
+                              "span_id/trace_id/request_id)")
+    return out
+
+
+def pprof_batches(data: bytes, labels: dict[str, str], limits: Limits, now: int,
+                  default_ts_ns: int, *, hint: str = "",
+                  display_names: dict[str, str] | None = None,
+                  bad_status: int = 400,
+                  max_decompressed: int | None = None) -> list[ColumnBatch]:
+    """One pprof profile as batches: one per profile type and set of dynamic tags.
+
+    `max_decompressed` bounds what `data` may inflate to (default: the
+    request limit); a caller that shares one budget across profiles passes
+    what is left of it.
+    """
+    if max_decompressed is None:
+        max_decompressed = limits.max_decompressed
+    try:
+        groups = pprof_groups(data, max_decompressed=max_decompressed,
+                              max_samples=limits.max_samples, default_ts_ns=default_ts_ns,
+                              hint=hint, display_names=display_names)
+    except pprof.PprofTooLarge as e:
+        raise BadRequest(413, f"profile too large: {e}") from None
+    except pprof.PprofError as e:
+        raise BadRequest(bad_status, f"bad pprof profile: {e}") from None
+    out: list[ColumnBatch] = []
+    for _kind, tags, batch in groups:
+        if not len(batch.cols):
+            continue
+        check_time(min(batch.cols.ts), limits, now)
+        check_time(max(batch.cols.ts), limits, now)
+        # Dynamic tags (tag_wrapper) become series labels, as in Pyroscope;
+        # trace and span ids stay per sample so cardinality stays bounded.
+        if tags:
+            tags = tuple((_label_name(k), v) for k, v in tags)
+        batch.labels = validate_labels(
+            [*labels.items(), *(t for t in dict(tags).items() if t[0] not in labels)],
+            limits,
+        ) if tags else labels
+        out.append(batch)
     return out
 
 
@@ -98,21 +140,28 @@ def _label_name(name: str) -> str:
 
 _APP = re.compile(r"^([A-Za-z0-9_./\-]+)(?:\{(.*)\})?$")
 _KEY = re.compile(r"^[A-Za-z0-9_.]+$")
-_SUFFIXES = (".cpu", ".itimer", ".wall", ".off_cpu")
+# `/ingest` name suffixes (`app.cpu`, Go's `app.alloc_objects`, `app.mutex_count`):
+# the family (`__name__`) of what the client sends.
+_SUFFIXES = {"cpu": "process_cpu", "itimer": "process_cpu", "wall": "wall", "off_cpu": "off_cpu",
+             **dict.fromkeys(("alloc_objects", "alloc_space", "inuse_objects", "inuse_space"),
+                             "memory"),
+             "goroutines": "goroutines", "mutex_count": "mutex", "mutex_duration": "mutex",
+             "block_count": "block", "block_duration": "block", "exceptions": "exceptions"}
+# A text profile (folded, lines, speedscope) of a client's wall clock.
+CLIENT_WALL = type_id("wall", "wall", "nanoseconds", "wall", "nanoseconds")
 
 
-def parse_app_name(name: str, limits: Limits) -> tuple[str, dict[str, str]]:
-    """`app{k=v,...}` -> (kind, labels with service_name)."""
+def parse_app_name(name: str, limits: Limits) -> tuple[str, dict[str, str], str]:
+    """`app{k=v,...}` -> (kind of a text profile, labels with service_name, family hint)."""
     m = _APP.match((name or "").strip())
     if not m:
         raise BadRequest(400, f"bad name {name[:80]!r}: expected app{{key=value,...}}")
     app, body = m.group(1), m.group(2) or ""
-    kind = CPU
-    for suffix in _SUFFIXES:
-        if app.endswith(suffix):
-            app = app[: -len(suffix)]
-            kind = OFFCPU if suffix == ".off_cpu" else CPU
-            break
+    stem, dot, suffix = app.rpartition(".")
+    hint = _SUFFIXES.get(suffix, "") if dot and stem else ""
+    if hint:
+        app = stem
+    kind = OFFCPU if hint == "off_cpu" else CLIENT_WALL if hint == "wall" else CPU
     pairs = [("service_name", app)]
     for part in filter(None, (p.strip() for p in body.split(","))):
         k, sep, v = part.partition("=")
@@ -122,13 +171,25 @@ def parse_app_name(name: str, limits: Limits) -> tuple[str, dict[str, str]]:
         if k in ("__name__", "service_name"):
             continue
         pairs.append((k, v))
-    return kind, validate_labels(pairs, limits)
+    return kind, validate_labels(pairs, limits), hint
+
+
+def _display_names(config: bytes | None) -> dict[str, str]:
+    """Sample type -> `display-name` from a `sample_type_config` part (unreadable: none)."""
+    try:
+        doc = json.loads(config) if config else {}
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    return {k: v["display-name"] for k, v in doc.items()
+            if isinstance(v, dict) and isinstance(v.get("display-name"), str)}
 
 
 def legacy_batches(args, body: bytes, content_type: str, limits: Limits,
-                   files: dict[str, bytes] | None = None) -> list[SeriesBatch]:
+                   files: dict[str, bytes] | None = None) -> list[SeriesBatch | ColumnBatch]:
     """Decode a legacy /ingest request into batches."""
-    kind, labels = parse_app_name(args.get("name", ""), limits)
+    kind, labels, hint = parse_app_name(args.get("name", ""), limits)
     now = time.time_ns()
     try:
         t_from = parse_time(args.get("from"), "now", now)
@@ -142,30 +203,25 @@ def legacy_batches(args, body: bytes, content_type: str, limits: Limits,
         raise BadRequest(400, str(e)) from None
     fmt = (args.get("format") or "folded").lower()
     if files is not None:
-        fmt = "pprof"
+        fmt = "jfr" if "jfr" in files else "pprof"
     period = 1_000_000_000 // rate
     ts = t_from + max(0, t_until - t_from) // 2 if t_until > t_from else t_from
+    if fmt == "jfr":  # Pyroscope's Java client: the body, or a multipart `jfr` part
+        data = files.get("jfr") if files is not None else body
+        batches = jfr.jfr_batches(data, labels, limits.max_samples)
+        for b in batches:
+            for s in b.samples:
+                check_time(s.ts_ns, limits, now)
+        return batches
     if fmt == "pprof":
         data = files.get("profile") if files is not None else body
         if files is not None and "prev_profile" in files:
             raise BadRequest(400, "prev_profile (cumulative profiles) is not supported")
         if not data:
             raise BadRequest(400, "no profile in the request")
-        try:
-            samples = pprof.decode(data, max_decompressed=limits.max_decompressed,
-                                   max_samples=limits.max_samples, default_ts_ns=ts)
-        except pprof.PprofTooLarge as e:
-            raise BadRequest(413, str(e)) from None
-        except pprof.PprofError as e:
-            raise BadRequest(422, f"undecodable pprof: {e}") from None
-        for s in samples:
-            check_time(s.ts_ns, limits, now)
-        out = []
-        for k in (CPU, OFFCPU):
-            ks = [s for s in samples if s.kind == k]
-            if ks:
-                out.append(SeriesBatch(k, labels, ks))
-        return out
+        display = _display_names(files.get("sample_type_config") if files else None)
+        return pprof_batches(data, labels, limits, now, ts, hint=hint, display_names=display,
+                             bad_status=422)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

@@ -10,7 +10,7 @@ from profiler.formats.proto import push_pb2
 from profiler.ingest import agent_batch, pyroscope
 from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
-from profiler.web.limits import decode_body, read_body
+from profiler.web.limits import check_value_sums, decode_body, read_body
 
 bp = Blueprint("ingest", __name__)
 
@@ -33,7 +33,9 @@ def agent_push():
         raise BadRequest(415, f"unsupported Content-Type {ct!r}; use {agent_batch.CONTENT_TYPE}")
     body = decode_body(request, st.config.limits)
     batch = agent_batch.parse_batch(body, st.config.limits)
-    stored = st.store.write(tenant(), batch.batches, agent_id=batch.agent_id, seq=batch.seq)
+    check_value_sums(batch.batches)
+    stored = st.store.write(tenant(), batch.batches, agent_id=batch.agent_id, seq=batch.seq,
+                            losses=batch.lost)
     _store_links(st, batch)
     return jsonify(accepted_samples=stored, duplicate=bool(batch.batches) and stored == 0)
 
@@ -57,6 +59,7 @@ def connect_push():
         msg = pyroscope.parse_push(body, request.content_type or "")
         with _INGEST:
             batches = pyroscope.push_batches(msg, st.config.limits)
+            check_value_sums(batches)
             st.store.write(tenant(), batches)
     except BadRequest as e:
         resp = jsonify(code=_CONNECT_CODES.get(e.status, "invalid_argument"), message=e.message,
@@ -94,5 +97,6 @@ def legacy_ingest():
         body = decode_body(request, limits) if request.headers.get("Content-Encoding") else \
             read_body(request, limits)
     batches = pyroscope.legacy_batches(request.args, body, ct, limits, files)
+    check_value_sums(batches)
     st.store.write(tenant(), batches)
     return Response("", status=200)

@@ -7,10 +7,22 @@ the stacks and shapes the answers.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from profiler.model import CPU, OFFCPU, Frame, Sample
+from profiler.model import (
+    AGENT_LOSSES,
+    BUILTIN_TYPES,
+    CPU,
+    OFFCPU,
+    PROCESS_CPU_ID,
+    Frame,
+    ProfileType,
+    Sample,
+    profile_type,
+    type_id,
+)
 from profiler.query import flamegraph as fg
 from profiler.query import tracks
 from profiler.query.selector import Selector
@@ -18,6 +30,18 @@ from profiler.query.tracks import TrackColumns
 from profiler.store import ProfileStore, SeriesInfo
 
 MAX_EVENTS = 200_000
+
+# The label Pyroscope's APIs carry a series' profile type in.
+TYPE_LABEL = "__profile_type__"
+
+
+def pyroscope_id(kind: str) -> str:
+    """A stored kind as Pyroscope's tools name it (`cpu` is `process_cpu:cpu:...`)."""
+    t = BUILTIN_TYPES.get(kind)
+    if t is None:
+        return kind
+    return PROCESS_CPU_ID if kind == CPU else type_id(
+        t.name, t.sample_type, t.sample_unit, t.period_type, t.period_unit)
 
 
 @dataclass(frozen=True)
@@ -38,8 +62,10 @@ class QueryEngine:
 
     def series(self, tenant: str, selector: Selector | None = None,
                lo: int | None = None, hi: int | None = None) -> list[SeriesInfo]:
+        """Series of the tenant; a selector may match `__profile_type__` (the type's id)."""
         out = [s for s in self.store.series(tenant)
-               if selector is None or (s.kind in selector.kinds and selector.matches(s.labels))]
+               if selector is None or (s.kind in selector.kinds and selector.matches(
+                   {**s.labels, TYPE_LABEL: pyroscope_id(s.kind)}))]
         if lo is not None and hi is not None and out:
             active = self.store.active_series([s.id for s in out], lo, hi)
             out = [s for s in out if s.id in active]
@@ -49,12 +75,50 @@ class QueryEngine:
         names = set()
         for s in self.series(tenant, None, lo, hi):
             names.update(s.labels)
-        return sorted(names)
+        return sorted(names | {TYPE_LABEL}) if names else []
 
     def label_values(self, tenant: str, name: str, lo: int, hi: int,
                      selector: Selector | None) -> list[str]:
+        if name == TYPE_LABEL:
+            return sorted({pyroscope_id(s.kind) for s in self.series(tenant, selector, lo, hi)})
         vals = {s.labels[name] for s in self.series(tenant, selector, lo, hi) if name in s.labels}
         return sorted(vals)
+
+    def profile_types(self, tenant: str, lo: int, hi: int) -> list[ProfileType]:
+        """The types of the series with samples in [lo, hi), Flamecam's own first."""
+        kinds = {s.kind for s in self.series(tenant, None, lo, hi)}
+        out = []
+        for kind in sorted(kinds, key=lambda k: (k not in BUILTIN_TYPES, k)):
+            try:
+                out.append(profile_type(kind))
+            except ValueError:  # a kind this version does not know: not offered
+                continue
+        return out
+
+    @staticmethod
+    def units(sel: Selection) -> str:
+        """The unit of a selection's values (its kinds share one: a selector names one type)."""
+        try:
+            return profile_type(sel.selector.kinds[0]).sample_unit
+        except (ValueError, IndexError):
+            return "nanoseconds"
+
+    def losses(self, sel: Selection) -> list[dict]:
+        """What agents reported lost in the range, per host and reason.
+
+        With label matchers, only on the hosts of the series they select (over
+        all time: a host whose every batch was lost has no series in the range).
+        """
+        rows = self.store.losses(sel.tenant, sel.lo, sel.hi)
+        if sel.selector.matchers:
+            hosts = {s.labels.get("host", "") for s in self.series(sel.tenant, sel.selector)}
+            rows = [r for r in rows if r.host in hosts]
+        out = []
+        for r in rows:
+            unit, why = AGENT_LOSSES.get(r.reason, ("events", r.reason))
+            out.append({"host": r.host, "reason": r.reason, "count": r.count, "unit": unit,
+                        "why": why, "last_ms": r.ts_ns // 10**6})
+        return out
 
     # ------------------------------------------------------------ aggregation
 
@@ -62,9 +126,39 @@ class QueryEngine:
         return {s.id: s for s in self.series(sel.tenant, sel.selector)}
 
     def stack_values(self, sel: Selection, memo: dict | None = None) -> dict[int, int]:
-        """Stored stack id -> summed value over the selection."""
-        return self.store.stack_values(self._series(sel), sel.lo, sel.hi, pid=sel.pid,
-                                       tid=sel.tid, memo=memo)
+        """Stored stack id -> value over the selection: summed, or for a gauge type
+        (in-use memory, goroutines) each series' average over its profiles."""
+        series = self._series(sel)
+        if not self._is_gauge(sel):
+            return self.store.stack_values(series, sel.lo, sel.hi, pid=sel.pid, tid=sel.tid,
+                                           memo=memo)
+        out: dict[int, float] = {}
+        for sid in series:
+            n = len(self._profile_times(sid, sel, memo))
+            for stack, v in self.store.stack_values([sid], sel.lo, sel.hi, pid=sel.pid,
+                                                    tid=sel.tid, memo=memo).items():
+                out[stack] = out.get(stack, 0) + v / n
+        return {stack: round(v) for stack, v in out.items()}
+
+    @staticmethod
+    def _is_gauge(sel: Selection) -> bool:
+        kinds = sel.selector.kinds
+        return len(kinds) == 1 and kinds[0] not in BUILTIN_TYPES and \
+            profile_type(kinds[0]).aggregation == "average"
+
+    def _profile_times(self, sid: int, sel: Selection, memo: dict | None) -> list[int]:
+        """When each profile of one series in the selection was taken (its sample times).
+
+        A heap snapshot pushed every 10 s must not add up to 360 heaps an hour.
+        Downsampled blocks keep no samples: there, each 10 s with data is one.
+        """
+        times: set[int] = set()
+        for part in self.store.samples([sid], sel.lo, sel.hi):
+            times.update(part.cols.ts[part.start:part.end])
+        if not times:
+            points = self.store.timeline([sid], sel.lo, sel.hi, 10**10, memo=memo)
+            times = {sel.lo + i * 10**10 for i, v in enumerate(points) if v}
+        return sorted(times) or [sel.lo]
 
     def _named_stacks(self, values: dict[int, int], names: fg.Names
                       ) -> list[tuple[tuple[int, ...], int]]:
@@ -88,7 +182,7 @@ class QueryEngine:
         memo: dict = {}
         stacks = self._merged_by_name(self.stack_values(sel, memo), names)
         levels, total, _ = fg.levels_sorted(stacks, None, max_nodes)
-        out = fg.flamebearer_from_levels(levels, total, names)
+        out = fg.flamebearer_from_levels(levels, total, names, self.units(sel))
         # Pyroscope tooling reads the embedded timeline; it never filters by
         # pid/tid, and per-thread timelines come from /api/v1/timeline.
         if sel.pid is None and sel.tid is None:
@@ -100,7 +194,7 @@ class QueryEngine:
         lstacks = self._merged_by_name(self.stack_values(left), names)
         rstacks = self._merged_by_name(self.stack_values(right), names)
         levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes)
-        return fg.diff_flamebearer_from_levels(levels, lt, rt, names)
+        return fg.diff_flamebearer_from_levels(levels, lt, rt, names, self.units(left))
 
     def top(self, sel: Selection, limit: int = 100) -> list[dict]:
         values = self.stack_values(sel)
@@ -133,9 +227,22 @@ class QueryEngine:
         cheapest: the store keeps 10 s totals.
         """
         lo = sel.lo
-        points = self.store.timeline(self._series(sel), lo, sel.hi, step_ns, pid=sel.pid,
-                                     tid=sel.tid, memo=memo)
-        return [[(lo + i * step_ns) // 10**6, v] for i, v in enumerate(points)]
+        series = self._series(sel)
+        if not self._is_gauge(sel) or not series:
+            points = self.store.timeline(series, lo, sel.hi, step_ns, pid=sel.pid, tid=sel.tid,
+                                         memo=memo)
+            return [[(lo + i * step_ns) // 10**6, v] for i, v in enumerate(points)]
+        # A gauge: per step, each series' average over its profiles in the step.
+        acc: list[float] = []
+        for sid in series:
+            per_step = Counter((t - lo) // step_ns for t in self._profile_times(sid, sel, memo))
+            points = self.store.timeline([sid], lo, sel.hi, step_ns, pid=sel.pid, tid=sel.tid,
+                                         memo=memo)
+            acc += [0.0] * (len(points) - len(acc))
+            for i, v in enumerate(points):
+                if v:
+                    acc[i] += v / max(1, per_step[i])
+        return [[(lo + i * step_ns) // 10**6, round(v)] for i, v in enumerate(acc)]
 
     def pyroscope_timeline(self, sel: Selection, max_points: int = 360,
                            memo: dict | None = None) -> dict:
@@ -156,7 +263,11 @@ class QueryEngine:
                 t = acc[(r.pid, r.tid)] = {"pid": r.pid, "tid": r.tid,
                                            "thread_name": r.thread_name, "comm": r.comm,
                                            "cpu_ns": 0, "offcpu_ns": 0}
-            t["cpu_ns" if series[r.series_id].kind == CPU else "offcpu_ns"] += r.value
+            kind = series[r.series_id].kind
+            if kind in (CPU, OFFCPU):
+                t["cpu_ns" if kind == CPU else "offcpu_ns"] += r.value
+            else:  # a client's type (heap, locks): in its own unit
+                t["value"] = t.get("value", 0) + r.value
             if r.thread_name and not t["thread_name"]:
                 t["thread_name"] = r.thread_name
         rows = list(acc.values())

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from profiler.model import FRAME_KINDS, OFFCPU_REASONS, PROFILE_TYPES
+from profiler.model import BUILTIN_TYPES, FRAME_KINDS, OFFCPU_REASONS, PROFILE_TYPES, profile_type
 from profiler.query import export, tracks
-from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection, default_step
+from profiler.query.engine import (
+    MAX_EVENTS,
+    TYPE_LABEL,
+    QueryEngine,
+    Selection,
+    default_step,
+    pyroscope_id,
+)
 from profiler.query.selector import parse_selector
 from profiler.query.traces import TraceQueryError, scoped
 from profiler.web.context import state, tenant
@@ -70,16 +78,27 @@ def _max_nodes() -> int:
 def meta():
     """The API's vocabulary, so clients (the web UI) need no copy of it."""
     return jsonify(profile_types=[*PROFILE_TYPES, "wall"], offcpu_reasons=list(OFFCPU_REASONS),
-                   frame_kinds=list(FRAME_KINDS))
+                   frame_kinds=list(FRAME_KINDS),
+                   types=[t.as_json() for t in BUILTIN_TYPES.values()])
+
+
+@bp.get("/api/v1/profile-types")
+def profile_types_route():
+    """The types of the series with samples in the range (what a type picker offers)."""
+    return jsonify(types=[t.as_json() for t in _engine().profile_types(tenant(), *_range())])
+
+
+def _range() -> tuple[int, int]:
+    """`from` and `until` (a 400 when unreadable)."""
+    try:
+        return parse_range(request.args)
+    except QueryError as e:
+        raise BadRequest(400, str(e)) from None
 
 
 @bp.get("/api/v1/labels")
 def labels():
-    try:
-        lo, hi = parse_range(request.args)
-    except QueryError as e:
-        raise BadRequest(400, str(e)) from None
-    return jsonify(names=_engine().label_names(tenant(), lo, hi))
+    return jsonify(names=_engine().label_names(tenant(), *_range()))
 
 
 @bp.get("/api/v1/labels/<name>/values")
@@ -96,7 +115,14 @@ def label_values(name: str):
 def series():
     sel = _selection()
     rows = _engine().series(sel.tenant, sel.selector, sel.lo, sel.hi)
-    return jsonify(series=[{"labels": s.labels, "kind": s.kind} for s in rows])
+    return jsonify(series=[{"labels": {**s.labels, TYPE_LABEL: pyroscope_id(s.kind)},
+                            "kind": s.kind} for s in rows])
+
+
+@bp.get("/api/v1/losses")
+def losses():
+    """Samples (and events) agents reported lost in the range: the UI says so."""
+    return jsonify(losses=_engine().losses(_selection()))
 
 
 @bp.get("/api/v1/render")
@@ -110,6 +136,9 @@ def render():
         raise BadRequest(400, f"unsupported format {fmt!r}")
     out = eng.render(sel, _max_nodes())
     out["kinds_in_query"] = list(sel.selector.kinds)
+    if len(sel.selector.kinds) == 1:
+        with suppress(ValueError):
+            out["profile_type"] = profile_type(sel.selector.kinds[0]).as_json()
     return jsonify(out)
 
 
@@ -145,7 +174,7 @@ def render_diff():
 def top():
     eng, sel = _scoped(_selection())
     limit = _int_arg("limit", 100, hi=1_000_000) or 100
-    return jsonify(functions=eng.top(sel, limit))
+    return jsonify(functions=eng.top(sel, limit), units=eng.units(sel))
 
 
 @bp.get("/api/v1/timeline")
@@ -162,7 +191,8 @@ def timeline():
         step_ns = default_step(sel.lo, sel.hi)
     if step_ns % 10**9 == 0:  # align to the step, as Pyroscope does, so buckets line up
         sel = replace(sel, lo=sel.lo - sel.lo % step_ns)
-    return jsonify(step_ms=step_ns // 10**6, points=eng.timeline(sel, step_ns))
+    return jsonify(step_ms=step_ns // 10**6, points=eng.timeline(sel, step_ns),
+                   units=eng.units(sel))
 
 
 @bp.get("/api/v1/threads")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import re2
 
-from profiler.model import CPU, OFFCPU
+from profiler.model import CPU, OFFCPU, type_id, unit_scale
 from profiler.web.params import QueryError
 
 _MATCHER = re.compile(
@@ -57,7 +57,13 @@ def _regex(value: str) -> re2._Regexp:
 
 
 def kinds_of(profile_type: str) -> tuple[str, ...]:
-    """Stored kinds a profile type stands for."""
+    """Stored kinds a profile type stands for.
+
+    `cpu`, `offcpu` and `wall` (both) are Flamecam's own; Pyroscope's CPU ids
+    map to `cpu`. Any other full id (`memory:alloc_space:bytes:space:bytes`)
+    is the stored kind of that client type, its units spelled as stored
+    (`wall:wall:microseconds:...` reads the nanoseconds Flamecam kept).
+    """
     t = profile_type.strip()
     if t in ("", "wall", "process_cpu:wall", "merged"):
         return (CPU, OFFCPU)
@@ -68,10 +74,13 @@ def kinds_of(profile_type: str) -> tuple[str, ...]:
     parts = t.split(":")
     if len(parts) >= 2 and parts[1] in ("off_cpu", "offcpu"):
         return (OFFCPU,)
-    if len(parts) >= 2 and parts[1] == "wall":
-        return (CPU, OFFCPU)
-    if parts[0] in ("process_cpu", "cpu") or (len(parts) >= 2 and parts[1] in ("cpu", "samples")):
+    if parts[0] in ("process_cpu", "cpu") or (len(parts) >= 2 and parts[1] in ("cpu", "samples")
+                                             and len(parts) != 5):
         return (CPU,)
+    if len(parts) == 5 and all(parts):
+        name, sample_type, unit, period_type, period_unit = parts
+        return (type_id(name, sample_type, unit_scale(unit)[0],
+                                      period_type, unit_scale(period_unit)[0]),)
     raise QueryError(f"unknown profile type {profile_type!r}")
 
 

@@ -17,6 +17,7 @@ import time
 from .events import AGG_KEY, AGG_VAL, OFF_COPY, OFF_EVENT, OffCpuEvent, StackCopy, comm_str
 
 _EFAULT = -14
+SPILLED_ID = 0x40000000  # bpf/offcpu.c: a stack spilled under its own id
 # Stack ids whose addresses are kept (the map holds STACK_ENTRIES at most).
 STACK_CACHE_LIMIT = 32768
 
@@ -40,6 +41,7 @@ class OffCpuSampler:
     def __init__(self, b):
         self._b = b
         self._stacks = b[b"off_stacks"]
+        self._spilled = b[b"off_spilled"]
         self._gen = 0
         self._pending: list[tuple] = []
         self.events: list[OffCpuEvent] = []
@@ -81,14 +83,19 @@ class OffCpuSampler:
         places over and over. An id keeps its stack for the map's life:
         `off_stacks` is never cleared and get_stackid without
         BPF_F_REUSE_STACKID never replaces a bucket's stack (a colliding
-        stack gets -EEXIST instead), so the cache cannot go stale.
+        stack gets -EEXIST instead and is spilled to `off_spilled` under an
+        id never reused), so the cache cannot go stale.
         """
         if stack_id < 0:
             return ()
         addrs = self._walked.get(stack_id)
         if addrs is None:
             try:
-                addrs = tuple(self._stacks.walk(stack_id))
+                if stack_id & SPILLED_ID:
+                    spill = self._spilled[ctypes.c_uint32(stack_id)]
+                    addrs = tuple(spill.ips[:min(spill.frames, len(spill.ips))])
+                else:
+                    addrs = tuple(self._stacks.walk(stack_id))
             except KeyError:
                 return ()
             if len(self._walked) >= STACK_CACHE_LIMIT:

@@ -25,10 +25,14 @@ class SamplerOptions:
     python_native: bool = False  # keep interpreter-internal native frames
     unwind: str = "auto"  # auto | fp | dwarf (see symbolizer/unwind/policy.py)
     stack_copy_bytes: int = 16384
+    # Copied for every other process in `auto`: enough for the return addresses
+    # that frames without frame pointers (libc's) hide from the frame-pointer walk.
+    leaf_copy_bytes: int = 1024
     ringbuf_pages: int = 256
     start_entries: int = 16384
     agg_entries: int = 16384
     stack_entries: int = 32768
+    spill_entries: int = 4096  # stacks that collided in the stack map (bpf/offcpu.c)
 
     @property
     def sample_hz(self) -> int:

@@ -6,6 +6,7 @@ and `columns`; the backend (`Store`) and the block format stay behind them.
 
 from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
 from profiler.store.interface import (
+    AgentLoss,
     MaintainedStore,
     ProfileStore,
     SampleSlice,
@@ -24,7 +25,7 @@ def open_store(url: str | None = None) -> MaintainedStore:
     return Store(url)
 
 
-__all__ = ["ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns", "SampleSlice",
-           "SeriesBatch", "SeriesInfo", "Store", "StoreError", "StoreUnavailable",
+__all__ = ["AgentLoss", "ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns",
+           "SampleSlice", "SeriesBatch", "SeriesInfo", "Store", "StoreError", "StoreUnavailable",
            "ThreadEvent", "ThreadTotal", "default_url", "open_store", "LinkedSample", "TraceRoot",
            "TraceStore"]

@@ -26,7 +26,7 @@ from itertools import accumulate
 
 import zstandard
 
-from profiler.store.columns import SampleColumns
+from profiler.store.columns import I63, SampleColumns
 
 _HEADER = struct.Struct("<I")
 # zstandard's (de)compressor objects must not be shared between threads, and
@@ -66,6 +66,25 @@ RAW_COLUMNS = (
     ("reason", "I"),
     ("labels", "I"),  # index into strings: a JSON object, or "" for none
 )
+
+
+def saturated(values) -> array:
+    """Sums as int64, each saturated at the int64 bounds.
+
+    Values are clamped one by one at ingest, but sums of them (a stack's
+    total, a bucket's, a thread's) can still pass int64, once two pushes of
+    6e18 ns meet in one compacted block: they are kept at the bound rather
+    than failing the write or the compaction.
+    """
+    try:
+        return array("q", values)
+    except OverflowError:
+        return array("q", [max(-I63 - 1, min(v, I63)) for v in values])
+
+
+def saturate(v: int) -> int:
+    """One sum as `saturated` keeps it."""
+    return max(-I63 - 1, min(v, I63))
 
 
 def _shuffle(a: array) -> bytes:
@@ -262,15 +281,16 @@ def aggregate(cols: SampleColumns, t_start: int, t_end: int, bucket_ns: int) -> 
             acc[s] = acc.get(s, 0) + value[k]
         for s, v in acc.items():
             total[s] = total.get(s, 0) + v
-        buckets.append((b_lo, b_hi, sum(acc.values()), array("I", acc.keys()),
-                        array("q", acc.values())))
+        buckets.append((b_lo, b_hi, saturate(sum(acc.values())), array("I", acc.keys()),
+                        saturated(acc.values())))
         spans.append((i, j, ts[i]))
         i = j
     per_thread: dict[tuple[int, int], dict[int, int]] = {}
     pid, tid = cols.pid, cols.tid
     if n and all(c.count(c[0]) == n for c in (pid, tid, cols.thread, cols.comm)):
         # One thread (or none named): common for pushed profiles, and cheap.
-        threads[(pid[0], tid[0], cols.thread[0], cols.comm[0])] = [sum(value), sum(count)]
+        threads[(pid[0], tid[0], cols.thread[0], cols.comm[0])] = [saturate(sum(value)),
+                                                                   sum(count)]
         per_thread[(pid[0], tid[0])] = dict(total)
     else:
         for k in range(n):
@@ -300,12 +320,12 @@ def aggregate(cols: SampleColumns, t_start: int, t_end: int, bucket_ns: int) -> 
     st = cols.strings
     return Aggregate(
         array("I", total.keys()),
-        array("q", total.values()),
+        saturated(total.values()),
         buckets,
-        [(p, t, st[th], st[c], v[0], v[1]) for (p, t, th, c), v in threads.items()],
-        (first, fine),
+        [(p, t, st[th], st[c], saturate(v[0]), v[1]) for (p, t, th, c), v in threads.items()],
+        (first, [saturate(v) for v in fine]),
         spans,
-        [(p, t, array("I", tab.keys()), array("q", tab.values()))
+        [(p, t, array("I", tab.keys()), saturated(tab.values()))
          for (p, t), tab in per_thread.items()],
     )
 

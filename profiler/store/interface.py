@@ -75,6 +75,17 @@ class SampleSlice:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentLoss:
+    """What an agent reported lost: `count` of `reason` (an `AgentBatch.lost` key,
+    see `model.AGENT_LOSSES`) on `host`, at `ts_ns` (the latest report when summed)."""
+
+    host: str
+    reason: str
+    count: int
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredBlock:
     """One stored unit of samples, as upkeep sees it (no payload)."""
 
@@ -92,12 +103,18 @@ class ProfileStore(Protocol):
     url: str  # where the data lives, for logs
 
     def write(self, tenant: str, batches: Sequence[ColumnBatch | SeriesBatch], *,
-              agent_id: str = "", seq: int = -1) -> int:
-        """Store the batches all or nothing; returns the samples stored.
+              agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = ()) -> int:
+        """Store the batches (and the losses the agent reported with them) all or
+        nothing; returns the samples stored.
 
-        With `agent_id`, a batch whose (agent_id, seq) was already stored is
-        acknowledged (0) without storing it again, so agents can resend.
+        With `agent_id`, a batch whose (tenant, agent_id, seq) was already
+        stored is acknowledged (0) without storing it again, so agents can
+        resend; another tenant's batch numbers never collide with it.
         """
+        ...
+
+    def losses(self, tenant: str, lo: int, hi: int) -> list[AgentLoss]:
+        """Agent losses reported in [lo, hi), summed per (host, reason), most first."""
         ...
 
     def series(self, tenant: str, kind: str | None = None) -> list[SeriesInfo]:
@@ -177,5 +194,6 @@ class MaintainedStore(ProfileStore, Protocol):
         ...
 
     def expire(self, ended_before_ns: int) -> int:
-        """Delete blocks (and agent batch records) older than the time; returns blocks."""
+        """Delete blocks (and agent batch and loss records) older than the time;
+        returns blocks."""
         ...

@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from profiler.store.interface import MaintainedStore
+from profiler.store.interface import MaintainedStore, StoreUnavailable
 from profiler.store.traces import TraceStore
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,20 @@ class MaintenanceConfig:
 
 
 def compact(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None = None,
-            max_groups: int = 200) -> int:
+            max_groups: int = 200, skipped: set[tuple[int, int, int]] | None = None) -> int:
     """Merge blocks of closed windows; returns how many merges were done.
 
     Stage 1 merges the level-0 blocks (one per push) of each series and closed
     10-minute window; stage 2 merges the level-1 blocks of each series and
     closed hour. Only closed windows are merged, so no block is rewritten
     again and again while its window fills.
+
+    A group whose merge fails for a reason of its own (a block that cannot be
+    read) is logged once, added to `skipped` (level, series, window) and left
+    as it is; the other groups are still merged, this round and the next. A
+    database that is unavailable stops the round (the next one retries).
     """
+    skipped = set() if skipped is None else skipped
     now_ns = now_ns or time.time_ns()
     settle = cfg.compact_after_s * 10**9
     done = 0
@@ -61,10 +67,18 @@ def compact(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None =
         for (sid, w0), ids in groups.items():
             if done >= max_groups:
                 return done
-            if level == 1 and len(ids) < 2:
+            if (level == 1 and len(ids) < 2) or (level, sid, w0) in skipped:
                 continue
-            if not store.merge_blocks(sid, ids, cfg.bucket_ns):
-                log.info("compaction of series %d window %d lost a race; skipped", sid, w0)
+            try:
+                if not store.merge_blocks(sid, ids, cfg.bucket_ns):
+                    log.info("compaction of series %d window %d lost a race; skipped", sid, w0)
+            except StoreUnavailable:
+                raise
+            except Exception:  # one bad group must not leave every later one uncompacted
+                skipped.add((level, sid, w0))
+                log.exception("cannot compact series %d window %d (level %d, %d blocks); "
+                              "left as it is and skipped from now on", sid, w0, level, len(ids))
+                continue
             done += 1
     return done
 
@@ -87,10 +101,11 @@ def expire(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None = 
 
 
 def run_once(store: MaintainedStore, cfg: MaintenanceConfig, now_ns: int | None = None,
-             traces: TraceStore | None = None) -> None:
+             traces: TraceStore | None = None,
+             skipped: set[tuple[int, int, int]] | None = None) -> None:
     expire(store, cfg, now_ns, traces)
     downsample(store, cfg, now_ns)
-    compact(store, cfg, now_ns)
+    compact(store, cfg, now_ns, skipped=skipped)
 
 
 class Maintenance(threading.Thread):
@@ -103,11 +118,12 @@ class Maintenance(threading.Thread):
         self.traces = traces
         self.cfg = cfg or MaintenanceConfig()
         self._stop_event = threading.Event()
+        self.skipped: set[tuple[int, int, int]] = set()  # groups that cannot be compacted
 
     def run(self) -> None:
         while not self._stop_event.wait(self.cfg.interval_s):
             try:
-                run_once(self.store, self.cfg, traces=self.traces)
+                run_once(self.store, self.cfg, traces=self.traces, skipped=self.skipped)
             except Exception:  # keep the server up; the next round retries
                 log.exception("store maintenance failed")
 

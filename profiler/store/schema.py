@@ -52,7 +52,7 @@ series = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("key", LargeBinary(16), nullable=False, unique=True),
     Column("tenant", String(256), nullable=False),
-    Column("kind", String(16), nullable=False),
+    Column("kind", String(255), nullable=False),  # `cpu`, `offcpu` or a profile type id
     Column("labels", Text, nullable=False),
     Index("ix_series_tenant_kind", "tenant", "kind"),
 )
@@ -74,11 +74,27 @@ blocks = Table(
     Index("ix_blocks_level_end", "level", "t_end"),
 )
 
+# An agent's (agent_id, seq) per tenant: a resent batch is acknowledged, not stored twice.
 agent_batches = Table(
     "agent_batches",
     metadata,
     Column("agent_id", String(128), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("received_ns", BigInteger, nullable=False),
-    UniqueConstraint("agent_id", "seq", name="uq_agent_batches"),
+    Column("tenant", String(256), nullable=False),
+    UniqueConstraint("tenant", "agent_id", "seq", name="uq_agent_batches"),
+)
+
+# What agents report lost with their batches, per tenant, host and reason.
+agent_losses = Table(
+    "agent_losses",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("tenant", String(256), nullable=False),
+    Column("host", String(256), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("ts_ns", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Index("ix_agent_losses_tenant_ts", "tenant", "ts_ns"),
 )

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, event, select, update
+from sqlalchemy import create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -38,7 +38,7 @@ from profiler.store.columns import (
     from_samples,
     labels_json,
 )
-from profiler.store.interface import SeriesInfo, StoredBlock, StoreUnavailable
+from profiler.store.interface import AgentLoss, SeriesInfo, StoredBlock, StoreUnavailable
 from profiler.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -96,14 +96,17 @@ class Store(BlockReads):
         self._stack_by_ids: dict[tuple[int, ...], int] = {}
         self._stack_by_key: dict = {}  # ColumnBatch.stack_keys -> stack id
         self._series_ids: dict[bytes, int] = {}
-        self._stack_frames: dict[int, tuple[int, ...]] = {}
-        self._frames: dict[int, Frame] = {}
+        # Read caches, bounded by bytes (deep distinct stacks grew them without
+        # end: 1.97 GiB after 7 MB pushes of such stacks).
+        self._stack_frames = ByteBoundedCache(64 << 20, _stack_bytes)
+        self._frames = ByteBoundedCache(64 << 20, _frame_bytes)
         self._agg_cache: OrderedDict[int, blk.Aggregate] = OrderedDict()
         self._agg_cache_entries = 0
         self._agg_cache_max_entries = 5_000_000  # stack/value pairs, ~12 bytes each
         if migrate:
             upgrade(self.engine)
         if self.is_sqlite:
+            _watch_sqlite_file(self.engine)
             self.insert = _sqlite_insert
         else:
             self.insert = _pg_insert
@@ -115,7 +118,7 @@ class Store(BlockReads):
 
     @_unavailable
     def write(self, tenant: str, batches: Sequence[SeriesBatch | ColumnBatch], *,
-              agent_id: str = "", seq: int = -1) -> int:
+              agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = ()) -> int:
         """Store the batches in one transaction (see `ProfileStore.write`).
 
         A transaction that loses a race with another writer (deadlock,
@@ -125,7 +128,7 @@ class Store(BlockReads):
                     for b in batches if (b.samples if isinstance(b, SeriesBatch) else len(b.cols))]
         for attempt in range(4):
             try:
-                return self._write(tenant, prepared, agent_id, seq)
+                return self._write(tenant, prepared, agent_id, seq, losses)
             except OperationalError as e:
                 if attempt == 3 or self.is_sqlite:
                     raise
@@ -139,6 +142,7 @@ class Store(BlockReads):
         batches: list[ColumnBatch],
         agent_id: str,
         seq: int,
+        losses: Sequence[AgentLoss] = (),
     ) -> int:
         prepared = batches
         lock = self._write_lock or _NoLock()
@@ -150,12 +154,19 @@ class Store(BlockReads):
             pending_alias: dict = {}
             with self.engine.begin() as conn:
                 if agent_id:
+                    # RETURNING, not rowcount: psycopg reports -1 for an insert
+                    # that did nothing, so PostgreSQL stored every resend again.
                     res = conn.execute(
-                        self.insert(schema.agent_batches),
-                        {"agent_id": agent_id, "seq": seq, "received_ns": time.time_ns()},
+                        self.insert(schema.agent_batches).returning(schema.agent_batches.c.seq),
+                        {"tenant": tenant, "agent_id": agent_id, "seq": seq,
+                         "received_ns": time.time_ns()},
                     )
-                    if res.rowcount == 0:  # already stored: acknowledge, store nothing
+                    if res.first() is None:  # already stored: acknowledge, store nothing
                         return 0
+                if losses:
+                    conn.execute(schema.agent_losses.insert(), [
+                        {"tenant": tenant, "host": x.host, "reason": x.reason,
+                         "ts_ns": x.ts_ns, "count": x.count} for x in losses])
                 # Stacks known by key need nothing more; the rest are resolved from
                 # their frames: frames, then stacks, then series to global ids.
                 keyed, unknown = self._keyed_stack_ids(prepared, pending_alias)
@@ -193,7 +204,7 @@ class Store(BlockReads):
                         "t_end": t_end,
                         "level": blk.LEVEL_INGESTED,
                         "n_samples": len(cols),
-                        "total": sum(cols.value),
+                        "total": blk.saturate(sum(cols.value)),
                         "agg": blk.encode_agg(agg),
                         "raw": blk.encode_raw(cols, chunks=[sp[:2] for sp in agg.spans]),
                     })
@@ -370,6 +381,16 @@ class Store(BlockReads):
             return [SeriesInfo(i, k, json.loads(lj)) for i, k, lj in conn.execute(q)]
 
     @_unavailable
+    def losses(self, tenant: str, lo: int, hi: int) -> list[AgentLoss]:
+        c = schema.agent_losses.c
+        q = (select(c.host, c.reason, func.sum(c.count), func.max(c.ts_ns))
+             .where(c.tenant == tenant, c.ts_ns >= lo, c.ts_ns < hi)
+             .group_by(c.host, c.reason))
+        with self.engine.connect() as conn:
+            out = [AgentLoss(h, r, int(n), int(t)) for h, r, n, t in conn.execute(q)]
+        return sorted(out, key=lambda x: (-x.count, x.host, x.reason))
+
+    @_unavailable
     def blocks(self, series_ids: Iterable[int], lo: int, hi: int) -> list[BlockRow]:
         """Blocks of the series overlapping [lo, hi), without their payloads."""
         ids = list(series_ids)
@@ -465,7 +486,7 @@ class Store(BlockReads):
 
         return self._cached(frame_ids, self._frames, load)
 
-    def _cached(self, ids: Iterable[int], cache: dict, load) -> dict:
+    def _cached(self, ids: Iterable[int], cache: ByteBoundedCache, load) -> dict:
         """Values by id from `cache`, loading the missing ones in chunks."""
         out = {}
         missing = []
@@ -479,7 +500,9 @@ class Store(BlockReads):
             with self.engine.connect() as conn:
                 for i in range(0, len(missing), _CHUNK):
                     for key, value in load(conn, missing[i:i + _CHUNK]):
-                        out[key] = cache[key] = value
+                        out[key] = value
+                        with self._cache_lock:
+                            cache.put(key, value)
         return out
 
     def forget_blocks(self, block_ids: Iterable[int]) -> None:
@@ -514,7 +537,7 @@ class Store(BlockReads):
                 conn.execute(schema.blocks.insert(), {
                     "series_id": series_id, "t_start": t_start, "t_end": t_end,
                     "level": blk.LEVEL_COMPACTED, "n_samples": len(cols),
-                    "total": sum(cols.value), "agg": blk.encode_agg(agg, level=9),
+                    "total": blk.saturate(sum(cols.value)), "agg": blk.encode_agg(agg, level=9),
                     "raw": blk.encode_raw(cols, level=9, chunks=[sp[:2] for sp in agg.spans]),
                 })
                 gone = conn.execute(delete(schema.blocks).where(b.id.in_(block_ids))).rowcount
@@ -544,6 +567,8 @@ class Store(BlockReads):
                 conn.execute(delete(schema.blocks).where(b.id.in_(ids)))
             conn.execute(delete(schema.agent_batches).where(
                 schema.agent_batches.c.received_ns < ended_before_ns))
+            conn.execute(delete(schema.agent_losses).where(
+                schema.agent_losses.c.ts_ns < ended_before_ns))
         self.forget_blocks(ids)
         return len(ids)
 
@@ -558,6 +583,41 @@ class Store(BlockReads):
                 return int(page * (count - free))
             return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())")
                        .scalar())
+
+
+class ByteBoundedCache:
+    """An LRU mapping whose entries' estimated sizes never sum past `max_bytes`."""
+
+    def __init__(self, max_bytes: int, size_of: Callable[[object], int]) -> None:
+        self.max_bytes = max_bytes
+        self.size_of = size_of
+        self.bytes = 0
+        self._d: OrderedDict = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def get(self, key):
+        return self._d.get(key)  # reads do not reorder: no lock needed for a get
+
+    def put(self, key, value) -> None:
+        """Add (the caller holds the store's cache lock); evicts the oldest over the bound."""
+        old = self._d.pop(key, None)
+        if old is not None:
+            self.bytes -= self.size_of(old)
+        self._d[key] = value
+        self.bytes += self.size_of(value)
+        while self.bytes > self.max_bytes and self._d:
+            _, gone = self._d.popitem(last=False)
+            self.bytes -= self.size_of(gone)
+
+
+def _stack_bytes(frames: tuple[int, ...]) -> int:
+    return 120 + 8 * len(frames)  # dict entry, tuple header, one pointer and small int each
+
+
+def _frame_bytes(f: Frame) -> int:
+    return 400 + len(f.name) + len(f.module) + len(f.build_id) + len(f.file)
 
 
 def _agg_size(a: blk.Aggregate) -> int:
@@ -590,6 +650,34 @@ def _unpack(b: bytes) -> array:
     a = array("I")
     a.frombytes(bytes(b))
     return a
+
+
+def _watch_sqlite_file(engine: Engine) -> None:
+    """Refuse every use of the engine once its SQLite file is deleted or replaced.
+
+    SQLite keeps writing to a deleted file through its open descriptors, so
+    pushes would be acknowledged into a file no restart can find. Each
+    connection checkout (and every new connection, which would otherwise
+    create an empty file in its place) compares the path's (device, inode)
+    with the one opened (a stat, ~2 µs): a difference is `StoreUnavailable`
+    (503, agents keep their batches spooled; /healthz is unhealthy).
+    """
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    st = os.stat(path)
+    ident = (st.st_dev, st.st_ino)
+
+    def check(*_args) -> None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise StoreUnavailable(f"the database file {path} was deleted") from None
+        if (st.st_dev, st.st_ino) != ident:
+            raise StoreUnavailable(f"the database file {path} was replaced")
+
+    event.listen(engine, "do_connect", check)
+    event.listen(engine, "checkout", check)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

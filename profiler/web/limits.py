@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import zstandard
 
+from profiler.store.columns import I63, ColumnBatch, SeriesBatch
 from profiler.web.errors import BadRequest
 
 MiB = 1 << 20
@@ -28,6 +29,21 @@ class Limits:
     max_series_per_request: int = 1000
     max_age_s: int = 7 * 86400          # timestamps older than this are refused
     max_future_s: int = 3600
+
+
+def check_value_sums(batches: list[ColumnBatch | SeriesBatch]) -> None:
+    """400 when a request's values add up past int64 ns (292 years).
+
+    Values are clamped one by one as they are read; their sums are what block
+    totals and per-stack aggregates hold, so a request whose sum does not fit
+    is refused whole instead of stored with a total that cannot be.
+    """
+    total = 0
+    for b in batches:
+        total += sum(b.cols.value) if isinstance(b, ColumnBatch) else \
+            sum(min(max(0, s.value_ns), I63) for s in b.samples)  # as from_samples stores
+        if total > I63:
+            raise BadRequest(400, "sample values sum past int64 nanoseconds")
 
 
 def read_body(request, limits: Limits) -> bytes:

@@ -7,20 +7,25 @@ at the very start: GCC shrink-wraps the prologue past early exits); code
 built without them almost never does (only functions that need a frame, for
 alloca or stack realignment). Leaf functions may skip it even with
 -fno-omit-frame-pointer, hence a low bar. Start-up code from the C runtime
-(`_start`, `frame_dummy`...) is never counted.
+(`_start`, `frame_dummy`...) is never counted. A binary stripped of every
+symbol is judged by the functions `.eh_frame_hdr` lists.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 
+from ..cache import BlobCache
 from ..objects import ObjectFile
+from .ehframe_index import LazyEhFrame
 
 _MOV_RSP_RBP = b"\x48\x89\xe5"
 SCAN_BYTES = 96
 CRT_FUNCTIONS = frozenset({"_init", "_fini", "_start", "deregister_tm_clones",
                            "register_tm_clones", "__do_global_dtors_aux", "frame_dummy"})
 SAMPLE = 200
+FORMAT_VERSION = 1  # bump when the measure changes (disk cache namespace)
 THRESHOLD = 0.25
 MIN_FUNCTION_SIZE = 32
 # The C and C++ runtimes: distributions build them without frame pointers, yet
@@ -37,16 +42,47 @@ def _file_offset(obj: ObjectFile, vaddr: int) -> int | None:
     return None
 
 
-def frame_pointer_share(obj: ObjectFile) -> float | None:
-    """Share of sampled functions that set up rbp, or None if unknowable (stripped)."""
+def _functions(obj: ObjectFile) -> list[tuple[int, int]]:
+    """(start, end) of the binary's functions: from its symbols, else (stripped
+    of all symbols) from `.eh_frame_hdr`, whose table lists every function
+    with CFI by start address, for the runtime unwinder."""
+    table = obj.symbols
+    out = [(table.bounds[i], table.bounds[i + 1]) for i, name in enumerate(table.names)
+           if name is not None and i + 1 < len(table.bounds)
+           and table.bounds[i + 1] - table.bounds[i] >= MIN_FUNCTION_SIZE
+           and name not in CRT_FUNCTIONS]
+    if out:
+        return out
+    try:
+        locs = LazyEhFrame(obj.elf).locs
+    except (KeyError, ValueError, IndexError, struct.error):
+        return []
+    return [(a, b) for a, b in zip(locs, locs[1:], strict=False) if b - a >= MIN_FUNCTION_SIZE]
+
+
+def frame_pointer_share(obj: ObjectFile, disk: BlobCache | None = None) -> float | None:
+    """Share of sampled functions that set up rbp, or None if unknowable.
+
+    Kept per binary in memory and, with `disk`, per build-id across runs: the
+    policy asks for it the first time a process is seen."""
     cached = obj.extra.get("fp_share", False)
     if cached is not False:
         return cached  # type: ignore[return-value]
-    table = obj.symbols
-    starts = [(table.bounds[i], table.bounds[i + 1]) for i, name in enumerate(table.names)
-              if name is not None and i + 1 < len(table.bounds)
-              and table.bounds[i + 1] - table.bounds[i] >= MIN_FUNCTION_SIZE
-              and name not in CRT_FUNCTIONS]
+    disk = disk if obj.build_id else None
+    raw = disk.get(obj.key) if disk is not None else None
+    if raw is not None:
+        share = None if raw == b"-" else float(raw)
+        obj.extra["fp_share"] = share
+        return share
+    share = _measure(obj)
+    obj.extra["fp_share"] = share
+    if disk is not None:
+        disk.put(obj.key, b"-" if share is None else repr(share).encode())
+    return share
+
+
+def _measure(obj: ObjectFile) -> float | None:
+    starts = _functions(obj)
     share = None
     if starts:
         step = max(1, len(starts) // SAMPLE)
@@ -63,12 +99,11 @@ def frame_pointer_share(obj: ObjectFile) -> float | None:
             total += 1
             hits += _MOV_RSP_RBP in head
         share = hits / total if total else None
-    obj.extra["fp_share"] = share
     return share
 
 
-def has_frame_pointers(obj: ObjectFile) -> bool:
-    share = frame_pointer_share(obj)
+def has_frame_pointers(obj: ObjectFile, disk: BlobCache | None = None) -> bool:
+    share = frame_pointer_share(obj, disk)
     return share is not None and share >= THRESHOLD
 
 

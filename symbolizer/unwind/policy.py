@@ -1,11 +1,17 @@
-"""The unwinding policy: where a stack starts, and when to copy stacks.
+"""The unwinding policy: where a stack starts, and how each process is walked.
 
 Frame pointers cost nothing extra but stop early in code built without them
-(most distro libraries, the pyenv Pythons, release builds). In `auto` mode
-every process starts on frame pointers; once a process's stacks are seen to
-stop short of a thread's root, the samplers copy its user stack for CFI
-unwinding instead (16 KiB per sample). `fp` and `dwarf` force one way
-(`dwarf` is compiled into the programs: COPY_ALL_BYTES).
+(most distro libraries, the pyenv Pythons, release builds). In `auto` mode a
+process is judged from its binaries the first time it is seen (before its
+first samples when recorded with `-p`): if its own code lacks frame pointers
+(`framepointers.py`, cached per build-id), the samplers copy its user stack
+for CFI unwinding from then on (16 KiB per sample). Every other process gets
+the frame-pointer walk plus a small copy of its stack top, enough to restore
+the callers that leaf functions without frame pointers (libc's) hide
+(`walk.join_fp_walk`). If, all the same, its stacks are seen to stop short
+of a thread's root too often (code the binaries did not predict: a library
+loaded later, JIT code), it is switched to whole copies. `fp` and `dwarf`
+force one way (`dwarf` is compiled into the programs: COPY_ALL_BYTES).
 """
 
 from __future__ import annotations
@@ -50,7 +56,8 @@ class _Tally:
 
 
 class UnwindChooser:
-    """Per process, frame pointers or stack copies: copies once its
+    """Per process, frame pointers (with leaf copies) or whole stack copies:
+    decided from the binaries when first seen (`judge`), revised when its
     frame-pointer stacks are seen to stop short of the root too often."""
 
     def __init__(self, b, mode: str, copy_bytes: int) -> None:
@@ -67,6 +74,19 @@ class UnwindChooser:
         t = self._tally.get(pid)
         return t is None or not t.copying
 
+    def judged(self, pid: int) -> bool:
+        """Whether `judge` already ran for `pid` (since it was last forgotten)."""
+        return pid in self._tally
+
+    def judge(self, pid: int, comm: str, why_copy: str) -> None:
+        """Records the verdict on `pid`'s binaries: copy its stacks if `why_copy`
+        says why (e.g. a binary without frame pointers), else walk frame pointers."""
+        if self.mode != "auto" or self.judged(pid):
+            return
+        t = self._tally[pid] = _Tally()
+        if why_copy:
+            self._copy(pid, t, f"pid {pid} ({comm}): {why_copy}")
+
     def observe(self, pid: int, comm: str, reached_root: bool) -> None:
         """Counts one frame-pointer stack of `pid`; switches it to copies if they fall short."""
         if not self.undecided(pid):
@@ -78,10 +98,13 @@ class UnwindChooser:
         if not reached_root:
             t.truncated += 1
         if t.samples >= MIN_SAMPLES and t.truncated > TRUNCATED_SHARE * t.samples:
-            t.copying = True
-            self._copies.start(pid)
-            log.info("pid %d (%s): %d of %d frame-pointer stacks end early; "
-                     "copying its stacks for CFI unwinding", pid, comm, t.truncated, t.samples)
+            self._copy(pid, t, f"pid {pid} ({comm}): {t.truncated} of {t.samples} "
+                               "frame-pointer stacks end early")
+
+    def _copy(self, pid: int, t: _Tally, why: str) -> None:
+        t.copying = True
+        self._copies.start(pid)
+        log.info("%s; copying its stacks for CFI unwinding", why)
 
     def forget(self, pid: int) -> None:
         if self._tally.pop(pid, None) is not None:

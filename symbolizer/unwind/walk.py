@@ -12,7 +12,7 @@ frame pointers do not help either. It never raises on bad data.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
 from .cfi import DEREF_RBP, DEREF_RSP, NONE, PLT, RBP, ROOT, RSP, SIGNAL, Rule
@@ -32,12 +32,19 @@ _U64 = struct.Struct("<Q")
 class UnwindResult:
     addrs: list[int]  # leaf first; [0] exact ip, the rest return addresses
     complete: bool  # reached the thread's root
-    reason: str  # why the walk stopped: root, end-of-copy, no-rule, bad-frame, depth
+    reason: str  # why the walk stopped: root, end-of-copy, no-rule, bad-frame, depth, joined
+    # rbp and rsp in the frame of addrs[-1], where the walk stopped (0: unknown)
+    bp: int = 0
+    sp: int = 0
 
 
 def walk(ip: int, sp: int, bp: int, stack: bytes, rule_for: Callable[[int], Rule],
-         max_depth: int = MAX_DEPTH) -> UnwindResult:
+         max_depth: int = MAX_DEPTH, meet: Container[int] | None = None) -> UnwindResult:
     """Unwinds from (ip, sp, bp) over `stack`, a copy of memory at `sp`.
+
+    With `meet` (the return addresses of a frame-pointer walk that is right
+    but for the frames it skips), the walk stops at the first return address
+    found there (reason "joined"): `join_fp_walk` takes it from there.
 
     `rule_for(pc)` gives the rule for a pc (the exact ip for the leaf and
     after a signal frame, return address - 1 otherwise). A frame interrupted
@@ -123,22 +130,44 @@ def walk(ip: int, sp: int, bp: int, stack: bytes, rule_for: Callable[[int], Rule
         ip = ra
         addrs.append(ra)
         look = ra - 1
-    return UnwindResult(addrs, complete, reason)
+        if meet is not None and ra in meet:
+            reason = "joined"
+            break
+    return UnwindResult(addrs, complete, reason, bp, sp)
 
 
-def join_fp_walk(cfi_addrs: Sequence[int], complete: bool,
-                 fp_addrs: Sequence[int]) -> list[int]:
+def join_fp_walk(cfi_addrs: Sequence[int], complete: bool, fp_addrs: Sequence[int],
+                 same_frame: bool = False) -> list[int]:
     """A CFI walk, extended by a frame-pointer walk only where that provably
-    continues it (it contains the CFI walk's last address).
+    continues it.
 
-    Without frame pointers, a walk by them reads garbage past the first
-    frames and can be *longer* than the right stack: length says nothing
-    about which one to trust.
+    Proof one: the frame-pointer walk contains one of the CFI walk's return
+    addresses. The join is at the CFI walk's deepest such address, at the
+    deepest position no deeper than the CFI walk's: a frame-pointer walk only
+    ever skips frames (those without frame pointers, such as libc's), it never
+    adds any, so a CFI frame at depth i is at most at depth i there; taking
+    the deepest keeps recursion's repeated return addresses counted once.
+    Proof two (`same_frame`, for the caller to establish): the CFI walk
+    stopped in a function built with frame pointers whose rbp is the rbp the
+    frame-pointer walk started from, so that walk's return addresses are its
+    callers' (a leaf without frame pointers under a frame too large for the
+    copy).
+    Otherwise the CFI walk stands alone: without frame pointers, a walk by
+    them reads garbage past the first frames and can be *longer* than the
+    right stack, so length says nothing about which one to trust.
     """
     if complete or not cfi_addrs or not fp_addrs:
         return list(cfi_addrs)
-    last = cfi_addrs[-1]
+    where: dict[int, list[int]] = {}
     for j in range(1, len(fp_addrs)):
-        if fp_addrs[j] == last:
-            return list(cfi_addrs) + list(fp_addrs[j + 1:])
+        where.setdefault(fp_addrs[j], []).append(j)
+    for i in range(len(cfi_addrs) - 1, 0, -1):
+        js = where.get(cfi_addrs[i])
+        if js is None:
+            continue
+        fit = [j for j in js if j <= i]
+        if fit:
+            return list(cfi_addrs[:i + 1]) + list(fp_addrs[fit[-1] + 1:])
+    if same_frame:
+        return list(cfi_addrs) + list(fp_addrs[1:])
     return list(cfi_addrs)

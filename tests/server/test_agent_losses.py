@@ -34,6 +34,15 @@ def _stored_samples(db: str) -> int:
     return int(stored)
 
 
+def _reported_losses(db: str) -> dict[tuple[str, str], int]:
+    eng = create_engine(db)
+    with eng.connect() as conn:
+        rows = conn.execute(text("SELECT host, reason, sum(count) FROM agent_losses "
+                                 "GROUP BY host, reason")).all()
+    eng.dispose()
+    return {(h, r): int(n) for h, r, n in rows}
+
+
 def _wait_for(cond, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -121,6 +130,7 @@ def test_agent_keeps_profiling_when_its_spool_disk_is_full(tmp_path, small_disk)
     # Every sample taken is stored or counted as dropped: none vanished.
     assert _stored_samples(srv.db_url) == res.samples - dropped, res.summary()
     assert f"lost {dropped} samples" in res.summary()
+    assert _reported_losses(srv.db_url) == {("testhost", "spool_dropped"): dropped}
 
 
 def test_agent_counts_samples_dropped_from_a_bounded_spool(tmp_path):
@@ -139,6 +149,9 @@ def test_agent_counts_samples_dropped_from_a_bounded_spool(tmp_path):
     dropped = int(res.metrics.counters["flamecam_agent_spool_dropped_samples_total"])
     assert dropped > 0
     assert _stored_samples(srv.db_url) == res.samples - dropped, res.summary()
+    # The server was told of every one, on this host (batches that carried a
+    # report and were dropped too handed it on to the next).
+    assert _reported_losses(srv.db_url) == {("testhost", "spool_dropped"): dropped}
 
 
 def test_agent_splits_a_batch_the_server_finds_too_large(tmp_path):

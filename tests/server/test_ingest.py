@@ -145,7 +145,8 @@ def test_legacy_and_agent_bad_input(client):
         ("/ingest?name=bad%20name", b"a;b 1", {}, 400),
         ("/ingest?name=app&format=folded", b"a;b notanumber", {}, 422),
         ("/ingest?name=app&format=pprof", b"\x00\x01garbage", {}, 422),
-        ("/ingest?name=app&format=jfr", b"x", {}, 415),
+        ("/ingest?name=app&format=jfr", b"x", {}, 422),  # read since issue 18: unreadable
+        ("/ingest?name=app&format=trie", b"x", {}, 415),
         ("/ingest?name=app&format=speedscope", b"{}", {}, 422),
         ("/ingest?name=app&from=yesterday", b"a 1", {}, 400),
         ("/api/v1/agent/push", b"junk", {"Content-Type": "application/x-flamecam-batch",

@@ -226,9 +226,12 @@ def test_interner_ids_are_stable_and_never_reused():
 
 
 def test_two_columns_of_one_kind(monkeypatch):
-    """cpu and wall both count as CPU: each sample keeps its own value and stack."""
+    """cpu and itimer both count as CPU: each sample keeps its own value and stack.
+
+    (A client's `wall` column is its own type since issue 18: tests/server/test_profile_types.py.)
+    """
     p = profile_pb2.Profile()
-    p.string_table.extend(["", "cpu", "nanoseconds", "wall", "a", "b", "/x.py"])
+    p.string_table.extend(["", "cpu", "nanoseconds", "itimer", "a", "b", "/x.py"])
     p.sample_type.add(type=1, unit=2)
     p.sample_type.add(type=3, unit=2)
     p.function.add(id=1, name=4, filename=6)

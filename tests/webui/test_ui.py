@@ -373,3 +373,37 @@ def test_bad_query_says_how_to_fix_it(page, server, profiled):
     banner = page.locator("#banner")
     banner.wait_for()
     assert "not valid" in banner.inner_text() and 'cpu{service_name="api"}' in banner.inner_text()
+
+
+def test_memory_profile_renders_in_bytes_with_its_type_picked(page, server, tmp_path):
+    """A Go heap profile (runtime/pprof's own) is a flame graph in bytes, not CPU time."""
+    from profiler.formats.proto import push_pb2
+    from tests.webui.conftest import http_post
+    from tests.workloads.go_profiles import go_profiles
+
+    req = push_pb2.PushRequest()
+    series = req.series.add()
+    series.labels.add(name="__name__", value="memory")
+    series.labels.add(name="service_name", value="webui-go-heap")
+    series.samples.add(raw_profile=go_profiles(tmp_path)["heap"], ID="heap")
+    assert http_post(f"{server.url}/push.v1.PusherService/Push", req.SerializeToString(),
+                     "application/proto") == 200
+    heap = "memory:alloc_space:bytes:space:bytes"
+    open_page(page, server, query=f'{heap}{{service_name="webui-go-heap"}}')
+    rect = wait_frame(page, PROFILE, "main.allocateBuffers")
+    tip = hover_tooltip(page, rect)
+    assert re.search(r"total: [\d.]+ MiB \([\d.]+%\)", tip), tip
+    row = page.locator(".top-table tbody tr", has_text="main.allocateBuffers").first
+    row.wait_for()
+    assert "MiB" in row.inner_text()
+    assert "memory: alloc space (bytes)" in page.locator("#view-profile h2").all_inner_texts()
+    picker = page.locator("#q-type")
+    assert picker.input_value() == heap
+    page.locator(f'#q-type option[value="{heap}"]').wait_for(state="attached")
+    offered = picker.locator("option").evaluate_all("(os) => os.map((o) => o.value)")
+    assert offered[:3] == ["cpu", "offcpu", "wall"]
+    assert "memory:inuse_objects:count:space:bytes" in offered
+    assert "main.allocateBuffers" not in page.evaluate(
+        "() => fetch('api/v1/render?query=cpu{service_name=\"webui-go-heap\"}&from=now-30m')"
+        ".then((r) => r.json()).then((j) => j.flamebearer.names.join(' '))")
+    shoot(page, "20-memory-alloc-space")

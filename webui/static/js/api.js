@@ -125,8 +125,10 @@ const range = (from, until) => ({ from, until });
 export const api = {
   meta: (signal) => getJSON("api/v1/meta", {}, signal),
   labels: (from, until, signal) => getJSON("api/v1/labels", range(from, until), signal),
+  profileTypes: (from, until, signal) => getJSON("api/v1/profile-types", range(from, until), signal),
   labelValues: (name, from, until, query, signal) =>
     getJSON(`api/v1/labels/${encodeURIComponent(name)}/values`, { ...range(from, until), query }, signal),
+  losses: (query, from, until, signal) => getJSON("api/v1/losses", { query, ...range(from, until) }, signal),
   series: (query, from, until, signal) => getJSON("api/v1/series", { query, ...range(from, until) }, signal),
   render: (query, from, until, extra, signal) =>
     getJSON("api/v1/render", { query, ...range(from, until), ...(extra || {}) }, signal),

@@ -8,6 +8,7 @@
 import { api } from "./api.js";
 import { setReasons } from "./colors.js";
 import { DiffView } from "./diff.js";
+import { LossNotice } from "./losses.js";
 import { ProfileView } from "./profile.js";
 import { QueryBar } from "./query.js";
 import { SandwichView } from "./sandwich.js";
@@ -30,6 +31,7 @@ class App {
   constructor() {
     this.state = this.readURL();
     this.banner = document.getElementById("banner");
+    this.losses = new LossNotice(document.getElementById("losses"));
     this.renderCache = new Map();
     this.focusedFunction = "";
     this.queryBar = new QueryBar(document.getElementById("query-bar"), (patch, error) => {
@@ -110,6 +112,7 @@ class App {
     if (dataChanged) {
       this.renderCache.clear();
       this.queryBar.load(state);
+      this.losses.show(state);
     }
     this.views[state.tab].show(state);
   }

@@ -6,7 +6,7 @@
 // shown in the DOM with textContent only.
 
 import { diffColor, frameColor, KIND_LABELS, offcpuReason, SEARCH_DIM, SEARCH_MATCH, textColorFor } from "./colors.js";
-import { el, fmtDuration, fmtPercent, placeTooltip } from "./format.js";
+import { el, fmtPercent, fmtValue, placeTooltip } from "./format.js";
 import { searchTree } from "./tree.js";
 
 const ROW = 18;
@@ -287,13 +287,13 @@ export class FlameGraph {
       const rt = tree.rightTicks || 1;
       const a = level.lTotal[i] / lt;
       const b = level.rTotal[i] / rt;
-      lines.push(`A total: ${fmtDuration(level.lTotal[i])} (${fmtPercent(a)}), self ${fmtDuration(level.lSelf[i])}`);
-      lines.push(`B total: ${fmtDuration(level.rTotal[i])} (${fmtPercent(b)}), self ${fmtDuration(level.rSelf[i])}`);
+      lines.push(`A total: ${fmtValue(level.lTotal[i], tree.units)} (${fmtPercent(a)}), self ${fmtValue(level.lSelf[i], tree.units)}`);
+      lines.push(`B total: ${fmtValue(level.rTotal[i], tree.units)} (${fmtPercent(b)}), self ${fmtValue(level.rSelf[i], tree.units)}`);
       lines.push(`change: ${b >= a ? "+" : ""}${((b - a) * 100).toFixed(2)} pp of the total`);
     } else {
       const all = tree.numTicks || 1;
-      lines.push(`total: ${fmtDuration(level.total[i])} (${fmtPercent(level.total[i] / all)})`);
-      lines.push(`self: ${fmtDuration(level.self[i])} (${fmtPercent(level.self[i] / all)})`);
+      lines.push(`total: ${fmtValue(level.total[i], tree.units)} (${fmtPercent(level.total[i] / all)})`);
+      lines.push(`self: ${fmtValue(level.self[i], tree.units)} (${fmtPercent(level.self[i] / all)})`);
     }
     return { name, lines };
   }

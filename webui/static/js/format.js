@@ -11,6 +11,24 @@ export function fmtDuration(ns) {
   return v.toFixed(0) + " ns";
 }
 
+// A value in its profile type's unit (`metadata.units` of a render): times,
+// bytes, or counts of what the type counts (objects, contentions, goroutines).
+export function fmtValue(value, units = "nanoseconds") {
+  if (!units || units === "nanoseconds") return fmtDuration(value);
+  const v = Number(value) || 0;
+  const abs = Math.abs(v);
+  if (units === "bytes") {
+    const steps = [[2 ** 40, "TiB"], [2 ** 30, "GiB"], [2 ** 20, "MiB"], [2 ** 10, "KiB"]];
+    for (const [size, name] of steps) if (abs >= size) return (v / size).toFixed(2) + " " + name;
+    return v.toFixed(0) + " B";
+  }
+  const word = units === "count" ? "" : " " + units;
+  if (abs >= 1e9) return (v / 1e9).toFixed(2) + " G" + word;
+  if (abs >= 1e6) return (v / 1e6).toFixed(2) + " M" + word;
+  if (abs >= 1e4) return (v / 1e3).toFixed(1) + " k" + word;
+  return v.toFixed(0) + word;
+}
+
 export function fmtPercent(fraction, digits = 2) {
   if (!isFinite(fraction)) return "–";
   return (fraction * 100).toFixed(digits) + "%";

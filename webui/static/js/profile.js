@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { el } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
-import { parseQuery, resolveTime } from "./query.js";
+import { parseQuery, resolveTime, typeTitle } from "./query.js";
 import { errorBox, loading, noData } from "./states.js";
 import { TopTable } from "./table.js";
 import { Timeline } from "./timeline.js";
@@ -56,7 +56,7 @@ export class ProfileView {
       this.flameState.replaceChildren(errorBox(err, "The query is not valid"));
       return;
     }
-    this.flameTitle.textContent = TITLES[type] || `Flame graph (${type})`;
+    this.flameTitle.textContent = TITLES[type] || typeTitle(type);
     this.panel.setLayout(state.layout || "flame");
     if (this.panel.searchInput.value !== (state.search || "")) this.panel.searchInput.value = state.search || "";
     this.flameState.replaceChildren(loading("Loading the flame graph"));
@@ -94,6 +94,6 @@ export class ProfileView {
     // (recursion counted once per stack, kernel names with their _[k]).
     this.table.search = (state.search || "").toLowerCase();
     const rows = functionTotals(tree).filter((r) => r.kind !== "root");
-    this.table.setData(rows, tree.numTicks);
+    this.table.setData(rows, tree.numTicks, tree.units);
   }
 }

@@ -9,6 +9,14 @@ export const PROFILE_TYPES = [
   ["wall", "Wall (on + off-CPU)"],
 ];
 
+// A client's type (`memory:alloc_space:bytes:space:bytes`) as people read it.
+export function typeTitle(id) {
+  const parts = String(id).split(":");
+  if (parts.length !== 5) return `Flame graph (${id})`;
+  const [name, sampleType, unit] = parts;
+  return `${name}: ${sampleType.replace(/_/g, " ")} (${unit})`;
+}
+
 export const MAIN_LABELS = [
   ["service_name", "Service"],
   ["service_version", "Version"],
@@ -121,6 +129,7 @@ export class QueryBar {
     this.onChange = onChange;
     this.state = null;
     this.labelNames = [];
+    this.types = [];
     this.valuesCache = new Map();
     form.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -132,8 +141,12 @@ export class QueryBar {
     this.state = state;
     this.draw();
     try {
-      const { names } = await api.labels(state.from, state.until);
+      const [{ names }, { types }] = await Promise.all([
+        api.labels(state.from, state.until),
+        api.profileTypes(state.from, state.until).catch(() => ({ types: [] })),
+      ]);
       this.labelNames = (names || []).filter((n) => !n.startsWith("__"));
+      this.types = (types || []).map((t) => t.id).filter((id) => !PROFILE_TYPES.some(([v]) => v === id));
     } catch {
       this.labelNames = [];
     }
@@ -183,14 +196,16 @@ export class QueryBar {
     this.queryInput = el("input", { id: "q-text", type: "text", value: state.query, spellcheck: "false", "aria-describedby": "q-help" });
     top.append(el("label", { for: "q-text", className: "query-text" }, ["Query (profile type and label selector)", this.queryInput]));
     top.append(el("button", { type: "submit", className: "primary", text: "Apply" }));
-    top.append(el("span", { id: "q-help", className: "sr-only", text: "A selector such as cpu{service_name=\"api\"}; types are cpu, offcpu and wall. Enter applies it." }));
+    top.append(el("span", { id: "q-help", className: "sr-only", text: "A selector such as cpu{service_name=\"api\"}; types are cpu, offcpu, wall and the types clients sent, such as memory:alloc_space:bytes:space:bytes. Enter applies it." }));
 
+    // Flamecam's own types, then what clients sent in this range (heap, locks, ...).
+    const offered = [...PROFILE_TYPES, ...this.types.map((id) => [id, typeTitle(id)])];
     const typeSelect = el(
       "select",
       { id: "q-type", onchange: (e) => this.change({ query: withType(state.query, e.target.value) }) },
-      PROFILE_TYPES.map(([v, t]) => el("option", { value: v, text: t, selected: v === type })),
+      offered.map(([v, t]) => el("option", { value: v, text: t, selected: v === type })),
     );
-    if (!PROFILE_TYPES.some(([v]) => v === type)) typeSelect.append(el("option", { value: type, text: type, selected: true }));
+    if (!offered.some(([v]) => v === type)) typeSelect.append(el("option", { value: type, text: type, selected: true }));
     bottom.append(el("label", { for: "q-type" }, ["Profile type", typeSelect]));
 
     const titles = Object.fromEntries(MAIN_LABELS);

@@ -1,6 +1,6 @@
 // Sandwich: one function with its callers above and its callees below.
 
-import { clear, el, fmtDuration, fmtPercent } from "./format.js";
+import { clear, el, fmtPercent, fmtValue } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { errorBox, loading, noData } from "./states.js";
 import { decodeFlamebearer, functionTotals, sandwich } from "./tree.js";
@@ -77,7 +77,7 @@ export class SandwichView {
     }
     this.state.replaceChildren();
     this.graphs.hidden = false;
-    this.summary.textContent = `${fn}: total ${fmtDuration(result.total)} (${fmtPercent(result.total / tree.numTicks)}), self ${fmtDuration(result.self)} (${fmtPercent(result.self / tree.numTicks)})`;
+    this.summary.textContent = `${fn}: total ${fmtValue(result.total, tree.units)} (${fmtPercent(result.total / tree.numTicks)}), self ${fmtValue(result.self, tree.units)} (${fmtPercent(result.self / tree.numTicks)})`;
     this.callersTitle.textContent = `Callers of ${fn}`;
     this.calleesTitle.textContent = `Callees of ${fn}`;
     this.callers.setData(result.callers);

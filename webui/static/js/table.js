@@ -1,7 +1,7 @@
 // The top-functions table: a real, sortable DOM table.
 
 import { KIND_HUES, KIND_LABELS, offcpuReason, reasonColor } from "./colors.js";
-import { clear, el, fmtDuration, fmtPercent } from "./format.js";
+import { clear, el, fmtPercent, fmtValue } from "./format.js";
 
 export function kindChip(name, kind) {
   const reason = offcpuReason(name);
@@ -29,9 +29,10 @@ export class TopTable {
     this.limit = 300;
   }
 
-  setData(functions, totalTicks) {
+  setData(functions, totalTicks, units = "nanoseconds") {
     this.rows = functions || [];
     this.totalTicks = totalTicks || 0;
+    this.units = units;
     this.draw();
   }
 
@@ -81,9 +82,9 @@ export class TopTable {
         el("tr", { className: match ? "match" : "", dataset: { name: row.name } }, [
           nameCell,
           el("td", {}, [kindChip(row.name, row.kind)]),
-          el("td", { text: fmtDuration(row.self) }),
+          el("td", { text: fmtValue(row.self, this.units) }),
           el("td", { text: fmtPercent(row.self / all) }),
-          el("td", { text: fmtDuration(row.total) }),
+          el("td", { text: fmtValue(row.total, this.units) }),
           el("td", { text: fmtPercent(row.total / all) }),
         ]),
       );

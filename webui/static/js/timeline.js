@@ -1,6 +1,6 @@
 // Totals over time as bars; dragging across them selects a time range.
 
-import { el, fmtClock, fmtDuration } from "./format.js";
+import { el, fmtClock, fmtValue } from "./format.js";
 
 const HEIGHT = 90;
 const AXIS = 16;
@@ -28,15 +28,16 @@ export class Timeline {
     new ResizeObserver(() => this.draw()).observe(this.root);
   }
 
-  setData({ points, step_ms: stepMs }, fromMs, untilMs) {
+  setData({ points, step_ms: stepMs, units }, fromMs, untilMs) {
     this.points = points || [];
+    this.units = units || "nanoseconds";
     this.stepMs = stepMs || 10000;
     this.fromMs = fromMs;
     this.untilMs = Math.max(untilMs, fromMs + 1);
     const total = this.points.reduce((s, p) => s + p[1], 0);
     const range = `${fmtClock(fromMs, true)} – ${fmtClock(untilMs, true)}`;
     this.readout.textContent = total
-      ? `${range} · ${fmtDuration(total)} in total · drag on the chart to zoom in time`
+      ? `${range} · ${fmtValue(total, this.units)} in total · drag on the chart to zoom in time`
       : `${range} · no samples in this range`;
     this.draw();
   }
@@ -125,6 +126,6 @@ export class Timeline {
     const width = this.canvas.getBoundingClientRect().width;
     const ms = this.msOf(this.localX(event), width);
     const point = this.points.find((p) => ms >= p[0] && ms < p[0] + this.stepMs);
-    this.canvas.title = point ? `${fmtClock(point[0], true)}: ${fmtDuration(point[1])}` : "Drag to select a time range";
+    this.canvas.title = point ? `${fmtClock(point[0], true)}: ${fmtValue(point[1], this.units)}` : "Drag to select a time range";
   }
 }

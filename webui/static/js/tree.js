@@ -59,6 +59,7 @@ export function decodeFlamebearer(answer) {
     throw new Error("The server's answer has no flame graph in it.");
   }
   const format = (answer.metadata && answer.metadata.format) || fb.format || "single";
+  const units = (answer.metadata && answer.metadata.units) || "nanoseconds";
   const diff = format === "double";
   const step = diff ? 7 : 4;
   const names = fb.names.map((n) => String(n));
@@ -108,7 +109,7 @@ export function decodeFlamebearer(answer) {
   if (!numTicks && levels.length) {
     for (let i = 0; i < levels[0].n; i++) numTicks += levels[0].total[i];
   }
-  return { format, diff, names, kinds, numTicks, leftTicks, rightTicks, levels, nodeCount };
+  return { format, diff, names, kinds, numTicks, leftTicks, rightTicks, levels, nodeCount, units };
 }
 
 // ---- building trees from paths (sandwich views, benchmarks) ----------------
