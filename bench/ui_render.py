@@ -1,19 +1,29 @@
-"""Flame graph renderer benchmark: a 50,000-node flame graph in headless Chromium.
+"""Web UI renderer benchmarks in headless Chromium.
 
-Goals (issue 6): first render (JSON parse + decode + draw) under 1 s, a zoom
-under 100 ms. Serves the web UI's own ES modules with a tiny Flask app on
-loopback, loads a synthetic flamebearer into the canvas renderer and prints
-the timings. Needs Debian's chromium (/usr/bin/chromium) and playwright.
+1. A 50,000-node flame graph. Goals (issue 6): first render (JSON parse +
+   decode + draw) under 1 s, a zoom under 100 ms. Serves the web UI's own ES
+   modules with a tiny Flask app on loopback, loads a synthetic flamebearer into
+   the canvas renderer.
+2. One trace with 100,000 events (`--case trace`). Goals (issue 12): open the
+   trace view (`/?trace=ID`, the real server on SQLite, its trace and
+   thread-events answers, the tracks drawn) under 1 s, redraw on zoom under
+   50 ms. Synthetic linked samples over 8 threads are written into the store
+   first; the page is then timed from navigation start.
+
+Prints the timings. Needs Debian's chromium (/usr/bin/chromium) and playwright.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import random
 import statistics
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 from flask import Flask
@@ -148,7 +158,7 @@ MEASURE = """async (payload) => {
 }"""
 
 
-def main() -> int:
+def flame_case() -> bool:
     from playwright.sync_api import sync_playwright
 
     payload = json.dumps(synthetic_flamebearer(NODES))
@@ -183,6 +193,154 @@ def main() -> int:
     ok = worst_first < 1000 and max(painted) < 100
     print(f"  goal: first render < 1000 ms: {worst_first:.0f} ms; zoom < 100 ms: "
           f"{max(painted):.0f} ms -> {'PASS' if ok else 'FAIL'}")
+    return ok
+
+
+TRACE_EVENTS = 100_000
+TRACE_THREADS = 8
+TRACE_ID = "7" * 32
+TRACE_S = 20
+
+
+def write_trace(db_url: str) -> None:
+    """One trace of TRACE_S seconds: a root span and 40 children, served by
+    TRACE_THREADS threads, with TRACE_EVENTS linked samples between them (on-CPU
+    samples and off-CPU intervals of every reason, 300 distinct stacks)."""
+    from profiler.model import OFFCPU_REASONS, Frame, Sample, Span, ThreadSpan
+    from profiler.store import Store, TraceStore
+
+    rng = random.Random(7)
+    store = Store(db_url)
+    traces = TraceStore(store)
+    t0 = time.time_ns() - (TRACE_S + 60) * 10**9
+    ms = 10**6
+    root = "1" * 16
+    children = [f"{i + 2:016x}" for i in range(40)]
+    spans = [Span(TRACE_ID, root, "", "GET /report", "server", "ok", t0, t0 + TRACE_S * 1000 * ms,
+                  "bench-app", "1.0", (("http.route", "/report"),), 4000, "bench-host")]
+    for i, sid in enumerate(children):
+        a = t0 + i * (TRACE_S * 1000 // 40) * ms
+        spans.append(Span(TRACE_ID, sid, root, f"step {i}", "internal", "unset", a,
+                          a + (TRACE_S * 1000 // 40) * ms, "bench-app", "1.0", (), 4000,
+                          "bench-host"))
+    kinds = ("python", "native", "kernel")
+    stacks = [tuple(Frame(f"fn_{rng.randrange(400)}", kinds[d % 3] if d > 2 else "native")
+                    for d in range(rng.randrange(8, 30))) for _ in range(300)]
+    rows, samples = [], []
+    per = TRACE_EVENTS // TRACE_THREADS
+    step = TRACE_S * 10**9 // per
+    reasons = [r for r in OFFCPU_REASONS]
+    for t in range(TRACE_THREADS):
+        tid = 4001 + t
+        name = f"worker-{t}"
+        rows.append(ThreadSpan(4000, tid, TRACE_ID, children[t * 5 % 40], t0,
+                               t0 + TRACE_S * 1000 * ms, name))
+        for k in range(per):
+            ts = t0 + k * step
+            span = children[min(39, k * 40 // per)]
+            if rng.random() < 0.6:
+                samples.append(Sample("cpu", ts, 4000, tid, 0, "bench", name,
+                                      rng.choice(stacks), step // 2, trace_id=TRACE_ID,
+                                      span_id=span))
+            else:
+                samples.append(Sample("offcpu", ts, 4000, tid, 0, "bench", name,
+                                      rng.choice(stacks), step - 1000,
+                                      reason=rng.choice(reasons), trace_id=TRACE_ID,
+                                      span_id=span))
+    traces.write_spans("anonymous", spans)
+    traces.write_thread_spans("anonymous", rows)
+    traces.write_linked_samples("anonymous", samples)
+    store.close()
+
+
+TRACE_MEASURE = """async () => {
+  const tr = window.flamecam.views.trace.tracks;
+  const nextFrame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  const draws = [];
+  const painted = [];
+  const mid = (tr.full[0] + tr.full[1]) / 2;
+  // zoom in step by step to a few ms, out again, then pan
+  const steps = [];
+  for (let i = 0; i < 12; i++) steps.push(() => tr.zoom(0.5, mid));
+  for (let i = 0; i < 12; i++) steps.push(() => tr.zoom(2, mid));
+  for (let i = 0; i < 6; i++) steps.push(() => tr.pan(0.1));
+  for (const step of steps) {
+    const z0 = performance.now();
+    step();
+    draws.push(tr.lastDrawMs);
+    await nextFrame();
+    painted.push(performance.now() - z0);
+  }
+  return { draws, painted, events: tr.tracks.reduce((s, t) => s + t.rows[0].n + t.rows[1].n, 0) };
+}"""
+
+
+def trace_case() -> bool:
+    from playwright.sync_api import sync_playwright
+
+    from tests.webui.conftest import start_server, stop_server
+
+    work = Path(tempfile.mkdtemp(prefix="flamecam-bench-trace-"))
+    t = time.perf_counter()
+    write_trace(f"sqlite:///{work}/flamecam.db")
+    print(f"ui_render trace: {TRACE_EVENTS} events on {TRACE_THREADS} threads, 41 spans, "
+          f"{TRACE_S} s trace (stored in {time.perf_counter() - t:.1f} s), real server on "
+          "SQLite, viewport 1280x800, headless Chromium")
+    srv = start_server(work, work / "server.log")
+    opened, tracks_ms, flame_ms, api_ms = [], [], [], []
+    result = None
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                for _ in range(3):
+                    page.goto(f"{srv.url}/?trace={TRACE_ID}")
+                    page.wait_for_function("() => window.flamecam && "
+                                           "window.flamecam.views.trace.tracks.tracks.length",
+                                           polling=5, timeout=60000)
+                    opened.append(page.evaluate("() => performance.now()"))
+                    api_ms.append(page.evaluate("""() => Object.fromEntries(
+                        performance.getEntriesByType('resource')
+                          .filter((e) => /api\\/v1\\/(trace\\/|thread-events)/.test(e.name))
+                          .map((e) => [e.name.includes('thread-events') ? 'events' : 'trace',
+                                       [Math.round(e.startTime), Math.round(e.responseEnd),
+                                        Math.round(e.encodedBodySize / 1000)]]))"""))
+                    tracks_ms.append(page.evaluate(
+                        "() => window.flamecam.views.trace.tracks.lastDrawMs"))
+                    page.wait_for_function("() => window.flamecam.views.trace.panel.tree",
+                                           polling=5, timeout=60000)
+                    flame_ms.append(page.evaluate("() => performance.now()"))
+                result = page.evaluate(TRACE_MEASURE)
+            finally:
+                browser.close()
+    finally:
+        stop_server(srv)
+    for i, (o, d, f, a) in enumerate(zip(opened, tracks_ms, flame_ms, api_ms, strict=True), 1):
+        print(f"  run {i}: trace view open (navigation to tracks drawn) {o:.0f} ms "
+              f"(tracks draw {d:.1f} ms); flame graph shown at {f:.0f} ms; requests "
+              f"(from, to ms): trace {a['trace'][:2]}, thread-events {a['events'][:2]} "
+              f"({a['events'][2]} kB)")
+    draws, painted = result["draws"], result["painted"]
+    print(f"  zoom/pan redraw of {result['events']} events: median {statistics.median(draws):.1f}"
+          f" ms, max {max(draws):.1f} ms (to next frame: median "
+          f"{statistics.median(painted):.1f} ms, max {max(painted):.1f} ms, {len(draws)} steps)")
+    worst = max(opened)
+    ok = worst < 1000 and max(draws) < 50
+    print(f"  goal: open < 1000 ms: {worst:.0f} ms; redraw on zoom < 50 ms: {max(draws):.1f} ms "
+          f"-> {'PASS' if ok else 'FAIL'}")
+    return ok
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", choices=("all", "flame", "trace"), default="all")
+    args = ap.parse_args()
+    ok = True
+    if args.case in ("all", "flame"):
+        ok = flame_case() and ok
+    if args.case in ("all", "trace"):
+        ok = trace_case() and ok
     return 0 if ok else 1
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from profiler.model import (
@@ -23,7 +24,9 @@ from profiler.model import (
     type_id,
 )
 from profiler.query import flamegraph as fg
+from profiler.query import tracks
 from profiler.query.selector import Selector
+from profiler.query.tracks import TrackColumns
 from profiler.store import ProfileStore, SeriesInfo
 
 MAX_EVENTS = 200_000
@@ -273,34 +276,53 @@ class QueryEngine:
         rows.sort(key=lambda r: -(r["cpu_ns"] + r["offcpu_ns"]))
         return rows
 
-    def thread_timeline(self, sel: Selection) -> dict:
+    def track_events(self, sel: Selection, tids: Collection[int] | None = None,
+                     limit: int = MAX_EVENTS) -> tuple[TrackColumns, bool]:
+        """The selection's samples one by one, by time (of `tids`, else of
+        `sel.tid` when given): the first `limit`, and whether more were left out."""
         series = self._series(sel)
-        events = []
-        stack_index: dict[int, int] = {}
-        for part in self.store.samples(series, sel.lo, sel.hi):
-            kind = series[part.series_id].kind
-            cols = part.cols
-            for k in range(part.start, part.end):
-                if sel.tid is not None and cols.tid[k] != sel.tid:
-                    continue
-                if sel.pid is not None and cols.pid[k] != sel.pid:
-                    continue
-                s = cols.stack[k]
-                idx = stack_index.setdefault(s, len(stack_index))
-                events.append({"kind": kind, "ts_ms": cols.ts[k] / 1e6,
-                               "dur_ns": cols.value[k], "reason": cols.strings[cols.reason[k]],
-                               "stack": idx, "pid": cols.pid[k], "tid": cols.tid[k]})
-                if len(events) >= MAX_EVENTS:
-                    break
-            if len(events) >= MAX_EVENTS:
-                break
-        events.sort(key=lambda e: e["ts_ms"])
-        sf = self.store.stack_frames(stack_index)
-        frames = self.store.frames({f for fr in sf.values() for f in fr})
-        stacks: list[list[str]] = [[] for _ in stack_index]
-        for s, idx in stack_index.items():
-            stacks[idx] = [frames[f].folded_name() for f in sf.get(s, ())]
-        return {"events": events, "stacks": stacks, "truncated": len(events) >= MAX_EVENTS}
+        if tids is None and sel.tid is not None:
+            tids = (sel.tid,)
+        rows, more = self.store.thread_events(series, sel.lo, sel.hi, pid=sel.pid, tids=tids,
+                                              limit=limit)
+        cpu = {sid: int(s.kind == CPU) for sid, s in series.items()}
+        names: dict[tuple[int, int], tuple[str, str]] = {}
+        for r in rows:  # the first name seen of each thread
+            name, comm = names.get((r.pid, r.tid), ("", ""))
+            names[(r.pid, r.tid)] = (name or r.thread_name, comm or r.comm)
+        return TrackColumns(
+            [cpu[r.series_id] for r in rows], [r.ts_ns for r in rows],
+            [r.value_ns for r in rows], [r.pid for r in rows], [r.tid for r in rows],
+            [r.stack_id for r in rows], [r.reason for r in rows], [""] * len(rows),
+            names), more
+
+    def track_intervals(self, sel: Selection, tids: Collection[int] | None = None
+                        ) -> list[tuple[int, int, int, int, str]] | None:
+        """Which thread served which span when (a trace's engine); None: no trace."""
+        return None
+
+    def stack_frames(self, stack_ids: Iterable[int]
+                     ) -> tuple[dict[int, tuple[int, ...]], dict[int, Frame]]:
+        """Frame ids (root first) of stored stacks, and those frames by id."""
+        sf = self.store.stack_frames(set(stack_ids))
+        return sf, self.store.frames({f for fr in sf.values() for f in fr})
+
+    def named_stacks(self, stack_ids: Iterable[int]) -> dict[int, tuple[Frame, ...]]:
+        """Frames (root first) of stored stacks."""
+        sf, frames = self.stack_frames(stack_ids)
+        return {s: tuple(frames[f] for f in fr) for s, fr in sf.items()}
+
+    def thread_events(self, sel: Selection, tids: Collection[int] | None,
+                      limit: int = MAX_EVENTS) -> dict:
+        """Several threads' events over the selection, as thread tracks draw them."""
+        events, more = self.track_events(sel, tids, limit)
+        return tracks.thread_events_answer(events, more, sel.lo, sel.hi, self.stack_frames,
+                                           self.track_intervals(sel, tids) or ())
+
+    def thread_timeline(self, sel: Selection) -> dict:
+        events, more = self.track_events(sel, None, MAX_EVENTS)
+        return tracks.timeline_answer(events, more, self.stack_frames,
+                                      self.track_intervals(sel, None))
 
     # ---------------------------------------------------------------- samples
 

@@ -8,8 +8,15 @@ from dataclasses import replace
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from profiler.model import BUILTIN_TYPES, FRAME_KINDS, OFFCPU_REASONS, PROFILE_TYPES, profile_type
-from profiler.query import export
-from profiler.query.engine import TYPE_LABEL, QueryEngine, Selection, default_step, pyroscope_id
+from profiler.query import export, tracks
+from profiler.query.engine import (
+    MAX_EVENTS,
+    TYPE_LABEL,
+    QueryEngine,
+    Selection,
+    default_step,
+    pyroscope_id,
+)
 from profiler.query.selector import parse_selector
 from profiler.query.traces import TraceQueryError, scoped
 from profiler.web.context import state, tenant
@@ -201,3 +208,29 @@ def thread_timeline():
         raise BadRequest(400, "tid is required")
     return jsonify(eng.thread_timeline(sel))
 
+
+
+def _tids() -> list[int] | None:
+    """`tids=1,2,3`: the threads of a thread-tracks request (at most MAX_TIDS)."""
+    raw = request.args.get("tids", "").strip()
+    if not raw:
+        return None
+    parts = raw.split(",")
+    if len(parts) > tracks.MAX_TIDS:
+        raise BadRequest(400, f"at most {tracks.MAX_TIDS} tids")
+    try:
+        return [parse_int(p.strip(), "tids", 0, _PID_MAX) for p in parts]
+    except QueryError as e:
+        raise BadRequest(400, str(e)) from None
+
+
+@bp.get("/api/v1/thread-events")
+def thread_events():
+    eng, sel = _scoped(_selection())
+    limit = _int_arg("limit", MAX_EVENTS, hi=tracks.MAX_LIMIT)
+    if limit < 1:
+        raise BadRequest(400, f"limit must be between 1 and {tracks.MAX_LIMIT}")
+    tids = _tids()
+    if tids is None and sel.tid is not None:
+        tids = [sel.tid]
+    return jsonify(eng.thread_events(sel, tids, limit))

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 
-from profiler.model import CPU, OFFCPU, Frame, Sample, ThreadSpan
+from profiler.model import CPU, OFFCPU, Sample, ThreadSpan
 from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection
+from profiler.query.tracks import TrackColumns
 from profiler.store import LinkedSample, TraceStore
 
 EXACT, APPROXIMATE, NONE = "exact", "approximate", "none"
@@ -149,8 +150,11 @@ def trace_view(traces: TraceStore, tenant: str, trace_id: str) -> dict | None:
     """One trace: spans, threads with their intervals, time breakdown; None if unknown."""
     spans = traces.spans_of(tenant, trace_id)
     rows = traces.thread_spans_of(tenant, [trace_id])
-    samples = traces.samples_of(tenant, [trace_id])
-    if not (spans or rows or samples):
+    # Exact figures need only the off-CPU records (as trace_list reads them).
+    samples = traces.samples_of(tenant, [trace_id], kinds=(OFFCPU,) if rows else (CPU, OFFCPU))
+    n_cpu = traces.count_of(tenant, trace_id, CPU) if rows else \
+        sum(1 for s in samples if s.kind == CPU)
+    if not (spans or rows or samples or n_cpu):
         return None
     threads = thread_figures(rows, samples)
     cpu, off = _totals(threads)
@@ -159,10 +163,11 @@ def trace_view(traces: TraceStore, tenant: str, trace_id: str) -> dict | None:
         "spans": [{"span_id": s.span_id, "parent_id": s.parent_id, "name": s.name,
                    "kind": s.kind, "service": s.service, "start_ms": s.start_ns / 1e6,
                    "duration_ms": (s.end_ns - s.start_ns) / 1e6, "status": s.status,
-                   "attributes": dict(s.attributes)} for s in spans],
+                   "attributes": dict(s.attributes), "pid": s.pid, "host": s.host}
+                  for s in spans],
         "threads": threads,
         "breakdown": {"cpu": cpu, **off},
-        "samples": sum(1 for s in samples if s.kind == CPU),
+        "samples": n_cpu,
         "offcpu_intervals": sum(1 for s in samples if s.kind == OFFCPU),
         "linking": _linking(rows, samples),
     }
@@ -195,6 +200,7 @@ class TraceEngine(QueryEngine):
                  span_id: str = "") -> None:
         super().__init__(base.store)
         self.traces = traces
+        self.tenant = tenant
         self.trace_id = trace_id
         self.span_ids: set[str] | None = None
         spans = traces.spans_of(tenant, trace_id)
@@ -208,17 +214,26 @@ class TraceEngine(QueryEngine):
                 if s not in self.span_ids:
                     self.span_ids.add(s)
                     todo.extend(children.get(s, ()))
-        self._samples = traces.samples_of(tenant, [trace_id], span_ids=self.span_ids)
+        self._loaded: list[LinkedSample] | None = None
         self._rows = [r for r in traces.thread_spans_of(tenant, [trace_id])
                       if self.span_ids is None or r.span_id in self.span_ids]
         self._spans_extent = [(s.start_ns, s.end_ns) for s in spans
                               if self.span_ids is None or s.span_id in self.span_ids]
 
+    @property
+    def _samples(self) -> list[LinkedSample]:
+        """The trace's linked samples, read on first use: flame graphs and tracks
+        ask the store for just what they need instead."""
+        if self._loaded is None:
+            self._loaded = self.traces.samples_of(self.tenant, [self.trace_id],
+                                                  span_ids=self.span_ids)
+        return self._loaded
+
     def extent(self) -> tuple[int, int] | None:
         """[first, last) ns of the trace's spans, thread spans and samples."""
         ts = [t for a, b in self._spans_extent for t in (a, b)]
         ts += [t for r in self._rows for t in (r.start_ns, r.end_ns)]
-        ts += [t for s in self._samples for t in (s.ts_ns, s.ts_ns + s.value_ns)]
+        ts += self.traces.samples_extent(self.tenant, self.trace_id, self.span_ids) or ()
         return (min(ts), max(ts) + 1) if ts else None
 
     def _selected(self, sel: Selection) -> list[LinkedSample]:
@@ -228,17 +243,15 @@ class TraceEngine(QueryEngine):
                 and (sel.tid is None or s.tid == sel.tid)]
 
     def stack_values(self, sel: Selection, memo: dict | None = None) -> dict[int, int]:
-        acc: dict[int, int] = {}
-        for s in self._selected(sel):
-            acc[s.stack_id] = acc.get(s.stack_id, 0) + s.value_ns
-        return acc
+        return self.traces.stack_totals_of(self.tenant, self.trace_id,
+                                           kinds=sel.selector.kinds, span_ids=self.span_ids,
+                                           lo=sel.lo, hi=sel.hi, pid=sel.pid, tid=sel.tid)
 
     def timeline(self, sel: Selection, step_ns: int, memo: dict | None = None
                  ) -> list[list[int]]:
-        nsteps = max(1, -(-(sel.hi - sel.lo) // step_ns))
-        points = [0] * nsteps
-        for s in self._selected(sel):
-            points[(s.ts_ns - sel.lo) // step_ns] += s.value_ns
+        points = self.traces.step_totals_of(self.tenant, self.trace_id, sel.lo, sel.hi, step_ns,
+                                            kinds=sel.selector.kinds, span_ids=self.span_ids,
+                                            pid=sel.pid, tid=sel.tid)
         return [[(sel.lo + i * step_ns) // 10**6, v] for i, v in enumerate(points)]
 
     def threads(self, sel: Selection) -> list[dict]:
@@ -251,33 +264,27 @@ class TraceEngine(QueryEngine):
                             "offcpu_by_reason": t["offcpu_ns"]})
         return out
 
-    def _stacks(self, stack_ids: Iterable[int]) -> dict[int, tuple[Frame, ...]]:
-        sf = self.store.stack_frames(set(stack_ids))
-        frames = self.store.frames({f for fr in sf.values() for f in fr})
-        return {s: tuple(frames[f] for f in fr) for s, fr in sf.items()}
+    def track_events(self, sel: Selection, tids: Collection[int] | None = None,
+                     limit: int = MAX_EVENTS) -> tuple[TrackColumns, bool]:
+        if tids is None and sel.tid is not None:
+            tids = (sel.tid,)
+        c, more = self.traces.columns_of(self.tenant, self.trace_id, kinds=sel.selector.kinds,
+                                         span_ids=self.span_ids, lo=sel.lo, hi=sel.hi,
+                                         pid=sel.pid, tids=tids, limit=limit)
+        return TrackColumns(c.cpu, c.ts_ns, c.value_ns, c.pid, c.tid, c.stack_id, c.reason,
+                            c.span_id, c.names), more
 
-    def thread_timeline(self, sel: Selection) -> dict:
-        picked = self._selected(sel)[:MAX_EVENTS]
-        stack_index: dict[int, int] = {}
-        events = []
-        for s in picked:
-            idx = stack_index.setdefault(s.stack_id, len(stack_index))
-            events.append({"kind": s.kind, "ts_ms": s.ts_ns / 1e6, "dur_ns": s.value_ns,
-                           "reason": s.reason, "stack": idx, "pid": s.pid, "tid": s.tid,
-                           "span_id": s.span_id})
-        frames = self._stacks(stack_index)
-        stacks: list[list[str]] = [[] for _ in stack_index]
-        for sid, idx in stack_index.items():
-            stacks[idx] = [f.folded_name() for f in frames.get(sid, ())]
-        intervals = [[r.start_ns / 1e6, r.end_ns / 1e6, r.span_id] for r in self._rows
-                     if (sel.pid is None or r.pid == sel.pid)
-                     and (sel.tid is None or r.tid == sel.tid)]
-        return {"events": events, "stacks": stacks, "intervals": intervals,
-                "truncated": len(picked) >= MAX_EVENTS}
+    def track_intervals(self, sel: Selection, tids: Collection[int] | None = None
+                        ) -> list[tuple[int, int, int, int, str]]:
+        if tids is None and sel.tid is not None:
+            tids = (sel.tid,)
+        want = set(tids) if tids is not None else None
+        return [(r.pid, r.tid, r.start_ns, r.end_ns, r.span_id) for r in self._rows
+                if (sel.pid is None or r.pid == sel.pid) and (want is None or r.tid in want)]
 
     def samples(self, sel: Selection, limit: int = 2_000_000) -> list[Sample]:
         picked = self._selected(sel)[:limit]
-        stacks = self._stacks(s.stack_id for s in picked)
+        stacks = self.named_stacks(s.stack_id for s in picked)
         out = []
         for s in picked:
             stack = stacks.get(s.stack_id, ())

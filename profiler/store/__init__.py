@@ -13,6 +13,7 @@ from profiler.store.interface import (
     SeriesInfo,
     StoreError,
     StoreUnavailable,
+    ThreadEvent,
     ThreadTotal,
 )
 from profiler.store.store import Store, default_url
@@ -26,5 +27,5 @@ def open_store(url: str | None = None) -> MaintainedStore:
 
 __all__ = ["AgentLoss", "ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns",
            "SampleSlice", "SeriesBatch", "SeriesInfo", "Store", "StoreError", "StoreUnavailable",
-           "ThreadTotal", "default_url", "open_store", "LinkedSample", "TraceRoot",
+           "ThreadEvent", "ThreadTotal", "default_url", "open_store", "LinkedSample", "TraceRoot",
            "TraceStore"]

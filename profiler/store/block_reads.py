@@ -9,12 +9,14 @@ backend that stores blocks; it needs the backend's `blocks`, `aggregates`,
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from profiler.store import blocks as blk
 from profiler.store.columns import SampleColumns
-from profiler.store.interface import SampleSlice, ThreadTotal
+from profiler.store.interface import SampleSlice, ThreadEvent, ThreadTotal
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +203,33 @@ class BlockReads:
                 key = (sid, cols.pid[k], cols.tid[k], st[cols.thread[k]], st[cols.comm[k]])
                 acc[key] = acc.get(key, 0) + cols.value[k]
         return [ThreadTotal(*key, value) for key, value in acc.items()]
+
+    def thread_events(self, series_ids: Collection[int], lo: int, hi: int, *,
+                      pid: int | None = None, tids: Collection[int] | None = None,
+                      limit: int = 200_000) -> tuple[list[ThreadEvent], bool]:
+        """Each block's rows are in time order: a lazy merge of the filtered
+        rows stops after `limit + 1`, so a long range costs its blocks' decode,
+        not a sort of everything in it."""
+        want = set(tids) if tids is not None else None
+
+        def rows(i: int, part: SampleSlice) -> Iterator[tuple[int, int, int]]:
+            cols = part.cols
+            ts, pids, tid_col = cols.ts, cols.pid, cols.tid
+            for k in range(part.start, part.end):
+                if (pid is None or pids[k] == pid) and (want is None or tid_col[k] in want):
+                    yield ts[k], i, k
+
+        parts = list(self.samples(series_ids, lo, hi))
+        merged = heapq.merge(*(rows(i, p) for i, p in enumerate(parts)))
+        picked = list(islice(merged, limit + 1))
+        out = []
+        for ts, i, k in picked[:limit]:
+            p = parts[i]
+            cols, st = p.cols, p.cols.strings
+            out.append(ThreadEvent(p.series_id, ts, cols.pid[k], cols.tid[k],
+                                   st[cols.thread[k]], st[cols.comm[k]], cols.stack[k],
+                                   cols.value[k], st[cols.reason[k]]))
+        return out, len(picked) > limit
 
     def samples(self, series_ids: Collection[int], lo: int, hi: int) -> Iterator[SampleSlice]:
         blocks = self._blocks_of(series_ids, lo, hi)

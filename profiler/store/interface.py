@@ -49,6 +49,22 @@ class ThreadTotal:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadEvent:
+    """One stored sample of one thread: an on-CPU sample or an off-CPU interval
+    (`ts_ns` its start, `value_ns` its length, `reason` why it was off the CPU)."""
+
+    series_id: int
+    ts_ns: int
+    pid: int
+    tid: int
+    thread_name: str
+    comm: str
+    stack_id: int
+    value_ns: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class SampleSlice:
     """Rows `start` to `end` of `cols` are the samples of series `series_id` in a range."""
 
@@ -126,6 +142,16 @@ class ProfileStore(Protocol):
     def thread_totals(self, series_ids: Collection[int], lo: int, hi: int
                       ) -> list[ThreadTotal]:
         """Value per thread over the range, in order of first appearance."""
+        ...
+
+    def thread_events(self, series_ids: Collection[int], lo: int, hi: int, *,
+                      pid: int | None = None, tids: Collection[int] | None = None,
+                      limit: int = 200_000) -> tuple[list[ThreadEvent], bool]:
+        """The samples of the range one by one, by time, of one pid and of those
+        threads when given: the first `limit`, and whether more were left out.
+
+        What thread tracks draw; downsampled data has no samples left, so none.
+        """
         ...
 
     def samples(self, series_ids: Collection[int], lo: int, hi: int) -> Iterator[SampleSlice]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.engine import Connection
 
 from profiler.model import CPU, OFFCPU, Frame, Sample, Span, ThreadSpan
@@ -59,6 +59,27 @@ class LinkedSample:
     value_ns: int
     count: int
     reason: str
+
+
+@dataclass(slots=True)
+class LinkedColumns:
+    """Linked samples of one trace as parallel columns, each thread's by time:
+    what thread tracks draw, read without an object per sample. Thread names
+    come once per thread."""
+
+    cpu: Sequence[int]  # 1 on-CPU, 0 off-CPU
+    ts_ns: Sequence[int]
+    pid: Sequence[int]
+    tid: Sequence[int]
+    stack_id: Sequence[int]
+    value_ns: Sequence[int]
+    reason: Sequence[str]
+    span_id: list[str]
+    names: dict[tuple[int, int], tuple[str, str]]  # (pid, tid) -> (thread name, comm)
+
+
+# Span id filters longer than this are applied in Python (SQL parameter limits).
+_MAX_SQL_SPANS = 5000
 
 
 def _b(hex_id: str) -> bytes:
@@ -297,18 +318,150 @@ class TraceStore:
         kind_codes = [KINDS.index(k) for k in kinds]
         sids = {_b(s) for s in span_ids} if span_ids is not None else None
         out = []
+        # A trace's samples repeat a few ids and strings many times: each
+        # distinct one is converted once (a 100,000-sample trace is read in
+        # one fetch per chunk, not row by row).
+        hexes: dict[bytes, str] = {}
+        ids = [_b(t) for t in trace_ids]
         with self.engine.connect() as conn:
-            for chunk in _chunks([_b(t) for t in trace_ids]):
+            for chunk in _chunks(ids):
                 q = select(c.trace_id, c.span_id, c.kind, c.ts_ns, c.pid, c.tid,
                            c.thread_name, c.comm, c.cpu, c.stack_id, c.value_ns, c.count,
                            c.reason).where(c.tenant == tenant, c.trace_id.in_(chunk),
-                                           c.kind.in_(kind_codes))
-                for r in conn.execute(q):
+                                           c.kind.in_(kind_codes)).order_by(c.ts_ns, c.tid)
+                for r in conn.execute(q).fetchall():
                     if sids is not None and r[1] not in sids:
                         continue
-                    out.append(LinkedSample(r[0].hex(), r[1].hex(), KINDS[r[2]], *r[3:]))
-        out.sort(key=lambda s: (s.ts_ns, s.tid))
+                    tr, sp = hexes.get(r[0]), hexes.get(r[1])
+                    if tr is None:
+                        tr = hexes[r[0]] = r[0].hex()
+                    if sp is None:
+                        sp = hexes[r[1]] = r[1].hex()
+                    out.append(LinkedSample(tr, sp, KINDS[r[2]], *r[3:]))
+        if len(ids) > _CHUNK:  # each chunk came in order
+            out.sort(key=lambda s: (s.ts_ns, s.tid))
         return out
+
+
+    def _filter(self, tenant: str, trace_id: str, kinds: Iterable[str],
+                span_ids: Collection[str] | None, lo: int | None, hi: int | None,
+                pid: int | None, tids: Collection[int] | None) -> tuple[list, set | None]:
+        """WHERE clauses over one trace's linked samples, and the span ids
+        (bytes) left to filter in Python when there are too many for SQL."""
+        c = trace_samples.c
+        where = [c.tenant == tenant, c.trace_id == _b(trace_id),
+                 c.kind.in_([KINDS.index(k) for k in kinds if k in KINDS])]
+        if lo is not None:
+            where.append(c.ts_ns >= lo)
+        if hi is not None:
+            where.append(c.ts_ns < hi)
+        if pid is not None:
+            where.append(c.pid == pid)
+        if tids is not None:
+            where.append(c.tid.in_(list(tids)))
+        rest = None
+        if span_ids is not None:
+            sids = sorted({_b(s) for s in span_ids})
+            if len(sids) <= _MAX_SQL_SPANS:
+                where.append(c.span_id.in_(sids))
+            else:
+                rest = set(sids)
+        return where, rest
+
+    @_unavailable
+    def stack_totals_of(self, tenant: str, trace_id: str, *, kinds: Iterable[str] = KINDS,
+                        span_ids: Collection[str] | None = None, lo: int | None = None,
+                        hi: int | None = None, pid: int | None = None,
+                        tid: int | None = None) -> dict[int, int]:
+        """Stack id -> summed value of the trace's linked samples (a flame graph),
+        summed by the database."""
+        c = trace_samples.c
+        where, rest = self._filter(tenant, trace_id, kinds, span_ids, lo, hi, pid,
+                                   None if tid is None else (tid,))
+        q = select(c.stack_id, c.span_id, func.sum(c.value_ns)).where(*where).group_by(
+            c.stack_id, c.span_id)
+        out: dict[int, int] = {}
+        with self.engine.connect() as conn:
+            for sid, span, v in conn.execute(q):
+                if rest is None or span in rest:
+                    out[sid] = out.get(sid, 0) + int(v)
+        return out
+
+    @_unavailable
+    def step_totals_of(self, tenant: str, trace_id: str, lo: int, hi: int, step_ns: int, *,
+                       kinds: Iterable[str] = KINDS, span_ids: Collection[str] | None = None,
+                       pid: int | None = None, tid: int | None = None) -> list[int]:
+        """Summed value per step from `lo` (a timeline of the trace), zeros included."""
+        c = trace_samples.c
+        where, rest = self._filter(tenant, trace_id, kinds, span_ids, lo, hi, pid,
+                                   None if tid is None else (tid,))
+        step = ((c.ts_ns - lo) // step_ns).label("step")
+        q = select(step, c.span_id, func.sum(c.value_ns)).where(*where).group_by(
+            step, c.span_id)
+        points = [0] * max(1, -(-(hi - lo) // step_ns))
+        with self.engine.connect() as conn:
+            for k, span, v in conn.execute(q):
+                if rest is None or span in rest:
+                    points[int(k)] += int(v)
+        return points
+
+    @_unavailable
+    def samples_extent(self, tenant: str, trace_id: str,
+                       span_ids: Collection[str] | None = None) -> tuple[int, int] | None:
+        """(first start, last end) ns of the trace's linked samples; None if none."""
+        c = trace_samples.c
+        where, rest = self._filter(tenant, trace_id, KINDS, span_ids, None, None, None, None)
+        if rest is not None:  # too many spans for SQL: the whole trace's extent
+            where = where[:3]
+        q = select(func.min(c.ts_ns), func.max(c.ts_ns + c.value_ns)).where(*where)
+        with self.engine.connect() as conn:
+            lo, hi = conn.execute(q).one()
+        return None if lo is None else (int(lo), int(hi))
+
+    @_unavailable
+    def columns_of(self, tenant: str, trace_id: str, *, kinds: Iterable[str] = KINDS,
+                   span_ids: Collection[str] | None = None, lo: int | None = None,
+                   hi: int | None = None, pid: int | None = None,
+                   tids: Collection[int] | None = None, limit: int = 200_000
+                   ) -> tuple[LinkedColumns, bool]:
+        """The trace's linked samples as columns, each thread's by time: the
+        first `limit` by time, and whether more were left out.
+
+        Thread by thread is the order of the trace's unique index (no sort);
+        only an answer cut by the limit is read again in time order.
+        """
+        c = trace_samples.c
+        where, rest = self._filter(tenant, trace_id, kinds, span_ids, lo, hi, pid, tids)
+        cols = (c.kind, c.ts_ns, c.pid, c.tid, c.stack_id, c.value_ns, c.reason, c.span_id)
+
+        def read(conn: Connection, *order) -> list:
+            q = select(*cols).where(*where).order_by(*order)
+            if rest is None:
+                q = q.limit(limit + 1)
+            rows = _fetch(conn, q)
+            return rows if rest is None else [r for r in rows if r[7] in rest][:limit + 1]
+
+        with self.engine.connect() as conn:
+            rows = read(conn, c.tid, c.ts_ns)
+            more = len(rows) > limit
+            if more:
+                rows = read(conn, c.ts_ns, c.tid)
+            names = {(p, t): (n, m) for p, t, n, m in conn.execute(
+                select(c.pid, c.tid, func.max(c.thread_name), func.max(c.comm))
+                .where(*where).group_by(c.pid, c.tid))}
+        out = list(zip(*rows[:limit], strict=True)) or [() for _ in cols]
+        hexes: dict[bytes, str] = {}
+        spans = [hexes.get(b) or hexes.setdefault(b, bytes(b).hex()) for b in out[7]]
+        return LinkedColumns([1 - k for k in out[0]], *out[1:7], spans, names), more
+
+    @_unavailable
+    def count_of(self, tenant: str, trace_id: str, kind: str) -> int:
+        """How many linked samples of that kind the trace has."""
+        c = trace_samples.c
+        q = select(func.count()).select_from(trace_samples).where(
+            c.tenant == tenant, c.trace_id == _b(trace_id), c.kind == KINDS.index(kind))
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar() or 0)
 
 
 class _Writing:
@@ -342,6 +495,21 @@ class _Writing:
             if self.lock:
                 self.lock.release()
         return False
+
+
+def _fetch(conn: Connection, q) -> list[tuple]:
+    """The rows of a SELECT straight from the driver's cursor: plain tuples,
+    no per-row result objects (a 100,000-sample trace reads in half the time).
+    Only for columns the driver returns as they are (integers, text, bytes)."""
+    compiled = q.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    args = [params[k] for k in compiled.positiontup] if compiled.positional else params
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(str(compiled), args)
+        return cur.fetchall()
+    finally:
+        cur.close()
 
 
 def _stack_key(s: Sample) -> tuple[Frame, ...]:

@@ -340,3 +340,28 @@ def page(browser, server):
 def shoot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def longest_interval(page, tracks: str, tid: int, reason: str) -> dict | None:
+    """The longest off-CPU interval of `reason` on thread `tid` in the thread
+    tracks at JS expression `tracks`: its length (ms) and the client
+    coordinates of its middle."""
+    return page.evaluate(f"""([tid, reason]) => {{
+        const tr = {tracks};
+        const ti = tr.tracks.findIndex((t) => t.thread.tid === tid);
+        if (ti < 0) return null;
+        const t = tr.tracks[ti];
+        const row = t.rows[1];
+        let best = -1;
+        for (let k = 0; k < row.n; k++) {{
+            if (t.src.reasons[row.code[k]] !== reason) continue;
+            if (best < 0 || row.end[k] - row.start[k] > row.end[best] - row.start[best]) best = k;
+        }}
+        if (best < 0) return null;
+        const g = tr.geometry();
+        const r = tr.canvas.getBoundingClientRect();
+        const mid = Math.max(tr.lo, Math.min(tr.hi, (row.start[best] + row.end[best]) / 2));
+        return {{ ms: row.end[best] - row.start[best],
+                  x: r.left + (r.width - g.plotW) + (mid - tr.lo) * g.k,
+                  y: r.top + tr.trackY(ti) + tr.rowY(1) + 6 }};
+    }}""", [tid, reason])

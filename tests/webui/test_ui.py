@@ -11,7 +11,7 @@ import urllib.parse
 
 import pytest
 
-from tests.webui.conftest import SERVICE, XSS_NAME, XSS_SERVICE, shoot
+from tests.webui.conftest import SERVICE, XSS_NAME, XSS_SERVICE, longest_interval, shoot
 
 pytestmark = pytest.mark.browser
 
@@ -254,7 +254,7 @@ def test_threads_view_lists_threads_and_shows_one(page, server, profiled):
     page.locator("#view-threads h2", has_text="Thread sleeper").wait_for()
     wait_frame(page, "views.threads.panel.graph", "[off-cpu:sleep]")
     page.locator("#view-threads p", has_text="Choose an event above").wait_for()
-    lane = page.locator(".swimlane canvas")
+    lane = page.locator("#view-threads .tracks canvas")
     lane.focus()
     page.keyboard.press("ArrowRight")
     stack = page.locator("#view-threads .stack-list")
@@ -270,6 +270,36 @@ def test_threads_view_lists_threads_and_shows_one(page, server, profiled):
     page.keyboard.press("Home")
     stack.wait_for()
     assert stack.locator("li").count() >= 2
+
+
+def test_threads_view_draws_several_threads_as_tracks(page, server, profiled):
+    open_page(page, server, query=demo("wall"), tab="threads")
+    page.locator(".threads-table").wait_for()
+    page.locator(".threads-table tbody button", has_text="sleeper").first.click()
+    page.locator("#view-threads h2", has_text="Thread sleeper").wait_for()
+    page.get_by_role("button", name=re.compile(r"^Add waiter")).first.click()
+    page.wait_for_url(re.compile(r"tid=\d+(%2C|,)\d+"))
+    page.locator("#view-threads h2", has_text="Threads sleeper").wait_for()
+    lane = "window.flamecam.views.threads.lane"
+    page.wait_for_function(f"() => {lane}.tracks.length === 2")
+    assert page.evaluate(f"() => {lane}.tracks.map((t) => t.thread.thread_name)") == [
+        "sleeper", "waiter"]
+    # The waiter waits on the holder's lock: hover its longest wait.
+    waiter = page.evaluate(f"() => {lane}.tracks[1].thread.tid")
+    lock = longest_interval(page, lane, waiter, "lock")
+    assert lock is not None and lock["ms"] >= 1, lock
+    page.mouse.move(lock["x"], lock["y"])
+    tip = page.locator(".tracks-tip:not([hidden])")
+    tip.wait_for(state="visible")
+    assert "off-CPU (lock)" in tip.inner_text() and "waiter" in tip.inner_text()
+    # The wheel zooms in at the pointer; 0 resets.
+    before = page.evaluate(f"() => {lane}.hi - {lane}.lo")
+    page.mouse.wheel(0, -600)
+    page.wait_for_function(f"(w) => {lane}.hi - {lane}.lo < w / 2", arg=before)
+    shoot(page, "07b-threads-tracks")
+    page.locator("#view-threads .tracks canvas").focus()
+    page.keyboard.press("0")
+    assert page.evaluate(f"() => {lane}.hi - {lane}.lo") == pytest.approx(before)
 
 
 def test_diff_of_two_versions_shows_the_regression(page, server, profiled):

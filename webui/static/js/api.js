@@ -138,6 +138,8 @@ export const api = {
   timeline: (query, from, until, step, signal) =>
     getJSON("api/v1/timeline", { query, ...range(from, until), step }, signal),
   threads: (query, from, until, signal) => getJSON("api/v1/threads", { query, ...range(from, until) }, signal),
-  threadTimeline: (query, from, until, tid, signal) =>
-    getJSON("api/v1/thread-timeline", { query, ...range(from, until), tid }, signal),
+  // extra: pid, tids ("1,2"), trace_id, span_id, limit
+  threadEvents: (query, from, until, extra, signal) =>
+    getJSON("api/v1/thread-events", { query, ...range(from, until), ...(extra || {}) }, signal),
+  trace: (traceId, signal) => getJSON(`api/v1/trace/${encodeURIComponent(traceId)}`, {}, signal),
 };

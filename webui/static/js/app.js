@@ -2,7 +2,8 @@
 //
 // `/?query=cpu{service_name="api"}&from=now-1h&until=now` opens a view
 // directly, as in Pyroscope; tab, layout, search, fn, tid and the diff
-// sides (leftQuery, leftFrom, ...) are kept there too.
+// sides (leftQuery, leftFrom, ...) are kept there too. `/?trace=TRACE_ID`
+// opens one trace (traceview.js; with span, window and others).
 
 import { api } from "./api.js";
 import { setReasons } from "./colors.js";
@@ -12,16 +13,17 @@ import { ProfileView } from "./profile.js";
 import { QueryBar } from "./query.js";
 import { SandwichView } from "./sandwich.js";
 import { ThreadsView } from "./threads.js";
+import { TraceView } from "./traceview.js";
 
 const KEYS = [
   "query", "from", "until", "tab", "layout", "search", "fn", "tid",
   "diffMode", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom", "rightUntil",
-  "orgID",
+  "orgID", "trace", "span", "window", "others",
 ];
 // Bounds the flame graph the server sends; smaller frames merge into "other".
 const MAX_NODES = 20000;
 const DEFAULTS = { query: "cpu{}", from: "now-1h", until: "now", tab: "profile", layout: "flame" };
-const TABS = ["profile", "sandwich", "threads", "diff"];
+const TABS = ["profile", "sandwich", "threads", "diff", "trace"];
 // Changing these reloads data; others only change the presentation.
 const DATA_KEYS = ["query", "from", "until"];
 
@@ -42,6 +44,7 @@ class App {
       sandwich: new SandwichView(document.getElementById("view-sandwich"), this),
       threads: new ThreadsView(document.getElementById("view-threads"), this),
       diff: new DiffView(document.getElementById("view-diff"), this),
+      trace: new TraceView(document.getElementById("view-trace"), this),
     };
     this.tabs = [...document.querySelectorAll('[role="tab"]')];
     for (const tab of this.tabs) {
@@ -60,7 +63,8 @@ class App {
     const params = new URLSearchParams(location.search);
     const state = { ...DEFAULTS };
     for (const key of KEYS) if (params.has(key)) state[key] = params.get(key);
-    if (!TABS.includes(state.tab)) state.tab = "profile";
+    if (state.trace && !params.has("tab")) state.tab = "trace";
+    if (!TABS.includes(state.tab) || (state.tab === "trace" && !state.trace)) state.tab = "profile";
     return state;
   }
 
@@ -96,6 +100,9 @@ class App {
 
   route(dataChanged) {
     const state = this.state;
+    document.getElementById("tab-trace").hidden = !state.trace;
+    // one trace names its own time and threads: the query bar does not apply
+    this.queryBar.form.hidden = state.tab === "trace";
     for (const tab of this.tabs) {
       const on = tab.dataset.tab === state.tab;
       tab.setAttribute("aria-selected", String(on));
@@ -133,6 +140,11 @@ class App {
       this.renderCache.set(key, promise);
     }
     return this.renderCache.get(key);
+  }
+
+  // Opens one trace (what `/?trace=TRACE_ID` does), from anywhere in the page.
+  openTrace(traceId) {
+    this.setState({ trace: traceId, tab: "trace", span: null, window: null });
   }
 
   setFocusedFunction(name) {

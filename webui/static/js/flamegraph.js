@@ -6,7 +6,7 @@
 // shown in the DOM with textContent only.
 
 import { diffColor, frameColor, KIND_LABELS, offcpuReason, SEARCH_DIM, SEARCH_MATCH, textColorFor } from "./colors.js";
-import { el, fmtPercent, fmtValue } from "./format.js";
+import { el, fmtPercent, fmtValue, placeTooltip } from "./format.js";
 import { searchTree } from "./tree.js";
 
 const ROW = 18;
@@ -304,16 +304,7 @@ export class FlameGraph {
     const { name, lines } = this.describe(node.l, node.i);
     const tip = this.tooltip;
     tip.replaceChildren(el("div", { className: "tt-name", text: name }), ...lines.map((t) => el("div", { className: "tt-row", text: t })));
-    tip.hidden = false;
-    const pad = 14;
-    const tw = tip.offsetWidth;
-    const th = tip.offsetHeight;
-    let left = event.clientX + pad;
-    let top = event.clientY + pad;
-    if (left + tw > window.innerWidth - 4) left = Math.max(4, event.clientX - tw - pad);
-    if (top + th > window.innerHeight - 4) top = Math.max(4, event.clientY - th - pad);
-    tip.style.left = left + "px";
-    tip.style.top = top + "px";
+    placeTooltip(tip, event);
     this.canvas.style.cursor = "pointer";
   }
 

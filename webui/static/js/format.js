@@ -81,3 +81,17 @@ export function clear(node) {
   while (node.firstChild) node.removeChild(node.firstChild);
   return node;
 }
+
+// Shows a tooltip element near the pointer, kept inside the window.
+export function placeTooltip(tip, event) {
+  tip.hidden = false;
+  const pad = 14;
+  const tw = tip.offsetWidth;
+  const th = tip.offsetHeight;
+  let left = event.clientX + pad;
+  let top = event.clientY + pad;
+  if (left + tw > window.innerWidth - 4) left = Math.max(4, event.clientX - tw - pad);
+  if (top + th > window.innerHeight - 4) top = Math.max(4, event.clientY - th - pad);
+  tip.style.left = left + "px";
+  tip.style.top = top + "px";
+}

@@ -1,4 +1,5 @@
-// Threads: their on-CPU and off-CPU time; one thread's flame graph and timeline.
+// Threads: their on-CPU and off-CPU time; the chosen threads' tracks (on-CPU
+// samples and off-CPU intervals on one time axis) and the first one's flame graph.
 
 import { api } from "./api.js";
 import { reasonColor } from "./colors.js";
@@ -6,10 +7,16 @@ import { clear, el, fmtDuration, fmtPercent } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { withType } from "./query.js";
 import { errorBox, loading, noData } from "./states.js";
-import { SwimLane } from "./swimlane.js";
+import { ThreadTracks, tracksFromAnswer } from "./tracks.js";
 import { decodeFlamebearer } from "./tree.js";
 
 const LIMIT = 300;
+const MAX_TRACKS = 12;
+
+// `tid` in the URL: one thread id, or several separated by commas.
+export function tidsOf(state) {
+  return String(state.tid || "").split(",").map(Number).filter((t) => Number.isInteger(t) && t > 0);
+}
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -39,7 +46,7 @@ export class ThreadsView {
     this.detail = el("div", { className: "panel" }, [
       this.detailTitle,
       this.detailState,
-      el("h3", { className: "hint", text: "Timeline (wall clock): on-CPU samples and off-CPU intervals by reason; click one to see its stack" }),
+      el("h3", { className: "hint", text: "Tracks (wall clock): on-CPU samples and off-CPU intervals by reason; hover one for its stack, click to list it; wheel or +/- zooms, drag pans" }),
       this.laneBox,
       this.stackBox,
       el("h3", { className: "hint", text: "Flame graph of this thread" }),
@@ -50,9 +57,8 @@ export class ThreadsView {
       el("div", {}, [this.placeholder, this.detail]),
     ]);
     section.append(layout);
-    this.lane = new SwimLane(this.laneBox, (event) => this.showStack(event));
+    this.lane = new ThreadTracks(this.laneBox, { label: "Thread tracks", onPick: (event) => this.showStack(event) });
     this.panel = new FlamePanel(this.flameBox, { label: "Flame graph of the thread", idPrefix: "th" });
-    this.stacks = [];
   }
 
   async show(state) {
@@ -75,8 +81,8 @@ export class ThreadsView {
     threads.sort((a, b) => b.cpu_ns + b.offcpu_ns - (a.cpu_ns + a.offcpu_ns));
     this.threads = threads;
     this.drawList(threads, state);
-    const tid = state.tid ? Number(state.tid) : null;
-    if (tid !== null) await this.showThread(state, threads.find((t) => t.tid === tid) || { tid, thread_name: "", comm: "", pid: "" }, seq);
+    const tids = tidsOf(state);
+    if (tids.length) await this.showThreads(state, tids.map((tid) => threads.find((t) => t.tid === tid) || { tid, thread_name: "", comm: "", pid: "" }), seq);
   }
 
   drawList(all, state) {
@@ -86,8 +92,13 @@ export class ThreadsView {
       : all;
     const max = threads.reduce((m, t) => Math.max(m, t.cpu_ns + t.offcpu_ns), 0) || 1;
     const body = el("tbody");
+    const chosen = tidsOf(state);
     for (const t of threads.slice(0, LIMIT)) {
-      const selected = String(t.tid) === String(state.tid);
+      const selected = chosen.includes(t.tid);
+      const others = chosen.filter((x) => x !== t.tid);
+      const toggle = selected
+        ? others
+        : [...chosen, t.tid].slice(-MAX_TRACKS);
       const label = `${t.thread_name || t.comm || "?"} (${t.tid})`;
       const bar = el("span");
       const on = el("span", { className: "bar" });
@@ -109,6 +120,17 @@ export class ThreadsView {
             }),
             el("div", { className: "hint", text: `${t.comm || "?"} · pid ${t.pid}` }),
           ]),
+          el("td", {}, [
+            el("button", {
+              type: "button",
+              className: "btn track-toggle",
+              text: selected && chosen.length > 1 ? "−" : "+",
+              title: selected ? "Remove from the tracks" : "Add to the tracks",
+              "aria-label": `${selected ? "Remove" : "Add"} ${label} ${selected ? "from" : "to"} the tracks`,
+              disabled: selected && chosen.length === 1,
+              onclick: () => this.app.setState({ tid: toggle.join(",") }),
+            }),
+          ]),
           el("td", { text: fmtDuration(t.cpu_ns) }),
           el("td", { text: fmtDuration(t.offcpu_ns) }),
           el("td", {}, [bar]),
@@ -117,44 +139,55 @@ export class ThreadsView {
     }
     const table = el("table", { className: "data threads-table" }, [
       el("caption", { className: "sr-only", text: "Threads of the selection" }),
-      el("thead", {}, [el("tr", {}, [el("th", { scope: "col", text: "Thread" }), el("th", { scope: "col", text: "On-CPU" }), el("th", { scope: "col", text: "Off-CPU" }), el("th", { scope: "col", text: "" })])]),
+      el("thead", {}, [el("tr", {}, [el("th", { scope: "col", text: "Thread" }), el("th", { scope: "col", text: "Track" }), el("th", { scope: "col", text: "On-CPU" }), el("th", { scope: "col", text: "Off-CPU" }), el("th", { scope: "col", text: "" })])]),
       body,
     ]);
     const note = threads.length > LIMIT ? el("p", { className: "hint", text: `The ${LIMIT} busiest of ${threads.length} threads; filter to find others.` }) : "";
     this.listBody.replaceChildren(el("div", { className: "table-scroll" }, [table]), note);
   }
 
-  async showThread(state, thread, seq) {
+  async showThreads(state, chosen, seq) {
+    const thread = chosen[0];
     this.detail.hidden = false;
     this.placeholder.hidden = true;
-    this.detailTitle.textContent = `Thread ${thread.thread_name || thread.comm || ""} (tid ${thread.tid}${thread.pid !== "" ? `, pid ${thread.pid}` : ""})`;
-    this.detailState.replaceChildren(loading("Loading the thread"));
+    const name = (t) => t.thread_name || t.comm || "";
+    this.detailTitle.textContent = chosen.length === 1
+      ? `Thread ${name(thread)} (tid ${thread.tid}${thread.pid !== "" ? `, pid ${thread.pid}` : ""})`
+      : `Threads ${chosen.map((t) => `${name(t)} (${t.tid})`).join(", ")}`;
+    this.detailState.replaceChildren(loading("Loading the threads"));
     clear(this.stackBox);
     const wallQuery = withType(state.query, "wall");
     let answer;
-    let timeline;
+    let events;
     try {
-      [answer, timeline] = await Promise.all([
+      [answer, events] = await Promise.all([
         this.app.render(state.query, state.from, state.until, { tid: thread.tid }),
-        api.threadTimeline(wallQuery, state.from, state.until, thread.tid),
+        api.threadEvents(wallQuery, state.from, state.until, { tids: chosen.map((t) => t.tid).join(",") }),
       ]);
     } catch (err) {
       if (seq === this.seq) this.detailState.replaceChildren(errorBox(err, "Could not load the thread"));
       return;
     }
     if (seq !== this.seq) return;
-    this.stacks = timeline.stacks || [];
-    const events = timeline.events || [];
-    const onCpu = events.filter((e) => e.kind === "cpu").length;
-    const offTime = events.filter((e) => e.kind !== "cpu").reduce((s, e) => s + e.dur_ns, 0);
+    const ev = events.events;
+    const n = ev.t_us.length;
+    let onCpu = 0;
+    let offTime = 0;
+    for (let i = 0; i < n; i++) {
+      if (ev.cpu[i]) onCpu++;
+      else offTime += ev.dur_ns[i];
+    }
     this.detailState.replaceChildren(
       el("p", {
         className: "hint",
-        text: `${plural(onCpu, "on-CPU sample")} (${fmtDuration(thread.cpu_ns || 0)}), ${plural(events.length - onCpu, "off-CPU interval")} (${fmtDuration(offTime)}).`,
+        text: `${plural(onCpu, "on-CPU sample")}, ${plural(n - onCpu, "off-CPU interval")} (${fmtDuration(offTime)})${events.truncated ? `; only the first ${n} events of the range: narrow it to see the rest` : ""}.`,
       }),
     );
-    this.lane.setData(events);
-    this.stackBox.replaceChildren(el("p", { className: "hint", text: events.length ? "Choose an event above to see its stack." : "No events for this thread in the time range." }));
+    // One track per chosen thread, in the order chosen (even without events).
+    const order = new Map(chosen.map((t, i) => [t.tid, i]));
+    const tracks = tracksFromAnswer(events).sort((a, b) => (order.get(a.thread.tid) ?? 99) - (order.get(b.thread.tid) ?? 99));
+    this.lane.setData(tracks);
+    this.stackBox.replaceChildren(el("p", { className: "hint", text: n ? "Choose an event above to see its stack." : "No events for these threads in the time range." }));
     const tree = decodeFlamebearer(answer);
     if (!tree.numTicks) {
       this.flameBox.hidden = true;
@@ -163,12 +196,11 @@ export class ThreadsView {
     this.flameBox.hidden = false;
     this.panel.setData(tree);
     const total = (thread.cpu_ns || 0) + (thread.offcpu_ns || 0);
-    if (total) this.detailState.append(el("p", { className: "hint", text: `On-CPU ${fmtPercent((thread.cpu_ns || 0) / total)} of this thread's wall time.` }));
+    if (total) this.detailState.append(el("p", { className: "hint", text: `On-CPU ${fmtPercent((thread.cpu_ns || 0) / total)} of ${name(thread) || "this thread"}'s wall time; the flame graph below is ${chosen.length > 1 ? "of that first thread" : "this thread's"}.` }));
   }
 
   showStack(event) {
-    const raw = Array.isArray(event.stack) ? event.stack : this.stacks[event.stack] || [];
-    const frames = [...raw].reverse();
+    const frames = [...event.stack].reverse();
     const list = el("ol", { className: "stack-list" }, frames.map((name) => el("li", { text: name })));
     this.stackBox.replaceChildren(el("p", { text: this.lane.describe(event) + " — stack, innermost frame first:" }), list);
   }

@@ -18,7 +18,7 @@ export class Timeline {
       "aria-label": "Timeline of the selection. Drag across it to choose a time range.",
       title: "Drag to select a time range",
     });
-    this.readout = el("div", { className: "hint", "aria-live": "polite" });
+    this.readout = el("div", { className: "hint timeline-readout", "aria-live": "polite" });
     this.root = el("div", { className: "timeline" }, [this.canvas]);
     host.append(this.root, this.readout);
     this.canvas.addEventListener("mousedown", (e) => this.start(e));

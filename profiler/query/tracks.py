@@ -1,0 +1,125 @@
+"""Thread tracks: the samples of several threads over a window, one by one.
+
+What the web UI's thread tracks draw (`GET /api/v1/thread-events`), and what
+`thread-timeline` answers for one thread. Both engines (the store's and a
+trace's) hand over `TrackColumns` in time order; this shapes them as columns
+(a 100,000-event answer stays a few MB of JSON) with each distinct thread,
+stack and frame sent once. Everything per event is a comprehension over
+columns: no object per event.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from profiler.model import Frame
+
+MAX_TIDS = 1000  # threads per request
+MAX_LIMIT = 1_000_000  # events per request
+
+
+@dataclass(slots=True)
+class TrackColumns:
+    """Events (on-CPU samples; off-CPU intervals, from `ts_ns` for `dur_ns`)
+    as parallel columns in time order."""
+
+    cpu: Sequence[int]  # 1 on-CPU, 0 off-CPU
+    ts_ns: Sequence[int]
+    dur_ns: Sequence[int]
+    pid: Sequence[int]
+    tid: Sequence[int]
+    stack_id: Sequence[int]
+    reason: Sequence[str]
+    span_id: Sequence[str]
+    names: dict[tuple[int, int], tuple[str, str]]  # (pid, tid) -> (thread name, comm)
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+
+# Stack ids -> (frame ids of each stack, root first; the frames by id).
+StackLookup = Callable[[Iterable[int]], tuple[dict[int, tuple[int, ...]], dict[int, Frame]]]
+Intervals = Sequence[tuple[int, int, int, int, str]]  # pid, tid, start ns, end ns, span id
+
+
+def _index(values: Sequence, table: dict) -> list[int]:
+    """Each value's index in `table`, adding the new ones (first seen, first).
+
+    The distinct values are found at C speed first: a column of 100,000
+    events with a few hundred distinct values costs two passes of lookups.
+    """
+    for v in dict.fromkeys(values):
+        if v not in table:
+            table[v] = len(table)
+    return [table[v] for v in values]
+
+
+def thread_events_answer(ev: TrackColumns, truncated: bool, lo: int, hi: int,
+                         stacks_of: StackLookup, intervals: Intervals = ()) -> dict:
+    """Columns of the events, with their threads, stacks and frames once each.
+
+    `t_us` is each event's start in µs from `t0_ms`; `thread`, `reason`,
+    `span` and `stack` index the answer's lists; a stack lists frame indexes
+    root first, a frame is [name, kind]. `intervals` (a trace's thread spans)
+    become [thread, start µs, end µs, span].
+    """
+    t0_ms = lo // 10**6
+    base = t0_ms * 10**6
+    threads: dict[tuple[int, int], int] = {}
+    thread_of = _index(list(zip(ev.pid, ev.tid, strict=True)), threads)
+    reasons: dict[str, int] = {"": 0}
+    spans: dict[str, int] = {"": 0}
+    stack_index: dict[int, int] = {}
+    cols = {
+        "thread": thread_of,
+        "cpu": ev.cpu,
+        "t_us": [(t - base) // 1000 for t in ev.ts_ns],
+        "dur_ns": ev.dur_ns,
+        "reason": _index([r if not c else "" for r, c in zip(ev.reason, ev.cpu, strict=True)],
+                         reasons),
+        "stack": _index(ev.stack_id, stack_index),
+        "span": _index(ev.span_id, spans),
+    }
+    ivs = [[threads.setdefault((pid, tid), len(threads)), (a - base) // 1000,
+            (b - base) // 1000, spans.setdefault(span, len(spans))]
+           for pid, tid, a, b, span in intervals]
+    counts = Counter(thread_of)
+    rows = [{"pid": pid, "tid": tid, "thread_name": ev.names.get((pid, tid), ("", ""))[0],
+             "comm": ev.names.get((pid, tid), ("", ""))[1], "events": counts[i]}
+            for i, (pid, tid) in enumerate(threads)]
+    frame_ids, frame_of = stacks_of(stack_index)
+    frames: dict[int, int] = {}
+    stacks: list[list[int]] = [[] for _ in stack_index]
+    for sid, idx in stack_index.items():  # short lists: no distinct pass
+        stacks[idx] = [frames.setdefault(f, len(frames)) for f in frame_ids.get(sid, ())]
+    named = [frame_of[f] for f in frames]
+    return {"from_ms": lo / 1e6, "until_ms": hi / 1e6, "t0_ms": t0_ms, "threads": rows,
+            "events": cols, "reasons": list(reasons), "spans": list(spans), "stacks": stacks,
+            "frames": [[f.folded_name() if f.kind == "kernel" else f.name, f.kind]
+                       for f in named],
+            "intervals": ivs, "truncated": truncated}
+
+
+def timeline_answer(ev: TrackColumns, truncated: bool, stacks_of: StackLookup,
+                    intervals: Intervals | None) -> dict:
+    """One thread's events as `thread-timeline` answers them (docs/CONTRACTS.md)."""
+    stack_index: dict[int, int] = {}
+    stack_of = _index(ev.stack_id, stack_index)
+    out = []
+    for i in range(len(ev)):
+        e = {"kind": "cpu" if ev.cpu[i] else "offcpu", "ts_ms": ev.ts_ns[i] / 1e6,
+             "dur_ns": ev.dur_ns[i], "reason": ev.reason[i], "stack": stack_of[i],
+             "pid": ev.pid[i], "tid": ev.tid[i]}
+        if intervals is not None:
+            e["span_id"] = ev.span_id[i]
+        out.append(e)
+    frame_ids, frame_of = stacks_of(stack_index)
+    stacks: list[list[str]] = [[] for _ in stack_index]
+    for sid, idx in stack_index.items():
+        stacks[idx] = [frame_of[f].folded_name() for f in frame_ids.get(sid, ())]
+    answer = {"events": out, "stacks": stacks, "truncated": truncated}
+    if intervals is not None:
+        answer["intervals"] = [[a / 1e6, b / 1e6, span] for _p, _t, a, b, span in intervals]
+    return answer

@@ -1,0 +1,231 @@
+"""The one-trace view in headless Chromium, on real data: the known-answer
+Flask app of the traces tests (tests/workloads/trace_app.py: OpenTelemetry SDK,
+OTLP/HTTP exporter, flamecam_otel) profiled by the real agent into the real
+server, then `/?trace=ID` opened as a user would.
+
+The known answer comes from the app itself: each /slow request reports its
+thread (`tid`), its pool worker (`pool_tid`) and how long it was blocked on
+the lock a `lock-holder` thread held (`lock_ms`, ~50 ms). Screenshots go to
+test-artifacts/screenshots/trace-view/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+from tests.otel.conftest import otel_venvs  # noqa: F401
+from tests.runtimes.conftest import wait_for_line
+from tests.traces.test_known_answer import APP, Agent, drive, settled, warm_up
+from tests.webui.conftest import ROOT, http_post, longest_interval
+from tests.webui.test_ui import wait_frame
+
+pytestmark = [pytest.mark.browser, pytest.mark.bpf]
+
+SERVICE = "trace-view-app"
+SHOTS = ROOT / "test-artifacts" / "screenshots" / "trace-view"
+TRACKS = "window.flamecam.views.trace.tracks"
+
+
+def shot(page, name: str) -> None:
+    """The whole page, and what a 1280x800 screen shows of it."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{name}-1280x800.png"))
+
+
+class Traced:
+    def __init__(self, url: str, slowest: dict, bodies: list[dict]) -> None:
+        self.url = url
+        self.slowest = slowest  # the app's own report of the slowest request
+        self.bodies = bodies
+
+
+@pytest.fixture(scope="module")
+def traced(server, otel_venvs, tmp_path_factory) -> Traced:  # noqa: F811
+    """Slow and fast requests through the app, profiled and traced; the slowest
+    of the slow ones settled in the server (thread spans, samples, blocks)."""
+    if os.geteuid() != 0:
+        pytest.skip("loading eBPF programs needs root")
+    work = tmp_path_factory.mktemp("trace-view")
+    venv = otel_venvs("3.12")
+    log = open(work / "app.log", "wb")
+    app = subprocess.Popen(
+        [str(venv / "bin" / "python"), str(APP)], stdout=subprocess.PIPE, stderr=log,
+        start_new_session=True,
+        env={"PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": SERVICE,
+             "OTEL_EXPORTER_OTLP_ENDPOINT": server.url, "OTEL_BSP_SCHEDULE_DELAY": "500"})
+    agent = None
+    try:
+        port = int(wait_for_line(app, "ready", timeout=60).split()[1])
+        requests.get(f"http://127.0.0.1:{port}/fast", timeout=10)  # the table exists from here
+        agent = Agent(server.url, app.pid, work / "spool")
+        agent.wait_ready(180)
+        warm_up(server.url, port)
+        slow, _fast = drive(port, slow=3)
+        views = {s["trace_id"]: settled(server.url, s) for s in slow}
+        # a few seconds more: the other threads' blocks ride in later batches
+        time.sleep(3)
+    finally:
+        if agent is not None:
+            agent.stop()
+        app.kill()
+        app.wait(10)
+        log.close()
+    whole = [s for s in slow if views[s["trace_id"]] and
+             views[s["trace_id"]]["breakdown"].get("lock")]
+    assert whole, f"no slow trace came whole: {views}"
+    slowest = max(whole, key=lambda s: next(sp["duration_ms"] for sp in
+                                            views[s["trace_id"]]["spans"]
+                                            if not sp["parent_id"]))
+    return Traced(server.url, slowest, slow)
+
+
+GRAPH = "views.trace.panel.graph"
+
+
+def frame_named(page, fn: str) -> str:
+    """The trace flame graph's name of Python function `fn` ("module.fn")."""
+    page.wait_for_function(f"() => window.flamecam.{GRAPH}.tree", timeout=20000)
+    name = page.evaluate(f"""(fn) => window.flamecam.{GRAPH}.tree.names.find(
+        (n) => n === fn || n.endsWith('.' + fn))""", fn)
+    assert name, f"no frame {fn} in the trace's flame graph"
+    return name
+
+
+def open_trace(page, url: str, trace_id: str, **params: str) -> None:
+    page.goto(f"{url}/?{urllib.parse.urlencode({'trace': trace_id, **params})}")
+    page.wait_for_function(f"() => window.flamecam && {TRACKS}.tracks.length > 0",
+                           timeout=20000)
+
+
+def tracks_of(page) -> list[dict]:
+    return page.evaluate(f"""() => {TRACKS}.tracks.map((t) => ({{
+        tid: t.thread.tid, name: t.thread.thread_name, dimmed: t.dimmed }}))""")
+
+
+def test_slowest_trace_shows_its_threads_and_the_lock_wait(page, traced):
+    s = traced.slowest
+    open_trace(page, traced.url, s["trace_id"])
+    tids = {t["tid"] for t in tracks_of(page)}
+    assert {s["tid"], s["pool_tid"]} <= tids, (tids, s)
+    names = " ".join(t["name"] for t in tracks_of(page))
+    assert "pool" in names
+    lock = longest_interval(page, TRACKS, s["tid"], "lock")
+    assert lock is not None, "no lock interval on the request thread"
+    assert abs(lock["ms"] - s["lock_ms"]) <= 0.15 * s["lock_ms"] + 2, (lock, s["lock_ms"])
+    assert 35 <= lock["ms"] <= 90, lock
+    # Hovering it tells what it was, how long, and its stack.
+    page.mouse.move(lock["x"], lock["y"])
+    tip = page.locator(".tracks-tip:not([hidden])")
+    tip.wait_for(state="visible")
+    text = tip.inner_text()
+    assert "off-CPU (lock)" in text and re.search(r"\d+(\.\d)? ms", text), text
+    assert "slow" in text and "kernel" in text and "Python" in text, text
+    px = page.evaluate(f"""([x, y]) => {{
+        const c = {TRACKS}.canvas; const r = c.getBoundingClientRect(); const d = c.width / r.width;
+        return [...c.getContext('2d').getImageData(Math.round((x - r.left) * d),
+                                                    Math.round((y - r.top) * d), 1, 1).data]
+    }}""", [lock["x"], lock["y"]])
+    assert tuple(px[:3]) == (0x8B, 0x1E, 0x3F), px  # the lock colour of colors.js
+    # The span waterfall and the breakdown: the whole trace has lock and cpu.
+    row = page.locator(".bd-row", has_text="Whole trace")
+    assert "lock" in row.inner_text() and "cpu" in row.inner_text()
+    # The trace's flame graph names slow_path (and the pool's work), drawn.
+    wait_frame(page, GRAPH, frame_named(page, "slow_path"))
+    wait_frame(page, GRAPH, frame_named(page, "pool_work"))
+    shot(page, "01-slowest-trace-lock-hover")
+
+
+def test_other_threads_show_the_lock_holder_dimmed(page, traced):
+    s = traced.slowest
+    open_trace(page, traced.url, s["trace_id"])
+    assert not any(t["dimmed"] for t in tracks_of(page))
+    page.locator("#trace-others").check()
+    page.wait_for_url(re.compile("others=1"))
+    page.wait_for_function(f"() => {TRACKS}.tracks.some((t) => t.dimmed)", timeout=20000)
+    others = [t for t in tracks_of(page) if t["dimmed"]]
+    assert any(t["name"] == "lock-holder" for t in others), others
+    # the trace's own threads are not repeated among the others
+    assert not {t["tid"] for t in others} & {s["tid"], s["pool_tid"]}
+    shot(page, "02-other-threads")
+
+
+def test_span_breakdown_opens_the_span_flame_graph_and_zoom_stays_in_the_url(page, traced):
+    s = traced.slowest
+    open_trace(page, traced.url, s["trace_id"])
+    rows = page.locator(".bd-row")
+    assert rows.count() >= 2  # the whole trace, then its spans
+    rows.nth(1).click()
+    page.wait_for_url(re.compile(r"span=[0-9a-f]{16}"))
+    page.locator("#view-trace h2", has_text="Wall time of span").wait_for()
+    wait_frame(page, GRAPH, frame_named(page, "slow_path"))
+    # zoom in with the keys, then reload: the same window comes back
+    canvas = page.locator("#view-trace .tracks canvas")
+    canvas.focus()
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    page.wait_for_url(re.compile(r"window=[\d.]+-[\d.]+"))
+    before = page.evaluate(f"() => [{TRACKS}.lo, {TRACKS}.hi]")
+    page.reload()
+    page.wait_for_function(f"() => window.flamecam && {TRACKS}.tracks.length > 0")
+    after = page.evaluate(f"() => [{TRACKS}.lo, {TRACKS}.hi]")
+    assert abs(after[0] - before[0]) < 0.01 and abs(after[1] - before[1]) < 0.01, (before, after)
+    # Arrow keys step through the events; the status line says which.
+    canvas.focus()
+    page.keyboard.press("Home")
+    status = page.locator("#view-trace .frame-status").first
+    assert re.search(r"(on-CPU sample|off-CPU \(\w+\)[^,]*) at \+", status.inner_text())
+    # and its whole stack is listed under the tracks, as text
+    assert page.locator("#view-trace .stack-list li").count() >= 1
+    # the sandwich of a function of the trace
+    slow_path = frame_named(page, "slow_path")
+    page.evaluate(f"(n) => window.flamecam.{GRAPH}.zoomToName(n)", slow_path)
+    page.get_by_role("button", name=re.compile("Sandwich of .*slow_path")).click()
+    page.locator(".trace-sandwich h3", has_text=f"Callers of {slow_path}").wait_for()
+    shot(page, "03-span-flame-graph-zoomed")
+
+
+def test_trace_empty_states_say_what_to_do(page, traced):
+    page.goto(f"{traced.url}/?trace={'ab' * 16}")
+    page.locator("#view-trace .empty", has_text="not stored").wait_for()
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" in page.locator("#view-trace .empty").inner_text()
+    # the API's 404 for the unknown trace is the answer this asks for, not a fault
+    page.problems[:] = [p for p in page.problems if "status of 404" not in p]
+    # A trace whose spans arrived but no thread served it (no add-on, no agent).
+    trace_id, span_id = "cd" * 16, "ef" * 8
+    now = time.time_ns()
+    body = {"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "no-addon"}},
+        {"key": "host.name", "value": {"stringValue": "web-7"}}]},
+        "scopeSpans": [{"spans": [{"traceId": trace_id, "spanId": span_id,
+                                   "name": "GET <b>/x</b>", "kind": 2,
+                                   "startTimeUnixNano": str(now - 30 * 10**6),
+                                   "endTimeUnixNano": str(now)}]}]}]}
+    assert http_post(f"{traced.url}/v1/traces", json.dumps(body).encode(),
+                     "application/json") == 200
+    page.goto(f"{traced.url}/?trace={trace_id}")
+    empty = page.locator("#view-trace .empty", has_text="No thread data")
+    empty.wait_for()
+    text = empty.inner_text()
+    assert "install flamecam_otel" in text and "agent was not running on" in text, text
+    # span names are text: the markup in the name is shown, not parsed
+    assert "GET <b>/x</b>" in page.locator("#view-trace h2").first.inner_text()
+    shot(page, "04-no-thread-data")
+
+
+def test_app_routes_trace_links(page, traced):
+    """Other views open a trace with app.openTrace(id), as /?trace=ID does."""
+    s = traced.slowest
+    page.goto(f"{traced.url}/?query=cpu%7B%7D&tab=threads")
+    page.evaluate("(id) => window.flamecam.openTrace(id)", s["trace_id"])
+    page.wait_for_url(re.compile(f"trace={s['trace_id']}"))
+    page.wait_for_function(f"() => {TRACKS}.tracks.length > 0", timeout=20000)
+    assert page.locator("#tab-trace").get_attribute("aria-selected") == "true"
