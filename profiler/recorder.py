@@ -254,11 +254,13 @@ class Recorder:
             self._proc_names[pid] = name
             if self.traces is not None:
                 self.traces.check(pid)
-            self.sym.process_seen(pid)
+            # Runtimes first: one may write what the symbolizer's snapshot
+            # reads (a JVM's perf map, dumped when it is first seen).
             for rt in self.runtimes:
                 if rt.process_seen(pid):
                     self._runtime_of[pid] = rt
                     break
+            self.sym.process_seen(pid)
         return name or fallback
 
     def _recheck(self, pid: int) -> None:
