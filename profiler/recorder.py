@@ -225,6 +225,8 @@ class Recorder:
         counts = program.read_counters(self._b) if self._b is not None else [0] * 8
         stats = dict(zip(COUNTER_NAMES, counts, strict=False))
         stats["lost"] = sum(v for k, v in stats.items() if k.startswith("lost"))
+        # Processes a runtime should have read but could not (each logged once).
+        stats["runtime_unreadable"] = sum(rt.unreadable for rt in self.runtimes)
         if self._b is not None and self.traces is not None:
             stats["tracectx_torn"] = sum(self._b[b"trace_torn"][ctypes.c_int(0)])
             stats["tracectx_processes"] = len(self.traces.pids)
@@ -268,6 +270,8 @@ class Recorder:
         for rt in self.runtimes:
             if rt.recheck(pid):
                 self._runtime_of[pid] = rt
+                # Its maps changed since first sight (libpython, libjvm, a perf map).
+                self.sym.process_seen(pid)
                 return
 
     def _frames(self, pid: int, kstack: tuple[int, ...], ustack: tuple[int, ...],

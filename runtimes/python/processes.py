@@ -32,6 +32,12 @@ class PythonProcesses:
         self._names: dict[int, tuple[float, dict[int, str]]] = {}
         # Pids that mapped no CPython when looked at: they may yet (see forget_not_python).
         self._not_python: set[int] = set()
+        self.unreadable_count = 0  # Python processes whose frames could not be read
+
+    def unreadable(self, message: str) -> None:
+        """A Python process that cannot be read: said once in the log, counted for /metrics."""
+        self.unreadable_count += 1
+        self._warn(message)
 
     def get(self, pid: int) -> PythonProcess | None:
         """The reader for `pid`, or None when it is not (readable) Python."""
@@ -44,9 +50,9 @@ class PythonProcesses:
             if "no CPython runtime" in str(e):
                 self._not_python.add(pid)
             else:
-                self._warn(f"python frames unavailable, native frames only: {e}")
+                self.unreadable(f"python frames unavailable, native frames only: {e}")
         except (OSError, ValueError) as e:
-            self._warn(f"python frames unavailable for pid {pid}: {e}")
+            self.unreadable(f"python frames unavailable for pid {pid}: {e}")
         self._procs[pid] = proc
         return proc
 

@@ -167,3 +167,40 @@ def test_python_found_when_a_seen_process_execs_into_it(spawn, tmp_path):
     assert len(cpu) >= 100, leaves
     assert (leaves["alpha"] + leaves["beta"]) / len(cpu) >= 0.85, leaves
     assert {s.thread_name for s in cpu} == {"worker-3"}
+
+
+@pytest.mark.bpf
+def test_jvm_started_while_recording_is_found(spawn, tmp_path, have_java):
+    """A JVM that starts while the recorder runs: its first samples come from the
+    `java` launcher before libjvm.so is mapped or its SIGQUIT handler is in place
+    (attaching then would kill it), yet it is attached once it can be, its JIT
+    frames named and its threads too."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    import threading
+
+    from profiler.recorder import Recorder, RecordOptions
+
+    classes = compile_burner(tmp_path)
+    with Recorder(RecordOptions(comm="^java$", hz=499, off_cpu=False)) as rec:
+        p = spawn(java_cmd(classes, "-XX:+PreserveFramePointer"), cwd=classes)
+        ready: list[str] = []
+        threading.Thread(target=lambda: ready.append(wait_for_line(p, "ready", 30)),
+                         daemon=True).start()
+        samples = []
+        deadline = time.monotonic() + 40
+        end = deadline  # BUSY_SECONDS of Java once it said ready
+        while time.monotonic() < min(end, deadline):
+            rec.poll(100)
+            samples += rec.take()
+            if ready and end == deadline:
+                end = time.monotonic() + BUSY_SECONDS
+        samples += rec.take(final=True)
+    assert ready and p.poll() is None, "the JVM never said ready, or died"
+    mine = [s for s in samples if s.pid == p.pid and s.kind == "cpu"]
+    first = min(s.ts_ns for s in mine)
+    early = [s for s in mine if s.ts_ns - first < 20_000_000]  # its first 20 ms: the launcher
+    assert early and not any(f.kind == "java" for s in early for f in s.stack)
+    main = [s for s in mine if s.thread_name == "main"]
+    hot = [s for s in main if "Burner.burnCpu" in [f.name for f in s.stack]]
+    assert len(main) >= 50 and len(hot) / len(main) >= 0.5, len(main)
