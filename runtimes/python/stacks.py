@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterable, Sequence
 
 from profiler.model import Frame
@@ -24,6 +25,9 @@ from .processes import PythonProcesses
 from .reader import PyStack
 
 _PY_MAPPING = re.compile(r"/(?:lib)?python3\.\d+")
+
+# How often to look for the GIL of a process registered before it had one.
+GIL_RETRY_S = 0.1
 
 
 def find_python_pids(pids: Iterable[int] | None = None) -> list[int]:
@@ -54,6 +58,8 @@ class PythonStacks:
         self._registered: set[int] = set()
         self._stacks: dict[tuple[int, int], PyStack | None] = {}
         self._rechecks = Rechecks()
+        # Registered before their GIL existed (caught starting): pid -> next try.
+        self._no_gil: dict[int, float] = {}
 
     @property
     def unreadable(self) -> int:
@@ -90,13 +96,23 @@ class PythonStacks:
             self._rechecks.schedule(pid)
             return False
         self._rechecks.forget(pid)
-        if self.bpf is not None:
-            try:
-                bpf_maps.register(self.bpf, proc)
-            except Exception as e:  # noqa: BLE001 - map full, module closed
-                self.procs.unreadable(f"python frames for pid {pid} not walked in the kernel: {e}")
-                return False
+        if self.bpf is not None and not self._register(pid, proc):
+            return False
         self._registered.add(pid)
+        return True
+
+    def _register(self, pid: int, proc) -> bool:
+        """Writes `pid` into the kernel walker's map; notes it when its GIL is not there yet."""
+        try:
+            with_gil = bpf_maps.register(self.bpf, proc)
+        except Exception as e:  # noqa: BLE001 - map full, module closed
+            self.procs.unreadable(f"python frames for pid {pid} not walked in the kernel: {e}",
+                                  pid)
+            return False
+        if with_gil:
+            self._no_gil.pop(pid, None)
+        else:
+            self._no_gil[pid] = time.monotonic() + GIL_RETRY_S
         return True
 
     def recheck(self, pid: int) -> bool:
@@ -126,7 +142,17 @@ class PythonStacks:
         return self._stacks[key]
 
     def before_symbolize(self, pid: int) -> None:
-        pass  # code objects are named from memory: nothing to refresh
+        """Registers again a process whose GIL did not exist when it was first seen.
+
+        Its frames are walked from the start, but GIL waits are told by the
+        GIL's address, known only once the interpreter has set it up.
+        """
+        due = self._no_gil.get(pid)
+        if due is None or time.monotonic() < due or self.bpf is None:
+            return
+        proc = self.procs.get(pid)
+        if proc is not None:
+            self._register(pid, proc)
 
     def merge(self, pid: int, native_leaf_first: list[Frame], py_stack_id: int) -> list[Frame]:
         """`native_leaf_first` with the event's Python frames in place."""
@@ -157,4 +183,5 @@ class PythonStacks:
             bpf_maps.unregister(self.bpf, pid)
         self._registered.discard(pid)
         self._rechecks.forget(pid)
+        self._no_gil.pop(pid, None)
         self.procs.process_exited(pid)

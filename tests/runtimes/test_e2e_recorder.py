@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 
 import pytest
 
@@ -70,7 +71,6 @@ def test_python_through_recorder(spawn, tmp_path, version):
     on-CPU split with names, nap above the off-CPU sleep, gil vs lock, thread names."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    from collections import Counter
 
     from profiler.recorder import Recorder, RecordOptions
 
@@ -131,7 +131,6 @@ def test_python_found_when_a_seen_process_execs_into_it(spawn, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root")
     import threading
-    from collections import Counter
 
     from profiler.recorder import Recorder, RecordOptions
 
@@ -204,3 +203,53 @@ def test_jvm_started_while_recording_is_found(spawn, tmp_path, have_java):
     main = [s for s in mine if s.thread_name == "main"]
     hot = [s for s in main if "Burner.burnCpu" in [f.name for f in s.stack]]
     assert len(main) >= 50 and len(hot) / len(main) >= 0.5, len(main)
+
+
+STOP_AT_START = r"""
+#include <signal.h>
+/* Preloaded: stops the process once its libraries (libpython) are mapped,
+ * before main, so that the recorder first sees a Python without a GIL yet. */
+__attribute__((constructor)) static void stop_here(void) { raise(SIGSTOP); }
+"""
+
+
+@pytest.mark.bpf
+def test_gil_waits_of_a_python_first_seen_before_its_gil_existed(spawn, tmp_path):
+    """A Python process first seen while it starts (libpython mapped, no
+    interpreter yet) has no GIL to point the kernel at; once it has one, its
+    GIL waits are told apart as for any other (>= 80%, as above)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    import signal
+    import subprocess
+
+    from profiler.recorder import Recorder, RecordOptions
+
+    from .conftest import python_bin
+    from .targets import GIL_AND_LOCK
+
+    lib = tmp_path / "stop_at_start.so"
+    (tmp_path / "stop.c").write_text(STOP_AT_START)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(tmp_path / "stop.c")],
+                   check=True)
+    script = tmp_path / "gil.py"
+    script.write_text(GIL_AND_LOCK)
+    p = spawn([python_bin("3.13"), script], env=dict(os.environ, LD_PRELOAD=str(lib)))
+    deadline = time.monotonic() + 10
+    while open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline, "the process never stopped"
+        time.sleep(0.01)
+    with Recorder(RecordOptions(pids=[p.pid], hz=499, off_cpu=True)) as rec:
+        os.kill(p.pid, signal.SIGCONT)
+        a, b, _ = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
+        samples = []
+        end = time.monotonic() + 4.0
+        while time.monotonic() < end:
+            rec.poll(100)
+            samples += rec.take()
+        samples += rec.take(final=True)
+    spin_off = [s for s in samples if s.kind == "offcpu" and s.tid in (a, b)
+                and s.reason != "runqueue"]
+    gil = sum(s.reason == "gil" for s in spin_off)
+    print(f"first seen before its GIL existed: {gil} of {len(spin_off)} GIL waits flagged")
+    assert spin_off and gil / len(spin_off) >= 0.8, Counter(s.reason for s in spin_off)
