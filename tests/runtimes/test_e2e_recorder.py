@@ -15,6 +15,16 @@ from .conftest import wait_for_line
 from .jvm_support import BUSY_SECONDS, compile_burner, java_cmd
 
 
+def record_for(rec, seconds: float) -> list:
+    """Polls and takes as the agent does, for `seconds`, then the final take."""
+    samples = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        rec.poll(100)
+        samples += rec.take()
+    return samples + rec.take(final=True)
+
+
 def in_jit_code(f) -> bool:
     """A frame in the JVM's code cache: named from the perf map, or not named."""
     return f.kind in ("java", "jit") or (f.kind == "unknown" and f.module == "[anon]")
@@ -36,12 +46,7 @@ def test_jvm_through_recorder(spawn, tmp_path, have_java):
     time.sleep(BUSY_SECONDS)
     try:
         with Recorder(RecordOptions(pids=[p.pid], off_cpu=True)) as rec:
-            samples = []
-            end = time.monotonic() + 3.0
-            while time.monotonic() < end:
-                rec.poll(100)
-                samples += rec.take()
-            samples += rec.take(final=True)
+            samples = record_for(rec, 3.0)
     finally:
         try:
             os.unlink(f"/tmp/perf-{p.pid}.map")
@@ -85,12 +90,7 @@ def test_python_through_recorder(spawn, tmp_path, version):
         tids[kind] = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
         pids.append(p.pid)
     with Recorder(RecordOptions(pids=pids, hz=499, off_cpu=True)) as rec:
-        samples = []
-        end = time.monotonic() + 5.0
-        while time.monotonic() < end:
-            rec.poll(100)
-            samples += rec.take()
-        samples += rec.take(final=True)
+        samples = record_for(rec, 5.0)
 
     def leaf_py(s) -> str:
         py = [f for f in s.stack if f.kind == "python"]
@@ -242,12 +242,7 @@ def test_gil_waits_of_a_python_first_seen_before_its_gil_existed(spawn, tmp_path
     with Recorder(RecordOptions(pids=[p.pid], hz=499, off_cpu=True)) as rec:
         os.kill(p.pid, signal.SIGCONT)
         a, b, _ = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
-        samples = []
-        end = time.monotonic() + 4.0
-        while time.monotonic() < end:
-            rec.poll(100)
-            samples += rec.take()
-        samples += rec.take(final=True)
+        samples = record_for(rec, 4.0)
     spin_off = [s for s in samples if s.kind == "offcpu" and s.tid in (a, b)
                 and s.reason != "runqueue"]
     gil = sum(s.reason == "gil" for s in spin_off)

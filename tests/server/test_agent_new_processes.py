@@ -22,7 +22,7 @@ import requests
 from tests.runtimes.conftest import PYENV
 from tests.runtimes.targets import ALPHA_BETA
 
-from .conftest import REPO, free_port
+from .conftest import REPO, free_port, terminate
 
 pytestmark = pytest.mark.bpf
 
@@ -78,13 +78,7 @@ class Agent:
         raise AssertionError(f"the agent never shipped a sample:\n{tail}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, 30)
 
 
 def test_new_python_process_named_after_two_minutes(tmp_path, server_factory):
