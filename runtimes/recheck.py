@@ -32,11 +32,12 @@ class Rechecks:
         d = self._due.get(pid)
         return d is not None and time.monotonic() >= d[0]
 
-    def missed(self, pid: int) -> None:
-        """Another look found nothing: the next one comes later, or never."""
+    def missed(self, pid: int) -> bool:
+        """Another look found nothing: the next one comes later, or never (False)."""
         looks = self._due.get(pid, (0.0, -1))[1] + 1
-        when = time.monotonic() + self.delays[looks] if looks < len(self.delays) else float("inf")
-        self._due[pid] = (when, looks)
+        more = looks < len(self.delays)
+        self._due[pid] = (time.monotonic() + self.delays[looks] if more else float("inf"), looks)
+        return more
 
     def forget(self, pid: int) -> None:
         self._due.pop(pid, None)

@@ -107,6 +107,13 @@ class JvmProcesses:
         if pid in self._jvms and self._jvms[pid] is None:
             del self._jvms[pid]
 
+    def not_attachable(self, pid: int) -> None:
+        """Gives up on a JVM that never caught SIGQUIT (started with -Xrs?), saying so."""
+        j = self._jvms.get(pid)
+        if j is not None and not j.attached:
+            self._unreadable(j, f"JVM pid {pid} has no SIGQUIT handler (-Xrs?): it cannot be "
+                                f"attached, its Java frames will be unnamed")
+
     def _unreadable(self, j: _Jvm, message: str) -> None:
         """A JVM that cannot be read: said once in the log, counted for /metrics."""
         if not j.broken:

@@ -59,7 +59,8 @@ class JvmRuntime:
         self.procs.forget_not_jvm(pid)
         if self.process_seen(pid):
             return True
-        self._rechecks.missed(pid)
+        if not self._rechecks.missed(pid):
+            self.procs.not_attachable(pid)  # a JVM that never became attachable: said once
         return False
 
     def stack(self, pid: int, stack_id: int) -> None:

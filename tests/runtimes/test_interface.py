@@ -55,11 +55,11 @@ def test_rechecks_back_off_then_stop():
     assert not r.due(7)
     r.schedule(7)
     assert r.due(7)
-    r.missed(7)
+    assert r.missed(7)
     assert r.due(7)  # second delay: 0 s
-    r.missed(7)
+    assert r.missed(7)
     assert not r.due(7)  # third: an hour
-    r.missed(7)
+    assert not r.missed(7)
     assert not r.due(7)  # no more looks
     r.forget(7)
     r.schedule(7)

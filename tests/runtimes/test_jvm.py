@@ -146,6 +146,26 @@ def test_no_sigquit_to_non_jvm(spawn):
     assert not JvmProcesses().attach(p.pid)
 
 
+def test_no_sigquit_to_jvm_without_its_handler(spawn, classes):
+    """A JVM started with -Xrs has no SIGQUIT handler (nor has one still starting):
+    the attach protocol's SIGQUIT would kill it. Not attached, still alive, and
+    said once when given up on."""
+    pid = _start(spawn, classes, "-Xrs")
+    warnings: list[str] = []
+    jvms = JvmProcesses(warn=warnings.append)
+    try:
+        assert jvms.is_jvm(pid) and not jvms.attach(pid)
+        with pytest.raises(AttachError, match="SIGQUIT"):
+            jcmd(pid, "Thread.print", timeout=1)
+        time.sleep(0.3)
+        assert os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+        jvms.not_attachable(pid)
+        jvms.not_attachable(pid)
+        assert len(warnings) == 1 and "-Xrs" in warnings[0] and jvms.unreadable_count == 1
+    finally:
+        _cleanup(pid)
+
+
 def test_agent_at_start_and_loaded_later(spawn, classes, agent_jar):
     agent = f"-javaagent:{agent_jar}=interval=200"
     pid = _start(spawn, classes, "-XX:+PreserveFramePointer", agent)
