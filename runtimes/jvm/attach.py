@@ -34,6 +34,13 @@ def _socket_path(pid: int) -> str:
     return f"/proc/{pid}/root/tmp/.java_pid{namespace_pid(pid)}"
 
 
+def attachable(pid: int) -> bool:
+    """True when a command can be sent now: the attach socket is open (a JVM
+    started with -Xrs opens it at start), or the JVM catches SIGQUIT, the knock
+    that opens it (a JVM still starting does not yet, and would die of it)."""
+    return os.path.exists(_socket_path(pid)) or catches_sigquit(pid)
+
+
 def _start_listener(pid: int, timeout: float) -> str:
     """Ask the JVM to open its attach socket; returns the socket's path."""
     path = _socket_path(pid)

@@ -26,8 +26,9 @@ def catches_sigquit(pid: int) -> bool:
 
     A JVM installs it while it starts, some time after libjvm.so is mapped;
     before that a SIGQUIT (the attach protocol's knock) kills it with a core
-    dump. So a JVM is attached only once this holds (as the JDK's own Attach
-    API checks since JDK 21).
+    dump. So SIGQUIT is sent only once this holds (as the JDK's own Attach
+    API checks since JDK 21); a JVM started with -Xrs never catches it but
+    opens its attach socket at start (`attach.attachable`).
     """
     try:
         with open(f"/proc/{pid}/status") as f:

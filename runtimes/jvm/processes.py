@@ -19,8 +19,8 @@ from profiler.model import Frame
 from profiler.procfs import namespace_pid
 
 from . import hsperf, threads
-from .attach import AttachError, jcmd, load_agent
-from .detect import catches_sigquit, maps_libjvm
+from .attach import AttachError, attachable, jcmd, load_agent
+from .detect import maps_libjvm
 from .flags import ADVICE, preserves_frame_pointer
 from .java_names import java_frame
 
@@ -108,11 +108,12 @@ class JvmProcesses:
             del self._jvms[pid]
 
     def not_attachable(self, pid: int) -> None:
-        """Gives up on a JVM that never caught SIGQUIT (started with -Xrs?), saying so."""
+        """Gives up on a JVM that never became attachable, saying so."""
         j = self._jvms.get(pid)
         if j is not None and not j.attached:
-            self._unreadable(j, f"JVM pid {pid} has no SIGQUIT handler (-Xrs?): it cannot be "
-                                f"attached, its Java frames will be unnamed")
+            self._unreadable(j, f"JVM pid {pid} neither catches SIGQUIT nor has its attach "
+                                f"socket open (-Xrs with -XX:+DisableAttachMechanism?): "
+                                f"its Java frames will be unnamed")
 
     def _unreadable(self, j: _Jvm, message: str) -> None:
         """A JVM that cannot be read: said once in the log, counted for /metrics."""
@@ -132,7 +133,7 @@ class JvmProcesses:
         assert j is not None
         if j.attached or j.broken:
             return j.attached
-        if not catches_sigquit(pid):
+        if not attachable(pid):
             return False  # still starting: not attachable yet, the caller looks again
         j.preserve_fp = preserves_frame_pointer(pid)
         if j.preserve_fp is False:

@@ -147,23 +147,29 @@ def test_no_sigquit_to_non_jvm(spawn):
 
 
 def test_no_sigquit_to_jvm_without_its_handler(spawn, classes):
-    """A JVM started with -Xrs has no SIGQUIT handler (nor has one still starting):
-    the attach protocol's SIGQUIT would kill it. Not attached, still alive, and
-    said once when given up on."""
-    pid = _start(spawn, classes, "-Xrs")
+    """SIGQUIT, the attach protocol's knock, kills a JVM without its handler (one
+    still starting, or started with -Xrs). With -Xrs HotSpot opens the attach
+    socket at start, so it is attached without a knock; with attach disabled
+    too it is never knocked at, stays alive, and is said once when given up on."""
+    xrs = _start(spawn, classes, "-Xrs")
+    closed = _start(spawn, classes, "-Xrs", "-XX:+DisableAttachMechanism")
     warnings: list[str] = []
     jvms = JvmProcesses(warn=warnings.append)
     try:
-        assert jvms.is_jvm(pid) and not jvms.attach(pid)
+        assert jvms.attach(xrs)
+        assert jvms.is_jvm(closed) and not jvms.attach(closed)
         with pytest.raises(AttachError, match="SIGQUIT"):
-            jcmd(pid, "Thread.print", timeout=1)
+            jcmd(closed, "Thread.print", timeout=1)
         time.sleep(0.3)
-        assert os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"
-        jvms.not_attachable(pid)
-        jvms.not_attachable(pid)
-        assert len(warnings) == 1 and "-Xrs" in warnings[0] and jvms.unreadable_count == 1
+        for pid in (xrs, closed):
+            assert open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        jvms.not_attachable(closed)
+        jvms.not_attachable(closed)
+        assert len(warnings) == 2 and "PreserveFramePointer" in warnings[0], warnings
+        assert "DisableAttachMechanism" in warnings[1] and jvms.unreadable_count == 1
     finally:
-        _cleanup(pid)
+        _cleanup(xrs)
+        _cleanup(closed)
 
 
 def test_agent_at_start_and_loaded_later(spawn, classes, agent_jar):
