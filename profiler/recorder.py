@@ -229,6 +229,8 @@ class Recorder:
         counts = program.read_counters(self._b) if self._b is not None else [0] * 8
         stats = dict(zip(COUNTER_NAMES, counts, strict=False))
         stats["lost"] = sum(v for k, v in stats.items() if k.startswith("lost"))
+        # Processes a runtime should have read but could not (each logged once).
+        stats["runtime_unreadable"] = sum(rt.unreadable for rt in self.runtimes)
         if self._b is not None and self.traces is not None:
             stats["tracectx_torn"] = sum(self._b[b"trace_torn"][ctypes.c_int(0)])
             stats["tracectx_processes"] = len(self.traces.pids)
@@ -258,12 +260,14 @@ class Recorder:
             self._proc_names[pid] = name
             if self.traces is not None:
                 self.traces.check(pid)
-            self.sym.process_seen(pid)
-            self.unwinder.process_seen(pid, name or fallback)
+            # Runtimes first: one may write what the symbolizer's snapshot
+            # reads (a JVM's perf map, dumped when it is first seen).
             for rt in self.runtimes:
                 if rt.process_seen(pid):
                     self._runtime_of[pid] = rt
                     break
+            self.sym.process_seen(pid)
+            self.unwinder.process_seen(pid, name or fallback)
         return name or fallback
 
     def _recheck(self, pid: int) -> None:
@@ -271,6 +275,8 @@ class Recorder:
         for rt in self.runtimes:
             if rt.recheck(pid):
                 self._runtime_of[pid] = rt
+                # Its maps changed since first sight (libpython, libjvm, a perf map).
+                self.sym.process_seen(pid)
                 return
 
     def _frames(self, pid: int, kstack: tuple[int, ...], ustack: tuple[int, ...],

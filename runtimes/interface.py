@@ -20,6 +20,8 @@ class Runtime(Protocol):
     """One runtime's part in a recording. Calls for pids it does not hold cost little."""
 
     name: str
+    # Processes of this runtime it could not read (each said once in the log).
+    unreadable: int
 
     def bpf_source(self) -> str:
         """C text for `program.load` ("" when it walks nothing in the kernel)."""

@@ -123,8 +123,9 @@ class Symbolizer:
                 if fr is None:
                     perf_refreshed = True
                     fr = self._unknown_frame(m, look, addr)
-                # A perf map may still grow and name (or rename) this address.
-                cacheable = st.perfmap is None
+                # Never kept: a perf map may still appear (a JIT's runtime
+                # writes it when first seen), grow, or rename this address.
+                cacheable = False
             if cacheable:
                 if len(frames) >= FRAME_CACHE_LIMIT:
                     frames.clear()

@@ -32,6 +32,10 @@ class Metrics:
             "flamecam_agent_tracectx_bad_records_total": 0,
             "flamecam_agent_tracectx_unreadable_total": 0,
             "flamecam_agent_tracectx_torn_total": 0,
+            # Python or JVM processes whose frames could not be read (each is
+            # also named in the agent's log): a version without a known
+            # layout, attach refused, no permission.
+            "flamecam_agent_runtime_unreadable_processes_total": 0,
         }
         self.gauges: dict[str, float] = {
             "flamecam_agent_tracectx_processes": 0,

@@ -136,6 +136,8 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
         lost = {}
         if "tracectx_processes" in stats:
             metrics.set("flamecam_agent_tracectx_processes", stats["tracectx_processes"])
+        metrics.set("flamecam_agent_runtime_unreadable_processes_total",
+                    int(stats.get("runtime_unreadable", 0)))
         # Losses since the previous batch travel with the next one: the
         # sampler's, and the samples this agent dropped or the server refused.
         with metrics.lock:

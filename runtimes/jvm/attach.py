@@ -10,7 +10,8 @@ Paths go through /proc/PID/root and the namespace pid, so JVMs in
 containers work too.
 
 SIGQUIT makes a process without HotSpot's handler dump core, so it is sent
-only to a process that maps libjvm.so, checked right before sending.
+only to a process that maps libjvm.so and catches SIGQUIT (a JVM still
+starting does not yet), checked right before sending.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 
 from profiler.procfs import namespace_pid
 
-from .detect import maps_libjvm
+from .detect import catches_sigquit, maps_libjvm
 
 
 class AttachError(RuntimeError):
@@ -33,6 +34,13 @@ def _socket_path(pid: int) -> str:
     return f"/proc/{pid}/root/tmp/.java_pid{namespace_pid(pid)}"
 
 
+def attachable(pid: int) -> bool:
+    """True when a command can be sent now: the attach socket is open (a JVM
+    started with -Xrs opens it at start), or the JVM catches SIGQUIT, the knock
+    that opens it (a JVM still starting does not yet, and would die of it)."""
+    return os.path.exists(_socket_path(pid)) or catches_sigquit(pid)
+
+
 def _start_listener(pid: int, timeout: float) -> str:
     """Ask the JVM to open its attach socket; returns the socket's path."""
     path = _socket_path(pid)
@@ -40,6 +48,8 @@ def _start_listener(pid: int, timeout: float) -> str:
         return path
     if not maps_libjvm(pid):
         raise AttachError(f"pid {pid} does not map libjvm.so: not sending SIGQUIT")
+    if not catches_sigquit(pid):
+        raise AttachError(f"pid {pid}: the JVM has no SIGQUIT handler yet: not sending SIGQUIT")
     nspid = namespace_pid(pid)
     trigger = ""
     for d in (f"/proc/{pid}/cwd", f"/proc/{pid}/root/tmp"):

@@ -19,7 +19,7 @@ from profiler.model import Frame
 from profiler.procfs import namespace_pid
 
 from . import hsperf, threads
-from .attach import AttachError, jcmd, load_agent
+from .attach import AttachError, attachable, jcmd, load_agent
 from .detect import maps_libjvm
 from .flags import ADVICE, preserves_frame_pointer
 from .java_names import java_frame
@@ -94,11 +94,33 @@ class JvmProcesses:
         self.refresh_interval = refresh_interval
         self.fallback_interval = fallback_interval
         self._jvms: dict[int, _Jvm | None] = {}
+        self.unreadable_count = 0  # JVMs whose frames or threads could not be named
 
     def is_jvm(self, pid: int) -> bool:
         if pid not in self._jvms:
             self._jvms[pid] = _Jvm(pid) if maps_libjvm(pid) else None
         return self._jvms[pid] is not None
+
+    def forget_not_jvm(self, pid: int) -> None:
+        """Lets `pid` be looked at again if it mapped no libjvm.so last time
+        (the `java` launcher dlopens it some time after exec)."""
+        if pid in self._jvms and self._jvms[pid] is None:
+            del self._jvms[pid]
+
+    def not_attachable(self, pid: int) -> None:
+        """Gives up on a JVM that never became attachable, saying so."""
+        j = self._jvms.get(pid)
+        if j is not None and not j.attached:
+            self._unreadable(j, f"JVM pid {pid} neither catches SIGQUIT nor has its attach "
+                                f"socket open (-Xrs with -XX:+DisableAttachMechanism?): "
+                                f"its Java frames will be unnamed")
+
+    def _unreadable(self, j: _Jvm, message: str) -> None:
+        """A JVM that cannot be read: said once in the log, counted for /metrics."""
+        if not j.broken:
+            j.broken = True
+            self.unreadable_count += 1
+            self._warn(message)
 
     def perf_map_path(self, pid: int) -> str:
         return f"/proc/{pid}/root/tmp/perf-{namespace_pid(pid)}.map"
@@ -111,6 +133,8 @@ class JvmProcesses:
         assert j is not None
         if j.attached or j.broken:
             return j.attached
+        if not attachable(pid):
+            return False  # still starting: not attachable yet, the caller looks again
         j.preserve_fp = preserves_frame_pointer(pid)
         if j.preserve_fp is False:
             self._warn(ADVICE.format(pid=pid))
@@ -146,8 +170,7 @@ class JvmProcesses:
         try:
             _dump_appending(pid, self.perf_map_path(pid))
         except (AttachError, OSError) as e:
-            j.broken = True
-            self._warn(f"JVM pid {pid}: Java frames will be unnamed: {e}")
+            self._unreadable(j, f"JVM pid {pid}: Java frames will be unnamed: {e}")
             return False
         j.compile_stamp = stamp
         j.last_dump = now
@@ -170,8 +193,7 @@ class JvmProcesses:
                 try:
                     names = threads.from_thread_dump(pid)
                 except (AttachError, OSError) as e:
-                    j.broken = True
-                    self._warn(f"JVM pid {pid}: Java thread names unavailable: {e}")
+                    self._unreadable(j, f"JVM pid {pid}: Java thread names unavailable: {e}")
                     names = names or {}
             j.names = names
             j.names_at = now

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from profiler.model import Frame
 
+from ..recheck import Rechecks
 from .java_names import javaize
 from .processes import JvmProcesses
 
@@ -23,6 +24,12 @@ class JvmRuntime:
     def __init__(self, warn: Callable[[str], None] | None = None) -> None:
         self.procs = JvmProcesses(warn=warn)
         self._pids: set[int] = set()
+        self._rechecks = Rechecks()
+
+    @property
+    def unreadable(self) -> int:
+        """JVMs seen whose frames or threads could not be named (each logged once)."""
+        return self.procs.unreadable_count
 
     def bpf_source(self) -> str:
         return ""
@@ -38,11 +45,23 @@ class JvmRuntime:
             return True
         if self.procs.is_jvm(pid) and self.procs.attach(pid):
             self._pids.add(pid)
+            self._rechecks.forget(pid)
             return True
+        self._rechecks.schedule(pid)
         return False
 
     def recheck(self, pid: int) -> bool:
-        return False  # a launcher that execs java is seen anew (exec events)
+        """Looks again, when due, at a process that was no attachable JVM at first
+        sight: `java` maps libjvm.so and installs its SIGQUIT handler some time
+        after exec (a launcher that execs java is seen anew through exec events)."""
+        if not self._rechecks.due(pid):
+            return False
+        self.procs.forget_not_jvm(pid)
+        if self.process_seen(pid):
+            return True
+        if not self._rechecks.missed(pid):
+            self.procs.not_attachable(pid)  # a JVM that never became attachable: said once
+        return False
 
     def stack(self, pid: int, stack_id: int) -> None:
         return None
@@ -66,3 +85,4 @@ class JvmRuntime:
     def process_exited(self, pid: int) -> None:
         self.procs.process_exited(pid)
         self._pids.discard(pid)
+        self._rechecks.forget(pid)

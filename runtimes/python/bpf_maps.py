@@ -52,10 +52,16 @@ def py_proc_bytes(proc: PythonProcess) -> bytes:
     )
 
 
-def register(bpf, proc: PythonProcess) -> None:
-    """Tell the kernel walker about `proc` (a loaded bcc module with python.h)."""
+def register(bpf, proc: PythonProcess) -> bool:
+    """Tell the kernel walker about `proc` (a loaded bcc module with python.h).
+
+    False when the GIL's address was not known yet (a process caught before
+    its interpreter was set up): GIL waits go unseen until registered again.
+    """
     table = bpf[b"py_procs"]
-    table[ctypes.c_uint32(proc.pid)] = table.Leaf.from_buffer_copy(py_proc_bytes(proc))
+    raw = py_proc_bytes(proc)
+    table[ctypes.c_uint32(proc.pid)] = table.Leaf.from_buffer_copy(raw)
+    return PY_PROC.unpack_from(raw)["gil"] != 0
 
 
 def unregister(bpf, pid: int) -> None:

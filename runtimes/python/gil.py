@@ -5,8 +5,9 @@ Two independent signals, strongest first:
 1. The futex address. A thread waiting for the GIL sleeps in
    `pthread_cond_timedwait(&gil->cond, &gil->mutex)` (or, after a forced
    switch, on `gil->switch_cond`), i.e. in `futex()` on an address inside the
-   interpreter's `_gil_runtime_state`. The `sys_enter_futex` tracepoint gives
-   that address (`uaddr`) without touching kernel structures, and
+   interpreter's `_gil_runtime_state`. At switch-out the thread is still in
+   that call, whose number and `uaddr` its saved user registers hold (an
+   ABI-fixed frame, no kernel struct), and
    `PythonProcess.gil_range()` gives the struct's bounds, so the check is
    exact even when the native stack is one frame deep (no frame pointers).
    `runtimes/python/python.h` does this in the kernel (`flamecam_py_gil_wait`).

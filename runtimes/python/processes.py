@@ -30,8 +30,20 @@ class PythonProcesses:
         self._warn = warn or log.warning
         self._procs: dict[int, PythonProcess | None] = {}
         self._names: dict[int, tuple[float, dict[int, str]]] = {}
-        # Pids that mapped no CPython when looked at: they may yet (see forget_not_python).
+        # Pids whose look found no readable CPython: they may yet be (a loader
+        # still mapping libpython, a process mid-exec); see forget_not_python.
         self._not_python: set[int] = set()
+        self._said: set[int] = set()  # pids already said unreadable
+        self.unreadable_count = 0  # Python processes whose frames could not be read
+
+    def unreadable(self, message: str, pid: int | None = None) -> None:
+        """A Python process that cannot be read: said once in the log, counted for /metrics."""
+        if pid is not None:
+            if pid in self._said:
+                return
+            self._said.add(pid)
+        self.unreadable_count += 1
+        self._warn(message)
 
     def get(self, pid: int) -> PythonProcess | None:
         """The reader for `pid`, or None when it is not (readable) Python."""
@@ -41,12 +53,13 @@ class PythonProcesses:
         try:
             proc = PythonProcess(pid)
         except UnsupportedPython as e:
-            if "no CPython runtime" in str(e):
+            if e.transient:
                 self._not_python.add(pid)
-            else:
-                self._warn(f"python frames unavailable, native frames only: {e}")
+            if "no CPython runtime" not in str(e):
+                self.unreadable(f"python frames unavailable, native frames only: {e}", pid)
         except (OSError, ValueError) as e:
-            self._warn(f"python frames unavailable for pid {pid}: {e}")
+            self._not_python.add(pid)  # gone, or caught mid-exec: looked at again later
+            self.unreadable(f"python frames unavailable for pid {pid}: {e}", pid)
         self._procs[pid] = proc
         return proc
 
@@ -100,7 +113,7 @@ class PythonProcesses:
             return (0, 0)
 
     def forget_not_python(self, pid: int) -> bool:
-        """Lets `pid` be looked at again if it mapped no CPython last time.
+        """Lets `pid` be looked at again if no readable CPython was found last time.
 
         A process's first sample can come before the dynamic loader mapped
         libpython (pyenv builds are shared), or before a launcher exec'd
@@ -118,3 +131,4 @@ class PythonProcesses:
             proc.close()
         self._names.pop(pid, None)
         self._not_python.discard(pid)
+        self._said.discard(pid)

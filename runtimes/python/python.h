@@ -27,9 +27,9 @@
  * (like BPF_STACK_TRACE, but without its 32-bit collisions).
  *
  * Define FLAMECAM_PY_GIL to also get `flamecam_py_gil_wait(tgid, tid)`: 1
- * when the thread is blocked in futex() on the interpreter's GIL state
- * (sys_enter_futex remembers the address per thread), so the off-CPU
- * program can report reason `gil` instead of `lock`.
+ * when the thread, switching out, is blocked in futex() on the interpreter's
+ * GIL state (the address read from its syscall's saved user registers), so
+ * the off-CPU program can report reason `gil` instead of `lock`.
  */
 #ifndef FLAMECAM_PYTHON_H
 #define FLAMECAM_PYTHON_H
@@ -203,42 +203,40 @@ static __always_inline u64 flamecam_py_stackid(u32 tgid, u32 tid)
 }
 
 #ifdef FLAMECAM_PY_GIL
-/* tid -> futex address it is blocked in, for registered Python processes. */
-BPF_TABLE("lru_hash", u32, u64, py_futex, 65536);
-
-TRACEPOINT_PROBE(syscalls, sys_enter_futex)
+/* The futex address the current task is blocked on, 0 when it is not in a
+ * futex wait. Called where the task is switching out, i.e. still inside its
+ * system call: its user registers, saved at syscall entry (the ABI-stable
+ * pt_regs that bpf_task_pt_regs gives), hold the call's number and arguments.
+ * Read there, nothing is remembered per thread, no syscall tracepoint is
+ * enabled (that would put every task of the host on the slow syscall path),
+ * and no wait can be missed. x86_64: nr in orig_ax, uaddr in rdi, op in rsi. */
+#define FLAMECAM_NR_FUTEX 202
+static __always_inline u64 flamecam_futex_wait_addr(void)
 {
-    /* Only waits can block: WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI,
-     * LOCK_PI2 (the command without the PRIVATE/CLOCK_REALTIME flags). */
-    u32 cmd = (u32)args->op & 0x7f;
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    u64 nr = 0, op = 0, uaddr = 0;
+    bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
+    if (nr != FLAMECAM_NR_FUTEX)
+        return 0;
+    /* Only waits block: WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI, LOCK_PI2
+     * (the command without the PRIVATE/CLOCK_REALTIME flags). */
+    bpf_probe_read_kernel(&op, sizeof(op), &regs->si);
+    u32 cmd = (u32)op & 0x7f;
     if (cmd != 0 && cmd != 6 && cmd != 9 && cmd != 11 && cmd != 13)
         return 0;
-    u64 id = bpf_get_current_pid_tgid();
-    u32 tgid = id >> 32, tid = (u32)id;
-    if (!py_procs.lookup(&tgid))
-        return 0;
-    u64 uaddr = (u64)args->uaddr;
-    py_futex.update(&tid, &uaddr);
-    return 0;
+    bpf_probe_read_kernel(&uaddr, sizeof(uaddr), &regs->di);
+    return uaddr;
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_futex)
-{
-    u64 id = bpf_get_current_pid_tgid();
-    u32 tgid = id >> 32, tid = (u32)id;
-    if (py_procs.lookup(&tgid))
-        py_futex.delete(&tid);
-    return 0;
-}
-
-/* 1 when thread `tid` of `tgid` is blocked on the GIL's mutex or condvars. */
+/* 1 when the current task, thread `tid` of `tgid`, switching out, is blocked
+ * on the GIL's mutex or condvars. */
 static __always_inline int flamecam_py_gil_wait(u32 tgid, u32 tid)
 {
     struct py_proc *p = py_procs.lookup(&tgid);
     if (!p || !p->gil)
         return 0;
-    u64 *uaddr = py_futex.lookup(&tid);
-    return uaddr && *uaddr >= p->gil && *uaddr < p->gil + p->gil_size;
+    u64 uaddr = flamecam_futex_wait_addr();
+    return uaddr >= p->gil && uaddr < p->gil + p->gil_size;
 }
 #endif
 

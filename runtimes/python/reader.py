@@ -39,7 +39,15 @@ MAX_THREADS = 4096
 
 
 class UnsupportedPython(Exception):
-    """A Python process this reader cannot read (version, build, permissions)."""
+    """A Python process this reader cannot read (version, build, permissions).
+
+    `transient`: it may be readable later (no CPython mapped yet, memory not
+    readable yet); otherwise the answer stands (an unknown layout).
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +103,11 @@ class PythonProcess:
         self.pid = pid
         self.runtime = runtime or find_python(pid)
         if self.runtime is None:
-            raise UnsupportedPython(f"pid {pid}: no CPython runtime found")
+            raise UnsupportedPython(f"pid {pid}: no CPython runtime found", transient=True)
         try:
             self.mem = ProcessMemory(pid)
         except MemoryReadError as e:
-            raise UnsupportedPython(f"pid {pid}: {e}") from e
+            raise UnsupportedPython(f"pid {pid}: {e}", transient=True) from e
         self.version = self._read_version()
         debug = None
         if self.version >= (3, 13):

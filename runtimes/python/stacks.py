@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from profiler.model import Frame
 from profiler.procfs import read_maps_text
 
+from ..recheck import Rechecks
 from . import bpf_maps
 from .gil import python_offcpu_reason
 from .merge import merge_python_frames
@@ -25,10 +26,8 @@ from .reader import PyStack
 
 _PY_MAPPING = re.compile(r"/(?:lib)?python3\.\d+")
 
-# When to look again at a process that was not Python when first seen (s
-# after the previous look): a new process's first sample often lands in the
-# dynamic loader, before libpython is mapped. Then it is left alone.
-RECHECK_DELAYS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+# How often to look for the GIL of a process registered before it had one.
+GIL_RETRY_S = 0.1
 
 
 def find_python_pids(pids: Iterable[int] | None = None) -> list[int]:
@@ -58,7 +57,14 @@ class PythonStacks:
         self.python_native = python_native
         self._registered: set[int] = set()
         self._stacks: dict[tuple[int, int], PyStack | None] = {}
-        self._rechecks: dict[int, tuple[float, int]] = {}  # pid -> (when, looks so far)
+        self._rechecks = Rechecks()
+        # Registered before their GIL existed (caught starting): pid -> next try.
+        self._no_gil: dict[int, float] = {}
+
+    @property
+    def unreadable(self) -> int:
+        """Python processes seen whose frames could not be read (each logged once)."""
+        return self.procs.unreadable_count
 
     def bpf_source(self) -> str:
         """python.h, the kernel walker, for `program.load`."""
@@ -87,17 +93,26 @@ class PythonStacks:
             return True
         proc = self.procs.get(pid)
         if proc is None:
-            if pid not in self._rechecks:
-                self._rechecks[pid] = (time.monotonic() + RECHECK_DELAYS_S[0], 0)
+            self._rechecks.schedule(pid)
             return False
-        self._rechecks.pop(pid, None)
-        if self.bpf is not None:
-            try:
-                bpf_maps.register(self.bpf, proc)
-            except Exception as e:  # noqa: BLE001 - map full, module closed
-                self.procs._warn(f"python frames for pid {pid} not walked in the kernel: {e}")
-                return False
+        self._rechecks.forget(pid)
+        if self.bpf is not None and not self._register(pid, proc):
+            return False
         self._registered.add(pid)
+        return True
+
+    def _register(self, pid: int, proc) -> bool:
+        """Writes `pid` into the kernel walker's map; notes it when its GIL is not there yet."""
+        try:
+            with_gil = bpf_maps.register(self.bpf, proc)
+        except Exception as e:  # noqa: BLE001 - map full, module closed
+            self.procs.unreadable(f"python frames for pid {pid} not walked in the kernel: {e}",
+                                  pid)
+            return False
+        if with_gil:
+            self._no_gil.pop(pid, None)
+        else:
+            self._no_gil[pid] = time.monotonic() + GIL_RETRY_S
         return True
 
     def recheck(self, pid: int) -> bool:
@@ -106,17 +121,14 @@ class PythonStacks:
         Called for every event of an unregistered process, so the common case
         (not due, or never to be looked at again) is one dict lookup.
         """
-        due = self._rechecks.get(pid)
-        if due is None or time.monotonic() < due[0]:
+        if not self._rechecks.due(pid):
             return False
         if not self.procs.forget_not_python(pid):
-            self._rechecks.pop(pid, None)  # unreadable for another reason: said once
+            self._rechecks.forget(pid)  # unreadable for another reason: said once
             return False
         if self.process_seen(pid):
             return True
-        looks = due[1] + 1
-        self._rechecks[pid] = (time.monotonic() + RECHECK_DELAYS_S[looks], looks) \
-            if looks < len(RECHECK_DELAYS_S) else (float("inf"), looks)
+        self._rechecks.missed(pid)
         return False
 
     def stack(self, pid: int, py_stack_id: int) -> PyStack | None:
@@ -130,7 +142,17 @@ class PythonStacks:
         return self._stacks[key]
 
     def before_symbolize(self, pid: int) -> None:
-        pass  # code objects are named from memory: nothing to refresh
+        """Registers again a process whose GIL did not exist when it was first seen.
+
+        Its frames are walked from the start, but GIL waits are told by the
+        GIL's address, known only once the interpreter has set it up.
+        """
+        due = self._no_gil.get(pid)
+        if due is None or time.monotonic() < due or self.bpf is None:
+            return
+        proc = self.procs.get(pid)
+        if proc is not None:
+            self._register(pid, proc)
 
     def merge(self, pid: int, native_leaf_first: list[Frame], py_stack_id: int) -> list[Frame]:
         """`native_leaf_first` with the event's Python frames in place."""
@@ -160,5 +182,6 @@ class PythonStacks:
         if self.bpf is not None and pid in self._registered:
             bpf_maps.unregister(self.bpf, pid)
         self._registered.discard(pid)
-        self._rechecks.pop(pid, None)
+        self._rechecks.forget(pid)
+        self._no_gil.pop(pid, None)
         self.procs.process_exited(pid)

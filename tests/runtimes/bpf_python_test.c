@@ -26,8 +26,7 @@ static __always_inline void py_test_emit(u32 kind, u32 state)
     e.state = state;
     e.py = flamecam_py_stackid(tgid, tid);
     e.gil = flamecam_py_gil_wait(tgid, tid);
-    u64 *uaddr = py_futex.lookup(&tid);
-    e.futex = uaddr ? *uaddr : 0;
+    e.futex = kind ? flamecam_futex_wait_addr() : 0;
     py_test_events.ringbuf_output(&e, sizeof(e), 0);
 }
 

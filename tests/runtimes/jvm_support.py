@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import bisect
 import subprocess
-import time
 from pathlib import Path
-
-from runtimes.jvm import java_method_name
 
 BURNER = r'''
 public class Burner {
@@ -16,6 +13,32 @@ public class Burner {
             x = Math.sqrt(x + i) * 1.0000001;
         }
         return x;
+    }
+
+    // JDK library code (HashMap, Integer, String, Arrays), compiled by the JIT,
+    // and the JVM's own StubRoutines (array copies): what a real JVM runs.
+    static void mix() {
+        java.util.Random r = new java.util.Random(7);
+        java.util.HashMap<Integer, String> m = new java.util.HashMap<>();
+        long[] a = new long[4096];
+        long[] b = new long[4096];
+        long acc = 0;
+        while (true) {
+            for (int i = 0; i < 256; i++) {
+                int k = r.nextInt(8192);
+                m.put(k, Integer.toString(k));
+                String s = m.get(r.nextInt(8192));
+                if (s != null) {
+                    acc += s.hashCode();
+                }
+            }
+            a[(int) (acc & 4095)] = acc;
+            for (int i = 0; i < 64; i++) {
+                System.arraycopy(a, 0, b, 0, a.length);
+                System.arraycopy(b, 0, a, 0, b.length);
+            }
+            java.util.Arrays.sort(b, 0, 512);
+        }
     }
 
     public static void main(String[] args) throws Exception {
@@ -30,6 +53,11 @@ public class Burner {
         }, "worker-1");
         w.setDaemon(true);
         w.start();
+        if (args.length > 0 && args[0].equals("mix")) {
+            Thread m = new Thread(Burner::mix, "mixer");
+            m.setDaemon(true);
+            m.start();
+        }
         System.out.println("ready " + ProcessHandle.current().pid());
         double x = 0;
         while (true) {
@@ -38,6 +66,10 @@ public class Burner {
     }
 }
 '''
+
+# How long a test's JVM runs and compiles before anyone looks at it: a user
+# records a JVM that is already busy, never one waited on until named.
+BUSY_SECONDS = 3.0
 
 # Keep burnCpu a frame of its own (C2 would inline it into main's OSR code).
 NO_INLINE = ("-XX:CompileCommand=quiet", "-XX:CompileCommand=dontinline,Burner::burnCpu")
@@ -49,9 +81,10 @@ def compile_burner(workdir: Path) -> Path:
     return workdir
 
 
-def java_cmd(classdir: Path, *jvm_flags: str) -> list[str]:
+def java_cmd(classdir: Path, *jvm_flags: str, mix: bool = False) -> list[str]:
+    """Burner's command line; `mix` adds a thread running JDK library code."""
     return ["java", "-Xmx64m", *NO_INLINE, *jvm_flags,
-            "-cp", str(classdir), "Burner"]
+            "-cp", str(classdir), "Burner", *(["mix"] if mix else [])]
 
 
 class PerfMapIndex:
@@ -74,17 +107,3 @@ class PerfMapIndex:
         start = self.starts[i]
         size, name = self.entries[start]
         return name if addr < start + size else None
-
-
-def wait_until_compiled(jvms, pid: int, names: set[str], timeout: float = 30.0) -> None:
-    """Refresh the perf map until it names `names` (JIT-compiled) or `timeout` passes.
-
-    Interpreted frames have no names in the perf map, and a fixed wait for the
-    JIT is too short on a loaded machine.
-    """
-    deadline = time.monotonic() + timeout
-    while not names <= {java_method_name(line.split(" ", 2)[2].strip())
-                        for line in open(jvms.perf_map_path(pid))} \
-            and time.monotonic() < deadline:
-        time.sleep(0.2)
-        jvms.refresh_perf_map(pid)

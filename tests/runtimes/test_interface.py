@@ -45,3 +45,49 @@ def test_a_runtime_without_a_process_is_cheap_and_silent():
         assert rt.merge(1 << 30, [], 0) == []
         assert rt.reason(1 << 30, "lock", False) == "lock"
         rt.process_exited(1 << 30)
+
+
+def test_rechecks_back_off_then_stop():
+    """A pid no runtime took is looked at again soon, then less often, then never."""
+    from runtimes.recheck import Rechecks
+
+    r = Rechecks(delays=(0.0, 0.0, 3600.0))
+    assert not r.due(7)
+    r.schedule(7)
+    assert r.due(7)
+    assert r.missed(7)
+    assert r.due(7)  # second delay: 0 s
+    assert r.missed(7)
+    assert not r.due(7)  # third: an hour
+    assert not r.missed(7)
+    assert not r.due(7)  # no more looks
+    r.forget(7)
+    r.schedule(7)
+    assert r.due(7)  # a new life of the pid starts over
+
+
+def test_no_sigquit_to_a_process_without_its_handler():
+    """SIGQUIT, the attach protocol's knock, kills a process without a handler (a
+    JVM still starting has none): only a handler in SigCgt makes it attachable."""
+    import signal
+    import subprocess
+    import sys
+
+    from runtimes.jvm.detect import catches_sigquit
+
+    code = ("import signal, sys, time\n"
+            "if sys.argv[1] == 'catch': signal.signal(signal.SIGQUIT, lambda *a: None)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(30)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, mode], stdout=subprocess.PIPE)
+             for mode in ("catch", "plain")]
+    try:
+        for p in procs:
+            assert p.stdout.readline().startswith(b"ready")
+        assert catches_sigquit(procs[0].pid)
+        assert not catches_sigquit(procs[1].pid)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            p.stdout.close()

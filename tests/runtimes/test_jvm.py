@@ -23,7 +23,7 @@ from runtimes.jvm.java_names import java_frame
 from runtimes.jvm.threads import parse_thread_dump
 
 from .conftest import wait_for_line
-from .jvm_support import PerfMapIndex, compile_burner, java_cmd, wait_until_compiled
+from .jvm_support import BUSY_SECONDS, PerfMapIndex, compile_burner, java_cmd
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -146,6 +146,32 @@ def test_no_sigquit_to_non_jvm(spawn):
     assert not JvmProcesses().attach(p.pid)
 
 
+def test_no_sigquit_to_jvm_without_its_handler(spawn, classes):
+    """SIGQUIT, the attach protocol's knock, kills a JVM without its handler (one
+    still starting, or started with -Xrs). With -Xrs HotSpot opens the attach
+    socket at start, so it is attached without a knock; with attach disabled
+    too it is never knocked at, stays alive, and is said once when given up on."""
+    xrs = _start(spawn, classes, "-Xrs")
+    closed = _start(spawn, classes, "-Xrs", "-XX:+DisableAttachMechanism")
+    warnings: list[str] = []
+    jvms = JvmProcesses(warn=warnings.append)
+    try:
+        assert jvms.attach(xrs)
+        assert jvms.is_jvm(closed) and not jvms.attach(closed)
+        with pytest.raises(AttachError, match="SIGQUIT"):
+            jcmd(closed, "Thread.print", timeout=1)
+        time.sleep(0.3)
+        for pid in (xrs, closed):
+            assert open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        jvms.not_attachable(closed)
+        jvms.not_attachable(closed)
+        assert len(warnings) == 2 and "PreserveFramePointer" in warnings[0], warnings
+        assert "DisableAttachMechanism" in warnings[1] and jvms.unreadable_count == 1
+    finally:
+        _cleanup(xrs)
+        _cleanup(closed)
+
+
 def test_agent_at_start_and_loaded_later(spawn, classes, agent_jar):
     agent = f"-javaagent:{agent_jar}=interval=200"
     pid = _start(spawn, classes, "-XX:+PreserveFramePointer", agent)
@@ -181,8 +207,9 @@ class UstackEvent(ctypes.Structure):
 
 
 def test_burncpu_under_main_in_sampled_stacks(spawn, classes):
-    """With -XX:+PreserveFramePointer, an eBPF frame-pointer walk attached after
-    start, named through the refreshed perf map, shows burnCpu under main."""
+    """With -XX:+PreserveFramePointer, an eBPF frame-pointer walk attached to a
+    JVM that has run for a few seconds, named through the refreshed perf map,
+    shows burnCpu under main."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
     try:
@@ -190,9 +217,9 @@ def test_burncpu_under_main_in_sampled_stacks(spawn, classes):
     except ImportError:
         pytest.skip("bcc not importable")
     pid = _start(spawn, classes, "-XX:+PreserveFramePointer")
+    time.sleep(BUSY_SECONDS)  # busy and compiling before anyone looks, as a user's JVM
     jvms = JvmProcesses()
     assert jvms.attach(pid)
-    wait_until_compiled(jvms, pid, {"Burner.burnCpu", "Burner.main"})
     src = (Path(__file__).with_name("bpf_ustack_test.c")).read_text()
     b = BPF(text=src.encode(), cflags=[f"-DTARGET_PID={pid}"])
     stacks: list[list[int]] = []

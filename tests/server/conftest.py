@@ -126,14 +126,20 @@ class ServerProcess:
         raise RuntimeError("server did not start")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc:
+            terminate(self.proc, 10)
         self.proc = None
+
+
+def terminate(proc: subprocess.Popen, grace: float) -> None:
+    """SIGTERM, `grace` seconds to finish (an agent ships its last batch), then SIGKILL."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 @pytest.fixture
