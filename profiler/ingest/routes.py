@@ -33,19 +33,11 @@ def agent_push():
         raise BadRequest(415, f"unsupported Content-Type {ct!r}; use {agent_batch.CONTENT_TYPE}")
     body = decode_body(request, st.config.limits)
     batch = agent_batch.parse_batch(body, st.config.limits)
-    stored = st.store.write(tenant(), batch.batches, agent_id=batch.agent_id, seq=batch.seq)
-    _store_links(st, batch)
+    # Profile blocks, linked samples and thread spans: one transaction.
+    stored = st.traces.write_agent_batch(tenant(), batch.batches, batch.linked,
+                                         batch.thread_spans, agent_id=batch.agent_id,
+                                         seq=batch.seq)
     return jsonify(accepted_samples=stored, duplicate=bool(batch.batches) and stored == 0)
-
-
-def _store_links(st, batch: agent_batch.AgentBatch) -> None:
-    """The batch's linked samples and thread spans, into the trace store.
-
-    Its writes are idempotent (unique keys), so a resent batch stores nothing
-    twice there either.
-    """
-    if batch.linked or batch.thread_spans:
-        st.traces.write_links(tenant(), batch.linked, batch.thread_spans)
 
 
 @bp.post("/push.v1.PusherService/Push")

@@ -40,27 +40,24 @@ from ..tracectx import (
     COMMIT_MASK,
     HEADER,
     HEADER_SIZE,
-    MAGIC,
     MEMFD_NAME,
     RECORD,
     RECORD_SIZE,
     RING_HEAD_OFFSET,
     SLOT_SIZE,
-    VERSION,
+    parse_header,
 )
 from .layout import MapLayout
 
 log = logging.getLogger("flamecam.tracectx")
 
-# The layout is profiler/tracectx.py's (one definition, pinned to the writer's
-# by tests/otel/test_layout.py). The BPF side reads slots at the fixed 64-byte
-# stride, so a table with longer slots or records is not registered.
+# The layout and its limits are profiler/tracectx.py's (one definition, pinned
+# to the writer's by tests/otel/test_layout.py). The BPF side reads slots at the
+# fixed 64-byte stride, so a table with longer slots or records is not registered.
 MAPPING_NAME = f"/memfd:{MEMFD_NAME}"
 # struct trace_proc in bpf/tracectx.h (pinned by tests/sampler/test_event_layouts.py).
 TRACE_PROC = MapLayout(("base", "Q"), ("pidns_dev", "Q"), ("pidns_ino", "Q"), ("nslots", "I"),
                        ("pad", "I"))
-MAX_SLOTS = 1 << 20
-MAX_RING = 1 << 20
 
 RESCAN_S = 5.0
 
@@ -92,10 +89,6 @@ class _Table:
     @property
     def ring_base(self) -> int:
         return self.base + HEADER_SIZE + self.nslots * SLOT_SIZE
-
-
-def _pow2(n: int) -> bool:
-    return n > 0 and n & (n - 1) == 0
 
 
 def table_addresses(maps_text: str) -> list[int]:
@@ -184,16 +177,16 @@ class TraceContexts:
             mem.close()
             self._unreadable(pid, e)
             return False
-        (magic, version, header_size, nslots, slot_size, ring_records, record_size, head,
-         owner, _flags, _unslotted) = HEADER.unpack(raw)
-        if (magic != MAGIC or version != VERSION or header_size != HEADER_SIZE
-                or slot_size != SLOT_SIZE or record_size != RECORD_SIZE
-                or not _pow2(nslots) or nslots > MAX_SLOTS
-                or not _pow2(ring_records) or ring_records > MAX_RING):
+        try:
+            h = parse_header(raw)
+            if h.slot_size != SLOT_SIZE or h.record_size != RECORD_SIZE:
+                raise ValueError(f"slots of {h.slot_size} B or records of {h.record_size} B "
+                                 f"(the BPF side reads {SLOT_SIZE} and {RECORD_SIZE})")
+        except ValueError as e:
             mem.close()
-            log.warning("pid %d: thread-context table at %#x is not a v1 table; ignored",
-                        pid, base)
+            log.warning("pid %d: thread-context table at %#x ignored: %s", pid, base, e)
             return False
+        nslots, ring_records, head, owner = h.nslots, h.ring_records, h.ring_head, h.pid
         if owner != ns_pid:
             mem.close()
             return False

@@ -115,17 +115,21 @@ class Store(BlockReads):
 
     @_unavailable
     def write(self, tenant: str, batches: Sequence[SeriesBatch | ColumnBatch], *,
-              agent_id: str = "", seq: int = -1) -> int:
+              agent_id: str = "", seq: int = -1,
+              within: Callable[[Connection], None] | None = None) -> int:
         """Store the batches in one transaction (see `ProfileStore.write`).
 
-        A transaction that loses a race with another writer (deadlock,
-        serialization failure) is retried from the start.
+        `within(conn)` writes more in that same transaction (the trace store's
+        rows of one agent batch), after the blocks: all of it or none is
+        stored, and a resent batch (agent_id, seq) runs neither. It may run
+        more than once: a transaction that loses a race with another writer
+        (deadlock, serialization failure) is retried from the start.
         """
         prepared = [b if isinstance(b, ColumnBatch) else from_samples(b.kind, b.labels, b.samples)
                     for b in batches if (b.samples if isinstance(b, SeriesBatch) else len(b.cols))]
         for attempt in range(4):
             try:
-                return self._write(tenant, prepared, agent_id, seq)
+                return self._write(tenant, prepared, agent_id, seq, within)
             except OperationalError as e:
                 if attempt == 3 or self.is_sqlite:
                     raise
@@ -139,6 +143,7 @@ class Store(BlockReads):
         batches: list[ColumnBatch],
         agent_id: str,
         seq: int,
+        within: Callable[[Connection], None] | None = None,
     ) -> int:
         prepared = batches
         lock = self._write_lock or _NoLock()
@@ -150,11 +155,13 @@ class Store(BlockReads):
             pending_alias: dict = {}
             with self.engine.begin() as conn:
                 if agent_id:
+                    # RETURNING, not rowcount: PostgreSQL's driver reports -1 rows
+                    # for an INSERT .. ON CONFLICT DO NOTHING here, stored or not.
                     res = conn.execute(
-                        self.insert(schema.agent_batches),
+                        self.insert(schema.agent_batches).returning(schema.agent_batches.c.seq),
                         {"agent_id": agent_id, "seq": seq, "received_ns": time.time_ns()},
                     )
-                    if res.rowcount == 0:  # already stored: acknowledge, store nothing
+                    if res.first() is None:  # already stored: acknowledge, store nothing
                         return 0
                 # Stacks known by key need nothing more; the rest are resolved from
                 # their frames: frames, then stacks, then series to global ids.
@@ -200,6 +207,8 @@ class Store(BlockReads):
                     stored += len(cols)
                 if rows:
                     conn.execute(schema.blocks.insert(), rows)
+                if within is not None:
+                    within(conn)
             with self._cache_lock:
                 # Frame objects are held by the cache, so their id() stays theirs.
                 for f, fid in pending_ident:

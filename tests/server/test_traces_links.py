@@ -264,3 +264,28 @@ def test_a_failed_write_stores_nothing(app):
         st.traces.write_links("anonymous", samples, bad)
     assert count(st.store, trace_samples) == 0 and count(st.store, thread_spans) == 0
     assert st.traces.write_linked_samples("anonymous", samples) == 8  # its cache is clean
+
+
+def test_an_agent_batch_is_stored_whole_or_not_at_all(app):
+    """Profile blocks, linked samples and thread spans of one agent batch share
+    one transaction: a failure in the trace rows leaves no profile block and no
+    (agent_id, seq) behind, so the agent's resend stores all of it, once."""
+    st = app.extensions["flamecam"]
+    _, rows, samples = known_trace()
+    on_cpu = [s for s in samples if s.kind == "cpu"]
+    profile = [SeriesBatch("cpu", {"service_name": "shop"}, on_cpu)]
+    bad = [*rows, ThreadSpan(PID, REQ_TID, SLOW, ROOT, 1 << 63, 1 << 63, "x")]
+    with pytest.raises(ValueError):
+        st.traces.write_agent_batch("anonymous", profile, samples, bad, agent_id="a1", seq=7)
+    assert count(st.store, schema.blocks) == 0 and count(st.store, schema.agent_batches) == 0
+    assert count(st.store, trace_samples) == 0 and count(st.store, thread_spans) == 0
+    stored = st.traces.write_agent_batch("anonymous", profile, samples, rows, agent_id="a1",
+                                         seq=7)
+    assert stored == len(on_cpu)
+    assert count(st.store, trace_samples) == 8 and count(st.store, thread_spans) == 3
+    # The answer was lost; the agent resends: acknowledged, nothing stored twice.
+    assert st.traces.write_agent_batch("anonymous", profile, samples, rows, agent_id="a1",
+                                       seq=7) == 0
+    assert count(st.store, schema.blocks) == 1 and count(st.store, trace_samples) == 8
+    v = app.test_client().get(f"/api/v1/trace/{SLOW}").get_json()
+    assert v["breakdown"] == {"cpu": 50 * MS, "lock": 50 * MS, "sleep": 20 * MS}

@@ -29,6 +29,8 @@ from ._layout import (
     HEADER_SIZE,
     MAGIC,
     MAX_PROBES,
+    MAX_RING_RECORDS,
+    MAX_SLOTS,
     MEMFD_NAME,
     RECORD,
     RECORD_SIZE,
@@ -55,9 +57,10 @@ class TraceTable:
     """One process's table: a memfd mapped MAP_SHARED, header, slots and ring."""
 
     def __init__(self, nslots: int, ring_records: int) -> None:
-        for name, n in (("nslots", nslots), ("ring_records", ring_records)):
-            if n < 1 or n & (n - 1) or n > 1 << 24:
-                raise ValueError(f"{name} must be a power of two up to 2**24, not {n}")
+        for name, n, cap in (("nslots", nslots, MAX_SLOTS),
+                             ("ring_records", ring_records, MAX_RING_RECORDS)):
+            if n < 1 or n & (n - 1) or n > cap:
+                raise ValueError(f"{name} must be a power of two up to {cap}, not {n}")
         self.nslots = nslots
         self.ring_records = ring_records
         self.pid = os.getpid()
