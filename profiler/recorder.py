@@ -374,6 +374,8 @@ class Recorder:
         self._runtime_of.pop(pid, None)
         for rt in self.runtimes:
             rt.process_exited(pid)
+        if self.traces is not None:  # an exec'd image has no table (or a new one)
+            self.traces.forget(pid)
 
 
 def _task_comm(pid: int, tid: int) -> str:

@@ -5,9 +5,12 @@ any writer of docs/TRACE_CONTEXT.md) keeps one shared-memory table, a memfd
 named `flamecam-tracectx`, of per-thread slots and a ring of finished
 (thread, span, start, end) records. This module:
 
-- finds the tables: a full pass over /proc/*/maps every `rescan_s` seconds
-  (a process may create its table long after it started) and a look at each
-  process the samplers see for the first time (`check`);
+- finds the tables: a look at each process the samplers see for the first
+  time (`check`); a look, at the next poll, at each process that creates the
+  table's memfd (bpf/procs.c reports memfd_create of that name, so a table
+  made after the process was first seen is linked from its first request);
+  and a full pass over /proc/*/maps every `rescan_s` seconds (tables made
+  before the agent started, or reported events lost);
 - registers each table's address with the BPF programs (`trace_procs`, read
   by bpf/tracectx.h at every sample and switch-out);
 - drains each ring through /proc/PID/mem (`drain`), counting records that
@@ -60,6 +63,9 @@ TRACE_PROC = MapLayout(("base", "Q"), ("pidns_dev", "Q"), ("pidns_ino", "Q"), ("
                        ("pad", "I"))
 
 RESCAN_S = 5.0
+# After its memfd_create, how long a process is looked at again, every poll,
+# for the mapping (it appears after ftruncate and mmap).
+CREATED_WAIT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +114,9 @@ class TraceContexts:
 
     def __init__(self, bpf, rescan_s: float = RESCAN_S, only: list[int] | None = None) -> None:
         self._procs = bpf[b"trace_procs"] if bpf is not None else None
+        self._created: dict[int, float] = {}  # pid -> look until (monotonic s)
+        if bpf is not None:
+            bpf[b"table_events"].open_ring_buffer(self._on_created)
         self.rescan_s = rescan_s
         self._only = set(only) if only else None  # `flamecam record -p`: these pids alone
         self._tables: dict[int, _Table] = {}
@@ -123,9 +132,26 @@ class TraceContexts:
     def pids(self) -> list[int]:
         return list(self._tables)
 
+    def _on_created(self, _ctx, data, _size) -> int:
+        pid = ctypes.cast(data, ctypes.POINTER(ctypes.c_uint32)).contents.value
+        self.created(pid)
+        return 0
+
+    def created(self, pid: int, now: float | None = None) -> None:
+        """`pid` just created a table: look for it at every scan for a while."""
+        if self._only is None or pid in self._only:
+            now = time.monotonic() if now is None else now
+            self._created[pid] = now + CREATED_WAIT_S
+
     def scan(self, now: float | None = None) -> None:
-        """Every `rescan_s`: reads the maps of every process without a table."""
+        """Looks for the tables of processes that just made one (every call),
+        and every `rescan_s` reads the maps of every process without a table."""
         now = time.monotonic() if now is None else now
+        for pid, until in list(self._created.items()):
+            if pid in self._tables or now > until:
+                del self._created[pid]
+            else:
+                self._look(pid)
         if now < self._next_scan:
             return
         self._next_scan = now + self.rescan_s
@@ -215,6 +241,7 @@ class TraceContexts:
         """Drops an exited process (or one whose table went away)."""
         t = self._tables.pop(pid, None)
         self._looked.discard(pid)
+        self._created.pop(pid, None)
         self._warned.discard(pid)
         if t is None:
             return

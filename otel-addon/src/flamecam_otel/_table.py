@@ -200,15 +200,15 @@ class ThreadState:
 class ThreadContextWriter:
     """Writes the calling thread's slot and the ring as its OTel context changes."""
 
-    def __init__(self, span_key: str, nslots: int, ring_records: int) -> None:
-        self._span_key = span_key
+    def __init__(self, nslots: int, ring_records: int) -> None:
+        self.span_key = ""  # where the OTel API keeps the span in a Context; set before sync
         self.table = TraceTable(nslots, ring_records)
         self._tls = threading.local()
         self._running_loop = None  # asyncio's _get_running_loop, once asyncio is imported
 
     def sync(self, context: dict) -> None:
         """The calling thread's OTel context is now `context`: publish its span."""
-        span = context.get(self._span_key)
+        span = context.get(self.span_key)
         try:
             st = self._tls.state
         except AttributeError:
@@ -266,13 +266,15 @@ class ThreadContextWriter:
             self.table.set_flag(APPROXIMATE)
         return APPROXIMATE
 
-    def after_fork_in_child(self, context: dict) -> None:
-        """A forked child gets its own table; the parent's mapping is unmapped."""
+    def after_fork_in_child(self, context: dict | None) -> None:
+        """A forked child gets its own table; the parent's mapping is unmapped.
+        `context`: the forking thread's, to publish (None before any attach)."""
         old = self.table
         self.table = TraceTable(old.nslots, old.ring_records)
         self._tls = threading.local()
         old.abandon()
-        self.sync(context)
+        if context is not None:
+            self.sync(context)
 
     def close(self) -> None:
         self.table.abandon()
