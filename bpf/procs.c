@@ -23,6 +23,9 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
  * (user space would otherwise find the table at its next rescan). Only
  * memfd_create calls run this, and the name is compared in the kernel. */
 BPF_RINGBUF_OUTPUT(table_events, 8);
+/* Tables made so far: user space reads this one number every few ms while it
+ * waits, and reads table_events as soon as it moves. */
+BPF_ARRAY(table_gen, u64, 1);
 
 TRACEPOINT_PROBE(syscalls, sys_enter_memfd_create)
 {
@@ -38,6 +41,10 @@ TRACEPOINT_PROBE(syscalls, sys_enter_memfd_create)
         if (name[i] != want[i])
             return 0;
     table_events.ringbuf_output(&tgid, sizeof(tgid), 0);
+    int zero = 0;
+    u64 *gen = table_gen.lookup(&zero);
+    if (gen)
+        __sync_fetch_and_add(gen, 1);
     return 0;
 }
 #endif

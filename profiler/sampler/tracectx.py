@@ -78,6 +78,7 @@ class RingRecord:
     span_id: bytes
     start_mono: int
     end_mono: int
+    approximate: bool = False  # commit bit 31: the writer flagged the link
 
 
 @dataclass
@@ -115,8 +116,11 @@ class TraceContexts:
     def __init__(self, bpf, rescan_s: float = RESCAN_S, only: list[int] | None = None) -> None:
         self._procs = bpf[b"trace_procs"] if bpf is not None else None
         self._created: dict[int, float] = {}  # pid -> look until (monotonic s)
+        self._gen_map = None
+        self._gen = 0
         if bpf is not None:
             bpf[b"table_events"].open_ring_buffer(self._on_created)
+            self._gen_map = bpf[b"table_gen"]
         self.rescan_s = rescan_s
         self._only = set(only) if only else None  # `flamecam record -p`: these pids alone
         self._tables: dict[int, _Table] = {}
@@ -142,6 +146,16 @@ class TraceContexts:
         if self._only is None or pid in self._only:
             now = time.monotonic() if now is None else now
             self._created[pid] = now + CREATED_WAIT_S
+
+    def waiting(self) -> bool:
+        """Whether a table was made since the last call, or one made lately is
+        not found yet: the caller then reads the ring buffers and scans now,
+        not at its next poll. One map read (about a microsecond)."""
+        if self._gen_map is None:
+            return False
+        gen = self._gen_map[ctypes.c_int(0)].value
+        moved, self._gen = gen != self._gen, gen
+        return moved or bool(self._created)
 
     def scan(self, now: float | None = None) -> None:
         """Looks for the tables of processes that just made one (every call),
@@ -308,7 +322,7 @@ class TraceContexts:
                 t.ns_to_host, refreshed = namespace_tids(t.pid), True
                 host = t.ns_to_host.get(tid, 0)
             if host:
-                out.append(RingRecord(t.pid, host, trace, span, start, end))
+                out.append(RingRecord(t.pid, host, trace, span, start, end, bool(commit >> 31)))
             else:
                 self.bad_records += 1
         t.tail = i

@@ -172,7 +172,8 @@ class TraceStore:
         out = [{"tenant": tenant, "trace_id": _b(r.trace_id), "span_id": _b(r.span_id),
                 "pid": _int64(r.pid, "pid"), "tid": _int64(r.tid, "tid"),
                 "thread_name": r.thread_name, "start_ns": _int64(r.start_ns, "start"),
-                "end_ns": _int64(max(r.end_ns, r.start_ns), "end")}
+                "end_ns": _int64(max(r.end_ns, r.start_ns), "end"),
+                "approximate": int(r.approximate)}
                for r in rows if r.trace_id]
         out.sort(key=lambda r: (r["trace_id"], r["tid"], r["start_ns"]))
         self._insert(conn, thread_spans, out)
@@ -312,9 +313,10 @@ class TraceStore:
         with self.engine.connect() as conn:
             for chunk in _chunks([_b(t) for t in trace_ids]):
                 q = select(c.pid, c.tid, c.trace_id, c.span_id, c.start_ns, c.end_ns,
-                           c.thread_name).where(c.tenant == tenant, c.trace_id.in_(chunk))
-                out.extend(ThreadSpan(p, t, tr.hex(), s.hex(), a, b, n)
-                           for p, t, tr, s, a, b, n in conn.execute(q))
+                           c.thread_name, c.approximate).where(c.tenant == tenant,
+                                                               c.trace_id.in_(chunk))
+                out.extend(ThreadSpan(p, t, tr.hex(), s.hex(), a, b, n, bool(x))
+                           for p, t, tr, s, a, b, n, x in conn.execute(q))
         out.sort(key=lambda r: (r.pid, r.tid, r.start_ns))
         return out
 

@@ -7,6 +7,7 @@ Flask app, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -289,3 +290,23 @@ def test_an_agent_batch_is_stored_whole_or_not_at_all(app):
     assert count(st.store, schema.blocks) == 1 and count(st.store, trace_samples) == 8
     v = app.test_client().get(f"/api/v1/trace/{SLOW}").get_json()
     assert v["breakdown"] == {"cpu": 50 * MS, "lock": 50 * MS, "sleep": 20 * MS}
+
+
+def test_links_the_process_flagged_approximate_say_so(app):
+    """asyncio links (the add-on flags them) stay approximate through the wire,
+    the store and the API; the figures are still computed from them."""
+    st = app.extensions["flamecam"]
+    spans, rows, samples = known_trace()
+    rows = [dataclasses.replace(r, approximate=r.span_id == POOLED) for r in rows]
+    st.traces.write_spans("anonymous", spans)
+    st.traces.write_links("anonymous", samples, rows)
+    c = app.test_client()
+    v = c.get(f"/api/v1/trace/{SLOW}").get_json()
+    assert v["linking"] == "approximate"
+    assert v["breakdown"] == {"cpu": 50 * MS, "lock": 50 * MS, "sleep": 20 * MS}
+    assert c.get(f"/api/v1/trace/{FAST}").get_json()["linking"] == "exact"
+    listed = c.get("/api/v1/traces", query_string={
+        "service": "shop", "from": str(T0 // MS - 1000), "until": str(T0 // MS + 1000)}
+    ).get_json()["traces"]
+    assert {t["trace_id"]: t["linking"] for t in listed} == {SLOW: "approximate",
+                                                            FAST: "exact"}
