@@ -7,7 +7,7 @@ import threading
 from flask import Blueprint, Response, jsonify, request
 
 from profiler.formats.proto import push_pb2
-from profiler.ingest import agent_batch, pyroscope
+from profiler.ingest import agent_batch, pyroscope, span_labels
 from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
 from profiler.web.limits import decode_body, read_body
@@ -34,9 +34,8 @@ def agent_push():
     body = decode_body(request, st.config.limits)
     batch = agent_batch.parse_batch(body, st.config.limits)
     # Profile blocks, linked samples and thread spans: one transaction.
-    stored = st.traces.write_agent_batch(tenant(), batch.batches, batch.linked,
-                                         batch.thread_spans, agent_id=batch.agent_id,
-                                         seq=batch.seq)
+    stored = st.traces.write_batch(tenant(), batch.batches, batch.linked, batch.thread_spans,
+                                   agent_id=batch.agent_id, seq=batch.seq)
     return jsonify(accepted_samples=stored, duplicate=bool(batch.batches) and stored == 0)
 
 
@@ -49,7 +48,8 @@ def connect_push():
         msg = pyroscope.parse_push(body, request.content_type or "")
         with _INGEST:
             batches = pyroscope.push_batches(msg, st.config.limits)
-            st.store.write(tenant(), batches)
+            # pyroscope-otel's span labels: linked samples too, same transaction.
+            st.traces.write_batch(tenant(), batches, span_labels.linked_samples(batches))
     except BadRequest as e:
         resp = jsonify(code=_CONNECT_CODES.get(e.status, "invalid_argument"), message=e.message,
                        error=e.message)

@@ -133,14 +133,15 @@ class TraceStore:
             return self._insert_samples(conn, tenant, samples, pending)
 
     @_unavailable
-    def write_agent_batch(self, tenant: str, batches: Sequence[ColumnBatch | SeriesBatch],
-                          samples: Sequence[Sample], rows: Sequence[ThreadSpan], *,
-                          agent_id: str, seq: int) -> int:
-        """One agent batch whole: its profile blocks (`Store.write`), its linked
-        samples and its thread spans, in the store's one transaction. A batch
-        the store already has (agent_id, seq) is acknowledged with 0 and writes
-        nothing; a failure anywhere stores none of it, so the agent's resend
-        finds nothing half-written. Returns the profile samples stored."""
+    def write_batch(self, tenant: str, batches: Sequence[ColumnBatch | SeriesBatch],
+                    samples: Sequence[Sample], rows: Sequence[ThreadSpan] = (), *,
+                    agent_id: str = "", seq: int = -1) -> int:
+        """One ingest request whole (an agent batch, a Push): its profile blocks
+        (`Store.write`), its linked samples and its thread spans, in the
+        store's one transaction. A batch the store already has (agent_id, seq)
+        is acknowledged with 0 and writes nothing; a failure anywhere stores
+        none of it, so a resend finds nothing half-written. Returns the
+        profile samples stored."""
         pending: dict[tuple[Frame, ...], int] = {}
 
         def links(conn: Connection) -> None:

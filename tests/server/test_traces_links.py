@@ -277,16 +277,15 @@ def test_an_agent_batch_is_stored_whole_or_not_at_all(app):
     profile = [SeriesBatch("cpu", {"service_name": "shop"}, on_cpu)]
     bad = [*rows, ThreadSpan(PID, REQ_TID, SLOW, ROOT, 1 << 63, 1 << 63, "x")]
     with pytest.raises(ValueError):
-        st.traces.write_agent_batch("anonymous", profile, samples, bad, agent_id="a1", seq=7)
+        st.traces.write_batch("anonymous", profile, samples, bad, agent_id="a1", seq=7)
     assert count(st.store, schema.blocks) == 0 and count(st.store, schema.agent_batches) == 0
     assert count(st.store, trace_samples) == 0 and count(st.store, thread_spans) == 0
-    stored = st.traces.write_agent_batch("anonymous", profile, samples, rows, agent_id="a1",
-                                         seq=7)
+    stored = st.traces.write_batch("anonymous", profile, samples, rows, agent_id="a1", seq=7)
     assert stored == len(on_cpu)
     assert count(st.store, trace_samples) == 8 and count(st.store, thread_spans) == 3
     # The answer was lost; the agent resends: acknowledged, nothing stored twice.
-    assert st.traces.write_agent_batch("anonymous", profile, samples, rows, agent_id="a1",
-                                       seq=7) == 0
+    assert st.traces.write_batch("anonymous", profile, samples, rows, agent_id="a1",
+                                 seq=7) == 0
     assert count(st.store, schema.blocks) == 1 and count(st.store, trace_samples) == 8
     v = app.test_client().get(f"/api/v1/trace/{SLOW}").get_json()
     assert v["breakdown"] == {"cpu": 50 * MS, "lock": 50 * MS, "sleep": 20 * MS}
