@@ -18,28 +18,73 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 }
 
 #if FLAMECAM_TRACE_LINKS
-/* Thread-context tables (docs/TRACE_CONTEXT.md): a process that creates the
- * memfd "flamecam-tracectx" is looked at now, so its first request is linked
- * (user space would otherwise find the table at its next rescan). Only
- * memfd_create calls run this, and the name is compared in the kernel. */
+/* Thread-context tables (docs/TRACE_CONTEXT.md, "Discovery"). Only
+ * memfd_create calls run this; the name is compared in the kernel.
+ *
+ * - "flamecam-tracectx": a process makes its table. User space is told
+ *   (table_events, and table_gen, which it reads every few ms) and looks at
+ *   the process at once instead of at its next rescan.
+ * - "flamecam-tracectx@<base, 16 hex>.<nslots, 8 hex>": the writer announces
+ *   its mapped, filled table. It is registered here, in the writer's own
+ *   system call, so the very next sample is linked; user space then checks
+ *   the table and completes (pid namespace) or drops the entry. An entry user
+ *   space already made is kept. A process can only register its own memory,
+ *   which only its own samples read. */
 BPF_RINGBUF_OUTPUT(table_events, 8);
-/* Tables made so far: user space reads this one number every few ms while it
- * waits, and reads table_events as soon as it moves. */
 BPF_ARRAY(table_gen, u64, 1);
+
+#define TRACECTX_NAME_LEN 17   /* strlen("flamecam-tracectx") */
+#define TRACECTX_ANNOUNCE_LEN (TRACECTX_NAME_LEN + 1 + 16 + 1 + 8)
+
+static __always_inline int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
 
 TRACEPOINT_PROBE(syscalls, sys_enter_memfd_create)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     if (!wanted(tgid))
         return 0;
-    char name[18] = {};
-    const char want[18] = "flamecam-tracectx";
-    if (bpf_probe_read_user_str(name, sizeof(name), args->uname) != sizeof(name))
+    char name[TRACECTX_ANNOUNCE_LEN + 1] = {};
+    const char want[TRACECTX_NAME_LEN + 1] = "flamecam-tracectx";
+    int n = bpf_probe_read_user_str(name, sizeof(name), args->uname);
+    if (n != TRACECTX_NAME_LEN + 1 && n != TRACECTX_ANNOUNCE_LEN + 1)
         return 0;
 #pragma unroll
-    for (int i = 0; i < (int)sizeof(name); i++)
+    for (int i = 0; i < TRACECTX_NAME_LEN; i++)
         if (name[i] != want[i])
             return 0;
+    if (n == TRACECTX_ANNOUNCE_LEN + 1) {
+        if (name[TRACECTX_NAME_LEN] != '@' || name[TRACECTX_NAME_LEN + 17] != '.')
+            return 0;
+        u64 base = 0;
+        u32 nslots = 0;
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            int d = hex_digit(name[TRACECTX_NAME_LEN + 1 + i]);
+            if (d < 0)
+                return 0;
+            base = (base << 4) | d;
+        }
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            int d = hex_digit(name[TRACECTX_NAME_LEN + 18 + i]);
+            if (d < 0)
+                return 0;
+            nslots = (nslots << 4) | d;
+        }
+        if (!nslots || (nslots & (nslots - 1)) || !base)
+            return 0;
+        struct trace_proc p = {};
+        p.base = base;
+        p.nslots = nslots;
+        trace_procs.insert(&tgid, &p);
+    }
     table_events.ringbuf_output(&tgid, sizeof(tgid), 0);
     int zero = 0;
     u64 *gen = table_gen.lookup(&zero);

@@ -224,11 +224,13 @@ class TraceContexts:
                                  f"(the BPF side reads {SLOT_SIZE} and {RECORD_SIZE})")
         except ValueError as e:
             mem.close()
+            self._unannounce(pid, base)
             log.warning("pid %d: thread-context table at %#x ignored: %s", pid, base, e)
             return False
         nslots, ring_records, head, owner = h.nslots, h.ring_records, h.ring_head, h.pid
         if owner != ns_pid:
             mem.close()
+            self._unannounce(pid, base)
             return False
         pidns = pid_namespace(pid)
         # Records written before we looked are still in the ring: read them,
@@ -244,6 +246,17 @@ class TraceContexts:
                  nslots, ring_records)
         return True
 
+    def _unannounce(self, pid: int, base: int) -> None:
+        """Drops what bpf/procs.c registered from the process's own announcement
+        of a table at `base` that turned out not to be a valid table of its own."""
+        if self._procs is None or pid in self._tables:
+            return
+        try:
+            if self._procs[ctypes.c_uint32(pid)].base == base:
+                del self._procs[ctypes.c_uint32(pid)]
+        except KeyError:
+            pass
+
     def _unreadable(self, pid: int, err: Exception) -> None:
         self.unreadable += 1
         if pid not in self._warned:
@@ -255,7 +268,6 @@ class TraceContexts:
         """Drops an exited process (or one whose table went away)."""
         t = self._tables.pop(pid, None)
         self._looked.discard(pid)
-        self._created.pop(pid, None)
         self._warned.discard(pid)
         if t is None:
             return

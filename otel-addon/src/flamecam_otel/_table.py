@@ -14,6 +14,7 @@ served, one ring append.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import sys
@@ -87,6 +88,7 @@ class TraceTable:
         HEADER.pack_into(self.mm, 0, bytes(8), VERSION, HEADER_SIZE, nslots, SLOT_SIZE,
                          ring_records, RECORD_SIZE, 0, self.pid, 0, 0)
         self.mm[0:8] = MAGIC  # last: a reader that sees the magic sees a whole header
+        _announce(self.mm, nslots)
 
     # -- slots ---------------------------------------------------------------
     def claim(self, tid: int) -> tuple[Any, int, int]:
@@ -164,6 +166,20 @@ class TraceTable:
             self.mm.close()
         except (BufferError, ValueError):
             pass
+
+
+def _announce(mm: mmap.mmap, nslots: int) -> None:
+    """Tells a Flamecam agent where the table is, now (docs/TRACE_CONTEXT.md,
+    "Discovery"): one memfd_create of a name that carries the address, closed
+    at once. The agent's BPF program registers the table in that system call,
+    so the next request is linked; without an agent it is a no-op."""
+    view = ctypes.c_char.from_buffer(mm)
+    base = ctypes.addressof(view)
+    del view  # releases the export: the mapping can be closed again
+    try:
+        os.close(os.memfd_create(f"{MEMFD_NAME}@{base:016x}.{nslots:08x}", os.MFD_CLOEXEC))
+    except OSError:  # out of descriptors: the agent still finds the table by its scan
+        pass
 
 
 class ThreadState:
