@@ -12,6 +12,7 @@ unbiased, and that the rings arrive as ThreadSpans on the samples' clock.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import queue
@@ -122,9 +123,11 @@ def recording():
             # next periodic rescan, so an app's first request is linked.
             assert rec.traces.pids == []
             rescan_due = time.monotonic() + rec.traces.rescan_s
+            procs = rec._b[b"trace_procs"]
             for t in targets:
                 t.send("table")
-                t.expect("table", poll=poll)
+                t.expect("table")  # no poll: the kernel registered the announced table
+                assert ctypes.c_uint32(t.pid) in procs, f"{t.name}: announced table not registered"
                 made = time.monotonic()
                 while t.pid not in rec.traces.pids:
                     waited = time.monotonic() - made
