@@ -36,13 +36,19 @@ BPF_ARRAY(table_gen, u64, 1);
 #define TRACECTX_NAME_LEN 17   /* strlen("flamecam-tracectx") */
 #define TRACECTX_ANNOUNCE_LEN (TRACECTX_NAME_LEN + 1 + 16 + 1 + 8)
 
-static __always_inline int hex_digit(char c)
+/* The number in `len` lowercase hex digits at s; -1 if one is not a digit. */
+static __always_inline s64 parse_hex(const char *s, const int len)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    s64 v = 0;
+#pragma unroll
+    for (int i = 0; i < len; i++) {
+        char c = s[i];
+        int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = (v << 4) | d;
+    }
+    return v;
 }
 
 TRACEPOINT_PROBE(syscalls, sys_enter_memfd_create)
@@ -62,23 +68,10 @@ TRACEPOINT_PROBE(syscalls, sys_enter_memfd_create)
     if (n == TRACECTX_ANNOUNCE_LEN + 1) {
         if (name[TRACECTX_NAME_LEN] != '@' || name[TRACECTX_NAME_LEN + 17] != '.')
             return 0;
-        u64 base = 0;
-        u32 nslots = 0;
-#pragma unroll
-        for (int i = 0; i < 16; i++) {
-            int d = hex_digit(name[TRACECTX_NAME_LEN + 1 + i]);
-            if (d < 0)
-                return 0;
-            base = (base << 4) | d;
-        }
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            int d = hex_digit(name[TRACECTX_NAME_LEN + 18 + i]);
-            if (d < 0)
-                return 0;
-            nslots = (nslots << 4) | d;
-        }
-        if (!nslots || (nslots & (nslots - 1)) || !base)
+        /* User addresses are below 2^63, so -1 (not hex) never is one. */
+        s64 base = parse_hex(&name[TRACECTX_NAME_LEN + 1], 16);
+        s64 nslots = parse_hex(&name[TRACECTX_NAME_LEN + 18], 8);
+        if (base <= 0 || nslots <= 0 || (nslots & (nslots - 1)))
             return 0;
         struct trace_proc p = {};
         p.base = base;
