@@ -226,6 +226,9 @@ class ThreadSpan:
     start_ns: int
     end_ns: int
     thread_name: str = ""
+    # The process flagged this link approximate: its runtime switches work on
+    # the thread without telling the writer (asyncio before CPython 3.14).
+    approximate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,10 @@ log = logging.getLogger("flamecam.recorder")
 # Kept for callers that think of it as the recorder's options.
 RecordOptions = SamplerOptions
 
+# While it waits, how often the recorder looks whether a process made a
+# thread-context table (bpf/procs.c counts them).
+TABLE_CHECK_MS = 10
+
 # Off-CPU reasons kept, by (state, kernel stack).
 REASON_CACHE_LIMIT = 65_536
 
@@ -127,9 +131,16 @@ class Recorder:
         """Waits `timeout_ms`, then reads what the ring buffers hold.
 
         The programs never wake us (see RB_FLAGS in bpf/common.h): one wakeup
-        per interval costs far less than one per sample.
+        per interval costs far less than one per sample. Only a process that
+        makes a thread-context table is acted on within TABLE_CHECK_MS, so
+        that the request it serves next is linked.
         """
-        time.sleep(timeout_ms / 1000)
+        end = time.monotonic() + timeout_ms / 1000
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, TABLE_CHECK_MS / 1000) if self.traces else left)
+            if self.traces is not None and self.traces.waiting():
+                self._consume()
+                self.traces.scan()
         self._consume()
         self._note_arrivals()
         if self.traces is not None:
@@ -222,7 +233,7 @@ class Recorder:
             self._thread_spans.append(ThreadSpan(
                 r.pid, r.tid, r.trace_id.hex(), r.span_id.hex(),
                 r.start_mono + self._mono_to_wall, r.end_mono + self._mono_to_wall,
-                self._thread_name(r.pid, r.tid, comm)))
+                self._thread_name(r.pid, r.tid, comm), r.approximate))
 
     @property
     def stats(self) -> dict[str, int]:
@@ -385,6 +396,8 @@ class Recorder:
         self._runtime_of.pop(pid, None)
         for rt in self.runtimes:
             rt.process_exited(pid)
+        if self.traces is not None:  # an exec'd image has no table (or a new one)
+            self.traces.forget(pid)
 
 
 def _task_comm(pid: int, tid: int) -> str:

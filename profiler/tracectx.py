@@ -28,6 +28,8 @@ COMMIT_MASK = 0x7FFFFFFF
 MAX_PROBES = 8
 APPROXIMATE = 1
 U64 = struct.Struct("<Q")
+# The protocol's bound on nslots and ring_records, for every reader (the agent
+# included) and the writer: a table over it is refused, not read in part.
 MAX_SLOTS = MAX_RING_RECORDS = 1 << 24
 
 

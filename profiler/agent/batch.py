@@ -127,7 +127,7 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
     for ts in thread_spans:
         msg.thread_spans.add(pid=ts.pid, tid=ts.tid, link=link_idx(ts.trace_id, ts.span_id),
                              start_ns=ts.start_ns, end_ns=ts.end_ns,
-                             thread=s_idx(ts.thread_name))
+                             thread=s_idx(ts.thread_name), approximate=ts.approximate)
     for k, v in (lost or {}).items():
         msg.lost[k] = v
     # A compressor per call: they are not thread-safe, and this runs every 10 s.
@@ -224,5 +224,5 @@ def _half(msg: agent_pb2.Batch, which: int) -> agent_pb2.Batch:
         for span in msg.thread_spans:
             out.thread_spans.add(pid=span.pid, tid=span.tid, link=span.link,
                                  start_ns=span.start_ns, end_ns=span.end_ns,
-                                 thread=s_idx(span.thread))
+                                 thread=s_idx(span.thread), approximate=span.approximate)
     return out

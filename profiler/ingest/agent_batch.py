@@ -77,7 +77,7 @@ def _thread_spans(msg: agent_pb2.Batch, links: list[tuple[str, str]], strings: l
             raise BadRequest(400, "thread span without a thread id")
         trace_id, span_id = links[ts.link]
         out.append(ThreadSpan(ts.pid, ts.tid, trace_id, span_id, ts.start_ns, ts.end_ns,
-                              strings[ts.thread]))
+                              strings[ts.thread], ts.approximate))
     if out:
         check_time(min(t.start_ns for t in out), limits, now)
         check_time(max(t.end_ns for t in out), limits, now)

@@ -7,7 +7,7 @@ import threading
 from flask import Blueprint, Response, jsonify, request
 
 from profiler.formats.proto import push_pb2
-from profiler.ingest import agent_batch, pyroscope
+from profiler.ingest import agent_batch, pyroscope, span_labels
 from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
 from profiler.web.limits import check_value_sums, decode_body, read_body
@@ -34,20 +34,10 @@ def agent_push():
     body = decode_body(request, st.config.limits)
     batch = agent_batch.parse_batch(body, st.config.limits)
     check_value_sums(batch.batches)
-    stored = st.store.write(tenant(), batch.batches, agent_id=batch.agent_id, seq=batch.seq,
-                            losses=batch.lost)
-    _store_links(st, batch)
+    # Profile blocks, linked samples, thread spans and the agent's losses: one transaction.
+    stored = st.traces.write_batch(tenant(), batch.batches, batch.linked, batch.thread_spans,
+                                   agent_id=batch.agent_id, seq=batch.seq, losses=batch.lost)
     return jsonify(accepted_samples=stored, duplicate=bool(batch.batches) and stored == 0)
-
-
-def _store_links(st, batch: agent_batch.AgentBatch) -> None:
-    """The batch's linked samples and thread spans, into the trace store.
-
-    Its writes are idempotent (unique keys), so a resent batch stores nothing
-    twice there either.
-    """
-    if batch.linked or batch.thread_spans:
-        st.traces.write_links(tenant(), batch.linked, batch.thread_spans)
 
 
 @bp.post("/push.v1.PusherService/Push")
@@ -60,7 +50,8 @@ def connect_push():
         with _INGEST:
             batches = pyroscope.push_batches(msg, st.config.limits)
             check_value_sums(batches)
-            st.store.write(tenant(), batches)
+            # pyroscope-otel's span labels: linked samples too, same transaction.
+            st.traces.write_batch(tenant(), batches, span_labels.linked_samples(batches))
     except BadRequest as e:
         resp = jsonify(code=_CONNECT_CODES.get(e.status, "invalid_argument"), message=e.message,
                        error=e.message)

@@ -107,8 +107,12 @@ def thread_figures(rows: list[ThreadSpan], samples: list[LinkedSample]) -> list[
     return out
 
 
-def _linking(rows: list, samples: list) -> str:
-    return EXACT if rows else APPROXIMATE if samples else NONE
+def _linking(rows: list[ThreadSpan], samples: list) -> str:
+    """exact: thread spans, none flagged by the process; approximate: some
+    flagged (asyncio), or linked samples alone; none: no thread data."""
+    if rows:
+        return APPROXIMATE if any(r.approximate for r in rows) else EXACT
+    return APPROXIMATE if samples else NONE
 
 
 def _totals(threads: list[dict]) -> tuple[int, dict[str, int]]:

@@ -5,9 +5,12 @@ any writer of docs/TRACE_CONTEXT.md) keeps one shared-memory table, a memfd
 named `flamecam-tracectx`, of per-thread slots and a ring of finished
 (thread, span, start, end) records. This module:
 
-- finds the tables: a full pass over /proc/*/maps every `rescan_s` seconds
-  (a process may create its table long after it started) and a look at each
-  process the samplers see for the first time (`check`);
+- finds the tables: a look at each process the samplers see for the first
+  time (`check`); a look, at the next poll, at each process that creates the
+  table's memfd (bpf/procs.c reports memfd_create of that name, so a table
+  made after the process was first seen is linked from its first request);
+  and a full pass over /proc/*/maps every `rescan_s` seconds (tables made
+  before the agent started, or reported events lost);
 - registers each table's address with the BPF programs (`trace_procs`, read
   by bpf/tracectx.h at every sample and switch-out);
 - drains each ring through /proc/PID/mem (`drain`), counting records that
@@ -40,29 +43,29 @@ from ..tracectx import (
     COMMIT_MASK,
     HEADER,
     HEADER_SIZE,
-    MAGIC,
     MEMFD_NAME,
     RECORD,
     RECORD_SIZE,
     RING_HEAD_OFFSET,
     SLOT_SIZE,
-    VERSION,
+    parse_header,
 )
 from .layout import MapLayout
 
 log = logging.getLogger("flamecam.tracectx")
 
-# The layout is profiler/tracectx.py's (one definition, pinned to the writer's
-# by tests/otel/test_layout.py). The BPF side reads slots at the fixed 64-byte
-# stride, so a table with longer slots or records is not registered.
+# The layout and its limits are profiler/tracectx.py's (one definition, pinned
+# to the writer's by tests/otel/test_layout.py). The BPF side reads slots at the
+# fixed 64-byte stride, so a table with longer slots or records is not registered.
 MAPPING_NAME = f"/memfd:{MEMFD_NAME}"
 # struct trace_proc in bpf/tracectx.h (pinned by tests/sampler/test_event_layouts.py).
 TRACE_PROC = MapLayout(("base", "Q"), ("pidns_dev", "Q"), ("pidns_ino", "Q"), ("nslots", "I"),
                        ("pad", "I"))
-MAX_SLOTS = 1 << 20
-MAX_RING = 1 << 20
 
 RESCAN_S = 5.0
+# After its memfd_create, how long a process is looked at again, every poll,
+# for the mapping (it appears after ftruncate and mmap).
+CREATED_WAIT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ class RingRecord:
     span_id: bytes
     start_mono: int
     end_mono: int
+    approximate: bool = False  # commit bit 31: the writer flagged the link
 
 
 @dataclass
@@ -94,10 +98,6 @@ class _Table:
         return self.base + HEADER_SIZE + self.nslots * SLOT_SIZE
 
 
-def _pow2(n: int) -> bool:
-    return n > 0 and n & (n - 1) == 0
-
-
 def table_addresses(maps_text: str) -> list[int]:
     """Start addresses of the thread-context mappings in a /proc/PID/maps text."""
     out = []
@@ -115,6 +115,12 @@ class TraceContexts:
 
     def __init__(self, bpf, rescan_s: float = RESCAN_S, only: list[int] | None = None) -> None:
         self._procs = bpf[b"trace_procs"] if bpf is not None else None
+        self._created: dict[int, float] = {}  # pid -> look until (monotonic s)
+        self._gen_map = None
+        self._gen = 0
+        if bpf is not None:
+            bpf[b"table_events"].open_ring_buffer(self._on_created)
+            self._gen_map = bpf[b"table_gen"]
         self.rescan_s = rescan_s
         self._only = set(only) if only else None  # `flamecam record -p`: these pids alone
         self._tables: dict[int, _Table] = {}
@@ -130,9 +136,36 @@ class TraceContexts:
     def pids(self) -> list[int]:
         return list(self._tables)
 
+    def _on_created(self, _ctx, data, _size) -> int:
+        pid = ctypes.cast(data, ctypes.POINTER(ctypes.c_uint32)).contents.value
+        self.created(pid)
+        return 0
+
+    def created(self, pid: int, now: float | None = None) -> None:
+        """`pid` just created a table: look for it at every scan for a while."""
+        if self._only is None or pid in self._only:
+            now = time.monotonic() if now is None else now
+            self._created[pid] = now + CREATED_WAIT_S
+
+    def waiting(self) -> bool:
+        """Whether a table was made since the last call, or one made lately is
+        not found yet: the caller then reads the ring buffers and scans now,
+        not at its next poll. One map read (about a microsecond)."""
+        if self._gen_map is None:
+            return False
+        gen = self._gen_map[ctypes.c_int(0)].value
+        moved, self._gen = gen != self._gen, gen
+        return moved or bool(self._created)
+
     def scan(self, now: float | None = None) -> None:
-        """Every `rescan_s`: reads the maps of every process without a table."""
+        """Looks for the tables of processes that just made one (every call),
+        and every `rescan_s` reads the maps of every process without a table."""
         now = time.monotonic() if now is None else now
+        for pid, until in list(self._created.items()):
+            if pid in self._tables or now > until:
+                del self._created[pid]
+            else:
+                self._look(pid)
         if now < self._next_scan:
             return
         self._next_scan = now + self.rescan_s
@@ -184,18 +217,20 @@ class TraceContexts:
             mem.close()
             self._unreadable(pid, e)
             return False
-        (magic, version, header_size, nslots, slot_size, ring_records, record_size, head,
-         owner, _flags, _unslotted) = HEADER.unpack(raw)
-        if (magic != MAGIC or version != VERSION or header_size != HEADER_SIZE
-                or slot_size != SLOT_SIZE or record_size != RECORD_SIZE
-                or not _pow2(nslots) or nslots > MAX_SLOTS
-                or not _pow2(ring_records) or ring_records > MAX_RING):
+        try:
+            h = parse_header(raw)
+            if h.slot_size != SLOT_SIZE or h.record_size != RECORD_SIZE:
+                raise ValueError(f"slots of {h.slot_size} B or records of {h.record_size} B "
+                                 f"(the BPF side reads {SLOT_SIZE} and {RECORD_SIZE})")
+        except ValueError as e:
             mem.close()
-            log.warning("pid %d: thread-context table at %#x is not a v1 table; ignored",
-                        pid, base)
+            self._unannounce(pid, base)
+            log.warning("pid %d: thread-context table at %#x ignored: %s", pid, base, e)
             return False
+        nslots, ring_records, head, owner = h.nslots, h.ring_records, h.ring_head, h.pid
         if owner != ns_pid:
             mem.close()
+            self._unannounce(pid, base)
             return False
         pidns = pid_namespace(pid)
         # Records written before we looked are still in the ring: read them,
@@ -210,6 +245,17 @@ class TraceContexts:
         log.info("pid %d: thread-context table at %#x (%d slots, ring of %d)", pid, base,
                  nslots, ring_records)
         return True
+
+    def _unannounce(self, pid: int, base: int) -> None:
+        """Drops what bpf/procs.c registered from the process's own announcement
+        of a table at `base` that turned out not to be a valid table of its own."""
+        if self._procs is None or pid in self._tables:
+            return
+        try:
+            if self._procs[ctypes.c_uint32(pid)].base == base:
+                del self._procs[ctypes.c_uint32(pid)]
+        except KeyError:
+            pass
 
     def _unreadable(self, pid: int, err: Exception) -> None:
         self.unreadable += 1
@@ -288,7 +334,7 @@ class TraceContexts:
                 t.ns_to_host, refreshed = namespace_tids(t.pid), True
                 host = t.ns_to_host.get(tid, 0)
             if host:
-                out.append(RingRecord(t.pid, host, trace, span, start, end))
+                out.append(RingRecord(t.pid, host, trace, span, start, end, bool(commit >> 31)))
             else:
                 self.bad_records += 1
         t.tail = i

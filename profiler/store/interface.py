@@ -13,9 +13,12 @@ samples linked to a span reach them as `Sample`s, not through `write`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # the SQL backend's connection, for `within` (annotations only)
+    from sqlalchemy.engine import Connection
 
 from profiler.model import Frame
 from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
@@ -103,9 +106,11 @@ class ProfileStore(Protocol):
     url: str  # where the data lives, for logs
 
     def write(self, tenant: str, batches: Sequence[ColumnBatch | SeriesBatch], *,
-              agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = ()) -> int:
+              agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = (),
+              within: Callable[[Connection], None] | None = None) -> int:
         """Store the batches (and the losses the agent reported with them) all or
-        nothing; returns the samples stored.
+        nothing; returns the samples stored. `within(conn)` writes more in the
+        same transaction (the trace store's rows of one request).
 
         With `agent_id`, a batch whose (tenant, agent_id, seq) was already
         stored is acknowledged (0) without storing it again, so agents can

@@ -118,17 +118,21 @@ class Store(BlockReads):
 
     @_unavailable
     def write(self, tenant: str, batches: Sequence[SeriesBatch | ColumnBatch], *,
-              agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = ()) -> int:
+              agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = (),
+              within: Callable[[Connection], None] | None = None) -> int:
         """Store the batches in one transaction (see `ProfileStore.write`).
 
-        A transaction that loses a race with another writer (deadlock,
-        serialization failure) is retried from the start.
+        `within(conn)` writes more in that same transaction (the trace store's
+        rows of one agent batch), after the blocks: all of it or none is
+        stored, and a resent batch (agent_id, seq) runs neither. It may run
+        more than once: a transaction that loses a race with another writer
+        (deadlock, serialization failure) is retried from the start.
         """
         prepared = [b if isinstance(b, ColumnBatch) else from_samples(b.kind, b.labels, b.samples)
                     for b in batches if (b.samples if isinstance(b, SeriesBatch) else len(b.cols))]
         for attempt in range(4):
             try:
-                return self._write(tenant, prepared, agent_id, seq, losses)
+                return self._write(tenant, prepared, agent_id, seq, losses, within)
             except OperationalError as e:
                 if attempt == 3 or self.is_sqlite:
                     raise
@@ -143,6 +147,7 @@ class Store(BlockReads):
         agent_id: str,
         seq: int,
         losses: Sequence[AgentLoss] = (),
+        within: Callable[[Connection], None] | None = None,
     ) -> int:
         prepared = batches
         lock = self._write_lock or _NoLock()
@@ -211,6 +216,8 @@ class Store(BlockReads):
                     stored += len(cols)
                 if rows:
                     conn.execute(schema.blocks.insert(), rows)
+                if within is not None:
+                    within(conn)
             with self._cache_lock:
                 # Frame objects are held by the cache, so their id() stays theirs.
                 for f, fid in pending_ident:

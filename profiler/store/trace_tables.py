@@ -65,6 +65,8 @@ thread_spans = Table(
     Column("thread_name", Text, nullable=False),
     Column("start_ns", BigInteger, nullable=False),
     Column("end_ns", BigInteger, nullable=False),
+    # 1: the process flagged the link approximate (asyncio, docs/TRACE_CONTEXT.md)
+    Column("approximate", SmallInteger, nullable=False, server_default="0"),
     UniqueConstraint("tenant", "trace_id", "tid", "start_ns", "span_id",
                      name="uq_thread_spans"),
     Index("ix_thread_spans_end", "end_ns"),

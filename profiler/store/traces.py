@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection
 
 from profiler.model import CPU, OFFCPU, Frame, Sample, Span, ThreadSpan
 from profiler.store import schema
+from profiler.store.columns import ColumnBatch, SeriesBatch
+from profiler.store.interface import AgentLoss
 from profiler.store.store import Store, _frame_row, _pack, _unavailable, frame_key
 from profiler.store.trace_tables import spans, thread_spans, trace_samples
 
@@ -127,33 +129,62 @@ class TraceStore:
                 "pid": _int64(s.pid, "pid"), "host": s.host,
             })
         out.sort(key=lambda r: (r["trace_id"], r["span_id"]))  # one lock order for all writers
-        with self._writing() as conn:
+        with self._writing() as (conn, _):
             self._insert(conn, spans, out)
         return len(out)
 
     @_unavailable
     def write_thread_spans(self, tenant: str, rows: Sequence[ThreadSpan]) -> int:
         """Store which thread served which span, when; returns len(rows)."""
-        with self._writing() as conn:
+        with self._writing() as (conn, _):
             self._insert_thread_spans(conn, tenant, rows)
         return len(rows)
 
     @_unavailable
     def write_linked_samples(self, tenant: str, samples: Sequence[Sample]) -> int:
         """Store the samples that carry a trace id; returns how many did."""
-        with self._writing() as conn:
-            return self._insert_samples(conn, tenant, samples)
+        with self._writing() as (conn, pending):
+            return self._insert_samples(conn, tenant, samples, pending)
 
     @_unavailable
     def write_links(self, tenant: str, samples: Sequence[Sample],
                     rows: Sequence[ThreadSpan]) -> int:
-        """Linked samples and thread spans of one agent batch, in one transaction."""
-        with self._writing() as conn:
+        """Linked samples and thread spans, in one transaction."""
+        with self._writing() as (conn, pending):
             self._insert_thread_spans(conn, tenant, rows)
-            return self._insert_samples(conn, tenant, samples)
+            return self._insert_samples(conn, tenant, samples, pending)
+
+    @_unavailable
+    def write_batch(self, tenant: str, batches: Sequence[ColumnBatch | SeriesBatch],
+                    samples: Sequence[Sample], rows: Sequence[ThreadSpan] = (), *,
+                    agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = ()) -> int:
+        """One ingest request whole (an agent batch, a Push): its profile blocks
+        (`Store.write`), the losses its agent reported, its linked samples and
+        its thread spans, in the
+        store's one transaction. A batch the store already has (agent_id, seq)
+        is acknowledged with 0 and writes nothing; a failure anywhere stores
+        none of it, so a resend finds nothing half-written. Returns the
+        profile samples stored."""
+        pending: dict[tuple[Frame, ...], int] = {}
+
+        def links(conn: Connection) -> None:
+            pending.clear()  # the store may run this again after a lost race
+            self._insert_thread_spans(conn, tenant, rows)
+            self._insert_samples(conn, tenant, samples, pending)
+
+        stored = self.store.write(tenant, batches, agent_id=agent_id, seq=seq, losses=losses,
+                                  within=links if samples or rows else None)
+        self._remember(pending)
+        return stored
 
     def _writing(self):
         return _Writing(self)
+
+    def _remember(self, pending: dict[tuple[Frame, ...], int]) -> None:
+        """Stack ids of a committed transaction join the cache."""
+        self._stack_ids.update(pending)
+        if len(self._stack_ids) > 1_000_000:
+            self._stack_ids.clear()
 
     def _insert(self, conn: Connection, table, rows: list[dict]) -> None:
         ins = self.store.insert(table)
@@ -165,17 +196,19 @@ class TraceStore:
         out = [{"tenant": tenant, "trace_id": _b(r.trace_id), "span_id": _b(r.span_id),
                 "pid": _int64(r.pid, "pid"), "tid": _int64(r.tid, "tid"),
                 "thread_name": r.thread_name, "start_ns": _int64(r.start_ns, "start"),
-                "end_ns": _int64(max(r.end_ns, r.start_ns), "end")}
+                "end_ns": _int64(max(r.end_ns, r.start_ns), "end"),
+                "approximate": int(r.approximate)}
                for r in rows if r.trace_id]
         out.sort(key=lambda r: (r["trace_id"], r["tid"], r["start_ns"]))
         self._insert(conn, thread_spans, out)
 
-    def _insert_samples(self, conn: Connection, tenant: str, samples: Sequence[Sample]) -> int:
+    def _insert_samples(self, conn: Connection, tenant: str, samples: Sequence[Sample],
+                        pending: dict[tuple[Frame, ...], int]) -> int:
         linked = [s for s in samples if s.trace_id]
         if not linked:
             return 0
         keys = [_stack_key(s) for s in linked]
-        ids = self._resolve_stacks(conn, keys)
+        ids = self._resolve_stacks(conn, keys, pending)
         out = [{"tenant": tenant, "trace_id": _b(s.trace_id), "span_id": _b(s.span_id),
                 "kind": KINDS.index(s.kind), "ts_ns": _int64(s.ts_ns, "ts"),
                 "pid": _int64(s.pid, "pid"), "tid": _int64(s.tid, "tid"),
@@ -189,12 +222,13 @@ class TraceStore:
         self._insert(conn, trace_samples, out)
         return len(out)
 
-    def _resolve_stacks(self, conn: Connection, stacks: list[tuple[Frame, ...]]
+    def _resolve_stacks(self, conn: Connection, stacks: list[tuple[Frame, ...]],
+                        pending: dict[tuple[Frame, ...], int]
                         ) -> dict[tuple[Frame, ...], int]:
         """Stack ids in the store's stacks table, inserting the new ones.
 
-        Ids found here join `self._pending` and reach the cache after commit, so
-        a rollback never leaves the cache an id the database does not have.
+        Ids found here join `pending` and reach the cache after commit, so a
+        rollback never leaves the cache an id the database does not have.
         """
         out = {}
         missing = set()
@@ -217,14 +251,14 @@ class TraceStore:
                             for st in missing})
         for st in missing:
             out[st] = sids[skeys[st]]
-        self._pending.update({st: out[st] for st in missing})
+        pending.update({st: out[st] for st in missing})
         return out
 
     @_unavailable
     def expire(self, cutoff_ns: int) -> int:
         """Delete spans, thread spans and linked samples older than the cutoff;
         returns the spans deleted."""
-        with self._writing() as conn:
+        with self._writing() as (conn, _):
             n = conn.execute(delete(spans).where(spans.c.start_ns < cutoff_ns)).rowcount
             conn.execute(delete(thread_spans).where(thread_spans.c.end_ns < cutoff_ns))
             conn.execute(delete(trace_samples).where(trace_samples.c.ts_ns < cutoff_ns))
@@ -303,9 +337,10 @@ class TraceStore:
         with self.engine.connect() as conn:
             for chunk in _chunks([_b(t) for t in trace_ids]):
                 q = select(c.pid, c.tid, c.trace_id, c.span_id, c.start_ns, c.end_ns,
-                           c.thread_name).where(c.tenant == tenant, c.trace_id.in_(chunk))
-                out.extend(ThreadSpan(p, t, tr.hex(), s.hex(), a, b, n)
-                           for p, t, tr, s, a, b, n in conn.execute(q))
+                           c.thread_name, c.approximate).where(c.tenant == tenant,
+                                                               c.trace_id.in_(chunk))
+                out.extend(ThreadSpan(p, t, tr.hex(), s.hex(), a, b, n, bool(x))
+                           for p, t, tr, s, a, b, n, x in conn.execute(q))
         out.sort(key=lambda r: (r.pid, r.tid, r.start_ns))
         return out
 
@@ -465,19 +500,21 @@ class TraceStore:
 
 
 class _Writing:
-    """One write transaction: the store's writer lock (SQLite), commit, then caches."""
+    """One write transaction: the store's writer lock (SQLite), commit, then caches.
+
+    Yields the connection and the transaction's own pending stack ids."""
 
     def __init__(self, ts: TraceStore) -> None:
         self.ts = ts
         self.lock = getattr(ts.store, "_write_lock", None)
+        self.pending: dict[tuple[Frame, ...], int] = {}
 
-    def __enter__(self) -> Connection:
+    def __enter__(self) -> tuple[Connection, dict[tuple[Frame, ...], int]]:
         if self.lock:
             self.lock.acquire()
-        self.ts._pending = {}
         self.ctx = self.ts.engine.begin()
         try:
-            return self.ctx.__enter__()
+            return self.ctx.__enter__(), self.pending
         except BaseException:
             if self.lock:
                 self.lock.release()
@@ -487,11 +524,8 @@ class _Writing:
         try:
             self.ctx.__exit__(*exc)
             if exc[0] is None:
-                self.ts._stack_ids.update(self.ts._pending)
-                if len(self.ts._stack_ids) > 1_000_000:
-                    self.ts._stack_ids.clear()
+                self.ts._remember(self.pending)
         finally:
-            self.ts._pending = {}
             if self.lock:
                 self.lock.release()
         return False

@@ -24,7 +24,7 @@ CHILD = textwrap.dedent("""
     t = TraceTable(8, 16)
     tid = threading.get_native_id()
     for n in range(3):
-        t.append(tid, bytes([n + 1]) * 16, bytes([n + 1]) * 8, 100 * n, 100 * n + 50, 0)
+        t.append(tid, bytes([n + 1]) * 16, bytes([n + 1]) * 8, 100 * n, 100 * n + 50, n % 2)
     # Record 2 as a writer that has published head but not yet the commit sees it.
     U32.pack_into(t.mm, HEADER_SIZE + 8 * SLOT_SIZE + 2 * RECORD_SIZE + 4, 7 & COMMIT_MASK)
     print("ready", tid, flush=True)
@@ -43,8 +43,9 @@ def test_drain_stops_at_an_uncommitted_record():
         ctx.scan()
         assert ctx.pids == [child.pid]
         got = ctx.drain()
-        assert [(r.tid, r.trace_id[0], r.start_mono, r.end_mono) for r in got] == [
-            (tid, 1, 0, 50), (tid, 2, 100, 150)]
+        # Record 1 was flagged approximate by the writer (commit bit 31).
+        assert [(r.tid, r.trace_id[0], r.start_mono, r.end_mono, r.approximate)
+                for r in got] == [(tid, 1, 0, 50, False), (tid, 2, 100, 150, True)]
         assert ctx.drain() == []  # record 2 is still not committed: waited for, not dropped
         assert (ctx.lost_records, ctx.bad_records) == (0, 0)
         ctx.close()

@@ -13,7 +13,8 @@ from profiler import tracectx as r
 
 def test_constants_agree():
     for name in ("MEMFD_NAME", "MAGIC", "VERSION", "HEADER_SIZE", "SLOT_SIZE", "RECORD_SIZE",
-                 "RING_HEAD_OFFSET", "COMMIT_MASK", "MAX_PROBES", "APPROXIMATE"):
+                 "RING_HEAD_OFFSET", "COMMIT_MASK", "MAX_PROBES", "APPROXIMATE", "MAX_SLOTS",
+                 "MAX_RING_RECORDS"):
         assert getattr(w, name) == getattr(r, name), name
     assert w.HEADER.format == r.HEADER.format and w.RECORD.format == r.RECORD.format
 

@@ -12,6 +12,7 @@ unbiased, and that the rings arrive as ThreadSpans on the samples' clock.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import queue
@@ -32,6 +33,7 @@ WORKLOAD = Path(__file__).with_name("tracectx_workload.py")
 SECONDS = 6.0
 HZ, TRACE_HZ = 19, 99
 FLOOD = 192  # records appended at once to a ring of 64
+FOUND_WITHIN_S = 1.0  # from a table's creation to the recorder knowing it
 
 
 class Target:
@@ -117,15 +119,23 @@ def recording():
                     next_take[0] += 1.0
 
             # The processes make their tables after the recorder's first look:
-            # the periodic rescan must find them.
+            # each is found at once (its memfd_create is reported), not at the
+            # next periodic rescan, so an app's first request is linked.
             assert rec.traces.pids == []
+            rescan_due = time.monotonic() + rec.traces.rescan_s
+            procs = rec._b[b"trace_procs"]
             for t in targets:
                 t.send("table")
-                t.expect("table", poll=poll)
-            deadline = time.monotonic() + 3 * rec.traces.rescan_s + 5
-            while set(rec.traces.pids) != {t.pid for t in targets}:
-                assert time.monotonic() < deadline, f"tables not found: {rec.traces.pids}"
-                poll()
+                t.expect("table")  # no poll: the kernel registered the announced table
+                assert ctypes.c_uint32(t.pid) in procs, f"{t.name}: announced table not registered"
+                made = time.monotonic()
+                while t.pid not in rec.traces.pids:
+                    waited = time.monotonic() - made
+                    assert waited < FOUND_WITHIN_S, (
+                        f"{t.name}: table not found {waited:.2f} s after it was made "
+                        f"(found: {rec.traces.pids})")
+                    poll()
+            assert time.monotonic() < rescan_due, "inconclusive: the periodic rescan was due"
             for t in targets:
                 t.send("go")
             for t in targets:

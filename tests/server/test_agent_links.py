@@ -35,7 +35,7 @@ def _samples():
 
 def _spans(t0: int) -> list[ThreadSpan]:
     return [ThreadSpan(100, 101, TRACE, SPAN, t0, t0 + 30_000_000, "worker-0"),
-            ThreadSpan(100, 102, *OTHER, t0 + 5, t0 + 9, "pool-1")]
+            ThreadSpan(100, 102, *OTHER, t0 + 5, t0 + 9, "pool-1", approximate=True)]
 
 
 def _raw(samples, spans) -> bytes:

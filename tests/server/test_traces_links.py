@@ -7,6 +7,7 @@ Flask app, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -264,3 +265,47 @@ def test_a_failed_write_stores_nothing(app):
         st.traces.write_links("anonymous", samples, bad)
     assert count(st.store, trace_samples) == 0 and count(st.store, thread_spans) == 0
     assert st.traces.write_linked_samples("anonymous", samples) == 8  # its cache is clean
+
+
+def test_an_agent_batch_is_stored_whole_or_not_at_all(app):
+    """Profile blocks, linked samples and thread spans of one agent batch share
+    one transaction: a failure in the trace rows leaves no profile block and no
+    (agent_id, seq) behind, so the agent's resend stores all of it, once."""
+    st = app.extensions["flamecam"]
+    _, rows, samples = known_trace()
+    on_cpu = [s for s in samples if s.kind == "cpu"]
+    profile = [SeriesBatch("cpu", {"service_name": "shop"}, on_cpu)]
+    bad = [*rows, ThreadSpan(PID, REQ_TID, SLOW, ROOT, 1 << 63, 1 << 63, "x")]
+    with pytest.raises(ValueError):
+        st.traces.write_batch("anonymous", profile, samples, bad, agent_id="a1", seq=7)
+    assert count(st.store, schema.blocks) == 0 and count(st.store, schema.agent_batches) == 0
+    assert count(st.store, trace_samples) == 0 and count(st.store, thread_spans) == 0
+    stored = st.traces.write_batch("anonymous", profile, samples, rows, agent_id="a1", seq=7)
+    assert stored == len(on_cpu)
+    assert count(st.store, trace_samples) == 8 and count(st.store, thread_spans) == 3
+    # The answer was lost; the agent resends: acknowledged, nothing stored twice.
+    assert st.traces.write_batch("anonymous", profile, samples, rows, agent_id="a1",
+                                 seq=7) == 0
+    assert count(st.store, schema.blocks) == 1 and count(st.store, trace_samples) == 8
+    v = app.test_client().get(f"/api/v1/trace/{SLOW}").get_json()
+    assert v["breakdown"] == {"cpu": 50 * MS, "lock": 50 * MS, "sleep": 20 * MS}
+
+
+def test_links_the_process_flagged_approximate_say_so(app):
+    """asyncio links (the add-on flags them) stay approximate through the wire,
+    the store and the API; the figures are still computed from them."""
+    st = app.extensions["flamecam"]
+    spans, rows, samples = known_trace()
+    rows = [dataclasses.replace(r, approximate=r.span_id == POOLED) for r in rows]
+    st.traces.write_spans("anonymous", spans)
+    st.traces.write_links("anonymous", samples, rows)
+    c = app.test_client()
+    v = c.get(f"/api/v1/trace/{SLOW}").get_json()
+    assert v["linking"] == "approximate"
+    assert v["breakdown"] == {"cpu": 50 * MS, "lock": 50 * MS, "sleep": 20 * MS}
+    assert c.get(f"/api/v1/trace/{FAST}").get_json()["linking"] == "exact"
+    listed = c.get("/api/v1/traces", query_string={
+        "service": "shop", "from": str(T0 // MS - 1000), "until": str(T0 // MS + 1000)}
+    ).get_json()["traces"]
+    assert {t["trace_id"]: t["linking"] for t in listed} == {SLOW: "approximate",
+                                                            FAST: "exact"}

@@ -4,6 +4,9 @@ flamecam_otel (tests/workloads/trace_app.py, under a pyenv CPython), profiled
 by the real agent (`flamecam agent`, eBPF) into a real server that also
 receives its spans. Everything is asserted through the HTTP API.
 
+The agent runs before the app starts, as on a host where Flamecam is always
+on, and the app's very first request is the first slow one checked: no warm-up.
+
 The app reports what each request measured (thread CPU time, how long the lock
 and the pool worker kept it blocked, the worker's tid), so the expected amounts
 are what the request really did: on a loaded machine the lock holder's release
@@ -36,31 +39,36 @@ SLEEP_MS = 20.0
 
 
 class Agent:
-    """`flamecam agent` on the app's pid; ready once it has found the app's table."""
+    """`flamecam agent` on one pid; `started` once its samplers run, `found`
+    once it has found that pid's thread-context table."""
 
     def __init__(self, server: str, pid: int, spool: Path) -> None:
+        self.pid = pid
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "profiler.cli", "-v", "agent", "--server", server,
              "-p", str(pid), "--interval", "1", "--metrics-port", "0",
              "--spool-dir", str(spool), "--trace-hz", "99"],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
-        self.found = threading.Event()
+        self.started = threading.Event()
+        self.found_at = 0.0  # monotonic time the table was found
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         for line in self.proc.stderr:
             self.log.append(line)
-            if "thread-context table at" in line:
-                self.found.set()
+            if "profiling this host" in line:  # logged once the samplers run
+                self.started.set()
+            if f"pid {self.pid}: thread-context table at" in line:
+                self.found_at = time.monotonic()
 
-    def wait_ready(self, timeout: float) -> None:
-        if not self.found.wait(timeout):
+    def wait_started(self, timeout: float) -> None:
+        if not self.started.wait(timeout):
             self.stop()
             tail = "".join(self.log[-30:])
             if "BPF" in tail and "Traceback" in tail:
                 pytest.skip(f"eBPF not available: {tail[-500:]}")
-            raise AssertionError(f"agent did not find the app's table:\n{tail}")
+            raise AssertionError(f"agent did not start:\n{tail}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -133,21 +141,69 @@ def test_known_answer(minor, tmp_path, db_url, server_factory, otel_venvs, spawn
         pytest.skip("loading eBPF programs needs root")
     venv = otel_venvs(minor)
     srv = server_factory(db_url).start()
-    app = spawn([venv / "bin" / "python", APP], env={
-        "PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": SERVICE,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": srv.url, "OTEL_BSP_SCHEDULE_DELAY": "500"})
-    port = int(wait_for_line(app, "ready", timeout=60).split()[1])
-    requests.get(f"http://127.0.0.1:{port}/fast", timeout=10)  # the table exists from here
+    app_log = tmp_path / "app.stderr"
+    # The app's pid is known before it runs (the agent is told it): a shell
+    # that waits for a line on stdin, then execs the app in its place.
+    app = spawn(["/bin/sh", "-c", 'read go && exec "$0" "$@"', venv / "bin" / "python", APP],
+                env={"PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": SERVICE,
+                     "OTEL_EXPORTER_OTLP_ENDPOINT": srv.url, "OTEL_BSP_SCHEDULE_DELAY": "500"},
+                stdin=subprocess.PIPE, stderr=app_log.open("wb"))
     agent = Agent(srv.url, app.pid, tmp_path / "spool")
+    evidence: list[str] = []
     try:
-        agent.wait_ready(180)
-        warm_up(srv.url, port)
-        slow, fast = drive(port, slow=6)
+        agent.wait_started(180)
+        app.stdin.write(b"go\n")
+        app.stdin.flush()
+        port = int(wait_for_line(app, "ready", timeout=60).split()[1])
+        ready = time.monotonic()
+        # The app's first request, sent the moment it serves: as a user's would be.
+        first = requests.get(f"http://127.0.0.1:{port}/slow", timeout=30).json()
+        slow, fast = drive(port, slow=5)
+        evidence.append(f"table found {agent.found_at - ready:+.3f} s from 'ready'"
+                        if agent.found_at else "table never found")
         assert len(fast) >= 6, "the fast requests did not overlap the slow ones"
-        report = _check(srv.url, slow, fast)
+        report = _check(srv.url, [first, *slow], fast, evidence)
+    except BaseException:
+        agent.stop()  # its last lines: what it took, lost and sent
+        print(_evidence(evidence, agent, app_log))
+        raise
     finally:
         agent.stop()
     print(report)
+
+
+def _events(srv: str, tid: int, lo_ms: float, hi_ms: float, trace_id: str = "") -> list:
+    params = {"query": f'wall{{service_name="{SERVICE}"}}', "tid": tid,
+              "from": int(lo_ms), "until": int(hi_ms) + 1}
+    if trace_id:
+        params["trace_id"] = trace_id
+    r = requests.get(srv + "/api/v1/thread-timeline", params=params, timeout=10)
+    if not r.ok:
+        return [r.status_code, r.text]
+    return [(round(e["ts_ms"] - lo_ms, 1), e["kind"], e.get("reason", ""),
+             round(e["dur_ns"] / MS, 2), e.get("span_id", "")) for e in r.json()["events"]]
+
+
+def _thread_evidence(srv: str, view: dict, tid: int) -> str:
+    """The request thread's events around the trace: stored in the profile
+    (every sample, linked or not) and linked to the trace, side by side, in ms
+    from the start of the thread's first interval."""
+    ivs = [iv for t in view["threads"] if t["tid"] == tid for iv in t["intervals"]]
+    if not ivs:
+        return f"  thread {tid}: no intervals"
+    lo, hi = min(a for a, _, _ in ivs), max(b for _, b, _ in ivs)
+    rel = [(round(a - lo, 1), round(b - lo, 1), s) for a, b, s in ivs]
+    return (f"  thread {tid} intervals {rel}"
+            f"\n  profile events {_events(srv, tid, lo - 20, hi + 20)}"
+            f"\n  trace events {_events(srv, tid, lo - 20, hi + 20, view['trace_id'])}")
+
+
+def _evidence(lines: list[str], agent: Agent, app_log: Path) -> str:
+    """All a failure needs to be understood from its log alone."""
+    return "\n".join([
+        "== evidence", *lines,
+        "== agent stderr (last 80 lines)", "".join(agent.log[-80:]),
+        "== app stderr", app_log.read_text(errors="replace")[-8000:]])
 
 
 def served_by(view: dict, *tids: int) -> bool:
@@ -168,26 +224,20 @@ def settled(srv: str, body: dict) -> dict | None:
     return r.json() if r.ok else None
 
 
-def warm_up(srv: str, port: int, timeout: float = 90) -> None:
-    """Slow requests until one's trace is whole: off-CPU intervals of the
-    first second or two after the agent starts can be missing (a start-up
-    loss this test does not cover), and the known answer needs all of them."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = requests.get(f"http://127.0.0.1:{port}/slow", timeout=30).json()
-        view = settled(srv, body)
-        if view and view["breakdown"].get("lock") and view["breakdown"].get("sleep"):
-            return
-    raise AssertionError("no slow request's trace came whole within the warm-up")
-
-
-def _check(srv: str, slow: list[dict], fast: list[dict]) -> str:
-    lines = []
+def _check(srv: str, slow: list[dict], fast: list[dict], evidence: list[str]) -> str:
+    """Every slow and fast request against its known answer; the whole
+    evidence (what the app measured, what the API says) goes into `evidence`
+    and, on a failure, into the assertion's message."""
+    lines = evidence
     failures = []
     for s in slow:
         tid = s["trace_id"]
         view = settled(srv, s)
-        assert view is not None, f"trace {tid}: no thread spans of {s['tid']}, {s['pool_tid']}"
+        if view is None:
+            r = requests.get(f"{srv}/api/v1/trace/{tid}", timeout=10)
+            failures.append(f"{tid}: no thread spans of {s['tid']}, {s['pool_tid']} arrived")
+            lines.append(f"slow {tid}: app measured {s}; trace view {r.status_code} {r.text}")
+            continue
         tids = {t["tid"] for t in view["threads"]}
         bd = view["breakdown"]
         want_cpu = s["slow_path_cpu_ms"] + s["pool_cpu_ms"]
@@ -200,12 +250,18 @@ def _check(srv: str, slow: list[dict], fast: list[dict]) -> str:
                      f"{s['pool_tid']}); cpu {got.get('cpu', 0):.1f}/{want_cpu:.1f} ms, lock "
                      f"{got.get('lock', 0):.1f}/{want_lock:.1f} ms, sleep "
                      f"{got.get('sleep', 0):.1f}/{SLEEP_MS} ms; wall graph {wall_ms:.1f} ms "
-                     f"of {served:.1f} ms served; breakdown {got}")
+                     f"of {served:.1f} ms served; breakdown {got}; app measured {s}")
         if s["pool_tid"] not in tids or s["tid"] not in tids:
             failures.append(f"{tid}: threads {tids} lack {s['tid']} or pool {s['pool_tid']}")
+        if not all(close(got.get(k, 0), w)
+                   for k, w in (("cpu", want_cpu), ("lock", want_lock), ("sleep", SLEEP_MS))):
+            lines.append(_thread_evidence(srv, view, s["tid"]))
         for key, want in (("cpu", want_cpu), ("lock", want_lock), ("sleep", SLEEP_MS)):
             if not close(got.get(key, 0), want):
-                failures.append(f"{tid}: {key} {got.get(key, 0):.1f} ms, want {want:.1f}")
+                per_thread = [(t["tid"], t["cpu_ns"] / MS, t["offcpu_ns"])
+                              for t in view["threads"]]
+                failures.append(f"{tid}: {key} {got.get(key, 0):.1f} ms, want {want:.1f}; "
+                                f"threads {per_thread}")
         if not (has(fb, "slow_path") and has(fb, "pool_work")):
             failures.append(f"{tid}: wall graph lacks slow_path/pool_work: {fb['names']}")
         if has(fb, "fast_path"):
@@ -223,7 +279,7 @@ def _check(srv: str, slow: list[dict], fast: list[dict]) -> str:
             failures.append(f"fast {tid}: slow request's frames in its wall graph")
         if view and any(t["tid"] == s["pool_tid"] for t in view["threads"] for s in slow
                         if t["tid"] != f["tid"]):
-            failures.append(f"fast {tid}: a pool worker among its threads")
+            failures.append(f"fast {tid}: a pool worker among its threads: {view['threads']}")
     report = "\n".join(lines)
     assert not failures, "\n".join(failures) + "\n" + report
     return report

@@ -41,6 +41,8 @@ APPROXIMATE = 1  # header flags bit 0, slot flags bit 0, record commit bit 31
 
 DEFAULT_SLOTS = 1024
 DEFAULT_RING_RECORDS = 16384
+# The protocol's bound on both (docs/TRACE_CONTEXT.md); readers refuse larger tables.
+MAX_SLOTS = MAX_RING_RECORDS = 1 << 24
 
 assert HEADER.size == HEADER_SIZE and RECORD.size == RECORD_SIZE
 assert SLOT_BODY_OFFSET + SLOT_BODY.size <= SLOT_SIZE

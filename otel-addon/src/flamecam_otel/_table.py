@@ -14,6 +14,7 @@ served, one ring append.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import sys
@@ -29,6 +30,8 @@ from ._layout import (
     HEADER_SIZE,
     MAGIC,
     MAX_PROBES,
+    MAX_RING_RECORDS,
+    MAX_SLOTS,
     MEMFD_NAME,
     RECORD,
     RECORD_SIZE,
@@ -55,9 +58,10 @@ class TraceTable:
     """One process's table: a memfd mapped MAP_SHARED, header, slots and ring."""
 
     def __init__(self, nslots: int, ring_records: int) -> None:
-        for name, n in (("nslots", nslots), ("ring_records", ring_records)):
-            if n < 1 or n & (n - 1) or n > 1 << 24:
-                raise ValueError(f"{name} must be a power of two up to 2**24, not {n}")
+        for name, n, cap in (("nslots", nslots, MAX_SLOTS),
+                             ("ring_records", ring_records, MAX_RING_RECORDS)):
+            if n < 1 or n & (n - 1) or n > cap:
+                raise ValueError(f"{name} must be a power of two up to {cap}, not {n}")
         self.nslots = nslots
         self.ring_records = ring_records
         self.pid = os.getpid()
@@ -84,6 +88,7 @@ class TraceTable:
         HEADER.pack_into(self.mm, 0, bytes(8), VERSION, HEADER_SIZE, nslots, SLOT_SIZE,
                          ring_records, RECORD_SIZE, 0, self.pid, 0, 0)
         self.mm[0:8] = MAGIC  # last: a reader that sees the magic sees a whole header
+        _announce(self.mm, nslots)
 
     # -- slots ---------------------------------------------------------------
     def claim(self, tid: int) -> tuple[Any, int, int]:
@@ -163,6 +168,20 @@ class TraceTable:
             pass
 
 
+def _announce(mm: mmap.mmap, nslots: int) -> None:
+    """Tells a Flamecam agent where the table is, now (docs/TRACE_CONTEXT.md,
+    "Discovery"): one memfd_create of a name that carries the address, closed
+    at once. The agent's BPF program registers the table in that system call,
+    so the next request is linked; without an agent it is a no-op."""
+    view = ctypes.c_char.from_buffer(mm)
+    base = ctypes.addressof(view)
+    del view  # releases the export: the mapping can be closed again
+    try:
+        os.close(os.memfd_create(f"{MEMFD_NAME}@{base:016x}.{nslots:08x}", os.MFD_CLOEXEC))
+    except OSError:  # out of descriptors: the agent still finds the table by its scan
+        pass
+
+
 class ThreadState:
     """What one thread last wrote: its slot and the span it serves since when.
 
@@ -197,15 +216,15 @@ class ThreadState:
 class ThreadContextWriter:
     """Writes the calling thread's slot and the ring as its OTel context changes."""
 
-    def __init__(self, span_key: str, nslots: int, ring_records: int) -> None:
-        self._span_key = span_key
+    def __init__(self, nslots: int, ring_records: int) -> None:
+        self.span_key = ""  # where the OTel API keeps the span in a Context; set before sync
         self.table = TraceTable(nslots, ring_records)
         self._tls = threading.local()
         self._running_loop = None  # asyncio's _get_running_loop, once asyncio is imported
 
     def sync(self, context: dict) -> None:
         """The calling thread's OTel context is now `context`: publish its span."""
-        span = context.get(self._span_key)
+        span = context.get(self.span_key)
         try:
             st = self._tls.state
         except AttributeError:
@@ -263,13 +282,15 @@ class ThreadContextWriter:
             self.table.set_flag(APPROXIMATE)
         return APPROXIMATE
 
-    def after_fork_in_child(self, context: dict) -> None:
-        """A forked child gets its own table; the parent's mapping is unmapped."""
+    def after_fork_in_child(self, context: dict | None) -> None:
+        """A forked child gets its own table; the parent's mapping is unmapped.
+        `context`: the forking thread's, to publish (None before any attach)."""
         old = self.table
         self.table = TraceTable(old.nslots, old.ring_records)
         self._tls = threading.local()
         old.abandon()
-        self.sync(context)
+        if context is not None:
+            self.sync(context)
 
     def close(self) -> None:
         self.table.abandon()

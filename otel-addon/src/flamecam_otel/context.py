@@ -45,16 +45,16 @@ class FlamecamRuntimeContext(_RuntimeContext):
             self._set = self.inner.attach
             self._get = self.inner.get_current
             self._reset = self.inner.detach
-        self._nslots, self._ring_records = nslots, ring_records
-        self.writer: ThreadContextWriter | None = None
+        # The table exists from here, before any span: the agent finds it
+        # when it is made (it watches memfd_create), so the first request is linked.
+        self.writer: ThreadContextWriter = ThreadContextWriter(nslots, ring_records)
         self._sync = self._first_sync
         _register_for_fork(self)
 
     def _first_sync(self, context: Context) -> None:
-        # Deferred to the first attach: with OTEL_PYTHON_CONTEXT this object is
-        # built while opentelemetry.context is half-imported.
-        if self.writer is None:
-            self.writer = ThreadContextWriter(_span_key(), self._nslots, self._ring_records)
+        # The span key is looked up at the first attach: with OTEL_PYTHON_CONTEXT
+        # this object is built while opentelemetry.context is half-imported.
+        self.writer.span_key = _span_key()
         self._sync = self.writer.sync
         self._sync(context)
 
@@ -71,20 +71,17 @@ class FlamecamRuntimeContext(_RuntimeContext):
         self._sync(self._get())
 
     def start(self) -> None:
-        """Create the table now rather than at the first attach."""
-        if self.writer is None:
-            self._first_sync(self._get())
+        """Publish the calling thread's current span now rather than at its next attach."""
+        self._sync(self._get())
 
     def close(self) -> None:
         """Unmap the table (after this object stops being the runtime context)."""
         if self in _live:
             _live.remove(self)
-        if self.writer is not None:
-            self.writer.close()
+        self.writer.close()
 
     def _after_fork_in_child(self) -> None:
-        if self.writer is not None:
-            self.writer.after_fork_in_child(self._get())
+        self.writer.after_fork_in_child(self._get() if self.writer.span_key else None)
 
 
 _live: list[FlamecamRuntimeContext] = []
