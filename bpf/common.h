@@ -124,6 +124,15 @@ static __always_inline void read_user_regs(struct user_regs *r, u64 *syscall_nr)
         bpf_probe_read_kernel(syscall_nr, sizeof(*syscall_nr), &regs->orig_ax);
 }
 
+/* The first two system call arguments (rdi, rsi) as saved at kernel entry:
+ * with orig_ax (read_user_regs) they say what a blocked thread waits on. */
+static __always_inline void read_syscall_args(u64 *arg0, u64 *arg1)
+{
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    bpf_probe_read_kernel(arg0, sizeof(*arg0), &regs->di);
+    bpf_probe_read_kernel(arg1, sizeof(*arg1), &regs->si);
+}
+
 /* Copies up to `want` bytes of user stack from `sp` into `dst` (which has
  * STACK_COPY_MAX + 4096 bytes); returns the bytes copied. A read that runs
  * past the top of the stack fails whole, so the copy goes page by page: the

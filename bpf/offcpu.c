@@ -8,11 +8,34 @@
  * above THRESHOLD_NS go to the ring buffer one by one; shorter ones are summed
  * in the kernel by (thread, stacks, state, link) so the total stays exact.
  *
+ * Why it waited (struct wait_info): the system call it blocked in and its
+ * first two arguments, read from the user registers saved at kernel entry
+ * (ABI-fixed, free: no program runs per system call); and who woke it,
+ * recorded at sched_waking, where `current` is the waker (or whatever an
+ * interrupt interrupted: user space tells from the waker's kernel stack).
+ * The waker's stacks are walked only when the wait already reached
+ * THRESHOLD_NS, i.e. for intervals that are kept one by one; every other
+ * wakeup costs a lookup and a few stores.
+ *
  * The link (bpf/tracectx.h) is the trace and span the thread served when it
  * left the CPU, read at switch-out while `current` is still that thread;
  * summing per link keeps a trace's off-CPU total exact too. */
 #include <uapi/linux/ptrace.h>
 #include "common.h"
+
+struct wait_info {
+    u64 nr;          /* orig_ax at switch-out: the system call, if it was in one */
+    u64 arg0;        /* its first two arguments (fd, futex address, ...) */
+    u64 arg1;
+    u64 waker_rt;    /* the waker's runtime stack (FLAMECAM_RUNTIME_STACK), 0: none */
+    u32 waker_pid;   /* 0 with waker_tid 0: never seen woken */
+    u32 waker_tid;
+    s32 waker_kstack;  /* -1: not walked (wait shorter than the threshold at wakeup) */
+    s32 waker_ustack;
+    u32 waker_ucopy;   /* a stack copy of the waker (processes without frame pointers) */
+    u32 pad;
+    char waker_comm[TASK_COMM_LEN];
+};
 
 struct off_start {
     u64 ts_out;
@@ -28,6 +51,7 @@ struct off_start {
     u32 lock_wait;               /* FLAMECAM_RUNTIME_LOCK_WAIT: blocked on the runtime's lock */
     u32 pad2;
     struct trace_link link;
+    struct wait_info wait;
 };
 
 struct off_event {
@@ -47,6 +71,7 @@ struct off_event {
     u32 lock_wait;
     u32 pad2;
     struct trace_link link;
+    struct wait_info wait;
 };
 
 struct agg_key {
@@ -80,6 +105,10 @@ BPF_ARRAY(off_gen, u32, 1);
  * processes, excluded pids): an interval that began before would lack its
  * Python stack. The tracepoints attach at load, so the driver arms them. */
 BPF_ARRAY(off_armed, u32, 1);
+
+#ifndef FLAMECAM_WAITS
+#define FLAMECAM_WAITS 1
+#endif
 
 /* The stacks each thread last blocked with, keyed by where it entered the
  * kernel. Walking a kernel stack costs about 2 us; a thread that blocks
@@ -194,6 +223,24 @@ static __always_inline u32 emit_stack_copy(u32 tgid, u32 tid, struct user_regs *
     return c->id;
 }
 
+/* The id of a copy of this thread's user stack (0: none wanted or sent):
+ * one already sent from the same place, else a new one. */
+static __always_inline u32 stack_copy_at(u32 tgid, u32 tid, struct user_regs *r, s32 kstack,
+                                         s32 ustack)
+{
+    u32 want = copy_wanted(tgid);
+    if (!want)
+        return 0;
+    struct copy_place place = {r->ip, r->sp, tgid, kstack, ustack, want};
+    u32 *known = off_copy_ids.lookup(&place);
+    if (known)
+        return *known;
+    u32 id = emit_stack_copy(tgid, tid, r, want);
+    if (id)
+        off_copy_ids.update(&place, &id);
+    return id;
+}
+
 static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_state, u64 now)
 {
     u64 id = bpf_get_current_pid_tgid();
@@ -218,6 +265,12 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
     struct user_regs r = {};
     u64 nr = 0;
     read_user_regs(&r, &nr);
+#if FLAMECAM_WAITS
+    read_syscall_args(&s.wait.arg0, &s.wait.arg1);
+    s.wait.nr = nr;
+#endif
+    s.wait.waker_kstack = -1;
+    s.wait.waker_ustack = -1;
     int cacheable = r.ip != 0 && (r.ip >> 47) == 0;  /* a user task, user ip */
     struct last_walk *w = cacheable ? off_walks.lookup(&tid) : 0;
     if (w && w->ip == r.ip && w->sp == r.sp && w->nr == nr && w->state == s.state) {
@@ -230,18 +283,8 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
         s.ustack = stack_id(ctx, BPF_F_USER_STACK);
         if ((s.kstack < 0 && s.kstack != -EFAULT) || (s.ustack < 0 && s.ustack != -EFAULT))
             count(COUNT_OFF_STACK_LOST);
-        u32 want = cacheable ? copy_wanted(tgid) : 0;
-        if (want) {
-            struct copy_place place = {r.ip, r.sp, tgid, s.kstack, s.ustack, want};
-            u32 *known = off_copy_ids.lookup(&place);
-            if (known) {
-                s.ucopy = *known;
-            } else {
-                s.ucopy = emit_stack_copy(tgid, tid, &r, want);
-                if (s.ucopy)
-                    off_copy_ids.update(&place, &s.ucopy);
-            }
-        }
+        if (cacheable)
+            s.ucopy = stack_copy_at(tgid, tid, &r, s.kstack, s.ustack);
         if (cacheable) {
             struct last_walk nw = {r.ip, r.sp, nr, s.state, s.kstack, s.ustack, s.ucopy};
             off_walks.update(&tid, &nw);
@@ -289,6 +332,7 @@ static __always_inline void switched_in(u32 tid, u64 now)
             e->rt_stack = s->rt_stack;
             e->lock_wait = s->lock_wait;
             e->link = s->link;
+            e->wait = s->wait;
             __builtin_memcpy(&e->comm, s->comm, TASK_COMM_LEN);
             off_events.ringbuf_submit(e, RB_FLAGS);
             count(COUNT_OFF_EVENTS);
@@ -346,9 +390,36 @@ static __always_inline void woken(u32 tid)
         s->ts_wake = bpf_ktime_get_ns();
 }
 
-TRACEPOINT_PROBE(sched, sched_wakeup)
+/* sched_waking runs in the waker's context (try_to_wake_up), where
+ * sched_wakeup may run later on the wakee's CPU: the wakeup time and the
+ * waker are both taken here. */
+TRACEPOINT_PROBE(sched, sched_waking)
 {
-    woken((u32)args->pid);
+    u32 tid = (u32)args->pid;
+    struct off_start *s = off_start.lookup(&tid);
+    if (!s || s->ts_wake != 0)
+        return 0;
+    u64 now = bpf_ktime_get_ns();
+    s->ts_wake = now;
+#if FLAMECAM_WAITS
+    /* Without its kernel stack a waker cannot be told from a task an
+     * interrupt interrupted, so nothing of it is recorded for waits that
+     * are below the threshold at wakeup (nearly all of them). */
+    if ((s->state & 0xff) != 0 && now - s->ts_out >= THRESHOLD_NS) {
+        u64 id = bpf_get_current_pid_tgid();
+        s->wait.waker_pid = id >> 32;
+        s->wait.waker_tid = (u32)id;
+        bpf_get_current_comm(&s->wait.waker_comm, sizeof(s->wait.waker_comm));
+        s->wait.waker_kstack = off_stacks.get_stackid(args, 0);
+        s->wait.waker_ustack = off_stacks.get_stackid(args, BPF_F_USER_STACK);
+        s->wait.waker_rt = FLAMECAM_RUNTIME_STACK(id >> 32, (u32)id);
+        struct user_regs r = {};
+        read_user_regs(&r, 0);
+        if (r.ip != 0 && (r.ip >> 47) == 0 && wanted(id >> 32))
+            s->wait.waker_ucopy = stack_copy_at(id >> 32, (u32)id, &r, s->wait.waker_kstack,
+                                                s->wait.waker_ustack);
+    }
+#endif
     return 0;
 }
 

@@ -41,6 +41,9 @@ def _add_sampler_args(p: argparse.ArgumentParser, default_hz: int) -> None:
     g.add_argument("--off-cpu-threshold-us", type=positive_int, default=1000, metavar="N",
                    help="off-CPU intervals of N us or more are kept one by one with their "
                         "timestamps; shorter ones are summed in the kernel (default 1000)")
+    g.add_argument("--no-wait-info", dest="wait_info", action="store_false",
+                   help="do not record why kept off-CPU intervals waited (system call, target, "
+                        "waker and its stacks); compiled out of the kernel programs")
     g.add_argument("--unwind", choices=("auto", "fp", "dwarf"), default="auto",
                    help="how user stacks are walked: 'fp' follows frame pointers (cheapest); "
                         "'dwarf' copies the top of each user stack and unwinds it with the "
@@ -291,6 +294,7 @@ def _sampler_opts(args):
     return SamplerOptions(pids=args.pids, comm=args.comm, hz=args.hz, trace_hz=args.trace_hz,
                           trace_links=args.trace_links, off_cpu=args.off_cpu,
                           off_cpu_threshold_us=args.off_cpu_threshold_us,
+                          wait_info=args.wait_info,
                           ringbuf_pages=args.ringbuf_pages, unwind=args.unwind,
                           python_native=args.python_native,
                           stack_copy_bytes=args.stack_copy_kib * 1024)

@@ -1,4 +1,5 @@
-"""What /proc says about a process: its mappings, its pid namespace, its threads, its memory.
+"""What /proc says about a process: its mappings, its pid namespace, its threads, its memory,
+its file descriptors and its network namespace's sockets.
 
 The one place that parses these files, for every layer that needs them (the
 samplers, the unwinder, the symbolizer and the runtimes), so it sits at the
@@ -14,6 +15,7 @@ gives both.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import struct
 from bisect import bisect_right
@@ -243,3 +245,105 @@ class ProcessMemory:
 
     def u8(self, addr: int) -> int:
         return self.read(addr, 1)[0]
+
+
+# -- file descriptors and sockets ------------------------------------------------
+def fd_link(pid: int, fd: int) -> str | None:
+    """What /proc/PID/fd/FD points at ("/path", "socket:[INODE]", "pipe:[INODE]",
+    "anon_inode:[eventfd]", ...), or None when the fd is closed or the process gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except (OSError, ValueError):
+        return None
+
+
+def net_namespace(pid: int) -> int | None:
+    """The inode of `pid`'s network namespace (sockets are listed per namespace)."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SocketInfo:
+    """One socket of a network namespace, as /proc/PID/net/* lists it."""
+
+    proto: str  # "tcp", "tcp6", "udp", "udp6", "unix"
+    local: str  # "127.0.0.1:8080", "[::1]:443", or a unix path ("" when unnamed)
+    remote: str  # "" when unconnected (or unix: the kernel does not list the peer)
+    state: str = ""  # TCP state name ("ESTABLISHED", ...), "" otherwise
+
+    def describe(self) -> str:
+        if self.proto == "unix":
+            return f"unix {self.local}" if self.local else "unix socket"
+        kind = self.proto.rstrip("6")
+        if self.remote:
+            return f"{kind} {self.local} -> {self.remote}"
+        return f"{kind} {self.local}" + (f" ({self.state.lower()})" if self.state else "")
+
+
+_TCP_STATES = ("", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+               "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING")
+
+
+def _inet_address(field: str, v6: bool) -> tuple[str, int]:
+    """A /proc/net/tcp address ("0100007F:1F90": 32-bit words in host byte order)."""
+    addr_hex, port_hex = field.split(":")
+    raw = bytes.fromhex(addr_hex)
+    # Each 32-bit word is printed as a host-order integer: reverse each word's bytes.
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    ip = ipaddress.IPv6Address(words) if v6 else ipaddress.IPv4Address(words)
+    if v6 and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped), int(port_hex, 16)
+    return (f"[{ip}]" if v6 else str(ip)), int(port_hex, 16)
+
+
+def parse_inet_sockets(text: str, proto: str) -> dict[int, SocketInfo]:
+    """Socket inode -> SocketInfo for a /proc/net/{tcp,tcp6,udp,udp6} text."""
+    out: dict[int, SocketInfo] = {}
+    v6 = proto.endswith("6")
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if len(f) < 10:
+            continue
+        try:
+            lip, lport = _inet_address(f[1], v6)
+            rip, rport = _inet_address(f[2], v6)
+            st = int(f[3], 16)
+            inode = int(f[9])
+        except ValueError:
+            continue
+        remote = f"{rip}:{rport}" if rport else ""
+        state = _TCP_STATES[st] if proto.startswith("tcp") and st < len(_TCP_STATES) else ""
+        out[inode] = SocketInfo(proto, f"{lip}:{lport}", remote, state)
+    return out
+
+
+def parse_unix_sockets(text: str) -> dict[int, SocketInfo]:
+    """Socket inode -> SocketInfo for a /proc/net/unix text (path, "@name" or unnamed)."""
+    out: dict[int, SocketInfo] = {}
+    for line in text.splitlines()[1:]:
+        f = line.split(None, 7)
+        if len(f) < 7:
+            continue
+        try:
+            inode = int(f[6])
+        except ValueError:
+            continue
+        out[inode] = SocketInfo("unix", f[7].strip() if len(f) > 7 else "", "")
+    return out
+
+
+def read_sockets(pid: int) -> dict[int, SocketInfo]:
+    """Every TCP, UDP and unix socket of `pid`'s network namespace, by inode."""
+    out: dict[int, SocketInfo] = {}
+    for proto in ("tcp", "tcp6", "udp", "udp6", "unix"):
+        try:
+            with open(f"/proc/{pid}/net/{proto}") as f:
+                text = f.read()
+        except OSError:
+            continue
+        out.update(parse_unix_sockets(text) if proto == "unix"
+                   else parse_inet_sockets(text, proto))
+    return out

@@ -13,21 +13,24 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from runtimes import Runtime, start_runtimes
 from symbolizer.unwind import UnwindChooser, Unwinder
 
 from .model import CPU, OFFCPU, Frame, Sample, ThreadSpan
 from .sampler import program
-from .sampler.events import CpuEvent, OffCpuEvent
+from .sampler.events import CpuEvent, OffCpuEvent, WaitInfo
 from .sampler.execs import ExecWatcher
 from .sampler.offcpu import OffCpuSampler
 from .sampler.oncpu import OnCpuSampler
 from .sampler.options import SamplerOptions
 from .sampler.reasons import classify
 from .sampler.self_exclusion import SelfExclusion
+from .sampler.syscalls import FD_FIRST, FUTEX_FIRST, syscall_name
+from .sampler.targets import FdTargets
 from .sampler.tracectx import TraceContexts
+from .sampler.wakers import interrupt_waker
 
 log = logging.getLogger("flamecam.recorder")
 
@@ -79,6 +82,11 @@ class Recorder:
         self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
         self._noted_on = self._noted_off = 0  # events already seen by _note_arrivals
         self._reasons: dict[tuple[int, tuple[int, ...]], str] = {}
+        self._syscalls: dict[tuple[int, tuple[int, ...]], str] = {}
+        self._interrupts: dict[tuple[int, tuple[int, ...]], str] = {}
+        self._fd_targets = FdTargets()
+        # Targets resolved when an interval arrived, by (tid, ts_out), until taken.
+        self._wait_targets: dict[tuple[int, int], str] = {}
         self.samples_taken = {CPU: 0, OFFCPU: 0}
         self.start_ns = 0
         self.end_ns = 0  # set by take(final=True): where in-progress intervals were cut
@@ -117,7 +125,7 @@ class Recorder:
         self._on = OnCpuSampler(self._b, self.opts.sample_hz)
         self._execs = ExecWatcher(self._b)
         if self.opts.off_cpu:
-            self._off = OffCpuSampler(self._b)
+            self._off = OffCpuSampler(self._b, self.opts.wait_info)
 
     def close(self) -> None:
         if self.traces is not None:
@@ -142,6 +150,7 @@ class Recorder:
                 self._consume()
                 self.traces.scan()
         self._consume()
+        self._fd_targets.new_round()
         self._note_arrivals()
         if self.traces is not None:
             self.traces.scan()
@@ -174,7 +183,22 @@ class Recorder:
                 rt = self._runtime_of.get(e.pid)
                 if rt is not None and e.rt_stack and self._wanted(e.pid, e.comm):
                     rt.stack(e.pid, e.rt_stack)
+        for i in range(self._noted_off, len(off)):
+            e = off[i]
+            if e.wait is not None:
+                self._note_wait(e)
         self._noted_on, self._noted_off = len(on), len(off)
+
+    def _note_wait(self, e: OffCpuEvent) -> None:
+        """Resolves what the wait was on while its descriptor most likely still is that."""
+        w = e.wait
+        # A runtime stack id exists only for a process a runtime registered.
+        rt = self._runtime_of.get(w.waker_pid)
+        if rt is not None and w.waker_rt and not self._self.excluded(w.waker_pid):
+            rt.stack(w.waker_pid, w.waker_rt)
+        key = (e.tid, e.ts_out)
+        if key not in self._wait_targets and self._syscall(w.nr, e.kstack) in FD_FIRST:
+            self._wait_targets[key] = self._fd_targets.resolve(e.pid, _fd(w.arg0))
 
     def take(self, final: bool = False) -> list[Sample]:
         """Symbolized samples since the last call.
@@ -202,6 +226,7 @@ class Recorder:
         out: list[Sample] = []
         out.extend(self._cpu_samples(cpu_events))
         out.extend(self._off_samples(off_events))
+        self._wait_targets.clear()
         self._stack_cache.clear()
         for rt in self.runtimes:
             rt.end_batch()
@@ -346,28 +371,91 @@ class Recorder:
                 rt = self._runtime_of.get(e.pid)
                 if rt is not None:
                     reason = rt.reason(e.pid, reason, bool(e.lock_wait))
-                out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns, reason=reason, **common))
+                labels = self._wait_labels(e, reason) if e.wait is not None else {}
+                out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns, reason=reason,
+                                  labels=labels, **common))
             if e.runq_ns > 0:
                 out.append(Sample(ts_ns=ts + e.blocked_ns, value_ns=e.runq_ns,
                                   reason="runqueue", **common))
         self.samples_taken[OFFCPU] += len(out)
         return out
 
-    def _reason(self, state: int, kstack: tuple[int, ...]) -> str:
-        """The kernel's off-CPU reason for a blocking stack, classified once per stack.
+    def _by_kernel_stack(self, cache: dict, key: tuple, kstack: tuple[int, ...],
+                         judge: Callable[[list[str]], str]) -> str:
+        """`judge(kernel frame names)`, computed once per `key` (which holds `kstack`).
 
-        It depends only on the state and the kernel frames, whose names do not
-        change while the agent runs; the same few stacks block all the time.
+        Kernel names do not change while the agent runs, and the same few
+        stacks block (and wake) all the time.
         """
-        key = (state, kstack)
-        reason = self._reasons.get(key)
-        if reason is None:
-            names = [f.name for f in self.sym.kernel_frames(kstack)] if kstack else []
-            reason = classify(state, names)
-            if len(self._reasons) >= REASON_CACHE_LIMIT:
-                self._reasons.clear()
-            self._reasons[key] = reason
-        return reason
+        v = cache.get(key)
+        if v is None:
+            v = judge([f.name for f in self.sym.kernel_frames(kstack)] if kstack else [])
+            if len(cache) >= REASON_CACHE_LIMIT:
+                cache.clear()
+            cache[key] = v
+        return v
+
+    def _reason(self, state: int, kstack: tuple[int, ...]) -> str:
+        """The kernel's off-CPU reason for a blocking stack."""
+        return self._by_kernel_stack(self._reasons, (state, kstack), kstack,
+                                     lambda names: classify(state, names))
+
+    def _syscall(self, nr: int, kstack: tuple[int, ...]) -> str:
+        """The system call of a blocking kernel stack ("" when none)."""
+        return self._by_kernel_stack(self._syscalls, (nr, kstack), kstack,
+                                     lambda names: syscall_name(nr, names))
+
+    def _interrupt(self, w: WaitInfo) -> str:
+        """Which interrupt woke the thread ("" when a thread did)."""
+        return self._by_kernel_stack(self._interrupts, (w.waker_tid == 0, w.waker_kstack),
+                                     w.waker_kstack,
+                                     lambda names: interrupt_waker(names, w.waker_tid))
+
+    def _wait_labels(self, e: OffCpuEvent, reason: str) -> dict[str, str]:
+        """Why an interval kept one by one waited: system call, target, waker (pprof labels).
+
+        `waker_stack` is the waker's stack at the wakeup, root first, in
+        folded form; an interrupt's is its kernel part only (the user part
+        belongs to whatever it interrupted).
+        """
+        w = e.wait
+        out: dict[str, str] = {}
+        call = self._syscall(w.nr, e.kstack)
+        if call:
+            out["syscall"] = call
+            target = self._target(e, call, reason)
+            if target:
+                out["target"] = target
+        if not w.woken or not w.waker_kstack:
+            # Not walked (the wait was under the threshold when it ended, and
+            # run-queue delay made it long): an interrupt cannot be told from
+            # the task it interrupted, so no waker is named.
+            return out
+        kind = self._interrupt(w)
+        if kind:
+            out["waker_comm"] = kind
+            out["waker_kind"] = "interrupt"
+            frames = tuple(reversed(self.sym.kernel_frames(w.waker_kstack)))
+        else:
+            out["waker_kind"] = "thread"
+            out["waker_pid"] = str(w.waker_pid)
+            out["waker_tid"] = str(w.waker_tid)
+            out["waker_comm"] = w.waker_comm
+            out["waker_thread"] = self._thread_name(w.waker_pid, w.waker_tid, w.waker_comm)
+            py = 0 if self._self.excluded(w.waker_pid) else w.waker_rt
+            ustack = self.unwinder.copied_stack(w.waker_ucopy, w.waker_ustack)
+            frames = self._frames(w.waker_pid, w.waker_kstack, ustack, py)
+        if frames:
+            out["waker_stack"] = ";".join(f.folded_name() for f in frames)
+        return out
+
+    def _target(self, e: OffCpuEvent, call: str, reason: str) -> str:
+        if call in FUTEX_FIRST:
+            return "the GIL" if reason == "gil" else f"futex 0x{e.wait.arg0:x}"
+        if call in FD_FIRST:
+            hit = self._wait_targets.get((e.tid, e.ts_out))
+            return hit if hit is not None else self._fd_targets.resolve(e.pid, _fd(e.wait.arg0))
+        return ""
 
     def _forget_exited(self) -> None:
         """Drops the state of processes that exited (checked once per take).
@@ -390,6 +478,7 @@ class Recorder:
     def _forget(self, pid: int) -> None:
         """Drops what is known of `pid`: it exited, or exec'd another program."""
         self._proc_names.pop(pid, None)
+        self._fd_targets.forget(pid)
         self._self.forget(pid)
         self.sym.process_exited(pid)
         self.unwinder.process_exited(pid)
@@ -398,6 +487,12 @@ class Recorder:
             rt.process_exited(pid)
         if self.traces is not None:  # an exec'd image has no table (or a new one)
             self.traces.forget(pid)
+
+
+def _fd(arg: int) -> int:
+    """A descriptor argument as the kernel reads it (an int in a 64-bit register)."""
+    arg &= 0xFFFF_FFFF
+    return arg - (1 << 32) if arg >= 1 << 31 else arg
 
 
 def _task_comm(pid: int, tid: int) -> str:

@@ -19,6 +19,7 @@ from profiler.query.engine import (
 )
 from profiler.query.selector import parse_selector
 from profiler.query.traces import TraceQueryError, scoped
+from profiler.query.waits import waits_by_target
 from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
 from profiler.web.params import INT64_MAX, QueryError, parse_duration, parse_int, parse_range
@@ -199,6 +200,13 @@ def timeline():
 def threads():
     eng, sel = _scoped(_selection())
     return jsonify(threads=eng.threads(sel))
+
+
+@bp.get("/api/v1/waits")
+def waits():
+    """Kept off-CPU intervals by what they waited on, most waited first."""
+    eng, sel = _scoped(_selection())
+    return jsonify(waits=waits_by_target(eng, sel, _int_arg("limit", 100, hi=1_000_000)))
 
 
 @bp.get("/api/v1/thread-timeline")

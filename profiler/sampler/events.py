@@ -14,8 +14,9 @@ from typing import NamedTuple
 # regs (ip, sp, bp), copy_bytes, pad, rt_stack, link (trace id, span id), weight, pad
 CPU_HEADER = struct.Struct("<QIIIHH16sQQQIIQ16s8sII")
 # struct off_event: ts_out, ts_wake, ts_in, pid, tid, cpu, state, kstack, ustack,
-# ucopy, pad, comm, rt_stack, lock_wait, pad, link (trace id, span id)
-OFF_EVENT = struct.Struct("<QQQIIIIiiII16sQII16s8s")
+# ucopy, pad, comm, rt_stack, lock_wait, pad, link (trace id, span id), wait (WAIT_INFO)
+WAIT_INFO = "QQQQIIiiII16s"
+OFF_EVENT = struct.Struct("<QQQIIIIiiII16sQII16s8s" + WAIT_INFO)
 # struct agg_key / agg_val
 AGG_KEY = struct.Struct("<IIIIiiIIQ16s8s")
 AGG_VAL = struct.Struct("<QQQQII16s")
@@ -39,6 +40,32 @@ class CpuEvent(NamedTuple):
     trace_id: bytes = bytes(16)  # the span the thread served (bpf/tracectx.h), zeros: none
     span_id: bytes = bytes(8)
     weight: int = 1  # event periods this sample stands for (1 in `weight` kept)
+
+
+class WaitInfo(NamedTuple):
+    """What an interval waited in and who ended it, as the kernel saw it (struct wait_info).
+
+    `nr` is the saved orig_ax: a system call number only if the blocking
+    kernel stack went through the system call entry (user space checks).
+    A waker with tid 0 and pid 0 was the idle task, i.e. an interrupt; any
+    other waker may still be a task an interrupt happened to interrupt:
+    its kernel stack says (profiler/sampler/wakers.py).
+    """
+
+    nr: int
+    arg0: int
+    arg1: int
+    waker_pid: int
+    waker_tid: int
+    waker_comm: str
+    waker_kstack: tuple[int, ...] = ()
+    waker_ustack: tuple[int, ...] = ()
+    waker_rt: int = 0
+    waker_ucopy: int = 0  # id of a StackCopy of the waker's user stack
+
+    @property
+    def woken(self) -> bool:
+        return bool(self.waker_pid or self.waker_tid or self.waker_comm)
 
 
 class OffCpuEvent(NamedTuple):
@@ -65,6 +92,7 @@ class OffCpuEvent(NamedTuple):
     lock_wait: int = 0  # 1: blocked on the runtime's own lock (the GIL)
     trace_id: bytes = bytes(16)  # the span the thread served when it left the CPU
     span_id: bytes = bytes(8)
+    wait: WaitInfo | None = None  # intervals kept one by one only, not the kernel's sums
 
 
 class StackCopy(NamedTuple):

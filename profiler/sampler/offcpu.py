@@ -14,7 +14,16 @@ from __future__ import annotations
 import ctypes
 import time
 
-from .events import AGG_KEY, AGG_VAL, OFF_COPY, OFF_EVENT, OffCpuEvent, StackCopy, comm_str
+from .events import (
+    AGG_KEY,
+    AGG_VAL,
+    OFF_COPY,
+    OFF_EVENT,
+    OffCpuEvent,
+    StackCopy,
+    WaitInfo,
+    comm_str,
+)
 
 _EFAULT = -14
 SPILLED_ID = 0x40000000  # bpf/offcpu.c: a stack spilled under its own id
@@ -38,8 +47,9 @@ def split_interval(state: int, t_out: int, t_wake: int, t_in: int) -> tuple[int,
 class OffCpuSampler:
     """Collects off-CPU intervals and resolves their stack ids to addresses."""
 
-    def __init__(self, b):
+    def __init__(self, b, wait_info: bool = True):
         self._b = b
+        self._wait_info = wait_info  # compiled in (SamplerOptions.wait_info)
         self._stacks = b[b"off_stacks"]
         self._spilled = b[b"off_spilled"]
         self._gen = 0
@@ -63,13 +73,23 @@ class OffCpuSampler:
     def _on_event(self, _ctx, data, size) -> int:
         # Resolve stack ids now: ids can be reused once the map is cleared.
         (t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, ucopy, _, comm, rt, lock,
-         _, trace, span) = OFF_EVENT.unpack(ctypes.string_at(data, size))
+         _, trace, span, *wait) = OFF_EVENT.unpack(ctypes.string_at(data, size))
         blocked, runq = split_interval(state, t_out, t_wake, t_in)
         self.events.append(
             OffCpuEvent(t_out, pid, tid, cpu, comm_str(comm), state, blocked, runq, 1,
-                        self._stack(kid), self._stack(uid), ucopy, rt, lock, trace, span)
+                        self._stack(kid), self._stack(uid), ucopy, rt, lock, trace, span,
+                        self._wait(*wait))
         )
         return 0
+
+    def _wait(self, nr: int, arg0: int, arg1: int, waker_rt: int, waker_pid: int,
+              waker_tid: int, waker_kstack: int, waker_ustack: int, waker_ucopy: int,
+              _pad: int, waker_comm: bytes) -> WaitInfo | None:
+        if not self._wait_info:
+            return None
+        return WaitInfo(nr, arg0, arg1, waker_pid, waker_tid, comm_str(waker_comm),
+                        self._stack(waker_kstack), self._stack(waker_ustack), waker_rt,
+                        waker_ucopy)
 
     def forget_copies(self) -> None:
         """Makes the kernel send fresh stack copies instead of referring to old ones."""
@@ -130,11 +150,15 @@ class OffCpuSampler:
             if s.ts_out >= now_ns:
                 continue
             blocked, runq = split_interval(s.state, s.ts_out, s.ts_wake, now_ns)
+            w = s.wait
             self.events.append(
                 OffCpuEvent(s.ts_out, s.tgid, k.value, s.cpu, comm_str(bytes(s.comm)), s.state,
                             blocked, runq, 1, self._stack(s.kstack), self._stack(s.ustack),
                             s.ucopy, s.rt_stack, s.lock_wait, bytes(s.link.trace_id),
-                            bytes(s.link.span_id))
+                            bytes(s.link.span_id),
+                            self._wait(w.nr, w.arg0, w.arg1, w.waker_rt, w.waker_pid,
+                                       w.waker_tid, w.waker_kstack, w.waker_ustack,
+                                       w.waker_ucopy, 0, bytes(w.waker_comm)))
             )
 
     def take(self) -> list[OffCpuEvent]:

@@ -22,6 +22,8 @@ class SamplerOptions:
     trace_links: bool = True  # read thread-context tables (bpf/tracectx.h) at all
     off_cpu: bool = True
     off_cpu_threshold_us: int = 1000
+    # Why kept off-CPU intervals waited: system call, target, waker and its stacks.
+    wait_info: bool = True
     python_native: bool = False  # keep interpreter-internal native frames
     unwind: str = "auto"  # auto | fp | dwarf (see symbolizer/unwind/policy.py)
     stack_copy_bytes: int = 16384

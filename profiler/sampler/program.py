@@ -62,6 +62,7 @@ def cflags(opts: SamplerOptions) -> list[str]:
         f"-DLEAF_COPY_BYTES={opts.leaf_copy_bytes if opts.unwind == 'auto' else 0}",
         f"-DKEEP_EVERY={opts.keep_every if opts.trace_links else 1}",
         f"-DFLAMECAM_TRACE_LINKS={1 if opts.trace_links else 0}",
+        f"-DFLAMECAM_WAITS={1 if opts.wait_info else 0}",
         "-Wno-macro-redefined",
     ]
 

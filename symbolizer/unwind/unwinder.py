@@ -98,10 +98,14 @@ class Unwinder:
 
     def off_cpu_stack(self, e: OffCpuEvent) -> tuple[int, ...]:
         """An off-CPU user stack: unwound from its copy when it has one."""
-        hit = self._copy_addrs.get(e.ucopy) if e.ucopy else None
+        return self.copied_stack(e.ucopy, e.ustack)
+
+    def copied_stack(self, ucopy: int, ustack: tuple[int, ...]) -> tuple[int, ...]:
+        """A user stack sent as an off-CPU stack copy (blocked or waker): unwound, else the walk."""
+        hit = self._copy_addrs.get(ucopy) if ucopy else None
         if hit is None:
-            return e.ustack
-        return tuple(join_fp_walk(*hit[:2], e.ustack, hit[2]))
+            return ustack
+        return tuple(join_fp_walk(*hit[:2], ustack, hit[2]))
 
     def process_exited(self, pid: int) -> None:
         if self.chooser is not None:

@@ -98,7 +98,7 @@ def c_layouts(tmp_path_factory) -> dict[str, tuple[list[tuple[int, int]], int]]:
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed")
     structs = _structs()
-    order = ["user_regs", "trace_link"] + [name for name, _, _ in PAIRS + NAMED]
+    order = ["user_regs", "trace_link", "wait_info"] + [name for name, _, _ in PAIRS + NAMED]
     src = [PRELUDE] + [f"struct {n} {{{structs[n]}}};" for n in order]
     src.append("int main(void) {")
     for name, _, stop in PAIRS + NAMED:
