@@ -100,9 +100,8 @@ def test_command_not_found_exits_127(tmp_path):
     assert "cannot run '/no/such/program'" in r.stderr
 
 
-def test_ctrl_c_stops_both_and_writes_the_file(launched_exe, tmp_path):
-    out = tmp_path / "ctrl-c.folded"
-    # A terminal's Ctrl-C goes to the foreground process group: flamecam and COMMAND.
+def _interrupted_recording(launched_exe, out, to_group: bool) -> tuple[int, str, int]:
+    """Records a 60 s command, interrupts after 1 s; (exit status, stderr, command pid)."""
     p = subprocess.Popen([sys.executable, "-m", "profiler.cli", "record", "-o", str(out), "--",
                           str(launched_exe), "60", "0"], cwd=ROOT, start_new_session=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -112,35 +111,31 @@ def test_ctrl_c_stops_both_and_writes_the_file(launched_exe, tmp_path):
             time.sleep(0.1)
         assert child, "the command never started"
         time.sleep(1.0)
-        os.killpg(p.pid, signal.SIGINT)
+        if to_group:
+            os.killpg(p.pid, signal.SIGINT)
+        else:
+            p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=30)
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-    assert p.returncode == 128 + signal.SIGINT, err
+    return p.returncode, err, child
+
+
+def test_ctrl_c_stops_both_and_writes_the_file(launched_exe, tmp_path):
+    # A terminal's Ctrl-C goes to the foreground process group: flamecam and COMMAND.
+    out = tmp_path / "ctrl-c.folded"
+    status, err, child = _interrupted_recording(launched_exe, out, to_group=True)
+    assert status == 128 + signal.SIGINT, err
     assert "burn_a" in out.read_text()
     assert not _alive(child)
 
 
 def test_ctrl_c_sent_to_flamecam_alone_still_ends_the_command(launched_exe, tmp_path):
     out = tmp_path / "int.folded"
-    p = subprocess.Popen([sys.executable, "-m", "profiler.cli", "record", "-o", str(out), "--",
-                          str(launched_exe), "60", "0"], cwd=ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (child := _child_running(p.pid, "launched")):
-            time.sleep(0.1)
-        assert child, "the command never started"
-        time.sleep(1.0)
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 128 + signal.SIGINT, err
+    status, err, child = _interrupted_recording(launched_exe, out, to_group=False)
+    assert status == 128 + signal.SIGINT, err
     assert out.exists() and "burn_a" in out.read_text()
     assert not _alive(child)
 

@@ -13,15 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile uint64_t sink;
+#include "burn.h"
 
-#define BURN(name)                                              \
-    __attribute__((noinline)) void name(long n)                 \
-    {                                                           \
-        volatile long frame = 0;                                \
-        for (long i = 0; i < n; i++)                            \
-            sink += i * i + frame;                              \
-    }
+
 BURN(burn_a)
 BURN(burn_b)
 BURN(child_burn)

@@ -19,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile uint64_t sink;
+#include "burn.h"
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long b_units = 3;
 /* Every thread names itself, then waits here with main: a reader of
@@ -32,16 +33,6 @@ static void set_name(const char *name)
     pthread_barrier_wait(&named);
 }
 
-/* The volatile local gives the leaves a stack frame: gcc 12 omits the frame
- * pointer of frameless leaves even with -mno-omit-leaf-frame-pointer, and
- * the caller (work) would then vanish from frame-pointer stacks. */
-#define BURN(name)                                              \
-    __attribute__((noinline)) void name(long n)                 \
-    {                                                           \
-        volatile long frame = 0;                                \
-        for (long i = 0; i < n; i++)                            \
-            sink += i * i + frame;                              \
-    }
 BURN(burn_a)
 BURN(burn_b)
 
