@@ -8,7 +8,8 @@ blocks to compact). Ids of stacks and frames are the backend's own: a query
 gets stack ids with values, then asks for their frames.
 
 Trace linking adds span tables beside these in their own modules (the few
-samples linked to a span reach them as `Sample`s, not through `write`).
+samples linked to a span reach them as `Sample`s, not through `write`); the
+trace queries read them through `TraceReader`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from profiler.model import Frame
+from profiler.model import Frame, Span, ThreadSpan
 from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
 
 
@@ -152,4 +153,114 @@ class MaintainedStore(ProfileStore, Protocol):
 
     def expire(self, ended_before_ns: int) -> int:
         """Delete blocks (and agent batch records) older than the time; returns blocks."""
+        ...
+
+
+# ------------------------------------------------------------------- traces
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRoot:
+    """The local root span of a trace in one service (what a trace list shows)."""
+
+    trace_id: str
+    span_id: str
+    name: str
+    route: str
+    service: str
+    start_ns: int
+    duration_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedSample:
+    """One stored sample of a trace; `stack_id` names a row of the stacks table."""
+
+    trace_id: str
+    span_id: str
+    kind: str
+    ts_ns: int
+    pid: int
+    tid: int
+    thread_name: str
+    comm: str
+    cpu: int
+    stack_id: int
+    value_ns: int
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RootBox:
+    """Local roots started in [lo, hi) that lasted [min_ns, max_ns] (a brushed area)."""
+
+    lo: int
+    hi: int
+    min_ns: int
+    max_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class RootFilter:
+    """Which local roots of a service a query means.
+
+    Started in [lo, hi); of one endpoint (root span name or `http.route`) when
+    `endpoint` is given; lasting at least `min_ns` and at most `max_ns` (when
+    given); outside the box `outside` (when given: "the rest" of a brush).
+    """
+
+    service: str
+    lo: int
+    hi: int
+    endpoint: str = ""
+    min_ns: int = 0
+    max_ns: int | None = None
+    outside: RootBox | None = None
+
+
+class TraceReader(Protocol):
+    """What the trace queries read: spans, thread spans and samples linked to traces.
+
+    Every method may raise `StoreUnavailable`.
+    """
+
+    def services(self, tenant: str, lo: int, hi: int) -> list[str]:
+        """Services with a local root started in [lo, hi), by name."""
+        ...
+
+    def roots(self, tenant: str, service: str, lo: int, hi: int, *, endpoint: str = "",
+              min_ns: int = 0, limit: int = 100) -> list[TraceRoot]:
+        """One local root per trace started in [lo, hi), longest first."""
+        ...
+
+    def select_roots(self, tenant: str, where: RootFilter, limit: int
+                     ) -> tuple[list[TraceRoot], int]:
+        """The `limit` latest matching roots (one per trace), and how many match."""
+        ...
+
+    def root_durations(self, tenant: str, service: str, lo: int, hi: int,
+                       endpoint: str = "") -> list[tuple[str, int]]:
+        """(root name, duration ns) of every local root of the service in [lo, hi)."""
+        ...
+
+    def root_points(self, tenant: str, service: str, lo: int, hi: int,
+                    endpoint: str = "") -> list[tuple[int, int]]:
+        """(start ns, duration ns) of every local root of the service in [lo, hi)."""
+        ...
+
+    def spans_of(self, tenant: str, trace_id: str) -> list[Span]:
+        ...
+
+    def thread_spans_of(self, tenant: str, trace_ids: Iterable[str]) -> list[ThreadSpan]:
+        ...
+
+    def samples_of(self, tenant: str, trace_ids: Iterable[str], *,
+                   kinds: Iterable[str] = ..., span_ids: Iterable[str] | None = None
+                   ) -> list[LinkedSample]:
+        ...
+
+    def stack_values_of(self, tenant: str, trace_ids: Iterable[str],
+                        kinds: Iterable[str]) -> dict[int, int]:
+        """Stack id -> summed value of the traces' linked samples of those kinds."""
         ...

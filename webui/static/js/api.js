@@ -140,3 +140,13 @@ export const api = {
   threadTimeline: (query, from, until, tid, signal) =>
     getJSON("api/v1/thread-timeline", { query, ...range(from, until), tid }, signal),
 };
+
+// The trace API (docs/CONTRACTS.md): services with traces, the scatter, lists,
+// endpoints and slow-vs-fast comparisons.
+export const traceApi = {
+  services: (from, until, signal) => getJSON("api/v1/trace-services", range(from, until), signal),
+  scatter: (params, signal) => getJSON("api/v1/traces/scatter", params, signal),
+  list: (params, signal) => getJSON("api/v1/traces", params, signal),
+  endpoints: (params, signal) => getJSON("api/v1/endpoints", params, signal),
+  diff: (params, signal) => getJSON("api/v1/traces/diff", params, signal),
+};
