@@ -13,9 +13,11 @@ Screenshots: test-artifacts/screenshots/traces-list/.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -234,5 +236,40 @@ def test_no_traces_says_where_to_send_them(page, tmp_path):
         text = empty.inner_text()
         assert f"OpenTelemetry exporter at {srv.url}" in text and "README" in text
         shoot(page, "04-no-traces")
+    finally:
+        stop_server(srv)
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def otlp_json(service: str, names: list[str], start_ns: int) -> bytes:
+    """Spans as the OTLP/HTTP JSON exporter sends them, one root per name."""
+    spans = [{"traceId": f"{i + 1:032x}", "spanId": f"{i + 1:016x}", "name": name, "kind": 2,
+              "startTimeUnixNano": str(start_ns + i * 10**9),
+              "endTimeUnixNano": str(start_ns + i * 10**9 + (i + 1) * 10**7)}
+             for i, name in enumerate(names)]
+    return json.dumps({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name",
+                                     "value": {"stringValue": service}}]},
+        "scopeSpans": [{"spans": spans}]}]}).encode()
+
+
+def test_span_names_render_as_text(page, tmp_path):
+    srv = start_server(tmp_path, Path(tmp_path) / "server.log")
+    try:
+        body = otlp_json(f"svc {HOSTILE}", [HOSTILE, f"GET /a{HOSTILE}"],
+                         time.time_ns() - 60 * 10**9)
+        r = requests.post(srv.url + "/v1/traces", data=body,
+                          headers={"Content-Type": "application/json"}, timeout=10)
+        assert r.status_code == 200, r.text
+        open_traces(page, srv.url)
+        row = page.locator(".endpoints-table tbody tr").first
+        row.wait_for()
+        names = page.locator(".endpoints-table td.name").all_inner_texts()
+        assert sorted(names) == sorted([HOSTILE, f"GET /a{HOSTILE}"])
+        assert page.locator("#tr-service").input_value() == f"svc {HOSTILE}"
+        assert page.locator("#view-traces img").count() == 0
+        assert page.locator(".traces-table a.trace-link", has_text=HOSTILE).count() == 2
     finally:
         stop_server(srv)
