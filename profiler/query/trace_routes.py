@@ -19,15 +19,18 @@ bp = Blueprint("traces", __name__)
 MAX_LIMIT = 10_000
 
 
+def _range() -> tuple[int, int]:
+    try:
+        return parse_range(request.args)
+    except QueryError as e:
+        raise BadRequest(400, str(e)) from None
+
+
 def _service_range() -> tuple[str, int, int]:
     service = request.args.get("service", "").strip()
     if not service:
         raise BadRequest(400, "service is required")
-    try:
-        lo, hi = parse_range(request.args)
-    except QueryError as e:
-        raise BadRequest(400, str(e)) from None
-    return service, lo, hi
+    return service, *_range()
 
 
 def _number(name: str, default: float, lo: float, hi: float) -> float:
@@ -80,11 +83,7 @@ def trace_scatter():
 
 @bp.get("/api/v1/trace-services")
 def trace_services():
-    try:
-        lo, hi = parse_range(request.args)
-    except QueryError as e:
-        raise BadRequest(400, str(e)) from None
-    return jsonify(services=state().traces.services(tenant(), lo, hi))
+    return jsonify(services=state().traces.services(tenant(), *_range()))
 
 
 _MS_MAX = INT64_MAX / 1e6  # a time or duration in ms that still fits int64 ns

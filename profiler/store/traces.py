@@ -208,13 +208,7 @@ class TraceStore:
             for chunk in _chunks([i for i, _ in ids]):
                 rows.extend(conn.execute(select(*c2).where(c.id.in_(chunk))))
         rows.sort(key=lambda r: (-r[6], r[0]))
-        out: list[TraceRoot] = []
-        seen: set[bytes] = set()
-        for r in rows:
-            if r[0] not in seen:
-                seen.add(r[0])
-                out.append(TraceRoot(r[0].hex(), r[1].hex(), *r[2:]))
-        return out[:limit]
+        return _one_per_trace(rows, limit)
 
     @_unavailable
     def root_durations(self, tenant: str, service: str, lo: int, hi: int,
@@ -279,13 +273,7 @@ class TraceStore:
             rows = conn.execute(select(*cols).where(*cond)
                                 .order_by(c.start_ns.desc(), c.id.desc())
                                 .limit(max(1, limit) + 16)).all()
-        out: list[TraceRoot] = []
-        seen: set[bytes] = set()
-        for r in rows:
-            if r[0] not in seen:
-                seen.add(r[0])
-                out.append(TraceRoot(r[0].hex(), r[1].hex(), *r[2:]))
-        return out[:limit], int(total or 0)
+        return _one_per_trace(rows, limit), int(total or 0)
 
     @_unavailable
     def stack_values_of(self, tenant: str, trace_ids: Iterable[str],
@@ -412,6 +400,18 @@ def _ids_by_key(store: Store, conn: Connection, table, rows: dict[bytes, dict]
         conn.execute(store.insert(table), new)
         lookup([r["key"] for r in new])
     return out
+
+
+def _one_per_trace(rows: Iterable, limit: int) -> list[TraceRoot]:
+    """The first root of each trace among (trace_id, span_id, name, route, service,
+    start_ns, duration_ns) rows, in their order, at most `limit`."""
+    out: list[TraceRoot] = []
+    seen: set[bytes] = set()
+    for r in rows:
+        if r[0] not in seen:
+            seen.add(r[0])
+            out.append(TraceRoot(r[0].hex(), r[1].hex(), *r[2:]))
+    return out[:limit]
 
 
 def _root_range(tenant: str, service: str, lo: int, hi: int) -> list:
