@@ -52,8 +52,9 @@ def sides(traces: TraceReader, tenant: str, c: Comparison
                                       "min_ms": b.min_ns / 1e6, "max_ms": b.max_ns / 1e6}}
     slow, fast = c.slow_ns, c.fast_ns
     if slow is None or fast is None:
-        ds = sorted(d for _, d in traces.root_durations(tenant, c.service, c.lo, c.hi,
-                                                         c.endpoint))
+        ds = sorted(d for by_name in traces.root_durations(tenant, c.service, c.lo, c.hi,
+                                                            c.endpoint).values()
+                    for d in by_name)
         if ds:
             slow = percentile(ds, 90) if slow is None else slow
             fast = percentile(ds, 50) if fast is None else fast

@@ -28,16 +28,12 @@ def scatter(traces: TraceReader, tenant: str, service: str, lo: int, hi: int,
                                        max_points)
     if total <= max_points:
         return {"mode": "points", "total": total, "points": [_point(r) for r in roots]}
-    pts = traces.root_points(tenant, service, lo, hi, endpoint)
-    t0 = min(t for t, _ in pts)
-    t1 = max(t for t, _ in pts) + 1
-    dmax = max(d for _, d in pts) + 1
-    counts = [0] * (X_BINS * Y_BINS)
-    for t, d in pts:
-        x = (t - t0) * X_BINS // (t1 - t0)
-        y = d * Y_BINS // dmax
-        counts[y * X_BINS + x] += 1
+    grid = traces.root_grid(tenant, service, lo, hi, X_BINS, Y_BINS, endpoint)
+    if grid is None:  # all gone since the count
+        return {"mode": "points", "total": 0, "points": []}
     slowest = traces.roots(tenant, service, lo, hi, endpoint=endpoint, limit=EXEMPLARS)
-    return {"mode": "heatmap", "total": len(pts), "points": [_point(r) for r in slowest],
-            "heatmap": {"from_ms": t0 / 1e6, "until_ms": t1 / 1e6, "max_ms": dmax / 1e6,
-                        "x_bins": X_BINS, "y_bins": Y_BINS, "counts": counts}}
+    return {"mode": "heatmap", "total": sum(grid["counts"]),
+            "points": [_point(r) for r in slowest],
+            "heatmap": {"from_ms": grid["from_ns"] / 1e6, "until_ms": grid["until_ns"] / 1e6,
+                        "max_ms": grid["max_ns"] / 1e6, "x_bins": X_BINS, "y_bins": Y_BINS,
+                        "counts": grid["counts"]}}

@@ -240,13 +240,15 @@ class TraceReader(Protocol):
         ...
 
     def root_durations(self, tenant: str, service: str, lo: int, hi: int,
-                       endpoint: str = "") -> list[tuple[str, int]]:
-        """(root name, duration ns) of every local root of the service in [lo, hi)."""
+                       endpoint: str = "") -> dict[str, list[int]]:
+        """Root name -> durations (ns, ascending) of the service's local roots in [lo, hi)."""
         ...
 
-    def root_points(self, tenant: str, service: str, lo: int, hi: int,
-                    endpoint: str = "") -> list[tuple[int, int]]:
-        """(start ns, duration ns) of every local root of the service in [lo, hi)."""
+    def root_grid(self, tenant: str, service: str, lo: int, hi: int, x_bins: int,
+                  y_bins: int, endpoint: str = "") -> dict | None:
+        """Counts of local roots on a grid of start time by duration over their own
+        extent: `{"from_ns", "until_ns", "max_ns", "counts"}` (row by row from
+        duration 0); None when there are none."""
         ...
 
     def spans_of(self, tenant: str, trace_id: str) -> list[Span]:

@@ -108,9 +108,6 @@ export class Scatter {
       ctx.lineTo(M.left + p.w, y);
       ctx.stroke();
       ctx.setLineDash([]);
-      ctx.fillStyle = line.color;
-      ctx.textBaseline = "bottom";
-      ctx.fillText(line.label, M.left + p.w - ctx.measureText(line.label).width - 4, y - 2);
     }
     // Slowest last, so they stay on top.
     const order = [...this.points].sort((a, b) => a[1] - b[1]);
@@ -122,6 +119,19 @@ export class Scatter {
       ctx.fill();
     }
     ctx.globalAlpha = 1;
+    // Threshold labels over the dots, on a white ground so they stay readable.
+    ctx.textBaseline = "middle";
+    for (const line of this.lines) {
+      const y = this.yOf(line.ms, p);
+      const w = ctx.measureText(line.label).width;
+      const x = M.left + p.w - w - 6;
+      ctx.fillStyle = "rgba(255, 255, 255, 0.9)";
+      ctx.fillRect(x - 3, y - 8, w + 6, 16);
+      ctx.strokeStyle = line.color;
+      ctx.strokeRect(x - 2.5, y - 7.5, w + 5, 15);
+      ctx.fillStyle = line.color;
+      ctx.fillText(line.label, x, y);
+    }
     const box = this.drag ? this.dragBox() : this.box && this.boxPixels(this.box, p);
     if (box) {
       ctx.fillStyle = "rgba(26, 95, 180, 0.15)";
@@ -170,7 +180,8 @@ export class Scatter {
         ctx.fillStyle = `hsl(22, 85%, ${92 - 50 * t}%)`;
         const left = this.xOf(hm.from_ms + x * cw, p);
         const top = this.yOf((y + 1) * ch, p);
-        ctx.fillRect(left, top, Math.max(1, this.xOf(hm.from_ms + (x + 1) * cw, p) - left), Math.max(1, this.yOf(y * ch, p) - top));
+        // Half a pixel wider and taller than the cell: no seams between cells.
+        ctx.fillRect(left, top, Math.max(1, this.xOf(hm.from_ms + (x + 1) * cw, p) - left + 0.5), Math.max(1, this.yOf(y * ch, p) - top + 0.5));
       }
     }
   }

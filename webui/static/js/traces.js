@@ -189,10 +189,11 @@ export class TracesView {
       colorOf = (p) => color.get(p[3]);
       legend = names.slice(0, 12).map((n) => [color.get(n), n]);
     }
+    if (data.mode === "heatmap") legend.push(["hsl(22, 85%, 62%)", "requests per cell (darker: more)"]);
     this.scatter.setData(data, { colorOf, box, lines });
     this.scatterLegend.replaceChildren(
-      ...legend.map(([c, text]) => {
-        const dot = el("i", { className: "dot" });
+      ...legend.map(([c, text], i) => {
+        const dot = el("i", { className: data.mode === "heatmap" && i === legend.length - 1 ? "" : "dot" });
         dot.style.background = c;
         return el("span", { className: "item" }, [dot, text]);
       }),
