@@ -3,7 +3,7 @@
 // flame graphs as a diff in time per request, and their breakdowns side by side.
 
 import { traceApi } from "./api.js";
-import { reasonColor, reasonsIn } from "./colors.js";
+import { offcpuReason, reasonColor, reasonsIn } from "./colors.js";
 import { el, fmtDuration, swatches } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { errorBox, loading } from "./states.js";
@@ -52,7 +52,11 @@ export class SlowFastView {
         el("h2", { text: "Differential wall flame graph, time per request (red: more in the slow requests, green: less)" }),
         this.flameBox,
       ]),
-      el("div", { className: "panel" }, [el("h2", { text: "Functions by extra time per request (B minus A)" }), this.tableBox]),
+      el("div", { className: "panel" }, [
+        el("h2", { text: "Functions by extra time per request (B minus A)" }),
+        el("p", { className: "hint", text: "Own time: a Python function's own time with the native and kernel code it calls and its generator expressions (a wait counts as its off-CPU reason); native code outside Python counts as itself." }),
+        this.tableBox,
+      ]),
     ]);
     host.append(el("div", { className: "panel" }, [this.title, this.summary, this.form]), this.state, this.results);
     this.panel = new FlamePanel(this.flameBox, { label: "Slow vs fast flame graph", idPrefix: "sf" });
@@ -192,19 +196,28 @@ export class SlowFastView {
     this.breakdownBox.replaceChildren(
       el("div", { className: "sf-bars" }, [bar(b, "B", "side-b-text"), bar(a, "A", "side-a-text")]),
       el("div", { className: "legend" }, swatches(parts.map(([, text, color]) => [color, text]))),
-      el("table", { className: "data sf-breakdown-table" }, [
-        el("caption", { className: "sr-only", text: "Time per request by CPU and off-CPU reason" }),
-        el("thead", {}, [el("tr", {}, [th("Time in"), th("A per request"), th("B per request"), th("B minus A")])]),
-        body,
+      el("div", { className: "table-scroll" }, [
+        el("table", { className: "data sf-breakdown-table" }, [
+          el("caption", { className: "sr-only", text: "Time per request by CPU and off-CPU reason" }),
+          el("thead", {}, [el("tr", {}, [th("Time in"), th("A per request"), th("B per request"), th("B minus A")])]),
+          body,
+        ]),
       ]),
     );
   }
 
   drawTable() {
     const tree = this.tree;
+    const own = ownTimes(tree);
     const rows = functionTotals(tree)
       .filter((r) => r.kind !== "root")
-      .map((r) => ({ ...r, dSelf: r.rSelf - r.lSelf, dTotal: r.rTotal - r.lTotal }));
+      .map((r) => {
+        const o = own.get(r.name) || { l: 0, r: 0 };
+        own.delete(r.name);
+        return { ...r, lSelf: o.l, rSelf: o.r, dSelf: o.r - o.l, dTotal: r.rTotal - r.lTotal };
+      });
+    // Anonymous code whose function is not on its stack (a generator consumed elsewhere).
+    for (const [name, o] of own) rows.push({ name, kind: "python", lSelf: o.l, rSelf: o.r, dSelf: o.r - o.l, lTotal: 0, rTotal: 0, dTotal: 0 });
     const key = this.sortKey;
     rows.sort((x, y) => y[key] - x[key] || y.dTotal - x.dTotal || (x.name < y.name ? -1 : 1));
     const body = el("tbody");
@@ -232,7 +245,7 @@ export class SlowFastView {
       el("div", { className: "table-scroll" }, [
         el("table", { className: "data sf-table" }, [
           el("caption", { className: "sr-only", text: "Functions by the time per request they gained in the slow requests" }),
-          el("thead", {}, [el("tr", {}, [th("Function"), th("Kind"), th("A self"), th("B self"), sortable("Self: B − A", "dSelf"), th("A total"), th("B total"), sortable("Total: B − A", "dTotal")])]),
+          el("thead", {}, [el("tr", {}, [th("Function"), th("Kind"), th("A own"), th("B own"), sortable("Own: B − A", "dSelf"), th("A total"), th("B total"), sortable("Total: B − A", "dTotal")])]),
           body,
         ]),
       ]),
@@ -245,4 +258,38 @@ export class SlowFastView {
     const button = this.tableBox.querySelector(`th[data-key="${key}"] button`);
     if (button) button.focus();
   }
+}
+
+// Anonymous code inside a function (`f.<locals>.<genexpr>`) is part of it.
+const ANONYMOUS = /\.<locals>\.<(genexpr|listcomp|dictcomp|setcomp|lambda)>$/;
+
+// Per name: the own time (A and B) of each frame, where a frame's own time is
+// the self time of the stacks it is the innermost "owner" of: an off-CPU
+// reason frame owns itself; a Python frame owns itself and the native and
+// kernel frames it calls (its anonymous code goes to its function); a frame
+// with no Python caller owns itself.
+function ownTimes(tree) {
+  const owners = [];
+  const out = new Map();
+  for (let l = 0; l < tree.levels.length; l++) {
+    const level = tree.levels[l];
+    const owner = new Int32Array(level.n);
+    for (let i = 0; i < level.n; i++) {
+      const idx = level.name[i];
+      const kind = tree.kinds[idx];
+      const up = l > 0 ? owners[l - 1][level.parent[i]] : -1;
+      const name = tree.names[idx];
+      if (offcpuReason(name) || kind === "python" || up < 0 || tree.kinds[up] !== "python") {
+        owner[i] = kind === "root" ? -1 : idx;
+      } else owner[i] = up;
+      if (owner[i] < 0 || !(level.lSelf[i] || level.rSelf[i])) continue;
+      const key = tree.names[owner[i]].replace(ANONYMOUS, "");
+      const row = out.get(key) || { l: 0, r: 0 };
+      row.l += level.lSelf[i];
+      row.r += level.rSelf[i];
+      out.set(key, row);
+    }
+    owners.push(owner);
+  }
+  return out;
 }
