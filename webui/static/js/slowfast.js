@@ -94,6 +94,15 @@ export class SlowFastView {
       );
       return answer;
     }
+    if (!answer.leftTicks && !answer.rightTicks) {
+      this.state.replaceChildren(
+        el("div", { className: "empty", role: "status" }, [
+          el("strong", { text: "These requests have no thread data to compare." }),
+          "Install flamecam_otel in the app and run the agent (flamecam agent) on its host: each request then carries the samples and waits of the threads that served it.",
+        ]),
+      );
+      return answer;
+    }
     this.state.replaceChildren();
     this.results.hidden = false;
     this.drawBreakdown(a, b);
