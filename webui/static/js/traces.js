@@ -91,7 +91,9 @@ export class TracesView {
     const fromQuery = labelValue(state.query, "service_name");
     const service = state.service || (services.includes(fromQuery) ? fromQuery : services[0]);
     this.drawControls(state, services, service, []);
-    if (!services.length && !state.service) {
+    // Nothing to choose from: only what to do about it.
+    this.head.hidden = !services.length && !state.service;
+    if (this.head.hidden) {
       this.state.replaceChildren(noTraces());
       return;
     }
