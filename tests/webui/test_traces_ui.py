@@ -29,7 +29,7 @@ from tests.runtimes.conftest import wait_for_line
 from tests.traces.test_known_answer import APP, SERVICE, Agent, drive, settled, warm_up
 from tests.webui.conftest import ROOT, start_server, stop_server
 
-pytestmark = [pytest.mark.browser, pytest.mark.bpf]
+pytestmark = pytest.mark.browser
 
 SHOTS = ROOT / "test-artifacts" / "screenshots" / "traces-list"
 SLOW_REQUESTS = 6
@@ -107,6 +107,7 @@ def api(url: str, path: str, **params) -> dict:
     return r.json()
 
 
+@pytest.mark.bpf
 def test_landing_scatter_shows_slow_and_fast_requests(page, traced):
     # A bare address lands on Traces when traces exist.
     open_traces(page, traced["url"])
@@ -135,6 +136,7 @@ def test_landing_scatter_shows_slow_and_fast_requests(page, traced):
     shoot(page, "01-traces")
 
 
+@pytest.mark.bpf
 def test_slowest_row_and_dot_open_the_trace(page, traced):
     url = traced["url"]
     slowest = api(url, "/api/v1/traces", service=SERVICE, **{"from": "now-1h"},
@@ -162,6 +164,7 @@ def diff_rows(page) -> list[str]:
     return [rows.nth(i).get_attribute("data-name") for i in range(min(6, rows.count()))]
 
 
+@pytest.mark.bpf
 def test_brushed_slow_requests_against_the_rest(page, traced):
     open_traces(page, traced["url"], tab="traces", service=SERVICE)
     points = page.evaluate(f"() => {SCATTER}.points")
@@ -184,6 +187,7 @@ def test_brushed_slow_requests_against_the_rest(page, traced):
     shoot(page, "03-brushed-vs-rest")
 
 
+@pytest.mark.bpf
 def test_slow_vs_fast_by_latency(page, traced):
     url = traced["url"]
     open_traces(page, url, tab="traces", service=SERVICE)
