@@ -127,7 +127,7 @@ def test_landing_scatter_shows_slow_and_fast_requests(page, traced):
     for trace_id in (min(slow_ids), min(fast_ids)):
         at = page.evaluate(f"(p) => {SCATTER}.pointXY(p)", drawn[trace_id])
         assert pixel(page, at["x"], at["y"]) != PLOT_BG, trace_id
-    legend = page.locator(".scatter + .tooltip, .legend").first.inner_text()
+    legend = page.locator("#view-traces .legend").first.inner_text()
     assert "GET /slow" in legend and "GET /fast" in legend
     # Endpoints with their percentiles: /slow's p50 is a slow request's duration.
     row = page.locator(".endpoints-table tbody tr", has_text="GET /slow")
