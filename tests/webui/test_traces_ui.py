@@ -218,11 +218,16 @@ def check_slow_diff(page, names: list[str]) -> None:
     print("top of the slow-vs-fast table:", names)
     assert "[off-cpu:lock]" in names[:3], names
     assert any(n.endswith(".slow_path") for n in names[:3]), names
-    graph = "window.flamecam.views.traces.slowFast.panel.graph"
-    page.evaluate(f"() => {graph}.canvas.scrollIntoView({{block: 'center'}})")
     slow_path = next(n for n in names if n.endswith(".slow_path"))
-    rect = page.evaluate(f"(n) => {graph}.frameRect(n)", slow_path)
-    assert rect is not None
+    # The frame into view: inside the graph's own scroller, then in the page.
+    rect = page.evaluate("""(n) => {
+        const g = window.flamecam.views.traces.slowFast.panel.graph;
+        const box = g.scroller.getBoundingClientRect();
+        g.scroller.scrollTop += g.frameRect(n).y - box.top - g.scroller.clientHeight / 2;
+        window.scrollBy(0, g.frameRect(n).y - window.innerHeight / 2);
+        return g.frameRect(n);
+    }""", slow_path)
+    assert rect is not None and 0 < rect["y"] < 800, rect
     tip = hover_tooltip(page, rect)
     assert tip.splitlines()[0] == slow_path and "per request" in tip
 
