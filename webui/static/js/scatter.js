@@ -287,9 +287,10 @@ function round3(v) {
   return Math.round(v * 1000) / 1000;
 }
 
-// 1, 2 or 5 times a power of ten, at least v.
+// A round number at least v (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8 times a power
+// of ten: each divides into four readable ticks, and the dots fill the plot).
 function niceMax(v) {
   const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+  for (const m of [1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p;
   return 10 * p;
 }
