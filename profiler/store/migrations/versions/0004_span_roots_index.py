@@ -5,13 +5,13 @@ slow-vs-fast selections read name, route, start and duration of every local
 root in a range; with them in the index those reads never touch the table
 (whose rows carry the attributes JSON).
 
-Revision ID: 0003
+Revision ID: 0004
 """
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
