@@ -285,9 +285,9 @@ export class FlameGraph {
     lines.push(reason ? `off-CPU: ${reason}` : `kind: ${KIND_LABELS[kind] || kind}`);
     if (tree.diff && tree.perRequest) {
       const change = level.rTotal[i] - level.lTotal[i];
-      lines.push(`A: ${fmtDuration(level.lTotal[i])} per request, self ${fmtDuration(level.lSelf[i])}`);
-      lines.push(`B: ${fmtDuration(level.rTotal[i])} per request, self ${fmtDuration(level.rSelf[i])}`);
-      lines.push(`change: ${change >= 0 ? "+" : "−"}${fmtDuration(Math.abs(change))} per request`);
+      lines.push(`A: ${fmtValue(level.lTotal[i], tree.units)} per request, self ${fmtValue(level.lSelf[i], tree.units)}`);
+      lines.push(`B: ${fmtValue(level.rTotal[i], tree.units)} per request, self ${fmtValue(level.rSelf[i], tree.units)}`);
+      lines.push(`change: ${change >= 0 ? "+" : "−"}${fmtValue(Math.abs(change), tree.units)} per request`);
     } else if (tree.diff) {
       const lt = tree.leftTicks || 1;
       const rt = tree.rightTicks || 1;
