@@ -5,7 +5,9 @@ the agent push route do): one root span per request (5 endpoints, log-normal
 durations; 360k spans per hour), one thread span per request, and a linked
 on-CPU sample and off-CPU interval per request. Prints bytes per span (spans
 and their indexes only, then with the thread data) and the time of each API
-call through the Flask app (JSON included), cold (first call) and warm.
+call through the Flask app (JSON included), cold (first call) and warm:
+trace lists and views, endpoints, the scatter (a heatmap over the hour) and a
+slow-vs-fast comparison (500 requests a side).
 
     .venv/bin/python bench/traces.py [--rate 100] [--seconds 3600] [--db URL]
 """
@@ -137,6 +139,12 @@ def main() -> None:
             ("trace view (a middle trace)", f"/api/v1/trace/{ids[len(ids) // 2]}"),
             ("trace flame graph (wall)", f"/api/v1/render?query=wall{{}}&trace_id={slow}"),
             ("endpoints, whole hour", f"/api/v1/endpoints?service=shop&{rng}"),
+            ("trace services, whole hour", f"/api/v1/trace-services?{rng}"),
+            ("scatter, whole hour (heatmap)", f"/api/v1/traces/scatter?service=shop&{rng}"),
+            ("scatter, last 30 s (points)", f"/api/v1/traces/scatter?service=shop"
+                                             f"&from={until - 30}&until={until}"),
+            ("slow vs fast, one endpoint (p90/p50)", f"/api/v1/traces/diff?service=shop&{rng}"
+                                                     "&endpoint=/api/checkout"),
         ]:
             cold, warm, _ = timed(c, u)
             print(f"{label:42s} cold {cold:7.1f} ms  warm {warm:7.1f} ms")

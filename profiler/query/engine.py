@@ -190,11 +190,17 @@ class QueryEngine:
         return out
 
     def diff(self, left: Selection, right: Selection, max_nodes: int = 0) -> dict:
+        return self.diff_values(self.stack_values(left), self.stack_values(right), max_nodes,
+                                self.units(left))
+
+    def diff_values(self, left: dict[int, int], right: dict[int, int], max_nodes: int = 0,
+                    units: str = "nanoseconds") -> dict:
+        """The diff flamebearer of two stack id -> value maps (A left, B right)."""
         names = fg.Names()
-        lstacks = self._merged_by_name(self.stack_values(left), names)
-        rstacks = self._merged_by_name(self.stack_values(right), names)
+        lstacks = self._merged_by_name(left, names)
+        rstacks = self._merged_by_name(right, names)
         levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes)
-        return fg.diff_flamebearer_from_levels(levels, lt, rt, names, self.units(left))
+        return fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
 
     def top(self, sel: Selection, limit: int = 100) -> list[dict]:
         values = self.stack_values(sel)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from profiler.model import CPU, OFFCPU, Sample, ThreadSpan
 from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection
 from profiler.query.tracks import TrackColumns
-from profiler.store import LinkedSample, TraceStore
+from profiler.store import LinkedSample, TraceReader, TraceRoot
 
 EXACT, APPROXIMATE, NONE = "exact", "approximate", "none"
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -124,11 +124,8 @@ def _totals(threads: list[dict]) -> tuple[int, dict[str, int]]:
     return cpu, off
 
 
-def trace_list(traces: TraceStore, tenant: str, service: str, lo: int, hi: int, *,
-               endpoint: str = "", min_ms: float = 0, limit: int = 100) -> list[dict]:
-    """The service's traces started in [lo, hi), slowest first, with their CPU figures."""
-    roots = traces.roots(tenant, service, lo, hi, endpoint=endpoint,
-                         min_ns=int(min_ms * 1e6), limit=limit)
+def figures(traces: TraceReader, tenant: str, roots: list[TraceRoot]) -> list[dict]:
+    """Per root (in order): its trace's CPU ns, off-CPU ns by reason, threads, linking."""
     ids = [r.trace_id for r in roots]
     rows: dict[str, list[ThreadSpan]] = defaultdict(list)
     for r in traces.thread_spans_of(tenant, ids):
@@ -143,14 +140,22 @@ def trace_list(traces: TraceStore, tenant: str, service: str, lo: int, hi: int, 
     for r in roots:
         th = thread_figures(rows[r.trace_id], samples[r.trace_id])
         cpu, off = _totals(th)
-        out.append({"trace_id": r.trace_id, "root": r.name, "service": r.service,
-                    "start_ms": r.start_ns / 1e6, "duration_ms": r.duration_ns / 1e6,
-                    "cpu_ns": cpu, "offcpu_ns": off, "threads": len(th),
+        out.append({"cpu_ns": cpu, "offcpu_ns": off, "threads": len(th),
                     "linking": _linking(rows[r.trace_id], samples[r.trace_id])})
     return out
 
 
-def trace_view(traces: TraceStore, tenant: str, trace_id: str) -> dict | None:
+def trace_list(traces: TraceReader, tenant: str, service: str, lo: int, hi: int, *,
+               endpoint: str = "", min_ms: float = 0, limit: int = 100) -> list[dict]:
+    """The service's traces started in [lo, hi), slowest first, with their CPU figures."""
+    roots = traces.roots(tenant, service, lo, hi, endpoint=endpoint,
+                         min_ns=int(min_ms * 1e6), limit=limit)
+    return [{"trace_id": r.trace_id, "root": r.name, "service": r.service,
+             "start_ms": r.start_ns / 1e6, "duration_ms": r.duration_ns / 1e6, **f}
+            for r, f in zip(roots, figures(traces, tenant, roots), strict=True)]
+
+
+def trace_view(traces: TraceReader, tenant: str, trace_id: str) -> dict | None:
     """One trace: spans, threads with their intervals, time breakdown; None if unknown."""
     spans = traces.spans_of(tenant, trace_id)
     rows = traces.thread_spans_of(tenant, [trace_id])
@@ -177,18 +182,18 @@ def trace_view(traces: TraceStore, tenant: str, trace_id: str) -> dict | None:
     }
 
 
-def endpoints(traces: TraceStore, tenant: str, service: str, lo: int, hi: int) -> list[dict]:
+def percentile(sorted_ns: list[int], q: int) -> int:
+    """The nearest-rank q-th percentile of a sorted, non-empty list."""
+    n = len(sorted_ns)
+    return sorted_ns[min(n - 1, max(0, (n * q + 99) // 100 - 1))]
+
+
+def endpoints(traces: TraceReader, tenant: str, service: str, lo: int, hi: int) -> list[dict]:
     """Root span names of the service with count and p50/p90/p99 duration (ms)."""
-    by: dict[str, list[int]] = defaultdict(list)
-    for name, d in traces.root_durations(tenant, service, lo, hi):
-        by[name].append(d)
     out = []
-    for name, ds in by.items():
-        ds.sort()
-        n = len(ds)
-        out.append({"name": name, "count": n,
-                    **{f"p{q}_ms": ds[min(n - 1, (n * q + 99) // 100 - 1)] / 1e6
-                       for q in (50, 90, 99)}})
+    for name, ds in traces.root_durations(tenant, service, lo, hi).items():
+        out.append({"name": name, "count": len(ds),
+                    **{f"p{q}_ms": percentile(ds, q) / 1e6 for q in (50, 90, 99)}})
     out.sort(key=lambda e: (-e["count"], e["name"]))
     return out
 
@@ -200,7 +205,7 @@ class TraceEngine(QueryEngine):
     engine's own code over the trace's samples instead of the stored blocks.
     """
 
-    def __init__(self, base: QueryEngine, traces: TraceStore, tenant: str, trace_id: str,
+    def __init__(self, base: QueryEngine, traces: TraceReader, tenant: str, trace_id: str,
                  span_id: str = "") -> None:
         super().__init__(base.store)
         self.traces = traces
@@ -300,7 +305,7 @@ class TraceEngine(QueryEngine):
         return out
 
 
-def scoped(engine: QueryEngine, traces: TraceStore, sel: Selection,
+def scoped(engine: QueryEngine, traces: TraceReader, sel: Selection,
            args: Mapping[str, str]) -> tuple[QueryEngine, Selection]:
     """The engine and selection a query runs on: a trace's when `trace_id` is given.
 

@@ -7,17 +7,22 @@ and `columns`; the backend (`Store`) and the block format stay behind them.
 from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
 from profiler.store.interface import (
     AgentLoss,
+    LinkedSample,
     MaintainedStore,
     ProfileStore,
+    RootBox,
+    RootFilter,
     SampleSlice,
     SeriesInfo,
     StoreError,
     StoreUnavailable,
     ThreadEvent,
     ThreadTotal,
+    TraceReader,
+    TraceRoot,
 )
 from profiler.store.store import Store, default_url
-from profiler.store.traces import LinkedSample, TraceRoot, TraceStore
+from profiler.store.traces import TraceStore
 
 
 def open_store(url: str | None = None) -> MaintainedStore:
@@ -27,5 +32,5 @@ def open_store(url: str | None = None) -> MaintainedStore:
 
 __all__ = ["AgentLoss", "ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns",
            "SampleSlice", "SeriesBatch", "SeriesInfo", "Store", "StoreError", "StoreUnavailable",
-           "ThreadEvent", "ThreadTotal", "default_url", "open_store", "LinkedSample", "TraceRoot",
-           "TraceStore"]
+           "ThreadEvent", "ThreadTotal", "default_url", "open_store", "LinkedSample", "RootBox",
+           "RootFilter", "TraceReader", "TraceRoot", "TraceStore"]

@@ -8,7 +8,8 @@ blocks to compact). Ids of stacks and frames are the backend's own: a query
 gets stack ids with values, then asks for their frames.
 
 Trace linking adds span tables beside these in their own modules (the few
-samples linked to a span reach them as `Sample`s, not through `write`).
+samples linked to a span reach them as `Sample`s, not through `write`); the
+trace queries read them through `TraceReader`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-if TYPE_CHECKING:  # the SQL backend's connection, for `within` (annotations only)
+if TYPE_CHECKING:  # annotations only: the SQL backend's connection and column reads
     from sqlalchemy.engine import Connection
 
-from profiler.model import Frame
+    from profiler.store.traces import LinkedColumns
+
+from profiler.model import Frame, Span, ThreadSpan
 from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
 
 
@@ -201,4 +204,147 @@ class MaintainedStore(ProfileStore, Protocol):
     def expire(self, ended_before_ns: int) -> int:
         """Delete blocks (and agent batch and loss records) older than the time;
         returns blocks."""
+        ...
+
+
+# ------------------------------------------------------------------- traces
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRoot:
+    """The local root span of a trace in one service (what a trace list shows)."""
+
+    trace_id: str
+    span_id: str
+    name: str
+    route: str
+    service: str
+    start_ns: int
+    duration_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedSample:
+    """One stored sample of a trace; `stack_id` names a row of the stacks table."""
+
+    trace_id: str
+    span_id: str
+    kind: str
+    ts_ns: int
+    pid: int
+    tid: int
+    thread_name: str
+    comm: str
+    cpu: int
+    stack_id: int
+    value_ns: int
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RootBox:
+    """Local roots started in [lo, hi) that lasted [min_ns, max_ns] (a brushed area)."""
+
+    lo: int
+    hi: int
+    min_ns: int
+    max_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class RootFilter:
+    """Which local roots of a service a query means.
+
+    Started in [lo, hi); of one endpoint (root span name or `http.route`) when
+    `endpoint` is given; lasting at least `min_ns` and at most `max_ns` (when
+    given); outside the box `outside` (when given: "the rest" of a brush).
+    """
+
+    service: str
+    lo: int
+    hi: int
+    endpoint: str = ""
+    min_ns: int = 0
+    max_ns: int | None = None
+    outside: RootBox | None = None
+
+
+class TraceReader(Protocol):
+    """What the trace queries read: spans, thread spans and samples linked to traces.
+
+    Every method may raise `StoreUnavailable`.
+    """
+
+    def services(self, tenant: str, lo: int, hi: int) -> list[str]:
+        """Services with a local root started in [lo, hi), by name."""
+        ...
+
+    def roots(self, tenant: str, service: str, lo: int, hi: int, *, endpoint: str = "",
+              min_ns: int = 0, limit: int = 100) -> list[TraceRoot]:
+        """One local root per trace started in [lo, hi), longest first."""
+        ...
+
+    def select_roots(self, tenant: str, where: RootFilter, limit: int
+                     ) -> tuple[list[TraceRoot], int]:
+        """The `limit` latest matching roots (one per trace), and how many match."""
+        ...
+
+    def root_durations(self, tenant: str, service: str, lo: int, hi: int,
+                       endpoint: str = "") -> dict[str, list[int]]:
+        """Root name -> durations (ns, ascending) of the service's local roots in [lo, hi)."""
+        ...
+
+    def root_grid(self, tenant: str, service: str, lo: int, hi: int, x_bins: int,
+                  y_bins: int, endpoint: str = "") -> dict | None:
+        """Counts of local roots on a grid of start time by duration over their own
+        extent: `{"from_ns", "until_ns", "max_ns", "counts"}` (row by row from
+        duration 0); None when there are none."""
+        ...
+
+    def spans_of(self, tenant: str, trace_id: str) -> list[Span]:
+        ...
+
+    def thread_spans_of(self, tenant: str, trace_ids: Iterable[str]) -> list[ThreadSpan]:
+        ...
+
+    def samples_of(self, tenant: str, trace_ids: Iterable[str], *,
+                   kinds: Iterable[str] = ..., span_ids: Iterable[str] | None = None
+                   ) -> list[LinkedSample]:
+        ...
+
+    def stack_values_of(self, tenant: str, trace_ids: Iterable[str],
+                        kinds: Iterable[str]) -> dict[int, int]:
+        """Stack id -> summed value of the traces' linked samples of those kinds."""
+        ...
+
+    # One trace's linked samples, summed or read by the database (trace view).
+    def stack_totals_of(self, tenant: str, trace_id: str, *, kinds: Iterable[str] = ...,
+                        span_ids: Collection[str] | None = None, lo: int | None = None,
+                        hi: int | None = None, pid: int | None = None,
+                        tid: int | None = None) -> dict[int, int]:
+        """Stack id -> summed value of the trace's linked samples (a flame graph)."""
+        ...
+
+    def step_totals_of(self, tenant: str, trace_id: str, lo: int, hi: int, step_ns: int, *,
+                       kinds: Iterable[str] = ..., span_ids: Collection[str] | None = None,
+                       pid: int | None = None, tid: int | None = None) -> list[int]:
+        """Summed value per step from `lo` (a timeline of the trace), zeros included."""
+        ...
+
+    def samples_extent(self, tenant: str, trace_id: str,
+                       span_ids: Collection[str] | None = None) -> tuple[int, int] | None:
+        """(first start, last end) ns of the trace's linked samples; None if none."""
+        ...
+
+    def columns_of(self, tenant: str, trace_id: str, *, kinds: Iterable[str] = ...,
+                   span_ids: Collection[str] | None = None, lo: int | None = None,
+                   hi: int | None = None, pid: int | None = None,
+                   tids: Collection[int] | None = None, limit: int = 200_000
+                   ) -> tuple[LinkedColumns, bool]:
+        """The trace's linked samples as columns, each thread's by time; True if cut at limit."""
+        ...
+
+    def count_of(self, tenant: str, trace_id: str, kind: str) -> int:
+        """How many linked samples of that kind the trace has."""
         ...

@@ -48,8 +48,10 @@ spans = Table(
     Column("pid", BigInteger, nullable=False),
     Column("host", Text, nullable=False),
     UniqueConstraint("tenant", "trace_id", "span_id", name="uq_spans"),
-    # Trace lists read this index alone (it holds the duration they sort by).
-    Index("ix_spans_roots", "tenant", "service", "root", "start_ns", "duration_ns"),
+    # Trace lists, endpoints and slow-vs-fast selections read this index alone
+    # (it holds the duration they sort by, and the names they group by).
+    Index("ix_spans_roots_named", "tenant", "service", "root", "start_ns", "duration_ns",
+          "name", "route"),
     Index("ix_spans_start", "start_ns"),
 )
 

@@ -13,13 +13,13 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Text, and_, cast, delete, func, not_, or_, select
 from sqlalchemy.engine import Connection
 
 from profiler.model import CPU, OFFCPU, Frame, Sample, Span, ThreadSpan
 from profiler.store import schema
 from profiler.store.columns import ColumnBatch, SeriesBatch
-from profiler.store.interface import AgentLoss
+from profiler.store.interface import AgentLoss, LinkedSample, RootFilter, TraceRoot
 from profiler.store.store import Store, _frame_row, _pack, _unavailable, frame_key
 from profiler.store.trace_tables import spans, thread_spans, trace_samples
 
@@ -29,38 +29,6 @@ KINDS = (CPU, OFFCPU)
 _I64 = (1 << 63) - 1
 _CHUNK = 500
 _INSERT_ROWS = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class TraceRoot:
-    """The local root span of a trace in one service (what a trace list shows)."""
-
-    trace_id: str
-    span_id: str
-    name: str
-    route: str
-    service: str
-    start_ns: int
-    duration_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class LinkedSample:
-    """One stored sample of a trace; `stack_id` names a row of the stacks table."""
-
-    trace_id: str
-    span_id: str
-    kind: str
-    ts_ns: int
-    pid: int
-    tid: int
-    thread_name: str
-    comm: str
-    cpu: int
-    stack_id: int
-    value_ns: int
-    count: int
-    reason: str
 
 
 @dataclass(slots=True)
@@ -295,24 +263,101 @@ class TraceStore:
             for chunk in _chunks([i for i, _ in ids]):
                 rows.extend(conn.execute(select(*c2).where(c.id.in_(chunk))))
         rows.sort(key=lambda r: (-r[6], r[0]))
-        out: list[TraceRoot] = []
-        seen: set[bytes] = set()
-        for r in rows:
-            if r[0] not in seen:
-                seen.add(r[0])
-                out.append(TraceRoot(r[0].hex(), r[1].hex(), *r[2:]))
-        return out[:limit]
+        return _one_per_trace(rows, limit)
 
     @_unavailable
-    def root_durations(self, tenant: str, service: str, lo: int, hi: int
-                       ) -> list[tuple[str, int]]:
-        """(root name, duration ns) of every local root of the service in [lo, hi)."""
+    def root_durations(self, tenant: str, service: str, lo: int, hi: int,
+                       endpoint: str = "") -> dict[str, list[int]]:
+        """Root name -> durations (ns, ascending) of the service's local roots started
+        in [lo, hi) (of one endpoint, by name or route, when given).
+
+        Read from the roots index alone, one joined string per name: 360k
+        roots an hour as rows would be most of the time taken.
+        """
         c = spans.c
-        q = select(c.name, c.duration_ns).where(
-            c.tenant == tenant, c.service == service, c.root == 1, c.start_ns >= lo,
-            c.start_ns < hi)
+        q = (select(c.name, func.aggregate_strings(cast(c.duration_ns, Text), ","))
+             .where(*_root_range(tenant, service, lo, hi)).group_by(c.name))
+        if endpoint:
+            q = q.where(or_(c.name == endpoint, c.route == endpoint))
         with self.engine.connect() as conn:
-            return [(n, d) for n, d in conn.execute(q)]
+            return {name: sorted(map(int, joined.split(","))) for name, joined in conn.execute(q)}
+
+    @_unavailable
+    def root_grid(self, tenant: str, service: str, lo: int, hi: int, x_bins: int,
+                  y_bins: int, endpoint: str = "") -> dict | None:
+        """Counts of the service's local roots started in [lo, hi) on a grid over
+        their own extent: start time in `x_bins` columns, duration in `y_bins`
+        rows from 0. None when there are none."""
+        c = spans.c
+        where = [*_root_range(tenant, service, lo, hi)]
+        if endpoint:
+            where.append(or_(c.name == endpoint, c.route == endpoint))
+        with self.engine.connect() as conn:
+            t0, t1, dmax = conn.execute(select(func.min(c.start_ns), func.max(c.start_ns),
+                                               func.max(c.duration_ns)).where(*where)).one()
+            if t0 is None:
+                return None
+            t1, dmax = t1 + 1, dmax + 1
+            x = (c.start_ns - t0) * x_bins // (t1 - t0)
+            y = c.duration_ns * y_bins // dmax
+            counts = [0] * (x_bins * y_bins)
+            for xi, yi, n in conn.execute(select(x, y, func.count()).where(*where)
+                                          .group_by(x, y)):
+                counts[int(yi) * x_bins + int(xi)] += n
+        return {"from_ns": t0, "until_ns": t1, "max_ns": dmax, "counts": counts}
+
+    @_unavailable
+    def services(self, tenant: str, lo: int, hi: int) -> list[str]:
+        """Services with a local root started in [lo, hi), by name."""
+        c = spans.c
+        q = (select(c.service).where(c.tenant == tenant, c.root == 1, c.start_ns >= lo,
+                                     c.start_ns < hi).group_by(c.service).order_by(c.service))
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(q)]
+
+    @_unavailable
+    def select_roots(self, tenant: str, where: RootFilter, limit: int
+                     ) -> tuple[list[TraceRoot], int]:
+        """The `limit` latest roots matching `where` (one per trace), and how many match.
+
+        Latest, not longest: a side of a comparison is then a fair sample of
+        its requests, whatever their durations.
+        """
+        c = spans.c
+        cond = [*_root_range(tenant, where.service, where.lo, where.hi)]
+        if where.endpoint:
+            cond.append(or_(c.name == where.endpoint, c.route == where.endpoint))
+        if where.min_ns > 0:
+            cond.append(c.duration_ns >= where.min_ns)
+        if where.max_ns is not None:
+            cond.append(c.duration_ns <= where.max_ns)
+        if where.outside is not None:
+            b = where.outside
+            cond.append(not_(and_(c.start_ns >= b.lo, c.start_ns < b.hi,
+                                  c.duration_ns >= b.min_ns, c.duration_ns <= b.max_ns)))
+        cols = (c.trace_id, c.span_id, c.name, c.route, c.service, c.start_ns, c.duration_ns)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(spans).where(*cond)).scalar()
+            rows = conn.execute(select(*cols).where(*cond)
+                                .order_by(c.start_ns.desc(), c.id.desc())
+                                .limit(max(1, limit) + 16)).all()
+        return _one_per_trace(rows, limit), int(total or 0)
+
+    @_unavailable
+    def stack_values_of(self, tenant: str, trace_ids: Iterable[str],
+                        kinds: Iterable[str]) -> dict[int, int]:
+        """Stack id -> summed value of the traces' linked samples of those kinds."""
+        c = trace_samples.c
+        kind_codes = [KINDS.index(k) for k in kinds]
+        out: dict[int, int] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks([_b(t) for t in trace_ids]):
+                q = (select(c.stack_id, func.sum(c.value_ns))
+                     .where(c.tenant == tenant, c.trace_id.in_(chunk), c.kind.in_(kind_codes))
+                     .group_by(c.stack_id))
+                for sid, v in conn.execute(q):
+                    out[sid] = out.get(sid, 0) + int(v)
+        return out
 
     @_unavailable
     def spans_of(self, tenant: str, trace_id: str) -> list[Span]:
@@ -570,6 +615,26 @@ def _ids_by_key(store: Store, conn: Connection, table, rows: dict[bytes, dict]
         conn.execute(store.insert(table), new)
         lookup([r["key"] for r in new])
     return out
+
+
+def _one_per_trace(rows: Iterable, limit: int) -> list[TraceRoot]:
+    """The first root of each trace among (trace_id, span_id, name, route, service,
+    start_ns, duration_ns) rows, in their order, at most `limit`."""
+    out: list[TraceRoot] = []
+    seen: set[bytes] = set()
+    for r in rows:
+        if r[0] not in seen:
+            seen.add(r[0])
+            out.append(TraceRoot(r[0].hex(), r[1].hex(), *r[2:]))
+    return out[:limit]
+
+
+def _root_range(tenant: str, service: str, lo: int, hi: int) -> list:
+    """The conditions of "local roots of the service started in [lo, hi)": the
+    leading columns of `ix_spans_roots_named`."""
+    c = spans.c
+    return [c.tenant == tenant, c.service == service, c.root == 1, c.start_ns >= lo,
+            c.start_ns < hi]
 
 
 def _chunks(items: list) -> Iterable[list]:

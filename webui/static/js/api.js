@@ -143,3 +143,13 @@ export const api = {
     getJSON("api/v1/thread-events", { query, ...range(from, until), ...(extra || {}) }, signal),
   trace: (traceId, signal) => getJSON(`api/v1/trace/${encodeURIComponent(traceId)}`, {}, signal),
 };
+
+// The trace API (docs/CONTRACTS.md): services with traces, the scatter, lists,
+// endpoints and slow-vs-fast comparisons.
+export const traceApi = {
+  services: (from, until, signal) => getJSON("api/v1/trace-services", range(from, until), signal),
+  scatter: (params, signal) => getJSON("api/v1/traces/scatter", params, signal),
+  list: (params, signal) => getJSON("api/v1/traces", params, signal),
+  endpoints: (params, signal) => getJSON("api/v1/endpoints", params, signal),
+  diff: (params, signal) => getJSON("api/v1/traces/diff", params, signal),
+};

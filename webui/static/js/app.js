@@ -14,16 +14,17 @@ import { QueryBar } from "./query.js";
 import { SandwichView } from "./sandwich.js";
 import { ThreadsView } from "./threads.js";
 import { TraceView } from "./traceview.js";
+import { landingTab, TRACE_KEYS, TracesView } from "./traces.js";
 
 const KEYS = [
   "query", "from", "until", "tab", "layout", "search", "fn", "tid",
   "diffMode", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom", "rightUntil",
-  "orgID", "trace", "span", "window", "others",
+  "orgID", "trace", "span", "window", "others", ...TRACE_KEYS,
 ];
 // Bounds the flame graph the server sends; smaller frames merge into "other".
 const MAX_NODES = 20000;
 const DEFAULTS = { query: "cpu{}", from: "now-1h", until: "now", tab: "profile", layout: "flame" };
-const TABS = ["profile", "sandwich", "threads", "diff", "trace"];
+const TABS = ["traces", "profile", "sandwich", "threads", "diff", "trace"];
 // Changing these reloads data; others only change the presentation.
 const DATA_KEYS = ["query", "from", "until"];
 
@@ -45,6 +46,7 @@ class App {
       threads: new ThreadsView(document.getElementById("view-threads"), this),
       diff: new DiffView(document.getElementById("view-diff"), this),
       trace: new TraceView(document.getElementById("view-trace"), this),
+      traces: new TracesView(document.getElementById("view-traces"), this),
     };
     this.tabs = [...document.querySelectorAll('[role="tab"]')];
     for (const tab of this.tabs) {
@@ -181,4 +183,6 @@ try {
 } catch (err) {
   console.warn("api/v1/meta:", err.message);
 }
+// With traces stored, a bare address lands on them.
+DEFAULTS.tab = (await landingTab(DEFAULTS.from, DEFAULTS.until)) || DEFAULTS.tab;
 window.flamecam = new App();

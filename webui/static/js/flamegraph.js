@@ -208,8 +208,9 @@ export class FlameGraph {
     const k = width / (x1 - x0);
     const marks = this.search.marks;
     const diff = tree.diff;
-    const lt = tree.leftTicks || 1;
-    const rt = tree.rightTicks || 1;
+    // Per-request diffs (slow vs fast) compare time per request, not shares.
+    const lt = tree.perRequest ? 1 : tree.leftTicks || 1;
+    const rt = tree.perRequest ? 1 : tree.rightTicks || 1;
 
     for (let l = 0; l < rows; l++) {
       const level = tree.levels[l];
@@ -282,7 +283,12 @@ export class FlameGraph {
     const reason = offcpuReason(name);
     const lines = [];
     lines.push(reason ? `off-CPU: ${reason}` : `kind: ${KIND_LABELS[kind] || kind}`);
-    if (tree.diff) {
+    if (tree.diff && tree.perRequest) {
+      const change = level.rTotal[i] - level.lTotal[i];
+      lines.push(`A: ${fmtValue(level.lTotal[i], tree.units)} per request, self ${fmtValue(level.lSelf[i], tree.units)}`);
+      lines.push(`B: ${fmtValue(level.rTotal[i], tree.units)} per request, self ${fmtValue(level.rSelf[i], tree.units)}`);
+      lines.push(`change: ${change >= 0 ? "+" : "−"}${fmtValue(Math.abs(change), tree.units)} per request`);
+    } else if (tree.diff) {
       const lt = tree.leftTicks || 1;
       const rt = tree.rightTicks || 1;
       const a = level.lTotal[i] / lt;

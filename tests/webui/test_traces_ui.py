@@ -1,0 +1,287 @@
+"""The Traces and Slow-vs-fast screens in headless Chromium, over real traces.
+
+The known-answer Flask app of the traces issue (tests/workloads/trace_app.py:
+/slow spends ~30 ms in `slow_path`, ~50 ms on a lock, 20 ms asleep and 20 ms
+on a pool worker; /fast ~5 ms in `fast_path`) runs under a pyenv CPython with
+the OpenTelemetry SDK, the OTLP/HTTP exporter and flamecam_otel, profiled by
+the real agent (eBPF) into a real server that also receives its spans. The
+page is then read as a user reads it: dots on the scatter, rows of the
+tables, the URL after a click, and canvas pixels.
+
+Screenshots: test-artifacts/screenshots/traces-list/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.otel.conftest import otel_venvs  # noqa: F401
+from tests.runtimes.conftest import wait_for_line
+from tests.traces.test_known_answer import APP, SERVICE, Agent, drive, settled, warm_up
+from tests.webui.conftest import ROOT, start_server, stop_server
+
+pytestmark = pytest.mark.browser
+
+SHOTS = ROOT / "test-artifacts" / "screenshots" / "traces-list"
+SLOW_REQUESTS = 6
+PLOT_BG = (0xF3, 0xF4, 0xF6)
+SCATTER = "window.flamecam.views.traces.scatter"
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory, otel_venvs):  # noqa: F811
+    """A server holding the app's traces: `SLOW_REQUESTS` slow requests (after a
+    warm-up one) amid concurrent fast ones, every slow trace complete."""
+    if os.geteuid() != 0:
+        pytest.skip("loading eBPF programs needs root")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    work = tmp_path_factory.mktemp("traces-ui")
+    srv = start_server(work, SHOTS / "server.log")
+    venv = otel_venvs("3.12")
+    app = subprocess.Popen(
+        [str(venv / "bin" / "python"), str(APP)], start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": SERVICE,
+             "OTEL_EXPORTER_OTLP_ENDPOINT": srv.url, "OTEL_BSP_SCHEDULE_DELAY": "500"})
+    agent = None
+    try:
+        port = int(wait_for_line(app, "ready", timeout=60).split()[1])
+        requests.get(f"http://127.0.0.1:{port}/fast", timeout=10)  # the table exists from here
+        agent = Agent(srv.url, app.pid, work / "spool")
+        agent.wait_ready(180)
+        warm_up(srv.url, port)
+        slow, fast = drive(port, slow=SLOW_REQUESTS)
+        for body in slow:
+            assert settled(srv.url, body) is not None, f"trace {body['trace_id']} never came whole"
+        yield {"url": srv.url, "slow": slow, "fast": fast}
+    finally:
+        if agent is not None:
+            agent.stop()
+        try:
+            os.killpg(app.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        app.wait(10)
+        for stream in (app.stdout, app.stderr):
+            stream.close()
+        stop_server(srv)
+
+
+def shoot(page, name: str) -> None:
+    """The whole page, and what a 1280x800 screen shows of its top."""
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=str(SHOTS / f"{name}-1280x800.png"))
+
+
+def open_traces(page, url: str, **params) -> None:
+    page.goto(f"{url}/?{urllib.parse.urlencode(params)}" if params else f"{url}/")
+    page.wait_for_function(f"() => window.flamecam && {SCATTER}.points.length > 0",
+                           timeout=30000)
+
+
+def pixel(page, x: float, y: float) -> tuple[int, int, int]:
+    return tuple(page.evaluate(
+        """([x, y]) => {
+            const c = window.flamecam.views.traces.scatter.canvas;
+            const r = c.getBoundingClientRect();
+            const d = c.width / r.width;
+            const p = c.getContext('2d').getImageData(Math.round((x - r.left) * d),
+                                                      Math.round((y - r.top) * d), 1, 1).data;
+            return [p[0], p[1], p[2]];
+        }""", [x, y]))
+
+
+def api(url: str, path: str, **params) -> dict:
+    r = requests.get(url + path, params=params, timeout=30)
+    assert r.ok, r.text
+    return r.json()
+
+
+@pytest.mark.bpf
+def test_landing_scatter_shows_slow_and_fast_requests(page, traced):
+    # A bare address lands on Traces when traces exist.
+    open_traces(page, traced["url"])
+    assert page.locator("#tab-traces").get_attribute("aria-selected") == "true"
+    assert page.locator("#tr-service").input_value() == SERVICE
+    points = page.evaluate(f"() => {SCATTER}.points")
+    slow_ids = {b["trace_id"] for b in traced["slow"]}
+    fast_ids = {b["trace_id"] for b in traced["fast"]}
+    drawn = {p[2]: p for p in points}
+    # Every request driven is a dot: the slow ones (>= 100 ms: 50 ms lock, 20 ms
+    # sleep, 30 + 20 ms of CPU) far above the fast ones.
+    assert slow_ids <= set(drawn) and fast_ids <= set(drawn)
+    assert min(drawn[t][1] for t in slow_ids) >= 100
+    assert max(drawn[t][1] for t in fast_ids) < min(drawn[t][1] for t in slow_ids) / 2
+    assert {drawn[t][3] for t in slow_ids} == {"GET /slow"}
+    # Both populations are painted where their dots belong.
+    for trace_id in (min(slow_ids), min(fast_ids)):
+        at = page.evaluate(f"(p) => {SCATTER}.pointXY(p)", drawn[trace_id])
+        assert pixel(page, at["x"], at["y"]) != PLOT_BG, trace_id
+    legend = page.locator("#view-traces .legend").first.inner_text()
+    assert "GET /slow" in legend and "GET /fast" in legend
+    # Endpoints with their percentiles: /slow's p50 is a slow request's duration.
+    row = page.locator(".endpoints-table tbody tr", has_text="GET /slow")
+    assert row.locator("td").nth(1).inner_text() == str(
+        sum(1 for p in points if p[3] == "GET /slow"))
+    shoot(page, "01-traces")
+
+
+@pytest.mark.bpf
+def test_slowest_row_and_dot_open_the_trace(page, traced):
+    url = traced["url"]
+    slowest = api(url, "/api/v1/traces", service=SERVICE, **{"from": "now-1h"},
+                  limit=1)["traces"][0]
+    open_traces(page, url, tab="traces", service=SERVICE)
+    first = page.locator(".traces-table tbody tr").first
+    first.wait_for()
+    assert first.get_attribute("data-trace") == slowest["trace_id"]
+    assert first.locator("td").nth(1).inner_text() == "GET /slow"
+    assert "lock" in first.locator("td").nth(4).inner_text()
+    first.locator("td").nth(2).click()  # the duration cell: the whole row is the link
+    page.wait_for_url(f"**/?trace={slowest['trace_id']}*")
+    # A dot of the scatter opens its trace too.
+    open_traces(page, url, tab="traces", service=SERVICE)
+    fast = traced["fast"][0]["trace_id"]
+    point = next(p for p in page.evaluate(f"() => {SCATTER}.points") if p[2] == fast)
+    at = page.evaluate(f"(p) => {SCATTER}.pointXY(p)", point)
+    page.mouse.click(at["x"], at["y"])
+    page.wait_for_url(f"**/?trace={fast}*")
+
+
+def diff_rows(page) -> list[str]:
+    rows = page.locator(".sf-table tbody tr")
+    rows.first.wait_for()
+    return [rows.nth(i).get_attribute("data-name") for i in range(min(6, rows.count()))]
+
+
+@pytest.mark.bpf
+def test_brushed_slow_requests_against_the_rest(page, traced):
+    open_traces(page, traced["url"], tab="traces", service=SERVICE)
+    points = page.evaluate(f"() => {SCATTER}.points")
+    slow = [p for p in points if p[1] >= 100]
+    # Drag a box around the slow dots (from above the slowest to 90 ms).
+    xs = [page.evaluate(f"(p) => {SCATTER}.pointXY(p)", p)["x"] for p in slow]
+    top = page.evaluate(f"(p) => {SCATTER}.pointXY(p)", max(slow, key=lambda p: p[1]))["y"]
+    bottom = page.evaluate(f"(p) => {SCATTER}.pointXY([p[0], 90])", slow[0])["y"]
+    page.mouse.move(min(xs) - 8, top - 8)
+    page.mouse.down()
+    page.mouse.move((min(xs) + max(xs)) / 2, (top + bottom) / 2, steps=4)
+    page.mouse.move(max(xs) + 8, bottom, steps=4)
+    page.mouse.up()
+    page.wait_for_url("**compare=box*")
+    assert "box=" in page.url
+    names = diff_rows(page)
+    summary = page.locator(".sf-summary").inner_text()
+    assert f"B: {len(slow)} requests in the box" in summary, summary
+    check_slow_diff(page, names)
+    shoot(page, "03-brushed-vs-rest")
+
+
+@pytest.mark.bpf
+def test_slow_vs_fast_by_latency(page, traced):
+    url = traced["url"]
+    open_traces(page, url, tab="traces", service=SERVICE)
+    page.locator("#tr-compare").click()
+    page.wait_for_url("**compare=latency*")
+    diff_rows(page)
+    # The whole service's p90 and p50 are fast requests' durations here (one
+    # slow request in ~30): the user sets the thresholds from the scatter.
+    page.fill("#sf-slow", "90")
+    page.fill("#sf-fast", "40")
+    page.locator(".sf-form button[type=submit]").click()
+    page.wait_for_url("**slow=90*")
+    page.wait_for_function(
+        "() => document.querySelector('.sf-summary').textContent.includes('≥ 90.0 ms')")
+    names = diff_rows(page)
+    summary = page.locator(".sf-summary").inner_text()
+    n_slow = sum(1 for p in page.evaluate(f"() => {SCATTER}.points") if p[1] >= 90)
+    assert f"B (slow): {n_slow} requests" in summary, summary
+    check_slow_diff(page, names)
+    # The breakdowns side by side: slow requests wait on the lock, fast ones never.
+    lock = page.locator(".sf-breakdown-table tr[data-part=lock] td")
+    assert lock.nth(1).inner_text() == "0 ns" and lock.nth(3).inner_text().startswith("+")
+    shoot(page, "02-slow-vs-fast")
+
+
+def check_slow_diff(page, names: list[str]) -> None:
+    """`slow_path` and the lock wait lead the extra time of the slow requests."""
+    print("top of the slow-vs-fast table:", names)
+    assert "[off-cpu:lock]" in names[:3], names
+    assert any(n.endswith(".slow_path") for n in names[:3]), names
+    slow_path = next(n for n in names if n.endswith(".slow_path"))
+    # The frame into view: inside the graph's own scroller, then in the page.
+    rect = page.evaluate("""(n) => {
+        const g = window.flamecam.views.traces.slowFast.panel.graph;
+        const box = g.scroller.getBoundingClientRect();
+        g.scroller.scrollTop += g.frameRect(n).y - box.top - g.scroller.clientHeight / 2;
+        window.scrollBy(0, g.frameRect(n).y - window.innerHeight / 2);
+        return g.frameRect(n);
+    }""", slow_path)
+    assert rect is not None and 0 < rect["y"] < 800, rect
+    tip = hover_tooltip(page, rect)
+    assert tip.splitlines()[0] == slow_path and "per request" in tip
+
+
+def hover_tooltip(page, rect) -> str:
+    page.mouse.move(rect["x"] + min(4, rect["w"] / 2), rect["y"] + rect["h"] / 2)
+    tip = page.locator(".tooltip:not([hidden])", has_text="per request")
+    tip.wait_for(state="visible")
+    return tip.inner_text()
+
+
+def test_no_traces_says_where_to_send_them(page, tmp_path):
+    srv = start_server(tmp_path, Path(tmp_path) / "server.log")
+    try:
+        page.goto(f"{srv.url}/?tab=traces")
+        empty = page.locator("#view-traces .empty")
+        empty.wait_for()
+        text = empty.inner_text()
+        assert f"OpenTelemetry exporter at {srv.url}" in text and "README" in text
+        shoot(page, "04-no-traces")
+    finally:
+        stop_server(srv)
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def otlp_json(service: str, names: list[str], start_ns: int) -> bytes:
+    """Spans as the OTLP/HTTP JSON exporter sends them, one root per name."""
+    spans = [{"traceId": f"{i + 1:032x}", "spanId": f"{i + 1:016x}", "name": name, "kind": 2,
+              "startTimeUnixNano": str(start_ns + i * 10**9),
+              "endTimeUnixNano": str(start_ns + i * 10**9 + (i + 1) * 10**7)}
+             for i, name in enumerate(names)]
+    return json.dumps({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name",
+                                     "value": {"stringValue": service}}]},
+        "scopeSpans": [{"spans": spans}]}]}).encode()
+
+
+def test_span_names_render_as_text(page, tmp_path):
+    srv = start_server(tmp_path, Path(tmp_path) / "server.log")
+    try:
+        body = otlp_json(f"svc {HOSTILE}", [HOSTILE, f"GET /a{HOSTILE}"],
+                         time.time_ns() - 60 * 10**9)
+        r = requests.post(srv.url + "/v1/traces", data=body,
+                          headers={"Content-Type": "application/json"}, timeout=10)
+        assert r.status_code == 200, r.text
+        open_traces(page, srv.url)
+        row = page.locator(".endpoints-table tbody tr").first
+        row.wait_for()
+        names = page.locator(".endpoints-table td.name").all_inner_texts()
+        assert sorted(names) == sorted([HOSTILE, f"GET /a{HOSTILE}"])
+        assert page.locator("#tr-service").input_value() == f"svc {HOSTILE}"
+        assert page.locator("#view-traces img").count() == 0
+        assert page.locator(".traces-table a.trace-link", has_text=HOSTILE).count() == 2
+    finally:
+        stop_server(srv)
