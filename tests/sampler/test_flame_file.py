@@ -19,7 +19,6 @@ from .conftest import ROOT, flamecam
 pytestmark = pytest.mark.bpf
 
 SHOTS = ROOT / "test-artifacts" / "screenshots" / "cli"
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +32,6 @@ def pages(launched_exe, tmp_path_factory):
         assert f"or: open {path} in a browser" in r.stderr
         out[ext] = path
     return out
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 @pytest.fixture
