@@ -442,9 +442,9 @@ class Recorder:
             out["waker_tid"] = str(w.waker_tid)
             out["waker_comm"] = w.waker_comm
             out["waker_thread"] = self._thread_name(w.waker_pid, w.waker_tid, w.waker_comm)
-            py = 0 if self._self.excluded(w.waker_pid) else w.waker_rt
+            rt_stack = 0 if self._self.excluded(w.waker_pid) else w.waker_rt
             ustack = self.unwinder.copied_stack(w.waker_ucopy, w.waker_ustack)
-            frames = self._frames(w.waker_pid, w.waker_kstack, ustack, py)
+            frames = self._frames(w.waker_pid, w.waker_kstack, ustack, rt_stack)
         if frames:
             out["waker_stack"] = ";".join(f.folded_name() for f in frames)
         return out

@@ -159,5 +159,5 @@ def test_python_lock_waiter_sees_the_holders_python_stack(tmp_path):
     assert waits, sorted({(s.thread_name, s.reason) for s in samples})
     for s in waits:
         assert s.labels["syscall"] == "futex"
-        assert "py_lock_wait.hold" in _waker_stack(s)
+        assert "py_lock_wait.hold" in _waker_stack(s), (s.reason, s.labels, s.stack[-6:])
 
