@@ -23,7 +23,7 @@ import requests
 
 from tests.otel.conftest import otel_venvs  # noqa: F401
 from tests.runtimes.conftest import wait_for_line
-from tests.traces.test_known_answer import APP, Agent, drive, settled, warm_up
+from tests.traces.test_known_answer import APP, Agent, drive, settled
 from tests.webui.conftest import ROOT, http_post, longest_interval
 from tests.webui.test_ui import wait_frame
 
@@ -67,8 +67,7 @@ def traced(server, otel_venvs, tmp_path_factory) -> Traced:  # noqa: F811
         port = int(wait_for_line(app, "ready", timeout=60).split()[1])
         requests.get(f"http://127.0.0.1:{port}/fast", timeout=10)  # the table exists from here
         agent = Agent(server.url, app.pid, work / "spool")
-        agent.wait_ready(180)
-        warm_up(server.url, port)
+        agent.wait_started(180)
         slow, _fast = drive(port, slow=3)
         views = {s["trace_id"]: settled(server.url, s) for s in slow}
         # a few seconds more: the other threads' blocks ride in later batches

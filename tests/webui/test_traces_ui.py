@@ -26,7 +26,7 @@ import requests
 
 from tests.otel.conftest import otel_venvs  # noqa: F401
 from tests.runtimes.conftest import wait_for_line
-from tests.traces.test_known_answer import APP, SERVICE, Agent, drive, settled, warm_up
+from tests.traces.test_known_answer import APP, SERVICE, Agent, drive, settled
 from tests.webui.conftest import ROOT, start_server, stop_server
 
 pytestmark = pytest.mark.browser
@@ -57,8 +57,7 @@ def traced(tmp_path_factory, otel_venvs):  # noqa: F811
         port = int(wait_for_line(app, "ready", timeout=60).split()[1])
         requests.get(f"http://127.0.0.1:{port}/fast", timeout=10)  # the table exists from here
         agent = Agent(srv.url, app.pid, work / "spool")
-        agent.wait_ready(180)
-        warm_up(srv.url, port)
+        agent.wait_started(180)
         slow, fast = drive(port, slow=SLOW_REQUESTS)
         for body in slow:
             assert settled(srv.url, body) is not None, f"trace {body['trace_id']} never came whole"
