@@ -111,8 +111,11 @@ def test_svg_draws_searches_and_zooms(pages, open_page):
     share = float(re.search(r"([\d.]+)% of the total", info).group(1))
     assert 15 < share < 40, info
     pg.click("text=On-CPU")
+    # The same search, re-applied to the on-CPU graph (its own share, its frames marked).
     on_cpu = float(re.search(r"([\d.]+)% of the total", pg.inner_html("#info")).group(1))
-    assert on_cpu > share  # the same search, over the on-CPU graph only
+    assert 15 < on_cpu < 40, on_cpu
+    match = Palette((_static_dir() / "js" / "colors.js").read_text()).search_match
+    assert pg.locator(f'g.graph[data-mode=cpu] rect[fill="{match}"]').count() >= 1
     assert pg.locator("g.graph[data-mode=cpu]").get_attribute("display") is None
     assert pg.locator("g.graph[data-mode=merged]").get_attribute("display") == "none"
     pg.screenshot(path=str(SHOTS / "svg-search-cpu.png"))
