@@ -145,9 +145,10 @@ def test_fsync_names_the_file_and_a_disk_completion(waits):
             assert s.labels["waker_comm"].startswith(("kworker", "jbd2", "ksoftirqd")), s.labels
 
 
-# Known defect, cause not found (issue 13 stays open): in a full `make test`
-# this failed 2 runs of 3, always on one wakeup whose waker stack is the
-# holder's native stack without its Python frames; alone it passed 6 of 6.
+# Known defect, cause not found (issue 13 stays open): in 3 runs of the suite
+# (two whole, one of the BPF folders) this failed twice, on a wakeup whose
+# waker stack is the holder's native stack without its Python frames; alone
+# it passed 6 of 6.
 # The assertion is kept whole and its message names the wait; not strict, so
 # a pass is not an error either.
 @pytest.mark.xfail(reason="waker's Python stack sometimes missing in full-suite runs "
