@@ -158,9 +158,14 @@ def test_slowest_row_and_dot_open_the_trace(page, traced):
 
 
 def diff_rows(page) -> list[str]:
+    """The first rows' names (the table is sorted by own time B - A), printed
+    with that figure so a failure says how far apart the rows were."""
     rows = page.locator(".sf-table tbody tr")
     rows.first.wait_for()
-    return [rows.nth(i).get_attribute("data-name") for i in range(min(6, rows.count()))]
+    top = [(rows.nth(i).get_attribute("data-name"), rows.nth(i).locator("td").nth(4).inner_text())
+           for i in range(min(8, rows.count()))]
+    print("slow-vs-fast, own B - A:", top)
+    return [name for name, _ in top]
 
 
 @pytest.mark.bpf
@@ -213,10 +218,15 @@ def test_slow_vs_fast_by_latency(page, traced):
 
 
 def check_slow_diff(page, names: list[str]) -> None:
-    """`slow_path` and the lock wait lead the extra time of the slow requests."""
-    print("top of the slow-vs-fast table:", names)
-    assert "[off-cpu:lock]" in names[:3], names
-    assert any(n.endswith(".slow_path") for n in names[:3]), names
+    """`slow_path` and the lock wait lead the extra time the slow requests
+    spent by their own doing. Run-queue and GIL waits are left out of the
+    ranking: they are the machine's load (two clients keep fast requests
+    running beside every slow one on two cores): per slow request 10-15 ms
+    of run queue and 20-30 ms of GIL here on a quiet machine, each above
+    slow_path's 30 ms of CPU in one CI run, where they ranked first."""
+    own = [n for n in names if n not in ("[off-cpu:runqueue]", "[off-cpu:gil]")]
+    assert "[off-cpu:lock]" in own[:2], names
+    assert any(n.endswith(".slow_path") for n in own[:2]), names
     slow_path = next(n for n in names if n.endswith(".slow_path"))
     # The frame into view: inside the graph's own scroller, then in the page.
     rect = page.evaluate("""(n) => {
