@@ -1,6 +1,9 @@
 """Known-answer traced app: Flask on waitress (threaded), the real OTel SDK with
 Flask instrumentation and the OTLP/HTTP exporter (OTEL_EXPORTER_OTLP_ENDPOINT),
-plus flamecam_otel. Prints "ready PORT" when serving.
+plus flamecam_otel. Prints "ready PORT" when serving. With
+TRACE_APP_PROFILER=pyroscope it uses the SDK path instead: the real
+pyroscope-io client (PYROSCOPE_SERVER_ADDRESS) with pyroscope-otel's span
+processor, which labels the samples of each root span's thread.
 
 /slow: ~30 ms CPU in slow_path, ~50 ms blocked on a threading.Lock a
 background thread holds, ~20 ms time.sleep, ~20 ms CPU in pool_work on a
@@ -40,7 +43,17 @@ provider = TracerProvider(resource=Resource.create({
     "process.pid": os.getpid()}))
 provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
 trace.set_tracer_provider(provider)
-flamecam_otel.instrument()
+if os.environ.get("TRACE_APP_PROFILER") == "pyroscope":
+    import pyroscope
+    from pyroscope.otel import PyroscopeSpanProcessor
+
+    pyroscope.configure(application_name=provider.resource.attributes["service.name"],
+                        server_address=os.environ["PYROSCOPE_SERVER_ADDRESS"],
+                        sample_rate=int(os.environ.get("PYROSCOPE_SAMPLE_RATE", "100")),
+                        upload_interval=1)
+    provider.add_span_processor(PyroscopeSpanProcessor())
+else:
+    flamecam_otel.instrument()
 app = Flask(__name__)
 FlaskInstrumentor().instrument_app(app)
 pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pool")
