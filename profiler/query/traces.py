@@ -18,7 +18,7 @@ from dataclasses import replace
 from profiler.model import CPU, OFFCPU, Sample, ThreadSpan
 from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection
 from profiler.query.tracks import TrackColumns
-from profiler.store import LinkedSample, TraceReader, TraceRoot
+from profiler.store import LinkedSample, LinkedTotal, Served, TraceReader, TraceRoot
 
 EXACT, APPROXIMATE, NONE = "exact", "approximate", "none"
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -54,15 +54,21 @@ def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
-def _overlap(a: int, b: int, merged: list[tuple[int, int]]) -> int:
-    return sum(max(0, min(b, y) - max(a, x)) for x, y in merged if x < b and a < y)
+def served_by_thread(rows: Iterable[ThreadSpan]) -> Served:
+    """Each (trace, pid, tid)'s thread spans merged into disjoint intervals."""
+    served: dict[tuple[str, int, int], list[tuple[int, int]]] = defaultdict(list)
+    for r in rows:
+        served[(r.trace_id, r.pid, r.tid)].append((r.start_ns, r.end_ns))
+    return {k: _merge(v) for k, v in served.items()}
 
 
-def thread_figures(rows: list[ThreadSpan], samples: list[LinkedSample]) -> list[dict]:
+def thread_figures(rows: list[ThreadSpan], totals: Iterable[LinkedTotal]) -> list[dict]:
     """Per thread of one trace: CPU and off-CPU ns by reason, and its intervals.
 
     With thread spans: exact (served time minus the linked off-CPU time inside
-    it). Without: from the linked samples (on-CPU sampled).
+    it; `totals` then holds the off-CPU time clipped to the thread spans, as
+    `thread_totals_of(within=...)` sums it). Without: from the linked samples'
+    totals (on-CPU sampled).
     """
     threads: dict[tuple[int, int], dict] = {}
 
@@ -79,40 +85,54 @@ def thread_figures(rows: list[ThreadSpan], samples: list[LinkedSample]) -> list[
         thread(r.pid, r.tid, r.thread_name)["intervals"].append(
             [r.start_ns / 1e6, r.end_ns / 1e6, r.span_id])
     if rows:
-        served: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
-        for r in rows:
-            served[(r.pid, r.tid)].append((r.start_ns, r.end_ns))
-        merged = {k: _merge(v) for k, v in served.items()}
         off: dict[tuple[int, int], int] = defaultdict(int)
-        for s in samples:
-            m = merged.get((s.pid, s.tid))
-            if s.kind != OFFCPU or m is None:
+        for s in totals:
+            t = threads.get((s.pid, s.tid))
+            if s.kind != OFFCPU or t is None:
                 continue
-            ns = _overlap(s.ts_ns, s.ts_ns + s.value_ns, m)
-            if ns:
-                by = threads[(s.pid, s.tid)]["offcpu_ns"]
-                by[s.reason] = by.get(s.reason, 0) + ns
-                off[(s.pid, s.tid)] += ns
-        for k, m in merged.items():
-            threads[k]["cpu_ns"] = max(0, sum(b - a for a, b in m) - off[k])
+            t["offcpu_ns"][s.reason] = t["offcpu_ns"].get(s.reason, 0) + s.value_ns
+            off[(s.pid, s.tid)] += s.value_ns
+        for (_trace, pid, tid), m in served_by_thread(rows).items():
+            threads[(pid, tid)]["cpu_ns"] = max(0, sum(b - a for a, b in m) - off[(pid, tid)])
     else:
-        for s in samples:
+        for s in totals:
             t = thread(s.pid, s.tid, s.thread_name)
             if s.kind == CPU:
                 t["cpu_ns"] += s.value_ns
             else:
                 t["offcpu_ns"][s.reason] = t["offcpu_ns"].get(s.reason, 0) + s.value_ns
+    for t in threads.values():  # zero-length parts (a sample touching an edge) say nothing
+        t["offcpu_ns"] = {r: v for r, v in t["offcpu_ns"].items() if v}
     out = list(threads.values())
     out.sort(key=lambda t: (-(t["cpu_ns"] + sum(t["offcpu_ns"].values())), t["pid"], t["tid"]))
     return out
 
 
-def _linking(rows: list[ThreadSpan], samples: list) -> str:
+def trace_totals(traces: TraceReader, tenant: str, rows: dict[str, list[ThreadSpan]],
+                 ids: list[str], span_ids: Collection[str] | None = None
+                 ) -> dict[str, list[LinkedTotal]]:
+    """Per trace, what `thread_figures` sums: for a trace with thread spans its
+    off-CPU time inside them, for the others all their linked samples."""
+    exact = [t for t in ids if rows.get(t)]
+    out: dict[str, list[LinkedTotal]] = defaultdict(list)
+    if exact:
+        within = served_by_thread(r for t in exact for r in rows[t])
+        for s in traces.thread_totals_of(tenant, exact, kinds=(OFFCPU,), span_ids=span_ids,
+                                         within=within):
+            out[s.trace_id].append(s)
+    rest = [t for t in ids if not rows.get(t)]
+    if rest:
+        for s in traces.thread_totals_of(tenant, rest, span_ids=span_ids):
+            out[s.trace_id].append(s)
+    return out
+
+
+def _linking(rows: list[ThreadSpan], totals: list[LinkedTotal]) -> str:
     """exact: thread spans, none flagged by the process; approximate: some
     flagged (asyncio), or linked samples alone; none: no thread data."""
     if rows:
         return APPROXIMATE if any(r.approximate for r in rows) else EXACT
-    return APPROXIMATE if samples else NONE
+    return APPROXIMATE if totals else NONE
 
 
 def _totals(threads: list[dict]) -> tuple[int, dict[str, int]]:
@@ -130,18 +150,13 @@ def figures(traces: TraceReader, tenant: str, roots: list[TraceRoot]) -> list[di
     rows: dict[str, list[ThreadSpan]] = defaultdict(list)
     for r in traces.thread_spans_of(tenant, ids):
         rows[r.trace_id].append(r)
-    samples: dict[str, list[LinkedSample]] = defaultdict(list)
-    # Exact traces need only their off-CPU records; the others their samples.
-    linked = traces.samples_of(tenant, [t for t in ids if t in rows], kinds=(OFFCPU,)) + \
-        traces.samples_of(tenant, [t for t in ids if t not in rows])
-    for s in linked:
-        samples[s.trace_id].append(s)
+    totals = trace_totals(traces, tenant, rows, ids)
     out = []
     for r in roots:
-        th = thread_figures(rows[r.trace_id], samples[r.trace_id])
+        th = thread_figures(rows[r.trace_id], totals[r.trace_id])
         cpu, off = _totals(th)
         out.append({"cpu_ns": cpu, "offcpu_ns": off, "threads": len(th),
-                    "linking": _linking(rows[r.trace_id], samples[r.trace_id])})
+                    "linking": _linking(rows[r.trace_id], totals[r.trace_id])})
     return out
 
 
@@ -159,13 +174,12 @@ def trace_view(traces: TraceReader, tenant: str, trace_id: str) -> dict | None:
     """One trace: spans, threads with their intervals, time breakdown; None if unknown."""
     spans = traces.spans_of(tenant, trace_id)
     rows = traces.thread_spans_of(tenant, [trace_id])
-    # Exact figures need only the off-CPU records (as trace_list reads them).
-    samples = traces.samples_of(tenant, [trace_id], kinds=(OFFCPU,) if rows else (CPU, OFFCPU))
-    n_cpu = traces.count_of(tenant, trace_id, CPU) if rows else \
-        sum(1 for s in samples if s.kind == CPU)
-    if not (spans or rows or samples or n_cpu):
+    totals = trace_totals(traces, tenant, {trace_id: rows}, [trace_id])[trace_id]
+    n_cpu = traces.count_of(tenant, trace_id, CPU)
+    n_off = traces.count_of(tenant, trace_id, OFFCPU)
+    if not (spans or rows or n_off or n_cpu):
         return None
-    threads = thread_figures(rows, samples)
+    threads = thread_figures(rows, totals)
     cpu, off = _totals(threads)
     return {
         "trace_id": trace_id,
@@ -177,8 +191,8 @@ def trace_view(traces: TraceReader, tenant: str, trace_id: str) -> dict | None:
         "threads": threads,
         "breakdown": {"cpu": cpu, **off},
         "samples": n_cpu,
-        "offcpu_intervals": sum(1 for s in samples if s.kind == OFFCPU),
-        "linking": _linking(rows, samples),
+        "offcpu_intervals": n_off,
+        "linking": _linking(rows, totals),
     }
 
 
@@ -265,7 +279,10 @@ class TraceEngine(QueryEngine):
 
     def threads(self, sel: Selection) -> list[dict]:
         out = []
-        for t in thread_figures(self._rows, self._samples):
+        ids = [self.trace_id]
+        totals = trace_totals(self.traces, self.tenant, {self.trace_id: self._rows}, ids,
+                              self.span_ids)[self.trace_id]
+        for t in thread_figures(self._rows, totals):
             if (sel.pid is None or t["pid"] == sel.pid) and (sel.tid is None or
                                                              t["tid"] == sel.tid):
                 out.append({**t, "comm": "",

@@ -8,12 +8,14 @@ from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
 from profiler.store.interface import (
     AgentLoss,
     LinkedSample,
+    LinkedTotal,
     MaintainedStore,
     ProfileStore,
     RootBox,
     RootFilter,
     SampleSlice,
     SeriesInfo,
+    Served,
     StoreError,
     StoreUnavailable,
     ThreadEvent,
@@ -32,5 +34,6 @@ def open_store(url: str | None = None) -> MaintainedStore:
 
 __all__ = ["AgentLoss", "ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns",
            "SampleSlice", "SeriesBatch", "SeriesInfo", "Store", "StoreError", "StoreUnavailable",
-           "ThreadEvent", "ThreadTotal", "default_url", "open_store", "LinkedSample", "RootBox",
-           "RootFilter", "TraceReader", "TraceRoot", "TraceStore"]
+           "ThreadEvent", "ThreadTotal", "default_url", "open_store", "LinkedSample", "LinkedTotal",
+           "RootBox",
+           "RootFilter", "Served", "TraceReader", "TraceRoot", "TraceStore"]

@@ -243,6 +243,25 @@ class LinkedSample:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkedTotal:
+    """One thread's linked samples of a trace of one kind and reason, summed by
+    the store: `value_ns` and how many samples (`count`) gave it."""
+
+    trace_id: str
+    pid: int
+    tid: int
+    thread_name: str
+    kind: str
+    reason: str
+    value_ns: int
+    count: int
+
+
+# (trace id, pid, tid) -> that thread's disjoint [start, end) ns serving the trace
+Served = dict[tuple[str, int, int], list[tuple[int, int]]]
+
+
+@dataclass(frozen=True, slots=True)
 class RootBox:
     """Local roots started in [lo, hi) that lasted [min_ns, max_ns] (a brushed area)."""
 
@@ -316,6 +335,13 @@ class TraceReader(Protocol):
     def stack_values_of(self, tenant: str, trace_ids: Iterable[str],
                         kinds: Iterable[str]) -> dict[int, int]:
         """Stack id -> summed value of the traces' linked samples of those kinds."""
+        ...
+
+    def thread_totals_of(self, tenant: str, trace_ids: Iterable[str], *,
+                         kinds: Iterable[str] = ..., span_ids: Collection[str] | None = None,
+                         within: Served | None = None) -> list[LinkedTotal]:
+        """The traces' linked samples summed per thread, kind and reason; with
+        `within`, only the part of each sample inside its thread's intervals."""
         ...
 
     # One trace's linked samples, summed or read by the database (trace view).

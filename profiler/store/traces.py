@@ -13,13 +13,34 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Text, and_, cast, delete, func, not_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    LargeBinary,
+    Text,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Connection
 
 from profiler.model import CPU, OFFCPU, Frame, Sample, Span, ThreadSpan
 from profiler.store import schema
 from profiler.store.columns import ColumnBatch, SeriesBatch
-from profiler.store.interface import AgentLoss, LinkedSample, RootFilter, TraceRoot
+from profiler.store.interface import (
+    AgentLoss,
+    LinkedSample,
+    LinkedTotal,
+    RootFilter,
+    Served,
+    TraceRoot,
+)
 from profiler.store.store import Store, _frame_row, _pack, _unavailable, frame_key
 from profiler.store.trace_tables import spans, thread_spans, trace_samples
 
@@ -422,6 +443,63 @@ class TraceStore:
             out.sort(key=lambda s: (s.ts_ns, s.tid))
         return out
 
+
+    @_unavailable
+    def thread_totals_of(self, tenant: str, trace_ids: Iterable[str], *,
+                         kinds: Iterable[str] = KINDS, span_ids: Collection[str] | None = None,
+                         within: Served | None = None) -> list[LinkedTotal]:
+        """The traces' linked samples summed per thread, kind and reason, by the
+        database (a trace of 100,000 samples costs no object per sample).
+
+        With `within`, only the part of each sample inside its thread's
+        intervals counts, and threads without intervals are left out: the
+        off-CPU time of a trace's exact figures. Without it, whole values.
+        """
+        c = trace_samples.c
+        wanted = list(dict.fromkeys(trace_ids))
+        where = [c.tenant == tenant, c.kind.in_([KINDS.index(k) for k in kinds])]
+        if span_ids is not None:
+            where.append(c.span_id.in_(sorted({_b(s) for s in span_ids})))
+        keys = (c.trace_id, c.pid, c.tid, c.kind, c.reason)
+        queries = []
+        if within is None:
+            for chunk in _chunks([_b(t) for t in wanted]):
+                queries.append(select(*keys, func.max(c.thread_name), func.sum(c.value_ns),
+                                      func.count()).where(*where, c.trace_id.in_(chunk))
+                               .group_by(*keys))
+        else:
+            keep = set(wanted)
+            rows = [(_b(t), pid, tid, a, b) for (t, pid, tid), ivs in within.items()
+                    if t in keep for a, b in ivs]
+            for chunk in _chunks(rows):
+                iv = union_all(*(select(cast(literal(t), LargeBinary).label("trace_id"),
+                                        cast(literal(p), BigInteger).label("pid"),
+                                        cast(literal(d), BigInteger).label("tid"),
+                                        cast(literal(a), BigInteger).label("lo"),
+                                        cast(literal(b), BigInteger).label("hi"))
+                                 for t, p, d, a, b in chunk)).subquery("iv")
+                end = c.ts_ns + c.value_ns
+                inside = (case((end < iv.c.hi, end), else_=iv.c.hi)
+                          - case((c.ts_ns > iv.c.lo, c.ts_ns), else_=iv.c.lo))
+                on = and_(c.tenant == tenant, c.trace_id == iv.c.trace_id, c.tid == iv.c.tid,
+                          c.pid == iv.c.pid, c.ts_ns < iv.c.hi, end > iv.c.lo)
+                queries.append(select(*keys, func.max(c.thread_name), func.sum(inside),
+                                      func.count()).select_from(iv.join(trace_samples, on))
+                               .where(*where).group_by(*keys))
+        out: dict[tuple, list] = {}
+        hexes: dict[bytes, str] = {}
+        with self.engine.connect() as conn:
+            for q in queries:
+                for tr, pid, tid, kind, reason, name, ns, n in conn.execute(q):
+                    t = hexes.get(tr) or hexes.setdefault(tr, tr.hex())
+                    k = (t, pid, tid, kind, reason)
+                    if k in out:  # a thread whose intervals fell in two chunks
+                        out[k][1] += int(ns)
+                        out[k][2] += n
+                    else:
+                        out[k] = [name, int(ns), n]
+        return [LinkedTotal(t, pid, tid, name, KINDS[kind], reason, ns, n)
+                for (t, pid, tid, kind, reason), (name, ns, n) in out.items()]
 
     def _filter(self, tenant: str, trace_id: str, kinds: Iterable[str],
                 span_ids: Collection[str] | None, lo: int | None, hi: int | None,
