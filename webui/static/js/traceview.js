@@ -6,6 +6,7 @@
 
 import { api } from "./api.js";
 import { KIND_LABELS, reasonColor, reasonsIn } from "./colors.js";
+import { traceAnswers } from "./early.js";
 import { el, fmtDuration, fmtPercent, swatches } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { agentCommand, errorBox, loading } from "./states.js";
@@ -81,15 +82,6 @@ function spanBreakdowns(answer, children) {
   return sum;
 }
 
-// `/?trace=ID` opened directly: its two requests start as this module loads,
-// alongside the rest of the page's start-up, not after it.
-function loadTrace(traceId) {
-  return Promise.all([api.trace(traceId), api.threadEvents("wall{}", "", "", { trace_id: traceId })]);
-}
-const opened = new URLSearchParams(location.search).get("trace");
-let early = opened ? { traceId: opened, answer: loadTrace(opened) } : null;
-if (early) early.answer.catch(() => {}); // handled when the view asks for it
-
 export class TraceView {
   constructor(section, app) {
     this.app = app;
@@ -154,9 +146,7 @@ export class TraceView {
       let view;
       let events;
       try {
-        const pending = early && early.traceId === state.trace ? early.answer : loadTrace(state.trace);
-        early = null;
-        [view, events] = await pending;
+        [view, events] = await traceAnswers(state.trace);
       } catch (err) {
         if (seq !== this.seq) return;
         this.tracksState.replaceChildren(err.status === 404 ? this.notFound(state.trace) : errorBox(err, "Could not load the trace"));
