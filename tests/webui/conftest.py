@@ -27,6 +27,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHROMIUM
+from tests.otel.conftest import otel_venvs  # noqa: F401
+from tests.runtimes.conftest import wait_for_line
+from tests.traces.test_known_answer import APP, Agent, drive, settled
+from tests.traces.test_known_answer import SERVICE as TRACE_SERVICE
 from tests.workloads import Workload as BaseWorkload
 from tests.workloads import compile_c
 
@@ -349,3 +353,74 @@ def longest_interval(page, tracks: str, tid: int, reason: str) -> dict | None:
                   x: r.left + (r.width - g.plotW) + (mid - tr.lo) * g.k,
                   y: r.top + tr.trackY(ti) + tr.rowY(1) + 6 }};
     }}""", [tid, reason])
+
+
+@dataclass
+class Traced:
+    """The known-answer app's requests as its traces reached a server: `slow` and
+    `fast` are the app's own reports of each request, `views` the settled trace
+    views of the slow ones, `slowest` the slowest slow request that came whole
+    (with its lock wait)."""
+
+    url: str
+    slow: list[dict]
+    fast: list[dict]
+    views: dict[str, dict]
+    slowest: dict
+
+
+@pytest.fixture(scope="module")
+def traced(request, tmp_path_factory, otel_venvs) -> Traced:  # noqa: F811
+    """A fresh server holding the traces of the known-answer Flask app
+    (tests/workloads/trace_app.py: OpenTelemetry SDK, OTLP/HTTP exporter,
+    flamecam_otel) profiled by the real agent: the module's `SLOW_REQUESTS`
+    slow requests (default 3) amid concurrent fast ones, after one fast
+    request that registers the app's table. Every slow trace has settled (its
+    thread spans, samples and blocks are in), the process's other threads'
+    blocks too; the app and the agent are stopped before the tests run. The
+    server's log goes to the module's `SHOTS` folder."""
+    if os.geteuid() != 0:
+        pytest.skip("loading eBPF programs needs root")
+    work = tmp_path_factory.mktemp("traced")
+    shots = getattr(request.module, "SHOTS", work)
+    shots.mkdir(parents=True, exist_ok=True)
+    srv = start_server(work, shots / "server.log")
+    venv = otel_venvs("3.12")
+    agent = None
+    try:
+        with open(work / "app.log", "wb") as log:
+            app = subprocess.Popen(
+                [str(venv / "bin" / "python"), str(APP)], stdout=subprocess.PIPE, stderr=log,
+                start_new_session=True,
+                env={"PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": TRACE_SERVICE,
+                     "OTEL_EXPORTER_OTLP_ENDPOINT": srv.url, "OTEL_BSP_SCHEDULE_DELAY": "500"})
+        try:
+            port = int(wait_for_line(app, "ready", timeout=60).split()[1])
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/fast", timeout=10).read()
+            agent = Agent(srv.url, app.pid, work / "spool")
+            agent.wait_started(180)
+            slow, fast = drive(port, slow=getattr(request.module, "SLOW_REQUESTS", 3))
+            views = {}
+            for body in slow:
+                views[body["trace_id"]] = settled(srv.url, body)
+                assert views[body["trace_id"]] is not None, \
+                    f"trace {body['trace_id']} never came whole"
+            # a few seconds more: the other threads' blocks ride in later batches
+            time.sleep(3)
+        finally:
+            if agent is not None:
+                agent.stop()
+            try:
+                os.killpg(app.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            app.wait(10)
+            app.stdout.close()
+        whole = [s for s in slow if views[s["trace_id"]]["breakdown"].get("lock")]
+        assert whole, f"no slow trace came whole: {views}"
+        slowest = max(whole, key=lambda s: next(sp["duration_ms"] for sp in
+                                                views[s["trace_id"]]["spans"]
+                                                if not sp["parent_id"]))
+        yield Traced(srv.url, slow, fast, views, slowest)
+    finally:
+        stop_server(srv)

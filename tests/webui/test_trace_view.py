@@ -5,31 +5,25 @@ server, then `/?trace=ID` opened as a user would.
 
 The known answer comes from the app itself: each /slow request reports its
 thread (`tid`), its pool worker (`pool_tid`) and how long it was blocked on
-the lock a `lock-holder` thread held (`lock_ms`, ~50 ms). Screenshots go to
+the lock a `lock-holder` thread held (`lock_ms`, ~50 ms). The app, agent and
+server are the `traced` fixture of tests/webui/conftest.py. Screenshots go to
 test-artifacts/screenshots/trace-view/.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import time
 import urllib.parse
 
 import pytest
-import requests
 
-from tests.otel.conftest import otel_venvs  # noqa: F401
-from tests.runtimes.conftest import wait_for_line
-from tests.traces.test_known_answer import APP, Agent, drive, settled
 from tests.webui.conftest import ROOT, http_post, longest_interval
 from tests.webui.test_ui import wait_frame
 
 pytestmark = [pytest.mark.browser, pytest.mark.bpf]
 
-SERVICE = "trace-view-app"
 SHOTS = ROOT / "test-artifacts" / "screenshots" / "trace-view"
 TRACKS = "window.flamecam.views.trace.tracks"
 
@@ -39,52 +33,6 @@ def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     page.screenshot(path=str(SHOTS / f"{name}-1280x800.png"))
-
-
-class Traced:
-    def __init__(self, url: str, slowest: dict, bodies: list[dict]) -> None:
-        self.url = url
-        self.slowest = slowest  # the app's own report of the slowest request
-        self.bodies = bodies
-
-
-@pytest.fixture(scope="module")
-def traced(server, otel_venvs, tmp_path_factory) -> Traced:  # noqa: F811
-    """Slow and fast requests through the app, profiled and traced; the slowest
-    of the slow ones settled in the server (thread spans, samples, blocks)."""
-    if os.geteuid() != 0:
-        pytest.skip("loading eBPF programs needs root")
-    work = tmp_path_factory.mktemp("trace-view")
-    venv = otel_venvs("3.12")
-    log = open(work / "app.log", "wb")
-    app = subprocess.Popen(
-        [str(venv / "bin" / "python"), str(APP)], stdout=subprocess.PIPE, stderr=log,
-        start_new_session=True,
-        env={"PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": SERVICE,
-             "OTEL_EXPORTER_OTLP_ENDPOINT": server.url, "OTEL_BSP_SCHEDULE_DELAY": "500"})
-    agent = None
-    try:
-        port = int(wait_for_line(app, "ready", timeout=60).split()[1])
-        requests.get(f"http://127.0.0.1:{port}/fast", timeout=10)  # the table exists from here
-        agent = Agent(server.url, app.pid, work / "spool")
-        agent.wait_started(180)
-        slow, _fast = drive(port, slow=3)
-        views = {s["trace_id"]: settled(server.url, s) for s in slow}
-        # a few seconds more: the other threads' blocks ride in later batches
-        time.sleep(3)
-    finally:
-        if agent is not None:
-            agent.stop()
-        app.kill()
-        app.wait(10)
-        log.close()
-    whole = [s for s in slow if views[s["trace_id"]] and
-             views[s["trace_id"]]["breakdown"].get("lock")]
-    assert whole, f"no slow trace came whole: {views}"
-    slowest = max(whole, key=lambda s: next(sp["duration_ms"] for sp in
-                                            views[s["trace_id"]]["spans"]
-                                            if not sp["parent_id"]))
-    return Traced(server.url, slowest, slow)
 
 
 GRAPH = "views.trace.panel.graph"

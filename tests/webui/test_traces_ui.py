@@ -4,9 +4,10 @@ The known-answer Flask app of the traces issue (tests/workloads/trace_app.py:
 /slow spends ~30 ms in `slow_path`, ~50 ms on a lock, 20 ms asleep and 20 ms
 on a pool worker; /fast ~5 ms in `fast_path`) runs under a pyenv CPython with
 the OpenTelemetry SDK, the OTLP/HTTP exporter and flamecam_otel, profiled by
-the real agent (eBPF) into a real server that also receives its spans. The
-page is then read as a user reads it: dots on the scatter, rows of the
-tables, the URL after a click, and canvas pixels.
+the real agent (eBPF) into a real server that also receives its spans (the
+`traced` fixture of tests/webui/conftest.py). The page is then read as a user
+reads it: dots on the scatter, rows of the tables, the URL after a click, and
+canvas pixels.
 
 Screenshots: test-artifacts/screenshots/traces-list/.
 """
@@ -14,9 +15,6 @@ Screenshots: test-artifacts/screenshots/traces-list/.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import time
 import urllib.parse
 from pathlib import Path
@@ -24,9 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.otel.conftest import otel_venvs  # noqa: F401
-from tests.runtimes.conftest import wait_for_line
-from tests.traces.test_known_answer import APP, SERVICE, Agent, drive, settled
+from tests.traces.test_known_answer import SERVICE
 from tests.webui.conftest import ROOT, start_server, stop_server
 
 pytestmark = pytest.mark.browser
@@ -35,44 +31,6 @@ SHOTS = ROOT / "test-artifacts" / "screenshots" / "traces-list"
 SLOW_REQUESTS = 6
 PLOT_BG = (0xF3, 0xF4, 0xF6)
 SCATTER = "window.flamecam.views.traces.scatter"
-
-
-@pytest.fixture(scope="module")
-def traced(tmp_path_factory, otel_venvs):  # noqa: F811
-    """A server holding the app's traces: `SLOW_REQUESTS` slow requests (after a
-    warm-up one) amid concurrent fast ones, every slow trace complete."""
-    if os.geteuid() != 0:
-        pytest.skip("loading eBPF programs needs root")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    work = tmp_path_factory.mktemp("traces-ui")
-    srv = start_server(work, SHOTS / "server.log")
-    venv = otel_venvs("3.12")
-    app = subprocess.Popen(
-        [str(venv / "bin" / "python"), str(APP)], start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={"PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": SERVICE,
-             "OTEL_EXPORTER_OTLP_ENDPOINT": srv.url, "OTEL_BSP_SCHEDULE_DELAY": "500"})
-    agent = None
-    try:
-        port = int(wait_for_line(app, "ready", timeout=60).split()[1])
-        requests.get(f"http://127.0.0.1:{port}/fast", timeout=10)  # the table exists from here
-        agent = Agent(srv.url, app.pid, work / "spool")
-        agent.wait_started(180)
-        slow, fast = drive(port, slow=SLOW_REQUESTS)
-        for body in slow:
-            assert settled(srv.url, body) is not None, f"trace {body['trace_id']} never came whole"
-        yield {"url": srv.url, "slow": slow, "fast": fast}
-    finally:
-        if agent is not None:
-            agent.stop()
-        try:
-            os.killpg(app.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        app.wait(10)
-        for stream in (app.stdout, app.stderr):
-            stream.close()
-        stop_server(srv)
 
 
 def shoot(page, name: str) -> None:
@@ -109,12 +67,12 @@ def api(url: str, path: str, **params) -> dict:
 @pytest.mark.bpf
 def test_landing_scatter_shows_slow_and_fast_requests(page, traced):
     # A bare address lands on Traces when traces exist.
-    open_traces(page, traced["url"])
+    open_traces(page, traced.url)
     assert page.locator("#tab-traces").get_attribute("aria-selected") == "true"
     assert page.locator("#tr-service").input_value() == SERVICE
     points = page.evaluate(f"() => {SCATTER}.points")
-    slow_ids = {b["trace_id"] for b in traced["slow"]}
-    fast_ids = {b["trace_id"] for b in traced["fast"]}
+    slow_ids = {b["trace_id"] for b in traced.slow}
+    fast_ids = {b["trace_id"] for b in traced.fast}
     drawn = {p[2]: p for p in points}
     # Every request driven is a dot: the slow ones (>= 100 ms: 50 ms lock, 20 ms
     # sleep, 30 + 20 ms of CPU) far above the fast ones.
@@ -137,7 +95,7 @@ def test_landing_scatter_shows_slow_and_fast_requests(page, traced):
 
 @pytest.mark.bpf
 def test_slowest_row_and_dot_open_the_trace(page, traced):
-    url = traced["url"]
+    url = traced.url
     slowest = api(url, "/api/v1/traces", service=SERVICE, **{"from": "now-1h"},
                   limit=1)["traces"][0]
     open_traces(page, url, tab="traces", service=SERVICE)
@@ -150,7 +108,7 @@ def test_slowest_row_and_dot_open_the_trace(page, traced):
     page.wait_for_url(f"**/?trace={slowest['trace_id']}*")
     # A dot of the scatter opens its trace too.
     open_traces(page, url, tab="traces", service=SERVICE)
-    fast = traced["fast"][0]["trace_id"]
+    fast = traced.fast[0]["trace_id"]
     point = next(p for p in page.evaluate(f"() => {SCATTER}.points") if p[2] == fast)
     at = page.evaluate(f"(p) => {SCATTER}.pointXY(p)", point)
     page.mouse.click(at["x"], at["y"])
@@ -170,7 +128,7 @@ def diff_rows(page) -> list[str]:
 
 @pytest.mark.bpf
 def test_brushed_slow_requests_against_the_rest(page, traced):
-    open_traces(page, traced["url"], tab="traces", service=SERVICE)
+    open_traces(page, traced.url, tab="traces", service=SERVICE)
     points = page.evaluate(f"() => {SCATTER}.points")
     slow = [p for p in points if p[1] >= 100]
     # Drag a box around the slow dots (from above the slowest to 90 ms).
@@ -193,13 +151,26 @@ def test_brushed_slow_requests_against_the_rest(page, traced):
 
 @pytest.mark.bpf
 def test_slow_vs_fast_by_latency(page, traced):
-    url = traced["url"]
+    url = traced.url
     open_traces(page, url, tab="traces", service=SERVICE)
     page.locator("#tr-compare").click()
     page.wait_for_url("**compare=latency*")
+    # One endpoint is compared, by default the one with the slowest requests.
+    page.wait_for_url("**endpoint=GET+%2Fslow*")
+    assert page.locator("#tr-endpoint").input_value() == "GET /slow"
+    title = page.locator("#view-traces h2", has_text="Slow vs fast").inner_text()
+    assert title == "Slow vs fast: endpoint GET /slow", title
     diff_rows(page)
-    # The whole service's p90 and p50 are fast requests' durations here (one
-    # slow request in ~30): the user sets the thresholds from the scatter.
+    # and the scatter shows that endpoint's requests alone
+    page.wait_for_function(f"""() => {SCATTER}.points.length > 0 &&
+                               {SCATTER}.points.every((p) => p[3] === 'GET /slow')""")
+    # All endpoints, by choice: the whole service's p90 and p50 are then fast
+    # requests' durations (one slow request in ~30): the user sets the
+    # thresholds from the scatter.
+    page.select_option("#tr-endpoint", "")
+    page.wait_for_url("**scope=service*")
+    assert "endpoint=" not in page.url
+    diff_rows(page)  # the whole service's comparison is in
     page.fill("#sf-slow", "90")
     page.fill("#sf-fast", "40")
     page.locator(".sf-form button[type=submit]").click()

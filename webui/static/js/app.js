@@ -103,8 +103,8 @@ class App {
   route(dataChanged) {
     const state = this.state;
     document.getElementById("tab-trace").hidden = !state.trace;
-    // one trace names its own time and threads: the query bar does not apply
-    this.queryBar.form.hidden = state.tab === "trace";
+    // one trace names its own time and threads; Traces takes the time range only
+    this.queryBar.setMode(state.tab === "trace" ? "none" : state.tab === "traces" ? "time" : "full");
     for (const tab of this.tabs) {
       const on = tab.dataset.tab === state.tab;
       tab.setAttribute("aria-selected", String(on));

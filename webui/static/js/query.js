@@ -131,10 +131,21 @@ export class QueryBar {
     this.labelNames = [];
     this.types = [];
     this.valuesCache = new Map();
+    this.mode = "full";
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       this.applyText();
     });
+  }
+
+  // "full": query, type, labels and time range; "time": the time range only
+  // (the Traces tab picks its service and endpoint itself); "none": hidden
+  // (one trace names its own time and threads).
+  setMode(mode) {
+    this.form.hidden = mode === "none";
+    if (mode === this.mode) return;
+    this.mode = mode;
+    if (this.state) this.draw();
   }
 
   async load(state) {
@@ -187,6 +198,13 @@ export class QueryBar {
     const top = el("div", { className: "qb-row" });
     const bottom = el("div", { className: "qb-row" });
     form.append(top, bottom);
+    if (this.mode === "time") {
+      top.remove();
+      this.queryInput = null;
+      this.drawTime(state, bottom);
+      bottom.append(el("button", { type: "submit", className: "primary", text: "Apply" }));
+      return;
+    }
     let type = "cpu";
     try {
       type = parseQuery(state.query).type;
@@ -224,6 +242,10 @@ export class QueryBar {
     }
 
     bottom.append(el("span", { className: "spacer" }));
+    this.drawTime(state, bottom);
+  }
+
+  drawTime(state, bottom) {
     const preset = PRESETS.some(([v]) => v === state.from) && state.until === "now" ? state.from : "";
     const presetSelect = el(
       "select",
@@ -238,7 +260,7 @@ export class QueryBar {
   }
 
   applyText() {
-    const query = this.queryInput.value.trim();
+    const query = this.queryInput ? this.queryInput.value.trim() : this.state.query;
     try {
       parseQuery(query);
     } catch (err) {

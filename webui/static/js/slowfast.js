@@ -144,7 +144,7 @@ export class SlowFastView {
   }
 
   back() {
-    this.app.setState({ compare: null, box: null, slow: null, fast: null });
+    this.app.setState({ compare: null, scope: null, box: null, slow: null, fast: null });
   }
 
   drawSummary(state, answer) {

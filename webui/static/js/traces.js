@@ -11,7 +11,8 @@ import { CPU_COLOR, SlowFastView } from "./slowfast.js";
 import { errorBox, loading } from "./states.js";
 
 // URL keys of this view (app.js keeps them in the address).
-export const TRACE_KEYS = ["service", "endpoint", "sort", "compare", "slow", "fast", "box"];
+// scope=service: a latency comparison over all endpoints (else over one endpoint).
+export const TRACE_KEYS = ["service", "endpoint", "scope", "sort", "compare", "slow", "fast", "box"];
 const LIST_LIMIT = 200;
 
 // Where a trace opens (the one-trace view reads ?trace=ID); the tenant goes along.
@@ -36,6 +37,16 @@ export function noTraces() {
     ` (OTEL_EXPORTER_OTLP_ENDPOINT=${location.origin}), see README, section "Traces from your app". `,
     "For the threads behind each request, install flamecam_otel in the app and run the agent on its host.",
   ]);
+}
+
+// The endpoint a latency comparison opens on when none is chosen: the one
+// with the slowest requests (highest p99, then p90).
+export function slowestEndpoint(endpoints) {
+  let best = null;
+  for (const e of endpoints) {
+    if (!best || e.p99_ms > best.p99_ms || (e.p99_ms === best.p99_ms && e.p90_ms > best.p90_ms)) best = e;
+  }
+  return best ? best.name : "";
 }
 
 const offTotal = (t) => Object.values(t.offcpu_ns || {}).reduce((s, v) => s + v, 0);
@@ -70,7 +81,7 @@ export class TracesView {
     section.append(this.head, this.state, this.body);
     this.scatter = new Scatter(this.scatterPanel, {
       onPick: (pt) => openTrace(pt[2]),
-      onBrush: (b) => this.app.setState({ compare: "box", box: `${b.fromMs},${b.untilMs},${b.minMs},${b.maxMs}`, slow: null, fast: null }),
+      onBrush: (b) => this.app.setState({ compare: "box", scope: null, box: `${b.fromMs},${b.untilMs},${b.minMs},${b.maxMs}`, slow: null, fast: null }),
     });
     this.scatterPanel.append(this.scatterNote);
     this.slowFast = new SlowFastView(this.compareBox, app);
@@ -101,13 +112,28 @@ export class TracesView {
     this.body.hidden = false;
     this.service = service;
     const base = { service, from: state.from, until: state.until };
+    const endpoints = traceApi.endpoints(base);
+    // Slow vs fast compares the requests of one endpoint (the slowest's unless
+    // chosen, or all of them with scope=service); the choice goes in the URL.
+    if (state.compare === "latency" && !state.endpoint && state.scope !== "service") {
+      let name = "";
+      try {
+        name = slowestEndpoint((await endpoints).endpoints || []);
+      } catch {
+        /* the comparison says what failed */
+      }
+      if (seq !== this.seq) return;
+      if (name) {
+        this.app.setState({ endpoint: name }, { push: false, reload: false });
+        state = this.app.state;
+      }
+    }
     const comparing = state.compare === "box" || state.compare === "latency";
     this.lists.hidden = comparing;
     this.compareBox.hidden = !comparing;
     this.endpointsBody.replaceChildren(loading("Loading endpoints"));
     this.listBody.replaceChildren(loading("Loading traces"));
     const scatter = traceApi.scatter({ ...base, endpoint: state.endpoint || "" });
-    const endpoints = traceApi.endpoints(base);
     endpoints
       .then((e) => seq === this.seq && this.drawControls(state, services, service, e.endpoints || []))
       .catch(() => {});
@@ -142,10 +168,16 @@ export class TracesView {
     );
     if (service && !services.includes(service)) serviceSelect.append(el("option", { value: service, text: service, selected: true }));
     const names = endpoints.map((e) => e.name);
+    // In a latency comparison "(all endpoints)" is a choice of its own (scope=service),
+    // and another endpoint's latencies make the thresholds moot.
+    const latency = state.compare === "latency";
+    const pick = (name) => this.app.setState(latency
+      ? { endpoint: name, scope: name ? null : "service", slow: null, fast: null }
+      : { endpoint: name, box: null, compare: state.compare === "box" ? null : state.compare });
     const endpointSelect = el(
       "select",
-      { id: "tr-endpoint", onchange: (e) => this.app.setState({ endpoint: e.target.value, box: null, compare: state.compare === "box" ? null : state.compare }) },
-      [el("option", { value: "", text: "(all endpoints)" }), ...names.map((n) => el("option", { value: n, text: n, selected: n === state.endpoint }))],
+      { id: "tr-endpoint", onchange: (e) => pick(e.target.value) },
+      [el("option", { value: "", text: "(all endpoints)", selected: !state.endpoint }), ...names.map((n) => el("option", { value: n, text: n, selected: n === state.endpoint }))],
     );
     if (state.endpoint && !names.includes(state.endpoint)) endpointSelect.append(el("option", { value: state.endpoint, text: state.endpoint, selected: true }));
     this.controls.replaceChildren(
@@ -156,8 +188,8 @@ export class TracesView {
         className: "btn",
         id: "tr-compare",
         text: "Slow vs fast",
-        title: "Requests above p90 against those below p50",
-        onclick: () => this.app.setState({ compare: "latency", box: null, slow: null, fast: null }),
+        title: "Requests of one endpoint (the slowest, unless one is chosen) above p90 against those below p50",
+        onclick: () => this.app.setState({ compare: "latency", scope: null, box: null, slow: null, fast: null }),
       }),
       el("span", { className: "hint", text: "Drag across the scatter to compare those requests with the rest; click a dot or a row to open its trace." }),
     );
@@ -222,7 +254,7 @@ export class TracesView {
           el("td", { text: fmtDuration(e.p90_ms * 1e6) }),
           el("td", { text: fmtDuration(e.p99_ms * 1e6) }),
           el("td", {}, [
-            el("button", { type: "button", className: "btn sf-open", text: "Slow vs fast", title: "Its requests above p90 against those below p50", onclick: () => this.app.setState({ endpoint: e.name, compare: "latency", box: null, slow: null, fast: null }) }),
+            el("button", { type: "button", className: "btn sf-open", text: "Slow vs fast", title: "Its requests above p90 against those below p50", onclick: () => this.app.setState({ endpoint: e.name, compare: "latency", scope: null, box: null, slow: null, fast: null }) }),
           ]),
         ]),
       );
