@@ -296,10 +296,11 @@ def trace_case() -> bool:
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 for _ in range(3):
                     page.goto(f"{srv.url}/?trace={TRACE_ID}")
-                    page.wait_for_function("() => window.flamecam && "
-                                           "window.flamecam.views.trace.tracks.tracks.length",
-                                           polling=5, timeout=60000)
-                    opened.append(page.evaluate("() => performance.now()"))
+                    # the page's own clock when it first found the tracks drawn
+                    # (checked every 5 ms), not after a round trip to Playwright
+                    opened.append(page.wait_for_function(
+                        "() => window.flamecam && window.flamecam.views.trace.tracks.tracks.length"
+                        " && performance.now()", polling=5, timeout=60000).json_value())
                     api_ms.append(page.evaluate("""() => Object.fromEntries(
                         performance.getEntriesByType('resource')
                           .filter((e) => /api\\/v1\\/(trace\\/|thread-events)/.test(e.name))
@@ -308,9 +309,9 @@ def trace_case() -> bool:
                                         Math.round(e.encodedBodySize / 1000)]]))"""))
                     tracks_ms.append(page.evaluate(
                         "() => window.flamecam.views.trace.tracks.lastDrawMs"))
-                    page.wait_for_function("() => window.flamecam.views.trace.panel.tree",
-                                           polling=5, timeout=60000)
-                    flame_ms.append(page.evaluate("() => performance.now()"))
+                    flame_ms.append(page.wait_for_function(
+                        "() => window.flamecam.views.trace.panel.tree && performance.now()",
+                        polling=5, timeout=60000).json_value())
                 result = page.evaluate(TRACE_MEASURE)
             finally:
                 browser.close()

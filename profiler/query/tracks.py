@@ -53,7 +53,7 @@ def _index(values: Sequence, table: dict) -> list[int]:
     for v in dict.fromkeys(values):
         if v not in table:
             table[v] = len(table)
-    return [table[v] for v in values]
+    return list(map(table.__getitem__, values))
 
 
 def thread_events_answer(ev: TrackColumns, truncated: bool, lo: int, hi: int,

@@ -113,6 +113,13 @@ class App {
     for (const name of TABS) document.getElementById(`view-${name}`).hidden = name !== state.tab;
     if (dataChanged) {
       this.renderCache.clear();
+      this.selectionShown = false;
+    }
+    // The query bar's choices and the losses notice follow the selection, which
+    // one trace ignores: loaded once a view that uses it shows, so that a trace
+    // opened from a link has the server to itself.
+    if (!this.selectionShown && state.tab !== "trace") {
+      this.selectionShown = true;
       this.queryBar.load(state);
       this.losses.show(state);
     }
