@@ -113,7 +113,7 @@ class Recorder:
                                               self.opts.stack_copy_bytes)
         if self.opts.trace_links:
             self.traces = TraceContexts(self._b, only=self.opts.pids or None)
-            self.traces.scan()
+            self._scan_tables()
         # Processes named with -p are judged by their binaries before their
         # first sample, so none of it is walked the wrong way (policy.py).
         for pid in self.opts.pids:
@@ -148,13 +148,34 @@ class Recorder:
             time.sleep(min(left, TABLE_CHECK_MS / 1000) if self.traces else left)
             if self.traces is not None and self.traces.waiting():
                 self._consume()
-                self.traces.scan()
+                self._scan_tables()
         self._consume()
         self._fd_targets.new_round()
         self._note_arrivals()
         if self.traces is not None:
-            self.traces.scan()
+            self._scan_tables()
             self._drain_thread_spans()
+
+    def _scan_tables(self) -> None:
+        """Looks for new thread-context tables (see `TraceContexts.scan`); the
+        runtimes look at once at a process that made one."""
+        self.traces.scan()
+        for pid in self.traces.take_found():
+            self._table_found(pid)
+
+    def _table_found(self, pid: int) -> None:
+        """A process with a thread-context table runs the code that writes it
+        (flamecam_otel is Python): the runtimes look at it now, not at the
+        next look their back-off schedule allows, which can come after the
+        first request the table links (a process first seen while its loader
+        was still mapping libpython is rechecked 0.1, 0.35, 0.85 s later, and
+        only when the agent gets to it)."""
+        if pid in self._runtime_of:
+            return
+        if pid not in self._proc_names:
+            self._proc_name(pid, "")  # first sight: the runtimes look, with the rest
+        else:
+            self._recheck(pid, now=True)
 
     def _consume(self) -> None:
         """Reads the ring buffers; a process that exec'd is looked at anew."""
@@ -306,10 +327,10 @@ class Recorder:
             self.unwinder.process_seen(pid, name or fallback)
         return name or fallback
 
-    def _recheck(self, pid: int) -> None:
+    def _recheck(self, pid: int, now: bool = False) -> None:
         """A process no runtime held at first sight may be one by now (its loader was not done)."""
         for rt in self.runtimes:
-            if rt.recheck(pid):
+            if rt.recheck(pid, now):
                 self._runtime_of[pid] = rt
                 # Its maps changed since first sight (libpython, libjvm, a perf map).
                 self.sym.process_seen(pid)

@@ -35,8 +35,9 @@ class Runtime(Protocol):
     def process_seen(self, pid: int) -> bool:
         """First sight of `pid`: True when it is this runtime's and is now followed."""
 
-    def recheck(self, pid: int) -> bool:
-        """`pid`, held by no runtime, sampled again: looks anew when due; True: taken."""
+    def recheck(self, pid: int, now: bool = False) -> bool:
+        """`pid`, held by no runtime, sampled again: looks anew when due (`now`:
+        at once, whatever the schedule says); True: taken."""
 
     def stack(self, pid: int, stack_id: int) -> object | None:
         """Names the kernel's runtime stack `stack_id` now, while its code surely lives."""

@@ -125,6 +125,7 @@ class TraceContexts:
         self._only = set(only) if only else None  # `flamecam record -p`: these pids alone
         self._tables: dict[int, _Table] = {}
         self._looked: set[int] = set()  # pids whose maps were read (with or without a table)
+        self._found: list[int] = []  # pids whose table was registered since `take_found`
         self._next_scan = 0.0
         self.lost_records = 0      # overwritten in a ring before the agent read them
         self.bad_records = 0       # records that cannot be right (end before start, tid 0)
@@ -244,7 +245,13 @@ class TraceContexts:
                 TRACE_PROC.pack(base=base, pidns_dev=dev, pidns_ino=ino, nslots=nslots))
         log.info("pid %d: thread-context table at %#x (%d slots, ring of %d)", pid, base,
                  nslots, ring_records)
+        self._found.append(pid)
         return True
+
+    def take_found(self) -> list[int]:
+        """Pids whose table was registered since the last call, oldest first."""
+        found, self._found = self._found, []
+        return found
 
     def _unannounce(self, pid: int, base: int) -> None:
         """Drops what bpf/procs.c registered from the process's own announcement

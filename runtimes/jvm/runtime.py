@@ -50,11 +50,11 @@ class JvmRuntime:
         self._rechecks.schedule(pid)
         return False
 
-    def recheck(self, pid: int) -> bool:
+    def recheck(self, pid: int, now: bool = False) -> bool:
         """Looks again, when due, at a process that was no attachable JVM at first
         sight: `java` maps libjvm.so and installs its SIGQUIT handler some time
         after exec (a launcher that execs java is seen anew through exec events)."""
-        if not self._rechecks.due(pid):
+        if not (now or self._rechecks.due(pid)):
             return False
         self.procs.forget_not_jvm(pid)
         if self.process_seen(pid):

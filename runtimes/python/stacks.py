@@ -51,13 +51,13 @@ class PythonStacks:
     name = "python"
 
     def __init__(self, bpf=None, processes: PythonProcesses | None = None,
-                 python_native: bool = False) -> None:
+                 python_native: bool = False, rechecks: Rechecks | None = None) -> None:
         self.bpf = bpf
         self.procs = processes or PythonProcesses()
         self.python_native = python_native
         self._registered: set[int] = set()
         self._stacks: dict[tuple[int, int], PyStack | None] = {}
-        self._rechecks = Rechecks()
+        self._rechecks = rechecks or Rechecks()
         # Registered before their GIL existed (caught starting): pid -> next try.
         self._no_gil: dict[int, float] = {}
 
@@ -115,13 +115,16 @@ class PythonStacks:
             self._no_gil[pid] = time.monotonic() + GIL_RETRY_S
         return True
 
-    def recheck(self, pid: int) -> bool:
-        """Looks again, when due, at a process that was not Python when first seen.
+    def recheck(self, pid: int, now: bool = False) -> bool:
+        """Looks again, when due (`now`: at once), at a process that was not
+        Python when first seen.
 
         Called for every event of an unregistered process, so the common case
-        (not due, or never to be looked at again) is one dict lookup.
+        (not due, or never to be looked at again) is one dict lookup. `now`
+        is for a sign that the process runs Python by now (it made a
+        thread-context table): the schedule's next look may be a second away.
         """
-        if not self._rechecks.due(pid):
+        if not (now or self._rechecks.due(pid)):
             return False
         if not self.procs.forget_not_python(pid):
             self._rechecks.forget(pid)  # unreadable for another reason: said once

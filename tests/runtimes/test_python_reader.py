@@ -14,6 +14,7 @@ import pytest
 from runtimes.python import PythonProcess, PythonProcesses, PythonStacks
 from runtimes.python.gil import futex_in_gil
 from runtimes.python.offsets import TABLES, offsets_for, parse_debug_offsets
+from runtimes.recheck import Rechecks
 
 from .conftest import host_tids, in_new_pid_namespace, namespaced_child, python_bin, wait_for_line
 from .targets import ALPHA_BETA, GIL_AND_LOCK, WORKER_FUNCTIONS
@@ -198,4 +199,18 @@ def test_a_process_not_yet_python_is_looked_at_again(spawn):
     while not py.recheck(p.pid):
         assert time.monotonic() < deadline, "never looked at again"
         time.sleep(0.05)
+    assert py.process_seen(p.pid)
+
+
+def test_a_process_shown_to_run_python_is_looked_at_at_once(spawn):
+    """A sign that the process runs Python by now (it made a thread-context
+    table) has it looked at once, whatever the back-off schedule says: here
+    the schedule's next look is an hour away."""
+    p = spawn(["bash", "-c", "sleep 0.5; exec " + str(python_bin("3.12")) +
+               " -c 'import time; print(\"ready\", flush=True); time.sleep(60)'"])
+    py = PythonStacks(rechecks=Rechecks(delays=(3600.0,)))
+    assert not py.process_seen(p.pid)  # bash, for now
+    wait_for_line(p, "ready")
+    assert not py.recheck(p.pid)  # not due
+    assert py.recheck(p.pid, now=True)
     assert py.process_seen(p.pid)

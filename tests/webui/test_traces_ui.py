@@ -164,6 +164,7 @@ def test_slow_vs_fast_by_latency(page, traced):
     # and the scatter shows that endpoint's requests alone
     page.wait_for_function(f"""() => {SCATTER}.points.length > 0 &&
                                {SCATTER}.points.every((p) => p[3] === 'GET /slow')""")
+    shoot(page, "02a-slow-vs-fast-one-endpoint")
     # All endpoints, by choice: the whole service's p90 and p50 are then fast
     # requests' durations (one slow request in ~30): the user sets the
     # thresholds from the scatter.
