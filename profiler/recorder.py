@@ -164,12 +164,12 @@ class Recorder:
             self._table_found(pid)
 
     def _table_found(self, pid: int) -> None:
-        """A process with a thread-context table runs the code that writes it
-        (flamecam_otel is Python): the runtimes look at it now, not at the
+        """A process that made a thread-context table runs the code that writes
+        it (flamecam_otel is Python): the runtimes look at it now, not at the
         next look their back-off schedule allows, which can come after the
         first request the table links (a process first seen while its loader
         was still mapping libpython is rechecked 0.1, 0.35, 0.85 s later, and
-        only when the agent gets to it)."""
+        only at one of its samples)."""
         if pid in self._runtime_of:
             return
         if pid not in self._proc_names:

@@ -125,7 +125,7 @@ class TraceContexts:
         self._only = set(only) if only else None  # `flamecam record -p`: these pids alone
         self._tables: dict[int, _Table] = {}
         self._looked: set[int] = set()  # pids whose maps were read (with or without a table)
-        self._found: list[int] = []  # pids whose table was registered since `take_found`
+        self._found: list[int] = []  # pids that made or announced a table since `take_found`
         self._next_scan = 0.0
         self.lost_records = 0      # overwritten in a ring before the agent read them
         self.bad_records = 0       # records that cannot be right (end before start, tid 0)
@@ -147,6 +147,7 @@ class TraceContexts:
         if self._only is None or pid in self._only:
             now = time.monotonic() if now is None else now
             self._created[pid] = now + CREATED_WAIT_S
+            self._found.append(pid)
 
     def waiting(self) -> bool:
         """Whether a table was made since the last call, or one made lately is
@@ -249,7 +250,9 @@ class TraceContexts:
         return True
 
     def take_found(self) -> list[int]:
-        """Pids whose table was registered since the last call, oldest first."""
+        """Pids that made a table (its memfd_create, which the kernel side
+        registers at once) or whose table was registered since the last call,
+        oldest first: processes that run the table's writer by now."""
         found, self._found = self._found, []
         return found
 
