@@ -144,6 +144,27 @@ def test_off_cpu_time_is_clipped_to_the_served_interval(app):
     assert v["spans"] == []  # no OTLP spans yet, the thread data alone is a trace
 
 
+def test_off_cpu_time_counts_once_inside_each_thread_spans_union(app):
+    """Overlapping thread spans of a thread count once; an interval across a
+    gap between them counts the parts inside; a thread served in more pieces
+    than the database is asked about at once is summed whole."""
+    st = app.extensions["flamecam"]
+    ms = lambda a, b, tid=REQ_TID: ThreadSpan(PID, tid, SLOW, ROOT, T0 + a * MS,  # noqa: E731
+                                              T0 + b * MS, "t")
+    st.traces.write_thread_spans("anonymous", [ms(0, 20), ms(30, 50), ms(40, 60)] +
+                                 [ms(2 * k, 2 * k + 1, POOL_TID) for k in range(600)])
+    st.traces.write_linked_samples("anonymous", [
+        off(10, 25, "lock", (LOCK,), SLOW, ROOT),  # 10 ms in [0, 20), 5 ms in [30, 60)
+        off(-5, 1300, "sleep", (SLEEP,), SLOW, ROOT, tid=POOL_TID)])  # 600 pieces of 1 ms
+    v = app.test_client().get(f"/api/v1/trace/{SLOW}").get_json()
+    threads = {t["tid"]: t for t in v["threads"]}
+    assert threads[REQ_TID]["offcpu_ns"] == {"lock": 15 * MS}
+    assert threads[REQ_TID]["cpu_ns"] == 50 * MS - 15 * MS  # served [0, 20) and [30, 60)
+    assert threads[POOL_TID]["offcpu_ns"] == {"sleep": 600 * MS}
+    assert threads[POOL_TID]["cpu_ns"] == 0
+    assert v["breakdown"] == {"cpu": 35 * MS, "lock": 15 * MS, "sleep": 600 * MS}
+
+
 def test_samples_without_thread_spans_are_approximate(app):
     st = app.extensions["flamecam"]
     _, _, samples = known_trace()
