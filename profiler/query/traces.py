@@ -101,8 +101,6 @@ def thread_figures(rows: list[ThreadSpan], totals: Iterable[LinkedTotal]) -> lis
                 t["cpu_ns"] += s.value_ns
             else:
                 t["offcpu_ns"][s.reason] = t["offcpu_ns"].get(s.reason, 0) + s.value_ns
-    for t in threads.values():  # zero-length parts (a sample touching an edge) say nothing
-        t["offcpu_ns"] = {r: v for r, v in t["offcpu_ns"].items() if v}
     out = list(threads.values())
     out.sort(key=lambda t: (-(t["cpu_ns"] + sum(t["offcpu_ns"].values())), t["pid"], t["tid"]))
     return out

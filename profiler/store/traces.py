@@ -458,9 +458,14 @@ class TraceStore:
         c = trace_samples.c
         wanted = list(dict.fromkeys(trace_ids))
         where = [c.tenant == tenant, c.kind.in_([KINDS.index(k) for k in kinds])]
-        if span_ids is not None:
-            where.append(c.span_id.in_(sorted({_b(s) for s in span_ids})))
         keys = (c.trace_id, c.pid, c.tid, c.kind, c.reason)
+        rest = None  # span ids too many for SQL: summed per span too, filtered here
+        if span_ids is not None:
+            sids = sorted({_b(s) for s in span_ids})
+            if len(sids) <= _MAX_SQL_SPANS:
+                where.append(c.span_id.in_(sids))
+            else:
+                rest, keys = set(sids), (*keys, c.span_id)
         queries = []
         if within is None:
             for chunk in _chunks([_b(t) for t in wanted]):
@@ -490,10 +495,12 @@ class TraceStore:
         hexes: dict[bytes, str] = {}
         with self.engine.connect() as conn:
             for q in queries:
-                for tr, pid, tid, kind, reason, name, ns, n in conn.execute(q):
+                for tr, pid, tid, kind, reason, *span, name, ns, n in conn.execute(q):
+                    if rest is not None and span[0] not in rest:
+                        continue
                     t = hexes.get(tr) or hexes.setdefault(tr, tr.hex())
                     k = (t, pid, tid, kind, reason)
-                    if k in out:  # a thread whose intervals fell in two chunks
+                    if k in out:  # intervals in two chunks, or several spans
                         out[k][1] += int(ns)
                         out[k][2] += n
                     else:
