@@ -40,7 +40,6 @@ from tests.traces.test_known_answer import (  # noqa: E402
     Agent,
     settled,
     wall_graph,
-    warm_up,
 )
 
 
@@ -86,8 +85,7 @@ def main() -> None:
         port = int(wait_for_line(app, "ready", timeout=60).split()[1])
         requests.get(f"http://127.0.0.1:{port}/fast", timeout=10)
         agent = Agent(srv.url, app.pid, work / "spool")
-        agent.wait_ready(180)
-        warm_up(srv.url, port)
+        agent.wait_started(180)  # the app's table exists: the agent registers it as it starts
         slow = drive(port, args.rate, args.seconds, args.slow_share)
         shares, covered = [], []
         for body in slow:
