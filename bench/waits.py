@@ -10,9 +10,11 @@ Three workloads, each alone, under `flamecam record --no-wait-info` and under
 - sleepers: threads sleeping 1.2 ms, so about 20,000+ kept intervals a
   second, each with its waker's stacks walked (timer interrupts).
 
-Prints throughput relative to alone, the in-kernel cost per run of the
-sched_switch and sched_waking programs (bpf_stats, per tracepoint via
-`bpftool perf`), and kept intervals per second with losses.
+Prints, off and on side by side: throughput loss against the workload
+alone, the in-kernel cost (bpf_stats, per tracepoint via `bpftool perf`)
+per wakeup (sched_waking), per system call (every Flamecam program's time
+over the reads done, /dev/zero only) and per context switch, and kept
+intervals per second with losses.
 
     .venv/bin/python bench/waits.py [--seconds 5] [--rounds 3]
 """
@@ -55,13 +57,37 @@ def tracepoint_stats() -> dict[str, tuple[int, int]]:
     return out
 
 
-def per_run(before: dict, after: dict) -> dict[str, float]:
+def delta(before: dict, after: dict) -> dict[str, tuple[int, int]]:
+    """(run_time_ns, run_cnt) each tracepoint's programs added between two reads."""
     out = {}
     for tp, (t, c) in after.items():
         t0, c0 = before.get(tp, (0, 0))
-        if c - c0 > 1000:
-            out[tp] = (t - t0) / (c - c0)
+        out[tp] = (t - t0, c - c0)
     return out
+
+
+def costs(d: dict[str, tuple[int, int]], ops: int, op_is_syscall: bool) -> dict[str, float]:
+    """In-kernel ns per wakeup, per context switch and per operation of the workload.
+
+    A wakeup runs sched_waking (sched_wakeup_new for a new task); "per
+    syscall" charges every program Flamecam runs (perf event included) to
+    the workload's system calls: the whole in-kernel price of one call.
+    """
+    out: dict[str, float] = {}
+    wt = sum(d.get(tp, (0, 0))[0] for tp in ("sched_waking", "sched_wakeup_new"))
+    wc = sum(d.get(tp, (0, 0))[1] for tp in ("sched_waking", "sched_wakeup_new"))
+    if wc > 1000:
+        out["wakeup"] = wt / wc
+    st, sc = d.get("sched_switch", (0, 0))
+    if sc > 1000:
+        out["switch"] = st / sc
+    if op_is_syscall and ops:
+        out["syscall"] = sum(t for t, _ in d.values()) / ops
+    return out
+
+
+def _median(values: list[float] | None) -> str:
+    return f"{statistics.median(values):.0f}" if values else "-"
 
 
 def main() -> int:
@@ -73,15 +99,17 @@ def main() -> int:
     record = ("-F", "99", "-o", "/dev/null", "--format", "folded")
     configs = {
         "alone": None,
-        "no wait info": lambda: flamecam_record(*record, "--no-wait-info"),
-        "wait info": lambda: flamecam_record(*record),
+        "off": lambda: flamecam_record(*record, "--no-wait-info"),
+        "on": lambda: flamecam_record(*record),
     }
+    # name: (argv, copies, system calls per unit the workload prints)
     workloads = {
-        "ping-pong round trips": ([str(build("pingpong.c")), str(args.seconds)], 1),
-        "reads of /dev/zero": ([str(build("zeroreads.c")), str(args.seconds)], 2),
-        "1.2 ms sleeps": ([str(build("sleepers.c")), str(args.seconds), "32", "1200"], 1),
+        "ping-pong round trips": ([str(build("pingpong.c")), str(args.seconds)], 1, 0),
+        "reads of /dev/zero": ([str(build("zeroreads.c")), str(args.seconds)], 2, 1),
+        "1.2 ms sleeps": ([str(build("sleepers.c")), str(args.seconds), "32", "1200"], 1, 0),
     }
-    for wname, (argv, copies) in workloads.items():
+    print("wait info off (--no-wait-info) vs on; ns are in-kernel (bpf_stats), medians")
+    for wname, (argv, copies, per_unit) in workloads.items():
         rate = {c: [] for c in configs}
         cost = {c: {} for c in configs}
         kept = {c: [] for c in configs}
@@ -93,8 +121,9 @@ def main() -> int:
                 t0 = time.monotonic()
                 n = run_parallel(argv, copies)
                 span = time.monotonic() - t0
-                for tp, ns in per_run(s0, tracepoint_stats()).items():
-                    cost[cname].setdefault(tp, []).append(ns)
+                for what, ns in costs(delta(s0, tracepoint_stats()), n * per_unit,
+                                      bool(per_unit)).items():
+                    cost[cname].setdefault(what, []).append(ns)
                 rate[cname].append(n / args.seconds)
                 if prof:
                     log = prof.stop()
@@ -104,18 +133,14 @@ def main() -> int:
                         lost[cname] += int(m.group(2))
         base = statistics.median(rate["alone"])
         print(f"\n{wname}: alone {base / 1e3:.1f} k/s")
-        for cname in configs:
-            if cname == "alone":
-                continue
+        print(f"  {'':4} {'loss':>7} {'ns/wakeup':>10} {'ns/syscall':>11} {'ns/switch':>10}"
+              f" {'kept/s':>8} {'lost':>5}")
+        for cname in ("off", "on"):
             ratio = statistics.median(rate[cname]) / base
-            line = f"  {cname:13} ratio {ratio:.4f}  loss {100 * (1 - ratio):+.2f}%"
-            for tp in ("sched_switch", "sched_waking", "sched_wakeup"):
-                if cost[cname].get(tp):
-                    line += f"  {tp} {min(cost[cname][tp]):.0f} ns/run"
-            if kept[cname]:
-                line += (f"  kept intervals {statistics.median(kept[cname]):.0f}/s, "
-                         f"lost {lost[cname]}")
-            print(line, flush=True)
+
+            ns = {w: _median(cost[cname].get(w)) for w in ("wakeup", "syscall", "switch")}
+            print(f"  {cname:4} {100 * (1 - ratio):+6.2f}% {ns['wakeup']:>10} {ns['syscall']:>11}"
+                  f" {ns['switch']:>10} {_median(kept[cname]):>8} {lost[cname]:>5}", flush=True)
     return 0
 
 

@@ -10,6 +10,7 @@ columns: no object per event.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class TrackColumns:
     reason: Sequence[str]
     span_id: Sequence[str]
     names: dict[tuple[int, int], tuple[str, str]]  # (pid, tid) -> (thread name, comm)
+    labels: Sequence[str] = ()  # per event: its own labels as JSON, "" for none (or none at all)
 
     def __len__(self) -> int:
         return len(self.ts_ns)
@@ -56,14 +58,47 @@ def _index(values: Sequence, table: dict) -> list[int]:
     return list(map(table.__getitem__, values))
 
 
+def wait_of(labels_json: str) -> dict | None:
+    """Why a kept off-CPU interval waited, from its labels (profiler/recorder.py):
+    `syscall`, `target` and `waker` ({kind, pid, tid, comm, thread, stack: folded
+    frame names root first}); None when the labels say nothing about it."""
+    if '"syscall"' not in labels_json and '"waker_kind"' not in labels_json:
+        return None
+    lab = json.loads(labels_json)
+    out: dict = {k: lab[k] for k in ("syscall", "target") if k in lab}
+    if "waker_kind" in lab:
+        waker = {"kind": lab["waker_kind"], "comm": lab.get("waker_comm", ""),
+                 "thread": lab.get("waker_thread", lab.get("waker_comm", "")),
+                 "stack": lab["waker_stack"].split(";") if lab.get("waker_stack") else []}
+        for k in ("pid", "tid"):
+            if f"waker_{k}" in lab:
+                waker[k] = int(lab[f"waker_{k}"])
+        out["waker"] = waker
+    return out
+
+
+def _waits(labels: Sequence[str], n: int) -> tuple[list[int], list[dict | None]]:
+    """Each event's index in the list of distinct waits (0: none), and that list."""
+    if not labels:
+        return [0] * n, [None]
+    table: dict[str, int] = {"": 0}
+    index = _index(labels, table)
+    waits = [None] * len(table)
+    for text, i in table.items():
+        if text:
+            waits[i] = wait_of(text)
+    return index, waits
+
+
 def thread_events_answer(ev: TrackColumns, truncated: bool, lo: int, hi: int,
                          stacks_of: StackLookup, intervals: Intervals = ()) -> dict:
     """Columns of the events, with their threads, stacks and frames once each.
 
     `t_us` is each event's start in µs from `t0_ms`; `thread`, `reason`,
-    `span` and `stack` index the answer's lists; a stack lists frame indexes
-    root first, a frame is [name, kind]. `intervals` (a trace's thread spans)
-    become [thread, start µs, end µs, span].
+    `span`, `stack` and `wait` index the answer's lists; a stack lists frame
+    indexes root first, a frame is [name, kind]; a wait is `wait_of`'s answer
+    (null: the interval says nothing of why it waited). `intervals` (a trace's
+    thread spans) become [thread, start µs, end µs, span].
     """
     t0_ms = lo // 10**6
     base = t0_ms * 10**6
@@ -82,6 +117,7 @@ def thread_events_answer(ev: TrackColumns, truncated: bool, lo: int, hi: int,
         "stack": _index(ev.stack_id, stack_index),
         "span": _index(ev.span_id, spans),
     }
+    cols["wait"], waits = _waits(ev.labels, len(ev))
     ivs = [[threads.setdefault((pid, tid), len(threads)), (a - base) // 1000,
             (b - base) // 1000, spans.setdefault(span, len(spans))]
            for pid, tid, a, b, span in intervals]
@@ -99,7 +135,7 @@ def thread_events_answer(ev: TrackColumns, truncated: bool, lo: int, hi: int,
             "events": cols, "reasons": list(reasons), "spans": list(spans), "stacks": stacks,
             "frames": [[f.folded_name() if f.kind == "kernel" else f.name, f.kind]
                        for f in named],
-            "intervals": ivs, "truncated": truncated}
+            "waits": waits, "intervals": ivs, "truncated": truncated}
 
 
 def timeline_answer(ev: TrackColumns, truncated: bool, stacks_of: StackLookup,

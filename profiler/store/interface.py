@@ -68,6 +68,7 @@ class ThreadEvent:
     stack_id: int
     value_ns: int
     reason: str
+    labels: str = ""  # the sample's own labels as JSON ("" for none): why it waited
 
 
 @dataclass(frozen=True, slots=True)

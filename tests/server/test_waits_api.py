@@ -67,3 +67,25 @@ def test_pprof_export_has_the_wait_labels(pushed):
     woken = [lab for lab in labels if lab.get("syscall") == "futex"]
     assert woken
     assert all(lab["waker_comm"] == "holder" and lab["waker_tid"] for lab in woken)
+
+
+def test_thread_events_carry_the_wait_and_its_waker(pushed):
+    client, samples, _, rng = pushed
+    locker, holder = _tid(samples, "locker"), _tid(samples, "holder")
+    r = client.get(f'/api/v1/thread-events?query=offcpu{{service_name="waits"}}'
+                   f'&tids={locker},{holder}&{rng}').get_json()
+    ev, threads = r["events"], r["threads"]
+    assert r["waits"][0] is None
+    locks = [r["waits"][w] for i, w in enumerate(ev["wait"])
+             if threads[ev["thread"][i]]["tid"] == locker
+             and r["reasons"][ev["reason"][i]] == "lock"]
+    assert locks and all(w is not None for w in locks)
+    for w in locks:
+        assert w["syscall"] == "futex" and w["target"].startswith("futex 0x")
+        waker = w["waker"]
+        assert (waker["kind"], waker["tid"], waker["thread"]) == ("thread", holder, "holder")
+        assert waker["pid"] == threads[0]["pid"]
+        assert "hold_lock" in waker["stack"] and "futex_wake_[k]" in waker["stack"]
+    # Run-queue parts and on-CPU samples say nothing of a wait.
+    assert all(r["waits"][w] is None for i, w in enumerate(ev["wait"])
+               if r["reasons"][ev["reason"][i]] == "runqueue")

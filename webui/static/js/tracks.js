@@ -8,8 +8,11 @@
 // wider ones are drawn one by one, so zooming in turns density into detail.
 // Wheel zooms at the pointer (Shift+wheel pans), dragging pans; keys: + and -
 // zoom, Shift+arrows pan, 0 resets, arrows/Home/End step through events and
-// Up/Down between threads. Hover shows an event's stack; names only ever reach
-// the page as text.
+// Up/Down between threads. Hover shows an event's stack and, for an off-CPU
+// interval, why it waited: its system call, target and waker (with the
+// waker's stack); an arrow runs from the waker's track at the wakeup to the
+// woken thread when the waker's thread is on screen. Names only ever reach the
+// page as text.
 
 import { frameColor, KIND_LABELS, reasonColor, reasonLegend } from "./colors.js";
 import { el, fmtClock, fmtDuration, placeTooltip, swatches } from "./format.js";
@@ -28,6 +31,8 @@ const SERVED_SELECTED = "rgba(26, 95, 180, 0.18)";
 const MARKER = "#1a5fb4";
 const SPAN_COLOR = "#6b8fb8";
 const SPAN_ERROR = "#c0392b";
+const WAKE_ARROW = "#7b2cbf";
+const MAX_WAKER_LINES = 12;
 
 // Tracks from a /api/v1/thread-events answer: per thread two rows of events
 // sorted by start (ms, absolute), each event keeping its index in the answer.
@@ -113,6 +118,8 @@ export class ThreadTracks {
     this.full = [0, 1];
     this.origin = null;
     this.selected = null; // { track, row, k }
+    this.hovered = null; // the hovered off-CPU interval's hit, for its wakeup arrow
+    this.hoveredKey = "";
     this.selectedSpan = "";
     this.lastDrawMs = 0;
     this.canvas = el("canvas", {
@@ -130,7 +137,10 @@ export class ThreadTracks {
     this.canvas.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
     this.canvas.addEventListener("mousedown", (e) => this.onDown(e));
     this.canvas.addEventListener("mousemove", (e) => this.onMove(e));
-    this.canvas.addEventListener("mouseleave", () => this.hideTip());
+    this.canvas.addEventListener("mouseleave", () => {
+      this.hideTip();
+      this.hover(null);
+    });
     this.canvas.addEventListener("keydown", (e) => this.onKey(e));
     window.addEventListener("mousemove", (e) => this.onDrag(e));
     window.addEventListener("mouseup", (e) => this.onUp(e));
@@ -146,6 +156,8 @@ export class ThreadTracks {
     this.spanRows = this.spans.reduce((m, sp) => Math.max(m, sp.row + 1), 0);
     this.origin = origin;
     this.selected = null;
+    this.hovered = null;
+    this.hoveredKey = "";
     if (!full) {
       let lo = Infinity;
       let hi = -Infinity;
@@ -263,6 +275,7 @@ export class ThreadTracks {
     this.drawAxis(ctx, g, height);
     this.drawSpans(ctx, g);
     this.tracks.forEach((t, i) => this.drawTrack(ctx, g, t, this.trackY(i)));
+    for (const hit of new Set([this.selected, this.hovered])) if (hit) this.drawWakeArrow(ctx, g, hit);
     this.lastDrawMs = performance.now() - t0;
   }
 
@@ -456,6 +469,60 @@ export class ThreadTracks {
     ctx.globalAlpha = baseAlpha;
   }
 
+  // The track of the thread that woke an off-CPU interval, if it is on screen.
+  wakerTrack(wait) {
+    const w = wait && wait.waker;
+    if (!w || w.tid === undefined) return -1;
+    return this.tracks.findIndex((t) => t.thread.tid === w.tid && t.thread.pid === w.pid);
+  }
+
+  // An arrow from the waker's track at the wakeup (the end of the blocked
+  // interval) down or up to the woken thread's off-CPU row.
+  drawWakeArrow(ctx, g, hit) {
+    if (hit.row !== 1 || !this.tracks[hit.track]) return;
+    const t = this.tracks[hit.track];
+    const wait = this.waitOf(t, t.rows[1].ev[hit.k]);
+    const from = this.wakerTrack(wait);
+    if (from < 0 || from === hit.track) return;
+    const ms = t.rows[1].end[hit.k];
+    const x = LABEL_W + (ms - this.lo) * g.k;
+    if (x < LABEL_W || x > g.width) return;
+    const down = from < hit.track;
+    const y0 = this.trackY(from) + this.rowY(0) + CPU_ROW / 2;
+    const y1 = this.trackY(hit.track) + this.rowY(1) + (down ? 0 : OFF_ROW);
+    ctx.strokeStyle = WAKE_ARROW;
+    ctx.fillStyle = WAKE_ARROW;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.arc(x, y0, 3, 0, 2 * Math.PI);
+    ctx.fill();
+    ctx.beginPath();
+    ctx.moveTo(x, y0);
+    ctx.lineTo(x, y1 + (down ? -6 : 6));
+    ctx.stroke();
+    ctx.beginPath();
+    ctx.moveTo(x, y1);
+    ctx.lineTo(x - 5, y1 + (down ? -8 : 8));
+    ctx.lineTo(x + 5, y1 + (down ? -8 : 8));
+    ctx.fill();
+  }
+
+  // Remembers the hovered off-CPU interval; redraws when a wakeup arrow comes or goes.
+  hover(hit) {
+    const key = hit ? `${hit.track}:${hit.k}` : "";
+    if (key === this.hoveredKey) return;
+    const arrow = (h) => h && this.wakerTrack(this.waitOf(this.tracks[h.track], this.tracks[h.track].rows[1].ev[h.k])) >= 0;
+    const redraw = arrow(this.hovered) || arrow(hit);
+    this.hoveredKey = key;
+    this.hovered = hit;
+    if (redraw) this.draw();
+  }
+
+  waitOf(t, i) {
+    const src = t.src;
+    return src.waits && src.events.wait ? src.waits[src.events.wait[i]] || null : null;
+  }
+
   // ---- hit testing -------------------------------------------------------------
 
   local(event) {
@@ -515,6 +582,7 @@ export class ThreadTracks {
       dur_ns: src.events.dur_ns[i],
       span_id: src.spans[src.events.span[i]] || "",
       thread: t.thread,
+      wait: hit.row === 0 ? null : this.waitOf(t, i), // why it waited, when known
       frames: stack.map((f) => src.frames[f]), // [name, kind], root first
       stack: stack.map((f) => src.frames[f][0]),
     };
@@ -543,6 +611,7 @@ export class ThreadTracks {
       el("div", { className: "tt-row", text: `${ev.thread.thread_name || ev.thread.comm || "?"} (tid ${ev.thread.tid}, pid ${ev.thread.pid})` }),
     ];
     if (spanName) lines.push(el("div", { className: "tt-row", text: `span: ${spanName}` }));
+    if (ev.wait) lines.push(...this.waitLines(ev.wait));
     const frames = [...ev.frames].reverse().filter(([, kind]) => kind !== "offcpu");
     if (!frames.length) {
       lines.push(el("div", { className: "tt-row", text: "no stack" }));
@@ -560,6 +629,29 @@ export class ThreadTracks {
     return lines;
   }
 
+  // Why an off-CPU interval waited: system call, target, waker and its stack.
+  waitLines(wait) {
+    const lines = [];
+    if (wait.syscall) lines.push(el("div", { className: "tt-row tt-wait", text: `blocked in ${wait.syscall}()${wait.target ? ` on ${wait.target}` : ""}` }));
+    const w = wait.waker;
+    if (!w) return lines;
+    const who = w.kind === "interrupt" ? `woken by an interrupt: ${w.comm}` : `woken by ${w.thread || w.comm || "?"} (tid ${w.tid}${w.comm && w.comm !== w.thread ? `, ${w.comm}` : ""}${w.pid !== undefined ? `, pid ${w.pid}` : ""})`;
+    lines.push(el("div", { className: "tt-row tt-wait", text: who }));
+    if (!w.stack.length) return lines;
+    lines.push(el("div", { className: "tt-row", text: "waker's stack at the wakeup, innermost first:" }));
+    const list = el("ol", { className: "tt-stack tt-waker" });
+    const leafFirst = [...w.stack].reverse();
+    for (const name of leafFirst.slice(0, MAX_WAKER_LINES)) {
+      const kernel = name.endsWith("_[k]");
+      const chip = el("i");
+      chip.style.background = frameColor(name, kernel ? "kernel" : "native");
+      list.append(el("li", {}, [chip, el("span", { text: kernel ? name.slice(0, -4) : name }), el("span", { className: "tt-kind", text: kernel ? KIND_LABELS.kernel || "kernel" : "" })]));
+    }
+    lines.push(list);
+    if (leafFirst.length > MAX_WAKER_LINES) lines.push(el("div", { className: "tt-row", text: `… ${leafFirst.length - MAX_WAKER_LINES} more frames` }));
+    return lines;
+  }
+
   spanName(id) {
     const s = this.spans.find((x) => x.span_id === id);
     return s ? s.name : id;
@@ -570,6 +662,7 @@ export class ThreadTracks {
     const [px, py] = this.local(event);
     const hit = this.hitAt(px, py);
     this.canvas.style.cursor = hit ? "pointer" : "grab";
+    this.hover(hit && hit.row === 1 ? hit : null);
     if (!hit) return this.hideTip();
     if (hit.span) {
       const s = hit.span;

@@ -1,0 +1,48 @@
+"""The thread-events answer carries why each kept interval waited, read from
+the interval's own labels as the recorder writes them (profiler/recorder.py)."""
+
+from __future__ import annotations
+
+import json
+
+from profiler.query.tracks import TrackColumns, thread_events_answer, wait_of
+
+LOCK = json.dumps({"syscall": "futex", "target": "futex 0x7f00", "waker_kind": "thread",
+                   "waker_pid": "10", "waker_tid": "12", "waker_comm": "holder",
+                   "waker_thread": "holder", "waker_stack": "main;hold_lock;futex_wake_[k]"})
+TIMER = json.dumps({"syscall": "clock_nanosleep", "waker_kind": "interrupt",
+                    "waker_comm": "timer", "waker_stack": "hrtimer_wakeup_[k]"})
+
+
+def _no_stacks(ids):
+    return {}, {}
+
+
+def test_waits_are_a_column_of_distinct_waits():
+    ev = TrackColumns(cpu=[1, 0, 0, 0, 0], ts_ns=[10**9 + i for i in range(5)],
+                      dur_ns=[1, 5, 7, 9, 2], pid=[10] * 5, tid=[11] * 5, stack_id=[0] * 5,
+                      reason=["", "lock", "lock", "sleep", "runqueue"], span_id=[""] * 5,
+                      names={(10, 11): ("waiter", "waiter")},
+                      labels=["", LOCK, LOCK, TIMER, ""])
+    a = thread_events_answer(ev, False, 10**9, 2 * 10**9, _no_stacks)
+    waits = [a["waits"][w] for w in a["events"]["wait"]]
+    assert waits[0] is None and waits[4] is None
+    assert waits[1] == waits[2] == {
+        "syscall": "futex", "target": "futex 0x7f00",
+        "waker": {"kind": "thread", "pid": 10, "tid": 12, "comm": "holder", "thread": "holder",
+                  "stack": ["main", "hold_lock", "futex_wake_[k]"]}}
+    assert waits[3] == {"syscall": "clock_nanosleep",
+                        "waker": {"kind": "interrupt", "comm": "timer", "thread": "timer",
+                                  "stack": ["hrtimer_wakeup_[k]"]}}
+    assert len(a["waits"]) == 3  # none, the lock wait once, the sleep
+
+
+def test_an_engine_without_labels_answers_no_waits():
+    ev = TrackColumns([0], [10**9], [5], [1], [2], [0], ["lock"], [""], {})
+    a = thread_events_answer(ev, False, 10**9, 2 * 10**9, _no_stacks)
+    assert a["events"]["wait"] == [0] and a["waits"] == [None]
+
+
+def test_labels_of_other_kinds_say_nothing_of_a_wait():
+    assert wait_of(json.dumps({"request": "GET /"})) is None
+    assert wait_of("") is None
