@@ -94,6 +94,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", default="", help="run the workloads whose name contains this")
+    ap.add_argument("--configs", default="alone,off,on", help="which of alone,off,on to run")
     args = ap.parse_args()
     subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=False)
     record = ("-F", "99", "-o", "/dev/null", "--format", "folded")
@@ -108,6 +110,8 @@ def main() -> int:
         "reads of /dev/zero": ([str(build("zeroreads.c")), str(args.seconds)], 2, 1),
         "1.2 ms sleeps": ([str(build("sleepers.c")), str(args.seconds), "32", "1200"], 1, 0),
     }
+    workloads = {k: v for k, v in workloads.items() if args.only in k}
+    configs = {k: v for k, v in configs.items() if k in args.configs.split(",")}
     print("wait info off (--no-wait-info) vs on; ns are in-kernel (bpf_stats), medians")
     for wname, (argv, copies, per_unit) in workloads.items():
         rate = {c: [] for c in configs}
@@ -131,12 +135,12 @@ def main() -> int:
                     if m:
                         kept[cname].append(int(m.group(1)) / span)
                         lost[cname] += int(m.group(2))
-        base = statistics.median(rate["alone"])
+        base = statistics.median(rate["alone"]) if rate.get("alone") else 0
         print(f"\n{wname}: alone {base / 1e3:.1f} k/s")
         print(f"  {'':4} {'loss':>7} {'ns/wakeup':>10} {'ns/syscall':>11} {'ns/switch':>10}"
               f" {'kept/s':>8} {'lost':>5}")
-        for cname in ("off", "on"):
-            ratio = statistics.median(rate[cname]) / base
+        for cname in [c for c in ("off", "on") if c in configs]:
+            ratio = statistics.median(rate[cname]) / base if base else 1
 
             ns = {w: _median(cost[cname].get(w)) for w in ("wakeup", "syscall", "switch")}
             print(f"  {cname:4} {100 * (1 - ratio):+6.2f}% {ns['wakeup']:>10} {ns['syscall']:>11}"

@@ -14,7 +14,8 @@
  * recorded at sched_waking, where `current` is the waker (or whatever an
  * interrupt interrupted: user space tells from the waker's kernel stack).
  * The waker's stacks are walked only when the wait already reached
- * THRESHOLD_NS, i.e. for intervals that are kept one by one; every other
+ * THRESHOLD_NS, i.e. for intervals that are kept one by one, and then at
+ * most once per waker place and 100 ms (off_waker_walks); every other
  * wakeup costs a lookup and a few stores.
  *
  * The link (bpf/tracectx.h) is the trace and span the thread served when it
@@ -390,6 +391,37 @@ static __always_inline void woken(u32 tid)
         s->ts_wake = bpf_ktime_get_ns();
 }
 
+/* The waker's stacks, walked at most once per WAKER_WALK_NS per waker place:
+ * the waking task (the idle task by CPU), where it entered the kernel (user
+ * ip, sp, system call or -1 for an interrupt taken in user mode) and where
+ * the woken thread blocked (its kernel stack and system call). A waker in
+ * the same place waking a thread blocked in the same place takes the same
+ * path (a pipe writer, a mutex unlock, a timer firing over the idle loop);
+ * where the path can differ (an interrupt taken in a system call), the
+ * woken place still decides what can wake it (a sleep: its timer). A walk
+ * costs about 2 us, a lookup a tenth of it: a host with 20,000 kept
+ * intervals a second walks a few hundred. Runtime (Python) stacks are
+ * never cached: their frames change under one native place. */
+#ifndef WAKER_WALK_NS
+#define WAKER_WALK_NS 100000000ULL
+#endif
+struct waker_place {
+    u64 ip;
+    u64 sp;
+    u64 nr;
+    u32 tid;
+    u32 cpu;
+    s32 wakee_kstack;
+    u32 wakee_nr;
+};
+struct waker_walk {
+    u64 ts;
+    s32 kstack;
+    s32 ustack;
+    u32 ucopy;
+};
+BPF_TABLE("lru_hash", struct waker_place, struct waker_walk, off_waker_walks, START_ENTRIES);
+
 /* sched_waking runs in the waker's context (try_to_wake_up), where
  * sched_wakeup may run later on the wakee's CPU: the wakeup time and the
  * waker are both taken here. */
@@ -410,14 +442,28 @@ TRACEPOINT_PROBE(sched, sched_waking)
         s->wait.waker_pid = id >> 32;
         s->wait.waker_tid = (u32)id;
         bpf_get_current_comm(&s->wait.waker_comm, sizeof(s->wait.waker_comm));
-        s->wait.waker_kstack = off_stacks.get_stackid(args, 0);
-        s->wait.waker_ustack = off_stacks.get_stackid(args, BPF_F_USER_STACK);
         s->wait.waker_rt = FLAMECAM_RUNTIME_STACK(id >> 32, (u32)id);
         struct user_regs r = {};
-        read_user_regs(&r, 0);
-        if (r.ip != 0 && (r.ip >> 47) == 0 && wanted(id >> 32))
-            s->wait.waker_ucopy = stack_copy_at(id >> 32, (u32)id, &r, s->wait.waker_kstack,
-                                                s->wait.waker_ustack);
+        u64 nr = 0;
+        read_user_regs(&r, &nr);
+        struct waker_place place = {r.ip, r.sp, nr, (u32)id, 0, s->kstack, s->wait.nr};
+        if ((u32)id == 0)
+            place.cpu = bpf_get_smp_processor_id();  /* each CPU has an idle task "0" */
+        struct waker_walk *w = off_waker_walks.lookup(&place);
+        if (w && now - w->ts < WAKER_WALK_NS) {
+            s->wait.waker_kstack = w->kstack;
+            s->wait.waker_ustack = w->ustack;
+            s->wait.waker_ucopy = w->ucopy;
+        } else {
+            struct waker_walk nw = {now, off_stacks.get_stackid(args, 0),
+                                    off_stacks.get_stackid(args, BPF_F_USER_STACK), 0};
+            if (r.ip != 0 && (r.ip >> 47) == 0 && wanted(id >> 32))
+                nw.ucopy = stack_copy_at(id >> 32, (u32)id, &r, nw.kstack, nw.ustack);
+            s->wait.waker_kstack = nw.kstack;
+            s->wait.waker_ustack = nw.ustack;
+            s->wait.waker_ucopy = nw.ucopy;
+            off_waker_walks.update(&place, &nw);
+        }
     }
 #endif
     return 0;
