@@ -446,8 +446,17 @@ TRACEPOINT_PROBE(sched, sched_waking)
         struct user_regs r = {};
         u64 nr = 0;
         read_user_regs(&r, &nr);
+        /* An interrupt taken in user mode saved no system call (orig_ax -1,
+         * or a vector's negative byte): its stack is the interrupt's alone,
+         * whatever it interrupted, and its user stack is no one's waker. */
+        int irq = (s64)nr < 0;
         struct waker_place place = {r.ip, r.sp, nr, (u32)id, 0, s->kstack, s->wait.nr};
-        if ((u32)id == 0)
+        if (irq) {
+            place.ip = 0;
+            place.sp = 0;
+            place.tid = 0;
+        }
+        if (place.tid == 0)
             place.cpu = bpf_get_smp_processor_id();  /* each CPU has an idle task "0" */
         struct waker_walk *w = off_waker_walks.lookup(&place);
         if (w && now - w->ts < WAKER_WALK_NS) {
@@ -455,9 +464,10 @@ TRACEPOINT_PROBE(sched, sched_waking)
             s->wait.waker_ustack = w->ustack;
             s->wait.waker_ucopy = w->ucopy;
         } else {
-            struct waker_walk nw = {now, off_stacks.get_stackid(args, 0),
-                                    off_stacks.get_stackid(args, BPF_F_USER_STACK), 0};
-            if (r.ip != 0 && (r.ip >> 47) == 0 && wanted(id >> 32))
+            struct waker_walk nw = {now, off_stacks.get_stackid(args, 0), -EFAULT, 0};
+            if (!irq)
+                nw.ustack = off_stacks.get_stackid(args, BPF_F_USER_STACK);
+            if (!irq && r.ip != 0 && (r.ip >> 47) == 0 && wanted(id >> 32))
                 nw.ucopy = stack_copy_at(id >> 32, (u32)id, &r, nw.kstack, nw.ustack);
             s->wait.waker_kstack = nw.kstack;
             s->wait.waker_ustack = nw.ustack;
