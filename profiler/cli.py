@@ -137,6 +137,36 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("-d", "--duration", type=float, default=None, metavar="SECONDS",
                     help="quit after SECONDS (default: at q or Ctrl-C)")
 
+    dp = sub.add_parser(
+        "dump", help="print what every thread of a process is doing right now",
+        description="Print each thread of a running (or hung) process with its current "
+                    "stack, leaf first, kernel, native and Python frames merged, and for a "
+                    "thread off the CPU how long it has been off, why (sleep, lock, io, "
+                    "net, poll, gil, ...) and on what (a futex and the thread holding that "
+                    "mutex, the GIL, a file, a socket), like `py-spy dump` and `jstack`. "
+                    "Each thread is stopped (ptrace) only while its registers, stack and "
+                    "Python frames are copied, well under a millisecond; the most is "
+                    "printed. What could not be read is said, never guessed.",
+        epilog="examples:\n"
+               "  flamecam dump -p 1234\n"
+               "  flamecam dump -p 1234 --json | jq '.threads[] | {name, reason, target}'\n"
+               "  flamecam dump -p 1234 --nonblocking   # stop nothing\n\n"
+               "exit status: 0 dumped, 2 no such process, 3 no permission "
+               "(run as root or with CAP_SYS_PTRACE), 1 failed",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dp.add_argument("-p", "--pid", required=True, type=positive_int, metavar="PID",
+                    help="the process to dump")
+    dp.add_argument("--json", action="store_true",
+                    help="print one JSON document instead of text")
+    dp.add_argument("--nonblocking", action="store_true",
+                    help="never stop a thread: user stacks only of threads blocked in a "
+                         "system call (unwound from the pc and sp /proc gives), none of "
+                         "running ones")
+    dp.add_argument("--python-native", action="store_true",
+                    help="keep the CPython interpreter's own native frames between "
+                         "Python frames; by default they are folded away")
+
     rep = sub.add_parser(
         "report", help="print where the time went in a profile file",
         description="Read a profile file written by Flamecam (folded, pprof or speedscope) "
@@ -288,6 +318,21 @@ def cmd_report(args) -> int:
     return EXIT_OK
 
 
+def cmd_dump(args) -> int:
+    import json
+
+    from .dump_command import DumpError, dump, format_dump
+
+    try:
+        d = dump(args.pid, nonblocking=args.nonblocking, python_native=args.python_native)
+    except DumpError as e:
+        print(f"flamecam: {e}", file=sys.stderr)
+        return e.exit_status
+    text = json.dumps(d.as_json(), indent=1) + "\n" if args.json else format_dump(d)
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
 def _sampler_opts(args):
     from .sampler.options import SamplerOptions
 
@@ -358,7 +403,7 @@ def cmd_doctor(_args) -> int:
     return EXIT_OK if all(c.ok for c in results) else EXIT_PREREQ
 
 
-COMMANDS = {"record": cmd_record, "top": cmd_top, "report": cmd_report, "run": cmd_run,
+COMMANDS = {"record": cmd_record, "top": cmd_top, "dump": cmd_dump, "report": cmd_report, "run": cmd_run,
             "server": cmd_server, "agent": cmd_agent, "doctor": cmd_doctor}
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import struct
+import time
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -347,3 +348,104 @@ def read_sockets(pid: int) -> dict[int, SocketInfo]:
         out.update(parse_unix_sockets(text) if proto == "unix"
                    else parse_inet_sockets(text, proto))
     return out
+
+
+# -- a thread's scheduler state ---------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ThreadStatus:
+    """What /proc/PID/task/TID says about where a thread is, read without stopping it.
+
+    Fields that could not be read are None, and `unreadable` says why (the
+    kernel stack and system call need root, or CAP_SYS_ADMIN and ptrace
+    access respectively).
+    """
+
+    tid: int
+    comm: str
+    state: str  # the stat letter: R running or runnable, S sleeping, D uninterruptible...
+    wchan: str  # the kernel function it sleeps in ("" when running or hidden)
+    syscall: tuple[int, ...] | None  # (nr, arg0..arg5, sp, pc); nr -1: asleep outside one
+    kernel_stack: tuple[str, ...] | None  # kernel function names, leaf first
+    last_ran_ms: float | None  # se.exec_start: when it last ran, on the scheduler's clock
+    unreadable: tuple[str, ...] = ()
+
+
+def parse_syscall(text: str) -> tuple[int, ...] | None:
+    """/proc/TID/syscall: (nr, 6 args, sp, pc), (-1, sp, pc), or None ("running")."""
+    parts = text.split()
+    if not parts or parts[0] == "running":
+        return None
+    try:
+        return tuple(int(p, 0) for p in parts)
+    except ValueError:
+        return None
+
+
+def parse_kernel_stack(text: str) -> tuple[str, ...]:
+    """Function names of /proc/TID/stack lines like `[<0>] do_nanosleep+0x74/0xf0`."""
+    out = []
+    for line in text.splitlines():
+        sym = line.split("] ", 1)[-1].strip()
+        if sym:
+            out.append(sym.split("+", 1)[0].split(" ", 1)[0])
+    return tuple(out)
+
+
+def _sched_exec_start(text: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith("se.exec_start"):
+            try:
+                return float(line.split(":", 1)[1])
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def _read_text(path: str) -> tuple[str | None, str]:
+    """(text, "") or (None, why not)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(), ""
+    except OSError as e:
+        return None, e.strerror or str(e)
+
+
+def thread_status(pid: int, tid: int) -> ThreadStatus | None:
+    """The thread's state now, or None when it is gone."""
+    base = f"/proc/{pid}/task/{tid}"
+    stat, _ = _read_text(f"{base}/stat")
+    if stat is None:
+        return None
+    head, _, tail = stat.rpartition(")")
+    comm = head.split("(", 1)[-1]
+    state = tail.split()[0] if tail.split() else "?"
+    unreadable = []
+    wchan, _ = _read_text(f"{base}/wchan")
+    sc_text, why = _read_text(f"{base}/syscall")
+    if sc_text is None:
+        unreadable.append(f"system call: {why}")
+    ks_text, why = _read_text(f"{base}/stack")
+    if ks_text is None:
+        unreadable.append(f"kernel stack: {why}")
+    sched, _ = _read_text(f"{base}/sched")
+    return ThreadStatus(
+        tid=tid, comm=comm, state=state,
+        wchan="" if wchan in (None, "0") else wchan.strip(),
+        syscall=parse_syscall(sc_text) if sc_text is not None else None,
+        kernel_stack=parse_kernel_stack(ks_text) if ks_text is not None else None,
+        last_ran_ms=_sched_exec_start(sched) if sched is not None else None,
+        unreadable=tuple(unreadable))
+
+
+def sched_clock_offset_ms() -> float:
+    """CLOCK_MONOTONIC minus the scheduler's clock (ms), to date `last_ran_ms`.
+
+    They differ by a constant on a running system (seconds, on a VM). The
+    calling thread's own exec_start is "now" on the scheduler's clock right
+    after a yield (which updates it), within a tick.
+    """
+    os.sched_yield()
+    text, _ = _read_text("/proc/thread-self/sched")
+    now = time.monotonic() * 1000
+    start = _sched_exec_start(text) if text is not None else None
+    return now - start if start is not None else 0.0

@@ -27,8 +27,8 @@ from .sampler.oncpu import OnCpuSampler
 from .sampler.options import SamplerOptions
 from .sampler.reasons import classify
 from .sampler.self_exclusion import SelfExclusion
-from .sampler.syscalls import FD_FIRST, FUTEX_FIRST, syscall_name
-from .sampler.targets import FdTargets
+from .sampler.syscalls import FD_FIRST, syscall_name
+from .sampler.targets import FdTargets, fd_arg, wait_target
 from .sampler.tracectx import TraceContexts
 from .sampler.wakers import interrupt_waker
 
@@ -219,7 +219,7 @@ class Recorder:
             rt.stack(w.waker_pid, w.waker_rt)
         key = (e.tid, e.ts_out)
         if key not in self._wait_targets and self._syscall(w.nr, e.kstack) in FD_FIRST:
-            self._wait_targets[key] = self._fd_targets.resolve(e.pid, _fd(w.arg0))
+            self._wait_targets[key] = self._fd_targets.resolve(e.pid, fd_arg(w.arg0))
 
     def take(self, final: bool = False) -> list[Sample]:
         """Symbolized samples since the last call.
@@ -471,12 +471,11 @@ class Recorder:
         return out
 
     def _target(self, e: OffCpuEvent, call: str, reason: str) -> str:
-        if call in FUTEX_FIRST:
-            return "the GIL" if reason == "gil" else f"futex 0x{e.wait.arg0:x}"
-        if call in FD_FIRST:
+        def fd_target(fd: int) -> str:
             hit = self._wait_targets.get((e.tid, e.ts_out))
-            return hit if hit is not None else self._fd_targets.resolve(e.pid, _fd(e.wait.arg0))
-        return ""
+            return hit if hit is not None else self._fd_targets.resolve(e.pid, fd)
+
+        return wait_target(call, reason, e.wait.arg0, fd_target)
 
     def _forget_exited(self) -> None:
         """Drops the state of processes that exited (checked once per take).
@@ -508,12 +507,6 @@ class Recorder:
             rt.process_exited(pid)
         if self.traces is not None:  # an exec'd image has no table (or a new one)
             self.traces.forget(pid)
-
-
-def _fd(arg: int) -> int:
-    """A descriptor argument as the kernel reads it (an int in a 64-bit register)."""
-    arg &= 0xFFFF_FFFF
-    return arg - (1 << 32) if arg >= 1 << 31 else arg
 
 
 def _task_comm(pid: int, tid: int) -> str:

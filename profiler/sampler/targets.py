@@ -11,7 +11,10 @@ before it is "unresolved", never guessed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..procfs import SocketInfo, fd_link, net_namespace, read_sockets
+from .syscalls import FD_FIRST, FUTEX_FIRST
 
 # Entries kept per cache before they are all dropped (the agent runs for months).
 CACHE_LIMIT = 65_536
@@ -98,3 +101,22 @@ def _final(target: str) -> bool:
     """
     return not (target.startswith(("socket (unresolved", "tcp ", "udp "))
                 and " -> " not in target and "(listen)" not in target)
+
+
+def fd_arg(arg: int) -> int:
+    """A descriptor argument as the kernel reads it (an int in a 64-bit register)."""
+    arg &= 0xFFFF_FFFF
+    return arg - (1 << 32) if arg >= 1 << 31 else arg
+
+
+def wait_target(call: str, reason: str, arg0: int, fd_target: Callable[[int], str]) -> str:
+    """What a wait in system call `call` (first argument `arg0`) was on ("" when unknown).
+
+    `fd_target(fd)` names a descriptor (FdTargets.resolve, or a name kept
+    from when the wait was seen).
+    """
+    if call in FUTEX_FIRST:
+        return "the GIL" if reason == "gil" else f"futex 0x{arg0:x}"
+    if call in FD_FIRST:
+        return fd_target(fd_arg(arg0))
+    return ""
