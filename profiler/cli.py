@@ -12,11 +12,21 @@ import os
 import sys
 
 from . import __version__
-from .cmdline import add_secret_args, positive_int, secret, setup_logging
+from .cmdline import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PREREQ,
+    EXIT_USAGE,
+    CommandError,
+    add_secret_args,
+    positive_int,
+    require_processes,
+    run_command,
+    secret,
+    setup_logging,
+)
 from .report import SORT_KEYS
 from .server.command import add_listen_args, add_server_args
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PREREQ = 0, 1, 2, 3
 
 log = logging.getLogger("flamecam")
 
@@ -226,31 +236,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _prereq_or_exit() -> None:
+def _prerequisites() -> None:
+    """Raises CommandError (missing prerequisite) when this host cannot sample."""
     from .doctor import first_problem
 
     problem = first_problem()
     if problem:
-        print(f"flamecam: {problem}", file=sys.stderr)
-        sys.exit(EXIT_PREREQ)
+        raise CommandError(problem, EXIT_PREREQ)
 
 
 def cmd_record(args) -> int:
     from .formats import infer_format
-    from .launch import Command, LaunchError
+    from .launch import Command
     from .record_command import record
-    from .sampler.program import SamplerError
 
     fmt = args.format or infer_format(args.output) or "folded"
     argv = args.cmd_argv[1:] if args.cmd_argv[:1] == ["--"] else args.cmd_argv
     if argv and args.pids:
-        print("flamecam: give -p PID or a COMMAND, not both", file=sys.stderr)
-        return EXIT_USAGE
-    for pid in args.pids:
-        if not os.path.exists(f"/proc/{pid}"):
-            print(f"flamecam: no process with pid {pid}", file=sys.stderr)
-            return EXIT_USAGE
-    _prereq_or_exit()
+        raise CommandError("give -p PID or a COMMAND, not both", EXIT_USAGE)
+    require_processes(args.pids)
+    _prerequisites()
     opts = _sampler_opts(args)
     command = None
     if argv:
@@ -258,15 +263,8 @@ def cmd_record(args) -> int:
         opts.pids, opts.follow_children = [command.pid], True
     try:
         record(opts, args.duration, args.output, fmt, command=command)
-    except LaunchError as e:
-        print(f"flamecam: {e}", file=sys.stderr)
-        return e.status
-    except SamplerError as e:
-        print(f"flamecam: {e}", file=sys.stderr)
-        return EXIT_PREREQ
     except OSError as e:
-        print(f"flamecam: cannot write {args.output}: {e.strerror}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandError(f"cannot write {args.output}: {e.strerror}", EXIT_FAILED) from e
     finally:
         if command is not None and command.status is None:
             command.abandon()
@@ -274,22 +272,13 @@ def cmd_record(args) -> int:
 
 
 def cmd_top(args) -> int:
-    from .sampler.program import SamplerError
     from .top_command import top
 
-    for pid in args.pids:
-        if not os.path.exists(f"/proc/{pid}"):
-            print(f"flamecam: no process with pid {pid}", file=sys.stderr)
-            return EXIT_USAGE
+    require_processes(args.pids)
     if args.interval <= 0:
-        print("flamecam: --interval must be above 0", file=sys.stderr)
-        return EXIT_USAGE
-    _prereq_or_exit()
-    try:
-        return top(_sampler_opts(args), args.interval, args.duration)
-    except SamplerError as e:
-        print(f"flamecam: {e}", file=sys.stderr)
-        return EXIT_PREREQ
+        raise CommandError("--interval must be above 0", EXIT_USAGE)
+    _prerequisites()
+    return top(_sampler_opts(args), args.interval, args.duration)
 
 
 def cmd_report(args) -> int:
@@ -299,15 +288,12 @@ def cmd_report(args) -> int:
     try:
         fmt, samples = read_samples(args.file)
     except OSError as e:
-        print(f"flamecam: cannot read {args.file}: {e.strerror}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandError(f"cannot read {args.file}: {e.strerror}", EXIT_FAILED) from e
     except ValueError as e:
-        print(f"flamecam: {args.file}: {e}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandError(f"{args.file}: {e}", EXIT_FAILED) from e
     if args.threads and fmt != "pprof":
-        print(f"flamecam: {args.file} is {fmt}, which keeps no threads; record with "
-              "-o FILE.pb.gz for --threads", file=sys.stderr)
-        return EXIT_USAGE
+        raise CommandError(f"{args.file} is {fmt}, which keeps no threads; record with "
+                           "-o FILE.pb.gz for --threads", EXIT_USAGE)
     kinds = {"all": ("cpu", "offcpu"), "cpu": ("cpu",), "offcpu": ("offcpu",)}[args.kind]
     text = format_report(summarize(samples, kinds), args.sort, args.limit, args.threads)
     try:
@@ -321,13 +307,9 @@ def cmd_report(args) -> int:
 def cmd_dump(args) -> int:
     import json
 
-    from .dump_command import DumpError, dump, format_dump
+    from .dump_command import dump, format_dump
 
-    try:
-        d = dump(args.pid, nonblocking=args.nonblocking, python_native=args.python_native)
-    except DumpError as e:
-        print(f"flamecam: {e}", file=sys.stderr)
-        return e.exit_status
+    d = dump(args.pid, nonblocking=args.nonblocking, python_native=args.python_native)
     text = json.dumps(d.as_json(), indent=1) + "\n" if args.json else format_dump(d)
     sys.stdout.write(text)
     return EXIT_OK
@@ -358,7 +340,7 @@ def _agent_opts(args):
 def cmd_run(args) -> int:
     from .run_command import run_platform
 
-    _prereq_or_exit()
+    _prerequisites()
     return run_platform(args.host, args.port, args.db, args.seconds, _sampler_opts(args),
                         _agent_opts(args))
 
@@ -375,22 +357,16 @@ def cmd_agent(args) -> int:
 
     from .agent.run import run_agent
     from .recorder import Recorder
-    from .sampler.program import SamplerError
 
-    _prereq_or_exit()
+    _prerequisites()
     stop = threading.Event()
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, lambda *_: stop.set())
-    try:
-        with Recorder(_sampler_opts(args)) as rec:
-            log.warning("profiling this host, shipping to %s every %.0f s", args.server,
-                        args.interval)
-            result = run_agent(args.server, rec, _agent_opts(args), stop=stop)
-    except SamplerError as e:
-        print(f"flamecam: {e}", file=sys.stderr)
-        return EXIT_PREREQ
-    print(f"flamecam: {result.summary()}",
-          file=sys.stderr)
+    with Recorder(_sampler_opts(args)) as rec:
+        log.warning("profiling this host, shipping to %s every %.0f s", args.server,
+                    args.interval)
+        result = run_agent(args.server, rec, _agent_opts(args), stop=stop)
+    print(f"flamecam: {result.summary()}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -403,8 +379,8 @@ def cmd_doctor(_args) -> int:
     return EXIT_OK if all(c.ok for c in results) else EXIT_PREREQ
 
 
-COMMANDS = {"record": cmd_record, "top": cmd_top, "dump": cmd_dump, "report": cmd_report, "run": cmd_run,
-            "server": cmd_server, "agent": cmd_agent, "doctor": cmd_doctor}
+COMMANDS = {"record": cmd_record, "top": cmd_top, "dump": cmd_dump, "report": cmd_report,
+            "run": cmd_run, "server": cmd_server, "agent": cmd_agent, "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -421,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         except re.error as e:
             parser.error(f"--comm: invalid regular expression: {e}")
     setup_logging(args.verbose)
-    return COMMANDS[args.command](args)
+    return run_command(COMMANDS[args.command], args)  # every command fails in one shape
 
 
 if __name__ == "__main__":

@@ -1,12 +1,52 @@
 """What every command line shares (`flamecam ...`, `python -m profiler.server`):
-argparse value types and the log format."""
+exit statuses and the one way a command stops early, argparse value types and
+the log format."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import sys
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+# 0 done, 1 failed while working, 2 bad usage (a pid that does not exist is
+# one), 3 this host lacks a prerequisite or the permission (the message says
+# which and how to fix it).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PREREQ = 0, 1, 2, 3
+
+
+class CommandError(Exception):
+    """A command cannot go on: `flamecam: MESSAGE` on stderr, and exit `status`.
+
+    Raised wherever the reason is known (a layer below the CLI included);
+    `flamecam`'s main prints it, so every command fails in one shape.
+    """
+
+    status = EXIT_FAILED
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+def run_command(command: Callable[[argparse.Namespace], int],
+                args: argparse.Namespace) -> int:
+    """`command(args)`'s exit status; a CommandError is printed as `flamecam: MESSAGE`."""
+    try:
+        return command(args)
+    except CommandError as e:
+        print(f"flamecam: {e}", file=sys.stderr)
+        return e.status
+
+
+def require_processes(pids: Iterable[int]) -> None:
+    """Raises CommandError (bad usage) for the first pid with no process."""
+    for pid in pids:
+        if not os.path.exists(f"/proc/{pid}"):
+            raise CommandError(f"no process with pid {pid}", EXIT_USAGE)
 
 
 def positive_int(text: str) -> int:
@@ -44,9 +84,10 @@ def secret(args: argparse.Namespace, flag: str) -> str | None:
         with open(path) as f:
             value = f.readline().strip()
     except OSError as e:
-        raise SystemExit(f"flamecam: cannot read {flag}-file {path}: {e.strerror}") from None
+        raise CommandError(f"cannot read {flag}-file {path}: {e.strerror}", EXIT_USAGE) \
+            from None
     if not value:
-        raise SystemExit(f"flamecam: {flag}-file {path} is empty")
+        raise CommandError(f"{flag}-file {path} is empty", EXIT_USAGE)
     return value
 
 

@@ -40,6 +40,7 @@ from symbolizer import Symbolizer
 from symbolizer.unwind import Unwinder
 
 from . import ptrace
+from .cmdline import EXIT_PREREQ, EXIT_USAGE, CommandError
 from .model import Frame
 from .procfs import (
     MemoryReadError,
@@ -63,18 +64,19 @@ _WAITING = {"S": INTERRUPTIBLE, "D": UNINTERRUPTIBLE, "I": UNINTERRUPTIBLE}
 _STATES = {"R": "running", "S": "sleeping", "D": "uninterruptible", "I": "idle",
            "T": "stopped", "t": "stopped by a tracer", "Z": "zombie", "X": "dead"}
 
+# Why an unwind stopped short of the thread's root, as a user reads it.
+_WALK_ENDS = {
+    "end-of-copy": "the stack copy ended",
+    "no-rule": "code without unwind information (and no frame pointer known)",
+    "bad-frame": "a frame pointed outside the stack",
+    "depth": "too deep",
+    "error": "the unwinder failed",
+}
+
 _SYSCALL_ENTRIES = ("entry_SYSCALL", "do_syscall_64")
 
 # glibc's pthread_mutex_t on x86-64: int __lock, unsigned __count, int __owner.
 _MUTEX_OWNER_OFFSET = 8
-
-
-class DumpError(Exception):
-    """The process cannot be dumped at all; `exit_status` says why (see cli.py)."""
-
-    def __init__(self, message: str, exit_status: int) -> None:
-        super().__init__(message)
-        self.exit_status = exit_status
 
 
 @dataclass
@@ -146,18 +148,18 @@ def _read_text(path: str) -> str:
 
 def _check_access(pid: int) -> None:
     if not os.path.isdir(f"/proc/{pid}"):
-        raise DumpError(f"no process with pid {pid}", 2)
+        raise CommandError(f"no process with pid {pid}", EXIT_USAGE)
     try:
         ProcessMemory(pid).close()
     except MemoryReadError as e:
         if not os.path.isdir(f"/proc/{pid}"):
-            raise DumpError(f"no process with pid {pid}", 2) from e
-        raise DumpError(f"cannot read process {pid}: {os.strerror(e.errno or 13)}; "
-                        "run as root (or with CAP_SYS_PTRACE)", 3) from e
+            raise CommandError(f"no process with pid {pid}", EXIT_USAGE) from e
+        raise CommandError(f"cannot read process {pid}: {os.strerror(e.errno or 13)}; "
+                        "run as root (or with CAP_SYS_PTRACE)", EXIT_PREREQ) from e
 
 
 def dump(pid: int, nonblocking: bool = False, python_native: bool = False) -> ProcessDump:
-    """Every thread of `pid` now; raises DumpError when none can be read."""
+    """Every thread of `pid` now; raises CommandError when none can be read."""
     _check_access(pid)
     out = ProcessDump(pid, _read_text(f"/proc/{pid}/comm"), _read_text(f"/proc/{pid}/cmdline"))
     sym = Symbolizer(lines=True)
@@ -187,8 +189,12 @@ def dump(pid: int, nonblocking: bool = False, python_native: bool = False) -> Pr
     targets = FdTargets()
     for st, read_at_ms in statuses:
         t, cap = captures[st.tid]
-        native = sym.user_frames(pid, unwinder.unwind(pid, cap.ip, cap.sp, cap.bp, cap.stack)) \
-            if cap.ip else []
+        native: list[Frame] = []
+        if cap.ip:
+            res = unwinder.unwind_result(pid, cap.ip, cap.sp, cap.bp, cap.stack)
+            native = sym.user_frames(pid, res.addrs)
+            if not res.complete:
+                t.notes.append(f"user stack ends early: {_WALK_ENDS.get(res.reason, res.reason)}")
         if cap.py and proc is not None:
             py = proc.symbolize(cap.py)
             native = merge_python_frames(native, list(py.frames), py.entries, python_native)
@@ -201,7 +207,7 @@ def dump(pid: int, nonblocking: bool = False, python_native: bool = False) -> Pr
                 t.off_cpu_s = max(0.0, (read_at_ms - clock_offset - st.last_ran_ms) / 1000)
         out.threads.append(t)
     if not out.threads:
-        raise DumpError(f"no process with pid {pid}", 2)
+        raise CommandError(f"no process with pid {pid}", EXIT_USAGE)
     return out
 
 

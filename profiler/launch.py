@@ -12,17 +12,15 @@ import os
 import signal
 import time
 
+from .cmdline import CommandError
+
 # Exit status of a command that could not be started, as a shell says it:
 # 127 not found, 126 found but not runnable.
 EXIT_NOT_FOUND, EXIT_NOT_RUNNABLE = 127, 126
 
 
-class LaunchError(RuntimeError):
+class LaunchError(CommandError):
     """COMMAND could not be executed; `status` is what a shell would return."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class Command:

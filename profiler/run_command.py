@@ -15,6 +15,8 @@ import threading
 import time
 import urllib.request
 
+from .cmdline import EXIT_FAILED, CommandError
+
 log = logging.getLogger("flamecam.run")
 
 
@@ -48,9 +50,8 @@ def run_platform(host: str, port: int, db_url: str | None, seconds: float | None
     server = subprocess.Popen(argv)
     try:
         if not wait_healthy(url, 60, server):
-            print(f"flamecam: the server did not start on {url}; is the port taken? "
-                  f"(try --port)", file=sys.stderr)
-            return 1
+            raise CommandError(f"the server did not start on {url}; is the port taken? "
+                               "(try --port)", EXIT_FAILED)
         print(f"flamecam: UI and API at {url}/  (Ctrl-C stops)", file=sys.stderr, flush=True)
         stop = threading.Event()
 

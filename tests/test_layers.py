@@ -47,7 +47,8 @@ LAYERS: dict[str, int] = {
     "profiler.cmdline": 0,
     "profiler.procfs": 0,
     "profiler.tracectx": 0,  # the thread-context table layout (docs/TRACE_CONTEXT.md)
-    "profiler.launch": 0,  # a command held at its gate for `record -- COMMAND`
+    "profiler.launch": 1,  # a command held at its gate for `record -- COMMAND` (a CommandError)
+    "profiler.ptrace": 0,  # one thread stopped for a moment, its registers read (`dump`)
     "bpf": 0,
     "profiler.sampler": 1,
     "symbolizer": 2,
@@ -64,6 +65,7 @@ LAYERS: dict[str, int] = {
     "profiler.agent": 9,
     "profiler.record_command": 9,
     "profiler.top_command": 9,
+    "profiler.dump_command": 9,  # every thread's stack and wait now (`flamecam dump`)
     "profiler.flame_file": 8,  # a flame graph page (HTML/SVG) of a recording, the UI's JS inside
     "profiler.doctor": 9,
     "profiler.run_command": 10,

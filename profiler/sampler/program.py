@@ -12,12 +12,15 @@ from collections.abc import Sequence
 
 import bpf
 
+from ..cmdline import EXIT_PREREQ, CommandError
 from ..procfs import read_maps
 from .options import SamplerOptions
 
 
-class SamplerError(RuntimeError):
-    """A sampler could not start; the message says what to do."""
+class SamplerError(CommandError):
+    """A sampler could not start; the message says what to do (a missing prerequisite)."""
+
+    status = EXIT_PREREQ
 
 
 def build_source(opts: SamplerOptions, runtime_sources: Sequence[str] = ()) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from profiler.cmdline import setup_logging
+from profiler.cmdline import run_command, setup_logging
 from profiler.server.command import add_server_args, run
 
 
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     add_server_args(p)
     args = p.parse_args(argv)
     setup_logging(args.verbose)
-    return run(args, args.verbose)
+    return run_command(lambda a: run(a, a.verbose), args)
 
 
 if __name__ == "__main__":

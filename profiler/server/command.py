@@ -11,11 +11,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
-from profiler.cmdline import add_secret_args, positive_int, secret
-
-EXIT_OK, EXIT_FAILED = 0, 1
+from profiler.cmdline import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    add_secret_args,
+    positive_int,
+    secret,
+)
 
 
 def add_listen_args(p: argparse.ArgumentParser) -> None:
@@ -53,6 +57,6 @@ def run(args: argparse.Namespace, verbose: int = 0) -> int:
               auth_token=secret(args, "--auth-token"), retention_s=args.retention,
               max_body=args.max_body_mib << 20, workers=args.workers or default_workers())
     except OSError as e:
-        print(f"flamecam: cannot serve on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandError(f"cannot serve on {args.host}:{args.port}: {e.strerror}",
+                           EXIT_FAILED) from e
     return EXIT_OK

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from profiler.cli import _agent_opts, build_parser
-from profiler.cmdline import masked_url
+from profiler.cmdline import CommandError, masked_url
 from tests.server.conftest import ServerProcess, new_pg_db
 
 
@@ -85,5 +85,5 @@ def test_agent_token_from_file_or_environment(tmp_path, monkeypatch):
     (tmp_path / "empty").write_text("")
     args = build_parser().parse_args(["agent", "--server", "http://x", "--token-file",
                                       str(tmp_path / "empty")])
-    with pytest.raises(SystemExit, match="empty"):
+    with pytest.raises(CommandError, match="empty"):  # flamecam prints it, exits 2
         _agent_opts(args)
