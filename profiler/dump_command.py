@@ -38,6 +38,7 @@ from runtimes.python.processes import PythonProcesses
 from runtimes.python.reader import PythonProcess, RawFrame
 from symbolizer import Symbolizer
 from symbolizer.unwind import Unwinder
+from symbolizer.unwind.walk import UnwindResult
 
 from . import ptrace
 from .cmdline import EXIT_PREREQ, EXIT_USAGE, CommandError
@@ -131,10 +132,7 @@ class ProcessDump:
 class _Capture:
     """What was read of one thread's user side."""
 
-    ip: int = 0
-    sp: int = 0
-    bp: int = 0
-    stack: bytes = b""
+    walk: UnwindResult | None = None  # its user stack as addresses
     py: list[RawFrame] | None = None
 
 
@@ -181,7 +179,8 @@ def dump(pid: int, nonblocking: bool = False, python_native: bool = False) -> Pr
             st = thread_status(pid, tid)  # before the thread is touched
             if st is not None:
                 statuses.append((st, time.monotonic() * 1000))
-        captures = {st.tid: _capture(pid, st, mem, maps, proc, nonblocking or bool(stop_why))
+        captures = {st.tid: _capture(pid, st, _Reader(mem, maps, proc, unwinder),
+                                     nonblocking or bool(stop_why), nonblocking)
                     for st, _ in statuses}
     finally:
         mem.close()
@@ -190,11 +189,11 @@ def dump(pid: int, nonblocking: bool = False, python_native: bool = False) -> Pr
     for st, read_at_ms in statuses:
         t, cap = captures[st.tid]
         native: list[Frame] = []
-        if cap.ip:
-            res = unwinder.unwind_result(pid, cap.ip, cap.sp, cap.bp, cap.stack)
-            native = sym.user_frames(pid, res.addrs)
-            if not res.complete:
-                t.notes.append(f"user stack ends early: {_WALK_ENDS.get(res.reason, res.reason)}")
+        if cap.walk is not None:
+            native = sym.user_frames(pid, cap.walk.addrs)
+            if not cap.walk.complete:
+                why = _WALK_ENDS.get(cap.walk.reason, cap.walk.reason)
+                t.notes.append(f"user stack ends early: {why}")
         if cap.py and proc is not None:
             py = proc.symbolize(cap.py)
             native = merge_python_frames(native, list(py.frames), py.entries, python_native)
@@ -223,36 +222,62 @@ def _kernel_part(st: ThreadStatus) -> tuple[str, ...]:
     return ()
 
 
-def _capture(pid: int, st: ThreadStatus, mem: ProcessMemory, maps: list,
-             proc: PythonProcess | None, nonblocking: bool) -> tuple[ThreadDump, _Capture]:
-    """Reads one thread's registers, stack copy and Python frames (stopping it unless told not)."""
-    t = ThreadDump(st.tid, st.comm, st.comm, st.state, notes=list(st.unreadable))
-    if st.state in "ZX":
-        return t, _Capture()
+@dataclass
+class _Reader:
+    """What reading one thread's user side needs."""
 
-    def read(ip: int, sp: int, bp: int) -> _Capture:
-        cap = _Capture(ip, sp, bp, _copy_stack(mem, maps, sp))
-        if proc is not None:
+    mem: ProcessMemory
+    maps: list
+    proc: PythonProcess | None
+    unwinder: Unwinder
+
+    def read(self, t: ThreadDump, ip: int, sp: int, bp: int) -> _Capture:
+        stack = _copy_stack(self.mem, self.maps, sp)
+        cap = _Capture(self.unwinder.unwind_result(self.mem.pid, ip, sp, bp, stack))
+        if self.proc is not None:
             try:
-                cap.py = proc.raw_stack(st.tid)
+                cap.py = self.proc.raw_stack(t.tid)
             except (MemoryReadError, ValueError) as e:
                 t.notes.append(f"Python frames: {e}")
         return cap
 
-    if not nonblocking:
-        try:
-            _regs, cap, secs = ptrace.while_stopped(
-                st.tid, lambda r: read(r.ip, r.sp, r.bp))
-            t.stopped_ms = secs * 1000
+
+def _capture(pid: int, st: ThreadStatus, reader: _Reader, no_stop: bool,
+             asked_not_to: bool) -> tuple[ThreadDump, _Capture]:
+    """Reads one thread's user stack and Python frames, stopping it only when needed.
+
+    A thread blocked in a system call stands still: its stack is read from
+    the pc and sp /proc gives, and if that walk reaches the thread's root
+    (code with CFI all the way) the thread is not stopped at all. Otherwise
+    (a running thread, or frame-pointer code whose walk needs rbp) it is
+    stopped for its registers, unless `no_stop`.
+    """
+    t = ThreadDump(st.tid, st.comm, st.comm, st.state, notes=list(st.unreadable))
+    if st.state in "ZX":
+        return t, _Capture()
+    sc = st.syscall
+    cap = None
+    if sc is not None and len(sc) >= 3 and st.state in _WAITING:
+        cap = reader.read(t, sc[-1], sc[-2], 0)
+        again = thread_status(pid, st.tid)
+        still = again is not None and again.syscall == sc and again.state == st.state
+        if still and cap.walk is not None and cap.walk.complete:
             return t, cap
+        if not still:
+            cap = None  # it moved on while being read: the copy may be torn
+    if not no_stop:
+        try:
+            _regs, stopped, secs = ptrace.while_stopped(
+                st.tid, lambda r: reader.read(t, r.ip, r.sp, r.bp))
+            t.stopped_ms = secs * 1000
+            return t, stopped
         except ptrace.PtraceError as e:
             t.notes.append(f"not stopped ({e.strerror}): user stack from /proc only")
-    sc = st.syscall
-    if sc is not None and len(sc) >= 3 and st.state in _WAITING:
-        # Blocked: its stack stands still; pc and sp are where it entered the kernel.
-        return t, read(sc[-1], sc[-2], 0)
+    if cap is not None:
+        return t, cap
     if st.state not in _WAITING:
-        t.notes.append("user stack not read: the thread runs (--nonblocking)")
+        how = "--nonblocking" if asked_not_to else "it could not be stopped"
+        t.notes.append(f"user stack not read: the thread runs ({how})")
     else:
         t.notes.append("user stack not read: /proc gave no pc and sp")
     return t, _Capture()
@@ -288,12 +313,38 @@ def _explain_wait(t: ThreadDump, st: ThreadStatus, native: list[Frame], pid: int
     if nr < 0:
         return
     t.syscall = syscall_name(nr, names) if names else syscall_name(nr, ["do_syscall_64"])
+    if t.syscall == "restart_syscall":
+        _restarted(t, native)
     t.target = wait_target(t.syscall, t.reason, arg0, lambda fd: targets.resolve(pid, fd))
     if t.syscall in FUTEX_FIRST and t.reason != "gil":
         owner = _mutex_owner(pid, arg0, tids)
         if owner:
             name = captures[owner][0].comm if owner in captures else ""
             t.target += f" (a mutex held by thread {owner} \"{name}\")"
+
+
+# A call resumed in `restart_syscall` after a stop (SIGSTOP, a debugger, an
+# earlier dump) hides its kernel frames; its libc wrapper, the user leaf,
+# still names it: (wrapper name prefix, the call, a kernel function that
+# tells the reason as the classifier knows it).
+_RESTARTED_LEAVES = (("clock_nanosleep", "clock_nanosleep", "do_nanosleep"),
+                     ("nanosleep", "clock_nanosleep", "do_nanosleep"),
+                     ("futex", "futex", "futex_wait"),
+                     ("ppoll", "ppoll", "do_sys_poll"),
+                     ("poll", "poll", "do_sys_poll"))
+
+
+def _restarted(t: ThreadDump, native: list[Frame]) -> None:
+    """Names a restarted call from the thread's user leaf (its kernel stack is hidden)."""
+    leaf = next((f.name for f in native if f.kind != "kernel"), "")
+    bare = leaf.split("@", 1)[0].lstrip("_")
+    for prefix, call, kernel_fn in _RESTARTED_LEAVES:
+        if bare.startswith(prefix):
+            t.syscall = call
+            t.reason = classify(_WAITING[t.state], [kernel_fn])
+            t.notes.append(f"{call} was restarted after a stop (a debugger, or a dump), which "
+                           f"hides its kernel frames: named from its user frame {leaf}")
+            return
 
 
 def _mutex_owner(pid: int, uaddr: int, tids: set[int]) -> int:

@@ -13,6 +13,12 @@ kind becomes its profile type:
 - `jdk.JavaMonitorEnter`, `jdk.ThreadPark`: lock contentions and time
   (`lock_count`, `lock_time`);
 - `profiler.WallClockSample` (async-profiler): the client's wall clock.
+
+The client's dynamic labels (`Pyroscope.LabelsWrapper.run(new LabelsSet(...))`)
+come in the multipart `labels` part, a LabelsSnapshot: an event whose
+`contextId` field (async-profiler writes it) names a context there is stored
+in the series of the push's labels plus that context's. Both parts may be
+gzipped (the client's default).
 """
 
 from __future__ import annotations
@@ -22,9 +28,14 @@ import tempfile
 import threading
 from collections.abc import Callable
 
+from google.protobuf.message import DecodeError
+
+from profiler.formats.proto import jfr_labels_pb2
+from profiler.ingest.labels import validate_labels
 from profiler.model import CPU, Frame, Sample, type_id
 from profiler.store import SeriesBatch
 from profiler.web.errors import BadRequest
+from profiler.web.limits import Limits, gunzip
 
 _JVM_LOCK = threading.Lock()
 
@@ -81,8 +92,50 @@ def _period_ns(value: str) -> int:
         return 0
 
 
-def jfr_batches(data: bytes, labels: dict[str, str], max_samples: int) -> list[SeriesBatch]:
-    """One JFR recording as batches, one per profile type; 422 when it cannot be read."""
+def maybe_gunzip(data: bytes | None, limits: Limits) -> bytes:
+    """A part as sent, or inflated when gzipped (bounded like any body)."""
+    if data and data[:2] == b"\x1f\x8b":
+        return gunzip(data, limits.max_decompressed)
+    return data or b""
+
+
+# Context id -> that context's labels (name -> value).
+Contexts = dict[int, dict[str, str]]
+
+
+def context_labels(part: bytes | None, limits: Limits) -> Contexts:
+    """The `labels` part (a LabelsSnapshot, maybe gzipped): 400 when it cannot be read."""
+    data = maybe_gunzip(part, limits)
+    if not data:
+        return {}
+    snap = jfr_labels_pb2.LabelsSnapshot()
+    try:
+        snap.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError):
+        raise BadRequest(400, "the labels part is not a LabelsSnapshot protobuf") from None
+    if len(snap.contexts) > limits.max_series_per_request:
+        raise BadRequest(400, f"more than {limits.max_series_per_request} label contexts")
+    strings = snap.strings
+    out: Contexts = {}
+    for cid, ctx in snap.contexts.items():
+        pairs = []
+        for k, v in ctx.labels.items():
+            missing = next((i for i in (k, v) if i not in strings), None)
+            if missing is not None:
+                raise BadRequest(400, f"labels context {cid} names string {missing}, "
+                                 "which the snapshot does not hold")
+            pairs.append((strings[k], strings[v]))
+        validate_labels(pairs, limits)  # names and values as any label's (400 otherwise)
+        out[cid] = {k: v for k, v in pairs if k != "service_name"}
+    return out
+
+
+def jfr_batches(data: bytes, labels: dict[str, str], max_samples: int,
+                contexts: Contexts | None = None) -> list[SeriesBatch]:
+    """One JFR recording as batches, one per profile type and label set; 422 when unreadable.
+
+    `contexts` are the client's dynamic labels by context id (`context_labels`).
+    """
     if not data:
         raise BadRequest(400, "no JFR in the request")
     jpype = _jvm()
@@ -96,14 +149,15 @@ def jfr_batches(data: bytes, labels: dict[str, str], max_samples: int) -> list[S
             f.write(data)
         try:
             with RecordingFile(Paths.get(path)) as rec:
-                return _read(rec, labels, max_samples)
+                return _read(rec, labels, max_samples, contexts or {})
         except (IOException, jpype.JException) as e:
             raise BadRequest(422, f"unreadable JFR: {str(e.getMessage())[:200]}") from None
     finally:
         os.unlink(path)
 
 
-def _read(rec, labels: dict[str, str], max_samples: int) -> list[SeriesBatch]:
+def _read(rec, labels: dict[str, str], max_samples: int,
+          contexts: Contexts) -> list[SeriesBatch]:
     events = []
     period_of: dict[int, int] = {}
     type_ids: dict[str, int] = {}
@@ -123,7 +177,7 @@ def _read(rec, labels: dict[str, str], max_samples: int) -> list[SeriesBatch]:
                 raise BadRequest(413, f"more than {max_samples} JFR samples")
     frames: dict[tuple, Frame] = {}
     stacks: dict[object, tuple[Frame, ...]] = {}
-    out: dict[str, list[Sample]] = {}
+    out: dict[tuple[str, int], list[Sample]] = {}
     comm = labels.get("service_name", "")
     for name, e in events:
         if name in _CPU_EVENTS or name == _WALL_EVENT:
@@ -140,12 +194,16 @@ def _read(rec, labels: dict[str, str], max_samples: int) -> list[SeriesBatch]:
         ts = int(start.getEpochSecond()) * 1_000_000_000 + int(start.getNano())
         tid = int(thread.getOSThreadId()) if thread is not None else 0
         tname = str(thread.getJavaName() or "") if thread is not None else ""
+        ctx = int(e.getLong("contextId")) if e.hasField("contextId") else 0
+        ctx = ctx if ctx in contexts else 0
         for kind, value_of in kinds:
             v = int(value_of(e))
             if v > 0:
-                out.setdefault(kind, []).append(Sample(kind, ts, 0, tid, 0, comm, tname, stack,
-                                                       v))
-    return [SeriesBatch(kind, labels, samples) for kind, samples in out.items()]
+                out.setdefault((kind, ctx), []).append(Sample(kind, ts, 0, tid, 0, comm, tname,
+                                                              stack, v))
+    # The push's own labels win over a context's (service_name above all).
+    return [SeriesBatch(kind, {**contexts.get(ctx, {}), **labels}, samples)
+            for (kind, ctx), samples in out.items()]
 
 
 def _stack(trace, frames: dict, stacks: dict) -> tuple[Frame, ...]:

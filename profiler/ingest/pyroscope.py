@@ -10,9 +10,6 @@ import json
 import re
 import time
 
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError
-
 from profiler.formats import folded, pprof, speedscope
 from profiler.formats.proto import push_pb2
 from profiler.ingest import jfr
@@ -21,6 +18,7 @@ from profiler.ingest.pprof_columns import pprof_groups
 from profiler.model import CPU, OFFCPU, Frame, Sample, type_id
 from profiler.store import SeriesBatch
 from profiler.store.columns import ColumnBatch
+from profiler.web.connect import parse_message
 from profiler.web.errors import BadRequest
 from profiler.web.limits import Limits
 from profiler.web.params import QueryError, parse_int, parse_time
@@ -30,22 +28,7 @@ from profiler.web.params import QueryError, parse_int, parse_time
 
 
 def parse_push(body: bytes, content_type: str) -> push_pb2.PushRequest:
-    ct = content_type.split(";")[0].strip().lower()
-    msg = push_pb2.PushRequest()
-    if ct in ("application/proto", "application/protobuf", "application/x-protobuf"):
-        try:
-            msg.ParseFromString(body)
-        except (DecodeError, RuntimeError, ValueError):
-            raise BadRequest(400, "body is not a valid push.v1.PushRequest protobuf") from None
-    elif ct == "application/json":
-        try:
-            json_format.Parse(body.decode("utf-8"), msg, ignore_unknown_fields=True)
-        except (json_format.ParseError, UnicodeDecodeError, ValueError, RecursionError) as e:
-            first = str(e).splitlines()[0] if str(e) else "invalid JSON"
-            raise BadRequest(400, f"bad PushRequest JSON: {first}") from None
-    else:
-        raise BadRequest(415, f"unsupported Content-Type {ct!r}; use application/proto or json")
-    return msg
+    return parse_message(body, content_type, push_pb2.PushRequest())
 
 
 def push_batches(msg: push_pb2.PushRequest, limits: Limits) -> list[ColumnBatch]:
@@ -208,7 +191,9 @@ def legacy_batches(args, body: bytes, content_type: str, limits: Limits,
     ts = t_from + max(0, t_until - t_from) // 2 if t_until > t_from else t_from
     if fmt == "jfr":  # Pyroscope's Java client: the body, or a multipart `jfr` part
         data = files.get("jfr") if files is not None else body
-        batches = jfr.jfr_batches(data, labels, limits.max_samples)
+        contexts = jfr.context_labels(files.get("labels"), limits) if files else {}
+        batches = jfr.jfr_batches(jfr.maybe_gunzip(data, limits), labels, limits.max_samples,
+                                  contexts)
         for b in batches:
             for s in b.samples:
                 check_time(s.ts_ns, limits, now)

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from profiler.formats.proto import push_pb2
 from profiler.ingest import agent_batch, pyroscope, span_labels
+from profiler.web import connect
 from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
 from profiler.web.limits import check_value_sums, decode_body, read_body
@@ -19,11 +20,6 @@ bp = Blueprint("ingest", __name__)
 # time per process; queries still run on the other threads, and more server
 # processes (`--workers`) use more cores.
 _INGEST = threading.Lock()
-
-_CONNECT_CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied",
-                  413: "resource_exhausted", 415: "invalid_argument", 422: "invalid_argument",
-                  500: "internal", 503: "unavailable"}
-
 
 @bp.post("/api/v1/agent/push")
 def agent_push():
@@ -53,15 +49,8 @@ def connect_push():
             # pyroscope-otel's span labels: linked samples too, same transaction.
             st.traces.write_batch(tenant(), batches, span_labels.linked_samples(batches))
     except BadRequest as e:
-        resp = jsonify(code=_CONNECT_CODES.get(e.status, "invalid_argument"), message=e.message,
-                       error=e.message)
-        resp.status_code = e.status
-        return resp
-    ct = (request.content_type or "").split(";")[0].strip().lower()
-    if ct == "application/json":
-        return Response("{}", status=200, mimetype="application/json")
-    return Response(push_pb2.PushResponse().SerializeToString(), status=200,
-                    mimetype="application/proto")
+        return connect.error(e)
+    return connect.reply(push_pb2.PushResponse(), request.content_type or "")
 
 
 @bp.post("/ingest")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import suppress
 from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from profiler.formats.proto import querier_pb2
 from profiler.model import BUILTIN_TYPES, FRAME_KINDS, OFFCPU_REASONS, PROFILE_TYPES, profile_type
 from profiler.query import export, tracks
 from profiler.query.engine import (
@@ -20,8 +22,10 @@ from profiler.query.engine import (
 from profiler.query.selector import parse_selector
 from profiler.query.traces import TraceQueryError, scoped
 from profiler.query.waits import waits_by_target
+from profiler.web import connect
 from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
+from profiler.web.limits import decode_body
 from profiler.web.params import INT64_MAX, QueryError, parse_duration, parse_int, parse_range
 
 bp = Blueprint("query", __name__)
@@ -87,6 +91,31 @@ def meta():
 def profile_types_route():
     """The types of the series with samples in the range (what a type picker offers)."""
     return jsonify(types=[t.as_json() for t in _engine().profile_types(tenant(), *_range())])
+
+
+@bp.post("/querier.v1.QuerierService/ProfileTypes")
+@bp.post("/pyroscope/querier.v1.QuerierService/ProfileTypes")
+def connect_profile_types():
+    """Pyroscope's ProfileTypes (Grafana's data source asks it first): the stored types.
+
+    `start` and `end` are Unix ms; 0 (unset) means the last hour and now.
+    """
+    ct = request.content_type or ""
+    try:
+        req = connect.parse_message(decode_body(request, state().config.limits), ct,
+                                    querier_pb2.ProfileTypesRequest())
+        now_ms = time.time_ns() // 1_000_000
+        lo, hi = req.start or now_ms - 3_600_000, req.end or now_ms
+        if lo < 0 or hi <= lo or hi > INT64_MAX // 1_000_000:
+            raise BadRequest(400, "end must be after start (Unix milliseconds)")
+    except BadRequest as e:
+        return connect.error(e)
+    resp = querier_pb2.ProfileTypesResponse()
+    for t in _engine().profile_types(tenant(), lo * 1_000_000, hi * 1_000_000):
+        resp.profile_types.add(ID=pyroscope_id(t.id), name=t.name, sample_type=t.sample_type,
+                               sample_unit=t.sample_unit, period_type=t.period_type,
+                               period_unit=t.period_unit)
+    return connect.reply(resp, ct)
 
 
 def _range() -> tuple[int, int]:

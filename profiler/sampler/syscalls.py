@@ -28,6 +28,15 @@ FD_FIRST = frozenset({
 # System calls whose first argument is the futex word's address.
 FUTEX_FIRST = frozenset({"futex", "futex_wait"})
 
+# A sleep interrupted by a stop (SIGSTOP, a debugger, `flamecam dump`) goes on
+# in `restart_syscall`; the kernel function it resumes in names the call the
+# program made.
+_RESTARTED = (("hrtimer_nanosleep_restart", "clock_nanosleep"),
+              ("posix_cpu_nsleep_restart", "clock_nanosleep"),
+              ("alarm_timer_nsleep_restart", "clock_nanosleep"),
+              ("futex_wait_restart", "futex"),
+              ("do_restart_poll", "poll"))
+
 
 def syscall_name(nr: int, kernel_names: Sequence[str]) -> str:
     """The system call the blocking stack is in ("" when it is not in one)."""
@@ -36,8 +45,19 @@ def syscall_name(nr: int, kernel_names: Sequence[str]) -> str:
     for n in reversed(kernel_names):  # the handler sits just above the entry
         for p in _PREFIXES:
             if n.startswith(p):
-                return n[len(p):]
-    return _table_name(nr)
+                return _restarted(n[len(p):], kernel_names)
+    return _restarted(_table_name(nr), kernel_names)
+
+
+def _restarted(call: str, kernel_names: Sequence[str]) -> str:
+    """The call a `restart_syscall` goes on with (itself when not known)."""
+    if call != "restart_syscall":
+        return call
+    for n in kernel_names:
+        for fn, original in _RESTARTED:
+            if n.startswith(fn):
+                return original
+    return call
 
 
 def _table_name(nr: int) -> str:

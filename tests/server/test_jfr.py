@@ -10,6 +10,7 @@ and the top function is the workload's.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import re
@@ -20,6 +21,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from profiler.formats.proto import jfr_labels_pb2
 
 SOURCE = Path(__file__).resolve().parents[1] / "workloads" / "jfr" / "JfrWork.java"
 PROFILE_PERIOD_NS = 10_000_000  # jdk.ExecutionSample in the JDK's `profile` settings
@@ -114,4 +117,76 @@ def test_unreadable_jfr_is_a_422(client, recording):
                     content_type="application/octet-stream")
     assert r.status_code == 422, r.data
     assert "JFR" in r.get_json()["error"]
+    assert client.get("/api/v1/profile-types?from=now-1h").get_json()["types"] == []
+
+
+# ------------------------------------------------- the client's dynamic labels
+LABELS_SOURCE = SOURCE.parent / "JfrLabels.java"
+CLIENT_WALL = "wall:wall:nanoseconds:wall:nanoseconds"
+# JfrLabels.java: samples under context 1 (checkout), 2 (search), none (idle).
+PER_CONTEXT = {1: 30, 2: 20, 0: 10}
+
+
+@pytest.fixture(scope="module")
+def labeled_recording(tmp_path_factory) -> Path:
+    for tool in ("javac", "java", "jfr"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is missing: apt-get install openjdk-17-jdk-headless")
+    pytest.importorskip("jpype")
+    work = tmp_path_factory.mktemp("jfrlabels")
+    shutil.copy(LABELS_SOURCE, work)
+    subprocess.run(["javac", "JfrLabels.java"], cwd=work, check=True, timeout=120,
+                   capture_output=True)
+    subprocess.run(["java", f"-XX:StartFlightRecording:filename={work / 'rec.jfr'},"
+                    "settings=profile", "JfrLabels", *(str(PER_CONTEXT[c]) for c in (1, 2, 0))],
+                   cwd=work, check=True, timeout=120, capture_output=True)
+    return work / "rec.jfr"
+
+
+def labels_snapshot() -> bytes:
+    """What Pyroscope's Java client sends for contexts 1 and 2 (strings by id)."""
+    snap = jfr_labels_pb2.LabelsSnapshot()
+    for i, s in {1: "endpoint", 2: "checkout", 3: "search"}.items():
+        snap.strings[i] = s
+    snap.contexts[1].labels[1] = 2
+    snap.contexts[2].labels[1] = 3
+    return snap.SerializeToString()
+
+
+def test_jfr_labels_part_labels_each_sample(client, labeled_recording):
+    events = jfr_events(labeled_recording, "profiler.WallClockSample")
+    assert Counter(e["contextId"] for e in events) == PER_CONTEXT  # the JDK's own reading
+    # As the Java client sends it by default: both parts gzipped.
+    r = client.post("/ingest?name=shop&format=jfr", data={
+        "jfr": (io.BytesIO(gzip.compress(labeled_recording.read_bytes())), "jfr"),
+        "labels": (io.BytesIO(gzip.compress(labels_snapshot())), "labels")},
+        content_type="multipart/form-data")
+    assert r.status_code == 200, r.data
+
+    series = client.get(f"/api/v1/series?query={quote(CLIENT_WALL + '{}')}&from=now-1h"
+                        "&until=now%2B1h").get_json()["series"]
+    endpoints = sorted(s["labels"].get("endpoint", "") for s in series)
+    assert endpoints == ["", "checkout", "search"], series
+    assert all(s["labels"]["service_name"] == "shop" for s in series)
+
+    whole = get(client, "/api/v1/render", CLIENT_WALL + "{}")["flamebearer"]
+    per_sample = whole["numTicks"] // len(events)
+    assert whole["numTicks"] == per_sample * len(events) and per_sample > 0
+    for ctx, name in ((1, "checkout"), (2, "search")):
+        fb = get(client, "/api/v1/render", CLIENT_WALL + f'{{endpoint="{name}"}}')["flamebearer"]
+        assert fb["numTicks"] == PER_CONTEXT[ctx] * per_sample, name
+        assert f"JfrLabels.{name}" in fb["names"], fb["names"]
+        other = "search" if name == "checkout" else "checkout"
+        assert f"JfrLabels.{other}" not in fb["names"]
+
+
+def test_jfr_labels_part_unreadable_is_a_400(client, labeled_recording):
+    bad = jfr_labels_pb2.LabelsSnapshot()
+    bad.contexts[1].labels[1] = 9  # a string the snapshot does not hold
+    for part, why in ((b"\xff\xff\xff", "not a LabelsSnapshot"),
+                      (bad.SerializeToString(), "does not hold")):
+        r = client.post("/ingest?name=shop&format=jfr", data={
+            "jfr": (io.BytesIO(labeled_recording.read_bytes()), "jfr"),
+            "labels": (io.BytesIO(part), "labels")}, content_type="multipart/form-data")
+        assert r.status_code == 400 and why in r.get_json()["error"], r.data
     assert client.get("/api/v1/profile-types?from=now-1h").get_json()["types"] == []

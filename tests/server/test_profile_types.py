@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import pytest
 
-from profiler.formats.proto import profile_pb2, push_pb2
+from profiler.formats.proto import profile_pb2, push_pb2, querier_pb2
 from tests.server.test_pprof_fast import decode as fast_decode
 from tests.server.test_pprof_fast import rows as fast_rows
 from tests.workloads.go_profiles import go_profiles as build_go_profiles
@@ -214,6 +214,55 @@ def test_gauges_average_over_profiles_sums_add_up(client, go_profiles):
                    f"&until={t0 // 10**9 + 120}&step=60")
     points = [v for _t, v in r.get_json()["points"]]  # one minute holds all three
     assert points == [pytest.approx(want["inuse_space"], rel=1e-6), 0]
+
+
+def test_connect_profile_types_lists_the_stored_types(client, go_profiles):
+    """querier.v1.QuerierService/ProfileTypes, as Grafana's Pyroscope data source asks it."""
+    push(client, "memory", "goapp", go_profiles["heap"])
+    push(client, "process_cpu", "goapp", go_profiles["cpu"])
+    now_ms = time.time_ns() // 10**6
+    req = querier_pb2.ProfileTypesRequest(start=now_ms - 3_600_000, end=now_ms + 3_600_000)
+    r = client.post("/querier.v1.QuerierService/ProfileTypes", data=req.SerializeToString(),
+                    headers=PROTO)
+    assert r.status_code == 200 and r.content_type == "application/proto", r.data
+    got = querier_pb2.ProfileTypesResponse.FromString(r.data)
+    by_id = {t.ID: t for t in got.profile_types}
+    assert set(by_id) == {"process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                          *GO_TYPES["heap"][1].values()}
+    cpu = by_id["process_cpu:cpu:nanoseconds:cpu:nanoseconds"]
+    assert (cpu.name, cpu.sample_type, cpu.sample_unit, cpu.period_type, cpu.period_unit) == (
+        "process_cpu", "cpu", "nanoseconds", "cpu", "nanoseconds")
+    space = by_id["memory:alloc_space:bytes:space:bytes"]
+    assert (space.name, space.sample_type, space.sample_unit, space.period_type,
+            space.period_unit) == ("memory", "alloc_space", "bytes", "space", "bytes")
+
+    # The JSON encoding (Connect's other one), under Pyroscope's path prefix; no
+    # range: the last hour.
+    r = client.post("/pyroscope/querier.v1.QuerierService/ProfileTypes", data="{}",
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.data
+    ids = {t["ID"] for t in r.get_json()["profileTypes"]}
+    assert ids == set(by_id)
+    assert {"sampleType", "sampleUnit", "periodType", "periodUnit"} <= set(
+        r.get_json()["profileTypes"][0])
+
+    # A range before anything was pushed holds no type.
+    old = querier_pb2.ProfileTypesRequest(start=10**12, end=10**12 + 60_000)
+    r = client.post("/querier.v1.QuerierService/ProfileTypes", data=old.SerializeToString(),
+                    headers=PROTO)
+    assert querier_pb2.ProfileTypesResponse.FromString(r.data).profile_types == []
+
+    # Bad requests: a Connect error naming why, never a 500.
+    r = client.post("/querier.v1.QuerierService/ProfileTypes", data=b"\xff\xff",
+                    headers=PROTO)
+    assert r.status_code == 400 and r.get_json()["code"] == "invalid_argument", r.data
+    bad = querier_pb2.ProfileTypesRequest(start=now_ms, end=now_ms - 1)
+    r = client.post("/querier.v1.QuerierService/ProfileTypes", data=bad.SerializeToString(),
+                    headers=PROTO)
+    assert r.status_code == 400 and "after start" in r.get_json()["message"], r.data
+    r = client.post("/querier.v1.QuerierService/ProfileTypes", data=b"",
+                    headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415, r.data
 
 
 def test_series_and_labels_carry_the_type(client, go_profiles):
