@@ -31,20 +31,24 @@ LOCKS = "mutex:lock_count:count:contentions:count"
 LOCK_TIME = "mutex:lock_time:nanoseconds:contentions:count"
 
 
-@pytest.fixture(scope="module")
-def recording(tmp_path_factory) -> Path:
+def record_jvm(work: Path, source: Path, *args: str) -> Path:
+    """Compiles `source` in `work` and runs it under JFR (`profile` settings); the recording."""
     for tool in ("javac", "java", "jfr"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is missing: apt-get install openjdk-17-jdk-headless")
     pytest.importorskip("jpype")
-    work = tmp_path_factory.mktemp("jfr")
-    shutil.copy(SOURCE, work)
-    subprocess.run(["javac", "JfrWork.java"], cwd=work, check=True, timeout=120,
+    shutil.copy(source, work)
+    subprocess.run(["javac", source.name], cwd=work, check=True, timeout=120,
                    capture_output=True)
     subprocess.run(["java", f"-XX:StartFlightRecording:filename={work / 'rec.jfr'},"
-                    "settings=profile", "JfrWork", "2000"], cwd=work, check=True, timeout=120,
+                    "settings=profile", source.stem, *args], cwd=work, check=True, timeout=120,
                    capture_output=True)
     return work / "rec.jfr"
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+    return record_jvm(tmp_path_factory.mktemp("jfr"), SOURCE, "2000")
 
 
 def jfr_events(path: Path, event: str) -> list[dict]:
@@ -129,18 +133,8 @@ PER_CONTEXT = {1: 30, 2: 20, 0: 10}
 
 @pytest.fixture(scope="module")
 def labeled_recording(tmp_path_factory) -> Path:
-    for tool in ("javac", "java", "jfr"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is missing: apt-get install openjdk-17-jdk-headless")
-    pytest.importorskip("jpype")
-    work = tmp_path_factory.mktemp("jfrlabels")
-    shutil.copy(LABELS_SOURCE, work)
-    subprocess.run(["javac", "JfrLabels.java"], cwd=work, check=True, timeout=120,
-                   capture_output=True)
-    subprocess.run(["java", f"-XX:StartFlightRecording:filename={work / 'rec.jfr'},"
-                    "settings=profile", "JfrLabels", *(str(PER_CONTEXT[c]) for c in (1, 2, 0))],
-                   cwd=work, check=True, timeout=120, capture_output=True)
-    return work / "rec.jfr"
+    return record_jvm(tmp_path_factory.mktemp("jfrlabels"), LABELS_SOURCE,
+                      *(str(PER_CONTEXT[c]) for c in (1, 2, 0)))
 
 
 def labels_snapshot() -> bytes:
