@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 
 from profiler.model import CPU, OFFCPU, Sample, ThreadSpan
-from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection, rooted_at_process
+from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection
 from profiler.query.tracks import TrackColumns
 from profiler.store import LinkedSample, LinkedTotal, Served, TraceReader, TraceRoot
 
@@ -269,12 +269,9 @@ class TraceEngine(QueryEngine):
                                            lo=sel.lo, hi=sel.hi, pid=sel.pid, tid=sel.tid)
 
     def stack_processes(self, sel: Selection) -> dict[int, dict[str, int]]:
-        out: dict[int, dict[str, int]] = {}
-        if sel.pid is None and sel.tid is None:
-            for s in self._selected(sel):
-                per = out.setdefault(s.stack_id, {})
-                per[s.comm] = per.get(s.comm, 0) + s.value_ns
-        return out
+        """Nothing: a trace's views have no process level (one request's stacks; the
+        database sums them by stack, never reading each sample)."""
+        return {}
 
     def timeline(self, sel: Selection, step_ns: int, memo: dict | None = None
                  ) -> list[list[int]]:
@@ -325,7 +322,7 @@ class TraceEngine(QueryEngine):
             out.append(Sample(s.kind, s.ts_ns, s.pid, s.tid, s.cpu, s.comm, s.thread_name,
                               stack, s.value_ns, s.count, s.reason, {}, s.trace_id,
                               s.span_id))
-        return rooted_at_process(sel, out)
+        return out
 
 
 def scoped(engine: QueryEngine, traces: TraceReader, sel: Selection,
