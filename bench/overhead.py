@@ -109,6 +109,7 @@ def main() -> int:
     pp = build("pingpong.c")
     subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=False)
     alone, under, events, lost, per_switch = [], [], [], [], []
+    lost_why: list[str] = []
     for _ in range(args.rounds):
         alone.append(run_parallel([str(pp), str(args.seconds)], 1) / args.seconds)
         prof = flamecam_record("-F", "99", "-o", "/dev/null", "--format", "folded")
@@ -123,15 +124,20 @@ def main() -> int:
         log = prof.stop()
         span = time.monotonic() - t0
         m = re.search(r"off-CPU samples over [\d.]+ s, (\d+) off-CPU events, (\d+) lost", log)
-        if m:
-            events.append(int(m.group(1)) / span)
-            lost.append(int(m.group(2)))
+        if not m:
+            print(f"\nbench/overhead.py: could not measure off-CPU events: the recording "
+                  f"did not report them:\n{log[-2000:]}", file=sys.stderr)
+            return 1
+        events.append(int(m.group(1)) / span)
+        lost.append(int(m.group(2)))
+        why = re.search(r"events were lost \(([^)]*)\)", log)
+        if why:
+            lost_why.append(why.group(1))
     ratio = statistics.median(under) / statistics.median(alone)
     print(f"\ncontext switches: ping-pong {statistics.median(alone) / 1e3:.1f} k round trips/s "
           f"alone, ratio under flamecam (off-CPU on) {ratio:.4f}, loss {100 * (1 - ratio):+.2f}%")
-    if events:
-        print(f"  off-CPU events >= threshold emitted: {statistics.median(events):.0f}/s; "
-              f"lost events: {max(lost)}")
+    print(f"  off-CPU events >= threshold emitted: {statistics.median(events):.0f}/s; "
+          f"lost events: {max(lost)}" + (f" ({'; '.join(lost_why)})" if lost_why else ""))
     if per_switch:
         print(f"  in-kernel cost of the sched_switch program: {min(per_switch):.0f} ns per "
               f"switch (bpf_stats; robust to noise unlike throughput)")
@@ -172,6 +178,11 @@ def main() -> int:
     print(f"\nstart-up to first sample: {first.group(1)} s; "
           f"peak RSS of record: {int(rss.group(1)) / 1024:.0f} MiB; "
           f"2 s recording took {total:.1f} s end to end")
+    if max(lost):
+        # A quiet machine loses nothing (issue 14 item 9): a loss is a bug to find.
+        print(f"bench/overhead.py: {max(lost)} off-CPU events lost on a ping-pong run",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -15,6 +15,7 @@ outside any (not a real return address: a broken walk).
 from __future__ import annotations
 
 import argparse
+import bisect
 import collections
 import sys
 import time
@@ -43,6 +44,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--unwind", default="auto", choices=("auto", "fp", "dwarf"))
+    ap.add_argument("--top", type=int, default=8, help="unnamed functions listed per binary")
     args = ap.parse_args()
     frames: collections.Counter = collections.Counter()  # (module, build_id, named) -> weight
     unnamed: dict[tuple[str, str], collections.Counter] = collections.defaultdict(
@@ -81,14 +83,20 @@ def main() -> int:
         except (KeyError, ValueError):
             eh = None
         inside = 0
+        functions: collections.Counter = collections.Counter()  # FDE start -> weight
         if eh is not None:
             for off, w in offs.items():
                 vaddr = obj.vaddr(off)
                 rule = eh.lookup(vaddr) if vaddr is not None else None
-                inside += w if rule is not None else 0
-        print(f"  {module} ({bid[:12]}): {n} unnamed frames at {len(offs)} addresses, "
-              f"{named} named; {sources(obj)}; "
+                if rule is not None:
+                    inside += w
+                    functions[eh.locs[bisect.bisect_right(eh.locs, vaddr) - 1]] += w
+        print(f"  {module} ({bid[:12]}): {n} unnamed frames at {len(offs)} addresses in "
+              f"{len(functions)} functions, {named} named; {sources(obj)}; "
               f"{100 * inside / n:.0f}% inside functions .eh_frame knows")
+        top = ", ".join(f"0x{fn:x} ({w})" for fn, w in functions.most_common(args.top))
+        if top:
+            print(f"    heaviest unnamed functions (start vaddr, frames): {top}")
     return 0
 
 

@@ -38,7 +38,11 @@ struct cpu_event {
     char copy[STACK_COPY_MAX + 4096];  /* follows the used part of ips; slack for the verifier */
 };
 
-BPF_RINGBUF_OUTPUT(cpu_events, RINGBUF_PAGES);
+/* Sized for a pause of the reader at the full rate (program.cpu_ringbuf_pages). */
+#ifndef CPU_RINGBUF_PAGES
+#define CPU_RINGBUF_PAGES RINGBUF_PAGES
+#endif
+BPF_RINGBUF_OUTPUT(cpu_events, CPU_RINGBUF_PAGES);
 BPF_PERCPU_ARRAY(cpu_scratch, struct cpu_event, 1);
 
 int on_cpu_sample(struct bpf_perf_event_data *ctx)

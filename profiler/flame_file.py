@@ -18,7 +18,7 @@ import re
 import socket
 from pathlib import Path
 
-from .model import OFFCPU, OFFCPU_REASONS, Profile, Sample
+from .model import OFFCPU, OFFCPU_REASONS, PROCESS_KIND, Profile, Sample
 from .query.flamegraph import Names, flamebearer_from_levels, levels_sorted
 from .report import seconds
 
@@ -83,7 +83,7 @@ def _stacks(samples: list[Sample], kinds: tuple[str, ...], names: Names
     for s in samples:
         if s.kind not in kinds or s.value_ns <= 0:
             continue
-        stack = [names(s.comm or "[unknown process]", "root")]
+        stack = [names(s.comm or "[unknown process]", PROCESS_KIND)]
         stack += [names(f.folded_name() if f.kind == "kernel" else f.name, f.kind)
                   for f in s.stack]
         if s.kind == OFFCPU:

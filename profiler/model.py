@@ -18,7 +18,10 @@ PROFILE_TYPES = (CPU, OFFCPU)
 OFFCPU_REASONS = ("runqueue", "sleep", "lock", "io", "net", "poll", "gil", "other")
 
 # Frame kinds, used by the UI for colour and by the symbolizer for folding.
-FRAME_KINDS = ("kernel", "native", "python", "java", "jit", "unknown", "offcpu")
+FRAME_KINDS = ("kernel", "native", "python", "java", "jit", "unknown", "offcpu", "process")
+# A view spanning processes roots each stack at a frame of this kind naming its
+# process (comm); stored stacks never hold one (profiler/query/processes.py).
+PROCESS_KIND = "process"
 
 # What an agent reports lost with each batch (`AgentBatch.lost` keys): what
 # each one counts and why it was lost, as the UI says it ("N samples lost on

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from profiler.model import (
     AGENT_LOSSES,
@@ -25,6 +25,7 @@ from profiler.model import (
 )
 from profiler.query import flamegraph as fg
 from profiler.query import tracks
+from profiler.query.processes import PROCESS_KIND, split_by_process
 from profiler.query.selector import Selector
 from profiler.query.tracks import TrackColumns
 from profiler.store import ProfileStore, SeriesInfo
@@ -160,27 +161,54 @@ class QueryEngine:
             times = {sel.lo + i * 10**10 for i, v in enumerate(points) if v}
         return sorted(times) or [sel.lo]
 
-    def _named_stacks(self, values: dict[int, int], names: fg.Names
+    def stack_processes(self, sel: Selection) -> dict[int, dict[str, int]]:
+        """Stack id -> {process name: value}: which processes the selection's stacks
+        came from. Empty for a selection of one pid or thread (it is one process)."""
+        if sel.pid is not None or sel.tid is not None:
+            return {}
+        return self.store.stack_processes(self._series(sel), sel.lo, sel.hi)
+
+    def process_roots(self, sel: Selection, values: dict[int, int], at_least: int = 2
+                      ) -> dict[int, list[tuple[str, int]]] | None:
+        """Each stack's value per process when the selection spans processes, else None."""
+        return split_by_process(values, self.stack_processes(sel), at_least)
+
+    def _named_stacks(self, values: dict[int, int], names: fg.Names,
+                      roots: dict[int, list[tuple[str, int]]] | None = None
                       ) -> list[tuple[tuple[int, ...], int]]:
+        """Stacks as name indexes, root first; with `roots`, each under its process."""
         sf = self.store.stack_frames(values)
         fids = {f for fr in sf.values() for f in fr}
         frames = self.store.frames(fids)
         fname = {fid: names(f.folded_name() if f.kind == "kernel" else f.name, f.kind)
                  for fid, f in frames.items()}
-        return [(tuple(fname[f] for f in sf[s]), v) for s, v in values.items() if s in sf]
+        out = []
+        for s, v in values.items():
+            if s not in sf:
+                continue
+            stack = tuple(fname[f] for f in sf[s])
+            if roots is None:
+                out.append((stack, v))
+                continue
+            for comm, part in roots.get(s, ()):
+                out.append(((names(comm, PROCESS_KIND), *stack) if comm else stack, part))
+        return out
 
     # ---------------------------------------------------------------- renders
 
-    def _merged_by_name(self, values: dict[int, int], names: fg.Names) -> dict[tuple, int]:
+    def _merged_by_name(self, values: dict[int, int], names: fg.Names,
+                        roots: dict[int, list[tuple[str, int]]] | None = None
+                        ) -> dict[tuple, int]:
         out: dict[tuple[int, ...], int] = {}
-        for stack, v in self._named_stacks(values, names):
+        for stack, v in self._named_stacks(values, names, roots):
             out[stack] = out.get(stack, 0) + v
         return out
 
     def render(self, sel: Selection, max_nodes: int = 0) -> dict:
         names = fg.Names()
         memo: dict = {}
-        stacks = self._merged_by_name(self.stack_values(sel, memo), names)
+        values = self.stack_values(sel, memo)
+        stacks = self._merged_by_name(values, names, self.process_roots(sel, values))
         levels, total, _ = fg.levels_sorted(stacks, None, max_nodes)
         out = fg.flamebearer_from_levels(levels, total, names, self.units(sel))
         # Pyroscope tooling reads the embedded timeline; it never filters by
@@ -190,15 +218,20 @@ class QueryEngine:
         return out
 
     def diff(self, left: Selection, right: Selection, max_nodes: int = 0) -> dict:
-        return self.diff_values(self.stack_values(left), self.stack_values(right), max_nodes,
-                                self.units(left))
+        lv, rv = self.stack_values(left), self.stack_values(right)
+        # Both sides under their processes when either spans processes.
+        roots = (self.process_roots(left, lv), self.process_roots(right, rv))
+        if roots[0] is not None or roots[1] is not None:
+            roots = (self.process_roots(left, lv, 1), self.process_roots(right, rv, 1))
+        return self.diff_values(lv, rv, max_nodes, self.units(left), roots)
 
     def diff_values(self, left: dict[int, int], right: dict[int, int], max_nodes: int = 0,
-                    units: str = "nanoseconds") -> dict:
+                    units: str = "nanoseconds",
+                    roots: tuple[dict | None, dict | None] = (None, None)) -> dict:
         """The diff flamebearer of two stack id -> value maps (A left, B right)."""
         names = fg.Names()
-        lstacks = self._merged_by_name(left, names)
-        rstacks = self._merged_by_name(right, names)
+        lstacks = self._merged_by_name(left, names, roots[0])
+        rstacks = self._merged_by_name(right, names, roots[1])
         levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes)
         return fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
 
@@ -361,19 +394,33 @@ class QueryEngine:
                 if len(out) >= limit:
                     return out
         out.sort(key=lambda s: s.ts_ns)
-        return out
+        return rooted_at_process(sel, out)
 
     def folded(self, sel: Selection) -> str:
         """FlameGraph folded text of the merged selection (`a;b;c value_ns`)."""
         values = self.stack_values(sel)
         sf = self.store.stack_frames(values)
         frames = self.store.frames({f for fr in sf.values() for f in fr})
+        roots = self.process_roots(sel, values)
         lines = []
         for s, v in sorted(values.items()):
             fr = sf.get(s)
-            if fr:
-                lines.append(";".join(frames[f].folded_name() for f in fr) + f" {v}")
+            if not fr:
+                continue
+            folded = ";".join(frames[f].folded_name() for f in fr)
+            for comm, part in roots.get(s, ()) if roots is not None else (("", v),):
+                lines.append(f"{comm};{folded} {part}" if comm else f"{folded} {part}")
         return "\n".join(lines) + ("\n" if lines else "")
+
+
+def rooted_at_process(sel: Selection, samples: list[Sample]) -> list[Sample]:
+    """Samples of a selection spanning processes, each stack under a frame naming its
+    process (kind `process`), as the flame graph shows them; others unchanged."""
+    if sel.pid is not None or sel.tid is not None or len({s.comm for s in samples
+                                                          if s.comm}) < 2:
+        return samples
+    return [replace(s, stack=(Frame(s.comm, PROCESS_KIND), *s.stack)) if s.comm else s
+            for s in samples]
 
 
 def default_step(lo: int, hi: int, max_points: int = 360) -> int:

@@ -268,6 +268,11 @@ class TraceEngine(QueryEngine):
                                            kinds=sel.selector.kinds, span_ids=self.span_ids,
                                            lo=sel.lo, hi=sel.hi, pid=sel.pid, tid=sel.tid)
 
+    def stack_processes(self, sel: Selection) -> dict[int, dict[str, int]]:
+        """Nothing: a trace's views have no process level (one request's stacks; the
+        database sums them by stack, never reading each sample)."""
+        return {}
+
     def timeline(self, sel: Selection, step_ns: int, memo: dict | None = None
                  ) -> list[list[int]]:
         points = self.traces.step_totals_of(self.tenant, self.trace_id, sel.lo, sel.hi, step_ns,

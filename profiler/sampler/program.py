@@ -55,6 +55,7 @@ def cflags(opts: SamplerOptions) -> list[str]:
         f"-DFILTER_PIDS={1 if opts.pids else 0}",
         f"-DFOLLOW_CHILDREN={1 if opts.follow_children else 0}",
         f"-DRINGBUF_PAGES={opts.ringbuf_pages}",
+        f"-DCPU_RINGBUF_PAGES={cpu_ringbuf_pages(opts)}",
         f"-DTHRESHOLD_NS={opts.off_cpu_threshold_us * 1000}ULL",
         f"-DSTART_ENTRIES={opts.start_entries}",
         f"-DAGG_ENTRIES={opts.agg_entries}",
@@ -68,6 +69,30 @@ def cflags(opts: SamplerOptions) -> list[str]:
         f"-DFLAMECAM_WAITS={1 if opts.wait_info else 0}",
         "-Wno-macro-redefined",
     ]
+
+
+# How long the reader may not read (symbolizing a new binary, descheduled on a
+# busy host) before the on-CPU ring overflows, at the full sampling rate.
+CPU_RING_STALL_S = 2.0
+CPU_RING_MAX_PAGES = 16384  # 64 MiB: the bound on a many-CPU host
+_CPU_EVENT_HEADER = 128     # struct cpu_event before its stacks (bpf/oncpu.c), rounded up
+
+
+def cpu_ringbuf_pages(opts: SamplerOptions, cpus: int | None = None) -> int:
+    """Pages of the on-CPU ring: `CPU_RING_STALL_S` of samples on every CPU at their
+    largest (both stacks and a stack copy), a power of two, at least `ringbuf_pages`.
+
+    One ring size for everything lost on-CPU samples whenever the reader paused
+    for a third of a second: a sample with a 16 KiB stack copy fills 1 MiB 55
+    times, two CPUs at 99 Hz send 198 a second (issue 14 item 9).
+    """
+    copy = opts.stack_copy_bytes if opts.unwind in ("auto", "dwarf") else 0
+    event = _CPU_EVENT_HEADER + 8 * (64 + 127) + _power_of_two_at_most(copy) * (copy > 0)
+    need = opts.sample_hz * (cpus or os.cpu_count() or 1) * event * CPU_RING_STALL_S / 4096
+    pages = 1
+    while pages < min(need, CPU_RING_MAX_PAGES):
+        pages *= 2
+    return max(pages, opts.ringbuf_pages)
 
 
 def _power_of_two_at_most(n: int) -> int:

@@ -128,6 +128,28 @@ class BlockReads:
             blk.add_weighted(acc, cols.stack[i:j], cols.value[i:j])
         return acc
 
+    def stack_processes(self, series_ids: Collection[int], lo: int, hi: int
+                        ) -> dict[int, dict[str, int]]:
+        blocks = self._blocks_of(series_ids, lo, hi)
+        aggs = self.aggregates([b.id for b in blocks])
+        out: dict[int, dict[str, int]] = {}
+        no_tables = []
+        for b in blocks:
+            agg = aggs.get(b.id)
+            if agg is None:
+                continue
+            if not agg.thread_tables:
+                no_tables.append(b.id)
+                continue
+            comm = {(pid, tid): c for pid, tid, _name, c, _v, _n in agg.threads}
+            for pid, tid, stacks, values in agg.thread_tables:
+                _add_process(out, comm.get((pid, tid), ""), stacks, values)
+        for cols in self.raw(no_tables).values():  # blocks written before thread tables
+            st = cols.strings
+            for k in range(len(cols.ts)):
+                _add_process(out, st[cols.comm[k]], (cols.stack[k],), (cols.value[k],))
+        return out
+
     def timeline(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
                  pid: int | None = None, tid: int | None = None,
                  memo: dict | None = None) -> list[int]:
@@ -244,3 +266,10 @@ def _add(acc: dict[int, int], stacks: Iterable[int], values: Iterable[int]) -> N
     get = acc.get
     for s, v in zip(stacks, values, strict=False):
         acc[s] = get(s, 0) + v
+
+
+def _add_process(acc: dict[int, dict[str, int]], comm: str, stacks: Iterable[int],
+                 values: Iterable[int]) -> None:
+    for s, v in zip(stacks, values, strict=False):
+        per = acc.setdefault(s, {})
+        per[comm] = per.get(comm, 0) + v

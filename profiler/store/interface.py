@@ -142,6 +142,17 @@ class ProfileStore(Protocol):
         """
         ...
 
+    def stack_processes(self, series_ids: Collection[int], lo: int, hi: int
+                        ) -> dict[int, dict[str, int]]:
+        """Stack id -> {process name (comm): value} of the blocks over the range.
+
+        Which processes a stack's value came from, so a view spanning processes
+        can root each stack at its process; whole blocks are read (their
+        per-thread tables), so the split is exact except for a stack id that two
+        processes share in a block cut by the range (split by the whole block).
+        """
+        ...
+
     def timeline(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
                  pid: int | None = None, tid: int | None = None,
                  memo: dict | None = None) -> list[int]:

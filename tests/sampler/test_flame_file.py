@@ -85,7 +85,7 @@ def test_html_colours_match_the_svg_palette(pages, open_page):
     pg.locator("canvas").wait_for()
     cases = [("burn_a", "native"), ("schedule_[k]", "kernel"), ("slow_path (app.py)", "python"),
              ("[off-cpu:lock]", "offcpu"), ("[off-cpu:brand-new]", "offcpu"), ("x", "jit"),
-             ("é€𝄞", "native"), ("total", "root")]
+             ("é€𝄞", "native"), ("total", "root"), ("python3", "process")]
     ui = pg.evaluate("cases => cases.map(([n, k]) => __m_colors.frameColor(n, k))", cases)
     palette = Palette((_static_dir() / "js" / "colors.js").read_text())
     assert ui == [palette.color(n, k) for n, k in cases]

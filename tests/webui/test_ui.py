@@ -407,3 +407,35 @@ def test_memory_profile_renders_in_bytes_with_its_type_picked(page, server, tmp_
         "() => fetch('api/v1/render?query=cpu{service_name=\"webui-go-heap\"}&from=now-30m')"
         ".then((r) => r.json()).then((j) => j.flamebearer.names.join(' '))")
     shoot(page, "20-memory-alloc-space")
+
+
+def test_whole_host_view_roots_stacks_at_their_processes(page, server):
+    """A view spanning processes (issue 14 item 7): each process is a frame of its own
+    kind right above the root, its stacks under it, in its colour and the legend."""
+    import time
+
+    from profiler.agent.batch import encode_batch
+    from profiler.model import Frame, Sample
+    from tests.webui.conftest import http_post
+
+    t0 = time.time_ns() - 5 * 10**9
+    stack = (Frame("clone3", "native"), Frame("start_thread", "native"))
+    samples = [Sample("cpu", t0 + i * 10**7, pid, pid, 0, comm, comm,
+                      (*stack, Frame(f"{comm}_work", "native")), 10**7)
+               for comm, pid, n in (("nginx", 700, 60), ("postgres", 800, 30)) for i in range(n)]
+    body = encode_batch(samples, lambda s: {"service_name": "webui-host"}, agent_id="ui-host",
+                        seq=1)
+    assert http_post(f"{server.url}/api/v1/agent/push", body, "application/x-flamecam-batch",
+                     "zstd") == 200
+    open_page(page, server, query='cpu{service_name="webui-host"}')
+    root = wait_frame(page, PROFILE, "total")
+    nginx = wait_frame(page, PROFILE, "nginx")
+    postgres = frame_rect(page, PROFILE, "postgres")
+    work = frame_rect(page, PROFILE, "nginx_work")
+    # Right above the root, side by side, as wide as their time (60 : 30).
+    assert nginx["y"] == postgres["y"] == root["y"] - (root["h"] + 1)
+    assert abs(nginx["w"] / postgres["w"] - 2) < 0.1
+    assert work["x"] >= nginx["x"] and work["x"] + work["w"] <= nginx["x"] + nginx["w"] + 1
+    assert hover_tooltip(page, nginx).splitlines()[0] == "nginx"
+    assert "process" in page.locator("#view-profile .legend").inner_text()
+    shoot(page, "21-whole-host-processes")

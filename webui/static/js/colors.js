@@ -8,6 +8,7 @@ export const KIND_HUES = {
   jit: [275, 45, 68],
   unknown: [0, 0, 72],
   offcpu: [0, 0, 45],
+  process: [190, 30, 70],
   root: [220, 10, 78],
 };
 
@@ -18,6 +19,7 @@ export const KIND_LABELS = {
   java: "Java",
   jit: "JIT",
   unknown: "unknown",
+  process: "process",
 };
 
 // Off-CPU reasons. Which reasons exist, and their order, is the server's
