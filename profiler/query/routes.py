@@ -199,7 +199,7 @@ def timeline():
 @bp.get("/api/v1/threads")
 def threads():
     eng, sel = _scoped(_selection())
-    return jsonify(threads=eng.threads(sel))
+    return jsonify(threads=eng.threads(sel, reasons=request.args.get("reasons") == "1"))
 
 
 @bp.get("/api/v1/waits")
