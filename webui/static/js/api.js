@@ -137,7 +137,9 @@ export const api = {
     getJSON("api/v1/top", { query, ...range(from, until), limit, ...(extra || {}) }, signal),
   timeline: (query, from, until, step, signal) =>
     getJSON("api/v1/timeline", { query, ...range(from, until), step }, signal),
-  threads: (query, from, until, signal) => getJSON("api/v1/threads", { query, ...range(from, until) }, signal),
+  // reasons: each thread's off-CPU time split by reason as well
+  threads: (query, from, until, signal, reasons = true) =>
+    getJSON("api/v1/threads", { query, ...range(from, until), reasons: reasons ? "1" : "" }, signal),
   // extra: pid, tids ("1,2"), trace_id, span_id, limit
   threadEvents: (query, from, until, extra, signal) =>
     getJSON("api/v1/thread-events", { query, ...range(from, until), ...(extra || {}) }, signal),
