@@ -300,6 +300,38 @@ class QueryEngine:
         rows.sort(key=lambda r: -(r["cpu_ns"] + r["offcpu_ns"]))
         return rows
 
+    def frame_threads(self, sel: Selection, name: str, limit: int = 20) -> list[dict]:
+        """The threads whose samples pass through the frame `name` (named as the
+        flame graph names it), most time in it first, with that time as `value`:
+        what a flame graph's "show only this thread/process" offers."""
+        series = self._series(sel)
+        by_stack: dict[int, Counter] = {}
+        thread_names: dict[tuple[int, int], tuple[str, str]] = {}
+        for part in self.store.samples(series, sel.lo, sel.hi):
+            cols = part.cols
+            st = cols.strings
+            for k in range(part.start, part.end):
+                if sel.pid is not None and cols.pid[k] != sel.pid:
+                    continue
+                key = (cols.pid[k], cols.tid[k])
+                per = by_stack.get(cols.stack[k])
+                if per is None:
+                    per = by_stack[cols.stack[k]] = Counter()
+                per[key] += cols.value[k]
+                tname, comm = thread_names.get(key, ("", ""))
+                comm = comm or st[cols.comm[k]]
+                thread_names[key] = (better_thread_name(tname, st[cols.thread[k]], comm), comm)
+        sf, frames = self.stack_frames(by_stack)
+        hit = {fid for fid, f in frames.items()
+               if (f.folded_name() if f.kind == "kernel" else f.name) == name}
+        acc: Counter = Counter()
+        for sid, fr in sf.items():
+            if hit.intersection(fr):
+                acc.update(by_stack[sid])
+        return [{"pid": pid, "tid": tid, "thread_name": thread_names[(pid, tid)][0],
+                 "comm": thread_names[(pid, tid)][1], "value": v}
+                for (pid, tid), v in acc.most_common(limit)]
+
     def _offcpu_reasons(self, sel: Selection, series: dict[int, SeriesInfo],
                         acc: dict[tuple[int, int], dict]) -> None:
         """Adds `offcpu_by_reason` to each thread of `acc`, from the stored samples

@@ -46,3 +46,30 @@ def test_threads_route_reasons_flag(client):
     r = client.get("/api/v1/threads", query_string={"query": "cpu{}", "from": "now-1h",
                                                     "until": "now", "reasons": "1"})
     assert r.status_code == 200 and r.get_json() == {"threads": []}
+
+
+def test_frame_threads_lists_the_threads_through_one_frame(db_url):
+    t0 = time.time_ns() - 60 * 10**9
+    cpu = [Sample("cpu", t0 + i * 10**8, 10, 11 + i % 2, 0, "app", f"t{11 + i % 2}",
+                  (MAIN, BURN) if i % 2 else (MAIN, READ), 10**7) for i in range(10)]
+    cpu.append(Sample("cpu", t0, 20, 21, 0, "other", "other", (MAIN, BURN), 3 * 10**7))
+    store = Store(db_url)
+    try:
+        store.write("t", [SeriesBatch("cpu", {"service_name": "a"}, cpu)])
+        eng = QueryEngine(store)
+        sel = Selection("t", parse_selector('{service_name="a"}'), t0 - 10**9, t0 + 60 * 10**9)
+        got = [(t["pid"], t["tid"], t["value"]) for t in eng.frame_threads(sel, BURN.name)]
+        assert got == [(10, 12, 5 * 10**7), (20, 21, 3 * 10**7)]
+        assert [t["tid"] for t in eng.frame_threads(sel, MAIN.name)] == [11, 12, 21]
+        assert eng.frame_threads(sel, "nowhere") == []
+    finally:
+        store.close()
+
+
+def test_frame_param_is_bounded(client):
+    args = {"query": "cpu{}", "from": "now-1h", "until": "now"}
+    assert client.get("/api/v1/threads", query_string={**args, "frame": ""}).status_code == 400
+    r = client.get("/api/v1/threads", query_string={**args, "frame": "x" * 5000})
+    assert r.status_code == 400 and "frame" in r.get_json()["error"]
+    r = client.get("/api/v1/threads", query_string={**args, "frame": "<b>"})
+    assert r.status_code == 200 and r.get_json() == {"threads": []}
