@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.webui.conftest import XSS_NAME, XSS_SERVICE, shoot
-from tests.webui.test_ui import PROFILE, demo, open_page, wait_frame
+from tests.webui.test_ui import PROFILE, demo, open_page, pixel, wait_frame
 
 pytestmark = pytest.mark.browser
 
@@ -199,3 +199,58 @@ def test_svg_export_keeps_hostile_names_as_text(page, server, profiled):
     _, body = export(page, "SVG")
     svg = body.decode()
     assert "<img" not in svg and "&lt;img src=x onerror=alert(1)&gt;" in svg
+
+
+def test_diff_scale_sides_improvements_and_real_changes(page, server, profiled):
+    open_page(page, server, query=demo("cpu"), tab="diff")
+    page.locator("#diff-a-version").select_option("1.0")
+    page.locator("#diff-b-version").select_option("2.0")
+    page.get_by_role("button", name="Compare").click()
+    grew = page.locator(".diff-table.regressions tbody tr").first
+    grew.wait_for()
+    # 2.0 spends 12 units in burn_b for 7 in burn_a, 1.0 three: a real regression
+    assert grew.locator("td").first.inner_text() == "burn_b"
+    assert grew.locator("td.verdict").inner_text() == "real"
+    assert float(grew.locator("td.z").inner_text()) >= 3.29
+    # and burn_a's share fell: listed as an improvement, also real
+    better = page.locator(".diff-table.improvements tbody tr", has_text="burn_a").first
+    assert better.locator("td.verdict").inner_text() == "real"
+    assert better.locator("td").nth(4).inner_text().startswith("-")
+    assert "z = (kB/nB − kA/nA)" in page.locator(".diff-method").text_content()
+    # a numeric scale: −100% … +100%, then in points of the total
+    scale = page.locator("#view-diff .diff-scale").first
+    assert "−100%" in scale.inner_text() and "+100%" in scale.inner_text()
+    page.get_by_label("absolute change (points of the total)").check()
+    page.wait_for_function("() => location.search.includes('diffColor=absolute')")
+    assert " pp" in page.locator("#view-diff .diff-scale").first.inner_text()
+    rect = wait_frame(page, "views.diff.panel.graph", "burn_b")
+    r, g, b = pixel(page, "views.diff.panel.graph", rect["x"] + 1, rect["y"] + 2)
+    assert r > g + 40 and r > b + 40, (r, g, b)
+    shoot(page, "24-diff-absolute")
+    # side by side: A's burn_b is narrower than B's, both coloured by the change
+    page.get_by_label("side by side").check()
+    a = wait_frame(page, "views.diff.sideA.graph", "burn_b")
+    b_ = wait_frame(page, "views.diff.sideB.graph", "burn_b")
+    assert a["w"] < b_["w"], (a, b_)
+    r, g, b = pixel(page, "views.diff.sideB.graph", b_["x"] + 1, b_["y"] + 2)
+    assert r > g + 40, (r, g, b)
+    assert page.locator("#view-diff .diff-sides canvas").count() == 2
+    shoot(page, "25-diff-side-by-side")
+
+
+def test_group_by_a_label_totals_series_and_filter(page, server, profiled):
+    open_page(page, server, query=demo("cpu"), tab="labels", groupBy="service_version")
+    table = page.locator(".labels-table")
+    table.wait_for()
+    rows = table.locator("tbody tr")
+    values = rows.locator("td.name").all_inner_texts()
+    assert sorted(values) == ["1.0", "2.0"]
+    shares = [float(t.rstrip("%")) for t in rows.locator("td:nth-child(3)").all_inner_texts()]
+    assert sum(shares) == pytest.approx(100, abs=0.3)
+    assert table.locator("tbody svg.sparkline polyline").count() == 2
+    assert page.locator("#group-by").input_value() == "service_version"
+    shoot(page, "26-group-by-version")
+    table.get_by_role("button", name="2.0").click()
+    page.wait_for_function("() => location.search.includes('tab=profile')")
+    assert 'service_version="2.0"' in params(page)["query"]
+    wait_frame(page, PROFILE, "burn_b")
