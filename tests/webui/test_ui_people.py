@@ -117,7 +117,7 @@ def test_frame_menu_focus_hide_only_copy_and_zoom_in_the_url(page, server, profi
     wait_frame(page, PROFILE, "burn_b")
     assert page.evaluate(f"() => window.flamecam.{PROFILE}.zoomPath()")[-1] == "burn_b"
     # the keyboard opens the menu on the cursor; Escape gives the focus back
-    page.locator("#view-profile canvas").first.focus()
+    page.locator("#view-profile .flame canvas").focus()
     page.keyboard.press("m")
     page.locator(".frame-menu:not([hidden])").wait_for()
     assert menu.locator(".frame-menu-title").inner_text() == "burn_b"
