@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.webui.conftest import XSS_NAME, XSS_SERVICE, shoot
+from tests.webui.conftest import SERVICE, XSS_NAME, XSS_SERVICE, shoot
 from tests.webui.test_ui import PROFILE, demo, open_page, pixel, wait_frame
 
 pytestmark = pytest.mark.browser
@@ -202,10 +202,10 @@ def test_svg_export_keeps_hostile_names_as_text(page, server, profiled):
 
 
 def test_diff_scale_sides_improvements_and_real_changes(page, server, profiled):
-    open_page(page, server, query=demo("cpu"), tab="diff")
-    page.locator("#diff-a-version").select_option("1.0")
-    page.locator("#diff-b-version").select_option("2.0")
-    page.get_by_role("button", name="Compare").click()
+    # a link to the comparison opens it
+    version = 'cpu{{service_name="{}",service_version="{}"}}'.format
+    open_page(page, server, query=demo("cpu"), tab="diff", leftQuery=version(SERVICE, "1.0"),
+              rightQuery=version(SERVICE, "2.0"))
     grew = page.locator(".diff-table.regressions tbody tr").first
     grew.wait_for()
     # 2.0 spends 12 units in burn_b for 7 in burn_a, 1.0 three: a real regression

@@ -54,22 +54,19 @@ export function filterTree(tree, { focus = "", hide = [] } = {}) {
   return out;
 }
 
-// `hide` in the URL: a JSON list of names (frame names may hold any character).
-export function hiddenOf(state) {
+// A JSON list of names from the URL (frame names may hold any character);
+// [] when absent or unreadable.
+function namesOf(text) {
   try {
-    const list = JSON.parse(state.hide || "[]");
+    const list = JSON.parse(text || "[]");
     return Array.isArray(list) ? list.map(String) : [];
   } catch {
     return [];
   }
 }
 
+// `hide` in the URL: the hidden functions.
+export const hiddenOf = (state) => namesOf(state.hide);
+
 // `zoom` in the URL: the names from the root's child to the zoomed frame.
-export function zoomPathOf(state) {
-  try {
-    const list = JSON.parse(state.zoom || "[]");
-    return Array.isArray(list) ? list.map(String) : [];
-  } catch {
-    return [];
-  }
-}
+export const zoomPathOf = (state) => namesOf(state.zoom);
