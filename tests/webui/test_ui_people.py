@@ -68,11 +68,11 @@ def params(page) -> dict[str, str]:
 
 def right_click(page, rect) -> None:
     page.mouse.click(rect["x"] + min(6, rect["w"] / 2), rect["y"] + rect["h"] / 2, button="right")
-    page.locator(".frame-menu:not([hidden])").wait_for()
+    page.locator(".frame-ctx:not([hidden])").wait_for()
 
 
 def menu_item(page, text: str):
-    return page.locator(".frame-menu:not([hidden]) [role=menuitem]", has_text=text).first
+    return page.locator(".frame-ctx:not([hidden]) [role=menuitem]", has_text=text).first
 
 
 def test_frame_menu_focus_hide_only_copy_and_zoom_in_the_url(page, server, profiled):
@@ -80,7 +80,7 @@ def test_frame_menu_focus_hide_only_copy_and_zoom_in_the_url(page, server, profi
     open_page(page, server, query=demo("cpu"))
     rect = wait_frame(page, PROFILE, "burn_b")
     right_click(page, rect)
-    menu = page.locator(".frame-menu")
+    menu = page.locator(".frame-ctx")
     assert menu.locator(".frame-menu-title").inner_text() == "burn_b"
     shoot(page, "21-frame-menu")
     # copy name
@@ -119,7 +119,7 @@ def test_frame_menu_focus_hide_only_copy_and_zoom_in_the_url(page, server, profi
     # the keyboard opens the menu on the cursor; Escape gives the focus back
     page.locator("#view-profile .flame canvas").focus()
     page.keyboard.press("m")
-    page.locator(".frame-menu:not([hidden])").wait_for()
+    page.locator(".frame-ctx:not([hidden])").wait_for()
     assert menu.locator(".frame-menu-title").inner_text() == "burn_b"
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Escape")
@@ -146,8 +146,8 @@ def test_frame_menu_focus_hide_only_copy_and_zoom_in_the_url(page, server, profi
 def test_frame_menu_keeps_hostile_names_as_text(page, server, profiled):
     open_page(page, server, query=f'cpu{{service_name="{XSS_SERVICE}"}}')
     right_click(page, wait_frame(page, PROFILE, XSS_NAME))
-    assert page.locator(".frame-menu .frame-menu-title").inner_text() == XSS_NAME
-    assert page.locator(".frame-menu img").count() == 0
+    assert page.locator(".frame-ctx .frame-menu-title").inner_text() == XSS_NAME
+    assert page.locator(".frame-ctx img").count() == 0
     menu_item(page, "Hide this function").click()
     chip = page.locator(".filter-chip", has_text="Hidden:")
     chip.wait_for()

@@ -42,7 +42,7 @@ export class DiffView {
         el("h2", { text: "Changes of self time share, B minus A" }),
         el("details", { className: "hint diff-method" }, [
           el("summary", { text: "Which changes are real? How it is computed" }),
-          el("p", { text: `A two-proportion z-test on sample counts. A side's count is its total divided by its smallest frame value (one sample for on-CPU profiles taken at a fixed rate; an estimate for off-CPU time); a function's count is its self time divided by the same unit. With pooled p = (kA + kB) / (nA + nB): z = (kB/nB − kA/nA) / √(p(1 − p)(1/nA + 1/nB)). |z| ≥ ${Z_REAL} (two-sided p < 0.001, strict because many functions are tested at once) is marked real; smaller changes are within the sampling noise.` }),
+          el("p", { text: `A two-proportion z-test on sample counts. A side's count is its total divided by the greatest common divisor of its frames' self times: the weight of one sample for on-CPU profiles taken at a fixed rate (off-CPU times are measured durations, where the test is too confident). A function's count is its self time divided by the same unit. With pooled p = (kA + kB) / (nA + nB): z = (kB/nB − kA/nA) / √(p(1 − p)(1/nA + 1/nB)). |z| ≥ ${Z_REAL} (two-sided p < 0.001, strict because many functions are tested at once) is marked real; smaller changes are within the sampling noise.` }),
         ]),
         this.tableBody,
       ]),

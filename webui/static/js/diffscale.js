@@ -7,9 +7,11 @@
 // a tiny frame that doubled stays pale beside a large regression.
 //
 // Significance: a two-proportion z-test on sample counts. A side's count of
-// samples is its total divided by its smallest frame value (one sample, for
-// on-CPU profiles taken at a fixed rate; an estimate for off-CPU time); a
-// function's count is its self value divided by the same unit. With pooled
+// samples is its total divided by the greatest common divisor of its frames'
+// self values (the weight of one sample for on-CPU profiles taken at a fixed
+// rate; off-CPU values are measured durations, where this unit can be far
+// smaller than one wait and the test too confident); a function's count is
+// its self value divided by the same unit. With pooled
 // p = (kA + kB) / (nA + nB), z = (kB/nB − kA/nA) / sqrt(p (1 − p) (1/nA + 1/nB)).
 // |z| ≥ 3.29 (two-sided p < 0.001, strict because many functions are tested
 // at once) marks a change as real; below it, as within the noise.
@@ -55,14 +57,20 @@ export function scaleLegend(scale) {
   ]);
 }
 
-// The smallest positive value of one side: the weight of one sample.
+function gcd(a, b) {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+// The weight of one sample of one side: the greatest common divisor of its
+// frames' self values (on-CPU samples all weigh 1e9/Hz ns).
 function unitOf(tree, key) {
-  let unit = Infinity;
+  let unit = 0;
   for (const level of tree.levels) {
     const v = level[key];
-    for (let i = 0; i < level.n; i++) if (v[i] > 0 && v[i] < unit) unit = v[i];
+    for (let i = 0; i < level.n; i++) if (v[i] > 0) unit = gcd(Math.round(v[i]), unit);
   }
-  return Number.isFinite(unit) ? unit : 1;
+  return unit || 1;
 }
 
 // Sample counts of each side (see the top of this file).

@@ -41,7 +41,7 @@ export class FrameMenu {
   constructor(graph, actions) {
     this.graph = graph;
     this.actions = actions;
-    this.menu = el("div", { className: "frame-menu", role: "menu", hidden: true });
+    this.menu = el("div", { className: "frame-menu frame-ctx", role: "menu", hidden: true });
     this.menu.addEventListener("keydown", (e) => this.onMenuKey(e));
     document.body.append(this.menu);
     graph.canvas.addEventListener("contextmenu", (e) => {
