@@ -85,7 +85,7 @@ export class ExportMenu {
       "aria-expanded": "false",
       onclick: () => (this.menu.hidden ? this.open() : this.close()),
     });
-    this.status = el("span", { className: "search-result export-status", role: "status" });
+    this.status = el("span", { className: "export-status", role: "status" });
     const item = (text, run, hint) => el("button", { type: "button", role: "menuitem", tabindex: "-1", dataset: { export: hint }, text, onclick: () => this.run(run) });
     this.menu = el("div", { className: "frame-menu export-menu", role: "menu", "aria-label": "Export", hidden: true }, [
       el("div", { className: "frame-menu-title", text: "The selection's samples" }),

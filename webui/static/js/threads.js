@@ -44,7 +44,7 @@ export class ThreadsView {
       el("h3", { className: "hint", text: "Flame graph of this thread" }),
       this.flameBox,
     ]);
-    const layout = el("div", { className: "threads-layout" }, [
+    const layout = this.layout = el("div", { className: "threads-layout" }, [
       el("div", { className: "panel" }, [el("h2", { text: "Threads" }), this.listBody]),
       el("div", {}, [this.placeholder, this.detail]),
     ]);
@@ -62,6 +62,7 @@ export class ThreadsView {
     this.list.setBusy(loading("Loading threads"));
     this.detail.hidden = true;
     this.placeholder.hidden = false;
+    this.layout.classList.remove("chosen");
     let threads;
     try {
       threads = (await api.threads(state.query, state.from, state.until)).threads || [];
@@ -114,6 +115,7 @@ export class ThreadsView {
     const thread = chosen[0];
     this.detail.hidden = false;
     this.placeholder.hidden = true;
+    this.layout.classList.add("chosen"); // a shorter list: the thread's tracks in view
     const name = (t) => t.thread_name || t.comm || "";
     this.detailTitle.textContent = chosen.length === 1
       ? `Thread ${name(thread)} (tid ${thread.tid}${thread.pid !== "" ? `, pid ${thread.pid}` : ""})`
