@@ -258,10 +258,11 @@ export class DiffView {
       ]);
     };
     const realCount = (list) => list.filter(real).length;
+    const functions = (n) => `${n} function${n === 1 ? "" : "s"}`;
     this.tableBody.replaceChildren(
-      el("h3", { text: `Regressions: ${grew.length} functions grew, ${realCount(grew)} of them beyond the noise` }),
+      el("h3", { text: `Regressions: ${functions(grew.length)} grew, ${realCount(grew)} beyond the noise` }),
       table(grew, "Functions whose self time share grew, largest first", "regressions"),
-      el("h3", { text: `Improvements: ${shrank.length} functions shrank, ${realCount(shrank)} of them beyond the noise` }),
+      el("h3", { text: `Improvements: ${functions(shrank.length)} shrank, ${realCount(shrank)} beyond the noise` }),
       table(shrank, "Functions whose self time share shrank, largest first", "improvements"),
     );
   }

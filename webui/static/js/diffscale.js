@@ -40,9 +40,10 @@ export function scaleLegend(scale) {
   const abs = scale && scale.mode === "absolute";
   const ticks = [-1, -0.5, 0, 0.5, 1];
   const label = (t) => {
-    if (!abs) return `${t > 0 ? "+" : t < 0 ? "−" : ""}${Math.abs(t * 100)}%`;
+    if (t === 0) return abs ? "0 pp" : "0%";
+    if (!abs) return `${t > 0 ? "+" : "−"}${Math.abs(t * 100)}%`;
     const pp = Math.abs(t * scale.max * 100);
-    return `${t > 0 ? "+" : t < 0 ? "−" : ""}${pp < 1 ? pp.toFixed(2).replace(/0+$/, "") : pp.toFixed(0)} pp`;
+    return `${t > 0 ? "+" : "−"}${pp < 1 ? String(Number(pp.toFixed(2))) : pp.toFixed(0)} pp`;
   };
   const bar = el("div", { className: "diff-scale-bar", role: "img", "aria-label": `Colour scale from ${label(-1)} (green, shrank in B) to ${label(1)} (red, grew in B)` });
   const stops = [];
