@@ -45,6 +45,14 @@ def pyroscope_id(kind: str) -> str:
         t.name, t.sample_type, t.sample_unit, t.period_type, t.period_unit)
 
 
+def better_thread_name(current: str, seen: str, comm: str) -> str:
+    """The name to keep for a thread: a runtime's name (one that is not the
+    kernel's comm) wins over the comm the recorder falls back to."""
+    if not current or (current == comm and seen and seen != comm):
+        return seen or current
+    return current
+
+
 @dataclass(frozen=True)
 class Selection:
     tenant: str
@@ -293,7 +301,15 @@ class QueryEngine:
 
     # ---------------------------------------------------------------- threads
 
-    def threads(self, sel: Selection) -> list[dict]:
+    def threads(self, sel: Selection, reasons: bool = False) -> list[dict]:
+        """Per thread: on-CPU and off-CPU time (with `reasons`, the off-CPU time
+        split by reason as well: that reads the samples, not the aggregates).
+
+        A thread's name is the runtime's (threading's, Java's) when any sample
+        carries one: the recorder falls back to the kernel's comm until the
+        runtime has read a new thread's name, so a thread's first samples
+        often carry only its comm.
+        """
         series = self._series(sel)
         acc: dict[tuple[int, int], dict] = {}
         for r in self.store.thread_totals(series, sel.lo, sel.hi):
@@ -307,13 +323,65 @@ class QueryEngine:
                 t["cpu_ns" if kind == CPU else "offcpu_ns"] += r.value
             else:  # a client's type (heap, locks): in its own unit
                 t["value"] = t.get("value", 0) + r.value
-            if r.thread_name and not t["thread_name"]:
-                t["thread_name"] = r.thread_name
+            t["thread_name"] = better_thread_name(t["thread_name"], r.thread_name, t["comm"])
+            t["comm"] = t["comm"] or r.comm
+        if reasons:
+            self._offcpu_reasons(sel, series, acc)
         rows = list(acc.values())
         if sel.pid is not None:
             rows = [r for r in rows if r["pid"] == sel.pid]
         rows.sort(key=lambda r: -(r["cpu_ns"] + r["offcpu_ns"]))
         return rows
+
+    def frame_threads(self, sel: Selection, name: str, limit: int = 20) -> list[dict]:
+        """The threads whose samples pass through the frame `name` (named as the
+        flame graph names it), most time in it first, with that time as `value`:
+        what a flame graph's "show only this thread/process" offers."""
+        series = self._series(sel)
+        by_stack: dict[int, Counter] = {}
+        thread_names: dict[tuple[int, int], tuple[str, str]] = {}
+        for part in self.store.samples(series, sel.lo, sel.hi):
+            cols = part.cols
+            st = cols.strings
+            for k in range(part.start, part.end):
+                if sel.pid is not None and cols.pid[k] != sel.pid:
+                    continue
+                key = (cols.pid[k], cols.tid[k])
+                per = by_stack.get(cols.stack[k])
+                if per is None:
+                    per = by_stack[cols.stack[k]] = Counter()
+                per[key] += cols.value[k]
+                tname, comm = thread_names.get(key, ("", ""))
+                comm = comm or st[cols.comm[k]]
+                thread_names[key] = (better_thread_name(tname, st[cols.thread[k]], comm), comm)
+        sf, frames = self.stack_frames(by_stack)
+        hit = {fid for fid, f in frames.items()
+               if (f.folded_name() if f.kind == "kernel" else f.name) == name}
+        acc: Counter = Counter()
+        for sid, fr in sf.items():
+            if hit.intersection(fr):
+                acc.update(by_stack[sid])
+        return [{"pid": pid, "tid": tid, "thread_name": thread_names[(pid, tid)][0],
+                 "comm": thread_names[(pid, tid)][1], "value": v}
+                for (pid, tid), v in acc.most_common(limit)]
+
+    def _offcpu_reasons(self, sel: Selection, series: dict[int, SeriesInfo],
+                        acc: dict[tuple[int, int], dict]) -> None:
+        """Adds `offcpu_by_reason` to each thread of `acc`, from the stored samples
+        (downsampled data keeps none: what they held stays in `offcpu_ns` only)."""
+        off = [sid for sid, s in series.items() if s.kind == OFFCPU]
+        for t in acc.values():
+            t["offcpu_by_reason"] = {}
+        for part in self.store.samples(off, sel.lo, sel.hi):
+            cols = part.cols
+            st, pids, tids, reason, value = (cols.strings, cols.pid, cols.tid, cols.reason,
+                                             cols.value)
+            for k in range(part.start, part.end):
+                t = acc.get((pids[k], tids[k]))
+                if t is not None:
+                    by = t["offcpu_by_reason"]
+                    name = st[reason[k]] or "other"
+                    by[name] = by.get(name, 0) + value[k]
 
     def track_events(self, sel: Selection, tids: Collection[int] | None = None,
                      limit: int = MAX_EVENTS) -> tuple[TrackColumns, bool]:
@@ -326,9 +394,10 @@ class QueryEngine:
                                               limit=limit)
         cpu = {sid: int(s.kind == CPU) for sid, s in series.items()}
         names: dict[tuple[int, int], tuple[str, str]] = {}
-        for r in rows:  # the first name seen of each thread
+        for r in rows:  # the runtime's name when any sample has it
             name, comm = names.get((r.pid, r.tid), ("", ""))
-            names[(r.pid, r.tid)] = (name or r.thread_name, comm or r.comm)
+            comm = comm or r.comm
+            names[(r.pid, r.tid)] = (better_thread_name(name, r.thread_name, comm), comm)
         return TrackColumns(
             [cpu[r.series_id] for r in rows], [r.ts_ns for r in rows],
             [r.value_ns for r in rows], [r.pid for r in rows], [r.tid for r in rows],

@@ -227,8 +227,14 @@ def timeline():
 
 @bp.get("/api/v1/threads")
 def threads():
+    frame = request.args.get("frame")
+    if frame is not None:  # the threads through one frame (no trace scope)
+        if not frame or len(frame) > 4096:
+            raise BadRequest(400, "frame must be 1 to 4096 characters")
+        return jsonify(threads=_engine().frame_threads(_selection(), frame,
+                                                       _int_arg("limit", 20, hi=1000) or 20))
     eng, sel = _scoped(_selection())
-    return jsonify(threads=eng.threads(sel))
+    return jsonify(threads=eng.threads(sel, reasons=request.args.get("reasons") == "1"))
 
 
 @bp.get("/api/v1/waits")

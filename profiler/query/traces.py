@@ -280,8 +280,8 @@ class TraceEngine(QueryEngine):
                                             pid=sel.pid, tid=sel.tid)
         return [[(sel.lo + i * step_ns) // 10**6, v] for i, v in enumerate(points)]
 
-    def threads(self, sel: Selection) -> list[dict]:
-        out = []
+    def threads(self, sel: Selection, reasons: bool = False) -> list[dict]:
+        out = []  # a trace's threads always carry their off-CPU reasons
         ids = [self.trace_id]
         totals = trace_totals(self.traces, self.tenant, {self.trace_id: self._rows}, ids,
                               self.span_ids)[self.trace_id]

@@ -120,6 +120,24 @@ async function getJSONOnce(path, params, signal) {
   return body;
 }
 
+// A file from the API (an export), with the page's token and tenant: a plain
+// link could not send them.
+export async function download(path, params) {
+  const response = await fetch(urlFor(path, params), { headers: { ...requestHeaders(), Accept: "*/*" } });
+  if (!response.ok) {
+    let reason = `HTTP ${response.status}`;
+    try {
+      reason = (await response.json()).error || reason;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(reason, response.status);
+  }
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const m = /filename=([^;]+)/.exec(disposition);
+  return { blob: await response.blob(), filename: m ? m[1].trim().replace(/"/g, "") : "" };
+}
+
 const range = (from, until) => ({ from, until });
 
 export const api = {
@@ -137,7 +155,11 @@ export const api = {
     getJSON("api/v1/top", { query, ...range(from, until), limit, ...(extra || {}) }, signal),
   timeline: (query, from, until, step, signal) =>
     getJSON("api/v1/timeline", { query, ...range(from, until), step }, signal),
-  threads: (query, from, until, signal) => getJSON("api/v1/threads", { query, ...range(from, until) }, signal),
+  // reasons: each thread's off-CPU time split by reason as well
+  threads: (query, from, until, signal, reasons = true) =>
+    getJSON("api/v1/threads", { query, ...range(from, until), reasons: reasons ? "1" : "" }, signal),
+  frameThreads: (query, from, until, frame, signal) =>
+    getJSON("api/v1/threads", { query, ...range(from, until), frame }, signal),
   // extra: pid, tids ("1,2"), trace_id, span_id, limit
   threadEvents: (query, from, until, extra, signal) =>
     getJSON("api/v1/thread-events", { query, ...range(from, until), ...(extra || {}) }, signal),

@@ -8,6 +8,8 @@
 import { api } from "./api.js";
 import { setReasons } from "./colors.js";
 import { DiffView } from "./diff.js";
+import { onlyOf } from "./framemenu.js";
+import { LabelsView } from "./labels.js";
 import { LossNotice } from "./losses.js";
 import { ProfileView } from "./profile.js";
 import { QueryBar } from "./query.js";
@@ -20,11 +22,12 @@ const KEYS = [
   "query", "from", "until", "tab", "layout", "search", "fn", "tid",
   "diffMode", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom", "rightUntil",
   "orgID", "trace", "span", "window", "others", ...TRACE_KEYS,
+  "zoom", "focus", "hide", "only", "diffColor", "diffLayout", "groupBy",
 ];
 // Bounds the flame graph the server sends; smaller frames merge into "other".
 const MAX_NODES = 20000;
 const DEFAULTS = { query: "cpu{}", from: "now-1h", until: "now", tab: "profile", layout: "flame" };
-const TABS = ["traces", "profile", "sandwich", "threads", "diff", "trace"];
+const TABS = ["traces", "profile", "sandwich", "threads", "diff", "labels", "trace"];
 // Changing these reloads data; others only change the presentation.
 const DATA_KEYS = ["query", "from", "until"];
 
@@ -45,6 +48,7 @@ class App {
       sandwich: new SandwichView(document.getElementById("view-sandwich"), this),
       threads: new ThreadsView(document.getElementById("view-threads"), this),
       diff: new DiffView(document.getElementById("view-diff"), this),
+      labels: new LabelsView(document.getElementById("view-labels"), this),
       trace: new TraceView(document.getElementById("view-trace"), this),
       traces: new TracesView(document.getElementById("view-traces"), this),
     };
@@ -142,6 +146,8 @@ class App {
   // One /render per selection, shared by the views (relative times resolve on
   // the server, so the cache is cleared whenever the selection changes).
   render(query, from, until, extra = {}) {
+    // the frame menu's "show only", unless the caller names its thread itself
+    if (!("tid" in extra) && !("pid" in extra)) extra = { ...onlyOf(this.state), ...extra };
     const key = JSON.stringify([query, from, until, extra]);
     if (!this.renderCache.has(key)) {
       const promise = api.render(query, from, until, { maxNodes: MAX_NODES, ...extra });

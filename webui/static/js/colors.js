@@ -107,15 +107,23 @@ export function textColorFor(name) {
   return offcpuReason(name) ? "#ffffff" : "#1d1f24";
 }
 
-// Diff: share grew (red) or shrank (green), relative to the frame's own share.
-export function diffColor(leftShare, rightShare) {
+// Diff colours: a value in −1 … +1, red grew, green shrank, grey unchanged.
+export function scaleColor(v) {
+  const t = Math.min(1, Math.abs(v));
+  if (t < 0.02) return "hsl(0, 0%, 86%)";
+  const light = 88 - 38 * t;
+  return v > 0 ? `hsl(0, 80%, ${light}%)` : `hsl(130, 55%, ${light}%)`;
+}
+
+// A frame whose share went from leftShare (A) to rightShare (B), on `scale`
+// (diffscale.js): relative change of its own share (clipped to ±100%, the
+// default), or absolute change in points of the total over `scale.max`.
+export function diffColor(leftShare, rightShare, scale) {
+  if (scale && scale.mode === "absolute") return scaleColor((rightShare - leftShare) / (scale.max || 1));
   let change;
   if (leftShare === 0) change = rightShare > 0 ? 1 : 0;
   else change = (rightShare - leftShare) / leftShare;
-  const t = Math.min(1, Math.abs(change));
-  if (t < 0.02) return "hsl(0, 0%, 86%)";
-  const light = 88 - 38 * t;
-  return change > 0 ? `hsl(0, 80%, ${light}%)` : `hsl(130, 55%, ${light}%)`;
+  return scaleColor(change);
 }
 
 export const SEARCH_MATCH = "#d6409f";

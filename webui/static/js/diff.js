@@ -2,6 +2,7 @@
 // graph normalised by totals, and the largest regressions.
 
 import { api } from "./api.js";
+import { sampleCounts, scaleFor, sideTree, Z_REAL, zScore } from "./diffscale.js";
 import { el, fmtPercent, fmtSignedPercent } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { displayTime, labelValue, normalizeTimeInput, withLabel } from "./query.js";
@@ -24,12 +25,32 @@ export class DiffView {
     this.state = el("div");
     this.flameBox = el("div");
     this.tableBody = el("div");
+    this.viewControls = el("div", { className: "toolbar diff-view-controls" });
+    this.sideBox = el("div", { className: "diff-sides" });
+    this.overlayPanel = el("div", { className: "panel" }, [el("h2", { text: "Differential flame graph (share of each side's total: red grew in B, green shrank)" }), this.flameBox]);
+    const sideA = el("div");
+    const sideB = el("div");
+    this.sidePanel = el("div", { className: "panel" }, [
+      el("h2", { text: "Side by side: A (left) and B (right), each at its own widths, coloured by the change" }),
+      el("div", { className: "diff-sides" }, [el("div", {}, [el("h3", { text: "A (baseline)" }), sideA]), el("div", {}, [el("h3", { text: "B (compared)" }), sideB])]),
+    ]);
     this.results = el("div", {}, [
-      el("div", { className: "panel" }, [el("h2", { text: "Differential flame graph (share of each side's total: red grew in B, green shrank)" }), this.flameBox]),
-      el("div", { className: "panel" }, [el("h2", { text: "Largest regressions (self time share, B minus A)" }), this.tableBody]),
+      this.viewControls,
+      this.overlayPanel,
+      this.sidePanel,
+      el("div", { className: "panel" }, [
+        el("h2", { text: "Changes of self time share, B minus A" }),
+        el("details", { className: "hint diff-method" }, [
+          el("summary", { text: "Which changes are real? How it is computed" }),
+          el("p", { text: `A two-proportion z-test on sample counts. A side's count is its total divided by the greatest common divisor of its frames' self times: the weight of one sample for on-CPU profiles taken at a fixed rate (off-CPU times are measured durations, where the test is too confident). A function's count is its self time divided by the same unit. With pooled p = (kA + kB) / (nA + nB): z = (kB/nB − kA/nA) / √(p(1 − p)(1/nA + 1/nB)). |z| ≥ ${Z_REAL} (two-sided p < 0.001, strict because many functions are tested at once) is marked real; smaller changes are within the sampling noise.` }),
+        ]),
+        this.tableBody,
+      ]),
     ]);
     section.append(el("div", { className: "panel" }, [el("h2", { text: "Compare A and B" }), this.controls, this.summary]), this.state, this.results);
     this.panel = new FlamePanel(this.flameBox, { label: "Differential flame graph", idPrefix: "diff" });
+    this.sideA = new FlamePanel(sideA, { label: "Flame graph of A", idPrefix: "diff-a" });
+    this.sideB = new FlamePanel(sideB, { label: "Flame graph of B", idPrefix: "diff-b" });
   }
 
   async show(state) {
@@ -157,41 +178,92 @@ export class DiffView {
     this.state.replaceChildren();
     this.results.hidden = false;
     this.summary.textContent = `A: ${state.leftQuery} (${displayTime(state.leftFrom || state.from)} – ${displayTime(state.leftUntil || state.until)}) · B: ${state.rightQuery} (${displayTime(state.rightFrom || state.from)} – ${displayTime(state.rightUntil || state.until)})`;
-    this.panel.setData(tree);
+    this.tree = tree;
+    this.drawView();
     this.drawTable(tree);
   }
 
+  // Colour scale (relative/absolute) and layout (overlaid/side by side): only
+  // the drawing changes, the comparison is not asked again.
+  drawView() {
+    const state = this.app.state;
+    const colorMode = state.diffColor === "absolute" ? "absolute" : "relative";
+    const layout = state.diffLayout === "sides" ? "sides" : "overlay";
+    const choice = (name, value, current, text, key) =>
+      el("label", { className: "field-inline" }, [
+        el("input", { type: "radio", name, value, checked: current === value, onchange: () => {
+          this.app.setState({ [key]: value }, { push: false, reload: false });
+          this.drawView();
+        } }),
+        " " + text,
+      ]);
+    this.viewControls.replaceChildren(
+      el("fieldset", {}, [el("legend", { text: "Colour by" }),
+        choice("diff-color", "relative", colorMode, "relative change (−100% … +100%)", "diffColor"),
+        choice("diff-color", "absolute", colorMode, "absolute change (points of the total)", "diffColor")]),
+      el("fieldset", {}, [el("legend", { text: "Show" }),
+        choice("diff-layout", "overlay", layout, "overlaid", "diffLayout"),
+        choice("diff-layout", "sides", layout, "side by side", "diffLayout")]),
+    );
+    const tree = this.tree;
+    tree.diffScale = scaleFor(tree, colorMode);
+    this.overlayPanel.hidden = layout !== "overlay";
+    this.sidePanel.hidden = layout !== "sides";
+    if (layout === "overlay") this.panel.setData(tree);
+    else {
+      this.sideA.setData(sideTree(tree, "left"));
+      this.sideB.setData(sideTree(tree, "right"));
+    }
+  }
+
+  // Regressions and improvements of the self time share, each change marked
+  // real or noise (diffscale.js).
   drawTable(tree) {
     const lt = tree.leftTicks;
     const rt = tree.rightTicks;
+    const counts = sampleCounts(tree);
     const rows = functionTotals(tree)
       .filter((r) => r.kind !== "root" && (r.lSelf > 0 || r.rSelf > 0))
-      .map((r) => ({ ...r, a: r.lSelf / lt, b: r.rSelf / rt, aTotal: r.lTotal / lt, bTotal: r.rTotal / rt }))
-      .map((r) => ({ ...r, change: r.b - r.a }))
-      .sort((x, y) => y.change - x.change || y.bTotal - y.aTotal - (x.bTotal - x.aTotal));
-    const body = el("tbody");
-    for (const r of rows.slice(0, 100)) {
-      body.append(
-        el("tr", { dataset: { name: r.name } }, [
-          el("td", { className: "name", text: r.name }),
-          el("td", {}, [kindChip(r.name, r.kind)]),
-          el("td", { text: fmtPercent(r.a) }),
-          el("td", { text: fmtPercent(r.b) }),
-          el("td", { className: r.change > 0.0005 ? "grew" : r.change < -0.0005 ? "shrank" : "", text: fmtSignedPercent(r.change) }),
-          el("td", { text: fmtPercent(r.aTotal) }),
-          el("td", { text: fmtPercent(r.bTotal) }),
-        ]),
-      );
-    }
-    const th = (text) => el("th", { scope: "col", text });
-    this.tableBody.replaceChildren(
-      el("div", { className: "table-scroll" }, [
-        el("table", { className: "data diff-table" }, [
-          el("caption", { className: "sr-only", text: "Functions sorted by the growth of their self time share" }),
-          el("thead", {}, [el("tr", {}, [th("Function"), th("Kind"), th("A self %"), th("B self %"), th("Change"), th("A total %"), th("B total %")])]),
+      .map((r) => ({ ...r, a: r.lSelf / lt, b: r.rSelf / rt, aTotal: r.lTotal / lt, bTotal: r.rTotal / rt, z: zScore(r.lSelf, r.rSelf, counts) }))
+      .map((r) => ({ ...r, change: r.b - r.a, relative: r.a > 0 ? (r.b - r.a) / r.a : Infinity }));
+    const grew = rows.filter((r) => r.change > 0).sort((x, y) => y.change - x.change || y.bTotal - y.aTotal - (x.bTotal - x.aTotal));
+    const shrank = rows.filter((r) => r.change < 0).sort((x, y) => x.change - y.change);
+    const real = (r) => Math.abs(r.z) >= Z_REAL;
+    const th = (text, title) => el("th", { scope: "col", text, title });
+    const table = (list, caption, extraClass) => {
+      const body = el("tbody");
+      for (const r of list.slice(0, 100)) {
+        body.append(
+          el("tr", { dataset: { name: r.name }, className: real(r) ? "real" : "noise" }, [
+            el("td", { className: "name", text: r.name }),
+            el("td", {}, [kindChip(r.name, r.kind)]),
+            el("td", { text: fmtPercent(r.a) }),
+            el("td", { text: fmtPercent(r.b) }),
+            el("td", { className: r.change > 0.0005 ? "grew" : r.change < -0.0005 ? "shrank" : "", text: fmtSignedPercent(r.change) }),
+            el("td", { text: Number.isFinite(r.relative) ? `${r.relative > 0 ? "+" : ""}${(r.relative * 100).toFixed(0)}%` : "new" }),
+            el("td", { className: "z", text: r.z.toFixed(1) }),
+            el("td", { className: "verdict", text: real(r) ? "real" : "noise" }),
+            el("td", { text: fmtPercent(r.aTotal) }),
+            el("td", { text: fmtPercent(r.bTotal) }),
+          ]),
+        );
+      }
+      if (!list.length) body.append(el("tr", {}, [el("td", { colspan: "10", className: "hint", text: "None." })]));
+      return el("div", { className: "table-scroll" }, [
+        el("table", { className: `data diff-table ${extraClass}` }, [
+          el("caption", { className: "sr-only", text: caption }),
+          el("thead", {}, [el("tr", {}, [th("Function"), th("Kind"), th("A self %"), th("B self %"), th("Change", "B minus A, in points of the total"), th("Relative", "change of the function's own share"), th("z", "two-proportion z-score"), th("Real?", `|z| ≥ ${Z_REAL}`), th("A total %"), th("B total %")])]),
           body,
         ]),
-      ]),
+      ]);
+    };
+    const realCount = (list) => list.filter(real).length;
+    const functions = (n) => `${n} function${n === 1 ? "" : "s"}`;
+    this.tableBody.replaceChildren(
+      el("h3", { text: `Regressions: ${functions(grew.length)} grew, ${realCount(grew)} beyond the noise` }),
+      table(grew, "Functions whose self time share grew, largest first", "regressions"),
+      el("h3", { text: `Improvements: ${functions(shrank.length)} shrank, ${realCount(shrank)} beyond the noise` }),
+      table(shrank, "Functions whose self time share shrank, largest first", "improvements"),
     );
   }
 }

@@ -154,6 +154,55 @@ export class FlameGraph {
     return Boolean(best);
   }
 
+  // The names from the root's child down to the zoomed frame ([] unzoomed):
+  // what the URL keeps, so a link reopens the same zoom.
+  zoomPath() {
+    const path = [];
+    let { l, i } = this.zoom;
+    if (!this.tree || i < 0) return path;
+    while (l > 0) {
+      path.unshift(this.tree.names[this.tree.levels[l].name[i]]);
+      i = this.tree.levels[l].parent[i];
+      l--;
+    }
+    return path;
+  }
+
+  // Zooms to the frame at the end of `path` (as zoomPath gives); false when
+  // the tree has no such stack.
+  zoomToPath(path) {
+    const tree = this.tree;
+    if (!tree || !path.length || !tree.levels.length) return false;
+    let found = null;
+    let range = [0, tree.levels[0].n];
+    for (let d = 0; d < path.length; d++) {
+      const level = tree.levels[d + 1];
+      if (!level) return false;
+      const idx = tree.names.indexOf(path[d]);
+      let hit = -1;
+      for (let p = range[0]; p < range[1] && hit < 0; p++) {
+        const up = tree.levels[d];
+        for (let c = up.childStart[p]; c < up.childEnd[p]; c++) {
+          if (level.name[c] === idx) {
+            hit = c;
+            break;
+          }
+        }
+      }
+      if (hit < 0) return false;
+      found = { l: d + 1, i: hit };
+      range = [hit, hit + 1];
+    }
+    this.zoomTo(found.l, found.i);
+    return true;
+  }
+
+  // The frame under a mouse event or the keyboard cursor, for the frame menu.
+  frameAt(event) {
+    if (event && "clientX" in event) return this.hit(event);
+    return this.cursor;
+  }
+
   // Where the widest visible frame named `name` is drawn, in client pixels
   // (for tests and for scrolling a match into view); null when not drawn.
   frameRect(name) {
@@ -229,7 +278,7 @@ export class FlameGraph {
         const nameIdx = level.name[i];
         let fill;
         if (marks) fill = marks[l][i] ? SEARCH_MATCH : SEARCH_DIM;
-        else if (diff) fill = diffColor(level.lTotal[i] / lt, level.rTotal[i] / rt);
+        else if (diff) fill = diffColor(level.lTotal[i] / lt, level.rTotal[i] / rt, tree.diffScale);
         else fill = this.colorCache[nameIdx];
         ctx.fillStyle = fill;
         ctx.fillRect(left, y, w > 2 ? w - 0.5 : w, ROW - 1);

@@ -2,11 +2,12 @@
 // share, reset zoom, and a legend of the colours in use.
 
 import { KIND_HUES, KIND_LABELS, offcpuReason, reasonLegend } from "./colors.js";
+import { scaleLegend } from "./diffscale.js";
 import { FlameGraph } from "./flamegraph.js";
 import { el, fmtPercent, swatches } from "./format.js";
 
 export class FlamePanel {
-  constructor(host, { label, layout = "flame", search = "", onLayout, onSearch, onFocus, idPrefix = "fg" } = {}) {
+  constructor(host, { label, layout = "flame", search = "", onLayout, onSearch, onFocus, onZoom, idPrefix = "fg" } = {}) {
     this.onLayout = onLayout;
     this.onSearch = onSearch;
     this.flameBtn = el("button", { type: "button", className: "btn", text: "Flame graph", onclick: () => this.setLayout("flame", true) });
@@ -30,7 +31,7 @@ export class FlamePanel {
       this.searchResult,
     ]);
     host.append(toolbar, this.legend);
-    this.graph = new FlameGraph(host, { label, onFocus });
+    this.graph = new FlameGraph(host, { label, onFocus, onZoom });
     this.layout = layout;
     this.updateLayoutButtons();
   }
@@ -75,6 +76,10 @@ export class FlamePanel {
   drawLegend() {
     const tree = this.tree;
     const items = [];
+    if (tree.diff && tree.diffScale) {
+      this.legend.replaceChildren(scaleLegend(tree.diffScale));
+      return;
+    }
     if (tree.diff) {
       items.push(["hsl(0, 80%, 60%)", "grew in B"], ["hsl(130, 55%, 60%)", "shrank in B"], ["hsl(0, 0%, 86%)", "unchanged"]);
     } else {

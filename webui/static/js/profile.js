@@ -3,11 +3,14 @@
 import { api } from "./api.js";
 import { el } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
+import { ExportMenu } from "./export.js";
+import { appChips, appFrameMenu } from "./framemenu.js";
 import { parseQuery, resolveTime, typeTitle } from "./query.js";
 import { errorBox, loading, noData } from "./states.js";
 import { TopTable } from "./table.js";
 import { Timeline } from "./timeline.js";
 import { decodeFlamebearer, functionTotals } from "./tree.js";
+import { filterTree, hiddenOf, zoomPathOf } from "./treefilter.js";
 
 const TITLES = {
   cpu: "On-CPU time",
@@ -24,7 +27,8 @@ export class ProfileView {
     this.flameBox = el("div", { className: "panel" }, [this.flameTitle]);
     this.flameBody = el("div");
     this.flameState = el("div");
-    this.flameBox.append(this.flameState, this.flameBody);
+    this.chips = el("div", { className: "filter-chips", "aria-label": "View changes in effect", hidden: true });
+    this.flameBox.append(this.chips, this.flameState, this.flameBody);
     this.tableBox = el("div", { className: "panel" }, [el("h2", { text: "Top functions" })]);
     this.tableBody = el("div");
     this.tableBox.append(this.tableBody);
@@ -39,7 +43,15 @@ export class ProfileView {
         app.setState({ search }, { push: false, reload: false });
       },
       onFocus: (name) => app.setFocusedFunction(name),
+      // the zoom is in the URL (not while a load restores it)
+      onZoom: () => {
+        if (this.restoring) return;
+        const path = this.panel.graph.zoomPath();
+        app.setState({ zoom: path.length ? JSON.stringify(path) : null }, { push: false, reload: false });
+      },
     });
+    this.menu = appFrameMenu(this.panel.graph, app);
+    this.exporter = new ExportMenu(this.panel, app);
     this.table = new TopTable(this.tableBody, {
       onPick: (name) => app.setState({ tab: "sandwich", fn: name }),
       caption: "Top functions of the selection",
@@ -81,15 +93,23 @@ export class ProfileView {
       return;
     }
     if (seq !== this.seq) return;
-    const tree = decodeFlamebearer(answer);
+    let tree = decodeFlamebearer(answer);
     if (!tree.numTicks || !tree.levels.length) {
+      appChips(this.chips, state, this.app);
       this.flameState.replaceChildren(noData());
       this.tableBox.hidden = true;
       return;
     }
     this.flameState.replaceChildren();
     this.flameBody.hidden = false;
+    const whole = tree.numTicks;
+    tree = filterTree(tree, { focus: state.focus || "", hide: hiddenOf(state) });
+    appChips(this.chips, state, this.app, state.focus ? tree.numTicks / whole : undefined);
+    this.restoring = true;
     this.panel.setData(tree);
+    const path = zoomPathOf(state);
+    if (path.length) this.panel.graph.zoomToPath(path);
+    this.restoring = false;
     // The table comes from the same tree as the graph, so both always agree
     // (recursion counted once per stack, kernel names with their _[k]).
     this.table.search = (state.search || "").toLowerCase();

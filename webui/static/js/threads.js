@@ -2,15 +2,14 @@
 // samples and off-CPU intervals on one time axis) and the first one's flame graph.
 
 import { api } from "./api.js";
-import { reasonColor } from "./colors.js";
 import { clear, el, fmtDuration, fmtPercent } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { withType } from "./query.js";
 import { errorBox, loading, noData } from "./states.js";
+import { ThreadList } from "./threadlist.js";
 import { ThreadTracks, tracksFromAnswer } from "./tracks.js";
 import { decodeFlamebearer } from "./tree.js";
 
-const LIMIT = 300;
 const MAX_TRACKS = 12;
 
 // `tid` in the URL: one thread id, or several separated by commas.
@@ -36,13 +35,6 @@ export class ThreadsView {
         "Its flame graph and a timeline of its on-CPU samples and off-CPU intervals appear here.",
       ]),
     ]);
-    this.filter = el("input", {
-      type: "search",
-      className: "thread-filter",
-      placeholder: "Filter by thread, process or tid",
-      "aria-label": "Filter threads",
-    });
-    this.filter.addEventListener("input", () => this.threads && this.drawList(this.threads, this.app.state));
     this.detail = el("div", { className: "panel" }, [
       this.detailTitle,
       this.detailState,
@@ -52,104 +44,78 @@ export class ThreadsView {
       el("h3", { className: "hint", text: "Flame graph of this thread" }),
       this.flameBox,
     ]);
-    const layout = el("div", { className: "threads-layout" }, [
-      el("div", { className: "panel" }, [el("h2", { text: "Threads" }), this.filter, this.listBody]),
+    const layout = this.layout = el("div", { className: "threads-layout" }, [
+      el("div", { className: "panel" }, [el("h2", { text: "Threads" }), this.listBody]),
       el("div", {}, [this.placeholder, this.detail]),
     ]);
     section.append(layout);
     this.lane = new ThreadTracks(this.laneBox, { label: "Thread tracks", onPick: (event) => this.showStack(event) });
     this.panel = new FlamePanel(this.flameBox, { label: "Flame graph of the thread", idPrefix: "th" });
+    this.list = new ThreadList(this.listBody, {
+      onRow: (t, selected, chosen) => this.rowCells(t, selected, chosen),
+      chosen: () => tidsOf(this.app.state),
+    });
   }
 
   async show(state) {
     const seq = ++this.seq;
-    this.listBody.replaceChildren(loading("Loading threads"));
+    this.list.setBusy(loading("Loading threads"));
     this.detail.hidden = true;
     this.placeholder.hidden = false;
+    this.layout.classList.remove("chosen");
     let threads;
     try {
       threads = (await api.threads(state.query, state.from, state.until)).threads || [];
     } catch (err) {
-      if (seq === this.seq) this.listBody.replaceChildren(errorBox(err, "Could not load the threads"));
+      if (seq === this.seq) this.list.setBusy(errorBox(err, "Could not load the threads"));
       return;
     }
     if (seq !== this.seq) return;
     if (!threads.length) {
-      this.listBody.replaceChildren(noData());
+      this.list.setBusy(noData());
       return;
     }
-    threads.sort((a, b) => b.cpu_ns + b.offcpu_ns - (a.cpu_ns + a.offcpu_ns));
     this.threads = threads;
-    this.drawList(threads, state);
+    this.list.setData(threads);
     const tids = tidsOf(state);
     if (tids.length) await this.showThreads(state, tids.map((tid) => threads.find((t) => t.tid === tid) || { tid, thread_name: "", comm: "", pid: "" }), seq);
   }
 
-  drawList(all, state) {
-    const needle = this.filter.value.trim().toLowerCase();
-    const threads = needle
-      ? all.filter((t) => `${t.thread_name} ${t.comm} ${t.tid} ${t.pid}`.toLowerCase().includes(needle))
-      : all;
-    const max = threads.reduce((m, t) => Math.max(m, t.cpu_ns + t.offcpu_ns), 0) || 1;
-    const body = el("tbody");
-    const chosen = tidsOf(state);
-    for (const t of threads.slice(0, LIMIT)) {
-      const selected = chosen.includes(t.tid);
-      const others = chosen.filter((x) => x !== t.tid);
-      const toggle = selected
-        ? others
-        : [...chosen, t.tid].slice(-MAX_TRACKS);
-      const label = `${t.thread_name || t.comm || "?"} (${t.tid})`;
-      const bar = el("span");
-      const on = el("span", { className: "bar" });
-      on.style.width = `${(t.cpu_ns / max) * 50}px`;
-      on.style.background = "#e0651f";
-      const off = el("span", { className: "bar" });
-      off.style.width = `${(t.offcpu_ns / max) * 50}px`;
-      off.style.background = reasonColor("sleep");
-      bar.append(on, off);
-      body.append(
-        el("tr", { className: selected ? "selected" : "", dataset: { tid: t.tid } }, [
-          el("td", { className: "name" }, [
-            el("button", {
-              type: "button",
-              className: "linkish",
-              text: label,
-              "aria-pressed": String(selected),
-              onclick: () => this.app.setState({ tid: String(t.tid) }),
-            }),
-            el("div", { className: "hint", text: `${t.comm || "?"} · pid ${t.pid}` }),
-          ]),
-          el("td", {}, [
-            el("button", {
-              type: "button",
-              className: "btn track-toggle",
-              text: selected && chosen.length > 1 ? "−" : "+",
-              title: selected ? "Remove from the tracks" : "Add to the tracks",
-              "aria-label": `${selected ? "Remove" : "Add"} ${label} ${selected ? "from" : "to"} the tracks`,
-              disabled: selected && chosen.length === 1,
-              onclick: () => this.app.setState({ tid: toggle.join(",") }),
-            }),
-          ]),
-          el("td", { text: fmtDuration(t.cpu_ns) }),
-          el("td", { text: fmtDuration(t.offcpu_ns) }),
-          el("td", {}, [bar]),
-        ]),
-      );
-    }
-    const table = el("table", { className: "data threads-table" }, [
-      el("caption", { className: "sr-only", text: "Threads of the selection" }),
-      el("thead", {}, [el("tr", {}, [el("th", { scope: "col", text: "Thread" }), el("th", { scope: "col", text: "Track" }), el("th", { scope: "col", text: "On-CPU" }), el("th", { scope: "col", text: "Off-CPU" }), el("th", { scope: "col", text: "" })])]),
-      body,
-    ]);
-    const note = threads.length > LIMIT ? el("p", { className: "hint", text: `The ${LIMIT} busiest of ${threads.length} threads; filter to find others.` }) : "";
-    this.listBody.replaceChildren(el("div", { className: "table-scroll" }, [table]), note);
+  // The name and track-toggle cells of one thread's row.
+  rowCells(t, selected, chosen) {
+    const others = chosen.filter((x) => x !== t.tid);
+    const toggle = selected ? others : [...chosen, t.tid].slice(-MAX_TRACKS);
+    const label = `${t.thread_name || t.comm || "?"} (${t.tid})`;
+    return [
+      el("td", { className: "name" }, [
+        el("button", {
+          type: "button",
+          className: "linkish",
+          text: label,
+          "aria-pressed": String(selected),
+          onclick: () => this.app.setState({ tid: String(t.tid) }),
+        }),
+        el("div", { className: "hint", text: t.comm && t.comm !== t.thread_name ? `kernel name: ${t.comm}` : "the kernel's name (comm); no runtime name" }),
+      ]),
+      el("td", {}, [
+        el("button", {
+          type: "button",
+          className: "btn track-toggle",
+          text: selected && chosen.length > 1 ? "−" : "+",
+          title: selected ? "Remove from the tracks" : "Add to the tracks",
+          "aria-label": `${selected ? "Remove" : "Add"} ${label} ${selected ? "from" : "to"} the tracks`,
+          disabled: selected && chosen.length === 1,
+          onclick: () => this.app.setState({ tid: toggle.join(",") }),
+        }),
+      ]),
+    ];
   }
 
   async showThreads(state, chosen, seq) {
     const thread = chosen[0];
     this.detail.hidden = false;
     this.placeholder.hidden = true;
+    this.layout.classList.add("chosen"); // a shorter list: the thread's tracks in view
     const name = (t) => t.thread_name || t.comm || "";
     this.detailTitle.textContent = chosen.length === 1
       ? `Thread ${name(thread)} (tid ${thread.tid}${thread.pid !== "" ? `, pid ${thread.pid}` : ""})`

@@ -1,0 +1,129 @@
+// Group by a label (Pyroscope's tag explorer): the current query broken down
+// by one label's values, each with its total, its share and a small time
+// series; choosing a value filters the query by it and opens its flame graph.
+
+import { api } from "./api.js";
+import { el, fmtPercent, fmtValue } from "./format.js";
+import { labelValue, withLabel } from "./query.js";
+import { errorBox, loading, noData } from "./states.js";
+
+const MAX_VALUES = 30;
+const SVG_NS = "http://www.w3.org/2000/svg";
+const PREFERRED = ["service_name", "service_version", "host"];
+
+// A small line of `points` ([[ms, value], ..]) scaled to `max`.
+function sparkline(points, max, label) {
+  const w = 180;
+  const h = 28;
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("width", String(w));
+  svg.setAttribute("height", String(h));
+  svg.setAttribute("class", "sparkline");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", label);
+  const n = points.length;
+  if (n) {
+    const xy = points.map(([, v], i) => `${n === 1 ? w / 2 : (i / (n - 1)) * (w - 2) + 1},${h - 1 - (v / (max || 1)) * (h - 3)}`);
+    const area = document.createElementNS(SVG_NS, "polygon");
+    area.setAttribute("points", `1,${h - 1} ${xy.join(" ")} ${w - 1},${h - 1}`);
+    area.setAttribute("fill", "#f6c7a5");
+    const line = document.createElementNS(SVG_NS, "polyline");
+    line.setAttribute("points", xy.join(" "));
+    line.setAttribute("fill", "none");
+    line.setAttribute("stroke", "#e0651f");
+    line.setAttribute("stroke-width", "1.5");
+    svg.append(area, line);
+  }
+  return svg;
+}
+
+export class LabelsView {
+  constructor(section, app) {
+    this.app = app;
+    this.seq = 0;
+    this.select = el("select", { id: "group-by", onchange: (e) => app.setState({ groupBy: e.target.value }) });
+    this.summary = el("p", { className: "hint", "aria-live": "polite" });
+    this.body = el("div");
+    section.append(
+      el("div", { className: "panel" }, [
+        el("h2", { text: "Group by a label" }),
+        el("div", { className: "toolbar" }, [el("label", { className: "field-inline", for: "group-by" }, ["Label ", this.select])]),
+        this.summary,
+        this.body,
+      ]),
+    );
+  }
+
+  async show(state) {
+    const seq = ++this.seq;
+    this.body.replaceChildren(loading("Loading the labels"));
+    this.summary.textContent = "";
+    let names;
+    try {
+      names = ((await api.labels(state.from, state.until)).names || []).filter((n) => !n.startsWith("__"));
+    } catch (err) {
+      if (seq === this.seq) this.body.replaceChildren(errorBox(err, "Could not load the labels"));
+      return;
+    }
+    if (seq !== this.seq) return;
+    if (!names.length) {
+      this.select.replaceChildren();
+      this.body.replaceChildren(noData());
+      return;
+    }
+    const name = names.includes(state.groupBy) ? state.groupBy : PREFERRED.find((n) => names.includes(n)) || names[0];
+    this.select.replaceChildren(...names.map((n) => el("option", { value: n, text: n, selected: n === name })));
+    try {
+      await this.load(state, name, seq);
+    } catch (err) {
+      if (seq === this.seq) this.body.replaceChildren(errorBox(err, "Could not group the selection"));
+    }
+  }
+
+  async load(state, name, seq) {
+    const { query, from, until } = state;
+    const values = ((await api.labelValues(name, from, until, query)).values || []).slice(0, MAX_VALUES);
+    const [all, ...series] = await Promise.all([
+      api.timeline(query, from, until),
+      ...values.map((v) => api.timeline(withLabel(query, name, v), from, until)),
+    ]);
+    if (seq !== this.seq) return;
+    const sum = (tl) => (tl.points || []).reduce((s, [, v]) => s + v, 0);
+    const whole = sum(all);
+    const units = all.units || "nanoseconds";
+    const rows = values.map((v, i) => ({ value: v, points: series[i].points || [], total: sum(series[i]) }))
+      .filter((r) => r.total > 0)
+      .sort((a, b) => b.total - a.total);
+    if (!rows.length) {
+      this.body.replaceChildren(noData(`label ${name} in this selection`));
+      return;
+    }
+    const peak = rows.reduce((m, r) => Math.max(m, ...r.points.map(([, v]) => v)), 0);
+    const current = labelValue(query, name);
+    const labelled = rows.reduce((s, r) => s + r.total, 0);
+    this.summary.textContent = `${query} by ${name}: ${rows.length} value${rows.length === 1 ? "" : "s"}${values.length === MAX_VALUES ? ` (the first ${MAX_VALUES})` : ""}, ${fmtValue(whole, units)} in all` +
+      (whole > labelled ? `; ${fmtValue(whole - labelled, units)} without a value of ${name} shown` : "") + ". Choose a value to filter by it.";
+    const body = el("tbody");
+    for (const r of rows) {
+      const pick = () => this.app.setState({ query: withLabel(query, name, r.value), tab: "profile" });
+      body.append(
+        el("tr", { className: r.value === current ? "selected" : "", dataset: { value: r.value } }, [
+          el("td", { className: "name" }, [el("button", { type: "button", className: "linkish", text: r.value, title: `Filter by ${name}="${r.value}"`, onclick: pick })]),
+          el("td", { className: "num", text: fmtValue(r.total, units) }),
+          el("td", { className: "num", text: fmtPercent(whole ? r.total / whole : 0, 1) }),
+          el("td", {}, [sparkline(r.points, peak, `${r.value} over time`)]),
+        ]),
+      );
+    }
+    const th = (text) => el("th", { scope: "col", text });
+    this.body.replaceChildren(
+      el("div", { className: "table-scroll" }, [
+        el("table", { className: "data labels-table" }, [
+          el("caption", { className: "sr-only", text: `The selection by ${name}` }),
+          el("thead", {}, [el("tr", {}, [th(name), th("Total"), th("Share"), th("Over time (same scale)")])]),
+          body,
+        ]),
+      ]),
+    );
+  }
+}
