@@ -36,7 +36,8 @@ def agent_push():
     check_value_sums(batch.batches)
     # Profile blocks, linked samples, thread spans and the agent's losses: one transaction.
     stored = st.traces.write_batch(tenant(), batch.batches, batch.linked, batch.thread_spans,
-                                   agent_id=batch.agent_id, seq=batch.seq, losses=batch.lost)
+                                   agent_id=batch.agent_id, seq=batch.seq, losses=batch.lost,
+                                   max_series=st.config.limits.max_series_per_tenant)
     return jsonify(accepted_samples=stored, duplicate=bool(batch.batches) and stored == 0)
 
 
@@ -51,7 +52,8 @@ def connect_push():
             batches = pyroscope.push_batches(msg, st.config.limits)
             check_value_sums(batches)
             # pyroscope-otel's span labels: linked samples too, same transaction.
-            st.traces.write_batch(tenant(), batches, span_labels.linked_samples(batches))
+            st.traces.write_batch(tenant(), batches, span_labels.linked_samples(batches),
+                                  max_series=st.config.limits.max_series_per_tenant)
     except BadRequest as e:
         resp = jsonify(code=_CONNECT_CODES.get(e.status, "invalid_argument"), message=e.message,
                        error=e.message)
@@ -89,5 +91,5 @@ def legacy_ingest():
             read_body(request, limits)
     batches = pyroscope.legacy_batches(request.args, body, ct, limits, files)
     check_value_sums(batches)
-    st.store.write(tenant(), batches)
+    st.store.write(tenant(), batches, max_series=limits.max_series_per_tenant)
     return Response("", status=200)

@@ -38,7 +38,13 @@ from profiler.store.columns import (
     from_samples,
     labels_json,
 )
-from profiler.store.interface import AgentLoss, SeriesInfo, StoredBlock, StoreUnavailable
+from profiler.store.interface import (
+    AgentLoss,
+    SeriesInfo,
+    SeriesLimitExceeded,
+    StoredBlock,
+    StoreUnavailable,
+)
 from profiler.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -119,7 +125,8 @@ class Store(BlockReads):
     @_unavailable
     def write(self, tenant: str, batches: Sequence[SeriesBatch | ColumnBatch], *,
               agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = (),
-              within: Callable[[Connection], None] | None = None) -> int:
+              within: Callable[[Connection], None] | None = None,
+              max_series: int | None = None) -> int:
         """Store the batches in one transaction (see `ProfileStore.write`).
 
         `within(conn)` writes more in that same transaction (the trace store's
@@ -132,7 +139,7 @@ class Store(BlockReads):
                     for b in batches if (b.samples if isinstance(b, SeriesBatch) else len(b.cols))]
         for attempt in range(4):
             try:
-                return self._write(tenant, prepared, agent_id, seq, losses, within)
+                return self._write(tenant, prepared, agent_id, seq, losses, within, max_series)
             except OperationalError as e:
                 if attempt == 3 or self.is_sqlite:
                     raise
@@ -148,6 +155,7 @@ class Store(BlockReads):
         seq: int,
         losses: Sequence[AgentLoss] = (),
         within: Callable[[Connection], None] | None = None,
+        max_series: int | None = None,
     ) -> int:
         prepared = batches
         lock = self._write_lock or _NoLock()
@@ -192,6 +200,8 @@ class Store(BlockReads):
                     keys.append(key)
                     series_rows[key] = {"key": key, "tenant": tenant, "kind": b.kind,
                                         "labels": lj}
+                if max_series is not None:
+                    self._check_series_limit(conn, tenant, series_rows, max_series)
                 serids = self._resolve(conn, schema.series, self._series_ids, pending_series,
                                        series_rows)
                 rows = []
@@ -235,6 +245,29 @@ class Store(BlockReads):
                 if len(self._stack_by_ids) > 2_000_000:
                     self._stack_by_ids.clear()
         return stored
+
+    def _check_series_limit(self, conn: Connection, tenant: str, rows: dict[bytes, dict],
+                            limit: int) -> None:
+        """Raise `SeriesLimitExceeded` when the rows' new series would pass `limit`.
+
+        Runs in the write's transaction before anything of the request's series
+        is inserted, so a refused request leaves nothing; series known to the
+        cache cost nothing. Concurrent PostgreSQL writers may each pass the
+        check, so the bound holds to within a few requests' series.
+        """
+        unknown = [k for k in rows if k not in self._series_ids]
+        if not unknown:
+            return
+        found: dict[bytes, int] = {}
+        self._lookup(conn, schema.series, unknown, found)
+        new = len(unknown) - len(found)
+        if not new:
+            return
+        c = schema.series.c
+        have = conn.execute(select(func.count()).select_from(schema.series)
+                            .where(c.tenant == tenant)).scalar() or 0
+        if have + new > limit:
+            raise SeriesLimitExceeded(tenant, have, new, limit)
 
     def _keyed_stack_ids(self, batches: list[ColumnBatch], pending: dict
                          ) -> tuple[dict[int, list], list[tuple[ColumnBatch, Callable]]]:

@@ -146,7 +146,8 @@ class TraceStore:
     @_unavailable
     def write_batch(self, tenant: str, batches: Sequence[ColumnBatch | SeriesBatch],
                     samples: Sequence[Sample], rows: Sequence[ThreadSpan] = (), *,
-                    agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = ()) -> int:
+                    agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = (),
+                    max_series: int | None = None) -> int:
         """One ingest request whole (an agent batch, a Push): its profile blocks
         (`Store.write`), the losses its agent reported, its linked samples and
         its thread spans, in the
@@ -162,7 +163,8 @@ class TraceStore:
             self._insert_samples(conn, tenant, samples, pending)
 
         stored = self.store.write(tenant, batches, agent_id=agent_id, seq=seq, losses=losses,
-                                  within=links if samples or rows else None)
+                                  within=links if samples or rows else None,
+                                  max_series=max_series)
         self._remember(pending)
         return stored
 
