@@ -20,6 +20,7 @@ from symbolizer.unwind import UnwindChooser, Unwinder
 
 from .model import CPU, OFFCPU, Frame, Sample, ThreadSpan
 from .sampler import program
+from .sampler.budget import OffCpuBudget
 from .sampler.events import CpuEvent, OffCpuEvent, WaitInfo
 from .sampler.execs import ExecWatcher
 from .sampler.offcpu import OffCpuSampler
@@ -47,7 +48,7 @@ REASON_CACHE_LIMIT = 65_536
 COUNTER_NAMES = (
     "cpu_samples", "lost_cpu", "offcpu_events", "lost_offcpu",
     "lost_offcpu_aggregate_full", "lost_offcpu_stacks", "lost_offcpu_start_full",
-    "offcpu_stack_walks_saved",
+    "offcpu_stack_walks_saved", "offcpu_summed",
 )
 
 
@@ -75,6 +76,7 @@ class Recorder:
         self._b = None
         self._on: OnCpuSampler | None = None
         self._off: OffCpuSampler | None = None
+        self._budget: OffCpuBudget | None = None
         self.traces: TraceContexts | None = None
         self._thread_spans: list[ThreadSpan] = []  # drained from the rings, not yet taken
         self._mono_to_wall = 0
@@ -126,6 +128,8 @@ class Recorder:
         self._execs = ExecWatcher(self._b)
         if self.opts.off_cpu:
             self._off = OffCpuSampler(self._b, self.opts.wait_info)
+            if self.opts.cpu_budget > 0:
+                self._budget = OffCpuBudget(self.opts.cpu_budget)
 
     def close(self) -> None:
         if self.traces is not None:
@@ -235,6 +239,8 @@ class Recorder:
         cpu_events = self._on.take()
         off_events: list[OffCpuEvent] = []
         if self._off is not None:
+            if self._budget is not None:
+                self._off.keep_one_in(self._budget.update())
             self._off.drain_aggregates()
             if final:
                 self._off.flush_in_progress(now_mono)
@@ -283,11 +289,14 @@ class Recorder:
 
     @property
     def stats(self) -> dict[str, int]:
-        counts = program.read_counters(self._b) if self._b is not None else [0] * 8
+        counts = program.read_counters(self._b) if self._b is not None else \
+            [0] * program.COUNTERS
         stats = dict(zip(COUNTER_NAMES, counts, strict=False))
         stats["lost"] = sum(v for k, v in stats.items() if k.startswith("lost"))
         # Processes a runtime should have read but could not (each logged once).
         stats["runtime_unreadable"] = sum(rt.unreadable for rt in self.runtimes)
+        # 1 in how many off-CPU intervals above the threshold are kept now (CPU budget).
+        stats["offcpu_keep_every"] = self._budget.every if self._budget is not None else 1
         if self._b is not None and self.traces is not None:
             stats["tracectx_torn"] = sum(self._b[b"trace_torn"][ctypes.c_int(0)])
             stats["tracectx_processes"] = len(self.traces.pids)
@@ -393,6 +402,8 @@ class Recorder:
                 if rt is not None:
                     reason = rt.reason(e.pid, reason, bool(e.lock_wait))
                 labels = self._wait_labels(e, reason) if e.wait is not None else {}
+                if e.kept_every > 1:  # sampled past the CPU budget: weigh it back
+                    labels["kept_1_in"] = str(e.kept_every)
                 out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns, reason=reason,
                                   labels=labels, **common))
             if e.runq_ns > 0:
