@@ -82,6 +82,7 @@ class Recorder:
         self._mono_to_wall = 0
         self._proc_names: dict[int, str] = {}
         self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
+        self._folded: dict[int, tuple[tuple[Frame, ...], str]] = {}  # id(stack) -> folded
         self._noted_on = self._noted_off = 0  # events already seen by _note_arrivals
         self._reasons: dict[tuple[int, tuple[int, ...]], str] = {}
         self._syscalls: dict[tuple[int, tuple[int, ...]], str] = {}
@@ -255,6 +256,7 @@ class Recorder:
         out.extend(self._off_samples(off_events))
         self._wait_targets.clear()
         self._stack_cache.clear()
+        self._folded.clear()
         for rt in self.runtimes:
             rt.end_batch()
         self._forget_exited()
@@ -467,7 +469,7 @@ class Recorder:
         if kind:
             out["waker_comm"] = kind
             out["waker_kind"] = "interrupt"
-            frames = tuple(reversed(self.sym.kernel_frames(w.waker_kstack)))
+            frames = self._frames(0, w.waker_kstack, ())  # its kernel part, cached
         else:
             out["waker_kind"] = "thread"
             out["waker_pid"] = str(w.waker_pid)
@@ -478,7 +480,12 @@ class Recorder:
             ustack = self.unwinder.copied_stack(w.waker_ucopy, w.waker_ustack)
             frames = self._frames(w.waker_pid, w.waker_kstack, ustack, rt_stack)
         if frames:
-            out["waker_stack"] = ";".join(f.folded_name() for f in frames)
+            # Folded once per stack and take: a timer wakes thousands of sleeps alike.
+            hit = self._folded.get(id(frames))
+            if hit is None or hit[0] is not frames:
+                hit = self._folded[id(frames)] = (frames, ";".join(f.folded_name()
+                                                                   for f in frames))
+            out["waker_stack"] = hit[1]
         return out
 
     def _target(self, e: OffCpuEvent, call: str, reason: str) -> str:
