@@ -241,7 +241,8 @@ class Store(BlockReads):
         Runs in the write's transaction before anything of the request's series
         is inserted, so a refused request leaves nothing; series known to the
         cache cost nothing. Concurrent PostgreSQL writers may each pass the
-        check, so the bound holds to within a few requests' series.
+        check, so the bound holds to within a few requests' series. A series
+        counts while it has samples (blocks) within retention.
         """
         unknown = [k for k in rows if k not in self._series_ids]
         if not unknown:
@@ -251,9 +252,11 @@ class Store(BlockReads):
         new = len(unknown) - len(found)
         if not new:
             return
-        c = schema.series.c
-        have = conn.execute(select(func.count()).select_from(schema.series)
-                            .where(c.tenant == tenant)).scalar() or 0
+        # Series with samples still within retention: an expired one no longer counts.
+        c, b = schema.series.c, schema.blocks.c
+        have = conn.execute(select(func.count()).select_from(schema.series).where(
+            c.tenant == tenant,
+            select(b.id).where(b.series_id == c.id).exists())).scalar() or 0
         if have + new > limit:
             raise SeriesLimitExceeded(tenant, have, new, limit)
 

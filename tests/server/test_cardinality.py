@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import pytest
+
 from profiler.formats.proto import profile_pb2, push_pb2
 from profiler.web.context import EXT
 
@@ -98,3 +100,26 @@ def test_a_tenant_cannot_pass_its_series_limit(app, client):
     # the tenant's existing series still take samples at the limit
     assert _push(client, _labelled_pprof(3, "user"), "a").status_code == 200
     assert len(_series(client)) == 5
+
+
+def test_expired_series_no_longer_count(db_url):
+    from profiler.model import Frame, Sample
+    from profiler.store import SeriesBatch, SeriesLimitExceeded, open_store
+
+    store = open_store(db_url)
+    try:
+        t0 = time.time_ns() - 10**9
+        sample = [Sample("cpu", t0, 1, 1, 0, "a", "a", (Frame("main", "native"),), 10**6)]
+
+        def push(*names: str) -> int:
+            return store.write("t", [SeriesBatch("cpu", {"s": n}, sample) for n in names],
+                               max_series=2)
+
+        assert push("a", "b") == 2
+        with pytest.raises(SeriesLimitExceeded) as e:
+            push("c")
+        assert (e.value.have, e.value.new, e.value.limit) == (2, 1, 2)
+        store.expire(time.time_ns())  # a and b's samples are past retention now
+        assert push("c", "d") == 2
+    finally:
+        store.close()
