@@ -241,7 +241,9 @@ class Recorder:
         off_events: list[OffCpuEvent] = []
         if self._off is not None:
             if self._budget is not None:
-                self._off.keep_one_in(self._budget.update())
+                counts = dict(zip(COUNTER_NAMES, program.read_counters(self._b), strict=False))
+                self._off.keep_one_in(self._budget.update(
+                    counts["offcpu_events"] + counts["offcpu_summed"]))
             self._off.drain_aggregates()
             if final:
                 self._off.flush_in_progress(now_mono)

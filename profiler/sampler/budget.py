@@ -17,14 +17,19 @@ import time
 from collections.abc import Callable
 
 MAX_EVERY = 4096
+# Below this many intervals above the threshold a second (about 0.5% of a
+# core), they are not what costs: the agent over its budget then (symbolizing
+# a new process, an upload) keeps them all.
+MIN_RATE = 500
 
 
 class OffCpuBudget:
     """Chooses N from the process's own CPU time, about once a second.
 
-    Over the budget, N grows in proportion to the overshoot (the kept
-    intervals' cost falls as 1/N); under half the budget it halves, so a
-    burst does not leave the detail sampled for long after it ends.
+    Over the budget, with at least MIN_RATE intervals a second, N grows in
+    proportion to the overshoot (the kept intervals' cost falls as 1/N);
+    under half the budget it halves, so a burst does not leave the detail
+    sampled for long after it ends.
     """
 
     def __init__(self, share: float, cpu_clock: Callable[[], float] = time.process_time,
@@ -33,15 +38,21 @@ class OffCpuBudget:
         self.every = 1
         self._cpu_clock, self._wall_clock = cpu_clock, wall_clock
         self._cpu0, self._t0 = cpu_clock(), wall_clock()
+        self._intervals0 = 0
 
-    def update(self) -> int:
-        """The N for the next period, from the CPU share used since the last call."""
+    def update(self, intervals: int) -> int:
+        """The N for the next period, from the CPU share used since the last call.
+
+        `intervals` counts the intervals above the threshold so far (kept and
+        summed, a running total).
+        """
         cpu, t = self._cpu_clock(), self._wall_clock()
         if t - self._t0 < 0.5:
             return self.every
         used = (cpu - self._cpu0) / (t - self._t0)
-        self._cpu0, self._t0 = cpu, t
-        if used > self.share:
+        rate = (intervals - self._intervals0) / (t - self._t0)
+        self._cpu0, self._t0, self._intervals0 = cpu, t, intervals
+        if used > self.share and rate >= MIN_RATE:
             self.every = min(MAX_EVERY, max(self.every + 1,
                                             math.ceil(self.every * used / self.share)))
         elif used < self.share / 2 and self.every > 1:
