@@ -83,6 +83,7 @@ class Recorder:
         self._proc_names: dict[int, str] = {}
         self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
         self._folded: dict[int, tuple[tuple[Frame, ...], str]] = {}  # id(stack) -> folded
+        self._labels: dict[tuple, dict[str, str]] = {}  # kept intervals' labels, shared
         self._noted_on = self._noted_off = 0  # events already seen by _note_arrivals
         self._reasons: dict[tuple[int, tuple[int, ...]], str] = {}
         self._syscalls: dict[tuple[int, tuple[int, ...]], str] = {}
@@ -259,6 +260,7 @@ class Recorder:
         self._wait_targets.clear()
         self._stack_cache.clear()
         self._folded.clear()
+        self._labels.clear()
         for rt in self.runtimes:
             rt.end_batch()
         self._forget_exited()
@@ -408,6 +410,8 @@ class Recorder:
                 labels = self._wait_labels(e, reason) if e.wait is not None else {}
                 if e.kept_every > 1:  # sampled past the CPU budget: weigh it back
                     labels["kept_1_in"] = str(e.kept_every)
+                if labels:  # one dict per distinct set: the agent encodes each once
+                    labels = self._labels.setdefault(tuple(labels.items()), labels)
                 out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns, reason=reason,
                                   labels=labels, **common))
             if e.runq_ns > 0:
