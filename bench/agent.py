@@ -27,7 +27,7 @@ import tempfile
 import time
 import urllib.request
 
-from _common import ROOT, build
+from _common import ROOT, build, wait_healthy
 
 
 def free_port() -> int:
@@ -114,12 +114,7 @@ def main() -> int:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     agent = None
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_healthy(url)
         budget = [] if args.cpu_budget is None else ["--cpu-budget", str(args.cpu_budget)]
         agent = subprocess.Popen(cli + ["agent", "--server", url, "--spool-dir",
                                         f"{work}/spool", "--metrics-port", str(metrics_port),

@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 
-from _common import ROOT
+from _common import ROOT, wait_healthy
 from agent import free_port, proc_mem
 
 from profiler.formats.proto import profile_pb2, push_pb2
@@ -64,12 +64,7 @@ def main() -> int:
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": args.tree},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_healthy(url)
         print(f"server from {args.tree}: {args.pushes} pushes of {args.stacks} distinct "
               f"stacks {args.depth} deep")
         print(f"  start RSS {proc_mem(server.pid)[0] / 1024:.0f} MiB")
