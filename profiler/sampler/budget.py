@@ -21,6 +21,9 @@ MAX_EVERY = 4096
 # core), they are not what costs: the agent over its budget then (symbolizing
 # a new process, an upload) keeps them all.
 MIN_RATE = 500
+# However far over, at least this many a second stay kept one by one (about
+# 0.1% of a core), so some of the detail of why threads waited remains.
+MIN_KEPT = 100
 
 
 class OffCpuBudget:
@@ -53,8 +56,8 @@ class OffCpuBudget:
         rate = (intervals - self._intervals0) / (t - self._t0)
         self._cpu0, self._t0, self._intervals0 = cpu, t, intervals
         if used > self.share and rate >= MIN_RATE:
-            self.every = min(MAX_EVERY, max(self.every + 1,
-                                            math.ceil(self.every * used / self.share)))
+            self.every = min(MAX_EVERY, max(1, int(rate) // MIN_KEPT),
+                             max(self.every + 1, math.ceil(self.every * used / self.share)))
         elif used < self.share / 2 and self.every > 1:
             self.every = max(1, self.every // 2)
         return self.every

@@ -44,6 +44,9 @@ def test_it_waits_half_a_second_and_is_bounded():
     assert b.update(c.spend(1.0, 0.2)) == 1  # too short a period to judge
     for _ in range(20):
         b.update(c.spend(1.0))
+    assert b.every == 100  # 10,000 intervals a second: 100 of them stay kept
+    for _ in range(20):
+        b.update(c.spend(1.0, rate=10**7))
     assert b.every == MAX_EVERY
 
 

@@ -49,19 +49,21 @@ def test_sampled_intervals_keep_exact_totals(tmp_path):
             proc.kill()
             proc.wait()
     sleeps = int(proc.stdout.read())
-    blocked = [s for s in samples if s.kind == OFFCPU and s.pid == proc.pid
-               and s.tid != proc.pid and s.reason != "runqueue"]
+    off = [s for s in samples if s.kind == OFFCPU and s.pid == proc.pid and s.tid != proc.pid]
+    blocked = [s for s in off if s.reason != "runqueue"]
     kept = [s for s in blocked if "kept_1_in" in s.labels]
     intervals = sum(s.count for s in blocked)
-    total_ns = sum(s.value_ns for s in blocked)
+    total_ns = sum(s.value_ns for s in off)
     print(f"\n{sleeps} sleeps; {intervals} blocked intervals recorded, {len(kept)} kept one "
           f"by one, {stats['offcpu_summed']} summed past the budget; "
           f"{total_ns / 1e9:.2f} s blocked")
     assert not stats["lost_offcpu"]
-    # Every sleep is counted once, kept or summed (a few intervals at thread
-    # start and exit are not sleeps).
-    assert sleeps <= intervals <= sleeps + 4 * THREADS
-    assert total_ns >= sleeps * 1_200_000
+    # Every sleep is counted once, kept or summed: within 1% (a timer that
+    # fires before the thread is off the CPU makes an interval the kernel
+    # reports as run-queue delay, not blocked; a few at thread start and exit
+    # are not sleeps). Keeping 1 in 4 without the sums would count a quarter.
+    assert abs(intervals - sleeps) <= sleeps // 100 + 4 * THREADS
+    assert total_ns >= sleeps * 1_200_000 * 0.99
     # 1 in KEEP kept one by one, at random: far inside 10 standard deviations.
     assert {s.labels["kept_1_in"] for s in kept} == {str(KEEP)}
     sd = (sleeps * (1 / KEEP) * (1 - 1 / KEEP)) ** 0.5
