@@ -16,6 +16,19 @@ sys.path.insert(0, str(ROOT))
 from tests.workloads import compile_c  # noqa: E402
 
 
+def wait_healthy(url: str, timeout_s: float = 30) -> None:
+    """Until the server at `url` answers /healthz (or `timeout_s` passes)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
 def build(source: str, flags: tuple[str, ...] = ("-O2",)) -> Path:
     out = Path(tempfile.mkdtemp(prefix="flamecam-bench-"))
     return compile_c(source, out, flags=flags)

@@ -66,7 +66,8 @@ enum {
     COUNT_OFF_STACK_LOST = 5,
     COUNT_OFF_START_FULL = 6,
     COUNT_OFF_WALKS_SAVED = 7,
-    COUNT_MAX = 8,
+    COUNT_OFF_SUMMED = 8,   /* above the threshold, summed: the agent was over its CPU budget */
+    COUNT_MAX = 9,
 };
 BPF_PERCPU_ARRAY(counters, u64, COUNT_MAX);
 

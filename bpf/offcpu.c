@@ -5,8 +5,9 @@
  * that blocked. sched_wakeup: remember when it became runnable again.
  * sched_switch (next arriving): the interval ends. It splits into blocked
  * time (out -> wakeup) and run-queue delay (wakeup -> in). Intervals at or
- * above THRESHOLD_NS go to the ring buffer one by one; shorter ones are summed
- * in the kernel by (thread, stacks, state, link) so the total stays exact.
+ * above THRESHOLD_NS go to the ring buffer one by one (1 in off_keep of them
+ * while the agent is over its CPU budget); the others are summed in the
+ * kernel by (thread, stacks, state, link) so the total stays exact.
  *
  * Why it waited (struct wait_info): the system call it blocked in and its
  * first two arguments, read from the user registers saved at kernel entry
@@ -66,7 +67,7 @@ struct off_event {
     s32 kstack;
     s32 ustack;
     u32 ucopy;
-    u32 pad;
+    u32 kept_every;  /* off_keep when it was kept: 1 in kept_every such intervals were */
     char comm[TASK_COMM_LEN];
     u64 rt_stack;
     u32 lock_wait;
@@ -106,6 +107,12 @@ BPF_ARRAY(off_gen, u32, 1);
  * processes, excluded pids): an interval that began before would lack its
  * Python stack. The tracepoints attach at load, so the driver arms them. */
 BPF_ARRAY(off_armed, u32, 1);
+/* Keep 1 in N intervals at or above the threshold one by one (0 or 1: all).
+ * User space raises N when the agent passes its CPU budget (about 10 us of
+ * user space per kept interval); the others are summed below with the short
+ * ones, by thread and stacks, so off-CPU totals stay exact and only the
+ * per-interval detail (times, why it waited) is sampled. */
+BPF_ARRAY(off_keep, u32, 1);
 
 #ifndef FLAMECAM_WAITS
 #define FLAMECAM_WAITS 1
@@ -317,7 +324,20 @@ static __always_inline void switched_in(u32 tid, u64 now)
         blocked = wake - s->ts_out;
         runq = now - wake;
     }
-    if (blocked + runq >= THRESHOLD_NS) {
+    int keep = blocked + runq >= THRESHOLD_NS;
+    u32 kept_every = 1;
+    if (keep) {
+        int zero = 0;
+        u32 *every = off_keep.lookup(&zero);
+        if (every && *every > 1) {
+            kept_every = *every;
+            if (bpf_get_prandom_u32() % kept_every != 0) {
+                keep = 0;
+                count(COUNT_OFF_SUMMED);
+            }
+        }
+    }
+    if (keep) {
         struct off_event *e = off_events.ringbuf_reserve(sizeof(struct off_event));
         if (e) {
             e->ts_out = s->ts_out;
@@ -330,6 +350,7 @@ static __always_inline void switched_in(u32 tid, u64 now)
             e->kstack = s->kstack;
             e->ustack = s->ustack;
             e->ucopy = s->ucopy;
+            e->kept_every = kept_every;
             e->rt_stack = s->rt_stack;
             e->lock_wait = s->lock_wait;
             e->link = s->link;

@@ -91,6 +91,10 @@ def _add_agent_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label", type=_label, action="append", default=[], metavar="NAME=VALUE",
                    help="add a label to every series (repeatable)")
     g.add_argument("--tenant", metavar="ORG", help="send X-Scope-OrgID: ORG")
+    g.add_argument("--cpu-budget", type=float, default=2.0, metavar="PERCENT",
+                   help="share of one core the agent aims at; past it, 1 in N off-CPU "
+                        "intervals above the threshold are kept one by one and the rest "
+                        "summed, totals exact (0: keep all; default 2)")
     add_secret_args(g, "--token", "FLAMECAM_TOKEN",
                     "bearer token, or user:password for basic auth")
 
@@ -324,7 +328,8 @@ def _sampler_opts(args):
                           wait_info=args.wait_info,
                           ringbuf_pages=args.ringbuf_pages, unwind=args.unwind,
                           python_native=args.python_native,
-                          stack_copy_bytes=args.stack_copy_kib * 1024)
+                          stack_copy_bytes=args.stack_copy_kib * 1024,
+                          cpu_budget=getattr(args, "cpu_budget", 0.0) / 100)
 
 
 def _agent_opts(args):

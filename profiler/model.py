@@ -35,6 +35,10 @@ AGENT_LOSSES = {
     "tracectx_bad_records": ("trace-context records", "wrong, or their thread was gone"),
     "tracectx_unreadable": ("thread-context tables", "could not be read"),
     "tracectx_torn": ("thread-context slots", "read while being written"),
+    # Not lost: over its CPU budget the agent keeps 1 in N off-CPU intervals
+    # above the threshold one by one and sums the rest (profiler/sampler/budget.py).
+    "offcpu_summed": ("off-CPU intervals", "summed, not kept one by one (agent CPU budget): "
+                      "totals exact, waits sampled"),
 }
 
 

@@ -20,6 +20,7 @@ from symbolizer.unwind import UnwindChooser, Unwinder
 
 from .model import CPU, OFFCPU, Frame, Sample, ThreadSpan
 from .sampler import program
+from .sampler.budget import OffCpuBudget
 from .sampler.events import CpuEvent, OffCpuEvent, WaitInfo
 from .sampler.execs import ExecWatcher
 from .sampler.offcpu import OffCpuSampler
@@ -47,7 +48,7 @@ REASON_CACHE_LIMIT = 65_536
 COUNTER_NAMES = (
     "cpu_samples", "lost_cpu", "offcpu_events", "lost_offcpu",
     "lost_offcpu_aggregate_full", "lost_offcpu_stacks", "lost_offcpu_start_full",
-    "offcpu_stack_walks_saved",
+    "offcpu_stack_walks_saved", "offcpu_summed",
 )
 
 
@@ -75,11 +76,14 @@ class Recorder:
         self._b = None
         self._on: OnCpuSampler | None = None
         self._off: OffCpuSampler | None = None
+        self._budget: OffCpuBudget | None = None
         self.traces: TraceContexts | None = None
         self._thread_spans: list[ThreadSpan] = []  # drained from the rings, not yet taken
         self._mono_to_wall = 0
         self._proc_names: dict[int, str] = {}
         self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
+        self._folded: dict[int, tuple[tuple[Frame, ...], str]] = {}  # id(stack) -> folded
+        self._labels: dict[tuple, dict[str, str]] = {}  # kept intervals' labels, shared
         self._noted_on = self._noted_off = 0  # events already seen by _note_arrivals
         self._reasons: dict[tuple[int, tuple[int, ...]], str] = {}
         self._syscalls: dict[tuple[int, tuple[int, ...]], str] = {}
@@ -126,6 +130,8 @@ class Recorder:
         self._execs = ExecWatcher(self._b)
         if self.opts.off_cpu:
             self._off = OffCpuSampler(self._b, self.opts.wait_info)
+            if self.opts.cpu_budget > 0:
+                self._budget = OffCpuBudget(self.opts.cpu_budget)
 
     def close(self) -> None:
         if self.traces is not None:
@@ -235,6 +241,10 @@ class Recorder:
         cpu_events = self._on.take()
         off_events: list[OffCpuEvent] = []
         if self._off is not None:
+            if self._budget is not None:
+                counts = dict(zip(COUNTER_NAMES, program.read_counters(self._b), strict=False))
+                self._off.keep_one_in(self._budget.update(
+                    counts["offcpu_events"] + counts["offcpu_summed"]))
             self._off.drain_aggregates()
             if final:
                 self._off.flush_in_progress(now_mono)
@@ -249,6 +259,8 @@ class Recorder:
         out.extend(self._off_samples(off_events))
         self._wait_targets.clear()
         self._stack_cache.clear()
+        self._folded.clear()
+        self._labels.clear()
         for rt in self.runtimes:
             rt.end_batch()
         self._forget_exited()
@@ -283,11 +295,14 @@ class Recorder:
 
     @property
     def stats(self) -> dict[str, int]:
-        counts = program.read_counters(self._b) if self._b is not None else [0] * 8
+        counts = program.read_counters(self._b) if self._b is not None else \
+            [0] * program.COUNTERS
         stats = dict(zip(COUNTER_NAMES, counts, strict=False))
         stats["lost"] = sum(v for k, v in stats.items() if k.startswith("lost"))
         # Processes a runtime should have read but could not (each logged once).
         stats["runtime_unreadable"] = sum(rt.unreadable for rt in self.runtimes)
+        # 1 in how many off-CPU intervals above the threshold are kept now (CPU budget).
+        stats["offcpu_keep_every"] = self._budget.every if self._budget is not None else 1
         if self._b is not None and self.traces is not None:
             stats["tracectx_torn"] = sum(self._b[b"trace_torn"][ctypes.c_int(0)])
             stats["tracectx_processes"] = len(self.traces.pids)
@@ -393,6 +408,10 @@ class Recorder:
                 if rt is not None:
                     reason = rt.reason(e.pid, reason, bool(e.lock_wait))
                 labels = self._wait_labels(e, reason) if e.wait is not None else {}
+                if e.kept_every > 1:  # sampled past the CPU budget: weigh it back
+                    labels["kept_1_in"] = str(e.kept_every)
+                if labels:  # one dict per distinct set: the agent encodes each once
+                    labels = self._labels.setdefault(tuple(labels.items()), labels)
                 out.append(Sample(ts_ns=ts, value_ns=e.blocked_ns, reason=reason,
                                   labels=labels, **common))
             if e.runq_ns > 0:
@@ -456,7 +475,7 @@ class Recorder:
         if kind:
             out["waker_comm"] = kind
             out["waker_kind"] = "interrupt"
-            frames = tuple(reversed(self.sym.kernel_frames(w.waker_kstack)))
+            frames = self._frames(0, w.waker_kstack, ())  # its kernel part, cached
         else:
             out["waker_kind"] = "thread"
             out["waker_pid"] = str(w.waker_pid)
@@ -467,7 +486,12 @@ class Recorder:
             ustack = self.unwinder.copied_stack(w.waker_ucopy, w.waker_ustack)
             frames = self._frames(w.waker_pid, w.waker_kstack, ustack, rt_stack)
         if frames:
-            out["waker_stack"] = ";".join(f.folded_name() for f in frames)
+            # Folded once per stack and take: a timer wakes thousands of sleeps alike.
+            hit = self._folded.get(id(frames))
+            if hit is None or hit[0] is not frames:
+                hit = self._folded[id(frames)] = (frames, ";".join(f.folded_name()
+                                                                   for f in frames))
+            out["waker_stack"] = hit[1]
         return out
 
     def _target(self, e: OffCpuEvent, call: str, reason: str) -> str:

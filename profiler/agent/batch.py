@@ -89,6 +89,7 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
     msg.base_ns = samples[0].ts_ns if samples else 0
     last_ts: dict[int, int] = {}
     sample_labels: dict[int, list[int]] = {}  # id(series columns) -> string index per sample
+    labels_json: dict[int, tuple[dict, int]] = {}  # id(labels) -> (labels, string index)
     for s in samples:
         st = stack_by_id.get(id(s.stack))
         if st is None:
@@ -111,8 +112,13 @@ def encode_batch(samples: Iterable[Sample], labels_of: Callable[[Sample], dict[s
         if s.labels:
             own = sample_labels.setdefault(id(cols), [])
             own.extend([0] * (len(stack) - 1 - len(own)))
-            own.append(s_idx(json.dumps(dict(sorted(s.labels.items())), separators=(",", ":"),
-                                        ensure_ascii=False)))
+            # The recorder shares one dict among samples with the same labels.
+            hit = labels_json.get(id(s.labels))
+            if hit is None or hit[0] is not s.labels:
+                hit = labels_json[id(s.labels)] = (s.labels, s_idx(json.dumps(
+                    dict(sorted(s.labels.items())), separators=(",", ":"),
+                    ensure_ascii=False)))
+            own.append(hit[1])
         link.append(link_idx(s.trace_id, s.span_id) if s.trace_id else 0)
     # Columns are filled as lists and handed over once: appending to a
     # protobuf field one value at a time costs several times more.

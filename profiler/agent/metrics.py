@@ -24,6 +24,9 @@ class Metrics:
             "flamecam_agent_sampler_lost_cpu_total": 0,
             "flamecam_agent_sampler_lost_offcpu_total": 0,
             "flamecam_agent_thread_spans_total": 0,
+            # Off-CPU intervals above the threshold summed in the kernel, not
+            # kept one by one, while the agent was over its CPU budget.
+            "flamecam_agent_offcpu_summed_total": 0,
             # Thread-context tables (profiler/sampler/tracectx.py): ring records
             # overwritten before they were read, records that cannot be right
             # or whose thread was gone, processes whose table could not be
@@ -39,6 +42,7 @@ class Metrics:
         }
         self.gauges: dict[str, float] = {
             "flamecam_agent_tracectx_processes": 0,
+            "flamecam_agent_offcpu_keep_every": 1,  # 1 in N such intervals kept one by one
             "flamecam_agent_spool_batches": 0,
             "flamecam_agent_spool_bytes": 0,
             "flamecam_agent_upload_latency_seconds": 0,

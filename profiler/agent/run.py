@@ -138,6 +138,7 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
             metrics.set("flamecam_agent_tracectx_processes", stats["tracectx_processes"])
         metrics.set("flamecam_agent_runtime_unreadable_processes_total",
                     int(stats.get("runtime_unreadable", 0)))
+        metrics.set("flamecam_agent_offcpu_keep_every", int(stats.get("offcpu_keep_every", 1)))
         # Losses since the previous batch travel with the next one: the
         # sampler's, and the samples this agent dropped or the server refused.
         with metrics.lock:
@@ -149,7 +150,8 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
                              "flamecam_agent_tracectx_lost_records_total"),
                             ("tracectx_bad_records", "flamecam_agent_tracectx_bad_records_total"),
                             ("tracectx_unreadable", "flamecam_agent_tracectx_unreadable_total"),
-                            ("tracectx_torn", "flamecam_agent_tracectx_torn_total")):
+                            ("tracectx_torn", "flamecam_agent_tracectx_torn_total"),
+                            ("offcpu_summed", "flamecam_agent_offcpu_summed_total")):
             counts[key] = int(stats.get(key, 0))
             metrics.set(metric, counts[key])
         for key, v in counts.items():

@@ -43,9 +43,10 @@ Groups = list[tuple[str, tuple[tuple[str, str], ...], ColumnBatch]]
 
 
 # Ids of location and stack contents, the same in every push this process
-# takes (cleared past 256 MiB; ids are never reused, so a stale one can only
-# miss). Scans hold the GIL throughout, so threads share it safely.
-INTERNER = _pprofscan.Interner() if _pprofscan is not None else None
+# takes (cleared past 64 MiB, per server process, as the store's caches are
+# bounded; ids are never reused, so a stale one can only miss). Scans hold
+# the GIL throughout, so threads share it safely.
+INTERNER = _pprofscan.Interner(max_bytes=64 << 20) if _pprofscan is not None else None
 
 
 def pprof_groups(data: bytes, *, max_decompressed: int, max_samples: int,

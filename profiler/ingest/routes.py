@@ -32,7 +32,8 @@ def agent_push():
     check_value_sums(batch.batches)
     # Profile blocks, linked samples, thread spans and the agent's losses: one transaction.
     stored = st.traces.write_batch(tenant(), batch.batches, batch.linked, batch.thread_spans,
-                                   agent_id=batch.agent_id, seq=batch.seq, losses=batch.lost)
+                                   agent_id=batch.agent_id, seq=batch.seq, losses=batch.lost,
+                                   max_series=st.config.limits.max_series_per_tenant)
     return jsonify(accepted_samples=stored, duplicate=bool(batch.batches) and stored == 0)
 
 
@@ -47,7 +48,8 @@ def connect_push():
             batches = pyroscope.push_batches(msg, st.config.limits)
             check_value_sums(batches)
             # pyroscope-otel's span labels: linked samples too, same transaction.
-            st.traces.write_batch(tenant(), batches, span_labels.linked_samples(batches))
+            st.traces.write_batch(tenant(), batches, span_labels.linked_samples(batches),
+                                  max_series=st.config.limits.max_series_per_tenant)
     except BadRequest as e:
         return connect.error(e)
     return connect.reply(push_pb2.PushResponse(), request.content_type or "")
@@ -78,5 +80,5 @@ def legacy_ingest():
             read_body(request, limits)
     batches = pyroscope.legacy_batches(request.args, body, ct, limits, files)
     check_value_sums(batches)
-    st.store.write(tenant(), batches)
+    st.store.write(tenant(), batches, max_series=limits.max_series_per_tenant)
     return Response("", status=200)

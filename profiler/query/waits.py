@@ -6,7 +6,9 @@ blocked sample's own labels (`syscall`, `target`, `waker_kind`, `waker_pid`,
 profiler/recorder.py); they travel the agent wire and are stored like any
 per-sample labels (pprof exports carry them as labels too). This reads them
 back. Short intervals summed in the kernel have none: they are below the
-off-CPU threshold, and only kept intervals are explained one by one.
+off-CPU threshold, and only kept intervals are explained one by one. Past
+its CPU budget the agent keeps 1 in N intervals above the threshold (label
+`kept_1_in`): each then counts N times, so counts and totals stay unbiased.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ def _percentile(sorted_values: list[int], q: float) -> int:
     """Nearest-rank percentile of an ascending list."""
     k = max(0, min(len(sorted_values) - 1, round(q * len(sorted_values) + 0.5) - 1))
     return sorted_values[k]
+
+
+def _weight(kept_1_in) -> int:
+    """How many intervals a kept one stands for; 1 unless a sane `kept_1_in` says more."""
+    if isinstance(kept_1_in, str) and kept_1_in.isdigit() and len(kept_1_in) <= 6:
+        return max(1, int(kept_1_in))
+    return 1
 
 
 def waits_by_target(engine: QueryEngine, sel: Selection, limit: int = 100) -> list[dict]:
@@ -55,17 +64,21 @@ def waits_by_target(engine: QueryEngine, sel: Selection, limit: int = 100) -> li
             g = groups.get(key)
             if g is None:
                 g = groups[key] = {"target": key[0], "syscall": key[1], "reasons": {},
-                                   "values": []}
+                                   "values": [], "count": 0, "total_ns": 0}
             reason = st[cols.reason[k]]
-            g["reasons"][reason] = g["reasons"].get(reason, 0) + cols.value[k]
+            # Kept 1 in N past the agent's CPU budget: it stands for N intervals.
+            w = _weight(lab.get("kept_1_in"))
+            g["reasons"][reason] = g["reasons"].get(reason, 0) + cols.value[k] * w
             g["values"].append(cols.value[k])
+            g["count"] += w
+            g["total_ns"] += cols.value[k] * w
     rows = []
     for g in groups.values():
-        values = sorted(g.pop("values"))
-        reasons = g.pop("reasons")
-        g.update(reason=max(reasons, key=reasons.get), count=len(values),
-                 total_ns=sum(values), p50_ns=_percentile(values, 0.5),
-                 p99_ns=_percentile(values, 0.99))
-        rows.append(g)
+        values = sorted(g["values"])
+        reasons = g["reasons"]
+        rows.append({"target": g["target"], "syscall": g["syscall"],
+                     "reason": max(reasons, key=reasons.get), "count": g["count"],
+                     "total_ns": g["total_ns"], "p50_ns": _percentile(values, 0.5),
+                     "p99_ns": _percentile(values, 0.99)})
     rows.sort(key=lambda r: -r["total_ns"])
     return rows[:limit]

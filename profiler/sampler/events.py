@@ -14,7 +14,7 @@ from typing import NamedTuple
 # regs (ip, sp, bp), copy_bytes, pad, rt_stack, link (trace id, span id), weight, pad
 CPU_HEADER = struct.Struct("<QIIIHH16sQQQIIQ16s8sII")
 # struct off_event: ts_out, ts_wake, ts_in, pid, tid, cpu, state, kstack, ustack,
-# ucopy, pad, comm, rt_stack, lock_wait, pad, link (trace id, span id), wait (WAIT_INFO)
+# ucopy, kept_every, comm, rt_stack, lock_wait, pad, link (trace id, span id), wait (WAIT_INFO)
 WAIT_INFO = "QQQQIIiiII16s"
 OFF_EVENT = struct.Struct("<QQQIIIIiiII16sQII16s8s" + WAIT_INFO)
 # struct agg_key / agg_val
@@ -93,6 +93,9 @@ class OffCpuEvent(NamedTuple):
     trace_id: bytes = bytes(16)  # the span the thread served when it left the CPU
     span_id: bytes = bytes(8)
     wait: WaitInfo | None = None  # intervals kept one by one only, not the kernel's sums
+    # 1 in `kept_every` intervals above the threshold were kept one by one when
+    # this one was (bpf/offcpu.c off_keep: the agent over its CPU budget).
+    kept_every: int = 1
 
 
 class StackCopy(NamedTuple):

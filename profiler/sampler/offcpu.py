@@ -72,13 +72,13 @@ class OffCpuSampler:
 
     def _on_event(self, _ctx, data, size) -> int:
         # Resolve stack ids now: ids can be reused once the map is cleared.
-        (t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, ucopy, _, comm, rt, lock,
+        (t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, ucopy, every, comm, rt, lock,
          _, trace, span, *wait) = OFF_EVENT.unpack(ctypes.string_at(data, size))
         blocked, runq = split_interval(state, t_out, t_wake, t_in)
         self.events.append(
             OffCpuEvent(t_out, pid, tid, cpu, comm_str(comm), state, blocked, runq, 1,
                         self._stack(kid), self._stack(uid), ucopy, rt, lock, trace, span,
-                        self._wait(*wait))
+                        self._wait(*wait), every or 1)
         )
         return 0
 
@@ -90,6 +90,10 @@ class OffCpuSampler:
         return WaitInfo(nr, arg0, arg1, waker_pid, waker_tid, comm_str(waker_comm),
                         self._stack(waker_kstack), self._stack(waker_ustack), waker_rt,
                         waker_ucopy)
+
+    def keep_one_in(self, every: int) -> None:
+        """Keep 1 in `every` intervals above the threshold one by one; sum the rest."""
+        self._b[b"off_keep"][ctypes.c_int(0)] = ctypes.c_uint32(max(1, every))
 
     def forget_copies(self) -> None:
         """Makes the kernel send fresh stack copies instead of referring to old ones."""

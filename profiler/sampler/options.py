@@ -22,6 +22,10 @@ class SamplerOptions:
     trace_links: bool = True  # read thread-context tables (bpf/tracectx.h) at all
     off_cpu: bool = True
     off_cpu_threshold_us: int = 1000
+    # Share of one core the recorder aims to stay within (the agent's
+    # --cpu-budget); past it, 1 in N off-CPU intervals above the threshold are
+    # kept one by one and the rest summed (sampler/budget.py). 0: keep all.
+    cpu_budget: float = 0.0
     # Why kept off-CPU intervals waited: system call, target, waker and its stacks.
     wait_info: bool = True
     python_native: bool = False  # keep interpreter-internal native frames

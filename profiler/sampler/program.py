@@ -150,7 +150,10 @@ def load(opts: SamplerOptions, runtime_sources: Sequence[str] = ()):
     return b
 
 
+COUNTERS = 9  # COUNT_MAX
+
+
 def read_counters(b) -> list[int]:
     """Sums the per-CPU counters (see COUNT_* in bpf/common.h)."""
     table = b[b"counters"]
-    return [sum(table[ctypes.c_int(i)]) for i in range(8)]
+    return [sum(table[ctypes.c_int(i)]) for i in range(COUNTERS)]

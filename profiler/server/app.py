@@ -15,7 +15,7 @@ from profiler.ingest.routes import bp as ingest_bp
 from profiler.query import routes as query_routes
 from profiler.query.engine import QueryEngine
 from profiler.query.trace_routes import bp as trace_bp
-from profiler.store import StoreUnavailable, TraceStore, open_store
+from profiler.store import SeriesLimitExceeded, StoreUnavailable, TraceStore, open_store
 from profiler.store.maintenance import Maintenance, MaintenanceConfig
 from profiler.web.context import EXT, ServerConfig, State
 from profiler.web.errors import BadRequest
@@ -111,6 +111,15 @@ def create_app(config: ServerConfig | dict | None = None) -> Flask:
     def http_error(e: HTTPException):
         resp = jsonify(error=(e.description or e.name).splitlines()[0])
         resp.status_code = e.code or 500
+        return resp
+
+    @app.errorhandler(SeriesLimitExceeded)
+    def too_many_series(e: SeriesLimitExceeded):
+        # Not retryable (a 400, not a 429): an agent drops the batch and
+        # reports its samples as `rejected` losses with its next batch.
+        log.warning("refused on %s: %s", request.path, e)
+        resp = jsonify(error=str(e), code="resource_exhausted", message=str(e))
+        resp.status_code = 400
         return resp
 
     @app.errorhandler(StoreUnavailable)

@@ -42,6 +42,9 @@ def add_server_args(p: argparse.ArgumentParser) -> None:
                    help="keep data this long (default 7 days)")
     p.add_argument("--max-body-mib", type=positive_int, default=16, metavar="MIB",
                    help="largest accepted request body, compressed (default 16)")
+    p.add_argument("--max-series-per-tenant", type=positive_int, default=100_000, metavar="N",
+                   help="series a tenant may have; a push that would add more is refused "
+                        "with a 400 and stores nothing (default 100000)")
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="server processes sharing the port (default: one per CPU, at most 4)")
 
@@ -55,7 +58,9 @@ def run(args: argparse.Namespace, verbose: int = 0) -> int:
     try:
         serve(args.host, args.port, args.db, multitenancy=args.multitenancy,
               auth_token=secret(args, "--auth-token"), retention_s=args.retention,
-              max_body=args.max_body_mib << 20, workers=args.workers or default_workers())
+              max_body=args.max_body_mib << 20,
+              max_series_per_tenant=args.max_series_per_tenant,
+              workers=args.workers or default_workers())
     except OSError as e:
         raise CommandError(f"cannot serve on {args.host}:{args.port}: {e.strerror}",
                            EXIT_FAILED) from e

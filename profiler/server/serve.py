@@ -40,10 +40,11 @@ def default_workers() -> int:
 def serve(host: str = "127.0.0.1", port: int = 4040, db_url: str | None = None, *,
           threads: int = 8, workers: int = 1, multitenancy: bool = False,
           auth_token: str | None = None, retention_s: int = 7 * 86400,
-          max_body: int = 16 << 20) -> None:
+          max_body: int = 16 << 20, max_series_per_tenant: int = 100_000) -> None:
     """Serve until interrupted (what `flamecam server` runs)."""
     config = ServerConfig(db_url=db_url, multitenancy=multitenancy, auth_token=auth_token,
-                          retention_s=retention_s, limits=Limits(max_body=max_body))
+                          retention_s=retention_s, limits=Limits(max_body=max_body,
+                                                      max_series_per_tenant=max_series_per_tenant))
     if workers <= 1:
         _serve_one(config, host, port, threads, None)
         return

@@ -15,6 +15,7 @@ from profiler.store.interface import (
     RootFilter,
     SampleSlice,
     SeriesInfo,
+    SeriesLimitExceeded,
     Served,
     StoreError,
     StoreUnavailable,
@@ -33,7 +34,8 @@ def open_store(url: str | None = None) -> MaintainedStore:
 
 
 __all__ = ["AgentLoss", "ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns",
-           "SampleSlice", "SeriesBatch", "SeriesInfo", "Store", "StoreError", "StoreUnavailable",
+           "SampleSlice", "SeriesBatch", "SeriesInfo", "SeriesLimitExceeded", "Store",
+           "StoreError", "StoreUnavailable",
            "ThreadEvent", "ThreadTotal", "default_url", "open_store", "LinkedSample", "LinkedTotal",
            "RootBox",
            "RootFilter", "Served", "TraceReader", "TraceRoot", "TraceStore"]

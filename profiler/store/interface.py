@@ -35,6 +35,20 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached or refused the operation; retrying later may work."""
 
 
+class SeriesLimitExceeded(StoreError):
+    """A write would give its tenant more series than allowed: nothing of it was stored.
+
+    One push whose sample labels varied per request made 50,000 series and
+    slowed every later query of the tenant; the bound is per tenant, so a
+    client cannot reach it by splitting its pushes.
+    """
+
+    def __init__(self, tenant: str, have: int, new: int, limit: int) -> None:
+        super().__init__(f"tenant {tenant!r} has {have} series; {new} new would pass its "
+                         f"limit of {limit} (no series, no sample of the request stored)")
+        self.have, self.new, self.limit = have, new, limit
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesInfo:
     id: int
@@ -111,10 +125,14 @@ class ProfileStore(Protocol):
 
     def write(self, tenant: str, batches: Sequence[ColumnBatch | SeriesBatch], *,
               agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = (),
-              within: Callable[[Connection], None] | None = None) -> int:
+              within: Callable[[Connection], None] | None = None,
+              max_series: int | None = None) -> int:
         """Store the batches (and the losses the agent reported with them) all or
         nothing; returns the samples stored. `within(conn)` writes more in the
         same transaction (the trace store's rows of one request).
+
+        With `max_series`, a write whose new series would give the tenant more
+        than that many raises `SeriesLimitExceeded` and stores nothing.
 
         With `agent_id`, a batch whose (tenant, agent_id, seq) was already
         stored is acknowledged (0) without storing it again, so agents can

@@ -38,7 +38,13 @@ from profiler.store.columns import (
     from_samples,
     labels_json,
 )
-from profiler.store.interface import AgentLoss, SeriesInfo, StoredBlock, StoreUnavailable
+from profiler.store.interface import (
+    AgentLoss,
+    SeriesInfo,
+    SeriesLimitExceeded,
+    StoredBlock,
+    StoreUnavailable,
+)
 from profiler.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -46,6 +52,9 @@ log = logging.getLogger(__name__)
 DEFAULT_DB_DIR = Path("data")
 WHOLE_BLOCK = 1 << 62  # bucket width meaning "one bucket for the whole block"
 _CHUNK = 500
+# Frames or stacks inserted per transaction (see Store._intern).
+_INTERN_ROWS = 20_000
+_NO_CACHE: dict = {}
 
 
 def default_url(data_dir: str | os.PathLike | None = None) -> str:
@@ -91,13 +100,17 @@ class Store(BlockReads):
         # SQLite has one writer at a time; serialising here avoids busy errors.
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._cache_lock = threading.Lock()
-        self._frame_by_obj: dict[Frame, int] = {}
-        self._frame_by_ident: dict[int, tuple[Frame, int]] = {}
-        self._stack_by_ids: dict[tuple[int, ...], int] = {}
-        self._stack_by_key: dict = {}  # ColumnBatch.stack_keys -> stack id
-        self._series_ids: dict[bytes, int] = {}
-        # Read caches, bounded by bytes (deep distinct stacks grew them without
-        # end: 1.97 GiB after 7 MB pushes of such stacks).
+        # Every cache is bounded by bytes, estimated per entry (deep distinct
+        # stacks grew them without end: 1.97 GiB after 7 MB pushes of such
+        # stacks; a count bound let 2,000,000 deep stacks stay). Ids of what
+        # was written, by content:
+        self._frame_by_obj = ByteBoundedCache(32 << 20, _frame_entry_bytes)
+        # by the Frame object's identity (agent batches share theirs): holds the Frame
+        self._frame_by_ident = ByteBoundedCache(16 << 20, _ident_entry_bytes)
+        self._stack_by_ids = ByteBoundedCache(64 << 20, _stack_entry_bytes)
+        self._stack_by_key = ByteBoundedCache(32 << 20, _key_entry_bytes)  # stack_keys -> id
+        self._series_ids = ByteBoundedCache(8 << 20, _series_entry_bytes)
+        # What reads resolve: frames and stacks by id.
         self._stack_frames = ByteBoundedCache(64 << 20, _stack_bytes)
         self._frames = ByteBoundedCache(64 << 20, _frame_bytes)
         self._agg_cache: OrderedDict[int, blk.Aggregate] = OrderedDict()
@@ -119,7 +132,8 @@ class Store(BlockReads):
     @_unavailable
     def write(self, tenant: str, batches: Sequence[SeriesBatch | ColumnBatch], *,
               agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = (),
-              within: Callable[[Connection], None] | None = None) -> int:
+              within: Callable[[Connection], None] | None = None,
+              max_series: int | None = None) -> int:
         """Store the batches in one transaction (see `ProfileStore.write`).
 
         `within(conn)` writes more in that same transaction (the trace store's
@@ -132,7 +146,7 @@ class Store(BlockReads):
                     for b in batches if (b.samples if isinstance(b, SeriesBatch) else len(b.cols))]
         for attempt in range(4):
             try:
-                return self._write(tenant, prepared, agent_id, seq, losses, within)
+                return self._write(tenant, prepared, agent_id, seq, losses, within, max_series)
             except OperationalError as e:
                 if attempt == 3 or self.is_sqlite:
                     raise
@@ -148,15 +162,42 @@ class Store(BlockReads):
         seq: int,
         losses: Sequence[AgentLoss] = (),
         within: Callable[[Connection], None] | None = None,
+        max_series: int | None = None,
     ) -> int:
         prepared = batches
+        pending_frames: dict[Frame, int] = {}
+        pending_ident: list[tuple[Frame, int]] = []
+        pending_stacks: dict[tuple[int, ...], int] = {}
+        pending_series: dict[bytes, int] = {}
+        pending_alias: dict = {}
+        # Frames and stacks first, in transactions of their own of at most
+        # _INTERN_ROWS rows each (the write lock is taken per chunk): one agent
+        # batch of 300k distinct stacks held SQLite's lock for 15.6 s in one
+        # transaction. They are content-addressed dictionaries, invisible
+        # until a block names them, so a request refused later leaves no
+        # data behind, only entries the next writer of that stack reuses.
+        keyed, unknown = self._keyed_stack_ids(prepared, pending_alias)
+        plain = [b for b in prepared if b.stack_keys is None]
+        subs = [sub for sub, _ in unknown]
+        fmaps = self._frame_ids_of(plain + subs, pending_frames, pending_ident)
+        resolved = self._stack_ids_of(plain + subs, fmaps, pending_stacks)
+        for (_sub, fill), ids in zip(unknown, resolved[len(plain):], strict=True):
+            fill(ids)
+        plain_maps = iter(resolved[:len(plain)])
+        smaps = [keyed[id(b)] if b.stack_keys is not None else next(plain_maps)
+                 for b in prepared]
+        # Blocks are encoded before the lock: the transaction only inserts.
+        series_rows = {}
+        rows = []
+        stored = 0
+        for b, smap in zip(prepared, smaps, strict=True):
+            lj = labels_json(b.labels)
+            key = _hash(tenant, b.kind, lj)
+            series_rows[key] = {"key": key, "tenant": tenant, "kind": b.kind, "labels": lj}
+            rows.append((key, _block_row(b.cols, smap)))
+            stored += len(b.cols)
         lock = self._write_lock or _NoLock()
         with lock:
-            pending_frames: dict[Frame, int] = {}
-            pending_ident: list[tuple[Frame, int]] = []
-            pending_stacks: dict[tuple[int, ...], int] = {}
-            pending_series: dict[bytes, int] = {}
-            pending_alias: dict = {}
             with self.engine.begin() as conn:
                 if agent_id:
                     # RETURNING, not rowcount: psycopg reports -1 for an insert
@@ -172,69 +213,52 @@ class Store(BlockReads):
                     conn.execute(schema.agent_losses.insert(), [
                         {"tenant": tenant, "host": x.host, "reason": x.reason,
                          "ts_ns": x.ts_ns, "count": x.count} for x in losses])
-                # Stacks known by key need nothing more; the rest are resolved from
-                # their frames: frames, then stacks, then series to global ids.
-                keyed, unknown = self._keyed_stack_ids(prepared, pending_alias)
-                plain = [b for b in prepared if b.stack_keys is None]
-                subs = [sub for sub, _ in unknown]
-                fmaps = self._frame_ids_of(conn, plain + subs, pending_frames, pending_ident)
-                resolved = self._stack_ids_of(conn, plain + subs, fmaps, pending_stacks)
-                for (_sub, fill), ids in zip(unknown, resolved[len(plain):], strict=True):
-                    fill(ids)
-                plain_maps = iter(resolved[:len(plain)])
-                smaps = [keyed[id(b)] if b.stack_keys is not None else next(plain_maps)
-                         for b in prepared]
-                series_rows = {}
-                keys = []
-                for b in prepared:
-                    lj = labels_json(b.labels)
-                    key = _hash(tenant, b.kind, lj)
-                    keys.append(key)
-                    series_rows[key] = {"key": key, "tenant": tenant, "kind": b.kind,
-                                        "labels": lj}
+                if max_series is not None:
+                    self._check_series_limit(conn, tenant, series_rows, max_series)
                 serids = self._resolve(conn, schema.series, self._series_ids, pending_series,
                                        series_rows)
-                rows = []
-                stored = 0
-                for b, smap, key in zip(prepared, smaps, keys, strict=True):
-                    cols = dataclasses.replace(b.cols, stack=array(
-                        "I", [smap[i] for i in b.cols.stack]))
-                    if any(cols.ts[i] > cols.ts[i + 1] for i in range(len(cols.ts) - 1)):
-                        cols = blk.concat([cols])
-                    t_start, t_end = cols.ts[0], cols.ts[-1] + 1000
-                    agg = blk.aggregate(cols, t_start, t_end, WHOLE_BLOCK)
-                    rows.append({
-                        "series_id": serids[key],
-                        "t_start": t_start,
-                        "t_end": t_end,
-                        "level": blk.LEVEL_INGESTED,
-                        "n_samples": len(cols),
-                        "total": blk.saturate(sum(cols.value)),
-                        "agg": blk.encode_agg(agg),
-                        "raw": blk.encode_raw(cols, chunks=[sp[:2] for sp in agg.spans]),
-                    })
-                    stored += len(cols)
                 if rows:
-                    conn.execute(schema.blocks.insert(), rows)
+                    conn.execute(schema.blocks.insert(),
+                                 [{**row, "series_id": serids[key]} for key, row in rows])
                 if within is not None:
                     within(conn)
-            with self._cache_lock:
-                # Frame objects are held by the cache, so their id() stays theirs.
-                for f, fid in pending_ident:
-                    self._frame_by_ident[id(f)] = (f, fid)
-                if len(self._frame_by_ident) > 1_000_000:
-                    self._frame_by_ident.clear()
-                self._frame_by_obj.update(pending_frames)
-                self._stack_by_ids.update(pending_stacks)
-                self._series_ids.update(pending_series)
-                if len(self._stack_by_key) + len(pending_alias) > 2_000_000:
-                    self._stack_by_key.clear()
-                self._stack_by_key.update(pending_alias)
-                if len(self._frame_by_obj) > 2_000_000:
-                    self._frame_by_obj.clear()
-                if len(self._stack_by_ids) > 2_000_000:
-                    self._stack_by_ids.clear()
+        with self._cache_lock:
+            # Frame objects are held by the cache, so their id() stays theirs.
+            for f, fid in pending_ident:
+                self._frame_by_ident.put(id(f), (f, fid))
+            for cache, pending in ((self._frame_by_obj, pending_frames),
+                                   (self._stack_by_ids, pending_stacks),
+                                   (self._series_ids, pending_series),
+                                   (self._stack_by_key, pending_alias)):
+                for k, v in pending.items():
+                    cache.put(k, v)
         return stored
+
+    def _check_series_limit(self, conn: Connection, tenant: str, rows: dict[bytes, dict],
+                            limit: int) -> None:
+        """Raise `SeriesLimitExceeded` when the rows' new series would pass `limit`.
+
+        Runs in the write's transaction before anything of the request's series
+        is inserted, so a refused request leaves nothing; series known to the
+        cache cost nothing. Concurrent PostgreSQL writers may each pass the
+        check, so the bound holds to within a few requests' series. A series
+        counts while it has samples (blocks) within retention.
+        """
+        unknown = [k for k in rows if k not in self._series_ids]
+        if not unknown:
+            return
+        found: dict[bytes, int] = {}
+        self._lookup(conn, schema.series, unknown, found)
+        new = len(unknown) - len(found)
+        if not new:
+            return
+        # Series with samples still within retention: an expired one no longer counts.
+        c, b = schema.series.c, schema.blocks.c
+        have = conn.execute(select(func.count()).select_from(schema.series).where(
+            c.tenant == tenant,
+            select(b.id).where(b.series_id == c.id).exists())).scalar() or 0
+        if have + new > limit:
+            raise SeriesLimitExceeded(tenant, have, new, limit)
 
     def _keyed_stack_ids(self, batches: list[ColumnBatch], pending: dict
                          ) -> tuple[dict[int, list], list[tuple[ColumnBatch, Callable]]]:
@@ -275,7 +299,7 @@ class Store(BlockReads):
             unknown.append((sub, fill))
         return known, unknown
 
-    def _frame_ids_of(self, conn: Connection, batches: list[ColumnBatch],
+    def _frame_ids_of(self, batches: list[ColumnBatch],
                       pending: dict[Frame, int], pending_ident: list[tuple[Frame, int]]
                       ) -> list[list[int]]:
         cache = self._frame_by_obj
@@ -293,8 +317,8 @@ class Store(BlockReads):
                 if f not in cache and f not in pending:
                     missing[frame_key(f)] = f
         if missing:
-            ids = self._resolve(conn, schema.frames, {}, {},
-                                {k: _frame_row(k, f) for k, f in missing.items()})
+            ids = self._intern(schema.frames,
+                               {k: _frame_row(k, f) for k, f in missing.items()})
             for k, f in missing.items():
                 pending[f] = ids[k]
         memo: dict[int, list[int]] = {}
@@ -314,7 +338,7 @@ class Store(BlockReads):
             out.append(m)
         return out
 
-    def _stack_ids_of(self, conn: Connection, batches: list[ColumnBatch],
+    def _stack_ids_of(self, batches: list[ColumnBatch],
                       fmaps: list[list[int]], pending: dict[tuple[int, ...], int]
                       ) -> list[list[int]]:
         cache = self._stack_by_ids
@@ -335,7 +359,7 @@ class Store(BlockReads):
                     missing[hashlib.blake2b(packed, digest_size=16).digest()] = t
         if missing:
             rows = {k: {"key": k, "frames": _pack(t)} for k, t in missing.items()}
-            ids = self._resolve(conn, schema.stacks, {}, {}, rows)
+            ids = self._intern(schema.stacks, rows)
             for k, t in missing.items():
                 pending[t] = ids[k]
         resolved: dict[int, list[int]] = {}
@@ -347,7 +371,21 @@ class Store(BlockReads):
             out.append(r)
         return out
 
-    def _resolve(self, conn: Connection, table, cache: dict, pending: dict,
+    def _intern(self, table, rows: dict[bytes, dict]) -> dict[bytes, int]:
+        """Ids of content-addressed rows (frames, stacks), inserting the missing.
+
+        At most _INTERN_ROWS rows per transaction, each under the write lock,
+        so other writers and readers get their turn between chunks.
+        """
+        out: dict[bytes, int] = {}
+        keys = list(rows)
+        for i in range(0, len(keys), _INTERN_ROWS):
+            chunk = {k: rows[k] for k in keys[i:i + _INTERN_ROWS]}
+            with self._write_lock or _NoLock(), self.engine.begin() as conn:
+                out.update(self._resolve(conn, table, _NO_CACHE, {}, chunk))
+        return out
+
+    def _resolve(self, conn: Connection, table, cache, pending: dict,
                  rows: dict[bytes, dict]) -> dict[bytes, int]:
         out = {}
         missing = []
@@ -593,9 +631,13 @@ class Store(BlockReads):
 
 
 class ByteBoundedCache:
-    """An LRU mapping whose entries' estimated sizes never sum past `max_bytes`."""
+    """An LRU mapping whose entries' estimated sizes never sum past `max_bytes`.
 
-    def __init__(self, max_bytes: int, size_of: Callable[[object], int]) -> None:
+    `size_of(key, value)` estimates one entry's bytes (key, value and the
+    dict's own share).
+    """
+
+    def __init__(self, max_bytes: int, size_of: Callable[[object, object], int]) -> None:
         self.max_bytes = max_bytes
         self.size_of = size_of
         self.bytes = 0
@@ -607,24 +649,60 @@ class ByteBoundedCache:
     def get(self, key):
         return self._d.get(key)  # reads do not reorder: no lock needed for a get
 
+    def __contains__(self, key) -> bool:
+        return key in self._d
+
     def put(self, key, value) -> None:
         """Add (the caller holds the store's cache lock); evicts the oldest over the bound."""
         old = self._d.pop(key, None)
         if old is not None:
-            self.bytes -= self.size_of(old)
+            self.bytes -= self.size_of(key, old)
         self._d[key] = value
-        self.bytes += self.size_of(value)
+        self.bytes += self.size_of(key, value)
         while self.bytes > self.max_bytes and self._d:
-            _, gone = self._d.popitem(last=False)
-            self.bytes -= self.size_of(gone)
+            k, gone = self._d.popitem(last=False)
+            self.bytes -= self.size_of(k, gone)
 
 
-def _stack_bytes(frames: tuple[int, ...]) -> int:
+def _stack_bytes(_sid: int, frames: tuple[int, ...]) -> int:
     return 120 + 8 * len(frames)  # dict entry, tuple header, one pointer and small int each
 
 
-def _frame_bytes(f: Frame) -> int:
+def _frame_bytes(_fid: int, f: Frame) -> int:
     return 400 + len(f.name) + len(f.module) + len(f.build_id) + len(f.file)
+
+
+def _frame_entry_bytes(f: Frame, fid: int) -> int:
+    return _frame_bytes(fid, f) + 100  # and its id, in a dict entry
+
+
+def _ident_entry_bytes(_ident: int, entry: tuple[Frame, int]) -> int:
+    return _frame_bytes(entry[1], entry[0]) + 160
+
+
+def _stack_entry_bytes(frames: tuple[int, ...], _sid: int) -> int:
+    return 160 + 40 * len(frames)  # the tuple, a pointer and an int object per frame id
+
+
+def _key_entry_bytes(_key, _sid: int) -> int:
+    return 200  # a pprof stack key (an id, or reason and id) and its stack id
+
+
+def _series_entry_bytes(_key: bytes, _sid: int) -> int:
+    return 200  # 16-byte key and id
+
+
+def _block_row(cols: SampleColumns, smap: list[int]) -> dict:
+    """A batch's samples as an ingested block's row (all but its series id)."""
+    cols = dataclasses.replace(cols, stack=array("I", [smap[i] for i in cols.stack]))
+    if any(cols.ts[i] > cols.ts[i + 1] for i in range(len(cols.ts) - 1)):
+        cols = blk.concat([cols])
+    t_start, t_end = cols.ts[0], cols.ts[-1] + 1000
+    agg = blk.aggregate(cols, t_start, t_end, WHOLE_BLOCK)
+    return {"t_start": t_start, "t_end": t_end, "level": blk.LEVEL_INGESTED,
+            "n_samples": len(cols), "total": blk.saturate(sum(cols.value)),
+            "agg": blk.encode_agg(agg),
+            "raw": blk.encode_raw(cols, chunks=[sp[:2] for sp in agg.spans])}
 
 
 def _agg_size(a: blk.Aggregate) -> int:

@@ -41,7 +41,14 @@ from profiler.store.interface import (
     Served,
     TraceRoot,
 )
-from profiler.store.store import Store, _frame_row, _pack, _unavailable, frame_key
+from profiler.store.store import (
+    ByteBoundedCache,
+    Store,
+    _frame_row,
+    _pack,
+    _unavailable,
+    frame_key,
+)
 from profiler.store.trace_tables import spans, thread_spans, trace_samples
 
 SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
@@ -83,13 +90,19 @@ def _int64(v: int, what: str) -> int:
     return v
 
 
+def _linked_stack_bytes(stack: tuple[Frame, ...], _sid: int) -> int:
+    """A cached stack's bytes: its tuple, and its frames as if held by it alone."""
+    return 160 + sum(420 + len(f.name) + len(f.module) + len(f.file) for f in stack)
+
+
 class TraceStore:
     """Spans, thread spans and linked samples over the `Store`'s engine."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
-        self._stack_ids: dict[tuple[Frame, ...], int] = {}
+        # Linked samples' stack ids by their frames, bounded by bytes as the store's caches.
+        self._stack_ids = ByteBoundedCache(32 << 20, _linked_stack_bytes)
 
     # ------------------------------------------------------------------ write
 
@@ -146,7 +159,8 @@ class TraceStore:
     @_unavailable
     def write_batch(self, tenant: str, batches: Sequence[ColumnBatch | SeriesBatch],
                     samples: Sequence[Sample], rows: Sequence[ThreadSpan] = (), *,
-                    agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = ()) -> int:
+                    agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = (),
+                    max_series: int | None = None) -> int:
         """One ingest request whole (an agent batch, a Push): its profile blocks
         (`Store.write`), the losses its agent reported, its linked samples and
         its thread spans, in the
@@ -162,7 +176,8 @@ class TraceStore:
             self._insert_samples(conn, tenant, samples, pending)
 
         stored = self.store.write(tenant, batches, agent_id=agent_id, seq=seq, losses=losses,
-                                  within=links if samples or rows else None)
+                                  within=links if samples or rows else None,
+                                  max_series=max_series)
         self._remember(pending)
         return stored
 
@@ -171,9 +186,9 @@ class TraceStore:
 
     def _remember(self, pending: dict[tuple[Frame, ...], int]) -> None:
         """Stack ids of a committed transaction join the cache."""
-        self._stack_ids.update(pending)
-        if len(self._stack_ids) > 1_000_000:
-            self._stack_ids.clear()
+        with self.store._cache_lock:
+            for st, sid in pending.items():
+                self._stack_ids.put(st, sid)
 
     def _insert(self, conn: Connection, table, rows: list[dict]) -> None:
         ins = self.store.insert(table)

@@ -27,6 +27,7 @@ class Limits:
     max_label_value: int = 2048
     max_samples: int = 200_000          # per pprof / per request series
     max_series_per_request: int = 1000
+    max_series_per_tenant: int = 100_000  # stored series; past it a write is a 400
     max_age_s: int = 7 * 86400          # timestamps older than this are refused
     max_future_s: int = 3600
 
