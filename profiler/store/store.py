@@ -484,15 +484,7 @@ class Store(BlockReads):
     @_unavailable
     def raw(self, block_ids: Sequence[int]) -> dict[int, SampleColumns]:
         """Decoded per-sample columns by block id (absent for downsampled blocks)."""
-        b = schema.blocks.c
-        out = {}
-        ids = list(block_ids)
-        with self.engine.connect() as conn:
-            for i in range(0, len(ids), _CHUNK):
-                q = select(b.id, b.raw).where(b.id.in_(ids[i:i + _CHUNK]), b.raw.is_not(None))
-                for bid, raw in conn.execute(q):
-                    out[bid] = blk.decode_raw(raw)
-        return out
+        return {bid: blk.decode_raw(raw) for bid, raw in self.raw_blobs(block_ids).items()}
 
     @_unavailable
     def raw_blobs(self, block_ids: Sequence[int]) -> dict[int, bytes]:
