@@ -181,7 +181,7 @@ class QueryEngine:
         names = fg.Names()
         memo: dict = {}
         stacks = self._merged_by_name(self.stack_values(sel, memo), names)
-        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes)
+        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes, names.other)
         out = fg.flamebearer_from_levels(levels, total, names, self.units(sel))
         # Pyroscope tooling reads the embedded timeline; it never filters by
         # pid/tid, and per-thread timelines come from /api/v1/timeline.
@@ -199,7 +199,7 @@ class QueryEngine:
         names = fg.Names()
         lstacks = self._merged_by_name(left, names)
         rstacks = self._merged_by_name(right, names)
-        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes)
+        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes, names.other)
         return fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
 
     def top(self, sel: Selection, limit: int = 100) -> list[dict]:

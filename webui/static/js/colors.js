@@ -9,6 +9,7 @@ export const KIND_HUES = {
   unknown: [0, 0, 72],
   offcpu: [0, 0, 45],
   root: [220, 10, 78],
+  other: [45, 12, 84],
 };
 
 export const KIND_LABELS = {
@@ -18,6 +19,7 @@ export const KIND_LABELS = {
   java: "Java",
   jit: "JIT",
   unknown: "unknown",
+  other: "other: smaller frames merged",
 };
 
 // Off-CPU reasons. Which reasons exist, and their order, is the server's
