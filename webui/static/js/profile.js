@@ -59,8 +59,10 @@ export class ProfileView {
 
   fit() {
     if (this.panes.hidden) return;
-    fitToWindow(this.panel.graph.scroller, { gap: 56 });
+    const graph = this.panel.graph;
+    fitToWindow(graph.scroller, { gap: 56 });
     fitToWindow(this.tableBody, { gap: 30 });
+    graph.scrollFromRoot(graph.fromRoot);
   }
 
   // refresh: the same selection again (auto-refresh): what is shown stays
