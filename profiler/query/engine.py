@@ -7,8 +7,9 @@ the stacks and shapes the answers.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from profiler.model import (
@@ -54,9 +55,36 @@ class Selection:
     tid: int | None = None
 
 
+class StackNames:
+    """Frames' display names interned once, and each stack's tuple of them.
+
+    A render then names a stack with one lookup instead of one per frame (a
+    host's hour holds ~100k stacks of ~15 frames). Stored frames and stacks
+    never change, so entries stay true; past the bounds the engine starts a
+    new table (a request keeps the one it began with).
+    """
+
+    MAX_STACKS = 500_000
+    MAX_NAMES = 1_000_000
+
+    def __init__(self) -> None:
+        self.names = fg.Names()
+        self.stacks: dict[int, tuple[int, ...]] = {}
+        self.lock = threading.Lock()
+
+    def full(self) -> bool:
+        return len(self.stacks) > self.MAX_STACKS or len(self.names.names) > self.MAX_NAMES
+
+
 class QueryEngine:
     def __init__(self, store: ProfileStore) -> None:
         self.store = store
+        self._stack_names = StackNames()
+
+    def _names_table(self) -> StackNames:
+        if self._stack_names.full():
+            self._stack_names = StackNames()
+        return self._stack_names
 
     # ----------------------------------------------------------- series/labels
 
@@ -160,34 +188,49 @@ class QueryEngine:
             times = {sel.lo + i * 10**10 for i, v in enumerate(points) if v}
         return sorted(times) or [sel.lo]
 
-    def _named_stacks(self, values: dict[int, int], names: fg.Names
+    def _named_stacks(self, values: dict[int, int], table: StackNames
                       ) -> list[tuple[tuple[int, ...], int]]:
-        sf = self.store.stack_frames(values)
-        fids = {f for fr in sf.values() for f in fr}
-        frames = self.store.frames(fids)
-        fname = {fid: names(f.folded_name() if f.kind == "kernel" else f.name, f.kind)
-                 for fid, f in frames.items()}
-        return [(tuple(fname[f] for f in sf[s]), v) for s, v in values.items() if s in sf]
+        """(names of the stack's frames, value) per stack, names interned in `table`."""
+        known = table.stacks
+        missing = [s for s in values if s not in known]
+        if missing:
+            sf = self.store.stack_frames(missing)
+            frames = self.store.frames({f for fr in sf.values() for f in fr})
+            names = table.names
+            with table.lock:  # one index per name, whichever request interns it
+                fname = {fid: names(f.folded_name() if f.kind == "kernel" else f.name, f.kind)
+                         for fid, f in frames.items()}
+                for s, fr in sf.items():
+                    known[s] = tuple(fname[f] for f in fr)
+        return [(known[s], v) for s, v in values.items() if s in known]
 
     # ---------------------------------------------------------------- renders
 
-    def _merged_by_name(self, values: dict[int, int], names: fg.Names) -> dict[tuple, int]:
+    def _merged_by_name(self, values: dict[int, int], table: StackNames) -> dict[tuple, int]:
         out: dict[tuple[int, ...], int] = {}
-        for stack, v in self._named_stacks(values, names):
+        for stack, v in self._named_stacks(values, table):
             out[stack] = out.get(stack, 0) + v
         return out
 
     def render(self, sel: Selection, max_nodes: int = 0) -> dict:
-        names = fg.Names()
+        table = self._names_table()
+        names = table.names
         memo: dict = {}
-        stacks = self._merged_by_name(self.stack_values(sel, memo), names)
-        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes, names.other)
+        stacks = self._merged_by_name(self.stack_values(sel, memo), table)
+        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes, self._other(table))
         out = fg.flamebearer_from_levels(levels, total, names, self.units(sel))
         # Pyroscope tooling reads the embedded timeline; it never filters by
         # pid/tid, and per-thread timelines come from /api/v1/timeline.
         if sel.pid is None and sel.tid is None:
             out["timeline"] = self.pyroscope_timeline(sel, memo=memo)
         return out
+
+    @staticmethod
+    def _other(table: StackNames) -> Callable[[], int]:
+        def other() -> int:
+            with table.lock:
+                return table.names.other()
+        return other
 
     def diff(self, left: Selection, right: Selection, max_nodes: int = 0) -> dict:
         return self.diff_values(self.stack_values(left), self.stack_values(right), max_nodes,
@@ -196,10 +239,11 @@ class QueryEngine:
     def diff_values(self, left: dict[int, int], right: dict[int, int], max_nodes: int = 0,
                     units: str = "nanoseconds") -> dict:
         """The diff flamebearer of two stack id -> value maps (A left, B right)."""
-        names = fg.Names()
-        lstacks = self._merged_by_name(left, names)
-        rstacks = self._merged_by_name(right, names)
-        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes, names.other)
+        table = self._names_table()
+        names = table.names
+        lstacks = self._merged_by_name(left, table)
+        rstacks = self._merged_by_name(right, table)
+        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes, self._other(table))
         return fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
 
     def top(self, sel: Selection, limit: int = 100) -> list[dict]:

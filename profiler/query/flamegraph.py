@@ -8,7 +8,10 @@ previous node on the level. `levels_sorted` builds them without a node tree.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
+from heapq import heappop, heappush
+from itertools import accumulate
 
 
 class Names:
@@ -42,10 +45,10 @@ def levels_sorted(left: dict[tuple[int, ...], int], right: dict[tuple[int, ...],
     opened (flamegraph.pl's method). Returns (levels, left total, right total).
     With `right`, levels are the 7-int diff form.
 
-    With `max_nodes`, at most that many nodes: the smallest ones merge, per
-    parent, into one node named `other()` (a name index), drawn last among its
-    siblings, so the totals still add up and the merge is visible. Without
-    `other` they are left out.
+    With `max_nodes` and `other`, at most that many nodes: the heaviest, and
+    per parent one node named `other()` (a name index) holding the rest,
+    drawn last among its siblings, so totals add up and the merge is visible
+    (`_heaviest`). Without `other`, the smallest nodes are left out.
     """
     merged: dict[tuple[int, ...], list[int]] = {k: [v, 0] for k, v in left.items() if v > 0}
     for k, v in (right or {}).items():
@@ -56,37 +59,23 @@ def levels_sorted(left: dict[tuple[int, ...], int], right: dict[tuple[int, ...],
             else:
                 e[1] = v
     items = sorted(merged.items())
-    nodes, cl, cr = _nodes(items)
-    if max_nodes and len(nodes) > max_nodes:
-        if other is None:
-            minv = _threshold(nodes, max_nodes)
-            nodes = [nd for nd in nodes if nd[2] >= minv or nd[5] >= minv or nd[0] == 0]
-        else:
-            nodes, cl, cr = _nodes(_merge_small(items, nodes, max_nodes, other()))
-    return _levels(nodes, right is not None), cl, cr
-
-
-# A node: (depth, xl, total l, self l, xr, total r, self r, name, first stack, end stack).
-Node = tuple[int, int, int, int, int, int, int, int, int, int]
-
-
-def _nodes(items: list[tuple[tuple[int, ...], list[int]]]) -> tuple[list[Node], int, int]:
-    """The nodes of sorted (stack, [left, right]) items, deepest closed first."""
-    nodes: list[Node] = []
-    # open nodes per depth: [name, xl, sl, xr, sr, first stack]; depth 0 is the root
-    opened: list[list[int]] = [[0, 0, 0, 0, 0, 0]]
+    if max_nodes and other is not None:
+        return _heaviest(items, max_nodes, other, right is not None)
+    nodes: list[tuple[int, int, int, int, int, int, int, int]] = []
+    # open nodes per depth: [name, xl, sl, xr, sr]; depth 0 is the root
+    opened: list[list[int]] = [[0, 0, 0, 0, 0]]
     cl = cr = 0
     prev: tuple[int, ...] = ()
-    for j, (stack, (lv, rv)) in enumerate(items):
+    for stack, (lv, rv) in items:
         n = min(len(prev), len(stack))
         p = 0
         while p < n and prev[p] == stack[p]:
             p += 1
         while len(opened) > p + 1:
-            name, xl, sl, xr, sr, a = opened.pop()
-            nodes.append((len(opened), xl, cl - xl, sl, xr, cr - xr, sr, name, a, j))
+            name, xl, sl, xr, sr = opened.pop()
+            nodes.append((len(opened), xl, cl - xl, sl, xr, cr - xr, sr, name))
         for name in stack[p:]:
-            opened.append([name, cl, 0, cr, 0, j])
+            opened.append([name, cl, 0, cr, 0])
         last = opened[-1]
         last[2] += lv
         last[4] += rv
@@ -94,64 +83,19 @@ def _nodes(items: list[tuple[tuple[int, ...], list[int]]]) -> tuple[list[Node], 
         cr += rv
         prev = stack
     while opened:
-        name, xl, sl, xr, sr, a = opened.pop()
-        nodes.append((len(opened), xl, cl - xl, sl, xr, cr - xr, sr, name, a, len(items)))
-    return nodes, cl, cr
-
-
-def _threshold(nodes: list[Node], keep: int) -> int:
-    """The weight a node needs to be among the `keep` heaviest (ties may add a few)."""
-    weights = sorted((max(nd[2], nd[5]) for nd in nodes), reverse=True)
-    return weights[max(1, keep) - 1] + 1
-
-
-def _merge_small(items: list[tuple[tuple[int, ...], list[int]]], nodes: list[Node],
-                 max_nodes: int, other: int) -> list[tuple[tuple[int, ...], list[int]]]:
-    """The items again, each stack cut where its first too-small node starts and
-    ended with `other` there: the smallest nodes of a parent merge into one.
-
-    A node weighs less than its parent, so the nodes dropped under a kept one
-    are whole subtrees. The weight bound falls until the kept nodes and the
-    `other` nodes they gain fit in `max_nodes`.
-    """
-    by_depth = sorted((nd for nd in nodes if nd[0]), key=lambda nd: nd[0])
-    keep = max_nodes
-    while True:
-        minv = _threshold(nodes, keep)
-        cut = [0] * len(items)
-        parents: set[tuple[int, ...]] = set()
-        kept = 1
-        for nd in by_depth:
-            depth, a = nd[0], nd[8]
-            if nd[2] >= minv or nd[5] >= minv:
-                kept += 1
-            elif not cut[a]:  # the first dropped node on these stacks
-                cut[a:nd[9]] = [depth] * (nd[9] - a)
-                parents.add(items[a][0][:depth - 1])
-        if kept + len(parents) <= max_nodes or keep <= 1:
-            break
-        keep -= kept + len(parents) - max_nodes
-    out: dict[tuple[int, ...], list[int]] = {}
-    for (stack, (lv, rv)), depth in zip(items, cut, strict=True):
-        key = stack[:depth - 1] + (other,) if depth else stack
-        e = out.get(key)
-        if e is None:
-            out[key] = [lv, rv]
-        else:
-            e[0] += lv
-            e[1] += rv
-    # `other` sorts after its siblings when its name index is the largest
-    return sorted(out.items())
-
-
-def _levels(nodes: list[Node], diff: bool) -> list[list[int]]:
-    """Flamebearer levels of the nodes (x delta-encoded per level)."""
+        name, xl, sl, xr, sr = opened.pop()
+        nodes.append((len(opened), xl, cl - xl, sl, xr, cr - xr, sr, name))
+    if max_nodes and len(nodes) > max_nodes:
+        weights = sorted((max(nd[2], nd[5]) for nd in nodes), reverse=True)
+        minv = weights[max_nodes - 1] + 1
+        nodes = [nd for nd in nodes if nd[2] >= minv or nd[5] >= minv or nd[0] == 0]
     # Nodes close deepest first; per level they close in x order, so a stable
     # sort by depth keeps each level's x order.
     nodes.sort(key=lambda nd: nd[0])
     levels: list[list[int]] = []
     end_l = end_r = 0
-    for depth, xl, tl, sl, xr, tr, sr, name, _, _ in nodes:
+    diff = right is not None
+    for depth, xl, tl, sl, xr, tr, sr, name in nodes:
         if depth == len(levels):
             levels.append([])
             end_l = end_r = 0
@@ -160,16 +104,116 @@ def _levels(nodes: list[Node], diff: bool) -> list[list[int]]:
         else:
             levels[depth].extend((xl - end_l, tl, sl, name))
         end_l, end_r = xl + tl, xr + tr
-    return levels
+    return levels, cl, cr
+
+
+def _heaviest(items: list[tuple[tuple[int, ...], list[int]]], max_nodes: int,
+              other: Callable[[], int], diff: bool) -> tuple[list[list[int]], int, int]:
+    """Levels of the `max_nodes` heaviest nodes (an `other` per parent included).
+
+    A node is a run of sorted stacks [a, b) sharing a prefix; its total is a
+    difference of running sums, and its children's runs are found by bisection,
+    so only the kept nodes and their children are ever looked at, never the
+    whole tree (a host's hour can have hundreds of thousands of nodes). Nodes
+    are taken heaviest first (a child never outweighs its parent), until the
+    next one and the `other` it may need would not fit.
+    """
+    keys = [k for k, _ in items]
+    cum_l = [0, *accumulate(v[0] for _, v in items)]
+    cum_r = [0, *accumulate(v[1] for _, v in items)]
+    max_nodes = max(2, max_nodes)
+
+    def children(a: int, b: int, d: int) -> list[tuple[int, int, int]]:
+        """(first, end, name) of each child run of the depth-d node over [a, b)."""
+        out = []
+        i = a + 1 if len(keys[a]) == d else a  # the node's own stack is its self
+        while i < b:
+            k = keys[i]
+            e = bisect_left(keys, (*k[:d], k[d] + 1), i + 1, b)
+            out.append((i, e, k[d]))
+            i = e
+        return out
+
+    # a kept node: [depth, a, b, name, kept children]; index 0 is the root
+    kept: list[list] = [[0, 0, len(keys), 0, []]]
+    pending = [0]  # per kept node: its children not kept (it then needs an `other`)
+    heap: list[tuple[int, int, int, int, int, int]] = []
+    others = 0
+
+    def expand(idx: int) -> None:
+        nonlocal others
+        d, a, b = kept[idx][0], kept[idx][1], kept[idx][2]
+        kids = children(a, b, d) if b > a else []
+        pending[idx] = len(kids)
+        if kids:
+            others += 1
+        for ca, cb, name in kids:
+            w = max(cum_l[cb] - cum_l[ca], cum_r[cb] - cum_r[ca])
+            heappush(heap, (-w, ca, cb, name, d + 1, idx))
+
+    expand(0)
+    while heap:
+        _, a, b, name, d, parent = heap[0]
+        has_kids = b - a > 1 or len(keys[a]) > d
+        after = len(kept) + 1 + others + has_kids - (pending[parent] == 1)
+        if after > max_nodes:
+            break
+        heappop(heap)
+        kept.append([d, a, b, name, []])
+        pending.append(0)
+        kept[parent][4].append(len(kept) - 1)
+        pending[parent] -= 1
+        if not pending[parent]:
+            others -= 1
+        if has_kids:
+            expand(len(kept) - 1)
+
+    other_name = other() if others else 0
+    levels: list[list[int]] = []
+    ends: list[list[int]] = []  # per level: end of its last node, left and right
+    # pre-order, children left to right: each level fills in x order. An entry:
+    # (kept index, or -1 for an `other` leaf, xl, xr, other's totals l/r, its depth)
+    todo: list[tuple[int, int, int, int, int, int]] = [(0, 0, 0, 0, 0, 0)]
+    while todo:
+        idx, xl, xr, ol, orr, od = todo.pop()
+        if idx < 0:
+            _emit(levels, ends, od, xl, ol, ol, xr, orr, orr, other_name, diff)
+            continue
+        d, a, b, name, kids = kept[idx]
+        tl, tr = cum_l[b] - cum_l[a], cum_r[b] - cum_r[a]
+        sl, sr = items[a][1] if b > a and len(keys[a]) == d else (0, 0)
+        _emit(levels, ends, d, xl, tl, sl, xr, tr, sr, name, diff)
+        cxl, cxr = xl + sl, xr + sr
+        placed = []
+        for k in sorted(kids, key=lambda c: kept[c][1]):
+            placed.append((k, cxl, cxr, 0, 0, 0))
+            cxl += cum_l[kept[k][2]] - cum_l[kept[k][1]]
+            cxr += cum_r[kept[k][2]] - cum_r[kept[k][1]]
+        if pending[idx]:
+            placed.append((-1, cxl, cxr, xl + tl - cxl, xr + tr - cxr, d + 1))
+        todo.extend(reversed(placed))
+    return levels, cum_l[-1], cum_r[-1]
+
+
+def _emit(levels: list[list[int]], ends: list[list[int]], d: int, xl: int, tl: int, sl: int,
+          xr: int, tr: int, sr: int, name: int, diff: bool) -> None:
+    """Appends one node to level d, its x delta-encoded against the level's last node."""
+    if d == len(levels):
+        levels.append([])
+        ends.append([0, 0])
+    end = ends[d]
+    if diff:
+        levels[d].extend((xl - end[0], tl, sl, xr - end[1], tr, sr, name))
+    else:
+        levels[d].extend((xl - end[0], tl, sl, name))
+    end[0], end[1] = xl + tl, xr + tr
 
 
 def _used_names(levels: list[list[int]], names: Names, width: int) -> tuple[list[str], list[str]]:
     """Names and kinds of the frames the levels hold, renumbered in place:
-    after a maxNodes merge most interned names are gone from the graph, and
-    sending them would only make the answer larger."""
+    `names` may be shared by many renders (the engine's table) or hold frames
+    a maxNodes merge took out; the answer carries only its own."""
     used = sorted({lv[i] for lv in levels for i in range(width - 1, len(lv), width)} | {0})
-    if len(used) == len(names.names):
-        return names.names, names.kinds
     new = {old: k for k, old in enumerate(used)}
     for lv in levels:
         for i in range(width - 1, len(lv), width):
