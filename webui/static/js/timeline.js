@@ -110,7 +110,7 @@ export class Timeline {
       ctx.moveTo(Y_AXIS - 4, y);
       ctx.lineTo(Y_AXIS + width, y);
       ctx.stroke();
-      const label = fmtValue(top * f, this.units);
+      const label = f ? fmtValue(top * f, this.units) : "0";
       ctx.fillStyle = "#5c6370";
       ctx.fillText(label, Math.max(0, Y_AXIS - 6 - ctx.measureText(label).width), Math.max(6, y));
     }
