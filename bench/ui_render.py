@@ -375,7 +375,7 @@ def host_case(db: str) -> bool:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
-                for _ in range(4):
+                for _ in range(6):
                     page.goto(f"{srv.url}/?query=wall%7B%7D&from={lo}&until={hi}&tab=profile")
                     page.wait_for_function(HOST_DRAWN, polling=5, timeout=60000)
                     drawn = page.evaluate(HOST_DRAWN)
@@ -388,18 +388,21 @@ def host_case(db: str) -> bool:
                 browser.close()
     finally:
         stop_server(srv)
-    print(f"ui_render host-wall: wall{{}} over 1 h of {db}, real server on SQLite, "
-          "viewport 1280x800, headless Chromium (first run cold)")
+    print(f"ui_render host-wall: wall{{}} over 1 h of {db}, real server on SQLite (its default "
+          "worker processes: each one's first render is cold, reading the stacks' frames), "
+          "viewport 1280x800, headless Chromium")
     for i, (drawn, reqs, (nodes, names, other, draw_ms)) in enumerate(runs, 1):
         req = "; ".join(f"{k} {d} ms ({kb} kB, {a}-{b} ms)" for k, a, b, d, kb in reqs)
         print(f"  run {i}: drawn at {drawn:.0f} ms after navigation (graph draw {draw_ms:.1f} ms, "
               f"{nodes} nodes, {names} names, 'other' {'shown' if other else 'absent'}); {req}")
-    warm = runs[1:]
-    render_ms = max(d for _, reqs, _ in warm for k, _, _, d, _ in reqs if k == "render")
-    drawn_ms = max(r[0] for r in warm)
-    ok = render_ms < 500 and drawn_ms < 1000
-    print(f"  goal (warm runs): render call < 500 ms: {render_ms} ms; drawn < 1000 ms: "
-          f"{drawn_ms:.0f} ms -> {'PASS' if ok else 'FAIL'} (screenshot {work}/host-wall.png)")
+    warm = runs[2:]
+    renders = sorted(d for _, reqs, _ in warm for k, _, _, d, _ in reqs if k == "render")
+    drawn = sorted(r[0] for r in warm)
+    ok = renders[-1] < 500 and drawn[-1] < 1000
+    print(f"  goal (runs 3-6, workers warm): render call < 500 ms: median "
+          f"{statistics.median(renders):.0f} ms, max {renders[-1]} ms; drawn < 1000 ms: median "
+          f"{statistics.median(drawn):.0f} ms, max {drawn[-1]:.0f} ms -> "
+          f"{'PASS' if ok else 'FAIL'} (screenshot {work}/host-wall.png)")
     return ok
 
 

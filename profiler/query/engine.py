@@ -189,8 +189,8 @@ class QueryEngine:
         return sorted(times) or [sel.lo]
 
     def _named_stacks(self, values: dict[int, int], table: StackNames
-                      ) -> list[tuple[tuple[int, ...], int]]:
-        """(names of the stack's frames, value) per stack, names interned in `table`."""
+                      ) -> dict[int, tuple[int, ...]]:
+        """`table`'s stack id -> names of its frames, with the stacks of `values` in it."""
         known = table.stacks
         missing = [s for s in values if s not in known]
         if missing:
@@ -202,14 +202,19 @@ class QueryEngine:
                          for fid, f in frames.items()}
                 for s, fr in sf.items():
                     known[s] = tuple(fname[f] for f in fr)
-        return [(known[s], v) for s, v in values.items() if s in known]
+        return known
 
     # ---------------------------------------------------------------- renders
 
     def _merged_by_name(self, values: dict[int, int], table: StackNames) -> dict[tuple, int]:
+        """Values by the names of the stacks' frames (stacks that name alike merge)."""
+        known = self._named_stacks(values, table)
         out: dict[tuple[int, ...], int] = {}
-        for stack, v in self._named_stacks(values, table):
-            out[stack] = out.get(stack, 0) + v
+        get = out.get
+        for s, v in values.items():
+            k = known.get(s)
+            if k is not None:
+                out[k] = get(k, 0) + v
         return out
 
     def render(self, sel: Selection, max_nodes: int = 0) -> dict:

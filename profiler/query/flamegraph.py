@@ -50,6 +50,10 @@ def levels_sorted(left: dict[tuple[int, ...], int], right: dict[tuple[int, ...],
     drawn last among its siblings, so totals add up and the merge is visible
     (`_heaviest`). Without `other`, the smallest nodes are left out.
     """
+    if max_nodes and other is not None and right is None:
+        keys = sorted(k for k, v in left.items() if v > 0)
+        values = [left[k] for k in keys]
+        return _heaviest(keys, values, values, max_nodes, other, False)
     merged: dict[tuple[int, ...], list[int]] = {k: [v, 0] for k, v in left.items() if v > 0}
     for k, v in (right or {}).items():
         if v > 0:
@@ -60,7 +64,8 @@ def levels_sorted(left: dict[tuple[int, ...], int], right: dict[tuple[int, ...],
                 e[1] = v
     items = sorted(merged.items())
     if max_nodes and other is not None:
-        return _heaviest(items, max_nodes, other, right is not None)
+        return _heaviest([k for k, _ in items], [v[0] for _, v in items],
+                         [v[1] for _, v in items], max_nodes, other, True)
     nodes: list[tuple[int, int, int, int, int, int, int, int]] = []
     # open nodes per depth: [name, xl, sl, xr, sr]; depth 0 is the root
     opened: list[list[int]] = [[0, 0, 0, 0, 0]]
@@ -107,7 +112,7 @@ def levels_sorted(left: dict[tuple[int, ...], int], right: dict[tuple[int, ...],
     return levels, cl, cr
 
 
-def _heaviest(items: list[tuple[tuple[int, ...], list[int]]], max_nodes: int,
+def _heaviest(keys: list[tuple[int, ...]], left: list[int], right: list[int], max_nodes: int,
               other: Callable[[], int], diff: bool) -> tuple[list[list[int]], int, int]:
     """Levels of the `max_nodes` heaviest nodes (an `other` per parent included).
 
@@ -116,11 +121,11 @@ def _heaviest(items: list[tuple[tuple[int, ...], list[int]]], max_nodes: int,
     so only the kept nodes and their children are ever looked at, never the
     whole tree (a host's hour can have hundreds of thousands of nodes). Nodes
     are taken heaviest first (a child never outweighs its parent), until the
-    next one and the `other` it may need would not fit.
+    next one and the `other` it may need would not fit. `keys` are the sorted
+    stacks, `left`/`right` their values (the same list when not a diff).
     """
-    keys = [k for k, _ in items]
-    cum_l = [0, *accumulate(v[0] for _, v in items)]
-    cum_r = [0, *accumulate(v[1] for _, v in items)]
+    cum_l = [0, *accumulate(left)]
+    cum_r = cum_l if right is left else [0, *accumulate(right)]
     max_nodes = max(2, max_nodes)
 
     def children(a: int, b: int, d: int) -> list[tuple[int, int, int]]:
@@ -181,7 +186,7 @@ def _heaviest(items: list[tuple[tuple[int, ...], list[int]]], max_nodes: int,
             continue
         d, a, b, name, kids = kept[idx]
         tl, tr = cum_l[b] - cum_l[a], cum_r[b] - cum_r[a]
-        sl, sr = items[a][1] if b > a and len(keys[a]) == d else (0, 0)
+        sl, sr = (left[a], right[a]) if b > a and len(keys[a]) == d else (0, 0)
         _emit(levels, ends, d, xl, tl, sl, xr, tr, sr, name, diff)
         cxl, cxr = xl + sl, xr + sr
         placed = []
