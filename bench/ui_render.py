@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
@@ -281,48 +282,53 @@ TRACE_MEASURE = """async () => {
 }"""
 
 
-def trace_case() -> bool:
+@contextmanager
+def served_page(work: Path):
+    """`flamecam server` on work/flamecam.db and a 1280x800 headless Chromium page."""
     from playwright.sync_api import sync_playwright
 
     from tests.webui.conftest import start_server, stop_server
 
+    srv = start_server(work, work / "server.log")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield srv, browser.new_page(viewport={"width": 1280, "height": 800})
+            finally:
+                browser.close()
+    finally:
+        stop_server(srv)
+
+
+def trace_case() -> bool:
     work = Path(tempfile.mkdtemp(prefix="flamecam-bench-trace-"))
     t = time.perf_counter()
     write_trace(f"sqlite:///{work}/flamecam.db")
     print(f"ui_render trace: {TRACE_EVENTS} events on {TRACE_THREADS} threads, 41 spans, "
           f"{TRACE_S} s trace (stored in {time.perf_counter() - t:.1f} s), real server on "
           "SQLite, viewport 1280x800, headless Chromium")
-    srv = start_server(work, work / "server.log")
     opened, tracks_ms, flame_ms, api_ms = [], [], [], []
-    result = None
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                for _ in range(3):
-                    page.goto(f"{srv.url}/?trace={TRACE_ID}")
-                    # the page's own clock when it first found the tracks drawn
-                    # (checked every 5 ms), not after a round trip to Playwright
-                    opened.append(page.wait_for_function(
-                        "() => window.flamecam && window.flamecam.views.trace.tracks.tracks.length"
-                        " && performance.now()", polling=5, timeout=60000).json_value())
-                    api_ms.append(page.evaluate("""() => Object.fromEntries(
-                        performance.getEntriesByType('resource')
-                          .filter((e) => /api\\/v1\\/(trace\\/|thread-events)/.test(e.name))
-                          .map((e) => [e.name.includes('thread-events') ? 'events' : 'trace',
-                                       [Math.round(e.startTime), Math.round(e.responseEnd),
-                                        Math.round(e.encodedBodySize / 1000)]]))"""))
-                    tracks_ms.append(page.evaluate(
-                        "() => window.flamecam.views.trace.tracks.lastDrawMs"))
-                    flame_ms.append(page.wait_for_function(
-                        "() => window.flamecam.views.trace.panel.tree && performance.now()",
-                        polling=5, timeout=60000).json_value())
-                result = page.evaluate(TRACE_MEASURE)
-            finally:
-                browser.close()
-    finally:
-        stop_server(srv)
+    with served_page(work) as (srv, page):
+        for _ in range(3):
+            page.goto(f"{srv.url}/?trace={TRACE_ID}")
+            # the page's own clock when it first found the tracks drawn
+            # (checked every 5 ms), not after a round trip to Playwright
+            opened.append(page.wait_for_function(
+                "() => window.flamecam && window.flamecam.views.trace.tracks.tracks.length"
+                " && performance.now()", polling=5, timeout=60000).json_value())
+            api_ms.append(page.evaluate("""() => Object.fromEntries(
+                performance.getEntriesByType('resource')
+                  .filter((e) => /api\\/v1\\/(trace\\/|thread-events)/.test(e.name))
+                  .map((e) => [e.name.includes('thread-events') ? 'events' : 'trace',
+                               [Math.round(e.startTime), Math.round(e.responseEnd),
+                                Math.round(e.encodedBodySize / 1000)]]))"""))
+            tracks_ms.append(page.evaluate(
+                "() => window.flamecam.views.trace.tracks.lastDrawMs"))
+            flame_ms.append(page.wait_for_function(
+                "() => window.flamecam.views.trace.panel.tree && performance.now()",
+                polling=5, timeout=60000).json_value())
+        result = page.evaluate(TRACE_MEASURE)
     for i, (o, d, f, a) in enumerate(zip(opened, tracks_ms, flame_ms, api_ms, strict=True), 1):
         print(f"  run {i}: trace view open (navigation to tracks drawn) {o:.0f} ms "
               f"(tracks draw {d:.1f} ms); flame graph shown at {f:.0f} ms; requests "
@@ -355,39 +361,26 @@ HOST_REQUESTS = """() => performance.getEntriesByType('resource')
 def host_case(db: str) -> bool:
     """The whole-host wall graph of bench/query.py's host in the real page."""
     import shutil as sh
-
-    from playwright.sync_api import sync_playwright
-
-    from tests.webui.conftest import start_server, stop_server
+    import sqlite3
 
     work = Path(tempfile.mkdtemp(prefix="flamecam-bench-host-"))
     sh.copy(db, work / "flamecam.db")
-    import sqlite3
     with sqlite3.connect(work / "flamecam.db") as conn:
         t0 = conn.execute("SELECT min(t_start) FROM blocks").fetchone()[0]
     hour = 3600 * 10**9
     lo = (t0 - t0 % hour) // 10**6
     hi = lo + 3600 * 1000
-    srv = start_server(work, work / "server.log")
     runs = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                for _ in range(6):
-                    page.goto(f"{srv.url}/?query=wall%7B%7D&from={lo}&until={hi}&tab=profile")
-                    page.wait_for_function(HOST_DRAWN, polling=5, timeout=60000)
-                    drawn = page.evaluate(HOST_DRAWN)
-                    graph = page.evaluate("""() => { const g = window.flamecam.views.profile
-                        .panel.graph; return [g.tree.nodeCount, g.tree.names.length,
-                        g.tree.names.includes('other'), g.lastRenderMs]; }""")
-                    runs.append((drawn, page.evaluate(HOST_REQUESTS), graph))
-                    page.screenshot(path=str(work / "host-wall.png"))
-            finally:
-                browser.close()
-    finally:
-        stop_server(srv)
+    with served_page(work) as (srv, page):
+        for _ in range(6):
+            page.goto(f"{srv.url}/?query=wall%7B%7D&from={lo}&until={hi}&tab=profile")
+            page.wait_for_function(HOST_DRAWN, polling=5, timeout=60000)
+            drawn = page.evaluate(HOST_DRAWN)
+            graph = page.evaluate("""() => { const g = window.flamecam.views.profile
+                .panel.graph; return [g.tree.nodeCount, g.tree.names.length,
+                g.tree.names.includes('other'), g.lastRenderMs]; }""")
+            runs.append((drawn, page.evaluate(HOST_REQUESTS), graph))
+            page.screenshot(path=str(work / "host-wall.png"))
     print(f"ui_render host-wall: wall{{}} over 1 h of {db}, real server on SQLite (its default "
           "worker processes: each one's first render is cold, reading the stacks' frames), "
           "viewport 1280x800, headless Chromium")
