@@ -224,11 +224,10 @@ class App {
 
 // The server's vocabulary first (off-CPU reasons for colours and legends); a
 // server that cannot say still gets a working page.
-try {
-  setReasons((await api.meta()).offcpu_reasons);
-} catch (err) {
-  console.warn("api/v1/meta:", err.message);
-}
+// Both asked at once (landingTab asks nothing when the address names a view).
+const [meta, landing] = await Promise.allSettled([api.meta(), landingTab(DEFAULTS.from, DEFAULTS.until)]);
+if (meta.status === "fulfilled") setReasons(meta.value.offcpu_reasons);
+else console.warn("api/v1/meta:", meta.reason.message);
 // With traces stored, a bare address lands on them.
-DEFAULTS.tab = (await landingTab(DEFAULTS.from, DEFAULTS.until)) || DEFAULTS.tab;
+DEFAULTS.tab = (landing.status === "fulfilled" && landing.value) || DEFAULTS.tab;
 window.flamecam = new App();
