@@ -283,13 +283,13 @@ TRACE_MEASURE = """async () => {
 
 
 @contextmanager
-def served_page(work: Path):
+def served_page(work: Path, *server_args: str):
     """`flamecam server` on work/flamecam.db and a 1280x800 headless Chromium page."""
     from playwright.sync_api import sync_playwright
 
     from tests.webui.conftest import start_server, stop_server
 
-    srv = start_server(work, work / "server.log")
+    srv = start_server(work, work / "server.log", *server_args)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -373,7 +373,9 @@ def host_case(db: str) -> bool:
     runs = []
     shot = Path(__file__).resolve().parents[1] / "test-artifacts" / "bench" / "host-wall.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
-    with served_page(work) as (srv, page):
+    # One worker process: each process's first render is cold (it reads the
+    # stacks' frames from the database), and which one answers is luck.
+    with served_page(work, "--workers", "1") as (srv, page):
         for _ in range(6):
             page.goto(f"{srv.url}/?query=wall%7B%7D&from={lo}&until={hi}&tab=profile")
             page.wait_for_function(HOST_DRAWN, polling=5, timeout=60000)
@@ -383,18 +385,17 @@ def host_case(db: str) -> bool:
                 g.tree.names.includes('other'), g.lastRenderMs]; }""")
             runs.append((drawn, page.evaluate(HOST_REQUESTS), graph))
             page.screenshot(path=str(shot))
-    print(f"ui_render host-wall: wall{{}} over 1 h of {db}, real server on SQLite (its default "
-          "worker processes: each one's first render is cold, reading the stacks' frames), "
-          "viewport 1280x800, headless Chromium")
+    print(f"ui_render host-wall: wall{{}} over 1 h of {db}, real server on SQLite (one worker; "
+          "run 1 is its cold first render), viewport 1280x800, headless Chromium")
     for i, (drawn, reqs, (nodes, names, other, draw_ms)) in enumerate(runs, 1):
         req = "; ".join(f"{k} {d} ms ({kb} kB, {a}-{b} ms)" for k, a, b, d, kb in reqs)
         print(f"  run {i}: drawn at {drawn:.0f} ms after navigation (graph draw {draw_ms:.1f} ms, "
               f"{nodes} nodes, {names} names, 'other' {'shown' if other else 'absent'}); {req}")
-    warm = runs[2:]
+    warm = runs[1:]
     renders = sorted(d for _, reqs, _ in warm for k, _, _, d, _ in reqs if k == "render")
     drawn = sorted(r[0] for r in warm)
     ok = renders[-1] < 500 and drawn[-1] < 1000
-    print(f"  goal (runs 3-6, workers warm): render call < 500 ms: median "
+    print(f"  goal (runs 2-6, warm): render call < 500 ms: median "
           f"{statistics.median(renders):.0f} ms, max {renders[-1]} ms; drawn < 1000 ms: median "
           f"{statistics.median(drawn):.0f} ms, max {drawn[-1]:.0f} ms -> "
           f"{'PASS' if ok else 'FAIL'} (screenshot {shot})")
