@@ -61,7 +61,7 @@ export class ProfileView {
     if (this.panes.hidden) return;
     const graph = this.panel.graph;
     fitToWindow(graph.scroller, { gap: 56 });
-    fitToWindow(this.tableBody, { gap: 30 });
+    fitToWindow(this.tableBody, { gap: 56 });
     graph.scrollFromRoot(graph.fromRoot);
   }
 
