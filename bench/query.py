@@ -10,6 +10,12 @@ Prints bytes/sample and the times of a merged flame graph and a diff, both
 through the HTTP API (Flask test client, JSON included) and cold/warm.
 
     .venv/bin/python bench/query.py [--hosts 100] [--db URL]
+
+`--case host-wall` (issue 16): one whole host over an hour instead, every
+process's on-CPU samples and its threads' off-CPU waits (PROCESSES processes
+of their own code, so stacks do not merge across them), and the wall flame
+graph the web UI asks for (`wall{}`, maxNodes 20000 and unbounded): the
+render call's time and its JSON size.
 """
 
 from __future__ import annotations
@@ -138,8 +144,95 @@ def build_fleet(store: Store, hosts: int, t0: int, seconds: int = 3600) -> int:
     return total
 
 
+PROCESSES = 30
+REASONS = ["sleep", "lock", "io", "runqueue", "net"]
+
+
+def build_host(store: Store, t0: int, seconds: int = 3600) -> int:
+    """One host's cpu and offcpu samples: PROCESSES processes of 1,500 stacks each."""
+    rng = random.Random(7)
+    procs = []
+    for p in range(PROCESSES):
+        frames, stacks, cum, _ = service_model(f"proc{p}", rng)
+        # off-CPU stacks end with their reason, one reason per stack
+        reason_frames = [Frame(f"[off-cpu:{r}]", "offcpu") for r in REASONS]
+        off_frames = frames + reason_frames
+        off_stacks = [s + (len(frames) + i % len(REASONS),) for i, s in enumerate(stacks)]
+        pid = 2000 + p * 16
+        procs.append((p, frames, stacks, cum, off_frames, off_stacks, pid,
+                      [pid + i for i in range(8)]))
+    labels = {"service_name": "host", "host": "host-000"}
+    total = 0
+    for w in range(seconds // WINDOW_S):
+        batches = []
+        ts0 = t0 + w * WINDOW_S * 10**9
+        for _p, frames, stacks, cum, off_frames, off_stacks, pid, tids in procs:
+            cols = window_columns(rng, ts0, cum, len(stacks), pid, tids)
+            batches.append(ColumnBatch("cpu", labels, frames, stacks, cols))
+            off = window_columns(rng, ts0, cum, len(off_stacks), pid, tids)
+            off.strings += REASONS
+            off.reason = array("I", [len(off.strings) - len(REASONS) + s % len(REASONS)
+                                     for s in off.stack])
+            off.value = array("q", [PERIOD_NS * 3] * len(off))
+            batches.append(ColumnBatch("offcpu", labels, off_frames, off_stacks, off))
+            total += len(cols) + len(off)
+        store.write("anonymous", batches)
+    return total
+
+
+def host_wall(args) -> None:
+    """The whole-host wall flame graph over an hour, through the HTTP API."""
+    tmp = tempfile.mkdtemp(prefix="flamecam-bench-host-")
+    url = args.db or f"sqlite:///{args.keep or tmp + '/host.db'}"
+    hour = 3600 * 10**9
+    now = time.time_ns()
+    t0 = now - now % hour - 2 * hour
+    try:
+        if not (args.keep and Path(args.keep).exists()):
+            store = Store(url)
+            t = time.perf_counter()
+            n = build_host(store, t0, args.seconds)
+            cfg = m.MaintenanceConfig()
+            while m.compact(store, cfg, now_ns=now + hour, max_groups=10_000):
+                pass
+            store.close()
+            print(f"host: {PROCESSES} processes x {args.seconds} s, {n:,} samples "
+                  f"(cpu + offcpu), written and compacted in {time.perf_counter() - t:.0f} s")
+        store = Store(url)
+        with store.engine.connect() as conn:
+            t0 = conn.exec_driver_sql("SELECT min(t_start) FROM blocks").scalar()
+            t0 -= t0 % hour
+        store.close()
+        app = create_app(ServerConfig(db_url=url, maintenance=False))
+        client = app.test_client()
+        lo, hi = t0 // 10**9, (t0 + args.seconds * 10**9) // 10**9
+        for max_nodes in (20000, 0):
+            path = f"/api/v1/render?query=wall{{}}&from={lo}&until={hi}"
+            if max_nodes:
+                path += f"&maxNodes={max_nodes}"
+            times = []
+            for _ in range(max(2, args.repeat)):
+                t = time.perf_counter()
+                r = client.get(path)
+                times.append(time.perf_counter() - t)
+                assert r.status_code == 200, r.data[:200]
+            answer = r.get_json()
+            fb = answer["flamebearer"]
+            nodes = sum(len(lv) for lv in fb["levels"]) // 4
+            other = sum(1 for lv in fb["levels"] for i in range(3, len(lv), 4)
+                        if fb["names"][lv[i]] == "other")
+            print(f"wall render, maxNodes {max_nodes or 'unbounded'}: cold {times[0] * 1000:.0f}"
+                  f" ms, warm {min(times[1:]) * 1000:.0f} ms; {len(r.data) / 1e6:.2f} MB JSON, "
+                  f"{nodes:,} nodes ({other} 'other'), {len(fb['names']):,} names")
+        print(f"(load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+        shutdown(app)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--case", choices=("fleet", "host-wall"), default="fleet")
     ap.add_argument("--hosts", type=int, default=100)
     ap.add_argument("--seconds", type=int, default=3600)
     ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: temp SQLite)")
@@ -147,6 +240,9 @@ def main() -> None:
                     help="SQLite file to keep the fleet in; reused (queries only) if present")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    if args.case == "host-wall":
+        host_wall(args)
+        return
     tmp = tempfile.mkdtemp(prefix="flamecam-bench-")
     url = args.db or f"sqlite:///{args.keep or tmp + '/fleet.db'}"
     now = time.time_ns()

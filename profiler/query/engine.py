@@ -7,8 +7,9 @@ the stacks and shapes the answers.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 
 from profiler.model import (
@@ -63,9 +64,36 @@ class Selection:
     tid: int | None = None
 
 
+class StackNames:
+    """Frames' display names interned once, and each stack's tuple of them.
+
+    A render then names a stack with one lookup instead of one per frame (a
+    host's hour holds ~100k stacks of ~15 frames). Stored frames and stacks
+    never change, so entries stay true; past the bounds the engine starts a
+    new table (a request keeps the one it began with).
+    """
+
+    MAX_STACKS = 500_000
+    MAX_NAMES = 1_000_000
+
+    def __init__(self) -> None:
+        self.names = fg.Names()
+        self.stacks: dict[int, tuple[int, ...]] = {}
+        self.lock = threading.Lock()
+
+    def full(self) -> bool:
+        return len(self.stacks) > self.MAX_STACKS or len(self.names.names) > self.MAX_NAMES
+
+
 class QueryEngine:
     def __init__(self, store: ProfileStore) -> None:
         self.store = store
+        self._stack_names = StackNames()
+
+    def _names_table(self) -> StackNames:
+        if self._stack_names.full():
+            self._stack_names = StackNames()
+        return self._stack_names
 
     # ----------------------------------------------------------- series/labels
 
@@ -181,49 +209,71 @@ class QueryEngine:
         """Each stack's value per process when the selection spans processes, else None."""
         return split_by_process(values, self.stack_processes(sel), at_least)
 
-    def _named_stacks(self, values: dict[int, int], names: fg.Names,
-                      roots: dict[int, list[tuple[str, int]]] | None = None
-                      ) -> list[tuple[tuple[int, ...], int]]:
-        """Stacks as name indexes, root first; with `roots`, each under its process."""
-        sf = self.store.stack_frames(values)
-        fids = {f for fr in sf.values() for f in fr}
-        frames = self.store.frames(fids)
-        fname = {fid: names(f.folded_name() if f.kind == "kernel" else f.name, f.kind)
-                 for fid, f in frames.items()}
-        out = []
-        for s, v in values.items():
-            if s not in sf:
-                continue
-            stack = tuple(fname[f] for f in sf[s])
-            if roots is None:
-                out.append((stack, v))
-                continue
-            for comm, part in roots.get(s, ()):
-                out.append(((names(comm, PROCESS_KIND), *stack) if comm else stack, part))
-        return out
+    def _named_stacks(self, values: dict[int, int], table: StackNames
+                      ) -> dict[int, tuple[int, ...]]:
+        """`table`'s stack id -> names of its frames, with the stacks of `values` in it."""
+        known = table.stacks
+        missing = [s for s in values if s not in known]
+        if missing:
+            sf = self.store.stack_frames(missing)
+            frames = self.store.frames({f for fr in sf.values() for f in fr})
+            names = table.names
+            with table.lock:  # one index per name, whichever request interns it
+                fname = {fid: names(f.folded_name() if f.kind == "kernel" else f.name, f.kind)
+                         for fid, f in frames.items()}
+                for s, fr in sf.items():
+                    known[s] = tuple(fname[f] for f in fr)
+        return known
 
     # ---------------------------------------------------------------- renders
 
-    def _merged_by_name(self, values: dict[int, int], names: fg.Names,
+    def _merged_by_name(self, values: dict[int, int], table: StackNames,
                         roots: dict[int, list[tuple[str, int]]] | None = None
                         ) -> dict[tuple, int]:
+        """Values by the names of the stacks' frames (stacks that name alike merge);
+        with `roots`, each stack's value split under the processes it came from."""
+        known = self._named_stacks(values, table)
         out: dict[tuple[int, ...], int] = {}
-        for stack, v in self._named_stacks(values, names, roots):
-            out[stack] = out.get(stack, 0) + v
+        get = out.get
+        if roots is None:
+            for s, v in values.items():
+                k = known.get(s)
+                if k is not None:
+                    out[k] = get(k, 0) + v
+            return out
+        procs: dict[str, int] = {}
+        with table.lock:
+            for comm in {c for parts in roots.values() for c, _ in parts if c}:
+                procs[comm] = table.names(comm, PROCESS_KIND)
+        for s in values:
+            k = known.get(s)
+            if k is None:
+                continue
+            for comm, part in roots.get(s, ()):
+                key = (procs[comm], *k) if comm else k
+                out[key] = get(key, 0) + part
         return out
 
     def render(self, sel: Selection, max_nodes: int = 0) -> dict:
-        names = fg.Names()
+        table = self._names_table()
+        names = table.names
         memo: dict = {}
         values = self.stack_values(sel, memo)
-        stacks = self._merged_by_name(values, names, self.process_roots(sel, values))
-        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes)
+        stacks = self._merged_by_name(values, table, self.process_roots(sel, values))
+        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes, self._other(table))
         out = fg.flamebearer_from_levels(levels, total, names, self.units(sel))
         # Pyroscope tooling reads the embedded timeline; it never filters by
         # pid/tid, and per-thread timelines come from /api/v1/timeline.
         if sel.pid is None and sel.tid is None:
             out["timeline"] = self.pyroscope_timeline(sel, memo=memo)
         return out
+
+    @staticmethod
+    def _other(table: StackNames) -> Callable[[], int]:
+        def other() -> int:
+            with table.lock:
+                return table.names.other()
+        return other
 
     def diff(self, left: Selection, right: Selection, max_nodes: int = 0) -> dict:
         lv, rv = self.stack_values(left), self.stack_values(right)
@@ -237,10 +287,11 @@ class QueryEngine:
                     units: str = "nanoseconds",
                     roots: tuple[dict | None, dict | None] = (None, None)) -> dict:
         """The diff flamebearer of two stack id -> value maps (A left, B right)."""
-        names = fg.Names()
-        lstacks = self._merged_by_name(left, names, roots[0])
-        rstacks = self._merged_by_name(right, names, roots[1])
-        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes)
+        table = self._names_table()
+        names = table.names
+        lstacks = self._merged_by_name(left, table, roots[0])
+        rstacks = self._merged_by_name(right, table, roots[1])
+        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes, self._other(table))
         return fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
 
     def top(self, sel: Selection, limit: int = 100) -> list[dict]:

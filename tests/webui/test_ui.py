@@ -212,7 +212,7 @@ def test_timeline_drag_selects_a_time_range(page, server, profiled):
     wait_frame(page, PROFILE, "burn_a")
     # The timeline's data comes apart from the flame graph's: until it has, the
     # chart spans no time and a drag selects nothing real.
-    page.locator("#view-profile .hint", has_text="in total").wait_for()
+    page.locator(".timeline-readout", has_text="in total").wait_for()
     box = page.locator(".timeline canvas").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 30)
     page.mouse.down()

@@ -12,16 +12,18 @@ import { onlyOf } from "./framemenu.js";
 import { LabelsView } from "./labels.js";
 import { LossNotice } from "./losses.js";
 import { ProfileView } from "./profile.js";
-import { QueryBar } from "./query.js";
+import { QueryBar, selectionProblem } from "./query.js";
+import { AutoRefresh } from "./refresh.js";
 import { SandwichView } from "./sandwich.js";
 import { ThreadsView } from "./threads.js";
+import { TIMELINE_TABS, TimelinePanel } from "./timelinepanel.js";
 import { TraceView } from "./traceview.js";
 import { landingTab, TRACE_KEYS, TracesView } from "./traces.js";
 
 const KEYS = [
   "query", "from", "until", "tab", "layout", "search", "fn", "tid",
   "diffMode", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom", "rightUntil",
-  "orgID", "trace", "span", "window", "others", ...TRACE_KEYS,
+  "refresh", "panes", "orgID", "trace", "span", "window", "others", ...TRACE_KEYS,
   "zoom", "focus", "hide", "only", "diffColor", "diffLayout", "groupBy",
 ];
 // Bounds the flame graph the server sends; smaller frames merge into "other".
@@ -38,10 +40,17 @@ class App {
     this.losses = new LossNotice(document.getElementById("losses"));
     this.renderCache = new Map();
     this.focusedFunction = "";
+    // Apply (or Enter) always reloads, even when nothing in the bar changed.
     this.queryBar = new QueryBar(document.getElementById("query-bar"), (patch, error) => {
       if (error) return this.showBanner(error, "error");
       this.hideBanner();
-      this.setState(patch);
+      this.setState(patch, { force: true });
+    });
+    this.timeline = new TimelinePanel(document.getElementById("timeline-host"),
+      (fromMs, untilMs) => this.setState({ from: String(fromMs), until: String(untilMs) }));
+    this.autoRefresh = new AutoRefresh(document.getElementById("refresh-host"), {
+      onRefresh: (auto) => this.refresh(auto),
+      onInterval: (refresh) => this.setState({ refresh }, { push: false, reload: false }),
     });
     this.views = {
       profile: new ProfileView(document.getElementById("view-profile"), this),
@@ -88,7 +97,8 @@ class App {
 
   // patch: keys to change (null/"" removes); push: new history entry;
   // reload: show the current view again.
-  setState(patch, { push = true, reload = true } = {}) {
+  // force: reload the data even when the selection is the same (Apply).
+  setState(patch, { push = true, reload = true, force = false } = {}) {
     const before = this.state;
     const next = { ...before };
     for (const [key, value] of Object.entries(patch)) {
@@ -101,7 +111,21 @@ class App {
     }
     this.state = next;
     this.writeURL(push);
-    if (reload) this.route(DATA_KEYS.some((k) => before[k] !== next[k]));
+    if (!reload) this.autoRefresh.set(next.refresh);
+    if (reload) this.route(force || DATA_KEYS.some((k) => before[k] !== next[k]));
+  }
+
+  // The same selection again, newest data: relative ranges move to now.
+  // auto: from the auto-refresh timer; the query bar (maybe being edited) stays.
+  refresh(auto = false) {
+    if (selectionProblem(this.state)) return;
+    if (!auto) this.hideBanner();
+    this.renderCache.clear();
+    this.losses.show(this.state);
+    if (!auto) this.queryBar.load(this.state);
+    if (TIMELINE_TABS.includes(this.state.tab)) this.timeline.load(this.state);
+    else this.timelineStale = true;
+    this.views[this.state.tab].show(this.state, { refresh: true });
   }
 
   route(dataChanged) {
@@ -114,8 +138,12 @@ class App {
       tab.setAttribute("aria-selected", String(on));
       tab.tabIndex = on ? 0 : -1;
     }
-    for (const name of TABS) document.getElementById(`view-${name}`).hidden = name !== state.tab;
+    this.timeline.setVisible(state.tab);
+    // An unreadable query or range: one message, the bar to fix it in, nothing half-drawn.
+    const problem = TIMELINE_TABS.includes(state.tab) ? selectionProblem(state) : "";
+    for (const name of TABS) document.getElementById(`view-${name}`).hidden = name !== state.tab || Boolean(problem);
     if (dataChanged) {
+      this.timelineStale = true;
       this.renderCache.clear();
       this.selectionShown = false;
     }
@@ -125,7 +153,18 @@ class App {
     if (!this.selectionShown && state.tab !== "trace") {
       this.selectionShown = true;
       this.queryBar.load(state);
-      this.losses.show(state);
+      if (!problem) this.losses.show(state);
+    }
+    this.autoRefresh.set(state.refresh);
+    if (problem) {
+      this.timeline.clear();
+      this.showBanner(problem, "error");
+      return;
+    }
+    if (dataChanged && this.banner.classList.contains("error")) this.hideBanner();
+    if (TIMELINE_TABS.includes(state.tab) && this.timelineStale) {
+      this.timelineStale = false;
+      this.timeline.load(state);
     }
     this.views[state.tab].show(state);
   }
@@ -191,11 +230,10 @@ class App {
 
 // The server's vocabulary first (off-CPU reasons for colours and legends); a
 // server that cannot say still gets a working page.
-try {
-  setReasons((await api.meta()).offcpu_reasons);
-} catch (err) {
-  console.warn("api/v1/meta:", err.message);
-}
+// Both asked at once (landingTab asks nothing when the address names a view).
+const [meta, landing] = await Promise.allSettled([api.meta(), landingTab(DEFAULTS.from, DEFAULTS.until)]);
+if (meta.status === "fulfilled") setReasons(meta.value.offcpu_reasons);
+else console.warn("api/v1/meta:", meta.reason.message);
 // With traces stored, a bare address lands on them.
-DEFAULTS.tab = (await landingTab(DEFAULTS.from, DEFAULTS.until)) || DEFAULTS.tab;
+DEFAULTS.tab = (landing.status === "fulfilled" && landing.value) || DEFAULTS.tab;
 window.flamecam = new App();

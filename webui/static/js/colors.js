@@ -10,6 +10,7 @@ export const KIND_HUES = {
   offcpu: [0, 0, 45],
   process: [190, 30, 70],
   root: [220, 10, 78],
+  other: [45, 12, 84],
 };
 
 export const KIND_LABELS = {
@@ -20,6 +21,7 @@ export const KIND_LABELS = {
   jit: "JIT",
   unknown: "unknown",
   process: "process",
+  other: "other: smaller frames merged",
 };
 
 // Off-CPU reasons. Which reasons exist, and their order, is the server's

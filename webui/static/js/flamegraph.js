@@ -62,7 +62,14 @@ export class FlameGraph {
     this.canvas.addEventListener("mouseleave", () => this.hideTooltip());
     this.canvas.addEventListener("click", (e) => this.onClick(e));
     this.canvas.addEventListener("keydown", (e) => this.onKey(e));
-    this.resizeObserver = new ResizeObserver(() => this.render());
+    this.canvas.addEventListener("focus", () => this.onFocusIn());
+    // How far the view is scrolled from the root's edge: a resize keeps it.
+    this.fromRoot = 0;
+    this.scroller.addEventListener("scroll", () => { this.fromRoot = this.scrolledFromRoot(); });
+    this.resizeObserver = new ResizeObserver(() => {
+      this.render();
+      this.scrollFromRoot(this.fromRoot);
+    });
     this.resizeObserver.observe(this.scroller);
   }
 
@@ -88,8 +95,26 @@ export class FlameGraph {
   // Deep graphs are taller than their box: keep the root (and the zoomed
   // frame) in view, at the bottom of a flame graph or the top of an icicle.
   scrollToRoot() {
+    this.scrollFromRoot(0);
+  }
+
+  scrolledFromRoot() {
     const sc = this.scroller;
-    sc.scrollTop = this.layout === "flame" ? sc.scrollHeight : 0;
+    return this.layout === "flame" ? sc.scrollHeight - sc.clientHeight - sc.scrollTop : sc.scrollTop;
+  }
+
+  scrollFromRoot(px) {
+    const sc = this.scroller;
+    sc.scrollTop = this.layout === "flame" ? sc.scrollHeight - sc.clientHeight - px : px;
+    this.fromRoot = this.scrolledFromRoot();
+  }
+
+  // Tabbing to the graph puts the cursor on a frame at once (the zoomed one,
+  // or the root), ringed and named in the status line.
+  onFocusIn() {
+    if (this.cursor || !this.tree || !this.tree.levels.length || !this.canvas.matches(":focus-visible")) return;
+    const cur = this.zoom.i >= 0 ? { l: this.zoom.l, i: this.zoom.i } : { l: 0, i: firstVisible(this.tree.levels[0], this.zoom.x0) };
+    this.moveCursor(cur);
   }
 
   setLayout(layout) {
@@ -300,9 +325,15 @@ export class FlameGraph {
       const left = Math.max(0, (level.x[i] - x0) * k);
       const right = Math.min(width, (level.x[i] + level.total[i] - x0) * k);
       if (right > left) {
-        ctx.strokeStyle = "#1a5fb4";
-        ctx.lineWidth = 2;
-        ctx.strokeRect(left + 1, this.rowY(l) + 1, Math.max(2, right - left - 2), ROW - 3);
+        // a focus ring seen on any frame colour: dark blue, white inside
+        const y = this.rowY(l);
+        const w = Math.max(4, right - left);
+        ctx.lineWidth = 3;
+        ctx.strokeStyle = "#0b3d91";
+        ctx.strokeRect(left + 1.5, y + 1.5, w - 3, ROW - 4);
+        ctx.lineWidth = 1;
+        ctx.strokeStyle = "#ffffff";
+        ctx.strokeRect(left + 3.5, y + 3.5, Math.max(1, w - 7), ROW - 8);
       }
     }
     this.lastRenderMs = performance.now() - t0;
@@ -394,6 +425,7 @@ export class FlameGraph {
     const sc = this.scroller;
     if (y < sc.scrollTop) sc.scrollTop = y;
     else if (y + ROW > sc.scrollTop + sc.clientHeight) sc.scrollTop = y + ROW - sc.clientHeight;
+    this.status.scrollIntoView({ block: "nearest" });
   }
 
   onKey(event) {

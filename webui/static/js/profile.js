@@ -1,14 +1,15 @@
-// The main view: timeline, flame graph of the selection, top functions.
+// The main view: the selection's flame graph and its top functions, side by
+// side or one of them (the timeline above is the page's, timelinepanel.js).
 
-import { api } from "./api.js";
-import { el } from "./format.js";
+import { fitToWindow } from "./fit.js";
 import { FlamePanel } from "./flamepanel.js";
 import { ExportMenu } from "./export.js";
+import { el } from "./format.js";
 import { appChips, appFrameMenu } from "./framemenu.js";
-import { parseQuery, resolveTime, typeTitle } from "./query.js";
+import { PaneSwitch, panesOf } from "./panes.js";
+import { parseQuery, typeTitle } from "./query.js";
 import { errorBox, loading, noData } from "./states.js";
 import { TopTable } from "./table.js";
-import { Timeline } from "./timeline.js";
 import { decodeFlamebearer, functionTotals } from "./tree.js";
 import { filterTree, hiddenOf, zoomPathOf } from "./treefilter.js";
 
@@ -22,19 +23,22 @@ export class ProfileView {
   constructor(section, app) {
     this.app = app;
     this.seq = 0;
-    this.timelineBox = el("div", { className: "panel", "aria-label": "Timeline" }, [el("h2", { text: "Timeline" })]);
     this.flameTitle = el("h2", { text: "Flame graph" });
-    this.flameBox = el("div", { className: "panel" }, [this.flameTitle]);
-    this.flameBody = el("div");
     this.flameState = el("div");
     this.chips = el("div", { className: "filter-chips", "aria-label": "View changes in effect", hidden: true });
-    this.flameBox.append(this.chips, this.flameState, this.flameBody);
-    this.tableBox = el("div", { className: "panel" }, [el("h2", { text: "Top functions" })]);
-    this.tableBody = el("div");
-    this.tableBox.append(this.tableBody);
-    section.append(this.timelineBox, this.flameBox, this.tableBox);
+    this.panes = el("div", { className: "panes" });
+    this.paneSwitch = new PaneSwitch(this.panes, (panes) => {
+      this.setPanes(panes);
+      app.setState({ panes }, { push: false, reload: false });
+    });
+    this.flameBody = el("div");
+    this.flameBox = el("div", { className: "panel flame-pane" }, [this.flameBody]);
+    this.tableBody = el("div", { className: "table-pane-body" });
+    this.tableBox = el("div", { className: "panel table-pane" }, [el("h2", { text: "Top functions" }), this.tableBody]);
+    this.panes.append(this.tableBox, this.flameBox);
+    const head = el("div", { className: "panel-head profile-head" }, [this.flameTitle, el("span", { className: "spacer" }), this.paneSwitch.root]);
+    section.append(head, this.chips, this.flameState, this.panes);
 
-    this.timeline = new Timeline(this.timelineBox, (fromMs, untilMs) => app.setState({ from: String(fromMs), until: String(untilMs) }));
     this.panel = new FlamePanel(this.flameBody, {
       label: "Flame graph of the selection",
       onLayout: (layout) => app.setState({ layout }, { push: false, reload: false }),
@@ -58,7 +62,24 @@ export class ProfileView {
     });
   }
 
-  async show(state) {
+  // Table, both or flame graph; the shown boxes then end at the window's bottom.
+  setPanes(panes) {
+    this.paneSwitch.set(panes);
+    this.fit();
+    this.panel.graph.render();
+  }
+
+  fit() {
+    if (this.panes.hidden) return;
+    const graph = this.panel.graph;
+    fitToWindow(graph.scroller, { gap: 56 });
+    fitToWindow(this.tableBody, { gap: 56 });
+    graph.scrollFromRoot(graph.fromRoot);
+  }
+
+  // refresh: the same selection again (auto-refresh): what is shown stays
+  // until the new answer replaces it, zoomed where it was.
+  async show(state, { refresh = false } = {}) {
     const seq = ++this.seq;
     const { query, from, until } = state;
     let type = "cpu";
@@ -66,22 +87,19 @@ export class ProfileView {
       type = parseQuery(query).type;
     } catch (err) {
       this.flameState.replaceChildren(errorBox(err, "The query is not valid"));
+      this.panes.hidden = true;
       return;
     }
     this.flameTitle.textContent = TITLES[type] || typeTitle(type);
     this.panel.setLayout(state.layout || "flame");
+    this.paneSwitch.set(panesOf(state));
     if (this.panel.searchInput.value !== (state.search || "")) this.panel.searchInput.value = state.search || "";
-    this.flameState.replaceChildren(loading("Loading the flame graph"));
-    this.flameBody.hidden = true;
-    this.tableBox.hidden = false;
-
-    const now = Date.now();
-    const fromMs = resolveTime(from, now);
-    const untilMs = resolveTime(until, now);
-    api
-      .timeline(query, from, until)
-      .then((tl) => seq === this.seq && this.timeline.setData(tl, fromMs, untilMs))
-      .catch(() => seq === this.seq && this.timeline.setData({ points: [] }, fromMs, untilMs));
+    const graph = this.panel.graph;
+    const keep = refresh && !this.panes.hidden && graph.tree;
+    if (!keep) {
+      this.flameState.replaceChildren(loading("Loading the flame graph"));
+      this.panes.hidden = true;
+    }
 
     let answer;
     try {
@@ -89,7 +107,7 @@ export class ProfileView {
     } catch (err) {
       if (seq !== this.seq) return;
       this.flameState.replaceChildren(errorBox(err, "Could not load the flame graph"));
-      this.tableBox.hidden = true;
+      this.panes.hidden = true;
       return;
     }
     if (seq !== this.seq) return;
@@ -97,23 +115,25 @@ export class ProfileView {
     if (!tree.numTicks || !tree.levels.length) {
       appChips(this.chips, state, this.app);
       this.flameState.replaceChildren(noData());
-      this.tableBox.hidden = true;
+      this.panes.hidden = true;
       return;
     }
     this.flameState.replaceChildren();
-    this.flameBody.hidden = false;
+    this.panes.hidden = false;
     const whole = tree.numTicks;
     tree = filterTree(tree, { focus: state.focus || "", hide: hiddenOf(state) });
     appChips(this.chips, state, this.app, state.focus ? tree.numTicks / whole : undefined);
+    // The zoom comes back from the URL (a refresh keeps it: the URL follows it).
     this.restoring = true;
     this.panel.setData(tree);
     const path = zoomPathOf(state);
-    if (path.length) this.panel.graph.zoomToPath(path);
+    if (path.length) graph.zoomToPath(path);
     this.restoring = false;
     // The table comes from the same tree as the graph, so both always agree
     // (recursion counted once per stack, kernel names with their _[k]).
     this.table.search = (state.search || "").toLowerCase();
     const rows = functionTotals(tree).filter((r) => r.kind !== "root");
     this.table.setData(rows, tree.numTicks, tree.units);
+    this.fit();
   }
 }

@@ -88,14 +88,14 @@ export function labelValue(query, name) {
 
 // ---- time ----------------------------------------------------------------------
 
-const RELATIVE_RE = /^now(?:-(\d+)(s|m|h|d|w))?$/;
+const RELATIVE_RE = /^now(?:([-+])(\d+)(s|m|h|d|w))?$/;
 const UNIT_MS = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3 };
 
 // Milliseconds for `now`, `now-1h`, or Unix seconds, ms or ns.
 export function resolveTime(text, nowMs = Date.now()) {
   const s = String(text || "").trim();
   const rel = RELATIVE_RE.exec(s);
-  if (rel) return rel[1] ? nowMs - Number(rel[1]) * UNIT_MS[rel[2]] : nowMs;
+  if (rel) return rel[1] ? nowMs + (rel[1] === "-" ? -1 : 1) * Number(rel[2]) * UNIT_MS[rel[3]] : nowMs;
   if (/^\d+$/.test(s)) {
     const n = Number(s);
     if (n < 1e11) return n * 1000;
@@ -114,6 +114,23 @@ export function normalizeTimeInput(text) {
   if (!m) return null;
   const d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] || 0), Number(m[5] || 0), Number(m[6] || 0));
   return isNaN(d.getTime()) ? null : String(d.getTime());
+}
+
+const QUERY_HELP = 'Write it like cpu{service_name="api"}.';
+const TIME_HELP = "The time range is not valid: use now, now-1h, Unix time, or a local date like 2026-01-31 14:00.";
+
+// Why a selection (query, from, until) cannot be shown, in one sentence; "" when it can.
+export function selectionProblem({ query, from, until }) {
+  try {
+    parseQuery(query);
+  } catch (err) {
+    return `The query is not valid: ${err.message} ${QUERY_HELP}`;
+  }
+  const fromMs = resolveTime(from);
+  const untilMs = resolveTime(until);
+  if (!Number.isFinite(fromMs) || !Number.isFinite(untilMs)) return TIME_HELP;
+  if (untilMs <= fromMs) return "The time range is empty: Until must be after From.";
+  return "";
 }
 
 export function displayTime(text) {
@@ -151,29 +168,36 @@ export class QueryBar {
   async load(state) {
     this.state = state;
     this.draw();
+    // An unreadable range still offers the selectors (over the last hour) to fix it with.
+    const [from, until] = this.lookupRange(state);
     try {
       const [{ names }, { types }] = await Promise.all([
-        api.labels(state.from, state.until),
-        api.profileTypes(state.from, state.until).catch(() => ({ types: [] })),
+        api.labels(from, until),
+        api.profileTypes(from, until).catch(() => ({ types: [] })),
       ]);
       this.labelNames = (names || []).filter((n) => !n.startsWith("__"));
       this.types = (types || []).map((t) => t.id).filter((id) => !PROFILE_TYPES.some(([v]) => v === id));
     } catch {
-      this.labelNames = [];
+      /* the selectors of the last answer stay */
     }
     if (this.state !== state) return;
     await this.loadValues(state);
     if (this.state === state) this.draw();
   }
 
+  lookupRange(state) {
+    return selectionProblem({ ...state, query: "cpu" }) ? ["now-1h", "now"] : [state.from, state.until];
+  }
+
   async loadValues(state) {
     const names = this.selectNames();
+    const [from, until] = this.lookupRange(state);
     await Promise.all(
       names.map(async (name) => {
-        const key = `${name}|${state.from}|${state.until}`;
+        const key = `${name}|${from}|${until}`;
         if (this.valuesCache.has(key)) return;
         try {
-          const { values } = await api.labelValues(name, state.from, state.until, "");
+          const { values } = await api.labelValues(name, from, until, "");
           this.valuesCache.set(key, values || []);
         } catch {
           /* the select offers "(all)" only; the next load asks again */
@@ -189,7 +213,8 @@ export class QueryBar {
   }
 
   values(name) {
-    return this.valuesCache.get(`${name}|${this.state.from}|${this.state.until}`) || [];
+    const [from, until] = this.lookupRange(this.state);
+    return this.valuesCache.get(`${name}|${from}|${until}`) || [];
   }
 
   draw() {
@@ -264,13 +289,13 @@ export class QueryBar {
     try {
       parseQuery(query);
     } catch (err) {
-      this.onChange(null, `The query is not valid: ${err.message} Write it like cpu{service_name="api"}.`);
+      this.onChange(null, `The query is not valid: ${err.message} ${QUERY_HELP}`);
       return;
     }
     const from = normalizeTimeInput(this.fromInput.value);
     const until = normalizeTimeInput(this.untilInput.value);
     if (from === null || until === null) {
-      this.onChange(null, "The time range is not valid: use now, now-1h, Unix time, or a local date like 2026-01-31 14:00.");
+      this.onChange(null, TIME_HELP);
       return;
     }
     this.change({ query, from, until });

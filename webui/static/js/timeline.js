@@ -1,9 +1,19 @@
-// Totals over time as bars; dragging across them selects a time range.
+// Totals over time as bars under a y-axis in the profile's unit (per step);
+// hovering a bar says its time and value; dragging across selects a range.
 
-import { el, fmtClock, fmtValue } from "./format.js";
+import { el, fmtClock, fmtDuration, fmtValue, placeTooltip } from "./format.js";
 
 const HEIGHT = 90;
 const AXIS = 16;
+const Y_AXIS = 64;
+
+// 1, 2 or 5 times a power of ten at or above `v` (round axis ticks).
+function niceCeil(v) {
+  if (!(v > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
 
 export class Timeline {
   constructor(host, onSelect) {
@@ -12,32 +22,51 @@ export class Timeline {
     this.fromMs = 0;
     this.untilMs = 1;
     this.stepMs = 10000;
+    this.ready = false;
     this.drag = null;
     this.canvas = el("canvas", {
       role: "img",
       "aria-label": "Timeline of the selection. Drag across it to choose a time range.",
-      title: "Drag to select a time range",
     });
     this.readout = el("div", { className: "hint timeline-readout", "aria-live": "polite" });
+    this.tooltip = el("div", { className: "tooltip timeline-tip", role: "tooltip", hidden: true });
     this.root = el("div", { className: "timeline" }, [this.canvas]);
     host.append(this.root, this.readout);
+    document.body.append(this.tooltip);
     this.canvas.addEventListener("mousedown", (e) => this.start(e));
     window.addEventListener("mousemove", (e) => this.moveDrag(e));
     window.addEventListener("mouseup", (e) => this.end(e));
     this.canvas.addEventListener("mousemove", (e) => this.hover(e));
+    this.canvas.addEventListener("mouseleave", () => { this.tooltip.hidden = true; });
     new ResizeObserver(() => this.draw()).observe(this.root);
   }
 
+  // While the data loads, the chart is blank: no axis for a range not known yet.
+  loading() {
+    this.ready = false;
+    this.readout.textContent = "Loading the timeline…";
+    this.draw();
+  }
+
+  failed(err) {
+    this.ready = false;
+    this.points = [];
+    this.readout.textContent = `No timeline: ${err && err.message ? err.message : err}`;
+    this.draw();
+  }
+
   setData({ points, step_ms: stepMs, units }, fromMs, untilMs) {
+    if (!Number.isFinite(fromMs) || !Number.isFinite(untilMs)) return this.failed(new Error("the time range cannot be read"));
     this.points = points || [];
     this.units = units || "nanoseconds";
     this.stepMs = stepMs || 10000;
     this.fromMs = fromMs;
     this.untilMs = Math.max(untilMs, fromMs + 1);
+    this.ready = true;
     const total = this.points.reduce((s, p) => s + p[1], 0);
     const range = `${fmtClock(fromMs, true)} – ${fmtClock(untilMs, true)}`;
     this.readout.textContent = total
-      ? `${range} · ${fmtValue(total, this.units)} in total · drag on the chart to zoom in time`
+      ? `${range} · ${fmtValue(total, this.units)} in total · bars per ${fmtDuration(this.stepMs * 1e6)} · drag on the chart to zoom in time`
       : `${range} · no samples in this range`;
     this.draw();
   }
@@ -50,54 +79,76 @@ export class Timeline {
     return this.fromMs + (px / width) * (this.untilMs - this.fromMs);
   }
 
+  plotWidth() {
+    return Math.max(1, this.root.clientWidth - Y_AXIS);
+  }
+
   draw() {
-    const width = this.root.clientWidth;
-    if (!width) return;
+    const full = this.root.clientWidth;
+    if (!full) return;
     const dpr = window.devicePixelRatio || 1;
     const c = this.canvas;
-    c.width = Math.round(width * dpr);
+    c.width = Math.round(full * dpr);
     c.height = Math.round(HEIGHT * dpr);
     const ctx = c.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, HEIGHT);
+    ctx.clearRect(0, 0, full, HEIGHT);
+    if (!this.ready) return;
+    const width = this.plotWidth();
     const plotH = HEIGHT - AXIS;
     ctx.fillStyle = "#f3f4f6";
-    ctx.fillRect(0, 0, width, plotH);
-    const max = this.points.reduce((m, p) => Math.max(m, p[1]), 0) || 1;
+    ctx.fillRect(Y_AXIS, 0, width, plotH);
+    const top = niceCeil(this.points.reduce((m, p) => Math.max(m, p[1]), 0));
     const barW = Math.max(1, (this.stepMs / (this.untilMs - this.fromMs)) * width - 1);
+    ctx.font = "11px system-ui, sans-serif";
+    // y-axis: 0, half and the top, in the profile's unit per bar
+    ctx.textBaseline = "middle";
+    for (const f of [0, 0.5, 1]) {
+      const y = Math.round(plotH - f * (plotH - 6)) - 0.5;
+      ctx.strokeStyle = f ? "#dde1e6" : "#9aa0aa";
+      ctx.beginPath();
+      ctx.moveTo(Y_AXIS - 4, y);
+      ctx.lineTo(Y_AXIS + width, y);
+      ctx.stroke();
+      const label = f ? fmtValue(top * f, this.units) : "0";
+      ctx.fillStyle = "#5c6370";
+      ctx.fillText(label, Math.max(0, Y_AXIS - 6 - ctx.measureText(label).width), Math.max(6, y));
+    }
     ctx.fillStyle = "#e0651f";
     for (const [ts, value] of this.points) {
-      const x = this.xOf(ts, width);
-      const h = (value / max) * (plotH - 4);
+      const x = Y_AXIS + this.xOf(ts, width);
+      const h = (value / top) * (plotH - 6);
       ctx.fillRect(x, plotH - h, barW, h);
     }
     ctx.fillStyle = "#5c6370";
-    ctx.font = "11px system-ui, sans-serif";
     ctx.textBaseline = "top";
     const ticks = Math.max(2, Math.floor(width / 140));
     for (let t = 0; t <= ticks; t++) {
       const ms = this.fromMs + ((this.untilMs - this.fromMs) * t) / ticks;
       const label = fmtClock(ms);
-      const x = Math.min(width - ctx.measureText(label).width - 2, Math.max(0, this.xOf(ms, width) - 20));
+      const x = Y_AXIS + Math.min(width - ctx.measureText(label).width - 2, Math.max(0, this.xOf(ms, width) - 20));
       ctx.fillText(label, x, plotH + 3);
     }
     if (this.drag) {
       const a = Math.min(this.drag.a, this.drag.b);
       const b = Math.max(this.drag.a, this.drag.b);
       ctx.fillStyle = "rgba(26, 95, 180, 0.25)";
-      ctx.fillRect(a, 0, b - a, plotH);
+      ctx.fillRect(Y_AXIS + a, 0, b - a, plotH);
       ctx.strokeStyle = "#1a5fb4";
-      ctx.strokeRect(a + 0.5, 0.5, b - a - 1, plotH - 1);
+      ctx.strokeRect(Y_AXIS + a + 0.5, 0.5, b - a - 1, plotH - 1);
     }
   }
 
+  // x within the plot (right of the y-axis), clamped to it
   localX(event) {
     const rect = this.canvas.getBoundingClientRect();
-    return Math.min(rect.width, Math.max(0, event.clientX - rect.left));
+    return Math.min(rect.width - Y_AXIS, Math.max(0, event.clientX - rect.left - Y_AXIS));
   }
 
   start(event) {
+    if (!this.ready) return;
     event.preventDefault();
+    this.tooltip.hidden = true;
     const x = this.localX(event);
     this.drag = { a: x, b: x };
     this.draw();
@@ -112,7 +163,7 @@ export class Timeline {
   end(event) {
     if (!this.drag) return;
     this.drag.b = this.localX(event);
-    const width = this.canvas.getBoundingClientRect().width;
+    const width = this.plotWidth();
     const a = Math.min(this.drag.a, this.drag.b);
     const b = Math.max(this.drag.a, this.drag.b);
     this.drag = null;
@@ -121,11 +172,20 @@ export class Timeline {
     this.onSelect(Math.floor(this.msOf(a, width)), Math.ceil(this.msOf(b, width)));
   }
 
+  // The bar under the pointer: its time span and value.
   hover(event) {
-    if (this.drag) return;
-    const width = this.canvas.getBoundingClientRect().width;
-    const ms = this.msOf(this.localX(event), width);
+    if (this.drag || !this.ready) return;
+    const ms = this.msOf(this.localX(event), this.plotWidth());
     const point = this.points.find((p) => ms >= p[0] && ms < p[0] + this.stepMs);
-    this.canvas.title = point ? `${fmtClock(point[0], true)}: ${fmtValue(point[1], this.units)}` : "Drag to select a time range";
+    if (!point) {
+      this.tooltip.hidden = true;
+      return;
+    }
+    this.tooltip.replaceChildren(
+      el("div", { className: "tt-name", text: `${fmtClock(point[0], true)} – ${fmtClock(point[0] + this.stepMs)}` }),
+      el("div", { className: "tt-row", text: point[1] ? fmtValue(point[1], this.units) : "no samples" }),
+      el("div", { className: "tt-row", text: "Drag to select a time range" }),
+    );
+    placeTooltip(this.tooltip, event);
   }
 }
