@@ -333,7 +333,7 @@ def shoot(page, name: str) -> None:
 def longest_interval(page, tracks: str, tid: int, reason: str) -> dict | None:
     """The longest off-CPU interval of `reason` on thread `tid` in the thread
     tracks at JS expression `tracks`: its length (ms) and the client
-    coordinates of its middle."""
+    coordinates of its middle, with the page scrolled to show it."""
     return page.evaluate(f"""([tid, reason]) => {{
         const tr = {tracks};
         const ti = tr.tracks.findIndex((t) => t.thread.tid === tid);
@@ -347,6 +347,9 @@ def longest_interval(page, tracks: str, tid: int, reason: str) -> dict | None:
         }}
         if (best < 0) return null;
         const g = tr.geometry();
+        // Scrolled into view first, as a user scrolls to a track to point at it.
+        const rowTop = () => tr.canvas.getBoundingClientRect().top + tr.trackY(ti) + tr.rowY(1);
+        if (rowTop() < 0 || rowTop() + 12 > window.innerHeight) window.scrollBy(0, rowTop() - window.innerHeight / 2);
         const r = tr.canvas.getBoundingClientRect();
         const mid = Math.max(tr.lo, Math.min(tr.hi, (row.start[best] + row.end[best]) / 2));
         return {{ ms: row.end[best] - row.start[best],

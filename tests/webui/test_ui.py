@@ -30,8 +30,22 @@ def demo(kind: str = "cpu") -> str:
 
 
 def frame_rect(page, graph: str, name: str):
-    """Client rectangle of the widest drawn frame `name` in one of the page's graphs."""
-    return page.evaluate(f"(n) => window.flamecam.{graph}.frameRect(n)", name)
+    """Client rectangle of the widest drawn frame `name` in one of the page's graphs,
+    scrolled into view first (inside the graph's own box, then the page), as a
+    user scrolls to a frame before pointing at it: the graph box ends at the
+    window's bottom, so a deep frame can be above its top."""
+    return page.evaluate(f"""(n) => {{
+        const g = window.flamecam.{graph};
+        let r = g.frameRect(n);
+        if (r === null) return null;
+        const box = g.scroller.getBoundingClientRect();
+        if (r.y < box.top || r.y + r.h > box.bottom) {{
+            g.scroller.scrollTop += r.y - box.top - box.height / 2;
+            r = g.frameRect(n);
+        }}
+        if (r.y < 0 || r.y + r.h > window.innerHeight) window.scrollBy(0, r.y - window.innerHeight / 2);
+        return g.frameRect(n);
+    }}""", name)
 
 
 def pixel(page, graph: str, x: float, y: float) -> tuple[int, int, int]:
