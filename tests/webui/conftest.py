@@ -349,7 +349,8 @@ def longest_interval(page, tracks: str, tid: int, reason: str) -> dict | None:
         const g = tr.geometry();
         // Scrolled into view first, as a user scrolls to a track to point at it.
         const rowTop = () => tr.canvas.getBoundingClientRect().top + tr.trackY(ti) + tr.rowY(1);
-        if (rowTop() < 0 || rowTop() + 12 > window.innerHeight) window.scrollBy(0, rowTop() - window.innerHeight / 2);
+        const out = rowTop() < 0 || rowTop() + 12 > window.innerHeight;
+        if (out) window.scrollBy(0, rowTop() - window.innerHeight / 2);
         const r = tr.canvas.getBoundingClientRect();
         const mid = Math.max(tr.lo, Math.min(tr.hi, (row.start[best] + row.end[best]) / 2));
         return {{ ms: row.end[best] - row.start[best],

@@ -43,7 +43,8 @@ def frame_rect(page, graph: str, name: str):
             g.scroller.scrollTop += r.y - box.top - box.height / 2;
             r = g.frameRect(n);
         }}
-        if (r.y < 0 || r.y + r.h > window.innerHeight) window.scrollBy(0, r.y - window.innerHeight / 2);
+        const out = r.y < 0 || r.y + r.h > window.innerHeight;
+        if (out) window.scrollBy(0, r.y - window.innerHeight / 2);
         return g.frameRect(n);
     }}""", name)
 
