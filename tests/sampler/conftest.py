@@ -25,7 +25,10 @@ def threads_exe(tmp_path_factory) -> Path:
     return compile_c("threads.c", tmp_path_factory.mktemp("bin"))
 
 
-@pytest.fixture(scope="session")
+# The busy workloads live as long as the sampler tests (package scope), not
+# the session: session-scoped, their three busy threads kept both CPUs loaded
+# through every later test of the run (server, symbolizer, traces, web UI).
+@pytest.fixture(scope="package")
 def threads_workload(threads_exe):
     # Two spinners + the burner: three busy threads on this 2-CPU machine, so
     # run-queue delay is certain (more busy threads than CPUs).
@@ -35,7 +38,7 @@ def threads_workload(threads_exe):
     w.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bystander(threads_exe):
     """Another busy process that `-p` must keep out."""
     w = Workload(threads_exe, "0")

@@ -285,10 +285,12 @@ def profiled(server: Server, tmp_path_factory) -> Profiled:
         query = urllib.parse.urlencode({"name": name, "format": "folded"})
         http_post(f"{server.url}/ingest?{query}", folded.encode(), "text/plain")
         _wait_for_data(server)
-        yield result
     finally:
+        # Recorded and stored: the busy workloads stop here, so that they do not
+        # load the machine under every later test of the session.
         for w in workloads:
             w.stop()
+    yield result
 
 
 @pytest.fixture
