@@ -4,8 +4,10 @@
 
 const fitted = new Set();
 
-// Sizes `box` (max-height) to reach `gap` px above the window's bottom.
-export function fitToWindow(box, { min = 220, gap = 44 } = {}) {
+// Sizes `box` (max-height) to reach `gap` px above the window's bottom. The
+// floor is low (120 px, about six frames) so that the root stays on screen in
+// a short window too, even when the legend above wraps to a second line.
+export function fitToWindow(box, { min = 120, gap = 44 } = {}) {
   fitted.add(box);
   if (!box.isConnected || !box.offsetParent) return;
   const top = box.getBoundingClientRect().top + window.scrollY;
