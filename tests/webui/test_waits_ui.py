@@ -38,7 +38,8 @@ def test_hovering_a_lock_wait_names_the_waker_and_draws_the_arrow(page, server, 
     holder_tid, waiter_tid = profiled.threads["holder"], profiled.threads["waiter"]
     open_page(page, server, query=demo("wall"), tab="threads", tid=f"{holder_tid},{waiter_tid}")
     lane = "window.flamecam.views.threads.lane"
-    page.wait_for_function(f"() => {lane} && {lane}.tracks.length === 2")
+    # window.flamecam exists once the page's modules ran; until then, wait.
+    page.wait_for_function(f"() => window.flamecam && {lane} && {lane}.tracks.length === 2")
     names = page.evaluate(f"() => {lane}.tracks.map((t) => t.thread.thread_name)")
     assert names == ["holder", "waiter"]
     # Zoom to a few waits so one is wide enough to hover and its arrow stands alone.
