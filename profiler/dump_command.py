@@ -312,8 +312,8 @@ def _copy_stack(mem: ProcessMemory, maps: list, sp: int) -> bytes:
         if m.start <= sp < m.end:
             end = min(end, m.end)
             break
-    size = end - sp
-    while size >= 4096:
+    size = end - sp  # may be under a page: a main thread's sp near its stack's top
+    while size > 0:
         try:
             return mem.read(sp, size)
         except MemoryReadError:

@@ -327,6 +327,17 @@ def page(browser, server):
     assert not problems, problems
 
 
+def open_app(page, url: str) -> None:
+    """Go to `url` and wait until the page's app has started.
+
+    app.js awaits the server's vocabulary at its top level before it builds the
+    app, and the browser's load event does not wait for a module's top-level
+    await: when page.goto returns, window.flamecam may not exist yet.
+    """
+    page.goto(url)
+    page.wait_for_function("() => window.flamecam !== undefined")
+
+
 def shoot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

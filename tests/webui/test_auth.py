@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.webui.conftest import start_server, stop_server
+from tests.webui.conftest import open_app, start_server, stop_server
 from tests.webui.test_ui import PROFILE, wait_frame
 
 pytestmark = pytest.mark.browser
@@ -45,7 +45,7 @@ def test_token_in_fragment_is_used_and_removed(browser, auth_server):
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     try:
-        page.goto(page_url(auth_server, f"token={TOKEN}"))
+        open_app(page, page_url(auth_server, f"token={TOKEN}"))
         assert wait_frame(page, PROFILE, "handle_login")["w"] > 0
         assert TOKEN not in page.url
         assert dialogs == []
@@ -64,7 +64,7 @@ def test_prompt_asks_for_the_token_once(browser, auth_server):
 
     page.on("dialog", answer)
     try:
-        page.goto(page_url(auth_server))
+        open_app(page, page_url(auth_server))
         assert wait_frame(page, PROFILE, "handle_login")["w"] > 0
         assert len(asked) == 1 and "token" in asked[0]
         page.reload()  # kept for the tab: no second prompt

@@ -12,7 +12,7 @@ import pytest
 
 from profiler.agent.batch import encode_batch
 from profiler.model import Frame, Sample
-from tests.webui.conftest import http_post, shoot
+from tests.webui.conftest import http_post, open_app, shoot
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +28,7 @@ def test_losses_notice_names_count_host_and_reason(page, server):
     assert http_post(server.url + "/api/v1/agent/push", data,
                      "application/x-flamecam-batch", "zstd") == 200
     params = {"query": 'cpu{service_name="lossy"}', "from": "now-4h", "until": "now-2h"}
-    page.goto(f"{server.url}/?{urllib.parse.urlencode(params)}")
+    open_app(page, f"{server.url}/?{urllib.parse.urlencode(params)}")
     notice = page.locator("#losses")
     notice.wait_for(state="visible")
     lines = notice.locator("li").all_inner_texts()
@@ -41,6 +41,6 @@ def test_losses_notice_names_count_host_and_reason(page, server):
     shoot(page, "20-losses-notice")
     # Another range of the same view has no losses: no notice.
     params["from"], params["until"] = "now-30m", "now"
-    page.goto(f"{server.url}/?{urllib.parse.urlencode(params)}")
+    open_app(page, f"{server.url}/?{urllib.parse.urlencode(params)}")
     page.locator(".panel h2").first.wait_for()
     page.wait_for_function("() => document.getElementById('losses').hidden")

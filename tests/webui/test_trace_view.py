@@ -19,7 +19,7 @@ import urllib.parse
 
 import pytest
 
-from tests.webui.conftest import ROOT, http_post, longest_interval
+from tests.webui.conftest import ROOT, http_post, longest_interval, open_app
 from tests.webui.test_ui import wait_frame
 
 pytestmark = [pytest.mark.browser, pytest.mark.bpf]
@@ -48,7 +48,7 @@ def frame_named(page, fn: str) -> str:
 
 
 def open_trace(page, url: str, trace_id: str, **params: str) -> None:
-    page.goto(f"{url}/?{urllib.parse.urlencode({'trace': trace_id, **params})}")
+    open_app(page, f"{url}/?{urllib.parse.urlencode({'trace': trace_id, **params})}")
     page.wait_for_function(f"() => window.flamecam && {TRACKS}.tracks.length > 0",
                            timeout=20000)
 
@@ -141,7 +141,7 @@ def test_span_breakdown_opens_the_span_flame_graph_and_zoom_stays_in_the_url(pag
 
 
 def test_trace_empty_states_say_what_to_do(page, traced):
-    page.goto(f"{traced.url}/?trace={'ab' * 16}")
+    open_app(page, f"{traced.url}/?trace={'ab' * 16}")
     page.locator("#view-trace .empty", has_text="not stored").wait_for()
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" in page.locator("#view-trace .empty").inner_text()
     # the API's 404 for the unknown trace is the answer this asks for, not a fault
@@ -158,7 +158,7 @@ def test_trace_empty_states_say_what_to_do(page, traced):
                                    "endTimeUnixNano": str(now)}]}]}]}
     assert http_post(f"{traced.url}/v1/traces", json.dumps(body).encode(),
                      "application/json") == 200
-    page.goto(f"{traced.url}/?trace={trace_id}")
+    open_app(page, f"{traced.url}/?trace={trace_id}")
     empty = page.locator("#view-trace .empty", has_text="No thread data")
     empty.wait_for()
     text = empty.inner_text()
@@ -171,7 +171,7 @@ def test_trace_empty_states_say_what_to_do(page, traced):
 def test_app_routes_trace_links(page, traced):
     """Other views open a trace with app.openTrace(id), as /?trace=ID does."""
     s = traced.slowest
-    page.goto(f"{traced.url}/?query=cpu%7B%7D&tab=threads")
+    open_app(page, f"{traced.url}/?query=cpu%7B%7D&tab=threads")
     page.evaluate("(id) => window.flamecam.openTrace(id)", s["trace_id"])
     page.wait_for_url(re.compile(f"trace={s['trace_id']}"))
     page.wait_for_function(f"() => {TRACKS}.tracks.length > 0", timeout=20000)

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from tests.traces.test_known_answer import SERVICE
-from tests.webui.conftest import ROOT, start_server, stop_server
+from tests.webui.conftest import ROOT, open_app, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +41,7 @@ def shoot(page, name: str) -> None:
 
 
 def open_traces(page, url: str, **params) -> None:
-    page.goto(f"{url}/?{urllib.parse.urlencode(params)}" if params else f"{url}/")
+    open_app(page, f"{url}/?{urllib.parse.urlencode(params)}" if params else f"{url}/")
     page.wait_for_function(f"() => window.flamecam && {SCATTER}.points.length > 0",
                            timeout=30000)
 
@@ -223,7 +223,7 @@ def hover_tooltip(page, rect) -> str:
 def test_no_traces_says_where_to_send_them(page, tmp_path):
     srv = start_server(tmp_path, Path(tmp_path) / "server.log")
     try:
-        page.goto(f"{srv.url}/?tab=traces")
+        open_app(page, f"{srv.url}/?tab=traces")
         empty = page.locator("#view-traces .empty")
         empty.wait_for()
         text = empty.inner_text()

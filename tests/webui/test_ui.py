@@ -11,7 +11,7 @@ import urllib.parse
 
 import pytest
 
-from tests.webui.conftest import SERVICE, XSS_NAME, XSS_SERVICE, longest_interval, shoot
+from tests.webui.conftest import SERVICE, XSS_NAME, XSS_SERVICE, longest_interval, open_app, shoot
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ SLEEP_COLOR = (0x2C, 0x5D, 0x8A)
 def open_page(page, server, **params):
     params.setdefault("from", "now-30m")
     params.setdefault("until", "now")
-    page.goto(f"{server.url}/?{urllib.parse.urlencode(params)}")
+    open_app(page, f"{server.url}/?{urllib.parse.urlencode(params)}")
 
 
 def demo(kind: str = "cpu") -> str:
