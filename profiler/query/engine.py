@@ -453,7 +453,7 @@ class QueryEngine:
             [cpu[r.series_id] for r in rows], [r.ts_ns for r in rows],
             [r.value_ns for r in rows], [r.pid for r in rows], [r.tid for r in rows],
             [r.stack_id for r in rows], [r.reason for r in rows], [""] * len(rows),
-            names, [r.labels for r in rows]), more
+            names, [r.labels for r in rows], [r.count for r in rows]), more
 
     def track_intervals(self, sel: Selection, tids: Collection[int] | None = None
                         ) -> list[tuple[int, int, int, int, str]] | None:

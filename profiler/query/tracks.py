@@ -36,6 +36,7 @@ class TrackColumns:
     span_id: Sequence[str]
     names: dict[tuple[int, int], tuple[str, str]]  # (pid, tid) -> (thread name, comm)
     labels: Sequence[str] = ()  # per event: its own labels as JSON, "" for none (or none at all)
+    count: Sequence[int] = ()  # per event: intervals summed in it (> 1: when each was is lost)
 
     def __len__(self) -> int:
         return len(self.ts_ns)
@@ -98,7 +99,11 @@ def thread_events_answer(ev: TrackColumns, truncated: bool, lo: int, hi: int,
     `span`, `stack` and `wait` index the answer's lists; a stack lists frame
     indexes root first, a frame is [name, kind]; a wait is `wait_of`'s answer
     (null: the interval says nothing of why it waited). `intervals` (a trace's
-    thread spans) become [thread, start µs, end µs, span].
+    thread spans) become [thread, start µs, end µs, span]. `summed` lists
+    [event, count] for the off-CPU events that are the kernel's sum of `count`
+    intervals (short ones, or past the agent's CPU budget): their `dur_ns` is a
+    total over a flush period, not one interval's length, so a track must not
+    draw it as a stretch of time.
     """
     t0_ms = lo // 10**6
     base = t0_ms * 10**6
@@ -135,7 +140,8 @@ def thread_events_answer(ev: TrackColumns, truncated: bool, lo: int, hi: int,
             "events": cols, "reasons": list(reasons), "spans": list(spans), "stacks": stacks,
             "frames": [[f.folded_name() if f.kind == "kernel" else f.name, f.kind]
                        for f in named],
-            "waits": waits, "intervals": ivs, "truncated": truncated}
+            "waits": waits, "intervals": ivs, "truncated": truncated,
+            "summed": [[i, n] for i, n in enumerate(ev.count) if n > 1]}
 
 
 def timeline_answer(ev: TrackColumns, truncated: bool, stacks_of: StackLookup,

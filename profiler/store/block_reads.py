@@ -250,7 +250,8 @@ class BlockReads:
             cols, st = p.cols, p.cols.strings
             out.append(ThreadEvent(p.series_id, ts, cols.pid[k], cols.tid[k],
                                    st[cols.thread[k]], st[cols.comm[k]], cols.stack[k],
-                                   cols.value[k], st[cols.reason[k]], st[cols.labels[k]]))
+                                   cols.value[k], st[cols.reason[k]], st[cols.labels[k]],
+                                   cols.count[k]))
         return out, len(picked) > limit
 
     def samples(self, series_ids: Collection[int], lo: int, hi: int) -> Iterator[SampleSlice]:

@@ -83,6 +83,7 @@ class ThreadEvent:
     value_ns: int
     reason: str
     labels: str = ""  # the sample's own labels as JSON ("" for none): why it waited
+    count: int = 1  # > 1: that many off-CPU intervals summed in the kernel (when unknown)
 
 
 @dataclass(frozen=True, slots=True)

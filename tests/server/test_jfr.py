@@ -13,9 +13,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
@@ -184,3 +186,35 @@ def test_jfr_labels_part_unreadable_is_a_400(client, labeled_recording):
             "labels": (io.BytesIO(part), "labels")}, content_type="multipart/form-data")
         assert r.status_code == 400 and why in r.get_json()["error"], r.data
     assert client.get("/api/v1/profile-types?from=now-1h").get_json()["types"] == []
+
+
+NO_JDK_SERVER = """
+import json, sys
+from profiler.server.app import ServerConfig, create_app
+c = create_app(ServerConfig(db_url=sys.argv[1], maintenance=False)).test_client()
+r = c.post("/ingest?name=javaapp&format=jfr", data=open(sys.argv[2], "rb").read(),
+           content_type="application/octet-stream")
+types = c.get("/api/v1/profile-types?from=now-1h&until=now%2B1h").get_json()["types"]
+print(json.dumps({"status": r.status_code, "body": r.get_json(), "types": types}))
+"""
+
+
+def test_no_jdk_is_a_501_that_says_what_to_install(recording, tmp_path):
+    """On a machine without a JDK (here: /usr/lib/jvm hidden under an empty tmpfs in a
+    mount namespace of the server's own), a JFR push says what is missing, stores nothing."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("hiding the JDK needs root and unshare(1)")
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env["PATH"] = "/usr/bin:/bin"
+    script = tmp_path / "nojdk.py"
+    script.write_text(NO_JDK_SERVER)
+    r = subprocess.run(
+        ["unshare", "-m", "sh", "-c", 'mount -t tmpfs none /usr/lib/jvm && exec "$@"', "sh",
+         sys.executable, str(script), f"sqlite:///{tmp_path / 'db.sqlite'}", str(recording)],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+        timeout=120)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["status"] == 501, got
+    assert "needs a JDK (apt-get install openjdk-17-jdk-headless)" in got["body"]["error"], got
+    assert got["types"] == []

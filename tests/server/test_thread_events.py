@@ -132,3 +132,22 @@ def test_a_trace_s_timeline_is_summed_per_step(loaded):  # noqa: F811
     cpu = c.get(f"/api/v1/timeline?query=cpu{{}}&trace_id={SLOW}&span_id={POOLED}&step=0.01"
                 ).get_json()
     assert {ts - t0_ms: v // MS for ts, v in cpu["points"] if v} == {30: 10, 40: 10}
+
+
+def test_a_kernel_sum_is_marked_not_drawn_as_one_interval(loaded):  # noqa: F811
+    """An off-CPU sample with count > 1 is the kernel's sum of that many intervals
+    (short ones, or past the agent's CPU budget): its value is a total, not one
+    interval's length. The answer names it in `summed`, with its count."""
+    st = loaded.extensions["flamecam"]
+    _, _, samples = known_trace()
+    plain = [replace(s, trace_id="", span_id="") for s in samples]
+    off = [s for s in plain if s.kind == "offcpu" and s.tid == REQ_TID]
+    lock = next(s for s in off if s.reason == "lock")
+    summed = replace(lock, ts_ns=lock.ts_ns + 200 * MS, value_ns=480 * MS, count=37)
+    labels = {"service_name": "sums"}
+    st.store.write("anonymous", [SeriesBatch("offcpu", labels, [*off, summed])])
+    a = get(loaded, query='wall{service_name="sums"}', tids=str(REQ_TID)).get_json()
+    got = rows(a)
+    assert len(got) == len(off) + 1
+    i = next(k for k, r in enumerate(got) if r[3] == 480)
+    assert a["summed"] == [[i, 37]]

@@ -41,6 +41,9 @@ export function tracksFromAnswer(answer, { dimmed = false, skip = new Set() } = 
   const n = ev.t_us.length;
   const t0 = answer.t0_ms;
   const perThread = answer.threads.map(() => [[], []]);
+  // The kernel's sums of many intervals: their total is no stretch of time, so
+  // they are drawn as a mark where the last one left the CPU.
+  const summed = new Set((answer.summed || []).map(([i]) => i));
   for (let i = 0; i < n; i++) perThread[ev.thread[i]][ev.cpu[i] ? 0 : 1].push(i);
   const tracks = [];
   answer.threads.forEach((th, ti) => {
@@ -51,7 +54,7 @@ export function tracksFromAnswer(answer, { dimmed = false, skip = new Set() } = 
       for (let k = 0; k < m; k++) {
         const i = ids[k];
         const s = t0 + ev.t_us[i] / 1000;
-        const d = ev.dur_ns[i] / 1e6;
+        const d = summed.has(i) ? 0 : ev.dur_ns[i] / 1e6;
         row.start[k] = s;
         row.end[k] = s + d;
         row.code[k] = ev.reason[i];
@@ -583,6 +586,7 @@ export class ThreadTracks {
       span_id: src.spans[src.events.span[i]] || "",
       thread: t.thread,
       wait: hit.row === 0 ? null : this.waitOf(t, i), // why it waited, when known
+      summed: (src.summedOf ||= new Map(src.summed || [])).get(i) || 0, // intervals in a kernel sum
       frames: stack.map((f) => src.frames[f]), // [name, kind], root first
       stack: stack.map((f) => src.frames[f][0]),
     };
@@ -593,6 +597,7 @@ export class ThreadTracks {
     const at = this.origin !== null
       ? `+${fmtDuration((event.ts_ms - this.origin) * 1e6)}`
       : `${fmtClock(event.ts_ms, true)}.${String(Math.floor(event.ts_ms % 1000)).padStart(3, "0")}`;
+    if (event.summed) return `${event.summed} ${what} intervals summed in the kernel, ${fmtDuration(event.dur_ns)} in all, up to ${at} (short ones, or past the agent's CPU budget: each one's time not kept)`;
     return `${what} at ${at}, ${fmtDuration(event.dur_ns)}`;
   }
 
