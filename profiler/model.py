@@ -40,6 +40,8 @@ AGENT_LOSSES = {
     "offcpu_summed": ("off-CPU intervals", "summed, not kept one by one (agent CPU budget): "
                       "totals exact, waits sampled"),
 }
+# The AGENT_LOSSES keys that count data sampled, not lost: shown apart.
+AGENT_SAMPLED = frozenset({"offcpu_summed"})
 
 
 # ---------------------------------------------------------------- profile types

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from profiler.model import (
     AGENT_LOSSES,
+    AGENT_SAMPLED,
     BUILTIN_TYPES,
     CPU,
     OFFCPU,
@@ -154,7 +155,8 @@ class QueryEngine:
         for r in rows:
             unit, why = AGENT_LOSSES.get(r.reason, ("events", r.reason))
             out.append({"host": r.host, "reason": r.reason, "count": r.count, "unit": unit,
-                        "why": why, "last_ms": r.ts_ns // 10**6})
+                        "why": why, "last_ms": r.ts_ns // 10**6,
+                        "lost": r.reason not in AGENT_SAMPLED})
         return out
 
     # ------------------------------------------------------------ aggregation

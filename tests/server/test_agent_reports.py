@@ -46,6 +46,7 @@ def test_losses_are_stored_once_and_answered(client):
     assert [(x["host"], x["reason"], x["count"]) for x in got] == [
         ("host-a", "spool_dropped", 365530), ("host-a", "rejected", 12),
         ("host-b", "rejected", 5), ("host-a", "lost_cpu", 3)]
+    assert all(x["lost"] for x in got)  # all lost; only offcpu_summed is sampled
     assert (got[0]["unit"], got[0]["why"]) == ("samples",
                                                "dropped from the agent's full spool or disk")
     # Label matchers keep the losses of the hosts they select.

@@ -44,3 +44,26 @@ def test_losses_notice_names_count_host_and_reason(page, server):
     open_app(page, f"{server.url}/?{urllib.parse.urlencode(params)}")
     page.locator(".panel h2").first.wait_for()
     page.wait_for_function("() => document.getElementById('losses').hidden")
+
+
+def test_intervals_summed_past_the_budget_are_sampled_not_lost(page, server):
+    """Off-CPU intervals the agent summed past its CPU budget are no hole in the
+    totals: the notice says "Sampled", not "Incomplete data", and looks calm."""
+    t0 = time.time_ns() - 5 * 3600 * 10**9
+    stack = (Frame("main", "native"), Frame("work", "native"))
+    samples = [Sample("cpu", t0 + i * 10**7, 8, 8, 0, "busy", "busy", stack, 10**7)
+               for i in range(10)]
+    data = encode_batch(samples, lambda s: {"host": "web-3", "service_name": "budgeted"},
+                        agent_id="budget-agent", seq=1, lost={"offcpu_summed": 404})
+    assert http_post(server.url + "/api/v1/agent/push", data,
+                     "application/x-flamecam-batch", "zstd") == 200
+    params = {"query": 'cpu{service_name="budgeted"}', "from": "now-6h", "until": "now-4h"}
+    open_app(page, f"{server.url}/?{urllib.parse.urlencode(params)}")
+    notice = page.locator("#losses")
+    notice.wait_for(state="visible")
+    assert notice.inner_text().startswith("Sampled:"), notice.inner_text()
+    assert notice.locator("li").all_inner_texts() == [
+        "404 off-CPU intervals on web-3: summed, not kept one by one (agent CPU budget): "
+        "totals exact, waits sampled"]
+    assert "sampled-only" in notice.get_attribute("class")
+    shoot(page, "20-losses-sampled")

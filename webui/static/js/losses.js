@@ -22,11 +22,23 @@ export class LossNotice {
     }
     if (seq !== this.seq) return;
     this.node.hidden = !losses.length;
-    const lines = losses.slice(0, SHOWN).map((x) => el("li", {
-      title: `${x.reason}, last reported ${new Date(x.last_ms).toLocaleString()}`,
-      text: `${Number(x.count).toLocaleString("en-US")} ${x.unit} lost on ${x.host}: ${x.why}`,
-    }));
-    if (losses.length > SHOWN) lines.push(el("li", { text: `and ${losses.length - SHOWN} more` }));
-    this.node.replaceChildren(el("strong", { text: "Incomplete data: " }), el("ul", {}, lines));
+    // Data lost first; then what was kept sampled rather than one by one,
+    // which is no hole in the totals and so no cause for alarm.
+    const lost = losses.filter((x) => x.lost !== false);
+    const sampled = losses.filter((x) => x.lost === false);
+    const parts = [];
+    if (lost.length) parts.push(el("strong", { text: "Incomplete data: " }), listOf(lost, "lost on"));
+    if (sampled.length) parts.push(el("strong", { text: "Sampled: " }), listOf(sampled, "on"));
+    this.node.classList.toggle("sampled-only", !lost.length);
+    this.node.replaceChildren(...parts);
   }
+}
+
+function listOf(losses, verb) {
+  const lines = losses.slice(0, SHOWN).map((x) => el("li", {
+    title: `${x.reason}, last reported ${new Date(x.last_ms).toLocaleString()}`,
+    text: `${Number(x.count).toLocaleString("en-US")} ${x.unit} ${verb} ${x.host}: ${x.why}`,
+  }));
+  if (losses.length > SHOWN) lines.push(el("li", { text: `and ${losses.length - SHOWN} more` }));
+  return el("ul", {}, lines);
 }
