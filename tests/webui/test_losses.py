@@ -17,20 +17,28 @@ from tests.webui.conftest import http_post, open_app, shoot
 pytestmark = pytest.mark.browser
 
 
-def test_losses_notice_names_count_host_and_reason(page, server):
-    t0 = time.time_ns() - 3 * 3600 * 10**9
+def _push_and_open(page, server, hours_ago: int, host: str, service: str, lost: dict):
+    """Ten samples of `service` on `host` `hours_ago` hours back, with the agent's
+    report of `lost`; then the page over that range: the losses notice."""
+    t0 = time.time_ns() - hours_ago * 3600 * 10**9
     stack = (Frame("main", "native"), Frame("work", "native"))
-    samples = [Sample("cpu", t0 + i * 10**7, 7, 7, 0, "lossy", "lossy", stack, 10**7)
+    samples = [Sample("cpu", t0 + i * 10**7, 7, 7, 0, service, service, stack, 10**7)
                for i in range(10)]
-    data = encode_batch(samples, lambda s: {"host": "db-7", "service_name": "lossy"},
-                        agent_id="lossy-agent", seq=1,
-                        lost={"spool_dropped": 365528, "rejected": 12, "lost_cpu": 3})
+    data = encode_batch(samples, lambda s: {"host": host, "service_name": service},
+                        agent_id=f"{service}-agent", seq=1, lost=lost)
     assert http_post(server.url + "/api/v1/agent/push", data,
                      "application/x-flamecam-batch", "zstd") == 200
-    params = {"query": 'cpu{service_name="lossy"}', "from": "now-4h", "until": "now-2h"}
+    params = {"query": f'cpu{{service_name="{service}"}}', "from": f"now-{hours_ago + 1}h",
+              "until": f"now-{hours_ago - 1}h"}
     open_app(page, f"{server.url}/?{urllib.parse.urlencode(params)}")
     notice = page.locator("#losses")
     notice.wait_for(state="visible")
+    return notice, params
+
+
+def test_losses_notice_names_count_host_and_reason(page, server):
+    notice, params = _push_and_open(page, server, 3, "db-7", "lossy", {
+        "spool_dropped": 365528, "rejected": 12, "lost_cpu": 3})
     lines = notice.locator("li").all_inner_texts()
     assert lines == [
         "365,528 samples lost on db-7: dropped from the agent's full spool or disk",
@@ -49,18 +57,7 @@ def test_losses_notice_names_count_host_and_reason(page, server):
 def test_intervals_summed_past_the_budget_are_sampled_not_lost(page, server):
     """Off-CPU intervals the agent summed past its CPU budget are no hole in the
     totals: the notice says "Sampled", not "Incomplete data", and looks calm."""
-    t0 = time.time_ns() - 5 * 3600 * 10**9
-    stack = (Frame("main", "native"), Frame("work", "native"))
-    samples = [Sample("cpu", t0 + i * 10**7, 8, 8, 0, "busy", "busy", stack, 10**7)
-               for i in range(10)]
-    data = encode_batch(samples, lambda s: {"host": "web-3", "service_name": "budgeted"},
-                        agent_id="budget-agent", seq=1, lost={"offcpu_summed": 404})
-    assert http_post(server.url + "/api/v1/agent/push", data,
-                     "application/x-flamecam-batch", "zstd") == 200
-    params = {"query": 'cpu{service_name="budgeted"}', "from": "now-6h", "until": "now-4h"}
-    open_app(page, f"{server.url}/?{urllib.parse.urlencode(params)}")
-    notice = page.locator("#losses")
-    notice.wait_for(state="visible")
+    notice, _ = _push_and_open(page, server, 5, "web-3", "budgeted", {"offcpu_summed": 404})
     assert notice.inner_text().startswith("Sampled:"), notice.inner_text()
     assert notice.locator("li").all_inner_texts() == [
         "404 off-CPU intervals on web-3: summed, not kept one by one (agent CPU budget): "
