@@ -14,6 +14,11 @@ and how many of those the agent kept one by one (`--cpu-budget`: 1 in N).
 
     .venv/bin/python bench/agent.py [--seconds 30] [--warmup 15]
     .venv/bin/python bench/agent.py --busy [--cpu-budget 2] [--sleepers 13]
+    .venv/bin/python bench/agent.py --busy --base main   # main's agent beside this tree's
+
+With `--base REF` the agent of git REF runs beside this tree's, both through
+the same windows: on a shared machine other work loads both alike, and each
+agent's CPU is its own utime+stime from /proc.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 from _common import ROOT, build, wait_healthy
 
@@ -73,23 +79,67 @@ def agent_metric(port: int, name: str) -> float:
     return float("nan")
 
 
-def busy_window(agent: subprocess.Popen, metrics_port: int, seconds: float,
-                sleepers: list[str] | None, pingpong: list[str] | None) -> dict:
-    """Runs the workloads for `seconds`; the agent's CPU and the rates they made."""
+class Agent:
+    """One `flamecam agent` from a source tree, with its own spool and /metrics port."""
+
+    def __init__(self, name: str, tree: Path, url: str, work: str,
+                 cpu_budget: float | None) -> None:
+        self.name, self.metrics_port = name, free_port()
+        budget = [] if cpu_budget is None else ["--cpu-budget", str(cpu_budget)]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "profiler.cli", "agent", "--server", url, "--spool-dir",
+             f"{work}/spool-{name}", "--metrics-port", str(self.metrics_port), *budget],
+            cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def cpu(self) -> float:
+        """The agent's own user + system CPU seconds (all its threads), from /proc."""
+        return proc_cpu(self.proc.pid)
+
+    def metric(self, name: str) -> float:
+        return agent_metric(self.metrics_port, name)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def source_tree(ref: str, work: str) -> Path:
+    """The tree of git `ref` (a commit, a branch) of this repository, unpacked under `work`."""
+    out = Path(work) / f"tree-{ref.replace('/', '_')}"
+    out.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+def busy_window(agents: list[Agent], seconds: float, sleepers: list[str] | None,
+                pingpong: list[str] | None) -> dict:
+    """Runs the workloads for `seconds`; each agent's CPU and the rates they made.
+
+    The agents run side by side through the same window, so they see the
+    same host: on a shared machine the load of other work moves both alike.
+    """
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
              for argv in (sleepers, pingpong) if argv]
-    summed0 = agent_metric(metrics_port, "flamecam_agent_offcpu_summed_total")
-    c0, s0, t0 = proc_cpu(agent.pid), host_switches(), time.monotonic()
+    summed0 = [a.metric("flamecam_agent_offcpu_summed_total") for a in agents]
+    c0, s0, t0 = [a.cpu() for a in agents], host_switches(), time.monotonic()
     outs = [p.communicate()[0] for p in procs]
     dt = time.monotonic() - t0
-    cpu, switches = (proc_cpu(agent.pid) - c0) / dt, (host_switches() - s0) / dt
+    cpu = [(a.cpu() - c) / dt for a, c in zip(agents, c0, strict=True)]
+    switches = (host_switches() - s0) / dt
     time.sleep(1.5)  # the agent takes once a second: let the window's counters reach it
-    summed = agent_metric(metrics_port, "flamecam_agent_offcpu_summed_total") - summed0
-    intervals = int(outs[0]) / seconds if sleepers else 0.0
-    return {"cpu": cpu, "switches": switches, "intervals": intervals,
-            "summed": summed / seconds,
-            "keep_every": agent_metric(metrics_port, "flamecam_agent_offcpu_keep_every"),
-            "rss": proc_mem(agent.pid)[0]}
+    return {"switches": switches, "intervals": int(outs[0]) / seconds if sleepers else 0.0,
+            "agents": [{"cpu": c,
+                        "summed": (a.metric("flamecam_agent_offcpu_summed_total") - s) / seconds,
+                        "keep_every": a.metric("flamecam_agent_offcpu_keep_every"),
+                        "rss": proc_mem(a.proc.pid)[0]}
+                       for a, c, s in zip(agents, cpu, summed0, strict=True)]}
 
 
 def main() -> int:
@@ -99,68 +149,68 @@ def main() -> int:
     ap.add_argument("--busy", action="store_true", help="add the busy-host windows")
     ap.add_argument("--cpu-budget", type=float, default=None, metavar="PERCENT",
                     help="the agent's --cpu-budget (default: the agent's own default)")
+    ap.add_argument("--base", metavar="REF",
+                    help="also run the agent of git REF (e.g. main) side by side, same windows")
     ap.add_argument("--sleepers", type=int, default=13,
                     help="threads sleeping 1.2 ms (13 make about 10,000 intervals/s)")
-    ap.add_argument("--pingpong-rate", type=int, default=10_000,
-                    help="ping-pong round trips a second in the last window")
+    ap.add_argument("--pingpong-rate", type=int, default=20_000,
+                    help="ping-pong round trips a second in the last window (two switches each)")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="flamecam-bench-agent-")
     port = free_port()
-    metrics_port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cli = [sys.executable, "-m", "profiler.cli"]
-    server = subprocess.Popen(cli + ["server", "--port", str(port), "--db",
-                                     f"sqlite:///{work}/flamecam.db"], cwd=ROOT,
+    server = subprocess.Popen([sys.executable, "-m", "profiler.cli", "server", "--port",
+                               str(port), "--db", f"sqlite:///{work}/flamecam.db"], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    agent = None
+    agents: list[Agent] = []
     try:
         wait_healthy(url)
-        budget = [] if args.cpu_budget is None else ["--cpu-budget", str(args.cpu_budget)]
-        agent = subprocess.Popen(cli + ["agent", "--server", url, "--spool-dir",
-                                        f"{work}/spool", "--metrics-port", str(metrics_port),
-                                        *budget], cwd=ROOT,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        trees = [("this tree", ROOT)]
+        if args.base:
+            trees.insert(0, (args.base, source_tree(args.base, work)))
+        for name, tree in trees:
+            agents.append(Agent(name, tree, url, work, args.cpu_budget))
         time.sleep(args.warmup)
-        c0, t0 = proc_cpu(agent.pid), time.monotonic()
-        rss_samples = []
+        c0, t0 = [a.cpu() for a in agents], time.monotonic()
+        rss_samples: list[list[int]] = [[] for _ in agents]
         while time.monotonic() - t0 < args.seconds:
             time.sleep(1)
-            rss_samples.append(proc_mem(agent.pid)[0])
-        cpu = (proc_cpu(agent.pid) - c0) / (time.monotonic() - t0)
-        _, hwm = proc_mem(agent.pid)
+            for a, r in zip(agents, rss_samples, strict=True):
+                r.append(proc_mem(a.proc.pid)[0])
+        dt = time.monotonic() - t0
         print(f"agent at 19 Hz with off-CPU, whole host, {args.seconds:.0f} s after "
-              f"{args.warmup:.0f} s warm-up:")
-        print(f"  CPU {100 * cpu:.2f}% of one core")
-        print(f"  steady RSS {max(rss_samples) / 1024:.0f} MiB (max over the window), "
-              f"peak RSS {hwm / 1024:.0f} MiB (start-up included)")
+              f"{args.warmup:.0f} s warm-up; CPU is the agent's own utime+stime (/proc):")
+        for a, c, r in zip(agents, c0, rss_samples, strict=True):
+            print(f"  {a.name:>12}: CPU {100 * (a.cpu() - c) / dt:.2f}% of one core, "
+                  f"steady RSS {max(r) / 1024:.0f} MiB (max over the window), "
+                  f"peak RSS {proc_mem(a.proc.pid)[1] / 1024:.0f} MiB (start-up included)")
         if args.busy:
             secs = str(args.seconds)
             sleepers = [str(build("sleepers.c")), secs, str(args.sleepers), "1200"]
             pingpong = [str(build("pingpong.c")), secs, str(args.pingpong_rate)]
             print(f"busy host, {args.seconds:.0f} s windows (cpu budget "
-                  f"{'default' if args.cpu_budget is None else args.cpu_budget}%):")
-            print(f"  {'window':34} {'switches/s':>10} {'>thr int/s':>10} "
-                  f"{'agent CPU':>9} {'keep 1 in':>9} {'summed/s':>9} {'RSS MiB':>7}")
+                  f"{'default' if args.cpu_budget is None else args.cpu_budget}%), "
+                  f"agents side by side:")
+            print(f"  {'window':34} {'switches/s':>10} {'>thr int/s':>10}  " + "  ".join(
+                f"{a.name[:12]:>12} {'CPU':>6} {'1 in':>5} {'summed/s':>8} {'MiB':>4}"
+                for a in agents))
             for name, sl, pp in (
-                    ("idle", None, None),
+                    ("idle", None, ["sleep", secs]),
                     (f"{args.sleepers} threads sleeping 1.2 ms", sleepers, None),
                     (f"  + ping-pong {args.pingpong_rate}/s round trips", sleepers, pingpong)):
-                if sl is None:
-                    sl_argv = ["sleep", secs]
-                    w = busy_window(agent, metrics_port, args.seconds, None, sl_argv)
-                else:
-                    w = busy_window(agent, metrics_port, args.seconds, sl, pp)
-                print(f"  {name:34} {w['switches']:10.0f} {w['intervals']:10.0f} "
-                      f"{100 * w['cpu']:8.2f}% {w['keep_every']:9.0f} {w['summed']:9.0f} "
-                      f"{w['rss'] / 1024:7.0f}", flush=True)
+                w = busy_window(agents, args.seconds, sl, pp)
+                print(f"  {name:34} {w['switches']:10.0f} {w['intervals']:10.0f}  " + "  ".join(
+                    f"{'':>12} {100 * x['cpu']:5.2f}% {x['keep_every']:5.0f} "
+                    f"{x['summed']:8.0f} {x['rss'] / 1024:4.0f}" for x in w["agents"]),
+                      flush=True)
     finally:
-        for p in (agent, server):
-            if p is not None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        for a in agents:
+            a.stop()
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
     return 0
 
 

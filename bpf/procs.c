@@ -51,8 +51,8 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
  * memfd_create calls run this; the name is compared in the kernel.
  *
  * - "flamecam-tracectx": a process makes its table. User space is told
- *   (table_events, and table_gen, which it reads every few ms) and looks at
- *   the process at once instead of at its next rescan.
+ *   (table_events, whose records wake its epoll) and looks at the process
+ *   at once instead of at its next rescan.
  * - "flamecam-tracectx@<base, 16 hex>.<nslots, 8 hex>": the writer announces
  *   its mapped, filled table. It is registered here, in the writer's own
  *   system call, so the very next sample is linked; user space then checks
@@ -60,7 +60,6 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
  *   space already made is kept. A process can only register its own memory,
  *   which only its own samples read. */
 BPF_RINGBUF_OUTPUT(table_events, 8);
-BPF_ARRAY(table_gen, u64, 1);
 
 #define TRACECTX_NAME_LEN 17   /* strlen("flamecam-tracectx") */
 #define TRACECTX_ANNOUNCE_LEN (TRACECTX_NAME_LEN + 1 + 16 + 1 + 8)
@@ -109,10 +108,6 @@ TRACEPOINT_PROBE(syscalls, sys_enter_memfd_create)
         trace_procs.insert(&tgid, &p);
     }
     table_events.ringbuf_output(&tgid, sizeof(tgid), 0);
-    int zero = 0;
-    u64 *gen = table_gen.lookup(&zero);
-    if (gen)
-        __sync_fetch_and_add(gen, 1);
     return 0;
 }
 #endif

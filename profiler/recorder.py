@@ -144,17 +144,31 @@ class Recorder:
     def poll(self, timeout_ms: int = 100) -> None:
         """Waits `timeout_ms`, then reads what the ring buffers hold.
 
-        The programs never wake us (see RB_FLAGS in bpf/common.h): one wakeup
-        per interval costs far less than one per sample. Only a process that
-        makes a thread-context table is acted on within TABLE_CHECK_MS, so
-        that the request it serves next is linked.
+        The samplers' programs never wake us (see RB_FLAGS in bpf/common.h):
+        one wakeup per interval costs far less than one per sample. The
+        wait is in epoll on the rings, which bpf/procs.c does wake when a
+        process makes a thread-context table (or execs), so that the request
+        it serves next is linked: it is acted on at once, and a table made
+        lately and not found yet is looked for every TABLE_CHECK_MS. A host
+        that execs all the time wakes us at most once per TABLE_CHECK_MS.
+        (Sleeping in TABLE_CHECK_MS slices and reading a counter map after
+        each cost a busy agent a quarter of its CPU.)
         """
         end = time.monotonic() + timeout_ms / 1000
         while (left := end - time.monotonic()) > 0:
-            time.sleep(min(left, TABLE_CHECK_MS / 1000) if self.traces else left)
-            if self.traces is not None and self.traces.waiting():
-                self._consume()
-                self._scan_tables()
+            if self.traces is None:
+                time.sleep(left)
+                break
+            if self.traces.waiting():
+                time.sleep(min(left, TABLE_CHECK_MS / 1000))
+            else:
+                # Consumes the rings that woke it (their callbacks run now).
+                self._b.ring_buffer_poll(max(1, round(left * 1000)))
+                if not self.traces.waiting():
+                    time.sleep(min(max(0.0, end - time.monotonic()), TABLE_CHECK_MS / 1000))
+                    continue
+            self._consume()
+            self._scan_tables()
         self._consume()
         self._fd_targets.new_round()
         self._note_arrivals()

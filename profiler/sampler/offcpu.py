@@ -12,6 +12,8 @@ lost to a race.
 from __future__ import annotations
 
 import ctypes
+import errno
+import os
 import time
 
 from .events import (
@@ -53,7 +55,7 @@ class OffCpuSampler:
         self._stacks = b[b"off_stacks"]
         self._spilled = b[b"off_spilled"]
         self._gen = 0
-        self._pending: list[tuple] = []
+        self._agg = MapEntries(b[b"off_agg"])
         self.events: list[OffCpuEvent] = []
         # Stack copies by id; intervals refer to them for as long as a thread
         # keeps blocking at the same place, so the recorder keeps what it unwinds.
@@ -65,9 +67,11 @@ class OffCpuSampler:
         b[b"off_armed"][ctypes.c_int(0)] = ctypes.c_uint32(1)
 
     def _on_copy(self, _ctx, data, size) -> int:
-        buf = ctypes.string_at(data, size)
-        cid, pid, _tid, n, ip, sp, bp = OFF_COPY.unpack_from(buf)
-        self.copies[cid] = StackCopy(pid, (ip, sp, bp), buf[OFF_COPY.size:OFF_COPY.size + n])
+        cid, pid, _tid, n, ip, sp, bp = OFF_COPY.unpack(ctypes.string_at(data, OFF_COPY.size))
+        # The stack alone, copied once (a copy is up to 16 KiB).
+        self.copies[cid] = StackCopy(pid, (ip, sp, bp),
+                                     ctypes.string_at(data + OFF_COPY.size,
+                                                      max(0, min(n, size - OFF_COPY.size))))
         return 0
 
     def _on_event(self, _ctx, data, size) -> int:
@@ -129,24 +133,25 @@ class OffCpuSampler:
 
     def drain_aggregates(self) -> None:
         """Moves the kernel's sums of short intervals into `events`."""
-        table = self._b[b"off_agg"]
         old = self._gen
         self._gen = old + 1
         self._b[b"off_gen"][ctypes.c_int(0)] = ctypes.c_uint32(self._gen)
         time.sleep(0.0005)  # let programs that read the old generation finish
+        keys, vals = self._agg.entries()
         done = []
-        for kb, vb in _entries(table):
-            gen, pid, tid, state, kid, uid, ucopy, lock, rt, trace, span = AGG_KEY.unpack_from(kb)
+        ksize, vsize = AGG_KEY.size, self._agg.leaf_size
+        for i, (gen, pid, tid, state, kid, uid, ucopy, lock, rt, trace,
+                span) in enumerate(AGG_KEY.iter_unpack(keys)):
             if gen != old:
                 continue
-            count, blocked, runq, last_in, cpu, _, comm = AGG_VAL.unpack_from(vb)
-            done.append(kb)
+            count, blocked, runq, last_in, cpu, _, comm = AGG_VAL.unpack_from(vals, i * vsize)
+            done.append(i)
             self.events.append(
                 OffCpuEvent(last_in - blocked // max(count, 1), pid, tid, cpu, comm_str(comm),
                             state, blocked, runq, count, self._stack(kid), self._stack(uid),
                             ucopy, rt, lock, trace, span)
             )
-        _delete(table, done)
+        self._agg.delete([keys[i * ksize:(i + 1) * ksize] for i in done])
 
     def flush_in_progress(self, now_ns: int) -> None:
         """Ends the intervals of threads still off the CPU, at `now_ns`."""
@@ -170,27 +175,70 @@ class OffCpuSampler:
         return out
 
 
-def _entries(table) -> list[tuple[bytes, bytes]]:
-    """Every (key, value) of a hash map, as bytes.
+class MapEntries:
+    """Every (key, value) of a hash map at once, into buffers made once.
 
     One batched lookup (Linux 5.6+) instead of two system calls and several
-    ctypes objects per key: draining the sums was a tenth of the agent's CPU.
+    ctypes objects per key. bcc's `items_lookup_batch` allocates (and zeroes)
+    arrays for the map's every entry at each call, 2 MiB for the sums, and
+    builds two ctypes objects per entry: draining the sums once a second
+    that way was a fifth of a busy agent's CPU.
     """
-    try:
-        return [(bytes(k), bytes(v)) for k, v in table.items_lookup_batch()]
-    except Exception:  # noqa: BLE001 - older kernel: no batch operations
-        return [(bytes(k), bytes(v)) for k, v in table.items()]
 
+    def __init__(self, table) -> None:
+        from bcc.libbcc import lib
 
-def _delete(table, keys: list[bytes]) -> None:
-    """Deletes `keys` (raw bytes) from a hash map, batched when the kernel can."""
-    if not keys:
-        return
-    try:
-        table.items_delete_batch((table.Key * len(keys)).from_buffer_copy(b"".join(keys)))
-    except Exception:  # noqa: BLE001 - older kernel: no batch operations
+        self._lib, self._table, self._fd = lib, table, table.map_fd
+        self.key_size, self.leaf_size = ctypes.sizeof(table.Key), ctypes.sizeof(table.Leaf)
+        self._max = table.max_entries
+        self._keys = ctypes.create_string_buffer(self.key_size * self._max)
+        self._vals = ctypes.create_string_buffer(self.leaf_size * self._max)
+        self._batch = ctypes.c_uint32(0)
+        self._count = ctypes.c_uint32(0)
+        self._batched = True
+
+    def entries(self) -> tuple[bytes, bytes]:
+        """(keys, values), each entry's bytes back to back, in the same order."""
+        if self._batched:
+            try:
+                n = self._lookup_batch()
+                return (ctypes.string_at(self._keys, n * self.key_size),
+                        ctypes.string_at(self._vals, n * self.leaf_size))
+            except OSError:  # older kernel: no batch operations
+                self._batched = False
+        items = list(self._table.items())
+        return (b"".join(bytes(k) for k, _ in items), b"".join(bytes(v) for _, v in items))
+
+    def _lookup_batch(self) -> int:
+        total = 0
+        while total < self._max:
+            self._count.value = self._max - total
+            res = self._lib.bpf_lookup_batch(
+                self._fd, ctypes.byref(self._batch) if total else None,
+                ctypes.byref(self._batch), ctypes.byref(self._keys, self.key_size * total),
+                ctypes.byref(self._vals, self.leaf_size * total), ctypes.byref(self._count))
+            err = ctypes.get_errno()
+            total += self._count.value
+            if res != 0:
+                if err != errno.ENOENT:  # ENOENT: the whole map was read
+                    raise OSError(err, os.strerror(err))
+                break
+            if self._count.value == 0:  # no progress (a bucket grew under us)
+                break
+        return total
+
+    def delete(self, keys: list[bytes]) -> None:
+        """Deletes `keys` (raw bytes, as `entries` gave them), batched when the kernel can."""
+        if not keys:
+            return
+        if self._batched:
+            buf = ctypes.create_string_buffer(b"".join(keys), self.key_size * len(keys))
+            count = ctypes.c_uint32(len(keys))
+            if self._lib.bpf_delete_batch(self._fd, ctypes.byref(buf), ctypes.byref(count)) == 0:
+                return
+            keys = keys[count.value:]  # what it deleted before an error
         for kb in keys:
             try:
-                del table[table.Key.from_buffer_copy(kb)]
+                del self._table[self._table.Key.from_buffer_copy(kb)]
             except KeyError:
                 pass

@@ -116,11 +116,8 @@ class TraceContexts:
     def __init__(self, bpf, rescan_s: float = RESCAN_S, only: list[int] | None = None) -> None:
         self._procs = bpf[b"trace_procs"] if bpf is not None else None
         self._created: dict[int, float] = {}  # pid -> look until (monotonic s)
-        self._gen_map = None
-        self._gen = 0
         if bpf is not None:
             bpf[b"table_events"].open_ring_buffer(self._on_created)
-            self._gen_map = bpf[b"table_gen"]
         self.rescan_s = rescan_s
         self._only = set(only) if only else None  # `flamecam record -p`: these pids alone
         self._tables: dict[int, _Table] = {}
@@ -150,14 +147,10 @@ class TraceContexts:
             self._found.append(pid)
 
     def waiting(self) -> bool:
-        """Whether a table was made since the last call, or one made lately is
-        not found yet: the caller then reads the ring buffers and scans now,
-        not at its next poll. One map read (about a microsecond)."""
-        if self._gen_map is None:
-            return False
-        gen = self._gen_map[ctypes.c_int(0)].value
-        moved, self._gen = gen != self._gen, gen
-        return moved or bool(self._created)
+        """Whether a table made lately (its memfd_create, reported through
+        `table_events` as the rings are read) is not found yet: the caller
+        then looks again soon, not at its next poll."""
+        return bool(self._created)
 
     def scan(self, now: float | None = None) -> None:
         """Looks for the tables of processes that just made one (every call),
