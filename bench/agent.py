@@ -18,7 +18,11 @@ and how many of those the agent kept one by one (`--cpu-budget`: 1 in N).
 
 With `--base REF` the agent of git REF runs beside this tree's, both through
 the same windows: on a shared machine other work loads both alike, and each
-agent's CPU is its own utime+stime from /proc.
+agent's CPU is its own utime+stime from /proc. In the busy windows the agents
+profile the workloads alone (`-p`; the workloads are started first, held
+before their first instruction): other work on a shared machine then costs
+them nothing either, and the rates are the workloads' (`--whole-host` to
+profile everything).
 """
 
 from __future__ import annotations
@@ -83,12 +87,13 @@ class Agent:
     """One `flamecam agent` from a source tree, with its own spool and /metrics port."""
 
     def __init__(self, name: str, tree: Path, url: str, work: str,
-                 cpu_budget: float | None) -> None:
+                 cpu_budget: float | None, pids: list[int]) -> None:
         self.name, self.metrics_port = name, free_port()
         budget = [] if cpu_budget is None else ["--cpu-budget", str(cpu_budget)]
+        only = [a for pid in pids for a in ("-p", str(pid))]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "profiler.cli", "agent", "--server", url, "--spool-dir",
-             f"{work}/spool-{name}", "--metrics-port", str(self.metrics_port), *budget],
+             f"{work}/spool-{name}", "--metrics-port", str(self.metrics_port), *budget, *only],
             cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -118,18 +123,46 @@ def source_tree(ref: str, work: str) -> Path:
     return out
 
 
-def busy_window(agents: list[Agent], seconds: float, sleepers: list[str] | None,
-                pingpong: list[str] | None) -> dict:
+class Held:
+    """A workload started now but held before its first instruction, so that
+    its pid is known to the agents' kernel filter before it runs: a shell
+    that reads a line, then becomes the workload (same pid)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(["sh", "-c", 'read _ && exec "$0" "$@"', *argv],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+
+    def go(self) -> None:
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.close()
+
+    def output(self) -> str:
+        out = self.proc.stdout.read()
+        self.proc.wait()
+        return out
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def busy_window(agents: list[Agent], seconds: float, sleepers: Held | None,
+                pingpong: Held | None) -> dict:
     """Runs the workloads for `seconds`; each agent's CPU and the rates they made.
 
     The agents run side by side through the same window, so they see the
     same host: on a shared machine the load of other work moves both alike.
     """
-    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-             for argv in (sleepers, pingpong) if argv]
     summed0 = [a.metric("flamecam_agent_offcpu_summed_total") for a in agents]
     c0, s0, t0 = [a.cpu() for a in agents], host_switches(), time.monotonic()
-    outs = [p.communicate()[0] for p in procs]
+    held = [w for w in (sleepers, pingpong) if w is not None]
+    for w in held:
+        w.go()
+    outs = [w.output() for w in held]
+    if not held:
+        time.sleep(seconds)
     dt = time.monotonic() - t0
     cpu = [(a.cpu() - c) / dt for a, c in zip(agents, c0, strict=True)]
     switches = (host_switches() - s0) / dt
@@ -155,6 +188,10 @@ def main() -> int:
                     help="threads sleeping 1.2 ms (13 make about 10,000 intervals/s)")
     ap.add_argument("--pingpong-rate", type=int, default=20_000,
                     help="ping-pong round trips a second in the last window (two switches each)")
+    ap.add_argument("--whole-host", action="store_true",
+                    help="with --busy: the agents profile the whole host, other work too "
+                         "(default: only the workloads, -p, so that other work on a shared "
+                         "machine costs them nothing)")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="flamecam-bench-agent-")
     port = free_port()
@@ -163,13 +200,23 @@ def main() -> int:
                                str(port), "--db", f"sqlite:///{work}/flamecam.db"], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     agents: list[Agent] = []
+    windows: list[tuple[str, Held | None, Held | None]] = []
     try:
         wait_healthy(url)
+        if args.busy:
+            secs = str(args.seconds)
+            sleepers = [str(build("sleepers.c")), secs, str(args.sleepers), "1200"]
+            pingpong = [str(build("pingpong.c")), secs, str(args.pingpong_rate)]
+            windows = [("idle", None, None),
+                       (f"{args.sleepers} threads sleeping 1.2 ms", Held(sleepers), None),
+                       (f"  + ping-pong {args.pingpong_rate}/s round trips", Held(sleepers),
+                        Held(pingpong))]
+        pids = [] if args.whole_host else [w.pid for _, *held in windows for w in held if w]
         trees = [("this tree", ROOT)]
         if args.base:
             trees.insert(0, (args.base, source_tree(args.base, work)))
         for name, tree in trees:
-            agents.append(Agent(name, tree, url, work, args.cpu_budget))
+            agents.append(Agent(name, tree, url, work, args.cpu_budget, pids))
         time.sleep(args.warmup)
         c0, t0 = [a.cpu() for a in agents], time.monotonic()
         rss_samples: list[list[int]] = [[] for _ in agents]
@@ -178,32 +225,31 @@ def main() -> int:
             for a, r in zip(agents, rss_samples, strict=True):
                 r.append(proc_mem(a.proc.pid)[0])
         dt = time.monotonic() - t0
-        print(f"agent at 19 Hz with off-CPU, whole host, {args.seconds:.0f} s after "
-              f"{args.warmup:.0f} s warm-up; CPU is the agent's own utime+stime (/proc):")
+        print(f"agent at 19 Hz with off-CPU, "
+              f"{'the workloads only (-p)' if pids else 'whole host'}, {args.seconds:.0f} s "
+              f"after {args.warmup:.0f} s warm-up; CPU is the agent's own utime+stime (/proc):")
         for a, c, r in zip(agents, c0, rss_samples, strict=True):
             print(f"  {a.name:>12}: CPU {100 * (a.cpu() - c) / dt:.2f}% of one core, "
                   f"steady RSS {max(r) / 1024:.0f} MiB (max over the window), "
                   f"peak RSS {proc_mem(a.proc.pid)[1] / 1024:.0f} MiB (start-up included)")
         if args.busy:
-            secs = str(args.seconds)
-            sleepers = [str(build("sleepers.c")), secs, str(args.sleepers), "1200"]
-            pingpong = [str(build("pingpong.c")), secs, str(args.pingpong_rate)]
             print(f"busy host, {args.seconds:.0f} s windows (cpu budget "
                   f"{'default' if args.cpu_budget is None else args.cpu_budget}%), "
                   f"agents side by side:")
             print(f"  {'window':34} {'switches/s':>10} {'>thr int/s':>10}  " + "  ".join(
                 f"{a.name[:12]:>12} {'CPU':>6} {'1 in':>5} {'summed/s':>8} {'MiB':>4}"
                 for a in agents))
-            for name, sl, pp in (
-                    ("idle", None, ["sleep", secs]),
-                    (f"{args.sleepers} threads sleeping 1.2 ms", sleepers, None),
-                    (f"  + ping-pong {args.pingpong_rate}/s round trips", sleepers, pingpong)):
+            for name, sl, pp in windows:
                 w = busy_window(agents, args.seconds, sl, pp)
                 print(f"  {name:34} {w['switches']:10.0f} {w['intervals']:10.0f}  " + "  ".join(
                     f"{'':>12} {100 * x['cpu']:5.2f}% {x['keep_every']:5.0f} "
                     f"{x['summed']:8.0f} {x['rss'] / 1024:4.0f}" for x in w["agents"]),
                       flush=True)
     finally:
+        for _, *held in windows:
+            for w in held:
+                if w is not None:
+                    w.kill()
         for a in agents:
             a.stop()
         server.terminate()
