@@ -35,9 +35,6 @@ from .sampler.wakers import interrupt_waker
 
 log = logging.getLogger("flamecam.recorder")
 
-# Kept for callers that think of it as the recorder's options.
-RecordOptions = SamplerOptions
-
 # While it waits, how often the recorder looks whether a process made a
 # thread-context table (bpf/procs.c counts them).
 TABLE_CHECK_MS = 10

@@ -13,7 +13,6 @@ import struct
 from dataclasses import dataclass
 
 MEMFD_NAME = "flamecam-tracectx"
-MAPS_NAME = f"/memfd:{MEMFD_NAME} (deleted)"
 MAGIC = b"FCTRACE1"
 VERSION = 1
 
@@ -172,48 +171,3 @@ def read_ring(buf: bytes, header: Header, tail: int, head_after: int | None = No
         out.append(Interval(n, tid, trace_id, span_id, start, end, bool(commit >> 31)))
         n += 1
     return RingRead(out, lost, n)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One read of a live table through /proc/PID/mem."""
-
-    address: int
-    header: Header
-    data: bytes
-    head_after: int
-
-    def slots(self) -> list[Slot]:
-        return parse_slots(self.data, self.header)
-
-    def slot_of(self, tid: int) -> Slot | None:
-        return slot_of(self.data, self.header, tid)
-
-    def ring(self, tail: int = 0) -> RingRead:
-        return read_ring(self.data, self.header, tail, self.head_after)
-
-
-def find_tables(pid: int) -> list[tuple[int, int]]:
-    """(start, end) of each mapping of a table in process `pid` (usually one)."""
-    out = []
-    with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            if line.rstrip().endswith(MAPS_NAME):
-                lo, hi = line.split(None, 1)[0].split("-")
-                out.append((int(lo, 16), int(hi, 16)))
-    return out
-
-
-def read_table(pid: int, address: int) -> Snapshot:
-    """Copy the table mapped at `address` in process `pid` (needs ptrace access:
-    root, or the same user with ptrace_scope 0)."""
-    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
-        mem.seek(address)
-        first = mem.read(HEADER_SIZE)
-        header = parse_header(first)
-        mem.seek(address)
-        data = mem.read(header.size)
-        header = parse_header(data)
-        mem.seek(address + RING_HEAD_OFFSET)
-        head_after = U64.unpack(mem.read(8))[0]
-    return Snapshot(address, header, data, head_after)

@@ -501,10 +501,7 @@ class QueryEngine:
             info = series[p.series_id]
             cols = p.cols
             st = cols.strings
-            for k in range(p.start, p.end):
-                if (sel.pid is not None and cols.pid[k] != sel.pid) or (
-                        sel.tid is not None and cols.tid[k] != sel.tid):
-                    continue
+            for k in p.rows(sel.pid, sel.tid):
                 stack = stacks.get(cols.stack[k], ())
                 if info.kind == OFFCPU and stack and stack[-1].kind == "offcpu":
                     stack = stack[:-1]

@@ -49,10 +49,7 @@ def waits_by_target(engine: QueryEngine, sel: Selection, limit: int = 100) -> li
     for part in engine.store.samples(series, sel.lo, sel.hi):
         cols = part.cols
         st = cols.strings
-        for k in range(part.start, part.end):
-            if (sel.tid is not None and cols.tid[k] != sel.tid) or (
-                    sel.pid is not None and cols.pid[k] != sel.pid):
-                continue
+        for k in part.rows(sel.pid, sel.tid):
             text = st[cols.labels[k]]
             lab = parsed.get(text)
             if lab is None and text not in parsed:

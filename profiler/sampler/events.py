@@ -1,8 +1,9 @@
 """Raw sampler events as they leave the kernel, decoded but not symbolized.
 
-The layouts mirror the C structs in `bpf/oncpu.c` and `bpf/offcpu.c`;
+The layouts mirror the C structs in `bpf/oncpu.c` and `bpf/offcpu.c`, field
+by field with the C names, and are read by name;
 tests/sampler/test_event_layouts.py compiles those structs and pins every
-field's offset and size to these formats.
+named field's offset and size to these layouts.
 """
 
 from __future__ import annotations
@@ -10,18 +11,35 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-# struct cpu_event header: ts, pid, tid, cpu, kstack_bytes, ustack_bytes, comm,
-# regs (ip, sp, bp), copy_bytes, pad, rt_stack, link (trace id, span id), weight, pad
-CPU_HEADER = struct.Struct("<QIIIHH16sQQQIIQ16s8sII")
-# struct off_event: ts_out, ts_wake, ts_in, pid, tid, cpu, state, kstack, ustack,
-# ucopy, kept_every, comm, rt_stack, lock_wait, pad, link (trace id, span id), wait (WAIT_INFO)
-WAIT_INFO = "QQQQIIiiII16s"
-OFF_EVENT = struct.Struct("<QQQIIIIiiII16sQII16s8s" + WAIT_INFO)
-# struct agg_key / agg_val
-AGG_KEY = struct.Struct("<IIIIiiIIQ16s8s")
-AGG_VAL = struct.Struct("<QQQQII16s")
-# struct off_copy header: id, pid, tid, bytes, regs (ip, sp, bp)
-OFF_COPY = struct.Struct("<IIIIQQQ")
+from .layout import MapLayout
+
+REGS = MapLayout(("ip", "Q"), ("sp", "Q"), ("bp", "Q"))  # struct user_regs
+LINK = MapLayout(("trace_id", "16s"), ("span_id", "8s"))  # struct trace_link
+# struct cpu_event, up to `ips` (kernel then user addresses, then the stack copy)
+CPU_HEADER = MapLayout(
+    ("ts", "Q"), ("pid", "I"), ("tid", "I"), ("cpu", "I"), ("kstack_bytes", "H"),
+    ("ustack_bytes", "H"), ("comm", "16s"), *REGS.within("regs"), ("copy_bytes", "I"),
+    ("pad", "I"), ("rt_stack", "Q"), *LINK.within("link"), ("weight", "I"), ("pad2", "I"))
+WAIT_INFO = MapLayout(  # struct wait_info
+    ("nr", "Q"), ("arg0", "Q"), ("arg1", "Q"), ("waker_rt", "Q"), ("waker_pid", "I"),
+    ("waker_tid", "I"), ("waker_kstack", "i"), ("waker_ustack", "i"), ("waker_ucopy", "I"),
+    ("pad", "I"), ("waker_comm", "16s"))
+OFF_EVENT = MapLayout(  # struct off_event
+    ("ts_out", "Q"), ("ts_wake", "Q"), ("ts_in", "Q"), ("pid", "I"), ("tid", "I"),
+    ("cpu", "I"), ("state", "I"), ("kstack", "i"), ("ustack", "i"), ("ucopy", "I"),
+    ("kept_every", "I"), ("comm", "16s"), ("rt_stack", "Q"), ("lock_wait", "I"),
+    ("pad2", "I"), *LINK.within("link"), *WAIT_INFO.within("wait"))
+OFF_EVENT_WAIT = OFF_EVENT.offset("wait.nr")
+AGG_KEY = MapLayout(  # struct agg_key
+    ("gen", "I"), ("pid", "I"), ("tid", "I"), ("state", "I"), ("kstack", "i"),
+    ("ustack", "i"), ("ucopy", "I"), ("lock_wait", "I"), ("rt_stack", "Q"),
+    *LINK.within("link"))
+AGG_VAL = MapLayout(  # struct agg_val
+    ("count", "Q"), ("blocked_ns", "Q"), ("runq_ns", "Q"), ("last_in", "Q"), ("cpu", "I"),
+    ("pad", "I"), ("comm", "16s"))
+# struct off_copy, up to `data` (the stack copy)
+OFF_COPY = MapLayout(("id", "I"), ("pid", "I"), ("tid", "I"), ("bytes", "I"),
+                     *REGS.within("regs"))
 
 
 class CpuEvent(NamedTuple):
@@ -111,14 +129,16 @@ def comm_str(raw: bytes) -> str:
 
 
 def decode_cpu(buf: bytes) -> CpuEvent:
-    (ts, pid, tid, cpu, kb, ub, comm, ip, sp, bp, copied, _, rt, trace, span, weight,
-     _) = CPU_HEADER.unpack_from(buf)
+    h = CPU_HEADER.unpack(buf)
     off = CPU_HEADER.size
+    kb, ub, copied = h.kstack_bytes, h.ustack_bytes, h.copy_bytes
     n_k, n_u = kb // 8, ub // 8
     ips = struct.unpack_from(f"<{n_k + n_u}Q", buf, off)
     if not copied:
-        return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:], rt_stack=rt,
-                        trace_id=trace, span_id=span, weight=weight)
+        return CpuEvent(h.ts, h.pid, h.tid, h.cpu, comm_str(h.comm), ips[:n_k], ips[n_k:],
+                        rt_stack=h.rt_stack, trace_id=h.link_trace_id, span_id=h.link_span_id,
+                        weight=h.weight)
     start = off + kb + ub
-    return CpuEvent(ts, pid, tid, cpu, comm_str(comm), ips[:n_k], ips[n_k:], (ip, sp, bp),
-                    bytes(buf[start:start + copied]), rt, trace, span, weight)
+    return CpuEvent(h.ts, h.pid, h.tid, h.cpu, comm_str(h.comm), ips[:n_k], ips[n_k:],
+                    (h.regs_ip, h.regs_sp, h.regs_bp), bytes(buf[start:start + copied]),
+                    h.rt_stack, h.link_trace_id, h.link_span_id, h.weight)

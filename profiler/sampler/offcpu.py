@@ -21,6 +21,8 @@ from .events import (
     AGG_VAL,
     OFF_COPY,
     OFF_EVENT,
+    OFF_EVENT_WAIT,
+    WAIT_INFO,
     OffCpuEvent,
     StackCopy,
     WaitInfo,
@@ -67,33 +69,33 @@ class OffCpuSampler:
         b[b"off_armed"][ctypes.c_int(0)] = ctypes.c_uint32(1)
 
     def _on_copy(self, _ctx, data, size) -> int:
-        cid, pid, _tid, n, ip, sp, bp = OFF_COPY.unpack(ctypes.string_at(data, OFF_COPY.size))
+        c = OFF_COPY.unpack(ctypes.string_at(data, OFF_COPY.size))
         # The stack alone, copied once (a copy is up to 16 KiB).
-        self.copies[cid] = StackCopy(pid, (ip, sp, bp),
-                                     ctypes.string_at(data + OFF_COPY.size,
-                                                      max(0, min(n, size - OFF_COPY.size))))
+        self.copies[c.id] = StackCopy(c.pid, (c.regs_ip, c.regs_sp, c.regs_bp),
+                                      ctypes.string_at(data + OFF_COPY.size,
+                                                       max(0, min(c.bytes, size - OFF_COPY.size))))
         return 0
 
     def _on_event(self, _ctx, data, size) -> int:
         # Resolve stack ids now: ids can be reused once the map is cleared.
-        (t_out, t_wake, t_in, pid, tid, cpu, state, kid, uid, ucopy, every, comm, rt, lock,
-         _, trace, span, *wait) = OFF_EVENT.unpack(ctypes.string_at(data, size))
-        blocked, runq = split_interval(state, t_out, t_wake, t_in)
+        buf = ctypes.string_at(data, size)
+        e = OFF_EVENT.unpack(buf)
+        blocked, runq = split_interval(e.state, e.ts_out, e.ts_wake, e.ts_in)
         self.events.append(
-            OffCpuEvent(t_out, pid, tid, cpu, comm_str(comm), state, blocked, runq, 1,
-                        self._stack(kid), self._stack(uid), ucopy, rt, lock, trace, span,
-                        self._wait(*wait), every or 1)
+            OffCpuEvent(e.ts_out, e.pid, e.tid, e.cpu, comm_str(e.comm), e.state, blocked, runq,
+                        1, self._stack(e.kstack), self._stack(e.ustack), e.ucopy, e.rt_stack,
+                        e.lock_wait, e.link_trace_id, e.link_span_id,
+                        self._wait(WAIT_INFO.unpack(buf, OFF_EVENT_WAIT)), e.kept_every or 1)
         )
         return 0
 
-    def _wait(self, nr: int, arg0: int, arg1: int, waker_rt: int, waker_pid: int,
-              waker_tid: int, waker_kstack: int, waker_ustack: int, waker_ucopy: int,
-              _pad: int, waker_comm: bytes) -> WaitInfo | None:
+    def _wait(self, w) -> WaitInfo | None:
+        """`w`: a struct wait_info, as WAIT_INFO.unpack or bcc's ctypes struct reads it."""
         if not self._wait_info:
             return None
-        return WaitInfo(nr, arg0, arg1, waker_pid, waker_tid, comm_str(waker_comm),
-                        self._stack(waker_kstack), self._stack(waker_ustack), waker_rt,
-                        waker_ucopy)
+        return WaitInfo(w.nr, w.arg0, w.arg1, w.waker_pid, w.waker_tid,
+                        comm_str(bytes(w.waker_comm)), self._stack(w.waker_kstack),
+                        self._stack(w.waker_ustack), w.waker_rt, w.waker_ucopy)
 
     def keep_one_in(self, every: int) -> None:
         """Keep 1 in `every` intervals above the threshold one by one; sum the rest."""
@@ -139,17 +141,18 @@ class OffCpuSampler:
         time.sleep(0.0005)  # let programs that read the old generation finish
         keys, vals = self._agg.entries()
         done = []
-        ksize, vsize = AGG_KEY.size, self._agg.leaf_size
-        for i, (gen, pid, tid, state, kid, uid, ucopy, lock, rt, trace,
-                span) in enumerate(AGG_KEY.iter_unpack(keys)):
-            if gen != old:
+        ksize, vsize = self._agg.key_size, self._agg.leaf_size
+        for i in range(len(keys) // ksize):
+            k = AGG_KEY.unpack(keys, i * ksize)
+            if k.gen != old:
                 continue
-            count, blocked, runq, last_in, cpu, _, comm = AGG_VAL.unpack_from(vals, i * vsize)
+            v = AGG_VAL.unpack(vals, i * vsize)
             done.append(i)
             self.events.append(
-                OffCpuEvent(last_in - blocked // max(count, 1), pid, tid, cpu, comm_str(comm),
-                            state, blocked, runq, count, self._stack(kid), self._stack(uid),
-                            ucopy, rt, lock, trace, span)
+                OffCpuEvent(v.last_in - v.blocked_ns // max(v.count, 1), k.pid, k.tid, v.cpu,
+                            comm_str(v.comm), k.state, v.blocked_ns, v.runq_ns, v.count,
+                            self._stack(k.kstack), self._stack(k.ustack), k.ucopy, k.rt_stack,
+                            k.lock_wait, k.link_trace_id, k.link_span_id)
             )
         self._agg.delete([keys[i * ksize:(i + 1) * ksize] for i in done])
 
@@ -159,15 +162,12 @@ class OffCpuSampler:
             if s.ts_out >= now_ns:
                 continue
             blocked, runq = split_interval(s.state, s.ts_out, s.ts_wake, now_ns)
-            w = s.wait
             self.events.append(
                 OffCpuEvent(s.ts_out, s.tgid, k.value, s.cpu, comm_str(bytes(s.comm)), s.state,
                             blocked, runq, 1, self._stack(s.kstack), self._stack(s.ustack),
                             s.ucopy, s.rt_stack, s.lock_wait, bytes(s.link.trace_id),
                             bytes(s.link.span_id),
-                            self._wait(w.nr, w.arg0, w.arg1, w.waker_rt, w.waker_pid,
-                                       w.waker_tid, w.waker_kstack, w.waker_ustack,
-                                       w.waker_ucopy, 0, bytes(w.waker_comm)))
+                            self._wait(s.wait))
             )
 
     def take(self) -> list[OffCpuEvent]:

@@ -7,6 +7,7 @@ and `columns`; the backend (`Store`) and the block format stay behind them.
 from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
 from profiler.store.interface import (
     AgentLoss,
+    LinkedColumns,
     LinkedSample,
     LinkedTotal,
     MaintainedStore,
@@ -33,9 +34,8 @@ def open_store(url: str | None = None) -> MaintainedStore:
     return Store(url)
 
 
-__all__ = ["AgentLoss", "ColumnBatch", "MaintainedStore", "ProfileStore", "SampleColumns",
-           "SampleSlice", "SeriesBatch", "SeriesInfo", "SeriesLimitExceeded", "Store",
-           "StoreError", "StoreUnavailable",
-           "ThreadEvent", "ThreadTotal", "default_url", "open_store", "LinkedSample", "LinkedTotal",
-           "RootBox",
-           "RootFilter", "Served", "TraceReader", "TraceRoot", "TraceStore"]
+__all__ = ["AgentLoss", "ColumnBatch", "LinkedColumns", "LinkedSample", "LinkedTotal",
+           "MaintainedStore", "ProfileStore", "RootBox", "RootFilter", "SampleColumns",
+           "SampleSlice", "SeriesBatch", "SeriesInfo", "SeriesLimitExceeded", "Served", "Store",
+           "StoreError", "StoreUnavailable", "ThreadEvent", "ThreadTotal", "TraceReader",
+           "TraceRoot", "TraceStore", "default_url", "open_store"]

@@ -16,12 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:  # annotations only: the SQL backend's connection and column reads
-    from sqlalchemy.engine import Connection
-
-    from profiler.store.traces import LinkedColumns
+from typing import Any, Protocol
 
 from profiler.model import Frame, Span, ThreadSpan
 from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
@@ -95,6 +90,14 @@ class SampleSlice:
     start: int
     end: int
 
+    def rows(self, pid: int | None = None, tid: int | None = None) -> Iterable[int]:
+        """Indices of the rows of process `pid` and thread `tid` (None: any), in order."""
+        if pid is None and tid is None:
+            return range(self.start, self.end)
+        pids, tids = self.cols.pid, self.cols.tid
+        return (k for k in range(self.start, self.end)
+                if (pid is None or pids[k] == pid) and (tid is None or tids[k] == tid))
+
 
 @dataclass(frozen=True, slots=True)
 class AgentLoss:
@@ -126,11 +129,11 @@ class ProfileStore(Protocol):
 
     def write(self, tenant: str, batches: Sequence[ColumnBatch | SeriesBatch], *,
               agent_id: str = "", seq: int = -1, losses: Sequence[AgentLoss] = (),
-              within: Callable[[Connection], None] | None = None,
+              within: Callable[[Any], None] | None = None,
               max_series: int | None = None) -> int:
         """Store the batches (and the losses the agent reported with them) all or
-        nothing; returns the samples stored. `within(conn)` writes more in the
-        same transaction (the trace store's rows of one request).
+        nothing; returns the samples stored. `within(tx)` writes more in the
+        backend's same transaction (the trace store's rows of one request).
 
         With `max_series`, a write whose new series would give the tenant more
         than that many raises `SeriesLimitExceeded` and stores nothing.
@@ -286,6 +289,23 @@ class LinkedTotal:
     reason: str
     value_ns: int
     count: int
+
+
+@dataclass(slots=True)
+class LinkedColumns:
+    """Linked samples of one trace as parallel columns, each thread's by time:
+    what thread tracks draw, read without an object per sample. Thread names
+    come once per thread."""
+
+    cpu: Sequence[int]  # 1 on-CPU, 0 off-CPU
+    ts_ns: Sequence[int]
+    pid: Sequence[int]
+    tid: Sequence[int]
+    stack_id: Sequence[int]
+    value_ns: Sequence[int]
+    reason: Sequence[str]
+    span_id: list[str]
+    names: dict[tuple[int, int], tuple[str, str]]  # (pid, tid) -> (thread name, comm)
 
 
 # (trace id, pid, tid) -> that thread's disjoint [start, end) ns serving the trace

@@ -57,6 +57,18 @@ _INTERN_ROWS = 20_000
 _NO_CACHE: dict = {}
 
 
+def _split_cached(cache, keys: Iterable) -> tuple[dict, list]:
+    """(the values `cache` holds, by key; the keys it does not hold, in order)."""
+    out, missing = {}, []
+    for k in keys:
+        v = cache.get(k)
+        if v is None:
+            missing.append(k)
+        else:
+            out[k] = v
+    return out, missing
+
+
 def default_url(data_dir: str | os.PathLike | None = None) -> str:
     """SQLite file under ./data (created if missing)."""
     d = Path(data_dir) if data_dir else DEFAULT_DB_DIR
@@ -387,14 +399,7 @@ class Store(BlockReads):
 
     def _resolve(self, conn: Connection, table, cache, pending: dict,
                  rows: dict[bytes, dict]) -> dict[bytes, int]:
-        out = {}
-        missing = []
-        for k in rows:
-            i = cache.get(k)
-            if i is None:
-                missing.append(k)
-            else:
-                out[k] = i
+        out, missing = _split_cached(cache, rows)
         if missing:
             self._lookup(conn, table, missing, out)
             # Sorted keys: concurrent writers lock rows in one order and cannot deadlock.
@@ -525,14 +530,7 @@ class Store(BlockReads):
 
     def _cached(self, ids: Iterable[int], cache: ByteBoundedCache, load) -> dict:
         """Values by id from `cache`, loading the missing ones in chunks."""
-        out = {}
-        missing = []
-        for i in ids:
-            v = cache.get(i)
-            if v is None:
-                missing.append(i)
-            else:
-                out[i] = v
+        out, missing = _split_cached(cache, ids)
         if missing:
             with self.engine.connect() as conn:
                 for i in range(0, len(missing), _CHUNK):

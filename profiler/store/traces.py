@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import (
     BigInteger,
@@ -35,6 +34,7 @@ from profiler.store import schema
 from profiler.store.columns import ColumnBatch, SeriesBatch
 from profiler.store.interface import (
     AgentLoss,
+    LinkedColumns,
     LinkedSample,
     LinkedTotal,
     RootFilter,
@@ -57,23 +57,6 @@ KINDS = (CPU, OFFCPU)
 _I64 = (1 << 63) - 1
 _CHUNK = 500
 _INSERT_ROWS = 2000
-
-
-@dataclass(slots=True)
-class LinkedColumns:
-    """Linked samples of one trace as parallel columns, each thread's by time:
-    what thread tracks draw, read without an object per sample. Thread names
-    come once per thread."""
-
-    cpu: Sequence[int]  # 1 on-CPU, 0 off-CPU
-    ts_ns: Sequence[int]
-    pid: Sequence[int]
-    tid: Sequence[int]
-    stack_id: Sequence[int]
-    value_ns: Sequence[int]
-    reason: Sequence[str]
-    span_id: list[str]
-    names: dict[tuple[int, int], tuple[str, str]]  # (pid, tid) -> (thread name, comm)
 
 
 # Span id filters longer than this are applied in Python (SQL parameter limits).

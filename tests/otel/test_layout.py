@@ -10,6 +10,8 @@ from flamecam_otel._table import TraceTable
 
 from profiler import tracectx as r
 
+from .tables import find_tables, read_table
+
 
 def test_constants_agree():
     for name in ("MEMFD_NAME", "MAGIC", "VERSION", "HEADER_SIZE", "SLOT_SIZE", "RECORD_SIZE",
@@ -26,9 +28,9 @@ def test_written_table_reads_back():
         assert buf is table.mm
         for n in range(6):  # wraps the 4-record ring
             table.append(12345, bytes([n]) * 16, bytes([n]) * 8, n, n + 1, n % 2)
-        (start, _end), = [m for m in r.find_tables(os.getpid())
+        (start, _end), = [m for m in find_tables(os.getpid())
                           if m[1] - m[0] >= w.table_size(8, 4)][-1:]
-        snap = r.read_table(os.getpid(), start)
+        snap = read_table(os.getpid(), start)
         assert snap.header.pid == os.getpid() and snap.header.ring_head == 6
         slot = snap.slot_of(12345)
         assert slot is not None and slot.stable and not slot.serving

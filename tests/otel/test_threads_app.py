@@ -19,6 +19,7 @@ import pytest
 
 from profiler import tracectx
 
+from . import tables
 from .conftest import wait_for_line
 
 APP = Path(__file__).with_name("threads_app.py")
@@ -45,10 +46,10 @@ def tell(p: subprocess.Popen, cmd: str) -> None:
     p.stdin.flush()
 
 
-def snapshot(pid: int) -> tracectx.Snapshot:
-    tables = tracectx.find_tables(pid)
-    assert len(tables) == 1, f"pid {pid}: {len(tables)} table mappings"
-    snap = tracectx.read_table(pid, tables[0][0])
+def snapshot(pid: int) -> tables.Snapshot:
+    found = tables.find_tables(pid)
+    assert len(found) == 1, f"pid {pid}: {len(found)} table mappings"
+    snap = tables.read_table(pid, found[0][0])
     assert snap.header.pid == pid  # no pid namespace here: the app's pid is ours
     return snap
 

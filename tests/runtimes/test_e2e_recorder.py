@@ -38,14 +38,15 @@ def test_jvm_through_recorder(spawn, tmp_path, have_java):
     JIT-compiled JDK methods, StubRoutines; burnCpu under main; threads named."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    from profiler.recorder import Recorder, RecordOptions
+    from profiler.recorder import Recorder
+    from profiler.sampler.options import SamplerOptions
 
     classes = compile_burner(tmp_path)
     p = spawn(java_cmd(classes, "-XX:+PreserveFramePointer", mix=True), cwd=classes)
     wait_for_line(p, "ready", timeout=30)
     time.sleep(BUSY_SECONDS)
     try:
-        with Recorder(RecordOptions(pids=[p.pid], off_cpu=True)) as rec:
+        with Recorder(SamplerOptions(pids=[p.pid], off_cpu=True)) as rec:
             samples = record_for(rec, 3.0)
     finally:
         try:
@@ -77,7 +78,8 @@ def test_python_through_recorder(spawn, tmp_path, version):
     if os.geteuid() != 0:
         pytest.skip("needs root")
 
-    from profiler.recorder import Recorder, RecordOptions
+    from profiler.recorder import Recorder
+    from profiler.sampler.options import SamplerOptions
 
     from .conftest import python_bin
     from .targets import ALPHA_BETA, GIL_AND_LOCK, WORKER_FUNCTIONS
@@ -89,7 +91,7 @@ def test_python_through_recorder(spawn, tmp_path, version):
         p = spawn([python_bin(version), path])
         tids[kind] = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
         pids.append(p.pid)
-    with Recorder(RecordOptions(pids=pids, hz=499, off_cpu=True)) as rec:
+    with Recorder(SamplerOptions(pids=pids, hz=499, off_cpu=True)) as rec:
         samples = record_for(rec, 5.0)
 
     def leaf_py(s) -> str:
@@ -132,14 +134,15 @@ def test_python_found_when_a_seen_process_execs_into_it(spawn, tmp_path):
         pytest.skip("needs root")
     import threading
 
-    from profiler.recorder import Recorder, RecordOptions
+    from profiler.recorder import Recorder
+    from profiler.sampler.options import SamplerOptions
 
     from .conftest import python_bin
     from .targets import ALPHA_BETA
 
     script = tmp_path / "ab.py"
     script.write_text(ALPHA_BETA)
-    with Recorder(RecordOptions(hz=499, off_cpu=False)) as rec:
+    with Recorder(SamplerOptions(hz=499, off_cpu=False)) as rec:
         # The shell is busy on the CPU first, so the recorder sees its pid as bash.
         p = spawn(["bash", "-c", "end=$((SECONDS+2)); while [ $SECONDS -lt $end ]; do :; done;"
                    f" exec {python_bin('3.12')} {script}"])
@@ -204,11 +207,12 @@ def test_jvm_started_while_recording_is_found(spawn, tmp_path, have_java):
         pytest.skip("needs root")
     import threading
 
-    from profiler.recorder import Recorder, RecordOptions
+    from profiler.recorder import Recorder
+    from profiler.sampler.options import SamplerOptions
 
     classes = compile_burner(tmp_path)
     lib = preload_lib(tmp_path, "busy_at_start", BUSY_AT_START)
-    with Recorder(RecordOptions(comm="^java$", hz=499, off_cpu=False)) as rec:
+    with Recorder(SamplerOptions(comm="^java$", hz=499, off_cpu=False)) as rec:
         p = spawn(java_cmd(classes, "-XX:+PreserveFramePointer"), cwd=classes,
                   env=dict(os.environ, LD_PRELOAD=str(lib)))
         ready: list[str] = []
@@ -250,7 +254,8 @@ def test_gil_waits_of_a_python_first_seen_before_its_gil_existed(spawn, tmp_path
         pytest.skip("needs root")
     import signal
 
-    from profiler.recorder import Recorder, RecordOptions
+    from profiler.recorder import Recorder
+    from profiler.sampler.options import SamplerOptions
 
     from .conftest import python_bin
     from .targets import GIL_AND_LOCK
@@ -263,7 +268,7 @@ def test_gil_waits_of_a_python_first_seen_before_its_gil_existed(spawn, tmp_path
     while open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "T":
         assert time.monotonic() < deadline, "the process never stopped"
         time.sleep(0.01)
-    with Recorder(RecordOptions(pids=[p.pid], hz=499, off_cpu=True)) as rec:
+    with Recorder(SamplerOptions(pids=[p.pid], hz=499, off_cpu=True)) as rec:
         os.kill(p.pid, signal.SIGCONT)
         a, b, _ = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
         samples = record_for(rec, 4.0)

@@ -96,7 +96,8 @@ def recording():
     if os.geteuid() != 0:
         pytest.skip("needs root")
     try:
-        from profiler.recorder import Recorder, RecordOptions
+        from profiler.recorder import Recorder
+        from profiler.sampler.options import SamplerOptions
     except ImportError as e:
         pytest.skip(f"recorder not importable: {e}")
     targets: list[Target] = []
@@ -106,7 +107,7 @@ def recording():
         if shutil.which("unshare"):
             targets.append(Target("ns", in_new_pid_namespace(
                 [python_bin("3.12"), WORKLOAD, SECONDS]), namespaced=True))
-        rec = Recorder(RecordOptions(pids=[t.pid for t in targets], hz=HZ, trace_hz=TRACE_HZ))
+        rec = Recorder(SamplerOptions(pids=[t.pid for t in targets], hz=HZ, trace_hz=TRACE_HZ))
         rec.start()
         samples, spans = [], []
         next_take = [time.monotonic() + 1.0]

@@ -20,7 +20,8 @@ def test_agent_labels_a_profiled_workload(tmp_path, server_factory):
     if os.geteuid() != 0:
         pytest.skip("loading eBPF programs needs root")
     from profiler.agent import AgentOptions, run_agent
-    from profiler.recorder import Recorder, RecordOptions
+    from profiler.recorder import Recorder
+    from profiler.sampler.options import SamplerOptions
 
     exe = compile_c("spin.c", tmp_path)
     env = {"PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": "spin-svc",
@@ -48,7 +49,7 @@ def test_agent_labels_a_profiled_workload(tmp_path, server_factory):
 
     try:
         try:
-            rec = Recorder(RecordOptions(pids=[work.pid], hz=49))
+            rec = Recorder(SamplerOptions(pids=[work.pid], hz=49))
             rec.start()
         except Exception as e:  # no BPF here: say so rather than fail the platform tests
             pytest.skip(f"eBPF not available: {e}")

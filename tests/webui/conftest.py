@@ -189,10 +189,11 @@ def _run_agent_cli(url: str, pids: list[int], help_text: str, work: Path) -> Non
 def _run_agent_in_process(url: str, pids: list[int], work: Path) -> None:
     """The agent's loop (`run_agent`) over the real Recorder, for these pids."""
     from profiler.agent.run import AgentOptions, run_agent
-    from profiler.recorder import Recorder, RecordOptions
+    from profiler.recorder import Recorder
+    from profiler.sampler.options import SamplerOptions
 
     stop = threading.Event()
-    with Recorder(RecordOptions(pids=pids, hz=49)) as rec:
+    with Recorder(SamplerOptions(pids=pids, hz=49)) as rec:
         timer = threading.Timer(PROFILE_SECONDS, stop.set)
         timer.start()
         try:
