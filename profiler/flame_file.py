@@ -19,7 +19,7 @@ import socket
 from pathlib import Path
 
 from .model import OFFCPU, OFFCPU_REASONS, PROCESS_KIND, Profile, Sample
-from .query.flamegraph import Names, flamebearer_from_levels, levels_sorted
+from .query.flamegraph import Names, flamebearer_from_levels, levels_sorted, stack_key
 from .report import seconds
 
 MODES = (("merged", "On + off CPU"), ("cpu", "On-CPU"), ("offcpu", "Off-CPU"))
@@ -77,9 +77,9 @@ def _var(module: str) -> str:
 
 
 def _stacks(samples: list[Sample], kinds: tuple[str, ...], names: Names
-            ) -> dict[tuple[int, ...], int]:
-    """Weighted stacks rooted at the process, as the flame graph reads them."""
-    out: dict[tuple[int, ...], int] = {}
+            ) -> dict[bytes, int]:
+    """Weighted stacks (`stack_key`s) rooted at the process, as the flame graph reads them."""
+    out: dict[bytes, int] = {}
     for s in samples:
         if s.kind not in kinds or s.value_ns <= 0:
             continue
@@ -88,7 +88,7 @@ def _stacks(samples: list[Sample], kinds: tuple[str, ...], names: Names
                   for f in s.stack]
         if s.kind == OFFCPU:
             stack.append(names(f"[off-cpu:{s.reason or 'other'}]", "offcpu"))
-        key = tuple(stack)
+        key = stack_key(stack)
         out[key] = out.get(key, 0) + s.value_ns
     return out
 

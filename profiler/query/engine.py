@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
+from struct import pack
 
 from profiler.model import (
     AGENT_LOSSES,
@@ -30,9 +31,14 @@ from profiler.query import tracks
 from profiler.query.processes import PROCESS_KIND, split_by_process
 from profiler.query.selector import Selector
 from profiler.query.tracks import TrackColumns
-from profiler.store import ProfileStore, SeriesInfo
+from profiler.store import ByteBoundedCache, ProfileStore, SeriesInfo
 
 MAX_EVENTS = 200_000
+# The most nodes a flame graph answers (`maxNodes`' largest value, and what no
+# `maxNodes` means): past it the smallest merge into `other`, so an answer's
+# memory is bounded however many distinct stacks the range holds (160k deep
+# distinct stacks made 16M nodes and took 4-6 GiB).
+MAX_NODES = 1_000_000
 
 # The label Pyroscope's APIs carry a series' profile type in.
 TYPE_LABEL = "__profile_type__"
@@ -66,24 +72,36 @@ class Selection:
 
 
 class StackNames:
-    """Frames' display names interned once, and each stack's tuple of them.
+    """Frames' display names interned once, and each stored stack's names as a
+    `flamegraph.stack_key` (4 bytes a frame).
 
     A render then names a stack with one lookup instead of one per frame (a
     host's hour holds ~100k stacks of ~15 frames). Stored frames and stacks
-    never change, so entries stay true; past the bounds the engine starts a
-    new table (a request keeps the one it began with).
+    never change, so entries stay true. Everything is bounded by bytes: the
+    keys are an LRU of MAX_KEY_BYTES; past MAX_NAME_BYTES of names and frame
+    ids the engine starts a new table (a request keeps the one it began with).
     """
 
-    MAX_STACKS = 500_000
-    MAX_NAMES = 1_000_000
+    MAX_KEY_BYTES = 64 << 20
+    MAX_NAME_BYTES = 32 << 20
 
     def __init__(self) -> None:
         self.names = fg.Names()
-        self.stacks: dict[int, tuple[int, ...]] = {}
+        self.keys = ByteBoundedCache(self.MAX_KEY_BYTES, _key_bytes)
+        self.frames: dict[int, int] = {}  # stored frame id -> name index
         self.lock = threading.Lock()
 
     def full(self) -> bool:
-        return len(self.stacks) > self.MAX_STACKS or len(self.names.names) > self.MAX_NAMES
+        return self.names.bytes + _FRAME_NAME_BYTES * len(self.frames) > self.MAX_NAME_BYTES
+
+
+# Stacks named per store read: a request holds one chunk's frame ids at once.
+_NAME_CHUNK = 2000
+_FRAME_NAME_BYTES = 100  # a frame id -> name index entry
+
+
+def _key_bytes(_sid: int, key: bytes) -> int:
+    return 140 + len(key)  # the bytes object, its id and the LRU's entry
 
 
 class QueryEngine:
@@ -95,6 +113,11 @@ class QueryEngine:
         if self._stack_names.full():
             self._stack_names = StackNames()
         return self._stack_names
+
+    def _done_with(self, table: StackNames) -> None:
+        """Drops a table a request filled past its bound (not held until the next one)."""
+        if table.full() and self._stack_names is table:
+            self._stack_names = StackNames()
 
     # ----------------------------------------------------------- series/labels
 
@@ -211,48 +234,63 @@ class QueryEngine:
         """Each stack's value per process when the selection spans processes, else None."""
         return split_by_process(values, self.stack_processes(sel), at_least)
 
-    def _named_stacks(self, values: dict[int, int], table: StackNames
-                      ) -> dict[int, tuple[int, ...]]:
-        """`table`'s stack id -> names of its frames, with the stacks of `values` in it."""
-        known = table.stacks
-        missing = [s for s in values if s not in known]
-        if missing:
-            sf = self.store.stack_frames(missing)
-            frames = self.store.frames({f for fr in sf.values() for f in fr})
-            names = table.names
-            with table.lock:  # one index per name, whichever request interns it
-                fname = {fid: names(f.folded_name() if f.kind == "kernel" else f.name, f.kind)
-                         for fid, f in frames.items()}
-                for s, fr in sf.items():
-                    known[s] = tuple(fname[f] for f in fr)
-        return known
+    def _stack_keys(self, stack_ids: Iterable[int], table: StackNames
+                    ) -> Iterator[tuple[int, bytes]]:
+        """(stack id, its `table` key) of each stored stack of `stack_ids` (unknown
+        ids left out). Unnamed stacks are read from the store _NAME_CHUNK at a
+        time, so a request holds one chunk's frames, never every stack's."""
+        cache = table.keys
+        chunk: list[int] = []
+        for s in stack_ids:
+            k = cache.get(s)
+            if k is not None:
+                yield s, k
+                continue
+            chunk.append(s)
+            if len(chunk) == _NAME_CHUNK:
+                yield from self._name_stacks(chunk, table)
+                chunk = []
+        if chunk:
+            yield from self._name_stacks(chunk, table)
+
+    def _name_stacks(self, stack_ids: list[int], table: StackNames) -> list[tuple[int, bytes]]:
+        sf = self.store.stack_frames(stack_ids)
+        fnames = table.frames
+        unknown = {f for fr in sf.values() for f in fr if f not in fnames}
+        out = []
+        with table.lock:  # one index per name, whichever request interns it
+            if unknown:
+                names = table.names
+                for fid, f in self.store.frames(unknown).items():
+                    fnames[fid] = names(f.folded_name() if f.kind == "kernel" else f.name,
+                                        f.kind)
+            for s, fr in sf.items():
+                k = pack(f">{len(fr)}I", *map(fnames.__getitem__, fr))
+                table.keys.put(s, k)
+                out.append((s, k))
+        return out
 
     # ---------------------------------------------------------------- renders
 
     def _merged_by_name(self, values: dict[int, int], table: StackNames,
                         roots: dict[int, list[tuple[str, int]]] | None = None
-                        ) -> dict[tuple, int]:
-        """Values by the names of the stacks' frames (stacks that name alike merge);
-        with `roots`, each stack's value split under the processes it came from."""
-        known = self._named_stacks(values, table)
-        out: dict[tuple[int, ...], int] = {}
+                        ) -> dict[bytes, int]:
+        """Values by the names of the stacks' frames (`stack_key`s: stacks that name
+        alike merge); with `roots`, each stack's value split under the processes
+        it came from."""
+        out: dict[bytes, int] = {}
         get = out.get
         if roots is None:
-            for s, v in values.items():
-                k = known.get(s)
-                if k is not None:
-                    out[k] = get(k, 0) + v
+            for s, k in self._stack_keys(values, table):
+                out[k] = get(k, 0) + values[s]
             return out
-        procs: dict[str, int] = {}
+        procs: dict[str, bytes] = {}
         with table.lock:
             for comm in {c for parts in roots.values() for c, _ in parts if c}:
-                procs[comm] = table.names(comm, PROCESS_KIND)
-        for s in values:
-            k = known.get(s)
-            if k is None:
-                continue
+                procs[comm] = fg.stack_key((table.names(comm, PROCESS_KIND),))
+        for s, k in self._stack_keys(values, table):
             for comm, part in roots.get(s, ()):
-                key = (procs[comm], *k) if comm else k
+                key = procs[comm] + k if comm else k
                 out[key] = get(key, 0) + part
         return out
 
@@ -262,8 +300,12 @@ class QueryEngine:
         memo: dict = {}
         values = self.stack_values(sel, memo)
         stacks = self._merged_by_name(values, table, self.process_roots(sel, values))
-        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes, self._other(table))
+        del values
+        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes or MAX_NODES,
+                                            self._other(table))
+        del stacks
         out = fg.flamebearer_from_levels(levels, total, names, self.units(sel))
+        self._done_with(table)
         # Pyroscope tooling reads the embedded timeline; it never filters by
         # pid/tid, and per-thread timelines come from /api/v1/timeline.
         if sel.pid is None and sel.tid is None:
@@ -293,8 +335,12 @@ class QueryEngine:
         names = table.names
         lstacks = self._merged_by_name(left, table, roots[0])
         rstacks = self._merged_by_name(right, table, roots[1])
-        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes, self._other(table))
-        return fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
+        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or MAX_NODES,
+                                          self._other(table))
+        del lstacks, rstacks
+        out = fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
+        self._done_with(table)
+        return out
 
     def top(self, sel: Selection, limit: int = 100) -> list[dict]:
         values = self.stack_values(sel)

@@ -1,6 +1,7 @@
 """Flame graphs in flamebearer form (Pyroscope's JSON), from weighted stacks.
 
-A stack is a tuple of name indexes, root first. Levels are flat int lists of
+A stack is a sequence of name indexes, root first, kept as a `stack_key`
+(bytes: 4 per frame). Levels are flat int lists of
 `[x_delta, total, self, name]` groups (diff: `[l_delta, l_total, l_self,
 r_delta, r_total, r_self, name]`), x delta-encoded against the end of the
 previous node on the level. `levels_sorted` builds them without a node tree.
@@ -8,10 +9,12 @@ previous node on the level. `levels_sorted` builds them without a node tree.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from heapq import heappop, heappush
 from itertools import accumulate
+from struct import pack, unpack
 
 
 class Names:
@@ -21,6 +24,7 @@ class Names:
         self.names: list[str] = ["total"]
         self.kinds: list[str] = ["root"]
         self.index: dict[str, int] = {"total": 0}
+        self.bytes = 0  # estimated: what a table shared by many renders is bounded by
 
     def other(self) -> int:
         """The name smaller frames merge into under `maxNodes` (kind `other`)."""
@@ -32,88 +36,102 @@ class Names:
             i = self.index[name] = len(self.names)
             self.names.append(name)
             self.kinds.append(kind)
+            self.bytes += 160 + len(name)  # the string, its dict entry and list slots
         return i
 
 
-def levels_sorted(left: dict[tuple[int, ...], int], right: dict[tuple[int, ...], int] | None,
+def stack_key(names: Iterable[int]) -> bytes:
+    """A stack of name indexes (root first) as the compact key renders merge by.
+
+    Four big-endian bytes per frame: 8x smaller than a tuple of ints, hashable,
+    and bytes order is tuple order, so sorted keys keep every prefix (a node)
+    a contiguous run, as `levels_sorted` needs.
+    """
+    names = tuple(names)
+    return pack(f">{len(names)}I", *names)
+
+
+def key_names(key: bytes) -> tuple[int, ...]:
+    """The name indexes of a `stack_key`."""
+    return unpack(f">{len(key) >> 2}I", key)
+
+
+def keyed(stacks: dict[tuple[int, ...], int]) -> dict[bytes, int]:
+    """Weighted stacks of name-index tuples as `levels_sorted` takes them."""
+    out: dict[bytes, int] = {}
+    for k, v in stacks.items():
+        key = stack_key(k)
+        out[key] = out.get(key, 0) + v
+    return out
+
+
+def levels_sorted(left: dict[bytes, int], right: dict[bytes, int] | None,
                   max_nodes: int = 0, other: Callable[[], int] | None = None
                   ) -> tuple[list[list[int]], int, int]:
-    """Flamebearer levels straight from weighted stacks, without a node tree.
+    """Flamebearer levels straight from weighted stacks (`stack_key`s), without a
+    node tree. Returns (levels, left total, right total). With `right`, levels
+    are the 7-int diff form.
 
     Stacks are sorted, so every node covers a contiguous run of them: a node's
     total is the running sum when it closes minus the running sum when it
-    opened (flamegraph.pl's method). Returns (levels, left total, right total).
-    With `right`, levels are the 7-int diff form.
-
-    With `max_nodes` and `other`, at most that many nodes: the heaviest, and
-    per parent one node named `other()` (a name index) holding the rest,
-    drawn last among its siblings, so totals add up and the merge is visible
-    (`_heaviest`). Without `other`, the smallest nodes are left out.
+    opened (flamegraph.pl's method). With `max_nodes`, at most that many
+    nodes: the heaviest, and with `other`, per parent one node named `other()`
+    (a name index) holding the rest, drawn last among its siblings, so totals
+    add up and the merge is visible (`_heaviest`); without `other`, the
+    smallest nodes are left out. Memory is the sorted keys and their values,
+    plus the nodes kept.
     """
-    if max_nodes and other is not None and right is None:
+    if right is None:
         keys = sorted(k for k, v in left.items() if v > 0)
-        values = [left[k] for k in keys]
-        return _heaviest(keys, values, values, max_nodes, other, False)
-    merged: dict[tuple[int, ...], list[int]] = {k: [v, 0] for k, v in left.items() if v > 0}
-    for k, v in (right or {}).items():
-        if v > 0:
-            e = merged.get(k)
-            if e is None:
-                merged[k] = [0, v]
-            else:
-                e[1] = v
-    items = sorted(merged.items())
-    if max_nodes and other is not None:
-        return _heaviest([k for k, _ in items], [v[0] for _, v in items],
-                         [v[1] for _, v in items], max_nodes, other, True)
-    nodes: list[tuple[int, int, int, int, int, int, int, int]] = []
+        lv = rv = [left[k] for k in keys]
+    else:
+        keys = sorted({k for k, v in left.items() if v > 0}
+                      | {k for k, v in right.items() if v > 0})
+        lget, rget = left.get, right.get
+        lv = [max(0, lget(k, 0)) for k in keys]
+        rv = [max(0, rget(k, 0)) for k in keys]
+    # Each frame of each stack is at most one node: below the bound, all fit.
+    if max_nodes and sum(map(len, keys)) // 4 + 1 > max_nodes:
+        return _heaviest(keys, lv, rv, max_nodes, other, right is not None)
+    return _all_nodes(keys, lv, rv, right is not None)
+
+
+def _all_nodes(keys: list[bytes], left: list[int], right: list[int], diff: bool
+               ) -> tuple[list[list[int]], int, int]:
+    """Levels of every node. Nodes close deepest first, but on each level in x
+    order, so each goes straight to the end of its level."""
+    levels: list[list[int]] = []
+    ends: list[list[int]] = []
     # open nodes per depth: [name, xl, sl, xr, sr]; depth 0 is the root
     opened: list[list[int]] = [[0, 0, 0, 0, 0]]
     cl = cr = 0
     prev: tuple[int, ...] = ()
-    for stack, (lv, rv) in items:
+    for key, lv, rv in zip(keys, left, right, strict=True):
+        stack = key_names(key)
         n = min(len(prev), len(stack))
         p = 0
         while p < n and prev[p] == stack[p]:
             p += 1
         while len(opened) > p + 1:
             name, xl, sl, xr, sr = opened.pop()
-            nodes.append((len(opened), xl, cl - xl, sl, xr, cr - xr, sr, name))
+            _emit(levels, ends, len(opened), xl, cl - xl, sl, xr, cr - xr, sr, name, diff)
         for name in stack[p:]:
             opened.append([name, cl, 0, cr, 0])
         last = opened[-1]
         last[2] += lv
-        last[4] += rv
         cl += lv
-        cr += rv
+        if diff:
+            last[4] += rv
+            cr += rv
         prev = stack
     while opened:
         name, xl, sl, xr, sr = opened.pop()
-        nodes.append((len(opened), xl, cl - xl, sl, xr, cr - xr, sr, name))
-    if max_nodes and len(nodes) > max_nodes:
-        weights = sorted((max(nd[2], nd[5]) for nd in nodes), reverse=True)
-        minv = weights[max_nodes - 1] + 1
-        nodes = [nd for nd in nodes if nd[2] >= minv or nd[5] >= minv or nd[0] == 0]
-    # Nodes close deepest first; per level they close in x order, so a stable
-    # sort by depth keeps each level's x order.
-    nodes.sort(key=lambda nd: nd[0])
-    levels: list[list[int]] = []
-    end_l = end_r = 0
-    diff = right is not None
-    for depth, xl, tl, sl, xr, tr, sr, name in nodes:
-        if depth == len(levels):
-            levels.append([])
-            end_l = end_r = 0
-        if diff:
-            levels[depth].extend((xl - end_l, tl, sl, xr - end_r, tr, sr, name))
-        else:
-            levels[depth].extend((xl - end_l, tl, sl, name))
-        end_l, end_r = xl + tl, xr + tr
+        _emit(levels, ends, len(opened), xl, cl - xl, sl, xr, cr - xr, sr, name, diff)
     return levels, cl, cr
 
 
-def _heaviest(keys: list[tuple[int, ...]], left: list[int], right: list[int], max_nodes: int,
-              other: Callable[[], int], diff: bool) -> tuple[list[list[int]], int, int]:
+def _heaviest(keys: list[bytes], left: list[int], right: list[int], max_nodes: int,
+              other: Callable[[], int] | None, diff: bool) -> tuple[list[list[int]], int, int]:
     """Levels of the `max_nodes` heaviest nodes (an `other` per parent included).
 
     A node is a run of sorted stacks [a, b) sharing a prefix; its total is a
@@ -122,88 +140,110 @@ def _heaviest(keys: list[tuple[int, ...]], left: list[int], right: list[int], ma
     whole tree (a host's hour can have hundreds of thousands of nodes). Nodes
     are taken heaviest first (a child never outweighs its parent), until the
     next one and the `other` it may need would not fit. `keys` are the sorted
-    stacks, `left`/`right` their values (the same list when not a diff).
+    stacks, `left`/`right` their values (the same list when not a diff). Kept
+    nodes are columns of ints, so a million of them cost tens of MiB.
     """
     cum_l = [0, *accumulate(left)]
     cum_r = cum_l if right is left else [0, *accumulate(right)]
     max_nodes = max(2, max_nodes)
+    n = len(keys)
+    # kept nodes, index 0 the root: depth, run [first, end), name, parent, and
+    # how many of its children are not kept (it then needs an `other`)
+    depth, first, end = array("I", [0]), array("I", [0]), array("I", [n])
+    names, parent, pending = array("I", [0]), array("i", [-1]), array("I", [0])
+    heap: list[tuple[int, int, int, int, int, int]] = []
+    counts_other = other is not None
+    others = 0  # kept nodes with children pending
 
-    def children(a: int, b: int, d: int) -> list[tuple[int, int, int]]:
-        """(first, end, name) of each child run of the depth-d node over [a, b)."""
-        out = []
-        i = a + 1 if len(keys[a]) == d else a  # the node's own stack is its self
+    def expand(idx: int) -> int:
+        """Puts the children of kept node `idx` on the heap; returns how many."""
+        d, a, b = depth[idx], first[idx], end[idx]
+        p = 4 * d
+        i = a + 1 if len(keys[a]) == p else a  # the node's own stack is its self
+        kids = 0
         while i < b:
             k = keys[i]
-            e = bisect_left(keys, (*k[:d], k[d] + 1), i + 1, b)
-            out.append((i, e, k[d]))
+            name = int.from_bytes(k[p:p + 4], "big")
+            e = bisect_left(keys, k[:p] + (name + 1).to_bytes(4, "big"), i + 1, b)
+            heappush(heap, (-max(cum_l[e] - cum_l[i], cum_r[e] - cum_r[i]), i, e, name, d + 1,
+                            idx))
+            kids += 1
             i = e
-        return out
+        pending[idx] = kids
+        return kids
 
-    # a kept node: [depth, a, b, name, kept children]; index 0 is the root
-    kept: list[list] = [[0, 0, len(keys), 0, []]]
-    pending = [0]  # per kept node: its children not kept (it then needs an `other`)
-    heap: list[tuple[int, int, int, int, int, int]] = []
-    others = 0
-
-    def expand(idx: int) -> None:
-        nonlocal others
-        d, a, b = kept[idx][0], kept[idx][1], kept[idx][2]
-        kids = children(a, b, d) if b > a else []
-        pending[idx] = len(kids)
-        if kids:
-            others += 1
-        for ca, cb, name in kids:
-            w = max(cum_l[cb] - cum_l[ca], cum_r[cb] - cum_r[ca])
-            heappush(heap, (-w, ca, cb, name, d + 1, idx))
-
-    expand(0)
+    if n and expand(0):
+        others = 1
     while heap:
-        _, a, b, name, d, parent = heap[0]
-        has_kids = b - a > 1 or len(keys[a]) > d
-        after = len(kept) + 1 + others + has_kids - (pending[parent] == 1)
+        _, a, b, name, d, par = heap[0]
+        has_kids = b - a > 1 or len(keys[a]) > 4 * d
+        after = len(depth) + 1 + counts_other * (others + has_kids - (pending[par] == 1))
         if after > max_nodes:
             break
         heappop(heap)
-        kept.append([d, a, b, name, []])
+        idx = len(depth)
+        depth.append(d)
+        first.append(a)
+        end.append(b)
+        names.append(name)
+        parent.append(par)
         pending.append(0)
-        kept[parent][4].append(len(kept) - 1)
-        pending[parent] -= 1
-        if not pending[parent]:
+        pending[par] -= 1
+        if not pending[par]:
             others -= 1
-        if has_kids:
-            expand(len(kept) - 1)
+        if has_kids and expand(idx):
+            others += 1
+    heap.clear()
+    return _layout(keys, left, right, cum_l, cum_r, (depth, first, end, names, parent, pending),
+                   other() if others and counts_other else None, diff)
 
-    other_name = other() if others else 0
+
+def _layout(keys: list[bytes], left: list[int], right: list[int], cum_l: list[int],
+            cum_r: list[int], kept: tuple[array, ...], other_name: int | None, diff: bool
+            ) -> tuple[list[list[int]], int, int]:
+    """Levels of the kept nodes, level by level: on a level, nodes in stack
+    order are grouped by parent in the parents' order; each parent's kept
+    children follow its self, then its `other` (if any) holds the rest."""
+    depth, first, end, names, parent, pending = kept
+    m = len(depth)
+    width = len(keys) + 1
+    order = sorted(range(m), key=lambda i: depth[i] * width + first[i])
+    # per kept node: where its next child goes, and where it ends (left, right)
+    at_l, at_r, end_l, end_r = [0] * m, [0] * m, [0] * m, [0] * m
     levels: list[list[int]] = []
-    ends: list[list[int]] = []  # per level: end of its last node, left and right
-    # pre-order, children left to right: each level fills in x order. An entry:
-    # (kept index, or -1 for an `other` leaf, xl, xr, other's totals l/r, its depth)
-    todo: list[tuple[int, int, int, int, int, int]] = [(0, 0, 0, 0, 0, 0)]
-    while todo:
-        idx, xl, xr, ol, orr, od = todo.pop()
-        if idx < 0:
-            _emit(levels, ends, od, xl, ol, ol, xr, orr, orr, other_name, diff)
-            continue
-        d, a, b, name, kids = kept[idx]
+    ends: list[list[int]] = []
+
+    def place(i: int, xl: int, xr: int) -> None:
+        a, b, d = first[i], end[i], depth[i]
         tl, tr = cum_l[b] - cum_l[a], cum_r[b] - cum_r[a]
-        sl, sr = (left[a], right[a]) if b > a and len(keys[a]) == d else (0, 0)
-        _emit(levels, ends, d, xl, tl, sl, xr, tr, sr, name, diff)
-        cxl, cxr = xl + sl, xr + sr
-        placed = []
-        for k in sorted(kids, key=lambda c: kept[c][1]):
-            placed.append((k, cxl, cxr, 0, 0, 0))
-            cxl += cum_l[kept[k][2]] - cum_l[kept[k][1]]
-            cxr += cum_r[kept[k][2]] - cum_r[kept[k][1]]
-        if pending[idx]:
-            placed.append((-1, cxl, cxr, xl + tl - cxl, xr + tr - cxr, d + 1))
-        todo.extend(reversed(placed))
-    return levels, cum_l[-1], cum_r[-1]
+        sl, sr = (left[a], right[a]) if b > a and len(keys[a]) == 4 * d else (0, 0)
+        _emit(levels, ends, d, xl, tl, sl, xr, tr, sr, names[i], diff)
+        at_l[i], at_r[i], end_l[i], end_r[i] = xl + sl, xr + sr, xl + tl, xr + tr
+
+    place(0, 0, 0)
+    parents = [0]
+    k = 1
+    while parents:
+        level = []
+        for p in parents:
+            while k < m and parent[order[k]] == p:
+                c = order[k]
+                place(c, at_l[p], at_r[p])
+                at_l[p], at_r[p] = end_l[c], end_r[c]
+                level.append(c)
+                k += 1
+            if pending[p] and other_name is not None:
+                ol, orr = end_l[p] - at_l[p], end_r[p] - at_r[p]
+                _emit(levels, ends, depth[p] + 1, at_l[p], ol, ol, at_r[p], orr, orr,
+                      other_name, diff)
+        parents = level
+    return levels, cum_l[-1], cum_r[-1] if diff else 0
 
 
 def _emit(levels: list[list[int]], ends: list[list[int]], d: int, xl: int, tl: int, sl: int,
           xr: int, tr: int, sr: int, name: int, diff: bool) -> None:
     """Appends one node to level d, its x delta-encoded against the level's last node."""
-    if d == len(levels):
+    while d >= len(levels):
         levels.append([])
         ends.append([0, 0])
     end = ends[d]

@@ -13,6 +13,7 @@ from profiler.model import BUILTIN_TYPES, FRAME_KINDS, OFFCPU_REASONS, PROFILE_T
 from profiler.query import export, tracks
 from profiler.query.engine import (
     MAX_EVENTS,
+    MAX_NODES,
     TYPE_LABEL,
     QueryEngine,
     Selection,
@@ -76,7 +77,7 @@ def _selection(prefix: str = "", query_key: str = "query") -> Selection:
 
 
 def _max_nodes() -> int:
-    return _int_arg("maxNodes", 0, "max-nodes", "max_nodes", hi=1_000_000) or 0
+    return _int_arg("maxNodes", 0, "max-nodes", "max_nodes", hi=MAX_NODES) or 0
 
 
 @bp.get("/api/v1/meta")

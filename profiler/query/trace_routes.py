@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from profiler.query import traces as tq
 from profiler.query.compare import KINDS, MAX_SIDE, Comparison, compare
+from profiler.query.engine import MAX_NODES
 from profiler.query.routes import ENGINE
 from profiler.query.scatter import scatter
 from profiler.store import RootBox
@@ -125,6 +126,6 @@ def traces_diff():
                    int(slow * 1e6) if slow >= 0 else None,
                    int(fast * 1e6) if fast >= 0 else None, box, kind,
                    int(_number("limit", 500, 1, MAX_SIDE)))
-    max_nodes = int(_number("maxNodes", 0, 0, 1_000_000))
+    max_nodes = int(_number("maxNodes", 0, 0, MAX_NODES))
     return jsonify(compare(current_app.extensions[ENGINE], state().traces, tenant(), c,
                            max_nodes))

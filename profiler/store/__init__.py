@@ -4,6 +4,7 @@ Callers outside this package use `open_store` and the names of `interface`
 and `columns`; the backend (`Store`) and the block format stay behind them.
 """
 
+from profiler.store.cache import ByteBoundedCache
 from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
 from profiler.store.interface import (
     AgentLoss,
@@ -34,8 +35,8 @@ def open_store(url: str | None = None) -> MaintainedStore:
     return Store(url)
 
 
-__all__ = ["AgentLoss", "ColumnBatch", "LinkedColumns", "LinkedSample", "LinkedTotal",
-           "MaintainedStore", "ProfileStore", "RootBox", "RootFilter", "SampleColumns",
-           "SampleSlice", "SeriesBatch", "SeriesInfo", "SeriesLimitExceeded", "Served", "Store",
-           "StoreError", "StoreUnavailable", "ThreadEvent", "ThreadTotal", "TraceReader",
-           "TraceRoot", "TraceStore", "default_url", "open_store"]
+__all__ = ["AgentLoss", "ByteBoundedCache", "ColumnBatch", "LinkedColumns", "LinkedSample",
+           "LinkedTotal", "MaintainedStore", "ProfileStore", "RootBox", "RootFilter",
+           "SampleColumns", "SampleSlice", "SeriesBatch", "SeriesInfo", "SeriesLimitExceeded",
+           "Served", "Store", "StoreError", "StoreUnavailable", "ThreadEvent", "ThreadTotal",
+           "TraceReader", "TraceRoot", "TraceStore", "default_url", "open_store"]

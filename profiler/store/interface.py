@@ -201,7 +201,7 @@ class ProfileStore(Protocol):
         aggregates are kept: downsampled data)."""
         ...
 
-    def stack_frames(self, stack_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
+    def stack_frames(self, stack_ids: Iterable[int]) -> dict[int, Sequence[int]]:
         """Frame ids (root first) of each stack id."""
         ...
 

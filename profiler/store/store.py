@@ -31,6 +31,7 @@ from profiler.model import Frame
 from profiler.store import blocks as blk
 from profiler.store import schema
 from profiler.store.block_reads import BlockReads, BlockRow
+from profiler.store.cache import ByteBoundedCache
 from profiler.store.columns import (
     ColumnBatch,
     SampleColumns,
@@ -505,13 +506,14 @@ class Store(BlockReads):
         return out
 
     @_unavailable
-    def stack_frames(self, stack_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
-        """Frame ids (root first) of each stack id."""
+    def stack_frames(self, stack_ids: Iterable[int]) -> dict[int, Sequence[int]]:
+        """Frame ids (root first) of each stack id, as arrays: 4 bytes a frame,
+        where a tuple of ints took 36 (the 100-deep stacks of issue 15)."""
         c = schema.stacks.c
 
         def load(conn, ids):
             for sid, packed in conn.execute(select(c.id, c.frames).where(c.id.in_(ids))):
-                yield sid, tuple(_unpack(packed))
+                yield sid, _unpack(packed)
 
         return self._cached(stack_ids, self._stack_frames, load)
 
@@ -620,42 +622,8 @@ class Store(BlockReads):
                        .scalar())
 
 
-class ByteBoundedCache:
-    """An LRU mapping whose entries' estimated sizes never sum past `max_bytes`.
-
-    `size_of(key, value)` estimates one entry's bytes (key, value and the
-    dict's own share).
-    """
-
-    def __init__(self, max_bytes: int, size_of: Callable[[object, object], int]) -> None:
-        self.max_bytes = max_bytes
-        self.size_of = size_of
-        self.bytes = 0
-        self._d: OrderedDict = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def get(self, key):
-        return self._d.get(key)  # reads do not reorder: no lock needed for a get
-
-    def __contains__(self, key) -> bool:
-        return key in self._d
-
-    def put(self, key, value) -> None:
-        """Add (the caller holds the store's cache lock); evicts the oldest over the bound."""
-        old = self._d.pop(key, None)
-        if old is not None:
-            self.bytes -= self.size_of(key, old)
-        self._d[key] = value
-        self.bytes += self.size_of(key, value)
-        while self.bytes > self.max_bytes and self._d:
-            k, gone = self._d.popitem(last=False)
-            self.bytes -= self.size_of(k, gone)
-
-
-def _stack_bytes(_sid: int, frames: tuple[int, ...]) -> int:
-    return 120 + 8 * len(frames)  # dict entry, tuple header, one pointer and small int each
+def _stack_bytes(_sid: int, frames: array) -> int:
+    return 180 + 4 * len(frames)  # the LRU's entry, the id, the array and its items
 
 
 def _frame_bytes(_fid: int, f: Frame) -> int:

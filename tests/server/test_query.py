@@ -56,10 +56,10 @@ def _nodes(levels, width):
 
 def test_levels_are_consistent():
     rng = random.Random(5)
-    left = {tuple(rng.choices(range(1, 20), k=rng.randint(1, 8))): rng.randint(1, 50)
-            for _ in range(300)}
-    right = {tuple(rng.choices(range(1, 20), k=rng.randint(1, 8))): rng.randint(1, 50)
-             for _ in range(300)}
+    left = fg.keyed({tuple(rng.choices(range(1, 20), k=rng.randint(1, 8))): rng.randint(1, 50)
+                     for _ in range(300)})
+    right = fg.keyed({tuple(rng.choices(range(1, 20), k=rng.randint(1, 8))): rng.randint(1, 50)
+                      for _ in range(300)})
     levels, lt, rt = fg.levels_sorted(left, None)
     nodes = _nodes(levels, 4)
     assert nodes[0]["total"] == lt == sum(left.values())
@@ -86,8 +86,8 @@ def test_max_nodes_merges_the_smallest_frames_into_other():
     """maxNodes keeps the heaviest nodes; the rest merge, per parent, into one
     `other` node: the totals still add up and no frame is silently lost."""
     rng = random.Random(9)
-    stacks = {tuple(rng.choices(range(1, 40), k=rng.randint(1, 9))): rng.randint(1, 90)
-              for _ in range(2000)}
+    stacks = fg.keyed({tuple(rng.choices(range(1, 40), k=rng.randint(1, 9))): rng.randint(1, 90)
+                       for _ in range(2000)})
     full, total, _ = fg.levels_sorted(stacks, None)
     assert sum(len(lv) for lv in full) // 4 > 500
     other = 99

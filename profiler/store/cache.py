@@ -1,0 +1,45 @@
+"""A cache bounded by the estimated bytes of its entries (issue 15 item 12).
+
+The store's id and frame caches and the query engine's stack names each hold
+what deep distinct stacks would otherwise grow without end.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+
+class ByteBoundedCache:
+    """A mapping whose entries' estimated sizes never sum past `max_bytes`, the
+    oldest put evicted first.
+
+    `size_of(key, value)` estimates one entry's bytes (key, value and the
+    dict's own share).
+    """
+
+    def __init__(self, max_bytes: int, size_of: Callable[[object, object], int]) -> None:
+        self.max_bytes = max_bytes
+        self.size_of = size_of
+        self.bytes = 0
+        self._d: OrderedDict = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def get(self, key):
+        return self._d.get(key)  # reads do not reorder: no lock needed for a get
+
+    def __contains__(self, key) -> bool:
+        return key in self._d
+
+    def put(self, key, value) -> None:
+        """Add (the caller holds its lock over puts); evicts the oldest over the bound."""
+        old = self._d.pop(key, None)
+        if old is not None:
+            self.bytes -= self.size_of(key, old)
+        self._d[key] = value
+        self.bytes += self.size_of(key, value)
+        while self.bytes > self.max_bytes and self._d:
+            k, gone = self._d.popitem(last=False)
+            self.bytes -= self.size_of(k, gone)
