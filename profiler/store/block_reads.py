@@ -18,6 +18,8 @@ from profiler.store import blocks as blk
 from profiler.store.columns import SampleColumns
 from profiler.store.interface import SampleSlice, ThreadEvent, ThreadTotal
 
+_AGG_CHUNK = 256  # blocks whose aggregates one read holds decoded at once
+
 
 @dataclass(frozen=True, slots=True)
 class BlockRow:
@@ -55,6 +57,19 @@ class BlockReads:
 
     def _blocks_of(self, series_ids: Collection[int], lo: int, hi: int) -> list[BlockRow]:
         return self.blocks(series_ids, lo, hi) if series_ids else []
+
+    def _each_aggregate(self, blocks: list[BlockRow]
+                        ) -> Iterator[tuple[BlockRow, blk.Aggregate]]:
+        """Each block with its decoded aggregate (blocks without one left out),
+        decoded _AGG_CHUNK blocks at a time: a week's range holds thousands of
+        blocks, and a read holds one chunk of them, not all."""
+        for i in range(0, len(blocks), _AGG_CHUNK):
+            chunk = blocks[i:i + _AGG_CHUNK]
+            aggs = self.aggregates([b.id for b in chunk])
+            for b in chunk:
+                agg = aggs.get(b.id)
+                if agg is not None:
+                    yield b, agg
 
     def _edge_readers(self, ids: list[int], memo: dict | None) -> dict[int, blk.EdgeReader]:
         """Edge readers by block id; `memo` shares them within one request."""
@@ -97,13 +112,9 @@ class BlockReads:
                         s = stack[k]
                         acc[s] = acc.get(s, 0) + value[k]
             return acc
-        aggs = self.aggregates([b.id for b in blocks])
         edges: list[tuple[int, int, int]] = []  # (block id, lo, hi) needing raw
         spans: dict[int, list[tuple[int, int, int, int, int]]] = {}  # block id -> edges
-        for b in blocks:
-            agg = aggs.get(b.id)
-            if agg is None:
-                continue
+        for b, agg in self._each_aggregate(blocks):
             if lo <= b.t_start and b.t_end <= hi:
                 _add(acc, agg.stacks, agg.values)
                 continue
@@ -131,13 +142,9 @@ class BlockReads:
     def stack_processes(self, series_ids: Collection[int], lo: int, hi: int
                         ) -> dict[int, dict[str, int]]:
         blocks = self._blocks_of(series_ids, lo, hi)
-        aggs = self.aggregates([b.id for b in blocks])
         out: dict[int, dict[str, int]] = {}
         no_tables = []
-        for b in blocks:
-            agg = aggs.get(b.id)
-            if agg is None:
-                continue
+        for b, agg in self._each_aggregate(blocks):
             if not agg.thread_tables:
                 no_tables.append(b.id)
                 continue
@@ -167,11 +174,7 @@ class BlockReads:
             edges = [(b.id, lo, hi) for b in blocks]
         else:
             fine_ok = step_ns % fine_ns == 0 and lo % fine_ns == 0
-            aggs = self.aggregates([b.id for b in blocks])
-            for b in blocks:
-                agg = aggs.get(b.id)
-                if agg is None:
-                    continue
+            for b, agg in self._each_aggregate(blocks):
                 first, fine = agg.fine
                 if not fine or not (fine_ok or b.downsampled):
                     edges.append((b.id, lo, hi))
