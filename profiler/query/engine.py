@@ -261,9 +261,8 @@ class QueryEngine:
         with table.lock:  # one index per name, whichever request interns it
             if unknown:
                 names = table.names
-                for fid, f in self.store.frames(unknown).items():
-                    fnames[fid] = names(f.folded_name() if f.kind == "kernel" else f.name,
-                                        f.kind)
+                for fid, (name, kind) in self.store.frame_names(unknown).items():
+                    fnames[fid] = names(Frame(name, kind).folded_name(), kind)
             for s, fr in sf.items():
                 k = pack(f">{len(fr)}I", *map(fnames.__getitem__, fr))
                 table.keys.put(s, k)

@@ -208,6 +208,10 @@ class ProfileStore(Protocol):
     def frames(self, frame_ids: Iterable[int]) -> dict[int, Frame]:
         ...
 
+    def frame_names(self, frame_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """(name, kind) of each frame id."""
+        ...
+
     def size_bytes(self) -> int:
         ...
 
