@@ -20,7 +20,7 @@ import threading
 import time
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from sqlalchemy import create_engine, delete, event, func, select, update
@@ -515,7 +515,12 @@ class Store(BlockReads):
             for sid, packed in conn.execute(select(c.id, c.frames).where(c.id.in_(ids))):
                 yield sid, _unpack(packed)
 
-        return self._cached(stack_ids, self._stack_frames, load)
+        def load_range(conn, lo, hi):
+            q = select(c.id, c.frames).where(c.id >= lo, c.id <= hi)
+            for sid, packed in conn.execute(q):
+                yield sid, _unpack(packed)
+
+        return self._cached(stack_ids, self._stack_frames, load, load_range)
 
     @_unavailable
     def frames(self, frame_ids: Iterable[int]) -> dict[int, Frame]:
@@ -543,24 +548,53 @@ class Store(BlockReads):
                 missing.append(i)
             else:
                 out[i] = (f.name, f.kind)
-        with self.engine.connect() as conn:
-            for i in range(0, len(missing), _CHUNK):
-                q = select(c.id, c.name, c.kind).where(c.id.in_(missing[i:i + _CHUNK]))
-                for fid, name, kind in conn.execute(q):
-                    out[fid] = (name, kind)
+
+        def load(conn, ids):
+            for fid, name, kind in conn.execute(select(c.id, c.name, c.kind)
+                                                .where(c.id.in_(ids))):
+                yield fid, (name, kind)
+
+        def load_range(conn, lo, hi):
+            for fid, name, kind in conn.execute(select(c.id, c.name, c.kind)
+                                                .where(c.id >= lo, c.id <= hi)):
+                yield fid, (name, kind)
+
+        for got in self._read(missing, load, load_range):
+            out.update(got)
         return out
 
-    def _cached(self, ids: Iterable[int], cache: ByteBoundedCache, load) -> dict:
-        """Values by id from `cache`, loading the missing ones in chunks."""
+    def _cached(self, ids: Iterable[int], cache: ByteBoundedCache, load,
+                load_range: Callable | None = None) -> dict:
+        """Values by id from `cache`, loading the missing ones (`_read`)."""
         out, missing = _split_cached(cache, ids)
-        if missing:
-            with self.engine.connect() as conn:
-                for i in range(0, len(missing), _CHUNK):
-                    for key, value in load(conn, missing[i:i + _CHUNK]):
-                        out[key] = value
-                        with self._cache_lock:
-                            cache.put(key, value)
+        for got in self._read(missing, load, load_range):
+            with self._cache_lock:
+                for key, value in got:
+                    out[key] = value
+                    cache.put(key, value)
         return out
+
+    def _read(self, ids: list[int], load, load_range: Callable | None = None
+              ) -> Iterator[list[tuple[int, object]]]:
+        """(id, value) of `ids`, a batch at a time: `load(conn, ids)` reads _CHUNK
+        ids by an IN list; with `load_range(conn, lo, hi)`, runs of ids at least
+        half dense are read by range instead (a view's stacks and frames were
+        mostly stored together: one scan of the primary key, not an IN list of
+        500 per query)."""
+        if not ids:
+            return
+        with self.engine.connect() as conn:
+            sparse = ids
+            if load_range is not None:
+                want = set(ids)
+                sparse = []
+                for run in _runs(sorted(want)):
+                    if len(run) >= _CHUNK and run[-1] - run[0] < 2 * len(run):
+                        yield [(k, v) for k, v in load_range(conn, run[0], run[-1]) if k in want]
+                    else:
+                        sparse += run
+            for i in range(0, len(sparse), _CHUNK):
+                yield list(load(conn, sparse[i:i + _CHUNK]))
 
     def forget_blocks(self, block_ids: Iterable[int]) -> None:
         with self._cache_lock:
@@ -640,6 +674,18 @@ class Store(BlockReads):
                 return int(page * (count - free))
             return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())")
                        .scalar())
+
+
+def _runs(ids: list[int], gap: int = 16, most: int = 20_000) -> Iterator[list[int]]:
+    """Sorted ids in runs with no gap over `gap`, of at most `most` ids."""
+    run: list[int] = []
+    for i in ids:
+        if run and (i - run[-1] > gap or len(run) == most):
+            yield run
+            run = []
+        run.append(i)
+    if run:
+        yield run
 
 
 def _stack_bytes(_sid: int, frames: array) -> int:

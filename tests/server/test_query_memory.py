@@ -21,7 +21,7 @@ from profiler.store import SeriesBatch, open_store
 
 DEPTH = 40
 STACKS = 1500
-FUNCS = 300
+FUNCS = 600
 
 
 def _samples(t0: int, seed: int, weight: int) -> list[Sample]:
