@@ -141,8 +141,10 @@ class BlockReads:
 
     def stack_processes(self, series_ids: Collection[int], lo: int, hi: int
                         ) -> dict[int, dict[str, int]]:
+        """Summed per process first (a whole host's hour is ~500k thread-table
+        entries, most of them one process's), then turned per stack."""
         blocks = self._blocks_of(series_ids, lo, hi)
-        out: dict[int, dict[str, int]] = {}
+        per_comm: dict[str, dict[int, int]] = {}
         no_tables = []
         for b, agg in self._each_aggregate(blocks):
             if not agg.thread_tables:
@@ -150,11 +152,20 @@ class BlockReads:
                 continue
             comm = {(pid, tid): c for pid, tid, _name, c, _v, _n in agg.threads}
             for pid, tid, stacks, values in agg.thread_tables:
-                _add_process(out, comm.get((pid, tid), ""), stacks, values)
+                _add(per_comm.setdefault(comm.get((pid, tid), ""), {}), stacks, values)
         for cols in self.raw(no_tables).values():  # blocks written before thread tables
             st = cols.strings
             for k in range(len(cols.ts)):
-                _add_process(out, st[cols.comm[k]], (cols.stack[k],), (cols.value[k],))
+                _add(per_comm.setdefault(st[cols.comm[k]], {}), (cols.stack[k],),
+                     (cols.value[k],))
+        out: dict[int, dict[str, int]] = {}
+        for c, acc in per_comm.items():
+            for s, v in acc.items():
+                d = out.get(s)
+                if d is None:
+                    out[s] = {c: v}
+                else:
+                    d[c] = v
         return out
 
     def timeline(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
@@ -267,13 +278,9 @@ class BlockReads:
 
 
 def _add(acc: dict[int, int], stacks: Iterable[int], values: Iterable[int]) -> None:
+    if not acc:  # the first table: copied in C
+        acc.update(zip(stacks, values, strict=False))
+        return
     get = acc.get
     for s, v in zip(stacks, values, strict=False):
         acc[s] = get(s, 0) + v
-
-
-def _add_process(acc: dict[int, dict[str, int]], comm: str, stacks: Iterable[int],
-                 values: Iterable[int]) -> None:
-    for s, v in zip(stacks, values, strict=False):
-        per = acc.setdefault(s, {})
-        per[comm] = per.get(comm, 0) + v
