@@ -254,7 +254,7 @@ class QueryEngine:
             yield from self._name_stacks(chunk, table)
 
     def _name_stacks(self, stack_ids: list[int], table: StackNames) -> list[tuple[int, bytes]]:
-        sf = self.store.stack_frames(stack_ids)
+        sf = self.store.stack_frames(stack_ids, cache=False)  # the keys are the cache
         fnames = table.frames
         unknown = {f for fr in sf.values() for f in fr if f not in fnames}
         out = []

@@ -201,8 +201,9 @@ class ProfileStore(Protocol):
         aggregates are kept: downsampled data)."""
         ...
 
-    def stack_frames(self, stack_ids: Iterable[int]) -> dict[int, Sequence[int]]:
-        """Frame ids (root first) of each stack id."""
+    def stack_frames(self, stack_ids: Iterable[int], cache: bool = True
+                     ) -> dict[int, Sequence[int]]:
+        """Frame ids (root first) of each stack id (`cache`: kept for later reads)."""
         ...
 
     def frames(self, frame_ids: Iterable[int]) -> dict[int, Frame]:

@@ -506,9 +506,11 @@ class Store(BlockReads):
         return out
 
     @_unavailable
-    def stack_frames(self, stack_ids: Iterable[int]) -> dict[int, Sequence[int]]:
+    def stack_frames(self, stack_ids: Iterable[int], cache: bool = True
+                     ) -> dict[int, Sequence[int]]:
         """Frame ids (root first) of each stack id, as arrays: 4 bytes a frame,
-        where a tuple of ints took 36 (the 100-deep stacks of issue 15)."""
+        where a tuple of ints took 36 (the 100-deep stacks of issue 15). Without
+        `cache`, what is read is not kept (a caller that keeps its own form)."""
         c = schema.stacks.c
 
         def load(conn, ids):
@@ -520,6 +522,11 @@ class Store(BlockReads):
             for sid, packed in conn.execute(q):
                 yield sid, _unpack(packed)
 
+        if not cache:
+            out: dict[int, Sequence[int]] = {}
+            for got in self._read(list(stack_ids), load, load_range):
+                out.update(got)
+            return out
         return self._cached(stack_ids, self._stack_frames, load, load_range)
 
     @_unavailable
