@@ -129,6 +129,7 @@ class Store(BlockReads):
         self._agg_cache: OrderedDict[int, blk.Aggregate] = OrderedDict()
         self._agg_cache_entries = 0
         self._agg_cache_max_entries = 5_000_000  # stack/value pairs, ~12 bytes each
+        self._agg_loading: dict[int, threading.Event] = {}  # block id -> set once decoded
         if migrate:
             upgrade(self.engine)
         if self.is_sqlite:
@@ -457,35 +458,64 @@ class Store(BlockReads):
 
     @_unavailable
     def aggregates(self, block_ids: Sequence[int]) -> dict[int, blk.Aggregate]:
-        """Decoded aggregates by block id (cached: blocks are immutable)."""
+        """Decoded aggregates by block id (cached: blocks are immutable).
+
+        A block another request is decoding right now is waited for, not
+        decoded twice: a page's first load asks for the flame graph and the
+        timeline at once, over the same blocks.
+        """
         out: dict[int, blk.Aggregate] = {}
         missing = []
+        waits = []
         with self._cache_lock:
             for i in block_ids:
                 a = self._agg_cache.get(i)
-                if a is None:
-                    missing.append(i)
-                else:
+                if a is not None:
                     self._agg_cache.move_to_end(i)
                     out[i] = a
-        if missing:
-            b = schema.blocks.c
-            got = {}
-            with self.engine.connect() as conn:
-                for i in range(0, len(missing), _CHUNK):
-                    q = select(b.id, b.agg).where(b.id.in_(missing[i:i + _CHUNK]))
-                    for bid, agg in conn.execute(q):
-                        got[bid] = blk.decode_agg(agg)
-            out.update(got)
+                elif i in self._agg_loading:
+                    waits.append((i, self._agg_loading[i]))
+                else:
+                    missing.append(i)
+                    self._agg_loading[i] = threading.Event()
+        try:
+            out.update(self._load_aggregates(missing))
+        finally:
             with self._cache_lock:
-                for bid, a in got.items():
-                    if bid not in self._agg_cache:
-                        self._agg_cache[bid] = a
-                        self._agg_cache_entries += _agg_size(a)
-                while self._agg_cache_entries > self._agg_cache_max_entries and self._agg_cache:
-                    _, old = self._agg_cache.popitem(last=False)
-                    self._agg_cache_entries -= _agg_size(old)
+                for i in missing:
+                    self._agg_loading.pop(i).set()
+        late = []
+        for i, loaded in waits:
+            loaded.wait(60)
+            with self._cache_lock:
+                a = self._agg_cache.get(i)
+            if a is None:  # its loader failed, or it was evicted since
+                late.append(i)
+            else:
+                out[i] = a
+        out.update(self._load_aggregates(late))
         return out
+
+    def _load_aggregates(self, block_ids: list[int]) -> dict[int, blk.Aggregate]:
+        """Reads and decodes the blocks' aggregates, and caches them."""
+        if not block_ids:
+            return {}
+        b = schema.blocks.c
+        got = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(block_ids), _CHUNK):
+                q = select(b.id, b.agg).where(b.id.in_(block_ids[i:i + _CHUNK]))
+                for bid, agg in conn.execute(q):
+                    got[bid] = blk.decode_agg(agg)
+        with self._cache_lock:
+            for bid, a in got.items():
+                if bid not in self._agg_cache:
+                    self._agg_cache[bid] = a
+                    self._agg_cache_entries += _agg_size(a)
+            while self._agg_cache_entries > self._agg_cache_max_entries and self._agg_cache:
+                _, old = self._agg_cache.popitem(last=False)
+                self._agg_cache_entries -= _agg_size(old)
+        return got
 
     @_unavailable
     def raw(self, block_ids: Sequence[int]) -> dict[int, SampleColumns]:

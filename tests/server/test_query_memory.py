@@ -155,3 +155,33 @@ def test_diff_of_deep_distinct_stacks_keeps_both_totals(deep, monkeypatch):
     assert answer["leftTicks"] == sum(s.value_ns for s in samples)
     assert answer["rightTicks"] == sum(s.value_ns for s in more)
     assert sum(len(lv) for lv in answer["flamebearer"]["levels"]) // 7 <= 1000
+
+
+def test_concurrent_reads_decode_each_block_once(deep, monkeypatch):
+    """A page's first load asks for the flame graph and the timeline at once:
+    the second read waits for the first's decode instead of decoding again."""
+    import threading
+
+    from profiler.store import blocks as blk
+
+    store, _samples_, sel = deep
+    decoded: list[int] = []
+    real = blk.decode_agg
+
+    def counted(blob, *args, **kw):
+        decoded.append(1)
+        time.sleep(1.0)  # the other reader arrives meanwhile
+        return real(blob, *args, **kw)
+
+    monkeypatch.setattr(blk, "decode_agg", counted)
+    ids = [b.id for b in store.blocks([s.id for s in store.series("t")], sel.lo, sel.hi)]
+    got: list[dict] = []
+    readers = [threading.Thread(target=lambda: got.append(store.aggregates(ids)))
+               for _ in range(2)]
+    for r in readers:
+        r.start()
+    for r in readers:
+        r.join(30)
+    assert len(got) == 2 and set(got[0]) == set(got[1]) == set(ids)
+    assert [list(got[0][i].stacks) for i in ids] == [list(got[1][i].stacks) for i in ids]
+    assert len(decoded) == len(ids)
