@@ -96,7 +96,7 @@ class StackNames:
 
 
 # Stacks named per store read: a request holds one chunk's frame ids at once.
-_NAME_CHUNK = 2000
+_NAME_CHUNK = 5000
 _FRAME_NAME_BYTES = 100  # a frame id -> name index entry
 
 
@@ -238,34 +238,38 @@ class QueryEngine:
                     ) -> Iterator[tuple[int, bytes]]:
         """(stack id, its `table` key) of each stored stack of `stack_ids` (unknown
         ids left out). Unnamed stacks are read from the store _NAME_CHUNK at a
-        time, so a request holds one chunk's frames, never every stack's."""
+        time, in id order (mostly runs of ids, read by range), so a request
+        holds one chunk's frames, never every stack's."""
         cache = table.keys
-        chunk: list[int] = []
+        missing: list[int] = []
         for s in stack_ids:
             k = cache.get(s)
-            if k is not None:
+            if k is None:
+                missing.append(s)
+            else:
                 yield s, k
-                continue
-            chunk.append(s)
-            if len(chunk) == _NAME_CHUNK:
-                yield from self._name_stacks(chunk, table)
-                chunk = []
-        if chunk:
-            yield from self._name_stacks(chunk, table)
+        missing.sort()
+        for i in range(0, len(missing), _NAME_CHUNK):
+            yield from self._name_stacks(missing[i:i + _NAME_CHUNK], table)
 
     def _name_stacks(self, stack_ids: list[int], table: StackNames) -> list[tuple[int, bytes]]:
         sf = self.store.stack_frames(stack_ids, cache=False)  # the keys are the cache
         fnames = table.frames
-        unknown = {f for fr in sf.values() for f in fr if f not in fnames}
+        used: set[int] = set()
+        for fr in sf.values():
+            used.update(fr)
+        unknown = used.difference(fnames)
         out = []
         with table.lock:  # one index per name, whichever request interns it
             if unknown:
                 names = table.names
                 for fid, (name, kind) in self.store.frame_names(unknown).items():
                     fnames[fid] = names(Frame(name, kind).folded_name(), kind)
+            name_of = fnames.__getitem__
+            put = table.keys.put
             for s, fr in sf.items():
-                k = pack(f">{len(fr)}I", *map(fnames.__getitem__, fr))
-                table.keys.put(s, k)
+                k = pack(f">{len(fr)}I", *map(name_of, fr))
+                put(s, k)
                 out.append((s, k))
         return out
 

@@ -90,21 +90,28 @@ def levels_sorted(left: dict[bytes, int], right: dict[bytes, int] | None,
         lget, rget = left.get, right.get
         lv = [max(0, lget(k, 0)) for k in keys]
         rv = [max(0, rget(k, 0)) for k in keys]
-    # Each frame of each stack is at most one node: below the bound, all fit.
-    if max_nodes and sum(map(len, keys)) // 4 + 1 > max_nodes:
-        return _heaviest(keys, lv, rv, max_nodes, other, right is not None)
-    return _all_nodes(keys, lv, rv, right is not None)
+    diff = right is not None
+    frames = sum(map(len, keys)) // 4 if max_nodes else 0
+    if frames < max_nodes or not max_nodes:  # a frame is one node at most: all fit
+        return _all_nodes(keys, lv, rv, diff)
+    if frames < 4 * max_nodes:  # stacks share prefixes: the whole tree may still fit
+        got = _all_nodes(keys, lv, rv, diff, max_nodes)
+        if got is not None:
+            return got
+    return _heaviest(keys, lv, rv, max_nodes, other, diff)
 
 
-def _all_nodes(keys: list[bytes], left: list[int], right: list[int], diff: bool
-               ) -> tuple[list[list[int]], int, int]:
-    """Levels of every node. Nodes close deepest first, but on each level in x
-    order, so each goes straight to the end of its level."""
+def _all_nodes(keys: list[bytes], left: list[int], right: list[int], diff: bool,
+               max_nodes: int = 0) -> tuple[list[list[int]], int, int] | None:
+    """Levels of every node (None once past `max_nodes`, if given). Nodes close
+    deepest first, but on each level in x order, so each goes straight to the
+    end of its level."""
     levels: list[list[int]] = []
     ends: list[list[int]] = []
     # open nodes per depth: [name, xl, sl, xr, sr]; depth 0 is the root
     opened: list[list[int]] = [[0, 0, 0, 0, 0]]
     cl = cr = 0
+    count = 1  # nodes opened, the root's included
     prev: tuple[int, ...] = ()
     for key, lv, rv in zip(keys, left, right, strict=True):
         stack = key_names(key)
@@ -115,6 +122,9 @@ def _all_nodes(keys: list[bytes], left: list[int], right: list[int], diff: bool
         while len(opened) > p + 1:
             name, xl, sl, xr, sr = opened.pop()
             _emit(levels, ends, len(opened), xl, cl - xl, sl, xr, cr - xr, sr, name, diff)
+        count += len(stack) - p
+        if max_nodes and count > max_nodes:
+            return None
         for name in stack[p:]:
             opened.append([name, cl, 0, cr, 0])
         last = opened[-1]
