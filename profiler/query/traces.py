@@ -18,7 +18,7 @@ from dataclasses import replace
 from profiler.model import CPU, OFFCPU, Sample, ThreadSpan
 from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection
 from profiler.query.tracks import TrackColumns
-from profiler.store import LinkedSample, LinkedTotal, Served, TraceReader, TraceRoot
+from profiler.store import KeptWait, LinkedSample, LinkedTotal, Served, TraceReader, TraceRoot
 
 EXACT, APPROXIMATE, NONE = "exact", "approximate", "none"
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -301,7 +301,13 @@ class TraceEngine(QueryEngine):
                                          span_ids=self.span_ids, lo=sel.lo, hi=sel.hi,
                                          pid=sel.pid, tids=tids, limit=limit)
         return TrackColumns(c.cpu, c.ts_ns, c.value_ns, c.pid, c.tid, c.stack_id, c.reason,
-                            c.span_id, c.names), more
+                            c.span_id, c.names, c.labels), more
+
+    def kept_waits(self, sel: Selection) -> list[KeptWait]:
+        if OFFCPU not in sel.selector.kinds:
+            return []
+        return self.traces.waits_of(self.tenant, self.trace_id, span_ids=self.span_ids,
+                                    lo=sel.lo, hi=sel.hi, pid=sel.pid, tid=sel.tid)
 
     def track_intervals(self, sel: Selection, tids: Collection[int] | None = None
                         ) -> list[tuple[int, int, int, int, str]]:

@@ -7,6 +7,7 @@ and `columns`; the backend (`Store`) and the block format stay behind them.
 from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
 from profiler.store.interface import (
     AgentLoss,
+    KeptWait,
     LinkedSample,
     LinkedTotal,
     MaintainedStore,
@@ -37,5 +38,5 @@ __all__ = ["AgentLoss", "ColumnBatch", "MaintainedStore", "ProfileStore", "Sampl
            "SampleSlice", "SeriesBatch", "SeriesInfo", "SeriesLimitExceeded", "Store",
            "StoreError", "StoreUnavailable",
            "ThreadEvent", "ThreadTotal", "default_url", "open_store", "LinkedSample", "LinkedTotal",
-           "RootBox",
+           "KeptWait", "RootBox",
            "RootFilter", "Served", "TraceReader", "TraceRoot", "TraceStore"]

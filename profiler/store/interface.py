@@ -274,6 +274,18 @@ class LinkedSample:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptWait:
+    """One kept off-CPU interval whose labels say why it waited (system call,
+    target, waker: profiler/recorder.py), as the waits table and the off-wake
+    flame graph read it. `labels` is the sample's own labels as JSON."""
+
+    stack_id: int
+    reason: str
+    value_ns: int
+    labels: str
+
+
+@dataclass(frozen=True, slots=True)
 class LinkedTotal:
     """One thread's linked samples of a trace of one kind and reason, summed by
     the store: `value_ns` and how many samples (`count`) gave it."""
@@ -404,4 +416,10 @@ class TraceReader(Protocol):
 
     def count_of(self, tenant: str, trace_id: str, kind: str) -> int:
         """How many linked samples of that kind the trace has."""
+        ...
+
+    def waits_of(self, tenant: str, trace_id: str, *, span_ids: Collection[str] | None = None,
+                 lo: int | None = None, hi: int | None = None, pid: int | None = None,
+                 tid: int | None = None) -> list[KeptWait]:
+        """The trace's linked off-CPU samples that carry labels (kept intervals)."""
         ...
