@@ -10,6 +10,7 @@ either, a trace has "no thread data" and no figures are guessed.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
@@ -326,7 +327,8 @@ class TraceEngine(QueryEngine):
             if s.kind == OFFCPU and stack and stack[-1].kind == "offcpu":
                 stack = stack[:-1]
             out.append(Sample(s.kind, s.ts_ns, s.pid, s.tid, s.cpu, s.comm, s.thread_name,
-                              stack, s.value_ns, s.count, s.reason, {}, s.trace_id,
+                              stack, s.value_ns, s.count, s.reason,
+                              json.loads(s.labels) if s.labels else {}, s.trace_id,
                               s.span_id))
         return out
 

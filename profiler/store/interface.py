@@ -271,6 +271,7 @@ class LinkedSample:
     value_ns: int
     count: int
     reason: str
+    labels: str = ""  # the sample's own labels as JSON ("" for none)
 
 
 @dataclass(frozen=True, slots=True)

@@ -446,7 +446,7 @@ class TraceStore:
             for chunk in _chunks(ids):
                 q = select(c.trace_id, c.span_id, c.kind, c.ts_ns, c.pid, c.tid,
                            c.thread_name, c.comm, c.cpu, c.stack_id, c.value_ns, c.count,
-                           c.reason).where(c.tenant == tenant, c.trace_id.in_(chunk),
+                           c.reason, c.labels).where(c.tenant == tenant, c.trace_id.in_(chunk),
                                            c.kind.in_(kind_codes)).order_by(c.ts_ns, c.tid)
                 for r in conn.execute(q).fetchall():
                     if sids is not None and r[1] not in sids:

@@ -205,3 +205,12 @@ def test_a_traces_intervals_carry_their_waits(client, recorded):
     one = client.get(f"/api/v1/waits?query=offcpu{{}}&{q}&span_id={SPAN}&tid={holder}")
     assert {r["syscall"] for r in one.get_json()["waits"]} == {
         s.labels.get("syscall", "") for s in want if s.tid == holder}
+    # A trace's pprof export carries the same labels.
+    r = client.get(f"/api/v1/export?query=offcpu{{}}&format=pprof&{q}&tid={locker}")
+    msg = profile_pb2.Profile()
+    msg.ParseFromString(gzip.decompress(r.data))
+    st = list(msg.string_table)
+    labels = [{st[lb.key]: st[lb.str] for lb in s.label if lb.str} for s in msg.sample]
+    woken = [lab for lab in labels if lab.get("syscall") == "futex"]
+    assert woken and all(lab["waker_tid"] == str(holder) and lab["waker_comm"] == "holder"
+                         for lab in woken)
