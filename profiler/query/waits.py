@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from profiler.model import kinds_of_waker
 from profiler.query import flamegraph as fg
 from profiler.store import KeptWait
 
@@ -116,10 +117,11 @@ def waits_on(engine: QueryEngine, sel: Selection, only: WaitFilter) -> dict[int,
 def _waker_frames(lab: dict) -> list[tuple[str, str]]:
     """The waker's part of an off-wake stack, bottom up: its stack leaf first
     (the wakeup sits on the blocked stack), then a frame naming the waker."""
-    frames = [(name, "kernel" if name.endswith("_[k]") else
-               "jit" if name.endswith("_[j]") else "native")
-              for name in reversed(lab["waker_stack"].split(";") if lab.get("waker_stack")
-                                   else ())]
+    names = lab["waker_stack"].split(";") if lab.get("waker_stack") else []
+    kinds = kinds_of_waker(lab.get("waker_kinds", ""), len(names))
+    # an older agent sent no kinds: kernel frames still say so by their name
+    frames = [(name, kind or ("kernel" if name.endswith("_[k]") else "native"))
+              for name, kind in zip(reversed(names), reversed(kinds), strict=True)]
     who = lab.get("waker_thread") or lab.get("waker_comm") or "?"
     if lab.get("waker_kind") == "thread" and lab.get("waker_tid"):
         who = f"{who} (tid {lab['waker_tid']})"

@@ -46,3 +46,12 @@ def test_an_engine_without_labels_answers_no_waits():
 def test_labels_of_other_kinds_say_nothing_of_a_wait():
     assert wait_of(json.dumps({"request": "GET /"})) is None
     assert wait_of("") is None
+
+
+def test_a_wakers_frame_kinds_come_with_its_stack():
+    lab = json.loads(LOCK)
+    w = wait_of(json.dumps({**lab, "waker_kinds": "110"}))
+    assert w["waker"]["kinds"] == ["native", "native", "kernel"]
+    # kinds that do not match the stack (or none: an older agent) are left out
+    assert "kinds" not in wait_of(json.dumps({**lab, "waker_kinds": "11"}))["waker"]
+    assert "kinds" not in wait_of(LOCK)["waker"]

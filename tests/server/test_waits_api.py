@@ -150,8 +150,9 @@ def test_offwake_stacks_the_wakers_stack_on_the_blocked_one(pushed):
         i = p.index("[off-cpu:lock]")
         assert "locker" in p[:i] and "hold_lock" in p[i:], p
         assert p.index("futex_wake_[k]") < p.index("hold_lock") < p.index("holder"), p
-    assert r["kinds"][r["flamebearer"]["names"].index(f"woken by holder (tid {holder})")] \
-        == "waker"
+    kind = dict(zip(r["flamebearer"]["names"], r["kinds"], strict=True))
+    assert (kind[f"woken by holder (tid {holder})"], kind["hold_lock"], kind["futex_wake_[k]"]) \
+        == ("waker", "native", "kernel")
     kept = sum(s.value_ns for s in samples if s.tid == locker and s.labels.get("waker_kind"))
     assert r["offwake"]["woken_ns"] == r["flamebearer"]["numTicks"] == kept
     # A pipe reader is woken by its writer; a TCP client by the server thread's send.

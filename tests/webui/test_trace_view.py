@@ -201,10 +201,11 @@ def test_the_lock_wait_names_its_waker_and_the_traces_waits(page, traced):
     wait = page.evaluate(f"""() => {{
         const tr = {TRACKS}; const t = tr.tracks[tr.hovered.track];
         const w = tr.waitOf(t, t.rows[1].ev[tr.hovered.k]);
-        return {{ stack: w.waker.stack, track: tr.wakerTrack(w) }};
+        return {{ stack: w.waker.stack, kinds: w.waker.kinds, track: tr.wakerTrack(w) }};
     }}""")
-    # the waker's Python stack at the release names lock_holder
-    assert any(f == "lock_holder" or f.endswith(".lock_holder") for f in wait["stack"]), wait
+    # the waker's Python stack at the release names lock_holder, a Python frame
+    at = [i for i, f in enumerate(wait["stack"]) if f.endswith(".lock_holder")]
+    assert at and wait["kinds"][at[0]] == "python", wait
     # the waker's thread is on screen (the process's other threads): the arrow's from there
     assert wait["track"] >= 0, wait
     shot(page, "13-trace-lock-waker")
@@ -227,6 +228,9 @@ def test_the_lock_wait_names_its_waker_and_the_traces_waits(page, traced):
     woken = f"woken by lock-holder (tid {holder['tid']})"
     top = wait_frame(page, GRAPH, woken)
     below = wait_frame(page, GRAPH, frame_named(page, "lock_holder"))
+    assert page.evaluate(f"(n) => {{ const t = window.flamecam.{GRAPH}.tree; "
+                         f"return t.kinds[t.names.indexOf(n)]; }}",
+                         frame_named(page, "lock_holder")) == "python"
     slow = wait_frame(page, GRAPH, frame_named(page, "slow"))
     assert top["y"] < below["y"] < slow["y"], (top, below, slow)
     shot(page, "13-trace-offwake")
