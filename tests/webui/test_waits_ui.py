@@ -147,3 +147,19 @@ def test_waits_by_target_filter_the_graph_and_offwake_names_the_waker(page, serv
     page.wait_for_function("() => !new URLSearchParams(location.search).has('waitTarget')")
     page.wait_for_function(f"(n) => {PROFILE}.panel.graph.tree.numTicks >= n",
                            arg=mutex["total_ns"])
+
+
+def test_a_thread_opens_its_waits(page, server, profiled):
+    """From the Threads tab, a thread's waits: the Flame graph tab on its
+    off-CPU time, with the waits by target beside it."""
+    if profiled.mode.startswith("synthetic"):
+        pytest.skip("needs a real recording (eBPF): synthetic samples carry no target")
+    waiter_tid = profiled.threads["waiter"]
+    open_page(page, server, query=demo("cpu"), tab="threads", tid=str(waiter_tid))
+    page.get_by_role("button", name=re.compile("What it waited on")).click()
+    page.wait_for_url(re.compile(r"tab=profile"))
+    page.locator(".waits-table tbody tr").first.wait_for()
+    assert page.evaluate("() => window.flamecam.state.only") == f"tid:{waiter_tid}"
+    assert page.evaluate("() => window.flamecam.state.query").startswith("offcpu{")
+    rows = page.evaluate(f"() => {PROFILE}.waits.rows")
+    assert (rows[0]["syscall"], rows[0]["reason"]) == ("futex", "lock"), rows
