@@ -18,6 +18,7 @@ store's from its blocks, a trace's from its linked samples.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,15 +37,29 @@ WAKER_KIND = "waker"
 _MARKERS = ('"syscall"', '"waker_kind"')
 
 
+_CONNECTED = re.compile(r"^((?:tcp|udp)6?) \S+ -> (\S+)$")
+
+
+def by_peer(target: str) -> str:
+    """A target as the waits table groups it: a connected socket by its peer
+    (`tcp 127.0.0.1:41234 -> 127.0.0.1:8080` is `tcp -> 127.0.0.1:8080`, so
+    a peer's connections are one row, whatever their local ports), others as
+    they are."""
+    m = _CONNECTED.match(target)
+    return f"{m[1]} -> {m[2]}" if m else target
+
+
 @dataclass(frozen=True, slots=True)
 class WaitFilter:
-    """Only the waits on one target by one system call (a row of the waits table)."""
+    """Only the waits on one target (as `by_peer` names it) by one system
+    call: a row of the waits table."""
 
     target: str
     syscall: str
 
     def matches(self, lab: dict) -> bool:
-        return lab.get("target", "") == self.target and lab.get("syscall", "") == self.syscall
+        return by_peer(lab.get("target", "")) == self.target and \
+            lab.get("syscall", "") == self.syscall
 
 
 def _percentile(sorted_values: list[int], q: float) -> int:
@@ -75,14 +90,15 @@ def _explained(waits: list[KeptWait], only: WaitFilter | None = None
 
 
 def waits_by_target(engine: QueryEngine, sel: Selection, limit: int = 100) -> list[dict]:
-    """Kept off-CPU intervals grouped by (target, system call), most waited first.
+    """Kept off-CPU intervals grouped by (target, system call), most waited
+    first; sockets by peer (`by_peer`).
 
     A wait without a target (a sleep, a page fault) is grouped by its system
     call alone, so the table still accounts for it.
     """
     groups: dict[tuple[str, str], dict] = {}
     for w, lab in _explained(engine.kept_waits(sel)):
-        key = (lab.get("target", ""), lab.get("syscall", ""))
+        key = (by_peer(lab.get("target", "")), lab.get("syscall", ""))
         g = groups.get(key)
         if g is None:
             g = groups[key] = {"target": key[0], "syscall": key[1], "reasons": {},
