@@ -19,6 +19,24 @@ OFFCPU_REASONS = ("runqueue", "sleep", "lock", "io", "net", "poll", "gil", "othe
 
 # Frame kinds, used by the UI for colour and by the symbolizer for folding.
 FRAME_KINDS = ("kernel", "native", "python", "java", "jit", "unknown", "offcpu", "process")
+
+
+def waker_kinds(frames: tuple[Frame, ...] | list[Frame]) -> str:
+    """The kinds of a waker's frames beside its folded `waker_stack` label: one
+    character per frame, its index in FRAME_KINDS ("0" kernel, "2" python, ...),
+    so that the off-wake graph and the tooltips colour them by kind."""
+    return "".join(str(FRAME_KINDS.index(f.kind)) if f.kind in FRAME_KINDS else "5"
+                   for f in frames)
+
+
+def kinds_of_waker(codes: str, n: int) -> list[str]:
+    """`waker_kinds` read back: the kind of each of a waker's `n` frames ("" when
+    the label is absent or does not match the stack: older agents)."""
+    if len(codes) != n or not codes.isdigit():
+        return [""] * n
+    return [FRAME_KINDS[int(c)] if int(c) < len(FRAME_KINDS) else "unknown" for c in codes]
+
+
 # A view spanning processes roots each stack at a frame of this kind naming its
 # process (comm); stored stacks never hold one (profiler/query/processes.py).
 PROCESS_KIND = "process"

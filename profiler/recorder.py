@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from runtimes import Runtime, start_runtimes
 from symbolizer.unwind import UnwindChooser, Unwinder
 
-from .model import CPU, OFFCPU, Frame, Sample, ThreadSpan
+from .model import CPU, OFFCPU, Frame, Sample, ThreadSpan, waker_kinds
 from .sampler import program
 from .sampler.budget import OffCpuBudget
 from .sampler.events import CpuEvent, OffCpuEvent, WaitInfo
@@ -79,7 +79,7 @@ class Recorder:
         self._mono_to_wall = 0
         self._proc_names: dict[int, str] = {}
         self._stack_cache: dict[tuple, tuple[Frame, ...]] = {}
-        self._folded: dict[int, tuple[tuple[Frame, ...], str]] = {}  # id(stack) -> folded
+        self._folded: dict[int, tuple[tuple[Frame, ...], str, str]] = {}  # id -> folded, kinds
         self._labels: dict[tuple, dict[str, str]] = {}  # kept intervals' labels, shared
         self._noted_on = self._noted_off = 0  # events already seen by _note_arrivals
         self._reasons: dict[tuple[int, tuple[int, ...]], str] = {}
@@ -501,8 +501,10 @@ class Recorder:
             hit = self._folded.get(id(frames))
             if hit is None or hit[0] is not frames:
                 hit = self._folded[id(frames)] = (frames, ";".join(f.folded_name()
-                                                                   for f in frames))
+                                                                   for f in frames),
+                                                  waker_kinds(frames))
             out["waker_stack"] = hit[1]
+            out["waker_kinds"] = hit[2]
         return out
 
     def _target(self, e: OffCpuEvent, call: str, reason: str) -> str:

@@ -31,7 +31,7 @@ from profiler.query import tracks
 from profiler.query.processes import PROCESS_KIND, split_by_process
 from profiler.query.selector import Selector
 from profiler.query.tracks import TrackColumns
-from profiler.store import ByteBoundedCache, ProfileStore, SeriesInfo
+from profiler.store import ByteBoundedCache, KeptWait, ProfileStore, SeriesInfo
 
 MAX_EVENTS = 200_000
 # The most nodes a flame graph answers (`maxNodes`' largest value, and what no
@@ -297,12 +297,19 @@ class QueryEngine:
                 out[key] = get(key, 0) + part
         return out
 
-    def render(self, sel: Selection, max_nodes: int = 0) -> dict:
+    def render(self, sel: Selection, max_nodes: int = 0,
+               values: dict[int, int] | None = None) -> dict:
+        """The selection's flame graph; of `values` (stack id -> value, a part of
+        the selection such as the waits on one target) when given, then with
+        neither process level nor timeline."""
         table = self._names_table()
         names = table.names
         memo: dict = {}
-        values = self.stack_values(sel, memo)
-        stacks = self._merged_by_name(values, table, self.process_roots(sel, values))
+        whole = values is None
+        if values is None:
+            values = self.stack_values(sel, memo)
+        roots = self.process_roots(sel, values) if whole else None
+        stacks = self._merged_by_name(values, table, roots)
         del values
         levels, total, _ = fg.levels_sorted(stacks, None, max_nodes or MAX_NODES,
                                             self._other(table))
@@ -311,7 +318,7 @@ class QueryEngine:
         self._done_with(table)
         # Pyroscope tooling reads the embedded timeline; it never filters by
         # pid/tid, and per-thread timelines come from /api/v1/timeline.
-        if sel.pid is None and sel.tid is None:
+        if whole and sel.pid is None and sel.tid is None:
             out["timeline"] = self.pyroscope_timeline(sel, memo=memo)
         return out
 
@@ -505,6 +512,22 @@ class QueryEngine:
             [r.value_ns for r in rows], [r.pid for r in rows], [r.tid for r in rows],
             [r.stack_id for r in rows], [r.reason for r in rows], [""] * len(rows),
             names, [r.labels for r in rows], [r.count for r in rows]), more
+
+    def kept_waits(self, sel: Selection) -> list[KeptWait]:
+        """The selection's off-CPU intervals whose labels say why they waited
+        (kept one by one: summed short ones have none), for profiler/query/waits.py."""
+        off = [sid for sid, s in self._series(sel).items() if s.kind == OFFCPU]
+        out = []
+        for part in self.store.samples(off, sel.lo, sel.hi):
+            cols = part.cols
+            st, labels, pids, tids = cols.strings, cols.labels, cols.pid, cols.tid
+            for k in range(part.start, part.end):
+                if not labels[k] or (sel.tid is not None and tids[k] != sel.tid) or (
+                        sel.pid is not None and pids[k] != sel.pid):
+                    continue
+                out.append(KeptWait(cols.stack[k], st[cols.reason[k]], cols.value[k],
+                                    st[labels[k]]))
+        return out
 
     def track_intervals(self, sel: Selection, tids: Collection[int] | None = None
                         ) -> list[tuple[int, int, int, int, str]] | None:

@@ -22,7 +22,7 @@ from profiler.query.engine import (
 )
 from profiler.query.selector import parse_selector
 from profiler.query.traces import TraceQueryError, scoped
-from profiler.query.waits import waits_by_target
+from profiler.query.waits import WaitFilter, offwake, waits_by_target, waits_on
 from profiler.web import connect
 from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
@@ -165,7 +165,14 @@ def render():
         return _export(eng, sel, fmt)
     if fmt != "json":
         raise BadRequest(400, f"unsupported format {fmt!r}")
-    out = eng.render(sel, _max_nodes())
+    only = _wait_filter()
+    view = request.args.get("view", "")
+    if view == "offwake":
+        out = offwake(eng, sel, only, _max_nodes())
+    elif view:
+        raise BadRequest(400, "view must be offwake or absent")
+    else:
+        out = eng.render(sel, _max_nodes(), waits_on(eng, sel, only) if only else None)
     out["kinds_in_query"] = list(sel.selector.kinds)
     if len(sel.selector.kinds) == 1:
         with suppress(ValueError):
@@ -236,6 +243,17 @@ def threads():
                                                        _int_arg("limit", 20, hi=1000) or 20))
     eng, sel = _scoped(_selection())
     return jsonify(threads=eng.threads(sel, reasons=request.args.get("reasons") == "1"))
+
+
+def _wait_filter() -> WaitFilter | None:
+    """`target=T&syscall=S` (either may be empty): only the waits on that target
+    by that system call, as a row of the waits table names them."""
+    if "target" not in request.args and "syscall" not in request.args:
+        return None
+    target, syscall = request.args.get("target", ""), request.args.get("syscall", "")
+    if len(target) > 4096 or len(syscall) > 64:
+        raise BadRequest(400, "target must be at most 4096 characters, syscall 64")
+    return WaitFilter(target, syscall)
 
 
 @bp.get("/api/v1/waits")

@@ -10,6 +10,7 @@ either, a trace has "no thread data" and no figures are guessed.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
@@ -18,7 +19,7 @@ from dataclasses import replace
 from profiler.model import CPU, OFFCPU, Sample, ThreadSpan
 from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection
 from profiler.query.tracks import TrackColumns
-from profiler.store import LinkedSample, LinkedTotal, Served, TraceReader, TraceRoot
+from profiler.store import KeptWait, LinkedSample, LinkedTotal, Served, TraceReader, TraceRoot
 
 EXACT, APPROXIMATE, NONE = "exact", "approximate", "none"
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -301,7 +302,13 @@ class TraceEngine(QueryEngine):
                                          span_ids=self.span_ids, lo=sel.lo, hi=sel.hi,
                                          pid=sel.pid, tids=tids, limit=limit)
         return TrackColumns(c.cpu, c.ts_ns, c.value_ns, c.pid, c.tid, c.stack_id, c.reason,
-                            c.span_id, c.names), more
+                            c.span_id, c.names, c.labels), more
+
+    def kept_waits(self, sel: Selection) -> list[KeptWait]:
+        if OFFCPU not in sel.selector.kinds:
+            return []
+        return self.traces.waits_of(self.tenant, self.trace_id, span_ids=self.span_ids,
+                                    lo=sel.lo, hi=sel.hi, pid=sel.pid, tid=sel.tid)
 
     def track_intervals(self, sel: Selection, tids: Collection[int] | None = None
                         ) -> list[tuple[int, int, int, int, str]]:
@@ -320,7 +327,8 @@ class TraceEngine(QueryEngine):
             if s.kind == OFFCPU and stack and stack[-1].kind == "offcpu":
                 stack = stack[:-1]
             out.append(Sample(s.kind, s.ts_ns, s.pid, s.tid, s.cpu, s.comm, s.thread_name,
-                              stack, s.value_ns, s.count, s.reason, {}, s.trace_id,
+                              stack, s.value_ns, s.count, s.reason,
+                              json.loads(s.labels) if s.labels else {}, s.trace_id,
                               s.span_id))
         return out
 

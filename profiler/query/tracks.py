@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from profiler.model import Frame
+from profiler.model import Frame, kinds_of_waker
 
 MAX_TIDS = 1000  # threads per request
 MAX_LIMIT = 1_000_000  # events per request
@@ -62,7 +62,8 @@ def _index(values: Sequence, table: dict) -> list[int]:
 def wait_of(labels_json: str) -> dict | None:
     """Why a kept off-CPU interval waited, from its labels (profiler/recorder.py):
     `syscall`, `target` and `waker` ({kind, pid, tid, comm, thread, stack: folded
-    frame names root first}); None when the labels say nothing about it."""
+    frame names root first, kinds: each frame's kind when the agent sent them});
+    None when the labels say nothing about it."""
     if '"syscall"' not in labels_json and '"waker_kind"' not in labels_json:
         return None
     lab = json.loads(labels_json)
@@ -71,6 +72,10 @@ def wait_of(labels_json: str) -> dict | None:
         waker = {"kind": lab["waker_kind"], "comm": lab.get("waker_comm", ""),
                  "thread": lab.get("waker_thread", lab.get("waker_comm", "")),
                  "stack": lab["waker_stack"].split(";") if lab.get("waker_stack") else []}
+        if lab.get("waker_kinds"):  # each frame's kind (agents since issue 13's off-wake graph)
+            kinds = kinds_of_waker(lab["waker_kinds"], len(waker["stack"]))
+            if all(kinds):
+                waker["kinds"] = kinds
         for k in ("pid", "tid"):
             if f"waker_{k}" in lab:
                 waker[k] = int(lab[f"waker_{k}"])

@@ -8,6 +8,7 @@ from profiler.store.cache import ByteBoundedCache
 from profiler.store.columns import ColumnBatch, SampleColumns, SeriesBatch
 from profiler.store.interface import (
     AgentLoss,
+    KeptWait,
     LinkedColumns,
     LinkedSample,
     LinkedTotal,
@@ -35,8 +36,9 @@ def open_store(url: str | None = None) -> MaintainedStore:
     return Store(url)
 
 
-__all__ = ["AgentLoss", "ByteBoundedCache", "ColumnBatch", "LinkedColumns", "LinkedSample",
-           "LinkedTotal", "MaintainedStore", "ProfileStore", "RootBox", "RootFilter",
-           "SampleColumns", "SampleSlice", "SeriesBatch", "SeriesInfo", "SeriesLimitExceeded",
-           "Served", "Store", "StoreError", "StoreUnavailable", "ThreadEvent", "ThreadTotal",
-           "TraceReader", "TraceRoot", "TraceStore", "default_url", "open_store"]
+__all__ = ["AgentLoss", "ByteBoundedCache", "ColumnBatch", "KeptWait", "LinkedColumns",
+           "LinkedSample", "LinkedTotal", "MaintainedStore", "ProfileStore", "RootBox",
+           "RootFilter", "SampleColumns", "SampleSlice", "SeriesBatch", "SeriesInfo",
+           "SeriesLimitExceeded", "Served", "Store", "StoreError", "StoreUnavailable",
+           "ThreadEvent", "ThreadTotal", "TraceReader", "TraceRoot", "TraceStore", "default_url",
+           "open_store"]

@@ -279,6 +279,19 @@ class LinkedSample:
     value_ns: int
     count: int
     reason: str
+    labels: str = ""  # the sample's own labels as JSON ("" for none)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptWait:
+    """One kept off-CPU interval whose labels say why it waited (system call,
+    target, waker: profiler/recorder.py), as the waits table and the off-wake
+    flame graph read it. `labels` is the sample's own labels as JSON."""
+
+    stack_id: int
+    reason: str
+    value_ns: int
+    labels: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +324,7 @@ class LinkedColumns:
     reason: Sequence[str]
     span_id: list[str]
     names: dict[tuple[int, int], tuple[str, str]]  # (pid, tid) -> (thread name, comm)
+    labels: Sequence[str] = ()  # each sample's own labels as JSON, "" for none
 
 
 # (trace id, pid, tid) -> that thread's disjoint [start, end) ns serving the trace
@@ -429,4 +443,10 @@ class TraceReader(Protocol):
 
     def count_of(self, tenant: str, trace_id: str, kind: str) -> int:
         """How many linked samples of that kind the trace has."""
+        ...
+
+    def waits_of(self, tenant: str, trace_id: str, *, span_ids: Collection[str] | None = None,
+                 lo: int | None = None, hi: int | None = None, pid: int | None = None,
+                 tid: int | None = None) -> list[KeptWait]:
+        """The trace's linked off-CPU samples that carry labels (kept intervals)."""
         ...

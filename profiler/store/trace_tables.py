@@ -92,6 +92,9 @@ trace_samples = Table(
     Column("value_ns", BigInteger, nullable=False),
     Column("count", Integer, nullable=False),
     Column("reason", String(16), nullable=False),
+    # The sample's own labels as a JSON object ("" for none): a kept off-CPU
+    # interval's system call, target and waker (profiler/recorder.py).
+    Column("labels", Text, nullable=False, server_default=""),
     UniqueConstraint("tenant", "trace_id", "tid", "ts_ns", "kind", "reason",
                      name="uq_trace_samples"),
     Index("ix_trace_samples_ts", "ts_ns"),

@@ -31,9 +31,10 @@ from sqlalchemy.engine import Connection
 
 from profiler.model import CPU, OFFCPU, Frame, Sample, Span, ThreadSpan
 from profiler.store import schema
-from profiler.store.columns import ColumnBatch, SeriesBatch
+from profiler.store.columns import ColumnBatch, SeriesBatch, labels_json
 from profiler.store.interface import (
     AgentLoss,
+    KeptWait,
     LinkedColumns,
     LinkedSample,
     LinkedTotal,
@@ -203,7 +204,8 @@ class TraceStore:
                 "thread_name": s.thread_name, "stack_id": ids[k],
                 "value_ns": _int64(max(0, s.value_ns), "value"),
                 "count": max(0, min(s.count, (1 << 31) - 1)),
-                "reason": (s.reason or ("other" if s.kind == OFFCPU else ""))[:16]}
+                "reason": (s.reason or ("other" if s.kind == OFFCPU else ""))[:16],
+                "labels": labels_json(s.labels) if s.labels else ""}
                for s, k in zip(linked, keys, strict=True)]
         out.sort(key=lambda r: (r["trace_id"], r["tid"], r["ts_ns"]))
         self._insert(conn, trace_samples, out)
@@ -426,7 +428,7 @@ class TraceStore:
             for chunk in _chunks(ids):
                 q = select(c.trace_id, c.span_id, c.kind, c.ts_ns, c.pid, c.tid,
                            c.thread_name, c.comm, c.cpu, c.stack_id, c.value_ns, c.count,
-                           c.reason).where(c.tenant == tenant, c.trace_id.in_(chunk),
+                           c.reason, c.labels).where(c.tenant == tenant, c.trace_id.in_(chunk),
                                            c.kind.in_(kind_codes)).order_by(c.ts_ns, c.tid)
                 for r in conn.execute(q).fetchall():
                     if sids is not None and r[1] not in sids:
@@ -595,7 +597,8 @@ class TraceStore:
         """
         c = trace_samples.c
         where, rest = self._filter(tenant, trace_id, kinds, span_ids, lo, hi, pid, tids)
-        cols = (c.kind, c.ts_ns, c.pid, c.tid, c.stack_id, c.value_ns, c.reason, c.span_id)
+        cols = (c.kind, c.ts_ns, c.pid, c.tid, c.stack_id, c.value_ns, c.reason, c.span_id,
+                c.labels)
 
         def read(conn: Connection, *order) -> list:
             q = select(*cols).where(*where).order_by(*order)
@@ -616,7 +619,23 @@ class TraceStore:
         # a few distinct span ids in 100,000 rows: each converted once, then looked up
         hexes = {b: bytes(b).hex() for b in set(out[7])}
         return LinkedColumns(list(map((1).__sub__, out[0])), *out[1:7],
-                             list(map(hexes.__getitem__, out[7])), names), more
+                             list(map(hexes.__getitem__, out[7])), names, out[8]), more
+
+    @_unavailable
+    def waits_of(self, tenant: str, trace_id: str, *, span_ids: Collection[str] | None = None,
+                 lo: int | None = None, hi: int | None = None, pid: int | None = None,
+                 tid: int | None = None) -> list[KeptWait]:
+        """The trace's linked off-CPU samples that carry labels: its kept
+        intervals, with what they waited on and who woke them."""
+        c = trace_samples.c
+        where, rest = self._filter(tenant, trace_id, (OFFCPU,), span_ids, lo, hi, pid,
+                                   None if tid is None else (tid,))
+        q = select(c.stack_id, c.reason, c.value_ns, c.labels, c.span_id).where(
+            *where, c.labels != "")
+        with self.engine.connect() as conn:
+            rows = _fetch(conn, q)
+        return [KeptWait(sid, reason, value, labels) for sid, reason, value, labels, span in rows
+                if rest is None or span in rest]
 
     @_unavailable
     def count_of(self, tenant: str, trace_id: str, kind: str) -> int:

@@ -46,3 +46,25 @@ def test_an_engine_without_labels_answers_no_waits():
 def test_labels_of_other_kinds_say_nothing_of_a_wait():
     assert wait_of(json.dumps({"request": "GET /"})) is None
     assert wait_of("") is None
+
+
+def test_a_wakers_frame_kinds_come_with_its_stack():
+    lab = json.loads(LOCK)
+    w = wait_of(json.dumps({**lab, "waker_kinds": "110"}))
+    assert w["waker"]["kinds"] == ["native", "native", "kernel"]
+    # kinds that do not match the stack (or none: an older agent) are left out
+    assert "kinds" not in wait_of(json.dumps({**lab, "waker_kinds": "11"}))["waker"]
+    assert "kinds" not in wait_of(LOCK)["waker"]
+
+
+def test_sockets_are_grouped_by_peer():
+    from profiler.query.waits import WaitFilter, by_peer
+
+    assert by_peer("tcp 127.0.0.1:41234 -> 127.0.0.1:8080") == "tcp -> 127.0.0.1:8080"
+    assert by_peer("tcp6 [::1]:5 -> [::1]:80") == "tcp6 -> [::1]:80"
+    for same in ("futex 0x7f00", "tcp 0.0.0.0:80 (listen)", "/tmp/a b -> c", "the GIL", ""):
+        assert by_peer(same) == same  # a path with " -> " in it is no socket
+    only = WaitFilter("tcp -> 127.0.0.1:8080", "recvfrom")
+    assert only.matches({"target": "tcp 127.0.0.1:5 -> 127.0.0.1:8080", "syscall": "recvfrom"})
+    assert not only.matches({"target": "tcp 127.0.0.1:5 -> 127.0.0.1:8081",
+                             "syscall": "recvfrom"})

@@ -5,6 +5,8 @@ agent's batch encoder, the server's push route and store, and the query API
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
+from urllib.parse import urlencode
 
 import pytest
 
@@ -89,3 +91,127 @@ def test_thread_events_carry_the_wait_and_its_waker(pushed):
     # Run-queue parts and on-CPU samples say nothing of a wait.
     assert all(r["waits"][w] is None for i, w in enumerate(ev["wait"])
                if r["reasons"][ev["reason"][i]] == "runqueue")
+
+
+def _only(row: dict) -> str:
+    """The query string that filters to one row of the waits table."""
+    return urlencode({"target": row["target"], "syscall": row["syscall"]})
+
+
+def _paths(answer: dict) -> dict[tuple[str, ...], int]:
+    """A flamebearer's stacks (root first, without "total") with their self values."""
+    fb = answer["flamebearer"]
+    names, out, rows = fb["names"], {}, []
+    for depth, level in enumerate(fb["levels"]):
+        x, row = 0, []
+        for i in range(0, len(level), 4):
+            x += level[i]
+            total, own, name = level[i + 1], level[i + 2], names[level[i + 3]]
+            parent = next((p for p in rows[depth - 1] if p[0] <= x < p[0] + p[1]), None) \
+                if depth else None
+            path = (*parent[2], name) if parent else ()
+            row.append((x, total, path))
+            if own and path:
+                out[path] = out.get(path, 0) + own
+            x += total
+        rows.append(row)
+    return out
+
+
+def test_a_target_filters_the_flame_graph_to_its_waits(pushed):
+    client, samples, _, rng = pushed
+    q = f'query=offcpu{{service_name="waits"}}&{rng}'
+    futex = next(r for r in client.get(f"/api/v1/waits?{q}").get_json()["waits"]
+                 if r["syscall"] == "futex")
+    r = client.get(f"/api/v1/render?{q}&{_only(futex)}").get_json()
+    assert r["flamebearer"]["numTicks"] == futex["total_ns"]
+    paths = _paths(r)
+    assert paths and all(p[-1] == "[off-cpu:lock]" and "locker" in p for p in paths), paths
+    assert "timeline" not in r  # a part of the selection: no whole-range timeline
+    # The waits on no target (sleeps) are a row too.
+    sleeps = client.get(f"/api/v1/render?{q}&target=&syscall=clock_nanosleep").get_json()
+    assert all(p[-1] == "[off-cpu:sleep]" for p in _paths(sleeps))
+    assert client.get(f"/api/v1/render?{q}&view=nope").status_code == 400
+    assert client.get(f"/api/v1/render?{q}&target={'x' * 5000}").status_code == 400
+
+
+def test_offwake_stacks_the_wakers_stack_on_the_blocked_one(pushed):
+    client, samples, port, rng = pushed
+    holder, locker = _tid(samples, "holder"), _tid(samples, "locker")
+    r = client.get(f'/api/v1/render?query=offcpu{{service_name="waits"}}&view=offwake'
+                   f'&tid={locker}&{rng}').get_json()
+    paths = _paths(r)
+    lock = {p: v for p, v in paths.items() if "[off-cpu:lock]" in p}
+    assert lock, paths
+    for p in lock:
+        # blocked stack (root first) up to its reason, then the waker's stack
+        # innermost first (the unlock's wakeup), its thread start last, then who.
+        assert p[-1] == f"woken by holder (tid {holder})", p
+        i = p.index("[off-cpu:lock]")
+        assert "locker" in p[:i] and "hold_lock" in p[i:], p
+        assert p.index("futex_wake_[k]") < p.index("hold_lock") < p.index("holder"), p
+    kind = dict(zip(r["flamebearer"]["names"], r["kinds"], strict=True))
+    assert (kind[f"woken by holder (tid {holder})"], kind["hold_lock"], kind["futex_wake_[k]"]) \
+        == ("waker", "native", "kernel")
+    kept = sum(s.value_ns for s in samples if s.tid == locker and s.labels.get("waker_kind"))
+    assert r["offwake"]["woken_ns"] == r["flamebearer"]["numTicks"] == kept
+    # A pipe reader is woken by its writer; a TCP client by the server thread's send.
+    pipe = _paths(client.get(f'/api/v1/render?query=offcpu{{}}&view=offwake'
+                             f'&tid={_tid(samples, "piperead")}&{rng}').get_json())
+    assert any(p[-1].startswith("woken by pipewrite") and "write_pipe" in p for p in pipe)
+    tcp = client.get(f'/api/v1/render?query=offcpu{{}}&view=offwake&tid={_tid(samples, "recver")}'
+                     f'&{rng}').get_json()
+    assert r["offwake"]["kept_ns"] >= r["offwake"]["woken_ns"]
+    assert any(p[-1].startswith("woken by server") for p in _paths(tcp)), _paths(tcp)
+
+
+TRACE, SPAN = "5" * 32, "6" * 16
+
+
+def test_a_traces_intervals_carry_their_waits(client, recorded):
+    """The real recording's locker and holder threads linked to one trace (as
+    an agent links a request's threads): the trace's own tracks, waits table
+    and off-wake graph read the waits from its linked samples."""
+    samples, _ = recorded
+    holder, locker = _tid(samples, "holder"), _tid(samples, "locker")
+    linked = [replace(s, trace_id=TRACE, span_id=SPAN) if s.tid in (holder, locker) else s
+              for s in samples]
+    body = encode_batch(linked, lambda s: {"service_name": "waits"}, agent_id="t", seq=1)
+    r = client.post("/api/v1/agent/push", data=body,
+                    headers={"Content-Type": "application/x-flamecam-batch",
+                             "Content-Encoding": "zstd"})
+    assert r.status_code == 200, r.data
+    q = f"trace_id={TRACE}"
+    ev = client.get(f"/api/v1/thread-events?query=offcpu{{}}&{q}").get_json()
+    assert {t["tid"] for t in ev["threads"]} == {holder, locker}
+    waits = [ev["waits"][w] for i, w in enumerate(ev["events"]["wait"])
+             if ev["threads"][ev["events"]["thread"][i]]["tid"] == locker
+             and ev["reasons"][ev["events"]["reason"][i]] == "lock"]
+    assert waits and all(w["waker"]["tid"] == holder and "hold_lock" in w["waker"]["stack"]
+                         for w in waits)
+    rows = client.get(f"/api/v1/waits?query=offcpu{{}}&{q}").get_json()["waits"]
+    want = [s for s in samples if s.tid in (holder, locker)
+            and (s.labels.get("syscall") or s.labels.get("waker_kind"))]
+    assert sum(r["count"] for r in rows) == len(want)
+    assert sum(r["total_ns"] for r in rows) == sum(s.value_ns for s in want)
+    assert {r["syscall"] for r in rows} == {s.labels.get("syscall", "") for s in want}
+    futex = next(r for r in rows if r["syscall"] == "futex")
+    graph = client.get(f"/api/v1/render?query=offcpu{{}}&{q}&{_only(futex)}").get_json()
+    assert graph["flamebearer"]["numTicks"] == futex["total_ns"]
+    wake = _paths(client.get(f"/api/v1/render?query=wall{{}}&view=offwake&{q}&tid={locker}"
+                             ).get_json())
+    assert wake and all(p[-1] == f"woken by holder (tid {holder})" for p in wake
+                        if "[off-cpu:lock]" in p)
+    # The span's scope, and a thread of the trace, read the same waits.
+    one = client.get(f"/api/v1/waits?query=offcpu{{}}&{q}&span_id={SPAN}&tid={holder}")
+    assert {r["syscall"] for r in one.get_json()["waits"]} == {
+        s.labels.get("syscall", "") for s in want if s.tid == holder}
+    # A trace's pprof export carries the same labels.
+    r = client.get(f"/api/v1/export?query=offcpu{{}}&format=pprof&{q}&tid={locker}")
+    msg = profile_pb2.Profile()
+    msg.ParseFromString(gzip.decompress(r.data))
+    st = list(msg.string_table)
+    labels = [{st[lb.key]: st[lb.str] for lb in s.label if lb.str} for s in msg.sample]
+    woken = [lab for lab in labels if lab.get("syscall") == "futex"]
+    assert woken and all(lab["waker_tid"] == str(holder) and lab["waker_comm"] == "holder"
+                         for lab in woken)

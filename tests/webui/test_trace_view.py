@@ -176,3 +176,61 @@ def test_app_routes_trace_links(page, traced):
     page.wait_for_url(re.compile(f"trace={s['trace_id']}"))
     page.wait_for_function(f"() => {TRACKS}.tracks.length > 0", timeout=20000)
     assert page.locator("#tab-trace").get_attribute("aria-selected") == "true"
+
+
+def test_the_lock_wait_names_its_waker_and_the_traces_waits(page, traced):
+    """Why the slow request waited (issue 13): its lock wait was woken by the
+    app's lock-holder thread releasing the lock in lock_holder(); the trace's
+    waits table has that lock with the time the app measured, its row filters
+    the trace's graph to it, and the off-wake graph puts lock_holder on top."""
+    s = traced.slowest
+    open_trace(page, traced.url, s["trace_id"], others="1")
+    page.wait_for_function(f"() => {TRACKS}.tracks.some((t) => t.dimmed)", timeout=20000)
+    holder = next(t for t in tracks_of(page) if t["name"] == "lock-holder")
+    lock = longest_interval(page, TRACKS, s["tid"], "lock")
+    assert lock is not None and abs(lock["ms"] - s["lock_ms"]) <= 0.15 * s["lock_ms"] + 2, lock
+    page.mouse.move(lock["x"], lock["y"])
+    tip = page.locator(".tracks-tip:not([hidden])")
+    tip.wait_for(state="visible")
+    text = tip.inner_text()
+    target = re.search(r"blocked in futex\(\) on (futex 0x[0-9a-f]+)", text)
+    assert target, text
+    assert f"woken by lock-holder (tid {holder['tid']}" in text, text
+    assert "waker's stack at the wakeup" in text, text
+    page.wait_for_function(f"() => {TRACKS}.hovered !== null")
+    wait = page.evaluate(f"""() => {{
+        const tr = {TRACKS}; const t = tr.tracks[tr.hovered.track];
+        const w = tr.waitOf(t, t.rows[1].ev[tr.hovered.k]);
+        return {{ stack: w.waker.stack, kinds: w.waker.kinds, track: tr.wakerTrack(w) }};
+    }}""")
+    # the waker's Python stack at the release names lock_holder, a Python frame
+    at = [i for i, f in enumerate(wait["stack"]) if f.endswith(".lock_holder")]
+    assert at and wait["kinds"][at[0]] == "python", wait
+    # the waker's thread is on screen (the process's other threads): the arrow's from there
+    assert wait["track"] >= 0, wait
+    shot(page, "13-trace-lock-waker")
+    # The trace's waits by target: that lock, waited on once for the app's lock_ms.
+    page.locator("#view-trace .waits-table tbody tr").first.wait_for()
+    rows = page.evaluate("() => window.flamecam.views.trace.waitsTable.rows")
+    row = next(r for r in rows if r["target"] == target.group(1))
+    assert (row["syscall"], row["reason"], row["count"]) == ("futex", "lock", 1), row
+    assert abs(row["total_ns"] / 1e6 - s["lock_ms"]) <= 0.15 * s["lock_ms"] + 2, (row, s)
+    page.locator("#view-trace .waits-table tr", has_text=target.group(1)).get_by_role(
+        "button").click()
+    page.wait_for_url(re.compile(r"waitTarget=futex"))
+    page.locator("#view-trace .filter-chip", has_text=f"Only waits on {target.group(1)}").wait_for()
+    page.wait_for_function(f"(n) => window.flamecam.{GRAPH}.tree && "
+                           f"window.flamecam.{GRAPH}.tree.numTicks === n", arg=row["total_ns"])
+    wait_frame(page, GRAPH, frame_named(page, "slow"))
+    # The off-wake graph of that wait: lock-holder's stack on top of the request's.
+    page.locator("#view-trace").get_by_role("button", name="Off-wake: wakers on top").click()
+    page.wait_for_url(re.compile(r"offwake=1"))
+    woken = f"woken by lock-holder (tid {holder['tid']})"
+    top = wait_frame(page, GRAPH, woken)
+    below = wait_frame(page, GRAPH, frame_named(page, "lock_holder"))
+    assert page.evaluate(f"(n) => {{ const t = window.flamecam.{GRAPH}.tree; "
+                         f"return t.kinds[t.names.indexOf(n)]; }}",
+                         frame_named(page, "lock_holder")) == "python"
+    slow = wait_frame(page, GRAPH, frame_named(page, "slow"))
+    assert top["y"] < below["y"] < slow["y"], (top, below, slow)
+    shot(page, "13-trace-offwake")

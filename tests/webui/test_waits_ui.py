@@ -14,7 +14,7 @@ import re
 import pytest
 
 from tests.webui.conftest import longest_interval, shoot
-from tests.webui.test_ui import demo, open_page
+from tests.webui.test_ui import demo, frame_rect, open_page, wait_frame
 
 pytestmark = pytest.mark.browser
 
@@ -86,3 +86,80 @@ def test_hovering_a_lock_wait_names_the_waker_and_draws_the_arrow(page, server, 
     page.wait_for_function(f"() => {lane}.hovered === null")
     for y in ys:
         assert all(_canvas_pixel(page, lane, x, y) != WAKE_ARROW for x in xs)
+
+
+PROFILE = "window.flamecam.views.profile"
+
+
+def _tree_names(page, graph: str) -> list[str]:
+    return page.evaluate(f"() => {graph}.panel.graph.tree.names")
+
+
+def test_waits_by_target_filter_the_graph_and_offwake_names_the_waker(page, server, profiled):
+    """The waiter's waits by target: the mutex first (reason lock, each wait
+    about the 20 ms holder keeps it); its row filters the off-CPU graph to
+    those waits; the off-wake graph puts holder's stack, up to its unlock's
+    wakeup, on top of the waiter's blocked stack."""
+    if profiled.mode.startswith("synthetic"):
+        pytest.skip("needs a real recording (eBPF): synthetic samples carry no waker")
+    holder_tid, waiter_tid = profiled.threads["holder"], profiled.threads["waiter"]
+    open_page(page, server, query=demo("offcpu"), tab="profile", list="waits",
+              only=f"tid:{waiter_tid}")
+    page.locator(".waits-table tbody tr").first.wait_for()
+    rows = page.evaluate(f"() => {PROFILE}.waits.rows")
+    mutex = rows[0]
+    assert (mutex["syscall"], mutex["reason"]) == ("futex", "lock"), rows
+    assert mutex["target"].startswith("futex 0x"), rows
+    # holder keeps the mutex 20 ms (nanosleep) and lets go for 1 ms: the waiter
+    # blocks as soon as holder takes it again and waits out the hold (less only
+    # when it was itself kept from a CPU then), not 1 ms slices.
+    assert 10e6 <= mutex["p50_ns"] <= mutex["p99_ns"] < 1e9, mutex
+    assert mutex["total_ns"] >= 0.5 * sum(r["total_ns"] for r in rows), rows
+    first = page.locator(".waits-table tbody tr").first
+    assert mutex["target"] in first.inner_text() and "futex()" in first.inner_text()
+    first.get_by_role("button").click()
+    page.wait_for_url(re.compile(r"waitTarget=futex"))
+    chip = page.locator("#view-profile .filter-chip", has_text="Only waits on futex 0x")
+    chip.wait_for()
+    assert "in futex()" in chip.inner_text()
+    page.wait_for_function(f"(n) => {PROFILE}.panel.graph.tree && "
+                           f"{PROFILE}.panel.graph.tree.numTicks === n", arg=mutex["total_ns"])
+    names = _tree_names(page, PROFILE)
+    assert "wait_for_lock" in names and "[off-cpu:lock]" in names, names
+    assert not [n for n in names if n.startswith("[off-cpu:") and n != "[off-cpu:lock]"], names
+    assert page.locator(".waits-table tr.picked").count() == 1
+    shoot(page, "13-waits-by-target")
+    # The off-wake graph of those waits: the waker on top of the blocked stack.
+    page.get_by_role("button", name="Off-wake: wakers on top").click()
+    page.wait_for_url(re.compile(r"offwake=1"))
+    woken = f"woken by holder (tid {holder_tid})"
+    top = wait_frame(page, "views.profile.panel.graph", woken)
+    names = _tree_names(page, PROFILE)
+    assert "futex_wake_[k]" in names and "holder" in names and "wait_for_lock" in names, names
+    reason = frame_rect(page, "views.profile.panel.graph", "[off-cpu:lock]")
+    unlock = frame_rect(page, "views.profile.panel.graph", "futex_wake_[k]")
+    assert top["y"] < unlock["y"] < reason["y"], (top, unlock, reason)  # flame: root at the bottom
+    note = page.locator("#view-profile .offwake-note").inner_text()
+    assert "with a known waker" in note, note
+    shoot(page, "13-offwake")
+    # The chip's x shows every wait again; the off-wake graph stays.
+    chip.locator(".chip-x").click()
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('waitTarget')")
+    page.wait_for_function(f"(n) => {PROFILE}.panel.graph.tree.numTicks >= n",
+                           arg=mutex["total_ns"])
+
+
+def test_a_thread_opens_its_waits(page, server, profiled):
+    """From the Threads tab, a thread's waits: the Flame graph tab on its
+    off-CPU time, with the waits by target beside it."""
+    if profiled.mode.startswith("synthetic"):
+        pytest.skip("needs a real recording (eBPF): synthetic samples carry no target")
+    waiter_tid = profiled.threads["waiter"]
+    open_page(page, server, query=demo("cpu"), tab="threads", tid=str(waiter_tid))
+    page.get_by_role("button", name=re.compile("What it waited on")).click()
+    page.wait_for_url(re.compile(r"tab=profile"))
+    page.locator(".waits-table tbody tr").first.wait_for()
+    assert page.evaluate("() => window.flamecam.state.only") == f"tid:{waiter_tid}"
+    assert page.evaluate("() => window.flamecam.state.query").startswith("offcpu{")
+    rows = page.evaluate(f"() => {PROFILE}.waits.rows")
+    assert (rows[0]["syscall"], rows[0]["reason"]) == ("futex", "lock"), rows

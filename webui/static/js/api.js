@@ -163,6 +163,8 @@ export const api = {
   // extra: pid, tids ("1,2"), trace_id, span_id, limit
   threadEvents: (query, from, until, extra, signal) =>
     getJSON("api/v1/thread-events", { query, ...range(from, until), ...(extra || {}) }, signal),
+  // params: query, from, until, and pid, tid, trace_id, span_id as wanted
+  waits: (params, signal) => getJSON("api/v1/waits", params, signal),
   trace: (traceId, signal) => getJSON(`api/v1/trace/${encodeURIComponent(traceId)}`, {}, signal),
 };
 

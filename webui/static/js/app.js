@@ -25,6 +25,7 @@ const KEYS = [
   "diffMode", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom", "rightUntil",
   "refresh", "panes", "orgID", "trace", "span", "window", "others", ...TRACE_KEYS,
   "zoom", "focus", "hide", "only", "diffColor", "diffLayout", "groupBy",
+  "waitTarget", "waitSyscall", "offwake", "list",
 ];
 // Bounds the flame graph the server sends; smaller frames merge into "other".
 const MAX_NODES = 20000;

@@ -9,6 +9,7 @@ export const KIND_HUES = {
   unknown: [0, 0, 72],
   offcpu: [0, 0, 45],
   process: [190, 30, 70],
+  waker: [168, 55, 58],
   root: [220, 10, 78],
   other: [45, 12, 84],
 };
@@ -21,6 +22,7 @@ export const KIND_LABELS = {
   jit: "JIT",
   unknown: "unknown",
   process: "process",
+  waker: "waker (off-wake graph: who woke the thread)",
   other: "other: smaller frames merged",
 };
 

@@ -197,9 +197,9 @@ export function appFrameMenu(graph, app) {
 }
 
 // The chips of the view changes in `state`; `share`: the focused part of the
-// whole selection (0..1), when focused.
-export function appChips(host, state, app, share) {
-  const chips = [];
+// whole selection (0..1), when focused; `extra`: the view's own chips first.
+export function appChips(host, state, app, share, extra = []) {
+  const chips = [...extra];
   if (state.only) {
     const [kind, id] = state.only.split(":");
     chips.push({ text: `Only ${kind === "tid" ? "thread" : "process"} ${id}`, title: "Show every thread again", undo: () => app.setState({ only: null }) });

@@ -4,14 +4,18 @@
 import { fitToWindow } from "./fit.js";
 import { FlamePanel } from "./flamepanel.js";
 import { ExportMenu } from "./export.js";
-import { el } from "./format.js";
-import { appChips, appFrameMenu } from "./framemenu.js";
+import { el, fmtDuration, fmtPercent } from "./format.js";
+import { appChips, appFrameMenu, onlyOf } from "./framemenu.js";
 import { PaneSwitch, panesOf } from "./panes.js";
 import { parseQuery, typeTitle } from "./query.js";
 import { errorBox, loading, noData } from "./states.js";
 import { TopTable } from "./table.js";
 import { decodeFlamebearer, functionTotals } from "./tree.js";
 import { filterTree, hiddenOf, zoomPathOf } from "./treefilter.js";
+import { chipOf, OffwakeSwitch, pickPatch, waitOf, waitParams, WaitsTable } from "./waits.js";
+
+// Off-CPU time has waits to explain: the waits table and the off-wake graph.
+const WAITING = new Set(["offcpu", "wall"]);
 
 const TITLES = {
   cpu: "On-CPU time",
@@ -34,9 +38,18 @@ export class ProfileView {
     this.flameBody = el("div");
     this.flameBox = el("div", { className: "panel flame-pane" }, [this.flameBody]);
     this.tableBody = el("div", { className: "table-pane-body" });
-    this.tableBox = el("div", { className: "panel table-pane" }, [el("h2", { text: "Top functions" }), this.tableBody]);
+    this.waitsBody = el("div", { className: "table-pane-body", hidden: true });
+    // Top functions, or (off-CPU time) the waits by target: `list=waits` in the URL
+    this.listTitle = el("h2", { text: "Top functions" });
+    this.listButtons = [["", "Top functions"], ["waits", "Waits by target"]].map(([v, text]) =>
+      el("button", { type: "button", className: "btn", text, dataset: { list: v }, onclick: () => app.setState({ list: v || null }, { push: false }) }));
+    this.listSwitch = el("div", { className: "pane-switch", role: "group", "aria-label": "List" }, this.listButtons);
+    this.tableBox = el("div", { className: "panel table-pane" }, [
+      el("div", { className: "panel-head" }, [this.listTitle, el("span", { className: "spacer" }), this.listSwitch]),
+      this.tableBody, this.waitsBody]);
     this.panes.append(this.tableBox, this.flameBox);
-    const head = el("div", { className: "panel-head profile-head" }, [this.flameTitle, el("span", { className: "spacer" }), this.paneSwitch.root]);
+    this.offwakeSwitch = new OffwakeSwitch((on) => app.setState({ offwake: on, zoom: null }));
+    const head = el("div", { className: "panel-head profile-head" }, [this.flameTitle, el("span", { className: "spacer" }), this.offwakeSwitch.root, this.paneSwitch.root]);
     section.append(head, this.chips, this.flameState, this.panes);
 
     this.panel = new FlamePanel(this.flameBody, {
@@ -60,6 +73,26 @@ export class ProfileView {
       onPick: (name) => app.setState({ tab: "sandwich", fn: name }),
       caption: "Top functions of the selection",
     });
+    this.waits = new WaitsTable(this.waitsBody, {
+      onPick: (row) => app.setState(pickPatch(app.state, row)),
+      caption: "What the selection waited on, most off-CPU time first",
+    });
+  }
+
+  // The list beside the graph: top functions, or the waits by target.
+  showList(state, waiting) {
+    const list = waiting && state.list === "waits" ? "waits" : "";
+    this.listSwitch.hidden = !waiting;
+    for (const b of this.listButtons) b.setAttribute("aria-pressed", String(b.dataset.list === list));
+    this.listTitle.textContent = list ? "Waits by target" : "Top functions";
+    this.tableBody.hidden = Boolean(list);
+    this.waitsBody.hidden = !list;
+    this.waits.setPicked(waitOf(state));
+    const key = JSON.stringify([state.query, state.from, state.until, onlyOf(state)]);
+    if (list && this.waitsKey !== key) {
+      this.waitsKey = key;
+      this.waits.load({ query: state.query, from: state.from, until: state.until, ...onlyOf(state) }).then(() => this.fit());
+    }
   }
 
   // Table, both or flame graph; the shown boxes then end at the window's bottom.
@@ -74,7 +107,23 @@ export class ProfileView {
     const graph = this.panel.graph;
     fitToWindow(graph.scroller, { gap: 56 });
     fitToWindow(this.tableBody, { gap: 56 });
+    fitToWindow(this.waitsBody, { gap: 56 });
     graph.scrollFromRoot(graph.fromRoot);
+  }
+
+  noWaits(offwake) {
+    return el("div", { className: "empty", role: "status" }, [
+      el("strong", { text: offwake ? "No wait in this selection has a known waker." : "No kept wait in this selection waited on that target." }),
+      "Wakers are recorded for off-CPU intervals at or above the agent's threshold (1 ms by default). Widen the range, or show every wait again.",
+    ]);
+  }
+
+  // How much of the kept off-CPU time the off-wake graph explains.
+  offwakeNote(answer) {
+    const o = answer.offwake;
+    if (!o) return;
+    const share = o.kept_ns ? o.woken_ns / o.kept_ns : 0;
+    this.flameState.replaceChildren(el("p", { className: "hint offwake-note", text: `Off-wake graph: ${fmtDuration(o.woken_ns)} of waits with a known waker (${fmtPercent(share, 1)} of the ${fmtDuration(o.kept_ns)} kept one by one); each blocked stack ends in its reason, the waker's stack stands on it upside down, innermost frame first, and the top frame names the waker.` }));
   }
 
   // refresh: the same selection again (auto-refresh): what is shown stays
@@ -90,7 +139,16 @@ export class ProfileView {
       this.panes.hidden = true;
       return;
     }
-    this.flameTitle.textContent = TITLES[type] || typeTitle(type);
+    const waiting = WAITING.has(type);
+    const only = waiting ? waitOf(state) : null;
+    const offwake = waiting && state.offwake === "1";
+    this.flameTitle.textContent = offwake
+      ? "Off-wake: each blocked stack with its waker's stack on top"
+      : only ? "Off-CPU time of the waits on one target" : TITLES[type] || typeTitle(type);
+    this.offwakeSwitch.set(offwake, waiting);
+    this.showList(state, waiting);
+    const chips = waiting ? chipOf(state, this.app) : [];
+    if (refresh) this.waitsKey = null;
     this.panel.setLayout(state.layout || "flame");
     this.paneSwitch.set(panesOf(state));
     if (this.panel.searchInput.value !== (state.search || "")) this.panel.searchInput.value = state.search || "";
@@ -103,7 +161,7 @@ export class ProfileView {
 
     let answer;
     try {
-      answer = await this.app.render(query, from, until);
+      answer = await this.app.render(query, from, until, waiting ? waitParams(state) : {});
     } catch (err) {
       if (seq !== this.seq) return;
       this.flameState.replaceChildren(errorBox(err, "Could not load the flame graph"));
@@ -113,8 +171,8 @@ export class ProfileView {
     if (seq !== this.seq) return;
     let tree = decodeFlamebearer(answer);
     if (!tree.numTicks || !tree.levels.length) {
-      appChips(this.chips, state, this.app);
-      this.flameState.replaceChildren(noData());
+      appChips(this.chips, state, this.app, undefined, chips);
+      this.flameState.replaceChildren(only || offwake ? this.noWaits(offwake) : noData());
       this.panes.hidden = true;
       return;
     }
@@ -122,7 +180,8 @@ export class ProfileView {
     this.panes.hidden = false;
     const whole = tree.numTicks;
     tree = filterTree(tree, { focus: state.focus || "", hide: hiddenOf(state) });
-    appChips(this.chips, state, this.app, state.focus ? tree.numTicks / whole : undefined);
+    appChips(this.chips, state, this.app, state.focus ? tree.numTicks / whole : undefined, chips);
+    this.offwakeNote(answer);
     // The zoom comes back from the URL (a refresh keeps it: the URL follows it).
     this.restoring = true;
     this.panel.setData(tree);

@@ -147,7 +147,11 @@ export class ThreadsView {
       el("p", {
         className: "hint",
         text: `${plural(onCpu, "on-CPU sample")}, ${plural(n - onCpu, "off-CPU interval")} (${fmtDuration(offTime)})${events.truncated ? `; only the first ${n} events of the range: narrow it to see the rest` : ""}.`,
-      }),
+      }, [" ", el("button", {
+        type: "button", className: "linkish", text: "What it waited on (waits by target, off-wake graph)",
+        // the Flame graph tab, this thread's off-CPU time, the waits beside it
+        onclick: () => this.app.setState({ tab: "profile", query: withType(state.query, "offcpu"), list: "waits", only: `tid:${thread.tid}`, tid: String(thread.tid) }),
+      })]),
     );
     // One track per chosen thread, in the order chosen (even without events).
     const order = new Map(chosen.map((t, i) => [t.tid, i]));

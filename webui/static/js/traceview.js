@@ -11,7 +11,9 @@ import { el, fmtDuration, fmtPercent, swatches } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { agentCommand, errorBox, loading } from "./states.js";
 import { CPU_COLOR, ThreadTracks, tracksFromAnswer } from "./tracks.js";
+import { filterChips } from "./framemenu.js";
 import { decodeFlamebearer, sandwich } from "./tree.js";
+import { chipOf, OffwakeSwitch, pickPatch, waitOf, waitParams, WaitsTable } from "./waits.js";
 
 const PAD_MS_MIN = 2;
 const MAX_SPAN_ROWS = 16;
@@ -110,6 +112,16 @@ export class TraceView {
       el("p", { className: "hint", text: "Wall time of the threads that served the trace, by what they did; click a bar for its flame graph." })]);
     this.breakdownBody = el("div");
     this.breakdownBox.append(this.breakdownBody);
+    this.waitsBody = el("div");
+    this.waitsBox = el("div", { className: "panel" }, [el("h2", { text: "Waits by target" }),
+      el("p", { className: "hint", text: "What the trace's threads waited on (files, sockets by peer, locks), most off-CPU time first; click one to see only those waits in the flame graph." }),
+      this.waitsBody]);
+    this.waitsTable = new WaitsTable(this.waitsBody, {
+      onPick: (row) => app.setState(pickPatch(app.state, row), { push: false }),
+      caption: "What the trace waited on, most off-CPU time first",
+    });
+    this.flameChips = el("div", { className: "filter-chips", hidden: true });
+    this.offwakeSwitch = new OffwakeSwitch((on) => app.setState({ offwake: on }, { push: false }));
     this.flameTitle = el("h2", { text: "Flame graph" });
     this.flameState = el("div");
     this.flameBody = el("div");
@@ -117,9 +129,9 @@ export class TraceView {
     this.sandwichBtn = el("button", { type: "button", className: "btn", text: "Sandwich of the focused function", disabled: true, onclick: () => this.showSandwich() });
     this.sandwichBox = el("div", { className: "trace-sandwich" });
     this.flameBox = el("div", { className: "panel" }, [
-      el("div", { className: "panel-head" }, [this.flameTitle, el("span", { className: "spacer" }), this.sandwichBtn, this.exportLinks]),
-      this.flameState, this.flameBody, this.sandwichBox]);
-    section.append(this.head, this.breakdownBox, this.flameBox);
+      el("div", { className: "panel-head" }, [this.flameTitle, el("span", { className: "spacer" }), this.offwakeSwitch.root, this.sandwichBtn, this.exportLinks]),
+      this.flameChips, this.flameState, this.flameBody, this.sandwichBox]);
+    section.append(this.head, this.breakdownBox, this.waitsBox, this.flameBox);
     this.tracks = new ThreadTracks(this.tracksBox, {
       label: "Trace timeline",
       onPick: (event) => this.showStack(event),
@@ -251,6 +263,7 @@ export class TraceView {
     if (spans.length < d.ordered.length) this.tracksState.replaceChildren(el("p", { className: "hint", text: `${d.ordered.length - spans.length} of ${d.ordered.length} spans are nested or overlap too deep to draw; the breakdown below lists them.` }));
     if (d.events.truncated) this.tracksState.append(el("p", { className: "hint", text: "Only the first events of this trace are drawn: it has more than the server sends at once." }));
     this.drawBreakdown(state);
+    this.drawWaits(state);
     await this.showFlame(state, seq);
   }
 
@@ -327,12 +340,30 @@ export class TraceView {
     ]);
   }
 
+  // The trace's (or the chosen span's) waits by target, once per scope.
+  drawWaits(state) {
+    const d = this.data;
+    const key = `${d.traceId}/${state.span || ""}`;
+    this.waitsTable.setPicked(waitOf(state));
+    if (this.waitsKey === key) return;
+    this.waitsKey = key;
+    this.waitsBox.hidden = d.view.linking === "none";
+    if (!this.waitsBox.hidden) this.waitsTable.load({ query: "wall{}", trace_id: d.traceId, ...(state.span ? { span_id: state.span } : {}) });
+  }
+
   async showFlame(state, seq) {
     const d = this.data;
     const span = state.span ? d.ordered.find((s) => s.span_id === state.span) : null;
-    this.flameTitle.textContent = span
-      ? `Wall time of span ${span.name} and its children: on-CPU and off-CPU`
-      : "Wall time of the trace: on-CPU and off-CPU";
+    const only = waitOf(state);
+    const offwake = state.offwake === "1";
+    const of = span ? `span ${span.name} and its children` : "the trace";
+    this.flameTitle.textContent = offwake
+      ? `Off-wake graph of ${of}: each blocked stack with its waker's stack on top`
+      : only ? `Off-CPU time of ${of} waiting on one target`
+        : span ? `Wall time of span ${span.name} and its children: on-CPU and off-CPU`
+          : "Wall time of the trace: on-CPU and off-CPU";
+    this.offwakeSwitch.set(offwake);
+    filterChips(this.flameChips, chipOf(state, this.app));
     const extra = { trace_id: d.traceId, ...(state.span ? { span_id: state.span } : {}) };
     this.exportLinks.replaceChildren("Export: ", ...exportFormats.map(([fmt, text]) => {
       const url = new URL("api/v1/export", document.baseURI);
@@ -344,7 +375,7 @@ export class TraceView {
     this.sandwichBox.replaceChildren();
     let answer;
     try {
-      answer = await this.app.render("wall{}", "", "", extra);
+      answer = await this.app.render("wall{}", "", "", { ...extra, ...waitParams(state) });
     } catch (err) {
       if (seq === this.seq) this.flameState.replaceChildren(errorBox(err, "Could not load the flame graph"));
       return;
@@ -358,7 +389,8 @@ export class TraceView {
       this.flameBody.hidden = true;
       this.flameState.replaceChildren(d.view.linking === "none"
         ? el("p", { className: "hint", text: "No flame graph: no thread was linked to this trace (see above)." })
-        : el("div", { className: "empty", role: "status" }, [el("strong", { text: "No samples are linked to this span." }), "Its threads did no linked work in it; choose the whole trace or another span."]));
+        : only || offwake ? el("div", { className: "empty", role: "status" }, [el("strong", { text: offwake ? "No linked wait here has a known waker." : "No linked wait here waited on that target." }), "Wakers and targets are recorded for off-CPU intervals at or above the agent's threshold (1 ms by default)."])
+          : el("div", { className: "empty", role: "status" }, [el("strong", { text: "No samples are linked to this span." }), "Its threads did no linked work in it; choose the whole trace or another span."]));
       return;
     }
     this.flameState.replaceChildren();

@@ -646,12 +646,15 @@ export class ThreadTracks {
     lines.push(el("div", { className: "tt-row", text: "waker's stack at the wakeup, innermost first:" }));
     const list = el("ol", { className: "tt-stack tt-waker" });
     const leafFirst = [...w.stack].reverse();
-    for (const name of leafFirst.slice(0, MAX_WAKER_LINES)) {
+    // each frame's kind when the agent sent them (waker.kinds), else kernel by its name
+    const kinds = w.kinds && w.kinds.length === w.stack.length ? [...w.kinds].reverse() : null;
+    leafFirst.slice(0, MAX_WAKER_LINES).forEach((name, i) => {
       const kernel = name.endsWith("_[k]");
+      const kind = kinds ? kinds[i] : kernel ? "kernel" : "native";
       const chip = el("i");
-      chip.style.background = frameColor(name, kernel ? "kernel" : "native");
-      list.append(el("li", {}, [chip, el("span", { text: kernel ? name.slice(0, -4) : name }), el("span", { className: "tt-kind", text: kernel ? KIND_LABELS.kernel || "kernel" : "" })]));
-    }
+      chip.style.background = frameColor(name, kind);
+      list.append(el("li", {}, [chip, el("span", { text: kernel ? name.slice(0, -4) : name }), el("span", { className: "tt-kind", text: kinds || kernel ? KIND_LABELS[kind] || kind : "" })]));
+    });
     lines.push(list);
     if (leafFirst.length > MAX_WAKER_LINES) lines.push(el("div", { className: "tt-row", text: `… ${leafFirst.length - MAX_WAKER_LINES} more frames` }));
     return lines;
