@@ -38,7 +38,6 @@ MAX_EVENTS = 200_000
 # `maxNodes` means): past it the smallest merge into `other`, so an answer's
 # memory is bounded however many distinct stacks the range holds (160k deep
 # distinct stacks made 16M nodes and took 4-6 GiB).
-MAX_NODES = 1_000_000
 
 # The label Pyroscope's APIs carry a series' profile type in.
 TYPE_LABEL = "__profile_type__"
@@ -311,7 +310,7 @@ class QueryEngine:
         roots = self.process_roots(sel, values) if whole else None
         stacks = self._merged_by_name(values, table, roots)
         del values
-        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes or MAX_NODES,
+        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes or fg.MAX_NODES,
                                             self._other(table))
         del stacks
         out = fg.flamebearer_from_levels(levels, total, names, self.units(sel))
@@ -345,7 +344,7 @@ class QueryEngine:
         names = table.names
         lstacks = self._merged_by_name(left, table, roots[0])
         rstacks = self._merged_by_name(right, table, roots[1])
-        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or MAX_NODES,
+        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or fg.MAX_NODES,
                                           self._other(table))
         del lstacks, rstacks
         out = fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)

@@ -40,6 +40,10 @@ class Names:
         return i
 
 
+# Nodes in one flame graph answer at most; the smallest past it merge into `other`.
+MAX_NODES = 1_000_000
+
+
 def stack_key(names: Iterable[int]) -> bytes:
     """A stack of name indexes (root first) as the compact key renders merge by.
 

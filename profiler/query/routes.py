@@ -13,13 +13,13 @@ from profiler.model import BUILTIN_TYPES, FRAME_KINDS, OFFCPU_REASONS, PROFILE_T
 from profiler.query import export, tracks
 from profiler.query.engine import (
     MAX_EVENTS,
-    MAX_NODES,
     TYPE_LABEL,
     QueryEngine,
     Selection,
     default_step,
     pyroscope_id,
 )
+from profiler.query.flamegraph import MAX_NODES
 from profiler.query.selector import parse_selector
 from profiler.query.traces import TraceQueryError, scoped
 from profiler.query.waits import WaitFilter, offwake, waits_by_target, waits_on

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from profiler.query import traces as tq
 from profiler.query.compare import KINDS, MAX_SIDE, Comparison, compare
-from profiler.query.engine import MAX_NODES
+from profiler.query.flamegraph import MAX_NODES
 from profiler.query.routes import ENGINE
 from profiler.query.scatter import scatter
 from profiler.store import RootBox

@@ -157,7 +157,7 @@ def offwake(engine: QueryEngine, sel: Selection, only: WaitFilter | None = None,
     named = engine.named_stacks({w.stack_id for w, _ in waits})
     names = fg.Names()
     wakers: dict[str, tuple[int, ...]] = {}
-    stacks: dict[tuple[int, ...], int] = {}
+    stacks: dict[bytes, int] = {}  # flamegraph.stack_key -> value
     kept = 0
     for w, lab in waits:
         value = w.value_ns * _weight(lab.get("kept_1_in"))
@@ -171,9 +171,9 @@ def offwake(engine: QueryEngine, sel: Selection, only: WaitFilter | None = None,
         top = wakers.get(key)
         if top is None:
             top = wakers[key] = tuple(names(n, k) for n, k in _waker_frames(lab))
-        stack = blocked + top
+        stack = fg.stack_key(blocked + top)
         stacks[stack] = stacks.get(stack, 0) + value
-    levels, total, _ = fg.levels_sorted(stacks, None, max_nodes, names.other)
+    levels, total, _ = fg.levels_sorted(stacks, None, max_nodes or fg.MAX_NODES, names.other)
     out = fg.flamebearer_from_levels(levels, total, names, engine.units(sel))
     out["offwake"] = {"woken_ns": total, "kept_ns": kept}
     return out

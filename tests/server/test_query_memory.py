@@ -15,6 +15,7 @@ import pytest
 
 from profiler.model import Frame, Sample
 from profiler.query import engine as engine_mod
+from profiler.query import flamegraph as fg_mod
 from profiler.query.engine import QueryEngine, Selection, StackNames
 from profiler.query.selector import parse_selector
 from profiler.store import SeriesBatch, open_store
@@ -106,7 +107,7 @@ def test_answers_past_max_nodes_merge_into_other_with_exact_totals(deep, monkeyp
     full_answer = QueryEngine(store).render(sel)
     full = _paths(full_answer)
     assert len(full) > 10_000  # the whole tree: most of the 60,000 frames are nodes
-    monkeypatch.setattr(engine_mod, "MAX_NODES", 2000)
+    monkeypatch.setattr(fg_mod, "MAX_NODES", 2000)
     for max_nodes in (0, 2000, 300):  # none given is MAX_NODES
         answer = QueryEngine(store).render(sel, max_nodes)
         got = _paths(answer)
@@ -132,7 +133,7 @@ def test_a_capped_answer_does_not_hold_the_whole_tree(deep, monkeypatch):
     QueryEngine(store).render(sel)  # the store's caches are warm for both
     peaks = {}
     for cap in (10**6, 500):
-        monkeypatch.setattr(engine_mod, "MAX_NODES", cap)
+        monkeypatch.setattr(fg_mod, "MAX_NODES", cap)
         eng = QueryEngine(store)
         tracemalloc.start()
         try:
@@ -147,7 +148,7 @@ def test_diff_of_deep_distinct_stacks_keeps_both_totals(deep, monkeypatch):
     store, samples, sel = deep
     more = _samples(sel.lo + 2 * 10**9, 5, 3 * 10**6)
     store.write("t", [SeriesBatch("cpu", {"s": "deep2"}, more)])
-    monkeypatch.setattr(engine_mod, "MAX_NODES", 1000)
+    monkeypatch.setattr(fg_mod, "MAX_NODES", 1000)
     eng = QueryEngine(store)
     left = Selection("t", parse_selector('cpu{s="deep"}'), sel.lo, sel.hi)
     right = Selection("t", parse_selector('cpu{s="deep2"}'), sel.lo, sel.hi)
