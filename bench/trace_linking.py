@@ -11,7 +11,10 @@ plus the pool worker's time on it (the trace's thread intervals off the
 request thread). Prints the share's min, median and mean (goal >= 95%).
 
     .venv/bin/python bench/trace_linking.py [--rate 100] [--seconds 20] [--slow-share 0.03]
-        [--explain N]
+        [--explain N] [--base TREE]
+
+--base TREE: the same shares also from a server of another tree (e.g.
+/work/main) on the same database, side by side: one run, one set of requests.
 
 --explain N: for the N requests with the smallest share, where their time
 went, per thread of the trace: the time its thread intervals cover, the exact
@@ -23,6 +26,7 @@ them that are *not* linked to the trace (from the profile, no trace filter).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -39,7 +43,7 @@ import requests  # noqa: E402
 
 from tests.otel.conftest import app_venv  # noqa: E402
 from tests.runtimes.conftest import wait_for_line  # noqa: E402
-from tests.server.conftest import ServerProcess  # noqa: E402
+from tests.server.conftest import ServerProcess, free_port  # noqa: E402
 from tests.traces.test_known_answer import (  # noqa: E402
     APP,
     MS,
@@ -100,6 +104,9 @@ def explain(srv: str, body: dict, share: float, period_ms: float) -> str:
         every = _events(srv, t["tid"], lo - 50, hi + 50)
         lcpu = [e for e in linked if e[1]]
         loff = [e for e in linked if not e[1]]
+        # The profile's events carry no span: an event is linked when the trace has it too.
+        have = {(round(e[0], 3), e[1]) for e in linked}
+        every = [(*e[:4], "" if (round(e[0], 3), e[1]) not in have else "y") for e in every]
         ucpu = [e for e in every if e[1] and not e[4] and any(a <= e[0] < b for a, b in ivs)]
         uoff = [e for e in every if not e[1] and not e[4] and
                 any(e[0] < b and e[0] + e[2] > a for a, b in ivs)]
@@ -118,12 +125,36 @@ def explain(srv: str, body: dict, share: float, period_ms: float) -> str:
     return "\n".join(out)
 
 
+def base_server(tree: Path, db_url: str) -> subprocess.Popen:
+    """A server of another tree on the same database (--base), on a free port."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "profiler.server", "--port", str(port),
+                             "--db", db_url], cwd=tree, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(tree)})
+    proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    for _ in range(150):
+        try:
+            if requests.get(proc.url + "/healthz", timeout=1).ok:  # type: ignore[attr-defined]
+                return proc
+        except requests.RequestException:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"the server of {tree} did not start")
+
+
+def summary(name: str, shares: list[float]) -> str:
+    return (f"{name}: attributed share of wall time: min {min(shares):.1%}, median "
+            f"{statistics.median(shares):.1%}, mean {statistics.mean(shares):.1%}, "
+            f"max {max(shares):.1%} (goal >= 95%)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rate", type=float, default=100)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--slow-share", type=float, default=0.03)
     ap.add_argument("--python", default="3.12", help="pyenv CPython of the app")
+    ap.add_argument("--base", type=Path, help="also ask a server of this tree (side by side)")
     ap.add_argument("--explain", type=int, default=0, metavar="N",
                     help="show where the time of the N least attributed requests went")
     args = ap.parse_args()
@@ -137,14 +168,16 @@ def main() -> None:
                                "PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": SERVICE,
                                "OTEL_EXPORTER_OTLP_ENDPOINT": srv.url,
                                "OTEL_BSP_SCHEDULE_DELAY": "500"})
-    agent = None
+    agent = base = None
     try:
         port = int(wait_for_line(app, "ready", timeout=60).split()[1])
         requests.get(f"http://127.0.0.1:{port}/fast", timeout=10)
         agent = Agent(srv.url, app.pid, work / "spool")
         agent.wait_started(180)  # the app's table exists: the agent registers it as it starts
         slow = drive(port, args.rate, args.seconds, args.slow_share)
-        shares, covered, by_share = [], [], []
+        shares, covered, by_share, base_shares = [], [], [], []
+        if args.base:
+            base = base_server(args.base, srv.db_url)
         for body in slow:
             view = settled(srv.url, body)
             if view is None:
@@ -158,17 +191,23 @@ def main() -> None:
                          t["intervals"])
             wall = root["duration_ms"] + pool
             shares.append(wall_graph(srv.url, body["trace_id"])["numTicks"] / MS / wall)
+            if base:
+                base_shares.append(wall_graph(base.url, body["trace_id"])["numTicks"] / MS / wall)
             by_share.append((shares[-1], body))
             covered.append(served / wall)
-        print(f"slow requests: {len(shares)}; attributed share of wall time: "
-              f"min {min(shares):.1%}, median {statistics.median(shares):.1%}, "
-              f"mean {statistics.mean(shares):.1%} (goal >= 95%)")
-        print(f"max {max(shares):.1%}; thread intervals cover: min {min(covered):.1%}, "
+        print(f"slow requests: {len(shares)}")
+        if base_shares:
+            print(summary(f"base {args.base}", base_shares))
+        print(summary(f"this tree {ROOT}", shares))
+        print(f"thread intervals cover: min {min(covered):.1%}, "
               f"median {statistics.median(covered):.1%} of it")
         by_share.sort(key=lambda x: x[0])
         for share, body in by_share[:args.explain]:
             print(explain(srv.url, body, share, 1000 / TRACE_HZ))
     finally:
+        if base:
+            base.kill()
+            base.wait()
         if agent:
             agent.stop()
         app.kill()
