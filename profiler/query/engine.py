@@ -353,8 +353,7 @@ class QueryEngine:
 
     def top(self, sel: Selection, limit: int = 100) -> list[dict]:
         values = self.stack_values(sel)
-        sf = self.store.stack_frames(values)
-        frames = self.store.frames({f for fr in sf.values() for f in fr})
+        sf, frames = self.stack_frames(values)
         # By display name (as the flame graph merges them): a stack counts once
         # towards a name's total however many of its frames carry that name,
         # even when they are different frames (the same function in two processes).
@@ -589,8 +588,7 @@ class QueryEngine:
     def folded(self, sel: Selection) -> str:
         """FlameGraph folded text of the merged selection (`a;b;c value_ns`)."""
         values = self.stack_values(sel)
-        sf = self.store.stack_frames(values)
-        frames = self.store.frames({f for fr in sf.values() for f in fr})
+        sf, frames = self.stack_frames(values)
         roots = self.process_roots(sel, values)
         lines = []
         for s, v in sorted(values.items()):

@@ -15,9 +15,10 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
+from struct import pack
 
-from profiler.model import CPU, OFFCPU, Sample, ThreadSpan
-from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection
+from profiler.model import CPU, OFFCPU, Frame, Sample, ThreadSpan
+from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection, StackNames
 from profiler.query.tracks import TrackColumns
 from profiler.store import KeptWait, LinkedSample, LinkedTotal, Served, TraceReader, TraceRoot
 
@@ -25,6 +26,10 @@ EXACT, APPROXIMATE, NONE = "exact", "approximate", "none"
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 _MARGIN_NS = 10**9  # around a trace's extent, when no range is given
+# A thread's exact on-CPU time on a trace that no on-CPU sample caught: a stack
+# id and frame id of the query's own (never stored; stored ids are >= 1).
+UNSAMPLED_ID = -1
+UNSAMPLED = Frame("[on-CPU, no stack sampled]", "unknown")
 
 
 class TraceQueryError(ValueError):
@@ -265,9 +270,59 @@ class TraceEngine(QueryEngine):
                 and (sel.tid is None or s.tid == sel.tid)]
 
     def stack_values(self, sel: Selection, memo: dict | None = None) -> dict[int, int]:
-        return self.traces.stack_totals_of(self.tenant, self.trace_id,
-                                           kinds=sel.selector.kinds, span_ids=self.span_ids,
-                                           lo=sel.lo, hi=sel.hi, pid=sel.pid, tid=sel.tid)
+        values = self.traces.stack_totals_of(self.tenant, self.trace_id,
+                                             kinds=sel.selector.kinds, span_ids=self.span_ids,
+                                             lo=sel.lo, hi=sel.hi, pid=sel.pid, tid=sel.tid)
+        if CPU in sel.selector.kinds and self._rows:
+            self._exact_cpu(sel, values)
+        return values
+
+    def _exact_cpu(self, sel: Selection, values: dict[int, int]) -> None:
+        """Each thread's on-CPU stacks made to total its exact CPU time on the trace.
+
+        On-CPU samples come one per period (10 ms at 99 Hz): a thread that ran
+        20 ms for a request gets 0 to 4 of them, and the GIL's 5 ms switches
+        alias with the period, so a sampled total can miss or add a third of a
+        request's CPU. The scheduler bounds it exactly (thread_figures), so the
+        samples only share that time out between stacks, in proportion; a
+        thread no sample caught shows its time under UNSAMPLED. Only threads
+        whose thread spans lie wholly inside the selection (a trace's figures
+        are for whole spans)."""
+        totals = trace_totals(self.traces, self.tenant, {self.trace_id: self._rows},
+                              [self.trace_id], self.span_ids)[self.trace_id]
+        for t in thread_figures(self._rows, totals):
+            if (sel.pid is not None and t["pid"] != sel.pid) or (
+                    sel.tid is not None and t["tid"] != sel.tid):
+                continue
+            if not all(sel.lo <= r.start_ns and r.end_ns <= sel.hi for r in self._rows
+                       if (r.pid, r.tid) == (t["pid"], t["tid"])):
+                continue
+            sampled = self.traces.stack_totals_of(
+                self.tenant, self.trace_id, kinds=(CPU,), span_ids=self.span_ids,
+                lo=sel.lo, hi=sel.hi, pid=t["pid"], tid=t["tid"])
+            have, want = sum(sampled.values()), t["cpu_ns"]
+            if have:
+                for sid, v in sampled.items():
+                    values[sid] += round(v * want / have) - v
+            elif want:
+                values[UNSAMPLED_ID] = values.get(UNSAMPLED_ID, 0) + want
+
+    def _name_stacks(self, stack_ids: list[int], table: StackNames) -> list[tuple[int, bytes]]:
+        if UNSAMPLED_ID not in stack_ids:
+            return super()._name_stacks(stack_ids, table)
+        out = super()._name_stacks([s for s in stack_ids if s != UNSAMPLED_ID], table)
+        with table.lock:
+            k = pack(">1I", table.names(UNSAMPLED.name, UNSAMPLED.kind))
+            table.keys.put(UNSAMPLED_ID, k)
+        return [*out, (UNSAMPLED_ID, k)]
+
+    def stack_frames(self, stack_ids: Iterable[int]
+                     ) -> tuple[dict[int, tuple[int, ...]], dict[int, Frame]]:
+        ids = set(stack_ids)
+        if UNSAMPLED_ID not in ids:
+            return super().stack_frames(ids)
+        sf, frames = super().stack_frames(ids - {UNSAMPLED_ID})
+        return {**sf, UNSAMPLED_ID: (UNSAMPLED_ID,)}, {**frames, UNSAMPLED_ID: UNSAMPLED}
 
     def stack_processes(self, sel: Selection) -> dict[int, dict[str, int]]:
         """Nothing: a trace's views have no process level (one request's stacks; the

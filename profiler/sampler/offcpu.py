@@ -148,8 +148,14 @@ class OffCpuSampler:
                 continue
             v = AGG_VAL.unpack(vals, i * vsize)
             done.append(i)
+            # Placed to end at the last switch-in (the recorder puts the blocked
+            # part first, then the run-queue part): exact for one interval, and
+            # a sum's intervals all lie before last_in and after the first of
+            # them left, so under one span it stays inside the span's thread
+            # time (the trace view clips off-CPU time to it). Ending a mean
+            # interval before last_in pushed a sum's tail past the span's end.
             self.events.append(
-                OffCpuEvent(v.last_in - v.blocked_ns // max(v.count, 1), k.pid, k.tid, v.cpu,
+                OffCpuEvent(v.last_in - v.blocked_ns - v.runq_ns, k.pid, k.tid, v.cpu,
                             comm_str(v.comm), k.state, v.blocked_ns, v.runq_ns, v.count,
                             self._stack(k.kstack), self._stack(k.ustack), k.ucopy, k.rt_stack,
                             k.lock_wait, k.link_trace_id, k.link_span_id)

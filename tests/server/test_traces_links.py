@@ -252,6 +252,68 @@ def test_flame_graphs_of_a_trace_and_of_a_span(loaded):
     assert sum(s.value_ns for s in decoded) == 120 * MS
 
 
+def test_a_trace_wall_graph_totals_its_exact_thread_time(app):
+    """Samples that missed (the bench's worst requests, bench/trace_linking.py):
+    the request thread's 30 ms of CPU caught by 2 samples of 10 ms, the pool
+    worker's 20 ms by none, and a second request's 30 ms by 4. The flame graphs
+    still total each thread's exact time (served minus off-CPU): the samples
+    share a thread's CPU time out between their stacks, and a thread no sample
+    caught shows its time as on-CPU with no stack."""
+    st = app.extensions["flamecam"]
+    spans, rows, _ = known_trace()
+    more = "c" * 31 + "3"
+    spans.append(dataclasses.replace(spans[0], trace_id=more, start_ns=T0 + 300 * MS,
+                                     end_ns=T0 + 400 * MS))
+    rows.append(ThreadSpan(PID, REQ_TID, more, ROOT, T0 + 300 * MS, T0 + 400 * MS, "req-0"))
+    samples = [
+        cpu(5, REQ_TID, (HANDLER, SLOW_PATH), SLOW, ROOT),
+        cpu(72, REQ_TID, (HANDLER,), SLOW, ROOT),
+        off(20, 50, "lock", (HANDLER, LOCK), SLOW, ROOT),
+        off(75, 20, "sleep", (HANDLER, SLEEP), SLOW, ROOT),
+        *(cpu(t, REQ_TID, (HANDLER, SLOW_PATH), more, ROOT) for t in (301, 305, 309, 313)),
+        off(320, 70, "lock", (HANDLER, LOCK), more, ROOT),
+    ]
+    st.traces.write_spans("anonymous", spans)
+    st.traces.write_thread_spans("anonymous", rows)
+    st.traces.write_linked_samples("anonymous", samples)
+    c = app.test_client()
+
+    def render(query: str, trace: str, **extra: str) -> dict:
+        r = c.get("/api/v1/render", query_string={"query": query, "trace_id": trace, **extra})
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return r.get_json()["flamebearer"]
+
+    def by_leaf(fb: dict) -> dict[str, int]:
+        """Self value per frame name (single-graph levels: offset, total, self, name)."""
+        out: dict[str, int] = {}
+        for lv in fb["levels"]:
+            for i in range(0, len(lv), 4):
+                if lv[i + 2]:
+                    name = fb["names"][lv[i + 3]]
+                    out[name] = out.get(name, 0) + lv[i + 2]
+        return out
+
+    wall = render("wall{}", SLOW)
+    assert wall["numTicks"] == 120 * MS  # 100 ms on the request thread, 20 on the pool's
+    assert by_leaf(wall) == {"slow_path": 15 * MS, "handler": 15 * MS,
+                             "[off-cpu:lock]": 50 * MS, "[off-cpu:sleep]": 20 * MS,
+                             "[on-CPU, no stack sampled]": 20 * MS}
+    assert render("cpu{}", SLOW)["numTicks"] == 50 * MS
+    pooled = render("cpu{}", SLOW, span_id=POOLED)
+    assert pooled["numTicks"] == 20 * MS
+    assert by_leaf(pooled) == {"[on-CPU, no stack sampled]": 20 * MS}
+    # Over-sampled: 4 samples of 10 ms for 30 ms of CPU.
+    assert by_leaf(render("wall{}", more)) == {"slow_path": 30 * MS, "[off-cpu:lock]": 70 * MS}
+    top = c.get("/api/v1/top", query_string={"query": "cpu{}", "trace_id": SLOW}).get_json()
+    assert {f["name"]: f["self"] for f in top["functions"]} == {
+        "slow_path": 15 * MS, "handler": 15 * MS, "[on-CPU, no stack sampled]": 20 * MS}
+    # A window that cuts a thread's spans shows that thread's samples as they are.
+    part = render("cpu{}", SLOW, **{"from": str((T0 + 1 * MS) // MS),
+                                    "until": str((T0 + 90 * MS) // MS)})
+    assert by_leaf(part) == {"slow_path": 10 * MS, "handler": 10 * MS,
+                             "[on-CPU, no stack sampled]": 20 * MS}
+
+
 def test_thread_timeline_of_a_trace(loaded):
     c = loaded.test_client()
     tl = c.get(f"/api/v1/thread-timeline?query=wall{{}}&trace_id={SLOW}&tid={REQ_TID}"
