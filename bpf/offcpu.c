@@ -172,7 +172,12 @@ static __always_inline s32 stack_id(void *ctx, u64 flags)
         return id;
     return (s32)sid;
 }
-BPF_RINGBUF_OUTPUT(off_events, RINGBUF_PAGES);
+/* Sized by the driver for a reader stall at 20,000 kept intervals a second
+ * (profiler/sampler/program.py off_ringbuf_pages). */
+#ifndef OFF_RINGBUF_PAGES
+#define OFF_RINGBUF_PAGES RINGBUF_PAGES
+#endif
+BPF_RINGBUF_OUTPUT(off_events, OFF_RINGBUF_PAGES);
 
 /* For processes without frame pointers: the blocking thread's user registers
  * and stack top, sent once per distinct blocking point (see off_walks), and
