@@ -16,7 +16,6 @@ is sized the same way (`off_ringbuf_pages`).
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
@@ -30,7 +29,7 @@ from profiler.sampler.program import (
     cpu_ringbuf_pages,
     off_ringbuf_pages,
 )
-from tests.workloads import Workload, compile_c
+from tests.workloads import Workload, compile_c, record_until_exit, start_gated
 
 pytestmark = pytest.mark.bpf
 
@@ -70,9 +69,7 @@ def test_a_reader_pause_loses_no_offcpu_interval(tmp_path):
     interval above the 1 ms threshold, kept one by one."""
     exe = compile_c("sleepers.c", tmp_path)
     threads, seconds = 16, 3.5
-    proc = subprocess.Popen(["sh", "-c", 'read _ && exec "$0" "$@"', str(exe), str(seconds),
-                             str(threads), "1200"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = start_gated(exe, str(seconds), str(threads), "1200")
     try:
         opts = SamplerOptions(pids=[proc.pid], trace_links=False, hz=19)
         assert off_ringbuf_pages(opts) * 4096 > OLD_RING_BYTES
@@ -84,13 +81,7 @@ def test_a_reader_pause_loses_no_offcpu_interval(tmp_path):
             time.sleep(PAUSE_S)  # the reader busy elsewhere: nothing is read
             rec.poll(10)
             in_pause = len(rec._off.events) - before
-            samples = []
-            while proc.poll() is None:
-                rec.poll(100)
-                samples.extend(rec.take())
-            time.sleep(0.2)
-            rec.poll(100)
-            samples.extend(rec.take(final=True))
+            samples = record_until_exit(rec, proc)
             stats = rec.stats
     finally:
         if proc.poll() is None:
