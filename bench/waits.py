@@ -11,10 +11,11 @@ Three workloads, each alone, under `flamecam record --no-wait-info` and under
   second, each with its waker's stacks walked (timer interrupts).
 
 Prints, off and on side by side: throughput loss against the workload
-alone, the in-kernel cost (bpf_stats, per tracepoint via `bpftool perf`)
-per wakeup (sched_waking), per system call (every Flamecam program's time
-over the reads done, /dev/zero only) and per context switch, and kept
-intervals per second with losses.
+alone (each round's on and off runs against the alone run just before them,
+the median over rounds, and each round's), the in-kernel cost (bpf_stats, per
+tracepoint via `bpftool perf`) per wakeup (sched_waking), per system call
+(every Flamecam program's time over the reads done, /dev/zero only) and per
+context switch, and kept intervals per second with losses.
 
     .venv/bin/python bench/waits.py [--seconds 5] [--rounds 3]
 """
@@ -135,16 +136,22 @@ def main() -> int:
                     if m:
                         kept[cname].append(int(m.group(1)) / span)
                         lost[cname] += int(m.group(2))
-        base = statistics.median(rate["alone"]) if rate.get("alone") else 0
-        print(f"\n{wname}: alone {base / 1e3:.1f} k/s")
+        alone = rate.get("alone", [])
+        base = statistics.median(alone) if alone else 0
+        print(f"\n{wname}: alone {base / 1e3:.1f} k/s (rounds: "
+              f"{', '.join(f'{r / 1e3:.0f}' for r in alone)})")
         print(f"  {'':4} {'loss':>7} {'ns/wakeup':>10} {'ns/syscall':>11} {'ns/switch':>10}"
-              f" {'kept/s':>8} {'lost':>5}")
+              f" {'kept/s':>8} {'lost':>5}  loss per round")
         for cname in [c for c in ("off", "on") if c in configs]:
-            ratio = statistics.median(rate[cname]) / base if base else 1
-
+            # Each round's loss against the "alone" run just before it: a
+            # shared machine's throughput swings several-fold between minutes,
+            # far less between neighbouring runs; the median drops the outliers.
+            losses = [1 - r / a for r, a in zip(rate[cname], alone, strict=False) if a]
+            loss = statistics.median(losses) if losses else 0.0
             ns = {w: _median(cost[cname].get(w)) for w in ("wakeup", "syscall", "switch")}
-            print(f"  {cname:4} {100 * (1 - ratio):+6.2f}% {ns['wakeup']:>10} {ns['syscall']:>11}"
-                  f" {ns['switch']:>10} {_median(kept[cname]):>8} {lost[cname]:>5}", flush=True)
+            print(f"  {cname:4} {100 * loss:+6.2f}% {ns['wakeup']:>10} {ns['syscall']:>11}"
+                  f" {ns['switch']:>10} {_median(kept[cname]):>8} {lost[cname]:>5}  "
+                  + " ".join(f"{100 * x:+.1f}%" for x in losses), flush=True)
     return 0
 
 

@@ -172,7 +172,12 @@ static __always_inline s32 stack_id(void *ctx, u64 flags)
         return id;
     return (s32)sid;
 }
-BPF_RINGBUF_OUTPUT(off_events, RINGBUF_PAGES);
+/* Sized by the driver for a reader stall at 20,000 kept intervals a second
+ * (profiler/sampler/program.py off_ringbuf_pages). */
+#ifndef OFF_RINGBUF_PAGES
+#define OFF_RINGBUF_PAGES RINGBUF_PAGES
+#endif
+BPF_RINGBUF_OUTPUT(off_events, OFF_RINGBUF_PAGES);
 
 /* For processes without frame pointers: the blocking thread's user registers
  * and stack top, sent once per distinct blocking point (see off_walks), and
@@ -272,11 +277,17 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
     flamecam_trace_link(tgid, tid, &s.link);
     struct user_regs r = {};
     u64 nr = 0;
-    read_user_regs(&r, &nr);
+    {
+        struct entry_regs e;
+        read_entry_regs(&e);
+        user_regs_of(&e, &r, &nr);
 #if FLAMECAM_WAITS
-    read_syscall_args(&s.wait.arg0, &s.wait.arg1);
-    s.wait.nr = nr;
+        /* The first two system call arguments (fd, futex address, ...): what it waits on. */
+        s.wait.arg0 = e.w[ENTRY_REG(di)];
+        s.wait.arg1 = e.w[ENTRY_REG(si)];
+        s.wait.nr = nr;
 #endif
+    }
     s.wait.waker_kstack = -1;
     s.wait.waker_ustack = -1;
     int cacheable = r.ip != 0 && (r.ip >> 47) == 0;  /* a user task, user ip */

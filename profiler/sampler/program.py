@@ -56,6 +56,7 @@ def cflags(opts: SamplerOptions) -> list[str]:
         f"-DFOLLOW_CHILDREN={1 if opts.follow_children else 0}",
         f"-DRINGBUF_PAGES={opts.ringbuf_pages}",
         f"-DCPU_RINGBUF_PAGES={cpu_ringbuf_pages(opts)}",
+        f"-DOFF_RINGBUF_PAGES={off_ringbuf_pages(opts)}",
         f"-DTHRESHOLD_NS={opts.off_cpu_threshold_us * 1000}ULL",
         f"-DSTART_ENTRIES={opts.start_entries}",
         f"-DAGG_ENTRIES={opts.agg_entries}",
@@ -91,6 +92,27 @@ def cpu_ringbuf_pages(opts: SamplerOptions, cpus: int | None = None) -> int:
     need = opts.sample_hz * (cpus or os.cpu_count() or 1) * event * CPU_RING_STALL_S / 4096
     pages = 1
     while pages < min(need, CPU_RING_MAX_PAGES):
+        pages *= 2
+    return max(pages, opts.ringbuf_pages)
+
+
+# Kept off-CPU intervals a second the off-CPU ring holds through a reader stall
+# of CPU_RING_STALL_S (issue 13: none lost at 20,000 a second).
+OFF_RING_RATE = 20000
+OFF_EVENT_BYTES = 192  # struct off_event (bpf/offcpu.c) and the ring's 8-byte header
+
+
+def off_ringbuf_pages(opts: SamplerOptions) -> int:
+    """Pages of the ring of kept off-CPU intervals: `CPU_RING_STALL_S` at `OFF_RING_RATE`,
+    a power of two, at least `ringbuf_pages`.
+
+    The reader stops reading while it symbolizes the last second (about 0.3 to
+    1 s for 20,000 intervals on a busy host); the old 1 MiB ring held 0.27 s of
+    them, so the 1.2 ms sleepers bench lost thousands with wait info off.
+    """
+    need = OFF_RING_RATE * OFF_EVENT_BYTES * CPU_RING_STALL_S / 4096
+    pages = 1
+    while pages < need:
         pages *= 2
     return max(pages, opts.ringbuf_pages)
 

@@ -8,15 +8,12 @@ threads did; each is one interval above the 1 ms threshold.
 
 from __future__ import annotations
 
-import subprocess
-import time
-
 import pytest
 
 from profiler.model import OFFCPU
 from profiler.recorder import Recorder
 from profiler.sampler.options import SamplerOptions
-from tests.workloads import compile_c
+from tests.workloads import compile_c, record_until_exit, start_gated
 
 pytestmark = pytest.mark.bpf
 
@@ -27,22 +24,14 @@ def test_sampled_intervals_keep_exact_totals(tmp_path):
     exe = compile_c("sleepers.c", tmp_path)
     # The shell waits for a line, then becomes the workload (same pid), so the
     # kernel's pid filter covers all of its sleeps and nothing else of the host.
-    proc = subprocess.Popen(["sh", "-c", 'read _ && exec "$0" "$@"', str(exe), str(SECONDS),
-                             str(THREADS), "1200"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = start_gated(exe, str(SECONDS), str(THREADS), "1200")
     try:
         opts = SamplerOptions(pids=[proc.pid], trace_links=False, hz=19)
         with Recorder(opts) as rec:
             rec._off.keep_one_in(KEEP)
             proc.stdin.write("go\n")
             proc.stdin.close()
-            samples = []
-            while proc.poll() is None:
-                rec.poll(100)
-                samples.extend(rec.take())
-            time.sleep(0.2)
-            rec.poll(100)
-            samples.extend(rec.take(final=True))
+            samples = record_until_exit(rec, proc)
             stats = rec.stats
     finally:
         if proc.poll() is None:

@@ -5,11 +5,32 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 FP_FLAGS = ("-O1", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer")
+
+
+def start_gated(exe: Path, *args: str) -> subprocess.Popen:
+    """Starts `exe args` behind a shell that waits for a line on stdin, then
+    becomes the workload (same pid): a pid filter set before the line covers
+    all of its work and nothing else of the host. Write a line to start it."""
+    return subprocess.Popen(["sh", "-c", 'read _ && exec "$0" "$@"', str(exe), *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def record_until_exit(rec, proc: subprocess.Popen) -> list:
+    """Polls and takes from a Recorder until `proc` exits, then the final take."""
+    samples = []
+    while proc.poll() is None:
+        rec.poll(100)
+        samples.extend(rec.take())
+    time.sleep(0.2)
+    rec.poll(100)
+    samples.extend(rec.take(final=True))
+    return samples
 
 
 def compile_c(source: str, out_dir: Path, flags: tuple[str, ...] = FP_FLAGS,
