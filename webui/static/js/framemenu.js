@@ -37,7 +37,9 @@ export function onlyOf(state) {
 
 export class FrameMenu {
   // graph: a FlameGraph; actions: { zoom(node), focus(name), sandwich(name),
-  // hide(name), only({pid}|{tid}, label), scope() -> {query, from, until} }
+  // hide(name), only({pid}|{tid}, label), scope() -> {query, from, until} };
+  // a view offers only the actions that mean something there (zoom and copy
+  // always): the menu lists those.
   constructor(graph, actions) {
     this.graph = graph;
     this.actions = actions;
@@ -62,9 +64,16 @@ export class FrameMenu {
       const x = r.left + Math.max(0, (level.x[node.i] - x0) * (r.width / (x1 - x0))) + 8;
       this.open(node, Math.min(x, r.right - 40), r.top + graph.rowY(node.l) + 14);
     });
-    document.addEventListener("mousedown", (e) => {
+    this.onOutside = (e) => {
       if (!this.menu.hidden && !this.menu.contains(e.target)) this.close(false);
-    });
+    };
+    document.addEventListener("mousedown", this.onOutside);
+  }
+
+  // For graphs a view replaces (a trace's sandwich): the menu goes with them.
+  destroy() {
+    document.removeEventListener("mousedown", this.onOutside);
+    this.menu.remove();
   }
 
   open(node, x, y) {
@@ -77,16 +86,17 @@ export class FrameMenu {
     this.onlyBox = el("div", { role: "group", "aria-label": "Show only" }, [
       item("Show only a thread or process running it…", () => this.listThreads()),
     ]);
-    const isRoot = node.l === 0;
+    // the whole selection's root ("total") is no function: zoom and copy only
+    const fn = tree.kinds[tree.levels[node.l].name[node.i]] !== "root";
+    const zoom = a.zoom || ((n) => this.graph.zoomTo(n.l, n.i));
     this.menu.replaceChildren(
       el("div", { className: "frame-menu-title", text: name }),
-      item("Zoom to this frame", () => this.run(() => a.zoom(node))),
-      ...(isRoot ? [] : [
-        item("Focus on this function (only stacks through it)", () => this.run(() => a.focus(name))),
-        item("Open in sandwich view", () => this.run(() => a.sandwich(name))),
-      ]),
+      item("Zoom to this frame", () => this.run(() => zoom(node))),
+      ...(fn && a.focus ? [item("Focus on this function (only stacks through it)", () => this.run(() => a.focus(name)))] : []),
+      ...(fn && a.sandwich ? [item("Open in sandwich view", () => this.run(() => a.sandwich(name)))] : []),
       item("Copy name", () => this.copy(name)),
-      ...(isRoot ? [] : [this.onlyBox, item("Hide this function", () => this.run(() => a.hide(name)))]),
+      ...(fn && a.only ? [this.onlyBox] : []),
+      ...(fn && a.hide ? [item("Hide this function", () => this.run(() => a.hide(name)))] : []),
     );
     this.menu.hidden = false;
     const w = this.menu.offsetWidth;
@@ -187,7 +197,6 @@ export function filterChips(host, chips) {
 // the URL's state (focus, hide, only, tab and fn), so Back undoes it.
 export function appFrameMenu(graph, app) {
   return new FrameMenu(graph, {
-    zoom: (node) => graph.zoomTo(node.l, node.i),
     focus: (name) => app.setState({ focus: name, zoom: null }),
     sandwich: (name) => app.setState({ tab: "sandwich", fn: name }),
     hide: (name) => app.setState({ hide: JSON.stringify([...hiddenOf(app.state).filter((n) => n !== name), name]), zoom: null }),

@@ -42,6 +42,7 @@ export class ProfileView {
     this.panel = new FlamePanel(this.flameBody, {
       label: "Flame graph of the selection",
       onLayout: (layout) => app.setState({ layout }, { push: false, reload: false }),
+      onOrder: (order) => app.setState({ order }, { push: false, reload: false }),
       onSearch: (search) => {
         this.table.setSearch(search);
         app.setState({ search }, { push: false, reload: false });
@@ -71,10 +72,8 @@ export class ProfileView {
 
   fit() {
     if (this.panes.hidden) return;
-    const graph = this.panel.graph;
-    fitToWindow(graph.scroller, { gap: 56 });
+    this.panel.fit();
     fitToWindow(this.tableBody, { gap: 56 });
-    graph.scrollFromRoot(graph.fromRoot);
   }
 
   // refresh: the same selection again (auto-refresh): what is shown stays
@@ -92,6 +91,7 @@ export class ProfileView {
     }
     this.flameTitle.textContent = TITLES[type] || typeTitle(type);
     this.panel.setLayout(state.layout || "flame");
+    this.panel.setOrder(state.order === "heavy" ? "heavy" : "");
     this.paneSwitch.set(panesOf(state));
     if (this.panel.searchInput.value !== (state.search || "")) this.panel.searchInput.value = state.search || "";
     const graph = this.panel.graph;
