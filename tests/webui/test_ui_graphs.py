@@ -24,8 +24,8 @@ from tests.webui.conftest import (
     _run_agent_in_process,
     http_json,
 )
-from tests.webui.test_ui import PROFILE, demo, open_page, wait_frame
-from tests.webui.test_ui_layout import rows_on_screen, view_shot
+from tests.webui.test_ui import PROFILE, demo, frame_rect, open_page, wait_frame
+from tests.webui.test_ui_layout import push_folded, rows_on_screen, view_shot
 from tests.webui.test_ui_people import menu_item, params, right_click
 
 pytestmark = pytest.mark.browser
@@ -114,7 +114,7 @@ def test_thread_graph_fits_one_window_and_its_status_covers_no_row(page, server,
     for _ in range(3):
         page.keyboard.press("ArrowUp")
     assert status_clear_of_graph(page, THREAD)
-    assert page.locator("#view-threads .frame-status").inner_text().startswith("work")
+    assert page.evaluate(f"() => window.flamecam.{THREAD}.status.textContent").startswith("work")
 
 
 def frame_menu_items(page) -> list[str]:
@@ -257,7 +257,8 @@ def python_threads(server, tmp_path_factory) -> dict:
         app.kill()
         app.wait(10)
         app.stdout.close()
-    query = f'cpu{{service_name="{PY_SERVICE}"}}'
+    # wall: the on-CPU samples and the off-CPU intervals (each worker sleeps)
+    query = f'wall{{service_name="{PY_SERVICE}"}}'
     deadline = time.monotonic() + 60
     threads: list[dict] = []
     while time.monotonic() < deadline:
@@ -270,8 +271,8 @@ def python_threads(server, tmp_path_factory) -> dict:
 
 
 def test_python_app_threads_list_under_their_runtime_names(page, server, python_threads):
-    """Issue 16.3: a Python app's threads read worker-00 ... worker-15, not the
-    kernel's name for all of them (python3)."""
+    """Issue 16.3: a Python app's threads read worker-00 ... worker-15, on-CPU
+    and off-CPU alike, not the kernel's name for all of them (python3)."""
     comm = {t["comm"] for t in python_threads["threads"]}
     open_page(page, server, query=python_threads["query"], tab="threads",
               **{"from": "now-1h"})
@@ -287,3 +288,25 @@ def test_python_app_threads_list_under_their_runtime_names(page, server, python_
     page.locator(".thread-filter").fill("worker-")
     assert page.locator(".thread-count").inner_text().startswith(f"{PY_WORKERS} of ")
     view_shot(page, "47-python-thread-names")
+
+
+def test_left_heavy_order_puts_the_widest_callee_first_and_stays_in_the_url(page, server):
+    """The table's goal "left-heavy / time order: both": by name, a_small is left
+    of z_big; left-heavy, z_big (9 times wider) comes first; the URL keeps it."""
+    service = f"webui-heavy-{int(time.time())}"
+    push_folded(server, service, "main;a_small 10\nmain;z_big 90\n")
+    open_page(page, server, query=f'cpu{{service_name="{service}"}}', panes="flame")
+    small = wait_frame(page, PROFILE, "a_small")
+    big = wait_frame(page, PROFILE, "z_big")
+    assert small["x"] < big["x"]
+    page.get_by_role("button", name="Left-heavy").click()
+    page.wait_for_url(re.compile("order=heavy"))
+    big = wait_frame(page, PROFILE, "z_big")
+    assert big["x"] < frame_rect(page, PROFILE, "a_small")["x"]
+    assert big["w"] > 8 * frame_rect(page, PROFILE, "a_small")["w"]
+    view_shot(page, "48-left-heavy")
+    page.reload()
+    page.wait_for_function("() => window.flamecam !== undefined")
+    big = wait_frame(page, PROFILE, "z_big")
+    assert big["x"] < frame_rect(page, PROFILE, "a_small")["x"]
+    assert page.get_by_role("button", name="Left-heavy").get_attribute("aria-pressed") == "true"

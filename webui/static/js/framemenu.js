@@ -35,6 +35,22 @@ export function onlyOf(state) {
   return m ? { [m[1]]: Number(m[2]) } : {};
 }
 
+// One menu element for every graph of the page (one menu is open at a time);
+// `owner` is the FrameMenu that opened it, which its keys and clicks go to.
+let shared = null;
+function sharedMenu() {
+  if (!shared) {
+    const menu = el("div", { className: "frame-menu frame-ctx", role: "menu", hidden: true });
+    shared = { el: menu, owner: null };
+    menu.addEventListener("keydown", (e) => shared.owner && shared.owner.onMenuKey(e));
+    document.addEventListener("mousedown", (e) => {
+      if (shared.owner && !menu.hidden && !menu.contains(e.target)) shared.owner.close(false);
+    });
+    document.body.append(menu);
+  }
+  return shared;
+}
+
 export class FrameMenu {
   // graph: a FlameGraph; actions: { zoom(node), focus(name), sandwich(name),
   // hide(name), only({pid}|{tid}, label), scope() -> {query, from, until} };
@@ -43,9 +59,8 @@ export class FrameMenu {
   constructor(graph, actions) {
     this.graph = graph;
     this.actions = actions;
-    this.menu = el("div", { className: "frame-menu frame-ctx", role: "menu", hidden: true });
-    this.menu.addEventListener("keydown", (e) => this.onMenuKey(e));
-    document.body.append(this.menu);
+    this.shared = sharedMenu();
+    this.menu = this.shared.el;
     graph.canvas.addEventListener("contextmenu", (e) => {
       const node = graph.frameAt(e);
       if (!node) return;
@@ -64,16 +79,13 @@ export class FrameMenu {
       const x = r.left + Math.max(0, (level.x[node.i] - x0) * (r.width / (x1 - x0))) + 8;
       this.open(node, Math.min(x, r.right - 40), r.top + graph.rowY(node.l) + 14);
     });
-    this.onOutside = (e) => {
-      if (!this.menu.hidden && !this.menu.contains(e.target)) this.close(false);
-    };
-    document.addEventListener("mousedown", this.onOutside);
   }
 
-  // For graphs a view replaces (a trace's sandwich): the menu goes with them.
+  // For graphs a view replaces (a trace's sandwich): an open menu closes with them.
   destroy() {
-    document.removeEventListener("mousedown", this.onOutside);
-    this.menu.remove();
+    if (this.shared.owner !== this) return;
+    this.menu.hidden = true;
+    this.shared.owner = null;
   }
 
   open(node, x, y) {
@@ -81,6 +93,7 @@ export class FrameMenu {
     const name = tree.names[tree.levels[node.l].name[node.i]];
     this.node = node;
     this.name = name;
+    this.shared.owner = this;
     const a = this.actions;
     const item = (text, run, extra = {}) => el("button", { type: "button", role: "menuitem", tabindex: "-1", text, onclick: () => run(), ...extra });
     this.onlyBox = el("div", { role: "group", "aria-label": "Show only" }, [
@@ -139,7 +152,7 @@ export class FrameMenu {
       this.onlyBox.replaceChildren(el("div", { className: "hint", role: "alert", text: err.message }));
       return;
     }
-    if (this.name !== name || this.menu.hidden) return;
+    if (this.name !== name || this.menu.hidden || this.shared.owner !== this) return;
     if (!threads.length) {
       this.onlyBox.replaceChildren(el("div", { className: "hint", text: "No stored samples name the threads of this frame." }));
       return;
