@@ -26,7 +26,7 @@ from tests.webui.conftest import (
 )
 from tests.webui.test_ui import PROFILE, demo, frame_rect, open_page, wait_frame
 from tests.webui.test_ui_layout import push_folded, rows_on_screen, view_shot
-from tests.webui.test_ui_people import menu_item, params, right_click
+from tests.webui.test_ui_people import menu_item, only_thread, params, right_click
 
 pytestmark = pytest.mark.browser
 
@@ -196,13 +196,7 @@ def test_show_only_a_thread_scopes_the_timeline_and_stays_in_the_url(page, serve
     wait_frame(page, PROFILE, "burn_b")
     page.locator(".timeline-readout", has_text="in total").wait_for()
     whole = timeline_total(page)
-    right_click(page, wait_frame(page, PROFILE, "burn_b"))
-    menu_item(page, "Show only a thread").click()
-    only = menu_item(page, "Only thread burner")
-    only.wait_for()
-    only.click()
-    page.wait_for_function("() => /only=tid%3A\\d+/.test(location.search)")
-    tid = int(params(page)["only"].split(":")[1])
+    tid = only_thread(page, PROFILE, "burn_b", "burner")
     page.locator(".timeline-panel h2", has_text=f"Timeline of thread {tid}").wait_for()
     page.locator(".timeline-readout", has_text="in total").wait_for()
     scoped = timeline_total(page)
