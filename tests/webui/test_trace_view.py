@@ -21,6 +21,7 @@ import pytest
 
 from tests.webui.conftest import ROOT, http_post, longest_interval, open_app
 from tests.webui.test_ui import wait_frame
+from tests.webui.test_ui_people import menu_item, right_click
 
 pytestmark = [pytest.mark.browser, pytest.mark.bpf]
 
@@ -234,3 +235,30 @@ def test_the_lock_wait_names_its_waker_and_the_traces_waits(page, traced):
     slow = wait_frame(page, GRAPH, frame_named(page, "slow"))
     assert top["y"] < below["y"] < slow["y"], (top, below, slow)
     shot(page, "13-trace-offwake")
+
+
+def test_trace_graph_and_its_sandwich_have_the_frame_menu(page, traced):
+    """Issue 16.4 on a trace's graphs: zoom, copy and the trace's own sandwich
+    (the selection's focus, hide and only are not of one trace)."""
+    s = traced.slowest
+    open_trace(page, traced.url, s["trace_id"])
+    slow_path = frame_named(page, "slow_path")
+    right_click(page, wait_frame(page, GRAPH, slow_path))
+    items = page.locator(".frame-ctx:not([hidden]) [role=menuitem]").all_inner_texts()
+    assert items == ["Zoom to this frame", "Open in sandwich view", "Copy name"], items
+    shot(page, "05-frame-menu")
+    menu_item(page, "Open in sandwich").click()
+    page.locator(".trace-sandwich h3", has_text=f"Callers of {slow_path}").wait_for()
+    callers = "views.trace.sandwichPanels[0].graph"
+    assert page.evaluate(f"() => window.flamecam.{callers}.tree.names[0]") == slow_path
+    # the sandwich's own graphs have it too: re-centred on a caller
+    caller = page.evaluate(f"""() => {{
+        const t = window.flamecam.{callers}.tree, l = t.levels[1];
+        let best = 0;
+        for (let i = 1; i < l.n; i++) if (l.total[i] > l.total[best]) best = i;
+        return t.names[l.name[best]];
+    }}""")
+    right_click(page, wait_frame(page, callers, caller))
+    menu_item(page, "Open in sandwich").click()
+    page.locator(".trace-sandwich h3", has_text=f"Callers of {caller}").wait_for()
+    assert page.locator(".frame-ctx").count() == 1

@@ -75,6 +75,18 @@ def menu_item(page, text: str):
     return page.locator(".frame-ctx:not([hidden]) [role=menuitem]", has_text=text).first
 
 
+def only_thread(page, graph: str, frame: str, thread: str) -> int:
+    """The frame menu's "show only" on `frame` of `graph`, then the thread named
+    `thread` among those the server lists; its tid (now in the URL)."""
+    right_click(page, wait_frame(page, graph, frame))
+    menu_item(page, "Show only a thread").click()
+    only = menu_item(page, f"Only thread {thread}")
+    only.wait_for()
+    only.click()
+    page.wait_for_function("() => /only=tid%3A\\d+/.test(location.search)")
+    return int(params(page)["only"].split(":")[1])
+
+
 def test_frame_menu_focus_hide_only_copy_and_zoom_in_the_url(page, server, profiled):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     open_page(page, server, query=demo("cpu"))
@@ -127,12 +139,7 @@ def test_frame_menu_focus_hide_only_copy_and_zoom_in_the_url(page, server, profi
     assert page.evaluate("() => document.activeElement.tagName") == "CANVAS"
     # only one thread: the holder's frames leave the graph
     page.keyboard.press("Escape")
-    right_click(page, wait_frame(page, PROFILE, "burn_b"))
-    menu_item(page, "Show only a thread").click()
-    only = menu_item(page, "Only thread burner")
-    only.wait_for()
-    only.click()
-    page.wait_for_function("() => /only=tid%3A\\d+/.test(location.search)")
+    only_thread(page, PROFILE, "burn_b", "burner")
     wait_frame(page, PROFILE, "burn_b")
     page.wait_for_function(f"() => window.flamecam.{PROFILE}.frameRect('holder') === null")
     assert page.locator(".filter-chip", has_text="Only thread").is_visible()

@@ -153,8 +153,9 @@ export const api = {
   renderDiff: (params, signal) => getJSON("api/v1/render-diff", params, signal),
   top: (query, from, until, limit, extra, signal) =>
     getJSON("api/v1/top", { query, ...range(from, until), limit, ...(extra || {}) }, signal),
-  timeline: (query, from, until, step, signal) =>
-    getJSON("api/v1/timeline", { query, ...range(from, until), step }, signal),
+  // scope: { pid } or { tid } (a frame menu's "show only")
+  timeline: (query, from, until, step, scope, signal) =>
+    getJSON("api/v1/timeline", { query, ...range(from, until), step, ...(scope || {}) }, signal),
   // reasons: each thread's off-CPU time split by reason as well
   threads: (query, from, until, signal, reasons = true) =>
     getJSON("api/v1/threads", { query, ...range(from, until), reasons: reasons ? "1" : "" }, signal),

@@ -24,7 +24,7 @@ const KEYS = [
   "query", "from", "until", "tab", "layout", "search", "fn", "tid",
   "diffMode", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom", "rightUntil",
   "refresh", "panes", "orgID", "trace", "span", "window", "others", ...TRACE_KEYS,
-  "zoom", "focus", "hide", "only", "diffColor", "diffLayout", "groupBy",
+  "zoom", "focus", "hide", "only", "diffColor", "diffLayout", "groupBy", "order",
   "waitTarget", "waitSyscall", "offwake", "list",
 ];
 // Bounds the flame graph the server sends; smaller frames merge into "other".
@@ -110,6 +110,8 @@ class App {
       // another selection: the chosen thread may not exist there
       if (before.query !== next.query && !("tid" in patch)) delete next.tid;
     }
+    // "show only" scopes the page's timeline too
+    if (before.only !== next.only) this.timelineStale = true;
     this.state = next;
     this.writeURL(push);
     if (!reload) this.autoRefresh.set(next.refresh);

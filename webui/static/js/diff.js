@@ -2,9 +2,10 @@
 // graph normalised by totals, and the largest regressions.
 
 import { api } from "./api.js";
-import { sampleCounts, scaleFor, sideTree, Z_REAL, zScore } from "./diffscale.js";
+import { sampleCounts, scaleFor, scaleLegend, sideTree, Z_REAL, zScore } from "./diffscale.js";
 import { el, fmtPercent, fmtSignedPercent } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
+import { FrameMenu } from "./framemenu.js";
 import { displayTime, labelValue, normalizeTimeInput, withLabel } from "./query.js";
 import { errorBox, loading } from "./states.js";
 import { kindChip } from "./table.js";
@@ -25,19 +26,19 @@ export class DiffView {
     this.state = el("div");
     this.flameBox = el("div");
     this.tableBody = el("div");
-    this.viewControls = el("div", { className: "toolbar diff-view-controls" });
-    this.sideBox = el("div", { className: "diff-sides" });
-    this.overlayPanel = el("div", { className: "panel" }, [el("h2", { text: "Differential flame graph (share of each side's total: red grew in B, green shrank)" }), this.flameBox]);
+    this.viewControls = el("div", { className: "diff-view-controls" });
+    this.graphTitle = el("h2");
+    this.sideLegend = el("div", { className: "diff-side-legend" });
     const sideA = el("div");
     const sideB = el("div");
-    this.sidePanel = el("div", { className: "panel" }, [
-      el("h2", { text: "Side by side: A (left) and B (right), each at its own widths, coloured by the change" }),
-      el("div", { className: "diff-sides" }, [el("div", {}, [el("h3", { text: "A (baseline)" }), sideA]), el("div", {}, [el("h3", { text: "B (compared)" }), sideB])]),
-    ]);
+    this.sideBox = el("div", { className: "diff-sides" }, [el("div", {}, [el("h3", { text: "A (baseline)" }), sideA]), el("div", {}, [el("h3", { text: "B (compared)" }), sideB])]);
+    // title and view choices share one row: the graph's root stays on screen at 1280x800
     this.results = el("div", {}, [
-      this.viewControls,
-      this.overlayPanel,
-      this.sidePanel,
+      el("div", { className: "panel" }, [
+        el("div", { className: "panel-head" }, [this.graphTitle, el("span", { className: "spacer" }), this.viewControls, this.sideLegend]),
+        this.flameBox,
+        this.sideBox,
+      ]),
       el("div", { className: "panel" }, [
         el("h2", { text: "Changes of self time share, B minus A" }),
         el("details", { className: "hint diff-method" }, [
@@ -47,10 +48,14 @@ export class DiffView {
         this.tableBody,
       ]),
     ]);
-    section.append(el("div", { className: "panel" }, [el("h2", { text: "Compare A and B" }), this.controls, this.summary]), this.state, this.results);
+    section.append(el("div", { className: "panel" }, [this.controls, this.summary]), this.state, this.results);
     this.panel = new FlamePanel(this.flameBox, { label: "Differential flame graph", idPrefix: "diff" });
     this.sideA = new FlamePanel(sideA, { label: "Flame graph of A", idPrefix: "diff-a" });
     this.sideB = new FlamePanel(sideB, { label: "Flame graph of B", idPrefix: "diff-b" });
+    // zoom, copy, and the function's sandwich in the selection; focus, hide and
+    // only are views of one selection, not of a comparison
+    const sandwichOf = (name) => app.setState({ tab: "sandwich", fn: name });
+    this.menus = [this.panel, this.sideA, this.sideB].map((p) => new FrameMenu(p.graph, { sandwich: sandwichOf }));
   }
 
   async show(state) {
@@ -79,7 +84,7 @@ export class DiffView {
 
   drawControls(state, mode, versions) {
     const f = this.controls;
-    f.replaceChildren();
+    f.replaceChildren(el("h2", { text: "Compare A and B" }));
     const radio = (value, text) =>
       el("label", { className: "field-inline" }, [
         el("input", { type: "radio", name: "diff-mode", value, checked: mode === value, onchange: () => this.app.setState({ diffMode: value }, { push: false }) }),
@@ -207,8 +212,13 @@ export class DiffView {
     );
     const tree = this.tree;
     tree.diffScale = scaleFor(tree, colorMode);
-    this.overlayPanel.hidden = layout !== "overlay";
-    this.sidePanel.hidden = layout !== "sides";
+    this.flameBox.hidden = layout !== "overlay";
+    this.sideBox.hidden = layout !== "sides";
+    this.graphTitle.textContent = layout === "overlay"
+      ? "Differential flame graph"
+      : "A and B side by side";
+    // one scale for both sides, in the head: their toolbars keep to one row
+    this.sideLegend.replaceChildren(...(layout === "sides" ? [scaleLegend(tree.diffScale)] : []));
     if (layout === "overlay") this.panel.setData(tree);
     else {
       this.sideA.setData(sideTree(tree, "left"));

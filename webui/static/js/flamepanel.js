@@ -1,14 +1,22 @@
 // A flame graph with its toolbar: flame/icicle, search with the matches'
-// share, reset zoom, and a legend of the colours in use.
+// share, reset zoom, and a legend of the colours in use. Its box ends at the
+// window's bottom (fit.js), so the root is on screen wherever the panel is.
 
 import { KIND_HUES, KIND_LABELS, offcpuReason, reasonLegend } from "./colors.js";
 import { scaleLegend } from "./diffscale.js";
+import { fitToWindow } from "./fit.js";
 import { FlameGraph } from "./flamegraph.js";
 import { el, fmtPercent, swatches } from "./format.js";
+import { leftHeavy } from "./treefilter.js";
 
 export class FlamePanel {
-  constructor(host, { label, layout = "flame", search = "", onLayout, onSearch, onFocus, onZoom, idPrefix = "fg" } = {}) {
+  // fitGap: px kept under the graph's box (its status line, the panel's edge).
+  // order: "heavy" lays each frame's callees widest first (left-heavy), else by name.
+  constructor(host, { label, layout = "flame", order = "", search = "", onLayout, onOrder, onSearch, onFocus, onZoom, idPrefix = "fg", fitGap = 56 } = {}) {
+    this.fitGap = fitGap;
     this.onLayout = onLayout;
+    this.onOrder = onOrder;
+    this.heavy = order === "heavy";
     this.onSearch = onSearch;
     this.flameBtn = el("button", { type: "button", className: "btn", text: "Flame graph", onclick: () => this.setLayout("flame", true) });
     this.icicleBtn = el("button", { type: "button", className: "btn", text: "Icicle", onclick: () => this.setLayout("icicle", true) });
@@ -21,27 +29,56 @@ export class FlamePanel {
     });
     this.searchInput.addEventListener("input", () => this.applySearch(true));
     this.searchResult = el("span", { className: "search-result", "aria-live": "polite" });
+    this.heavyBtn = el("button", { type: "button", className: "btn", text: "Left-heavy", title: "Each frame's callees widest first (else by name)", onclick: () => this.setOrder(this.heavy ? "" : "heavy", true) });
     this.resetBtn = el("button", { type: "button", className: "btn", text: "Reset zoom", onclick: () => this.graph.resetZoom() });
     this.legend = el("div", { className: "legend", "aria-label": "Colours" });
-    const toolbar = el("div", { className: "toolbar", role: "toolbar", "aria-label": `${label || "Flame graph"} controls` }, [
+    const toolbar = this.toolbar = el("div", { className: "toolbar", role: "toolbar", "aria-label": `${label || "Flame graph"} controls` }, [
       this.flameBtn,
       this.icicleBtn,
+      this.heavyBtn,
       this.resetBtn,
       this.searchInput,
       this.searchResult,
+      this.legend,
     ]);
-    host.append(toolbar, this.legend);
+    // the legend ends the toolbar's row: one row less above the graph
+    host.append(toolbar);
     this.graph = new FlameGraph(host, { label, onFocus, onZoom });
     this.layout = layout;
     this.updateLayoutButtons();
+    this.heavyBtn.setAttribute("aria-pressed", String(this.heavy));
   }
 
   setData(tree) {
-    this.tree = tree;
-    const ms = this.graph.setData(tree, { layout: this.layout });
+    this.source = tree;
+    this.tree = this.heavy ? leftHeavy(tree) : tree;
+    this.heavyBtn.hidden = Boolean(tree.diff); // a diff keeps its sides' order
+    const ms = this.graph.setData(this.tree, { layout: this.layout });
     this.drawLegend();
     this.applySearch(false);
+    this.fit();
     return ms;
+  }
+
+  // The graph's box to the window's bottom; the view stays as far from the root.
+  fit() {
+    const graph = this.graph;
+    fitToWindow(graph.scroller, { gap: this.fitGap, head: this.toolbar });
+    graph.scrollFromRoot(graph.fromRoot);
+  }
+
+  // Left-heavy or by name: the same frames, so the zoom stays where it was.
+  setOrder(order, fromUser = false) {
+    const heavy = order === "heavy";
+    this.heavyBtn.setAttribute("aria-pressed", String(heavy));
+    if (heavy === this.heavy) return;
+    this.heavy = heavy;
+    if (this.source) {
+      const path = this.graph.zoomPath();
+      this.setData(this.source);
+      if (path.length) this.graph.zoomToPath(path);
+    }
+    if (fromUser && this.onOrder) this.onOrder(order);
   }
 
   setLayout(layout, fromUser = false) {

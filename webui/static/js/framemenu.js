@@ -35,15 +35,32 @@ export function onlyOf(state) {
   return m ? { [m[1]]: Number(m[2]) } : {};
 }
 
+// One menu element for every graph of the page (one menu is open at a time);
+// `owner` is the FrameMenu that opened it, which its keys and clicks go to.
+let shared = null;
+function sharedMenu() {
+  if (!shared) {
+    const menu = el("div", { className: "frame-menu frame-ctx", role: "menu", hidden: true });
+    shared = { el: menu, owner: null };
+    menu.addEventListener("keydown", (e) => shared.owner && shared.owner.onMenuKey(e));
+    document.addEventListener("mousedown", (e) => {
+      if (shared.owner && !menu.hidden && !menu.contains(e.target)) shared.owner.close(false);
+    });
+    document.body.append(menu);
+  }
+  return shared;
+}
+
 export class FrameMenu {
   // graph: a FlameGraph; actions: { zoom(node), focus(name), sandwich(name),
-  // hide(name), only({pid}|{tid}, label), scope() -> {query, from, until} }
+  // hide(name), only({pid}|{tid}, label), scope() -> {query, from, until} };
+  // a view offers only the actions that mean something there (zoom and copy
+  // always): the menu lists those.
   constructor(graph, actions) {
     this.graph = graph;
     this.actions = actions;
-    this.menu = el("div", { className: "frame-menu frame-ctx", role: "menu", hidden: true });
-    this.menu.addEventListener("keydown", (e) => this.onMenuKey(e));
-    document.body.append(this.menu);
+    this.shared = sharedMenu();
+    this.menu = this.shared.el;
     graph.canvas.addEventListener("contextmenu", (e) => {
       const node = graph.frameAt(e);
       if (!node) return;
@@ -62,9 +79,13 @@ export class FrameMenu {
       const x = r.left + Math.max(0, (level.x[node.i] - x0) * (r.width / (x1 - x0))) + 8;
       this.open(node, Math.min(x, r.right - 40), r.top + graph.rowY(node.l) + 14);
     });
-    document.addEventListener("mousedown", (e) => {
-      if (!this.menu.hidden && !this.menu.contains(e.target)) this.close(false);
-    });
+  }
+
+  // For graphs a view replaces (a trace's sandwich): an open menu closes with them.
+  destroy() {
+    if (this.shared.owner !== this) return;
+    this.menu.hidden = true;
+    this.shared.owner = null;
   }
 
   open(node, x, y) {
@@ -72,21 +93,23 @@ export class FrameMenu {
     const name = tree.names[tree.levels[node.l].name[node.i]];
     this.node = node;
     this.name = name;
+    this.shared.owner = this;
     const a = this.actions;
     const item = (text, run, extra = {}) => el("button", { type: "button", role: "menuitem", tabindex: "-1", text, onclick: () => run(), ...extra });
     this.onlyBox = el("div", { role: "group", "aria-label": "Show only" }, [
       item("Show only a thread or process running it…", () => this.listThreads()),
     ]);
-    const isRoot = node.l === 0;
+    // the whole selection's root ("total") is no function: zoom and copy only
+    const fn = tree.kinds[tree.levels[node.l].name[node.i]] !== "root";
+    const zoom = a.zoom || ((n) => this.graph.zoomTo(n.l, n.i));
     this.menu.replaceChildren(
       el("div", { className: "frame-menu-title", text: name }),
-      item("Zoom to this frame", () => this.run(() => a.zoom(node))),
-      ...(isRoot ? [] : [
-        item("Focus on this function (only stacks through it)", () => this.run(() => a.focus(name))),
-        item("Open in sandwich view", () => this.run(() => a.sandwich(name))),
-      ]),
+      item("Zoom to this frame", () => this.run(() => zoom(node))),
+      ...(fn && a.focus ? [item("Focus on this function (only stacks through it)", () => this.run(() => a.focus(name)))] : []),
+      ...(fn && a.sandwich ? [item("Open in sandwich view", () => this.run(() => a.sandwich(name)))] : []),
       item("Copy name", () => this.copy(name)),
-      ...(isRoot ? [] : [this.onlyBox, item("Hide this function", () => this.run(() => a.hide(name)))]),
+      ...(fn && a.only ? [this.onlyBox] : []),
+      ...(fn && a.hide ? [item("Hide this function", () => this.run(() => a.hide(name)))] : []),
     );
     this.menu.hidden = false;
     const w = this.menu.offsetWidth;
@@ -129,7 +152,7 @@ export class FrameMenu {
       this.onlyBox.replaceChildren(el("div", { className: "hint", role: "alert", text: err.message }));
       return;
     }
-    if (this.name !== name || this.menu.hidden) return;
+    if (this.name !== name || this.menu.hidden || this.shared.owner !== this) return;
     if (!threads.length) {
       this.onlyBox.replaceChildren(el("div", { className: "hint", text: "No stored samples name the threads of this frame." }));
       return;
@@ -187,7 +210,6 @@ export function filterChips(host, chips) {
 // the URL's state (focus, hide, only, tab and fn), so Back undoes it.
 export function appFrameMenu(graph, app) {
   return new FrameMenu(graph, {
-    zoom: (node) => graph.zoomTo(node.l, node.i),
     focus: (name) => app.setState({ focus: name, zoom: null }),
     sandwich: (name) => app.setState({ tab: "sandwich", fn: name }),
     hide: (name) => app.setState({ hide: JSON.stringify([...hiddenOf(app.state).filter((n) => n !== name), name]), zoom: null }),

@@ -55,6 +55,7 @@ export class ProfileView {
     this.panel = new FlamePanel(this.flameBody, {
       label: "Flame graph of the selection",
       onLayout: (layout) => app.setState({ layout }, { push: false, reload: false }),
+      onOrder: (order) => app.setState({ order }, { push: false, reload: false }),
       onSearch: (search) => {
         this.table.setSearch(search);
         app.setState({ search }, { push: false, reload: false });
@@ -104,11 +105,9 @@ export class ProfileView {
 
   fit() {
     if (this.panes.hidden) return;
-    const graph = this.panel.graph;
-    fitToWindow(graph.scroller, { gap: 56 });
+    this.panel.fit();
     fitToWindow(this.tableBody, { gap: 56 });
     fitToWindow(this.waitsBody, { gap: 56 });
-    graph.scrollFromRoot(graph.fromRoot);
   }
 
   noWaits(offwake) {
@@ -150,6 +149,7 @@ export class ProfileView {
     const chips = waiting ? chipOf(state, this.app) : [];
     if (refresh) this.waitsKey = null;
     this.panel.setLayout(state.layout || "flame");
+    this.panel.setOrder(state.order === "heavy" ? "heavy" : "");
     this.paneSwitch.set(panesOf(state));
     if (this.panel.searchInput.value !== (state.search || "")) this.panel.searchInput.value = state.search || "";
     const graph = this.panel.graph;

@@ -1,37 +1,46 @@
-// Sandwich: one function with its callers above and its callees below.
+// Sandwich: one function with its callers (root at the bottom) beside its
+// callees (root at the top); the frame menu's focus, hide and only apply.
 
 import { clear, el, fmtPercent, fmtValue } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
+import { appChips, appFrameMenu } from "./framemenu.js";
 import { errorBox, loading, noData } from "./states.js";
+import { filterTree, hiddenOf } from "./treefilter.js";
 import { decodeFlamebearer, functionTotals, sandwich } from "./tree.js";
 
 export class SandwichView {
   constructor(section, app) {
     this.app = app;
     this.seq = 0;
-    this.input = el("input", { id: "sw-fn", type: "text", list: "sw-names", spellcheck: "false", placeholder: "function name" });
+    this.input = el("input", { id: "sw-fn", type: "text", list: "sw-names", spellcheck: "false", placeholder: "function name", "aria-label": "Function" });
     this.datalist = el("datalist", { id: "sw-names" });
+    this.summary = el("p", { className: "hint", "aria-live": "polite" });
+    // one row: the function, Show, and its totals (the graphs get the height)
     const form = el("form", { className: "sandwich-pick", onsubmit: (e) => {
       e.preventDefault();
       app.setState({ fn: this.input.value.trim() });
     } }, [
-      el("label", { className: "field", for: "sw-fn" }, ["Function", this.input]),
+      el("h2", { text: "Sandwich of" }),
+      this.input,
       this.datalist,
       el("button", { type: "submit", className: "primary", text: "Show" }),
+      this.summary,
     ]);
-    this.summary = el("p", { className: "hint", "aria-live": "polite" });
+    this.chips = el("div", { className: "filter-chips", "aria-label": "View changes in effect", hidden: true });
     this.state = el("div");
     this.callersTitle = el("h2", { text: "Callers" });
     this.calleesTitle = el("h2", { text: "Callees" });
     this.callersBody = el("div");
     this.calleesBody = el("div");
-    this.graphs = el("div", {}, [
+    this.graphs = el("div", { className: "sandwich-graphs" }, [
       el("div", { className: "panel" }, [this.callersTitle, this.callersBody]),
       el("div", { className: "panel" }, [this.calleesTitle, this.calleesBody]),
     ]);
-    section.append(el("div", { className: "panel" }, [el("h2", { text: "Sandwich view" }), form, this.summary]), this.state, this.graphs);
+    section.append(el("div", { className: "panel" }, [form, this.chips]), this.state, this.graphs);
     this.callers = new FlamePanel(this.callersBody, { label: "Callers", layout: "flame", idPrefix: "sw-callers" });
     this.callees = new FlamePanel(this.calleesBody, { label: "Callees", layout: "icicle", idPrefix: "sw-callees" });
+    // the same menu as the main graph's: its focus, hide and only apply here too
+    this.menus = [appFrameMenu(this.callers.graph, app), appFrameMenu(this.callees.graph, app)];
   }
 
   async show(state) {
@@ -47,11 +56,14 @@ export class SandwichView {
       return;
     }
     if (seq !== this.seq) return;
-    const tree = decodeFlamebearer(answer);
-    if (!tree.numTicks) {
+    const whole = decodeFlamebearer(answer);
+    if (!whole.numTicks) {
+      appChips(this.chips, state, this.app);
       this.state.replaceChildren(noData());
       return;
     }
+    const tree = filterTree(whole, { focus: state.focus || "", hide: hiddenOf(state) });
+    appChips(this.chips, state, this.app, state.focus ? tree.numTicks / whole.numTicks : undefined);
     const functions = functionTotals(tree).sort((a, b) => b.total - a.total);
     clear(this.datalist);
     for (const f of functions.slice(0, 500)) this.datalist.append(el("option", { value: f.name }));
@@ -77,7 +89,7 @@ export class SandwichView {
     }
     this.state.replaceChildren();
     this.graphs.hidden = false;
-    this.summary.textContent = `${fn}: total ${fmtValue(result.total, tree.units)} (${fmtPercent(result.total / tree.numTicks)}), self ${fmtValue(result.self, tree.units)} (${fmtPercent(result.self / tree.numTicks)})`;
+    this.summary.textContent = `${fn}: total ${fmtValue(result.total, tree.units)} (${fmtPercent(result.total / whole.numTicks)}), self ${fmtValue(result.self, tree.units)} (${fmtPercent(result.self / whole.numTicks)})`;
     this.callersTitle.textContent = `Callers of ${fn}`;
     this.calleesTitle.textContent = `Callees of ${fn}`;
     this.callers.setData(result.callers);

@@ -6,6 +6,7 @@ import { traceApi } from "./api.js";
 import { offcpuReason, reasonColor, reasonsIn } from "./colors.js";
 import { el, fmtDuration, swatches } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
+import { FrameMenu } from "./framemenu.js";
 import { errorBox, loading } from "./states.js";
 import { kindChip } from "./table.js";
 import { decodeFlamebearer, functionTotals } from "./tree.js";
@@ -60,6 +61,7 @@ export class SlowFastView {
     ]);
     host.append(el("div", { className: "panel" }, [this.title, this.summary, this.form]), this.state, this.results);
     this.panel = new FlamePanel(this.flameBox, { label: "Slow vs fast flame graph", idPrefix: "sf" });
+    this.menu = new FrameMenu(this.panel.graph, {}); // zoom and copy: a comparison of requests, not a selection
   }
 
   // Loads and draws the comparison; resolves to the answer (or null).

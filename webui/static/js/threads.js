@@ -4,11 +4,13 @@
 import { api } from "./api.js";
 import { clear, el, fmtDuration, fmtPercent } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
+import { appChips, FrameMenu, onlyOf } from "./framemenu.js";
 import { withType } from "./query.js";
 import { errorBox, loading, noData } from "./states.js";
 import { ThreadList } from "./threadlist.js";
 import { ThreadTracks, tracksFromAnswer } from "./tracks.js";
 import { decodeFlamebearer } from "./tree.js";
+import { filterTree, hiddenOf } from "./treefilter.js";
 
 const MAX_TRACKS = 12;
 
@@ -48,17 +50,35 @@ export class ThreadsView {
       el("div", { className: "panel" }, [el("h2", { text: "Threads" }), this.listBody]),
       el("div", {}, [this.placeholder, this.detail]),
     ]);
-    section.append(layout);
+    this.chips = el("div", { className: "filter-chips", "aria-label": "View changes in effect", hidden: true });
+    section.append(this.chips, layout);
     this.lane = new ThreadTracks(this.laneBox, { label: "Thread tracks", onPick: (event) => this.showStack(event) });
     this.panel = new FlamePanel(this.flameBox, { label: "Flame graph of the thread", idPrefix: "th" });
+    this.menu = this.frameMenu(this.panel.graph);
     this.list = new ThreadList(this.listBody, {
       onRow: (t, selected, chosen) => this.rowCells(t, selected, chosen),
       chosen: () => tidsOf(this.app.state),
     });
   }
 
+  // The main graph's menu, for one thread's graph: focus and hide apply to it
+  // (and to the other views), its sandwich is of this thread, and "show only"
+  // scopes the page (list, timeline, graphs) and opens the thread it names.
+  frameMenu(graph) {
+    const app = this.app;
+    const hide = (name) => JSON.stringify([...hiddenOf(app.state).filter((n) => n !== name), name]);
+    return new FrameMenu(graph, {
+      focus: (name) => app.setState({ focus: name, zoom: null }),
+      hide: (name) => app.setState({ hide: hide(name), zoom: null }),
+      sandwich: (name) => app.setState({ tab: "sandwich", fn: name, only: `tid:${this.thread.tid}` }),
+      only: (scope) => app.setState(scope.tid ? { only: `tid:${scope.tid}`, tid: String(scope.tid) } : { only: `pid:${scope.pid}` }),
+      scope: () => app.state,
+    });
+  }
+
   async show(state) {
     const seq = ++this.seq;
+    appChips(this.chips, state, this.app);
     this.list.setBusy(loading("Loading threads"));
     this.detail.hidden = true;
     this.placeholder.hidden = false;
@@ -71,6 +91,10 @@ export class ThreadsView {
       return;
     }
     if (seq !== this.seq) return;
+    // "show only" from a frame menu: that process's threads, or that thread
+    const only = onlyOf(state);
+    if (only.pid) threads = threads.filter((t) => t.pid === only.pid);
+    if (only.tid) threads = threads.filter((t) => t.tid === only.tid);
     if (!threads.length) {
       this.list.setBusy(noData());
       return;
@@ -112,7 +136,7 @@ export class ThreadsView {
   }
 
   async showThreads(state, chosen, seq) {
-    const thread = chosen[0];
+    const thread = this.thread = chosen[0];
     this.detail.hidden = false;
     this.placeholder.hidden = true;
     this.layout.classList.add("chosen"); // a shorter list: the thread's tracks in view
@@ -158,7 +182,7 @@ export class ThreadsView {
     const tracks = tracksFromAnswer(events).sort((a, b) => (order.get(a.thread.tid) ?? 99) - (order.get(b.thread.tid) ?? 99));
     this.lane.setData(tracks);
     this.stackBox.replaceChildren(el("p", { className: "hint", text: n ? "Choose an event above to see its stack." : "No events for these threads in the time range." }));
-    const tree = decodeFlamebearer(answer);
+    const tree = filterTree(decodeFlamebearer(answer), { focus: state.focus || "", hide: hiddenOf(state) });
     if (!tree.numTicks) {
       this.flameBox.hidden = true;
       return;

@@ -4,6 +4,7 @@
 
 import { api } from "./api.js";
 import { el } from "./format.js";
+import { onlyOf } from "./framemenu.js";
 import { resolveTime } from "./query.js";
 import { Timeline } from "./timeline.js";
 
@@ -13,7 +14,8 @@ export class TimelinePanel {
   constructor(host, onSelect) {
     this.host = host;
     this.seq = 0;
-    this.box = el("div", { className: "panel timeline-panel", "aria-label": "Timeline" }, [el("h2", { text: "Timeline" })]);
+    this.title = el("h2", { text: "Timeline" });
+    this.box = el("div", { className: "panel timeline-panel", "aria-label": "Timeline" }, [this.title]);
     host.append(this.box);
     this.timeline = new Timeline(this.box, onSelect);
   }
@@ -28,15 +30,18 @@ export class TimelinePanel {
     this.box.hidden = true;
   }
 
+  // The frame menu's "show only" (`only` in the URL) scopes it as it does the graphs.
   async load(state) {
     const seq = ++this.seq;
+    const only = onlyOf(state);
+    this.title.textContent = only.tid ? `Timeline of thread ${only.tid}` : only.pid ? `Timeline of process ${only.pid}` : "Timeline";
     const now = Date.now();
     const fromMs = resolveTime(state.from, now);
     const untilMs = resolveTime(state.until, now);
     this.box.hidden = false;
     this.timeline.loading();
     try {
-      const data = await api.timeline(state.query, state.from, state.until);
+      const data = await api.timeline(state.query, state.from, state.until, undefined, only);
       if (seq === this.seq) this.timeline.setData(data, fromMs, untilMs);
     } catch (err) {
       if (seq === this.seq) this.timeline.failed(err);

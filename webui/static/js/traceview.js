@@ -9,6 +9,7 @@ import { KIND_LABELS, reasonColor, reasonsIn } from "./colors.js";
 import { traceAnswers } from "./early.js";
 import { el, fmtDuration, fmtPercent, swatches } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
+import { FrameMenu } from "./framemenu.js";
 import { agentCommand, errorBox, loading } from "./states.js";
 import { CPU_COLOR, ThreadTracks, tracksFromAnswer } from "./tracks.js";
 import { filterChips } from "./framemenu.js";
@@ -139,6 +140,8 @@ export class TraceView {
       onWindow: (lo, hi, full) => this.data && app.setState({ window: full ? null : `${(lo - this.data.t0).toFixed(3)}-${(hi - this.data.t0).toFixed(3)}` }, { push: false, reload: false }),
     });
     this.panel = new FlamePanel(this.flameBody, { label: "Flame graph of the trace", idPrefix: "tr", onFocus: (name) => this.focus(name) });
+    // zoom, copy, and this trace's own sandwich (the selection's views do not apply)
+    this.menu = new FrameMenu(this.panel.graph, { sandwich: (name) => this.openSandwich(name) });
     this.focused = "";
   }
 
@@ -412,21 +415,28 @@ export class TraceView {
     this.sandwichBtn.textContent = this.focused ? `Sandwich of ${this.focused.length > 40 ? this.focused.slice(0, 39) + "…" : this.focused}` : "Sandwich of the focused function";
   }
 
+  openSandwich(name) {
+    this.focus(name);
+    this.showSandwich();
+  }
+
   showSandwich() {
     const fn = this.focused;
     const result = fn && this.tree ? sandwich(this.tree, fn) : null;
     if (!result) return;
     for (const p of this.sandwichPanels || []) p.graph.destroy();
+    for (const m of this.sandwichMenus || []) m.destroy();
     const callers = el("div");
     const callees = el("div");
-    this.sandwichBox.replaceChildren(
-      el("h3", { text: `Callers of ${fn}` }), callers,
-      el("h3", { text: `Callees of ${fn}` }), callees,
-    );
+    this.sandwichBox.replaceChildren(el("div", { className: "sandwich-graphs" }, [
+      el("div", {}, [el("h3", { text: `Callers of ${fn}` }), callers]),
+      el("div", {}, [el("h3", { text: `Callees of ${fn}` }), callees]),
+    ]));
     this.sandwichPanels = [
       new FlamePanel(callers, { label: "Callers", layout: "flame", idPrefix: "tr-callers" }),
       new FlamePanel(callees, { label: "Callees", layout: "icicle", idPrefix: "tr-callees" }),
     ];
+    this.sandwichMenus = this.sandwichPanels.map((p) => new FrameMenu(p.graph, { sandwich: (name) => this.openSandwich(name) }));
     this.sandwichPanels[0].setData(result.callers);
     this.sandwichPanels[1].setData(result.callees);
   }

@@ -133,8 +133,12 @@ export function trieInsert(root, path, kinds, value) {
   node.self += value;
 }
 
-// Lays a trie out into a tree (children ordered by name, like Pyroscope).
-export function treeFromTrie(root) {
+// Lays a trie out into a tree: children ordered by name, like Pyroscope, or
+// with `heavy` widest first (speedscope's left-heavy).
+const byName = (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+const widestFirst = (a, b) => b.total - a.total || byName(a, b);
+
+export function treeFromTrie(root, { heavy = false } = {}) {
   const names = [];
   const kinds = [];
   const nameIndex = new Map();
@@ -150,7 +154,7 @@ export function treeFromTrie(root) {
     if (!perLevel[depth]) perLevel[depth] = [];
     perLevel[depth].push(x, node.total, node.self, idx);
     let cx = x;
-    const children = [...node.children.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const children = [...node.children.values()].sort(heavy ? widestFirst : byName);
     for (const child of children) {
       visit(child, depth + 1, cx);
       cx += child.total;

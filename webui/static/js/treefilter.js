@@ -54,6 +54,20 @@ export function filterTree(tree, { focus = "", hide = [] } = {}) {
   return out;
 }
 
+// The tree with each frame's callees widest first (speedscope's left-heavy
+// order): the heaviest stacks line up at the left whatever their names.
+// Diff trees are left as they are.
+export function leftHeavy(tree) {
+  if (tree.diff || !tree.levels.length) return tree;
+  const top = tree.levels[0];
+  const root = newTrieNode(tree.names[top.name[0]], tree.kinds[top.name[0]]);
+  eachStack(tree, (names, kinds, value) => trieInsert(root, names, kinds, value));
+  const out = treeFromTrie(root, { heavy: true });
+  out.units = tree.units;
+  if (tree.wholeTicks) out.wholeTicks = tree.wholeTicks;
+  return out;
+}
+
 // A JSON list of names from the URL (frame names may hold any character);
 // [] when absent or unreadable.
 function namesOf(text) {
