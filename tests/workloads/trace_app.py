@@ -81,25 +81,29 @@ def lock_holder() -> None:
 threading.Thread(target=lock_holder, name="lock-holder", daemon=True).start()
 
 
-def burn(seconds: float) -> float:
-    """Computes for `seconds` of this thread's CPU time; returns the CPU ms spent."""
+def slow_path() -> float:
     t0 = time.thread_time()
-    end = t0 + seconds
+    end = t0 + 0.030
     while time.thread_time() < end:
         sum(i * i for i in range(300))
     return (time.thread_time() - t0) * 1000
 
 
-def slow_path() -> float:
-    return burn(0.030)
-
-
 def pool_work() -> dict:
-    return {"cpu_ms": burn(0.020), "tid": threading.get_native_id(), "end": time.monotonic()}
+    t0 = time.thread_time()
+    end = t0 + 0.020
+    while time.thread_time() < end:
+        sum(i * i for i in range(300))
+    return {"cpu_ms": (time.thread_time() - t0) * 1000, "tid": threading.get_native_id(),
+            "end": time.monotonic()}
 
 
 def fast_path() -> float:
-    return burn(0.005)
+    t0 = time.thread_time()
+    end = t0 + 0.005
+    while time.thread_time() < end:
+        sum(i * i for i in range(300))
+    return (time.thread_time() - t0) * 1000
 
 
 def ids() -> dict:
