@@ -24,8 +24,7 @@ def test_sampled_intervals_keep_exact_totals(tmp_path):
     exe = compile_c("sleepers.c", tmp_path)
     # The shell waits for a line, then becomes the workload (same pid), so the
     # kernel's pid filter covers all of its sleeps and nothing else of the host.
-    proc = start_gated(exe, str(SECONDS), str(THREADS), "1200")
-    try:
+    with start_gated(exe, str(SECONDS), str(THREADS), "1200") as proc:
         opts = SamplerOptions(pids=[proc.pid], trace_links=False, hz=19)
         with Recorder(opts) as rec:
             rec._off.keep_one_in(KEEP)
@@ -33,10 +32,6 @@ def test_sampled_intervals_keep_exact_totals(tmp_path):
             proc.stdin.close()
             samples = record_until_exit(rec, proc)
             stats = rec.stats
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     sleeps = int(proc.stdout.read())
     off = [s for s in samples if s.kind == OFFCPU and s.pid == proc.pid and s.tid != proc.pid]
     blocked = [s for s in off if s.reason != "runqueue"]

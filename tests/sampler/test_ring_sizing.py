@@ -69,8 +69,7 @@ def test_a_reader_pause_loses_no_offcpu_interval(tmp_path):
     interval above the 1 ms threshold, kept one by one."""
     exe = compile_c("sleepers.c", tmp_path)
     threads, seconds = 16, 3.5
-    proc = start_gated(exe, str(seconds), str(threads), "1200")
-    try:
+    with start_gated(exe, str(seconds), str(threads), "1200") as proc:
         opts = SamplerOptions(pids=[proc.pid], trace_links=False, hz=19)
         assert off_ringbuf_pages(opts) * 4096 > OLD_RING_BYTES
         with Recorder(opts) as rec:
@@ -83,10 +82,6 @@ def test_a_reader_pause_loses_no_offcpu_interval(tmp_path):
             in_pause = len(rec._off.events) - before
             samples = record_until_exit(rec, proc)
             stats = rec.stats
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     sleeps = int(proc.stdout.read())
     blocked = sum(s.count for s in samples if s.kind == OFFCPU and s.pid == proc.pid
                   and s.tid != proc.pid and s.reason != "runqueue")

@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -13,12 +15,20 @@ HERE = Path(__file__).resolve().parent
 FP_FLAGS = ("-O1", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer")
 
 
-def start_gated(exe: Path, *args: str) -> subprocess.Popen:
+@contextmanager
+def start_gated(exe: Path, *args: str) -> Iterator[subprocess.Popen]:
     """Starts `exe args` behind a shell that waits for a line on stdin, then
     becomes the workload (same pid): a pid filter set before the line covers
-    all of its work and nothing else of the host. Write a line to start it."""
-    return subprocess.Popen(["sh", "-c", 'read _ && exec "$0" "$@"', str(exe), *args],
+    all of its work and nothing else of the host. Write a line to start it.
+    Killed on leaving the block if still running; its output stays readable."""
+    proc = subprocess.Popen(["sh", "-c", 'read _ && exec "$0" "$@"', str(exe), *args],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def record_until_exit(rec, proc: subprocess.Popen) -> list:
