@@ -15,9 +15,9 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
-from struct import pack
 
 from profiler.model import CPU, OFFCPU, Frame, Sample, ThreadSpan
+from profiler.query import flamegraph as fg
 from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection, StackNames
 from profiler.query.tracks import TrackColumns
 from profiler.store import KeptWait, LinkedSample, LinkedTotal, Served, TraceReader, TraceRoot
@@ -312,7 +312,7 @@ class TraceEngine(QueryEngine):
             return super()._name_stacks(stack_ids, table)
         out = super()._name_stacks([s for s in stack_ids if s != UNSAMPLED_ID], table)
         with table.lock:
-            k = pack(">1I", table.names(UNSAMPLED.name, UNSAMPLED.kind))
+            k = fg.stack_key((table.names(UNSAMPLED.name, UNSAMPLED.kind),))
             table.keys.put(UNSAMPLED_ID, k)
         return [*out, (UNSAMPLED_ID, k)]
 

@@ -85,7 +85,8 @@ class OffCpuSampler:
             OffCpuEvent(e.ts_out, e.pid, e.tid, e.cpu, comm_str(e.comm), e.state, blocked, runq,
                         1, self._stack(e.kstack), self._stack(e.ustack), e.ucopy, e.rt_stack,
                         e.lock_wait, e.link_trace_id, e.link_span_id,
-                        self._wait(WAIT_INFO.unpack(buf, OFF_EVENT_WAIT)), e.kept_every or 1)
+                        self._wait(WAIT_INFO.unpack(buf, OFF_EVENT_WAIT)) if self._wait_info
+                        else None, e.kept_every or 1)
         )
         return 0
 
