@@ -275,10 +275,21 @@ def test_vdso_frames_are_named_and_unwound(build, spawn):
         frames_seen.append((frames, res.complete))
     in_vdso = [(f, c) for f, c in frames_seen if f[0].module == "[vdso]"]
     assert len(in_vdso) >= len(frames_seen) // 2, [f[0] for f, _ in frames_seen[:5]]
+    # main also calls clock_gettime itself, between calls of work: its deadline
+    # check (burn.c's now(), inlined into main), once per 2,000 of burn_clock's.
+    # A sample there is main -> clock_gettime, truthfully; any other stack must
+    # reach main through work and burn_clock.
+    own_check = 0
     for frames, complete in in_vdso:
         assert "clock_gettime" in frames[0].name or frames[0].name.startswith("__vdso")
         names = [f.name for f in reversed(frames)]
-        assert complete and contains_in_order(names, ["main", "work", "burn_clock"]), names
+        assert complete and "main" in names, names
+        after_main = names[names.index("main") + 1:]
+        if after_main and after_main[0].startswith("clock_gettime"):
+            own_check += 1
+            continue
+        assert contains_in_order(names, ["main", "work", "burn_clock"]), names
+    assert own_check <= len(in_vdso) // 4, (own_check, len(in_vdso))
 
 
 @pytest.mark.parametrize("mangling", ["legacy", "v0"])
