@@ -4,7 +4,10 @@ Both encodings the OTLP specification defines are read with the official
 `opentelemetry-proto` types: binary protobuf, and JSON with the OTLP mapping
 (hex trace and span ids, lowerCamelCase names, int64 as strings). A request
 with a malformed span (wrong id length, all-zero id, end before start, time
-past int64, a runaway attribute map) is refused whole; spans outside the
+past int64, a runaway attribute map, the same span twice) is refused whole; an
+attribute map within bounds but past what is stored per span keeps the keys
+users filter by and drops the rest, reported in `partial_success`; spans
+outside the
 retention window are dropped and counted in `partial_success`, as the
 specification asks for spans a server accepts the request but not the data of.
 """
@@ -34,6 +37,7 @@ JSON = "application/json"
 
 MAX_SPANS = 100_000             # per request (the SDK's batch processor sends 512)
 MAX_SPAN_ATTRIBUTES = 1000      # more is refused (the SDK's own limit is 128)
+MAX_ATTRIBUTE_BYTES = 64 << 10  # a span's attribute map past this is refused
 MAX_STORED_ATTRIBUTES = 4096    # bytes of keys and values kept per span
 # Attributes users filter traces by: kept ahead of any other within the budget.
 KEPT_ATTRIBUTES = ("http.route", "http.request.method", "http.method",
@@ -47,7 +51,7 @@ _STATUSES = ("unset", "ok", "error")
 _REMOTE = SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | \
     SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _I64 = (1 << 63) - 1
-_GRPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 429: 8, 503: 14}
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 409: 6, 413: 8, 415: 3, 429: 8, 503: 14}
 
 
 @dataclass
@@ -143,15 +147,13 @@ def decode(req: ExportTraceServiceRequest, limits: Limits, now_ns: int) -> Decod
                     raise BadRequest(400, f"{where}: time past int64")
                 if end < start:
                     raise BadRequest(400, f"{where}: ends before it starts")
-                if len(sp.attributes) > MAX_SPAN_ATTRIBUTES:
-                    raise BadRequest(400, f"{where}: {len(sp.attributes)} attributes, "
-                                          f"at most {MAX_SPAN_ATTRIBUTES}")
+                _check_attributes(sp, where)
+                if (tid, sid) in seen:
+                    raise BadRequest(400, f"{where}: twice in one request")
+                seen.add((tid, sid))
                 if end < oldest or start > newest:
                     out.rejected += 1
                     continue
-                if (tid, sid) in seen:  # a duplicate is the same span: stored once
-                    continue
-                seen.add((tid, sid))
                 attrs, dropped = _attributes(sp.attributes, limits)
                 dropped_attrs += dropped
                 out.spans.append(Span(
@@ -169,6 +171,18 @@ def decode(req: ExportTraceServiceRequest, limits: Limits, now_ns: int) -> Decod
         out.warnings.append(f"{dropped_attrs} attributes dropped past "
                             f"{MAX_STORED_ATTRIBUTES} bytes per span")
     return out
+
+
+def _check_attributes(sp, where: str) -> None:
+    """Refuse a runaway attribute map; one within bounds is trimmed when stored."""
+    if len(sp.attributes) > MAX_SPAN_ATTRIBUTES:
+        raise BadRequest(400, f"{where}: {len(sp.attributes)} attributes, "
+                              f"at most {MAX_SPAN_ATTRIBUTES}")
+    if sp.ByteSize() > MAX_ATTRIBUTE_BYTES:  # one C call; the attributes' own size only past it
+        size = sum(kv.ByteSize() for kv in sp.attributes)
+        if size > MAX_ATTRIBUTE_BYTES:
+            raise BadRequest(400, f"{where}: attributes of {size} bytes, "
+                                  f"at most {MAX_ATTRIBUTE_BYTES}")
 
 
 def _ids(sp) -> tuple[bytes, bytes, bytes]:

@@ -2,7 +2,9 @@
 
 Answers as the OTLP specification says exporters expect: 200 with an
 `ExportTraceServiceResponse` (partial_success when spans were dropped), 400 for
-a malformed request, 413 too large, 415 unknown Content-Type; 429 and 503 with
+a malformed request, 403 for a tenant that has no profiles, 409 when a span is
+stored already with other data (an unchanged one is a resend, kept once, as
+OTLP expects), 413 too large, 415 unknown Content-Type; 429 and 503 with
 `Retry-After` when busy or when the database is down, which exporters retry.
 Every body is in the request's encoding.
 """
@@ -16,8 +18,8 @@ import time
 from flask import Blueprint, Response, request
 
 from profiler.ingest import otlp
-from profiler.store import StoreUnavailable
-from profiler.web.context import state, tenant
+from profiler.store import SpanConflict, StoreUnavailable
+from profiler.web.context import State, state, tenant
 from profiler.web.errors import BadRequest
 from profiler.web.limits import decode_body
 
@@ -39,22 +41,46 @@ def traces():
                            f"{otlp.JSON}", True)
     st = state()
     try:
+        _check_tenant(st)
         body = decode_body(request, st.config.limits)
         dec = otlp.decode(otlp.parse(body, as_json), st.config.limits, time.time_ns())
         if dec.spans:
             if not _WRITERS.acquire(timeout=WAIT_S):
                 return _error(429, "too many span writes at once, retry later", as_json)
             try:
-                st.traces.write_spans(tenant(), dec.spans, dec.remote_parent)
+                new = st.traces.write_spans(tenant(), dec.spans, dec.remote_parent)
             finally:
                 _WRITERS.release()
+            if new < len(dec.spans):  # OTLP expects resends; say so, as a warning
+                dec.warnings.append(f"{len(dec.spans) - new} spans already stored "
+                                    "(a resend?), kept once")
     except BadRequest as e:
         return _error(e.status, e.message, as_json)
+    except SpanConflict as e:
+        return _error(409, str(e), as_json)
     except StoreUnavailable as e:
         log.warning("span write failed: %s", e)
         return _error(503, "database unavailable, retry later", as_json)
     return Response(otlp.response_body(dec, as_json), status=200,
                     mimetype=otlp.JSON if as_json else otlp.PROTOBUF)
+
+
+def _check_tenant(st: State) -> None:
+    """With tenants, spans join a tenant's profiles: a tenant with none is refused.
+
+    A mistyped X-Scope-OrgID in an exporter would otherwise store traces that no
+    profile can ever join, and nobody would notice. A tenant counts once its
+    first profile is stored (an agent's first push); the answer is cached.
+    """
+    if not st.config.multitenancy:
+        return
+    org = tenant()
+    if org in st.tenants_with_profiles:
+        return
+    if not st.store.has_profiles(org):
+        raise BadRequest(403, f"tenant {org!r} has no profiles here: spans are accepted "
+                              "for tenants that send profiles (check X-Scope-OrgID)")
+    st.tenants_with_profiles.add(org)
 
 
 def _error(status: int, message: str, as_json: bool) -> Response:

@@ -20,6 +20,7 @@ from profiler.store.interface import (
     SeriesInfo,
     SeriesLimitExceeded,
     Served,
+    SpanConflict,
     StoreError,
     StoreUnavailable,
     ThreadEvent,
@@ -39,6 +40,6 @@ def open_store(url: str | None = None) -> MaintainedStore:
 __all__ = ["AgentLoss", "ByteBoundedCache", "ColumnBatch", "KeptWait", "LinkedColumns",
            "LinkedSample", "LinkedTotal", "MaintainedStore", "ProfileStore", "RootBox",
            "RootFilter", "SampleColumns", "SampleSlice", "SeriesBatch", "SeriesInfo",
-           "SeriesLimitExceeded", "Served", "Store", "StoreError", "StoreUnavailable",
-           "ThreadEvent", "ThreadTotal", "TraceReader", "TraceRoot", "TraceStore", "default_url",
-           "open_store"]
+           "SeriesLimitExceeded", "Served", "SpanConflict", "Store", "StoreError",
+           "StoreUnavailable", "ThreadEvent", "ThreadTotal", "TraceReader", "TraceRoot",
+           "TraceStore", "default_url", "open_store"]

@@ -44,6 +44,21 @@ class SeriesLimitExceeded(StoreError):
         self.have, self.new, self.limit = have, new, limit
 
 
+class SpanConflict(StoreError):
+    """A span of the request is stored already with other data: nothing of it was stored.
+
+    The same span sent again unchanged is an exporter's resend, which OTLP
+    expects servers to take (it is kept once); the same ids with another name,
+    parent or time are two different spans claiming one identity.
+    """
+
+    def __init__(self, trace_id: str, span_id: str, more: int) -> None:
+        super().__init__(f"span {span_id} of trace {trace_id} is already stored with other "
+                         "data" + (f" (and {more} more of this request)" if more else "")
+                         + "; nothing of the request was stored")
+        self.trace_id, self.span_id, self.more = trace_id, span_id, more
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesInfo:
     id: int
@@ -149,6 +164,10 @@ class ProfileStore(Protocol):
         ...
 
     def series(self, tenant: str, kind: str | None = None) -> list[SeriesInfo]:
+        ...
+
+    def has_profiles(self, tenant: str) -> bool:
+        """Whether the tenant has stored any profile (one indexed row read)."""
         ...
 
     def active_series(self, series_ids: Collection[int], lo: int, hi: int) -> set[int]:

@@ -433,6 +433,12 @@ class Store(BlockReads):
             return [SeriesInfo(i, k, json.loads(lj)) for i, k, lj in conn.execute(q)]
 
     @_unavailable
+    def has_profiles(self, tenant: str) -> bool:
+        q = select(schema.series.c.id).where(schema.series.c.tenant == tenant).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(q).first() is not None
+
+    @_unavailable
     def losses(self, tenant: str, lo: int, hi: int) -> list[AgentLoss]:
         c = schema.agent_losses.c
         q = (select(c.host, c.reason, func.sum(c.count), func.max(c.ts_ns))

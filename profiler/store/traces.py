@@ -1,9 +1,12 @@
 """Trace storage: spans from OTLP, thread spans and linked samples from agents.
 
 `TraceStore` sits beside `Store` on the same engine and shares its frame and
-stack tables. Every write is one transaction and idempotent (unique keys,
-insert-or-ignore), so a client that resends after a timeout stores nothing
-twice, and a failed write stores nothing at all.
+stack tables. Every write is one transaction, and a failed write stores
+nothing. Agents' rows are idempotent (unique keys, insert-or-ignore), so an
+agent that resends after a timeout stores nothing twice. An OTLP span that is
+stored already refuses its request whole: a request is one transaction, so an
+exporter's resend of a stored request finds all of its spans stored and loses
+nothing by the refusal.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from profiler.model import CPU, OFFCPU, Frame, Sample, Span, ThreadSpan
 from profiler.store import schema
@@ -40,6 +44,7 @@ from profiler.store.interface import (
     LinkedTotal,
     RootFilter,
     Served,
+    SpanConflict,
     TraceRoot,
 )
 from profiler.store.store import (
@@ -74,6 +79,11 @@ def _int64(v: int, what: str) -> int:
     return v
 
 
+def _span_identity(row: dict) -> tuple:
+    """What makes a stored span the same span: its parent, name and times."""
+    return (row["parent_id"], row["name"], row["start_ns"], row["duration_ns"])
+
+
 def _linked_stack_bytes(stack: tuple[Frame, ...], _sid: int) -> int:
     """A cached stack's bytes: its tuple, and its frames as if held by it alone."""
     return 160 + sum(420 + len(f.name) + len(f.module) + len(f.file) for f in stack)
@@ -93,7 +103,9 @@ class TraceStore:
     @_unavailable
     def write_spans(self, tenant: str, rows: Sequence[Span],
                     remote_parent: frozenset[str] | set[str] = frozenset()) -> int:
-        """Store spans (a span already stored is kept as it is); returns len(rows).
+        """Store spans; returns how many were new. A span stored already with the
+        same data (an exporter's resend) is kept once; one stored with other
+        data raises `SpanConflict`, and nothing of `rows` is stored.
 
         A span is a local root of its service when it has no parent, or when its
         span id is in `remote_parent` (its parent ran in another process).
@@ -115,9 +127,40 @@ class TraceStore:
                 "pid": _int64(s.pid, "pid"), "host": s.host,
             })
         out.sort(key=lambda r: (r["trace_id"], r["span_id"]))  # one lock order for all writers
+        try:  # plain inserts: the usual request has no stored span, and pays no read
+            with self._writing() as (conn, _):
+                for i in range(0, len(out), _INSERT_ROWS):
+                    conn.execute(spans.insert(), out[i:i + _INSERT_ROWS])
+            return len(out)
+        except IntegrityError:
+            pass
         with self._writing() as (conn, _):
-            self._insert(conn, spans, out)
-        return len(out)
+            stored = self._stored_spans(conn, tenant, out)
+            by_key = {(r["trace_id"], r["span_id"]): r for r in out}
+            conflicts = sorted(k for k, v in stored.items() if v != _span_identity(by_key[k]))
+            if conflicts:
+                t, s = conflicts[0]
+                raise SpanConflict(t.hex(), s.hex(), len(conflicts) - 1)
+            new = [r for k, r in by_key.items() if k not in stored]
+            self._insert(conn, spans, new)  # insert-or-ignore: a concurrent resend
+        return len(new)
+
+    def _stored_spans(self, conn: Connection, tenant: str, rows: list[dict]
+                      ) -> dict[tuple[bytes, bytes], tuple]:
+        """The identity (`_span_identity`) of those of `rows` that are stored."""
+        keys = {(r["trace_id"], r["span_id"]) for r in rows}
+        traces = sorted({t for t, _ in keys})
+        c = spans.c
+        found = {}
+        for i in range(0, len(traces), _CHUNK):
+            q = select(c.trace_id, c.span_id, c.parent_id, c.name, c.start_ns,
+                       c.duration_ns).where(c.tenant == tenant,
+                                            c.trace_id.in_(traces[i:i + _CHUNK]))
+            for t, sid, parent, name, start, dur in conn.execute(q):
+                k = (bytes(t), bytes(sid))
+                if k in keys:
+                    found[k] = (bytes(parent or b""), name, start, dur)
+        return found
 
     @_unavailable
     def write_thread_spans(self, tenant: str, rows: Sequence[ThreadSpan]) -> int:

@@ -36,6 +36,8 @@ class State:
     config: ServerConfig
     store: MaintainedStore
     traces: TraceStore  # spans, thread spans, linked samples (same database)
+    # Tenants seen with stored profiles: spans are accepted for them (multitenancy).
+    tenants_with_profiles: set[str] = field(default_factory=set)
 
 
 def state() -> State:

@@ -292,14 +292,45 @@ def test_sizes_are_bounded(make_app):
     assert stored(app) == 0
 
 
-def test_duplicates_in_and_across_requests_are_stored_once(make_app):
+def test_a_runaway_attribute_map_is_refused(make_app):
+    """Past the stored budget attributes are trimmed (above); past 64 KiB a map is
+    not an attribute map but a misuse, and the request is refused whole."""
+    app = make_app()
+    c = app.test_client()
+    req = request_of(make_spans())
+    root = req.resource_spans[0].scope_spans[0].spans[2]
+    for i in range(400):
+        root.attributes.add(key=f"big.{i:03d}").value.string_value = "x" * 200
+    msg = refused(post_pb(c, req), 400, "attributes of")
+    assert f"span {root.span_id.hex()}" in msg and "at most 65536" in msg
+    assert stored(app) == 0
+
+
+def test_duplicate_spans(make_app):
+    """The same span twice in a request, or stored with other data: refused whole.
+    The same request again (an exporter's resend after a lost answer, which OTLP
+    expects servers to take): 200, kept once, said as a warning."""
     app = make_app()
     c = app.test_client()
     spans = make_spans()
-    req = request_of(list(spans) + list(spans))
-    assert post_pb(c, req).status_code == 200
+    twice = refused(post_pb(c, request_of(list(spans) + list(spans))), 400, "twice")
+    assert twice.startswith("span ") and "in one request" in twice
+    assert stored(app) == 0
     assert post_pb(c, request_of(spans)).status_code == 200
     assert stored(app) == 4
+    r = post_pb(c, request_of(spans))
+    assert r.status_code == 200
+    ps = ExportTraceServiceResponse.FromString(r.data).partial_success
+    assert ps.rejected_spans == 0 and "4 spans already stored" in ps.error_message
+    assert stored(app) == 4
+    # The same ids with another name, beside a new trace: nothing of it is stored.
+    req = request_of([spans[0], *make_spans("other")])
+    first = req.resource_spans[0].scope_spans[0].spans[0]
+    first.name = "renamed"
+    msg = refused(post_pb(c, req), 409, "already stored with other data")
+    assert f"span {first.span_id.hex()} of trace {first.trace_id.hex()}" in msg
+    assert stored(app) == 4
+    assert traces_of(lambda u: c.get(u), "other") == []
 
 
 def test_tenants_and_token(make_app):
@@ -309,8 +340,19 @@ def test_tenants_and_token(make_app):
     assert c.post("/v1/traces", data=body, headers=PB).status_code == 401
     auth = {"Authorization": "Bearer s3cret"}
     assert c.post("/v1/traces", data=body, headers={**PB, **auth}).status_code == 401  # no org
+    # A tenant with no profiles (a mistyped X-Scope-OrgID): refused, nothing stored.
+    r = c.post("/v1/traces", data=body, headers={**PB, **auth, "X-Scope-OrgID": "a"})
+    msg = refused(r, 403, "no profiles")
+    assert "'a'" in msg and "X-Scope-OrgID" in msg
+    assert stored(app) == 0
+    r = c.post("/ingest?name=shop.cpu&from=now-1m&until=now", data=b"main;work 3",
+               headers={**auth, "X-Scope-OrgID": "a"})
+    assert r.status_code == 200
     r = c.post("/v1/traces", data=body, headers={**PB, **auth, "X-Scope-OrgID": "a"})
     assert r.status_code == 200
+    r = c.post("/v1/traces", data=request_of(make_spans("b")).SerializeToString(),
+               headers={**PB, **auth, "X-Scope-OrgID": "b"})
+    refused(r, 403, "'b'")
     a = c.get("/api/v1/traces?service=shop", headers={**auth, "X-Scope-OrgID": "a"})
     b = c.get("/api/v1/traces?service=shop", headers={**auth, "X-Scope-OrgID": "b"})
     assert len(a.get_json()["traces"]) == 2 and b.get_json()["traces"] == []
