@@ -290,6 +290,9 @@ class TraceEngine(QueryEngine):
         are for whole spans)."""
         totals = trace_totals(self.traces, self.tenant, {self.trace_id: self._rows},
                               [self.trace_id], self.span_ids)[self.trace_id]
+        per_thread = self.traces.thread_stack_totals_of(
+            self.tenant, self.trace_id, kinds=(CPU,), span_ids=self.span_ids, lo=sel.lo,
+            hi=sel.hi, pid=sel.pid, tid=sel.tid)
         for t in thread_figures(self._rows, totals):
             if (sel.pid is not None and t["pid"] != sel.pid) or (
                     sel.tid is not None and t["tid"] != sel.tid):
@@ -297,9 +300,7 @@ class TraceEngine(QueryEngine):
             if not all(sel.lo <= r.start_ns and r.end_ns <= sel.hi for r in self._rows
                        if (r.pid, r.tid) == (t["pid"], t["tid"])):
                 continue
-            sampled = self.traces.stack_totals_of(
-                self.tenant, self.trace_id, kinds=(CPU,), span_ids=self.span_ids,
-                lo=sel.lo, hi=sel.hi, pid=t["pid"], tid=t["tid"])
+            sampled = per_thread.get((t["pid"], t["tid"]), {})
             have, want = sum(sampled.values()), t["cpu_ns"]
             if have:
                 for sid, v in sampled.items():
@@ -357,7 +358,7 @@ class TraceEngine(QueryEngine):
                                          span_ids=self.span_ids, lo=sel.lo, hi=sel.hi,
                                          pid=sel.pid, tids=tids, limit=limit)
         return TrackColumns(c.cpu, c.ts_ns, c.value_ns, c.pid, c.tid, c.stack_id, c.reason,
-                            c.span_id, c.names, c.labels), more
+                            c.span_id, c.names, c.labels, c.count), more
 
     def kept_waits(self, sel: Selection) -> list[KeptWait]:
         if OFFCPU not in sel.selector.kinds:

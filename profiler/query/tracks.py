@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 from profiler.model import Frame, kinds_of_waker
 
@@ -57,6 +58,16 @@ def _index(values: Sequence, table: dict) -> list[int]:
         if v not in table:
             table[v] = len(table)
     return list(map(table.__getitem__, values))
+
+
+def _threads(ev: TrackColumns, table: dict[tuple[int, int], int]) -> list[int]:
+    """Each event's index in `table` of its (pid, tid), first seen first; looked
+    up by tid alone when no tid is in two processes (no pair kept per event)."""
+    pairs = dict.fromkeys(zip(ev.pid, ev.tid, strict=True))
+    if len({t for _p, t in pairs}) < len(pairs):
+        return _index(list(zip(ev.pid, ev.tid, strict=True)), table)
+    by_tid = {t: table.setdefault((p, t), len(table)) for p, t in pairs}
+    return list(map(by_tid.__getitem__, ev.tid))
 
 
 def wait_of(labels_json: str) -> dict | None:
@@ -113,17 +124,21 @@ def thread_events_answer(ev: TrackColumns, truncated: bool, lo: int, hi: int,
     t0_ms = lo // 10**6
     base = t0_ms * 10**6
     threads: dict[tuple[int, int], int] = {}
-    thread_of = _index(list(zip(ev.pid, ev.tid, strict=True)), threads)
-    reasons: dict[str, int] = {"": 0}
+    thread_of = _threads(ev, threads)
     spans: dict[str, int] = {"": 0}
     stack_index: dict[int, int] = {}
+    reasons: dict[str, int] = {"": 0}
+    reason_of = _index(ev.reason, reasons)
+    if any(compress(reason_of, ev.cpu)):  # an on-CPU sample's reason is none
+        reasons = {"": 0}
+        reason_of = _index([r if not c else "" for r, c in zip(ev.reason, ev.cpu, strict=True)],
+                           reasons)
     cols = {
         "thread": thread_of,
         "cpu": ev.cpu,
         "t_us": [(t - base) // 1000 for t in ev.ts_ns],
         "dur_ns": ev.dur_ns,
-        "reason": _index([r if not c else "" for r, c in zip(ev.reason, ev.cpu, strict=True)],
-                         reasons),
+        "reason": reason_of,
         "stack": _index(ev.stack_id, stack_index),
         "span": _index(ev.span_id, spans),
     }

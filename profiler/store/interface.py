@@ -344,6 +344,7 @@ class LinkedColumns:
     span_id: list[str]
     names: dict[tuple[int, int], tuple[str, str]]  # (pid, tid) -> (thread name, comm)
     labels: Sequence[str] = ()  # each sample's own labels as JSON, "" for none
+    count: Sequence[int] = ()  # intervals summed in each (> 1: the kernel's sum of short ones)
 
 
 # (trace id, pid, tid) -> that thread's disjoint [start, end) ns serving the trace
@@ -439,6 +440,14 @@ class TraceReader(Protocol):
                         hi: int | None = None, pid: int | None = None,
                         tid: int | None = None) -> dict[int, int]:
         """Stack id -> summed value of the trace's linked samples (a flame graph)."""
+        ...
+
+    def thread_stack_totals_of(self, tenant: str, trace_id: str, *,
+                               kinds: Iterable[str] = ...,
+                               span_ids: Collection[str] | None = None, lo: int | None = None,
+                               hi: int | None = None, pid: int | None = None,
+                               tid: int | None = None) -> dict[tuple[int, int], dict[int, int]]:
+        """(pid, tid) -> stack id -> summed value: `stack_totals_of` per thread."""
         ...
 
     def step_totals_of(self, tenant: str, trace_id: str, lo: int, hi: int, step_ns: int, *,
