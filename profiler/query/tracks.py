@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import compress
+from itertools import chain, compress
 
 from profiler.model import Frame, kinds_of_waker
 
@@ -151,17 +151,19 @@ def thread_events_answer(ev: TrackColumns, truncated: bool, lo: int, hi: int,
              "comm": ev.names.get((pid, tid), ("", ""))[1], "events": counts[i]}
             for i, (pid, tid) in enumerate(threads)]
     frame_ids, frame_of = stacks_of(stack_index)
+    of_stack = [frame_ids.get(sid, ()) for sid in stack_index]  # in index order
     frames: dict[int, int] = {}
-    stacks: list[list[int]] = [[] for _ in stack_index]
-    for sid, idx in stack_index.items():  # short lists: no distinct pass
-        stacks[idx] = [frames.setdefault(f, len(frames)) for f in frame_ids.get(sid, ())]
+    for f in dict.fromkeys(chain.from_iterable(of_stack)):
+        frames[f] = len(frames)
+    stacks = [list(map(frames.__getitem__, fr)) for fr in of_stack]
     named = [frame_of[f] for f in frames]
     return {"from_ms": lo / 1e6, "until_ms": hi / 1e6, "t0_ms": t0_ms, "threads": rows,
             "events": cols, "reasons": list(reasons), "spans": list(spans), "stacks": stacks,
             "frames": [[f.folded_name() if f.kind == "kernel" else f.name, f.kind]
                        for f in named],
             "waits": waits, "intervals": ivs, "truncated": truncated,
-            "summed": [[i, n] for i, n in enumerate(ev.count) if n > 1]}
+            "summed": [[i, ev.count[i]] for i in compress(range(len(ev.count)),
+                                                          map((1).__lt__, ev.count))]}
 
 
 def timeline_answer(ev: TrackColumns, truncated: bool, stacks_of: StackLookup,

@@ -151,3 +151,18 @@ def test_a_kernel_sum_is_marked_not_drawn_as_one_interval(loaded):  # noqa: F811
     assert len(got) == len(off) + 1
     i = next(k for k, r in enumerate(got) if r[3] == 480)
     assert a["summed"] == [[i, 37]]
+
+
+def test_a_kernel_sum_inside_a_trace_is_marked_too(loaded):  # noqa: F811
+    """A trace's linked off-CPU sample with count > 1 is a kernel sum as well: the
+    trace's tracks name it in `summed` with its count, the other events not."""
+    st = loaded.extensions["flamecam"]
+    _, _, samples = known_trace()
+    lock = next(s for s in samples if s.trace_id == SLOW and s.reason == "lock")
+    summed = replace(lock, ts_ns=lock.ts_ns + 30 * MS, value_ns=12 * MS, count=37)
+    assert st.traces.write_linked_samples("anonymous", [summed]) == 1
+    a = get(loaded, query="wall{}", trace_id=SLOW).get_json()
+    got = rows(a)
+    i = next(k for k, r in enumerate(got) if r[3] == 12)
+    assert got[i][:5] == (REQ_TID, "offcpu", 50, 12, "lock")
+    assert a["summed"] == [[i, 37]]

@@ -183,6 +183,7 @@ export class ThreadTracks {
   }
 
   setSelectedSpan(spanId) {
+    if (this.selectedSpan === (spanId || "")) return; // drawn already (a draw of 100,000 events)
     this.selectedSpan = spanId || "";
     this.draw();
   }
