@@ -5,7 +5,7 @@ Threads view does, instead of drawing its total as one long interval.
 
 The trace is written into the session server's store (the real TraceStore), as
 the agent's links would arrive: a request thread with on-CPU samples, a 20 ms
-lock wait, and a sum of 37 sleeps worth 480 ms.
+lock wait, and a sum of 37 sleeps worth 120 ms.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def write_trace(db_url: str, t0: int) -> None:
         traces.write_linked_samples("anonymous", [
             sample("cpu", 10, 10), sample("cpu", 20, 10),
             sample("offcpu", 40, 20, "lock"),
-            sample("offcpu", 300, 480, "sleep", count=37),
+            sample("offcpu", 300, 120, "sleep", count=37),
             sample("cpu", 500, 10)])
     finally:
         store.close()
@@ -69,7 +69,7 @@ def test_a_kernel_sum_in_a_trace_is_a_mark_not_an_interval(page, server):
     assert [(e["reason"], round(e["ms"]), e["summed"]) for e in got] == [
         ("lock", 20, 0), ("sleep", 0, 37)], got
     assert got[1]["text"].startswith(
-        "37 off-CPU (sleep) intervals summed in the kernel, 480.0 ms in all"), got
+        "37 off-CPU (sleep) intervals summed in the kernel, 120.0 ms in all"), got
     assert got[0]["text"].startswith("off-CPU (lock) at +"), got
     shot = ROOT / "test-artifacts" / "screenshots" / "trace-view" / "05-kernel-sum.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
