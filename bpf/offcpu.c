@@ -152,24 +152,64 @@ BPF_TABLE("lru_hash", u32, struct spilled_stack, off_spilled, SPILL_ENTRIES);
 BPF_PERCPU_ARRAY(off_spill_scratch, struct spilled_stack, 1);
 BPF_PERCPU_ARRAY(off_spill_seq, u32, 1);
 
+/* FLAMECAM_LOSS_DEBUG (env FLAMECAM_LOSS_DEBUG=1): every way a stack can be
+ * lost counted apart in off_loss_why (LOSS_* below; OffCpuSampler.loss_reasons). */
+#ifndef FLAMECAM_LOSS_DEBUG
+#define FLAMECAM_LOSS_DEBUG 0
+#endif
+enum {
+    LOSS_K_STACKID = 0,     /* + errno (< 32): the kernel stack's get_stackid failed */
+    LOSS_U_STACKID = 32,    /* + errno: the user stack's get_stackid failed */
+    LOSS_K_GETSTACK = 64,   /* spill: bpf_get_stack of the kernel stack gave <= 0 */
+    LOSS_U_GETSTACK = 65,
+    LOSS_K_SPILL_UPDATE = 66,  /* spill: the spill map's update failed */
+    LOSS_U_SPILL_UPDATE = 67,
+    LOSS_K_SPILLED = 68,    /* spilled and saved */
+    LOSS_U_SPILLED = 69,
+    LOSS_K_COUNTED = 70,    /* switched_out counted a kernel stack lost */
+    LOSS_U_COUNTED = 71,
+    LOSS_WAKER_K = 72,      /* the waker's kernel stack: get_stackid failed (not -EFAULT) */
+    LOSS_WAKER_U = 73,
+    LOSS_WAKER_U_ERRNO = 80,  /* + errno */
+    LOSS_MAX = 112,
+};
+#if FLAMECAM_LOSS_DEBUG
+BPF_ARRAY(off_loss_why, u64, LOSS_MAX);
+static __always_inline void loss_why(int i)
+{
+    u64 *c = off_loss_why.lookup(&i);
+    if (c)
+        __sync_fetch_and_add(c, 1);
+}
+#else
+#define loss_why(i) do {} while (0)
+#endif
+
 static __always_inline s32 stack_id(void *ctx, u64 flags)
 {
     s32 id = off_stacks.get_stackid(ctx, flags);
     if (id >= 0 || id == -EFAULT)  /* -EFAULT: no such stack (a kernel thread's user stack) */
         return id;
+    int user = flags ? 1 : 0;
+    loss_why((user ? LOSS_U_STACKID : LOSS_K_STACKID) + (-id & 31));
     int zero = 0;
     struct spilled_stack *st = off_spill_scratch.lookup(&zero);
     u32 *seq = off_spill_seq.lookup(&zero);
     if (!st || !seq)
         return id;
     long n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), flags);
-    if (n <= 0)
+    if (n <= 0) {
+        loss_why(LOSS_K_GETSTACK + user);
         return id;
+    }
     st->frames = (u32)n / sizeof(u64);
     *seq += 1;
     u32 sid = SPILLED_ID | ((*seq & 0x3fffff) << 8) | (bpf_get_smp_processor_id() & 0xff);
-    if (off_spilled.update(&sid, st) != 0)
+    if (off_spilled.update(&sid, st) != 0) {
+        loss_why(LOSS_K_SPILL_UPDATE + user);
         return id;
+    }
+    loss_why(LOSS_K_SPILLED + user);
     return (s32)sid;
 }
 /* Sized by the driver for a reader stall at 20,000 kept intervals a second
@@ -302,6 +342,10 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
         s.ustack = stack_id(ctx, BPF_F_USER_STACK);
         if ((s.kstack < 0 && s.kstack != -EFAULT) || (s.ustack < 0 && s.ustack != -EFAULT))
             count(COUNT_OFF_STACK_LOST);
+        if (s.kstack < 0 && s.kstack != -EFAULT)
+            loss_why(LOSS_K_COUNTED);
+        if (s.ustack < 0 && s.ustack != -EFAULT)
+            loss_why(LOSS_U_COUNTED);
         if (cacheable)
             s.ucopy = stack_copy_at(tgid, tid, &r, s.kstack, s.ustack);
         if (cacheable) {
@@ -501,6 +545,12 @@ TRACEPOINT_PROBE(sched, sched_waking)
                 nw.ustack = off_stacks.get_stackid(args, BPF_F_USER_STACK);
             if (!irq && r.ip != 0 && (r.ip >> 47) == 0 && wanted(id >> 32))
                 nw.ucopy = stack_copy_at(id >> 32, (u32)id, &r, nw.kstack, nw.ustack);
+            if (nw.kstack < 0 && nw.kstack != -EFAULT)
+                loss_why(LOSS_WAKER_K);
+            if (nw.ustack < 0 && nw.ustack != -EFAULT) {
+                loss_why(LOSS_WAKER_U);
+                loss_why(LOSS_WAKER_U_ERRNO + (-nw.ustack & 31));
+            }
             s->wait.waker_kstack = nw.kstack;
             s->wait.waker_ustack = nw.ustack;
             s->wait.waker_ucopy = nw.ucopy;

@@ -309,6 +309,8 @@ class Recorder:
         counts = program.read_counters(self._b) if self._b is not None else \
             [0] * program.COUNTERS
         stats = dict(zip(COUNTER_NAMES, counts, strict=False))
+        if self._off is not None:  # ids that named no stack when user space read them
+            stats["lost_offcpu_stacks"] += self._off.unreadable_stacks
         stats["lost"] = sum(v for k, v in stats.items() if k.startswith("lost"))
         # Processes a runtime should have read but could not (each logged once).
         stats["runtime_unreadable"] = sum(rt.unreadable for rt in self.runtimes)

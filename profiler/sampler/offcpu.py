@@ -63,6 +63,7 @@ class OffCpuSampler:
         # keeps blocking at the same place, so the recorder keeps what it unwinds.
         self.copies: dict[int, StackCopy] = {}
         self._walked: dict[int, tuple[int, ...]] = {}  # stack id -> addresses
+        self.unreadable_stacks = 0  # ids the kernel gave that named no stack when read
         b[b"off_events"].open_ring_buffer(self._on_event)
         b[b"off_copies"].open_ring_buffer(self._on_copy)
         # Intervals are measured from here: everything they read is registered.
@@ -98,6 +99,19 @@ class OffCpuSampler:
                         comm_str(bytes(w.waker_comm)), self._stack(w.waker_kstack),
                         self._stack(w.waker_ustack), w.waker_rt, w.waker_ucopy)
 
+    def loss_reasons(self) -> dict[int, int]:
+        """How stacks were lost or saved, by LOSS_* index of bpf/offcpu.c.
+
+        Only a debug build counts them (FLAMECAM_LOSS_DEBUG=1 in the
+        environment at load); otherwise empty. Used to find which path lost a
+        stack when `lost_offcpu_stacks` is not 0.
+        """
+        try:
+            table = self._b[b"off_loss_why"]
+        except KeyError:
+            return {}
+        return {k.value: v.value for k, v in table.items() if v.value}
+
     def keep_one_in(self, every: int) -> None:
         """Keep 1 in `every` intervals above the threshold one by one; sum the rest."""
         self._b[b"off_keep"][ctypes.c_int(0)] = ctypes.c_uint32(max(1, every))
@@ -128,6 +142,7 @@ class OffCpuSampler:
                 else:
                     addrs = tuple(self._stacks.walk(stack_id))
             except KeyError:
+                self.unreadable_stacks += 1
                 return ()
             if len(self._walked) >= STACK_CACHE_LIMIT:
                 self._walked.clear()

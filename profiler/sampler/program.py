@@ -68,6 +68,7 @@ def cflags(opts: SamplerOptions) -> list[str]:
         f"-DKEEP_EVERY={opts.keep_every if opts.trace_links else 1}",
         f"-DFLAMECAM_TRACE_LINKS={1 if opts.trace_links else 0}",
         f"-DFLAMECAM_WAITS={1 if opts.wait_info else 0}",
+        f"-DFLAMECAM_LOSS_DEBUG={1 if os.environ.get('FLAMECAM_LOSS_DEBUG') else 0}",
         "-Wno-macro-redefined",
     ]
 
