@@ -138,19 +138,28 @@ BPF_STACK_TRACE(off_stacks, STACK_ENTRIES);
  * gives -EEXIST (the map never replaces a stack, so that ids stay true while
  * anything refers to them), and with hundreds of distinct stacks some always
  * collide, even on a quiet host (or -ENOMEM once its buckets are all used).
- * Such a stack is walked again into a spill entry under an id of its own
- * (SPILLED_ID bit set, a per-CPU sequence number: never reused), which user
- * space reads like a stack id. */
+ * Such a stack is walked again into off_spilled under an id of its own
+ * (SPILLED_ID bit set), which user space reads like a stack id.
+ *
+ * The id comes from the stack's content (a 64-bit hash; the next id when two
+ * hashes share one), so a colliding stack walked again finds its entry
+ * instead of adding one: the map holds each colliding stack once and, like
+ * off_stacks, never drops an entry something may still refer to. Ids drawn
+ * from a sequence into an LRU map did: a thread blocking at one colliding
+ * place made an entry per block, which evicted older ones while intervals,
+ * sums and the off_walks cache still named them (user space then read no
+ * stack, uncounted). */
 #define SPILLED_ID 0x40000000
 #define SPILL_FRAMES 127
+#define SPILL_PROBES 4
 struct spilled_stack {
     u32 frames;
     u32 pad;
+    u64 hash;        /* of the frames and the flags (kernel or user) */
     u64 ips[SPILL_FRAMES];
 };
-BPF_TABLE("lru_hash", u32, struct spilled_stack, off_spilled, SPILL_ENTRIES);
+BPF_HASH(off_spilled, u32, struct spilled_stack, SPILL_ENTRIES);
 BPF_PERCPU_ARRAY(off_spill_scratch, struct spilled_stack, 1);
-BPF_PERCPU_ARRAY(off_spill_seq, u32, 1);
 
 /* FLAMECAM_LOSS_DEBUG (env FLAMECAM_LOSS_DEBUG=1): every way a stack can be
  * lost counted apart in off_loss_why (LOSS_* below; OffCpuSampler.loss_reasons). */
@@ -185,32 +194,56 @@ static __always_inline void loss_why(int i)
 #define loss_why(i) do {} while (0)
 #endif
 
+/* The id of the current stack (kernel, or user with BPF_F_USER_STACK): its
+ * off_stacks id, else its spilled id, else -EFAULT when there is no such
+ * stack; another value below 0 only when off_spilled is full. */
 static __always_inline s32 stack_id(void *ctx, u64 flags)
 {
     s32 id = off_stacks.get_stackid(ctx, flags);
-    if (id >= 0 || id == -EFAULT)  /* -EFAULT: no such stack (a kernel thread's user stack) */
+    if (id >= 0)
         return id;
     int user = flags ? 1 : 0;
     loss_why((user ? LOSS_U_STACKID : LOSS_K_STACKID) + (-id & 31));
+    /* Only -EEXIST and -ENOMEM are the map's; the others say the walk found
+     * nothing: -EFAULT for a kernel thread's user stack, -EPERM (here) for
+     * the idle task's, which wakes threads from interrupts in the idle loop. */
+    if (id != -EEXIST && id != -ENOMEM)
+        return -EFAULT;
     int zero = 0;
     struct spilled_stack *st = off_spill_scratch.lookup(&zero);
-    u32 *seq = off_spill_seq.lookup(&zero);
-    if (!st || !seq)
+    if (!st)
         return id;
     long n = bpf_get_stack(ctx, st->ips, sizeof(st->ips), flags);
     if (n <= 0) {
         loss_why(LOSS_K_GETSTACK + user);
         return id;
     }
-    st->frames = (u32)n / sizeof(u64);
-    *seq += 1;
-    u32 sid = SPILLED_ID | ((*seq & 0x3fffff) << 8) | (bpf_get_smp_processor_id() & 0xff);
-    if (off_spilled.update(&sid, st) != 0) {
-        loss_why(LOSS_K_SPILL_UPDATE + user);
-        return id;
+    u32 frames = (u32)n / sizeof(u64);
+    st->frames = frames;
+    u64 h = 0xcbf29ce484222325ULL ^ flags;  /* FNV-1a over the frames */
+    for (int i = 0; i < SPILL_FRAMES; i++) {
+        if (i >= frames)
+            break;
+        h = (h ^ st->ips[i]) * 0x100000001b3ULL;
     }
-    loss_why(LOSS_K_SPILLED + user);
-    return (s32)sid;
+    st->hash = h;
+    for (u32 p = 0; p < SPILL_PROBES; p++) {
+        u32 sid = SPILLED_ID | ((((u32)(h >> 32) ^ (u32)h) + p) & (SPILLED_ID - 1));
+        struct spilled_stack *old = off_spilled.lookup(&sid);
+        if (!old) {
+            if (off_spilled.insert(&sid, st) == 0) {
+                loss_why(LOSS_K_SPILLED + user);
+                return (s32)sid;
+            }
+            old = off_spilled.lookup(&sid);  /* another CPU inserted it meanwhile */
+        }
+        if (old && old->hash == h && old->frames == frames) {
+            loss_why(LOSS_K_SPILLED + user);
+            return (s32)sid;
+        }
+    }
+    loss_why(LOSS_K_SPILL_UPDATE + user);
+    return id;
 }
 /* Sized by the driver for a reader stall at 20,000 kept intervals a second
  * (profiler/sampler/program.py off_ringbuf_pages). */
@@ -540,11 +573,13 @@ TRACEPOINT_PROBE(sched, sched_waking)
             s->wait.waker_ustack = w->ustack;
             s->wait.waker_ucopy = w->ucopy;
         } else {
-            struct waker_walk nw = {now, off_stacks.get_stackid(args, 0), -EFAULT, 0};
-            if (!irq)
-                nw.ustack = off_stacks.get_stackid(args, BPF_F_USER_STACK);
+            struct waker_walk nw = {now, stack_id(args, 0), -EFAULT, 0};
+            if (!irq && (u32)id != 0)  /* the idle task has no user stack */
+                nw.ustack = stack_id(args, BPF_F_USER_STACK);
             if (!irq && r.ip != 0 && (r.ip >> 47) == 0 && wanted(id >> 32))
                 nw.ucopy = stack_copy_at(id >> 32, (u32)id, &r, nw.kstack, nw.ustack);
+            if ((nw.kstack < 0 && nw.kstack != -EFAULT) || (nw.ustack < 0 && nw.ustack != -EFAULT))
+                count(COUNT_OFF_STACK_LOST);
             if (nw.kstack < 0 && nw.kstack != -EFAULT)
                 loss_why(LOSS_WAKER_K);
             if (nw.ustack < 0 && nw.ustack != -EFAULT) {

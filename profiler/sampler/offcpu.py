@@ -129,7 +129,8 @@ class OffCpuSampler:
         `off_stacks` is never cleared and get_stackid without
         BPF_F_REUSE_STACKID never replaces a bucket's stack (a colliding
         stack gets -EEXIST instead and is spilled to `off_spilled` under an
-        id never reused), so the cache cannot go stale.
+        id made from its content, in a map that never drops an entry), so
+        the cache cannot go stale, and an id the kernel gave always reads.
         """
         if stack_id < 0:
             return ()

@@ -55,3 +55,43 @@ def test_colliding_stacks_are_kept(tmp_path):
     assert not lost
     assert len(depths) >= DEPTHS * 0.9  # far more distinct stacks than the map's 16 buckets
     assert whole == total
+
+
+def test_colliding_wakers_and_repeated_collisions_keep_their_stacks(tmp_path):
+    """Two processes (one per CPU) block at 100 depths each and wake a reader
+    from each: their stacks and their wakers' collide in 16 buckets at every
+    walk, on both CPUs at once. Spilled stacks used to take an entry per walk
+    (thousands a second, evicting ids still referred to) and wakers were not
+    spilled at all: every one must now come whole, and nothing be lost."""
+    exe = compile_c("manystacks.c", tmp_path)
+    ws = [Workload(exe, "wake") for _ in range(2)]
+    try:
+        readers = {w.tids()["reader"] for w in ws}
+        opts = SamplerOptions(pids=[w.pid for w in ws], stack_entries=16, spill_entries=1024,
+                              off_cpu_threshold_us=100, trace_links=False)
+        with Recorder(opts) as rec:
+            samples = []
+            end = time.monotonic() + 3
+            while time.monotonic() < end:
+                rec.poll(100)
+                samples.extend(rec.take())
+            samples.extend(rec.take(final=True))
+            stats = rec.stats
+    finally:
+        for w in ws:
+            w.stop()
+    reads = [s for s in samples if s.kind == OFFCPU and s.tid in readers
+             and s.labels.get("syscall") == "read"]
+    sleeps = [s for s in samples if s.kind == OFFCPU and s.tid in {w.pid for w in ws}
+              and s.reason != "runqueue"]
+    wakers = [s.labels.get("waker_stack", "").split(";") for s in reads]
+    whole_wakers = sum(1 for names in wakers if "main" in names and "nap" in names)
+    whole_sleeps = sum(s.count for s in sleeps
+                       if {"main", "nap", "do_nanosleep"} <= {f.name for f in s.stack})
+    lost = {k: v for k, v in stats.items() if k.startswith("lost") and v}
+    print(f"\n{len(reads)} reads, {whole_wakers} with the waker's whole stack; "
+          f"{sum(s.count for s in sleeps)} sleeps, {whole_sleeps} whole; lost: {lost or 0}")
+    assert not lost
+    assert len(reads) >= 1000  # about 900 a second from each process
+    assert whole_wakers == len(reads)
+    assert whole_sleeps == sum(s.count for s in sleeps)
