@@ -23,18 +23,23 @@ pytestmark = pytest.mark.bpf
 DEPTHS = 100  # as in manystacks.c
 
 
+def _record(opts: SamplerOptions, seconds: float = 3) -> tuple[list, dict[str, int]]:
+    """(samples, stats) of a recording of `seconds`."""
+    with Recorder(opts) as rec:
+        samples = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rec.poll(100)
+            samples.extend(rec.take())
+        samples.extend(rec.take(final=True))
+        return samples, rec.stats
+
+
 def test_colliding_stacks_are_kept(tmp_path):
     w = Workload(compile_c("manystacks.c", tmp_path))
     try:
-        opts = SamplerOptions(pids=[w.pid], stack_entries=16, trace_links=False)
-        with Recorder(opts) as rec:
-            samples = []
-            end = time.monotonic() + 3
-            while time.monotonic() < end:
-                rec.poll(100)
-                samples.extend(rec.take())
-            samples.extend(rec.take(final=True))
-            stats = rec.stats
+        samples, stats = _record(SamplerOptions(pids=[w.pid], stack_entries=16,
+                                                trace_links=False))
     finally:
         w.stop()
     # Blocked parts: the run-queue parts repeat their stacks, and a preemption
@@ -67,16 +72,9 @@ def test_colliding_wakers_and_repeated_collisions_keep_their_stacks(tmp_path):
     ws = [Workload(exe, "wake") for _ in range(2)]
     try:
         readers = {w.tids()["reader"] for w in ws}
-        opts = SamplerOptions(pids=[w.pid for w in ws], stack_entries=16, spill_entries=1024,
-                              off_cpu_threshold_us=100, trace_links=False)
-        with Recorder(opts) as rec:
-            samples = []
-            end = time.monotonic() + 3
-            while time.monotonic() < end:
-                rec.poll(100)
-                samples.extend(rec.take())
-            samples.extend(rec.take(final=True))
-            stats = rec.stats
+        samples, stats = _record(SamplerOptions(
+            pids=[w.pid for w in ws], stack_entries=16, spill_entries=1024,
+            off_cpu_threshold_us=100, trace_links=False))
     finally:
         for w in ws:
             w.stop()
