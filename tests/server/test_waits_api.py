@@ -12,7 +12,8 @@ import pytest
 
 from profiler.agent.batch import encode_batch
 from profiler.formats.proto import profile_pb2
-from tests.sampler.test_waits import record_waits
+from tests.runtimes.conftest import python_bin
+from tests.sampler.test_waits import record_py_lock_wait, record_waits, waiter_lock_line
 
 pytestmark = pytest.mark.bpf
 
@@ -26,14 +27,19 @@ def recorded(tmp_path_factory):
 @pytest.fixture
 def pushed(client, recorded):
     samples, port = recorded
-    body = encode_batch(samples, lambda s: {"service_name": "waits"}, agent_id="a", seq=1)
+    return client, samples, port, _push(client, samples, "waits")
+
+
+def _push(client, samples, service: str, agent_id: str = "a") -> str:
+    """Pushes `samples` as one agent batch; the query range that holds them all."""
+    body = encode_batch(samples, lambda s: {"service_name": service}, agent_id=agent_id, seq=1)
     r = client.post("/api/v1/agent/push", data=body,
                     headers={"Content-Type": "application/x-flamecam-batch",
                              "Content-Encoding": "zstd"})
     assert r.status_code == 200, r.data
     lo = min(s.ts_ns for s in samples) // 1000 - 1
     hi = max(s.ts_ns for s in samples) // 1000 + 1
-    return client, samples, port, f"from={lo}&until={hi}"
+    return f"from={lo}&until={hi}"
 
 
 def _tid(samples, name: str) -> int:
@@ -215,3 +221,29 @@ def test_a_traces_intervals_carry_their_waits(client, recorded):
     woken = [lab for lab in labels if lab.get("syscall") == "futex"]
     assert woken and all(lab["waker_tid"] == str(holder) and lab["waker_comm"] == "holder"
                          for lab in woken)
+
+
+@pytest.fixture(scope="module", params=["3.11", "3.12", "3.13"])
+def py_lock_waits(request) -> list:
+    """tests/workloads/py_lock_wait.py recorded under each pyenv CPython."""
+    return record_py_lock_wait(python_bin(request.param), seconds=2.0)
+
+
+def test_a_python_locks_waits_are_one_row_named_by_its_line(client, py_lock_waits):
+    """The waiter's waits on the threading.Lock are one row of the waits
+    table, named by the lock's kind and the line that waits on it; that row
+    filters the flame graph to exactly them."""
+    rng = _push(client, py_lock_waits, "pylock")
+    target = f"threading.Lock at py_lock_wait.py:{waiter_lock_line()} (in waiter)"
+    mine = [s for s in py_lock_waits if s.labels.get("target") == target]
+    assert mine and {s.thread_name for s in mine} == {"waiter"}
+    q = f'query=offcpu{{service_name="pylock"}}&{rng}'
+    rows = client.get(f"/api/v1/waits?{q}").get_json()["waits"]
+    lock = [r for r in rows if r["syscall"] == "futex" and r["target"] != "the GIL"]
+    assert [(r["target"], r["reason"]) for r in lock] == [(target, "lock")], rows
+    weight = [int(s.labels.get("kept_1_in", 1)) for s in mine]
+    assert lock[0]["count"] == sum(weight)
+    assert lock[0]["total_ns"] == sum(s.value_ns * n for s, n in zip(mine, weight, strict=True))
+    r = client.get(f"/api/v1/render?{q}&{_only(lock[0])}").get_json()
+    assert r["flamebearer"]["numTicks"] == lock[0]["total_ns"]
+    assert all("py_lock_wait.waiter" in p for p in _paths(r)), _paths(r)
