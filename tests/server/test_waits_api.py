@@ -171,6 +171,79 @@ def test_offwake_stacks_the_wakers_stack_on_the_blocked_one(pushed):
     assert any(p[-1].startswith("woken by server") for p in _paths(tcp)), _paths(tcp)
 
 
+def _pprof_samples(data: bytes) -> list[tuple[dict, int, list[str]]]:
+    """A pprof export's samples: (string labels, off-CPU value, function names root first)."""
+    msg = profile_pb2.Profile()
+    msg.ParseFromString(gzip.decompress(data))
+    st = list(msg.string_table)
+    fn = {f.id: st[f.name] for f in msg.function}
+    loc = {lc.id: fn[lc.line[0].function_id] for lc in msg.location}
+    off = [st[t.type] for t in msg.sample_type].index("off_cpu")
+    return [({st[lb.key]: st[lb.str] for lb in s.label if lb.str}, s.value[off],
+             [loc[i] for i in reversed(s.location_id)]) for s in msg.sample]
+
+
+def _folded(text: str) -> dict[tuple[str, ...], int]:
+    out: dict[tuple[str, ...], int] = {}
+    for line in text.splitlines():
+        stack, value = line.rsplit(" ", 1)
+        out[tuple(stack.split(";"))] = out.get(tuple(stack.split(";")), 0) + int(value)
+    return out
+
+
+def test_exports_carry_the_wait_fields(pushed):
+    """pprof labels every kept wait with its system call, target and waker;
+    the folded file keeps FlameGraph's form: the reason as the last frame."""
+    client, samples, _, rng = pushed
+    q = f'query=offcpu{{service_name="waits"}}&{rng}&tid={_tid(samples, "locker")}'
+    locks = [lab for lab, _, _ in _pprof_samples(
+        client.get(f"/api/v1/export?{q}&format=pprof").data) if lab.get("reason") == "lock"]
+    assert locks
+    for lab in locks:
+        assert lab["syscall"] == "futex" and lab["target"].startswith("futex 0x"), lab
+        assert lab["waker_comm"] == "holder" and lab["waker_tid"].isdigit(), lab
+    folded = _folded(client.get(f"/api/v1/export?{q}&format=folded").get_data(as_text=True))
+    assert folded and all(p[-1].startswith("[off-cpu:") and "locker" in p for p in folded)
+    assert sum(v for p, v in folded.items() if p[-1] == "[off-cpu:lock]") > 0
+
+
+def test_a_targets_filter_and_the_offwake_view_apply_to_exports(pushed):
+    """`target`/`syscall` and `view=offwake` choose the same part of the
+    selection in the pprof and folded exports (and /render's formats) as in
+    the rendered graph: the same stacks and totals."""
+    client, samples, _, rng = pushed
+    q = f'query=offcpu{{service_name="waits"}}&{rng}'
+    futex = next(r for r in client.get(f"/api/v1/waits?{q}").get_json()["waits"]
+                 if r["syscall"] == "futex")
+    only = f"{q}&{_only(futex)}"
+    graph = _paths(client.get(f"/api/v1/render?{only}").get_json())
+    for url in (f"/api/v1/export?{only}&format=folded", f"/api/v1/render?{only}&format=folded"):
+        assert _folded(client.get(url).get_data(as_text=True)) == graph
+    assert sum(graph.values()) == futex["total_ns"]
+    pp = _pprof_samples(client.get(f"/api/v1/export?{only}&format=pprof").data)
+    assert {lab["target"] for lab, _, _ in pp} == {futex["target"]}
+    assert sum(v for _, v, _ in pp) == futex["total_ns"]
+    doc = client.get(f"/api/v1/export?{only}&format=speedscope").get_json()
+    assert sum(sum(p["weights"]) for p in doc["profiles"]) == futex["total_ns"]
+
+    wake = f"{q}&view=offwake&tid={_tid(samples, 'locker')}"
+    shown = client.get(f"/api/v1/render?{wake}").get_json()
+    want = _paths(shown)
+    assert want and shown["offwake"]["woken_ns"] == sum(want.values())
+    assert _folded(client.get(f"/api/v1/export?{wake}&format=folded").get_data(as_text=True)) \
+        == want
+    pp = _pprof_samples(client.get(f"/api/v1/export?{wake}&format=pprof").data)
+    holder = f"woken by holder (tid {_tid(samples, 'holder')})"
+    assert sum(v for _, v, _ in pp) == sum(want.values())
+    locks = [(lab, names) for lab, _, names in pp if "[off-cpu:lock]" in names]
+    assert locks
+    for lab, names in locks:  # pprof names kernel functions without FlameGraph's `_[k]`
+        assert names[-1] == holder and "hold_lock" in names[names.index("[off-cpu:lock]"):]
+        assert lab["waker_comm"] == "holder"
+    assert client.get(f"/api/v1/export?{wake}&format=speedscope").status_code == 400
+    assert client.get(f"/api/v1/export?{q}&view=nope&format=folded").status_code == 400
+
+
 TRACE, SPAN = "5" * 32, "6" * 16
 
 
