@@ -78,28 +78,34 @@ def _blocking_call(f: Frame) -> str | None:
 
 def lock_target(stack: Sequence[Frame]) -> str:
     """What a Python thread blocked in futex() waited on, named from its
-    blocked stack (root first); "" when it has no Python frame to name it by."""
-    native_kind = ""
-    py: list[Frame] = []
+    blocked stack (root first); "" when it has no Python frame to name it by.
+
+    Reads from the leaf up to the caller of the blocking call only (a few
+    frames): it runs for every kept futex wait of a Python process.
+    """
+    native_kind, kind = "", ""
+    first = caller = None
     for f in reversed(stack):  # leaf first
-        if f.kind == "python":
-            py.append(f)
-        elif not py:
-            if f.name == NATIVE_PRIMITIVE:
+        if f.kind != "python":
+            if first is None and f.name == NATIVE_PRIMITIVE:
                 native_kind = native_kind or "Python lock"
-            native_kind = NATIVE_LOCKS.get(f.name, native_kind)
-    py = [f for f in py if f.file]  # "[truncated]", unreadable code: nothing to name
-    if not py:
-        return ""
-    kind, site = "", 0
-    for i, f in enumerate(py):
+            elif first is None:
+                native_kind = NATIVE_LOCKS.get(f.name, native_kind)
+            continue
+        if not f.file:  # "[truncated]", unreadable code: nothing to name it by
+            continue
+        first = first or f
+        if kind and caller is None:
+            caller = f
         if not f.file.endswith(_LIBRARY_FILES):
             break
         call = _blocking_call(f)
         if call is not None:  # the outermost wins: Queue.get over the Condition.wait it calls
-            kind, site = call, i + 1
-    kind = kind or native_kind or "futex"
-    if site == len(py):
+            kind, caller = call, None
+    if first is None:
+        return ""
+    if kind and caller is None:
         return kind  # the call is the thread's outermost Python frame
-    caller = py[site]
-    return f"{kind} at {os.path.basename(caller.file)}:{caller.line} (in {_qualname(caller)})"
+    caller = caller or first
+    return (f"{kind or native_kind or 'futex'} at {os.path.basename(caller.file)}:"
+            f"{caller.line} (in {_qualname(caller)})")
