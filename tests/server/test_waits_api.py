@@ -277,6 +277,8 @@ def test_a_traces_intervals_carry_their_waits(client, recorded):
     futex = next(r for r in rows if r["syscall"] == "futex")
     graph = client.get(f"/api/v1/render?query=offcpu{{}}&{q}&{_only(futex)}").get_json()
     assert graph["flamebearer"]["numTicks"] == futex["total_ns"]
+    folded = client.get(f"/api/v1/export?query=offcpu{{}}&{q}&{_only(futex)}&format=folded")
+    assert _folded(folded.get_data(as_text=True)) == _paths(graph)
     wake = _paths(client.get(f"/api/v1/render?query=wall{{}}&view=offwake&{q}&tid={locker}"
                              ).get_json())
     assert wake and all(p[-1] == f"woken by holder (tid {holder})" for p in wake
