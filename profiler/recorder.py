@@ -420,7 +420,7 @@ class Recorder:
                 rt = self._runtime_of.get(e.pid)
                 if rt is not None:
                     reason = rt.reason(e.pid, reason, bool(e.lock_wait))
-                labels = self._wait_labels(e, reason) if e.wait is not None else {}
+                labels = self._wait_labels(e, reason, stack) if e.wait is not None else {}
                 if e.kept_every > 1:  # sampled past the CPU budget: weigh it back
                     labels["kept_1_in"] = str(e.kept_every)
                 if labels:  # one dict per distinct set: the agent encodes each once
@@ -464,7 +464,8 @@ class Recorder:
                                      w.waker_kstack,
                                      lambda names: interrupt_waker(names, w.waker_tid))
 
-    def _wait_labels(self, e: OffCpuEvent, reason: str) -> dict[str, str]:
+    def _wait_labels(self, e: OffCpuEvent, reason: str, stack: tuple[Frame, ...]
+                     ) -> dict[str, str]:
         """Why an interval kept one by one waited: system call, target, waker (pprof labels).
 
         `waker_stack` is the waker's stack at the wakeup, root first, in
@@ -476,7 +477,7 @@ class Recorder:
         call = self._syscall(w.nr, e.kstack)
         if call:
             out["syscall"] = call
-            target = self._target(e, call, reason)
+            target = self._target(e, call, reason, stack)
             if target:
                 out["target"] = target
         if not w.woken or not w.waker_kstack:
@@ -509,12 +510,15 @@ class Recorder:
             out["waker_kinds"] = hit[2]
         return out
 
-    def _target(self, e: OffCpuEvent, call: str, reason: str) -> str:
+    def _target(self, e: OffCpuEvent, call: str, reason: str, stack: tuple[Frame, ...]) -> str:
         def fd_target(fd: int) -> str:
             hit = self._wait_targets.get((e.tid, e.ts_out))
             return hit if hit is not None else self._fd_targets.resolve(e.pid, fd)
 
-        return wait_target(call, reason, e.wait.arg0, fd_target)
+        target = wait_target(call, reason, e.wait.arg0, fd_target)
+        rt = self._runtime_of.get(e.pid) if target.startswith("futex ") else None
+        # A runtime's lock (a threading.Lock and the line waiting on it) says more than its futex.
+        return (rt.lock_target(e.pid, stack) or target) if rt is not None else target
 
     def _forget_exited(self) -> None:
         """Drops the state of processes that exited (checked once per take).

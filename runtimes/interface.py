@@ -51,6 +51,10 @@ class Runtime(Protocol):
     def reason(self, pid: int, reason: str, lock_wait: bool) -> str:
         """The off-CPU reason, told apart when the thread waited for the runtime's own lock."""
 
+    def lock_target(self, pid: int, stack: tuple[Frame, ...]) -> str:
+        """What a futex wait of `pid` with blocked stack `stack` (root first)
+        waited on, in the runtime's terms ("": it cannot say)."""
+
     def thread_name(self, pid: int, tid: int) -> str | None:
         """The runtime's name for a thread (None: it has none)."""
 

@@ -22,7 +22,14 @@ from profiler.query.engine import (
 from profiler.query.flamegraph import MAX_NODES
 from profiler.query.selector import parse_selector
 from profiler.query.traces import TraceQueryError, scoped
-from profiler.query.waits import WaitFilter, offwake, waits_by_target, waits_on
+from profiler.query.waits import (
+    WaitFilter,
+    offwake,
+    offwake_samples,
+    wait_samples,
+    waits_by_target,
+    waits_on,
+)
 from profiler.web import connect
 from profiler.web.context import state, tenant
 from profiler.web.errors import BadRequest
@@ -165,12 +172,9 @@ def render():
         return _export(eng, sel, fmt)
     if fmt != "json":
         raise BadRequest(400, f"unsupported format {fmt!r}")
-    only = _wait_filter()
-    view = request.args.get("view", "")
-    if view == "offwake":
+    only, view = _wait_filter(), _view()
+    if view:
         out = offwake(eng, sel, only, _max_nodes())
-    elif view:
-        raise BadRequest(400, "view must be offwake or absent")
     else:
         out = eng.render(sel, _max_nodes(), waits_on(eng, sel, only) if only else None)
     out["kinds_in_query"] = list(sel.selector.kinds)
@@ -180,11 +184,33 @@ def render():
     return jsonify(out)
 
 
+def _view() -> str:
+    """`view=offwake`: the off-wake graph (absent: the selection's own)."""
+    view = request.args.get("view", "")
+    if view not in ("", "offwake"):
+        raise BadRequest(400, "view must be offwake or absent")
+    return view
+
+
 def _export(eng: QueryEngine, sel: Selection, fmt: str) -> Response:
-    if fmt in ("folded", "collapsed"):
-        return Response(eng.folded(sel), mimetype="text/plain",
-                        headers={"Content-Disposition": "attachment; filename=flamecam.folded"})
-    samples = eng.samples(sel)
+    """The selection as a file; `target`/`syscall` and `view` choose its part
+    as they do a rendered graph (then of its samples' waits, weighed alike)."""
+    only, view = _wait_filter(), _view()
+    if view and fmt not in ("folded", "collapsed", "pprof"):
+        raise BadRequest(400, "the off-wake view exports as pprof or folded")
+    if only is None and not view:
+        if fmt in ("folded", "collapsed"):
+            return _folded_file(eng.folded(sel))
+        samples = eng.samples(sel)
+    elif view:
+        samples = offwake_samples(eng.samples(sel), only)
+        if fmt != "pprof":  # its reason frame is in the stack, under the waker's part
+            return _folded_file(export.to_folded(
+                samples, lambda s: [f.folded_name() for f in s.stack]))
+    else:
+        samples = wait_samples(eng.samples(sel), only)
+        if fmt in ("folded", "collapsed"):
+            return _folded_file(export.to_folded(samples))
     if fmt == "pprof":
         return Response(export.to_pprof(samples, sel.lo, sel.hi),
                         mimetype="application/octet-stream",
@@ -192,6 +218,11 @@ def _export(eng: QueryEngine, sel: Selection, fmt: str) -> Response:
     return Response(export.to_speedscope(samples, sel.lo, sel.hi), mimetype="application/json",
                     headers={"Content-Disposition":
                              "attachment; filename=flamecam.speedscope.json"})
+
+
+def _folded_file(text: str) -> Response:
+    return Response(text, mimetype="text/plain",
+                    headers={"Content-Disposition": "attachment; filename=flamecam.folded"})
 
 
 @bp.get("/api/v1/export")

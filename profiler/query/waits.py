@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from profiler.model import kinds_of_waker
+from profiler.model import OFFCPU, Frame, Sample, kinds_of_waker
 from profiler.query import flamegraph as fg
 from profiler.store import KeptWait
 
@@ -119,6 +119,39 @@ def waits_by_target(engine: QueryEngine, sel: Selection, limit: int = 100) -> li
                      "p99_ns": _percentile(values, 0.99)})
     rows.sort(key=lambda r: -r["total_ns"])
     return rows[:limit]
+
+
+def _explained_samples(samples: Iterable[Sample], only: WaitFilter | None
+                       ) -> Iterator[Sample]:
+    """`_explained` for an export's samples (their labels already parsed),
+    each weighed as the intervals it stands for, as the waits table counts it."""
+    for s in samples:
+        lab = s.labels
+        if s.kind == OFFCPU and ("syscall" in lab or "waker_kind" in lab) and (
+                only is None or only.matches(lab)):
+            n = _weight(lab.get("kept_1_in"))
+            yield replace(s, value_ns=s.value_ns * n) if n > 1 else s
+
+
+def wait_samples(samples: Iterable[Sample], only: WaitFilter) -> list[Sample]:
+    """The samples of the waits on one target: a waits-table row exported
+    (pprof, folded), totalling what its filtered flame graph shows."""
+    return list(_explained_samples(samples, only))
+
+
+def offwake_samples(samples: Iterable[Sample], only: WaitFilter | None = None) -> list[Sample]:
+    """The off-wake graph's stacks as samples, for exports: each woken
+    interval's blocked stack, its reason frame (kind `offcpu`, in place: the
+    waker's frames follow it), then the waker's part as `offwake` draws it."""
+    out = []
+    for s in _explained_samples(samples, only):
+        if "waker_kind" not in s.labels:
+            continue
+        waker = tuple(Frame(n[:-4] if k == "kernel" and n.endswith("_[k]") else n, k)
+                      for n, k in _waker_frames(s.labels))
+        out.append(replace(s, stack=(*s.stack, Frame(f"[off-cpu:{s.reason or 'other'}]",
+                                                       "offcpu"), *waker)))
+    return out
 
 
 def waits_on(engine: QueryEngine, sel: Selection, only: WaitFilter) -> dict[int, int]:

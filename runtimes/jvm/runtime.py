@@ -76,6 +76,9 @@ class JvmRuntime:
     def reason(self, pid: int, reason: str, lock_wait: bool) -> str:
         return reason
 
+    def lock_target(self, pid: int, stack: tuple[Frame, ...]) -> str:
+        return ""
+
     def thread_name(self, pid: int, tid: int) -> str | None:
         return self.procs.thread_name(pid, tid) if pid in self._pids else None
 

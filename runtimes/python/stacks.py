@@ -20,6 +20,7 @@ from profiler.procfs import read_maps_text
 from ..recheck import Rechecks
 from . import bpf_maps
 from .gil import python_offcpu_reason
+from .locks import lock_target
 from .merge import merge_python_frames
 from .processes import PythonProcesses
 from .reader import PyStack
@@ -173,6 +174,10 @@ class PythonStacks:
         if pid not in self._registered:
             return reason
         return python_offcpu_reason(reason, native_leaf_first)
+
+    def lock_target(self, pid: int, stack: tuple[Frame, ...]) -> str:
+        """The Python lock a futex wait was on: its kind and the line that waited (locks.py)."""
+        return lock_target(stack) if pid in self._registered else ""
 
     def thread_name(self, pid: int, tid: int) -> str | None:
         return self.procs.thread_name(pid, tid) if pid in self._registered else None

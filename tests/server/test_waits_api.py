@@ -12,7 +12,8 @@ import pytest
 
 from profiler.agent.batch import encode_batch
 from profiler.formats.proto import profile_pb2
-from tests.sampler.test_waits import record_waits
+from tests.runtimes.conftest import python_bin
+from tests.sampler.test_waits import record_py_lock_wait, record_waits, waiter_lock_line
 
 pytestmark = pytest.mark.bpf
 
@@ -26,14 +27,19 @@ def recorded(tmp_path_factory):
 @pytest.fixture
 def pushed(client, recorded):
     samples, port = recorded
-    body = encode_batch(samples, lambda s: {"service_name": "waits"}, agent_id="a", seq=1)
+    return client, samples, port, _push(client, samples, "waits")
+
+
+def _push(client, samples, service: str, agent_id: str = "a") -> str:
+    """Pushes `samples` as one agent batch; the query range that holds them all."""
+    body = encode_batch(samples, lambda s: {"service_name": service}, agent_id=agent_id, seq=1)
     r = client.post("/api/v1/agent/push", data=body,
                     headers={"Content-Type": "application/x-flamecam-batch",
                              "Content-Encoding": "zstd"})
     assert r.status_code == 200, r.data
     lo = min(s.ts_ns for s in samples) // 1000 - 1
     hi = max(s.ts_ns for s in samples) // 1000 + 1
-    return client, samples, port, f"from={lo}&until={hi}"
+    return f"from={lo}&until={hi}"
 
 
 def _tid(samples, name: str) -> int:
@@ -165,6 +171,79 @@ def test_offwake_stacks_the_wakers_stack_on_the_blocked_one(pushed):
     assert any(p[-1].startswith("woken by server") for p in _paths(tcp)), _paths(tcp)
 
 
+def _pprof_samples(data: bytes) -> list[tuple[dict, int, list[str]]]:
+    """A pprof export's samples: (string labels, off-CPU value, function names root first)."""
+    msg = profile_pb2.Profile()
+    msg.ParseFromString(gzip.decompress(data))
+    st = list(msg.string_table)
+    fn = {f.id: st[f.name] for f in msg.function}
+    loc = {lc.id: fn[lc.line[0].function_id] for lc in msg.location}
+    off = [st[t.type] for t in msg.sample_type].index("off_cpu")
+    return [({st[lb.key]: st[lb.str] for lb in s.label if lb.str}, s.value[off],
+             [loc[i] for i in reversed(s.location_id)]) for s in msg.sample]
+
+
+def _folded(text: str) -> dict[tuple[str, ...], int]:
+    out: dict[tuple[str, ...], int] = {}
+    for line in text.splitlines():
+        stack, value = line.rsplit(" ", 1)
+        out[tuple(stack.split(";"))] = out.get(tuple(stack.split(";")), 0) + int(value)
+    return out
+
+
+def test_exports_carry_the_wait_fields(pushed):
+    """pprof labels every kept wait with its system call, target and waker;
+    the folded file keeps FlameGraph's form: the reason as the last frame."""
+    client, samples, _, rng = pushed
+    q = f'query=offcpu{{service_name="waits"}}&{rng}&tid={_tid(samples, "locker")}'
+    locks = [lab for lab, _, _ in _pprof_samples(
+        client.get(f"/api/v1/export?{q}&format=pprof").data) if lab.get("reason") == "lock"]
+    assert locks
+    for lab in locks:
+        assert lab["syscall"] == "futex" and lab["target"].startswith("futex 0x"), lab
+        assert lab["waker_comm"] == "holder" and lab["waker_tid"].isdigit(), lab
+    folded = _folded(client.get(f"/api/v1/export?{q}&format=folded").get_data(as_text=True))
+    assert folded and all(p[-1].startswith("[off-cpu:") and "locker" in p for p in folded)
+    assert sum(v for p, v in folded.items() if p[-1] == "[off-cpu:lock]") > 0
+
+
+def test_a_targets_filter_and_the_offwake_view_apply_to_exports(pushed):
+    """`target`/`syscall` and `view=offwake` choose the same part of the
+    selection in the pprof and folded exports (and /render's formats) as in
+    the rendered graph: the same stacks and totals."""
+    client, samples, _, rng = pushed
+    q = f'query=offcpu{{service_name="waits"}}&{rng}'
+    futex = next(r for r in client.get(f"/api/v1/waits?{q}").get_json()["waits"]
+                 if r["syscall"] == "futex")
+    only = f"{q}&{_only(futex)}"
+    graph = _paths(client.get(f"/api/v1/render?{only}").get_json())
+    for url in (f"/api/v1/export?{only}&format=folded", f"/api/v1/render?{only}&format=folded"):
+        assert _folded(client.get(url).get_data(as_text=True)) == graph
+    assert sum(graph.values()) == futex["total_ns"]
+    pp = _pprof_samples(client.get(f"/api/v1/export?{only}&format=pprof").data)
+    assert {lab["target"] for lab, _, _ in pp} == {futex["target"]}
+    assert sum(v for _, v, _ in pp) == futex["total_ns"]
+    doc = client.get(f"/api/v1/export?{only}&format=speedscope").get_json()
+    assert sum(sum(p["weights"]) for p in doc["profiles"]) == futex["total_ns"]
+
+    wake = f"{q}&view=offwake&tid={_tid(samples, 'locker')}"
+    shown = client.get(f"/api/v1/render?{wake}").get_json()
+    want = _paths(shown)
+    assert want and shown["offwake"]["woken_ns"] == sum(want.values())
+    assert _folded(client.get(f"/api/v1/export?{wake}&format=folded").get_data(as_text=True)) \
+        == want
+    pp = _pprof_samples(client.get(f"/api/v1/export?{wake}&format=pprof").data)
+    holder = f"woken by holder (tid {_tid(samples, 'holder')})"
+    assert sum(v for _, v, _ in pp) == sum(want.values())
+    locks = [(lab, names) for lab, _, names in pp if "[off-cpu:lock]" in names]
+    assert locks
+    for lab, names in locks:  # pprof names kernel functions without FlameGraph's `_[k]`
+        assert names[-1] == holder and "hold_lock" in names[names.index("[off-cpu:lock]"):]
+        assert lab["waker_comm"] == "holder"
+    assert client.get(f"/api/v1/export?{wake}&format=speedscope").status_code == 400
+    assert client.get(f"/api/v1/export?{q}&view=nope&format=folded").status_code == 400
+
+
 TRACE, SPAN = "5" * 32, "6" * 16
 
 
@@ -198,6 +277,8 @@ def test_a_traces_intervals_carry_their_waits(client, recorded):
     futex = next(r for r in rows if r["syscall"] == "futex")
     graph = client.get(f"/api/v1/render?query=offcpu{{}}&{q}&{_only(futex)}").get_json()
     assert graph["flamebearer"]["numTicks"] == futex["total_ns"]
+    folded = client.get(f"/api/v1/export?query=offcpu{{}}&{q}&{_only(futex)}&format=folded")
+    assert _folded(folded.get_data(as_text=True)) == _paths(graph)
     wake = _paths(client.get(f"/api/v1/render?query=wall{{}}&view=offwake&{q}&tid={locker}"
                              ).get_json())
     assert wake and all(p[-1] == f"woken by holder (tid {holder})" for p in wake
@@ -215,3 +296,29 @@ def test_a_traces_intervals_carry_their_waits(client, recorded):
     woken = [lab for lab in labels if lab.get("syscall") == "futex"]
     assert woken and all(lab["waker_tid"] == str(holder) and lab["waker_comm"] == "holder"
                          for lab in woken)
+
+
+@pytest.fixture(scope="module", params=["3.11", "3.12", "3.13"])
+def py_lock_waits(request) -> list:
+    """tests/workloads/py_lock_wait.py recorded under each pyenv CPython."""
+    return record_py_lock_wait(python_bin(request.param), seconds=2.0)
+
+
+def test_a_python_locks_waits_are_one_row_named_by_its_line(client, py_lock_waits):
+    """The waiter's waits on the threading.Lock are one row of the waits
+    table, named by the lock's kind and the line that waits on it; that row
+    filters the flame graph to exactly them."""
+    rng = _push(client, py_lock_waits, "pylock")
+    target = f"threading.Lock at py_lock_wait.py:{waiter_lock_line()} (in waiter)"
+    mine = [s for s in py_lock_waits if s.labels.get("target") == target]
+    assert mine and {s.thread_name for s in mine} == {"waiter"}
+    q = f'query=offcpu{{service_name="pylock"}}&{rng}'
+    rows = client.get(f"/api/v1/waits?{q}").get_json()["waits"]
+    lock = [r for r in rows if r["syscall"] == "futex" and r["target"] != "the GIL"]
+    assert [(r["target"], r["reason"]) for r in lock] == [(target, "lock")], rows
+    weight = [int(s.labels.get("kept_1_in", 1)) for s in mine]
+    assert lock[0]["count"] == sum(weight)
+    assert lock[0]["total_ns"] == sum(s.value_ns * n for s, n in zip(mine, weight, strict=True))
+    r = client.get(f"/api/v1/render?{q}&{_only(lock[0])}").get_json()
+    assert r["flamebearer"]["numTicks"] == lock[0]["total_ns"]
+    assert all("py_lock_wait.waiter" in p for p in _paths(r)), _paths(r)

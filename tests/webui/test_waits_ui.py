@@ -15,6 +15,7 @@ import pytest
 
 from tests.webui.conftest import longest_interval, shoot
 from tests.webui.test_ui import demo, frame_rect, open_page, wait_frame
+from tests.webui.test_ui_people import export
 
 pytestmark = pytest.mark.browser
 
@@ -129,6 +130,8 @@ def test_waits_by_target_filter_the_graph_and_offwake_names_the_waker(page, serv
     assert not [n for n in names if n.startswith("[off-cpu:") and n != "[off-cpu:lock]"], names
     assert page.locator(".waits-table tr.picked").count() == 1
     shoot(page, "13-waits-by-target")
+    # The export menu's files hold the same waits.
+    assert _folded_total(export(page, "Folded")[1]) == mutex["total_ns"]
     # The off-wake graph of those waits: the waker on top of the blocked stack.
     page.get_by_role("button", name="Off-wake: wakers on top").click()
     page.wait_for_url(re.compile(r"offwake=1"))
@@ -142,11 +145,18 @@ def test_waits_by_target_filter_the_graph_and_offwake_names_the_waker(page, serv
     note = page.locator("#view-profile .offwake-note").inner_text()
     assert "with a known waker" in note, note
     shoot(page, "13-offwake")
+    body = export(page, "Folded")[1]
+    assert woken.encode() in body and b"[off-cpu:lock];" in body, body[:300]
+    assert _folded_total(body) == page.evaluate(f"() => {PROFILE}.panel.graph.tree.numTicks")
     # The chip's x shows every wait again; the off-wake graph stays.
     chip.locator(".chip-x").click()
     page.wait_for_function("() => !new URLSearchParams(location.search).has('waitTarget')")
     page.wait_for_function(f"(n) => {PROFILE}.panel.graph.tree.numTicks >= n",
                            arg=mutex["total_ns"])
+
+
+def _folded_total(body: bytes) -> int:
+    return sum(int(line.rsplit(b" ", 1)[1]) for line in body.splitlines())
 
 
 def test_a_thread_opens_its_waits(page, server, profiled):

@@ -1,5 +1,6 @@
 // Export from the flame graph's toolbar: the selection's samples as pprof,
-// folded stacks or speedscope (GET api/v1/export), the graph as shown (focus,
+// folded stacks or speedscope (GET api/v1/export; of one target's waits or the
+// off-wake view when the graph shows that), the graph as shown (focus,
 // hidden functions and zoom applied) as JSON, PNG or SVG, and a link to this
 // very view.
 
@@ -7,6 +8,7 @@ import { download } from "./api.js";
 import { copyText, onlyOf } from "./framemenu.js";
 import { diffColor, SEARCH_DIM, SEARCH_MATCH, textColorFor } from "./colors.js";
 import { el } from "./format.js";
+import { waitParams } from "./waits.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const ROW = 18;
@@ -147,7 +149,8 @@ export class ExportMenu {
 
   base() {
     const s = this.app.state;
-    return { query: s.query, from: s.from, until: s.until, ...onlyOf(s) };
+    // The files hold what the graph shows: one target's waits, the off-wake view.
+    return { query: s.query, from: s.from, until: s.until, ...onlyOf(s), ...waitParams(s) };
   }
 
   async file(format) {

@@ -368,9 +368,11 @@ export class TraceView {
     this.offwakeSwitch.set(offwake);
     filterChips(this.flameChips, chipOf(state, this.app));
     const extra = { trace_id: d.traceId, ...(state.span ? { span_id: state.span } : {}) };
-    this.exportLinks.replaceChildren("Export: ", ...exportFormats.map(([fmt, text]) => {
+    // The files hold what the graph shows (the off-wake view has no speedscope form).
+    const formats = offwake ? exportFormats.filter(([fmt]) => fmt !== "speedscope") : exportFormats;
+    this.exportLinks.replaceChildren("Export: ", ...formats.map(([fmt, text]) => {
       const url = new URL("api/v1/export", document.baseURI);
-      for (const [k, v] of Object.entries({ query: "wall{}", format: fmt, ...extra })) url.searchParams.set(k, v);
+      for (const [k, v] of Object.entries({ query: "wall{}", format: fmt, ...extra, ...waitParams(state) })) url.searchParams.set(k, v);
       return el("a", { href: url.pathname + url.search, text, download: "" });
     }));
     this.flameBox.hidden = false;
