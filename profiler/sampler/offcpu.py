@@ -63,6 +63,9 @@ class OffCpuSampler:
         # keeps blocking at the same place, so the recorder keeps what it unwinds.
         self.copies: dict[int, StackCopy] = {}
         self._walked: dict[int, tuple[int, ...]] = {}  # stack id -> addresses
+        # Work that arrived, for the recorder's stats: stack ids read from the
+        # kernel (new stacks), stack copies and their bytes.
+        self.stacks_read = self.copies_received = self.copy_bytes = 0
         b[b"off_events"].open_ring_buffer(self._on_event)
         b[b"off_copies"].open_ring_buffer(self._on_copy)
         # Intervals are measured from here: everything they read is registered.
@@ -71,9 +74,10 @@ class OffCpuSampler:
     def _on_copy(self, _ctx, data, size) -> int:
         c = OFF_COPY.unpack(ctypes.string_at(data, OFF_COPY.size))
         # The stack alone, copied once (a copy is up to 16 KiB).
-        self.copies[c.id] = StackCopy(c.pid, (c.regs_ip, c.regs_sp, c.regs_bp),
-                                      ctypes.string_at(data + OFF_COPY.size,
-                                                       max(0, min(c.bytes, size - OFF_COPY.size))))
+        stack = ctypes.string_at(data + OFF_COPY.size, max(0, min(c.bytes, size - OFF_COPY.size)))
+        self.copies[c.id] = StackCopy(c.pid, (c.regs_ip, c.regs_sp, c.regs_bp), stack)
+        self.copies_received += 1
+        self.copy_bytes += len(stack)
         return 0
 
     def _on_event(self, _ctx, data, size) -> int:
@@ -129,6 +133,7 @@ class OffCpuSampler:
                     addrs = tuple(self._stacks.walk(stack_id))
             except KeyError:
                 return ()
+            self.stacks_read += 1
             if len(self._walked) >= STACK_CACHE_LIMIT:
                 self._walked.clear()
             self._walked[stack_id] = addrs
