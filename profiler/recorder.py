@@ -110,6 +110,10 @@ class Recorder:
             rt.bind(self._b)
         self._self = SelfExclusion(self._b)
         self._self.scan()
+        # Kernel symbols are read now, not at the first kernel stack: reading
+        # /proc/kallsyms (120,000+ lines) costs 0.15-0.25 s, which the first
+        # busy second of an always-on agent paid on top of its events.
+        self.sym.kallsyms  # noqa: B018 - loads them
         self.unwinder.chooser = UnwindChooser(self._b, self.opts.unwind,
                                               self.opts.stack_copy_bytes)
         if self.opts.trace_links:
