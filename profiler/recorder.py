@@ -82,6 +82,7 @@ class Recorder:
         self._folded: dict[int, tuple[tuple[Frame, ...], str, str]] = {}  # id -> folded, kinds
         self._labels: dict[tuple, dict[str, str]] = {}  # kept intervals' labels, shared
         self._noted_on = self._noted_off = 0  # events already seen by _note_arrivals
+        self._polled = time.monotonic()  # when the last poll ended
         self._reasons: dict[tuple[int, tuple[int, ...]], str] = {}
         self._syscalls: dict[tuple[int, tuple[int, ...]], str] = {}
         self._interrupts: dict[tuple[int, tuple[int, ...]], str] = {}
@@ -171,11 +172,23 @@ class Recorder:
             self._consume()
             self._scan_tables()
         self._consume()
+        if self._budget is not None:
+            self._budget_burst()
         self._fd_targets.new_round()
         self._note_arrivals()
         if self.traces is not None:
             self._scan_tables()
             self._drain_thread_spans()
+
+    def _budget_burst(self) -> None:
+        """Keeps fewer intervals one by one at once when this poll's arrivals
+        alone would pass the CPU budget (`OffCpuBudget.burst`)."""
+        now = time.monotonic()
+        every = self._budget.every
+        if every != self._budget.burst(len(self._off.events) - self._noted_off,
+                                       now - self._polled):
+            self._off.keep_one_in(self._budget.every)
+        self._polled = now
 
     def _scan_tables(self) -> None:
         """Looks for new thread-context tables (see `TraceContexts.scan`); the
