@@ -82,6 +82,7 @@ class Recorder:
         self._folded: dict[int, tuple[tuple[Frame, ...], str, str]] = {}  # id -> folded, kinds
         self._labels: dict[tuple, dict[str, str]] = {}  # kept intervals' labels, shared
         self._noted_on = self._noted_off = 0  # events already seen by _note_arrivals
+        self._polled = time.monotonic()  # when the last poll ended
         self._reasons: dict[tuple[int, tuple[int, ...]], str] = {}
         self._syscalls: dict[tuple[int, tuple[int, ...]], str] = {}
         self._interrupts: dict[tuple[int, tuple[int, ...]], str] = {}
@@ -110,6 +111,10 @@ class Recorder:
             rt.bind(self._b)
         self._self = SelfExclusion(self._b)
         self._self.scan()
+        # Kernel symbols are read now, not at the first kernel stack: reading
+        # /proc/kallsyms (120,000+ lines) costs 0.15-0.25 s, which the first
+        # busy second of an always-on agent paid on top of its events.
+        self.sym.kallsyms  # noqa: B018 - loads them
         self.unwinder.chooser = UnwindChooser(self._b, self.opts.unwind,
                                               self.opts.stack_copy_bytes)
         if self.opts.trace_links:
@@ -167,11 +172,23 @@ class Recorder:
             self._consume()
             self._scan_tables()
         self._consume()
+        if self._budget is not None:
+            self._budget_burst()
         self._fd_targets.new_round()
         self._note_arrivals()
         if self.traces is not None:
             self._scan_tables()
             self._drain_thread_spans()
+
+    def _budget_burst(self) -> None:
+        """Keeps fewer intervals one by one at once when this poll's arrivals
+        alone would pass the CPU budget (`OffCpuBudget.burst`)."""
+        now = time.monotonic()
+        every = self._budget.every
+        if every != self._budget.burst(len(self._off.events) - self._noted_off,
+                                       now - self._polled):
+            self._off.keep_one_in(self._budget.every)
+        self._polled = now
 
     def _scan_tables(self) -> None:
         """Looks for new thread-context tables (see `TraceContexts.scan`); the
@@ -316,6 +333,10 @@ class Recorder:
         stats["runtime_unreadable"] = sum(rt.unreadable for rt in self.runtimes)
         # 1 in how many off-CPU intervals above the threshold are kept now (CPU budget).
         stats["offcpu_keep_every"] = self._budget.every if self._budget is not None else 1
+        if self._off is not None:  # what reached user space besides intervals (bench/agent.py)
+            stats["offcpu_stacks_read"] = self._off.stacks_read
+            stats["offcpu_stack_copies"] = self._off.copies_received
+            stats["offcpu_stack_copy_bytes"] = self._off.copy_bytes
         if self._b is not None and self.traces is not None:
             stats["tracectx_torn"] = sum(self._b[b"trace_torn"][ctypes.c_int(0)])
             stats["tracectx_processes"] = len(self.traces.pids)

@@ -24,6 +24,11 @@ MIN_RATE = 500
 # However far over, at least this many a second stay kept one by one (about
 # 0.1% of a core), so some of the detail of why threads waited remains.
 MIN_KEPT = 100
+# What an interval kept one by one costs at the least, to act on a burst
+# before the CPU clock can tell (`update` needs half a second of it, and the
+# recorder calls it once a second): a burst of 10,000 a second kept whole
+# for that first second cost the agent more than 1% of a core over 25 s.
+KEPT_COST_S = 10e-6
 
 
 class OffCpuBudget:
@@ -60,4 +65,22 @@ class OffCpuBudget:
                              max(self.every + 1, math.ceil(self.every * used / self.share)))
         elif used < self.share / 2 and self.every > 1:
             self.every = max(1, self.every // 2)
+        return self.every
+
+    def burst(self, kept: int, seconds: float) -> int:
+        """N raised at once when `kept` intervals arrived one by one in `seconds`
+        (a poll of the recorder's, 0.1 s) at a rate whose least cost
+        (KEPT_COST_S each) already passes the budget; `update` tunes it later.
+
+        It only raises N, never past what keeps MIN_KEPT a second, and the
+        kernel stamps each kept interval with the N it was kept under, so
+        counts weighed back stay unbiased across the change.
+        """
+        if seconds <= 0 or kept < MIN_RATE * seconds:
+            return self.every
+        cost = kept / seconds * KEPT_COST_S
+        if cost > self.share:
+            rate = kept * self.every / seconds  # above the threshold, kept or summed
+            self.every = min(MAX_EVERY, max(1, int(rate) // MIN_KEPT),
+                             max(self.every, math.ceil(self.every * cost / self.share)))
         return self.every

@@ -64,6 +64,9 @@ class OffCpuSampler:
         self.copies: dict[int, StackCopy] = {}
         self._walked: dict[int, tuple[int, ...]] = {}  # stack id -> addresses
         self.unreadable_stacks = 0  # ids the kernel gave that named no stack when read
+        # Work that arrived, for the recorder's stats: stack ids read from the
+        # kernel (new stacks), stack copies and their bytes.
+        self.stacks_read = self.copies_received = self.copy_bytes = 0
         b[b"off_events"].open_ring_buffer(self._on_event)
         b[b"off_copies"].open_ring_buffer(self._on_copy)
         # Intervals are measured from here: everything they read is registered.
@@ -72,9 +75,10 @@ class OffCpuSampler:
     def _on_copy(self, _ctx, data, size) -> int:
         c = OFF_COPY.unpack(ctypes.string_at(data, OFF_COPY.size))
         # The stack alone, copied once (a copy is up to 16 KiB).
-        self.copies[c.id] = StackCopy(c.pid, (c.regs_ip, c.regs_sp, c.regs_bp),
-                                      ctypes.string_at(data + OFF_COPY.size,
-                                                       max(0, min(c.bytes, size - OFF_COPY.size))))
+        stack = ctypes.string_at(data + OFF_COPY.size, max(0, min(c.bytes, size - OFF_COPY.size)))
+        self.copies[c.id] = StackCopy(c.pid, (c.regs_ip, c.regs_sp, c.regs_bp), stack)
+        self.copies_received += 1
+        self.copy_bytes += len(stack)
         return 0
 
     def _on_event(self, _ctx, data, size) -> int:
@@ -145,6 +149,7 @@ class OffCpuSampler:
             except KeyError:
                 self.unreadable_stacks += 1
                 return ()
+            self.stacks_read += 1
             if len(self._walked) >= STACK_CACHE_LIMIT:
                 self._walked.clear()
             self._walked[stack_id] = addrs

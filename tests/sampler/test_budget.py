@@ -4,7 +4,7 @@ time the process used (given here as the clocks' readings)."""
 
 from __future__ import annotations
 
-from profiler.sampler.budget import MAX_EVERY, MIN_RATE, OffCpuBudget
+from profiler.sampler.budget import KEPT_COST_S, MAX_EVERY, MIN_RATE, OffCpuBudget
 
 
 class Clocks:
@@ -56,3 +56,21 @@ def test_few_intervals_are_all_kept_however_busy_the_agent():
     b = OffCpuBudget(0.02, lambda: c.cpu, lambda: c.wall)
     for _ in range(5):
         assert b.update(c.spend(0.5, rate=MIN_RATE - 1)) == 1
+
+
+def test_a_burst_is_sampled_at_the_first_poll_that_sees_it():
+    """10,000 intervals a second kept whole cost at least 10 us each, 10% of a
+    core: N goes up at the first 0.1 s poll, not after the seconds `update` needs."""
+    c = Clocks()
+    b = OffCpuBudget(0.02, lambda: c.cpu, lambda: c.wall)
+    assert b.burst(1_000, 0.1) == round(10_000 * KEPT_COST_S / 0.02) == 5
+    assert b.burst(200, 0.1) == 5  # now 2,000 kept a second: within the budget, held
+    assert b.burst(MIN_RATE // 10 - 1, 0.1) == 5  # a burst never lowers N (update does)
+    assert b.burst(1_000, 0.0) == 5
+    quiet = OffCpuBudget(0.2, lambda: c.cpu, lambda: c.wall)
+    assert quiet.burst(1_000, 0.1) == 1  # within a 20% budget: all kept
+    few = OffCpuBudget(0.02, lambda: c.cpu, lambda: c.wall)
+    assert few.burst(MIN_RATE // 10 - 1, 0.1) == 1
+    floor = OffCpuBudget(0.0001, lambda: c.cpu, lambda: c.wall)
+    assert floor.burst(1_000, 0.1) == 100  # however far over, 100 a second stay kept
+

@@ -60,6 +60,12 @@ def test_colliding_stacks_are_kept(tmp_path):
     assert not lost
     assert len(depths) >= DEPTHS * 0.9  # far more distinct stacks than the map's 16 buckets
     assert whole == total
+    # A colliding stack keeps the id it first spilled under: the ids read are
+    # about the distinct stacks (100 user, a few kernel ones), not one per walk
+    # (each of the thousands of intervals walks anew: every depth has its own sp).
+    print(f"stack ids read: {stats['offcpu_stacks_read']}")
+    assert total > 4 * DEPTHS
+    assert stats["offcpu_stacks_read"] <= 2 * DEPTHS
 
 
 def test_colliding_wakers_and_repeated_collisions_keep_their_stacks(tmp_path):
