@@ -273,14 +273,17 @@ def aggregate(cols: SampleColumns, t_start: int, t_end: int, bucket_ns: int) -> 
     ts, stack, value, count = cols.ts, cols.stack, cols.value, cols.count
     n = len(ts)
     i = 0
+    # Sums per bucket are built in C by dict(zip) while each stack occurs once
+    # in a bucket (a pprof push); from the first bucket that repeats a stack
+    # (an agent's batch, a compaction) they are added up.
+    distinct = True
     while i < n:
         b_lo = max(t_start, ts[i] - ts[i] % bucket_ns)
         b_hi = min(t_end, ts[i] - ts[i] % bucket_ns + bucket_ns)
         j = bisect_left(ts, b_hi, i)
-        # Built in C when each stack occurs once in the bucket (a pprof push);
-        # otherwise summed (same first-seen order either way).
-        acc: dict[int, int] = dict(zip(stack[i:j], value[i:j], strict=True))
-        if len(acc) < j - i:
+        acc: dict[int, int] = dict(zip(stack[i:j], value[i:j], strict=True)) if distinct else {}
+        if len(acc) < j - i:  # (same first-seen order either way)
+            distinct = False
             acc = {}
             for s, v in zip(stack[i:j], value[i:j], strict=True):
                 acc[s] = acc.get(s, 0) + v
@@ -301,20 +304,18 @@ def aggregate(cols: SampleColumns, t_start: int, t_end: int, bucket_ns: int) -> 
                                                                    sum(count)]
         per_thread[(pid[0], tid[0])] = dict(total)
     else:
-        for k in range(n):
-            key = (pid[k], tid[k], cols.thread[k], cols.comm[k])
-            t = threads.get(key)
+        for p, t_, th, c, s, v, cnt in zip(pid, tid, cols.thread, cols.comm, stack, value,
+                                            count, strict=True):
+            t = threads.get((p, t_, th, c))
             if t is None:
-                threads[key] = [value[k], count[k]]
+                threads[(p, t_, th, c)] = [v, cnt]
             else:
-                t[0] += value[k]
-                t[1] += count[k]
-            tk = (pid[k], tid[k])
-            tab = per_thread.get(tk)
+                t[0] += v
+                t[1] += cnt
+            tab = per_thread.get((p, t_))
             if tab is None:
-                tab = per_thread[tk] = {}
-            s = stack[k]
-            tab[s] = tab.get(s, 0) + value[k]
+                tab = per_thread[(p, t_)] = {}
+            tab[s] = tab.get(s, 0) + v
     fine: list[int] = []
     first = ts[0] // FINE_NS if n else 0
     if n and ts[-1] // FINE_NS == first:  # ts is sorted: one fine bucket
