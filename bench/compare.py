@@ -70,11 +70,17 @@ def figure(out: str, name: str, pattern: str) -> float | None:
     return float(m.group(group).replace(",", ""))
 
 
-def main() -> None:
+def tree_args(rounds: int) -> argparse.ArgumentParser:
+    """The options of a before/after run: --base, --head and --rounds (alternating)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", type=Path, help="the tree before (a built worktree)")
     ap.add_argument("--head", type=Path, default=HERE, help="the tree after (default: this)")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=rounds)
+    return ap
+
+
+def main() -> None:
+    ap = tree_args(rounds=2)
     ap.add_argument("--ingest-seconds", type=float, default=20)
     ap.add_argument("--hosts", type=int, default=10, help="bench/query.py fleet size")
     ap.add_argument("--no-postgres", action="store_true")

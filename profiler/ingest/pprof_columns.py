@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 from array import array
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import truediv
 
 from profiler.formats import pprof
 from profiler.formats.pprof import NO_LABELS, sample_labels
@@ -116,9 +118,10 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int, hint: str,
     groups: dict[tuple, tuple[list[int], list[int]]] = {}
     for idx, kind, mult in vcols:
         col = values[idx::nvalues]
-        # Samples with a value in this column (usually all of them: found in C by min()).
+        # Samples with a value in this column (usually all or none of them:
+        # found in C by min() and max()).
         chosen = range(len(col)) if min(col, default=0) > 0 else \
-            [i for i, v in enumerate(col) if v > 0]
+            () if max(col, default=0) <= 0 else [i for i, v in enumerate(col) if v > 0]
         for i in chosen if len(sets) > 1 else ():
             key = (kind, sets[sample_ls[i]].tags)
             rows = groups.get(key)
@@ -194,8 +197,11 @@ def _fast_groups(msg, scanned: tuple, default_ts_ns: int, hint: str,
         if counts is not None:
             cols.count = array("I", [_count_of(kind, v, counts[i], period)
                                      for i, v in zip(idx, vals, strict=True)])
-        elif kind == CPU and period:  # _count_of without a count column, in bulk
-            cols.count = array("I", [min(max(1, round(v / period)), U32) for v in vals])
+        elif kind == CPU and period:  # _count_of without a count column, in bulk (in C)
+            sample_counts = list(map(round, map(truediv, vals, repeat(period))))
+            if sample_counts and (min(sample_counts) < 1 or max(sample_counts) > U32):
+                sample_counts = [min(max(1, c), U32) for c in sample_counts]
+            cols.count = array("I", sample_counts)
         else:
             cols.count = array("I", [1]) * len(vals)
         out.append((kind, tags, ColumnBatch(

@@ -42,6 +42,8 @@ def linked_samples(batches: Iterable[ColumnBatch]) -> list[Sample]:
     taken: dict[tuple, int] = {}  # (trace, tid, ts, kind, reason) -> rows so far
     for b in batches:
         cols = b.cols
+        if cols.labels.count(0) == len(cols.labels):  # no sample has labels (counted in C)
+            continue
         ids_of: dict[int, tuple[str, str] | None] = {}
         for k, li in enumerate(cols.labels):
             if not li:

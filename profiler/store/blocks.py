@@ -22,7 +22,8 @@ from array import array
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import floordiv, sub
 
 import zstandard
 
@@ -76,6 +77,7 @@ def saturated(values) -> array:
     6e18 ns meet in one compacted block: they are kept at the bound rather
     than failing the write or the compaction.
     """
+    values = list(values)  # from a list in one C pass; a dict view goes item by item
     try:
         return array("q", values)
     except OverflowError:
@@ -130,13 +132,13 @@ def encode_raw(cols: SampleColumns, level: int = 3,
     chunks. A query cut by a range edge decompresses only the chunk it cuts.
     """
     n = len(cols.ts)
-    us = [t // 1000 for t in cols.ts]
+    us = list(map(floordiv, cols.ts, repeat(1000)))
     index, frames = [], []
     for i, j in chunks or [(0, n)]:
         if j <= i:
             continue
         base = us[i]
-        deltas = array("q", [b - a for a, b in zip([base, *us[i:j - 1]], us[i:j], strict=True)])
+        deltas = array("q", [0, *map(sub, us[i + 1:j], us[i:j - 1])])
         arrays = [deltas] + [getattr(cols, name)[i:j] for name, _ in RAW_COLUMNS[1:]]
         frame = _zc(level).compress(b"".join(_shuffle(a) for a in arrays))
         index.append([i, j, base, len(frame)])
@@ -271,17 +273,26 @@ def aggregate(cols: SampleColumns, t_start: int, t_end: int, bucket_ns: int) -> 
     ts, stack, value, count = cols.ts, cols.stack, cols.value, cols.count
     n = len(ts)
     i = 0
+    # Sums per bucket are built in C by dict(zip) while each stack occurs once
+    # in a bucket (a pprof push); from the first bucket that repeats a stack
+    # (an agent's batch, a compaction) they are added up.
+    distinct = True
     while i < n:
         b_lo = max(t_start, ts[i] - ts[i] % bucket_ns)
         b_hi = min(t_end, ts[i] - ts[i] % bucket_ns + bucket_ns)
         j = bisect_left(ts, b_hi, i)
-        acc: dict[int, int] = {}
-        for k in range(i, j):
-            s = stack[k]
-            acc[s] = acc.get(s, 0) + value[k]
-        for s, v in acc.items():
-            total[s] = total.get(s, 0) + v
-        buckets.append((b_lo, b_hi, saturate(sum(acc.values())), array("I", acc.keys()),
+        acc: dict[int, int] = dict(zip(stack[i:j], value[i:j], strict=True)) if distinct else {}
+        if len(acc) < j - i:  # (same first-seen order either way)
+            distinct = False
+            acc = {}
+            for s, v in zip(stack[i:j], value[i:j], strict=True):
+                acc[s] = acc.get(s, 0) + v
+        if total:
+            for s, v in acc.items():
+                total[s] = total.get(s, 0) + v
+        else:
+            total.update(acc)
+        buckets.append((b_lo, b_hi, saturate(sum(acc.values())), array("I", list(acc.keys())),
                         saturated(acc.values())))
         spans.append((i, j, ts[i]))
         i = j
@@ -293,20 +304,18 @@ def aggregate(cols: SampleColumns, t_start: int, t_end: int, bucket_ns: int) -> 
                                                                    sum(count)]
         per_thread[(pid[0], tid[0])] = dict(total)
     else:
-        for k in range(n):
-            key = (pid[k], tid[k], cols.thread[k], cols.comm[k])
-            t = threads.get(key)
+        for p, t_, th, c, s, v, cnt in zip(pid, tid, cols.thread, cols.comm, stack, value,
+                                            count, strict=True):
+            t = threads.get((p, t_, th, c))
             if t is None:
-                threads[key] = [value[k], count[k]]
+                threads[(p, t_, th, c)] = [v, cnt]
             else:
-                t[0] += value[k]
-                t[1] += count[k]
-            tk = (pid[k], tid[k])
-            tab = per_thread.get(tk)
+                t[0] += v
+                t[1] += cnt
+            tab = per_thread.get((p, t_))
             if tab is None:
-                tab = per_thread[tk] = {}
-            s = stack[k]
-            tab[s] = tab.get(s, 0) + value[k]
+                tab = per_thread[(p, t_)] = {}
+            tab[s] = tab.get(s, 0) + v
     fine: list[int] = []
     first = ts[0] // FINE_NS if n else 0
     if n and ts[-1] // FINE_NS == first:  # ts is sorted: one fine bucket
@@ -319,13 +328,13 @@ def aggregate(cols: SampleColumns, t_start: int, t_end: int, bucket_ns: int) -> 
             fine[k] += v
     st = cols.strings
     return Aggregate(
-        array("I", total.keys()),
+        array("I", list(total.keys())),
         saturated(total.values()),
         buckets,
         [(p, t, st[th], st[c], saturate(v[0]), v[1]) for (p, t, th, c), v in threads.items()],
         (first, [saturate(v) for v in fine]),
         spans,
-        [(p, t, array("I", tab.keys()), saturated(tab.values()))
+        [(p, t, array("I", list(tab.keys())), saturated(tab.values()))
          for (p, t), tab in per_thread.items()],
     )
 

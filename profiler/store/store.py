@@ -15,12 +15,14 @@ import functools
 import hashlib
 import json
 import logging
+import operator
 import os
 import threading
 import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 
 from sqlalchemy import create_engine, delete, event, func, select, update
@@ -287,7 +289,7 @@ class Store(BlockReads):
         for b in batches:
             if b.stack_keys is None:
                 continue
-            ids = known[id(b)] = [cache.get(k) for k in b.stack_keys]
+            ids = known[id(b)] = list(map(cache.get, b.stack_keys))
             missing = [i for i, x in enumerate(ids) if x is None]
             if not missing:
                 continue
@@ -762,7 +764,7 @@ def _series_entry_bytes(_key: bytes, _sid: int) -> int:
 def _block_row(cols: SampleColumns, smap: list[int]) -> dict:
     """A batch's samples as an ingested block's row (all but its series id)."""
     cols = dataclasses.replace(cols, stack=array("I", [smap[i] for i in cols.stack]))
-    if any(cols.ts[i] > cols.ts[i + 1] for i in range(len(cols.ts) - 1)):
+    if not all(map(operator.le, cols.ts, islice(cols.ts, 1, None))):  # unsorted
         cols = blk.concat([cols])
     t_start, t_end = cols.ts[0], cols.ts[-1] + 1000
     agg = blk.aggregate(cols, t_start, t_end, WHOLE_BLOCK)

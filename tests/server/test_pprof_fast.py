@@ -70,6 +70,16 @@ def native_profile() -> bytes:
     return pprof.encode(Profile(samples, NOW - 10**9, NOW, 100))
 
 
+def odd_cpu_values() -> bytes:
+    """CPU values whose sample counts round to 0, to halves, and past u32 (bulk counts
+    clamp as `_count_of` does); no off-CPU sample, so that column is all zero."""
+    frames = (Frame("main", "python"), Frame("work", "python"))
+    values = [1, 4 * 10**6, 5 * 10**6, 15 * 10**6, 25 * 10**6, 10**7, 10**18]
+    samples = [Sample("cpu", NOW, 7, 8, 0, "app", "t0", frames[:1 + i % 2], v)
+               for i, v in enumerate(values)]
+    return pprof.encode(Profile(samples, NOW - 10**9, NOW, 100), timestamps=False)
+
+
 def hand_built(seed: int, shuffle_ids: bool) -> bytes:
     """Inlined lines, a count column, tags, per-sample labels, sparse or shuffled ids."""
     rng = random.Random(seed)
@@ -137,9 +147,11 @@ def test_extension_is_built():
     lambda: pprof.encode(profile(50)),
     lambda: pprof.encode(profile(50), timestamps=False),
     native_profile,
+    odd_cpu_values,
     lambda: hand_built(1, False),
     lambda: hand_built(1, True),
-], ids=["encoder", "encoder-no-ts", "native", "hand-built", "hand-built-shuffled"])
+], ids=["encoder", "encoder-no-ts", "native", "odd-cpu-values", "hand-built",
+        "hand-built-shuffled"])
 def test_fast_path_equals_protobuf_path(make, monkeypatch):
     data = make()
     fast = rows(decode(data, monkeypatch, True))
