@@ -69,6 +69,12 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
  *   samples read. */
 BPF_RINGBUF_OUTPUT(table_events, 8);
 
+/* A rename without the address tells user space at most once per
+ * ANNOUNCE_GAP_NS per process: a program that renames its threads to their
+ * own names in a loop must not wake the agent at every call. */
+#define ANNOUNCE_GAP_NS 10000000ULL
+BPF_TABLE("lru_hash", u32, u64, announced_at, 1024);
+
 #define TRACECTX_MAGIC 0x3145434152544346ULL  /* "FCTRACE1", little-endian */
 #define TRACECTX_MAX_SLOTS (1ULL << 24)
 #define NR_PRCTL 157                            /* x86-64 */
@@ -93,15 +99,23 @@ TRACEPOINT_PROBE(task, task_rename)
     }
     struct entry_regs e;
     read_entry_regs(&e);
+    u64 base = 0, nslots = 0;
     if (e.w[ENTRY_REG(orig_ax)] == NR_PRCTL && e.w[ENTRY_REG(di)] == PR_SET_NAME &&
         e.w[ENTRY_REG(r8)] == TRACECTX_MAGIC) {
-        u64 base = e.w[ENTRY_REG(dx)], nslots = e.w[ENTRY_REG(r10)];
-        if (base && nslots && nslots <= TRACECTX_MAX_SLOTS && !(nslots & (nslots - 1))) {
-            struct trace_proc p = {};
-            p.base = base;
-            p.nslots = nslots;
-            trace_procs.insert(&tgid, &p);
-        }
+        base = e.w[ENTRY_REG(dx)];
+        nslots = e.w[ENTRY_REG(r10)];
+    }
+    if (base && nslots && nslots <= TRACECTX_MAX_SLOTS && !(nslots & (nslots - 1))) {
+        struct trace_proc p = {};
+        p.base = base;
+        p.nslots = nslots;
+        trace_procs.insert(&tgid, &p);
+    } else {
+        u64 now = bpf_ktime_get_ns();
+        u64 *last = announced_at.lookup(&tgid);
+        if (last && now - *last < ANNOUNCE_GAP_NS)
+            return 0;
+        announced_at.update(&tgid, &now);
     }
     table_events.ringbuf_output(&tgid, sizeof(tgid), 0);
     return 0;

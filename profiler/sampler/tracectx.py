@@ -64,6 +64,9 @@ TRACE_PROC = MapLayout(("base", "Q"), ("pidns_dev", "Q"), ("pidns_ino", "Q"), ("
                        ("pad", "I"))
 
 RESCAN_S = 5.0
+# A process that announces again (a program renaming its threads to their own
+# names in a loop) is looked at no more often than this; later, not never.
+ANNOUNCE_LOOK_GAP_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,8 @@ class TraceContexts:
 
     def __init__(self, bpf, rescan_s: float = RESCAN_S, only: list[int] | None = None) -> None:
         self._procs = bpf[b"trace_procs"] if bpf is not None else None
-        self._announced: set[int] = set()  # pids to look at, at the next scan
+        self._announced: set[int] = set()  # pids to look at, when due
+        self._announce_looked: dict[int, float] = {}  # pid -> last look for an announcement
         if bpf is not None:
             bpf[b"table_events"].open_ring_buffer(self._on_announced)
         self.rescan_s = rescan_s
@@ -141,21 +145,26 @@ class TraceContexts:
         """`pid` announced a table (a thread renamed to its own name, after
         the table was mapped and filled): look at it at the next scan."""
         if pid != os.getpid() and (self._only is None or pid in self._only):
-            self._announced.add(pid)
+            self._announced.add(pid)  # looked at by the next scan that finds it due
 
     def waiting(self) -> bool:
         """Whether a process announced a table that was not looked for yet
         (reported through `table_events` as the rings are read): the caller
-        then scans now, not at its next poll."""
+        then scans now (and again soon, for one looked at lately), not at its
+        next poll."""
         return bool(self._announced)
 
     def scan(self, now: float | None = None) -> None:
-        """Looks once at each process that announced a table since the last
-        call, and every `rescan_s` reads the maps of every process without a
-        table."""
+        """Looks once at each process that announced a table (at most once
+        per ANNOUNCE_LOOK_GAP_S each), and every `rescan_s` reads the maps of
+        every process without a table."""
         now = time.monotonic() if now is None else now
-        announced, self._announced = self._announced, set()
-        for pid in announced:
+        for pid in list(self._announced):
+            last = self._announce_looked.get(pid)
+            if last is not None and now < last + ANNOUNCE_LOOK_GAP_S:
+                continue  # looked at lately: later
+            self._announced.discard(pid)
+            self._announce_looked[pid] = now
             if pid in self._tables:
                 self._reannounced(pid)
                 continue
@@ -180,6 +189,7 @@ class TraceContexts:
             if pid != me and pid not in self._tables:
                 self._look(pid)
         self._looked &= live
+        self._announce_looked = {p: t for p, t in self._announce_looked.items() if p in live}
         for pid in [p for p in self._tables if p not in live]:
             self.forget(pid)
 
