@@ -32,11 +32,17 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_drain_stops_at_an_uncommitted_record():
+def start_writer(script: str, **popen) -> subprocess.Popen:
+    """A process running `script` with the add-on importable (its path is
+    argv[1]); the agent reads its memory, which needs root here."""
     if os.geteuid() != 0:
         pytest.skip("reading another process's memory needs root (or ptrace_scope 0)")
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(ADDON / "src")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-c", script, str(ADDON / "src")],
+                            stdout=subprocess.PIPE, **popen)
+
+
+def test_drain_stops_at_an_uncommitted_record():
+    child = start_writer(CHILD, stderr=subprocess.PIPE)
     try:
         tid = int(wait_for_line(child, "ready").split()[1])
         ctx = TraceContexts(None, only=[child.pid])
@@ -69,10 +75,7 @@ LATE = textwrap.dedent("""
 
 
 def test_an_announced_table_is_looked_for_at_once_and_a_loop_of_announcements_is_paced():
-    if os.geteuid() != 0:
-        pytest.skip("reading another process's memory needs root (or ptrace_scope 0)")
-    late = subprocess.Popen([sys.executable, "-c", LATE, str(ADDON / "src")],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    late = start_writer(LATE, stdin=subprocess.PIPE)
     idle = subprocess.Popen(["sleep", "60"])
     try:
         wait_for_line(late, "ready")
