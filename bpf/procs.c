@@ -80,23 +80,40 @@ BPF_TABLE("lru_hash", u32, u64, announced_at, 1024);
 #define NR_PRCTL 157                            /* x86-64 */
 #define PR_SET_NAME 15
 
+/* 0x80 in each byte of x that is zero, 0 elsewhere (no branch per byte). */
+static __always_inline u64 zero_bytes(u64 x)
+{
+    const u64 low7 = 0x7f7f7f7f7f7f7f7fULL;
+    return ~(((x & low7) + low7) | x | low7);
+}
+
+/* Bytes 0..k of a word whose first zero byte is k (all of it if none). */
+static __always_inline u64 through_first_zero(u64 x)
+{
+    u64 z = zero_bytes(x);
+    return z ? ((z & -z) << 1) - 1 : ~0ULL;
+}
+
 TRACEPOINT_PROBE(task, task_rename)
 {
     u64 id = bpf_get_current_pid_tgid();
-    u32 tgid = id >> 32;
-    if ((u32)args->pid != (u32)id || !wanted(tgid))
+    if ((u32)args->pid != (u32)id)
         return 0;
-    /* The same name: oldcomm is zero-padded, newcomm only NUL-terminated. */
-    char old[TASK_COMM_LEN], new[TASK_COMM_LEN];
-    __builtin_memcpy(old, args->oldcomm, TASK_COMM_LEN);
-    __builtin_memcpy(new, args->newcomm, TASK_COMM_LEN);
-#pragma unroll
-    for (int i = 0; i < TASK_COMM_LEN; i++) {
-        if (old[i] != new[i])
-            return 0;
-        if (!old[i])
-            break;
-    }
+    /* The same name, compared a word at a time (this runs at every rename):
+     * oldcomm is zero-padded, newcomm only NUL-terminated, so only the bytes
+     * through oldcomm's NUL count. */
+    u64 o0, o1, n0, n1;
+    __builtin_memcpy(&o0, &args->oldcomm[0], 8);
+    __builtin_memcpy(&o1, &args->oldcomm[8], 8);
+    __builtin_memcpy(&n0, &args->newcomm[0], 8);
+    __builtin_memcpy(&n1, &args->newcomm[8], 8);
+    u64 m0 = through_first_zero(o0);
+    u64 m1 = zero_bytes(o0) ? 0 : through_first_zero(o1);
+    if (((o0 ^ n0) & m0) | ((o1 ^ n1) & m1))
+        return 0;
+    u32 tgid = id >> 32;
+    if (!wanted(tgid))
+        return 0;
     struct entry_regs e;
     read_entry_regs(&e);
     u64 base = 0, nslots = 0;
