@@ -34,7 +34,7 @@ def bpf_prog_stats() -> dict[str, tuple[int, int]]:
     stats: dict[str, tuple[int, int]] = {}
     for p in json.loads(out.stdout or "[]"):
         name = p.get("name", "")
-        if name.startswith(("tracepoint__sch", "on_cpu_sample")):
+        if name.startswith(("tracepoint__sch", "tracepoint__tas", "on_cpu_sample")):
             t, c = stats.get(name, (0, 0))
             stats[name] = (t + p.get("run_time_ns", 0), c + p.get("run_cnt", 0))
     return stats

@@ -149,10 +149,9 @@ class Recorder:
         The samplers' programs never wake us (see RB_FLAGS in bpf/common.h):
         one wakeup per interval costs far less than one per sample. The
         wait is in epoll on the rings, which bpf/procs.c does wake when a
-        process makes a thread-context table (or execs), so that the request
-        it serves next is linked: it is acted on at once, and a table made
-        lately and not found yet is looked for every TABLE_CHECK_MS. A host
-        that execs all the time wakes us at most once per TABLE_CHECK_MS.
+        process announces a thread-context table (or execs), so that the
+        request it serves next is linked: it is acted on at once. A host that
+        execs all the time wakes us at most once per TABLE_CHECK_MS.
         (Sleeping in TABLE_CHECK_MS slices and reading a counter map after
         each cost a busy agent a quarter of its CPU.)
         """

@@ -6,11 +6,12 @@ named `flamecam-tracectx`, of per-thread slots and a ring of finished
 (thread, span, start, end) records. This module:
 
 - finds the tables: a look at each process the samplers see for the first
-  time (`check`); a look, at the next poll, at each process that creates the
-  table's memfd (bpf/procs.c reports memfd_create of that name, so a table
-  made after the process was first seen is linked from its first request);
-  and a full pass over /proc/*/maps every `rescan_s` seconds (tables made
-  before the agent started, or reported events lost);
+  time (`check`); a look, at the next poll, at each process that announces
+  its table (bpf/procs.c reports a thread renamed to its own name, and
+  registers the table itself when the rename carries its address, so a
+  table made after the process was first seen is linked from its first
+  request); and a full pass over /proc/*/maps every `rescan_s` seconds
+  (tables made before the agent started, or reported events lost);
 - registers each table's address with the BPF programs (`trace_procs`, read
   by bpf/tracectx.h at every sample and switch-out);
 - drains each ring through /proc/PID/mem (`drain`), counting records that
@@ -63,9 +64,9 @@ TRACE_PROC = MapLayout(("base", "Q"), ("pidns_dev", "Q"), ("pidns_ino", "Q"), ("
                        ("pad", "I"))
 
 RESCAN_S = 5.0
-# After its memfd_create, how long a process is looked at again, every poll,
-# for the mapping (it appears after ftruncate and mmap).
-CREATED_WAIT_S = 2.0
+# A process that announces again (a program renaming its threads to their own
+# names in a loop) is looked at no more often than this; later, not never.
+ANNOUNCE_LOOK_GAP_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +116,15 @@ class TraceContexts:
 
     def __init__(self, bpf, rescan_s: float = RESCAN_S, only: list[int] | None = None) -> None:
         self._procs = bpf[b"trace_procs"] if bpf is not None else None
-        self._created: dict[int, float] = {}  # pid -> look until (monotonic s)
+        self._announced: set[int] = set()  # pids to look at, when due
+        self._announce_looked: dict[int, float] = {}  # pid -> last look for an announcement
         if bpf is not None:
-            bpf[b"table_events"].open_ring_buffer(self._on_created)
+            bpf[b"table_events"].open_ring_buffer(self._on_announced)
         self.rescan_s = rescan_s
         self._only = set(only) if only else None  # `flamecam record -p`: these pids alone
         self._tables: dict[int, _Table] = {}
         self._looked: set[int] = set()  # pids whose maps were read (with or without a table)
-        self._found: list[int] = []  # pids that made or announced a table since `take_found`
+        self._found: list[int] = []  # pids whose table was registered since `take_found`
         self._next_scan = 0.0
         self.lost_records = 0      # overwritten in a ring before the agent read them
         self.bad_records = 0       # records that cannot be right (end before start, tid 0)
@@ -134,33 +136,44 @@ class TraceContexts:
     def pids(self) -> list[int]:
         return list(self._tables)
 
-    def _on_created(self, _ctx, data, _size) -> int:
+    def _on_announced(self, _ctx, data, _size) -> int:
         pid = ctypes.cast(data, ctypes.POINTER(ctypes.c_uint32)).contents.value
-        self.created(pid)
+        self.announced(pid)
         return 0
 
-    def created(self, pid: int, now: float | None = None) -> None:
-        """`pid` just created a table: look for it at every scan for a while."""
-        if self._only is None or pid in self._only:
-            now = time.monotonic() if now is None else now
-            self._created[pid] = now + CREATED_WAIT_S
-            self._found.append(pid)
+    def announced(self, pid: int) -> None:
+        """`pid` announced a table (a thread renamed to its own name, after
+        the table was mapped and filled): look at it at the next scan."""
+        if pid != os.getpid() and (self._only is None or pid in self._only):
+            self._announced.add(pid)  # looked at by the next scan that finds it due
 
     def waiting(self) -> bool:
-        """Whether a table made lately (its memfd_create, reported through
-        `table_events` as the rings are read) is not found yet: the caller
-        then looks again soon, not at its next poll."""
-        return bool(self._created)
+        """Whether a process announced a table that was not looked for yet
+        (reported through `table_events` as the rings are read): the caller
+        then scans now (and again soon, for one looked at lately), not at its
+        next poll."""
+        return bool(self._announced)
 
     def scan(self, now: float | None = None) -> None:
-        """Looks for the tables of processes that just made one (every call),
-        and every `rescan_s` reads the maps of every process without a table."""
+        """Looks once at each process that announced a table (at most once
+        per ANNOUNCE_LOOK_GAP_S each), and every `rescan_s` reads the maps of
+        every process without a table."""
         now = time.monotonic() if now is None else now
-        for pid, until in list(self._created.items()):
-            if pid in self._tables or now > until:
-                del self._created[pid]
-            else:
-                self._look(pid)
+        for pid in list(self._announced):
+            last = self._announce_looked.get(pid)
+            if last is not None and now < last + ANNOUNCE_LOOK_GAP_S:
+                continue  # looked at lately: later
+            self._announced.discard(pid)
+            self._announce_looked[pid] = now
+            if pid in self._tables:
+                self._reannounced(pid)
+                continue
+            self._look(pid)
+            if pid in self._tables:
+                continue
+            # Not a valid table of its own (or none at all): drop what the
+            # kernel registered from the announcement, whatever its address.
+            self._unannounce(pid, None)
         if now < self._next_scan:
             return
         self._next_scan = now + self.rescan_s
@@ -176,8 +189,18 @@ class TraceContexts:
             if pid != me and pid not in self._tables:
                 self._look(pid)
         self._looked &= live
+        self._announce_looked = {p: t for p, t in self._announce_looked.items() if p in live}
         for pid in [p for p in self._tables if p not in live]:
             self.forget(pid)
+
+    def _reannounced(self, pid: int) -> None:
+        """A process with a registered table announced one again: a table made
+        anew (instrumented again) replaces the old one if that is unmapped."""
+        text = read_maps_text(pid)
+        if text is not None and self._tables[pid].base in table_addresses(text):
+            return
+        self.forget(pid)
+        self._look(pid)
 
     def check(self, pid: int) -> None:
         """Looks at a process seen for the first time (cheap when already seen)."""
@@ -243,19 +266,19 @@ class TraceContexts:
         return True
 
     def take_found(self) -> list[int]:
-        """Pids that made a table (its memfd_create, which the kernel side
-        registers at once) or whose table was registered since the last call,
-        oldest first: processes that run the table's writer by now."""
+        """Pids whose table was registered since the last call, oldest first:
+        processes that run the table's writer by now."""
         found, self._found = self._found, []
         return found
 
-    def _unannounce(self, pid: int, base: int) -> None:
+    def _unannounce(self, pid: int, base: int | None) -> None:
         """Drops what bpf/procs.c registered from the process's own announcement
-        of a table at `base` that turned out not to be a valid table of its own."""
+        of a table at `base` (None: at any address) that turned out not to be
+        a valid table of its own."""
         if self._procs is None or pid in self._tables:
             return
         try:
-            if self._procs[ctypes.c_uint32(pid)].base == base:
+            if base is None or self._procs[ctypes.c_uint32(pid)].base == base:
                 del self._procs[ctypes.c_uint32(pid)]
         except KeyError:
             pass

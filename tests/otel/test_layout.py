@@ -4,6 +4,8 @@ are two copies of one definition: pinned here, and read back end to end."""
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 from flamecam_otel import _layout as w
 from flamecam_otel._table import TraceTable
@@ -19,6 +21,15 @@ def test_constants_agree():
                  "MAX_RING_RECORDS"):
         assert getattr(w, name) == getattr(r, name), name
     assert w.HEADER.format == r.HEADER.format and w.RECORD.format == r.RECORD.format
+
+
+def test_announcement_constants_agree_with_the_bpf_side():
+    """The prctl announcement's magic and slot limit, as bpf/procs.c checks them."""
+    src = (Path(__file__).parents[2] / "bpf" / "procs.c").read_text()
+    magic = re.search(r"#define TRACECTX_MAGIC (0x[0-9a-fA-F]+)ULL", src)
+    assert magic and int(magic.group(1), 16) == w.ANNOUNCE_MAGIC == 0x3145434152544346
+    limit = re.search(r"#define TRACECTX_MAX_SLOTS \(1ULL << (\d+)\)", src)
+    assert limit and 1 << int(limit.group(1)) == w.MAX_SLOTS
 
 
 def test_written_table_reads_back():

@@ -6,8 +6,8 @@ the thread-context table, and threads with a known answer:
   sleeper  alternates spans B1 and B2, each with short (0.2 ms) and long
            (20 ms) sleeps
   plain    on-CPU for SECONDS, never linked
-Commands on stdin: "table" creates the table (so a test can check it is found
-after the process started), "go" runs the threads and prints
+Commands on stdin: "table [prctl|comm]" creates the table and announces it
+(so a test can check it is found after the process started), "go" runs the threads and prints
 "report <json>" (the threads then wait, idle, for "release"), "flood N"
 appends N records of span F at once.
 """
@@ -35,18 +35,31 @@ ring_lock = threading.Lock()
 since = {}
 
 
-def create_table():
+def create_table(announce):
     global table
     fd = os.memfd_create("flamecam-tracectx", os.MFD_CLOEXEC)
     size = RING_OFF + RING * 48
     os.ftruncate(fd, size)
     table = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
     HEADER.pack_into(table, 0, b"FCTRACE1", 1, 64, NSLOTS, 64, RING, 48, 0, os.getpid(), 0)
-    # Announced, as docs/TRACE_CONTEXT.md asks: its address in a memfd name.
-    view = ctypes.c_char.from_buffer(table)
-    base = ctypes.addressof(view)
-    del view
-    os.close(os.memfd_create(f"flamecam-tracectx@{base:016x}.{NSLOTS:08x}", os.MFD_CLOEXEC))
+    # Announced, as docs/TRACE_CONTEXT.md asks: the thread renames itself to
+    # its own name, with the table's address (prctl), or without (comm).
+    if announce == "prctl":
+        view = ctypes.c_char.from_buffer(table)
+        base = ctypes.addressof(view)
+        del view
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        prctl.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong,
+                          ctypes.c_ulong)
+        name = ctypes.create_string_buffer(16)
+        assert prctl(16, name, 0, 0, 0) == 0  # PR_GET_NAME
+        magic = int.from_bytes(b"FCTRACE1", "little")
+        assert prctl(15, name.value, base, NSLOTS, magic) == 0  # PR_SET_NAME
+    else:
+        with open("/proc/thread-self/comm", "rb") as comm:
+            name = comm.read().rstrip(b"\n")
+        with open("/proc/thread-self/comm", "wb") as comm:
+            comm.write(name)
 
 
 def slot_of(tid):
@@ -161,8 +174,8 @@ def main():
     print("ready", os.getpid(), flush=True)
     for line in sys.stdin:
         cmd = line.split()
-        if cmd == ["table"]:
-            create_table()
+        if cmd and cmd[0] == "table":
+            create_table(cmd[1] if len(cmd) > 1 else "prctl")
             print("table", flush=True)
         elif cmd == ["go"]:
             log, out = [], {}

@@ -12,6 +12,9 @@ import struct
 MEMFD_NAME = "flamecam-tracectx"
 MAGIC = b"FCTRACE1"
 VERSION = 1
+# The announcement, prctl(PR_SET_NAME, own name, base, nslots, ANNOUNCE_MAGIC):
+# the magic as a little-endian word (bpf/procs.c's TRACECTX_MAGIC).
+ANNOUNCE_MAGIC = int.from_bytes(MAGIC, "little")
 
 # Header: magic, version, header_size, nslots, slot_size, ring_records,
 # record_size, ring_head (u64), pid, flags, unslotted, 12 reserved bytes.

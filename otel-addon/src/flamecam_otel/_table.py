@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from ._layout import (
+    ANNOUNCE_MAGIC,
     APPROXIMATE,
     COMMIT_MASK,
     FLAGS_OFFSET,
@@ -168,17 +169,32 @@ class TraceTable:
             pass
 
 
+PR_SET_NAME, PR_GET_NAME = 15, 16
+_prctl = None
+
+
 def _announce(mm: mmap.mmap, nslots: int) -> None:
     """Tells a Flamecam agent where the table is, now (docs/TRACE_CONTEXT.md,
-    "Discovery"): one memfd_create of a name that carries the address, closed
-    at once. The agent's BPF program registers the table in that system call,
-    so the next request is linked; without an agent it is a no-op."""
+    "Discovery"): the calling thread renames itself to the name it has,
+    passing the table's address, slot count and magic as prctl's otherwise
+    unused arguments. The agent's BPF program (on the task_rename event, not
+    on a system call) registers the table in that call, so the next request
+    is linked; without an agent it changes nothing."""
+    global _prctl
     view = ctypes.c_char.from_buffer(mm)
     base = ctypes.addressof(view)
     del view  # releases the export: the mapping can be closed again
     try:
-        os.close(os.memfd_create(f"{MEMFD_NAME}@{base:016x}.{nslots:08x}", os.MFD_CLOEXEC))
-    except OSError:  # out of descriptors: the agent still finds the table by its scan
+        if _prctl is None:
+            fn = ctypes.CDLL(None, use_errno=True).prctl
+            fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong,
+                           ctypes.c_ulong)
+            fn.restype = ctypes.c_int
+            _prctl = fn
+        name = ctypes.create_string_buffer(16)
+        if _prctl(PR_GET_NAME, name, 0, 0, 0) == 0:
+            _prctl(PR_SET_NAME, name.value, base, nslots, ANNOUNCE_MAGIC)
+    except (OSError, AttributeError):  # no libc prctl: the agent finds the table by its scan
         pass
 
 

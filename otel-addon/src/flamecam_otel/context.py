@@ -45,8 +45,8 @@ class FlamecamRuntimeContext(_RuntimeContext):
             self._set = self.inner.attach
             self._get = self.inner.get_current
             self._reset = self.inner.detach
-        # The table exists from here, before any span: the agent finds it
-        # when it is made (it watches memfd_create), so the first request is linked.
+        # The table exists from here, before any span, and is announced: the
+        # agent registers it at once, so the first request is linked.
         self.writer: ThreadContextWriter = ThreadContextWriter(nslots, ring_records)
         self._sync = self._first_sync
         _register_for_fork(self)
