@@ -37,10 +37,10 @@ def build(source: str, flags: tuple[str, ...] = ("-O2",)) -> Path:
 class Profiler:
     """A profiler running beside a workload: `flamecam record` or `perf record`."""
 
-    def __init__(self, argv: list[str], ready_marker: str | None):
+    def __init__(self, argv: list[str], ready_marker: str | None, cwd: Path = ROOT):
         self.out = tempfile.NamedTemporaryFile(prefix="flamecam-bench-", suffix=".log",
                                                delete=False)
-        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL,
                                      stderr=self.out, text=True)
         self.started = time.monotonic()
         deadline = time.monotonic() + 60
@@ -66,9 +66,10 @@ class Profiler:
         return text
 
 
-def flamecam_record(*args: str) -> Profiler:
+def flamecam_record(*args: str, tree: Path = ROOT) -> Profiler:
+    """`flamecam record ARGS` of `tree` (another checkout: its code, side by side)."""
     argv = [sys.executable, "-m", "profiler.cli", "-v", "record", *args]
-    return Profiler(argv, "samplers attached")
+    return Profiler(argv, "samplers attached", cwd=tree)
 
 
 def perf_record(hz: int) -> Profiler:
