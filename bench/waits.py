@@ -3,8 +3,9 @@
 Three workloads, each alone, under `flamecam record --no-wait-info` and under
 `flamecam record` (wait info on), in alternating rounds:
 
-- ping-pong: two threads passing a byte through pipes (every wakeup runs
-  sched_waking; waits are far below the threshold, so no stack is walked);
+- ping-pong: two threads on one CPU passing a byte through pipes (every
+  wakeup runs sched_waking; waits are far below the threshold, so no stack
+  is walked);
 - small reads from /dev/zero (system-call heavy: the wait info adds no
   per-system-call program; its arguments come from saved registers);
 - sleepers: threads sleeping 1.2 ms, so about 20,000+ kept intervals a
@@ -127,7 +128,11 @@ def main() -> int:
         configs["base"] = lambda: flamecam_record(*record, tree=args.base.resolve())
     # name: (argv, copies, system calls per unit the workload prints)
     workloads = {
-        "ping-pong round trips": ([str(build("pingpong.c")), str(args.seconds)], 1, 0),
+        # Both threads on one CPU: every round trip is two switches there, no
+        # cross-CPU wakeup or idle exit, whose cost varies with where the
+        # scheduler happened to put the threads (unpinned rounds swung 2x).
+        "ping-pong round trips": (["taskset", "-c", "0", str(build("pingpong.c")),
+                                   str(args.seconds)], 1, 0),
         "reads of /dev/zero": ([str(build("zeroreads.c")), str(args.seconds)], 2, 1),
         "1.2 ms sleeps": ([str(build("sleepers.c")), str(args.seconds), "32", "1200"], 1, 0),
     }
