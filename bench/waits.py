@@ -3,24 +3,28 @@
 Three workloads, each alone, under `flamecam record --no-wait-info` and under
 `flamecam record` (wait info on), in alternating rounds:
 
-- ping-pong: two threads passing a byte through pipes (every wakeup runs
-  sched_waking; waits are far below the threshold, so no stack is walked);
+- ping-pong: two threads on one CPU passing a byte through pipes (every
+  wakeup runs sched_waking; waits are far below the threshold, so no stack
+  is walked);
 - small reads from /dev/zero (system-call heavy: the wait info adds no
   per-system-call program; its arguments come from saved registers);
 - sleepers: threads sleeping 1.2 ms, so about 20,000+ kept intervals a
   second, each with its waker's stacks walked (timer interrupts).
 
-Prints, off and on side by side: throughput loss against the workload
-alone (each round's on and off runs against the round's alone run, the
-median over rounds, and each round's; rounds alternate their order), per
-second of wall clock and per CPU-second of the workload (which the agent's
-own CPU and the machine's load hardly move; --base DIR adds that checkout's
-agent, wait info on), the in-kernel cost (bpf_stats, per
-tracepoint via `bpftool perf`) per wakeup (sched_waking), per system call
-(every Flamecam program's time over the reads done, /dev/zero only) and per
-context switch, and kept intervals per second with losses.
+Prints, off and on side by side: the loss against the workload alone in
+wall-clock throughput and in work per CPU-second of the workload (its
+utime+stime, which holds the BPF programs' time: what load on a shared
+machine moves least), each round's against the alone run of the same round,
+the median over rounds; the in-kernel cost (bpf_stats, per tracepoint via
+`bpftool perf`) per wakeup (sched_waking), per system call (every Flamecam
+program's time over the reads done, /dev/zero only) and per context switch;
+and kept intervals per second with losses. Rounds run the configurations in
+alternating order; --runs runs the workload several times per profiler start
+(medians); --base TREE adds another checkout's `flamecam record` (wait info
+on) as "base", side by side in the same rounds.
 
-    .venv/bin/python bench/waits.py [--seconds 5] [--rounds 3]
+    .venv/bin/python bench/waits.py [--seconds 5] [--rounds 3] [--runs 1]
+        [--only NAME] [--configs alone,off,on] [--base /path/to/main]
 """
 
 from __future__ import annotations
@@ -99,14 +103,22 @@ def _median(values: list[float] | None) -> str:
     return f"{statistics.median(values):.0f}" if values else "-"
 
 
+def _median_pct(losses: list[float], width: int) -> str:
+    if not losses:
+        return f"{'-':>{width}}"
+    return f"{100 * statistics.median(losses):+{width - 1}.2f}%"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=1,
+                    help="workload runs per round and configuration (one profiler start)")
     ap.add_argument("--only", default="", help="run the workloads whose name contains this")
     ap.add_argument("--configs", default="alone,off,on", help="which of alone,off,on to run")
-    ap.add_argument("--base", type=Path, help="also this checkout's agent, wait info on "
-                    "(before/after in one run)")
+    ap.add_argument("--base", type=Path,
+                    help="also run this tree's `flamecam record` (wait info on) as 'base'")
     args = ap.parse_args()
     subprocess.run(["sysctl", "-qw", "kernel.bpf_stats_enabled=1"], check=False)
     record = ("-F", "99", "-o", "/dev/null", "--format", "folded")
@@ -115,70 +127,79 @@ def main() -> int:
         "off": lambda: flamecam_record(*record, "--no-wait-info"),
         "on": lambda: flamecam_record(*record),
     }
+    configs = {k: v for k, v in configs.items() if k in args.configs.split(",")}
     if args.base:
-        configs["base on"] = lambda: flamecam_record(*record, tree=args.base.resolve())
+        configs["base"] = lambda: flamecam_record(*record, tree=args.base.resolve())
     # name: (argv, copies, system calls per unit the workload prints)
     workloads = {
-        "ping-pong round trips": ([str(build("pingpong.c")), str(args.seconds)], 1, 0),
+        # Both threads on one CPU: every round trip is two switches there, no
+        # cross-CPU wakeup or idle exit, whose cost varies with where the
+        # scheduler happened to put the threads (unpinned rounds swung 2x).
+        "ping-pong round trips": (["taskset", "-c", "0", str(build("pingpong.c")),
+                                   str(args.seconds)], 1, 0),
         "reads of /dev/zero": ([str(build("zeroreads.c")), str(args.seconds)], 2, 1),
         "1.2 ms sleeps": ([str(build("sleepers.c")), str(args.seconds), "32", "1200"], 1, 0),
     }
     workloads = {k: v for k, v in workloads.items() if args.only in k}
-    configs = {k: v for k, v in configs.items()
-               if k in args.configs.split(",") or k.startswith("base")}
-    print("wait info off (--no-wait-info) vs on; ns are in-kernel (bpf_stats), medians")
+    print("wait info off (--no-wait-info) vs on; ns are in-kernel (bpf_stats), medians;"
+          " loss: wall-clock throughput, and work per CPU-second of the workload (its"
+          " utime+stime, BPF programs' time included)")
     for wname, (argv, copies, per_unit) in workloads.items():
+        # Per round, config: the median over its runs of units per wall second
+        # and per CPU-second of the workload.
         rate = {c: [] for c in configs}
-        per_cpu = {c: [] for c in configs}  # work per CPU-second of the workload
+        cpu_rate = {c: [] for c in configs}
         cost = {c: {} for c in configs}
         kept = {c: [] for c in configs}
         lost = {c: 0 for c in configs}
+        order = list(configs)
         for r in range(args.rounds):
-            # Alternating order: a drift of the machine's load weighs on all alike.
-            for cname in (list(configs) if r % 2 == 0 else list(configs)[::-1]):
+            # Alternating order (alone, off, on, on, off, alone, ...): a drift
+            # in the shared machine's load weighs on every configuration alike.
+            for cname in (order if r % 2 == 0 else order[::-1]):
                 start = configs[cname]
                 prof = start() if start else None
                 if prof:
                     time.sleep(WARMUP_S)  # past start-up: the always-on steady state
-                s0 = tracepoint_stats()
+                walls, cpus = [], []
                 t0 = time.monotonic()
-                n, cpu_s = run_parallel_cpu(argv, copies)
-                per_cpu[cname].append(n / max(cpu_s, 1e-9))
+                for _ in range(args.runs):
+                    s0 = tracepoint_stats()
+                    n, cpu = run_parallel_cpu(argv, copies)
+                    for what, ns in costs(delta(s0, tracepoint_stats()), n * per_unit,
+                                          bool(per_unit)).items():
+                        cost[cname].setdefault(what, []).append(ns)
+                    walls.append(n / args.seconds)
+                    cpus.append(n / cpu if cpu else 0.0)
                 span = time.monotonic() - t0
-                for what, ns in costs(delta(s0, tracepoint_stats()), n * per_unit,
-                                      bool(per_unit)).items():
-                    cost[cname].setdefault(what, []).append(ns)
-                rate[cname].append(n / args.seconds)
+                rate[cname].append(statistics.median(walls))
+                cpu_rate[cname].append(statistics.median(cpus))
                 if prof:
                     log = prof.stop()
                     m = re.search(r"(\d+) off-CPU events, (\d+) lost", log)
                     if m:
                         kept[cname].append(int(m.group(1)) / span)
                         lost[cname] += int(m.group(2))
-        alone = rate.get("alone", [])
+        alone, alone_cpu = rate.get("alone", []), cpu_rate.get("alone", [])
         base = statistics.median(alone) if alone else 0
-        print(f"\n{wname}: alone {base / 1e3:.1f} k/s (rounds: "
-              f"{', '.join(f'{r / 1e3:.0f}' for r in alone)})")
-        print(f"  {'':7} {'loss':>7} {'ns/wakeup':>10} {'ns/syscall':>11} {'ns/switch':>10}"
-              f" {'kept/s':>8} {'lost':>5}  loss per round (per second of wall clock)")
-        for cname in [c for c in ("off", "on", "base on") if c in configs]:
-            # Each round's loss against the "alone" run just before it: a
+        base_cpu = statistics.median(alone_cpu) if alone_cpu else 0
+        print(f"\n{wname}: alone {base / 1e3:.1f} k/s, {base_cpu / 1e3:.1f} k per CPU-s"
+              f" (rounds: {', '.join(f'{r / 1e3:.0f}' for r in alone)} k/s;"
+              f" {', '.join(f'{r / 1e3:.0f}' for r in alone_cpu)} k/CPU-s)")
+        print(f"  {'':5} {'loss':>7} {'loss/CPU':>8} {'ns/wakeup':>10} {'ns/syscall':>11}"
+              f" {'ns/switch':>10} {'kept/s':>8} {'lost':>5}  loss per CPU-s per round")
+        for cname in [c for c in configs if c != "alone"]:
+            # Each round's loss against the "alone" run of the same round: a
             # shared machine's throughput swings several-fold between minutes,
             # far less between neighbouring runs; the median drops the outliers.
-            losses = [1 - r / a for r, a in zip(rate[cname], alone, strict=False) if a]
-            loss = statistics.median(losses) if losses else 0.0
+            losses = [1 - x / a for x, a in zip(rate[cname], alone, strict=False) if a]
+            cpu_losses = [1 - x / a for x, a in zip(cpu_rate[cname], alone_cpu, strict=False)
+                          if a]
             ns = {w: _median(cost[cname].get(w)) for w in ("wakeup", "syscall", "switch")}
-            print(f"  {cname:7} {100 * loss:+6.2f}% {ns['wakeup']:>10} {ns['syscall']:>11}"
-                  f" {ns['switch']:>10} {_median(kept[cname]):>8} {lost[cname]:>5}  "
-                  + " ".join(f"{100 * x:+.1f}%" for x in losses), flush=True)
-            # Per CPU-second of the workload: what the kernel side costs it, which
-            # the agent's own CPU and the machine's load hardly move.
-            cpu_losses = [1 - r / a for r, a in zip(per_cpu[cname], per_cpu.get("alone", []),
-                                                      strict=False) if a]
-            if cpu_losses:
-                print(f"  {'':7} {100 * statistics.median(cpu_losses):+6.2f}% per CPU-second "
-                      "of the workload: " + " ".join(f"{100 * x:+.1f}%" for x in cpu_losses),
-                      flush=True)
+            print(f"  {cname:5} {_median_pct(losses, 7)} {_median_pct(cpu_losses, 8)}"
+                  f" {ns['wakeup']:>10} {ns['syscall']:>11} {ns['switch']:>10}"
+                  f" {_median(kept[cname]):>8} {lost[cname]:>5}  "
+                  + " ".join(f"{100 * x:+.1f}%" for x in cpu_losses), flush=True)
     return 0
 
 

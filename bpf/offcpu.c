@@ -485,9 +485,33 @@ static __always_inline void switched_in(u32 tid, u64 now)
     off_start.delete(&tid);
 }
 
+/* Which context a wakeup runs in, told without reading kernel state: a
+ * tracepoint program's argument record lies in a per-CPU buffer of the
+ * context it runs in (task, softirq, hard interrupt, NMI: the kernel's
+ * perf_trace_buf), so its address names the context. sched_switch always
+ * runs in task context; a thread asleep in nanosleep is woken by its
+ * timer, in hard interrupt context (or by a signal, from a task). Softirqs
+ * are not told apart: loopback delivery runs in the sender's own softirq,
+ * and that sender is the waker (profiler/sampler/wakers.py). A kernel with
+ * one record buffer for all contexts makes every wakeup look like a task's:
+ * each waker then keeps its own place, as before. */
+struct ctx_seen {
+    u64 task;
+    u64 hardirq;
+};
+BPF_PERCPU_ARRAY(off_ctx_seen, struct ctx_seen, 1);
+#define NR_NANOSLEEP 35
+#define NR_CLOCK_NANOSLEEP 230
+
 TRACEPOINT_PROBE(sched, sched_switch)
 {
     u64 now = bpf_ktime_get_ns();
+#if FLAMECAM_WAITS
+    int zero = 0;
+    struct ctx_seen *seen = off_ctx_seen.lookup(&zero);
+    if (seen)
+        seen->task = (u64)args;
+#endif
     switched_out(args, (u32)args->prev_pid, args->prev_state, now);
     switched_in((u32)args->next_pid, now);
     return 0;
@@ -502,15 +526,15 @@ static __always_inline void woken(u32 tid)
 
 /* The waker's stacks, walked at most once per WAKER_WALK_NS per waker place:
  * the waking task (the idle task by CPU), where it entered the kernel (user
- * ip, sp, system call or -1 for an interrupt taken in user mode) and where
- * the woken thread blocked (its kernel stack and system call). A waker in
- * the same place waking a thread blocked in the same place takes the same
- * path (a pipe writer, a mutex unlock, a timer firing over the idle loop);
- * where the path can differ (an interrupt taken in a system call), the
- * woken place still decides what can wake it (a sleep: its timer). A walk
- * costs about 2 us, a lookup a tenth of it: a host with 20,000 kept
- * intervals a second walks a few hundred. Runtime (Python) stacks are
- * never cached: their frames change under one native place. */
+ * ip, sp, system call or -1 for an interrupt) and where the woken thread
+ * blocked (its kernel stack and system call). A waker in the same place
+ * waking a thread blocked in the same place takes the same path (a pipe
+ * writer, a mutex unlock, a timer firing over the idle loop); a hard
+ * interrupt's path is its own whatever it interrupted (user code or a system
+ * call), so those share one place per CPU. A walk costs about 1 to 2 us, a
+ * lookup a tenth of it: a host with 20,000 kept intervals a second walks a
+ * few hundred. Runtime (Python) stacks are never cached: their frames
+ * change under one native place. */
 #ifndef WAKER_WALK_NS
 #define WAKER_WALK_NS 100000000ULL
 #endif
@@ -519,9 +543,9 @@ struct waker_place {
     u64 sp;
     u64 nr;
     u32 tid;
-    u32 cpu;
     s32 wakee_kstack;
     u32 wakee_nr;
+    u32 pad;
 };
 struct waker_walk {
     u64 ts;
@@ -530,6 +554,17 @@ struct waker_walk {
     u32 ucopy;
 };
 BPF_TABLE("lru_hash", struct waker_place, struct waker_walk, off_waker_walks, START_ENTRIES);
+/* Places a CPU shares (interrupts, its idle task), nearly every timer
+ * wakeup, sit in a few slots per CPU chosen by the woken place: an array
+ * lookup instead of the hash's (about 40 ns of a kept wakeup). */
+#define WAKER_CPU_SLOTS 8
+struct cpu_walk {
+    u64 nr;
+    s32 wakee_kstack;
+    u32 wakee_nr;
+    struct waker_walk walk;
+};
+BPF_PERCPU_ARRAY(off_cpu_walks, struct cpu_walk, WAKER_CPU_SLOTS);
 
 /* sched_waking runs in the waker's context (try_to_wake_up), where
  * sched_wakeup may run later on the wakee's CPU: the wakeup time and the
@@ -551,23 +586,37 @@ TRACEPOINT_PROBE(sched, sched_waking)
         s->wait.waker_pid = id >> 32;
         s->wait.waker_tid = (u32)id;
         bpf_get_current_comm(&s->wait.waker_comm, sizeof(s->wait.waker_comm));
-        s->wait.waker_rt = FLAMECAM_RUNTIME_STACK(id >> 32, (u32)id);
         struct user_regs r = {};
         u64 nr = 0;
         read_user_regs(&r, &nr);
         /* An interrupt taken in user mode saved no system call (orig_ax -1,
-         * or a vector's negative byte): its stack is the interrupt's alone,
-         * whatever it interrupted, and its user stack is no one's waker. */
-        int irq = (s64)nr < 0;
-        struct waker_place place = {r.ip, r.sp, nr, (u32)id, 0, s->kstack, s->wait.nr};
-        if (irq) {
-            place.ip = 0;
-            place.sp = 0;
-            place.tid = 0;
+         * or a vector's negative byte); one taken inside a system call is
+         * told by its context. Either way its stack is the interrupt's,
+         * whatever it interrupted, and the user and runtime stacks under it
+         * are no one's waker. */
+        int zero = 0;
+        struct ctx_seen *seen = off_ctx_seen.lookup(&zero);
+        if (seen && seen->task != 0 && seen->task != (u64)args) {
+            if (s->wait.nr == NR_NANOSLEEP || s->wait.nr == NR_CLOCK_NANOSLEEP)
+                seen->hardirq = (u64)args;
+            if (seen->hardirq == (u64)args)
+                nr = (u64)-1;
         }
-        if (place.tid == 0)
-            place.cpu = bpf_get_smp_processor_id();  /* each CPU has an idle task "0" */
-        struct waker_walk *w = off_waker_walks.lookup(&place);
+        int irq = (s64)nr < 0;
+        if (!irq && (u32)id != 0)
+            s->wait.waker_rt = FLAMECAM_RUNTIME_STACK(id >> 32, (u32)id);
+        struct waker_place place = {r.ip, r.sp, nr, (u32)id, s->kstack, s->wait.nr};
+        struct cpu_walk *cw = 0;
+        struct waker_walk *w = 0;
+        if (irq || place.tid == 0) {  /* each CPU has an idle task "0" */
+            u32 slot = ((u32)s->kstack ^ (u32)s->wait.nr ^ (u32)nr) & (WAKER_CPU_SLOTS - 1);
+            cw = off_cpu_walks.lookup(&slot);
+            if (cw && cw->nr == nr && cw->wakee_kstack == s->kstack &&
+                cw->wakee_nr == (u32)s->wait.nr)
+                w = &cw->walk;
+        } else {
+            w = off_waker_walks.lookup(&place);
+        }
         if (w && now - w->ts < WAKER_WALK_NS) {
             s->wait.waker_kstack = w->kstack;
             s->wait.waker_ustack = w->ustack;
@@ -589,7 +638,14 @@ TRACEPOINT_PROBE(sched, sched_waking)
             s->wait.waker_kstack = nw.kstack;
             s->wait.waker_ustack = nw.ustack;
             s->wait.waker_ucopy = nw.ucopy;
-            off_waker_walks.update(&place, &nw);
+            if (cw) {
+                cw->nr = nr;
+                cw->wakee_kstack = s->kstack;
+                cw->wakee_nr = (u32)s->wait.nr;
+                cw->walk = nw;
+            } else if (!irq && place.tid != 0) {
+                off_waker_walks.update(&place, &nw);
+            }
         }
     }
 #endif
