@@ -7,11 +7,12 @@ the stacks and shapes the answers.
 from __future__ import annotations
 
 import json
+import sys
 import threading
+from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
-from struct import pack
 
 from profiler.model import (
     AGENT_LOSSES,
@@ -23,15 +24,22 @@ from profiler.model import (
     Frame,
     ProfileType,
     Sample,
+    folded_name,
     profile_type,
     type_id,
 )
 from profiler.query import flamegraph as fg
 from profiler.query import tracks
-from profiler.query.processes import PROCESS_KIND, split_by_process
+from profiler.query.processes import PROCESS_KIND, ProcessRoots, split_by_process
 from profiler.query.selector import Selector
 from profiler.query.tracks import TrackColumns
-from profiler.store import ByteBoundedCache, KeptWait, ProfileStore, SeriesInfo
+from profiler.store import (
+    ByteBoundedCache,
+    KeptWait,
+    ProfileStore,
+    SeriesInfo,
+    StackProcesses,
+)
 
 MAX_EVENTS = 200_000
 # The most nodes a flame graph answers (`maxNodes`' largest value, and what no
@@ -97,6 +105,7 @@ class StackNames:
 # Stacks named per store read: a request holds one chunk's frame ids at once.
 _NAME_CHUNK = 5000
 _FRAME_NAME_BYTES = 100  # a frame id -> name index entry
+_LITTLE = sys.byteorder == "little"
 
 
 def _key_bytes(_sid: int, key: bytes) -> int:
@@ -221,15 +230,15 @@ class QueryEngine:
             times = {sel.lo + i * 10**10 for i, v in enumerate(points) if v}
         return sorted(times) or [sel.lo]
 
-    def stack_processes(self, sel: Selection) -> dict[int, dict[str, int]]:
-        """Stack id -> {process name: value}: which processes the selection's stacks
-        came from. Empty for a selection of one pid or thread (it is one process)."""
+    def stack_processes(self, sel: Selection) -> StackProcesses:
+        """Which processes the selection's stacks came from. None for a selection
+        of one pid or thread (it is one process)."""
         if sel.pid is not None or sel.tid is not None:
-            return {}
+            return StackProcesses()
         return self.store.stack_processes(self._series(sel), sel.lo, sel.hi)
 
     def process_roots(self, sel: Selection, values: dict[int, int], at_least: int = 2
-                      ) -> dict[int, list[tuple[str, int]]] | None:
+                      ) -> ProcessRoots | None:
         """Each stack's value per process when the selection spans processes, else None."""
         return split_by_process(values, self.stack_processes(sel), at_least)
 
@@ -252,31 +261,37 @@ class QueryEngine:
             yield from self._name_stacks(missing[i:i + _NAME_CHUNK], table)
 
     def _name_stacks(self, stack_ids: list[int], table: StackNames) -> list[tuple[int, bytes]]:
-        sf = self.store.stack_frames(stack_ids, cache=False)  # the keys are the cache
+        """Keys of stored stacks, named in bulk: one array of all their frame ids,
+        mapped to name indexes and cut into keys (no struct.pack per stack)."""
+        ids, packed = self.store.packed_stacks(stack_ids)
+        frames = array("I")
+        frames.frombytes(b"".join(packed))
         fnames = table.frames
-        used: set[int] = set()
-        for fr in sf.values():
-            used.update(fr)
-        unknown = used.difference(fnames)
-        out = []
+        unknown = set(frames).difference(fnames)
         with table.lock:  # one index per name, whichever request interns it
             if unknown:
                 names = table.names
                 for fid, (name, kind) in self.store.frame_names(unknown).items():
-                    fnames[fid] = names(Frame(name, kind).folded_name(), kind)
-            name_of = fnames.__getitem__
-            put = table.keys.put
-            for s, fr in sf.items():
-                k = pack(f">{len(fr)}I", *map(name_of, fr))
-                put(s, k)
-                out.append((s, k))
+                    fnames[fid] = names(folded_name(name, kind), kind)
+            named = array("I", map(fnames.__getitem__, frames))
+        del frames
+        if _LITTLE:
+            named.byteswap()  # keys are big-endian: bytes order is tuple order
+        flat = named.tobytes()
+        del named
+        out = []
+        end = 0
+        for s, p in zip(ids, packed, strict=True):
+            start, end = end, end + len(p)
+            out.append((s, flat[start:end]))
+        with table.lock:
+            table.keys.put_many(out)
         return out
 
     # ---------------------------------------------------------------- renders
 
     def _merged_by_name(self, values: dict[int, int], table: StackNames,
-                        roots: dict[int, list[tuple[str, int]]] | None = None
-                        ) -> dict[bytes, int]:
+                        roots: ProcessRoots | None = None) -> dict[bytes, int]:
         """Values by the names of the stacks' frames (`stack_key`s: stacks that name
         alike merge); with `roots`, each stack's value split under the processes
         it came from."""
@@ -286,13 +301,20 @@ class QueryEngine:
             for s, k in self._stack_keys(values, table):
                 out[k] = get(k, 0) + values[s]
             return out
-        procs: dict[str, bytes] = {}
+        owner, parts = roots.owner, roots.parts
+        comms = set(map(owner.get, values)) | {c for p in parts.values() for c, _ in p}
+        procs: dict[str | None, bytes] = {None: b"", "": b""}  # no process: unrooted
         with table.lock:
-            for comm in {c for parts in roots.values() for c, _ in parts if c}:
+            for comm in comms - procs.keys():
                 procs[comm] = fg.stack_key((table.names(comm, PROCESS_KIND),))
         for s, k in self._stack_keys(values, table):
-            for comm, part in roots.get(s, ()):
-                key = procs[comm] + k if comm else k
+            split = parts.get(s)
+            if split is None:
+                key = procs[owner.get(s)] + k
+                out[key] = get(key, 0) + values[s]
+                continue
+            for comm, part in split:
+                key = procs[comm] + k
                 out[key] = get(key, 0) + part
         return out
 
@@ -596,7 +618,7 @@ class QueryEngine:
             if not fr:
                 continue
             folded = ";".join(frames[f].folded_name() for f in fr)
-            for comm, part in roots.get(s, ()) if roots is not None else (("", v),):
+            for comm, part in roots.of(s, v) if roots is not None else (("", v),):
                 lines.append(f"{comm};{folded} {part}" if comm else f"{folded} {part}")
         return "\n".join(lines) + ("\n" if lines else "")
 

@@ -11,28 +11,55 @@ process (a service, a pid) reads as before.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from profiler.model import PROCESS_KIND
+from profiler.store import StackProcesses
 
-__all__ = ["PROCESS_KIND", "split_by_process"]
+__all__ = ["PROCESS_KIND", "ProcessRoots", "split_by_process"]
 
 
-def split_by_process(values: dict[int, int], procs: dict[int, dict[str, int]],
-                     at_least: int = 2) -> dict[int, list[tuple[str, int]]] | None:
-    """Stack id -> [(process name, its share of the stack's value)], or None when
-    the view holds fewer than `at_least` named processes (no process level then;
-    a diff roots both sides when either spans processes).
+@dataclass(frozen=True, slots=True)
+class ProcessRoots:
+    """Each stack's value per process: `owner`, the stacks wholly of one process
+    (by its name); `parts`, the others as [(process name or "", part)]. A stack
+    in neither has no process: its value stays unrooted."""
+
+    owner: dict[int, str]
+    parts: dict[int, list[tuple[str, int]]]
+
+    def of(self, stack: int, value: int) -> list[tuple[str, int]]:
+        """[(process name or "", part)] of one stack of the view, worth `value`."""
+        parts = self.parts.get(stack)
+        if parts is not None:
+            return parts
+        return [(self.owner.get(stack, ""), value)]
+
+
+def split_by_process(values: dict[int, int], procs: StackProcesses,
+                     at_least: int = 2) -> ProcessRoots | None:
+    """Each stack's value per process, or None when the view holds fewer than
+    `at_least` named processes (no process level then; a diff roots both sides
+    when either spans processes).
 
     `values` are the view's exact values; `procs` says which processes each
     stack's value came from (`ProfileStore.stack_processes`). A stack seen in
     several processes is split in proportion, the rounding remainder going to
     the largest share, so each stack's parts sum to its value exactly.
     """
-    names = {c for s in values for c in procs.get(s, ()) if c}
+    owner, shared = procs.owner, procs.shared
+    names = set(map(owner.get, values))
+    both = shared.keys() & values.keys()
+    for s in both:
+        names.update(shared[s])
+    names.discard(None)
+    names.discard("")
     if len(names) < at_least or not names:
         return None
     out: dict[int, list[tuple[str, int]]] = {}
-    for s, v in values.items():
-        per = {c: w for c, w in procs.get(s, {}).items() if w > 0}
+    for s in both:
+        v = values[s]
+        per = {c: w for c, w in shared[s].items() if w > 0}
         if not per:
             out[s] = [("", v)]
             continue
@@ -44,4 +71,4 @@ def split_by_process(values: dict[int, int], procs: dict[int, dict[str, int]],
         rest = v - sum(p for _, p in parts)
         parts[0] = (parts[0][0], parts[0][1] + rest)
         out[s] = [p for p in parts if p[1]]
-    return out
+    return ProcessRoots(owner, out)

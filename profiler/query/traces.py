@@ -20,7 +20,15 @@ from profiler.model import CPU, OFFCPU, Frame, Sample, ThreadSpan
 from profiler.query import flamegraph as fg
 from profiler.query.engine import MAX_EVENTS, QueryEngine, Selection, StackNames
 from profiler.query.tracks import TrackColumns
-from profiler.store import KeptWait, LinkedSample, LinkedTotal, Served, TraceReader, TraceRoot
+from profiler.store import (
+    KeptWait,
+    LinkedSample,
+    LinkedTotal,
+    Served,
+    StackProcesses,
+    TraceReader,
+    TraceRoot,
+)
 
 EXACT, APPROXIMATE, NONE = "exact", "approximate", "none"
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -325,10 +333,10 @@ class TraceEngine(QueryEngine):
         sf, frames = super().stack_frames(ids - {UNSAMPLED_ID})
         return {**sf, UNSAMPLED_ID: (UNSAMPLED_ID,)}, {**frames, UNSAMPLED_ID: UNSAMPLED}
 
-    def stack_processes(self, sel: Selection) -> dict[int, dict[str, int]]:
+    def stack_processes(self, sel: Selection) -> StackProcesses:
         """Nothing: a trace's views have no process level (one request's stacks; the
         database sums them by stack, never reading each sample)."""
-        return {}
+        return StackProcesses()
 
     def timeline(self, sel: Selection, step_ns: int, memo: dict | None = None
                  ) -> list[list[int]]:

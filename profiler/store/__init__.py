@@ -21,6 +21,7 @@ from profiler.store.interface import (
     SeriesLimitExceeded,
     Served,
     SpanConflict,
+    StackProcesses,
     StoreError,
     StoreUnavailable,
     ThreadEvent,
@@ -40,6 +41,6 @@ def open_store(url: str | None = None) -> MaintainedStore:
 __all__ = ["AgentLoss", "ByteBoundedCache", "ColumnBatch", "KeptWait", "LinkedColumns",
            "LinkedSample", "LinkedTotal", "MaintainedStore", "ProfileStore", "RootBox",
            "RootFilter", "SampleColumns", "SampleSlice", "SeriesBatch", "SeriesInfo",
-           "SeriesLimitExceeded", "Served", "SpanConflict", "Store", "StoreError",
-           "StoreUnavailable", "ThreadEvent", "ThreadTotal", "TraceReader", "TraceRoot",
-           "TraceStore", "default_url", "open_store"]
+           "SeriesLimitExceeded", "Served", "SpanConflict", "StackProcesses", "Store",
+           "StoreError", "StoreUnavailable", "ThreadEvent", "ThreadTotal", "TraceReader",
+           "TraceRoot", "TraceStore", "default_url", "open_store"]

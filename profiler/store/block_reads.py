@@ -16,7 +16,12 @@ from itertools import islice
 
 from profiler.store import blocks as blk
 from profiler.store.columns import SampleColumns
-from profiler.store.interface import SampleSlice, ThreadEvent, ThreadTotal
+from profiler.store.interface import (
+    SampleSlice,
+    StackProcesses,
+    ThreadEvent,
+    ThreadTotal,
+)
 
 _AGG_CHUNK = 256  # blocks whose aggregates one read holds decoded at once
 
@@ -140,11 +145,55 @@ class BlockReads:
         return acc
 
     def stack_processes(self, series_ids: Collection[int], lo: int, hi: int
-                        ) -> dict[int, dict[str, int]]:
-        """Summed per process first (a whole host's hour is ~500k thread-table
-        entries, most of them one process's), then turned per stack."""
+                        ) -> StackProcesses:
+        """Which process each stack was seen in comes from sets of the thread
+        tables' stack ids (unions in C); values are summed only for the stacks
+        seen in several processes, and only from the tables holding them (a
+        whole host's hour is ~1M thread-table entries, nearly every stack in one
+        process). A table with a value <= 0 sums everything (owners need a
+        positive value)."""
         blocks = self._blocks_of(series_ids, lo, hi)
-        per_comm: dict[str, dict[int, int]] = {}
+        seen: dict[str, set[int]] = {}
+        nonpositive = False
+        for comm, stacks, values in self._process_tables(blocks):
+            got = seen.get(comm)
+            if got is None:
+                got = seen[comm] = set()
+            got.update(stacks)
+            nonpositive = nonpositive or (len(values) > 0 and min(values) <= 0)
+        shared_ids: set[int] = set()
+        union: set[int] = set()
+        for got in seen.values():
+            shared_ids |= union & got
+            union |= got
+        owner: dict[int, str] = {}
+        if not nonpositive:
+            for comm, got in seen.items():
+                owner.update(dict.fromkeys(got - shared_ids if shared_ids else got, comm))
+        del seen, union
+        shared: dict[int, dict[str, int]] = {}
+        if shared_ids or nonpositive:
+            sums: dict[str, dict[int, int]] = {}
+            for comm, stacks, values in self._process_tables(blocks):
+                if nonpositive or not shared_ids.isdisjoint(stacks):
+                    acc = sums.setdefault(comm, {})
+                    get = acc.get
+                    for s, v in zip(stacks, values, strict=False):
+                        if nonpositive or s in shared_ids:
+                            acc[s] = get(s, 0) + v
+            for c, acc in sums.items():
+                for s, v in acc.items():
+                    d = shared.get(s)
+                    if d is None:
+                        shared[s] = {c: v}
+                    else:
+                        d[c] = v
+        return StackProcesses(owner, shared)
+
+    def _process_tables(self, blocks: list[BlockRow]
+                        ) -> Iterator[tuple[str, Sequence[int], Sequence[int]]]:
+        """(comm, stacks, values) of each thread table of the blocks; a block
+        written before thread tables, summed per comm from its samples."""
         no_tables = []
         for b, agg in self._each_aggregate(blocks):
             if not agg.thread_tables:
@@ -152,21 +201,14 @@ class BlockReads:
                 continue
             comm = {(pid, tid): c for pid, tid, _name, c, _v, _n in agg.threads}
             for pid, tid, stacks, values in agg.thread_tables:
-                _add(per_comm.setdefault(comm.get((pid, tid), ""), {}), stacks, values)
-        for cols in self.raw(no_tables).values():  # blocks written before thread tables
+                yield comm.get((pid, tid), ""), stacks, values
+        for cols in self.raw(no_tables).values():
             st = cols.strings
+            per: dict[str, dict[int, int]] = {}
             for k in range(len(cols.ts)):
-                _add(per_comm.setdefault(st[cols.comm[k]], {}), (cols.stack[k],),
-                     (cols.value[k],))
-        out: dict[int, dict[str, int]] = {}
-        for c, acc in per_comm.items():
-            for s, v in acc.items():
-                d = out.get(s)
-                if d is None:
-                    out[s] = {c: v}
-                else:
-                    d[c] = v
-        return out
+                _add(per.setdefault(st[cols.comm[k]], {}), (cols.stack[k],), (cols.value[k],))
+            for c, acc in per.items():
+                yield c, list(acc), list(acc.values())
 
     def timeline(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
                  pid: int | None = None, tid: int | None = None,

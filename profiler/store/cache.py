@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from itertools import starmap
 
 
 class ByteBoundedCache:
@@ -41,6 +42,19 @@ class ByteBoundedCache:
             self.bytes -= self.size_of(key, old)
         self._d[key] = value
         self.bytes += self.size_of(key, value)
+        self._evict()
+
+    def put_many(self, items: list[tuple]) -> None:
+        """`put` of each (key, value), in order, without a call per entry (a
+        cold render caches ~100k stacks' keys)."""
+        d, size_of = self._d, self.size_of
+        for key in [k for k, _ in items if k in d]:
+            self.bytes -= size_of(key, d.pop(key))
+        d.update(items)
+        self.bytes += sum(starmap(size_of, items))
+        self._evict()
+
+    def _evict(self) -> None:
         while self.bytes > self.max_bytes and self._d:
             k, gone = self._d.popitem(last=False)
             self.bytes -= self.size_of(k, gone)

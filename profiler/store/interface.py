@@ -15,7 +15,7 @@ trace queries read them through `TraceReader`.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from profiler.model import Frame, Span, ThreadSpan
@@ -115,6 +115,20 @@ class SampleSlice:
 
 
 @dataclass(frozen=True, slots=True)
+class StackProcesses:
+    """Which processes (comm) stacks' values came from, over a range.
+
+    `owner`: the stacks seen in one process only, with a positive value there
+    (nearly all of a host's: each program's code is its own), by that process:
+    a name per stack, where a {comm: value} per stack cost a dict each.
+    `shared`: every other stack, {comm: value}.
+    """
+
+    owner: dict[int, str] = field(default_factory=dict)
+    shared: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class AgentLoss:
     """What an agent reported lost: `count` of `reason` (an `AgentBatch.lost` key,
     see `model.AGENT_LOSSES`) on `host`, at `ts_ns` (the latest report when summed)."""
@@ -184,13 +198,12 @@ class ProfileStore(Protocol):
         ...
 
     def stack_processes(self, series_ids: Collection[int], lo: int, hi: int
-                        ) -> dict[int, dict[str, int]]:
-        """Stack id -> {process name (comm): value} of the blocks over the range.
-
-        Which processes a stack's value came from, so a view spanning processes
-        can root each stack at its process; whole blocks are read (their
-        per-thread tables), so the split is exact except for a stack id that two
-        processes share in a block cut by the range (split by the whole block).
+                        ) -> StackProcesses:
+        """Which processes (comm) each stack's value came from in the blocks over
+        the range, so a view spanning processes can root each stack at its
+        process; whole blocks are read (their per-thread tables), so the split
+        is exact except for a stack id that two processes share in a block cut
+        by the range (split by the whole block).
         """
         ...
 
