@@ -60,6 +60,15 @@ pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pool")
 releases: queue.Queue = queue.Queue()
 
 
+def fresh_gil() -> None:
+    """Gives up the GIL and takes it back, so that no thread has waited a
+    switch interval (5 ms) for it: the timestamp and the lock operation right
+    after this then run without a forced GIL switch between them. Without it,
+    a thread owed the GIL took it there, and the measured wait missed (or
+    gained) that thread's whole turn, 5 ms or more under load."""
+    time.sleep(0)
+
+
 def lock_holder() -> None:
     """Releases each handed-over lock when its time comes (holds overlap)."""
     due: list[tuple[float, int, threading.Lock, list[float]]] = []
@@ -74,6 +83,7 @@ def lock_holder() -> None:
             pass
         while due and due[0][0] <= time.monotonic():
             _, _, lock, released = heapq.heappop(due)
+            fresh_gil()
             released.append(time.monotonic())
             lock.release()
 
@@ -92,13 +102,23 @@ def slow_path() -> float:
     return (time.thread_time() - t0) * 1000
 
 
-def pool_work() -> dict:
-    t0 = time.thread_time()
-    end = t0 + 0.020
-    while time.thread_time() < end:
-        sum(i * i for i in range(300))
-    return {"cpu_ms": (time.thread_time() - t0) * 1000, "tid": threading.get_native_id(),
-            "end": time.monotonic()}
+def pool_work(done: threading.Lock, work: dict) -> None:
+    """Burns ~20 ms and then releases `done` itself, its last act: the handler
+    blocked on `done` waits on this one lock until then. (A future's result()
+    also waits, after that, for the worker to leave the future's condition; a
+    worker that lost the GIL in between kept the woken handler blocked on a
+    second lock for 12 ms under load, which no timestamp of the app saw.)"""
+    try:
+        t0 = time.thread_time()
+        end = t0 + 0.020
+        while time.thread_time() < end:
+            sum(i * i for i in range(300))
+        work["cpu_ms"] = (time.thread_time() - t0) * 1000
+        work["tid"] = threading.get_native_id()
+    finally:
+        fresh_gil()
+        work["end"] = time.monotonic()
+        done.release()
 
 
 def fast_path() -> float:
@@ -123,15 +143,20 @@ def slow():
     lock.acquire()
     released: list[float] = []
     releases.put((time.monotonic() + 0.050, lock, released))  # released in 50 ms
+    fresh_gil()
     t0 = time.monotonic()
     lock.acquire()
     out["lock_ms"] = (released[0] - t0) * 1000
     t0 = time.monotonic()
     time.sleep(0.020)
     out["sleep_ms"] = (time.monotonic() - t0) * 1000
-    future = pool.submit(pool_work)
+    done = threading.Lock()
+    done.acquire()
+    work: dict = {}
+    pool.submit(pool_work, done, work)
+    fresh_gil()
     t0 = time.monotonic()
-    work = future.result()  # the handler waits on a lock meanwhile
+    done.acquire()  # the handler waits on a lock meanwhile, until the worker's release
     out["pool_wait_ms"] = (work["end"] - t0) * 1000
     out["pool_cpu_ms"], out["pool_tid"] = work["cpu_ms"], work["tid"]
     return jsonify(out)
