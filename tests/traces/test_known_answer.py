@@ -242,7 +242,7 @@ def _check(srv: str, slow: list[dict], fast: list[dict], evidence: list[str]) ->
             continue
         tids = {t["tid"] for t in view["threads"]}
         bd = view["breakdown"]
-        want_cpu = s["slow_path_cpu_ms"] + s["pool_cpu_ms"]
+        want_cpu = s["handler_cpu_ms"] + s["pool_cpu_ms"]
         want_lock = s["lock_ms"] + s["pool_wait_ms"]
         got = {k: v / MS for k, v in bd.items()}
         served = sum(end - start for t in view["threads"] for start, end, _ in t["intervals"])
