@@ -327,15 +327,15 @@ class Recorder:
         stats = dict(zip(COUNTER_NAMES, counts, strict=False))
         if self._off is not None:  # ids that named no stack when user space read them
             stats["lost_offcpu_stacks"] += self._off.unreadable_stacks
+            # What reached user space besides intervals (bench/agent.py).
+            stats["offcpu_stacks_read"] = self._off.stacks_read
+            stats["offcpu_stack_copies"] = self._off.copies_received
+            stats["offcpu_stack_copy_bytes"] = self._off.copy_bytes
         stats["lost"] = sum(v for k, v in stats.items() if k.startswith("lost"))
         # Processes a runtime should have read but could not (each logged once).
         stats["runtime_unreadable"] = sum(rt.unreadable for rt in self.runtimes)
         # 1 in how many off-CPU intervals above the threshold are kept now (CPU budget).
         stats["offcpu_keep_every"] = self._budget.every if self._budget is not None else 1
-        if self._off is not None:  # what reached user space besides intervals (bench/agent.py)
-            stats["offcpu_stacks_read"] = self._off.stacks_read
-            stats["offcpu_stack_copies"] = self._off.copies_received
-            stats["offcpu_stack_copy_bytes"] = self._off.copy_bytes
         if self._b is not None and self.traces is not None:
             stats["tracectx_torn"] = sum(self._b[b"trace_torn"][ctypes.c_int(0)])
             stats["tracectx_processes"] = len(self.traces.pids)

@@ -61,8 +61,7 @@ class OffCpuBudget:
         rate = (intervals - self._intervals0) / (t - self._t0)
         self._cpu0, self._t0, self._intervals0 = cpu, t, intervals
         if used > self.share and rate >= MIN_RATE:
-            self.every = min(MAX_EVERY, max(1, int(rate) // MIN_KEPT),
-                             max(self.every + 1, math.ceil(self.every * used / self.share)))
+            self.every = self._raised(rate, used, self.every + 1)
         elif used < self.share / 2 and self.every > 1:
             self.every = max(1, self.every // 2)
         return self.every
@@ -81,6 +80,11 @@ class OffCpuBudget:
         cost = kept / seconds * KEPT_COST_S
         if cost > self.share:
             rate = kept * self.every / seconds  # above the threshold, kept or summed
-            self.every = min(MAX_EVERY, max(1, int(rate) // MIN_KEPT),
-                             max(self.every, math.ceil(self.every * cost / self.share)))
+            self.every = self._raised(rate, cost, self.every)
         return self.every
+
+    def _raised(self, rate: float, cost: float, at_least: int) -> int:
+        """N scaled by how far `cost` passes the budget (at least `at_least`),
+        never past MAX_EVERY nor past what keeps MIN_KEPT of `rate` a second."""
+        return min(MAX_EVERY, max(1, int(rate) // MIN_KEPT),
+                   max(at_least, math.ceil(self.every * cost / self.share)))
