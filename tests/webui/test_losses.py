@@ -13,13 +13,14 @@ import pytest
 from profiler.agent.batch import encode_batch
 from profiler.model import Frame, Sample
 from tests.webui.conftest import http_post, open_app, shoot
+from tests.webui.test_ui import PROFILE, frame_rect, wait_frame
 
 pytestmark = pytest.mark.browser
 
 
-def _push_and_open(page, server, hours_ago: int, host: str, service: str, lost: dict):
-    """Ten samples of `service` on `host` `hours_ago` hours back, with the agent's
-    report of `lost`; then the page over that range: the losses notice."""
+def _push(server, hours_ago: int, host: str, service: str, lost: dict) -> dict[str, str]:
+    """Ten samples of `service` on `host` `hours_ago` hours back (stack main;work),
+    with the agent's report of `lost`; the page's URL parameters over that range."""
     t0 = time.time_ns() - hours_ago * 3600 * 10**9
     stack = (Frame("main", "native"), Frame("work", "native"))
     samples = [Sample("cpu", t0 + i * 10**7, 7, 7, 0, service, service, stack, 10**7)
@@ -28,8 +29,13 @@ def _push_and_open(page, server, hours_ago: int, host: str, service: str, lost: 
                         agent_id=f"{service}-agent", seq=1, lost=lost)
     assert http_post(server.url + "/api/v1/agent/push", data,
                      "application/x-flamecam-batch", "zstd") == 200
-    params = {"query": f'cpu{{service_name="{service}"}}', "from": f"now-{hours_ago + 1}h",
-              "until": f"now-{hours_ago - 1}h"}
+    return {"query": f'cpu{{service_name="{service}"}}', "from": f"now-{hours_ago + 1}h",
+            "until": f"now-{hours_ago - 1}h" if hours_ago > 1 else "now"}
+
+
+def _push_and_open(page, server, hours_ago: int, host: str, service: str, lost: dict):
+    """`_push`, then the page over that range: the losses notice."""
+    params = _push(server, hours_ago, host, service, lost)
     open_app(page, f"{server.url}/?{urllib.parse.urlencode(params)}")
     notice = page.locator("#losses")
     notice.wait_for(state="visible")
@@ -64,3 +70,24 @@ def test_intervals_summed_past_the_budget_are_sampled_not_lost(page, server):
         "totals exact, waits sampled"]
     assert "sampled-only" in notice.get_attribute("class")
     shoot(page, "20-losses-sampled")
+
+
+def test_a_late_notice_moves_nothing_under_the_pointer(page, server):
+    """The notice sits above the graph. Were the graph drawn before the notice
+    came, it would jump down under the user's pointer, and a click aimed at a
+    frame would land on empty space (CI, 2026-11-28: a right-click on a frame
+    opened no menu). Here the notice's answer comes 1.5 s after the graph's:
+    the frame the user sees must stay where it first appeared."""
+    params = _push(server, 1, "late-1", "latenotice", {"rejected": 5})
+    page.add_init_script("""(() => {
+        const fetch0 = window.fetch;
+        window.fetch = (url, ...rest) => String(url).includes("/api/v1/losses")
+            ? new Promise((ok) => setTimeout(ok, 1500)).then(() => fetch0(url, ...rest))
+            : fetch0(url, ...rest);
+    })()""")
+    open_app(page, f"{server.url}/?{urllib.parse.urlencode(params)}")
+    first = wait_frame(page, PROFILE, "work")
+    page.locator("#losses").wait_for(state="visible")
+    assert page.locator("#losses li").all_inner_texts() == [
+        "5 samples lost on late-1: refused by the server"]
+    assert frame_rect(page, PROFILE, "work") == first

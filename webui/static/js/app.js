@@ -39,6 +39,11 @@ class App {
     this.state = this.readURL();
     this.banner = document.getElementById("banner");
     this.losses = new LossNotice(document.getElementById("losses"));
+    // The losses notice sits above every view: a view is drawn only once the
+    // notice for its selection is in place, so nothing moves under the pointer
+    // after the graph appears (a frame the user aims at stays where it was).
+    this.noticeShown = Promise.resolve();
+    this.showSeq = 0;
     this.renderCache = new Map();
     this.focusedFunction = "";
     // Apply (or Enter) always reloads, even when nothing in the bar changed.
@@ -124,11 +129,20 @@ class App {
     if (selectionProblem(this.state)) return;
     if (!auto) this.hideBanner();
     this.renderCache.clear();
-    this.losses.show(this.state);
+    this.noticeShown = this.losses.show(this.state);
     if (!auto) this.queryBar.load(this.state);
     if (TIMELINE_TABS.includes(this.state.tab)) this.timeline.load(this.state);
     else this.timelineStale = true;
-    this.views[this.state.tab].show(this.state, { refresh: true });
+    this.showView(this.state, { refresh: true });
+  }
+
+  // The view of `state`, after the losses notice above it (see noticeShown);
+  // only the newest call shows: a later route or refresh replaces an earlier one.
+  showView(state, options = {}) {
+    const seq = ++this.showSeq;
+    this.noticeShown.then(() => {
+      if (seq === this.showSeq) this.views[state.tab].show(state, options);
+    });
   }
 
   route(dataChanged) {
@@ -156,10 +170,11 @@ class App {
     if (!this.selectionShown && state.tab !== "trace") {
       this.selectionShown = true;
       this.queryBar.load(state);
-      if (!problem) this.losses.show(state);
+      if (!problem) this.noticeShown = this.losses.show(state);
     }
     this.autoRefresh.set(state.refresh);
     if (problem) {
+      this.showSeq++; // a view still waiting on the notice stays unshown
       this.timeline.clear();
       this.showBanner(problem, "error");
       return;
@@ -169,7 +184,7 @@ class App {
       this.timelineStale = false;
       this.timeline.load(state);
     }
-    this.views[state.tab].show(state);
+    this.showView(state);
   }
 
   onTabKey(event) {
