@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from runtimes.python.gil import python_offcpu_reason
+from runtimes.python.locks import lock_target
 from runtimes.python.merge import merge_python_frames
 from runtimes.python.processes import PythonProcesses
 from runtimes.python.reader import PythonProcess, RawFrame
@@ -338,6 +339,9 @@ def _explain_wait(t: ThreadDump, st: ThreadStatus, native: list[Frame], pid: int
     if t.syscall == "restart_syscall":
         _restarted(t, native)
     t.target = wait_target(t.syscall, t.reason, arg0, lambda fd: targets.resolve(pid, fd))
+    if proc is not None and t.target.startswith("futex "):
+        # a Python lock by its kind and the line that waited, as the recorder names it
+        t.target = lock_target(native[::-1]) or t.target
     if t.syscall in FUTEX_FIRST and t.reason != "gil":
         owner = _mutex_owner(pid, arg0, tids)
         if owner:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -184,6 +185,11 @@ def test_dump_names_python_threads_and_their_python_frames(py_stuck):
     assert py_leaf("holder").endswith(".hold") and th["holder"]["reason"] == "sleep"
     assert py_leaf("waiter").endswith(".wait_for_lock"), th["waiter"]
     assert th["waiter"]["reason"] == "lock", th["waiter"]
+    # its lock by kind and the line that waited, as the recorder and the UI name it
+    lines = (HERE / "py_threads.py").read_text().splitlines()
+    line = lines.index("    with lock:", lines.index("def wait_for_lock():")) + 1
+    assert re.fullmatch(rf"(threading\.Lock|Python lock) at py_threads\.py:{line} "
+                        r"\(in wait_for_lock\)", th["waiter"]["target"]), th["waiter"]
     assert py_leaf("burner").endswith(".burn") and th["burner"]["state"] == "R"
     assert "threading.Thread.join" in _names(th["MainThread"], "python")
     # Python frames carry their file and line; kernel frames lead a waiting stack.
