@@ -35,10 +35,6 @@ from .sampler.wakers import interrupt_waker
 
 log = logging.getLogger("flamecam.recorder")
 
-# While it waits, how often the recorder looks whether a process made a
-# thread-context table (bpf/procs.c counts them).
-TABLE_CHECK_MS = 10
-
 # Off-CPU reasons kept, by (state, kernel stack).
 REASON_CACHE_LIMIT = 65_536
 
@@ -119,6 +115,7 @@ class Recorder:
                                               self.opts.stack_copy_bytes)
         if self.opts.trace_links:
             self.traces = TraceContexts(self._b, only=self.opts.pids or None)
+            self.traces.listen()
             self._scan_tables()
         # Processes named with -p are judged by their binaries before their
         # first sample, so none of it is walked the wrong way (policy.py).
@@ -147,29 +144,19 @@ class Recorder:
         """Waits `timeout_ms`, then reads what the ring buffers hold.
 
         The samplers' programs never wake us (see RB_FLAGS in bpf/common.h):
-        one wakeup per interval costs far less than one per sample. The
-        wait is in epoll on the rings, which bpf/procs.c does wake when a
-        process announces a thread-context table (or execs), so that the
-        request it serves next is linked: it is acted on at once. A host that
-        execs all the time wakes us at most once per TABLE_CHECK_MS.
-        (Sleeping in TABLE_CHECK_MS slices and reading a counter map after
-        each cost a busy agent a quarter of its CPU.)
+        one wakeup per interval costs far less than one per sample. A table
+        a process announced is registered in the kernel by the listener's
+        thread before the process goes on; the wait ends early then, so the
+        runtimes look at that process at once (`_table_found`).
         """
         end = time.monotonic() + timeout_ms / 1000
         while (left := end - time.monotonic()) > 0:
             if self.traces is None:
                 time.sleep(left)
                 break
-            if self.traces.waiting():
-                time.sleep(min(left, TABLE_CHECK_MS / 1000))
-            else:
-                # Consumes the rings that woke it (their callbacks run now).
-                self._b.ring_buffer_poll(max(1, round(left * 1000)))
-                if not self.traces.waiting():
-                    time.sleep(min(max(0.0, end - time.monotonic()), TABLE_CHECK_MS / 1000))
-                    continue
-            self._consume()
-            self._scan_tables()
+            if self.traces.wait_found(left):
+                self._consume()
+                self._scan_tables()
         self._consume()
         if self._budget is not None:
             self._budget_burst()

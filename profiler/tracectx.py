@@ -31,6 +31,38 @@ U64 = struct.Struct("<Q")
 # included) and the writer: a table over it is refused, not read in part.
 MAX_SLOTS = MAX_RING_RECORDS = 1 << 24
 
+# The announcement (docs/TRACE_CONTEXT.md, "Discovery"): a writer connects to
+# each agent's abstract Unix stream socket named SOCKET_PREFIX + a suffix the
+# agent picks, sends one ANNOUNCE message (magic, version, its pid and tid as
+# its own pid namespace numbers them, nslots, the table's address) and reads
+# one byte back: ACK_REGISTERED when the agent registered the table (the
+# thread's next sample is linked), ACK_REFUSED when not.
+SOCKET_PREFIX = "flamecam-tracectx."
+ANNOUNCE = struct.Struct("<8sIIIIQ")
+ACK_REGISTERED, ACK_REFUSED = b"\x01", b"\x00"
+
+
+@dataclass(frozen=True)
+class Announcement:
+    pid: int  # the sender's getpid(), in its own pid namespace
+    tid: int  # the sending thread's gettid(), likewise
+    nslots: int
+    base: int  # the table's address in the sender
+
+
+def parse_announcement(buf: bytes) -> Announcement:
+    """An announcement message; ValueError when `buf` is not exactly one."""
+    if len(buf) != ANNOUNCE.size:
+        raise ValueError(f"an announcement is {ANNOUNCE.size} bytes, not {len(buf)}")
+    magic, version, pid, tid, nslots, base = ANNOUNCE.unpack(buf)
+    if magic != MAGIC or version != VERSION:
+        raise ValueError("not a version 1 announcement")
+    if not pid or not tid or not base:
+        raise ValueError("pid, tid and base must be set")
+    if nslots < 1 or nslots & (nslots - 1) or nslots > MAX_SLOTS:
+        raise ValueError(f"nslots {nslots} is not a power of two up to {MAX_SLOTS}")
+    return Announcement(pid, tid, nslots, base)
+
 
 @dataclass(frozen=True)
 class Header:

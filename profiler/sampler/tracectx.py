@@ -6,12 +6,12 @@ named `flamecam-tracectx`, of per-thread slots and a ring of finished
 (thread, span, start, end) records. This module:
 
 - finds the tables: a look at each process the samplers see for the first
-  time (`check`); a look, at the next poll, at each process that announces
-  its table (bpf/procs.c reports a thread renamed to its own name, and
-  registers the table itself when the rename carries its address, so a
-  table made after the process was first seen is linked from its first
-  request); and a full pass over /proc/*/maps every `rescan_s` seconds
-  (tables made before the agent started, or reported events lost);
+  time (`check`); each table a process announces over the agent's Unix
+  socket (`listen`, profiler/sampler/announce.py), registered before the
+  process hears back, so a table made after the process was first seen is
+  linked from its first request; and a full pass over /proc/*/maps every
+  `rescan_s` seconds (tables made before the agent started or restarted, or
+  whose announcement did not get through);
 - registers each table's address with the BPF programs (`trace_procs`, read
   by bpf/tracectx.h at every sample and switch-out);
 - drains each ring through /proc/PID/mem (`drain`), counting records that
@@ -28,6 +28,7 @@ import ctypes
 import logging
 import os
 import struct
+import threading
 import time
 from dataclasses import dataclass
 
@@ -49,8 +50,10 @@ from ..tracectx import (
     RECORD_SIZE,
     RING_HEAD_OFFSET,
     SLOT_SIZE,
+    Announcement,
     parse_header,
 )
+from .announce import MESSAGE_DEADLINE_S, AnnounceListener
 from .layout import MapLayout
 
 log = logging.getLogger("flamecam.tracectx")
@@ -64,9 +67,6 @@ TRACE_PROC = MapLayout(("base", "Q"), ("pidns_dev", "Q"), ("pidns_ino", "Q"), ("
                        ("pad", "I"))
 
 RESCAN_S = 5.0
-# A process that announces again (a program renaming its threads to their own
-# names in a loop) is looked at no more often than this; later, not never.
-ANNOUNCE_LOOK_GAP_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +112,18 @@ def table_addresses(maps_text: str) -> list[int]:
 
 
 class TraceContexts:
-    """The tables of every process that has one, kept in step with the kernel."""
+    """The tables of every process that has one, kept in step with the kernel.
+
+    Thread-safe: announcements are registered in the listener's thread while
+    the caller scans and drains in its own."""
 
     def __init__(self, bpf, rescan_s: float = RESCAN_S, only: list[int] | None = None) -> None:
         self._procs = bpf[b"trace_procs"] if bpf is not None else None
-        self._announced: set[int] = set()  # pids to look at, when due
-        self._announce_looked: dict[int, float] = {}  # pid -> last look for an announcement
-        if bpf is not None:
-            bpf[b"table_events"].open_ring_buffer(self._on_announced)
+        self._lock = threading.RLock()
+        self._listener: AnnounceListener | None = None
+        # Set when a table is registered, cleared by take_found: wakes a caller
+        # waiting in `wait_found` (the recorder's poll).
+        self._found_event = threading.Event()
         self.rescan_s = rescan_s
         self._only = set(only) if only else None  # `flamecam record -p`: these pids alone
         self._tables: dict[int, _Table] = {}
@@ -136,44 +140,59 @@ class TraceContexts:
     def pids(self) -> list[int]:
         return list(self._tables)
 
-    def _on_announced(self, _ctx, data, _size) -> int:
-        pid = ctypes.cast(data, ctypes.POINTER(ctypes.c_uint32)).contents.value
-        self.announced(pid)
-        return 0
+    def listen(self, deadline_s: float = MESSAGE_DEADLINE_S) -> str:
+        """Takes announcements from now on (docs/TRACE_CONTEXT.md,
+        "Discovery"), each connection's message within `deadline_s`; returns
+        the socket's abstract name."""
+        if self._listener is None:
+            self._listener = AnnounceListener(self.announced, deadline_s)
+        return self._listener.name
 
-    def announced(self, pid: int) -> None:
-        """`pid` announced a table (a thread renamed to its own name, after
-        the table was mapped and filled): look at it at the next scan."""
-        if pid != os.getpid() and (self._only is None or pid in self._only):
-            self._announced.add(pid)  # looked at by the next scan that finds it due
+    @property
+    def refused(self) -> int:
+        """Announcements refused: malformed, late, or not a table of their sender."""
+        return self._listener.refused if self._listener is not None else 0
 
-    def waiting(self) -> bool:
-        """Whether a process announced a table that was not looked for yet
-        (reported through `table_events` as the rings are read): the caller
-        then scans now (and again soon, for one looked at lately), not at its
-        next poll."""
-        return bool(self._announced)
+    def _wanted(self, pid: int) -> bool:
+        return pid != os.getpid() and (self._only is None or pid in self._only)
+
+    def announced(self, pid: int, msg: Announcement) -> bool:
+        """Process `pid` (its sender, as the kernel names it) says its table is
+        at `msg.base`: registered if that is so, before the sender hears back.
+
+        The message must describe its sender: `msg.pid` is the sender's pid as
+        its own namespace numbers it and `msg.tid` one of its threads (a
+        message from a process that merely inherited a connection, or one
+        naming another process, is refused); the address must start a table
+        mapping of that process, holding a valid table whose pid and slot
+        count are the message's."""
+        if not self._wanted(pid) or namespace_pid(pid) != msg.pid:
+            return False
+        if pid_namespace(pid) is None:
+            if not os.path.exists(f"/proc/{pid}/task/{msg.tid}"):
+                return False
+        elif msg.tid not in namespace_tids(pid):
+            return False
+        with self._lock:
+            t = self._tables.get(pid)
+            if t is not None and t.base == msg.base:
+                return True  # told again: known
+            text = read_maps_text(pid)
+            if text is None or msg.base not in table_addresses(text):
+                return False
+            self._looked.add(pid)
+            if t is not None:  # a table made anew (instrumented again) replaces the old
+                self.forget(pid)
+            return self._open(pid, msg.base, msg.pid, nslots=msg.nslots)
+
+    def wait_found(self, timeout_s: float) -> bool:
+        """Waits up to `timeout_s` for a table to be registered; True if one
+        was since the last `take_found`."""
+        return self._found_event.wait(timeout_s)
 
     def scan(self, now: float | None = None) -> None:
-        """Looks once at each process that announced a table (at most once
-        per ANNOUNCE_LOOK_GAP_S each), and every `rescan_s` reads the maps of
-        every process without a table."""
+        """Every `rescan_s`, reads the maps of every process without a table."""
         now = time.monotonic() if now is None else now
-        for pid in list(self._announced):
-            last = self._announce_looked.get(pid)
-            if last is not None and now < last + ANNOUNCE_LOOK_GAP_S:
-                continue  # looked at lately: later
-            self._announced.discard(pid)
-            self._announce_looked[pid] = now
-            if pid in self._tables:
-                self._reannounced(pid)
-                continue
-            self._look(pid)
-            if pid in self._tables:
-                continue
-            # Not a valid table of its own (or none at all): drop what the
-            # kernel registered from the announcement, whatever its address.
-            self._unannounce(pid, None)
         if now < self._next_scan:
             return
         self._next_scan = now + self.rescan_s
@@ -185,28 +204,19 @@ class TraceContexts:
             pids = [p for p in pids if p in self._only]
         me = os.getpid()
         live = set(pids)
-        for pid in pids:
-            if pid != me and pid not in self._tables:
-                self._look(pid)
-        self._looked &= live
-        self._announce_looked = {p: t for p, t in self._announce_looked.items() if p in live}
-        for pid in [p for p in self._tables if p not in live]:
-            self.forget(pid)
-
-    def _reannounced(self, pid: int) -> None:
-        """A process with a registered table announced one again: a table made
-        anew (instrumented again) replaces the old one if that is unmapped."""
-        text = read_maps_text(pid)
-        if text is not None and self._tables[pid].base in table_addresses(text):
-            return
-        self.forget(pid)
-        self._look(pid)
+        with self._lock:
+            for pid in pids:
+                if pid != me and pid not in self._tables:
+                    self._look(pid)
+            self._looked &= live
+            for pid in [p for p in self._tables if p not in live]:
+                self.forget(pid)
 
     def check(self, pid: int) -> None:
         """Looks at a process seen for the first time (cheap when already seen)."""
-        if (pid not in self._looked and pid not in self._tables and pid != os.getpid()
-                and (self._only is None or pid in self._only)):
-            self._look(pid)
+        if pid not in self._looked and pid not in self._tables and self._wanted(pid):
+            with self._lock:
+                self._look(pid)
 
     def _look(self, pid: int) -> None:
         self._looked.add(pid)
@@ -218,8 +228,9 @@ class TraceContexts:
             if self._open(pid, addr, ns_pid):
                 return
 
-    def _open(self, pid: int, base: int, ns_pid: int) -> bool:
-        """Registers the table at `base` if it is a valid v1 table of `pid` itself.
+    def _open(self, pid: int, base: int, ns_pid: int, nslots: int | None = None) -> bool:
+        """Registers the table at `base` if it is a valid v1 table of `pid`
+        itself (with `nslots` slots, when the process said how many).
 
         A child forked from a process with a table maps its parent's table
         until it makes its own; the header's pid tells them apart.
@@ -242,14 +253,12 @@ class TraceContexts:
                                  f"(the BPF side reads {SLOT_SIZE} and {RECORD_SIZE})")
         except ValueError as e:
             mem.close()
-            self._unannounce(pid, base)
             log.warning("pid %d: thread-context table at %#x ignored: %s", pid, base, e)
             return False
-        nslots, ring_records, head, owner = h.nslots, h.ring_records, h.ring_head, h.pid
-        if owner != ns_pid:
+        if h.pid != ns_pid or nslots not in (None, h.nslots):
             mem.close()
-            self._unannounce(pid, base)
             return False
+        nslots, ring_records, head = h.nslots, h.ring_records, h.ring_head
         pidns = pid_namespace(pid)
         # Records written before we looked are still in the ring: read them,
         # but do not count the ones already overwritten as lost.
@@ -263,25 +272,16 @@ class TraceContexts:
         log.info("pid %d: thread-context table at %#x (%d slots, ring of %d)", pid, base,
                  nslots, ring_records)
         self._found.append(pid)
+        self._found_event.set()
         return True
 
     def take_found(self) -> list[int]:
         """Pids whose table was registered since the last call, oldest first:
         processes that run the table's writer by now."""
-        found, self._found = self._found, []
+        with self._lock:
+            found, self._found = self._found, []
+            self._found_event.clear()
         return found
-
-    def _unannounce(self, pid: int, base: int | None) -> None:
-        """Drops what bpf/procs.c registered from the process's own announcement
-        of a table at `base` (None: at any address) that turned out not to be
-        a valid table of its own."""
-        if self._procs is None or pid in self._tables:
-            return
-        try:
-            if base is None or self._procs[ctypes.c_uint32(pid)].base == base:
-                del self._procs[ctypes.c_uint32(pid)]
-        except KeyError:
-            pass
 
     def _unreadable(self, pid: int, err: Exception) -> None:
         self.unreadable += 1
@@ -292,33 +292,39 @@ class TraceContexts:
 
     def forget(self, pid: int) -> None:
         """Drops an exited process (or one whose table went away)."""
-        t = self._tables.pop(pid, None)
-        self._looked.discard(pid)
-        self._warned.discard(pid)
-        if t is None:
-            return
-        t.mem.close()
-        if self._procs is not None:
-            try:
-                del self._procs[ctypes.c_uint32(pid)]
-            except KeyError:
-                pass
+        with self._lock:
+            t = self._tables.pop(pid, None)
+            self._looked.discard(pid)
+            self._warned.discard(pid)
+            if t is None:
+                return
+            t.mem.close()
+            if self._procs is not None:
+                try:
+                    del self._procs[ctypes.c_uint32(pid)]
+                except KeyError:
+                    pass
 
     def close(self) -> None:
-        for pid in list(self._tables):
-            self.forget(pid)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            for pid in list(self._tables):
+                self.forget(pid)
 
     # -- draining -----------------------------------------------------------
     def drain(self) -> list[RingRecord]:
         """The records appended to every ring since the last drain."""
         out: list[RingRecord] = []
-        for pid, t in list(self._tables.items()):
-            try:
-                self._drain_one(t, out)
-            except MemoryReadError as e:
-                if start_time(pid) == t.started:  # still there: say so
-                    self._unreadable(pid, e)
-                self.forget(pid)  # an exit; or found again by the next scan
+        with self._lock:
+            for pid, t in list(self._tables.items()):
+                try:
+                    self._drain_one(t, out)
+                except MemoryReadError as e:
+                    if start_time(pid) == t.started:  # still there: say so
+                        self._unreadable(pid, e)
+                    self.forget(pid)  # an exit; or found again by the next scan
         return out
 
     def _head(self, t: _Table) -> int:

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from profiler.sampler.tracectx import ANNOUNCE_LOOK_GAP_S, TraceContexts
+from profiler.sampler.tracectx import TraceContexts
 from tests.otel.conftest import ADDON
 from tests.runtimes.conftest import wait_for_line
 
@@ -32,12 +32,12 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def start_writer(script: str, **popen) -> subprocess.Popen:
+def start_writer(script: str, args: list[str] | None = None, **popen) -> subprocess.Popen:
     """A process running `script` with the add-on importable (its path is
-    argv[1]); the agent reads its memory, which needs root here."""
+    argv[1], then `args`); the agent reads its memory, which needs root here."""
     if os.geteuid() != 0:
         pytest.skip("reading another process's memory needs root (or ptrace_scope 0)")
-    return subprocess.Popen([sys.executable, "-c", script, str(ADDON / "src")],
+    return subprocess.Popen([sys.executable, "-c", script, str(ADDON / "src"), *(args or [])],
                             stdout=subprocess.PIPE, **popen)
 
 
@@ -60,52 +60,3 @@ def test_drain_stops_at_an_uncommitted_record():
         child.wait()
         for stream in (child.stdout, child.stderr):
             stream.close()
-
-
-LATE = textwrap.dedent("""
-    import sys, time
-    sys.path.insert(0, sys.argv[1])
-    from flamecam_otel._table import TraceTable
-    print("ready", flush=True)
-    sys.stdin.readline()
-    t = TraceTable(8, 16)  # made and announced now
-    print("made", flush=True)
-    time.sleep(60)
-""")
-
-
-def test_an_announced_table_is_looked_for_at_once_and_a_loop_of_announcements_is_paced():
-    late = start_writer(LATE, stdin=subprocess.PIPE)
-    idle = subprocess.Popen(["sleep", "60"])
-    try:
-        wait_for_line(late, "ready")
-        ctx = TraceContexts(None, only=[late.pid, idle.pid])
-        ctx.scan(now=1000.0)  # the first full pass: no table yet
-        assert ctx.pids == []
-        late.stdin.write(b"go\n")
-        late.stdin.flush()
-        wait_for_line(late, "made")
-        ctx.scan(now=1001.0)  # the next full pass is 5 s away
-        assert ctx.pids == []
-        # What bpf/procs.c reports when a thread renames itself to its own name.
-        ctx.announced(late.pid)
-        assert ctx.waiting()
-        ctx.scan(now=1001.0)
-        assert ctx.pids == [late.pid] and not ctx.waiting()
-        # A process without a table that announces in a loop: looked at once,
-        # then no sooner than ANNOUNCE_LOOK_GAP_S later (deferred, not dropped).
-        ctx.announced(idle.pid)
-        ctx.scan(now=1001.0)
-        assert not ctx.waiting()
-        ctx.announced(idle.pid)
-        ctx.scan(now=1001.0 + ANNOUNCE_LOOK_GAP_S / 2)
-        assert ctx.waiting()
-        ctx.scan(now=1001.0 + ANNOUNCE_LOOK_GAP_S)
-        assert not ctx.waiting() and ctx.pids == [late.pid]
-        ctx.close()
-    finally:
-        for p in (late, idle):
-            p.kill()
-            p.wait()
-        late.stdin.close()
-        late.stdout.close()

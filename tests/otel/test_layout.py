@@ -4,9 +4,8 @@ are two copies of one definition: pinned here, and read back end to end."""
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
 
+import pytest
 from flamecam_otel import _layout as w
 from flamecam_otel._table import TraceTable
 
@@ -23,13 +22,19 @@ def test_constants_agree():
     assert w.HEADER.format == r.HEADER.format and w.RECORD.format == r.RECORD.format
 
 
-def test_announcement_constants_agree_with_the_bpf_side():
-    """The prctl announcement's magic and slot limit, as bpf/procs.c checks them."""
-    src = (Path(__file__).parents[2] / "bpf" / "procs.c").read_text()
-    magic = re.search(r"#define TRACECTX_MAGIC (0x[0-9a-fA-F]+)ULL", src)
-    assert magic and int(magic.group(1), 16) == w.ANNOUNCE_MAGIC == 0x3145434152544346
-    limit = re.search(r"#define TRACECTX_MAX_SLOTS \(1ULL << (\d+)\)", src)
-    assert limit and 1 << int(limit.group(1)) == w.MAX_SLOTS
+def test_announcement_agrees_with_the_agent():
+    """The writer's announcement message, as the agent parses it."""
+    assert (w.SOCKET_PREFIX, w.ACK_REGISTERED, w.ACK_REFUSED) == (
+        r.SOCKET_PREFIX, r.ACK_REGISTERED, r.ACK_REFUSED)
+    assert w.ANNOUNCE.format == r.ANNOUNCE.format and w.ANNOUNCE.size == 32
+    msg = w.ANNOUNCE.pack(w.MAGIC, w.VERSION, 4321, 4322, 1024, 0x7F0000001000)
+    assert r.parse_announcement(msg) == r.Announcement(4321, 4322, 1024, 0x7F0000001000)
+    for bad in (msg[:-1], msg + b"x", b"FCTRACE2" + msg[8:],
+                w.ANNOUNCE.pack(w.MAGIC, w.VERSION, 4321, 4322, 1000, 0x1000),
+                w.ANNOUNCE.pack(w.MAGIC, w.VERSION, 4321, 4322, 1 << 25, 0x1000),
+                w.ANNOUNCE.pack(w.MAGIC, w.VERSION, 0, 4322, 1024, 0x1000)):
+        with pytest.raises(ValueError):
+            r.parse_announcement(bad)
 
 
 def test_written_table_reads_back():

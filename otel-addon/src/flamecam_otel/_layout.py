@@ -12,9 +12,12 @@ import struct
 MEMFD_NAME = "flamecam-tracectx"
 MAGIC = b"FCTRACE1"
 VERSION = 1
-# The announcement, prctl(PR_SET_NAME, own name, base, nslots, ANNOUNCE_MAGIC):
-# the magic as a little-endian word (bpf/procs.c's TRACECTX_MAGIC).
-ANNOUNCE_MAGIC = int.from_bytes(MAGIC, "little")
+# The announcement, over each agent's abstract Unix socket named SOCKET_PREFIX
+# + anything: magic, version, pid, tid, nslots, the table's address; the agent
+# answers one byte, ACK_REGISTERED or ACK_REFUSED.
+SOCKET_PREFIX = "flamecam-tracectx."
+ANNOUNCE = struct.Struct("<8sIIIIQ")
+ACK_REGISTERED, ACK_REFUSED = b"\x01", b"\x00"
 
 # Header: magic, version, header_size, nslots, slot_size, ring_records,
 # record_size, ring_head (u64), pid, flags, unslotted, 12 reserved bytes.

@@ -22,8 +22,8 @@ import threading
 import time
 from typing import Any
 
+from ._announce import announce
 from ._layout import (
-    ANNOUNCE_MAGIC,
     APPROXIMATE,
     COMMIT_MASK,
     FLAGS_OFFSET,
@@ -89,7 +89,9 @@ class TraceTable:
         HEADER.pack_into(self.mm, 0, bytes(8), VERSION, HEADER_SIZE, nslots, SLOT_SIZE,
                          ring_records, RECORD_SIZE, 0, self.pid, 0, 0)
         self.mm[0:8] = MAGIC  # last: a reader that sees the magic sees a whole header
-        _announce(self.mm, nslots)
+        # The agents register it now (not at their next look at /proc): the
+        # first request is linked.
+        self.agents = announce(_address(self.mm), nslots)
 
     # -- slots ---------------------------------------------------------------
     def claim(self, tid: int) -> tuple[Any, int, int]:
@@ -169,33 +171,13 @@ class TraceTable:
             pass
 
 
-PR_SET_NAME, PR_GET_NAME = 15, 16
-_prctl = None
-
-
-def _announce(mm: mmap.mmap, nslots: int) -> None:
-    """Tells a Flamecam agent where the table is, now (docs/TRACE_CONTEXT.md,
-    "Discovery"): the calling thread renames itself to the name it has,
-    passing the table's address, slot count and magic as prctl's otherwise
-    unused arguments. The agent's BPF program (on the task_rename event, not
-    on a system call) registers the table in that call, so the next request
-    is linked; without an agent it changes nothing."""
-    global _prctl
+def _address(mm: mmap.mmap) -> int:
+    """Where the mapping starts in this process."""
     view = ctypes.c_char.from_buffer(mm)
-    base = ctypes.addressof(view)
-    del view  # releases the export: the mapping can be closed again
     try:
-        if _prctl is None:
-            fn = ctypes.CDLL(None, use_errno=True).prctl
-            fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong,
-                           ctypes.c_ulong)
-            fn.restype = ctypes.c_int
-            _prctl = fn
-        name = ctypes.create_string_buffer(16)
-        if _prctl(PR_GET_NAME, name, 0, 0, 0) == 0:
-            _prctl(PR_SET_NAME, name.value, base, nslots, ANNOUNCE_MAGIC)
-    except (OSError, AttributeError):  # no libc prctl: the agent finds the table by its scan
-        pass
+        return ctypes.addressof(view)
+    finally:
+        del view  # releases the export: the mapping can be closed again
 
 
 class ThreadState:
