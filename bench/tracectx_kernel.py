@@ -3,11 +3,14 @@
 Syscall-heavy workloads, one copy per CPU, none of them with a
 thread-context table:
   syscalls      write(2) to /dev/null + nanosleep(0), a tight loop
-  renames same  prctl(PR_SET_NAME) to the thread's own name, a tight loop: the
-                system call and the event (task:task_rename) of the table
-                announcement, without a table (the worst case)
-  renames swap  prctl(PR_SET_NAME) between two names (renames that are no
-                announcement)
+  unix sockets  connect + send + accept + recv + answer + close on an abstract
+                Unix stream socket of its own, a tight loop: the system calls
+                of the table announcement (docs/TRACE_CONTEXT.md), made by a
+                process that talks to no agent
+  renames same  prctl(PR_SET_NAME) to the thread's own name, a tight loop: how
+                tables were announced before (a program on task:task_rename;
+                --base with an older checkout shows what that cost)
+  renames swap  prctl(PR_SET_NAME) between two names
   pingpong      two threads passing a byte through pipes (a context switch each way)
 in alternating rounds (alone, links, no links, then the other way round);
 the agent's programs are `flamecam record` with the agent's rates (-F 19
@@ -68,6 +71,7 @@ def _bench(args, cpus: int) -> int:
     renames = str(build("renames.c"))
     workloads = {
         "syscalls": [str(build("syscalls.c")), str(args.seconds)],
+        "unix sockets": [str(build("unixsock.c")), str(args.seconds)],
         "renames same": [renames, str(args.seconds), "same"],
         "renames swap": [renames, str(args.seconds), "swap"],
         "pingpong": [str(build("pingpong.c")), str(args.seconds)],

@@ -6,16 +6,17 @@ the thread-context table, and threads with a known answer:
   sleeper  alternates spans B1 and B2, each with short (0.2 ms) and long
            (20 ms) sleeps
   plain    on-CPU for SECONDS, never linked
-Commands on stdin: "table [prctl|comm]" creates the table and announces it
-(so a test can check it is found after the process started), "go" runs the threads and prints
+Commands on stdin: "table" creates the table and announces it to the agents
+listening (so a test can check it is found after the process started), then
+prints "table N" (N agents registered it), "go" runs the threads and prints
 "report <json>" (the threads then wait, idle, for "release"), "flood N"
 appends N records of span F at once.
 """
 
-import ctypes
 import json
 import mmap
 import os
+import socket
 import struct
 import sys
 import threading
@@ -35,31 +36,37 @@ ring_lock = threading.Lock()
 since = {}
 
 
-def create_table(announce):
+def create_table():
     global table
     fd = os.memfd_create("flamecam-tracectx", os.MFD_CLOEXEC)
     size = RING_OFF + RING * 48
     os.ftruncate(fd, size)
     table = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
     HEADER.pack_into(table, 0, b"FCTRACE1", 1, 64, NSLOTS, 64, RING, 48, 0, os.getpid(), 0)
-    # Announced, as docs/TRACE_CONTEXT.md asks: the thread renames itself to
-    # its own name, with the table's address (prctl), or without (comm).
-    if announce == "prctl":
-        view = ctypes.c_char.from_buffer(table)
-        base = ctypes.addressof(view)
-        del view
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-        prctl.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_ulong,
-                          ctypes.c_ulong)
-        name = ctypes.create_string_buffer(16)
-        assert prctl(16, name, 0, 0, 0) == 0  # PR_GET_NAME
-        magic = int.from_bytes(b"FCTRACE1", "little")
-        assert prctl(15, name.value, base, NSLOTS, magic) == 0  # PR_SET_NAME
-    else:
-        with open("/proc/thread-self/comm", "rb") as comm:
-            name = comm.read().rstrip(b"\n")
-        with open("/proc/thread-self/comm", "wb") as comm:
-            comm.write(name)
+    return announce()
+
+
+def announce():
+    """As docs/TRACE_CONTEXT.md asks: one message to each agent listening on
+    an abstract socket named flamecam-tracectx.*, one byte back (1: registered)."""
+    with open("/proc/net/unix") as f:
+        names = {line.split()[7][1:] for line in f.readlines()[1:]
+                 if len(line.split()) == 8 and line.split()[7].startswith("@flamecam-tracectx.")
+                 and int(line.split()[3], 16) & 0x10000}
+    # The mapping's address: the line of /proc/self/maps that names the memfd.
+    with open("/proc/self/maps") as f:
+        base = int(next(line for line in f if "/memfd:flamecam-tracectx" in line)
+                   .split("-")[0], 16)
+    msg = struct.pack("<8sIIIIQ", b"FCTRACE1", 1, os.getpid(), threading.get_native_id(),
+                      NSLOTS, base)
+    registered = 0
+    for name in names:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5.0)
+            s.connect("\0" + name)
+            s.sendall(msg)
+            registered += s.recv(1) == b"\x01"
+    return registered
 
 
 def slot_of(tid):
@@ -174,9 +181,8 @@ def main():
     print("ready", os.getpid(), flush=True)
     for line in sys.stdin:
         cmd = line.split()
-        if cmd and cmd[0] == "table":
-            create_table(cmd[1] if len(cmd) > 1 else "prctl")
-            print("table", flush=True)
+        if cmd == ["table"]:
+            print("table", create_table(), flush=True)
         elif cmd == ["go"]:
             log, out = [], {}
             threads = [threading.Thread(target=parked, args=(f, log, out), name=f.__name__)

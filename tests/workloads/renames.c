@@ -1,8 +1,8 @@
-/* Thread renames in a tight loop, the system call of Flamecam's table
- * announcement (docs/TRACE_CONTEXT.md) made by a process without a table:
- * prctl(PR_SET_NAME) for argv[1] seconds; argv[2] "same" renames the thread
- * to its own name each time (what an announcement without the address looks
- * like), "swap" alternates between two names. Prints renames done. */
+/* Thread renames in a tight loop (bench/tracectx_kernel.py: Flamecam once
+ * announced tables by a same-name rename, watched on task:task_rename; now
+ * nothing in the kernel watches renames): prctl(PR_SET_NAME) for argv[1]
+ * seconds; argv[2] "same" renames the thread to its own name each time,
+ * "swap" alternates between two names. Prints renames done. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
