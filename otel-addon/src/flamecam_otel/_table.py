@@ -89,8 +89,8 @@ class TraceTable:
         HEADER.pack_into(self.mm, 0, bytes(8), VERSION, HEADER_SIZE, nslots, SLOT_SIZE,
                          ring_records, RECORD_SIZE, 0, self.pid, 0, 0)
         self.mm[0:8] = MAGIC  # last: a reader that sees the magic sees a whole header
-        # The agents register it now (not at their next look at /proc): the
-        # first request is linked.
+        # The agents running register it now, not at their next look at
+        # /proc, so the first request is linked; `agents` says how many did.
         self.agents = announce(_address(self.mm), nslots)
 
     # -- slots ---------------------------------------------------------------
