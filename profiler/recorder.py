@@ -329,6 +329,7 @@ class Recorder:
             stats["tracectx_lost_records"] = self.traces.lost_records
             stats["tracectx_bad_records"] = self.traces.bad_records
             stats["tracectx_unreadable"] = self.traces.unreadable
+            stats["tracectx_refused"] = self.traces.refused
         return stats
 
     # -- conversion ---------------------------------------------------------

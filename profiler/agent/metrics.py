@@ -35,6 +35,9 @@ class Metrics:
             "flamecam_agent_tracectx_bad_records_total": 0,
             "flamecam_agent_tracectx_unreadable_total": 0,
             "flamecam_agent_tracectx_torn_total": 0,
+            # Table announcements refused (docs/TRACE_CONTEXT.md, "Discovery"):
+            # malformed, late, or not about a table of their sender.
+            "flamecam_agent_tracectx_refused_announcements_total": 0,
             # Python or JVM processes whose frames could not be read (each is
             # also named in the agent's log): a version without a known
             # layout, attach refused, no permission.

@@ -138,6 +138,8 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
             metrics.set("flamecam_agent_tracectx_processes", stats["tracectx_processes"])
         metrics.set("flamecam_agent_runtime_unreadable_processes_total",
                     int(stats.get("runtime_unreadable", 0)))
+        metrics.set("flamecam_agent_tracectx_refused_announcements_total",
+                    int(stats.get("tracectx_refused", 0)))
         metrics.set("flamecam_agent_offcpu_keep_every", int(stats.get("offcpu_keep_every", 1)))
         # Losses since the previous batch travel with the next one: the
         # sampler's, and the samples this agent dropped or the server refused.
