@@ -143,9 +143,15 @@ class TraceContexts:
     def listen(self, deadline_s: float = MESSAGE_DEADLINE_S) -> str:
         """Takes announcements from now on (docs/TRACE_CONTEXT.md,
         "Discovery"), each connection's message within `deadline_s`; returns
-        the socket's abstract name."""
+        the socket's abstract name ("" when it cannot listen: tables are then
+        found by the rescans alone)."""
         if self._listener is None:
-            self._listener = AnnounceListener(self.announced, deadline_s)
+            try:
+                self._listener = AnnounceListener(self.announced, deadline_s)
+            except OSError as e:
+                log.warning("thread-context tables: not listening for announcements (%s); "
+                            "found every %.0f s instead", e, self.rescan_s)
+                return ""
         return self._listener.name
 
     @property
