@@ -13,6 +13,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
+from itertools import accumulate
 
 from profiler.model import (
     AGENT_LOSSES,
@@ -30,6 +31,7 @@ from profiler.model import (
 )
 from profiler.query import flamegraph as fg
 from profiler.query import tracks
+from profiler.query.gcpause import gc_paused
 from profiler.query.processes import PROCESS_KIND, ProcessRoots, split_by_process
 from profiler.query.selector import Selector
 from profiler.query.tracks import TrackColumns
@@ -108,8 +110,11 @@ _FRAME_NAME_BYTES = 100  # a frame id -> name index entry
 _LITTLE = sys.byteorder == "little"
 
 
+_KEY_BYTES = 140  # a key's bytes object, its id and the LRU's entry, past its frames
+
+
 def _key_bytes(_sid: int, key: bytes) -> int:
-    return 140 + len(key)  # the bytes object, its id and the LRU's entry
+    return _KEY_BYTES + len(key)
 
 
 class QueryEngine:
@@ -279,13 +284,13 @@ class QueryEngine:
             named.byteswap()  # keys are big-endian: bytes order is tuple order
         flat = named.tobytes()
         del named
-        out = []
-        end = 0
-        for s, p in zip(ids, packed, strict=True):
-            start, end = end, end + len(p)
-            out.append((s, flat[start:end]))
+        ends = list(accumulate(map(len, packed)))
+        del packed
+        starts = [0, *ends]
+        starts.pop()
+        out = list(zip(ids, map(flat.__getitem__, map(slice, starts, ends)), strict=True))
         with table.lock:
-            table.keys.put_many(out)
+            table.keys.put_many(out, _KEY_BYTES * len(out) + len(flat))
         return out
 
     # ---------------------------------------------------------------- renders
@@ -327,15 +332,16 @@ class QueryEngine:
         names = table.names
         memo: dict = {}
         whole = values is None
-        if values is None:
-            values = self.stack_values(sel, memo)
-        roots = self.process_roots(sel, values) if whole else None
-        stacks = self._merged_by_name(values, table, roots)
-        del values
-        levels, total, _ = fg.levels_sorted(stacks, None, max_nodes or fg.MAX_NODES,
-                                            self._other(table))
-        del stacks
-        out = fg.flamebearer_from_levels(levels, total, names, self.units(sel))
+        with gc_paused():
+            if values is None:
+                values = self.stack_values(sel, memo)
+            roots = self.process_roots(sel, values) if whole else None
+            stacks = self._merged_by_name(values, table, roots)
+            del values
+            levels, total, _ = fg.levels_sorted(stacks, None, max_nodes or fg.MAX_NODES,
+                                                self._other(table))
+            del stacks
+            out = fg.flamebearer_from_levels(levels, total, names, self.units(sel))
         self._done_with(table)
         # Pyroscope tooling reads the embedded timeline; it never filters by
         # pid/tid, and per-thread timelines come from /api/v1/timeline.
@@ -364,12 +370,13 @@ class QueryEngine:
         """The diff flamebearer of two stack id -> value maps (A left, B right)."""
         table = self._names_table()
         names = table.names
-        lstacks = self._merged_by_name(left, table, roots[0])
-        rstacks = self._merged_by_name(right, table, roots[1])
-        levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or fg.MAX_NODES,
-                                          self._other(table))
-        del lstacks, rstacks
-        out = fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
+        with gc_paused():
+            lstacks = self._merged_by_name(left, table, roots[0])
+            rstacks = self._merged_by_name(right, table, roots[1])
+            levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or fg.MAX_NODES,
+                                              self._other(table))
+            del lstacks, rstacks
+            out = fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
         self._done_with(table)
         return out
 

@@ -44,14 +44,16 @@ class ByteBoundedCache:
         self.bytes += self.size_of(key, value)
         self._evict()
 
-    def put_many(self, items: list[tuple]) -> None:
+    def put_many(self, items: list[tuple], size: int | None = None) -> None:
         """`put` of each (key, value), in order, without a call per entry (a
-        cold render caches ~100k stacks' keys)."""
+        cold render caches ~100k stacks' keys); `size`, the items' summed
+        `size_of` when the caller knows it in bulk."""
         d, size_of = self._d, self.size_of
-        for key in [k for k, _ in items if k in d]:
-            self.bytes -= size_of(key, d.pop(key))
+        if d:
+            for key in [k for k, _ in items if k in d]:
+                self.bytes -= size_of(key, d.pop(key))
         d.update(items)
-        self.bytes += sum(starmap(size_of, items))
+        self.bytes += sum(starmap(size_of, items)) if size is None else size
         self._evict()
 
     def _evict(self) -> None:

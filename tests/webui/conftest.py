@@ -64,10 +64,10 @@ def http_post(url: str, body: bytes, content_type: str, encoding: str = "") -> i
         return r.status
 
 
-def _checkout_env() -> dict[str, str]:
-    """This checkout first on the path: an older editable install may predate
-    some of its packages (webui/, symbolizer/)."""
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+def _checkout_env(tree: Path = ROOT) -> dict[str, str]:
+    """This checkout (or `tree`, another one) first on the path: an older
+    editable install may predate some of its packages (webui/, symbolizer/)."""
+    path = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
     return dict(os.environ, PYTHONPATH=path)
 
 
@@ -81,15 +81,16 @@ class Server:
         return http_json(f"{self.url}{path}?{urllib.parse.urlencode(params)}")
 
 
-def start_server(work: Path, log: Path, *extra: str) -> Server:
-    """`flamecam server` (python -m profiler.server) on a fresh SQLite file in `work`."""
+def start_server(work: Path, log: Path, *extra: str, tree: Path = ROOT) -> Server:
+    """`flamecam server` (python -m profiler.server) on a fresh SQLite file in
+    `work`, from this checkout or `tree` (a benchmark's before/after run)."""
     port = _free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "profiler.server", "--host", "127.0.0.1", "--port", str(port),
              "--db", f"sqlite:///{work}/flamecam.db", *extra],
             cwd=work, stdout=out, stderr=subprocess.STDOUT,
-            env=_checkout_env(),
+            env=_checkout_env(tree),
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
