@@ -11,7 +11,7 @@ import sys
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from itertools import accumulate
 
@@ -248,26 +248,30 @@ class QueryEngine:
         return split_by_process(values, self.stack_processes(sel), at_least)
 
     def _stack_keys(self, stack_ids: Iterable[int], table: StackNames
-                    ) -> Iterator[tuple[int, bytes]]:
-        """(stack id, its `table` key) of each stored stack of `stack_ids` (unknown
-        ids left out). Unnamed stacks are read from the store _NAME_CHUNK at a
+                    ) -> tuple[list[int], list[bytes]]:
+        """Stored stacks of `stack_ids` (unknown ids left out) and their `table`
+        keys, in bulk. Unnamed stacks are read from the store _NAME_CHUNK at a
         time, in id order (mostly runs of ids, read by range), so a request
         holds one chunk's frames, never every stack's."""
-        cache = table.keys
-        missing: list[int] = []
-        for s in stack_ids:
-            k = cache.get(s)
-            if k is None:
-                missing.append(s)
-            else:
-                yield s, k
+        ids = list(stack_ids)
+        keys = list(map(table.keys.get, ids))
+        missing = [s for s, k in zip(ids, keys, strict=True) if k is None]
+        if not missing:
+            return ids, keys
+        ids = [s for s, k in zip(ids, keys, strict=True) if k is not None]
+        keys = [k for k in keys if k is not None]
         missing.sort()
         for i in range(0, len(missing), _NAME_CHUNK):
-            yield from self._name_stacks(missing[i:i + _NAME_CHUNK], table)
+            got_ids, got_keys = self._name_stacks(missing[i:i + _NAME_CHUNK], table)
+            ids += got_ids
+            keys += got_keys
+        return ids, keys
 
-    def _name_stacks(self, stack_ids: list[int], table: StackNames) -> list[tuple[int, bytes]]:
-        """Keys of stored stacks, named in bulk: one array of all their frame ids,
-        mapped to name indexes and cut into keys (no struct.pack per stack)."""
+    def _name_stacks(self, stack_ids: list[int], table: StackNames
+                     ) -> tuple[list[int], list[bytes]]:
+        """Stored stacks (unknown ones left out) and their keys, named in bulk: one
+        array of all their frame ids, mapped to name indexes and cut into keys
+        (no struct.pack per stack)."""
         ids, packed = self.store.packed_stacks(stack_ids)
         frames = array("I")
         frames.frombytes(b"".join(packed))
@@ -288,10 +292,11 @@ class QueryEngine:
         del packed
         starts = [0, *ends]
         starts.pop()
-        out = list(zip(ids, map(flat.__getitem__, map(slice, starts, ends)), strict=True))
+        keys = list(map(flat.__getitem__, map(slice, starts, ends)))
         with table.lock:
-            table.keys.put_many(out, _KEY_BYTES * len(out) + len(flat))
-        return out
+            table.keys.put_many(list(zip(ids, keys, strict=True)),
+                                _KEY_BYTES * len(keys) + len(flat))
+        return ids, keys
 
     # ---------------------------------------------------------------- renders
 
@@ -300,27 +305,32 @@ class QueryEngine:
         """Values by the names of the stacks' frames (`stack_key`s: stacks that name
         alike merge); with `roots`, each stack's value split under the processes
         it came from."""
-        out: dict[bytes, int] = {}
+        ids, keys = self._stack_keys(values, table)
+        if roots is not None:
+            owner, parts = roots.owner, roots.parts
+            comms = set(map(owner.get, ids)) | {c for p in parts.values() for c, _ in p}
+            procs: dict[str | None, bytes] = {None: b"", "": b""}  # no process: unrooted
+            with table.lock:
+                for comm in comms - procs.keys():
+                    procs[comm] = fg.stack_key((table.names(comm, PROCESS_KIND),))
+            split = [(s, k) for s, k in zip(ids, keys, strict=True) if s in parts]
+            if split:  # stacks of several processes: each process's part below
+                whole = [(s, k) for s, k in zip(ids, keys, strict=True) if s not in parts]
+                ids, keys = [s for s, _ in whole], [k for _, k in whole]
+            keys = list(map(bytes.__add__, map(procs.__getitem__, map(owner.get, ids)), keys))
+        vals = list(map(values.__getitem__, ids))
+        out = dict(zip(keys, vals, strict=True))  # in C, when no two stacks name alike
         get = out.get
-        if roots is None:
-            for s, k in self._stack_keys(values, table):
-                out[k] = get(k, 0) + values[s]
-            return out
-        owner, parts = roots.owner, roots.parts
-        comms = set(map(owner.get, values)) | {c for p in parts.values() for c, _ in p}
-        procs: dict[str | None, bytes] = {None: b"", "": b""}  # no process: unrooted
-        with table.lock:
-            for comm in comms - procs.keys():
-                procs[comm] = fg.stack_key((table.names(comm, PROCESS_KIND),))
-        for s, k in self._stack_keys(values, table):
-            split = parts.get(s)
-            if split is None:
-                key = procs[owner.get(s)] + k
-                out[key] = get(key, 0) + values[s]
-                continue
-            for comm, part in split:
-                key = procs[comm] + k
-                out[key] = get(key, 0) + part
+        if len(out) < len(keys):
+            out = {}
+            get = out.get
+            for k, v in zip(keys, vals, strict=True):
+                out[k] = get(k, 0) + v
+        if roots is not None:
+            for s, k in split:
+                for comm, part in parts[s]:
+                    key = procs[comm] + k
+                    out[key] = get(key, 0) + part
         return out
 
     def render(self, sel: Selection, max_nodes: int = 0,

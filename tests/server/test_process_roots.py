@@ -104,6 +104,27 @@ def test_whole_host_view_roots_stacks_at_processes(client):
     assert firsts <= set(PROCS) and firsts
 
 
+def test_stacks_naming_alike_merge(client):
+    """Distinct stored frames of one name (a function's call sites: other return
+    addresses) are one node: their stacks' values add up, under a process level
+    and in a view of one process alike."""
+    t0 = time.time_ns() - 5 * 10**9
+    sites = [Frame("ngx_process_events", "native", "/usr/sbin/nginx", "", 0x400 + 16 * i)
+             for i in range(3)]
+    samples = [Sample("cpu", t0 + i * MS10, 200, 201, 0, "nginx", "nginx",
+                      (CLONE, START, sites[i % 3], WORK["nginx"]), MS10) for i in range(9)]
+    samples.append(Sample("cpu", t0 + 10 * MS10, 300, 301, 0, "postgres", "postgres",
+                          (CLONE, START, WORK["postgres"]), MS10))
+    _push(client, samples)
+    q = "/api/v1/render?query=cpu{}&from=now-1h&until=now%2B1m"
+    for path, pid in (("nginx", "clone3", "start_thread", "ngx_process_events"), ""), (
+            ("clone3", "start_thread", "ngx_process_events"), "&pid=200"):
+        paths = _paths(client.get(q + pid).get_json())
+        assert paths[path] == 9 * MS10
+        assert paths[(*path, "ngx_worker")] == 9 * MS10
+        assert sum(1 for p in paths if p[-1] == "ngx_process_events") == 1
+
+
 def test_diff_roots_both_sides_when_either_spans_processes(client):
     t0 = time.time_ns() - 5 * 10**9
     samples = _samples(t0)
