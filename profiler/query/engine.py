@@ -279,9 +279,9 @@ class QueryEngine:
         unknown = set(frames).difference(fnames)
         with table.lock:  # one index per name, whichever request interns it
             if unknown:
-                names = table.names
-                for fid, (name, kind) in self.store.frame_names(unknown).items():
-                    fnames[fid] = names(folded_name(name, kind), kind)
+                got = self.store.frame_names(unknown)
+                fnames.update(zip(got, table.names.many(
+                    (folded_name(name, kind), kind) for name, kind in got.values()), strict=True))
             named = array("I", map(fnames.__getitem__, frames))
         del frames
         if _LITTLE:

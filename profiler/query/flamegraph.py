@@ -30,6 +30,23 @@ class Names:
         """The name smaller frames merge into under `maxNodes` (kind `other`)."""
         return self("other", "other")
 
+    def many(self, named: Iterable[tuple[str, str]]) -> list[int]:
+        """The index of each (name, kind), interning new ones as `self(name, kind)`
+        does: a cold render interns ~50k names, in one Python call."""
+        index, names, kinds = self.index, self.names, self.kinds
+        out = []
+        added = 0
+        for name, kind in named:
+            i = index.get(name)
+            if i is None:
+                i = index[name] = len(names)
+                names.append(name)
+                kinds.append(kind)
+                added += 160 + len(name)
+            out.append(i)
+        self.bytes += added
+        return out
+
     def __call__(self, name: str, kind: str = "native") -> int:
         i = self.index.get(name)
         if i is None:
@@ -86,8 +103,10 @@ def levels_sorted(left: dict[bytes, int], right: dict[bytes, int] | None,
     plus the nodes kept.
     """
     if right is None:
-        keys = sorted(k for k, v in left.items() if v > 0)
-        lv = rv = [left[k] for k in keys]
+        if min(left.values(), default=1) <= 0:
+            left = {k: v for k, v in left.items() if v > 0}
+        keys = sorted(left)
+        lv = rv = list(map(left.__getitem__, keys))
     else:
         keys = sorted({k for k, v in left.items() if v > 0}
                       | {k for k, v in right.items() if v > 0})
