@@ -198,8 +198,10 @@ def _heaviest(keys: list[bytes], left: list[int], right: list[int], max_nodes: i
             k = keys[i]
             name = int.from_bytes(k[p:p + 4], "big")
             e = bisect_left(keys, k[:p] + (name + 1).to_bytes(4, "big"), i + 1, b)
-            heappush(heap, (-max(cum_l[e] - cum_l[i], cum_r[e] - cum_r[i]), i, e, name, d + 1,
-                            idx))
+            w = cum_l[e] - cum_l[i]
+            if diff:
+                w = max(w, cum_r[e] - cum_r[i])
+            heappush(heap, (-w, i, e, name, d + 1, idx))
             kids += 1
             i = e
         pending[idx] = kids

@@ -573,7 +573,7 @@ class Store(BlockReads):
         as stored (`array("I")` bytes, root first), uncached: what a view names its
         stacks from in bulk, with no object per stack (a host's hour is ~100k)."""
         rows = self._id_rows("stacks", "frames", sorted(set(stack_ids)))
-        return [r[0] for r in rows], [bytes(r[1]) for r in rows]
+        return list(map(_FIRST, rows)), list(map(bytes, map(_SECOND, rows)))
 
     @_unavailable
     def frames(self, frame_ids: Iterable[int]) -> dict[int, Frame]:
@@ -592,17 +592,12 @@ class Store(BlockReads):
     def frame_names(self, frame_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
         """(name, kind) of each frame id: all a flame graph names a frame by, read
         without the rest of its row (a cold whole-host render names ~50k)."""
-        out = {}
-        missing = []
-        for i in frame_ids:
-            f = self._frames.get(i)
-            if f is None:
-                missing.append(i)
-            else:
-                out[i] = (f.name, f.kind)
-
-        for fid, name, kind in self._id_rows("frames", "name, kind", sorted(set(missing))):
-            out[fid] = (name, kind)
+        ids = list(set(frame_ids))
+        cached = list(map(self._frames.get, ids))
+        out = {i: (f.name, f.kind) for i, f in zip(ids, cached, strict=True) if f is not None}
+        missing = sorted(i for i, f in zip(ids, cached, strict=True) if f is None)
+        rows = self._id_rows("frames", "name, kind", missing)
+        out.update(zip(map(_FIRST, rows), map(_NAME_KIND, rows), strict=True))
         return out
 
     def _id_rows(self, table: str, columns: str, ids: list[int]) -> list[tuple]:
@@ -641,7 +636,7 @@ class Store(BlockReads):
                 part = sparse[i:i + _CHUNK]
                 out += fetch(base + f"id IN ({', '.join('?' * len(part))}) ORDER BY id",
                              tuple(part))
-        out.sort(key=operator.itemgetter(0))
+        out.sort(key=_FIRST)
         return out
 
     def _cached(self, ids: Iterable[int], cache: ByteBoundedCache, load,
@@ -755,6 +750,11 @@ class Store(BlockReads):
                 return int(page * (count - free))
             return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())")
                        .scalar())
+
+
+_FIRST = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
+_NAME_KIND = operator.itemgetter(1, 2)
 
 
 def _runs(ids: list[int], gap: int = 16, most: int = 20_000) -> Iterator[list[int]]:
