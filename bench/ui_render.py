@@ -383,8 +383,9 @@ HOST_DRAWN = """() => {
 }"""
 
 HOST_REQUESTS = """() => performance.getEntriesByType('resource')
-  .filter((e) => /api\\/v1\\/render\\?/.test(e.name))
-  .map((e) => [Math.round(e.responseEnd - e.startTime), Math.round(e.encodedBodySize / 1000)])"""
+  .filter((e) => /api\\/v1\\//.test(e.name))
+  .map((e) => [e.name.split('api/v1/')[1].split('?')[0], Math.round(e.startTime),
+               Math.round(e.responseEnd), Math.round(e.encodedBodySize / 1000)])"""
 
 HOST_GRAPH = """() => { const g = window.flamecam.views.profile.panel.graph;
   return [g.tree.nodeCount, g.tree.names.includes('other'), g.lastRenderMs]; }"""
@@ -400,14 +401,15 @@ def host_load(browser, srv, url: str, shot: Path | None) -> dict:
         page.goto(url)
         drawn = page.wait_for_function(HOST_DRAWN, polling=5, timeout=60000).json_value()
         cpu = process_cpu_ms(srv.proc.pid) - cpu
-        (call, kb), = page.evaluate(HOST_REQUESTS)
+        requests = page.evaluate(HOST_REQUESTS)
+        (call, kb), = [(b - a, kb) for name, a, b, kb in requests if name == "render"]
         nodes, other, draw = page.evaluate(HOST_GRAPH)
         if shot is not None:
             page.screenshot(path=str(shot))
     finally:
         page.close()
     return {"drawn": drawn, "call": call, "kb": kb, "cpu": cpu, "nodes": nodes,
-            "other": other, "draw": draw}
+            "other": other, "draw": draw, "requests": requests}
 
 
 def host_case(db: str, base: Path | None, rounds: int) -> bool:
@@ -460,6 +462,8 @@ def host_case(db: str, base: Path | None, rounds: int) -> bool:
                                   f"(graph draw {x['draw']:.1f} ms, {x['nodes']} nodes, 'other' "
                                   f"{'shown' if x['other'] else 'absent'}), server CPU "
                                   f"{x['cpu']:.0f} ms", flush=True)
+                        print("    cold load's API requests (from, to ms after navigation): "
+                              + ", ".join(f"{n} {a}-{b}" for n, a, b, _ in cold["requests"]))
             finally:
                 browser.close()
     finally:
