@@ -8,6 +8,7 @@
 import { api } from "./api.js";
 import { setReasons } from "./colors.js";
 import { DiffView } from "./diff.js";
+import { MAX_NODES, renderAnswer } from "./early.js";
 import { onlyOf } from "./framemenu.js";
 import { LabelsView } from "./labels.js";
 import { LossNotice } from "./losses.js";
@@ -27,8 +28,6 @@ const KEYS = [
   "zoom", "focus", "hide", "only", "diffColor", "diffLayout", "groupBy", "order",
   "waitTarget", "waitSyscall", "offwake", "list",
 ];
-// Bounds the flame graph the server sends; smaller frames merge into "other".
-const MAX_NODES = 20000;
 const DEFAULTS = { query: "cpu{}", from: "now-1h", until: "now", tab: "profile", layout: "flame" };
 const TABS = ["traces", "profile", "sandwich", "threads", "diff", "labels", "trace"];
 // Changing these reloads data; others only change the presentation.
@@ -207,7 +206,8 @@ class App {
     if (!("tid" in extra) && !("pid" in extra)) extra = { ...onlyOf(this.state), ...extra };
     const key = JSON.stringify([query, from, until, extra]);
     if (!this.renderCache.has(key)) {
-      const promise = api.render(query, from, until, { maxNodes: MAX_NODES, ...extra });
+      const early = Object.keys(extra).length ? null : renderAnswer(query, from, until);
+      const promise = early || api.render(query, from, until, { maxNodes: MAX_NODES, ...extra });
       promise.catch(() => this.renderCache.delete(key));
       this.renderCache.set(key, promise);
     }

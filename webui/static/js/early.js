@@ -1,7 +1,10 @@
 // What the page fetches before its own code has loaded: `/?trace=ID` starts the
 // trace's two requests here, loaded by index.html ahead of app.js with only
 // api.js as a dependency, so the answers are on their way while the rest of
-// the page's modules are still arriving (traceview.js picks them up).
+// the page's modules are still arriving (traceview.js picks them up). An
+// address naming the profile view with its selection starts that view's
+// /render here (App.render picks it up): a whole host's hour takes the server
+// longer than the page takes to load.
 
 import { api } from "./api.js";
 
@@ -18,4 +21,26 @@ export function traceAnswers(traceId) {
   const pending = early && early.traceId === traceId ? early.answer : loadTrace(traceId);
   early = null;
   return pending;
+}
+
+// Bounds the flame graph the server sends; smaller frames merge into "other".
+export const MAX_NODES = 20000;
+
+// Only an address that names every part of the request (no defaults to
+// guess, nothing that scopes the render: `only`, a wait target, off-wake).
+const params = new URLSearchParams(location.search);
+const selection = ["query", "from", "until"].map((k) => params.get(k));
+const plain = !opened && params.get("tab") === "profile" && selection.every(Boolean) &&
+  /^[\w:.-]*\{[^{}]*\}$/.test(selection[0]) &&
+  !["only", "waitTarget", "waitSyscall", "offwake"].some((k) => params.has(k));
+let earlyRender = plain
+  ? { selection, answer: api.render(...selection, { maxNodes: MAX_NODES }) } : null;
+if (earlyRender) earlyRender.answer.catch(() => {}); // handled when the view asks for it
+
+// The early /render of this selection with no other parameter (once), else null.
+export function renderAnswer(query, from, until) {
+  const pending = earlyRender;
+  earlyRender = null;
+  const same = pending && [query, from, until].every((v, i) => v === pending.selection[i]);
+  return same ? pending.answer : null;
 }
