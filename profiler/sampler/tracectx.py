@@ -352,11 +352,14 @@ class TraceContexts:
         # records we copied: record i is safe while i > head_now - n (the
         # record being written now, at head_now, reuses index head_now - n).
         head_now = self._head(t)
+        # Every record before safe_from is lost, those past `head` too when the
+        # writer appended a ring's worth while we read (docs/TRACE_CONTEXT.md,
+        # "Reading the ring"): counted, as the tail moves past them.
         safe_from = max(first, head_now - n + 1)
         if safe_from > first:
-            self._lost(t, min(safe_from, head) - first)
+            self._lost(t, safe_from - first)
         refreshed = False
-        i = max(first, safe_from)
+        i = safe_from
         while i < head:
             tid, commit, trace, span, start, end = RECORD.unpack_from(
                 data, (i - first) * RECORD_SIZE)

@@ -60,3 +60,78 @@ def test_drain_stops_at_an_uncommitted_record():
         child.wait()
         for stream in (child.stdout, child.stderr):
             stream.close()
+
+
+WRITER = textwrap.dedent("""
+    import sys, threading
+    sys.path.insert(0, sys.argv[1])
+    from flamecam_otel._table import TraceTable
+    t = TraceTable(8, 16)
+    tid = threading.get_native_id()
+    n = 0
+    print("ready", flush=True)
+    for line in sys.stdin:  # "append K": K more records, numbered on
+        for _ in range(int(line.split()[1])):
+            t.append(tid, bytes([1]) * 16, bytes([2]) * 8, n, n + 1, False)
+            n += 1
+        print("done", n, flush=True)
+""")
+
+
+@pytest.mark.parametrize("during", [15, 16, 17, 40])
+def test_a_drain_overtaken_by_the_writer_counts_every_record_read_or_lost(during, monkeypatch):
+    """A reader preempted between reading ring_head and copying the ring (a
+    loaded host) while the writer appends `during` records to its ring of 16:
+    each record the writer made is read once or counted as lost, none vanishes
+    unsaid. (With 16 or more, a ring's worth, the copy was all stale and the
+    drain skipped past the head it had read: the records after that head went
+    uncounted: test_tracectx's flood of 192 records can do that on a busy host.)"""
+    from profiler.sampler import tracectx
+
+    child = start_writer(WRITER, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    written = 0
+
+    def append(k: int) -> None:
+        nonlocal written
+        child.stdin.write(f"append {k}\n".encode())
+        child.stdin.flush()
+        written = int(wait_for_line(child, "done").split()[1])
+
+    pause = {"at": None}
+
+    class Preempted(tracectx.ProcessMemory):
+        """/proc/PID/mem, read for real; the writer runs before the ring's copy."""
+
+        def read(self, addr: int, size: int) -> bytes:
+            if pause["at"] is not None and size > 8:  # the ring, not ring_head
+                k, pause["at"] = pause["at"], None
+                append(k)
+            return super().read(addr, size)
+
+    monkeypatch.setattr(tracectx, "ProcessMemory", Preempted)
+    try:
+        wait_for_line(child, "ready")
+        ctx = TraceContexts(None, only=[child.pid])
+        ctx.scan()
+        assert ctx.pids == [child.pid]
+        append(10)
+        got = ctx.drain()
+        pause["at"] = during
+        append(5)
+        got += ctx.drain()  # head read, then `during` more records, then the copy
+        got += ctx.drain()
+        append(3)
+        got += ctx.drain()
+        numbers = [r.start_mono for r in got]
+        assert len(set(numbers)) == len(numbers) and all(r.end_mono == r.start_mono + 1
+                                                         for r in got), numbers
+        assert len(got) + ctx.lost_records == written == 18 + during, (
+            len(got), ctx.lost_records, written)
+        assert numbers[-3:] == [written - 3, written - 2, written - 1]  # read on, in order
+        assert ctx.bad_records == 0
+        ctx.close()
+    finally:
+        child.kill()
+        child.wait()
+        for stream in (child.stdin, child.stdout, child.stderr):
+            stream.close()
