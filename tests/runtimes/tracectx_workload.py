@@ -2,10 +2,10 @@
 
 Self-contained (runs on any CPython >= 3.8 without Flamecam): a tiny writer of
 the thread-context table, and threads with a known answer:
-  busy     on-CPU under span A for SECONDS
+  busy     on-CPU under span A for SECONDS, and MIN_CPU_S of its own CPU time
   sleeper  alternates spans B1 and B2, each with short (0.2 ms) and long
            (20 ms) sleeps
-  plain    on-CPU for SECONDS, never linked
+  plain    on-CPU for SECONDS and MIN_CPU_S, never linked
 Commands on stdin: "table" creates the table and announces it to the agents
 listening (so a test can check it is found after the process started), then
 prints "table N" (N agents registered it), "go" runs the threads and prints
@@ -29,6 +29,10 @@ SLOT = struct.Struct("<II16s8sQ")
 RECORD = struct.Struct("<II16s8sQQ")
 RING_OFF = 64 + NSLOTS * 64
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 6.0
+# The spinning threads run on until they have had this much CPU: on a loaded
+# host SECONDS of wall time can be a small share of a CPU, and the test's
+# sample counts and rates are then too few to tell a bias from chance.
+MIN_CPU_S = 1.0
 
 table = None
 claim = threading.Lock()   # claiming a free slot
@@ -130,10 +134,11 @@ def ids(n):
     return bytes([n]) * 16, bytes([n ^ 0x0F]) * 8
 
 
-def spin(seconds):
+def spin(seconds, min_cpu=0.0):
     end = time.monotonic() + seconds
+    cpu_end = time.thread_time() + min_cpu
     x = 0
-    while time.monotonic() < end:
+    while time.monotonic() < end or time.thread_time() < cpu_end:
         for i in range(2000):
             x += i * i
     return x
@@ -142,7 +147,7 @@ def spin(seconds):
 def busy(log, out):
     t0 = time.thread_time_ns()
     with Span(*ids(0xA1), log):
-        spin(SECONDS)
+        spin(SECONDS, MIN_CPU_S)
     out["busy"] = {"tid": threading.get_native_id(), "cpu_ns": time.thread_time_ns() - t0}
 
 
@@ -164,7 +169,7 @@ def sleeper(log, out):
 
 def plain(log, out):
     t0 = time.thread_time_ns()
-    spin(SECONDS)
+    spin(SECONDS, MIN_CPU_S)
     out["plain"] = {"tid": threading.get_native_id(), "cpu_ns": time.thread_time_ns() - t0}
 
 
