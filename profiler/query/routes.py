@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from profiler.formats.proto import querier_pb2
 from profiler.model import BUILTIN_TYPES, FRAME_KINDS, OFFCPU_REASONS, PROFILE_TYPES, profile_type
-from profiler.query import export, tracks
+from profiler.query import export, packed, tracks
 from profiler.query.engine import (
     MAX_EVENTS,
     TYPE_LABEL,
@@ -323,7 +323,13 @@ def thread_events():
     limit = _int_arg("limit", MAX_EVENTS, hi=tracks.MAX_LIMIT)
     if limit < 1:
         raise BadRequest(400, f"limit must be between 1 and {tracks.MAX_LIMIT}")
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "columns"):
+        raise BadRequest(400, "format must be json or columns")
     tids = _tids()
     if tids is None and sel.tid is not None:
         tids = [sel.tid]
-    return jsonify(eng.thread_events(sel, tids, limit))
+    answer = eng.thread_events(sel, tids, limit)
+    if fmt == "columns":  # typed arrays the page reads in place (profiler/query/packed.py)
+        return Response(packed.pack_columns(answer), mimetype=packed.MEDIA_TYPE)
+    return jsonify(answer)

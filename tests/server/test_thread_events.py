@@ -6,10 +6,12 @@ Real samples through the real store and Flask app, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 
+from profiler.query import packed
 from profiler.store import SeriesBatch
 from tests.server.test_traces_links import (
     FAST,
@@ -104,6 +106,25 @@ def test_plain_threads_of_a_process_in_time_order(loaded):  # noqa: F811
     assert d["threads"] == [] and d["events"]["t_us"] == []
 
 
+def test_columns_format_is_the_json_answer_as_typed_arrays(loaded):  # noqa: F811
+    """format=columns (what the trace view asks): the same answer, its event
+    columns as little-endian arrays of the narrowest type, 8-byte aligned."""
+    want = get(loaded, query="wall{}", trace_id=SLOW).get_json()
+    r = get(loaded, query="wall{}", trace_id=SLOW, format="columns")
+    assert r.status_code == 200 and r.mimetype == packed.MEDIA_TYPE
+    body = r.get_data()
+    assert packed.unpack_columns(body) == want and len(rows(want)) == 7
+    n = int.from_bytes(body[:4], "little")
+    kinds = {name: kind for name, kind, _n in json.loads(body[4:4 + n])["columns"]}
+    # ms of a 100 ms trace in µs fit 32 bits; indexes into short lists one byte
+    assert kinds["t_us"] == "u32" and kinds["thread"] == kinds["cpu"] == "u8"
+    assert len(body) % 8 == 0
+    # Nothing of a process: empty columns.
+    d = packed.unpack_columns(get(loaded, query="wall{}", pid=str(PID + 1),
+                                  format="columns").get_data())
+    assert d["threads"] == [] and d["events"]["t_us"] == []
+
+
 def test_fast_trace_shares_the_request_thread(loaded):  # noqa: F811
     a = get(loaded, query="wall{}", trace_id=FAST).get_json()
     assert [(r[0], r[5]) for r in rows(a)] == [(REQ_TID, "fast_path")]
@@ -113,7 +134,7 @@ def test_fast_trace_shares_the_request_thread(loaded):  # noqa: F811
     {"tids": "x"}, {"tids": "1,,2"}, {"tids": ",".join(["1"] * 1001)}, {"tids": "-1"},
     {"tids": str(1 << 33)}, {"limit": "0"}, {"limit": "1000001"}, {"limit": "many"},
     {"pid": "abc"}, {"trace_id": "xyz"}, {"trace_id": SLOW, "span_id": "1"},
-    {"from": "now", "until": "now-1h"},
+    {"from": "now", "until": "now-1h"}, {"format": "xml"},
 ])
 def test_bad_parameters_are_400(loaded, params):  # noqa: F811
     r = get(loaded, query="wall{}", **params)

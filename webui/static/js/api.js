@@ -63,21 +63,42 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // GETs are idempotent: one retry after a server error or a dropped
 // connection hides a transient failure; a second failure is shown.
-export async function getJSON(path, params, signal) {
+// `decode(ArrayBuffer)`: a successful answer that is not JSON (errors still are).
+export async function getJSON(path, params, signal, decode = null) {
   try {
-    return await getJSONOnce(path, params, signal);
+    return await getJSONOnce(path, params, signal, decode);
   } catch (err) {
     // A request sent before the token changed is simply retried with the new one.
     if (err instanceof ApiError && err.needsToken && (err.tokenChanged || (await askForToken()))) {
-      return getJSONOnce(path, params, signal);
+      return getJSONOnce(path, params, signal, decode);
     }
     if (err.name === "AbortError" || !(err instanceof ApiError) || (err.status !== 0 && err.status < 500)) throw err;
     await sleep(250);
-    return getJSONOnce(path, params, signal);
+    return getJSONOnce(path, params, signal, decode);
   }
 }
 
-async function getJSONOnce(path, params, signal) {
+// A thread-events answer asked with format=columns (profiler/query/packed.py):
+// a u32 header length, the JSON header naming the columns, then each column's
+// little-endian array, 8-byte aligned, read in place as a typed array.
+const TYPED = { u8: Uint8Array, u16: Uint16Array, u32: Uint32Array, i32: Int32Array, f64: Float64Array };
+
+export function decodeColumns(buffer) {
+  const n = new DataView(buffer).getUint32(0, true);
+  const answer = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, n)));
+  let at = (4 + n + 7) & ~7;
+  const events = {};
+  for (const [name, type, length] of answer.columns) {
+    const Typed = TYPED[type];
+    events[name] = new Typed(buffer, at, length);
+    at += (length * Typed.BYTES_PER_ELEMENT + 7) & ~7;
+  }
+  delete answer.columns;
+  answer.events = events;
+  return answer;
+}
+
+async function getJSONOnce(path, params, signal, decode = null) {
   const sent = requestHeaders();
   let response;
   try {
@@ -89,6 +110,13 @@ async function getJSONOnce(path, params, signal) {
       0,
       "Check that `flamecam server` is still running, then reload the page.",
     );
+  }
+  if (response.ok && decode) {
+    try {
+      return decode(await response.arrayBuffer());
+    } catch {
+      throw new ApiError("The server's answer could not be read.", response.status);
+    }
   }
   let body = null;
   const text = await response.text();
@@ -164,6 +192,9 @@ export const api = {
   // extra: pid, tids ("1,2"), trace_id, span_id, limit
   threadEvents: (query, from, until, extra, signal) =>
     getJSON("api/v1/thread-events", { query, ...range(from, until), ...(extra || {}) }, signal),
+  // the same answer with its event columns as typed arrays (half the bytes, no parsing)
+  threadColumns: (query, from, until, extra, signal) =>
+    getJSON("api/v1/thread-events", { query, ...range(from, until), ...(extra || {}), format: "columns" }, signal, decodeColumns),
   // params: query, from, until, and pid, tid, trace_id, span_id as wanted
   waits: (params, signal) => getJSON("api/v1/waits", params, signal),
   trace: (traceId, signal) => getJSON(`api/v1/trace/${encodeURIComponent(traceId)}`, {}, signal),

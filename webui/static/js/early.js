@@ -9,7 +9,7 @@
 import { api } from "./api.js";
 
 export function loadTrace(traceId) {
-  return Promise.all([api.trace(traceId), api.threadEvents("wall{}", "", "", { trace_id: traceId })]);
+  return Promise.all([api.trace(traceId), api.threadColumns("wall{}", "", "", { trace_id: traceId })]);
 }
 
 const opened = new URLSearchParams(location.search).get("trace");

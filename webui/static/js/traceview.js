@@ -284,7 +284,7 @@ export class TraceView {
     if (d.pid === null || d.pid === undefined) return null;
     const query = d.service ? `wall{service_name="${d.service.replace(/["\\]/g, "\\$&")}"}` : "wall{}";
     try {
-      d.others = await api.threadEvents(query, String(Math.floor(d.full[0])), String(Math.ceil(d.full[1])), { pid: d.pid, limit: OTHERS_LIMIT });
+      d.others = await api.threadColumns(query, String(Math.floor(d.full[0])), String(Math.ceil(d.full[1])), { pid: d.pid, limit: OTHERS_LIMIT });
     } catch (err) {
       if (seq === this.seq) this.tracksState.replaceChildren(errorBox(err, "Could not load the process's other threads"));
       return null;
