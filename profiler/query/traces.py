@@ -187,8 +187,8 @@ def trace_view(traces: TraceReader, tenant: str, trace_id: str) -> dict | None:
     spans = traces.spans_of(tenant, trace_id)
     rows = traces.thread_spans_of(tenant, [trace_id])
     totals = trace_totals(traces, tenant, {trace_id: rows}, [trace_id])[trace_id]
-    n_cpu = traces.count_of(tenant, trace_id, CPU)
-    n_off = traces.count_of(tenant, trace_id, OFFCPU)
+    counts = traces.counts_of(tenant, trace_id)
+    n_cpu, n_off = counts[CPU], counts[OFFCPU]
     if not (spans or rows or n_off or n_cpu):
         return None
     threads = thread_figures(rows, totals)

@@ -482,8 +482,8 @@ class TraceReader(Protocol):
         """The trace's linked samples as columns, each thread's by time; True if cut at limit."""
         ...
 
-    def count_of(self, tenant: str, trace_id: str, kind: str) -> int:
-        """How many linked samples of that kind the trace has."""
+    def counts_of(self, tenant: str, trace_id: str) -> dict[str, int]:
+        """How many linked samples of each kind (cpu, offcpu) the trace has."""
         ...
 
     def waits_of(self, tenant: str, trace_id: str, *, span_ids: Collection[str] | None = None,

@@ -713,13 +713,15 @@ class TraceStore:
                 if rest is None or span in rest]
 
     @_unavailable
-    def count_of(self, tenant: str, trace_id: str, kind: str) -> int:
-        """How many linked samples of that kind the trace has."""
+    def counts_of(self, tenant: str, trace_id: str) -> dict[str, int]:
+        """How many linked samples of each kind the trace has: one scan of the
+        trace's index entries (kind 0 on-CPU, 1 off-CPU: their sum counts the latter)."""
         c = trace_samples.c
-        q = select(func.count()).select_from(trace_samples).where(
-            c.tenant == tenant, c.trace_id == _b(trace_id), c.kind == KINDS.index(kind))
+        q = select(func.count(), func.sum(c.kind)).select_from(trace_samples).where(
+            c.tenant == tenant, c.trace_id == _b(trace_id))
         with self.engine.connect() as conn:
-            return int(conn.execute(q).scalar() or 0)
+            n, off = conn.execute(q).one()
+        return {CPU: int(n) - int(off or 0), OFFCPU: int(off or 0)}
 
 
 class _Writing:
