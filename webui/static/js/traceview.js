@@ -60,15 +60,24 @@ function spanBreakdowns(answer, children) {
   };
   const ev = answer.events;
   const exact = answer.intervals.length > 0;
+  // summed by (span, reason) index first: no lookup by name per event
+  const nr = answer.reasons.length;
+  const cpu = new Float64Array(answer.spans.length);
+  const off = new Float64Array(answer.spans.length * nr);
   for (let i = 0; i < ev.t_us.length; i++) {
-    const b = get(answer.spans[ev.span[i]]);
-    if (ev.cpu[i]) {
-      if (!exact) b.cpu += ev.dur_ns[i];
-    } else {
-      const r = answer.reasons[ev.reason[i]] || "other";
-      b.off[r] = (b.off[r] || 0) + ev.dur_ns[i];
-    }
+    if (ev.cpu[i]) cpu[ev.span[i]] += ev.dur_ns[i];
+    else off[ev.span[i] * nr + ev.reason[i]] += ev.dur_ns[i];
   }
+  answer.spans.forEach((id, sp) => {
+    for (let r = 0; r < nr; r++) {
+      const v = off[sp * nr + r];
+      if (!v) continue;
+      const b = get(id);
+      const name = answer.reasons[r] || "other";
+      b.off[name] = (b.off[name] || 0) + v;
+    }
+    if (!exact && cpu[sp]) get(id).cpu += cpu[sp];
+  });
   for (const [, s, e, sp] of answer.intervals) get(answer.spans[sp]).served += (e - s) * 1000;
   const total = new Map();
   const sum = (id) => {
