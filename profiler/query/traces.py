@@ -316,14 +316,15 @@ class TraceEngine(QueryEngine):
             elif want:
                 values[UNSAMPLED_ID] = values.get(UNSAMPLED_ID, 0) + want
 
-    def _name_stacks(self, stack_ids: list[int], table: StackNames) -> list[tuple[int, bytes]]:
+    def _name_stacks(self, stack_ids: list[int], table: StackNames
+                     ) -> tuple[list[int], list[bytes]]:
         if UNSAMPLED_ID not in stack_ids:
             return super()._name_stacks(stack_ids, table)
-        out = super()._name_stacks([s for s in stack_ids if s != UNSAMPLED_ID], table)
+        ids, keys = super()._name_stacks([s for s in stack_ids if s != UNSAMPLED_ID], table)
         with table.lock:
             k = fg.stack_key((table.names(UNSAMPLED.name, UNSAMPLED.kind),))
             table.keys.put(UNSAMPLED_ID, k)
-        return [*out, (UNSAMPLED_ID, k)]
+        return [*ids, UNSAMPLED_ID], [*keys, k]
 
     def stack_frames(self, stack_ids: Iterable[int]
                      ) -> tuple[dict[int, tuple[int, ...]], dict[int, Frame]]:
