@@ -47,6 +47,7 @@ MESSAGE_DEADLINE_S = 0.5   # from accept to the whole message
 MAX_WAITING = 64           # connections accepted whose message has not arrived yet
 RATE_PER_S = 200.0         # messages acted on per second (a token bucket)
 BURST = 50
+FD_PAUSE_S = 1.0           # no accept for this long after running out of fds
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 _serial = itertools.count()
 
@@ -63,11 +64,14 @@ class AnnounceListener:
         self.deadline_s = deadline_s
         self.name = f"{SOCKET_PREFIX}{os.getpid()}.{next(_serial)}"
         self.refused = 0  # messages malformed, late, or not about a table of their sender
+        self.fd_pauses = 0  # times accept failed for want of file descriptors
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind("\0" + self.name)
         self._sock.listen(MAX_WAITING)
         self._sock.setblocking(False)
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        # made here, not in the thread: a start out of fds fails the caller's listen()
+        self._sel = selectors.DefaultSelector()
         self._thread = threading.Thread(target=self._run, name="flamecam-announce", daemon=True)
         self._thread.start()
 
@@ -80,20 +84,22 @@ class AnnounceListener:
             os.close(fd)
 
     def _run(self) -> None:
-        sel = selectors.DefaultSelector()
+        sel = self._sel
         sel.register(self._wake_r, selectors.EVENT_READ)
         sel.register(self._sock, selectors.EVENT_READ)
         listening = True
         waiting: dict[socket.socket, tuple[float, int, bytearray]] = {}  # deadline, pid, bytes
         tokens, refilled = float(BURST), time.monotonic()
+        paused_until = 0.0  # out of fds: accept nothing until then
         try:
             while True:
                 now = time.monotonic()
                 tokens = min(BURST, tokens + (now - refilled) * RATE_PER_S)
                 refilled = now
-                # Out of tokens: stop accepting until one is back (the kernel
-                # holds further connections in the backlog, then refuses them).
-                if listening != (tokens >= 1 and len(waiting) < MAX_WAITING):
+                # Out of tokens (or of fds): stop accepting until one is back (the
+                # kernel holds further connections in the backlog, then refuses them).
+                if listening != (tokens >= 1 and len(waiting) < MAX_WAITING
+                                 and now >= paused_until):
                     listening = not listening
                     if listening:
                         sel.register(self._sock, selectors.EVENT_READ)
@@ -102,12 +108,14 @@ class AnnounceListener:
                 due = [d for d, _, _ in waiting.values()]
                 if not listening and tokens < 1:
                     due.append(now + (1 - tokens) / RATE_PER_S)
+                if now < paused_until:
+                    due.append(paused_until)
                 timeout = max(0.0, min(due) - now) if due else None
                 for key, _ in sel.select(timeout):
                     if key.fileobj == self._wake_r:
                         return
-                    if key.fileobj is self._sock:
-                        self._accept(sel, waiting)
+                    if key.fileobj is self._sock and not self._accept(sel, waiting):
+                        paused_until = time.monotonic() + FD_PAUSE_S
                     elif key.fileobj in waiting and self._receive(sel, key.fileobj, waiting):
                         tokens -= 1
                 now = time.monotonic()
@@ -123,20 +131,27 @@ class AnnounceListener:
             self._sock.close()
 
     def _accept(self, sel: selectors.BaseSelector,
-                waiting: dict[socket.socket, tuple[float, int, bytearray]]) -> None:
+                waiting: dict[socket.socket, tuple[float, int, bytearray]]) -> bool:
+        """Accepts the connections waiting; False when the agent is out of file
+        descriptors (the connection stays queued and the socket readable, so
+        the caller stops listening a while rather than spin on it)."""
         while len(waiting) < MAX_WAITING:
             try:
                 conn, _ = self._sock.accept()
             except (BlockingIOError, InterruptedError):
-                return
+                return True
             except OSError as e:  # out of fds: the sender's rescan path remains
-                log.warning("announcement socket: %s", e)
-                return
+                self.fd_pauses += 1
+                (log.debug if self.fd_pauses > 1 else log.warning)(
+                    "announcement socket: %s; not accepting for %.0f s (tables are still "
+                    "found by the rescan)", e, FD_PAUSE_S)
+                return False
             conn.setblocking(False)
             pid = _PEERCRED.unpack(
                 conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))[0]
             waiting[conn] = (time.monotonic() + self.deadline_s, pid, bytearray())
             sel.register(conn, selectors.EVENT_READ)
+        return True
 
     def _receive(self, sel: selectors.BaseSelector, conn: socket.socket,
                  waiting: dict[socket.socket, tuple[float, int, bytearray]]) -> bool:

@@ -179,13 +179,18 @@ class TraceContexts:
                 return False
         elif msg.tid not in namespace_tids(pid):
             return False
+        t = self._tables.get(pid)
+        if t is not None and t.base == msg.base:
+            return True  # told again: known
+        # The sender's maps are read outside the lock: a process with many
+        # mappings must not hold up the recorder's drain.
+        text = read_maps_text(pid)
+        if text is None or msg.base not in table_addresses(text):
+            return False
         with self._lock:
             t = self._tables.get(pid)
             if t is not None and t.base == msg.base:
-                return True  # told again: known
-            text = read_maps_text(pid)
-            if text is None or msg.base not in table_addresses(text):
-                return False
+                return True
             self._looked.add(pid)
             if t is not None:  # a table made anew (instrumented again) replaces the old
                 self.forget(pid)
@@ -259,7 +264,11 @@ class TraceContexts:
                                  f"(the BPF side reads {SLOT_SIZE} and {RECORD_SIZE})")
         except ValueError as e:
             mem.close()
-            log.warning("pid %d: thread-context table at %#x ignored: %s", pid, base, e)
+            # once per process: a sender announcing a bad table over and over
+            # must not flood the log
+            (log.debug if pid in self._warned else log.warning)(
+                "pid %d: thread-context table at %#x ignored: %s", pid, base, e)
+            self._warned.add(pid)
             return False
         if h.pid != ns_pid or nslots not in (None, h.nslots):
             mem.close()

@@ -14,11 +14,14 @@ table, or is malformed, late or oversized, is refused and counted.
 from __future__ import annotations
 
 import json
+import os
+import resource
 import socket
 import subprocess
 import textwrap
 import time
 
+from profiler.sampler.announce import FD_PAUSE_S
 from profiler.sampler.tracectx import TraceContexts
 from profiler.tracectx import ACK_REFUSED
 
@@ -196,4 +199,46 @@ def test_a_connection_without_its_message_is_closed_at_its_deadline():
             assert s.recv(1) == b""  # closed, unanswered
         assert ctx.refused == 1 and ctx.pids == []
     finally:
+        ctx.close()
+
+
+def _thread_cpu_s(stat_fd: int) -> float:
+    """utime + stime of a thread, from its /proc stat file opened already."""
+    fields = os.pread(stat_fd, 4096, 0).decode().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_file_descriptors_pauses_the_listener_not_spins_it():
+    """An agent out of fds cannot accept: the connection stays queued and the
+    socket readable. The listener must wait a while (FD_PAUSE_S), not spin on
+    select, and take the connection once an fd is free again."""
+    ctx = TraceContexts(None)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        name = ctx.listen(deadline_s=5.0)
+        listener = ctx._listener
+        stat_fd = os.open(f"/proc/self/task/{listener._thread.native_id}/stat", os.O_RDONLY)
+        free = os.dup(0)  # the lowest free descriptor: with the limit there, accept gets none
+        os.close(free)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (free, hard))
+        try:
+            client.connect("\0" + name)
+            deadline = time.monotonic() + 5.0
+            while listener.fd_pauses == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert listener.fd_pauses >= 1
+            before = _thread_cpu_s(stat_fd)
+            time.sleep(FD_PAUSE_S * 2)
+            spent = _thread_cpu_s(stat_fd) - before
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            os.close(stat_fd)
+        assert spent < 0.1 * FD_PAUSE_S, f"the listener spun: {spent:.2f} s of CPU"
+        assert listener.fd_pauses <= 3  # once per pause, not once per loop
+        client.sendall(b"x" * 32)  # accepted after the pause: answered (refused)
+        client.settimeout(10.0)
+        assert client.recv(1) == ACK_REFUSED
+    finally:
+        client.close()
         ctx.close()
