@@ -17,6 +17,10 @@ from itertools import accumulate
 from struct import pack, unpack
 
 
+# Bytes one interned name costs beyond its text: the string, its dict entry and list slots.
+NAME_OVERHEAD = 160
+
+
 class Names:
     """Interning of frame names to flamebearer name indexes, with their kinds."""
 
@@ -42,7 +46,7 @@ class Names:
                 i = index[name] = len(names)
                 names.append(name)
                 kinds.append(kind)
-                added += 160 + len(name)
+                added += NAME_OVERHEAD + len(name)
             out.append(i)
         self.bytes += added
         return out
@@ -53,7 +57,7 @@ class Names:
             i = self.index[name] = len(self.names)
             self.names.append(name)
             self.kinds.append(kind)
-            self.bytes += 160 + len(name)  # the string, its dict entry and list slots
+            self.bytes += NAME_OVERHEAD + len(name)
         return i
 
 
