@@ -16,7 +16,6 @@ from heapq import heappop, heappush
 from itertools import accumulate
 from struct import pack, unpack
 
-
 # Bytes one interned name costs beyond its text: the string, its dict entry and list slots.
 NAME_OVERHEAD = 160
 
