@@ -229,5 +229,15 @@ def test_python_waits_name_the_blocking_call_and_its_line(version):
         waits = [s for s in samples if s.thread_name == thread and s.reason == "lock"]
         assert waits, (thread, sorted({(s.thread_name, s.reason) for s in samples}))
         line = line_in("py_sync_waits.py", thread, code)
-        assert {s.labels["target"] for s in waits} == \
-            {f"{kind} at py_sync_waits.py:{line} (in {thread})"}, [s.stack[-8:] for s in waits[:1]]
+        # A wait kept one by one carries its system call and target. A wait
+        # under the 1 ms threshold (now and then the mutex inside the call,
+        # taken from under the feeder) is summed in the kernel, which keeps no
+        # wait info by design: its time counts, its target is not known. So
+        # every wait without one is such a sum (a clean run failed here on one).
+        kept = [s for s in waits if "syscall" in s.labels]
+        summed = [s for s in waits if "syscall" not in s.labels]
+        assert all(s.count > 1 or s.value_ns < 1_000_000 for s in summed), \
+            [(s.count, s.value_ns, s.stack[-8:]) for s in summed[:3]]
+        assert sum(s.value_ns for s in kept) >= 0.9 * sum(s.value_ns for s in waits)
+        assert {s.labels["target"] for s in kept} == \
+            {f"{kind} at py_sync_waits.py:{line} (in {thread})"}, [s.stack[-8:] for s in kept[:1]]
