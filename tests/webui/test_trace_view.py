@@ -273,3 +273,78 @@ def test_trace_graph_and_its_sandwich_have_the_frame_menu(page, traced):
     menu_item(page, "Open in sandwich").click()
     page.locator(".trace-sandwich h3", has_text=f"Callers of {caller}").wait_for()
     assert page.locator(".frame-ctx").count() == 1
+
+
+def test_trace_graph_state_survives_a_reload_and_back(page, traced):
+    """Issue 12 and 16.4: the trace's flame graph keeps its zoom, search,
+    layout, order and open sandwich in the URL, with the profile view's keys,
+    so a reload (or a copied link) shows the same, and Back undoes a step."""
+    s = traced.slowest
+    open_trace(page, traced.url, s["trace_id"])
+    slow_path = frame_named(page, "slow_path")
+    term = slow_path.rsplit(".", 1)[-1]
+    rect = wait_frame(page, GRAPH, slow_path)
+    page.mouse.click(rect["x"] + min(6, rect["w"] / 2), rect["y"] + rect["h"] / 2)
+    page.wait_for_function("() => location.search.includes('zoom=')")
+    assert json.loads(params(page)["zoom"])[-1] == slow_path
+    toolbar = page.locator("#view-trace .toolbar", has=page.locator("#tr-search"))
+    toolbar.get_by_role("button", name="Icicle").click()
+    page.wait_for_url(re.compile("layout=icicle"))
+    toolbar.get_by_role("button", name="Left-heavy").click()
+    page.wait_for_url(re.compile("order=heavy"))
+    page.locator("#tr-search").fill(term)
+    page.wait_for_url(re.compile(f"search={term}"))
+    right_click(page, wait_frame(page, GRAPH, slow_path))
+    menu_item(page, "Open in sandwich").click()
+    page.locator(".trace-sandwich h3", has_text=f"Callers of {slow_path}").wait_for()
+    assert params(page)["fn"] == slow_path
+    before = graph_state(page)
+    assert before["zoom"][-1] == slow_path and before["matches"] >= 1, before
+    assert before["layout"] == "icicle" and before["heavy"], before
+
+    page.reload()
+    page.wait_for_function(f"() => window.flamecam && {TRACKS}.tracks.length > 0", timeout=20000)
+    page.locator(".trace-sandwich h3", has_text=f"Callers of {slow_path}").wait_for()
+    wait_frame(page, GRAPH, slow_path)
+    after = graph_state(page)
+    assert after == before
+    # the zoomed frame spans the graph's width, as before the reload
+    assert after["left"] <= 1 and after["width"] >= after["box"] - 1, after
+    assert toolbar.get_by_role("button", name="Icicle").get_attribute("aria-pressed") == "true"
+    assert toolbar.get_by_role("button", name="Left-heavy").get_attribute("aria-pressed") == "true"
+    assert page.locator("#tr-search").input_value() == term
+    assert page.locator("#view-trace .search-result").first.inner_text().startswith(
+        f"{after['matches']} frame")
+    # the zoomed frame is the focused one: its sandwich is a click away
+    assert page.get_by_role("button", name=re.compile(f"Sandwich of .*{term}")).is_enabled()
+    shot(page, "14-trace-state-after-reload")
+
+    # closing the sandwich is a step Back undoes; the rest stays as it was
+    page.get_by_role("button", name="Close the sandwich").click()
+    page.wait_for_function("() => !location.search.includes('fn=')")
+    assert page.locator(".trace-sandwich h3").count() == 0
+    page.go_back()
+    page.locator(".trace-sandwich h3", has_text=f"Callers of {slow_path}").wait_for()
+    wait_frame(page, GRAPH, slow_path)
+    assert graph_state(page) == before
+    page.go_forward()
+    page.wait_for_function("() => !location.search.includes('fn=')")
+    page.wait_for_function("() => !document.querySelector('.trace-sandwich h3')")
+
+
+def params(page) -> dict[str, str]:
+    query = urllib.parse.urlparse(page.url).query
+    return {k: v[0] for k, v in urllib.parse.parse_qs(query).items()}
+
+
+def graph_state(page) -> dict:
+    """What the trace's flame graph shows: zoom, layout, order, search matches,
+    and where its zoomed frame is drawn (from the graph's left, px)."""
+    return page.evaluate("""() => {
+        const p = window.flamecam.views.trace.panel, g = p.graph;
+        const path = g.zoomPath(), r = g.frameRect(path[path.length - 1]);
+        const box = g.scroller.getBoundingClientRect();
+        return { zoom: path, layout: p.layout, heavy: p.heavy, matches: g.search.count,
+                  left: Math.round(r.x - box.left), width: Math.round(r.w),
+                  box: Math.round(g.scroller.clientWidth) };
+    }""")

@@ -332,6 +332,53 @@ def test_threads_view_draws_several_threads_as_tracks(page, server, profiled):
     assert page.evaluate(f"() => {lane}.hi - {lane}.lo") == pytest.approx(before)
 
 
+def test_threads_view_state_survives_a_reload_and_back(page, server, profiled):
+    """Issue 12: the tracks' zoom window, the list's order and filter are in
+    the URL: a reload shows the same window (the same interval at the same x),
+    and Back from another choice of threads restores it."""
+    open_page(page, server, query=demo("wall"), tab="threads")
+    page.locator(".threads-table").wait_for()
+    page.locator(".threads-table th[data-key=pid] button").click()
+    page.wait_for_url(re.compile("sort=pid-asc"))
+    page.locator(".thread-filter").fill("slee")
+    page.wait_for_url(re.compile("filter=slee"))
+    page.locator(".threads-table tbody button", has_text="sleeper").first.click()
+    page.locator("#view-threads h2", has_text="Thread sleeper").wait_for()
+    lane = "window.flamecam.views.threads.lane"
+    page.wait_for_function(f"() => {lane}.tracks.length === 1")
+    sleeper = page.evaluate(f"() => {lane}.tracks[0].thread.tid")
+    whole = page.evaluate(f"() => {lane}.hi - {lane}.lo")
+    # the wheel zooms in at the pointer: on the sleeper's longest nap
+    nap = longest_interval(page, lane, sleeper, "sleep")
+    assert nap is not None
+    page.mouse.move(nap["x"], nap["y"])
+    page.mouse.wheel(0, -600)
+    page.wait_for_url(re.compile(r"window=[\d.]+-[\d.]+"))
+    window = page.evaluate(f"() => [{lane}.lo, {lane}.hi]")
+    assert window[1] - window[0] < whole / 2, (window, whole)
+    nap = longest_interval(page, lane, sleeper, "sleep")
+
+    page.reload()
+    page.wait_for_function(f"() => window.flamecam && {lane}.tracks.length === 1", timeout=20000)
+    after = page.evaluate(f"() => [{lane}.lo, {lane}.hi]")
+    assert after == pytest.approx(window, abs=0.01)
+    assert longest_interval(page, lane, sleeper, "sleep")["x"] == pytest.approx(nap["x"], abs=1)
+    # the list: filtered and ordered as before
+    assert page.locator(".thread-filter").input_value() == "slee"
+    assert page.locator(".threads-table th[data-key=pid]").get_attribute("aria-sort") == "ascending"
+    names = page.locator(".threads-table tbody td.name").all_inner_texts()
+    assert names and all("slee" in n for n in names), names
+    shoot(page, "07c-threads-state-after-reload")
+
+    # another thread added to the tracks is a step Back undoes, window and all
+    page.locator(".thread-filter").fill("")
+    page.get_by_role("button", name=re.compile(r"^Add waiter")).first.click()
+    page.wait_for_function(f"() => {lane}.tracks.length === 2")
+    page.go_back()
+    page.wait_for_function(f"() => {lane}.tracks.length === 1")
+    assert page.evaluate(f"() => [{lane}.lo, {lane}.hi]") == pytest.approx(window, abs=0.01)
+
+
 def test_diff_of_two_versions_shows_the_regression(page, server, profiled):
     open_page(page, server, query=demo("cpu"), tab="diff")
     page.locator("#diff-a-version").select_option("1.0")

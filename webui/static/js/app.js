@@ -1,8 +1,8 @@
 // Flamecam's single-page app: state lives in the URL, views read it.
 //
 // `/?query=cpu{service_name="api"}&from=now-1h&until=now` opens a view
-// directly, as in Pyroscope; tab, layout, search, fn, tid and the diff
-// sides (leftQuery, leftFrom, ...) are kept there too. `/?trace=TRACE_ID`
+// directly, as in Pyroscope; tab, layout, search, zoom, fn, tid and the diff
+// sides (leftQuery, leftFrom, ...) are kept there too (a graph's: viewstate.js). `/?trace=TRACE_ID`
 // opens one trace (traceview.js; with span, window and others).
 
 import { api } from "./api.js";
@@ -26,7 +26,7 @@ const KEYS = [
   "diffMode", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom", "rightUntil",
   "refresh", "panes", "orgID", "trace", "span", "window", "others", ...TRACE_KEYS,
   "zoom", "focus", "hide", "only", "diffColor", "diffLayout", "groupBy", "order",
-  "waitTarget", "waitSyscall", "offwake", "list",
+  "waitTarget", "waitSyscall", "offwake", "list", "filter",
 ];
 const DEFAULTS = { query: "cpu{}", from: "now-1h", until: "now", tab: "profile", layout: "flame" };
 const TABS = ["traces", "profile", "sandwich", "threads", "diff", "labels", "trace"];
@@ -214,9 +214,10 @@ class App {
     return this.renderCache.get(key);
   }
 
-  // Opens one trace (what `/?trace=TRACE_ID` does), from anywhere in the page.
+  // Opens one trace (what `/?trace=TRACE_ID` does), from anywhere in the page;
+  // another graph's zoom and sandwich are not of this one.
   openTrace(traceId) {
-    this.setState({ trace: traceId, tab: "trace", span: null, window: null });
+    this.setState({ trace: traceId, tab: "trace", span: null, window: null, zoom: null, fn: null });
   }
 
   setFocusedFunction(name) {

@@ -10,6 +10,7 @@ import { displayTime, labelValue, normalizeTimeInput, withLabel } from "./query.
 import { errorBox, loading } from "./states.js";
 import { kindChip } from "./table.js";
 import { decodeFlamebearer, functionTotals } from "./tree.js";
+import { showPanelState, urlFlamePanel } from "./viewstate.js";
 
 const VERSION = "service_version";
 
@@ -49,7 +50,8 @@ export class DiffView {
       ]),
     ]);
     section.append(el("div", { className: "panel" }, [this.controls, this.summary]), this.state, this.results);
-    this.panel = new FlamePanel(this.flameBox, { label: "Differential flame graph", idPrefix: "diff" });
+    // the overlaid graph's layout, search and zoom are in the URL (viewstate.js)
+    this.panel = urlFlamePanel(this.flameBox, app, { label: "Differential flame graph", idPrefix: "diff" });
     this.sideA = new FlamePanel(sideA, { label: "Flame graph of A", idPrefix: "diff-a" });
     this.sideB = new FlamePanel(sideB, { label: "Flame graph of B", idPrefix: "diff-b" });
     // zoom, copy, and the function's sandwich in the selection; focus, hide and
@@ -219,7 +221,7 @@ export class DiffView {
       : "A and B side by side";
     // one scale for both sides, in the head: their toolbars keep to one row
     this.sideLegend.replaceChildren(...(layout === "sides" ? [scaleLegend(tree.diffScale)] : []));
-    if (layout === "overlay") this.panel.setData(tree);
+    if (layout === "overlay") showPanelState(this.panel, state, tree);
     else {
       this.sideA.setData(sideTree(tree, "left"));
       this.sideB.setData(sideTree(tree, "right"));

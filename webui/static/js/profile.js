@@ -2,7 +2,6 @@
 // side or one of them (the timeline above is the page's, timelinepanel.js).
 
 import { fitToWindow } from "./fit.js";
-import { FlamePanel } from "./flamepanel.js";
 import { ExportMenu } from "./export.js";
 import { el, fmtDuration, fmtPercent } from "./format.js";
 import { appChips, appFrameMenu, onlyOf } from "./framemenu.js";
@@ -11,7 +10,8 @@ import { parseQuery, typeTitle } from "./query.js";
 import { errorBox, loading, noData } from "./states.js";
 import { TopTable } from "./table.js";
 import { decodeFlamebearer, functionTotals } from "./tree.js";
-import { filterTree, hiddenOf, zoomPathOf } from "./treefilter.js";
+import { filterTree, hiddenOf } from "./treefilter.js";
+import { showPanelState, urlFlamePanel } from "./viewstate.js";
 import { chipOf, OffwakeSwitch, pickPatch, waitOf, waitParams, WaitsTable } from "./waits.js";
 
 // Off-CPU time has waits to explain: the waits table and the off-wake graph.
@@ -52,21 +52,11 @@ export class ProfileView {
     const head = el("div", { className: "panel-head profile-head" }, [this.flameTitle, el("span", { className: "spacer" }), this.offwakeSwitch.root, this.paneSwitch.root]);
     section.append(head, this.chips, this.flameState, this.panes);
 
-    this.panel = new FlamePanel(this.flameBody, {
+    // layout, order, search and zoom are in the URL (viewstate.js)
+    this.panel = urlFlamePanel(this.flameBody, app, {
       label: "Flame graph of the selection",
-      onLayout: (layout) => app.setState({ layout }, { push: false, reload: false }),
-      onOrder: (order) => app.setState({ order }, { push: false, reload: false }),
-      onSearch: (search) => {
-        this.table.setSearch(search);
-        app.setState({ search }, { push: false, reload: false });
-      },
+      onSearch: (search) => this.table.setSearch(search),
       onFocus: (name) => app.setFocusedFunction(name),
-      // the zoom is in the URL (not while a load restores it)
-      onZoom: () => {
-        if (this.restoring) return;
-        const path = this.panel.graph.zoomPath();
-        app.setState({ zoom: path.length ? JSON.stringify(path) : null }, { push: false, reload: false });
-      },
     });
     this.menu = appFrameMenu(this.panel.graph, app);
     this.exporter = new ExportMenu(this.panel, app);
@@ -148,10 +138,8 @@ export class ProfileView {
     this.showList(state, waiting);
     const chips = waiting ? chipOf(state, this.app) : [];
     if (refresh) this.waitsKey = null;
-    this.panel.setLayout(state.layout || "flame");
-    this.panel.setOrder(state.order === "heavy" ? "heavy" : "");
+    showPanelState(this.panel, state);
     this.paneSwitch.set(panesOf(state));
-    if (this.panel.searchInput.value !== (state.search || "")) this.panel.searchInput.value = state.search || "";
     const graph = this.panel.graph;
     const keep = refresh && !this.panes.hidden && graph.tree;
     if (!keep) {
@@ -183,11 +171,7 @@ export class ProfileView {
     appChips(this.chips, state, this.app, state.focus ? tree.numTicks / whole : undefined, chips);
     this.offwakeNote(answer);
     // The zoom comes back from the URL (a refresh keeps it: the URL follows it).
-    this.restoring = true;
-    this.panel.setData(tree);
-    const path = zoomPathOf(state);
-    if (path.length) graph.zoomToPath(path);
-    this.restoring = false;
+    showPanelState(this.panel, state, tree);
     // The table comes from the same tree as the graph, so both always agree
     // (recursion counted once per stack, kernel names with their _[k]).
     this.table.search = (state.search || "").toLowerCase();

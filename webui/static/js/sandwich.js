@@ -1,5 +1,6 @@
 // Sandwich: one function with its callers (root at the bottom) beside its
 // callees (root at the top); the frame menu's focus, hide and only apply.
+// One search for both graphs, `search` in the URL as in every view.
 
 import { clear, el, fmtPercent, fmtValue } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
@@ -37,8 +38,12 @@ export class SandwichView {
       el("div", { className: "panel" }, [this.calleesTitle, this.calleesBody]),
     ]);
     section.append(el("div", { className: "panel" }, [form, this.chips]), this.state, this.graphs);
-    this.callers = new FlamePanel(this.callersBody, { label: "Callers", layout: "flame", idPrefix: "sw-callers" });
-    this.callees = new FlamePanel(this.calleesBody, { label: "Callees", layout: "icicle", idPrefix: "sw-callees" });
+    const onSearch = (search) => {
+      this.search(search);
+      app.setState({ search }, { push: false, reload: false });
+    };
+    this.callers = new FlamePanel(this.callersBody, { label: "Callers", layout: "flame", idPrefix: "sw-callers", onSearch });
+    this.callees = new FlamePanel(this.calleesBody, { label: "Callees", layout: "icicle", idPrefix: "sw-callees", onSearch });
     // the same menu as the main graph's: its focus, hide and only apply here too
     this.menus = [appFrameMenu(this.callers.graph, app), appFrameMenu(this.callees.graph, app)];
   }
@@ -92,7 +97,17 @@ export class SandwichView {
     this.summary.textContent = `${fn}: total ${fmtValue(result.total, tree.units)} (${fmtPercent(result.total / whole.numTicks)}), self ${fmtValue(result.self, tree.units)} (${fmtPercent(result.self / whole.numTicks)})`;
     this.callersTitle.textContent = `Callers of ${fn}`;
     this.calleesTitle.textContent = `Callees of ${fn}`;
+    this.search(state.search || "");
     this.callers.setData(result.callers);
     this.callees.setData(result.callees);
+  }
+
+  // Both graphs show the same search.
+  search(term) {
+    for (const panel of [this.callers, this.callees]) {
+      if (panel.searchInput.value.trim() === term) continue;
+      panel.searchInput.value = term;
+      if (panel.source) panel.applySearch(false);
+    }
   }
 }

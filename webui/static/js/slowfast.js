@@ -5,14 +5,16 @@
 import { traceApi } from "./api.js";
 import { offcpuReason, reasonColor, reasonsIn } from "./colors.js";
 import { el, fmtDuration, swatches } from "./format.js";
-import { FlamePanel } from "./flamepanel.js";
 import { FrameMenu } from "./framemenu.js";
 import { errorBox, loading } from "./states.js";
 import { kindChip } from "./table.js";
 import { decodeFlamebearer, functionTotals } from "./tree.js";
+import { showPanelState, urlFlamePanel } from "./viewstate.js";
 
 export const CPU_COLOR = "#e0651f";
 const ROWS = 100;
+// The table's orders (`sort` in the URL): own time's change first, or the total's.
+const SORTS = ["dSelf", "dTotal"];
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -35,7 +37,7 @@ export class SlowFastView {
   constructor(host, app) {
     this.app = app;
     this.seq = 0;
-    this.sortKey = "dSelf";
+    this.sortKey = SORTS[0];
     this.title = el("h2", { text: "Slow vs fast" });
     this.summary = el("p", { className: "sf-summary", "aria-live": "polite" });
     this.form = el("form", { className: "sf-form", "aria-label": "Latency thresholds" });
@@ -60,7 +62,8 @@ export class SlowFastView {
       ]),
     ]);
     host.append(el("div", { className: "panel" }, [this.title, this.summary, this.form]), this.state, this.results);
-    this.panel = new FlamePanel(this.flameBox, { label: "Slow vs fast flame graph", idPrefix: "sf" });
+    // the graph's layout, search and zoom are in the URL (viewstate.js)
+    this.panel = urlFlamePanel(this.flameBox, app, { label: "Slow vs fast flame graph", idPrefix: "sf" });
     this.menu = new FrameMenu(this.panel.graph, {}); // zoom and copy: a comparison of requests, not a selection
   }
 
@@ -111,7 +114,8 @@ export class SlowFastView {
     const tree = decodeFlamebearer(answer);
     tree.perRequest = true;
     this.tree = tree;
-    this.panel.setData(tree);
+    showPanelState(this.panel, state, tree);
+    this.sortKey = SORTS.includes(state.sort) ? state.sort : SORTS[0];
     this.drawTable();
     return answer;
   }
@@ -265,6 +269,7 @@ export class SlowFastView {
 
   sortBy(key) {
     this.sortKey = key;
+    this.app.setState({ sort: key === SORTS[0] ? null : key }, { push: false, reload: false });
     this.drawTable();
     const button = this.tableBox.querySelector(`th[data-key="${key}"] button`);
     if (button) button.focus();

@@ -1,18 +1,29 @@
 // The threads table of the Threads view: sortable columns (name, pid, tid,
 // on-CPU, off-CPU and each off-CPU reason), a filter, and a bar per thread
-// split into on-CPU time and each reason, in the legend's colours.
+// split into on-CPU time and each reason, in the legend's colours. The order
+// and the filter are in the URL: `sort` (as every table writes it,
+// viewstate.js) and `filter`.
 //
 // A thread's name is the runtime's (Python threading, Java) when the server
 // has one; the kernel's name of that tid (comm) is always shown beside it.
 
 import { reasonColor, reasonLegend, reasonsIn } from "./colors.js";
 import { el, fmtDuration, swatches } from "./format.js";
+import { sortOf, sortParam } from "./viewstate.js";
 
 export const ON_CPU_COLOR = "#e0651f";
 // Off-CPU time the stored samples no longer split (downsampled data).
 const UNSPLIT = "unsplit";
 const LIMIT = 300;
 const BAR_PX = 120;
+const DEFAULT_SORT = "cpu";
+const KEYS = new Set(["name", "pid", "tid", "cpu", "off"]);
+
+// `sort` in the URL: [key, descending]; the on-CPU column, most first, by default.
+function threadSort(sort) {
+  const [key, asc] = sortOf(sort, (k) => KEYS.has(k) || k.startsWith("r:"), DEFAULT_SORT);
+  return [key, !asc];
+}
 
 // The columns a user can sort by: [key, header, value of a row, first direction].
 function columns(reasons) {
@@ -49,13 +60,14 @@ export function reasonsOf(threads) {
 const colorOf = (reason) => (reason === UNSPLIT ? "#b9bec6" : reasonColor(reason));
 
 export class ThreadList {
-  // onRow(thread, selected, chosen) -> the cells of the name and track columns
-  constructor(host, { onRow, chosen }) {
+  // onRow(thread, selected, chosen) -> the cells of the name and track columns;
+  // onView({sort, filter}): the user changed the order or the filter.
+  constructor(host, { onRow, chosen, onView }) {
     this.host = host;
     this.onRow = onRow;
     this.chosen = chosen;
-    this.sortKey = "cpu";
-    this.sortDesc = true;
+    this.onView = onView;
+    [this.sortKey, this.sortDesc] = threadSort("");
     this.threads = [];
     this.filter = el("input", {
       type: "search",
@@ -63,10 +75,19 @@ export class ThreadList {
       placeholder: "Filter by thread, kernel name, pid or tid",
       "aria-label": "Filter threads",
     });
-    this.filter.addEventListener("input", () => this.draw());
+    this.filter.addEventListener("input", () => {
+      this.draw();
+      if (this.onView) this.onView({ filter: this.filter.value });
+    });
     this.legend = el("div", { className: "legend thread-legend", "aria-label": "Colours of the bars" });
     this.body = el("div");
     host.append(this.filter, this.legend, this.body);
+  }
+
+  // The order and filter of the URL's state (drawn with the next data).
+  setView(state) {
+    [this.sortKey, this.sortDesc] = threadSort(state.sort);
+    if (this.filter.value !== (state.filter || "")) this.filter.value = state.filter || "";
   }
 
   setData(threads) {
@@ -94,6 +115,8 @@ export class ThreadList {
       this.sortDesc = col[3] === "desc";
     }
     this.draw();
+    const sort = sortParam(key, !this.sortDesc);
+    if (this.onView) this.onView({ sort: sort === DEFAULT_SORT ? null : sort });
     const button = this.body.querySelector(`th[data-key="${CSS.escape(key)}"] button`);
     if (button) button.focus();
   }

@@ -1,9 +1,10 @@
 // Threads: their on-CPU and off-CPU time; the chosen threads' tracks (on-CPU
 // samples and off-CPU intervals on one time axis) and the first one's flame graph.
+// State in the URL: tid (the chosen threads), sort and filter (the list), window
+// (the tracks' zoom, "LO-HI" in Unix ms) and the graph's keys (viewstate.js).
 
 import { api } from "./api.js";
 import { clear, el, fmtDuration, fmtPercent } from "./format.js";
-import { FlamePanel } from "./flamepanel.js";
 import { appChips, FrameMenu, onlyOf } from "./framemenu.js";
 import { withType } from "./query.js";
 import { errorBox, loading, noData } from "./states.js";
@@ -11,6 +12,7 @@ import { ThreadList } from "./threadlist.js";
 import { ThreadTracks, tracksFromAnswer } from "./tracks.js";
 import { decodeFlamebearer } from "./tree.js";
 import { filterTree, hiddenOf } from "./treefilter.js";
+import { showPanelState, urlFlamePanel, windowOf, windowParam } from "./viewstate.js";
 
 const MAX_TRACKS = 12;
 
@@ -52,12 +54,17 @@ export class ThreadsView {
     ]);
     this.chips = el("div", { className: "filter-chips", "aria-label": "View changes in effect", hidden: true });
     section.append(this.chips, layout);
-    this.lane = new ThreadTracks(this.laneBox, { label: "Thread tracks", onPick: (event) => this.showStack(event) });
-    this.panel = new FlamePanel(this.flameBox, { label: "Flame graph of the thread", idPrefix: "th" });
+    this.lane = new ThreadTracks(this.laneBox, {
+      label: "Thread tracks",
+      onPick: (event) => this.showStack(event),
+      onWindow: (lo, hi, full) => app.setState({ window: windowParam(lo, hi, full) }, { push: false, reload: false }),
+    });
+    this.panel = urlFlamePanel(this.flameBox, app, { label: "Flame graph of the thread", idPrefix: "th" });
     this.menu = this.frameMenu(this.panel.graph);
     this.list = new ThreadList(this.listBody, {
       onRow: (t, selected, chosen) => this.rowCells(t, selected, chosen),
       chosen: () => tidsOf(this.app.state),
+      onView: (patch) => app.setState(patch, { push: false, reload: false }),
     });
   }
 
@@ -79,6 +86,7 @@ export class ThreadsView {
   async show(state) {
     const seq = ++this.seq;
     appChips(this.chips, state, this.app);
+    this.list.setView(state);
     this.list.setBusy(loading("Loading threads"));
     this.detail.hidden = true;
     this.placeholder.hidden = false;
@@ -180,7 +188,7 @@ export class ThreadsView {
     // One track per chosen thread, in the order chosen (even without events).
     const order = new Map(chosen.map((t, i) => [t.tid, i]));
     const tracks = tracksFromAnswer(events).sort((a, b) => (order.get(a.thread.tid) ?? 99) - (order.get(b.thread.tid) ?? 99));
-    this.lane.setData(tracks);
+    this.lane.setData(tracks, { window: windowOf(state) });
     this.stackBox.replaceChildren(el("p", { className: "hint", text: n ? "Choose an event above to see its stack." : "No events for these threads in the time range." }));
     const tree = filterTree(decodeFlamebearer(answer), { focus: state.focus || "", hide: hiddenOf(state) });
     if (!tree.numTicks) {
@@ -188,7 +196,7 @@ export class ThreadsView {
       return;
     }
     this.flameBox.hidden = false;
-    this.panel.setData(tree);
+    showPanelState(this.panel, state, tree);
     const total = (thread.cpu_ns || 0) + (thread.offcpu_ns || 0);
     if (total) this.detailState.append(el("p", { className: "hint", text: `On-CPU ${fmtPercent((thread.cpu_ns || 0) / total)} of ${name(thread) || "this thread"}'s wall time; the flame graph below is ${chosen.length > 1 ? "of that first thread" : "this thread's"}.` }));
   }

@@ -9,6 +9,7 @@ import { labelValue } from "./query.js";
 import { ENDPOINT_COLORS, SIDE_COLORS, Scatter } from "./scatter.js";
 import { CPU_COLOR, SlowFastView } from "./slowfast.js";
 import { errorBox, loading } from "./states.js";
+import { sortOf, sortParam } from "./viewstate.js";
 
 // URL keys of this view (app.js keeps them in the address).
 // scope=service: a latency comparison over all endpoints (else over one endpoint).
@@ -276,7 +277,7 @@ export class TracesView {
       this.listBody.replaceChildren(el("p", { className: "hint", text: "No traces match." }));
       return;
     }
-    const [key, dir] = sortOf(state.sort);
+    const [key, dir] = traceSort(state.sort);
     const getter = (COLUMNS.find((c) => c[0] === key) || COLUMNS[2])[2];
     const rows = [...traces].sort((a, b) => {
       const va = getter(a);
@@ -303,7 +304,7 @@ export class TracesView {
         el("button", {
           type: "button",
           text: label + (key === k ? (dir < 0 ? " ▼" : " ▲") : ""),
-          onclick: () => this.app.setState({ sort: key === k ? (dir < 0 ? `${k}-asc` : k) : k }, { push: false }),
+          onclick: () => this.app.setState({ sort: sortParam(k, key === k && dir < 0) }, { push: false }),
         }),
       ]);
     this.listBody.replaceChildren(
@@ -318,12 +319,10 @@ export class TracesView {
   }
 }
 
-// "duration_ms" (descending) or "duration_ms-asc"; text columns start ascending.
-function sortOf(sort) {
-  const s = sort || "duration_ms";
-  const asc = s.endsWith("-asc");
-  const key = asc ? s.slice(0, -4) : s;
-  return [COLUMNS.some((c) => c[0] === key) ? key : "duration_ms", asc ? 1 : -1];
+// "duration_ms" (descending) or "duration_ms-asc".
+function traceSort(sort) {
+  const [key, asc] = sortOf(sort, (k) => COLUMNS.some((c) => c[0] === k), "duration_ms");
+  return [key, asc ? 1 : -1];
 }
 
 function offCell(t, max) {

@@ -2,13 +2,16 @@
 // thread that served it, on one time axis; where its time went, for the whole
 // trace and per span; and the merged on/off-CPU flame graph of the trace or of
 // the chosen span. State in the URL: trace, span, window (ms from the trace's
-// start, "LO-HI"), others (1: the process's other threads, dimmed).
+// start, "LO-HI"), others (1: the process's other threads, dimmed); the flame
+// graph's layout, order, search and zoom as in every view (viewstate.js), and
+// fn, the function whose sandwich is open under it.
 
 import { api } from "./api.js";
 import { KIND_LABELS, reasonColor, reasonsIn } from "./colors.js";
 import { traceAnswers } from "./early.js";
 import { el, fmtDuration, fmtPercent, swatches } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
+import { showPanelState, urlFlamePanel, windowOf, windowParam } from "./viewstate.js";
 import { FrameMenu } from "./framemenu.js";
 import { agentCommand, errorBox, loading } from "./states.js";
 import { CPU_COLOR, ThreadTracks, tracksFromAnswer } from "./tracks.js";
@@ -136,7 +139,7 @@ export class TraceView {
     this.flameState = el("div");
     this.flameBody = el("div");
     this.exportLinks = el("span", { className: "export-links" });
-    this.sandwichBtn = el("button", { type: "button", className: "btn", text: "Sandwich of the focused function", disabled: true, onclick: () => this.showSandwich() });
+    this.sandwichBtn = el("button", { type: "button", className: "btn", text: "Sandwich of the focused function", disabled: true, onclick: () => this.openSandwich(this.focused) });
     this.sandwichBox = el("div", { className: "trace-sandwich" });
     this.flameBox = el("div", { className: "panel" }, [
       el("div", { className: "panel-head" }, [this.flameTitle, el("span", { className: "spacer" }), this.offwakeSwitch.root, this.sandwichBtn, this.exportLinks]),
@@ -146,9 +149,9 @@ export class TraceView {
       label: "Trace timeline",
       onPick: (event) => this.showStack(event),
       onSpan: (span) => app.setState({ span: span.span_id === app.state.span ? null : span.span_id }),
-      onWindow: (lo, hi, full) => this.data && app.setState({ window: full ? null : `${(lo - this.data.t0).toFixed(3)}-${(hi - this.data.t0).toFixed(3)}` }, { push: false, reload: false }),
+      onWindow: (lo, hi, full) => this.data && app.setState({ window: windowParam(lo, hi, full, this.data.t0) }, { push: false, reload: false }),
     });
-    this.panel = new FlamePanel(this.flameBody, { label: "Flame graph of the trace", idPrefix: "tr", onFocus: (name) => this.focus(name) });
+    this.panel = urlFlamePanel(this.flameBody, app, { label: "Flame graph of the trace", idPrefix: "tr", onFocus: (name) => this.focus(name) });
     // zoom, copy, and this trace's own sandwich (the selection's views do not apply)
     this.menu = new FrameMenu(this.panel.graph, { sandwich: (name) => this.openSandwich(name) });
     this.focused = "";
@@ -266,7 +269,7 @@ export class TraceView {
       const mine = new Set(tracks.map((t) => t.key));
       tracks.push(...tracksFromAnswer(others, { dimmed: true, skip: mine }));
     }
-    const win = this.windowOf(state);
+    const win = windowOf(state, d.t0);
     const spans = d.ordered.filter((sp) => sp.row < MAX_SPAN_ROWS);
     this.tracksBox.hidden = false;
     this.stackBox.replaceChildren();
@@ -277,14 +280,6 @@ export class TraceView {
     this.drawBreakdown(state);
     this.drawWaits(state);
     await this.showFlame(state, seq);
-  }
-
-  windowOf(state) {
-    const m = /^(-?[\d.]+)-(-?[\d.]+)$/.exec(state.window || "");
-    if (!m) return null;
-    const lo = this.data.t0 + Number(m[1]);
-    const hi = this.data.t0 + Number(m[2]);
-    return hi > lo ? [lo, hi] : null;
   }
 
   async loadOthers(seq) {
@@ -386,7 +381,8 @@ export class TraceView {
     }));
     this.flameBox.hidden = false;
     this.flameState.replaceChildren(loading("Loading the flame graph"));
-    this.sandwichBox.replaceChildren();
+    showPanelState(this.panel, state);
+    this.showSandwich("");
     let answer;
     try {
       answer = await this.app.render("wall{}", "", "", { ...extra, ...waitParams(state) });
@@ -409,7 +405,8 @@ export class TraceView {
     }
     this.flameState.replaceChildren();
     this.flameBody.hidden = false;
-    this.panel.setData(this.tree);
+    showPanelState(this.panel, state, this.tree);
+    this.showSandwich(state.fn || "");
   }
 
   // The chosen event's whole stack, innermost frame first, with each frame's kind.
@@ -426,20 +423,31 @@ export class TraceView {
     this.sandwichBtn.textContent = this.focused ? `Sandwich of ${this.focused.length > 40 ? this.focused.slice(0, 39) + "…" : this.focused}` : "Sandwich of the focused function";
   }
 
+  // The sandwich is in the URL (fn): Back closes it, a link reopens it.
   openSandwich(name) {
+    if (!name) return;
     this.focus(name);
-    this.showSandwich();
+    this.app.setState({ fn: name }, { reload: false });
+    this.showSandwich(name);
   }
 
-  showSandwich() {
-    const fn = this.focused;
-    const result = fn && this.tree ? sandwich(this.tree, fn) : null;
-    if (!result) return;
+  // The sandwich of `fn` under the graph; none for "" or a function not in it.
+  showSandwich(fn) {
     for (const p of this.sandwichPanels || []) p.graph.destroy();
     for (const m of this.sandwichMenus || []) m.destroy();
+    this.sandwichPanels = this.sandwichMenus = null;
+    const result = fn && this.tree ? sandwich(this.tree, fn) : null;
+    if (!result) {
+      this.sandwichBox.replaceChildren();
+      return;
+    }
     const callers = el("div");
     const callees = el("div");
-    this.sandwichBox.replaceChildren(el("div", { className: "sandwich-graphs" }, [
+    const close = el("button", { type: "button", className: "btn", text: "Close the sandwich", onclick: () => {
+      this.app.setState({ fn: null }, { reload: false });
+      this.showSandwich("");
+    } });
+    this.sandwichBox.replaceChildren(el("div", { className: "panel-head" }, [el("h3", { text: `Sandwich of ${fn}` }), el("span", { className: "spacer" }), close]), el("div", { className: "sandwich-graphs" }, [
       el("div", {}, [el("h3", { text: `Callers of ${fn}` }), callers]),
       el("div", {}, [el("h3", { text: `Callees of ${fn}` }), callees]),
     ]));

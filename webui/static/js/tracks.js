@@ -177,7 +177,10 @@ export class ThreadTracks {
       full = [lo - pad, hi + pad];
     }
     this.full = full;
-    [this.lo, this.hi] = win && win[1] > win[0] ? win : full;
+    // a window from the URL, within the full range (else the full range)
+    const lo = win ? Math.max(win[0], full[0]) : 0;
+    const hi = win ? Math.min(win[1], full[1]) : 0;
+    [this.lo, this.hi] = hi > lo ? [lo, hi] : full;
     this.drawLegend();
     this.draw();
   }
