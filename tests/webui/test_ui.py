@@ -105,6 +105,13 @@ def test_table_sorts_by_column(page, server, profiled):
     page.get_by_role("button", name=re.compile("^Function")).first.click()
     names = page.locator(".top-table tbody td.name").all_inner_texts()
     assert names == sorted(names)
+    # the order is in the URL: a reload shows the same table
+    page.wait_for_url(re.compile("sort=name-asc"))
+    page.reload()
+    page.locator(".top-table tbody tr").first.wait_for()
+    header = page.locator('.top-table th[data-key="name"]').first
+    assert header.get_attribute("aria-sort") == "ascending"
+    assert page.locator(".top-table tbody td.name").all_inner_texts() == names
 
 
 def test_search_highlights_matches_and_shows_share(page, server, profiled):

@@ -60,12 +60,16 @@ export class ProfileView {
     });
     this.menu = appFrameMenu(this.panel.graph, app);
     this.exporter = new ExportMenu(this.panel, app);
+    // the tables' order is in the URL too (`sort`)
+    const onSort = (sort) => app.setState({ sort }, { push: false, reload: false });
     this.table = new TopTable(this.tableBody, {
       onPick: (name) => app.setState({ tab: "sandwich", fn: name }),
+      onSort,
       caption: "Top functions of the selection",
     });
     this.waits = new WaitsTable(this.waitsBody, {
       onPick: (row) => app.setState(pickPatch(app.state, row)),
+      onSort,
       caption: "What the selection waited on, most off-CPU time first",
     });
   }
@@ -78,6 +82,7 @@ export class ProfileView {
     this.listTitle.textContent = list ? "Waits by target" : "Top functions";
     this.tableBody.hidden = Boolean(list);
     this.waitsBody.hidden = !list;
+    this.waits.setSort(state.sort);
     this.waits.setPicked(waitOf(state));
     const key = JSON.stringify([state.query, state.from, state.until, onlyOf(state)]);
     if (list && this.waitsKey !== key) {
@@ -175,6 +180,7 @@ export class ProfileView {
     // The table comes from the same tree as the graph, so both always agree
     // (recursion counted once per stack, kernel names with their _[k]).
     this.table.search = (state.search || "").toLowerCase();
+    this.table.setSort(state.sort);
     const rows = functionTotals(tree).filter((r) => r.kind !== "root");
     this.table.setData(rows, tree.numTicks, tree.units);
     this.fit();

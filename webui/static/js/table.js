@@ -1,7 +1,11 @@
-// The top-functions table: a real, sortable DOM table.
+// The top-functions table: a real, sortable DOM table; its order goes to
+// `sort` in the URL (onSort) and comes back from it (setSort).
 
 import { KIND_HUES, KIND_LABELS, offcpuReason, reasonColor } from "./colors.js";
 import { clear, el, fmtPercent, fmtValue } from "./format.js";
+import { sortOf, sortParam } from "./viewstate.js";
+
+const KEYS = ["name", "self", "total"];
 
 export function kindChip(name, kind) {
   const reason = offcpuReason(name);
@@ -17,9 +21,10 @@ export function kindChip(name, kind) {
 }
 
 export class TopTable {
-  constructor(host, { onPick, caption } = {}) {
+  constructor(host, { onPick, caption, onSort } = {}) {
     this.host = host;
     this.onPick = onPick;
+    this.onSort = onSort;
     this.caption = caption || "Top functions";
     this.rows = [];
     this.totalTicks = 0;
@@ -41,6 +46,13 @@ export class TopTable {
     this.draw();
   }
 
+  // The order of `sort` in the URL; self time, most first, by default.
+  setSort(sort) {
+    const [key, asc] = sortOf(sort, (k) => KEYS.includes(k), "self");
+    this.sortKey = key;
+    this.sortDesc = !asc;
+  }
+
   sortBy(key) {
     if (this.sortKey === key) this.sortDesc = !this.sortDesc;
     else {
@@ -48,6 +60,7 @@ export class TopTable {
       this.sortDesc = key !== "name";
     }
     this.draw();
+    if (this.onSort) this.onSort(sortParam(key, !this.sortDesc, "self"));
     const button = this.host.querySelector(`th[data-key="${key}"] button`);
     if (button) button.focus();
   }

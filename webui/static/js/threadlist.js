@@ -115,8 +115,7 @@ export class ThreadList {
       this.sortDesc = col[3] === "desc";
     }
     this.draw();
-    const sort = sortParam(key, !this.sortDesc);
-    if (this.onView) this.onView({ sort: sort === DEFAULT_SORT ? null : sort });
+    if (this.onView) this.onView({ sort: sortParam(key, !this.sortDesc, DEFAULT_SORT) });
     const button = this.body.querySelector(`th[data-key="${CSS.escape(key)}"] button`);
     if (button) button.focus();
   }

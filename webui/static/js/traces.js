@@ -304,7 +304,7 @@ export class TracesView {
         el("button", {
           type: "button",
           text: label + (key === k ? (dir < 0 ? " ▼" : " ▲") : ""),
-          onclick: () => this.app.setState({ sort: sortParam(k, key === k && dir < 0) }, { push: false }),
+          onclick: () => this.app.setState({ sort: sortParam(k, key === k && dir < 0, "duration_ms") }, { push: false }),
         }),
       ]);
     this.listBody.replaceChildren(

@@ -131,6 +131,7 @@ export class TraceView {
       this.waitsBody]);
     this.waitsTable = new WaitsTable(this.waitsBody, {
       onPick: (row) => app.setState(pickPatch(app.state, row), { push: false }),
+      onSort: (sort) => app.setState({ sort }, { push: false, reload: false }),
       caption: "What the trace waited on, most off-CPU time first",
     });
     this.flameChips = el("div", { className: "filter-chips", hidden: true });
@@ -351,6 +352,7 @@ export class TraceView {
   drawWaits(state) {
     const d = this.data;
     const key = `${d.traceId}/${state.span || ""}`;
+    this.waitsTable.setSort(state.sort);
     this.waitsTable.setPicked(waitOf(state));
     if (this.waitsKey === key) return;
     this.waitsKey = key;

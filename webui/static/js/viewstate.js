@@ -73,7 +73,9 @@ export function sortOf(sort, valid, fallback) {
   return valid(key) ? [key, asc] : [fallback, false];
 }
 
-export const sortParam = (key, ascending) => (ascending ? `${key}-asc` : key);
+// The value a header writes; null for the table's own order (`fallback`, descending).
+export const sortParam = (key, ascending, fallback = "") =>
+  (key === fallback && !ascending ? null : ascending ? `${key}-asc` : key);
 
 // The track window's URL value (null: the whole range, nothing to keep).
 export function windowParam(lo, hi, full, origin = 0) {

@@ -10,6 +10,7 @@ import { api } from "./api.js";
 import { reasonColor } from "./colors.js";
 import { clear, el, fmtDuration } from "./format.js";
 import { errorBox, loading } from "./states.js";
+import { sortOf, sortParam } from "./viewstate.js";
 
 const COLUMNS = [
   ["target", "Waited on"],
@@ -78,10 +79,11 @@ export class OffwakeSwitch {
 }
 
 export class WaitsTable {
-  // onPick(row): a row was chosen.
-  constructor(host, { onPick, caption } = {}) {
+  // onPick(row): a row was chosen; onSort(sort): the order, for the URL.
+  constructor(host, { onPick, caption, onSort } = {}) {
     this.host = host;
     this.onPick = onPick;
+    this.onSort = onSort;
     this.caption = caption || "Waits by target";
     this.rows = [];
     this.sortKey = "total_ns";
@@ -111,6 +113,13 @@ export class WaitsTable {
     if (this.rows.length) this.draw();
   }
 
+  // The order of `sort` in the URL; the most off-CPU time first by default.
+  setSort(sort) {
+    const [key, asc] = sortOf(sort, (k) => COLUMNS.some(([c]) => c === k), "total_ns");
+    this.sortKey = key;
+    this.sortDesc = !asc;
+  }
+
   sortBy(key) {
     if (this.sortKey === key) this.sortDesc = !this.sortDesc;
     else {
@@ -118,6 +127,7 @@ export class WaitsTable {
       this.sortDesc = NUMERIC.has(key);
     }
     this.draw();
+    if (this.onSort) this.onSort(sortParam(key, !this.sortDesc, "total_ns"));
     const button = this.host.querySelector(`th[data-key="${key}"] button`);
     if (button) button.focus();
   }
