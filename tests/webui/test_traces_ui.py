@@ -187,6 +187,33 @@ def test_slow_vs_fast_by_latency(page, traced):
     lock = page.locator(".sf-breakdown-table tr[data-part=lock] td")
     assert lock.nth(1).inner_text() == "0 ns" and lock.nth(3).inner_text().startswith("+")
     shoot(page, "02-slow-vs-fast")
+    # The table's order and the graph's zoom are in the URL: a reload keeps them.
+    page.locator(".sf-table th[data-key=dTotal] button").click()
+    page.wait_for_url("**sort=dTotal*")
+    slow_path = next(n for n in names if n.endswith(".slow_path"))
+    rect = slow_fast_frame(page, slow_path)
+    page.mouse.click(rect["x"] + min(6, rect["w"] / 2), rect["y"] + rect["h"] / 2)
+    page.wait_for_url("**zoom=*")
+    page.reload()
+    page.wait_for_function(f"(n) => window.flamecam && {SF_GRAPH}.tree && "
+                           f"{SF_GRAPH}.zoomPath().at(-1) === n", arg=slow_path, timeout=20000)
+    assert page.locator(".sf-table th[data-key=dTotal]").get_attribute("aria-sort") == "descending"
+    assert page.locator("#sf-slow").input_value() == "90"
+
+
+SF_GRAPH = "window.flamecam.views.traces.slowFast.panel.graph"
+
+
+def slow_fast_frame(page, name: str) -> dict:
+    """Where frame `name` of the slow-vs-fast graph is drawn, brought into view
+    first: inside the graph's own scroller, then in the page."""
+    return page.evaluate(f"""(n) => {{
+        const g = {SF_GRAPH};
+        const box = g.scroller.getBoundingClientRect();
+        g.scroller.scrollTop += g.frameRect(n).y - box.top - g.scroller.clientHeight / 2;
+        window.scrollBy(0, g.frameRect(n).y - window.innerHeight / 2);
+        return g.frameRect(n);
+    }}""", name)
 
 
 def check_slow_diff(page, names: list[str]) -> None:
@@ -200,14 +227,7 @@ def check_slow_diff(page, names: list[str]) -> None:
     assert "[off-cpu:lock]" in own[:2], names
     assert any(n.endswith(".slow_path") for n in own[:2]), names
     slow_path = next(n for n in names if n.endswith(".slow_path"))
-    # The frame into view: inside the graph's own scroller, then in the page.
-    rect = page.evaluate("""(n) => {
-        const g = window.flamecam.views.traces.slowFast.panel.graph;
-        const box = g.scroller.getBoundingClientRect();
-        g.scroller.scrollTop += g.frameRect(n).y - box.top - g.scroller.clientHeight / 2;
-        window.scrollBy(0, g.frameRect(n).y - window.innerHeight / 2);
-        return g.frameRect(n);
-    }""", slow_path)
+    rect = slow_fast_frame(page, slow_path)
     assert rect is not None and 0 < rect["y"] < 800, rect
     tip = hover_tooltip(page, rect)
     assert tip.splitlines()[0] == slow_path and "per request" in tip
