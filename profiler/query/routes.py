@@ -236,7 +236,8 @@ def export_route():
 def render_diff():
     left = _selection("left")
     right = _selection("right")
-    return jsonify(_engine().diff(left, right, _max_nodes()))
+    weights = request.args.get("weights", "") == "1"  # each node's weight (significance.py)
+    return jsonify(_engine().diff(left, right, _max_nodes(), weights))
 
 
 @bp.get("/api/v1/top")
