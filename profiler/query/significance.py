@@ -19,14 +19,16 @@ so the test errs towards "noise", never towards "real":
   ones, or past the agent's CPU budget) counts as one event of its whole
   value ((sum d)**2 >= sum(d**2)); an on-CPU row of `count` samples (a pprof
   import) as `count` samples of equal weight (one rate, equal weights);
-* values kept only as aggregates (downsampled blocks) or past `MAX_ROWS`
-  rows a side count as one event per stack.
+* values kept only as aggregates (downsampled blocks), or in rows past
+  `MAX_ROWS` a side read one by one (on-CPU rows of one weight are counted
+  in C, without that bound), count as one event per stack.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
 from profiler.model import CPU
 from profiler.query.processes import ProcessRoots
@@ -41,30 +43,46 @@ def stack_squares(store: ProfileStore, series: Mapping[int, SeriesInfo], lo: int
                   max_rows: int = MAX_ROWS) -> dict[int, int]:
     """Stack id -> sum of its events' squared values over the range (as the
     module says: bounded from above where events are not stored one by one),
-    for the stacks of `values` (the side's exact values)."""
+    for the stacks of `values` (the side's exact values).
+
+    On-CPU rows of one sample each, all of one weight (an agent's fixed rate),
+    are counted per stack in C; other rows are read one by one, at most
+    `max_rows` of them a side."""
     squares: dict[int, int] = {}
     seen: dict[int, int] = {}
     rows = 0
+    whole = pid is None and tid is None
     for sid, info in series.items():
-        if rows >= max_rows:
-            break
         fixed_rate = info.kind == CPU
         for part in store.samples([sid], lo, hi):
-            cols = part.cols
+            cols, i, j = part.cols, part.start, part.end
+            if i >= j:
+                continue
             stack, value, count = cols.stack, cols.value, cols.count
+            if whole and fixed_rate and _one_weight(value[i:j], count[i:j]):
+                w = value[i]
+                for s, n in Counter(stack[i:j]).items():
+                    squares[s] = squares.get(s, 0) + w * w * n
+                    seen[s] = seen.get(s, 0) + w * n
+                continue
+            if rows >= max_rows:
+                continue
             for k in part.rows(pid, tid):
                 s, v, c = stack[k], value[k], count[k]
                 q = v * v // c if fixed_rate and c > 1 else v * v
                 squares[s] = squares.get(s, 0) + q
                 seen[s] = seen.get(s, 0) + v
-            rows += part.end - part.start
-            if rows >= max_rows:
-                break
+            rows += j - i
     out = {}
     for s, v in values.items():
         rest = v - seen.get(s, 0)
         out[s] = squares.get(s, 0) + (rest * rest if rest > 0 else 0)
     return out
+
+
+def _one_weight(value: Sequence[int], count: Sequence[int]) -> bool:
+    """Whether rows are one sample each, all of the same value (checked in C)."""
+    return max(count) == 1 and min(count) == 1 and min(value) == max(value)
 
 
 def roots_for_squares(roots: ProcessRoots | None, values: Mapping[int, int],
