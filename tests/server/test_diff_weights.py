@@ -26,7 +26,9 @@ def _post(client, body: bytes) -> None:
 
 
 def _diff(client, kind: str, **extra) -> dict:
-    q = f'{kind}{{service_name="{diff_data.SERVICE}",service_version="{{}}"}}'.format
+    def q(version: str) -> str:
+        return f'{kind}{{service_name="{diff_data.SERVICE}",service_version="{version}"}}'
+
     r = client.get("/api/v1/render-diff", query_string={
         "leftQuery": q("1.0"), "rightQuery": q("2.0"), "leftFrom": "now-1h",
         "leftUntil": "now+1m", "rightFrom": "now-1h", "rightUntil": "now+1m", **extra})
