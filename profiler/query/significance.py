@@ -29,6 +29,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from itertools import accumulate
 
 from profiler.model import CPU
 from profiler.query.processes import ProcessRoots
@@ -106,84 +107,87 @@ def node_weights(levels: list[list[int]], left: Mapping[bytes, int], right: Mapp
     (`stack_key` -> squares, merged by name as the levels were); [] when the
     levels are not laid out as `flamegraph.levels_sorted` lays them out.
 
-    A node covers the stacks its path prefixes; its parent is found as the
-    levels place children: in the parents' order, each filling its parent's
-    total after its self. An `other` node (name `other`, a parent's last
-    child) holds what its parent's own stack and kept children do not.
+    A node covers the stacks its path prefixes: one run of the sorted keys,
+    found by bisection within its parent's run; its squares are differences
+    of running sums. Its parent is found as the levels place children: in the
+    parents' order, each filling its parent's total after its self. An
+    `other` node (name `other`, a parent's last child) holds what its
+    parent's own stack and kept children do not.
     """
-    sums = (_Prefix(left), _Prefix(right))
-    out: list[list[float | int]] = []
-    above: list[tuple[bytes, tuple[int, int, int, int], list[int]]] = []
-    for d, level in enumerate(levels):
-        here: list[tuple[bytes, tuple[int, int, int, int], list[int]]] = []
+    keys = sorted(left.keys() | right.keys())
+    lget, rget = left.get, right.get
+    cum_l = [0, *accumulate(lget(k, 0) for k in keys)]
+    cum_r = [0, *accumulate(rget(k, 0) for k in keys)]
+    n = len(keys)
+    out: list[list[float | int]] = [[_weight(cum_l[n], levels[0][1]),
+                                     _weight(cum_r[n], levels[0][4])]] if levels else []
+    # previous level's nodes: key, run [a, b), squares (left, right)
+    above_key, above_run, above_q = [b""], [(0, n)], [(cum_l[n], cum_r[n])]
+    for d in range(1, len(levels)):
+        level, up = levels[d], levels[d - 1]
+        here_key: list[bytes] = []
+        here_run: list[tuple[int, int]] = []
+        here_q: list[tuple[int, int]] = []
         weights: list[float | int] = []
         p = -1
-        at = end = (0, 0)
-        used = [0, 0]
+        at_l = at_r = end_l = end_r = 0
+        used_l = used_r = 0
+        pxl = pxr = 0  # x of the previous level's node p
         xl = xr = 0
         for j in range(0, len(level), 7):
-            dl, tl, _sl, dr, tr, _sr, name = level[j:j + 7]
-            xl += dl
-            xr += dr
-            if d == 0:
-                key = b""
-                q = [sums[0].under(key), sums[1].under(key)]
-            else:
-                while p < 0 or at == end:  # the next parent with children left
-                    p += 1
-                    if p >= len(above):
-                        return []
-                    _pk, (pxl, ptl, pxr, ptr), _pq = above[p]
-                    sl_sr = levels[d - 1][7 * p + 2], levels[d - 1][7 * p + 5]
-                    at, end = (pxl + sl_sr[0], pxr + sl_sr[1]), (pxl + ptl, pxr + ptr)
-                    used = [0, 0]
-                if (xl, xr) != at:
+            xl += level[j]
+            xr += level[j + 3]
+            tl, tr, name = level[j + 1], level[j + 4], level[j + 6]
+            while p < 0 or (at_l == end_l and at_r == end_r):  # the next parent with room
+                if p >= 0:
+                    pxl, pxr = end_l, end_r
+                p += 1
+                if 7 * p >= len(up):
                     return []
-                pk, _, parent_q = above[p]
-                key = pk + name.to_bytes(4, "big")
-                at = (at[0] + tl, at[1] + tr)
-                if name == other and at == end:
-                    # what the parent's own stack and kept children leave
-                    q = [max(0, parent_q[i] - sums[i].exact(pk) - used[i]) for i in (0, 1)]
-                else:
-                    q = [sums[0].under(key), sums[1].under(key)]
-                used = [used[0] + q[0], used[1] + q[1]]
-            here.append((key, (xl, tl, xr, tr), q))
-            weights += [_weight(q[0], tl), _weight(q[1], tr)]
+                pxl += up[7 * p]
+                pxr += up[7 * p + 3]
+                at_l, at_r = pxl + up[7 * p + 2], pxr + up[7 * p + 5]
+                end_l, end_r = pxl + up[7 * p + 1], pxr + up[7 * p + 4]
+                used_l = used_r = 0
+            if xl != at_l or xr != at_r:
+                return []
+            at_l += tl
+            at_r += tr
+            pk = above_key[p]
+            a, b = above_run[p]
+            key = pk + name.to_bytes(4, "big")
+            if name == other and at_l == end_l and at_r == end_r:
+                # what the parent's own stack and kept children leave
+                own = bisect_left(keys, pk, a, b)
+                own_l = own_r = 0
+                if own < b and keys[own] == pk:
+                    own_l, own_r = cum_l[own + 1] - cum_l[own], cum_r[own + 1] - cum_r[own]
+                ql = max(0, above_q[p][0] - own_l - used_l)
+                qr = max(0, above_q[p][1] - own_r - used_r)
+                run = (a, a)
+            else:
+                lo = bisect_left(keys, key, a, b)
+                hi = bisect_left(keys, pk + (name + 1).to_bytes(4, "big"), lo, b)
+                ql, qr = cum_l[hi] - cum_l[lo], cum_r[hi] - cum_r[lo]
+                run = (lo, hi)
+            used_l += ql
+            used_r += qr
+            here_key.append(key)
+            here_run.append(run)
+            here_q.append((ql, qr))
+            weights.append(_weight(ql, tl))
+            weights.append(_weight(qr, tr))
             xl += tl
             xr += tr
         out.append(weights)
-        above = here
+        above_key, above_run, above_q = here_key, here_run, here_q
     return out
 
 
 def _weight(squares: int, value: int) -> float | int:
-    """squares / value to 4 significant digits (a variance needs no more; short JSON)."""
+    """squares / value: whole units past 10,000 (ns weights), else 4 significant
+    digits (a variance needs no more; the JSON stays short)."""
     if value <= 0 or squares <= 0:
         return 0
-    return float(f"{squares / value:.4g}")
-
-
-class _Prefix:
-    """Sums of squares under any stack prefix: sorted keys and running sums
-    (the stacks under a prefix are one run of sorted keys)."""
-
-    def __init__(self, squares: Mapping[bytes, int]) -> None:
-        self.keys = sorted(squares)
-        self.cum = [0]
-        total = 0
-        for k in self.keys:
-            total += squares[k]
-            self.cum.append(total)
-        self.squares = squares
-
-    def under(self, prefix: bytes) -> int:
-        if not prefix:
-            return self.cum[-1]
-        last = int.from_bytes(prefix[-4:], "big") + 1
-        a = bisect_left(self.keys, prefix)
-        b = bisect_left(self.keys, prefix[:-4] + last.to_bytes(4, "big"), a)
-        return self.cum[b] - self.cum[a]
-
-    def exact(self, key: bytes) -> int:
-        return self.squares.get(key, 0)
+    w = squares / value
+    return round(w) if w >= 1e4 else float(f"{w:.4g}")

@@ -86,7 +86,7 @@ def pushed(client):
 def test_cpu_nodes_weigh_the_sampling_period(pushed):
     answer = _diff(pushed, "cpu", weights="1")
     nodes = _nodes(answer)
-    period = float(f"{diff_data.PERIOD:.4g}")
+    period = diff_data.PERIOD
     for path, n in nodes.items():
         assert n["lw"] == (period if n["l"] else 0) and n["rw"] == (period if n["r"] else 0), path
     # z from the weights is the z of the counts: tiny doubled on 2 -> 4 samples is noise
@@ -124,7 +124,7 @@ def test_other_node_weighs_what_its_siblings_leave(pushed):
     nodes = _nodes(answer)
     others = [p for p in nodes if p[-1:] == ("other",)]
     assert others, list(nodes)
-    period = float(f"{diff_data.PERIOD:.4g}")
+    period = diff_data.PERIOD
     for p in others:
         assert nodes[p]["lw"] == pytest.approx(period, rel=1e-3)
         assert nodes[p]["rw"] == pytest.approx(period, rel=1e-3)
