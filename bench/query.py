@@ -6,8 +6,9 @@ functions, some ending in native and kernel frames), two releases
 (service_version 1.0 / 1.1, where 1.1 burns more in some stacks). Data is
 written through the store's write path in 10 s blocks
 (as agents push), then compacted as the server's background job does.
-Prints bytes/sample and the times of a merged flame graph and a diff, both
-through the HTTP API (Flask test client, JSON included) and cold/warm.
+Prints bytes/sample and the times of a merged flame graph and a diff (also
+with each node's significance weights), both through the HTTP API (Flask
+test client, JSON included) and cold/warm.
 
     .venv/bin/python bench/query.py [--hosts 100] [--db URL]
 
@@ -297,6 +298,7 @@ def queries(url: str, t0: int, args) -> None:
     thread = (f"/api/v1/render?query=cpu{{service_name=\"api\"}}&from={lo}&until={hi}"
               f"&tid=1001")
     for label, path, width in (("merged flame graph", render, 4), ("diff", diff, 7),
+                               ("diff with weights (significance)", diff + "&weights=1", 7),
                                ("merged, unaligned range", edge, 4),
                                ("one thread (tid filter)", thread, 4)):
         times, cpu = [], []

@@ -30,7 +30,7 @@ from profiler.model import (
     type_id,
 )
 from profiler.query import flamegraph as fg
-from profiler.query import tracks
+from profiler.query import significance, tracks
 from profiler.query.gcpause import gc_paused
 from profiler.query.processes import PROCESS_KIND, ProcessRoots, split_by_process
 from profiler.query.selector import Selector
@@ -366,18 +366,28 @@ class QueryEngine:
                 return table.names.other()
         return other
 
-    def diff(self, left: Selection, right: Selection, max_nodes: int = 0) -> dict:
+    def diff(self, left: Selection, right: Selection, max_nodes: int = 0,
+             weights: bool = False) -> dict:
+        """With `weights`, each node's weight per side as well (significance.py)."""
         lv, rv = self.stack_values(left), self.stack_values(right)
         # Both sides under their processes when either spans processes.
         roots = (self.process_roots(left, lv), self.process_roots(right, rv))
         if roots[0] is not None or roots[1] is not None:
             roots = (self.process_roots(left, lv, 1), self.process_roots(right, rv, 1))
-        return self.diff_values(lv, rv, max_nodes, self.units(left), roots)
+        squares = None
+        if weights and not (self._is_gauge(left) or self._is_gauge(right)):
+            squares = tuple(significance.stack_squares(self.store, self._series(s), s.lo, s.hi,
+                                                       v, s.pid, s.tid)
+                            for s, v in ((left, lv), (right, rv)))
+        return self.diff_values(lv, rv, max_nodes, self.units(left), roots, squares)
 
     def diff_values(self, left: dict[int, int], right: dict[int, int], max_nodes: int = 0,
                     units: str = "nanoseconds",
-                    roots: tuple[dict | None, dict | None] = (None, None)) -> dict:
-        """The diff flamebearer of two stack id -> value maps (A left, B right)."""
+                    roots: tuple[dict | None, dict | None] = (None, None),
+                    squares: tuple[dict[int, int], dict[int, int]] | None = None) -> dict:
+        """The diff flamebearer of two stack id -> value maps (A left, B right);
+        with `squares` (stack id -> sum of squared event values, per side), the
+        nodes' `weights` too."""
         table = self._names_table()
         names = table.names
         with gc_paused():
@@ -386,8 +396,17 @@ class QueryEngine:
             levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or fg.MAX_NODES,
                                               self._other(table))
             del lstacks, rstacks
+            node_weights = None
+            if squares is not None:
+                merged = [self._merged_by_name(
+                    q, table, significance.roots_for_squares(r, v, q))
+                    for q, r, v in zip(squares, roots, (left, right), strict=True)]
+                node_weights = significance.node_weights(levels, *merged,
+                                                         other=names.index.get("other"))
             out = fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
         self._done_with(table)
+        if node_weights:
+            out["weights"] = node_weights
         return out
 
     def top(self, sel: Selection, limit: int = 100) -> list[dict]:

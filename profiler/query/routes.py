@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from profiler.formats.proto import querier_pb2
 from profiler.model import BUILTIN_TYPES, FRAME_KINDS, OFFCPU_REASONS, PROFILE_TYPES, profile_type
-from profiler.query import export, packed, tracks
+from profiler.query import export, groups, packed, tracks
 from profiler.query.engine import (
     MAX_EVENTS,
     TYPE_LABEL,
@@ -236,7 +236,8 @@ def export_route():
 def render_diff():
     left = _selection("left")
     right = _selection("right")
-    return jsonify(_engine().diff(left, right, _max_nodes()))
+    weights = request.args.get("weights", "") == "1"  # each node's weight (significance.py)
+    return jsonify(_engine().diff(left, right, _max_nodes(), weights))
 
 
 @bp.get("/api/v1/top")
@@ -262,6 +263,19 @@ def timeline():
         sel = replace(sel, lo=sel.lo - sel.lo % step_ns)
     return jsonify(step_ms=step_ns // 10**6, points=eng.timeline(sel, step_ns),
                    units=eng.units(sel))
+
+
+@bp.get("/api/v1/groups")
+def groups_route():
+    """The selection by process or thread: totals and a value per step each."""
+    sel = _selection()
+    by = request.args.get("by", "")
+    if by not in groups.GROUP_BY:
+        raise BadRequest(400, f"by must be one of {', '.join(groups.GROUP_BY)}")
+    step_ns = default_step(sel.lo, sel.hi)
+    sel = replace(sel, lo=sel.lo - sel.lo % step_ns)  # steps line up with the timeline's
+    return jsonify(groups.breakdown(_engine(), sel, by, _int_arg("limit", 30, hi=1000) or 30,
+                                    step_ns))
 
 
 @bp.get("/api/v1/threads")

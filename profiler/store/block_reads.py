@@ -282,6 +282,33 @@ class BlockReads:
                 acc[key] = acc.get(key, 0) + cols.value[k]
         return [ThreadTotal(*key, value) for key, value in acc.items()]
 
+    def thread_steps(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
+                     pid: int | None = None) -> dict[tuple[int, int], dict[int, int]]:
+        """A whole block that lies in one step adds its per-thread totals
+        there (no samples read: ingested blocks are a few seconds long); any
+        other block, its samples one by one. Downsampled blocks in more than
+        one step keep no samples: left out."""
+        acc: dict[tuple[int, int], dict[int, int]] = {}
+        blocks = self._blocks_of(series_ids, lo, hi)
+        inside = {b.id: (b.t_start - lo) // step_ns for b in blocks
+                  if lo <= b.t_start and b.t_end <= hi
+                  and (b.t_start - lo) // step_ns == (b.t_end - 1 - lo) // step_ns}
+        for bid, agg in self.aggregates(list(inside)).items():
+            step = inside[bid]
+            for t_pid, t_tid, _name, _comm, v, _count in agg.threads:
+                if pid is None or t_pid == pid:
+                    per = acc.setdefault((t_pid, t_tid), {})
+                    per[step] = per.get(step, 0) + v
+        for cols in self.raw([b.id for b in blocks if b.id not in inside]).values():
+            i, j = cols.slice(lo, hi)
+            ts, value, pids, tids = cols.ts, cols.value, cols.pid, cols.tid
+            for k in range(i, j):
+                if pid is None or pids[k] == pid:
+                    per = acc.setdefault((pids[k], tids[k]), {})
+                    step = (ts[k] - lo) // step_ns
+                    per[step] = per.get(step, 0) + value[k]
+        return acc
+
     def thread_events(self, series_ids: Collection[int], lo: int, hi: int, *,
                       pid: int | None = None, tids: Collection[int] | None = None,
                       limit: int = 200_000) -> tuple[list[ThreadEvent], bool]:

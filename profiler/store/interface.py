@@ -218,6 +218,12 @@ class ProfileStore(Protocol):
         """Value per thread over the range, in order of first appearance."""
         ...
 
+    def thread_steps(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
+                     pid: int | None = None) -> dict[tuple[int, int], dict[int, int]]:
+        """Value per thread (pid, tid) per step from `lo`: {step index: value},
+        steps without samples left out (of one pid when given)."""
+        ...
+
     def thread_events(self, series_ids: Collection[int], lo: int, hi: int, *,
                       pid: int | None = None, tids: Collection[int] | None = None,
                       limit: int = 200_000) -> tuple[list[ThreadEvent], bool]:

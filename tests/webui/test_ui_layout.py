@@ -4,6 +4,7 @@ and the keyboard cursor; each asserts what a user sees on the real server."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import urllib.parse
@@ -145,6 +146,14 @@ def test_timeline_axis_tooltip_and_every_tab(page, server, profiled):
         return n;
     }}""")
     assert ink > 50
+    # and they read 0, half and the top of the axis in the profile's unit: the
+    # top is the busiest bar rounded up to 1, 2 or 5 times a power of ten
+    axis = page.evaluate(f"() => {tl}.yLabels")
+    assert axis[0] == "0", axis
+    top = nice_ceil(spot["value"])
+    assert parse_duration(axis[2]) == pytest.approx(top, rel=0.01), (axis, spot["value"])
+    assert parse_duration(axis[1]) == pytest.approx(top / 2, rel=0.01), axis
+    assert axis[2] in page.locator(".timeline-panel canvas").get_attribute("aria-label")
     view_shot(page, "33-timeline-tooltip")
     points = page.evaluate(f"() => {tl}.points.length")
     for tab in ("sandwich", "threads", "diff"):
@@ -155,6 +164,22 @@ def test_timeline_axis_tooltip_and_every_tab(page, server, profiled):
     page.locator("#tab-traces").click()
     page.wait_for_url(re.compile("tab=traces"))
     assert not page.locator(".timeline-panel").is_visible()
+
+
+DURATION_UNITS = {"ns": 1, "µs": 1e3, "ms": 1e6, "s": 1e9, "min": 60e9, "h": 3600e9}
+
+
+def parse_duration(text: str) -> float:
+    """A duration as format.js fmtDuration writes it ("500.0 ms", "1.00 s"), in ns."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?) (ns|µs|ms|s|min|h)", text)
+    assert m, f"not a duration with its unit: {text!r}"
+    return float(m.group(1)) * DURATION_UNITS[m.group(2)]
+
+
+def nice_ceil(v: float) -> float:
+    """timeline.js niceCeil: 1, 2 or 5 times a power of ten at or above v."""
+    p = 10 ** math.floor(math.log10(v))
+    return next(m * p for m in (1, 2, 5, 10) if m * p >= v)
 
 
 def test_unreadable_query_or_range_says_so_once(page, server, profiled):

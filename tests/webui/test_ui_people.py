@@ -50,6 +50,16 @@ def test_threads_table_sorts_filters_and_splits_off_cpu_by_reason(page, server, 
     names = [re.sub(r" \(\d+\)$", "", n).lower() for n in names]
     assert names == sorted(names)
     assert table.locator("thead th[data-key='name']").get_attribute("aria-sort") == "ascending"
+    # by PID: the two releases' processes, ascending, then descending
+    pids = {w.pid for w in profiled.workloads}
+    for direction in ("ascending", "descending"):
+        table.locator("thead th[data-key='pid'] button").click()
+        page.wait_for_function(
+            "(d) => document.querySelector(\".threads-table thead th[data-key='pid']\")"
+            ".getAttribute('aria-sort') === d", arg=direction)
+        shown = pid_column(page)
+        assert set(shown) == pids, (shown, pids)
+        assert shown == sorted(shown, reverse=direction == "descending"), shown
     # the filter keeps the threads that match
     page.locator(".thread-filter").fill("sleep")
     rows = page.locator(".threads-table tbody td.name button").all_inner_texts()
@@ -59,6 +69,16 @@ def test_threads_table_sorts_filters_and_splits_off_cpu_by_reason(page, server, 
     # the kernel's name of each tid is shown beside the runtime's
     assert "kernel" in page.locator(".threads-table tbody td.name .hint").first.inner_text()
     shoot(page, "20-threads-sorted-by-lock")
+
+
+def pid_column(page) -> list[int]:
+    """The PID cell of every row of the threads table, top to bottom."""
+    return page.evaluate("""() => {
+        const heads = [...document.querySelectorAll('.threads-table thead th')];
+        const k = heads.findIndex((h) => h.dataset.key === 'pid');
+        return [...document.querySelectorAll('.threads-table tbody tr')]
+            .map((r) => Number(r.children[k].textContent));
+    }""")
 
 
 def params(page) -> dict[str, str]:
@@ -150,6 +170,41 @@ def test_frame_menu_focus_hide_only_copy_and_zoom_in_the_url(page, server, profi
     assert params(page)["fn"] == "burn_b"
 
 
+def test_frame_menu_shows_only_one_process(page, server, profiled):
+    """"Only process" offers the processes that ran the frame (the two releases)
+    and scopes the view to the chosen one: only=pid:N in the URL, the graph's
+    and the timeline's totals the server's answers for that pid."""
+    pids = {w.pid for w in profiled.workloads}
+    span = {"from": "now-30m", "until": "now"}
+    open_page(page, server, query=demo("cpu"))
+    right_click(page, wait_frame(page, PROFILE, "burn_b"))
+    menu_item(page, "Show only a thread").click()
+    offered = page.locator(".frame-ctx:not([hidden]) [role=menuitem]", has_text="Only process")
+    offered.first.wait_for()
+    texts = offered.all_inner_texts()
+    assert {int(re.match(r"Only process (\d+):", t).group(1)) for t in texts} == pids, texts
+    pid = int(re.match(r"Only process (\d+):", texts[0]).group(1))
+    offered.first.click()
+    page.wait_for_function("() => /only=pid%3A\\d+/.test(location.search)")
+    assert params(page)["only"] == f"pid:{pid}"
+    assert page.locator(".filter-chip", has_text=f"Only process {pid}").is_visible()
+    render = server.api("/api/v1/render", query=demo("cpu"), pid=str(pid), **span)
+    whole = server.api("/api/v1/render", query=demo("cpu"), **span)
+    ticks = render["flamebearer"]["numTicks"]
+    assert 0 < ticks < whole["flamebearer"]["numTicks"]
+    page.wait_for_function(f"(n) => window.flamecam.{PROFILE}.tree.numTicks === n", arg=ticks)
+    timeline = server.api("/api/v1/timeline", query=demo("cpu"), pid=str(pid), **span)
+    page.wait_for_function(
+        "(w) => window.flamecam.timeline.timeline.points.reduce((a, p) => a + p[1], 0) === w",
+        arg=sum(v for _, v in timeline["points"]))
+    shoot(page, "27-only-process")
+    # the chip gives every process back
+    page.locator(".filter-chip", has_text="Only process").get_by_role("button").click()
+    page.wait_for_function("() => !location.search.includes('only=')")
+    page.wait_for_function(f"(n) => window.flamecam.{PROFILE}.tree.numTicks === n",
+                           arg=whole["flamebearer"]["numTicks"])
+
+
 def test_frame_menu_keeps_hostile_names_as_text(page, server, profiled):
     open_page(page, server, query=f'cpu{{service_name="{XSS_SERVICE}"}}')
     right_click(page, wait_frame(page, PROFILE, XSS_NAME))
@@ -223,7 +278,7 @@ def test_diff_scale_sides_improvements_and_real_changes(page, server, profiled):
     better = page.locator(".diff-table.improvements tbody tr", has_text="burn_a").first
     assert better.locator("td.verdict").inner_text() == "real"
     assert better.locator("td").nth(4).inner_text().startswith("-")
-    assert "z = (kB/nB − kA/nA)" in page.locator(".diff-method").text_content()
+    assert "z = (sB − sA) / √(Var A + Var B)" in page.locator(".diff-method").text_content()
     # a numeric scale: −100% … +100%, then in points of the total
     scale = page.locator("#view-diff .diff-scale").first
     assert "−100%" in scale.inner_text() and "+100%" in scale.inner_text()

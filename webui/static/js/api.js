@@ -184,6 +184,9 @@ export const api = {
   // scope: { pid } or { tid } (a frame menu's "show only")
   timeline: (query, from, until, step, scope, signal) =>
     getJSON("api/v1/timeline", { query, ...range(from, until), step, ...(scope || {}) }, signal),
+  // by: "process" or "thread"; scope: { pid } (a frame menu's "show only")
+  groups: (query, from, until, by, scope, signal) =>
+    getJSON("api/v1/groups", { query, ...range(from, until), by, ...(scope || {}) }, signal),
   // reasons: each thread's off-CPU time split by reason as well
   threads: (query, from, until, signal, reasons = true) =>
     getJSON("api/v1/threads", { query, ...range(from, until), reasons: reasons ? "1" : "" }, signal),

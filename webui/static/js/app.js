@@ -25,7 +25,7 @@ const KEYS = [
   "query", "from", "until", "tab", "layout", "search", "fn", "tid",
   "diffMode", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom", "rightUntil",
   "refresh", "panes", "orgID", "trace", "span", "window", "others", ...TRACE_KEYS,
-  "zoom", "focus", "hide", "only", "diffColor", "diffLayout", "groupBy", "order",
+  "zoom", "focus", "hide", "only", "diffColor", "diffLayout", "diffNoise", "groupBy", "order",
   "waitTarget", "waitSyscall", "offwake", "list", "filter",
 ];
 const DEFAULTS = { query: "cpu{}", from: "now-1h", until: "now", tab: "profile", layout: "flame" };

@@ -130,5 +130,9 @@ export function diffColor(leftShare, rightShare, scale) {
   return scaleColor(change);
 }
 
+// A diff frame whose change is within the sampling noise (diffscale.js): the
+// grey of "unchanged", since no change can be told from it.
+export const NOISE_COLOR = scaleColor(0);
+
 export const SEARCH_MATCH = "#d6409f";
 export const SEARCH_DIM = "#e4e6ea";

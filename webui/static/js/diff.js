@@ -2,7 +2,7 @@
 // graph normalised by totals, and the largest regressions.
 
 import { api } from "./api.js";
-import { sampleCounts, scaleFor, scaleLegend, sideTree, Z_REAL, zScore } from "./diffscale.js";
+import { attachVariances, markNoise, scaleFor, scaleLegend, selfVariances, sideTree, Z_REAL, zScore } from "./diffscale.js";
 import { el, fmtPercent, fmtSignedPercent } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { FrameMenu } from "./framemenu.js";
@@ -44,7 +44,8 @@ export class DiffView {
         el("h2", { text: "Changes of self time share, B minus A" }),
         el("details", { className: "hint diff-method" }, [
           el("summary", { text: "Which changes are real? How it is computed" }),
-          el("p", { text: `A two-proportion z-test on sample counts. A side's count is its total divided by the greatest common divisor of its frames' self times: the weight of one sample for on-CPU profiles taken at a fixed rate (off-CPU times are measured durations, where the test is too confident). A function's count is its self time divided by the same unit. With pooled p = (kA + kB) / (nA + nB): z = (kB/nB − kA/nA) / √(p(1 − p)(1/nA + 1/nB)). |z| ≥ ${Z_REAL} (two-sided p < 0.001, strict because many functions are tested at once) is marked real; smaller changes are within the sampling noise.` }),
+          el("p", { text: "Each side is a sum of sampled events: on-CPU samples, each worth the sampling period, and off-CPU intervals, each worth its measured length. As a compound Poisson process, a frame's time S = Σd has variance Q = Σd² (the server sums the squares of the stored samples; an interval the kernel summed with others counts as one event of the sum, and data kept only as totals as one event per stack: when unsure, the test says noise). So S²/Q is the frame's effective number of events: 2 for two 30 ms waits, however many nanoseconds they hold." }),
+          el("p", { text: `A share s = S/T of a side's total T has variance ((1 − s)² Q + s² (Q_T − Q)) / T² (the delta method; for samples of one weight, the binomial s(1 − s)/n). z = (sB − sA) / √(Var A + Var B). |z| ≥ ${Z_REAL} (two-sided p < 0.001, strict because many functions are tested at once) is marked real; smaller changes are within the sampling noise. The table tests each function's self time; the graph each frame's total, and draws the frames whose change is within the noise grey.` }),
         ]),
         this.tableBody,
       ]),
@@ -168,6 +169,7 @@ export class DiffView {
         rightFrom: state.rightFrom || state.from,
         rightUntil: state.rightUntil || state.until,
         maxNodes: 20000,
+        weights: "1",
       });
     } catch (err) {
       if (seq === this.seq) this.state.replaceChildren(errorBox(err, "Could not compare"));
@@ -175,6 +177,7 @@ export class DiffView {
     }
     if (seq !== this.seq) return;
     const tree = decodeFlamebearer(answer);
+    tree.significance = attachVariances(tree, answer.weights);
     if (!tree.leftTicks || !tree.rightTicks) {
       const side = !tree.leftTicks && !tree.rightTicks ? "A and B have" : !tree.leftTicks ? "A has" : "B has";
       this.state.replaceChildren(
@@ -196,6 +199,7 @@ export class DiffView {
     const state = this.app.state;
     const colorMode = state.diffColor === "absolute" ? "absolute" : "relative";
     const layout = state.diffLayout === "sides" ? "sides" : "overlay";
+    const greyNoise = state.diffNoise !== "coloured";
     const choice = (name, value, current, text, key) =>
       el("label", { className: "field-inline" }, [
         el("input", { type: "radio", name, value, checked: current === value, onchange: () => {
@@ -211,9 +215,18 @@ export class DiffView {
       el("fieldset", {}, [el("legend", { text: "Show" }),
         choice("diff-layout", "overlay", layout, "overlaid", "diffLayout"),
         choice("diff-layout", "sides", layout, "side by side", "diffLayout")]),
+      ...(this.tree.significance ? [el("label", { className: "field-inline diff-noise" }, [
+        el("input", { type: "checkbox", checked: greyNoise, onchange: (e) => {
+          this.app.setState({ diffNoise: e.target.checked ? null : "coloured" }, { push: false, reload: false });
+          this.drawView();
+        } }),
+        ` grey: within the noise (|z| < ${Z_REAL})`,
+      ])] : []),
     );
     const tree = this.tree;
     tree.diffScale = scaleFor(tree, colorMode);
+    if (tree.significance && greyNoise) markNoise(tree);
+    else tree.noise = null;
     this.flameBox.hidden = layout !== "overlay";
     this.sideBox.hidden = layout !== "sides";
     this.graphTitle.textContent = layout === "overlay"
@@ -233,28 +246,35 @@ export class DiffView {
   drawTable(tree) {
     const lt = tree.leftTicks;
     const rt = tree.rightTicks;
-    const counts = sampleCounts(tree);
+    // self variances by name (a flamebearer names each function once)
+    const variances = new Map();
+    if (tree.significance) for (const [idx, v] of selfVariances(tree)) variances.set(tree.names[idx], v);
+    const zOf = (r) => {
+      const v = variances.get(r.name);
+      return v ? zScore(r.lSelf, v.l, r.rSelf, v.r, tree.sides) : NaN;
+    };
     const rows = functionTotals(tree)
       .filter((r) => r.kind !== "root" && (r.lSelf > 0 || r.rSelf > 0))
-      .map((r) => ({ ...r, a: r.lSelf / lt, b: r.rSelf / rt, aTotal: r.lTotal / lt, bTotal: r.rTotal / rt, z: zScore(r.lSelf, r.rSelf, counts) }))
+      .map((r) => ({ ...r, a: r.lSelf / lt, b: r.rSelf / rt, aTotal: r.lTotal / lt, bTotal: r.rTotal / rt, z: zOf(r) }))
       .map((r) => ({ ...r, change: r.b - r.a, relative: r.a > 0 ? (r.b - r.a) / r.a : Infinity }));
     const grew = rows.filter((r) => r.change > 0).sort((x, y) => y.change - x.change || y.bTotal - y.aTotal - (x.bTotal - x.aTotal));
     const shrank = rows.filter((r) => r.change < 0).sort((x, y) => x.change - y.change);
     const real = (r) => Math.abs(r.z) >= Z_REAL;
+    const verdict = (r) => (Number.isNaN(r.z) ? "unknown" : real(r) ? "real" : "noise");
     const th = (text, title) => el("th", { scope: "col", text, title });
     const table = (list, caption, extraClass) => {
       const body = el("tbody");
       for (const r of list.slice(0, 100)) {
         body.append(
-          el("tr", { dataset: { name: r.name }, className: real(r) ? "real" : "noise" }, [
+          el("tr", { dataset: { name: r.name }, className: verdict(r) }, [
             el("td", { className: "name", text: r.name }),
             el("td", {}, [kindChip(r.name, r.kind)]),
             el("td", { text: fmtPercent(r.a) }),
             el("td", { text: fmtPercent(r.b) }),
             el("td", { className: r.change > 0.0005 ? "grew" : r.change < -0.0005 ? "shrank" : "", text: fmtSignedPercent(r.change) }),
             el("td", { text: Number.isFinite(r.relative) ? `${r.relative > 0 ? "+" : ""}${(r.relative * 100).toFixed(0)}%` : "new" }),
-            el("td", { className: "z", text: r.z.toFixed(1) }),
-            el("td", { className: "verdict", text: real(r) ? "real" : "noise" }),
+            el("td", { className: "z", text: Number.isNaN(r.z) ? "—" : r.z.toFixed(1) }),
+            el("td", { className: "verdict", text: verdict(r) }),
             el("td", { text: fmtPercent(r.aTotal) }),
             el("td", { text: fmtPercent(r.bTotal) }),
           ]),
@@ -264,7 +284,7 @@ export class DiffView {
       return el("div", { className: "table-scroll" }, [
         el("table", { className: `data diff-table ${extraClass}` }, [
           el("caption", { className: "sr-only", text: caption }),
-          el("thead", {}, [el("tr", {}, [th("Function"), th("Kind"), th("A self %"), th("B self %"), th("Change", "B minus A, in points of the total"), th("Relative", "change of the function's own share"), th("z", "two-proportion z-score"), th("Real?", `|z| ≥ ${Z_REAL}`), th("A total %"), th("B total %")])]),
+          el("thead", {}, [el("tr", {}, [th("Function"), th("Kind"), th("A self %"), th("B self %"), th("Change", "B minus A, in points of the total"), th("Relative", "change of the function's own share"), th("z", "z of the change of share (compound Poisson: see how it is computed above)"), th("Real?", `|z| ≥ ${Z_REAL}`), th("A total %"), th("B total %")])]),
           body,
         ]),
       ]);

@@ -6,15 +6,17 @@
 // in percentage points of the total, on a scale up to the largest change, so
 // a tiny frame that doubled stays pale beside a large regression.
 //
-// Significance: a two-proportion z-test on sample counts. A side's count of
-// samples is its total divided by the greatest common divisor of its frames'
-// self values (the weight of one sample for on-CPU profiles taken at a fixed
-// rate; off-CPU values are measured durations, where this unit can be far
-// smaller than one wait and the test too confident); a function's count is
-// its self value divided by the same unit. With pooled
-// p = (kA + kB) / (nA + nB), z = (kB/nB − kA/nA) / sqrt(p (1 − p) (1/nA + 1/nB)).
-// |z| ≥ 3.29 (two-sided p < 0.001, strict because many functions are tested
-// at once) marks a change as real; below it, as within the noise.
+// Significance (profiler/query/significance.py computes the inputs): each
+// side is a sum of sampled events, on-CPU samples worth the sampling period or
+// off-CPU intervals worth their measured lengths; as a compound Poisson
+// process a node's value S = Σd has variance Q = Σd². The server sends each
+// node's weight w = Q / S per side (what is not stored event by event bounded
+// from above), so S / w is its effective number of events. A share s = S / T
+// of a side's total T has, by the delta method, variance
+// ((1 − s)² Q + s² (Q_T − Q)) / T² (Q_T: the whole side's); for samples of
+// one weight this is the binomial s (1 − s) / n. z = (sB − sA) / √(VarA + VarB).
+// |z| ≥ 3.29 (two-sided p < 0.001, strict because many frames are tested at
+// once) marks a change as real; below it, as within the noise (drawn grey).
 
 import { scaleColor } from "./colors.js";
 import { el } from "./format.js";
@@ -58,38 +60,76 @@ export function scaleLegend(scale) {
   ]);
 }
 
-function gcd(a, b) {
-  while (b) [a, b] = [b, a % b];
-  return a;
-}
-
-// The weight of one sample of one side: the greatest common divisor of its
-// frames' self values (on-CPU samples all weigh 1e9/Hz ns).
-function unitOf(tree, key) {
-  let unit = 0;
-  for (const level of tree.levels) {
-    const v = level[key];
-    for (let i = 0; i < level.n; i++) if (v[i] > 0) unit = gcd(Math.round(v[i]), unit);
+// Each node's variance per side (lVar, rVar: w × value, see the top of this
+// file) from the answer's `weights`; false when the answer has none (an older
+// server, a gauge type) or they do not fit the levels.
+export function attachVariances(tree, weights) {
+  if (!Array.isArray(weights) || weights.length < tree.levels.length) return false;
+  for (let l = 0; l < tree.levels.length; l++) {
+    if (!Array.isArray(weights[l]) || weights[l].length !== 2 * tree.levels[l].n) return false;
   }
-  return unit || 1;
+  tree.levels.forEach((level, l) => {
+    level.lVar = new Float64Array(level.n);
+    level.rVar = new Float64Array(level.n);
+    for (let i = 0; i < level.n; i++) {
+      level.lVar[i] = weights[l][2 * i] * level.lTotal[i];
+      level.rVar[i] = weights[l][2 * i + 1] * level.rTotal[i];
+    }
+  });
+  const root = tree.levels[0];
+  tree.sides = { lt: tree.leftTicks || 0, rt: tree.rightTicks || 0, qa: root.lVar[0], qb: root.rVar[0] };
+  return true;
 }
 
-// Sample counts of each side (see the top of this file).
-export function sampleCounts(tree) {
-  const ua = unitOf(tree, "lSelf");
-  const ub = unitOf(tree, "rSelf");
-  return { ua, ub, nA: Math.max(1, Math.round((tree.leftTicks || 0) / ua)), nB: Math.max(1, Math.round((tree.rightTicks || 0) / ub)) };
+// The variance of a share v / total of a side whose total's variance is all.
+function shareVariance(v, q, total, all) {
+  if (!(total > 0)) return 0;
+  const s = v / total;
+  return ((1 - s) ** 2 * q + s * s * Math.max(0, all - q)) / (total * total);
 }
 
-// z of a change from a/ua of nA samples to b/ub of nB samples.
-export function zScore(a, b, counts) {
-  const { ua, ub, nA, nB } = counts;
-  const kA = a / ua;
-  const kB = b / ub;
-  const p = (kA + kB) / (nA + nB);
-  const se = Math.sqrt(p * (1 - p) * (1 / nA + 1 / nB));
-  if (!(se > 0)) return 0;
-  return (kB / nB - kA / nA) / se;
+// z of a change of share from a (variance qa) of A to b (qb) of B.
+export function zScore(a, qa, b, qb, sides) {
+  const { lt, rt, qa: allA, qb: allB } = sides;
+  const se = Math.sqrt(shareVariance(a, qa, lt, allA) + shareVariance(b, qb, rt, allB));
+  if (!(se > 0) || !(lt > 0) || !(rt > 0)) return 0;
+  return (b / rt - a / lt) / se;
+}
+
+// Per node, whether its change of total share is within the noise (|z| <
+// Z_REAL): tree.noise, a Uint8Array per level (what the graph draws grey).
+export function markNoise(tree) {
+  tree.noise = tree.levels.map((level) => {
+    const out = new Uint8Array(level.n);
+    for (let i = 0; i < level.n; i++) {
+      out[i] = Math.abs(zScore(level.lTotal[i], level.lVar[i], level.rTotal[i], level.rVar[i], tree.sides)) < Z_REAL ? 1 : 0;
+    }
+    return out;
+  });
+}
+
+// Each function's self variance per side, by name index: a node's self
+// variance is its total's less its children's (as its self value is).
+export function selfVariances(tree) {
+  const out = new Map();
+  tree.levels.forEach((level, l) => {
+    const below = tree.levels[l + 1];
+    for (let i = 0; i < level.n; i++) {
+      let lv = level.lVar[i];
+      let rv = level.rVar[i];
+      if (below) {
+        for (let c = level.childStart[i]; c < level.childEnd[i]; c++) {
+          lv -= below.lVar[c];
+          rv -= below.rVar[c];
+        }
+      }
+      const row = out.get(level.name[i]) || { l: 0, r: 0 };
+      row.l += Math.max(0, lv);
+      row.r += Math.max(0, rv);
+      out.set(level.name[i], row);
+    }
+  });
+  return out;
 }
 
 // One side of a diff tree as a tree of its own (widths from that side only,

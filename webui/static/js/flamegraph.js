@@ -5,7 +5,8 @@
 // zooming costs only what is visible. Names are painted as canvas text and
 // shown in the DOM with textContent only.
 
-import { diffColor, frameColor, KIND_LABELS, offcpuReason, SEARCH_DIM, SEARCH_MATCH, textColorFor } from "./colors.js";
+import { diffColor, frameColor, KIND_LABELS, NOISE_COLOR, offcpuReason, SEARCH_DIM, SEARCH_MATCH, textColorFor } from "./colors.js";
+import { Z_REAL, zScore } from "./diffscale.js";
 import { el, fmtPercent, fmtValue, placeTooltip } from "./format.js";
 import { searchTree } from "./tree.js";
 
@@ -303,7 +304,7 @@ export class FlameGraph {
         const nameIdx = level.name[i];
         let fill;
         if (marks) fill = marks[l][i] ? SEARCH_MATCH : SEARCH_DIM;
-        else if (diff) fill = diffColor(level.lTotal[i] / lt, level.rTotal[i] / rt, tree.diffScale);
+        else if (diff) fill = tree.noise && tree.noise[l][i] ? NOISE_COLOR : diffColor(level.lTotal[i] / lt, level.rTotal[i] / rt, tree.diffScale);
         else fill = this.colorCache[nameIdx];
         ctx.fillStyle = fill;
         ctx.fillRect(left, y, w > 2 ? w - 0.5 : w, ROW - 1);
@@ -376,6 +377,10 @@ export class FlameGraph {
       lines.push(`A total: ${fmtValue(level.lTotal[i], tree.units)} (${fmtPercent(a)}), self ${fmtValue(level.lSelf[i], tree.units)}`);
       lines.push(`B total: ${fmtValue(level.rTotal[i], tree.units)} (${fmtPercent(b)}), self ${fmtValue(level.rSelf[i], tree.units)}`);
       lines.push(`change: ${b >= a ? "+" : ""}${((b - a) * 100).toFixed(2)} pp of the total`);
+      if (tree.sides) {
+        const z = zScore(level.lTotal[i], level.lVar[i], level.rTotal[i], level.rVar[i], tree.sides);
+        lines.push(`z = ${z.toFixed(1)}: ${Math.abs(z) >= Z_REAL ? "beyond the sampling noise" : "within the sampling noise"}`);
+      }
     } else {
       const all = tree.numTicks || 1;
       lines.push(`total: ${fmtValue(level.total[i], tree.units)} (${fmtPercent(level.total[i] / all)})`);

@@ -1,10 +1,12 @@
 // Group by a label (Pyroscope's tag explorer): the current query broken down
-// by one label's values, each with its total, its share and a small time
-// series; choosing a value filters the query by it and opens its flame graph.
+// by one label's values, or by process or thread, each with its total, its
+// share and a small time series; choosing a value filters the query by it (a
+// process or thread: shows only it) and opens its flame graph.
 
 import { api } from "./api.js";
 import { el, fmtPercent, fmtValue } from "./format.js";
 import { labelValue, withLabel } from "./query.js";
+import { onlyOf } from "./framemenu.js";
 import { errorBox, loading, noData } from "./states.js";
 
 const MAX_VALUES = 30;
@@ -37,6 +39,15 @@ function sparkline(points, max, label) {
   return svg;
 }
 
+// Dimensions that are no series label: every stack is rooted at its process
+// (the flame graph's first level), and threads are the Threads tab's rows.
+// Choosing one filters the view to it as the frame menu's "show only" does
+// (`only=pid:N` or `only=tid:N` in the URL).
+const DIMENSIONS = [
+  { value: "process", text: "process (pid)" },
+  { value: "thread", text: "thread (tid)" },
+];
+
 export class LabelsView {
   constructor(section, app) {
     this.app = app;
@@ -46,8 +57,8 @@ export class LabelsView {
     this.body = el("div");
     section.append(
       el("div", { className: "panel" }, [
-        el("h2", { text: "Group by a label" }),
-        el("div", { className: "toolbar" }, [el("label", { className: "field-inline", for: "group-by" }, ["Label ", this.select])]),
+        el("h2", { text: "Group by a label, process or thread" }),
+        el("div", { className: "toolbar" }, [el("label", { className: "field-inline", for: "group-by" }, ["Group by ", this.select])]),
         this.summary,
         this.body,
       ]),
@@ -71,10 +82,16 @@ export class LabelsView {
       this.body.replaceChildren(noData());
       return;
     }
-    const name = names.includes(state.groupBy) ? state.groupBy : PREFERRED.find((n) => names.includes(n)) || names[0];
-    this.select.replaceChildren(...names.map((n) => el("option", { value: n, text: n, selected: n === name })));
+    const dims = DIMENSIONS.filter((d) => !names.includes(d.value));
+    const all = [...names, ...dims.map((d) => d.value)];
+    const name = all.includes(state.groupBy) ? state.groupBy : PREFERRED.find((n) => names.includes(n)) || names[0];
+    this.select.replaceChildren(
+      el("optgroup", { label: "Labels" }, names.map((n) => el("option", { value: n, text: n, selected: n === name }))),
+      el("optgroup", { label: "Processes and threads" }, dims.map((d) => el("option", { value: d.value, text: d.text, selected: d.value === name }))),
+    );
     try {
-      await this.load(state, name, seq);
+      if (names.includes(name)) await this.load(state, name, seq);
+      else await this.loadGroups(state, name, seq);
     } catch (err) {
       if (seq === this.seq) this.body.replaceChildren(errorBox(err, "Could not group the selection"));
     }
@@ -89,29 +106,57 @@ export class LabelsView {
     ]);
     if (seq !== this.seq) return;
     const sum = (tl) => (tl.points || []).reduce((s, [, v]) => s + v, 0);
-    const whole = sum(all);
-    const units = all.units || "nanoseconds";
-    const rows = values.map((v, i) => ({ value: v, points: series[i].points || [], total: sum(series[i]) }))
-      .filter((r) => r.total > 0)
-      .sort((a, b) => b.total - a.total);
+    const current = labelValue(query, name);
+    const rows = values.map((v, i) => ({
+      text: v,
+      points: series[i].points || [],
+      total: sum(series[i]),
+      selected: v === current,
+      title: `Filter by ${name}="${v}"`,
+      pick: () => this.app.setState({ query: withLabel(query, name, v), tab: "profile" }),
+    }));
+    this.draw(state, { name, rows, whole: sum(all), units: all.units, more: values.length === MAX_VALUES ? ` (the first ${MAX_VALUES})` : "", rest: (n) => `without a value of ${n} shown` });
+  }
+
+  // Processes or threads: one request answers each one's total and steps.
+  async loadGroups(state, by, seq) {
+    const { query, from, until } = state;
+    const scope = onlyOf(state);
+    const answer = await api.groups(query, from, until, by, scope.pid === undefined ? {} : { pid: scope.pid });
+    if (seq !== this.seq) return;
+    const groups = answer.groups || [];
+    const only = (g) => (by === "process" ? `pid:${g.pid}` : `tid:${g.tid}`);
+    const rows = groups.map((g) => ({
+      text: by === "process" ? `${g.name || "?"} (pid ${g.pid})` : `${g.name || "?"} (tid ${g.tid}, pid ${g.pid})`,
+      points: g.points || [],
+      total: g.value,
+      selected: state.only === only(g),
+      title: `Show only this ${by}`,
+      dataset: by === "process" ? { pid: String(g.pid) } : { pid: String(g.pid), tid: String(g.tid) },
+      pick: () => this.app.setState({ only: only(g), tab: "profile", zoom: null }),
+    }));
+    const count = answer.count || rows.length;
+    this.draw(state, { name: by, rows, whole: answer.total || 0, units: answer.units, more: count > rows.length ? ` (the largest ${rows.length} of ${count})` : "", rest: () => "in the others" });
+  }
+
+  draw(state, { name, rows, whole, units = "nanoseconds", more, rest }) {
+    rows = rows.filter((r) => r.total > 0).sort((a, b) => b.total - a.total);
     if (!rows.length) {
-      this.body.replaceChildren(noData(`label ${name} in this selection`));
+      this.body.replaceChildren(noData(`${name} in this selection`));
       return;
     }
     const peak = rows.reduce((m, r) => Math.max(m, ...r.points.map(([, v]) => v)), 0);
-    const current = labelValue(query, name);
-    const labelled = rows.reduce((s, r) => s + r.total, 0);
-    this.summary.textContent = `${query} by ${name}: ${rows.length} value${rows.length === 1 ? "" : "s"}${values.length === MAX_VALUES ? ` (the first ${MAX_VALUES})` : ""}, ${fmtValue(whole, units)} in all` +
-      (whole > labelled ? `; ${fmtValue(whole - labelled, units)} without a value of ${name} shown` : "") + ". Choose a value to filter by it.";
+    const shown = rows.reduce((s, r) => s + r.total, 0);
+    this.summary.textContent = `${state.query} by ${name}: ${rows.length} value${rows.length === 1 ? "" : "s"}${more}, ${fmtValue(whole, units)} in all` +
+      (whole > shown ? `; ${fmtValue(whole - shown, units)} ${rest(name)}` : "") + ". Choose a value to filter by it.";
     const body = el("tbody");
     for (const r of rows) {
-      const pick = () => this.app.setState({ query: withLabel(query, name, r.value), tab: "profile" });
       body.append(
-        el("tr", { className: r.value === current ? "selected" : "", dataset: { value: r.value } }, [
-          el("td", { className: "name" }, [el("button", { type: "button", className: "linkish", text: r.value, title: `Filter by ${name}="${r.value}"`, onclick: pick })]),
+        el("tr", { className: r.selected ? "selected" : "", dataset: { value: r.text, ...(r.dataset || {}) } }, [
+          el("td", { className: "name" }, [el("button", { type: "button", className: "linkish", text: r.text, title: r.title, onclick: r.pick })]),
           el("td", { className: "num", text: fmtValue(r.total, units) }),
           el("td", { className: "num", text: fmtPercent(whole ? r.total / whole : 0, 1) }),
-          el("td", {}, [sparkline(r.points, peak, `${r.value} over time`)]),
+          el("td", {}, [sparkline(r.points, peak, `${r.text} over time`)]),
         ]),
       );
     }

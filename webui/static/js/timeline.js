@@ -24,6 +24,7 @@ export class Timeline {
     this.stepMs = 10000;
     this.ready = false;
     this.drag = null;
+    this.yLabels = []; // the y-axis labels drawn: 0, half and the top
     this.canvas = el("canvas", {
       role: "img",
       "aria-label": "Timeline of the selection. Drag across it to choose a time range.",
@@ -103,6 +104,8 @@ export class Timeline {
     ctx.font = "11px system-ui, sans-serif";
     // y-axis: 0, half and the top, in the profile's unit per bar
     ctx.textBaseline = "middle";
+    this.yLabels = [0, 0.5, 1].map((f) => (f ? fmtValue(top * f, this.units) : "0"));
+    this.canvas.setAttribute("aria-label", `Timeline of the selection: ${this.yLabels[2]} per ${fmtDuration(this.stepMs * 1e6)} bar at the top of its axis. Drag across it to choose a time range.`);
     for (const f of [0, 0.5, 1]) {
       const y = Math.round(plotH - f * (plotH - 6)) - 0.5;
       ctx.strokeStyle = f ? "#dde1e6" : "#9aa0aa";
@@ -110,7 +113,7 @@ export class Timeline {
       ctx.moveTo(Y_AXIS - 4, y);
       ctx.lineTo(Y_AXIS + width, y);
       ctx.stroke();
-      const label = f ? fmtValue(top * f, this.units) : "0";
+      const label = this.yLabels[f * 2];
       ctx.fillStyle = "#5c6370";
       ctx.fillText(label, Math.max(0, Y_AXIS - 6 - ctx.measureText(label).width), Math.max(6, y));
     }
