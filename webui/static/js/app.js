@@ -8,7 +8,7 @@
 import { api } from "./api.js";
 import { setReasons } from "./colors.js";
 import { DiffView } from "./diff.js";
-import { MAX_NODES, renderAnswer } from "./early.js";
+import { MAX_NODES, metaAnswer, renderAnswer } from "./early.js";
 import { onlyOf } from "./framemenu.js";
 import { LabelsView } from "./labels.js";
 import { LossNotice } from "./losses.js";
@@ -250,7 +250,7 @@ class App {
 // The server's vocabulary first (off-CPU reasons for colours and legends); a
 // server that cannot say still gets a working page.
 // Both asked at once (landingTab asks nothing when the address names a view).
-const [meta, landing] = await Promise.allSettled([api.meta(), landingTab(DEFAULTS.from, DEFAULTS.until)]);
+const [meta, landing] = await Promise.allSettled([metaAnswer, landingTab(DEFAULTS.from, DEFAULTS.until)]);
 if (meta.status === "fulfilled") setReasons(meta.value.offcpu_reasons);
 else console.warn("api/v1/meta:", meta.reason.message);
 // With traces stored, a bare address lands on them.

@@ -23,6 +23,11 @@ export function traceAnswers(traceId) {
   return pending;
 }
 
+// The server's vocabulary, which app.js awaits before it builds the page: asked
+// here, it is not one more round trip after the page's modules have loaded.
+export const metaAnswer = api.meta();
+metaAnswer.catch(() => {}); // handled by app.js
+
 // Bounds the flame graph the server sends; smaller frames merge into "other".
 export const MAX_NODES = 20000;
 
