@@ -37,6 +37,13 @@ let earlyRender = plain
   ? { selection, answer: api.render(...selection, { maxNodes: MAX_NODES }) } : null;
 if (earlyRender) earlyRender.answer.catch(() => {}); // handled when the view asks for it
 
+// Settles once the early /render has answered (or failed); at once without one.
+// The requests the page can do without until its graph is there (the query
+// bar's choices, the timeline, the check for data) wait for it: on one
+// server process they would otherwise share its CPU with the render.
+export const earlyRenderSettled = earlyRender
+  ? earlyRender.answer.then(() => {}, () => {}) : Promise.resolve();
+
 // The early /render of this selection with no other parameter (once), else null.
 export function renderAnswer(query, from, until) {
   const pending = earlyRender;
