@@ -34,8 +34,12 @@ typedef struct {
     uint32_t free_val;
 } Table;
 
+/* Stored ids are a database's sequence numbers, mostly dense and near their
+ * neighbours in a stack: the low bits as they are (folded with the high ones)
+ * put a dense run of ids in consecutive slots, without collisions and with
+ * the locality of the ids themselves. */
 static size_t slot_of(const Table *t, uint32_t k) {
-    return (size_t)(((uint64_t)k * 0x9E3779B97F4A7C15ull) >> 32) & t->mask;
+    return (size_t)(k ^ (k >> 16)) & t->mask;
 }
 
 static int table_init(Table *t, size_t slots) {

@@ -298,7 +298,7 @@ class QueryEngine:
             with table.lock:
                 for comm in comms - procs.keys():
                     procs[comm] = fg.stack_key((table.names(comm, PROCESS_KIND),))
-            split = [(s, k) for s, k in zip(ids, keys, strict=True) if s in parts]
+            split = [(s, k) for s, k in zip(ids, keys, strict=True) if s in parts] if parts else []
             if split:  # stacks of several processes: each process's part below
                 whole = [(s, k) for s, k in zip(ids, keys, strict=True) if s not in parts]
                 ids, keys = [s for s, _ in whole], [k for _, k in whole]
