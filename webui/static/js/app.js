@@ -8,7 +8,7 @@
 import { api } from "./api.js";
 import { setReasons } from "./colors.js";
 import { DiffView } from "./diff.js";
-import { MAX_NODES, metaAnswer, renderAnswer } from "./early.js";
+import { earlyRenderSettled, MAX_NODES, metaAnswer, renderAnswer } from "./early.js";
 import { onlyOf } from "./framemenu.js";
 import { LabelsView } from "./labels.js";
 import { LossNotice } from "./losses.js";
@@ -236,6 +236,7 @@ class App {
 
   // A server with no series at all gets one clear sentence at the top.
   async checkForData() {
+    await earlyRenderSettled; // an address naming a view shows it first
     try {
       const { names } = await api.labels("now-7d", "now");
       if (!names || !names.length) {

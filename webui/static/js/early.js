@@ -29,7 +29,11 @@ export const metaAnswer = api.meta();
 metaAnswer.catch(() => {}); // handled by app.js
 
 // Bounds the flame graph the server sends; smaller frames merge into "other".
-export const MAX_NODES = 20000;
+// A whole host's hour has ~665,000 nodes, of which ~3,700 are 1 px wide or
+// more in a 1240 px graph: 8192 keeps every one of them (nothing kept is
+// narrower than 0.6 px there), where 20,000 cost the server, the wire and the
+// page over twice as much for slivers.
+export const MAX_NODES = 8192;
 
 // Only an address that names every part of the request (no defaults to
 // guess, nothing that scopes the render: `only`, a wait target, off-wake).
@@ -41,6 +45,13 @@ const plain = !opened && params.get("tab") === "profile" && selection.every(Bool
 let earlyRender = plain
   ? { selection, answer: api.render(...selection, { maxNodes: MAX_NODES }) } : null;
 if (earlyRender) earlyRender.answer.catch(() => {}); // handled when the view asks for it
+
+// Settles once the early /render has answered (or failed); at once without one.
+// The requests the page can do without until its graph is there (the query
+// bar's choices, the timeline, the check for data) wait for it: on one
+// server process they would otherwise share its CPU with the render.
+export const earlyRenderSettled = earlyRender
+  ? earlyRender.answer.then(() => {}, () => {}) : Promise.resolve();
 
 // The early /render of this selection with no other parameter (once), else null.
 export function renderAnswer(query, from, until) {

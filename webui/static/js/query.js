@@ -1,6 +1,7 @@
 // Selectors (`cpu{service_name="api"}`), time expressions, and the query bar.
 
 import { api } from "./api.js";
+import { earlyRenderSettled } from "./early.js";
 import { clear, el, fmtClock } from "./format.js";
 
 export const PROFILE_TYPES = [
@@ -170,6 +171,7 @@ export class QueryBar {
     this.draw();
     // An unreadable range still offers the selectors (over the last hour) to fix it with.
     const [from, until] = this.lookupRange(state);
+    await earlyRenderSettled; // the bar is drawn; its choices can wait for the graph
     try {
       const [{ names }, { types }] = await Promise.all([
         api.labels(from, until),

@@ -3,6 +3,7 @@
 // refresh, hidden when the selection cannot be read rather than drawn empty.
 
 import { api } from "./api.js";
+import { earlyRenderSettled } from "./early.js";
 import { el } from "./format.js";
 import { onlyOf } from "./framemenu.js";
 import { resolveTime } from "./query.js";
@@ -41,6 +42,7 @@ export class TimelinePanel {
     this.box.hidden = false;
     this.timeline.loading();
     try {
+      await earlyRenderSettled; // the graph's own render first
       const data = await api.timeline(state.query, state.from, state.until, undefined, only);
       if (seq === this.seq) this.timeline.setData(data, fromMs, untilMs);
     } catch (err) {

@@ -1,0 +1,328 @@
+/*
+ * _idmap: a map of uint32 ids to uint32 values, read a whole buffer of ids at
+ * a time.
+ *
+ * A cold whole-host render names ~90k stored stacks of ~20 frames each: 1.8M
+ * frame ids, each turned into the index of its display name. A Python dict
+ * took ~60 ns an id for that (over 100 ms), and a set of the ids to find the
+ * ones not named yet another 40 ms. This open-addressing table does both
+ * passes in C, a few ns an id, and holds an entry in 8 bytes instead of a
+ * dict's ~100. profiler/query/idmap.py has the same map over a dict, used
+ * when this is not built.
+ *
+ * A stack is a buffer of native-endian uint32 frame ids (array("I") bytes, as
+ * stored); `keys` answers each one's values as big-endian uint32, the stack
+ * key the engine sorts and merges by, with no Python step per stack.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FREE 0xFFFFFFFFu /* a free slot's key; that key itself is kept apart */
+
+typedef struct {
+    uint32_t k, v;
+} Slot; /* key and value side by side: one cache line a lookup */
+
+typedef struct {
+    Slot *slots;
+    size_t mask;  /* slots - 1, slots a power of two */
+    size_t len;   /* keys held in slots */
+    int has_free; /* the key FREE is held */
+    uint32_t free_val;
+} Table;
+
+/* Stored ids are a database's sequence numbers, mostly dense and near their
+ * neighbours in a stack: the low bits as they are (folded with the high ones)
+ * put a dense run of ids in consecutive slots, without collisions and with
+ * the locality of the ids themselves. */
+static size_t slot_of(const Table *t, uint32_t k) {
+    return (size_t)(k ^ (k >> 16)) & t->mask;
+}
+
+static int table_init(Table *t, size_t slots) {
+    t->slots = malloc(slots * sizeof(Slot));
+    if (!t->slots) return -1;
+    memset(t->slots, 0xFF, slots * sizeof(Slot));
+    t->mask = slots - 1;
+    t->len = 0;
+    t->has_free = 0;
+    return 0;
+}
+
+static void table_free(Table *t) {
+    free(t->slots);
+    t->slots = NULL;
+}
+
+/* The value of k, or NULL. */
+static const uint32_t *table_get(const Table *t, uint32_t k) {
+    if (k == FREE) return t->has_free ? &t->free_val : NULL;
+    for (size_t i = slot_of(t, k);; i = (i + 1) & t->mask) {
+        if (t->slots[i].k == k) return &t->slots[i].v;
+        if (t->slots[i].k == FREE) return NULL;
+    }
+}
+
+static int table_put(Table *t, uint32_t k, uint32_t v) {
+    if (k == FREE) {
+        t->has_free = 1;
+        t->free_val = v;
+        return 0;
+    }
+    if (2 * (t->len + 1) > t->mask + 1) { /* at most half full */
+        Table bigger;
+        if (table_init(&bigger, 2 * (t->mask + 1))) return -1;
+        for (size_t i = 0; i <= t->mask; i++)
+            if (t->slots[i].k != FREE) {
+                size_t j = slot_of(&bigger, t->slots[i].k);
+                while (bigger.slots[j].k != FREE) j = (j + 1) & bigger.mask;
+                bigger.slots[j] = t->slots[i];
+            }
+        bigger.len = t->len;
+        bigger.has_free = t->has_free;
+        bigger.free_val = t->free_val;
+        table_free(t);
+        *t = bigger;
+    }
+    size_t i = slot_of(t, k);
+    while (t->slots[i].k != FREE && t->slots[i].k != k) i = (i + 1) & t->mask;
+    if (t->slots[i].k == FREE) t->len++;
+    t->slots[i].k = k;
+    t->slots[i].v = v;
+    return 0;
+}
+
+typedef struct {
+    PyObject_HEAD
+    Table t;
+} IdMap;
+
+static int IdMap_init(IdMap *self, PyObject *args, PyObject *kw) {
+    if (!PyArg_ParseTuple(args, ":IdMap")) return -1;
+    table_free(&self->t);
+    if (table_init(&self->t, 1024)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void IdMap_dealloc(IdMap *self) {
+    table_free(&self->t);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* The uint32 ids of a buffer (its length a multiple of 4). */
+static int ids_of(PyObject *obj, Py_buffer *view) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE)) return -1;
+    if (view->len % 4) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError, "a buffer of uint32 ids has a length that is a multiple of 4");
+        return -1;
+    }
+    return 0;
+}
+
+static int as_u32(PyObject *o, uint32_t *out) {
+    unsigned long v = PyLong_AsUnsignedLong(o);
+    if (v == (unsigned long)-1 && PyErr_Occurred()) return -1;
+    if (v > 0xFFFFFFFFul) {
+        PyErr_SetString(PyExc_OverflowError, "ids and values are uint32");
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+PyDoc_STRVAR(update_doc, "update(ids, values): map each id to the value at its position.");
+
+static PyObject *IdMap_update(IdMap *self, PyObject *args) {
+    PyObject *ids, *values;
+    if (!PyArg_ParseTuple(args, "OO:update", &ids, &values)) return NULL;
+    PyObject *ki = PySequence_Fast(ids, "ids must be a sequence");
+    if (!ki) return NULL;
+    PyObject *vi = PySequence_Fast(values, "values must be a sequence");
+    if (!vi) {
+        Py_DECREF(ki);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(ki);
+    PyObject *result = NULL;
+    if (n != PySequence_Fast_GET_SIZE(vi)) {
+        PyErr_SetString(PyExc_ValueError, "as many values as ids");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t k, v;
+        if (as_u32(PySequence_Fast_GET_ITEM(ki, i), &k) ||
+            as_u32(PySequence_Fast_GET_ITEM(vi, i), &v))
+            goto done;
+        if (table_put(&self->t, k, v)) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    result = Py_NewRef(Py_None);
+done:
+    Py_DECREF(ki);
+    Py_DECREF(vi);
+    return result;
+}
+
+/* Calls each(ids, n, arg) for the uint32 ids of every buffer of a sequence. */
+static int each_buffer(PyObject *seq, int (*each)(const char *, Py_ssize_t, void *), void *arg) {
+    PyObject *items = PySequence_Fast(seq, "a sequence of buffers of uint32 ids");
+    if (!items) return -1;
+    Py_ssize_t m = PySequence_Fast_GET_SIZE(items);
+    int rc = 0;
+    for (Py_ssize_t j = 0; j < m && !rc; j++) {
+        Py_buffer view;
+        if (ids_of(PySequence_Fast_GET_ITEM(items, j), &view)) {
+            rc = -1;
+            break;
+        }
+        rc = each(view.buf, view.len / 4, arg);
+        PyBuffer_Release(&view);
+    }
+    Py_DECREF(items);
+    return rc;
+}
+
+typedef struct {
+    const Table *known;
+    Table seen;
+    PyObject *out;
+} Missing;
+
+static int missing_in(const char *buf, Py_ssize_t n, void *arg) {
+    Missing *m = arg;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t k;
+        memcpy(&k, buf + 4 * i, 4);
+        if (table_get(m->known, k) || table_get(&m->seen, k)) continue;
+        if (table_put(&m->seen, k, 0)) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        PyObject *o = PyLong_FromUnsignedLong(k);
+        if (!o || PyList_Append(m->out, o)) {
+            Py_XDECREF(o);
+            return -1;
+        }
+        Py_DECREF(o);
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(missing_doc,
+             "missing(stacks) -> list: the distinct ids of the buffers of `stacks` not in the map.");
+
+static PyObject *IdMap_missing(IdMap *self, PyObject *stacks) {
+    Missing m = {.known = &self->t, .out = PyList_New(0)};
+    if (!m.out) return NULL;
+    if (table_init(&m.seen, 1024)) {
+        Py_DECREF(m.out);
+        return PyErr_NoMemory();
+    }
+    if (each_buffer(stacks, missing_in, &m)) Py_CLEAR(m.out);
+    table_free(&m.seen);
+    return m.out;
+}
+
+typedef struct {
+    const Table *known;
+    PyObject *out;
+} Keys;
+
+static int key_of(const char *buf, Py_ssize_t n, void *arg) {
+    Keys *ks = arg;
+    PyObject *key = PyBytes_FromStringAndSize(NULL, 4 * n);
+    if (!key) return -1;
+    unsigned char *p = (unsigned char *)PyBytes_AS_STRING(key);
+    for (Py_ssize_t i = 0; i < n; i++, p += 4) {
+        uint32_t k;
+        memcpy(&k, buf + 4 * i, 4);
+        const uint32_t *v = table_get(ks->known, k);
+        if (!v) {
+            PyObject *o = PyLong_FromUnsignedLong(k);
+            if (o) {
+                PyErr_SetObject(PyExc_KeyError, o);
+                Py_DECREF(o);
+            }
+            Py_DECREF(key);
+            return -1;
+        }
+        p[0] = (unsigned char)(*v >> 24);
+        p[1] = (unsigned char)(*v >> 16);
+        p[2] = (unsigned char)(*v >> 8);
+        p[3] = (unsigned char)*v;
+    }
+    int rc = PyList_Append(ks->out, key);
+    Py_DECREF(key);
+    return rc;
+}
+
+PyDoc_STRVAR(keys_doc,
+             "keys(stacks) -> list[bytes]: per buffer of `stacks`, its ids' values as big-endian\n"
+             "uint32 (KeyError: an id not in the map).");
+
+static PyObject *IdMap_keys(IdMap *self, PyObject *stacks) {
+    Keys ks = {.known = &self->t, .out = PyList_New(0)};
+    if (!ks.out) return NULL;
+    if (each_buffer(stacks, key_of, &ks)) Py_CLEAR(ks.out);
+    return ks.out;
+}
+
+static Py_ssize_t IdMap_len(IdMap *self) {
+    return (Py_ssize_t)(self->t.len + self->t.has_free);
+}
+
+static PyObject *IdMap_nbytes(IdMap *self, void *closure) {
+    return PyLong_FromSize_t(sizeof(Slot) * (self->t.mask + 1));
+}
+
+static PyMethodDef IdMap_methods[] = {
+    {"update", (PyCFunction)IdMap_update, METH_VARARGS, update_doc},
+    {"missing", (PyCFunction)IdMap_missing, METH_O, missing_doc},
+    {"keys", (PyCFunction)IdMap_keys, METH_O, keys_doc},
+    {NULL},
+};
+
+static PyGetSetDef IdMap_getset[] = {
+    {"nbytes", (getter)IdMap_nbytes, NULL, "bytes the table's slots hold", NULL},
+    {NULL},
+};
+
+static PySequenceMethods IdMap_as_sequence = {.sq_length = (lenfunc)IdMap_len};
+
+static PyTypeObject IdMapType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "profiler.query._idmap.IdMap",
+    .tp_basicsize = sizeof(IdMap),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "uint32 id -> uint32 value, looked up a buffer of ids at a time",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)IdMap_init,
+    .tp_dealloc = (destructor)IdMap_dealloc,
+    .tp_methods = IdMap_methods,
+    .tp_getset = IdMap_getset,
+    .tp_as_sequence = &IdMap_as_sequence,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_idmap", "uint32 id maps read a buffer at a time (see IdMap).", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__idmap(void) {
+    if (PyType_Ready(&IdMapType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "IdMap", (PyObject *)&IdMapType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
