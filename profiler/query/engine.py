@@ -633,19 +633,30 @@ class QueryEngine:
         out.sort(key=lambda s: s.ts_ns)
         return rooted_at_process(sel, out)
 
-    def folded(self, sel: Selection) -> str:
-        """FlameGraph folded text of the merged selection (`a;b;c value_ns`)."""
+    def folded(self, sel: Selection,
+               shape: Callable[[list[str]], list[str] | None] | None = None) -> str:
+        """FlameGraph folded text of the merged selection (`a;b;c value_ns`);
+        `shape` reshapes each stack's names (None: left out), lines it makes
+        equal merged (export.StackShape.names: a graph's focus and hidden frames)."""
         values = self.stack_values(sel)
         sf, frames = self.stack_frames(values)
         roots = self.process_roots(sel, values)
         lines = []
+        shaped: Counter[str] = Counter()
         for s, v in sorted(values.items()):
             fr = sf.get(s)
             if not fr:
                 continue
-            folded = ";".join(frames[f].folded_name() for f in fr)
+            names = [frames[f].folded_name() for f in fr]
             for comm, part in roots.of(s, v) if roots is not None else (("", v),):
-                lines.append(f"{comm};{folded} {part}" if comm else f"{folded} {part}")
+                if shape is None:
+                    lines.append(f"{comm};{';'.join(names)} {part}" if comm
+                                 else f"{';'.join(names)} {part}")
+                    continue
+                kept = shape([comm, *names] if comm else names)
+                if kept:
+                    shaped[";".join(kept)] += part
+        lines += [f"{stack} {v}" for stack, v in shaped.items()]
         return "\n".join(lines) + ("\n" if lines else "")
 
 
