@@ -217,6 +217,18 @@ def total_of(page, graph: str) -> int:
     return page.evaluate(f"() => window.flamecam.{graph}.tree.numTicks")
 
 
+# What a view with the selection's files, images and link offers, in order.
+ITEMS = ["pprof", "folded", "speedscope", "json", "png", "svg", "link"]
+
+
+def pprof_of_view(page, view: str, graph: str) -> list[Sample]:
+    """The view's pprof file decoded: its samples total what the graph shows."""
+    _, body = download(page, view, "pprof")
+    got = samples(body)
+    assert sum(s.value_ns for s in got) == total_of(page, graph)
+    return got
+
+
 def labels_of(body: bytes, key: str) -> set[str]:
     return {s.labels.get(key, "") for s in samples(body)}
 

@@ -31,13 +31,11 @@ def test_sandwich_exports_the_samples_through_its_function(page, server, profile
     wait_frame(page, CALLERS, "work")
     wait_frame(page, CALLEES, "burn_b")
     items = ex.menu_shot(page, "sandwich", "sandwich-export-menu")
-    assert items == ["pprof", "folded", "speedscope", "json", "png", "svg", "link"], items
+    assert items == ex.ITEMS, items
     total = ex.total_of(page, CALLERS)
     assert total == ex.total_of(page, CALLEES) > 0
     # The files hold exactly the stacks through burn_b: its total, as shown.
-    _, body = ex.download(page, "sandwich", "pprof")
-    got = ex.samples(body)
-    assert sum(s.value_ns for s in got) == total
+    got = ex.pprof_of_view(page, "sandwich", CALLERS)
     assert all("burn_b" in s.folded_stack() for s in got)
     _, body = ex.download(page, "sandwich", "folded")
     lines = ex.folded(body)
@@ -114,11 +112,9 @@ def test_thread_graph_exports_that_thread(page, server, profiled):
     wait_frame(page, THREAD, "burn_b")
     page.evaluate("() => window.flamecam.views.threads.panel.toolbar.scrollIntoView()")
     items = ex.menu_shot(page, "threads", "thread-export-menu")
-    assert items == ["pprof", "folded", "speedscope", "json", "png", "svg", "link"], items
+    assert items == ex.ITEMS, items
     total = ex.total_of(page, THREAD)
-    _, body = ex.download(page, "threads", "pprof")
-    got = ex.samples(body)
-    assert sum(s.value_ns for s in got) == total
+    got = ex.pprof_of_view(page, "threads", THREAD)
     assert {s.tid for s in got} == {burner}
     _, body = ex.download(page, "threads", "folded")
     assert sum(ex.folded(body).values()) == total
@@ -135,8 +131,7 @@ def test_thread_graph_exports_that_thread(page, server, profiled):
     # focus on burn_a (the frame menu's, in the URL): the files follow the graph
     open_page(page, server, query=demo("cpu"), tab="threads", tid=str(burner), focus="burn_a")
     wait_frame(page, THREAD, "burn_a")
-    _, body = ex.download(page, "threads", "pprof")
-    got = ex.samples(body)
-    assert sum(s.value_ns for s in got) == ex.total_of(page, THREAD) < total
+    got = ex.pprof_of_view(page, "threads", THREAD)
+    assert ex.total_of(page, THREAD) < total
     assert all("burn_a" in s.folded_stack() for s in got)
     assert ex.link_copied(page, "threads") == page.url

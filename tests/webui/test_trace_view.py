@@ -364,12 +364,10 @@ def test_trace_exports_hold_only_that_trace(page, traced):
     wait_frame(page, GRAPH, slow_path)
     page.evaluate("() => window.flamecam.views.trace.flameBox.scrollIntoView()")
     items = ex.menu_shot(page, "trace", "trace-export-menu")
-    assert items == ["pprof", "folded", "speedscope", "json", "png", "svg", "link"], items
+    assert items == ex.ITEMS, items
     total = ex.total_of(page, GRAPH)
-    _, body = ex.download(page, "trace", "pprof")
-    got = ex.samples(body)
-    assert sum(x.value_ns for x in got) == total
-    assert ex.labels_of(body, "trace_id") == {trace_id}
+    got = ex.pprof_of_view(page, "trace", GRAPH)
+    assert {x.labels.get("trace_id") for x in got} == {trace_id}
     tids = {x.tid for x in got}
     assert {s["tid"], s["pool_tid"]} <= tids <= {t["tid"] for t in view["threads"]}, tids
     # the request's 50 ms lock wait is one sample of it, as long as the app measured
@@ -399,11 +397,9 @@ def test_trace_exports_hold_only_that_trace(page, traced):
     span = params(page)["span"]
     page.locator("#view-trace h2", has_text="Wall time of span").wait_for()
     wait_frame(page, GRAPH, frame_named(page, "slow_path"))
-    _, body = ex.download(page, "trace", "pprof")
-    got = ex.samples(body)
-    assert sum(x.value_ns for x in got) == ex.total_of(page, GRAPH)
-    assert ex.labels_of(body, "trace_id") == {trace_id}
-    assert ex.labels_of(body, "span_id") <= descendants(view["spans"], span)
+    got = ex.pprof_of_view(page, "trace", GRAPH)
+    assert {x.labels.get("trace_id") for x in got} == {trace_id}
+    assert {x.labels.get("span_id") for x in got} <= descendants(view["spans"], span)
     # the off-wake view has no speedscope form: the menu offers what it can save
     page.locator("#view-trace").get_by_role("button", name="Off-wake: wakers on top").click()
     page.wait_for_url(re.compile(r"offwake=1"))
