@@ -428,12 +428,11 @@ class TraceEngine(QueryEngine):
                 if want:
                     r = first[(pid, tid)]
                     samples.append(Sample(CPU, r.start_ns, pid, tid, 0, comms.get((pid, tid), ""),
-                                          r.thread_name,
-                                          (UNSAMPLED,), want, trace_id=self.trace_id,
-                                          span_id=r.span_id))
+                                          r.thread_name, (UNSAMPLED,), want,
+                                          trace_id=self.trace_id, span_id=r.span_id))
                 continue
             for sid, v in sampled.items():
-                ks = groups.get((pid, tid, sid), [])
+                ks = groups.get((pid, tid, sid), []) if v > 0 else []
                 target, left, seen = round(v * want / have), 0, 0
                 for n, k in enumerate(ks):
                     seen += picked[k].value_ns
