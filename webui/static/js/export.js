@@ -95,7 +95,6 @@ export function graphsSVG(parts) {
   const width = drawn.reduce((s, d) => s + d.width, 0) + GAP * (drawn.length - 1);
   const height = head + Math.max(...drawn.map((d) => d.height));
   const svg = document.createElementNS(SVG_NS, "svg");
-  svg.setAttribute("xmlns", SVG_NS);
   svg.setAttribute("width", String(width));
   svg.setAttribute("height", String(height));
   svg.setAttribute("font-family", "ui-monospace, DejaVu Sans Mono, Menlo, monospace");
