@@ -209,15 +209,17 @@ export class ExportMenu {
   items() {
     const item = (text, hint, note, run) => el("button", { type: "button", role: "menuitem", tabindex: "-1", dataset: { export: hint }, onclick: () => this.run(run) }, [
       el("span", { text }),
-      el("span", { className: "export-note", text: note }),
+      ...(note ? [el("span", { className: "export-note", text: note })] : []),
     ]);
     const title = (text) => el("div", { className: "frame-menu-title", text });
     const out = [];
+    const told = new Set(); // each format's note once (a diff has A's and B's files)
     for (const group of this.source.files()) {
       out.push(title(group.title));
       for (const format of group.formats || ["pprof", "folded", "speedscope"]) {
         const [text, note] = FILES[format];
-        out.push(item(text, `${group.hint ? group.hint + "-" : ""}${format}`, note, () => this.file(group.params, format)));
+        out.push(item(text, `${group.hint ? group.hint + "-" : ""}${format}`, told.has(format) ? "" : note, () => this.file(group.params, format)));
+        told.add(format);
       }
     }
     const graphs = this.source.graphs();
@@ -242,9 +244,18 @@ export class ExportMenu {
     this.button.setAttribute("aria-expanded", "true");
     const r = this.button.getBoundingClientRect();
     this.menu.style.left = `${Math.max(4, Math.min(r.left, window.innerWidth - this.menu.offsetWidth - 4))}px`;
-    // below the button, or above it when the window has no room under it
-    const below = r.bottom + 2;
-    const top = below + this.menu.offsetHeight > window.innerHeight - 4 ? Math.max(4, r.top - this.menu.offsetHeight - 2) : below;
+    // below the button, else above it; when neither has room, on the roomier
+    // side, scrolling: the button stays in sight
+    this.menu.style.maxHeight = "";
+    const h = this.menu.offsetHeight;
+    const below = window.innerHeight - r.bottom - 6;
+    const above = r.top - 6;
+    let top = r.bottom + 2;
+    if (h > below && h <= above) top = r.top - h - 2;
+    else if (h > below) {
+      this.menu.style.maxHeight = `${Math.max(above, below)}px`;
+      if (above > below) top = r.top - 2 - above;
+    }
     this.menu.style.top = `${top}px`;
     this.menu.querySelector('[role="menuitem"]').focus();
   }
