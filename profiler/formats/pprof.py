@@ -164,6 +164,10 @@ def encode(profile: Profile, *, timestamps: bool = True, compress: bool = True) 
             out.label.add(key=k_ts, num=s.ts_ns)
         for k, v in s.labels.items():
             out.label.add(key=strings(k), str=strings(v))
+        # the request it served, as span profiles label it (decode keeps them per sample)
+        for k, v in (("trace_id", s.trace_id), ("span_id", s.span_id)):
+            if v and k not in s.labels:
+                out.label.add(key=strings(k), str=strings(v))
     msg.string_table.extend(strings.table)
     raw = msg.SerializeToString()
     return gzip.compress(raw, compresslevel=6) if compress else raw

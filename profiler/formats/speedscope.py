@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 from typing import TextIO
 
-from ..model import Profile, profile_type
+from ..model import PROCESS_KIND, Profile, profile_type
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
@@ -40,7 +40,9 @@ def to_dict(profile: Profile, name: str = "flamecam") -> dict:
         samples.sort(key=lambda s: s.ts_ns)
         stacks, weights = [], []
         for s in samples:
-            stack = [index(s.comm)]
+            # the process frame once: a whole-host view's stacks start with it
+            rooted = bool(s.stack) and s.stack[0].kind == PROCESS_KIND
+            stack = [] if rooted else [index(s.comm)]
             stack += [index(f.folded_name(), f.file) for f in s.stack]
             if s.kind == "offcpu":
                 stack.append(index(f"[off-cpu:{s.reason or 'other'}]"))

@@ -633,20 +633,28 @@ class QueryEngine:
         out.sort(key=lambda s: s.ts_ns)
         return rooted_at_process(sel, out)
 
-    def folded(self, sel: Selection) -> str:
-        """FlameGraph folded text of the merged selection (`a;b;c value_ns`)."""
+    def folded(self, sel: Selection,
+               shape: Callable[[list[str]], list[str] | None] | None = None) -> str:
+        """FlameGraph folded text of the merged selection (`a;b;c value_ns`), one
+        line per stack of names (stored stacks naming alike are one line, as they
+        are one node of the flame graph); `shape` reshapes each stack's names
+        (None: left out; export.StackShape.names: a graph's focus and hidden frames)."""
         values = self.stack_values(sel)
         sf, frames = self.stack_frames(values)
         roots = self.process_roots(sel, values)
-        lines = []
+        lines: Counter[str] = Counter()
         for s, v in sorted(values.items()):
             fr = sf.get(s)
             if not fr:
                 continue
-            folded = ";".join(frames[f].folded_name() for f in fr)
+            names = [frames[f].folded_name() for f in fr]
             for comm, part in roots.of(s, v) if roots is not None else (("", v),):
-                lines.append(f"{comm};{folded} {part}" if comm else f"{folded} {part}")
-        return "\n".join(lines) + ("\n" if lines else "")
+                kept = [comm, *names] if comm else names
+                if shape is not None:
+                    kept = shape(kept)
+                if kept:
+                    lines[";".join(kept)] += part
+        return "".join(f"{stack} {v}\n" for stack, v in lines.items())
 
 
 def rooted_at_process(sel: Selection, samples: list[Sample]) -> list[Sample]:

@@ -192,23 +192,37 @@ def _view() -> str:
     return view
 
 
+def _shape() -> export.StackShape:
+    """`focus` and `hide` (each repeatable): the graph's frame-menu changes."""
+    focus, hide = request.args.getlist("focus"), request.args.getlist("hide")
+    for names in (focus, hide):
+        if len(names) > export.MAX_SHAPE_NAMES or any(
+                not n or len(n) > export.MAX_NAME_CHARS for n in names):
+            raise BadRequest(400, f"focus and hide take at most {export.MAX_SHAPE_NAMES} "
+                             f"names of 1 to {export.MAX_NAME_CHARS} characters")
+    return export.StackShape(tuple(focus), frozenset(hide))
+
+
 def _export(eng: QueryEngine, sel: Selection, fmt: str) -> Response:
     """The selection as a file; `target`/`syscall` and `view` choose its part
-    as they do a rendered graph (then of its samples' waits, weighed alike)."""
-    only, view = _wait_filter(), _view()
+    as they do a rendered graph (then of its samples' waits, weighed alike),
+    `focus`/`hide` shape its stacks as the graph's frame menu did."""
+    only, view, shape = _wait_filter(), _view(), _shape()
+    if fmt not in ("pprof", "folded", "collapsed", "speedscope"):
+        raise BadRequest(400, f"unsupported format {fmt!r}")
     if view and fmt not in ("folded", "collapsed", "pprof"):
         raise BadRequest(400, "the off-wake view exports as pprof or folded")
     if only is None and not view:
         if fmt in ("folded", "collapsed"):
-            return _folded_file(eng.folded(sel))
-        samples = eng.samples(sel)
+            return _folded_file(eng.folded(sel, shape.names if shape else None))
+        samples = shape.samples(eng.samples(sel))
     elif view:
-        samples = offwake_samples(eng.samples(sel), only)
+        samples = shape.samples(offwake_samples(eng.samples(sel), only))
         if fmt != "pprof":  # its reason frame is in the stack, under the waker's part
             return _folded_file(export.to_folded(
                 samples, lambda s: [f.folded_name() for f in s.stack]))
     else:
-        samples = wait_samples(eng.samples(sel), only)
+        samples = shape.samples(wait_samples(eng.samples(sel), only))
         if fmt in ("folded", "collapsed"):
             return _folded_file(export.to_folded(samples))
     if fmt == "pprof":

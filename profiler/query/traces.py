@@ -293,9 +293,20 @@ class TraceEngine(QueryEngine):
         alias with the period, so a sampled total can miss or add a third of a
         request's CPU. The scheduler bounds it exactly (thread_figures), so the
         samples only share that time out between stacks, in proportion; a
-        thread no sample caught shows its time under UNSAMPLED. Only threads
-        whose thread spans lie wholly inside the selection (a trace's figures
-        are for whole spans)."""
+        thread no sample caught shows its time under UNSAMPLED."""
+        for _pid, _tid, sampled, want in self._cpu_shares(sel):
+            have = sum(sampled.values())
+            if have:
+                for sid, v in sampled.items():
+                    values[sid] += round(v * want / have) - v
+            elif want:
+                values[UNSAMPLED_ID] = values.get(UNSAMPLED_ID, 0) + want
+
+    def _cpu_shares(self, sel: Selection
+                    ) -> Iterable[tuple[int, int, dict[int, int], int]]:
+        """Per thread whose thread spans lie wholly inside the selection (a
+        trace's figures are for whole spans): its sampled on-CPU ns by stack
+        and its exact CPU ns, what `_exact_cpu` and `samples` share out alike."""
         totals = trace_totals(self.traces, self.tenant, {self.trace_id: self._rows},
                               [self.trace_id], self.span_ids)[self.trace_id]
         per_thread = self.traces.thread_stack_totals_of(
@@ -308,13 +319,7 @@ class TraceEngine(QueryEngine):
             if not all(sel.lo <= r.start_ns and r.end_ns <= sel.hi for r in self._rows
                        if (r.pid, r.tid) == (t["pid"], t["tid"])):
                 continue
-            sampled = per_thread.get((t["pid"], t["tid"]), {})
-            have, want = sum(sampled.values()), t["cpu_ns"]
-            if have:
-                for sid, v in sampled.items():
-                    values[sid] += round(v * want / have) - v
-            elif want:
-                values[UNSAMPLED_ID] = values.get(UNSAMPLED_ID, 0) + want
+            yield t["pid"], t["tid"], per_thread.get((t["pid"], t["tid"]), {}), t["cpu_ns"]
 
     def _name_stacks(self, stack_ids: list[int], table: StackNames
                      ) -> tuple[list[int], list[bytes]]:
@@ -384,6 +389,8 @@ class TraceEngine(QueryEngine):
                 if (sel.pid is None or r.pid == sel.pid) and (want is None or r.tid in want)]
 
     def samples(self, sel: Selection, limit: int = 2_000_000) -> list[Sample]:
+        """The trace's samples, on-CPU ones weighing what its flame graph gives
+        their stacks (`_exact_cpu`), so an export totals what the view shows."""
         picked = self._selected(sel)[:limit]
         stacks = self.named_stacks(s.stack_id for s in picked)
         out = []
@@ -395,7 +402,44 @@ class TraceEngine(QueryEngine):
                               stack, s.value_ns, s.count, s.reason,
                               json.loads(s.labels) if s.labels else {}, s.trace_id,
                               s.span_id))
+        if CPU in sel.selector.kinds and self._rows:
+            out = self._exact_samples(sel, picked, out)
         return out
+
+    def _exact_samples(self, sel: Selection, picked: list[LinkedSample],
+                       samples: list[Sample]) -> list[Sample]:
+        """`samples` with each thread's on-CPU samples of one stack weighing that
+        stack's share of its exact CPU time (split between them in proportion,
+        the last taking the rounding), and a sample under UNSAMPLED for a
+        thread no sample caught."""
+        groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+        comms: dict[tuple[int, int], str] = {}
+        for k, s in enumerate(picked):
+            comms[(s.pid, s.tid)] = comms.get((s.pid, s.tid)) or s.comm
+            if s.kind == CPU:
+                groups[(s.pid, s.tid, s.stack_id)].append(k)
+        first: dict[tuple[int, int], ThreadSpan] = {}
+        for r in self._rows:
+            if (r.pid, r.tid) not in first or r.start_ns < first[(r.pid, r.tid)].start_ns:
+                first[(r.pid, r.tid)] = r
+        for pid, tid, sampled, want in self._cpu_shares(sel):
+            have = sum(sampled.values())
+            if not have:
+                if want:
+                    r = first[(pid, tid)]
+                    samples.append(Sample(CPU, r.start_ns, pid, tid, 0, comms.get((pid, tid), ""),
+                                          r.thread_name, (UNSAMPLED,), want,
+                                          trace_id=self.trace_id, span_id=r.span_id))
+                continue
+            for sid, v in sampled.items():
+                ks = groups.get((pid, tid, sid), []) if v > 0 else []
+                target, left, seen = round(v * want / have), 0, 0
+                for n, k in enumerate(ks):
+                    seen += picked[k].value_ns
+                    share = target - left if n == len(ks) - 1 else round(target * seen / v) - left
+                    left += share
+                    samples[k] = replace(samples[k], value_ns=share)
+        return samples
 
 
 def scoped(engine: QueryEngine, traces: TraceReader, sel: Selection,

@@ -8,6 +8,7 @@ Flask app, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 
 import pytest
@@ -312,6 +313,37 @@ def test_a_trace_wall_graph_totals_its_exact_thread_time(app):
                                     "until": str((T0 + 90 * MS) // MS)})
     assert by_leaf(part) == {"slow_path": 10 * MS, "handler": 10 * MS,
                              "[on-CPU, no stack sampled]": 20 * MS}
+    # Its files hold what the graph shows: the same time per stack, the same total.
+    for fmt in ("folded", "pprof", "speedscope"):
+        r = c.get("/api/v1/export", query_string={"query": "wall{}", "trace_id": SLOW,
+                                                  "format": fmt})
+        assert r.status_code == 200, r.get_data(as_text=True)
+        assert exported_by_leaf(fmt, r.data) == by_leaf(wall), fmt
+    r = c.get("/api/v1/export", query_string={"query": "cpu{}", "trace_id": SLOW,
+                                              "span_id": POOLED, "format": "pprof"})
+    assert exported_by_leaf("pprof", r.data) == by_leaf(pooled)
+
+
+def exported_by_leaf(fmt: str, body: bytes) -> dict[str, int]:
+    """Time per innermost frame of an exported file (folded, pprof or speedscope)."""
+    from profiler.formats import pprof as pp
+
+    out: dict[str, int] = {}
+    if fmt == "folded":
+        for line in body.decode().splitlines():
+            stack, v = line.rsplit(" ", 1)
+            out[stack.split(";")[-1]] = out.get(stack.split(";")[-1], 0) + int(v)
+    elif fmt == "pprof":
+        for s in pp.decode(body):
+            leaf = s.folded_stack()[-1]
+            out[leaf] = out.get(leaf, 0) + s.value_ns
+    else:
+        doc = json.loads(body)
+        names = [f["name"] for f in doc["shared"]["frames"]]
+        for prof in doc["profiles"]:
+            for stack, w in zip(prof["samples"], prof["weights"], strict=True):
+                out[names[stack[-1]]] = out.get(names[stack[-1]], 0) + w
+    return out
 
 
 def test_thread_timeline_of_a_trace(loaded):

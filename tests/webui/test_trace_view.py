@@ -20,6 +20,7 @@ import urllib.parse
 import pytest
 
 from tests.traces.test_known_answer import APP
+from tests.webui import exports as ex
 from tests.webui.conftest import ROOT, http_post, longest_interval, open_app
 from tests.webui.test_ui import wait_frame
 from tests.webui.test_ui_people import menu_item, right_click
@@ -348,3 +349,73 @@ def graph_state(page) -> dict:
                   left: Math.round(r.x - box.left), width: Math.round(r.w),
                   box: Math.round(g.scroller.clientWidth) };
     }""")
+
+
+def test_trace_exports_hold_only_that_trace(page, traced):
+    """Issue 12's export of a trace's graph (and of a span's): every file
+    holds that trace's samples alone, totalling what its graph shows; the
+    request's lock wait is in it for the time the app measured."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    s = traced.slowest
+    trace_id = s["trace_id"]
+    view = traced.views[trace_id]
+    open_trace(page, traced.url, trace_id)
+    slow_path = frame_named(page, "slow_path")
+    wait_frame(page, GRAPH, slow_path)
+    page.evaluate("() => window.flamecam.views.trace.flameBox.scrollIntoView()")
+    items = ex.menu_shot(page, "trace", "trace-export-menu")
+    assert items == ex.ITEMS, items
+    total = ex.total_of(page, GRAPH)
+    got = ex.pprof_of_view(page, "trace", GRAPH)
+    assert {x.labels.get("trace_id") for x in got} == {trace_id}
+    tids = {x.tid for x in got}
+    assert {s["tid"], s["pool_tid"]} <= tids <= {t["tid"] for t in view["threads"]}, tids
+    # the request's 50 ms lock wait is one sample of it, as long as the app measured
+    longest = max((x for x in got if x.kind == "offcpu" and x.reason == "lock"),
+                  key=lambda x: x.value_ns)
+    lock = longest.value_ns / 1e6
+    assert abs(lock - s["lock_ms"]) <= 0.15 * s["lock_ms"] + 2, (lock, s["lock_ms"])
+    assert longest.tid == s["tid"]
+    _, body = ex.download(page, "trace", "folded")
+    assert sum(ex.folded(body).values()) == total
+    _, body = ex.download(page, "trace", "speedscope")
+    assert slow_path in ex.speedscope_frames(body) and ex.speedscope_total(body) == total
+    name, body = ex.download(page, "trace", "json")
+    doc = json.loads(body)
+    assert name == "flamecam-trace.flamegraph.json"
+    assert doc["metadata"]["trace_id"] == trace_id and doc["flamebearer"]["numTicks"] == total
+    _, body = ex.download(page, "trace", "png")
+    ex.check_png(page, body, [GRAPH], slow_path)
+    pool_work = frame_named(page, "pool_work")
+    page.evaluate(f"(n) => window.flamecam.{GRAPH}.zoomToName(n)", slow_path)
+    _, body = ex.download(page, "trace", "svg")
+    assert ex.svg_has_frame(body, slow_path) and not ex.svg_has_frame(body, pool_work)
+    assert ex.link_copied(page, "trace") == page.url
+    # One span (with its children): the files are scoped to it.
+    page.locator(".bd-row").nth(1).click()
+    page.wait_for_url(re.compile(r"span=[0-9a-f]{16}"))
+    span = params(page)["span"]
+    page.locator("#view-trace h2", has_text="Wall time of span").wait_for()
+    wait_frame(page, GRAPH, frame_named(page, "slow_path"))
+    got = ex.pprof_of_view(page, "trace", GRAPH)
+    assert {x.labels.get("trace_id") for x in got} == {trace_id}
+    assert {x.labels.get("span_id") for x in got} <= descendants(view["spans"], span)
+    # the off-wake view has no speedscope form: the menu offers what it can save
+    page.locator("#view-trace").get_by_role("button", name="Off-wake: wakers on top").click()
+    page.wait_for_url(re.compile(r"offwake=1"))
+    page.wait_for_function(f"() => window.flamecam.{GRAPH}.tree.names.some("
+                           "(n) => n.startsWith('woken by'))", timeout=20000)
+    items = ex.menu_shot(page, "trace", "trace-offwake-export-menu")
+    assert items == ["pprof", "folded", "json", "png", "svg", "link"], items
+    _, body = ex.download(page, "trace", "folded")
+    assert sum(ex.folded(body).values()) == ex.total_of(page, GRAPH)
+
+
+def descendants(spans: list[dict], span_id: str) -> set[str]:
+    """A span's id and its descendants' ids."""
+    out, todo = set(), [span_id]
+    while todo:
+        sid = todo.pop()
+        out.add(sid)
+        todo += [x["span_id"] for x in spans if x["parent_id"] == sid and x["span_id"] not in out]
+    return out

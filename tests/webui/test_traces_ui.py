@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from tests.traces.test_known_answer import SERVICE
+from tests.webui import exports as ex
 from tests.webui.conftest import ROOT, open_app, start_server, stop_server
 
 pytestmark = pytest.mark.browser
@@ -214,6 +215,55 @@ def slow_fast_frame(page, name: str) -> dict:
         window.scrollBy(0, g.frameRect(n).y - window.innerHeight / 2);
         return g.frameRect(n);
     }}""", name)
+
+
+SLOW_FAST = "views.traces.slowFast.panel.graph"
+
+
+@pytest.mark.bpf
+def test_slow_vs_fast_exports_the_comparison(page, traced):
+    """Issue 12's export of the slow-vs-fast graph: no sample files (each side
+    merges many requests, per request), the diff as JSON, the graph as drawn."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_traces(page, traced.url, tab="traces", service=SERVICE)
+    page.locator("#tr-compare").click()
+    page.wait_for_url("**endpoint=GET+%2Fslow*")
+    diff_rows(page)  # drawn
+    slow_path = page.evaluate(f"() => window.flamecam.{SLOW_FAST}.tree.names.find("
+                              "(n) => n.endsWith('.slow_path'))")
+    assert slow_path, "no slow_path in the slow-vs-fast graph"
+    page.evaluate(f"() => window.flamecam.{SLOW_FAST}.scroller.scrollIntoView()")
+    items = ex.menu_shot(page, "traces", "slow-vs-fast-export-menu")
+    assert items == ["json", "png", "svg", "link"], items
+    name, body = ex.download(page, "traces", "json")
+    doc = json.loads(body)
+    assert name == "flamecam-slow-vs-fast.flamegraph.json"
+    assert doc["per_request"] is True and doc["endpoint"] == "GET /slow"
+    assert doc["b"]["count"] > 0 and doc["a"]["count"] > 0
+    fb = doc["flamebearer"]
+    assert fb["names"] == page.evaluate(f"() => window.flamecam.{SLOW_FAST}.tree.names")
+    # slow_path's time per request in A and B, as the graph holds it (its
+    # widest node in B); the slow requests' 30 ms of CPU in it
+    k = fb["names"].index(slow_path)
+    node = max((lv[i - 6:i + 1] for lv in fb["levels"] for i in range(6, len(lv), 7)
+                if lv[i] == k), key=lambda n: n[4])
+    drawn = page.evaluate(f"""(k) => {{
+        let best = null;
+        for (const level of window.flamecam.{SLOW_FAST}.tree.levels)
+            for (let i = 0; i < level.n; i++)
+                if (level.name[i] === k && (!best || level.rTotal[i] > best[1]))
+                    best = [level.lTotal[i], level.rTotal[i]];
+        return best;
+    }}""", k)
+    assert [node[1], node[4]] == drawn and node[4] > 15 * 10**6, (node, drawn)
+    _, body = ex.download(page, "traces", "png")
+    ex.check_png(page, body, [SLOW_FAST], slow_path)
+    fast_path = next((n for n in fb["names"] if n.endswith(".fast_path")), None)
+    page.evaluate(f"(n) => window.flamecam.{SLOW_FAST}.zoomToName(n)", slow_path)
+    _, body = ex.download(page, "traces", "svg")
+    assert ex.svg_has_frame(body, slow_path)
+    assert fast_path is None or not ex.svg_has_frame(body, fast_path)
+    assert ex.link_copied(page, "traces") == page.url
 
 
 def check_slow_diff(page, names: list[str]) -> None:

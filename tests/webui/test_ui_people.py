@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.webui import exports as ex
 from tests.webui.conftest import SERVICE, XSS_NAME, XSS_SERVICE, shoot
 from tests.webui.test_ui import PROFILE, demo, open_page, pixel, wait_frame
 
@@ -229,10 +230,16 @@ def test_export_files_images_and_link(page, server, profiled):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     open_page(page, server, query=demo("cpu"))
     wait_frame(page, PROFILE, "burn_b")
+    total = ex.total_of(page, PROFILE)
     name, body = export(page, "pprof")
     assert name.endswith(".pb.gz") and body[:2] == b"\x1f\x8b"
+    # the pprof decodes to the selection's samples: the total the graph shows
+    got = ex.samples(body)
+    assert sum(s.value_ns for s in got) == total
+    assert {"1.0", "2.0"} == {s.labels.get("service_version") for s in got}
     name, body = export(page, "Folded")
     assert re.search(rb"burner;work;burn_b \d+", body), body[:300]
+    assert sum(ex.folded(body).values()) == total
     name, body = export(page, "speedscope")
     doc = json.loads(body)
     assert "speedscope" in doc["$schema"]
@@ -242,6 +249,8 @@ def test_export_files_images_and_link(page, server, profiled):
     assert "burn_b" in fb["names"] and fb["numTicks"] > 0
     name, body = export(page, "PNG")
     assert name == "flamecam.png" and body[:8] == b"\x89PNG\r\n\x1a\n"
+    # the canvas as drawn, pixel for pixel: its size, burn_b where it is painted
+    ex.check_png(page, body, [PROFILE], "burn_b")
     # the SVG is the view as shown: zoomed to burner, burn_b is drawn, holder is not
     rect = wait_frame(page, PROFILE, "burner")
     page.mouse.click(rect["x"] + 4, rect["y"] + rect["h"] / 2)
@@ -249,11 +258,21 @@ def test_export_files_images_and_link(page, server, profiled):
     svg = body.decode()
     assert svg.startswith("<?xml") and "<svg" in svg
     assert ">burn_b<" in svg and "holder" not in svg
+    assert "burn_b" in ex.svg_texts(body) and not ex.svg_has_frame(body, "holder")
     page.locator("#view-profile .export-btn").click()
     page.locator(".export-menu [role=menuitem]", has_text="Copy link").click()
     page.locator(".export-status", has_text="Link copied").wait_for()
     assert page.evaluate("() => navigator.clipboard.readText()") == page.url
     shoot(page, "23-export-menu")
+    items = ex.menu_shot(page, "profile", "profile-export-menu")
+    assert items == ex.ITEMS, items
+    # focus on burn_b (the frame menu's, in the URL): the files hold what the graph shows
+    open_page(page, server, query=demo("cpu"), focus="burn_b")
+    wait_frame(page, PROFILE, "burn_b")
+    page.wait_for_function(f"() => window.flamecam.{PROFILE}.frameRect('burn_a') === null")
+    got = ex.pprof_of_view(page, "profile", PROFILE)
+    assert ex.total_of(page, PROFILE) < total
+    assert all("burn_b" in s.folded_stack() for s in got)
 
 
 def test_svg_export_keeps_hostile_names_as_text(page, server, profiled):
@@ -262,6 +281,7 @@ def test_svg_export_keeps_hostile_names_as_text(page, server, profiled):
     _, body = export(page, "SVG")
     svg = body.decode()
     assert "<img" not in svg and "&lt;img src=x onerror=alert(1)&gt;" in svg
+    assert XSS_NAME in ex.svg_texts(body)
 
 
 def test_diff_scale_sides_improvements_and_real_changes(page, server, profiled):

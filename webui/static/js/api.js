@@ -11,7 +11,9 @@ export class ApiError extends Error {
 function urlFor(path, params) {
   const url = new URL(path, document.baseURI);
   for (const [key, value] of Object.entries(params || {})) {
-    if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
+    // a list is the parameter repeated (export's focus and hide)
+    if (Array.isArray(value)) for (const v of value) url.searchParams.append(key, v);
+    else if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
   }
   return url;
 }

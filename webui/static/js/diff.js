@@ -3,6 +3,7 @@
 
 import { api } from "./api.js";
 import { attachVariances, markNoise, scaleFor, scaleLegend, selfVariances, sideTree, Z_REAL, zScore } from "./diffscale.js";
+import { ExportMenu } from "./export.js";
 import { el, fmtPercent, fmtSignedPercent } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { FrameMenu } from "./framemenu.js";
@@ -36,7 +37,7 @@ export class DiffView {
     // title and view choices share one row: the graph's root stays on screen at 1280x800
     this.results = el("div", {}, [
       el("div", { className: "panel" }, [
-        el("div", { className: "panel-head" }, [this.graphTitle, el("span", { className: "spacer" }), this.viewControls, this.sideLegend]),
+        el("div", { className: "panel-head" }, [this.graphTitle, el("span", { className: "spacer" }), this.viewControls, this.sideLegend, this.exportMenu(app).root]),
         this.flameBox,
         this.sideBox,
       ]),
@@ -61,8 +62,32 @@ export class DiffView {
     this.menus = [this.panel, this.sideA, this.sideB].map((p) => new FrameMenu(p.graph, { sandwich: sandwichOf }));
   }
 
+  // A's and B's samples as files; the diff itself as JSON (both sides per
+  // frame, as the server compared them) and as drawn (overlaid or side by side).
+  exportMenu(app) {
+    const side = (key, name, s = app.state) => ({
+      title: `${name}'s samples`,
+      hint: key,
+      params: { query: s[`${key}Query`], from: s[`${key}From`] || s.from, until: s[`${key}Until`] || s.until },
+    });
+    this.exporter = new ExportMenu({
+      name: "flamecam-diff",
+      files: () => (this.answer ? [side("left", "A (baseline)"), side("right", "B (compared)")] : []),
+      graphs: () => {
+        if (!this.answer) return [];
+        if (app.state.diffLayout === "sides") return [{ graph: this.sideA.graph, title: "A (baseline)" }, { graph: this.sideB.graph, title: "B (compared)" }];
+        return [{ graph: this.panel.graph, title: "Differential flame graph" }];
+      },
+      json: () => ({ ...this.answer, metadata: { ...this.answer.metadata, leftQuery: app.state.leftQuery, rightQuery: app.state.rightQuery } }),
+      jsonLabel: "Diff JSON",
+      jsonNote: "A's and B's time per frame (the server's flamebearer diff form)",
+    });
+    return this.exporter;
+  }
+
   async show(state) {
     const seq = ++this.seq;
+    this.answer = null;
     const mode = state.diffMode === "ranges" ? "ranges" : "versions";
     let versions = [];
     try {
@@ -187,6 +212,7 @@ export class DiffView {
     }
     this.state.replaceChildren();
     this.results.hidden = false;
+    this.answer = answer;
     this.summary.textContent = `A: ${state.leftQuery} (${displayTime(state.leftFrom || state.from)} – ${displayTime(state.leftUntil || state.until)}) · B: ${state.rightQuery} (${displayTime(state.rightFrom || state.from)} – ${displayTime(state.rightUntil || state.until)})`;
     this.tree = tree;
     this.drawView();

@@ -10,10 +10,17 @@ import { Z_REAL, zScore } from "./diffscale.js";
 import { el, fmtPercent, fmtValue, placeTooltip } from "./format.js";
 import { searchTree } from "./tree.js";
 
-const ROW = 18;
+export const ROW = 18;
+export const FADED_ALPHA = 0.55; // the zoomed frame's callers
 const FONT = '12px ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace';
 const MIN_LABEL_PX = 26;
 const MIN_FRAME_PX = 0.35;
+
+// What a diff's sides are divided by before their colours compare them:
+// their totals (shares), or 1 for per-request diffs (slow vs fast: time per request).
+export function diffTicks(tree) {
+  return tree.perRequest ? [1, 1] : [tree.leftTicks || 1, tree.rightTicks || 1];
+}
 
 function firstVisible(level, x0) {
   let lo = 0;
@@ -283,15 +290,13 @@ export class FlameGraph {
     const k = width / (x1 - x0);
     const marks = this.search.marks;
     const diff = tree.diff;
-    // Per-request diffs (slow vs fast) compare time per request, not shares.
-    const lt = tree.perRequest ? 1 : tree.leftTicks || 1;
-    const rt = tree.perRequest ? 1 : tree.rightTicks || 1;
+    const [lt, rt] = diffTicks(tree);
 
     for (let l = 0; l < rows; l++) {
       const level = tree.levels[l];
       const y = this.rowY(l);
       const faded = l < zl;
-      ctx.globalAlpha = faded ? 0.55 : 1;
+      ctx.globalAlpha = faded ? FADED_ALPHA : 1;
       for (let i = firstVisible(level, x0); i < level.n; i++) {
         const x = level.x[i];
         if (x >= x1) break;

@@ -2,7 +2,7 @@
 // side or one of them (the timeline above is the page's, timelinepanel.js).
 
 import { fitToWindow } from "./fit.js";
-import { ExportMenu } from "./export.js";
+import { ExportMenu, shapeParams } from "./export.js";
 import { el, fmtDuration, fmtPercent } from "./format.js";
 import { appChips, appFrameMenu, onlyOf } from "./framemenu.js";
 import { PaneSwitch, panesOf } from "./panes.js";
@@ -59,7 +59,12 @@ export class ProfileView {
       onFocus: (name) => app.setFocusedFunction(name),
     });
     this.menu = appFrameMenu(this.panel.graph, app);
-    this.exporter = new ExportMenu(this.panel, app);
+    this.exporter = new ExportMenu({
+      files: () => this.files(),
+      graphs: () => (this.panes.hidden ? [] : [{ graph: this.panel.graph, title: this.flameTitle.textContent }]),
+      meta: () => ({ query: app.state.query, from: app.state.from, until: app.state.until }),
+    });
+    this.panel.resetBtn.after(this.exporter.root);
     // the tables' order is in the URL too (`sort`)
     const onSort = (sort) => app.setState({ sort }, { push: false, reload: false });
     this.table = new TopTable(this.tableBody, {
@@ -72,6 +77,21 @@ export class ProfileView {
       onSort,
       caption: "What the selection waited on, most off-CPU time first",
     });
+  }
+
+  // The files hold what the graph shows: the selection (or one thread or
+  // process of it), one target's waits or the off-wake view, focus and hidden
+  // functions applied.
+  files() {
+    const s = this.app.state;
+    if (this.panes.hidden) return [];
+    const offwake = this.waiting && s.offwake === "1";
+    return [{
+      title: offwake ? "The off-wake graph's stacks" : "The selection's samples, as the graph shows them",
+      params: { query: s.query, from: s.from, until: s.until, ...onlyOf(s), ...(this.waiting ? waitParams(s) : {}), ...shapeParams(s) },
+      // the waker's part sits inside the stack: no speedscope form
+      formats: offwake ? ["pprof", "folded"] : undefined,
+    }];
   }
 
   // The list beside the graph: top functions, or the waits by target.
@@ -133,7 +153,7 @@ export class ProfileView {
       this.panes.hidden = true;
       return;
     }
-    const waiting = WAITING.has(type);
+    const waiting = this.waiting = WAITING.has(type);
     const only = waiting ? waitOf(state) : null;
     const offwake = waiting && state.offwake === "1";
     this.flameTitle.textContent = offwake

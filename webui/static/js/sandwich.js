@@ -2,9 +2,10 @@
 // callees (root at the top); the frame menu's focus, hide and only apply.
 // One search for both graphs, `search` in the URL as in every view.
 
+import { ExportMenu, flamebearer, shapeParams } from "./export.js";
 import { clear, el, fmtPercent, fmtValue } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
-import { appChips, appFrameMenu } from "./framemenu.js";
+import { appChips, appFrameMenu, onlyOf } from "./framemenu.js";
 import { errorBox, loading, noData } from "./states.js";
 import { filterTree, hiddenOf } from "./treefilter.js";
 import { decodeFlamebearer, functionTotals, sandwich } from "./tree.js";
@@ -27,6 +28,18 @@ export class SandwichView {
       el("button", { type: "submit", className: "primary", text: "Show" }),
       this.summary,
     ]);
+    // the samples through the function, both graphs as drawn, the link
+    this.exporter = new ExportMenu({
+      name: "flamecam-sandwich",
+      files: () => (this.fn ? [{
+        title: `The samples through ${this.fn} (its callers and callees)`,
+        params: { query: app.state.query, from: app.state.from, until: app.state.until, ...onlyOf(app.state), ...shapeParams(app.state, [this.fn]) },
+      }] : []),
+      graphs: () => (this.fn ? [{ graph: this.callers.graph, title: `Callers of ${this.fn}` }, { graph: this.callees.graph, title: `Callees of ${this.fn}` }] : []),
+      json: () => ({ version: 1, sandwich: this.fn, callers: flamebearer(this.callers.graph.tree), callees: flamebearer(this.callees.graph.tree) }),
+      jsonNote: "callers and callees, each as the server's flamebearer",
+    });
+    form.append(this.exporter.root);
     this.chips = el("div", { className: "filter-chips", "aria-label": "View changes in effect", hidden: true });
     this.state = el("div");
     this.callersTitle = el("h2", { text: "Callers" });
@@ -50,6 +63,7 @@ export class SandwichView {
 
   async show(state) {
     const seq = ++this.seq;
+    this.fn = ""; // set once its graphs are drawn
     this.input.value = state.fn || "";
     this.graphs.hidden = true;
     this.state.replaceChildren(loading("Loading the selection"));
@@ -100,6 +114,7 @@ export class SandwichView {
     this.search(state.search || "");
     this.callers.setData(result.callers);
     this.callees.setData(result.callees);
+    this.fn = fn;
   }
 
   // Both graphs show the same search.

@@ -4,6 +4,7 @@
 
 import { traceApi } from "./api.js";
 import { offcpuReason, reasonColor, reasonsIn } from "./colors.js";
+import { ExportMenu } from "./export.js";
 import { el, fmtDuration, swatches } from "./format.js";
 import { FrameMenu } from "./framemenu.js";
 import { errorBox, loading } from "./states.js";
@@ -65,6 +66,16 @@ export class SlowFastView {
     // the graph's layout, search and zoom are in the URL (viewstate.js)
     this.panel = urlFlamePanel(this.flameBox, app, { label: "Slow vs fast flame graph", idPrefix: "sf" });
     this.menu = new FrameMenu(this.panel.graph, {}); // zoom and copy: a comparison of requests, not a selection
+    // no sample files: each side merges hundreds of requests, divided by their count
+    this.exporter = new ExportMenu({
+      name: "flamecam-slow-vs-fast",
+      files: () => [],
+      graphs: () => (this.results.hidden ? [] : [{ graph: this.panel.graph, title: "Slow vs fast, time per request" }]),
+      json: () => this.answer,
+      jsonLabel: "Diff JSON",
+      jsonNote: "A's and B's time per request per frame, their requests and breakdowns",
+    });
+    this.panel.resetBtn.after(this.exporter.root);
   }
 
   // Loads and draws the comparison; resolves to the answer (or null).
@@ -114,6 +125,7 @@ export class SlowFastView {
     const tree = decodeFlamebearer(answer);
     tree.perRequest = true;
     this.tree = tree;
+    this.answer = answer;
     showPanelState(this.panel, state, tree);
     this.sortKey = SORTS.includes(state.sort) ? state.sort : SORTS[0];
     this.drawTable();

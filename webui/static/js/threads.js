@@ -4,6 +4,7 @@
 // (the tracks' zoom, "LO-HI" in Unix ms) and the graph's keys (viewstate.js).
 
 import { api } from "./api.js";
+import { ExportMenu, shapeParams } from "./export.js";
 import { clear, el, fmtDuration, fmtPercent } from "./format.js";
 import { appChips, FrameMenu, onlyOf } from "./framemenu.js";
 import { withType } from "./query.js";
@@ -61,6 +62,18 @@ export class ThreadsView {
     });
     this.panel = urlFlamePanel(this.flameBox, app, { label: "Flame graph of the thread", idPrefix: "th" });
     this.menu = this.frameMenu(this.panel.graph);
+    // the first chosen thread's samples, as its graph shows them
+    const label = () => `thread ${this.thread.thread_name || this.thread.comm || "?"} (tid ${this.thread.tid})`;
+    this.exporter = new ExportMenu({
+      name: "flamecam-thread",
+      files: () => (this.flameBox.hidden || this.detail.hidden ? [] : [{
+        title: `The samples of ${label()}`,
+        params: { query: app.state.query, from: app.state.from, until: app.state.until, tid: this.thread.tid, ...shapeParams(app.state) },
+      }]),
+      graphs: () => (this.flameBox.hidden || this.detail.hidden ? [] : [{ graph: this.panel.graph, title: `Flame graph of ${label()}` }]),
+      meta: () => ({ query: app.state.query, from: app.state.from, until: app.state.until, tid: this.thread.tid }),
+    });
+    this.panel.resetBtn.after(this.exporter.root);
     this.list = new ThreadList(this.listBody, {
       onRow: (t, selected, chosen) => this.rowCells(t, selected, chosen),
       chosen: () => tidsOf(this.app.state),

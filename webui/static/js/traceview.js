@@ -9,6 +9,7 @@
 import { api } from "./api.js";
 import { KIND_LABELS, reasonColor, reasonsIn } from "./colors.js";
 import { traceAnswers } from "./early.js";
+import { ExportMenu } from "./export.js";
 import { el, fmtDuration, fmtPercent, swatches } from "./format.js";
 import { FlamePanel } from "./flamepanel.js";
 import { showPanelState, urlFlamePanel, windowOf, windowParam } from "./viewstate.js";
@@ -22,8 +23,6 @@ import { chipOf, OffwakeSwitch, pickPatch, waitOf, waitParams, WaitsTable } from
 const PAD_MS_MIN = 2;
 const MAX_SPAN_ROWS = 16;
 const OTHERS_LIMIT = 200000;
-
-const exportFormats = [["pprof", "pprof"], ["folded", "folded"], ["speedscope", "speedscope"]];
 
 function spanTree(spans) {
   const byId = new Map(spans.map((s) => [s.span_id, s]));
@@ -139,11 +138,17 @@ export class TraceView {
     this.flameTitle = el("h2", { text: "Flame graph" });
     this.flameState = el("div");
     this.flameBody = el("div");
-    this.exportLinks = el("span", { className: "export-links" });
+    // exactly this trace's (or span's) samples, as its graph shows them
+    this.exporter = new ExportMenu({
+      name: "flamecam-trace",
+      files: () => (this.flameBody.hidden || !this.data ? [] : [this.files(this.app.state)]),
+      graphs: () => (this.flameBody.hidden || !this.data ? [] : [{ graph: this.panel.graph, title: this.flameTitle.textContent }]),
+      meta: () => ({ trace_id: this.data.traceId, span_id: this.app.state.span || "" }),
+    });
     this.sandwichBtn = el("button", { type: "button", className: "btn", text: "Sandwich of the focused function", disabled: true, onclick: () => this.openSandwich(this.focused) });
     this.sandwichBox = el("div", { className: "trace-sandwich" });
     this.flameBox = el("div", { className: "panel" }, [
-      el("div", { className: "panel-head" }, [this.flameTitle, el("span", { className: "spacer" }), this.offwakeSwitch.root, this.sandwichBtn, this.exportLinks]),
+      el("div", { className: "panel-head" }, [this.flameTitle, el("span", { className: "spacer" }), this.offwakeSwitch.root, this.sandwichBtn, this.exporter.root]),
       this.flameChips, this.flameState, this.flameBody, this.sandwichBox]);
     section.append(this.head, this.breakdownBox, this.waitsBox, this.flameBox);
     this.tracks = new ThreadTracks(this.tracksBox, {
@@ -374,13 +379,6 @@ export class TraceView {
     this.offwakeSwitch.set(offwake);
     filterChips(this.flameChips, chipOf(state, this.app));
     const extra = { trace_id: d.traceId, ...(state.span ? { span_id: state.span } : {}) };
-    // The files hold what the graph shows (the off-wake view has no speedscope form).
-    const formats = offwake ? exportFormats.filter(([fmt]) => fmt !== "speedscope") : exportFormats;
-    this.exportLinks.replaceChildren("Export: ", ...formats.map(([fmt, text]) => {
-      const url = new URL("api/v1/export", document.baseURI);
-      for (const [k, v] of Object.entries({ query: "wall{}", format: fmt, ...extra, ...waitParams(state) })) url.searchParams.set(k, v);
-      return el("a", { href: url.pathname + url.search, text, download: "" });
-    }));
     this.flameBox.hidden = false;
     this.flameState.replaceChildren(loading("Loading the flame graph"));
     showPanelState(this.panel, state);
@@ -396,7 +394,7 @@ export class TraceView {
     this.tree = decodeFlamebearer(answer);
     const empty = !this.tree.numTicks;
     this.sandwichBtn.hidden = empty;
-    this.exportLinks.hidden = empty;
+    this.exporter.root.hidden = empty;
     if (empty) {
       this.flameBody.hidden = true;
       this.flameState.replaceChildren(d.view.linking === "none"
@@ -409,6 +407,18 @@ export class TraceView {
     this.flameBody.hidden = false;
     showPanelState(this.panel, state, this.tree);
     this.showSandwich(state.fn || "");
+  }
+
+  // The files of the graph: the trace's (or span's) linked samples, of one
+  // wait target or the off-wake view when the graph shows that.
+  files(state) {
+    const span = state.span ? this.data.ordered.find((s) => s.span_id === state.span) : null;
+    return {
+      title: span ? `The samples of span ${span.name} and its children` : "The samples of this trace",
+      params: { query: "wall{}", trace_id: this.data.traceId, ...(state.span ? { span_id: state.span } : {}), ...waitParams(state) },
+      // the off-wake view's waker part sits inside the stack: no speedscope form
+      formats: state.offwake === "1" ? ["pprof", "folded"] : undefined,
+    };
   }
 
   // The chosen event's whole stack, innermost frame first, with each frame's kind.
