@@ -36,15 +36,6 @@ const keyOf = (t) => `${t.pid}:${t.tid}`;
 // Times sent as Unix µs: a window narrower than a millisecond stays exact.
 const us = (ms) => String(Math.round(ms * 1000));
 
-// `window` in the URL ("LO-HI", Unix ms): [lo, hi], or null.
-export function windowOf(state) {
-  const m = /^(-?[\d.]+)-(-?[\d.]+)$/.exec(state.window || "");
-  if (!m) return null;
-  const lo = Number(m[1]);
-  const hi = Number(m[2]);
-  return hi > lo ? [lo, hi] : null;
-}
-
 export class AllThreads extends ThreadTracks {
   // onWindow(lo, hi, full): the window changed (ms); onOpen(thread): a
   // track's name was double-clicked; onPick(event): an event was chosen.

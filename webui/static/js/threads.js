@@ -3,7 +3,7 @@
 // State in the URL: tid (the chosen threads), sort and filter (the list), window
 // (the tracks' zoom, "LO-HI" in Unix ms) and the graph's keys (viewstate.js).
 
-import { AllThreads, windowOf as allWindowOf } from "./alltracks.js";
+import { AllThreads } from "./alltracks.js";
 import { api } from "./api.js";
 import { clear, el, fmtDuration, fmtPercent } from "./format.js";
 import { appChips, FrameMenu, onlyOf } from "./framemenu.js";
@@ -63,7 +63,7 @@ export class ThreadsView {
     this.all = new AllThreads(this.allBox, {
       onPick: (event) => this.showStack(event, this.allStack, this.all),
       onOpen: (t) => app.setState({ tid: String(t.tid) }),
-      onWindow: (lo, hi, full) => app.setState({ window: full ? null : `${lo.toFixed(3)}-${hi.toFixed(3)}` }, { push: false, reload: false }),
+      onWindow: (lo, hi, full) => app.setState({ window: windowParam(lo, hi, full) }, { push: false, reload: false }),
     });
     section.append(this.chips, layout);
     this.lane = new ThreadTracks(this.laneBox, {
@@ -136,7 +136,7 @@ export class ThreadsView {
     const rows = this.list.visible();
     try {
       const answer = await this.all.show({ query: state.query, from: state.from, until: state.until, ...onlyOf(state) },
-        rows, allWindowOf(state), rows.length < this.threads.length);
+        rows, windowOf(state), rows.length < this.threads.length);
       if (seq === this.seq && answer) this.allState.replaceChildren();
     } catch (err) {
       if (seq === this.seq) this.allState.replaceChildren(errorBox(err, "Could not load every thread's time"));
