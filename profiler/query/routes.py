@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from profiler.formats.proto import querier_pb2
 from profiler.model import BUILTIN_TYPES, FRAME_KINDS, OFFCPU_REASONS, PROFILE_TYPES, profile_type
-from profiler.query import export, groups, packed, tracks
+from profiler.query import density, export, groups, packed, tracks
 from profiler.query.engine import (
     MAX_EVENTS,
     TYPE_LABEL,
@@ -361,3 +361,18 @@ def thread_events():
     if fmt == "columns":  # typed arrays the page reads in place (profiler/query/packed.py)
         return Response(packed.pack_columns(answer), mimetype=packed.MEDIA_TYPE)
     return jsonify(answer)
+
+
+@bp.get("/api/v1/thread-density")
+def thread_density():
+    """Every thread's time per bucket and reason: what "all threads over time" draws."""
+    if "trace_id" in request.args:
+        raise BadRequest(400, "thread-density has no trace scope (use thread-events)")
+    sel = _selection()
+    buckets = _int_arg("buckets", 400, hi=10**6)
+    limit = _int_arg("limit", 2000, hi=10**6)
+    try:
+        density.check_size(buckets, limit)
+    except ValueError as e:
+        raise BadRequest(400, str(e)) from None
+    return jsonify(density.thread_density(_engine(), sel, buckets, limit))

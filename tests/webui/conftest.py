@@ -42,6 +42,8 @@ XSS_SERVICE = "webui-xss"
 XSS_NAME = "<img src=x onerror=alert(1)>"
 PROFILE_SECONDS = float(os.environ.get("FLAMECAM_WEBUI_PROFILE_SECONDS", "12"))
 VERSIONS = {"1.0": "3", "2.0": "12"}  # release -> burn_b units (burn_a is 7)
+MANY_SERVICE = "webui-many"  # tests/workloads/idlers.c: more threads than a screen shows
+MANY_THREADS = 60
 
 
 def _free_port() -> int:
@@ -142,6 +144,7 @@ class Profiled:
     mode: str
     workloads: list[Workload] = field(default_factory=list)
     threads: dict[str, int] = field(default_factory=dict)
+    many: dict[str, int] = field(default_factory=dict)  # the idlers' threads (none: synthetic)
 
 
 def _agent_cli_help() -> str:
@@ -268,10 +271,18 @@ def profiled(server: Server, tmp_path_factory) -> Profiled:
     exe = compile_c("threads.c", work, name="workload")
     workloads = [Workload(exe, v, units) for v, units in VERSIONS.items()]
     result = Profiled(mode="", workloads=workloads, threads=workloads[0].threads())
+    others: list[BaseWorkload] = []
     try:
         mode = os.environ.get("FLAMECAM_WEBUI_AGENT", "auto")
         help_text = _agent_cli_help() if mode in ("auto", "cli") else ""
         pids = [w.pid for w in workloads]
+        if mode != "synthetic" and (help_text or os.geteuid() == 0):
+            # MANY_THREADS threads asleep a second at a time, as another service
+            idlers = BaseWorkload(compile_c("idlers.c", work), str(MANY_THREADS), "1000",
+                                  env=dict(os.environ, OTEL_SERVICE_NAME=MANY_SERVICE))
+            others.append(idlers)
+            pids.append(idlers.pid)
+            result.many = {k: v for k, v in idlers.tids().items() if k.startswith("idle-")}
         if help_text:
             result.mode = "flamecam agent (CLI)"
             _run_agent_cli(server.url, pids, help_text, work)
@@ -290,7 +301,7 @@ def profiled(server: Server, tmp_path_factory) -> Profiled:
     finally:
         # Recorded and stored: the busy workloads stop here, so that they do not
         # load the machine under every later test of the session.
-        for w in workloads:
+        for w in [*workloads, *others]:
             w.stop()
     yield result
 

@@ -197,6 +197,9 @@ export const api = {
   // extra: pid, tids ("1,2"), trace_id, span_id, limit
   threadEvents: (query, from, until, extra, signal) =>
     getJSON("api/v1/thread-events", { query, ...range(from, until), ...(extra || {}) }, signal),
+  // every thread's time per bucket and reason (extra: buckets, limit, pid, tid)
+  threadDensity: (query, from, until, extra, signal) =>
+    getJSON("api/v1/thread-density", { query, ...range(from, until), ...(extra || {}) }, signal),
   // the same answer with its event columns as typed arrays (half the bytes, no parsing)
   threadColumns: (query, from, until, extra, signal) =>
     getJSON("api/v1/thread-events", { query, ...range(from, until), ...(extra || {}), format: "columns" }, signal, decodeColumns),

@@ -200,6 +200,8 @@ export class ThreadList {
         : `${shown} of ${this.threads.length} threads.`,
     });
     this.body.replaceChildren(note, el("div", { className: "table-scroll" }, [table]));
+    // who follows the list's order (all threads' tracks): the rows, and whether the filter cut some
+    if (this.onDraw) this.onDraw(threads, threads.length < this.threads.length);
   }
 }
 

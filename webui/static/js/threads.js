@@ -3,6 +3,7 @@
 // State in the URL: tid (the chosen threads), sort and filter (the list), window
 // (the tracks' zoom, "LO-HI" in Unix ms) and the graph's keys (viewstate.js).
 
+import { AllThreads } from "./alltracks.js";
 import { api } from "./api.js";
 import { ExportMenu, shapeParams } from "./export.js";
 import { clear, el, fmtDuration, fmtPercent } from "./format.js";
@@ -34,11 +35,15 @@ export class ThreadsView {
     this.laneBox = el("div");
     this.stackBox = el("div", { "aria-live": "polite" });
     this.flameBox = el("div");
-    this.placeholder = el("div", { className: "panel" }, [
-      el("div", { className: "empty" }, [
-        el("strong", { text: "Choose a thread." }),
-        "Its flame graph and a timeline of its on-CPU samples and off-CPU intervals appear here.",
-      ]),
+    this.allState = el("div");
+    this.allBox = el("div");
+    this.allStack = el("div", { "aria-live": "polite" });
+    this.placeholder = el("div", { className: "panel all-threads" }, [
+      el("h2", { text: "All threads over time" }),
+      el("h3", { className: "hint", text: "A track per thread, grouped by process, in the list's order: on-CPU share (opacity) and off-CPU time by reason. The wheel scrolls; Ctrl+wheel or +/- zoom, drag pans, 0 resets. At 20 s or less, or for a thread whose name you click, events are drawn one by one (hover for stacks). Double-click a name to open the thread." }),
+      this.allState,
+      this.allBox,
+      this.allStack,
     ]);
     this.detail = el("div", { className: "panel" }, [
       this.detailTitle,
@@ -50,10 +55,17 @@ export class ThreadsView {
       this.flameBox,
     ]);
     const layout = this.layout = el("div", { className: "threads-layout" }, [
+      this.placeholder,
       el("div", { className: "panel" }, [el("h2", { text: "Threads" }), this.listBody]),
-      el("div", {}, [this.placeholder, this.detail]),
+      el("div", {}, [this.detail]),
     ]);
     this.chips = el("div", { className: "filter-chips", "aria-label": "View changes in effect", hidden: true });
+    // Until threads are chosen: every thread over time (alltracks.js), above the list.
+    this.all = new AllThreads(this.allBox, {
+      onPick: (event) => this.showStack(event, this.allStack, this.all),
+      onOpen: (t) => app.setState({ tid: String(t.tid) }),
+      onWindow: (lo, hi, full) => app.setState({ window: windowParam(lo, hi, full) }, { push: false, reload: false }),
+    });
     section.append(this.chips, layout);
     this.lane = new ThreadTracks(this.laneBox, {
       label: "Thread tracks",
@@ -79,6 +91,7 @@ export class ThreadsView {
       chosen: () => tidsOf(this.app.state),
       onView: (patch) => app.setState(patch, { push: false, reload: false }),
     });
+    this.list.onDraw = (rows, filtered) => !this.placeholder.hidden && this.all.setOrder(rows, filtered);
   }
 
   // The main graph's menu, for one thread's graph: focus and hide apply to it
@@ -102,13 +115,14 @@ export class ThreadsView {
     this.list.setView(state);
     this.list.setBusy(loading("Loading threads"));
     this.detail.hidden = true;
-    this.placeholder.hidden = false;
+    this.placeholder.hidden = tidsOf(state).length > 0; // all threads, until some are chosen
     this.layout.classList.remove("chosen");
     let threads;
     try {
       threads = (await api.threads(state.query, state.from, state.until)).threads || [];
     } catch (err) {
       if (seq === this.seq) this.list.setBusy(errorBox(err, "Could not load the threads"));
+      this.placeholder.hidden = true;
       return;
     }
     if (seq !== this.seq) return;
@@ -118,12 +132,28 @@ export class ThreadsView {
     if (only.tid) threads = threads.filter((t) => t.tid === only.tid);
     if (!threads.length) {
       this.list.setBusy(noData());
+      this.placeholder.hidden = true; // no thread to draw over time
       return;
     }
     this.threads = threads;
     this.list.setData(threads);
     const tids = tidsOf(state);
     if (tids.length) await this.showThreads(state, tids.map((tid) => threads.find((t) => t.tid === tid) || { tid, thread_name: "", comm: "", pid: "" }), seq);
+    else await this.showAll(state, seq);
+  }
+
+  // Every thread of the selection over time, in the list's order.
+  async showAll(state, seq) {
+    this.allState.replaceChildren(loading("Loading every thread's time"));
+    clear(this.allStack);
+    const rows = this.list.visible();
+    try {
+      const answer = await this.all.show({ query: state.query, from: state.from, until: state.until, ...onlyOf(state) },
+        rows, windowOf(state), rows.length < this.threads.length);
+      if (seq === this.seq && answer) this.allState.replaceChildren();
+    } catch (err) {
+      if (seq === this.seq) this.allState.replaceChildren(errorBox(err, "Could not load every thread's time"));
+    }
   }
 
   // The name and track-toggle cells of one thread's row.
@@ -214,9 +244,9 @@ export class ThreadsView {
     if (total) this.detailState.append(el("p", { className: "hint", text: `On-CPU ${fmtPercent((thread.cpu_ns || 0) / total)} of ${name(thread) || "this thread"}'s wall time; the flame graph below is ${chosen.length > 1 ? "of that first thread" : "this thread's"}.` }));
   }
 
-  showStack(event) {
+  showStack(event, box = this.stackBox, lane = this.lane) {
     const frames = [...event.stack].reverse();
     const list = el("ol", { className: "stack-list" }, frames.map((name) => el("li", { text: name })));
-    this.stackBox.replaceChildren(el("p", { text: this.lane.describe(event) + " — stack, innermost frame first:" }), list);
+    box.replaceChildren(el("p", { text: lane.describe(event) + " — stack, innermost frame first:" }), list);
   }
 }

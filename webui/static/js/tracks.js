@@ -18,12 +18,12 @@ import { frameColor, KIND_LABELS, reasonColor, reasonLegend } from "./colors.js"
 import { el, fmtClock, fmtDuration, placeTooltip, swatches } from "./format.js";
 
 export const CPU_COLOR = "#e0651f";
-const LABEL_W = 190;
-const AXIS_H = 20;
+export const LABEL_W = 190;
+export const AXIS_H = 20;
 const SPAN_H = 16;
-const CPU_ROW = 9;
-const OFF_ROW = 13;
-const TRACK_H = 4 + CPU_ROW + 2 + OFF_ROW + 6;
+export const CPU_ROW = 9;
+export const OFF_ROW = 13;
+export const TRACK_H = 4 + CPU_ROW + 2 + OFF_ROW + 6;
 const DIM_ALPHA = 0.4;
 const MAX_STACK_LINES = 28;
 const SERVED = "rgba(255, 122, 47, 0.13)";
@@ -280,10 +280,15 @@ export class ThreadTracks {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, g.width, height);
     this.drawAxis(ctx, g, height);
-    this.drawSpans(ctx, g);
-    this.tracks.forEach((t, i) => this.drawTrack(ctx, g, t, this.trackY(i)));
+    this.drawBody(ctx, g, height);
     for (const hit of new Set([this.selected, this.hovered])) if (hit) this.drawWakeArrow(ctx, g, hit);
     this.lastDrawMs = performance.now() - t0;
+  }
+
+  // What lies under the axis: the spans, then every track.
+  drawBody(ctx, g) {
+    this.drawSpans(ctx, g);
+    this.tracks.forEach((t, i) => this.drawTrack(ctx, g, t, this.trackY(i)));
   }
 
   drawAxis(ctx, g, height) {
@@ -553,9 +558,13 @@ export class ThreadTracks {
       return best ? { span: best } : null;
     }
     const ti = Math.floor((py - this.tracksTop()) / TRACK_H);
+    return this.hitTrack(ti, py - this.trackY(ti), ms, g);
+  }
+
+  // The event (or span marker) of track `ti` at `ms`, `yin` px below the track's top.
+  hitTrack(ti, yin, ms, g) {
     const t = this.tracks[ti];
     if (!t) return null;
-    const yin = py - this.trackY(ti);
     const r = yin < this.rowY(1) - 1 ? 0 : 1;
     const row = t.rows[r];
     const tol = 4 / g.k;
