@@ -1,9 +1,9 @@
 /* A command for `flamecam record -- COMMAND`, whose answers are known.
  *
  *   launched SECONDS STATUS
- * From its first instruction, main burns the CPU for SECONDS: 70% of its CPU
- * time in burn_a, 30% in burn_b (split by the thread's CPU clock, burn.h;
- * cycle lengths jittered so sampling does not alias). Halfway, it forks a child that runs `child_burn`
+ * From its first instruction, main burns the CPU for SECONDS: ~70% in burn_a,
+ * ~30% in burn_b (equal-cost loops, 7:3 units, cycle lengths jittered so
+ * sampling does not alias). Halfway, it forks a child that runs `child_burn`
  * for a quarter of SECONDS and exits 0. Then main exits with STATUS.
  * Nothing is printed: a profiler must see it from the start, unannounced. */
 #define _GNU_SOURCE
@@ -29,9 +29,9 @@ static double now(void)
 
 __attribute__((noinline)) void work(unsigned *seed)
 {
-    long unit = 50000 + rand_r(seed) % 100000;  /* 0.05 to 0.15 ms of CPU */
-    BURN_FOR(burn_a, 7 * unit);
-    BURN_FOR(burn_b, 3 * unit);
+    long n = 20000 + rand_r(seed) % 60000;
+    burn_a(7 * n);
+    burn_b(3 * n);
 }
 
 int main(int argc, char **argv)

@@ -1,8 +1,8 @@
 /* A process whose threads' answers are known, for the sampler tests.
  *
  *   burner   : work() -> burn_a (7 units) and burn_b (argv[2] units, default
- *              3) of its own CPU time (burn.h): 70% in burn_a, 30% in burn_b
- *              (cycle lengths jittered so 99 Hz sampling does not alias).
+ *              3): ~70% of its CPU time in burn_a, ~30% in burn_b (equal-cost
+ *              loops; cycle lengths jittered so 99 Hz sampling does not alias).
  *              A "release" run with more burn_b units got slower only there.
  *   sleeper  : nap() sleeps 100 ms, forever
  *   holder   : takes a mutex and sleeps 20 ms holding it, then 1 ms free
@@ -38,9 +38,9 @@ BURN(burn_b)
 
 __attribute__((noinline)) void work(unsigned *seed)
 {
-    long unit = 50000 + rand_r(seed) % 100000;  /* 0.05 to 0.15 ms of CPU, jittered */
-    BURN_FOR(burn_a, 7 * unit);
-    BURN_FOR(burn_b, b_units * unit);
+    long n = 20000 + rand_r(seed) % 60000;  /* ~0.05 to 0.2 ms, jittered */
+    burn_a(7 * n);
+    burn_b(b_units * n);
 }
 
 static void *burner(void *arg)
