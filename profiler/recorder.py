@@ -35,6 +35,22 @@ from .sampler.wakers import interrupt_waker
 
 log = logging.getLogger("flamecam.recorder")
 
+
+def mono_to_wall_ns(tries: int = 8) -> int:
+    """CLOCK_REALTIME minus CLOCK_MONOTONIC, from the tightest of a few reads
+    of the wall clock bracketed by two monotonic ones. Every sample's wall time
+    is its monotonic time plus this: one unbracketed pair of reads, preempted
+    between them on a loaded host, would put the whole recording off by the
+    preemption."""
+    best = None
+    for _ in range(tries):
+        m0 = time.monotonic_ns()
+        wall = time.time_ns()
+        m1 = time.monotonic_ns()
+        if best is None or m1 - m0 < best[0]:
+            best = (m1 - m0, wall - (m0 + m1) // 2)
+    return best[1]
+
 # Off-CPU reasons kept, by (state, kernel stack).
 REASON_CACHE_LIMIT = 65_536
 
@@ -123,7 +139,7 @@ class Recorder:
             self.unwinder.process_seen(pid, _task_comm(pid, pid))
         # Everything the programs read is registered: sampling starts now, and
         # off-CPU time is counted from now (the driver arms the tracepoints).
-        self._mono_to_wall = time.time_ns() - time.monotonic_ns()
+        self._mono_to_wall = mono_to_wall_ns()
         self.start_ns = time.monotonic_ns() + self._mono_to_wall
         self._on = OnCpuSampler(self._b, self.opts.sample_hz)
         self._execs = ExecWatcher(self._b)
