@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.workloads import die_with_pytest
+
 PYENV = Path("/root/.pyenv/versions")
 PY_VERSIONS = {"3.11": "3.11.7", "3.12": "3.12.1", "3.13": "3.13.0"}
 
@@ -32,7 +34,8 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen]]:
     def start(args: list[str], **kw) -> subprocess.Popen:
         kw.setdefault("stdout", subprocess.PIPE)
         kw.setdefault("stderr", subprocess.PIPE)
-        p = subprocess.Popen([str(a) for a in args], start_new_session=True, **kw)
+        p = subprocess.Popen([str(a) for a in args],
+                             start_new_session=True, preexec_fn=die_with_pytest, **kw)
         procs.append(p)
         return p
 

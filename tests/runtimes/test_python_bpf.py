@@ -17,6 +17,7 @@ import pytest
 import bpf
 from profiler.model import Frame
 from runtimes.python import PythonStacks, bpf_maps
+from tests.workloads import die_with_pytest
 
 from .conftest import (
     host_tids,
@@ -67,7 +68,7 @@ def recording(tmp_path_factory):
                 path.write_text(script)
                 p = subprocess.Popen([str(python_bin(minor)), str(path)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_pytest)
                 procs.append(p)
                 tids = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
                 targets[f"{kind}{minor}"] = {"pid": p.pid, "tids": tids}
@@ -76,7 +77,7 @@ def recording(tmp_path_factory):
             path.write_text(ALPHA_BETA)
             p = subprocess.Popen(in_new_pid_namespace([python_bin("3.12"), path]),
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 start_new_session=True)
+                                 start_new_session=True, preexec_fn=die_with_pytest)
             procs.append(p)
             ns_tids = [int(x) for x in wait_for_line(p, "ready").split()[1:]]
             child = namespaced_child(p.pid)

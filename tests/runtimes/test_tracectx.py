@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.workloads import die_with_pytest
+
 from .conftest import host_tids, in_new_pid_namespace, namespaced_child, python_bin
 
 pytestmark = pytest.mark.bpf
@@ -43,7 +45,7 @@ class Target:
         self.name = name
         self.proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, start_new_session=True)
+                                     text=True, start_new_session=True, preexec_fn=die_with_pytest)
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         self.ns_pid = int(self.expect("ready").split()[1])

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from profiler.formats.read import read_samples
+from tests.workloads import die_with_pytest
 
 from .conftest import ROOT, flamecam
 
@@ -105,7 +106,8 @@ def test_command_not_found_exits_127(tmp_path):
 def _interrupted_recording(launched_exe, out, to_group: bool) -> tuple[int, str, int]:
     """Records a 60 s command, interrupts after 1 s; (exit status, stderr, command pid)."""
     p = subprocess.Popen([sys.executable, "-m", "profiler.cli", "record", "-o", str(out), "--",
-                          str(launched_exe), "60", "0"], cwd=ROOT, start_new_session=True,
+                          str(launched_exe), "60", "0"], cwd=ROOT,
+                          start_new_session=True, preexec_fn=die_with_pytest,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

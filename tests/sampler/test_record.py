@@ -21,6 +21,7 @@ import requests
 
 from profiler.formats import folded
 from profiler.formats.proto import profile_pb2
+from tests.workloads import die_with_pytest
 
 from .conftest import ROOT, flamecam
 
@@ -177,7 +178,8 @@ def test_flamecam_never_profiles_itself(bystander, tmp_path):
     server = subprocess.Popen(
         [sys.executable, "-m", "profiler.cli", "server", "--port", str(port), "--workers", "2",
          "--db", f"sqlite:///{tmp_path / 'db.sqlite'}"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, preexec_fn=die_with_pytest)
     url = f"http://127.0.0.1:{port}"
     stop = threading.Event()
 

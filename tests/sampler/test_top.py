@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from tests.workloads import die_with_pytest
+
 from .conftest import ROOT
 
 pytestmark = pytest.mark.bpf
@@ -35,7 +37,7 @@ def test_top_shows_the_hot_function_and_quits_on_q(threads_workload):
     env = dict(os.environ, COLUMNS="120", LINES="30")
     p = subprocess.Popen([sys.executable, "-m", "profiler.cli", "top", "-p",
                           str(threads_workload.pid)], cwd=ROOT, stdin=child, stdout=child,
-                         stderr=child, env=env, start_new_session=True)
+                         stderr=child, env=env, start_new_session=True, preexec_fn=die_with_pytest)
     os.close(child)
     try:
         screen = _read(main, 12)

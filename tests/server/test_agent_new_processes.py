@@ -21,6 +21,7 @@ import requests
 
 from tests.runtimes.conftest import PYENV
 from tests.runtimes.targets import ALPHA_BETA
+from tests.workloads import die_with_pytest
 
 from .conftest import REPO, free_port, terminate
 
@@ -96,7 +97,8 @@ def test_new_python_process_named_after_two_minutes(tmp_path, server_factory):
         env = dict(os.environ, OTEL_SERVICE_NAME="late-python")
         t0 = time.monotonic()
         p = subprocess.Popen([str(py312), str(script)], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+                             stderr=subprocess.DEVNULL,
+                             start_new_session=True, preexec_fn=die_with_pytest)
         procs.append(p)
         q = 'cpu{service_name="late-python"}'
         named_after = None
@@ -122,7 +124,8 @@ def test_new_python_process_named_after_two_minutes(tmp_path, server_factory):
         before = agent.metric(UNREADABLE)
         assert before is not None
         old = subprocess.Popen([str(py310), str(script)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+                               stderr=subprocess.DEVNULL, start_new_session=True,
+                               preexec_fn=die_with_pytest)
         procs.append(old)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and (agent.metric(UNREADABLE) or 0) <= before:

@@ -25,6 +25,7 @@ import requests
 
 from tests.runtimes.conftest import wait_for_line
 from tests.traces.test_known_answer import APP, drive
+from tests.workloads import die_with_pytest
 
 SERVICE = "trace-app-pyroscope"
 SLOW = 20
@@ -53,7 +54,7 @@ def names(srv: str, trace_id: str) -> set[str]:
 def test_pyroscope_otel_known_answer(db_url, server_factory):
     srv = server_factory(db_url).start()
     app = subprocess.Popen(
-        [sys.executable, str(APP)], start_new_session=True,
+        [sys.executable, str(APP)], start_new_session=True, preexec_fn=die_with_pytest,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={"PATH": os.environ["PATH"], "OTEL_SERVICE_NAME": SERVICE,
              "TRACE_APP_PROFILER": "pyroscope", "PYROSCOPE_SERVER_ADDRESS": srv.url,

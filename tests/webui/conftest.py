@@ -32,7 +32,7 @@ from tests.runtimes.conftest import wait_for_line
 from tests.traces.test_known_answer import APP, Agent, drive, settled
 from tests.traces.test_known_answer import SERVICE as TRACE_SERVICE
 from tests.workloads import Workload as BaseWorkload
-from tests.workloads import compile_c
+from tests.workloads import compile_c, die_with_pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -421,7 +421,7 @@ def traced(request, tmp_path_factory, otel_venvs) -> Traced:  # noqa: F811
         with open(work / "app.log", "wb") as log:
             app = subprocess.Popen(
                 [str(venv / "bin" / "python"), str(APP)], stdout=subprocess.PIPE, stderr=log,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=die_with_pytest,
                 env={"PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": TRACE_SERVICE,
                      "OTEL_EXPORTER_OTLP_ENDPOINT": srv.url, "OTEL_BSP_SCHEDULE_DELAY": "500"})
         try:

@@ -27,6 +27,7 @@ from tests.webui.conftest import (
 from tests.webui.test_ui import PROFILE, demo, frame_rect, open_page, wait_frame
 from tests.webui.test_ui_layout import push_folded, rows_on_screen, view_shot
 from tests.webui.test_ui_people import menu_item, only_thread, params, right_click
+from tests.workloads import die_with_pytest
 
 pytestmark = pytest.mark.browser
 
@@ -238,6 +239,7 @@ def python_threads(server, tmp_path_factory) -> dict:
     app = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "workloads" / "py_named_threads.py"),
          str(PY_WORKERS)], stdout=subprocess.PIPE, start_new_session=True,
+        preexec_fn=die_with_pytest,
         env=dict(os.environ, OTEL_SERVICE_NAME=PY_SERVICE,
                  OTEL_RESOURCE_ATTRIBUTES="deployment.environment=test"))
     try:

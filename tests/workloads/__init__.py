@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +16,16 @@ HERE = Path(__file__).resolve().parent
 
 FP_FLAGS = ("-O1", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer")
 
+_PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def die_with_pytest() -> None:
+    """`preexec_fn` for every process a test starts: the kernel kills it when
+    pytest dies. A killed run (or CI's timeout) otherwise leaves workloads started
+    in their own session spinning, and their load turns the next run red."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
 
 @contextmanager
 def start_gated(exe: Path, *args: str) -> Iterator[subprocess.Popen]:
@@ -22,7 +34,8 @@ def start_gated(exe: Path, *args: str) -> Iterator[subprocess.Popen]:
     all of its work and nothing else of the host. Write a line to start it.
     Killed on leaving the block if still running; its output stays readable."""
     proc = subprocess.Popen(["sh", "-c", 'read _ && exec "$0" "$@"', str(exe), *args],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=die_with_pytest)
     try:
         yield proc
     finally:
@@ -59,7 +72,7 @@ class Workload:
 
     def __init__(self, exe: Path, *args: str, env: dict[str, str] | None = None):
         self.proc = subprocess.Popen([str(exe), *args], stdout=subprocess.PIPE, text=True,
-                                     env=env)
+                                     env=env, preexec_fn=die_with_pytest)
         assert self.proc.stdout.readline().strip() == "ready"
         self.pid = self.proc.pid
 
