@@ -23,8 +23,9 @@ pytestmark = pytest.mark.bpf
 DEPTHS = 100  # as in manystacks.c
 
 
-def _record(opts: SamplerOptions, seconds: float = 3) -> tuple[list, dict[str, int]]:
-    """(samples, stats) of a recording of `seconds`."""
+def _record(opts: SamplerOptions, seconds: float = 3) -> tuple[list, dict[str, int], int]:
+    """(samples, stats, end) of a recording of `seconds`; `end` is the wall time
+    where the intervals still in progress at the stop were cut."""
     with Recorder(opts) as rec:
         samples = []
         end = time.monotonic() + seconds
@@ -32,13 +33,13 @@ def _record(opts: SamplerOptions, seconds: float = 3) -> tuple[list, dict[str, i
             rec.poll(100)
             samples.extend(rec.take())
         samples.extend(rec.take(final=True))
-        return samples, rec.stats
+        return samples, rec.stats, rec.end_ns
 
 
 def test_colliding_stacks_are_kept(tmp_path):
     w = Workload(compile_c("manystacks.c", tmp_path))
     try:
-        samples, stats = _record(SamplerOptions(pids=[w.pid], stack_entries=16,
+        samples, stats, _ = _record(SamplerOptions(pids=[w.pid], stack_entries=16,
                                                 trace_links=False))
     finally:
         w.stop()
