@@ -79,7 +79,7 @@ def test_colliding_wakers_and_repeated_collisions_keep_their_stacks(tmp_path):
     ws = [Workload(exe, "wake") for _ in range(2)]
     try:
         readers = {w.tids()["reader"] for w in ws}
-        samples, stats = _record(SamplerOptions(
+        samples, stats, end = _record(SamplerOptions(
             pids=[w.pid for w in ws], stack_entries=16, spill_entries=1024,
             off_cpu_threshold_us=100, trace_links=False))
     finally:
