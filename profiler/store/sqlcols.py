@@ -13,7 +13,7 @@ Each column is an `array("q")` (kind "i": integers only) or a `Coded` (kind
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -27,15 +27,31 @@ except ImportError:  # not built: the driver's rows
 
 
 @dataclass(slots=True)
-class Coded:
-    """A column as each row's index (`codes`) into its distinct `values`."""
+class Coded(Sequence):
+    """A column as each row's index (`codes`) into its distinct `values`: a
+    sequence of the values themselves to whoever does not look inside."""
 
     codes: array  # "I"
     values: list
 
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Coded(self.codes[i], self.values)
+        return self.values[self.codes[i]]
+
+    def __iter__(self) -> Iterator:
+        return map(self.values.__getitem__, self.codes)
+
     def decoded(self) -> list:
         """Each row's value."""
-        return list(map(self.values.__getitem__, self.codes))
+        return list(self)
+
+    def taken(self, rows: Iterable[int]) -> Coded:
+        """The `rows` (in that order), coded by the values they hold alone."""
+        return _coded([self.codes[i] for i in rows], self.values)
 
 
 Column = array | Coded
@@ -47,11 +63,14 @@ def _ints(raw: bytes) -> array:
     return a
 
 
-def _coded(values: Sequence) -> Coded:
+def _coded(values: Sequence, names: Sequence | None = None) -> Coded:
+    """`values` coded by their distinct ones, first seen first (`names`: the
+    values are indexes into it, coded as the names they stand for)."""
     table: dict = {}
     for v in dict.fromkeys(values):
         table[v] = len(table)
-    return Coded(array("I", map(table.__getitem__, values)), list(table))
+    distinct = list(table) if names is None else [names[v] for v in table]
+    return Coded(array("I", map(table.__getitem__, values)), distinct)
 
 
 def sqlite_file(conn: Connection) -> str | None:

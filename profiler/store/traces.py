@@ -704,8 +704,7 @@ class TraceStore:
             names[(p, t)] = (max(had[0], name.values[n]), max(had[1], comm.values[m]))
         hexes = Coded(span.codes, [bytes(b).hex() for b in span.values])
         return LinkedColumns(list(map((1).__sub__, kind)), ts, pids, tids_, stack, value,
-                             reason.decoded(), hexes.decoded(), names, labels.decoded(),
-                             count), more
+                             reason, hexes, names, labels, count), more
 
     @_unavailable
     def waits_of(self, tenant: str, trace_id: str, *, span_ids: Collection[str] | None = None,
@@ -770,7 +769,7 @@ class _Writing:
 def _take(col: Column, rows: Iterable[int]) -> Column:
     """The `rows` of a column read by `read_columns`, in that order."""
     if isinstance(col, Coded):
-        return Coded(array("I", map(col.codes.__getitem__, rows)), col.values)
+        return col.taken(rows)
     return array("q", map(col.__getitem__, rows))
 
 
