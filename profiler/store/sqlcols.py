@@ -83,6 +83,14 @@ def sqlite_file(conn: Connection) -> str | None:
     return path
 
 
+def driver_sql(conn: Connection, query: Select) -> tuple[str, Sequence | dict]:
+    """`query` as the driver's SQL text and its parameters (IN lists expanded)."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    return str(compiled), ([params[k] for k in compiled.positiontup] if compiled.positional
+                           else params)
+
+
 def _native(path: str, sql: str, args: Sequence, kinds: str) -> list[Column] | None:
     """The C reader's columns; None when it cannot open the file as it does
     (read-write, for a WAL file's shared memory): the driver reads it then."""
@@ -105,11 +113,7 @@ def read_columns(conn: Connection, query: Select, kinds: str, native: bool = Tru
                  ) -> list[Column]:
     """The columns of `query`, each read as `kinds` says: "i" integers, "d"
     coded. `native=False` reads the driver's rows even where the C reader runs."""
-    compiled = query.compile(dialect=conn.dialect,
-                             compile_kwargs={"render_postcompile": True})
-    params = compiled.params
-    args = [params[k] for k in compiled.positiontup] if compiled.positional else params
-    sql = str(compiled)
+    sql, args = driver_sql(conn, query)
     path = sqlite_file(conn) if native and _sqlcols is not None else None
     got = _native(path, sql, args, kinds) if path is not None else None
     if got is not None:
@@ -124,4 +128,4 @@ def read_columns(conn: Connection, query: Select, kinds: str, native: bool = Tru
     return [array("q", c) if k == "i" else _coded(c) for k, c in zip(kinds, cols, strict=True)]
 
 
-__all__ = ["Coded", "read_columns", "sqlite_file"]
+__all__ = ["Coded", "driver_sql", "read_columns", "sqlite_file"]

@@ -48,7 +48,7 @@ from profiler.store.interface import (
     SpanConflict,
     TraceRoot,
 )
-from profiler.store.sqlcols import Coded, Column, read_columns
+from profiler.store.sqlcols import Coded, Column, driver_sql, read_columns
 from profiler.store.store import (
     ByteBoundedCache,
     Store,
@@ -777,12 +777,10 @@ def _fetch(conn: Connection, q) -> list[tuple]:
     """The rows of a SELECT straight from the driver's cursor: plain tuples,
     no per-row result objects (a 100,000-sample trace reads in half the time).
     Only for columns the driver returns as they are (integers, text, bytes)."""
-    compiled = q.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.params
-    args = [params[k] for k in compiled.positiontup] if compiled.positional else params
+    sql, args = driver_sql(conn, q)
     cur = conn.connection.cursor()
     try:
-        cur.execute(str(compiled), args)
+        cur.execute(sql, args)
         return cur.fetchall()
     finally:
         cur.close()
