@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from itertools import chain, compress
 
 from profiler.model import Frame, kinds_of_waker
+from profiler.store.sqlcols import Coded
 
 MAX_TIDS = 1000  # threads per request
 MAX_LIMIT = 1_000_000  # events per request
@@ -52,8 +53,12 @@ def _index(values: Sequence, table: dict) -> list[int]:
     """Each value's index in `table`, adding the new ones (first seen, first).
 
     The distinct values are found at C speed first: a column of 100,000
-    events with a few hundred distinct values costs two passes of lookups.
+    events with a few hundred distinct values costs two passes of lookups
+    (one, for a column the store read coded by its distinct values).
     """
+    if isinstance(values, Coded):
+        remap = [table.setdefault(v, len(table)) for v in values.values]
+        return list(map(remap.__getitem__, values.codes))
     for v in dict.fromkeys(values):
         if v not in table:
             table[v] = len(table)

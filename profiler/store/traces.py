@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
 from collections.abc import Collection, Iterable, Sequence
-from operator import itemgetter
 
 from sqlalchemy import (
     BigInteger,
@@ -48,6 +48,7 @@ from profiler.store.interface import (
     SpanConflict,
     TraceRoot,
 )
+from profiler.store.sqlcols import Coded, Column, driver_sql, read_columns
 from profiler.store.store import (
     ByteBoundedCache,
     Store,
@@ -96,6 +97,9 @@ class TraceStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
+        # False: read columns through the driver even where the C reader runs
+        # (the tests compare both ways)
+        self.native_reads = True
         # Linked samples' stack ids by their frames, bounded by bytes as the store's caches.
         self._stack_ids = ByteBoundedCache(32 << 20, _linked_stack_bytes)
 
@@ -666,35 +670,41 @@ class TraceStore:
         """
         c = trace_samples.c
         where, rest = self._filter(tenant, trace_id, kinds, span_ids, lo, hi, pid, tids)
-        cols = (c.kind, c.ts_ns, c.pid, c.tid, c.stack_id, c.value_ns, c.reason, c.span_id,
-                c.labels, c.count, c.thread_name, c.comm)
+        # integers as arrays, texts and ids coded by their distinct values (a
+        # few reasons, spans and names in 100,000 rows): no object per value
+        cols = (c.kind, c.ts_ns, c.pid, c.tid, c.stack_id, c.value_ns, c.count, c.reason,
+                c.span_id, c.labels, c.thread_name, c.comm)
 
-        def read(conn: Connection, *order) -> list:
+        def read(conn: Connection, *order) -> list[Column]:
             q = select(*cols).where(*where).order_by(*order)
             if rest is None:
                 q = q.limit(limit + 1)
-            rows = _fetch(conn, q)
-            return rows if rest is None else [r for r in rows if r[7] in rest][:limit + 1]
+            got = read_columns(conn, q, "iiiiiiiddddd", native=self.native_reads)
+            if rest is None:
+                return got
+            span = got[8]
+            keep = [i for i, code in enumerate(span.codes)
+                    if span.values[code] in rest][:limit + 1]
+            return [_take(col, keep) for col in got]
 
         with self.engine.connect() as conn:
-            rows = read(conn, c.tid, c.ts_ns)
-            more = len(rows) > limit
+            got = read(conn, c.tid, c.ts_ns)
+            more = len(got[0]) > limit
             if more:
-                rows = read(conn, c.ts_ns, c.tid)
-        rows = rows[:limit] if more else rows
-        # column by column at C speed (zip(*rows) of 100,000 rows costs twice as much)
-        out = [list(map(itemgetter(i), rows)) for i in range(len(cols))]
+                got = read(conn, c.ts_ns, c.tid)
+        if more:
+            got = [_take(col, range(limit)) for col in got]
+        kind, ts, pids, tids_, stack, value, count = (a.tolist() for a in got[:7])
+        reason, span, labels, name, comm = got[7:]
         # each thread's name and comm from its rows (the greatest, as max() in SQL
         # would; a second query grouping the trace's rows cost a third of the read)
         names: dict[tuple[int, int], tuple[str, str]] = {}
-        for p, t, n, m in dict.fromkeys(zip(out[2], out[3], out[10], out[11], strict=True)):
+        for p, t, n, m in dict.fromkeys(zip(pids, tids_, name.codes, comm.codes, strict=True)):
             had = names.get((p, t), ("", ""))
-            names[(p, t)] = (max(had[0], n), max(had[1], m))
-        # a few distinct span ids in 100,000 rows: each converted once, then looked up
-        hexes = {b: bytes(b).hex() for b in set(out[7])}
-        return LinkedColumns(list(map((1).__sub__, out[0])), *out[1:7],
-                             list(map(hexes.__getitem__, out[7])), names, out[8],
-                             out[9]), more
+            names[(p, t)] = (max(had[0], name.values[n]), max(had[1], comm.values[m]))
+        hexes = Coded(span.codes, [bytes(b).hex() for b in span.values])
+        return LinkedColumns(list(map((1).__sub__, kind)), ts, pids, tids_, stack, value,
+                             reason, hexes, names, labels, count), more
 
     @_unavailable
     def waits_of(self, tenant: str, trace_id: str, *, span_ids: Collection[str] | None = None,
@@ -756,16 +766,21 @@ class _Writing:
         return False
 
 
+def _take(col: Column, rows: Iterable[int]) -> Column:
+    """The `rows` of a column read by `read_columns`, in that order."""
+    if isinstance(col, Coded):
+        return col.taken(rows)
+    return array("q", map(col.__getitem__, rows))
+
+
 def _fetch(conn: Connection, q) -> list[tuple]:
     """The rows of a SELECT straight from the driver's cursor: plain tuples,
     no per-row result objects (a 100,000-sample trace reads in half the time).
     Only for columns the driver returns as they are (integers, text, bytes)."""
-    compiled = q.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.params
-    args = [params[k] for k in compiled.positiontup] if compiled.positional else params
+    sql, args = driver_sql(conn, q)
     cur = conn.connection.cursor()
     try:
-        cur.execute(str(compiled), args)
+        cur.execute(sql, args)
         return cur.fetchall()
     finally:
         cur.close()

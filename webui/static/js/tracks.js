@@ -40,29 +40,37 @@ export function tracksFromAnswer(answer, { dimmed = false, skip = new Set() } = 
   const ev = answer.events;
   const n = ev.t_us.length;
   const t0 = answer.t0_ms;
-  const perThread = answer.threads.map(() => [[], []]);
   // The kernel's sums of many intervals: their total is no stretch of time, so
   // they are drawn as a mark where the last one left the CPU.
-  const summed = new Set((answer.summed || []).map(([i]) => i));
-  for (let i = 0; i < n; i++) perThread[ev.thread[i]][ev.cpu[i] ? 0 : 1].push(i);
+  const summed = new Uint8Array(n);
+  for (const [i] of answer.summed || []) summed[i] = 1;
+  // Each (thread, row)'s events counted, then placed in one pass: typed arrays
+  // filled in the answer's order, no list of indexes per row first.
+  const nt = answer.threads.length;
+  const counts = new Int32Array(nt * 2);
+  for (let i = 0; i < n; i++) counts[ev.thread[i] * 2 + (ev.cpu[i] ? 0 : 1)]++;
+  const slots = [];
+  for (let s = 0; s < nt * 2; s++) {
+    const m = counts[s];
+    slots.push({ n: m, start: new Float64Array(m), end: new Float64Array(m), code: new Uint16Array(m), ev: new Int32Array(m), maxDur: 0 });
+  }
+  const fill = new Int32Array(nt * 2);
+  for (let i = 0; i < n; i++) {
+    const slot = ev.thread[i] * 2 + (ev.cpu[i] ? 0 : 1);
+    const row = slots[slot];
+    const k = fill[slot]++;
+    const s = t0 + ev.t_us[i] / 1000;
+    const d = summed[i] ? 0 : ev.dur_ns[i] / 1e6;
+    row.start[k] = s;
+    row.end[k] = s + d;
+    row.code[k] = ev.reason[i];
+    row.ev[k] = i;
+    if (d > row.maxDur) row.maxDur = d;
+  }
   const tracks = [];
   answer.threads.forEach((th, ti) => {
     if (skip.has(`${th.pid}:${th.tid}`)) return;
-    const rows = perThread[ti].map((ids) => {
-      const m = ids.length;
-      const row = { n: m, start: new Float64Array(m), end: new Float64Array(m), code: new Uint16Array(m), ev: new Int32Array(m), maxDur: 0 };
-      for (let k = 0; k < m; k++) {
-        const i = ids[k];
-        const s = t0 + ev.t_us[i] / 1000;
-        const d = summed.has(i) ? 0 : ev.dur_ns[i] / 1e6;
-        row.start[k] = s;
-        row.end[k] = s + d;
-        row.code[k] = ev.reason[i];
-        row.ev[k] = i;
-        if (d > row.maxDur) row.maxDur = d;
-      }
-      return row;
-    });
+    const rows = [slots[ti * 2], slots[ti * 2 + 1]];
     const intervals = (answer.intervals || [])
       .filter((iv) => iv[0] === ti)
       .map(([, s, e, sp]) => ({ start: t0 + s / 1000, end: t0 + e / 1000, span: answer.spans[sp] }));
@@ -198,7 +206,9 @@ export class ThreadTracks {
     for (const t of this.tracks) {
       if (t.rows[0].n) cpu = true;
       const r = t.rows[1];
-      for (let k = 0; k < r.n; k++) reasons.add(t.src.reasons[r.code[k]] || "other");
+      const seen = new Uint8Array(t.src.reasons.length + 1); // by code: no name per event
+      for (let k = 0; k < r.n; k++) seen[r.code[k]] = 1;
+      seen.forEach((on, code) => on && reasons.add(t.src.reasons[code] || "other"));
     }
     if (cpu) items.push([CPU_COLOR, "on-CPU sample"]);
     items.push(...reasonLegend(reasons).map(([c, text]) => [c, text === "off-CPU: runqueue" ? "run-queue delay (runnable, waiting for a CPU)" : text]));
