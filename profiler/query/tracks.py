@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from itertools import chain, compress
 
 from profiler.model import Frame, kinds_of_waker
-from profiler.store.sqlcols import Coded
+from profiler.store.columns import Coded
 
 MAX_TIDS = 1000  # threads per request
 MAX_LIMIT = 1_000_000  # events per request

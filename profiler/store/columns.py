@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from profiler.model import OFFCPU, Frame, Sample
@@ -159,3 +159,44 @@ def from_samples(kind: str, labels: dict[str, str], samples: list[Sample]) -> Co
         cols.reason.append(sidx(s.reason))
         cols.labels.append(sidx(labels_json(s.labels)) if s.labels else 0)
     return ColumnBatch(kind, labels, frames, stacks, cols)
+
+
+@dataclass(slots=True)
+class Coded(Sequence):
+    """A column as each row's index (`codes`) into its distinct `values`: a
+    sequence of the values themselves to whoever does not look inside."""
+
+    codes: array  # "I"
+    values: list
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Coded(self.codes[i], self.values)
+        return self.values[self.codes[i]]
+
+    def __iter__(self) -> Iterator:
+        return map(self.values.__getitem__, self.codes)
+
+    def decoded(self) -> list:
+        """Each row's value."""
+        return list(self)
+
+    def taken(self, rows: Iterable[int]) -> Coded:
+        """The `rows` (in that order), coded by the values they hold alone."""
+        return coded([self.codes[i] for i in rows], self.values)
+
+
+Column = array | Coded
+
+
+def coded(values: Sequence, names: Sequence | None = None) -> Coded:
+    """`values` coded by their distinct ones, first seen first (`names`: the
+    values are indexes into it, coded as the names they stand for)."""
+    table: dict = {}
+    for v in dict.fromkeys(values):
+        table[v] = len(table)
+    distinct = list(table) if names is None else [names[v] for v in table]
+    return Coded(array("I", map(table.__getitem__, values)), distinct)

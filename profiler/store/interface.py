@@ -359,7 +359,7 @@ class LinkedColumns:
     tid: Sequence[int]
     stack_id: Sequence[int]
     value_ns: Sequence[int]
-    reason: Sequence[str]  # (reason, span_id, labels: sqlcols.Coded from the store)
+    reason: Sequence[str]  # (reason, span_id, labels: columns.Coded from the store)
     span_id: Sequence[str]
     names: dict[tuple[int, int], tuple[str, str]]  # (pid, tid) -> (thread name, comm)
     labels: Sequence[str] = ()  # each sample's own labels as JSON, "" for none

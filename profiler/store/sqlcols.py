@@ -13,12 +13,14 @@ Each column is an `array("q")` (kind "i": integers only) or a `Coded` (kind
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from operator import itemgetter
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Connection
+
+from profiler.store.columns import Coded, Column
+from profiler.store.columns import coded as _coded
 
 try:
     from profiler.store import _sqlcols
@@ -26,51 +28,10 @@ except ImportError:  # not built: the driver's rows
     _sqlcols = None
 
 
-@dataclass(slots=True)
-class Coded(Sequence):
-    """A column as each row's index (`codes`) into its distinct `values`: a
-    sequence of the values themselves to whoever does not look inside."""
-
-    codes: array  # "I"
-    values: list
-
-    def __len__(self) -> int:
-        return len(self.codes)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return Coded(self.codes[i], self.values)
-        return self.values[self.codes[i]]
-
-    def __iter__(self) -> Iterator:
-        return map(self.values.__getitem__, self.codes)
-
-    def decoded(self) -> list:
-        """Each row's value."""
-        return list(self)
-
-    def taken(self, rows: Iterable[int]) -> Coded:
-        """The `rows` (in that order), coded by the values they hold alone."""
-        return _coded([self.codes[i] for i in rows], self.values)
-
-
-Column = array | Coded
-
-
 def _ints(raw: bytes) -> array:
     a = array("q")
     a.frombytes(raw)
     return a
-
-
-def _coded(values: Sequence, names: Sequence | None = None) -> Coded:
-    """`values` coded by their distinct ones, first seen first (`names`: the
-    values are indexes into it, coded as the names they stand for)."""
-    table: dict = {}
-    for v in dict.fromkeys(values):
-        table[v] = len(table)
-    distinct = list(table) if names is None else [names[v] for v in table]
-    return Coded(array("I", map(table.__getitem__, values)), distinct)
 
 
 def sqlite_file(conn: Connection) -> str | None:
