@@ -312,8 +312,63 @@ static PyTypeObject IdMapType = {
     .tp_as_sequence = &IdMap_as_sequence,
 };
 
+/* Bytes order: the common prefix's bytes, then the shorter first (as Python's). */
+static int bytes_cmp(const void *a, const void *b) {
+    PyObject *x = *(PyObject *const *)a, *y = *(PyObject *const *)b;
+    Py_ssize_t nx = PyBytes_GET_SIZE(x), ny = PyBytes_GET_SIZE(y);
+    int c = memcmp(PyBytes_AS_STRING(x), PyBytes_AS_STRING(y), (size_t)(nx < ny ? nx : ny));
+    return c ? c : (nx > ny) - (nx < ny);
+}
+
+PyDoc_STRVAR(sorted_keys_doc,
+             "sorted_keys(keys) -> list[bytes]: the bytes objects of `keys` in bytes order,\n"
+             "as sorted() gives them, by memcmp (a whole-host render sorts ~90k stack keys).");
+
+static PyObject *sorted_keys(PyObject *module, PyObject *keys) {
+    PyObject *out = PySequence_List(keys);
+    if (!out) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(out);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!PyBytes_CheckExact(PyList_GET_ITEM(out, i))) {
+            Py_DECREF(out);
+            PyErr_SetString(PyExc_TypeError, "sorted_keys sorts bytes objects");
+            return NULL;
+        }
+    /* the list's items are ours alone (a new list): sorted in place */
+    qsort(((PyListObject *)out)->ob_item, (size_t)n, sizeof(PyObject *), bytes_cmp);
+    return out;
+}
+
+PyDoc_STRVAR(all_positive_doc,
+             "all_positive(values) -> bool: every int64 of a buffer (array(\"q\")) is > 0\n"
+             "(a host's hour of thread tables is ~1M values, which min() boxes one by one).");
+
+static PyObject *all_positive(PyObject *module, PyObject *values) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(values, &view, PyBUF_SIMPLE)) return NULL;
+    if (view.len % 8) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "a buffer of int64 values has a length that is a multiple of 8");
+        return NULL;
+    }
+    int ok = 1;
+    for (Py_ssize_t i = 0; i < view.len / 8 && ok; i++) {
+        int64_t v;
+        memcpy(&v, (const char *)view.buf + 8 * i, 8);
+        ok = v > 0;
+    }
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(ok);
+}
+
+static PyMethodDef module_methods[] = {
+    {"sorted_keys", (PyCFunction)sorted_keys, METH_O, sorted_keys_doc},
+    {"all_positive", (PyCFunction)all_positive, METH_O, all_positive_doc},
+    {NULL},
+};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_idmap", "uint32 id maps read a buffer at a time (see IdMap).", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_idmap", "uint32 id maps read a buffer at a time (see IdMap).", -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__idmap(void) {

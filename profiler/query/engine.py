@@ -30,7 +30,12 @@ from profiler.query import flamegraph as fg
 from profiler.query import significance, tracks
 from profiler.query.gcpause import gc_paused
 from profiler.query.idmap import IdMap
-from profiler.query.processes import PROCESS_KIND, ProcessRoots, split_by_process
+from profiler.query.processes import (
+    PROCESS_KIND,
+    ProcessRoots,
+    split_by_process,
+    stack_processes,
+)
 from profiler.query.selector import Selector
 from profiler.query.tracks import TrackColumns
 from profiler.store import (
@@ -232,17 +237,19 @@ class QueryEngine:
             times = {sel.lo + i * 10**10 for i, v in enumerate(points) if v}
         return sorted(times) or [sel.lo]
 
-    def stack_processes(self, sel: Selection) -> StackProcesses:
+    def stack_processes(self, sel: Selection, at_least: int = 1) -> StackProcesses:
         """Which processes the selection's stacks came from. None for a selection
-        of one pid or thread (it is one process)."""
+        of one pid or thread (it is one process), or of fewer than `at_least`."""
         if sel.pid is not None or sel.tid is not None:
             return StackProcesses()
-        return self.store.stack_processes(self._series(sel), sel.lo, sel.hi)
+        series = self._series(sel)
+        return stack_processes(lambda: self.store.process_tables(series, sel.lo, sel.hi),
+                               at_least)
 
     def process_roots(self, sel: Selection, values: dict[int, int], at_least: int = 2
                       ) -> ProcessRoots | None:
         """Each stack's value per process when the selection spans processes, else None."""
-        return split_by_process(values, self.stack_processes(sel), at_least)
+        return split_by_process(values, self.stack_processes(sel, at_least), at_least)
 
     def _stack_keys(self, stack_ids: Iterable[int], table: StackNames
                     ) -> tuple[list[int], list[bytes]]:
@@ -261,7 +268,8 @@ class QueryEngine:
             missing = [s for s, k in zip(ids, keys, strict=True) if k is None]
             ids = [s for s, k in zip(ids, keys, strict=True) if k is not None]
             keys = [k for k in keys if k is not None]
-        missing.sort()
+        # a set of a database's dense ids iterates nearly in order: half a list's sort
+        missing = sorted(set(missing))
         for i in range(0, len(missing), _NAME_CHUNK):
             got_ids, got_keys = self._name_stacks(missing[i:i + _NAME_CHUNK], table)
             ids += got_ids

@@ -16,6 +16,8 @@ from heapq import heappop, heappush
 from itertools import accumulate
 from struct import pack, unpack
 
+from profiler.query.idmap import sorted_keys
+
 # Bytes one interned name costs beyond its text: the string, its dict entry and list slots.
 NAME_OVERHEAD = 160
 
@@ -108,11 +110,11 @@ def levels_sorted(left: dict[bytes, int], right: dict[bytes, int] | None,
     if right is None:
         if min(left.values(), default=1) <= 0:
             left = {k: v for k, v in left.items() if v > 0}
-        keys = sorted(left)
+        keys = sorted_keys(left)
         lv = rv = list(map(left.__getitem__, keys))
     else:
-        keys = sorted({k for k, v in left.items() if v > 0}
-                      | {k for k, v in right.items() if v > 0})
+        keys = sorted_keys({k for k, v in left.items() if v > 0}
+                           | {k for k, v in right.items() if v > 0})
         lget, rget = left.get, right.get
         lv = [max(0, lget(k, 0)) for k in keys]
         rv = [max(0, rget(k, 0)) for k in keys]

@@ -10,6 +10,7 @@ backend that stores blocks; it needs the backend's `blocks`, `aggregates`,
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -18,7 +19,6 @@ from profiler.store import blocks as blk
 from profiler.store.columns import SampleColumns
 from profiler.store.interface import (
     SampleSlice,
-    StackProcesses,
     ThreadEvent,
     ThreadTotal,
 )
@@ -144,58 +144,12 @@ class BlockReads:
             blk.add_weighted(acc, cols.stack[i:j], cols.value[i:j])
         return acc
 
-    def stack_processes(self, series_ids: Collection[int], lo: int, hi: int
-                        ) -> StackProcesses:
-        """Which process each stack was seen in comes from sets of the thread
-        tables' stack ids (unions in C); values are summed only for the stacks
-        seen in several processes, and only from the tables holding them (a
-        whole host's hour is ~1M thread-table entries, nearly every stack in one
-        process). A table with a value <= 0 sums everything (owners need a
-        positive value)."""
-        blocks = self._blocks_of(series_ids, lo, hi)
-        seen: dict[str, set[int]] = {}
-        nonpositive = False
-        for comm, stacks, values in self._process_tables(blocks):
-            got = seen.get(comm)
-            if got is None:
-                got = seen[comm] = set()
-            got.update(stacks)
-            nonpositive = nonpositive or (len(values) > 0 and min(values) <= 0)
-        shared_ids: set[int] = set()
-        union: set[int] = set()
-        for got in seen.values():
-            shared_ids |= union & got
-            union |= got
-        owner: dict[int, str] = {}
-        if not nonpositive:
-            for comm, got in seen.items():
-                owner.update(dict.fromkeys(got - shared_ids if shared_ids else got, comm))
-        del seen, union
-        shared: dict[int, dict[str, int]] = {}
-        if shared_ids or nonpositive:
-            sums: dict[str, dict[int, int]] = {}
-            for comm, stacks, values in self._process_tables(blocks):
-                if nonpositive or not shared_ids.isdisjoint(stacks):
-                    acc = sums.setdefault(comm, {})
-                    get = acc.get
-                    for s, v in zip(stacks, values, strict=False):
-                        if nonpositive or s in shared_ids:
-                            acc[s] = get(s, 0) + v
-            for c, acc in sums.items():
-                for s, v in acc.items():
-                    d = shared.get(s)
-                    if d is None:
-                        shared[s] = {c: v}
-                    else:
-                        d[c] = v
-        return StackProcesses(owner, shared)
-
-    def _process_tables(self, blocks: list[BlockRow]
-                        ) -> Iterator[tuple[str, Sequence[int], Sequence[int]]]:
+    def process_tables(self, series_ids: Collection[int], lo: int, hi: int
+                       ) -> Iterator[tuple[str, array, array]]:
         """(comm, stacks, values) of each thread table of the blocks; a block
         written before thread tables, summed per comm from its samples."""
         no_tables = []
-        for b, agg in self._each_aggregate(blocks):
+        for b, agg in self._each_aggregate(self._blocks_of(series_ids, lo, hi)):
             if not agg.thread_tables:
                 no_tables.append(b.id)
                 continue
@@ -208,7 +162,7 @@ class BlockReads:
             for k in range(len(cols.ts)):
                 _add(per.setdefault(st[cols.comm[k]], {}), (cols.stack[k],), (cols.value[k],))
             for c, acc in per.items():
-                yield c, list(acc), list(acc.values())
+                yield c, array("I", acc), blk.saturated(acc.values())
 
     def timeline(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
                  pid: int | None = None, tid: int | None = None,

@@ -21,6 +21,7 @@ import threading
 from array import array
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, repeat
 from operator import floordiv, sub
@@ -238,19 +239,54 @@ class EdgeReader:
         return self.full
 
 
+class Buckets(Sequence):
+    """A decoded aggregate's time buckets, (start_ns, end_ns, total, stacks,
+    values) each, a bucket's stacks and values unshuffled when first read: a
+    read of whole blocks (a whole-host render) never looks at them, and they
+    are over half of a compacted block's pairs. Until then a bucket is its
+    shuffled bytes (as many as its arrays will take); concurrent first reads
+    decode the same answer."""
+
+    __slots__ = ("_items", "pairs")
+
+    def __init__(self, items: list[tuple], pairs: int) -> None:
+        self._items = items  # per bucket: its tuple, or (lo, hi, total, pairs, bytes)
+        self.pairs = pairs  # stack/value pairs over all buckets
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, k: int | slice) -> tuple | list[tuple]:  # as a list's
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self._items)))]
+        b = self._items[k]
+        if isinstance(b[3], int):
+            lo, hi, tot, m, raw = b
+            b = self._items[k] = (lo, hi, tot, _unshuffle(raw[:4 * m], "I", m),
+                                  _unshuffle(raw[4 * m:], "q", m))
+        return b
+
+
+def bucket_pairs(agg: Aggregate) -> int:
+    """Stack/value pairs of an aggregate's buckets (without decoding them)."""
+    b = agg.buckets
+    return b.pairs if isinstance(b, Buckets) else sum(len(x[3]) for x in b)
+
+
 @dataclass
 class Aggregate:
     """Pre-aggregated view of one block.
 
     `stacks`/`values`: the whole block. `buckets`: (start_ns, end_ns, total,
-    stacks, values) per time bucket. `threads`: (pid, tid, thread_name, comm,
-    value, count) per thread over the whole block. `fine`: (first slot, totals)
-    per FINE_NS slot, so timelines at >= 10 s steps never read samples.
+    stacks, values) per time bucket (decoded ones: `Buckets`). `threads`: (pid,
+    tid, thread_name, comm, value, count) per thread over the whole block.
+    `fine`: (first slot, totals) per FINE_NS slot, so timelines at >= 10 s
+    steps never read samples.
     """
 
     stacks: array
     values: array
-    buckets: list[tuple[int, int, int, array, array]]
+    buckets: Sequence[tuple[int, int, int, array, array]]
     threads: list[tuple[int, int, str, str, int, int]]
     fine: tuple[int, list[int]] = (0, [])
     # Per bucket: (first sample index, end index, first sample ts in ns), so a
@@ -354,7 +390,7 @@ def encode_agg(agg: Aggregate, level: int = 3) -> bytes:
     return _compress(header, arrays, level)
 
 
-def decode_agg(blob: bytes, with_buckets: bool = True) -> Aggregate:
+def decode_agg(blob: bytes) -> Aggregate:
     header, body = _decompress(blob)
     n = header["n"]
     stacks = _unshuffle(bytes(body[:4 * n]), "I", n)
@@ -362,13 +398,9 @@ def decode_agg(blob: bytes, with_buckets: bool = True) -> Aggregate:
     pos = 12 * n
     buckets = []
     for lo, hi, tot, m in header["b"]:
-        if with_buckets:
-            s = _unshuffle(bytes(body[pos:pos + 4 * m]), "I", m)
-            v = _unshuffle(bytes(body[pos + 4 * m:pos + 12 * m]), "q", m)
-        else:
-            s, v = array("I"), array("q")
-        buckets.append((lo, hi, tot, s, v))
+        buckets.append((lo, hi, tot, m, bytes(body[pos:pos + 12 * m])))
         pos += 12 * m
+    pairs = pos // 12 - n
     threads = [tuple(t) for t in header["t"]]
     first, fine = header.get("f") or (0, [])
     spans = [tuple(x) for x in header.get("s", [])]
@@ -378,7 +410,8 @@ def decode_agg(blob: bytes, with_buckets: bool = True) -> Aggregate:
         v = _unshuffle(bytes(body[pos + 4 * m:pos + 12 * m]), "q", m)
         tables.append((pid, tid, s, v))
         pos += 12 * m
-    return Aggregate(stacks, values, buckets, threads, (first, fine), spans, tables)
+    return Aggregate(stacks, values, Buckets(buckets, pairs), threads, (first, fine), spans,
+                     tables)
 
 
 def add_weighted(acc: dict[int, int], stacks: array, values: array) -> None:

@@ -14,6 +14,7 @@ trace queries read them through `TraceReader`.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -197,13 +198,14 @@ class ProfileStore(Protocol):
         """
         ...
 
-    def stack_processes(self, series_ids: Collection[int], lo: int, hi: int
-                        ) -> StackProcesses:
-        """Which processes (comm) each stack's value came from in the blocks over
-        the range, so a view spanning processes can root each stack at its
-        process; whole blocks are read (their per-thread tables), so the split
-        is exact except for a stack id that two processes share in a block cut
-        by the range (split by the whole block).
+    def process_tables(self, series_ids: Collection[int], lo: int, hi: int
+                       ) -> Iterator[tuple[str, array, array]]:
+        """(comm, stack ids as array("I"), values as array("q")) of each thread's
+        table of the blocks over the range: which processes (comm) each stack's
+        value came from, so a view spanning processes can root each stack at its
+        process (`query.processes.stack_processes`). Whole blocks are read,
+        so the split is exact except for a stack id that two processes share
+        in a block cut by the range (split by the whole block).
         """
         ...
 

@@ -812,7 +812,7 @@ def _block_row(cols: SampleColumns, smap: list[int]) -> dict:
 
 def _agg_size(a: blk.Aggregate) -> int:
     """Stack/value pairs (12 bytes each) of the whole block, its buckets and its threads."""
-    return (len(a.stacks) + sum(len(b[3]) for b in a.buckets)
+    return (len(a.stacks) + blk.bucket_pairs(a)
             + sum(len(t[2]) for t in a.thread_tables) + 1)
 
 
