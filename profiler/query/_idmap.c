@@ -339,6 +339,70 @@ static PyObject *sorted_keys(PyObject *module, PyObject *keys) {
     return out;
 }
 
+typedef struct {
+    PyObject *k, *v;
+} Pair;
+
+static int pair_cmp(const void *a, const void *b) {
+    return bytes_cmp(&((const Pair *)a)->k, &((const Pair *)b)->k);
+}
+
+PyDoc_STRVAR(sorted_sums_doc,
+             "sorted_sums(keys, values) -> (keys, values): each distinct bytes key of `keys` once,\n"
+             "in bytes order, with the sum of the values at its positions (the dict a render\n"
+             "merged its stacks' values in, then sorted, in one pass).");
+
+static PyObject *sorted_sums(PyObject *module, PyObject *args) {
+    PyObject *keys, *values;
+    if (!PyArg_ParseTuple(args, "O!O!:sorted_sums", &PyList_Type, &keys, &PyList_Type, &values))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    if (n != PyList_GET_SIZE(values)) {
+        PyErr_SetString(PyExc_ValueError, "as many values as keys");
+        return NULL;
+    }
+    Pair *pairs = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Pair));
+    if (!pairs) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!PyBytes_CheckExact(PyList_GET_ITEM(keys, i))) {
+            PyMem_Free(pairs);
+            PyErr_SetString(PyExc_TypeError, "sorted_sums sums by bytes keys");
+            return NULL;
+        }
+    /* references of our own: adding values may run code that changes the lists */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        pairs[i].k = Py_NewRef(PyList_GET_ITEM(keys, i));
+        pairs[i].v = Py_NewRef(PyList_GET_ITEM(values, i));
+    }
+    qsort(pairs, (size_t)n, sizeof(Pair), pair_cmp);
+    PyObject *out_k = PyList_New(0), *out_v = PyList_New(0), *result = NULL;
+    if (!out_k || !out_v) goto done;
+    for (Py_ssize_t i = 0; i < n;) {
+        Py_ssize_t j = i + 1;
+        PyObject *sum = Py_NewRef(pairs[i].v);
+        for (; j < n && bytes_cmp(&pairs[i].k, &pairs[j].k) == 0; j++) {
+            PyObject *s = PyNumber_Add(sum, pairs[j].v);
+            Py_DECREF(sum);
+            if (!s) goto done;
+            sum = s;
+        }
+        int rc = PyList_Append(out_k, pairs[i].k) || PyList_Append(out_v, sum);
+        Py_DECREF(sum);
+        if (rc) goto done;
+        i = j;
+    }
+    result = PyTuple_Pack(2, out_k, out_v);
+done:
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(pairs[i].k);
+        Py_DECREF(pairs[i].v);
+    }
+    PyMem_Free(pairs);
+    Py_XDECREF(out_k);
+    Py_XDECREF(out_v);
+    return result;
+}
+
 PyDoc_STRVAR(all_positive_doc,
              "all_positive(values) -> bool: every int64 of a buffer (array(\"q\")) is > 0\n"
              "(a host's hour of thread tables is ~1M values, which min() boxes one by one).");
@@ -364,6 +428,7 @@ static PyObject *all_positive(PyObject *module, PyObject *values) {
 static PyMethodDef module_methods[] = {
     {"sorted_keys", (PyCFunction)sorted_keys, METH_O, sorted_keys_doc},
     {"all_positive", (PyCFunction)all_positive, METH_O, all_positive_doc},
+    {"sorted_sums", (PyCFunction)sorted_sums, METH_VARARGS, sorted_sums_doc},
     {NULL},
 };
 

@@ -29,7 +29,7 @@ from profiler.model import (
 from profiler.query import flamegraph as fg
 from profiler.query import significance, tracks
 from profiler.query.gcpause import gc_paused
-from profiler.query.idmap import IdMap
+from profiler.query.idmap import IdMap, summed
 from profiler.query.processes import (
     PROCESS_KIND,
     ProcessRoots,
@@ -286,9 +286,9 @@ class QueryEngine:
         unknown = fnames.missing(packed)
         with table.lock:  # one index per name, whichever request interns it
             if unknown:
-                got = self.store.frame_names(unknown)
-                fnames.update(list(got), table.names.many(
-                    (folded_name(name, kind), kind) for name, kind in got.values()))
+                fids, names, kinds = self.store.frame_names(unknown)
+                fnames.update(fids, table.names.many(zip(map(folded_name, names, kinds), kinds,
+                                                         strict=True)))
             keys = fnames.keys(packed)
         size = sum(map(len, packed))
         del packed
@@ -298,12 +298,13 @@ class QueryEngine:
 
     # ---------------------------------------------------------------- renders
 
-    def _merged_by_name(self, values: dict[int, int], table: StackNames,
-                        roots: ProcessRoots | None = None) -> dict[bytes, int]:
-        """Values by the names of the stacks' frames (`stack_key`s: stacks that name
-        alike merge); with `roots`, each stack's value split under the processes
-        it came from."""
+    def _named_pairs(self, values: dict[int, int], table: StackNames,
+                     roots: ProcessRoots | None = None) -> tuple[list[bytes], list[int]]:
+        """Each stack's key (`stack_key` of its frames' names) and value, a key
+        repeated where stacks name alike; with `roots`, each stack's value
+        split under the processes it came from."""
         ids, keys = self._stack_keys(values, table)
+        split: list[tuple[int, bytes]] = []
         if roots is not None:
             owner, parts = roots.owner, roots.parts
             comms = set(map(owner.get, ids)) | {c for p in parts.values() for c, _ in p}
@@ -317,19 +318,18 @@ class QueryEngine:
                 ids, keys = [s for s, _ in whole], [k for _, k in whole]
             keys = list(map(bytes.__add__, map(procs.__getitem__, map(owner.get, ids)), keys))
         vals = list(map(values.__getitem__, ids))
-        out = dict(zip(keys, vals, strict=True))  # in C, when no two stacks name alike
-        get = out.get
-        if len(out) < len(keys):
-            out = {}
-            get = out.get
-            for k, v in zip(keys, vals, strict=True):
-                out[k] = get(k, 0) + v
-        if roots is not None:
-            for s, k in split:
-                for comm, part in parts[s]:
-                    key = procs[comm] + k
-                    out[key] = get(key, 0) + part
-        return out
+        for s, k in split:
+            for comm, part in roots.parts[s]:
+                keys.append(procs[comm] + k)
+                vals.append(part)
+        return keys, vals
+
+    def _merged_by_name(self, values: dict[int, int], table: StackNames,
+                        roots: ProcessRoots | None = None) -> dict[bytes, int]:
+        """Values by the names of the stacks' frames (`stack_key`s: stacks that name
+        alike merge); with `roots`, each stack's value split under the processes
+        it came from."""
+        return summed(*self._named_pairs(values, table, roots))
 
     def render(self, sel: Selection, max_nodes: int = 0,
                values: dict[int, int] | None = None) -> dict:
@@ -344,11 +344,11 @@ class QueryEngine:
             if values is None:
                 values = self.stack_values(sel, memo)
             roots = self.process_roots(sel, values) if whole else None
-            stacks = self._merged_by_name(values, table, roots)
+            keys, vals = self._named_pairs(values, table, roots)
             del values
-            levels, total, _ = fg.levels_sorted(stacks, None, max_nodes or fg.MAX_NODES,
-                                                self._other(table))
-            del stacks
+            levels, total, _ = fg.levels_of_pairs(keys, vals, max_nodes or fg.MAX_NODES,
+                                                  self._other(table))
+            del keys, vals
             out = fg.flamebearer_from_levels(levels, total, names, self.units(sel))
         self._done_with(table)
         # Pyroscope tooling reads the embedded timeline; it never filters by

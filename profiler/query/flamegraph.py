@@ -13,10 +13,10 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from heapq import heappop, heappush
-from itertools import accumulate
+from itertools import accumulate, compress
 from struct import pack, unpack
 
-from profiler.query.idmap import sorted_keys
+from profiler.query.idmap import sorted_keys, sorted_sums
 
 # Bytes one interned name costs beyond its text: the string, its dict entry and list slots.
 NAME_OVERHEAD = 160
@@ -108,17 +108,31 @@ def levels_sorted(left: dict[bytes, int], right: dict[bytes, int] | None,
     plus the nodes kept.
     """
     if right is None:
-        if min(left.values(), default=1) <= 0:
-            left = {k: v for k, v in left.items() if v > 0}
-        keys = sorted_keys(left)
-        lv = rv = list(map(left.__getitem__, keys))
-    else:
-        keys = sorted_keys({k for k, v in left.items() if v > 0}
-                           | {k for k, v in right.items() if v > 0})
-        lget, rget = left.get, right.get
-        lv = [max(0, lget(k, 0)) for k in keys]
-        rv = [max(0, rget(k, 0)) for k in keys]
-    diff = right is not None
+        return levels_of_pairs(list(left), list(left.values()), max_nodes, other)
+    keys = sorted_keys({k for k, v in left.items() if v > 0}
+                       | {k for k, v in right.items() if v > 0})
+    lget, rget = left.get, right.get
+    lv = [max(0, lget(k, 0)) for k in keys]
+    rv = [max(0, rget(k, 0)) for k in keys]
+    return _levels(keys, lv, rv, True, max_nodes, other)
+
+
+def levels_of_pairs(keys: list[bytes], values: list[int], max_nodes: int = 0,
+                    other: Callable[[], int] | None = None) -> tuple[list[list[int]], int, int]:
+    """`levels_sorted` of the stacks `keys` (a key may repeat: its values add
+    up) without the dict of merged stacks: summed and sorted in one pass (in C
+    when built)."""
+    keys, values = sorted_sums(keys, values)
+    if min(values, default=1) <= 0:
+        keep = [v > 0 for v in values]
+        keys, values = list(compress(keys, keep)), list(compress(values, keep))
+    return _levels(keys, values, values, False, max_nodes, other)
+
+
+def _levels(keys: list[bytes], lv: list[int], rv: list[int], diff: bool, max_nodes: int,
+            other: Callable[[], int] | None) -> tuple[list[list[int]], int, int]:
+    """`levels_sorted` of sorted, distinct stacks and their values (`lv` and
+    `rv` the same list when not a diff)."""
     frames = sum(map(len, keys)) // 4 if max_nodes else 0
     if frames < max_nodes or not max_nodes:  # a frame is one node at most: all fit
         return _all_nodes(keys, lv, rv, diff)

@@ -7,8 +7,9 @@ an id with no Python step per stack; `DictIdMap` is the same map over a dict
 native-endian uint32 ids (`array("I")` bytes, as stored); `keys` answers each
 one's values as big-endian uint32, the key renders sort and merge by;
 `sorted_keys` sorts those keys by memcmp (`sorted` compares each pair through
-Python's rich comparison, ~25 ms for a host's ~90k keys), and `all_positive`
-checks an int64 array without boxing each value.
+Python's rich comparison, ~25 ms for a host's ~90k keys), `sorted_sums` also
+sums the values of equal keys on the way (no dict of the merged stacks), and
+`all_positive` checks an int64 array without boxing each value.
 """
 
 from __future__ import annotations
@@ -65,17 +66,37 @@ def sorted_keys_py(keys: Iterable[bytes]) -> list[bytes]:
     return sorted(keys)
 
 
+def summed(keys: list[bytes], values: list[int]) -> dict[bytes, int]:
+    """The sum of the values of each key."""
+    acc = dict(zip(keys, values, strict=True))  # in C, when no key repeats
+    if len(acc) < len(keys):
+        acc = {}
+        get = acc.get
+        for k, v in zip(keys, values, strict=True):
+            acc[k] = get(k, 0) + v
+    return acc
+
+
+def sorted_sums_py(keys: list[bytes], values: list[int]) -> tuple[list[bytes], list[int]]:
+    """`_idmap.sorted_sums`'s answer: each distinct key once, in bytes order,
+    with the sum of its values."""
+    acc = summed(keys, values)
+    out = sorted(acc)
+    return out, list(map(acc.__getitem__, out))
+
+
 def all_positive_py(values: array) -> bool:
     """`_idmap.all_positive`'s answer: every value of an int64 array is > 0."""
     return min(values, default=1) > 0
 
 
 try:
-    from profiler.query._idmap import IdMap, all_positive, sorted_keys
-except ImportError:  # not built: the dict's map and Python's sort and min
+    from profiler.query._idmap import IdMap, all_positive, sorted_keys, sorted_sums
+except ImportError:  # not built: the dict's map, Python's sorts and min
     IdMap = DictIdMap  # type: ignore[misc,assignment]
     sorted_keys = sorted_keys_py
+    sorted_sums = sorted_sums_py
     all_positive = all_positive_py
 
 __all__ = ["DictIdMap", "IdMap", "all_positive", "all_positive_py", "sorted_keys",
-           "sorted_keys_py"]
+           "sorted_keys_py", "sorted_sums", "sorted_sums_py", "summed"]

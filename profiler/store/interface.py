@@ -249,8 +249,9 @@ class ProfileStore(Protocol):
     def frames(self, frame_ids: Iterable[int]) -> dict[int, Frame]:
         ...
 
-    def frame_names(self, frame_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-        """(name, kind) of each frame id."""
+    def frame_names(self, frame_ids: Iterable[int]
+                    ) -> tuple[list[int], list[str], list[str]]:
+        """The known ones of `frame_ids` (sorted), and each one's name and kind."""
         ...
 
     def size_bytes(self) -> int:

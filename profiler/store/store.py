@@ -589,16 +589,22 @@ class Store(BlockReads):
         return self._cached(frame_ids, self._frames, load)
 
     @_unavailable
-    def frame_names(self, frame_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-        """(name, kind) of each frame id: all a flame graph names a frame by, read
-        without the rest of its row (a cold whole-host render names ~50k)."""
-        ids = list(set(frame_ids))
+    def frame_names(self, frame_ids: Iterable[int]
+                    ) -> tuple[list[int], list[str], list[str]]:
+        """The known ones of `frame_ids` (sorted), and each one's name and kind:
+        all a flame graph names a frame by, read without the rest of its row,
+        as columns (a cold whole-host render names ~50k, interned in bulk)."""
+        ids = sorted(set(frame_ids))  # a set of dense ids iterates nearly in order
         cached = list(map(self._frames.get, ids))
-        out = {i: (f.name, f.kind) for i, f in zip(ids, cached, strict=True) if f is not None}
-        missing = sorted(i for i, f in zip(ids, cached, strict=True) if f is None)
-        rows = self._id_rows("frames", "name, kind", missing)
-        out.update(zip(map(_FIRST, rows), map(_NAME_KIND, rows), strict=True))
-        return out
+        if cached.count(None) == len(ids):
+            rows = self._id_rows("frames", "name, kind", ids)
+        else:
+            rows = [(i, f.name, f.kind) for i, f in zip(ids, cached, strict=True)
+                    if f is not None]
+            rows += self._id_rows("frames", "name, kind",
+                                  [i for i, f in zip(ids, cached, strict=True) if f is None])
+            rows.sort(key=_FIRST)
+        return list(map(_FIRST, rows)), list(map(_SECOND, rows)), list(map(_THIRD, rows))
 
     def _id_rows(self, table: str, columns: str, ids: list[int]) -> list[tuple]:
         """Rows (id, `columns`) of the sorted `ids` of `table`, as the driver's
@@ -632,11 +638,13 @@ class Store(BlockReads):
                     out += rows if dense else [r for r in rows if r[0] in want]
                 else:
                     sparse += run
+            ranged = bool(out)
             for i in range(0, len(sparse), _CHUNK):
                 part = sparse[i:i + _CHUNK]
                 out += fetch(base + f"id IN ({', '.join('?' * len(part))}) ORDER BY id",
                              tuple(part))
-        out.sort(key=_FIRST)
+        if ranged and sparse:  # runs and the ids between them, each read in order
+            out.sort(key=_FIRST)
         return out
 
     def _cached(self, ids: Iterable[int], cache: ByteBoundedCache, load,
@@ -754,7 +762,7 @@ class Store(BlockReads):
 
 _FIRST = operator.itemgetter(0)
 _SECOND = operator.itemgetter(1)
-_NAME_KIND = operator.itemgetter(1, 2)
+_THIRD = operator.itemgetter(2)
 
 
 def _runs(ids: list[int], gap: int = 16, most: int = 20_000) -> Iterator[list[int]]:
