@@ -403,6 +403,235 @@ done:
     return result;
 }
 
+/* ---- the heaviest nodes of a flame graph (flamegraph.py's _heaviest_py, in C) ---- */
+
+typedef struct {
+    int64_t negw;            /* minus the node's weight: the heap's top is the heaviest */
+    uint32_t a, b, name, d;  /* its run of sorted stacks [a, b), name index, depth */
+    int32_t par;             /* its kept parent */
+} Cand;
+
+/* Heap order: heaviest first, then the earlier run (runs in the heap never overlap). */
+static int cand_before(const Cand *x, const Cand *y) {
+    return x->negw < y->negw || (x->negw == y->negw && x->a < y->a);
+}
+
+typedef struct {
+    Cand *v;
+    size_t n, cap;
+} Heap;
+
+static int heap_push(Heap *h, Cand c) {
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 1024;
+        Cand *v = PyMem_Realloc(h->v, cap * sizeof(Cand));
+        if (!v) return -1;
+        h->v = v;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i) {
+        size_t up = (i - 1) / 2;
+        if (!cand_before(&c, &h->v[up])) break;
+        h->v[i] = h->v[up];
+        i = up;
+    }
+    h->v[i] = c;
+    return 0;
+}
+
+static void heap_pop(Heap *h) {
+    Cand last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && cand_before(&h->v[c + 1], &h->v[c])) c++;
+        if (!cand_before(&h->v[c], &last)) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n) h->v[i] = last;
+}
+
+typedef struct {
+    uint32_t *depth, *first, *end, *name, *pending;
+    int32_t *parent;
+    size_t n, cap;
+} Kept;
+
+static int kept_add(Kept *k, uint32_t d, uint32_t a, uint32_t b, uint32_t name, int32_t par) {
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 1024;
+        uint32_t **cols[] = {&k->depth, &k->first, &k->end, &k->name, &k->pending};
+        for (int c = 0; c < 5; c++) {
+            uint32_t *v = PyMem_Realloc(*cols[c], cap * sizeof(uint32_t));
+            if (!v) return -1;
+            *cols[c] = v;
+        }
+        int32_t *v = PyMem_Realloc(k->parent, cap * sizeof(int32_t));
+        if (!v) return -1;
+        k->parent = v;
+        k->cap = cap;
+    }
+    size_t i = k->n++;
+    k->depth[i] = d;
+    k->first[i] = a;
+    k->end[i] = b;
+    k->name[i] = name;
+    k->parent[i] = par;
+    k->pending[i] = 0;
+    return 0;
+}
+
+static void kept_free(Kept *k) {
+    PyMem_Free(k->depth);
+    PyMem_Free(k->first);
+    PyMem_Free(k->end);
+    PyMem_Free(k->name);
+    PyMem_Free(k->pending);
+    PyMem_Free(k->parent);
+}
+
+typedef struct {
+    PyObject **keys;  /* the sorted stacks (borrowed from the list) */
+    PyObject *cum_l, *cum_r;
+    int diff;
+    Heap heap;
+    Kept kept;
+} Heaviest;
+
+static uint32_t name_at(PyObject *key, Py_ssize_t p) {
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(key) + p;
+    return (uint32_t)s[0] << 24 | (uint32_t)s[1] << 16 | (uint32_t)s[2] << 8 | s[3];
+}
+
+/* cum[e] - cum[i] of a list of running sums, or -1 with OverflowError past int64. */
+static int run_weight(PyObject *cum, Py_ssize_t i, Py_ssize_t e, int64_t *w) {
+    long long hi = PyLong_AsLongLong(PyList_GET_ITEM(cum, e));
+    if (hi == -1 && PyErr_Occurred()) return -1;
+    long long lo = PyLong_AsLongLong(PyList_GET_ITEM(cum, i));
+    if (lo == -1 && PyErr_Occurred()) return -1;
+    *w = hi - lo; /* running sums of values > 0 that fit in int64: no overflow */
+    return 0;
+}
+
+/* Puts the children of kept node idx on the heap; returns how many, or -1. */
+static Py_ssize_t expand(Heaviest *h, size_t idx) {
+    uint32_t d = h->kept.depth[idx], a = h->kept.first[idx], b = h->kept.end[idx];
+    Py_ssize_t p = 4 * (Py_ssize_t)d;
+    uint32_t i = PyBytes_GET_SIZE(h->keys[a]) == p ? a + 1 : a; /* its own stack is its self */
+    Py_ssize_t kids = 0;
+    while (i < b) {
+        /* every stack of [i, b) shares the node's prefix and goes deeper: its
+           child's run ends at the first stack naming a later child there */
+        uint32_t name = name_at(h->keys[i], p), lo = i + 1, hi = b;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (name_at(h->keys[mid], p) > name) hi = mid;
+            else lo = mid + 1;
+        }
+        int64_t w, wr;
+        if (run_weight(h->cum_l, i, lo, &w)) return -1;
+        if (h->diff) {
+            if (run_weight(h->cum_r, i, lo, &wr)) return -1;
+            if (wr > w) w = wr;
+        }
+        Cand c = {.negw = -w, .a = i, .b = lo, .name = name, .d = d + 1, .par = (int32_t)idx};
+        if (heap_push(&h->heap, c)) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        kids++;
+        i = lo;
+    }
+    h->kept.pending[idx] = (uint32_t)kids;
+    return kids;
+}
+
+static PyObject *u32_list(const uint32_t *v, size_t n) {
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; out && i < n; i++) {
+        PyObject *o = PyLong_FromUnsignedLong(v[i]);
+        if (!o) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, (Py_ssize_t)i, o);
+    }
+    return out;
+}
+
+PyDoc_STRVAR(heaviest_doc,
+             "heaviest(keys, cum_l, cum_r, max_nodes, counts_other, diff) -> (depth, first, end,\n"
+             "names, parent, pending, others): flamegraph._heaviest_py's kept nodes, in C.\n"
+             "OverflowError: running sums past int64 (the Python one then).");
+
+static PyObject *heaviest(PyObject *module, PyObject *args) {
+    PyObject *keys, *cum_l, *cum_r;
+    Py_ssize_t max_nodes;
+    int counts_other, diff;
+    if (!PyArg_ParseTuple(args, "O!O!O!npp:heaviest", &PyList_Type, &keys, &PyList_Type, &cum_l,
+                          &PyList_Type, &cum_r, &max_nodes, &counts_other, &diff))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    if (PyList_GET_SIZE(cum_l) != n + 1 || PyList_GET_SIZE(cum_r) != n + 1 || n > 0x7FFFFFFF) {
+        PyErr_SetString(PyExc_ValueError, "a running sum per stack and one before them");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!PyBytes_CheckExact(PyList_GET_ITEM(keys, i)) || PyBytes_GET_SIZE(PyList_GET_ITEM(keys, i)) % 4) {
+            PyErr_SetString(PyExc_TypeError, "stack keys are bytes of 4 per frame");
+            return NULL;
+        }
+    Heaviest h = {.keys = ((PyListObject *)keys)->ob_item, .cum_l = cum_l, .cum_r = cum_r,
+                  .diff = diff};
+    PyObject *result = NULL;
+    Py_ssize_t others = 0;
+    /* the lists stay as they are: nothing below runs Python code */
+    if (kept_add(&h.kept, 0, 0, (uint32_t)n, 0, -1)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (n) {
+        Py_ssize_t k = expand(&h, 0);
+        if (k < 0) goto done;
+        others = k > 0;
+    }
+    while (h.heap.n) {
+        Cand c = h.heap.v[0];
+        int has_kids = c.b - c.a > 1 || PyBytes_GET_SIZE(h.keys[c.a]) > 4 * (Py_ssize_t)c.d;
+        Py_ssize_t after = (Py_ssize_t)h.kept.n + 1 +
+                           (counts_other ? others + has_kids - (h.kept.pending[c.par] == 1) : 0);
+        if (after > max_nodes) break;
+        heap_pop(&h.heap);
+        if (kept_add(&h.kept, c.d, c.a, c.b, c.name, c.par)) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (!--h.kept.pending[c.par]) others--;
+        if (has_kids) {
+            Py_ssize_t k = expand(&h, h.kept.n - 1);
+            if (k < 0) goto done;
+            if (k) others++;
+        }
+    }
+    PyObject *parent = PyList_New((Py_ssize_t)h.kept.n);
+    for (size_t i = 0; parent && i < h.kept.n; i++) {
+        PyObject *o = PyLong_FromLong(h.kept.parent[i]);
+        if (!o) Py_CLEAR(parent);
+        else PyList_SET_ITEM(parent, (Py_ssize_t)i, o);
+    }
+    PyObject *cols[] = {u32_list(h.kept.depth, h.kept.n), u32_list(h.kept.first, h.kept.n),
+                        u32_list(h.kept.end, h.kept.n), u32_list(h.kept.name, h.kept.n), parent,
+                        u32_list(h.kept.pending, h.kept.n)};
+    if (cols[0] && cols[1] && cols[2] && cols[3] && cols[4] && cols[5])
+        result = Py_BuildValue("(OOOOOOn)", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5],
+                               others);
+    for (int c = 0; c < 6; c++) Py_XDECREF(cols[c]);
+done:
+    PyMem_Free(h.heap.v);
+    kept_free(&h.kept);
+    return result;
+}
+
 PyDoc_STRVAR(all_positive_doc,
              "all_positive(values) -> bool: every int64 of a buffer (array(\"q\")) is > 0\n"
              "(a host's hour of thread tables is ~1M values, which min() boxes one by one).");
@@ -429,6 +658,7 @@ static PyMethodDef module_methods[] = {
     {"sorted_keys", (PyCFunction)sorted_keys, METH_O, sorted_keys_doc},
     {"all_positive", (PyCFunction)all_positive, METH_O, all_positive_doc},
     {"sorted_sums", (PyCFunction)sorted_sums, METH_VARARGS, sorted_sums_doc},
+    {"heaviest", (PyCFunction)heaviest, METH_VARARGS, heaviest_doc},
     {NULL},
 };
 
