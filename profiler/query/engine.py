@@ -293,7 +293,7 @@ class QueryEngine:
         size = sum(map(len, packed))
         del packed
         with table.lock:
-            table.keys.put_many(list(zip(ids, keys, strict=True)), _KEY_BYTES * len(keys) + size)
+            table.keys.put_many(ids, keys, _KEY_BYTES * len(keys) + size)
         return ids, keys
 
     # ---------------------------------------------------------------- renders
