@@ -123,14 +123,14 @@ class BlockReads:
             if lo <= b.t_start and b.t_end <= hi:
                 _add(acc, agg.stacks, agg.values)
                 continue
-            for k, (b_lo, b_hi, _tot, s, v) in enumerate(agg.buckets):
+            for k, (b_lo, b_hi) in enumerate(blk.bucket_bounds(agg)):
                 if b_hi <= lo or b_lo >= hi:
                     continue
                 if lo <= b_lo and b_hi <= hi:
-                    _add(acc, s, v)
+                    _add(acc, *agg.buckets[k][3:])
                 elif b.downsampled:  # no samples left: count a bucket by its middle
                     if lo <= (b_lo + b_hi) // 2 < hi:
-                        _add(acc, s, v)
+                        _add(acc, *agg.buckets[k][3:])
                 elif k < len(agg.spans):
                     start, end, first = agg.spans[k]
                     spans.setdefault(b.id, []).append(
@@ -183,6 +183,7 @@ class BlockReads:
             fine_ok = step_ns % fine_ns == 0 and lo % fine_ns == 0
             for b, agg in self._each_aggregate(blocks):
                 first, fine = agg.fine
+                bounds = None
                 if not fine or not (fine_ok or b.downsampled):
                     edges.append((b.id, lo, hi))
                     continue
@@ -195,7 +196,8 @@ class BlockReads:
                             points[(t - lo) // step_ns] += v
                         continue
                     e_lo, e_hi = max(lo, t), min(hi, t + fine_ns)
-                    for k, (b_lo, b_hi, *_rest) in enumerate(agg.buckets):
+                    bounds = bounds or blk.bucket_bounds(agg)
+                    for k, (b_lo, b_hi) in enumerate(bounds):
                         if b_lo <= t < b_hi and k < len(agg.spans) and t + fine_ns <= b_hi:
                             start, end, first_ts = agg.spans[k]
                             spans.setdefault(b.id, []).append((start, end, first_ts, e_lo,

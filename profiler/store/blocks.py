@@ -267,6 +267,13 @@ class Buckets(Sequence):
         return b
 
 
+def bucket_bounds(agg: Aggregate) -> list[tuple[int, int]]:
+    """(start_ns, end_ns) of each of an aggregate's buckets, none decoded: a
+    range cutting a block reads only the buckets it overlaps."""
+    b = agg.buckets
+    return [(x[0], x[1]) for x in (b._items if isinstance(b, Buckets) else b)]
+
+
 def bucket_pairs(agg: Aggregate) -> int:
     """Stack/value pairs of an aggregate's buckets (without decoding them)."""
     b = agg.buckets
