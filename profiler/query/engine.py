@@ -243,6 +243,8 @@ class QueryEngine:
         if sel.pid is not None or sel.tid is not None:
             return StackProcesses()
         series = self._series(sel)
+        if len(self.store.process_names(series, sel.lo, sel.hi) - {""}) < at_least:
+            return StackProcesses()  # without reading the thread tables
         return stack_processes(lambda: self.store.process_tables(series, sel.lo, sel.hi),
                                at_least)
 

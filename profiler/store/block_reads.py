@@ -106,9 +106,9 @@ class BlockReads:
             aggs = self.aggregates([b.id for b in whole])
             cut = [b.id for b in blocks if b.id not in aggs or not aggs[b.id].thread_tables]
             for agg in aggs.values():
-                for t_pid, t_tid, s, v in agg.thread_tables:
+                for k, (t_pid, t_tid) in enumerate(blk.table_heads(agg.thread_tables)):
                     if (pid is None or t_pid == pid) and (tid is None or t_tid == tid):
-                        _add(acc, s, v)
+                        _add(acc, *agg.thread_tables[k][2:])
             for cols in self.raw(cut).values():
                 i, j = cols.slice(lo, hi)
                 stack, value, pids, tids = cols.stack, cols.value, cols.pid, cols.tid
@@ -123,7 +123,7 @@ class BlockReads:
             if lo <= b.t_start and b.t_end <= hi:
                 _add(acc, agg.stacks, agg.values)
                 continue
-            for k, (b_lo, b_hi) in enumerate(blk.bucket_bounds(agg)):
+            for k, (b_lo, b_hi, _tot) in enumerate(blk.table_heads(agg.buckets)):
                 if b_hi <= lo or b_lo >= hi:
                     continue
                 if lo <= b_lo and b_hi <= hi:
@@ -164,6 +164,21 @@ class BlockReads:
             for c, acc in per.items():
                 yield c, array("I", acc), blk.saturated(acc.values())
 
+    def process_names(self, series_ids: Collection[int], lo: int, hi: int) -> set[str]:
+        """The processes (comm) of the blocks over the range, from their threads'
+        totals: no thread table decoded (a view of one process has no process
+        level to split by)."""
+        out: set[str] = set()
+        no_tables = []
+        for b, agg in self._each_aggregate(self._blocks_of(series_ids, lo, hi)):
+            if agg.thread_tables:
+                out.update(t[3] for t in agg.threads)
+            else:
+                no_tables.append(b.id)
+        for cols in self.raw(no_tables).values():
+            out.update(map(cols.strings.__getitem__, set(cols.comm)))
+        return out
+
     def timeline(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
                  pid: int | None = None, tid: int | None = None,
                  memo: dict | None = None) -> list[int]:
@@ -196,8 +211,8 @@ class BlockReads:
                             points[(t - lo) // step_ns] += v
                         continue
                     e_lo, e_hi = max(lo, t), min(hi, t + fine_ns)
-                    bounds = bounds or blk.bucket_bounds(agg)
-                    for k, (b_lo, b_hi) in enumerate(bounds):
+                    bounds = bounds or blk.table_heads(agg.buckets)
+                    for k, (b_lo, b_hi, _tot) in enumerate(bounds):
                         if b_lo <= t < b_hi and k < len(agg.spans) and t + fine_ns <= b_hi:
                             start, end, first_ts = agg.spans[k]
                             spans.setdefault(b.id, []).append((start, end, first_ts, e_lo,

@@ -209,6 +209,11 @@ class ProfileStore(Protocol):
         """
         ...
 
+    def process_names(self, series_ids: Collection[int], lo: int, hi: int) -> set[str]:
+        """The processes (comm) of the blocks over the range, without reading
+        their thread tables: at least those `process_tables` names."""
+        ...
+
     def timeline(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
                  pid: int | None = None, tid: int | None = None,
                  memo: dict | None = None) -> list[int]:

@@ -841,8 +841,7 @@ def _block_row(cols: SampleColumns, smap: list[int]) -> dict:
 
 def _agg_size(a: blk.Aggregate) -> int:
     """Stack/value pairs (12 bytes each) of the whole block, its buckets and its threads."""
-    return (len(a.stacks) + blk.bucket_pairs(a)
-            + sum(len(t[2]) for t in a.thread_tables) + 1)
+    return len(a.stacks) + blk.table_pairs(a.buckets) + blk.table_pairs(a.thread_tables) + 1
 
 
 class _Conflict(Exception):

@@ -133,8 +133,8 @@ def test_stack_processes_with_either_map(cls, monkeypatch):
 
 
 def test_buckets_decode_when_read():
-    """An aggregate's buckets read back as written, each decoded when first
-    read; their bounds and pairs answered without decoding them."""
+    """An aggregate's buckets and thread tables read back as written, each
+    decoded when first read; their heads and pairs answered without decoding."""
     rng = random.Random(3)
     buckets = [(i * 10, i * 10 + 10, rng.randint(0, 99), array("I", range(i)),
                 array("q", [rng.randint(-5, 5) for _ in range(i)])) for i in range(6)]
@@ -142,8 +142,10 @@ def test_buckets_decode_when_read():
                         [(1, 2, "t", "c", 7, 1)], (0, [7]), [],
                         [(1, 2, array("I", [1]), array("q", [7]))])
     back = blk.decode_agg(blk.encode_agg(agg))
-    assert isinstance(back.buckets, blk.Buckets) and blk.bucket_pairs(back) == 15
-    assert blk.bucket_bounds(back) == [(i * 10, i * 10 + 10) for i in range(6)]
+    assert isinstance(back.buckets, blk.Tables) and blk.table_pairs(back.buckets) == 15
+    assert blk.table_heads(back.buckets) == [b[:3] for b in buckets]
+    assert blk.table_heads(back.thread_tables) == [(1, 2)] == blk.table_heads(agg.thread_tables)
     assert back.buckets[2] == buckets[2] and back.buckets[1:4] == buckets[1:4]
-    assert list(back.buckets) == buckets and blk.bucket_pairs(back) == 15
-    assert back.thread_tables == agg.thread_tables and list(back.stacks) == [1, 2]
+    assert list(back.buckets) == buckets and blk.table_pairs(back.buckets) == 15
+    assert list(back.thread_tables) == agg.thread_tables and list(back.stacks) == [1, 2]
+    assert blk.table_pairs(back.thread_tables) == 1 == blk.table_pairs(agg.thread_tables)
