@@ -125,6 +125,6 @@ def test_a_render_is_the_same_with_either_map(db_url, monkeypatch):
                  for s in samples}
         assert sum(len(lv) for lv in fb["levels"]) // 4 == 1 + len(
             {p[:n] for p in paths for n in range(1, len(p) + 1)})
-        assert fb["numTicks"] == sum(s.value for s in samples) and "sys_0_[k]" in fb["names"]
+        assert fb["numTicks"] == sum(s.value_ns for s in samples) and "sys_0_[k]" in fb["names"]
     finally:
         store.close()
