@@ -635,7 +635,7 @@ static PyObject *u32_list(const uint32_t *v, size_t n) {
 
 PyDoc_STRVAR(heaviest_doc,
              "heaviest(keys, cum_l, cum_r, max_nodes, counts_other, diff) -> (depth, first, end,\n"
-             "names, parent, pending, others): flamegraph._heaviest_py's kept nodes, in C.\n"
+             "names, parent, pending, others): flamegraph.heaviest_nodes_py's kept nodes, in C.\n"
              "OverflowError: running sums past int64 (the Python one then).");
 
 static PyObject *heaviest(PyObject *module, PyObject *args) {
