@@ -29,8 +29,13 @@ from profiler.model import (
 from profiler.query import flamegraph as fg
 from profiler.query import significance, tracks
 from profiler.query.gcpause import gc_paused
-from profiler.query.idmap import IdMap
-from profiler.query.processes import PROCESS_KIND, ProcessRoots, split_by_process
+from profiler.query.idmap import IdMap, summed
+from profiler.query.processes import (
+    PROCESS_KIND,
+    ProcessRoots,
+    split_by_process,
+    stack_processes,
+)
 from profiler.query.selector import Selector
 from profiler.query.tracks import TrackColumns
 from profiler.store import (
@@ -232,17 +237,21 @@ class QueryEngine:
             times = {sel.lo + i * 10**10 for i, v in enumerate(points) if v}
         return sorted(times) or [sel.lo]
 
-    def stack_processes(self, sel: Selection) -> StackProcesses:
+    def stack_processes(self, sel: Selection, at_least: int = 1) -> StackProcesses:
         """Which processes the selection's stacks came from. None for a selection
-        of one pid or thread (it is one process)."""
+        of one pid or thread (it is one process), or of fewer than `at_least`."""
         if sel.pid is not None or sel.tid is not None:
             return StackProcesses()
-        return self.store.stack_processes(self._series(sel), sel.lo, sel.hi)
+        series = self._series(sel)
+        if len(self.store.process_names(series, sel.lo, sel.hi) - {""}) < at_least:
+            return StackProcesses()  # without reading the thread tables
+        return stack_processes(lambda: self.store.process_tables(series, sel.lo, sel.hi),
+                               at_least)
 
     def process_roots(self, sel: Selection, values: dict[int, int], at_least: int = 2
                       ) -> ProcessRoots | None:
         """Each stack's value per process when the selection spans processes, else None."""
-        return split_by_process(values, self.stack_processes(sel), at_least)
+        return split_by_process(values, self.stack_processes(sel, at_least), at_least)
 
     def _stack_keys(self, stack_ids: Iterable[int], table: StackNames
                     ) -> tuple[list[int], list[bytes]]:
@@ -261,7 +270,8 @@ class QueryEngine:
             missing = [s for s, k in zip(ids, keys, strict=True) if k is None]
             ids = [s for s, k in zip(ids, keys, strict=True) if k is not None]
             keys = [k for k in keys if k is not None]
-        missing.sort()
+        # a set of a database's dense ids iterates nearly in order: half a list's sort
+        missing = sorted(set(missing))
         for i in range(0, len(missing), _NAME_CHUNK):
             got_ids, got_keys = self._name_stacks(missing[i:i + _NAME_CHUNK], table)
             ids += got_ids
@@ -278,24 +288,25 @@ class QueryEngine:
         unknown = fnames.missing(packed)
         with table.lock:  # one index per name, whichever request interns it
             if unknown:
-                got = self.store.frame_names(unknown)
-                fnames.update(list(got), table.names.many(
-                    (folded_name(name, kind), kind) for name, kind in got.values()))
+                fids, names, kinds = self.store.frame_names(unknown)
+                fnames.update(fids, table.names.many(zip(map(folded_name, names, kinds), kinds,
+                                                         strict=True)))
             keys = fnames.keys(packed)
         size = sum(map(len, packed))
         del packed
         with table.lock:
-            table.keys.put_many(list(zip(ids, keys, strict=True)), _KEY_BYTES * len(keys) + size)
+            table.keys.put_many(ids, keys, _KEY_BYTES * len(keys) + size)
         return ids, keys
 
     # ---------------------------------------------------------------- renders
 
-    def _merged_by_name(self, values: dict[int, int], table: StackNames,
-                        roots: ProcessRoots | None = None) -> dict[bytes, int]:
-        """Values by the names of the stacks' frames (`stack_key`s: stacks that name
-        alike merge); with `roots`, each stack's value split under the processes
-        it came from."""
+    def _named_pairs(self, values: dict[int, int], table: StackNames,
+                     roots: ProcessRoots | None = None) -> tuple[list[bytes], list[int]]:
+        """Each stack's key (`stack_key` of its frames' names) and value, a key
+        repeated where stacks name alike; with `roots`, each stack's value
+        split under the processes it came from."""
         ids, keys = self._stack_keys(values, table)
+        split: list[tuple[int, bytes]] = []
         if roots is not None:
             owner, parts = roots.owner, roots.parts
             comms = set(map(owner.get, ids)) | {c for p in parts.values() for c, _ in p}
@@ -309,19 +320,18 @@ class QueryEngine:
                 ids, keys = [s for s, _ in whole], [k for _, k in whole]
             keys = list(map(bytes.__add__, map(procs.__getitem__, map(owner.get, ids)), keys))
         vals = list(map(values.__getitem__, ids))
-        out = dict(zip(keys, vals, strict=True))  # in C, when no two stacks name alike
-        get = out.get
-        if len(out) < len(keys):
-            out = {}
-            get = out.get
-            for k, v in zip(keys, vals, strict=True):
-                out[k] = get(k, 0) + v
-        if roots is not None:
-            for s, k in split:
-                for comm, part in parts[s]:
-                    key = procs[comm] + k
-                    out[key] = get(key, 0) + part
-        return out
+        for s, k in split:
+            for comm, part in roots.parts[s]:
+                keys.append(procs[comm] + k)
+                vals.append(part)
+        return keys, vals
+
+    def _merged_by_name(self, values: dict[int, int], table: StackNames,
+                        roots: ProcessRoots | None = None) -> dict[bytes, int]:
+        """Values by the names of the stacks' frames (`stack_key`s: stacks that name
+        alike merge); with `roots`, each stack's value split under the processes
+        it came from."""
+        return summed(*self._named_pairs(values, table, roots))
 
     def render(self, sel: Selection, max_nodes: int = 0,
                values: dict[int, int] | None = None) -> dict:
@@ -336,11 +346,11 @@ class QueryEngine:
             if values is None:
                 values = self.stack_values(sel, memo)
             roots = self.process_roots(sel, values) if whole else None
-            stacks = self._merged_by_name(values, table, roots)
+            keys, vals = self._named_pairs(values, table, roots)
             del values
-            levels, total, _ = fg.levels_sorted(stacks, None, max_nodes or fg.MAX_NODES,
-                                                self._other(table))
-            del stacks
+            levels, total, _ = fg.levels_of_pairs(keys, vals, max_nodes or fg.MAX_NODES,
+                                                  self._other(table))
+            del keys, vals
             out = fg.flamebearer_from_levels(levels, total, names, self.units(sel))
         self._done_with(table)
         # Pyroscope tooling reads the embedded timeline; it never filters by

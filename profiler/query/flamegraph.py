@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from heapq import heappop, heappush
-from itertools import accumulate
+from itertools import accumulate, compress
 from struct import pack, unpack
+
+from profiler.query.idmap import sorted_keys, sorted_sums
 
 # Bytes one interned name costs beyond its text: the string, its dict entry and list slots.
 NAME_OVERHEAD = 160
@@ -106,17 +108,31 @@ def levels_sorted(left: dict[bytes, int], right: dict[bytes, int] | None,
     plus the nodes kept.
     """
     if right is None:
-        if min(left.values(), default=1) <= 0:
-            left = {k: v for k, v in left.items() if v > 0}
-        keys = sorted(left)
-        lv = rv = list(map(left.__getitem__, keys))
-    else:
-        keys = sorted({k for k, v in left.items() if v > 0}
-                      | {k for k, v in right.items() if v > 0})
-        lget, rget = left.get, right.get
-        lv = [max(0, lget(k, 0)) for k in keys]
-        rv = [max(0, rget(k, 0)) for k in keys]
-    diff = right is not None
+        return levels_of_pairs(list(left), list(left.values()), max_nodes, other)
+    keys = sorted_keys({k for k, v in left.items() if v > 0}
+                       | {k for k, v in right.items() if v > 0})
+    lget, rget = left.get, right.get
+    lv = [max(0, lget(k, 0)) for k in keys]
+    rv = [max(0, rget(k, 0)) for k in keys]
+    return _levels(keys, lv, rv, True, max_nodes, other)
+
+
+def levels_of_pairs(keys: list[bytes], values: list[int], max_nodes: int = 0,
+                    other: Callable[[], int] | None = None) -> tuple[list[list[int]], int, int]:
+    """`levels_sorted` of the stacks `keys` (a key may repeat: its values add
+    up) without the dict of merged stacks: summed and sorted in one pass (in C
+    when built)."""
+    keys, values = sorted_sums(keys, values)
+    if min(values, default=1) <= 0:
+        keep = [v > 0 for v in values]
+        keys, values = list(compress(keys, keep)), list(compress(values, keep))
+    return _levels(keys, values, values, False, max_nodes, other)
+
+
+def _levels(keys: list[bytes], lv: list[int], rv: list[int], diff: bool, max_nodes: int,
+            other: Callable[[], int] | None) -> tuple[list[list[int]], int, int]:
+    """`levels_sorted` of sorted, distinct stacks and their values (`lv` and
+    `rv` the same list when not a diff)."""
     frames = sum(map(len, keys)) // 4 if max_nodes else 0
     if frames < max_nodes or not max_nodes:  # a frame is one node at most: all fit
         return _all_nodes(keys, lv, rv, diff)
@@ -168,27 +184,41 @@ def _all_nodes(keys: list[bytes], left: list[int], right: list[int], diff: bool,
 
 def _heaviest(keys: list[bytes], left: list[int], right: list[int], max_nodes: int,
               other: Callable[[], int] | None, diff: bool) -> tuple[list[list[int]], int, int]:
-    """Levels of the `max_nodes` heaviest nodes (an `other` per parent included).
-
-    A node is a run of sorted stacks [a, b) sharing a prefix; its total is a
-    difference of running sums, and its children's runs are found by bisection,
-    so only the kept nodes and their children are ever looked at, never the
-    whole tree (a host's hour can have hundreds of thousands of nodes). Nodes
-    are taken heaviest first (a child never outweighs its parent), until the
-    next one and the `other` it may need would not fit. `keys` are the sorted
-    stacks, `left`/`right` their values (the same list when not a diff). Kept
-    nodes are columns of ints, so a million of them cost tens of MiB.
-    """
+    """Levels of the `max_nodes` heaviest nodes (an `other` per parent included):
+    `heaviest_nodes` picks them (in C when built; ~30 ms of Python for a
+    host's hour at 8,192 nodes), `_layout` places them."""
     cum_l = [0, *accumulate(left)]
     cum_r = cum_l if right is left else [0, *accumulate(right)]
-    max_nodes = max(2, max_nodes)
+    args = (keys, cum_l, cum_r, max(2, max_nodes), other is not None, diff)
+    try:
+        *kept, others = heaviest_nodes(*args)
+    except OverflowError:  # running sums past int64: Python's ints
+        *kept, others = heaviest_nodes_py(*args)
+    return _layout(keys, left, right, cum_l, cum_r, kept,
+                   other() if others and other is not None else None, diff)
+
+
+def heaviest_nodes_py(keys: list[bytes], cum_l: list[int], cum_r: list[int], max_nodes: int,
+                      counts_other: bool, diff: bool) -> tuple:
+    """The `max_nodes` heaviest nodes of the sorted stacks `keys` (an `other`
+    per parent counted when `counts_other`), as columns (depth, first, end,
+    names, parent, pending) and how many kept nodes have children left out.
+
+    A node is a run of sorted stacks [a, b) sharing a prefix; its total is a
+    difference of running sums (`cum_l`, `cum_r`: the same list when not a
+    diff), and its children's runs are found by bisection, so only the kept
+    nodes and their children are ever looked at, never the whole tree (a
+    host's hour can have hundreds of thousands of nodes). Nodes are taken
+    heaviest first (a child never outweighs its parent; ties in stack order),
+    until the next one and the `other` it may need would not fit. Kept nodes
+    are columns of ints, so a million of them cost tens of MiB.
+    """
     n = len(keys)
     # kept nodes, index 0 the root: depth, run [first, end), name, parent, and
     # how many of its children are not kept (it then needs an `other`)
     depth, first, end = array("I", [0]), array("I", [0]), array("I", [n])
     names, parent, pending = array("I", [0]), array("i", [-1]), array("I", [0])
     heap: list[tuple[int, int, int, int, int, int]] = []
-    counts_other = other is not None
     others = 0  # kept nodes with children pending
 
     def expand(idx: int) -> int:
@@ -231,13 +261,17 @@ def _heaviest(keys: list[bytes], left: list[int], right: list[int], max_nodes: i
             others -= 1
         if has_kids and expand(idx):
             others += 1
-    heap.clear()
-    return _layout(keys, left, right, cum_l, cum_r, (depth, first, end, names, parent, pending),
-                   other() if others and counts_other else None, diff)
+    return depth, first, end, names, parent, pending, others
+
+
+try:
+    from profiler.query._idmap import heaviest as heaviest_nodes
+except ImportError:  # not built
+    heaviest_nodes = heaviest_nodes_py
 
 
 def _layout(keys: list[bytes], left: list[int], right: list[int], cum_l: list[int],
-            cum_r: list[int], kept: tuple[array, ...], other_name: int | None, diff: bool
+            cum_r: list[int], kept: list[Sequence[int]], other_name: int | None, diff: bool
             ) -> tuple[list[list[int]], int, int]:
     """Levels of the kept nodes, level by level: on a level, nodes in stack
     order are grouped by parent in the parents' order; each parent's kept

@@ -339,7 +339,7 @@ class TraceEngine(QueryEngine):
         sf, frames = super().stack_frames(ids - {UNSAMPLED_ID})
         return {**sf, UNSAMPLED_ID: (UNSAMPLED_ID,)}, {**frames, UNSAMPLED_ID: UNSAMPLED}
 
-    def stack_processes(self, sel: Selection) -> StackProcesses:
+    def stack_processes(self, sel: Selection, at_least: int = 1) -> StackProcesses:
         """Nothing: a trace's views have no process level (one request's stacks; the
         database sums them by stack, never reading each sample)."""
         return StackProcesses()

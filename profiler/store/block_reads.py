@@ -10,6 +10,7 @@ backend that stores blocks; it needs the backend's `blocks`, `aggregates`,
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -18,7 +19,6 @@ from profiler.store import blocks as blk
 from profiler.store.columns import SampleColumns
 from profiler.store.interface import (
     SampleSlice,
-    StackProcesses,
     ThreadEvent,
     ThreadTotal,
 )
@@ -106,9 +106,9 @@ class BlockReads:
             aggs = self.aggregates([b.id for b in whole])
             cut = [b.id for b in blocks if b.id not in aggs or not aggs[b.id].thread_tables]
             for agg in aggs.values():
-                for t_pid, t_tid, s, v in agg.thread_tables:
+                for k, (t_pid, t_tid) in enumerate(blk.table_heads(agg.thread_tables)):
                     if (pid is None or t_pid == pid) and (tid is None or t_tid == tid):
-                        _add(acc, s, v)
+                        _add(acc, *agg.thread_tables[k][2:])
             for cols in self.raw(cut).values():
                 i, j = cols.slice(lo, hi)
                 stack, value, pids, tids = cols.stack, cols.value, cols.pid, cols.tid
@@ -123,14 +123,14 @@ class BlockReads:
             if lo <= b.t_start and b.t_end <= hi:
                 _add(acc, agg.stacks, agg.values)
                 continue
-            for k, (b_lo, b_hi, _tot, s, v) in enumerate(agg.buckets):
+            for k, (b_lo, b_hi, _tot) in enumerate(blk.table_heads(agg.buckets)):
                 if b_hi <= lo or b_lo >= hi:
                     continue
                 if lo <= b_lo and b_hi <= hi:
-                    _add(acc, s, v)
+                    _add(acc, *agg.buckets[k][3:])
                 elif b.downsampled:  # no samples left: count a bucket by its middle
                     if lo <= (b_lo + b_hi) // 2 < hi:
-                        _add(acc, s, v)
+                        _add(acc, *agg.buckets[k][3:])
                 elif k < len(agg.spans):
                     start, end, first = agg.spans[k]
                     spans.setdefault(b.id, []).append(
@@ -144,58 +144,12 @@ class BlockReads:
             blk.add_weighted(acc, cols.stack[i:j], cols.value[i:j])
         return acc
 
-    def stack_processes(self, series_ids: Collection[int], lo: int, hi: int
-                        ) -> StackProcesses:
-        """Which process each stack was seen in comes from sets of the thread
-        tables' stack ids (unions in C); values are summed only for the stacks
-        seen in several processes, and only from the tables holding them (a
-        whole host's hour is ~1M thread-table entries, nearly every stack in one
-        process). A table with a value <= 0 sums everything (owners need a
-        positive value)."""
-        blocks = self._blocks_of(series_ids, lo, hi)
-        seen: dict[str, set[int]] = {}
-        nonpositive = False
-        for comm, stacks, values in self._process_tables(blocks):
-            got = seen.get(comm)
-            if got is None:
-                got = seen[comm] = set()
-            got.update(stacks)
-            nonpositive = nonpositive or (len(values) > 0 and min(values) <= 0)
-        shared_ids: set[int] = set()
-        union: set[int] = set()
-        for got in seen.values():
-            shared_ids |= union & got
-            union |= got
-        owner: dict[int, str] = {}
-        if not nonpositive:
-            for comm, got in seen.items():
-                owner.update(dict.fromkeys(got - shared_ids if shared_ids else got, comm))
-        del seen, union
-        shared: dict[int, dict[str, int]] = {}
-        if shared_ids or nonpositive:
-            sums: dict[str, dict[int, int]] = {}
-            for comm, stacks, values in self._process_tables(blocks):
-                if nonpositive or not shared_ids.isdisjoint(stacks):
-                    acc = sums.setdefault(comm, {})
-                    get = acc.get
-                    for s, v in zip(stacks, values, strict=False):
-                        if nonpositive or s in shared_ids:
-                            acc[s] = get(s, 0) + v
-            for c, acc in sums.items():
-                for s, v in acc.items():
-                    d = shared.get(s)
-                    if d is None:
-                        shared[s] = {c: v}
-                    else:
-                        d[c] = v
-        return StackProcesses(owner, shared)
-
-    def _process_tables(self, blocks: list[BlockRow]
-                        ) -> Iterator[tuple[str, Sequence[int], Sequence[int]]]:
+    def process_tables(self, series_ids: Collection[int], lo: int, hi: int
+                       ) -> Iterator[tuple[str, array, array]]:
         """(comm, stacks, values) of each thread table of the blocks; a block
         written before thread tables, summed per comm from its samples."""
         no_tables = []
-        for b, agg in self._each_aggregate(blocks):
+        for b, agg in self._each_aggregate(self._blocks_of(series_ids, lo, hi)):
             if not agg.thread_tables:
                 no_tables.append(b.id)
                 continue
@@ -208,7 +162,22 @@ class BlockReads:
             for k in range(len(cols.ts)):
                 _add(per.setdefault(st[cols.comm[k]], {}), (cols.stack[k],), (cols.value[k],))
             for c, acc in per.items():
-                yield c, list(acc), list(acc.values())
+                yield c, array("I", acc), blk.saturated(acc.values())
+
+    def process_names(self, series_ids: Collection[int], lo: int, hi: int) -> set[str]:
+        """The processes (comm) of the blocks over the range, from their threads'
+        totals: no thread table decoded (a view of one process has no process
+        level to split by)."""
+        out: set[str] = set()
+        no_tables = []
+        for b, agg in self._each_aggregate(self._blocks_of(series_ids, lo, hi)):
+            if agg.thread_tables:
+                out.update(t[3] for t in agg.threads)
+            else:
+                no_tables.append(b.id)
+        for cols in self.raw(no_tables).values():
+            out.update(map(cols.strings.__getitem__, set(cols.comm)))
+        return out
 
     def timeline(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
                  pid: int | None = None, tid: int | None = None,
@@ -229,6 +198,7 @@ class BlockReads:
             fine_ok = step_ns % fine_ns == 0 and lo % fine_ns == 0
             for b, agg in self._each_aggregate(blocks):
                 first, fine = agg.fine
+                bounds = None
                 if not fine or not (fine_ok or b.downsampled):
                     edges.append((b.id, lo, hi))
                     continue
@@ -241,7 +211,8 @@ class BlockReads:
                             points[(t - lo) // step_ns] += v
                         continue
                     e_lo, e_hi = max(lo, t), min(hi, t + fine_ns)
-                    for k, (b_lo, b_hi, *_rest) in enumerate(agg.buckets):
+                    bounds = bounds or blk.table_heads(agg.buckets)
+                    for k, (b_lo, b_hi, _tot) in enumerate(bounds):
                         if b_lo <= t < b_hi and k < len(agg.spans) and t + fine_ns <= b_hi:
                             start, end, first_ts = agg.spans[k]
                             spans.setdefault(b.id, []).append((start, end, first_ts, e_lo,

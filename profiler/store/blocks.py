@@ -21,6 +21,7 @@ import threading
 from array import array
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, repeat
 from operator import floordiv, sub
@@ -238,19 +239,60 @@ class EdgeReader:
         return self.full
 
 
+class Tables(Sequence):
+    """A decoded aggregate's tables, its buckets' or its threads', each
+    `(*head, stacks, values)`, whose stacks and values are unshuffled when the
+    table is first read: a whole-block read (a whole-host render) never looks
+    at the buckets, which are over half of a compacted block's pairs, and a
+    thread's view reads one thread's table of hundreds. Until then a table is
+    `(*head, pairs, shuffled bytes)` (as many bytes as its arrays will take);
+    concurrent first reads decode the same answer."""
+
+    __slots__ = ("_items", "pairs")
+
+    def __init__(self, items: list[tuple], pairs: int) -> None:
+        self._items = items
+        self.pairs = pairs  # stack/value pairs over all tables
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, k: int | slice) -> tuple | list[tuple]:  # as a list's
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self._items)))]
+        t = self._items[k]
+        if isinstance(t[-1], bytes):
+            *head, m, raw = t
+            t = self._items[k] = (*head, _unshuffle(raw[:4 * m], "I", m),
+                                  _unshuffle(raw[4 * m:], "q", m))
+        return t
+
+
+def table_heads(tables: Sequence[tuple]) -> list[tuple]:
+    """Each table's head (a bucket's start_ns, end_ns, total; a thread's pid,
+    tid) without decoding it: a read takes only the tables it needs."""
+    return [t[:-2] for t in (tables._items if isinstance(tables, Tables) else tables)]
+
+
+def table_pairs(tables: Sequence[tuple]) -> int:
+    """Stack/value pairs of tables (without decoding them)."""
+    return tables.pairs if isinstance(tables, Tables) else sum(len(t[-2]) for t in tables)
+
+
 @dataclass
 class Aggregate:
     """Pre-aggregated view of one block.
 
     `stacks`/`values`: the whole block. `buckets`: (start_ns, end_ns, total,
-    stacks, values) per time bucket. `threads`: (pid, tid, thread_name, comm,
-    value, count) per thread over the whole block. `fine`: (first slot, totals)
-    per FINE_NS slot, so timelines at >= 10 s steps never read samples.
+    stacks, values) per time bucket (decoded ones: `Tables`). `threads`: (pid,
+    tid, thread_name, comm, value, count) per thread over the whole block.
+    `fine`: (first slot, totals) per FINE_NS slot, so timelines at >= 10 s
+    steps never read samples.
     """
 
     stacks: array
     values: array
-    buckets: list[tuple[int, int, int, array, array]]
+    buckets: Sequence[tuple[int, int, int, array, array]]
     threads: list[tuple[int, int, str, str, int, int]]
     fine: tuple[int, list[int]] = (0, [])
     # Per bucket: (first sample index, end index, first sample ts in ns), so a
@@ -258,7 +300,7 @@ class Aggregate:
     spans: list[tuple[int, int, int]] = field(default_factory=list)
     # Per thread: (pid, tid, stacks, values), for per-thread and per-process
     # flame graphs without reading samples.
-    thread_tables: list[tuple[int, int, array, array]] = field(default_factory=list)
+    thread_tables: Sequence[tuple[int, int, array, array]] = field(default_factory=list)
 
 
 FINE_NS = 10 * 10**9
@@ -354,31 +396,21 @@ def encode_agg(agg: Aggregate, level: int = 3) -> bytes:
     return _compress(header, arrays, level)
 
 
-def decode_agg(blob: bytes, with_buckets: bool = True) -> Aggregate:
+def decode_agg(blob: bytes) -> Aggregate:
     header, body = _decompress(blob)
     n = header["n"]
     stacks = _unshuffle(bytes(body[:4 * n]), "I", n)
     values = _unshuffle(bytes(body[4 * n:12 * n]), "q", n)
     pos = 12 * n
-    buckets = []
-    for lo, hi, tot, m in header["b"]:
-        if with_buckets:
-            s = _unshuffle(bytes(body[pos:pos + 4 * m]), "I", m)
-            v = _unshuffle(bytes(body[pos + 4 * m:pos + 12 * m]), "q", m)
-        else:
-            s, v = array("I"), array("q")
-        buckets.append((lo, hi, tot, s, v))
-        pos += 12 * m
-    threads = [tuple(t) for t in header["t"]]
+    tables: list[list[tuple]] = [[], []]  # buckets, threads: each decoded when read
+    for out, heads in zip(tables, (header["b"], header.get("tt", [])), strict=True):
+        for *head, m in heads:
+            out.append((*head, m, bytes(body[pos:pos + 12 * m])))
+            pos += 12 * m
+    buckets, threads = (Tables(t, sum(x[-2] for x in t)) for t in tables)
     first, fine = header.get("f") or (0, [])
-    spans = [tuple(x) for x in header.get("s", [])]
-    tables = []
-    for pid, tid, m in header.get("tt", []):
-        s = _unshuffle(bytes(body[pos:pos + 4 * m]), "I", m)
-        v = _unshuffle(bytes(body[pos + 4 * m:pos + 12 * m]), "q", m)
-        tables.append((pid, tid, s, v))
-        pos += 12 * m
-    return Aggregate(stacks, values, buckets, threads, (first, fine), spans, tables)
+    return Aggregate(stacks, values, buckets, [tuple(t) for t in header["t"]], (first, fine),
+                     [tuple(x) for x in header.get("s", [])], threads)
 
 
 def add_weighted(acc: dict[int, int], stacks: array, values: array) -> None:

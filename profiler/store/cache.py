@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from itertools import starmap
 
 
 class ByteBoundedCache:
@@ -44,16 +43,16 @@ class ByteBoundedCache:
         self.bytes += self.size_of(key, value)
         self._evict()
 
-    def put_many(self, items: list[tuple], size: int | None = None) -> None:
-        """`put` of each (key, value), in order, without a call per entry (a
-        cold render caches ~100k stacks' keys); `size`, the items' summed
-        `size_of` when the caller knows it in bulk."""
+    def put_many(self, keys: list, values: list, size: int | None = None) -> None:
+        """`put` of each key with the value at its position, in order, without
+        a call per entry (a cold render caches ~100k stacks' keys); `size`, the
+        entries' summed `size_of` when the caller knows it in bulk."""
         d, size_of = self._d, self.size_of
         if d:
-            for key in [k for k, _ in items if k in d]:
+            for key in d.keys() & keys:  # replaced: their old sizes go
                 self.bytes -= size_of(key, d.pop(key))
-        d.update(items)
-        self.bytes += sum(starmap(size_of, items)) if size is None else size
+        d.update(zip(keys, values, strict=True))
+        self.bytes += sum(map(size_of, keys, values)) if size is None else size
         self._evict()
 
     def _evict(self) -> None:

@@ -14,6 +14,7 @@ trace queries read them through `TraceReader`.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -197,14 +198,20 @@ class ProfileStore(Protocol):
         """
         ...
 
-    def stack_processes(self, series_ids: Collection[int], lo: int, hi: int
-                        ) -> StackProcesses:
-        """Which processes (comm) each stack's value came from in the blocks over
-        the range, so a view spanning processes can root each stack at its
-        process; whole blocks are read (their per-thread tables), so the split
-        is exact except for a stack id that two processes share in a block cut
-        by the range (split by the whole block).
+    def process_tables(self, series_ids: Collection[int], lo: int, hi: int
+                       ) -> Iterator[tuple[str, array, array]]:
+        """(comm, stack ids as array("I"), values as array("q")) of each thread's
+        table of the blocks over the range: which processes (comm) each stack's
+        value came from, so a view spanning processes can root each stack at its
+        process (`query.processes.stack_processes`). Whole blocks are read,
+        so the split is exact except for a stack id that two processes share
+        in a block cut by the range (split by the whole block).
         """
+        ...
+
+    def process_names(self, series_ids: Collection[int], lo: int, hi: int) -> set[str]:
+        """The processes (comm) of the blocks over the range, without reading
+        their thread tables: at least those `process_tables` names."""
         ...
 
     def timeline(self, series_ids: Collection[int], lo: int, hi: int, step_ns: int, *,
@@ -247,8 +254,9 @@ class ProfileStore(Protocol):
     def frames(self, frame_ids: Iterable[int]) -> dict[int, Frame]:
         ...
 
-    def frame_names(self, frame_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-        """(name, kind) of each frame id."""
+    def frame_names(self, frame_ids: Iterable[int]
+                    ) -> tuple[list[int], list[str], list[str]]:
+        """The known ones of `frame_ids` (sorted), and each one's name and kind."""
         ...
 
     def size_bytes(self) -> int:

@@ -572,8 +572,8 @@ class Store(BlockReads):
         """Stored stacks' ids (sorted; unknown ones left out) and each one's frame ids
         as stored (`array("I")` bytes, root first), uncached: what a view names its
         stacks from in bulk, with no object per stack (a host's hour is ~100k)."""
-        rows = self._id_rows("stacks", "frames", sorted(set(stack_ids)))
-        return list(map(_FIRST, rows)), list(map(bytes, map(_SECOND, rows)))
+        ids, (frames,) = self._id_columns("stacks", ("frames",), sorted(set(stack_ids)))
+        return ids, list(map(bytes, frames))  # bytes as they are; a driver's memoryview copied
 
     @_unavailable
     def frames(self, frame_ids: Iterable[int]) -> dict[int, Frame]:
@@ -589,28 +589,39 @@ class Store(BlockReads):
         return self._cached(frame_ids, self._frames, load)
 
     @_unavailable
-    def frame_names(self, frame_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-        """(name, kind) of each frame id: all a flame graph names a frame by, read
-        without the rest of its row (a cold whole-host render names ~50k)."""
-        ids = list(set(frame_ids))
+    def frame_names(self, frame_ids: Iterable[int]
+                    ) -> tuple[list[int], list[str], list[str]]:
+        """The known ones of `frame_ids` (sorted), and each one's name and kind:
+        all a flame graph names a frame by, read without the rest of its row,
+        as columns (a cold whole-host render names ~50k, interned in bulk)."""
+        ids = sorted(set(frame_ids))  # a set of dense ids iterates nearly in order
         cached = list(map(self._frames.get, ids))
-        out = {i: (f.name, f.kind) for i, f in zip(ids, cached, strict=True) if f is not None}
-        missing = sorted(i for i, f in zip(ids, cached, strict=True) if f is None)
-        rows = self._id_rows("frames", "name, kind", missing)
-        out.update(zip(map(_FIRST, rows), map(_NAME_KIND, rows), strict=True))
-        return out
+        if cached.count(None) == len(ids):
+            found, (names, kinds) = self._id_columns("frames", ("name", "kind"), ids)
+            return found, names, kinds
+        known = [(i, f) for i, f in zip(ids, cached, strict=True) if f is not None]
+        found, (names, kinds) = self._id_columns(
+            "frames", ("name", "kind"), [i for i, f in zip(ids, cached, strict=True) if f is None])
+        rows = sorted([*((i, f.name, f.kind) for i, f in known),
+                       *zip(found, names, kinds, strict=True)], key=_FIRST)
+        return list(map(_FIRST, rows)), list(map(_SECOND, rows)), list(map(_THIRD, rows))
 
-    def _id_rows(self, table: str, columns: str, ids: list[int]) -> list[tuple]:
-        """Rows (id, `columns`) of the sorted `ids` of `table`, as the driver's
-        cursor gives them: a view reads ~100k stack and ~50k frame rows, where
-        a SQLAlchemy row per row cost as much as the read. Runs of ids at least
-        half dense are read by range (a view's stacks and frames were mostly
-        stored together: one scan of the primary key), the rest by IN lists."""
+    def _id_columns(self, table: str, columns: tuple[str, ...], ids: list[int]
+                    ) -> tuple[list[int], list[list]]:
+        """The ids of the sorted `ids` stored in `table`, and each one's
+        `columns` (a list per column), read through the driver's cursor: a view
+        reads ~100k stack and ~50k frame rows, where a SQLAlchemy row per row
+        cost as much as the read. Runs of ids at least half dense are read by
+        range (a view's stacks and frames were mostly stored together: one
+        scan of the primary key), without the ids when every row of the range
+        is wanted and stored; the rest by IN lists."""
+        found: list[int] = []
+        cols: list[list] = [[] for _ in columns]
         if not ids:
-            return []
+            return found, cols
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        base = f"SELECT id, {columns} FROM {table} WHERE "
-        out: list[tuple] = []
+        names = ", ".join(columns)
+        base = f"SELECT id, {names} FROM {table} WHERE "
         with self.engine.connect() as conn:
             dbapi = conn.dialect.loaded_dbapi
 
@@ -623,21 +634,39 @@ class Store(BlockReads):
                 finally:
                     result.close()
 
+            def add(rows: list[tuple], first: int) -> None:
+                for j, col in enumerate(cols, first):
+                    col += map(operator.itemgetter(j), rows)
+
             want = set(ids)
             sparse: list[int] = []
             for run in _runs(ids):
                 if len(run) >= _CHUNK and run[-1] - run[0] < 2 * len(run):
+                    if run[-1] - run[0] + 1 == len(run):  # every row of the range wanted
+                        rows = fetch(f"SELECT {names} FROM {table} WHERE id >= ? AND id <= ? "
+                                     "ORDER BY id", (run[0], run[-1]))
+                        if len(rows) == len(run):  # and stored: the ids are the run's
+                            found += run
+                            add(rows, 0)
+                            continue
                     rows = fetch(base + "id >= ? AND id <= ? ORDER BY id", (run[0], run[-1]))
-                    dense = run[-1] - run[0] + 1 == len(run)  # every row of the range wanted
-                    out += rows if dense else [r for r in rows if r[0] in want]
+                    rows = [r for r in rows if r[0] in want]
+                    found += map(_FIRST, rows)
+                    add(rows, 1)
                 else:
                     sparse += run
+            ranged = bool(found)
             for i in range(0, len(sparse), _CHUNK):
                 part = sparse[i:i + _CHUNK]
-                out += fetch(base + f"id IN ({', '.join('?' * len(part))}) ORDER BY id",
+                rows = fetch(base + f"id IN ({', '.join('?' * len(part))}) ORDER BY id",
                              tuple(part))
-        out.sort(key=_FIRST)
-        return out
+                found += map(_FIRST, rows)
+                add(rows, 1)
+        if ranged and sparse:  # runs and the ids between them, each read in order
+            order = sorted(range(len(found)), key=found.__getitem__)
+            found = [found[i] for i in order]
+            cols = [[col[i] for i in order] for col in cols]
+        return found, cols
 
     def _cached(self, ids: Iterable[int], cache: ByteBoundedCache, load,
                 load_range: Callable | None = None) -> dict:
@@ -754,7 +783,7 @@ class Store(BlockReads):
 
 _FIRST = operator.itemgetter(0)
 _SECOND = operator.itemgetter(1)
-_NAME_KIND = operator.itemgetter(1, 2)
+_THIRD = operator.itemgetter(2)
 
 
 def _runs(ids: list[int], gap: int = 16, most: int = 20_000) -> Iterator[list[int]]:
@@ -812,8 +841,7 @@ def _block_row(cols: SampleColumns, smap: list[int]) -> dict:
 
 def _agg_size(a: blk.Aggregate) -> int:
     """Stack/value pairs (12 bytes each) of the whole block, its buckets and its threads."""
-    return (len(a.stacks) + sum(len(b[3]) for b in a.buckets)
-            + sum(len(t[2]) for t in a.thread_tables) + 1)
+    return len(a.stacks) + blk.table_pairs(a.buckets) + blk.table_pairs(a.thread_tables) + 1
 
 
 class _Conflict(Exception):

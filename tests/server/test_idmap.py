@@ -15,7 +15,8 @@ import pytest
 
 from profiler.model import Frame, Sample
 from profiler.query import engine as engine_mod
-from profiler.query import idmap
+from profiler.query import flamegraph as fg
+from profiler.query import idmap, processes
 from profiler.query.engine import QueryEngine, Selection
 from profiler.query.selector import parse_selector
 from profiler.store import SeriesBatch, Store
@@ -68,9 +69,21 @@ def test_the_c_map_refuses_bad_input():
     assert len(m) == 0
 
 
+def all_python(monkeypatch) -> None:
+    """A render's C helpers swapped for their Python forms (as when not built)."""
+    monkeypatch.setattr(engine_mod, "IdMap", idmap.DictIdMap)
+    monkeypatch.setattr(processes, "IdMap", idmap.DictIdMap)
+    monkeypatch.setattr(processes, "all_positive", idmap.all_positive_py)
+    monkeypatch.setattr(fg, "sorted_keys", idmap.sorted_keys_py)
+    monkeypatch.setattr(fg, "sorted_sums", idmap.sorted_sums_py)
+    monkeypatch.setattr(fg, "heaviest_nodes", fg.heaviest_nodes_py)
+
+
 def test_a_render_is_the_same_with_either_map(db_url, monkeypatch):
     """Frames of one name in several places (call sites, kernel frames) merge
-    alike however the frame ids were mapped: one node per path of names."""
+    alike however the frame ids were mapped: one node per path of names. And
+    renders and diffs (processes sharing stacks, maxNodes) are the same with
+    every C helper of profiler/query/_idmap.c as with their Python forms."""
     store = Store(db_url)
     try:
         rng = random.Random(3)
@@ -83,14 +96,28 @@ def test_a_render_is_the_same_with_either_map(db_url, monkeypatch):
                           for _ in range(rng.randint(1, 12))) + tuple(rng.sample(kernel, 2))
             samples.append(Sample("cpu", 10**12 + k * 10**7, 100 + k % 3, 100 + k % 7, 0,
                                   f"proc{k % 3}", "main", stack, 10**7))
+        # stacks of every process, of other weights: split under each process
+        shared = (Frame("clone3", "native"), Frame("start_thread", "native"))
+        for k in range(90):
+            samples.append(Sample("cpu", 10**12 + k * 10**7 + 5, 100 + k % 3, 100 + k % 7, 0,
+                                  f"proc{k % 3}", "main", shared + tuple(funcs[:k % 4]),
+                                  10**6 * (1 + k % 11)))
         store.write("anonymous", [SeriesBatch("cpu", {"service_name": "idmap"}, samples)])
         sel = Selection("anonymous", parse_selector('cpu{service_name="idmap"}'), 0, 10**13)
+        halves = [Selection("anonymous", sel.selector, lo, hi)
+                  for lo, hi in ((0, 10**12 + 2 * 10**9), (10**12 + 2 * 10**9, 10**13))]
         answers = []
-        for cls in (idmap.IdMap, idmap.DictIdMap):
-            monkeypatch.setattr(engine_mod, "IdMap", cls)
-            eng = QueryEngine(store)
-            answers.append((eng.render(sel), eng.render(sel, max_nodes=50)))
-        assert answers[0] == answers[1]
+        for mode in ("c", "dict map", "python"):
+            with monkeypatch.context() as m:
+                if mode == "dict map":
+                    m.setattr(engine_mod, "IdMap", idmap.DictIdMap)
+                elif mode == "python":
+                    all_python(m)
+                eng = QueryEngine(store)
+                answers.append((eng.render(sel), eng.render(sel, max_nodes=50),
+                                eng.diff(*halves, 40), eng.diff(*halves)))
+        assert answers[0] == answers[1] == answers[2]
+        assert "other" in answers[0][1]["flamebearer"]["names"]
         fb = answers[0][0]["flamebearer"]
         # every distinct path of names is one node (the root besides)
         rooted = "proc0" in fb["names"]
@@ -98,6 +125,6 @@ def test_a_render_is_the_same_with_either_map(db_url, monkeypatch):
                  for s in samples}
         assert sum(len(lv) for lv in fb["levels"]) // 4 == 1 + len(
             {p[:n] for p in paths for n in range(1, len(p) + 1)})
-        assert fb["numTicks"] == 400 * 10**7 and "sys_0_[k]" in fb["names"]
+        assert fb["numTicks"] == sum(s.value_ns for s in samples) and "sys_0_[k]" in fb["names"]
     finally:
         store.close()
