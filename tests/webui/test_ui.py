@@ -386,6 +386,57 @@ def test_threads_view_state_survives_a_reload_and_back(page, server, profiled):
     assert page.evaluate(f"() => [{lane}.lo, {lane}.hi]") == pytest.approx(window, abs=0.01)
 
 
+def test_thread_tracks_turn_density_into_detail_when_zoomed(page, server, profiled):
+    """The holder thread naps 1 ms between its 20 ms holds of the lock: over
+    the whole profile (~10 ms a pixel) those naps are narrower than a pixel and
+    summed into density columns; zoomed in at one with the wheel, every
+    interval of the row is a pixel wide or more and drawn one by one, that nap
+    in the sleep colour. (The tracks count what they drew either way.)"""
+    if "synthetic" in profiled.mode:
+        pytest.skip("the holder's naps come from the agent (eBPF)")
+    open_page(page, server, query=demo("wall"), tab="threads")
+    page.locator(".threads-table").wait_for()
+    page.locator(".threads-table tbody button", has_text="holder").first.click()
+    page.locator("#view-threads h2", has_text="Thread holder").wait_for()
+    lane = "window.flamecam.views.threads.lane"
+    page.wait_for_function(f"() => {lane}.tracks.length === 1 && {lane}.tracks[0].rows[1].drawn")
+    canvas = page.locator("#view-threads .tracks canvas")
+    canvas.scroll_into_view_if_needed()
+    state = f"""(i) => {{
+        const tr = {lane}, t = tr.tracks[0], row = t.rows[1], g = tr.geometry();
+        if (i < 0) {{  // the 1 ms nap nearest the middle of the view
+            const mid = (tr.lo + tr.hi) / 2;
+            for (let k = 0; k < row.n; k++) {{
+                const d = row.end[k] - row.start[k];
+                if (t.src.reasons[row.code[k]] !== 'sleep' || d < 1 || d >= 3) continue;
+                if (i < 0 || Math.abs(row.start[k] - mid) < Math.abs(row.start[i] - mid)) i = k;
+            }}
+        }}
+        const r = tr.canvas.getBoundingClientRect(), left = r.left + (r.width - g.plotW);
+        return {{ i, k: g.k, drawn: row.drawn, lo: tr.lo, hi: tr.hi,
+                  start: row.start[i], end: row.end[i],
+                  px: (row.end[i] - row.start[i]) * g.k,
+                  x: left + ((row.start[i] + row.end[i]) / 2 - tr.lo) * g.k,
+                  y: r.top + tr.trackY(0) + tr.rowY(1) + 6 }};
+    }}"""
+    full = page.evaluate(state, -1)
+    assert full["i"] >= 0, "no 1 ms nap of the holder"
+    assert full["px"] < 1 and full["drawn"]["density"] > 0, full
+    page.mouse.move(full["x"], full["y"])
+    zoomed = full
+    for _ in range(20):
+        if zoomed["k"] >= 2:  # 2 pixels a millisecond: every kept interval (>= 1 ms) is 2 wide
+            break
+        page.mouse.wheel(0, -600)
+        page.wait_for_function(f"(k) => {lane}.geometry().k > k", arg=zoomed["k"])
+        zoomed = page.evaluate(state, full["i"])
+    assert zoomed["lo"] <= zoomed["start"] and zoomed["end"] <= zoomed["hi"], zoomed
+    drawn = zoomed["drawn"]
+    assert zoomed["px"] >= 2 and drawn["density"] == 0 and drawn["detail"] >= 1, zoomed
+    assert pixel(page, "views.threads.lane", zoomed["x"], zoomed["y"]) == SLEEP_COLOR
+    shoot(page, "07c-threads-zoomed-detail")
+
+
 def test_diff_of_two_versions_shows_the_regression(page, server, profiled):
     open_page(page, server, query=demo("cpu"), tab="diff")
     page.locator("#diff-a-version").select_option("1.0")
