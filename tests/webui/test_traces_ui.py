@@ -1,8 +1,9 @@
 """The Traces and Slow-vs-fast screens in headless Chromium, over real traces.
 
 The known-answer Flask app of the traces issue (tests/workloads/trace_app.py:
-/slow spends ~30 ms in `slow_path`, ~50 ms on a lock, 20 ms asleep and 20 ms
-on a pool worker; /fast ~5 ms in `fast_path`) runs under a pyenv CPython with
+/slow spends ~30 ms in `slow_path`, ~50 ms on a lock, ~2 ms on the run queue,
+20 ms asleep and 20 ms on a pool worker; /fast ~5 ms in `fast_path`) runs
+under a pyenv CPython with
 the OpenTelemetry SDK, the OTLP/HTTP exporter and flamecam_otel, profiled by
 the real agent (eBPF) into a real server that also receives its spans (the
 `traced` fixture of tests/webui/conftest.py). The page is then read as a user
