@@ -101,6 +101,12 @@ def realtime_on(cpu: int) -> Iterator[bool]:
         os.sched_setaffinity(0, cpus)
 
 
+def current_cpu() -> int:
+    """The CPU the calling thread runs on (/proc/thread-self/stat's 39th field)."""
+    with open("/proc/thread-self/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[36])
+
+
 def lock_holder() -> None:
     """Releases each handed-over lock when its time comes (holds overlap), on
     the CPU the blocked request is pinned to, and then keeps that CPU busy for
@@ -182,9 +188,10 @@ def slow():
     lock = threading.Lock()
     lock.acquire()
     released: list[float] = []
-    # Pinned to one CPU while blocked: woken there, behind the lock holder.
+    # Pinned to its CPU while blocked (no move: the CPU it runs on), woken
+    # there, behind the lock holder.
     cpus = os.sched_getaffinity(0)
-    cpu = min(cpus)
+    cpu = current_cpu()
     os.sched_setaffinity(0, {cpu})
     releases.put((time.monotonic() + 0.050, lock, released, cpu))  # released in 50 ms
     t0 = time.monotonic()
