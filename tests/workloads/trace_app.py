@@ -31,6 +31,7 @@ the lock).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import heapq
 import os
 import queue
@@ -101,10 +102,14 @@ def realtime_on(cpu: int) -> Iterator[bool]:
         os.sched_setaffinity(0, cpus)
 
 
+# libc through PyDLL: its calls keep the GIL (a file read of /proc would give
+# it up, and a waiting fast request would take it for its whole run).
+_libc = ctypes.PyDLL(None)
+
+
 def current_cpu() -> int:
-    """The CPU the calling thread runs on (/proc/thread-self/stat's 39th field)."""
-    with open("/proc/thread-self/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[36])
+    """The CPU the calling thread runs on (sched_getcpu)."""
+    return _libc.sched_getcpu()
 
 
 def lock_holder() -> None:
