@@ -434,7 +434,11 @@ def test_thread_tracks_turn_density_into_detail_when_zoomed(page, server, profil
     page.mouse.move(full["x"], full["y"])
     zoomed = full
     for _ in range(20):
-        if zoomed["k"] >= 2:  # 2 pixels a millisecond: the nap is 2 wide
+        # 4 pixels a millisecond: the nap is at least 4 wide, so the pixel at
+        # its middle lies wholly inside it. At 2 wide, drawn from a fractional
+        # x, that pixel was an edge the canvas blends with the background
+        # ((104, 139, 170) against the sleep colour in a loaded run).
+        if zoomed["k"] >= 4:
             break
         page.mouse.wheel(0, -600)
         page.wait_for_function(f"(k) => {lane}.geometry().k > k", arg=zoomed["k"])
