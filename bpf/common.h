@@ -67,7 +67,8 @@ enum {
     COUNT_OFF_START_FULL = 6,
     COUNT_OFF_WALKS_SAVED = 7,
     COUNT_OFF_SUMMED = 8,   /* above the threshold, summed: the agent was over its CPU budget */
-    COUNT_MAX = 9,
+    COUNT_OFF_MISSED_IN = 9,  /* a switch-in no program saw: the interval ended at its wakeup */
+    COUNT_MAX = 10,
 };
 BPF_PERCPU_ARRAY(counters, u64, COUNT_MAX);
 

@@ -336,6 +336,8 @@ static __always_inline u32 stack_copy_at(u32 tgid, u32 tid, struct user_regs *r,
     return id;
 }
 
+static __always_inline void interval_ended(struct off_start *s, u32 tid, u64 now);
+
 static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_state, u64 now)
 {
     u64 id = bpf_get_current_pid_tgid();
@@ -349,6 +351,19 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
     /* Exiting (X, Z) and idle kernel threads (I) are not waiting for anything. */
     if (prev_state & (0x10 | 0x20 | 0x80))
         return;
+    /* Still off the CPU by our record: the kernel ran no program for the
+     * sched_switch that brought this thread back (seen on a loaded VM, where
+     * ftrace missed that switch too: a 50 ms lock wait then vanished under
+     * the new interval and counted as CPU). A blocked thread was off the CPU
+     * until its wakeup at least: the interval ends there (the wait for a CPU
+     * after it is not known). A preempted one has no such bound. */
+    struct off_start *open = off_start.lookup(&tid);
+    if (open) {
+        count(COUNT_OFF_MISSED_IN);
+        u64 woke = open->ts_wake;
+        if ((open->state & 0xff) != 0 && woke >= open->ts_out && woke <= now)
+            interval_ended(open, tid, woke);
+    }
     struct off_start s = {};
     s.ts_out = now;
     s.tgid = tgid;
@@ -418,11 +433,10 @@ static __always_inline void switched_out(void *ctx, u32 prev_pid, long prev_stat
         count(COUNT_OFF_START_FULL);
 }
 
-static __always_inline void switched_in(u32 tid, u64 now)
+/* The interval `s` of thread `tid` ended at `now`, when the thread came back:
+ * kept one by one or summed. */
+static __always_inline void interval_ended(struct off_start *s, u32 tid, u64 now)
 {
-    struct off_start *s = off_start.lookup(&tid);
-    if (!s)
-        return;
     u64 wake = s->ts_wake;
     u64 blocked, runq;
     if ((s->state & 0xff) == 0 || wake == 0 || wake < s->ts_out) {
@@ -509,6 +523,14 @@ static __always_inline void switched_in(u32 tid, u64 now)
                 count(COUNT_OFF_AGG_FULL);
         }
     }
+}
+
+static __always_inline void switched_in(u32 tid, u64 now)
+{
+    struct off_start *s = off_start.lookup(&tid);
+    if (!s)
+        return;
+    interval_ended(s, tid, now);
     off_start.delete(&tid);
 }
 

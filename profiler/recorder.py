@@ -57,7 +57,7 @@ REASON_CACHE_LIMIT = 65_536
 COUNTER_NAMES = (
     "cpu_samples", "lost_cpu", "offcpu_events", "lost_offcpu",
     "lost_offcpu_aggregate_full", "lost_offcpu_stacks", "lost_offcpu_start_full",
-    "offcpu_stack_walks_saved", "offcpu_summed",
+    "offcpu_stack_walks_saved", "offcpu_summed", "offcpu_missed_switch_in",
 )
 
 

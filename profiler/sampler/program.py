@@ -173,7 +173,7 @@ def load(opts: SamplerOptions, runtime_sources: Sequence[str] = ()):
     return b
 
 
-COUNTERS = 9  # COUNT_MAX
+COUNTERS = 10  # COUNT_MAX
 
 
 def read_counters(b) -> list[int]:

@@ -103,10 +103,27 @@ def drive(port: int, slow: int) -> tuple[list[dict], list[dict]]:
     with ThreadPoolExecutor(2) as ex:
         fast = [ex.submit(fast_client) for _ in range(2)]
         try:
-            slow_bodies = [get("/slow") for _ in range(slow)]
+            slow_bodies = [stolen_during(get, "/slow") for _ in range(slow)]
         finally:
             done.set()
         return slow_bodies, [b for f in fast for b in f.result()]
+
+
+def host_steal_ticks() -> int:
+    """This VM's stolen CPU time so far, all CPUs, in USER_HZ ticks (/proc/stat):
+    time its hypervisor ran something else while a thread here seemed to run.
+    The kernel leaves it out of a thread's CPU clock (the app's figures), not
+    out of the scheduler's on-CPU time that Flamecam's exact CPU is."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8])
+
+
+def stolen_during(get, path: str) -> dict:
+    """`get(path)`'s body with the host's steal during it (evidence of a failure)."""
+    before = host_steal_ticks()
+    body = get(path)
+    body["host_steal_ticks"] = host_steal_ticks() - before
+    return body
 
 
 def wait_for(url: str, params: dict | None, ok, timeout: float = 60):
@@ -159,7 +176,9 @@ def test_known_answer(minor, tmp_path, db_url, server_factory, otel_venvs, spawn
         port = int(wait_for_line(app, "ready", timeout=60).split()[1])
         ready = time.monotonic()
         # The app's first request, sent the moment it serves: as a user's would be.
-        first = requests.get(f"http://127.0.0.1:{port}/slow", timeout=30).json()
+        first = stolen_during(
+            lambda path: requests.get(f"http://127.0.0.1:{port}{path}", timeout=30).json(),
+            "/slow")
         slow, fast = drive(port, slow=5)
         evidence.append(f"table found {agent.found_at - ready:+.3f} s from 'ready'"
                         if agent.found_at else "table never found")
@@ -287,6 +306,10 @@ def _check(srv: str, slow: list[dict], fast: list[dict], evidence: list[str]) ->
         if view and any(t["tid"] == s["pool_tid"] for t in view["threads"] for s in slow
                         if t["tid"] != f["tid"]):
             failures.append(f"fast {tid}: a pool worker among its threads: {view['threads']}")
+    if failures:  # what the agent reported lost (its sampler's, its spool's)
+        r = requests.get(f"{srv}/api/v1/losses", timeout=10,
+                         params={"from": "now-15m", "until": "now"})
+        lines.append(f"agent losses: {r.json()['losses'] if r.ok else r.text}")
     report = "\n".join(lines)
     assert not failures, "\n".join(failures) + "\n" + report
     return report

@@ -390,13 +390,14 @@ class Traced:
     """The known-answer app's requests as its traces reached a server: `slow` and
     `fast` are the app's own reports of each request, `views` the settled trace
     views of the slow ones, `slowest` the slowest slow request that came whole
-    (with its lock wait)."""
+    (with its lock wait), `first` the fast request sent before them all."""
 
     url: str
     slow: list[dict]
     fast: list[dict]
     views: dict[str, dict]
     slowest: dict
+    first: dict  # the fast request sent before the others (it registers the app's table)
 
 
 @pytest.fixture(scope="module")
@@ -426,7 +427,8 @@ def traced(request, tmp_path_factory, otel_venvs) -> Traced:  # noqa: F811
                      "OTEL_EXPORTER_OTLP_ENDPOINT": srv.url, "OTEL_BSP_SCHEDULE_DELAY": "500"})
         try:
             port = int(wait_for_line(app, "ready", timeout=60).split()[1])
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/fast", timeout=10).read()
+            first = json.loads(
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/fast", timeout=10).read())
             agent = Agent(srv.url, app.pid, work / "spool")
             agent.wait_started(180)
             slow, fast = drive(port, slow=getattr(request.module, "SLOW_REQUESTS", 3))
@@ -451,6 +453,6 @@ def traced(request, tmp_path_factory, otel_venvs) -> Traced:  # noqa: F811
         slowest = max(whole, key=lambda s: next(sp["duration_ms"] for sp in
                                                 views[s["trace_id"]]["spans"]
                                                 if not sp["parent_id"]))
-        yield Traced(srv.url, slow, fast, views, slowest)
+        yield Traced(srv.url, slow, fast, views, slowest, first)
     finally:
         stop_server(srv)

@@ -31,11 +31,37 @@ SHOTS = ROOT / "test-artifacts" / "screenshots" / "trace-view"
 TRACKS = "window.flamecam.views.trace.tracks"
 
 
-def shot(page, name: str) -> None:
-    """The whole page, and what a 1280x800 screen shows of it."""
+def shot(page, name: str, viewport_first: bool = False) -> None:
+    """The whole page, and what a 1280x800 screen shows of it (first, while a
+    hover's tooltip is on screen, with `viewport_first`)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    whole = lambda: page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # noqa: E731
+    if not viewport_first:
+        whole()
     page.screenshot(path=str(SHOTS / f"{name}-1280x800.png"))
+    if viewport_first:
+        whole()
+
+
+LOCK_COLOR = (0x8B, 0x1E, 0x3F)
+RUNQUEUE_COLOR = (0x8E, 0x6C, 0x00)
+MARKER_COLOR = (0x1A, 0x5F, 0xB4)  # a span's begin and end on its thread (tracks.js)
+
+
+def canvas_pixel(page, x: float, y: float) -> tuple[int, int, int]:
+    """The tracks canvas's colour at client point (x, y)."""
+    return tuple(page.evaluate(f"""([x, y]) => {{
+        const c = {TRACKS}.canvas; const r = c.getBoundingClientRect(); const d = c.width / r.width;
+        return [...c.getContext('2d').getImageData(Math.round((x - r.left) * d),
+                                                    Math.round((y - r.top) * d), 1, 1).data]
+    }}""", [x, y])[:3])
+
+
+def tip_frames(tip) -> list[tuple[str, str]]:
+    """The stack in a tracks tooltip, innermost first: (name, kind label)."""
+    items = tip.locator("ol.tt-stack:not(.tt-waker) li")
+    return [(items.nth(i).locator("span").nth(0).inner_text(),
+             items.nth(i).locator("span").nth(1).inner_text()) for i in range(items.count())]
 
 
 GRAPH = "views.trace.panel.graph"
@@ -72,26 +98,131 @@ def test_slowest_trace_shows_its_threads_and_the_lock_wait(page, traced):
     assert lock is not None, "no lock interval on the request thread"
     assert abs(lock["ms"] - s["lock_ms"]) <= 0.15 * s["lock_ms"] + 2, (lock, s["lock_ms"])
     assert 35 <= lock["ms"] <= 90, lock
-    # Hovering it tells what it was, how long, and its stack.
+    # Hovering it tells what it was, how long, and its stack: the handler that
+    # blocked (slow, Python) above CPython's lock (native) and the kernel's futex.
     page.mouse.move(lock["x"], lock["y"])
     tip = page.locator(".tracks-tip:not([hidden])")
     tip.wait_for(state="visible")
     text = tip.inner_text()
     assert "off-CPU (lock)" in text and re.search(r"\d+(\.\d)? ms", text), text
-    assert "slow" in text and "kernel" in text and "Python" in text, text
-    px = page.evaluate(f"""([x, y]) => {{
-        const c = {TRACKS}.canvas; const r = c.getBoundingClientRect(); const d = c.width / r.width;
-        return [...c.getContext('2d').getImageData(Math.round((x - r.left) * d),
-                                                    Math.round((y - r.top) * d), 1, 1).data]
-    }}""", [lock["x"], lock["y"]])
-    assert tuple(px[:3]) == (0x8B, 0x1E, 0x3F), px  # the lock colour of colors.js
+    frames = tip_frames(tip)
+    assert ("trace_app.slow", "Python") in frames, frames
+    assert ("lock_PyThread_acquire_lock", "native") in frames, frames
+    assert any(kind == "kernel" and "futex" in name for name, kind in frames), frames
+    # innermost first: the kernel's wait, CPython's lock, then the handler
+    kinds = [kind for _, kind in frames]
+    assert kinds.index("kernel") < kinds.index("native") < frames.index(("trace_app.slow",
+                                                                        "Python")), frames
+    shot(page, "01-slowest-trace-lock-hover", viewport_first=True)
+    assert canvas_pixel(page, lock["x"], lock["y"]) == LOCK_COLOR  # colors.js
     # The span waterfall and the breakdown: the whole trace has lock and cpu.
     row = page.locator(".bd-row", has_text="Whole trace")
     assert "lock" in row.inner_text() and "cpu" in row.inner_text()
     # The trace's flame graph names slow_path (and the pool's work), drawn.
     wait_frame(page, GRAPH, frame_named(page, "slow_path"))
     wait_frame(page, GRAPH, frame_named(page, "pool_work"))
-    shot(page, "01-slowest-trace-lock-hover")
+    shot(page, "01b-slowest-trace-flame-graph")
+
+
+def run_queue_after_lock(page, tid: int) -> dict | None:
+    """The off-CPU interval of thread `tid` that starts where its longest lock
+    wait ends (the wakeup), if one of its own was kept: reason, length (ms) and
+    the client point of its middle, with the page scrolled to show it."""
+    return page.evaluate(f"""(tid) => {{
+        const tr = {TRACKS};
+        const ti = tr.tracks.findIndex((t) => t.thread.tid === tid);
+        if (ti < 0) return null;
+        const t = tr.tracks[ti], row = t.rows[1], reasons = t.src.reasons;
+        let lock = -1;
+        for (let k = 0; k < row.n; k++) {{
+            if (reasons[row.code[k]] !== 'lock') continue;
+            if (lock < 0 || row.end[k] - row.start[k] > row.end[lock] - row.start[lock]) lock = k;
+        }}
+        if (lock < 0) return null;
+        let k = 0;  // the next interval with a length of its own, not a kernel sum's mark
+        while (k < row.n && !(Math.abs(row.start[k] - row.end[lock]) <= 0.05 &&
+                              row.end[k] > row.start[k] && k !== lock)) k++;
+        if (k >= row.n) return null;
+        const rowTop = () => tr.canvas.getBoundingClientRect().top + tr.trackY(ti) + tr.rowY(1);
+        if (rowTop() < 0 || rowTop() + 12 > window.innerHeight) {{
+            window.scrollBy(0, rowTop() - window.innerHeight / 2);
+        }}
+        const g = tr.geometry(), r = tr.canvas.getBoundingClientRect();
+        return {{ reason: reasons[row.code[k]], ms: row.end[k] - row.start[k],
+                  x: r.left + (r.width - g.plotW) + ((row.start[k] + row.end[k]) / 2 - tr.lo) * g.k,
+                  y: r.top + tr.trackY(ti) + tr.rowY(1) + 6 }};
+    }}""", tid)
+
+
+def span_markers(page, tids: list[int]) -> list[dict]:
+    """Per interval a thread of `tids` served the trace: its span, start and end
+    (ms), and the canvas's colour at the x of its start and of its end, and
+    half-way, at the middle of the thread's track."""
+    return page.evaluate(f"""(tids) => {{
+        const tr = {TRACKS}, g = tr.geometry(), left = g.width - g.plotW;
+        const c = tr.canvas, d = c.width / g.width, ctx = c.getContext('2d');
+        const px = (x, y) => [...ctx.getImageData(Math.round(x * d), Math.round(y * d), 1, 1).data]
+            .slice(0, 3);
+        const out = [];
+        tr.tracks.forEach((t, ti) => {{
+            if (!tids.includes(t.thread.tid)) return;
+            const y = tr.trackY(ti) + 17;
+            for (const iv of t.intervals) {{
+                const xb = Math.round(left + (iv.start - tr.lo) * g.k);
+                const xe = Math.round(left + (iv.end - tr.lo) * g.k) - 1;
+                out.push({{ tid: t.thread.tid, span: iv.span, start: iv.start, end: iv.end,
+                            begin: px(xb, y), finish: px(xe, y), half: px((xb + xe) >> 1, y) }});
+            }}
+        }});
+        return out;
+    }}""", tids)
+
+
+def test_run_queue_delay_and_span_markers_on_the_tracks(page, traced):
+    """The known run-queue delay: the app's lock holder releases a slow
+    request's lock on the CPU the request is pinned to and keeps that CPU busy
+    as a real-time thread for `runq_ms` (as the app measured it), so the woken
+    request waits at least that long on the run queue, right after its lock
+    wait. It is drawn in the run-queue colour and hovering it says so. The
+    spans' begin and end are marked on the threads that served them."""
+    assert all(s["runq_ms"] >= 1.5 for s in traced.slow), [s["runq_ms"] for s in traced.slow]
+    for s in sorted(traced.slow, key=lambda b: b["trace_id"] != traced.slowest["trace_id"]):
+        open_trace(page, traced.url, s["trace_id"])
+        runq = run_queue_after_lock(page, s["tid"])
+        if runq is not None:
+            break
+    # An interval the agent kept one by one (past its CPU budget, 1 in N are;
+    # the rest summed, with no time of their own), in one slow trace at least.
+    assert runq is not None, "no kept interval right after a lock wait in any slow trace"
+    assert runq["reason"] == "runqueue" and runq["ms"] >= s["runq_ms"] - 0.1, (runq, s)
+    assert canvas_pixel(page, runq["x"], runq["y"]) == RUNQUEUE_COLOR
+    page.mouse.move(runq["x"], runq["y"])
+    tip = page.locator(".tracks-tip:not([hidden])")
+    tip.wait_for(state="visible")
+    assert "off-CPU (runqueue): run-queue delay" in tip.inner_text(), tip.inner_text()
+    shot(page, "06-run-queue-hover", viewport_first=True)
+    legend = page.locator("#view-trace .legend").first.inner_text()
+    assert "run-queue delay (runnable, waiting for a CPU)" in legend, legend
+    # The spans' begin and end on their threads: the request's handler thread
+    # served the request's root span, the pool worker a part of it.
+    page.mouse.move(0, 0)
+    page.wait_for_function(f"() => {TRACKS}.hovered === null")
+    root = next(sp for sp in traced.views[s["trace_id"]]["spans"] if not sp["parent_id"])
+    marks = span_markers(page, [s["tid"], s["pool_tid"]])
+    print("thread intervals:", [(m["tid"], m["span"], round(m["start"] - root["start_ms"], 3),
+                                 round(m["end"] - root["start_ms"], 3)) for m in marks],
+          "root span", root["duration_ms"])
+    assert {m["tid"] for m in marks} == {s["tid"], s["pool_tid"]}, marks
+    # The handler served the root span from its begin to its end (the thread
+    # spans' clock is another, converted: 1 ms either way), the pool worker a
+    # part of it.
+    start, end = root["start_ms"], root["start_ms"] + root["duration_ms"]
+    handler = [m for m in marks if m["tid"] == s["tid"] and m["span"] == root["span_id"]]
+    assert handler and handler[0]["end"] - handler[0]["start"] >= 0.9 * root["duration_ms"], marks
+    for m in marks:
+        assert start - 1 <= m["start"] < m["end"] <= end + 1, (m, start, end)
+        assert tuple(m["begin"]) == MARKER_COLOR and tuple(m["finish"]) == MARKER_COLOR, m
+        assert tuple(m["half"]) != MARKER_COLOR, m  # a mark at each end, not a band
 
 
 def test_other_threads_show_the_lock_holder_dimmed(page, traced):

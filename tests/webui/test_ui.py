@@ -386,6 +386,72 @@ def test_threads_view_state_survives_a_reload_and_back(page, server, profiled):
     assert page.evaluate(f"() => [{lane}.lo, {lane}.hi]") == pytest.approx(window, abs=0.01)
 
 
+def test_thread_tracks_turn_density_into_detail_when_zoomed(page, server, profiled):
+    """The holder thread naps 1 ms between its 20 ms holds of the lock: over
+    the whole profile (~10 ms a pixel) those naps are narrower than a pixel and
+    summed into density columns; zoomed in at one with the wheel, that nap is
+    drawn one by one, in the sleep colour. Each time the row draws every
+    interval a pixel wide or more in detail and every narrower one as density,
+    by the tracks' own count of what they drew."""
+    if "synthetic" in profiled.mode:
+        pytest.skip("the holder's naps come from the agent (eBPF)")
+    open_page(page, server, query=demo("wall"), tab="threads")
+    page.locator(".threads-table").wait_for()
+    page.locator(".threads-table tbody button", has_text="holder").first.click()
+    page.locator("#view-threads h2", has_text="Thread holder").wait_for()
+    lane = "window.flamecam.views.threads.lane"
+    page.wait_for_function(f"() => {lane}.tracks.length === 1 && {lane}.tracks[0].rows[1].drawn")
+    canvas = page.locator("#view-threads .tracks canvas")
+    canvas.scroll_into_view_if_needed()
+    state = f"""(i) => {{
+        const tr = {lane}, t = tr.tracks[0], row = t.rows[1], g = tr.geometry();
+        if (i < 0) {{  // the 1 ms nap nearest the middle of the view
+            const mid = (tr.lo + tr.hi) / 2;
+            for (let k = 0; k < row.n; k++) {{
+                const d = row.end[k] - row.start[k];
+                if (t.src.reasons[row.code[k]] !== 'sleep' || d < 1 || d >= 3) continue;
+                if (i < 0 || Math.abs(row.start[k] - mid) < Math.abs(row.start[i] - mid)) i = k;
+            }}
+        }}
+        // what the row should have drawn each way: in view, by width
+        const want = {{ detail: 0, density: 0 }};
+        for (let k = 0; k < row.n; k++) {{
+            const s = row.start[k], e = row.end[k];
+            if (s > tr.hi || e < tr.lo || e <= s) continue;
+            want[(e - tr.lo) * g.k - (s - tr.lo) * g.k >= 1 ? 'detail' : 'density']++;
+        }}
+        const r = tr.canvas.getBoundingClientRect(), left = r.left + (r.width - g.plotW);
+        return {{ i, k: g.k, drawn: row.drawn, want, lo: tr.lo, hi: tr.hi,
+                  start: row.start[i], end: row.end[i],
+                  px: (row.end[i] - row.start[i]) * g.k,
+                  x: left + ((row.start[i] + row.end[i]) / 2 - tr.lo) * g.k,
+                  y: r.top + tr.trackY(0) + tr.rowY(1) + 6 }};
+    }}"""
+    full = page.evaluate(state, -1)
+    assert full["i"] >= 0, "no 1 ms nap of the holder"
+    assert full["px"] < 1 and full["drawn"] == full["want"], full
+    assert full["drawn"]["density"] >= 100, full  # its naps, ~50 a second
+    page.mouse.move(full["x"], full["y"])
+    zoomed = full
+    for _ in range(20):
+        # 4 pixels a millisecond: the nap is at least 4 wide, so the pixel at
+        # its middle lies wholly inside it. At 2 wide, drawn from a fractional
+        # x, that pixel was an edge the canvas blends with the background
+        # ((104, 139, 170) against the sleep colour in a loaded run).
+        if zoomed["k"] >= 4:
+            break
+        page.mouse.wheel(0, -600)
+        page.wait_for_function(f"(k) => {lane}.geometry().k > k", arg=zoomed["k"])
+        zoomed = page.evaluate(state, full["i"])
+    assert zoomed["lo"] <= zoomed["start"] and zoomed["end"] <= zoomed["hi"], zoomed
+    # The nap and all as wide are drawn one by one now (what stays narrower,
+    # the run-queue wait after a wakeup, is still density).
+    assert zoomed["px"] >= 2 and zoomed["drawn"] == zoomed["want"], zoomed
+    assert zoomed["drawn"]["density"] < full["drawn"]["density"] / 10, (full, zoomed)
+    assert pixel(page, "views.threads.lane", zoomed["x"], zoomed["y"]) == SLEEP_COLOR
+    shoot(page, "07c-threads-zoomed-detail")
+
+
 def test_diff_of_two_versions_shows_the_regression(page, server, profiled):
     open_page(page, server, query=demo("cpu"), tab="diff")
     page.locator("#diff-a-version").select_option("1.0")

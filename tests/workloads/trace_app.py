@@ -6,25 +6,40 @@ pyroscope-io client (PYROSCOPE_SERVER_ADDRESS) with pyroscope-otel's span
 processor, which labels the samples of each root span's thread.
 
 /slow: ~30 ms CPU in slow_path, ~50 ms blocked on a threading.Lock a
-background thread holds, ~20 ms time.sleep, ~20 ms CPU in pool_work on a
-ThreadPoolExecutor worker (context propagated), which releases the lock the
-handler waits on. /fast: ~5 ms CPU in fast_path. CPU amounts are measured
-thread CPU time (handler_cpu_ms: all the handler burnt), so load does not
-change them; each response reports what was measured and the ids, as JSON.
+background thread holds, then ~2 ms on the run queue (the holder, real-time
+when root, keeps the woken handler's CPU busy: runq_ms), 20 ms asleep (`nap`),
+~20 ms CPU in pool_work on a ThreadPoolExecutor worker (context propagated),
+which releases the lock the handler waits on. /fast: ~5 ms CPU in fast_path.
+CPU amounts are measured thread CPU time (handler_cpu_ms: all the handler
+burnt), so load does not change them; each response reports what was measured and the ids, as JSON.
 The blocked times (lock_ms, pool_wait_ms) run until the other thread let go
 (the holder's release, the worker's), which GIL contention can delay past 50
 and 20 ms; the GIL wait after the wake-up is not in them (Flamecam calls it
-"gil"), nor a forced GIL switch around them (see fresh_gil).
+"gil").
+
+The GIL switch interval is long (SWITCH_INTERVAL_S): a thread running Python
+keeps the GIL until it blocks, as no thread here runs Python for anywhere near
+that long. So slow_path's and pool_work's CPU runs in one go while concurrent
+fast requests wait (their wait is theirs), and no forced switch falls between
+a timestamp and the lock operation after it. With the default 5 ms, two
+clients sending /fast back to back took the GIL from slow_path every 5 ms:
+~20 ms of GIL waits inside its 30 ms of CPU, more than its own time, which is
+not the known answer (slow requests spend their extra time in slow_path and on
+the lock).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import heapq
 import os
 import queue
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -60,34 +75,90 @@ app = Flask(__name__)
 FlaskInstrumentor().instrument_app(app)
 pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pool")
 releases: queue.Queue = queue.Queue()
+SWITCH_INTERVAL_S = 0.1  # see the module's docstring
+sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
-def fresh_gil() -> None:
-    """Gives up the GIL and takes it back, so that no thread has waited a
-    switch interval (5 ms) for it: the timestamp and the lock operation right
-    after this then run without a forced GIL switch between them. Without it,
-    a thread owed the GIL took it there, and the measured wait missed (or
-    gained) that thread's whole turn, 5 ms or more under load."""
-    time.sleep(0)
+RUNQ_MS = 2.0  # the lock holder's busy time on the CPU of the request it woke
+
+
+@contextlib.contextmanager
+def realtime_on(cpu: int) -> Iterator[bool]:
+    """The calling thread on `cpu` alone, as a real-time (SCHED_FIFO) thread
+    when allowed (root): a normal thread woken on that CPU meanwhile waits on
+    its run queue however the scheduler weighs wakeups. Yields whether it is
+    real-time; restores the thread's CPUs and policy after."""
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        realtime = True
+    except OSError:
+        realtime = False
+    try:
+        yield realtime
+    finally:
+        if realtime:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        os.sched_setaffinity(0, cpus)
+
+
+# libc through PyDLL: its calls keep the GIL (a file read of /proc would give
+# it up, and a waiting fast request would take it for its whole run).
+_libc = ctypes.PyDLL(None)
+
+
+def current_cpu() -> int:
+    """The CPU the calling thread runs on (sched_getcpu)."""
+    return _libc.sched_getcpu()
+
+
+# libc through CDLL: its calls let go of the GIL, as time.sleep does.
+_libc_nogil = ctypes.CDLL(None, use_errno=True)
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def nap(seconds: float) -> None:
+    """Asleep in the kernel for `seconds`, counted from the system call
+    (nanosleep is relative). time.sleep is not: it fixes an absolute deadline
+    before it lets go of the GIL, and the fast request woken by that release
+    can take the CPU first; a 3.7 ms run-queue wait there left 16.4 ms of the
+    20 asleep (Flamecam right: runqueue, then sleep), and the known answer
+    wrong."""
+    left = _Timespec(int(seconds), round(seconds % 1 * 1e9))
+    while _libc_nogil.nanosleep(ctypes.byref(left), ctypes.byref(left)) != 0:
+        if ctypes.get_errno() != errno.EINTR:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
 
 
 def lock_holder() -> None:
-    """Releases each handed-over lock when its time comes (holds overlap)."""
-    due: list[tuple[float, int, threading.Lock, list[float]]] = []
+    """Releases each handed-over lock when its time comes (holds overlap), on
+    the CPU the blocked request is pinned to, and then keeps that CPU busy for
+    RUNQ_MS: the woken request waits that long on the run queue, the known
+    run-queue delay of a slow request. `released` gets the release's time and
+    the end of that delay (equal when not allowed real-time)."""
+    due: list[tuple[float, int, threading.Lock, list[float], int]] = []
     n = 0
     while True:
         timeout = max(0.0, due[0][0] - time.monotonic()) if due else None
         try:
-            at, lock, released = releases.get(timeout=timeout)
-            heapq.heappush(due, (at, n, lock, released))
+            at, lock, released, cpu = releases.get(timeout=timeout)
+            heapq.heappush(due, (at, n, lock, released, cpu))
             n += 1
         except queue.Empty:
             pass
         while due and due[0][0] <= time.monotonic():
-            _, _, lock, released = heapq.heappop(due)
-            fresh_gil()
-            released.append(time.monotonic())
-            lock.release()
+            _, _, lock, released, cpu = heapq.heappop(due)
+            with realtime_on(cpu) as realtime:
+                released.append(time.monotonic())
+                lock.release()
+                end = time.thread_time() + RUNQ_MS / 1000
+                while realtime and time.thread_time() < end:
+                    pass
+                released.append(time.monotonic())
 
 
 threading.Thread(target=lock_holder, name="lock-holder", daemon=True).start()
@@ -117,7 +188,6 @@ def pool_work(done: threading.Lock, work: dict) -> None:
             sum(i * i for i in range(300))
         work["tid"] = threading.get_native_id()
     finally:
-        fresh_gil()
         work["cpu_ms"] = (time.thread_time() - t0) * 1000
         work["end"] = time.monotonic()
         done.release()
@@ -145,19 +215,24 @@ def slow():
     lock = threading.Lock()
     lock.acquire()
     released: list[float] = []
-    releases.put((time.monotonic() + 0.050, lock, released))  # released in 50 ms
-    fresh_gil()
+    # Pinned to its CPU while blocked (no move: the CPU it runs on), woken
+    # there, behind the lock holder.
+    cpus = os.sched_getaffinity(0)
+    cpu = current_cpu()
+    os.sched_setaffinity(0, {cpu})
+    releases.put((time.monotonic() + 0.050, lock, released, cpu))  # released in 50 ms
     t0 = time.monotonic()
     lock.acquire()
+    os.sched_setaffinity(0, cpus)
     out["lock_ms"] = (released[0] - t0) * 1000
+    out["runq_ms"], out["runq_cpu"] = (released[1] - released[0]) * 1000, cpu
     t0 = time.monotonic()
-    time.sleep(0.020)
+    nap(0.020)
     out["sleep_ms"] = (time.monotonic() - t0) * 1000
     done = threading.Lock()
     done.acquire()
     work: dict = {}
     pool.submit(pool_work, done, work)
-    fresh_gil()
     t0 = time.monotonic()
     done.acquire()  # the handler waits on a lock meanwhile, until the worker's release
     out["pool_wait_ms"] = (work["end"] - t0) * 1000

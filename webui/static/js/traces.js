@@ -278,7 +278,7 @@ export class TracesView {
       return;
     }
     const [key, dir] = traceSort(state.sort);
-    const getter = (COLUMNS.find((c) => c[0] === key) || COLUMNS[2])[2];
+    const getter = getterOf(key);
     const rows = [...traces].sort((a, b) => {
       const va = getter(a);
       const vb = getter(b);
@@ -299,13 +299,19 @@ export class TracesView {
       ]);
       body.append(row);
     }
+    const sortButton = (k, label, props = {}) =>
+      el("button", {
+        type: "button",
+        ...props,
+        text: label + (key === k ? (dir < 0 ? " ▼" : " ▲") : ""),
+        onclick: () => this.app.setState({ sort: sortParam(k, key === k && dir < 0, "duration_ms") }, { push: false }),
+      });
+    // The off-CPU column sorts by its total, or by one reason ("offcpu:lock").
+    const reasons = reasonsIn(new Set(traces.flatMap((t) => Object.keys(t.offcpu_ns || {}))));
     const header = ([k, label]) =>
-      el("th", { scope: "col", dataset: { key: k }, "aria-sort": key === k ? (dir < 0 ? "descending" : "ascending") : "none" }, [
-        el("button", {
-          type: "button",
-          text: label + (key === k ? (dir < 0 ? " ▼" : " ▲") : ""),
-          onclick: () => this.app.setState({ sort: sortParam(k, key === k && dir < 0, "duration_ms") }, { push: false }),
-        }),
+      el("th", { scope: "col", dataset: { key: k }, "aria-sort": key === k || (k === "offcpu" && key.startsWith("offcpu:")) ? (dir < 0 ? "descending" : "ascending") : "none" }, [
+        sortButton(k, label),
+        ...(k === "offcpu" ? reasons.map((r) => sortButton(`offcpu:${r}`, r, { className: "sort-reason", dataset: { reason: r }, title: `Sort by ${r} time` })) : []),
       ]);
     this.listBody.replaceChildren(
       el("div", { className: "table-scroll" }, [
@@ -319,10 +325,18 @@ export class TracesView {
   }
 }
 
-// "duration_ms" (descending) or "duration_ms-asc".
+// "duration_ms" (descending) or "duration_ms-asc"; "offcpu:REASON" for one reason.
 function traceSort(sort) {
-  const [key, asc] = sortOf(sort, (k) => COLUMNS.some((c) => c[0] === k), "duration_ms");
+  const [key, asc] = sortOf(sort, (k) => COLUMNS.some((c) => c[0] === k) || k.startsWith("offcpu:"), "duration_ms");
   return [key, asc ? 1 : -1];
+}
+
+function getterOf(key) {
+  if (key.startsWith("offcpu:")) {
+    const reason = key.slice("offcpu:".length);
+    return (t) => (t.offcpu_ns || {})[reason] || 0;
+  }
+  return (COLUMNS.find((c) => c[0] === key) || COLUMNS[2])[2];
 }
 
 function offCell(t, max) {

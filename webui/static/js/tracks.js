@@ -426,8 +426,11 @@ export class ThreadTracks {
   }
 
   // One row: events a pixel wide or more one by one, the others as density.
+  // row.drawn counts the events with a duration drawn either way (the kernel's
+  // sums, of no duration, are marks in the density), for the tests.
   drawRow(ctx, g, t, r, y, h) {
     const row = t.rows[r];
+    const drawn = (row.drawn = { detail: 0, density: 0 });
     if (!row.n) return;
     const reasons = t.src.reasons;
     const ncodes = reasons.length || 1;
@@ -446,6 +449,7 @@ export class ThreadTracks {
       const x0 = (s - this.lo) * g.k;
       const x1 = (e - this.lo) * g.k;
       if (x1 - x0 >= 1) {
+        drawn.detail++;
         const color = r === 0 ? CPU_COLOR : reasonColor(reasons[row.code[k]] || "other");
         if (color !== lastColor) {
           ctx.fillStyle = color;
@@ -456,6 +460,7 @@ export class ThreadTracks {
       } else {
         // Narrower than a pixel: its time goes to the columns it touches.
         usedBins = true;
+        if (e > s) drawn.density++;
         const code = r === 0 ? 0 : row.code[k];
         let px = Math.floor(Math.max(0, x0));
         const last = Math.min(W - 1, Math.floor(x1));
