@@ -53,6 +53,11 @@ AGENT_LOSSES = {
     "tracectx_bad_records": ("trace-context records", "wrong, or their thread was gone"),
     "tracectx_unreadable": ("thread-context tables", "could not be read"),
     "tracectx_torn": ("thread-context slots", "read while being written"),
+    # The kernel sometimes delivers no sched_switch for a switch-in (seen on
+    # this VM): the interval is ended at the thread's wakeup, and the wait for
+    # a CPU after it counts as CPU (bpf/offcpu.c, COUNT_OFF_MISSED_IN).
+    "offcpu_missed_switch_in": ("off-CPU intervals", "their switch-in was never seen: ended "
+                                "at the wakeup, the run-queue wait after it counted as CPU"),
     # Not lost: over its CPU budget the agent keeps 1 in N off-CPU intervals
     # above the threshold one by one and sums the rest (profiler/sampler/budget.py).
     "offcpu_summed": ("off-CPU intervals", "summed, not kept one by one (agent CPU budget): "

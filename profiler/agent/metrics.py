@@ -27,6 +27,8 @@ class Metrics:
             # Off-CPU intervals above the threshold summed in the kernel, not
             # kept one by one, while the agent was over its CPU budget.
             "flamecam_agent_offcpu_summed_total": 0,
+            # Off-CPU intervals whose switch-in no program saw (model.AGENT_LOSSES).
+            "flamecam_agent_offcpu_missed_switch_in_total": 0,
             # Thread-context tables (profiler/sampler/tracectx.py): ring records
             # overwritten before they were read, records that cannot be right
             # or whose thread was gone, processes whose table could not be

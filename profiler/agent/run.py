@@ -153,7 +153,9 @@ def run_agent(server_url: str, source: SampleSource, options: AgentOptions | Non
                             ("tracectx_bad_records", "flamecam_agent_tracectx_bad_records_total"),
                             ("tracectx_unreadable", "flamecam_agent_tracectx_unreadable_total"),
                             ("tracectx_torn", "flamecam_agent_tracectx_torn_total"),
-                            ("offcpu_summed", "flamecam_agent_offcpu_summed_total")):
+                            ("offcpu_summed", "flamecam_agent_offcpu_summed_total"),
+                            ("offcpu_missed_switch_in",
+                             "flamecam_agent_offcpu_missed_switch_in_total")):
             counts[key] = int(stats.get(key, 0))
             metrics.set(metric, counts[key])
         for key, v in counts.items():
