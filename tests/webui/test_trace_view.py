@@ -380,6 +380,16 @@ def test_the_lock_wait_names_its_waker_and_the_traces_waits(page, traced):
     shot(page, "13-trace-offwake")
 
 
+def widest_caller(page, callers: str) -> str:
+    """The name of the widest frame next to the root of sandwich graph `callers`."""
+    return page.evaluate(f"""() => {{
+        const t = window.flamecam.{callers}.tree, l = t.levels[1];
+        let best = 0;
+        for (let i = 1; i < l.n; i++) if (l.total[i] > l.total[best]) best = i;
+        return t.names[l.name[best]];
+    }}""")
+
+
 def test_trace_graph_and_its_sandwich_have_the_frame_menu(page, traced):
     """Issue 16.4 on a trace's graphs: zoom, copy and the trace's own sandwich
     (the selection's focus, hide and only are not of one trace)."""
@@ -395,12 +405,7 @@ def test_trace_graph_and_its_sandwich_have_the_frame_menu(page, traced):
     callers = "views.trace.sandwichPanels[0].graph"
     assert page.evaluate(f"() => window.flamecam.{callers}.tree.names[0]") == slow_path
     # the sandwich's own graphs have it too: re-centred on a caller
-    caller = page.evaluate(f"""() => {{
-        const t = window.flamecam.{callers}.tree, l = t.levels[1];
-        let best = 0;
-        for (let i = 1; i < l.n; i++) if (l.total[i] > l.total[best]) best = i;
-        return t.names[l.name[best]];
-    }}""")
+    caller = widest_caller(page, callers)
     right_click(page, wait_frame(page, callers, caller))
     menu_item(page, "Open in sandwich").click()
     page.locator(".trace-sandwich h3", has_text=f"Callers of {caller}").wait_for()
@@ -587,12 +592,7 @@ def test_trace_sandwich_exports_the_samples_through_its_function(page, traced):
     assert f"Callers of {slow_path}" in texts and f"Callees of {slow_path}" in texts
     assert ex.link_copied(page, view) == page.url
     # the callers' zoom is in the URL: a reload shows the same
-    caller = page.evaluate(f"""() => {{
-        const t = window.flamecam.{callers}.tree, l = t.levels[1];
-        let best = 0;
-        for (let i = 1; i < l.n; i++) if (l.total[i] > l.total[best]) best = i;
-        return t.names[l.name[best]];
-    }}""")
+    caller = widest_caller(page, callers)
     rect = wait_frame(page, callers, caller)
     page.mouse.click(rect["x"] + min(6, rect["w"] / 2), rect["y"] + rect["h"] / 2)
     page.wait_for_function("() => new URLSearchParams(location.search).has('callersZoom')")
