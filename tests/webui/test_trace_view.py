@@ -583,7 +583,7 @@ def test_trace_sandwich_exports_the_samples_through_its_function(page, traced):
     assert name == "flamecam-trace-sandwich.flamegraph.json"
     assert doc["sandwich"] == slow_path and doc["trace_id"] == trace_id
     assert doc["callers"]["flamebearer"]["numTicks"] == total
-    assert doc["callees"]["flamebearer"]["names"][0] == slow_path
+    assert doc["callers"]["flamebearer"]["names"][0] == slow_path
     # both graphs in one image, side by side, each titled
     _, body = ex.download(page, view, "png")
     ex.check_png(page, body, [callers, callees], slow_path)
