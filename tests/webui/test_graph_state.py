@@ -69,14 +69,14 @@ def test_diff_side_by_side_and_its_zoom_survive_reload_back_and_forward(page, se
     for state in before:
         assert state["zoom"] == path and state["layout"] == "icicle", state
         assert full_width(state), state
-    view_shot(page, "50-diff-sides-zoomed")
+    view_shot(page, "60-diff-sides-zoomed")
 
     page.reload()
     wait_zoom(page, SIDE_B, path)
     wait_zoom(page, SIDE_A, path)
     assert [shown(page, g) for g in (SIDE_A, SIDE_B)] == before
     assert page.get_by_label("side by side").is_checked()
-    view_shot(page, "51-diff-sides-after-reload")
+    view_shot(page, "61-diff-sides-after-reload")
 
     page.go_back()
     page.wait_for_function("""() => {
@@ -110,7 +110,7 @@ def test_sandwich_zoom_of_each_graph_survives_reload_back_and_forward(page, serv
     assert all(full_width(s) for s in before.values()), before
     # each graph its own zoom: callers upward, callees downward as before
     assert (before[CALLERS]["layout"], before[CALLEES]["layout"]) == ("flame", "icicle")
-    view_shot(page, "52-sandwich-zoomed")
+    view_shot(page, "62-sandwich-zoomed")
 
     page.reload()
     wait_zoom(page, CALLEES, ["burn_a"])
