@@ -43,11 +43,12 @@ def full_width(state: dict) -> bool:
 
 
 def wait_zoom(page, graph: str, path: list[str]) -> None:
-    """Until the (maybe new) page's graph is drawn zoomed on `path`."""
+    """Until the (maybe new) page's graph is drawn zoomed on `path`, on screen."""
     page.wait_for_function(f"""(want) => {{
         const g = window.flamecam && window.flamecam.{graph};
-        return Boolean(g && g.tree) && JSON.stringify(g.zoomPath()) === want;
-    }}""", arg=json.dumps(path), timeout=20000)
+        return Boolean(g && g.tree) && g.scroller.clientWidth > 0
+            && JSON.stringify(g.zoomPath()) === JSON.stringify(want);
+    }}""", arg=path, timeout=20000)
 
 
 def test_diff_side_by_side_and_its_zoom_survive_reload_back_and_forward(page, server, profiled):

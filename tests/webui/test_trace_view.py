@@ -601,8 +601,8 @@ def test_trace_sandwich_exports_the_samples_through_its_function(page, traced):
     page.locator(".trace-sandwich h3", has_text=f"Callers of {slow_path}").wait_for()
     page.wait_for_function(f"""(want) => {{
         const g = window.flamecam.{callers};
-        return g.tree && JSON.stringify(g.zoomPath()) === want;
-    }}""", arg=json.dumps([caller]), timeout=20000)
+        return g.tree && JSON.stringify(g.zoomPath()) === JSON.stringify(want);
+    }}""", arg=[caller], timeout=20000)
 
 
 def descendants(spans: list[dict], span_id: str) -> set[str]:
