@@ -23,7 +23,9 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
 def open_menu(page, view: str) -> None:
-    """Opens the Export menu of the view (its section's id, `view-<tab>`)."""
+    """Opens the Export menu of the view (its section's id, `view-<tab>`); a
+    view with two menus names the part that holds one after its tab ("trace
+    .trace-sandwich": a trace's sandwich)."""
     page.locator(f"#view-{view} .export-btn").click()
     page.locator(".export-menu:not([hidden])").wait_for()
 

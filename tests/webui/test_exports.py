@@ -94,14 +94,16 @@ def test_diff_exports_both_sides_and_the_comparison(page, server, profiled):
     page.evaluate(f"() => window.flamecam.{DIFF}.zoomToName('burn_a')")
     _, body = ex.download(page, "diff", "svg")
     assert ex.svg_has_frame(body, "burn_a") and not ex.svg_has_frame(body, "burn_b")
-    # Side by side: both sides in one image and one SVG.
+    # Side by side: both sides in one image and one SVG, still zoomed on burn_a
+    # (the diff's zoom is one, overlaid or side by side)
     page.get_by_label("side by side").check()
-    wait_frame(page, SIDE_B, "burn_b")
+    wait_frame(page, SIDE_B, "burn_a")
     _, body = ex.download(page, "diff", "png")
-    ex.check_png(page, body, [SIDE_A, SIDE_B], "burn_b")
+    ex.check_png(page, body, [SIDE_A, SIDE_B], "burn_a")
     _, body = ex.download(page, "diff", "svg")
     texts = ex.svg_texts(body)
-    assert "A (baseline)" in texts and "B (compared)" in texts and "burn_b" in texts
+    assert "A (baseline)" in texts and "B (compared)" in texts and "burn_a" in texts
+    assert not ex.svg_has_frame(body, "burn_b")
     ex.menu_shot(page, "diff", "diff-sides-export-menu")
 
 

@@ -380,6 +380,16 @@ def test_the_lock_wait_names_its_waker_and_the_traces_waits(page, traced):
     shot(page, "13-trace-offwake")
 
 
+def widest_caller(page, callers: str) -> str:
+    """The name of the widest frame next to the root of sandwich graph `callers`."""
+    return page.evaluate(f"""() => {{
+        const t = window.flamecam.{callers}.tree, l = t.levels[1];
+        let best = 0;
+        for (let i = 1; i < l.n; i++) if (l.total[i] > l.total[best]) best = i;
+        return t.names[l.name[best]];
+    }}""")
+
+
 def test_trace_graph_and_its_sandwich_have_the_frame_menu(page, traced):
     """Issue 16.4 on a trace's graphs: zoom, copy and the trace's own sandwich
     (the selection's focus, hide and only are not of one trace)."""
@@ -395,12 +405,7 @@ def test_trace_graph_and_its_sandwich_have_the_frame_menu(page, traced):
     callers = "views.trace.sandwichPanels[0].graph"
     assert page.evaluate(f"() => window.flamecam.{callers}.tree.names[0]") == slow_path
     # the sandwich's own graphs have it too: re-centred on a caller
-    caller = page.evaluate(f"""() => {{
-        const t = window.flamecam.{callers}.tree, l = t.levels[1];
-        let best = 0;
-        for (let i = 1; i < l.n; i++) if (l.total[i] > l.total[best]) best = i;
-        return t.names[l.name[best]];
-    }}""")
+    caller = widest_caller(page, callers)
     right_click(page, wait_frame(page, callers, caller))
     menu_item(page, "Open in sandwich").click()
     page.locator(".trace-sandwich h3", has_text=f"Callers of {caller}").wait_for()
@@ -540,6 +545,64 @@ def test_trace_exports_hold_only_that_trace(page, traced):
     assert items == ["pprof", "folded", "json", "png", "svg", "link"], items
     _, body = ex.download(page, "trace", "folded")
     assert sum(ex.folded(body).values()) == ex.total_of(page, GRAPH)
+
+
+def test_trace_sandwich_exports_the_samples_through_its_function(page, traced):
+    """The trace's small sandwich has the Export menu of every other view:
+    the trace's samples whose stacks pass through the function (as its
+    callers graph totals them), both graphs as drawn, the link; and each of
+    its graphs keeps its zoom in the URL, as the Sandwich view's do."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    s = traced.slowest
+    trace_id = s["trace_id"]
+    open_trace(page, traced.url, trace_id)
+    slow_path = frame_named(page, "slow_path")
+    right_click(page, wait_frame(page, GRAPH, slow_path))
+    menu_item(page, "Open in sandwich").click()
+    page.locator(".trace-sandwich h3", has_text=f"Callers of {slow_path}").wait_for()
+    callers, callees = (f"views.trace.sandwichPanels[{i}].graph" for i in (0, 1))
+    wait_frame(page, callers, slow_path)
+    page.evaluate("() => window.flamecam.views.trace.sandwichBox.scrollIntoView()")
+    view = "trace .trace-sandwich"  # the sandwich's own menu, under the trace's graph
+    items = ex.menu_shot(page, view, "trace-sandwich-export-menu")
+    assert items == ex.ITEMS, items
+    total = ex.total_of(page, callers)
+    assert total == ex.total_of(page, callees) > 0
+    assert total < ex.total_of(page, GRAPH)  # the pool's work is not through slow_path
+    # the files: this trace's samples through slow_path, its callers' total
+    got = ex.pprof_of_view(page, view, callers)
+    assert {x.labels.get("trace_id") for x in got} == {trace_id}
+    assert all(slow_path in x.folded_stack() for x in got)
+    _, body = ex.download(page, view, "folded")
+    lines = ex.folded(body)
+    assert sum(lines.values()) == total and all(slow_path in k.split(";") for k in lines)
+    _, body = ex.download(page, view, "speedscope")
+    assert slow_path in ex.speedscope_frames(body) and ex.speedscope_total(body) == total
+    name, body = ex.download(page, view, "json")
+    doc = json.loads(body)
+    assert name == "flamecam-trace-sandwich.flamegraph.json"
+    assert doc["sandwich"] == slow_path and doc["trace_id"] == trace_id
+    assert doc["callers"]["flamebearer"]["numTicks"] == total
+    assert doc["callers"]["flamebearer"]["names"][0] == slow_path
+    # both graphs in one image, side by side, each titled
+    _, body = ex.download(page, view, "png")
+    ex.check_png(page, body, [callers, callees], slow_path)
+    _, body = ex.download(page, view, "svg")
+    texts = ex.svg_texts(body)
+    assert f"Callers of {slow_path}" in texts and f"Callees of {slow_path}" in texts
+    assert ex.link_copied(page, view) == page.url
+    # the callers' zoom is in the URL: a reload shows the same
+    caller = widest_caller(page, callers)
+    rect = wait_frame(page, callers, caller)
+    page.mouse.click(rect["x"] + min(6, rect["w"] / 2), rect["y"] + rect["h"] / 2)
+    page.wait_for_function("() => new URLSearchParams(location.search).has('callersZoom')")
+    assert json.loads(params(page)["callersZoom"]) == [caller]
+    page.reload()
+    page.locator(".trace-sandwich h3", has_text=f"Callers of {slow_path}").wait_for()
+    page.wait_for_function(f"""(want) => {{
+        const g = window.flamecam.{callers};
+        return g.tree && JSON.stringify(g.zoomPath()) === JSON.stringify(want);
+    }}""", arg=[caller], timeout=20000)
 
 
 def descendants(spans: list[dict], span_id: str) -> set[str]:

@@ -160,11 +160,13 @@ def test_frame_menu_on_sandwich_diff_and_thread_graphs(page, server, profiled):
     page.locator(".frame-ctx:not([hidden])").wait_for()
     assert page.locator(".frame-ctx:not([hidden]) .frame-menu-title").inner_text() == "burn_b"
     page.keyboard.press("Escape")
+    # side by side keeps the zoom: A's burn_b fills its graph, and has the menu too
     page.get_by_label("side by side").check()
-    right_click(page, wait_frame(page, SIDE_A, "burn_a"))
+    right_click(page, wait_frame(page, SIDE_A, "burn_b"))
+    assert page.evaluate(f"() => window.flamecam.{SIDE_A}.zoomPath()")[-1] == "burn_b"
     menu_item(page, "Open in sandwich").click()
     page.wait_for_function("() => location.search.includes('tab=sandwich')")
-    assert params(page)["fn"] == "burn_a"
+    assert params(page)["fn"] == "burn_b"
 
     burner = profiled.threads["burner"]
     open_page(page, server, query=demo("cpu"), tab="threads", tid=str(burner))

@@ -2,7 +2,8 @@
 //
 // `/?query=cpu{service_name="api"}&from=now-1h&until=now` opens a view
 // directly, as in Pyroscope; tab, layout, search, zoom, fn, tid and the diff
-// sides (leftQuery, leftFrom, ...) are kept there too (a graph's: viewstate.js). `/?trace=TRACE_ID`
+// sides (leftQuery, leftFrom, ...) are kept there too (a graph's: viewstate.js,
+// a sandwich's zoom per graph: callersZoom, calleesZoom). `/?trace=TRACE_ID`
 // opens one trace (traceview.js; with span, window and others).
 
 import { api } from "./api.js";
@@ -20,13 +21,14 @@ import { ThreadsView } from "./threads.js";
 import { TIMELINE_TABS, TimelinePanel } from "./timelinepanel.js";
 import { TraceView } from "./traceview.js";
 import { landingTab, TRACE_KEYS, TracesView } from "./traces.js";
+import { SANDWICH_ZOOM } from "./viewstate.js";
 
 const KEYS = [
   "query", "from", "until", "tab", "layout", "search", "fn", "tid",
   "diffMode", "leftQuery", "leftFrom", "leftUntil", "rightQuery", "rightFrom", "rightUntil",
   "refresh", "panes", "orgID", "trace", "span", "window", "others", ...TRACE_KEYS,
   "zoom", "focus", "hide", "only", "diffColor", "diffLayout", "diffNoise", "groupBy", "order",
-  "waitTarget", "waitSyscall", "offwake", "list", "filter",
+  "waitTarget", "waitSyscall", "offwake", "list", "filter", ...Object.values(SANDWICH_ZOOM),
 ];
 const DEFAULTS = { query: "cpu{}", from: "now-1h", until: "now", tab: "profile", layout: "flame" };
 const TABS = ["traces", "profile", "sandwich", "threads", "diff", "labels", "trace"];
@@ -114,6 +116,8 @@ class App {
       // another selection: the chosen thread may not exist there
       if (before.query !== next.query && !("tid" in patch)) delete next.tid;
     }
+    // another function's sandwich: its callers and callees start unzoomed
+    if (before.fn !== next.fn) for (const key of Object.values(SANDWICH_ZOOM)) if (!(key in patch)) delete next[key];
     // "show only" scopes the page's timeline too
     if (before.only !== next.only) this.timelineStale = true;
     this.state = next;

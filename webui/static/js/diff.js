@@ -5,13 +5,12 @@ import { api } from "./api.js";
 import { attachVariances, markNoise, scaleFor, scaleLegend, selfVariances, sideTree, Z_REAL, zScore } from "./diffscale.js";
 import { ExportMenu } from "./export.js";
 import { el, fmtPercent, fmtSignedPercent } from "./format.js";
-import { FlamePanel } from "./flamepanel.js";
 import { FrameMenu } from "./framemenu.js";
 import { displayTime, labelValue, normalizeTimeInput, withLabel } from "./query.js";
 import { errorBox, loading } from "./states.js";
 import { kindChip } from "./table.js";
 import { decodeFlamebearer, functionTotals } from "./tree.js";
-import { showPanelState, urlFlamePanel } from "./viewstate.js";
+import { linkPanels, showPanelState, urlFlamePanel } from "./viewstate.js";
 
 const VERSION = "service_version";
 
@@ -52,10 +51,12 @@ export class DiffView {
       ]),
     ]);
     section.append(el("div", { className: "panel" }, [this.controls, this.summary]), this.state, this.results);
-    // the overlaid graph's layout, search and zoom are in the URL (viewstate.js)
+    // the graph's layout, search and zoom are in the URL (viewstate.js), the
+    // same keys overlaid or side by side: A and B zoom, search and lay out together
     this.panel = urlFlamePanel(this.flameBox, app, { label: "Differential flame graph", idPrefix: "diff" });
-    this.sideA = new FlamePanel(sideA, { label: "Flame graph of A", idPrefix: "diff-a" });
-    this.sideB = new FlamePanel(sideB, { label: "Flame graph of B", idPrefix: "diff-b" });
+    this.sideA = urlFlamePanel(sideA, app, { label: "Flame graph of A", idPrefix: "diff-a" });
+    this.sideB = urlFlamePanel(sideB, app, { label: "Flame graph of B", idPrefix: "diff-b" });
+    linkPanels([this.sideA, this.sideB]);
     // zoom, copy, and the function's sandwich in the selection; focus, hide and
     // only are views of one selection, not of a comparison
     const sandwichOf = (name) => app.setState({ tab: "sandwich", fn: name });
@@ -220,16 +221,17 @@ export class DiffView {
   }
 
   // Colour scale (relative/absolute) and layout (overlaid/side by side): only
-  // the drawing changes, the comparison is not asked again.
+  // the drawing changes, the comparison is not asked again. Side by side is a
+  // step of its own in the history (Back returns to the overlaid graph).
   drawView() {
     const state = this.app.state;
     const colorMode = state.diffColor === "absolute" ? "absolute" : "relative";
     const layout = state.diffLayout === "sides" ? "sides" : "overlay";
     const greyNoise = state.diffNoise !== "coloured";
-    const choice = (name, value, current, text, key) =>
+    const choice = (name, value, current, text, key, push = false) =>
       el("label", { className: "field-inline" }, [
         el("input", { type: "radio", name, value, checked: current === value, onchange: () => {
-          this.app.setState({ [key]: value }, { push: false, reload: false });
+          this.app.setState({ [key]: value === "overlay" ? null : value }, { push, reload: false });
           this.drawView();
         } }),
         " " + text,
@@ -239,8 +241,8 @@ export class DiffView {
         choice("diff-color", "relative", colorMode, "relative change (−100% … +100%)", "diffColor"),
         choice("diff-color", "absolute", colorMode, "absolute change (points of the total)", "diffColor")]),
       el("fieldset", {}, [el("legend", { text: "Show" }),
-        choice("diff-layout", "overlay", layout, "overlaid", "diffLayout"),
-        choice("diff-layout", "sides", layout, "side by side", "diffLayout")]),
+        choice("diff-layout", "overlay", layout, "overlaid", "diffLayout", true),
+        choice("diff-layout", "sides", layout, "side by side", "diffLayout", true)]),
       ...(this.tree.significance ? [el("label", { className: "field-inline diff-noise" }, [
         el("input", { type: "checkbox", checked: greyNoise, onchange: (e) => {
           this.app.setState({ diffNoise: e.target.checked ? null : "coloured" }, { push: false, reload: false });
@@ -262,8 +264,8 @@ export class DiffView {
     this.sideLegend.replaceChildren(...(layout === "sides" ? [scaleLegend(tree.diffScale)] : []));
     if (layout === "overlay") showPanelState(this.panel, state, tree);
     else {
-      this.sideA.setData(sideTree(tree, "left"));
-      this.sideB.setData(sideTree(tree, "right"));
+      showPanelState(this.sideA, state, sideTree(tree, "left"));
+      showPanelState(this.sideB, state, sideTree(tree, "right"));
     }
   }
 

@@ -1,14 +1,16 @@
 // Sandwich: one function with its callers (root at the bottom) beside its
 // callees (root at the top); the frame menu's focus, hide and only apply.
-// One search for both graphs, `search` in the URL as in every view.
+// In the URL (viewstate.js): one search and one order for both graphs
+// (`search`, `order`, as in every view), and each graph's zoom
+// (`callersZoom`, `calleesZoom`).
 
 import { ExportMenu, flamebearer, shapeParams } from "./export.js";
 import { clear, el, fmtPercent, fmtValue } from "./format.js";
-import { FlamePanel } from "./flamepanel.js";
 import { appChips, appFrameMenu, onlyOf } from "./framemenu.js";
 import { errorBox, loading, noData } from "./states.js";
 import { filterTree, hiddenOf } from "./treefilter.js";
 import { decodeFlamebearer, functionTotals, sandwich } from "./tree.js";
+import { linkPanels, SANDWICH_ZOOM, showPanelState, urlFlamePanel } from "./viewstate.js";
 
 export class SandwichView {
   constructor(section, app) {
@@ -51,12 +53,11 @@ export class SandwichView {
       el("div", { className: "panel" }, [this.calleesTitle, this.calleesBody]),
     ]);
     section.append(el("div", { className: "panel" }, [form, this.chips]), this.state, this.graphs);
-    const onSearch = (search) => {
-      this.search(search);
-      app.setState({ search }, { push: false, reload: false });
-    };
-    this.callers = new FlamePanel(this.callersBody, { label: "Callers", layout: "flame", idPrefix: "sw-callers", onSearch });
-    this.callees = new FlamePanel(this.calleesBody, { label: "Callees", layout: "icicle", idPrefix: "sw-callees", onSearch });
+    // each keeps its own layout (callers upward, callees downward)
+    const keys = (zoom) => ({ layout: null, zoom });
+    this.callers = urlFlamePanel(this.callersBody, app, { label: "Callers", layout: "flame", idPrefix: "sw-callers", keys: keys(SANDWICH_ZOOM.callers) });
+    this.callees = urlFlamePanel(this.calleesBody, app, { label: "Callees", layout: "icicle", idPrefix: "sw-callees", keys: keys(SANDWICH_ZOOM.callees) });
+    linkPanels([this.callers, this.callees]);
     // the same menu as the main graph's: its focus, hide and only apply here too
     this.menus = [appFrameMenu(this.callers.graph, app), appFrameMenu(this.callees.graph, app)];
   }
@@ -111,18 +112,8 @@ export class SandwichView {
     this.summary.textContent = `${fn}: total ${fmtValue(result.total, tree.units)} (${fmtPercent(result.total / whole.numTicks)}), self ${fmtValue(result.self, tree.units)} (${fmtPercent(result.self / whole.numTicks)})`;
     this.callersTitle.textContent = `Callers of ${fn}`;
     this.calleesTitle.textContent = `Callees of ${fn}`;
-    this.search(state.search || "");
-    this.callers.setData(result.callers);
-    this.callees.setData(result.callees);
+    showPanelState(this.callers, state, result.callers);
+    showPanelState(this.callees, state, result.callees);
     this.fn = fn;
-  }
-
-  // Both graphs show the same search.
-  search(term) {
-    for (const panel of [this.callers, this.callees]) {
-      if (panel.searchInput.value.trim() === term) continue;
-      panel.searchInput.value = term;
-      if (panel.source) panel.applySearch(false);
-    }
   }
 }

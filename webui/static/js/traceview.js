@@ -4,15 +4,15 @@
 // the chosen span. State in the URL: trace, span, window (ms from the trace's
 // start, "LO-HI"), others (1: the process's other threads, dimmed); the flame
 // graph's layout, order, search and zoom as in every view (viewstate.js), and
-// fn, the function whose sandwich is open under it.
+// fn, the function whose sandwich is open under it (its graphs' zoom:
+// callersZoom, calleesZoom, as in the Sandwich view).
 
 import { api } from "./api.js";
 import { KIND_LABELS, reasonColor, reasonsIn } from "./colors.js";
 import { traceAnswers } from "./early.js";
-import { ExportMenu } from "./export.js";
+import { ExportMenu, flamebearer } from "./export.js";
 import { el, fmtDuration, fmtPercent, swatches } from "./format.js";
-import { FlamePanel } from "./flamepanel.js";
-import { showPanelState, urlFlamePanel, windowOf, windowParam } from "./viewstate.js";
+import { SANDWICH_ZOOM, showPanelState, urlFlamePanel, windowOf, windowParam } from "./viewstate.js";
 import { FrameMenu } from "./framemenu.js";
 import { agentCommand, errorBox, loading } from "./states.js";
 import { CPU_COLOR, ThreadTracks, tracksFromAnswer } from "./tracks.js";
@@ -147,6 +147,17 @@ export class TraceView {
     });
     this.sandwichBtn = el("button", { type: "button", className: "btn", text: "Sandwich of the focused function", disabled: true, onclick: () => this.openSandwich(this.focused) });
     this.sandwichBox = el("div", { className: "trace-sandwich" });
+    // the sandwich's own: the trace's (or span's) samples through its function
+    this.sandwichExporter = new ExportMenu({
+      name: "flamecam-trace-sandwich",
+      files: () => (this.sandwichFn ? [this.sandwichFiles(this.app.state, this.sandwichFn)] : []),
+      graphs: () => (this.sandwichFn ? this.sandwichPanels.map((p, n) => ({ graph: p.graph, title: `${n ? "Callees" : "Callers"} of ${this.sandwichFn}` })) : []),
+      json: () => ({
+        version: 1, sandwich: this.sandwichFn, trace_id: this.data.traceId, span_id: this.app.state.span || "",
+        callers: flamebearer(this.sandwichPanels[0].graph.tree), callees: flamebearer(this.sandwichPanels[1].graph.tree),
+      }),
+      jsonNote: "callers and callees, each as the server's flamebearer",
+    });
     this.flameBox = el("div", { className: "panel" }, [
       el("div", { className: "panel-head" }, [this.flameTitle, el("span", { className: "spacer" }), this.offwakeSwitch.root, this.sandwichBtn, this.exporter.root]),
       this.flameChips, this.flameState, this.flameBody, this.sandwichBox]);
@@ -421,6 +432,13 @@ export class TraceView {
     };
   }
 
+  // The files of the sandwich of `fn`: the graph's samples whose stacks pass through it.
+  sandwichFiles(state, fn) {
+    const files = this.files(state);
+    const of = state.span ? "span and its children" : "trace";
+    return { ...files, title: `The samples through ${fn} in this ${of}`, params: { ...files.params, focus: [fn] } };
+  }
+
   // The chosen event's whole stack, innermost frame first, with each frame's kind.
   showStack(event) {
     const frames = [...event.frames].reverse().filter(([, kind]) => kind !== "offcpu");
@@ -448,6 +466,7 @@ export class TraceView {
     for (const p of this.sandwichPanels || []) p.graph.destroy();
     for (const m of this.sandwichMenus || []) m.destroy();
     this.sandwichPanels = this.sandwichMenus = null;
+    this.sandwichFn = "";
     const result = fn && this.tree ? sandwich(this.tree, fn) : null;
     if (!result) {
       this.sandwichBox.replaceChildren();
@@ -459,16 +478,19 @@ export class TraceView {
       this.app.setState({ fn: null }, { reload: false });
       this.showSandwich("");
     } });
-    this.sandwichBox.replaceChildren(el("div", { className: "panel-head" }, [el("h3", { text: `Sandwich of ${fn}` }), el("span", { className: "spacer" }), close]), el("div", { className: "sandwich-graphs" }, [
+    this.sandwichBox.replaceChildren(el("div", { className: "panel-head" }, [el("h3", { text: `Sandwich of ${fn}` }), el("span", { className: "spacer" }), this.sandwichExporter.root, close]), el("div", { className: "sandwich-graphs" }, [
       el("div", {}, [el("h3", { text: `Callers of ${fn}` }), callers]),
       el("div", {}, [el("h3", { text: `Callees of ${fn}` }), callees]),
     ]));
+    // each graph's zoom in the URL; search, order and layout their own
+    const keys = (zoom) => ({ keys: { layout: null, order: null, search: null, zoom } });
     this.sandwichPanels = [
-      new FlamePanel(callers, { label: "Callers", layout: "flame", idPrefix: "tr-callers" }),
-      new FlamePanel(callees, { label: "Callees", layout: "icicle", idPrefix: "tr-callees" }),
+      urlFlamePanel(callers, this.app, { label: "Callers", layout: "flame", idPrefix: "tr-callers", ...keys(SANDWICH_ZOOM.callers) }),
+      urlFlamePanel(callees, this.app, { label: "Callees", layout: "icicle", idPrefix: "tr-callees", ...keys(SANDWICH_ZOOM.callees) }),
     ];
     this.sandwichMenus = this.sandwichPanels.map((p) => new FrameMenu(p.graph, { sandwich: (name) => this.openSandwich(name) }));
-    this.sandwichPanels[0].setData(result.callers);
-    this.sandwichPanels[1].setData(result.callees);
+    showPanelState(this.sandwichPanels[0], this.app.state, result.callers);
+    showPanelState(this.sandwichPanels[1], this.app.state, result.callees);
+    this.sandwichFn = fn;
   }
 }

@@ -82,5 +82,6 @@ function namesOf(text) {
 // `hide` in the URL: the hidden functions.
 export const hiddenOf = (state) => namesOf(state.hide);
 
-// `zoom` in the URL: the names from the root's child to the zoomed frame.
-export const zoomPathOf = (state) => namesOf(state.zoom);
+// `zoom` (or another graph's zoom `key`) in the URL: the names from the
+// root's child to the zoomed frame.
+export const zoomPathOf = (state, key = "zoom") => namesOf(state[key]);

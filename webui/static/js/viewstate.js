@@ -3,6 +3,8 @@
 // shown: a flame graph's `layout` (flame|icicle), `order` (heavy: left-heavy),
 // `search` and `zoom` (the names from the root's child to the zoomed frame, as
 // JSON); a track component's zoom `window` ("LO-HI", ms from an origin).
+// A view with two graphs side by side shares them (a diff's A and B) or keeps
+// each under its own key (a sandwich's `callersZoom` and `calleesZoom`).
 // These change only the drawing: they replace the current history entry and
 // draw nothing again (the graph has drawn the change already).
 
@@ -11,43 +13,101 @@ import { zoomPathOf } from "./treefilter.js";
 
 const QUIET = { push: false, reload: false };
 
-// A FlamePanel whose layout, order, search and zoom go to the app's URL;
-// `onSearch` (optional) hears the search too (a table beside the graph).
-export function urlFlamePanel(host, app, { onSearch, ...options } = {}) {
+// The URL keys a graph keeps its state under; a view with several graphs
+// names its own (null: that state is not kept, the panel's default stays).
+const KEYS = { layout: "layout", order: "order", search: "search", zoom: "zoom" };
+
+// The zoom keys of a sandwich's two graphs (the Sandwich view's and a
+// trace's): another function's sandwich starts unzoomed (app.js).
+export const SANDWICH_ZOOM = { callers: "callersZoom", callees: "calleesZoom" };
+
+// A FlamePanel whose layout, order, search and zoom go to the app's URL under
+// `keys` (default: KEYS); `onSearch` (optional) hears the search too (a table
+// beside the graph). Panels linked with linkPanels share what they keep
+// under the same key: one side's zoom zooms the other to the same frame.
+export function urlFlamePanel(host, app, { onSearch, keys = {}, ...options } = {}) {
+  const k = { ...KEYS, ...keys };
+  const write = (key, value) => {
+    if (key) app.setState({ [key]: value }, QUIET);
+  };
   const panel = new FlamePanel(host, {
     ...options,
-    onLayout: (layout) => app.setState({ layout }, QUIET),
-    onOrder: (order) => app.setState({ order }, QUIET),
+    onLayout: (layout) => {
+      write(k.layout, layout);
+      echo(panel, "layout", (peer) => peer.setLayout(layout));
+    },
+    onOrder: (order) => {
+      write(k.order, order);
+      echo(panel, "order", (peer) => peer.setOrder(order));
+    },
     onSearch: (search) => {
       if (onSearch) onSearch(search);
-      app.setState({ search }, QUIET);
+      write(k.search, search);
+      echo(panel, "search", (peer) => searchPanel(peer, search));
     },
     // not while the state is being drawn (setData resets the zoom first)
     onZoom: () => {
       if (panel.restoring) return;
       const path = panel.graph.zoomPath();
-      app.setState({ zoom: path.length ? JSON.stringify(path) : null }, QUIET);
+      write(k.zoom, path.length ? JSON.stringify(path) : null);
+      echo(panel, "zoom", (peer) => zoomPanel(peer, path));
     },
   });
+  panel.urlKeys = k;
+  panel.peers = [];
   return panel;
+}
+
+// Graphs of one view that show their state together (a diff's A and B, a
+// sandwich's callers and callees): a change to one is made to the others
+// that keep it under the same key.
+export function linkPanels(panels) {
+  for (const panel of panels) panel.peers = panels.filter((p) => p !== panel);
+}
+
+function echo(panel, field, apply) {
+  const key = panel.urlKeys[field];
+  if (!key) return;
+  for (const peer of panel.peers) {
+    if (peer.urlKeys[field] !== key) continue;
+    peer.restoring = true;
+    try {
+      apply(peer);
+    } finally {
+      peer.restoring = false;
+    }
+  }
+}
+
+function searchPanel(panel, term) {
+  if (panel.searchInput.value === term) return;
+  panel.searchInput.value = term;
+  if (panel.source) panel.applySearch(false);
+}
+
+// Zoomed to the frame at the end of `path`; the whole graph when it has no
+// such frame or that frame is empty (a side of a diff without it).
+function zoomPanel(panel, path) {
+  const graph = panel.graph;
+  if (!graph.tree) return;
+  if (path.length && graph.zoomToPath(path) && graph.zoom.x1 > graph.zoom.x0) return;
+  if (graph.zoom.i >= 0) graph.resetZoom();
 }
 
 // The URL's layout, order and search on `panel` (before its data arrives, so
 // the toolbar is right at once); with `tree`, the tree drawn, zoomed as the
-// URL says. Nothing of this writes the URL back.
+// URL says. Under the panel's keys (urlFlamePanel's; a plain panel: KEYS).
+// Nothing of this writes the URL back.
 export function showPanelState(panel, state, tree = null) {
+  const k = panel.urlKeys || KEYS;
   panel.restoring = true;
   try {
-    panel.setLayout(state.layout === "icicle" ? "icicle" : "flame");
-    panel.setOrder(state.order === "heavy" ? "heavy" : "");
-    if (panel.searchInput.value !== (state.search || "")) {
-      panel.searchInput.value = state.search || "";
-      if (panel.source) panel.applySearch(false);
-    }
+    if (k.layout) panel.setLayout(state[k.layout] === "icicle" ? "icicle" : "flame");
+    if (k.order) panel.setOrder(state[k.order] === "heavy" ? "heavy" : "");
+    if (k.search) searchPanel(panel, state[k.search] || "");
     if (tree) {
       panel.setData(tree);
-      const path = zoomPathOf(state);
-      if (path.length) panel.graph.zoomToPath(path);
+      if (k.zoom) zoomPanel(panel, zoomPathOf(state, k.zoom));
     }
   } finally {
     panel.restoring = false;
