@@ -7,8 +7,10 @@ carries a 16 KiB stack copy, so the ring was full after a third of a second
 without a read (the recorder symbolizing a new binary, or descheduled on a
 busy host). The ring is now sized for `CPU_RING_STALL_S` at the full rate.
 Here two such processes, their stacks deeper than a copy (every copy whole),
-are sampled while the reader does not read for 1.9 s; every sample must
-arrive, and more arrive in that pause than the old ring held. The kept
+are sampled while the reader does not read until they have run 1.9 s each
+(1.9 s on an idle host, longer on a loaded one: the ring fills by their CPU
+time); every sample must arrive, and more arrive in that pause than the old
+ring held. The kept
 off-CPU intervals had the same flaw: 1 MiB held 0.27 s of them at 20,000 a
 second, and the reader symbolizes a second's worth between reads; their ring
 is sized the same way (`off_ringbuf_pages`).
@@ -16,6 +18,7 @@ is sized the same way (`off_ringbuf_pages`).
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -38,18 +41,40 @@ OLD_RING_BYTES = 256 * 4096
 PAUSE_S = 1.9
 
 
+def _cpu_ns(pids: list[int]) -> int:
+    """The processes' CPU time (their main threads', from schedstat), in ns."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total
+
+
+def _pause_for_cpu(pids: list[int], cpu_s: float, timeout_s: float = 60.0) -> None:
+    """The reader reads nothing until `pids` have run `cpu_s` seconds of CPU
+    between them: the on-CPU ring fills with their samples, and so by their CPU
+    time, not by the wall clock a loaded host gives them less of (a clean run
+    with a stray spinner saw 61 samples, 0.9 MiB, in a 1.9 s wall-clock pause)."""
+    start, deadline = _cpu_ns(pids), time.monotonic() + timeout_s
+    while _cpu_ns(pids) - start < cpu_s * 1e9 and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def test_a_reader_pause_loses_no_sample(tmp_path):
     exe = compile_c("nofp.c", tmp_path, flags=NOFP)
     works = [Workload(exe, "deep") for _ in range(2)]
+    pids = [w.pid for w in works]
     try:
         # Every sample with a copy, whatever was judged of this binary before.
-        opts = SamplerOptions(pids=[w.pid for w in works], off_cpu=False, trace_links=False,
-                              unwind="dwarf")
-        assert PAUSE_S < CPU_RING_STALL_S and cpu_ringbuf_pages(opts) * 4096 > OLD_RING_BYTES
+        opts = SamplerOptions(pids=pids, off_cpu=False, trace_links=False, unwind="dwarf")
+        # The pause is what two busy CPUs would run in PAUSE_S: within the
+        # CPU_RING_STALL_S of every CPU's samples the ring is sized for.
+        assert PAUSE_S * len(works) < CPU_RING_STALL_S * (os.cpu_count() or 1)
+        assert cpu_ringbuf_pages(opts) * 4096 > OLD_RING_BYTES
         with Recorder(opts) as rec:
             rec.poll(200)
             before = rec._on.bytes_received
-            time.sleep(PAUSE_S)  # the reader busy elsewhere: nothing is read
+            _pause_for_cpu(pids, PAUSE_S * len(works))  # the reader busy elsewhere
             rec.poll(10)
             in_pause = rec._on.bytes_received - before
             samples = [s for s in rec.take(final=True) if s.kind == CPU]
@@ -57,8 +82,8 @@ def test_a_reader_pause_loses_no_sample(tmp_path):
     finally:
         for w in works:
             w.stop()
-    print(f"\n{len(samples)} samples, {in_pause / 2**20:.1f} MiB arrived in the {PAUSE_S} s "
-          f"pause; lost: {stats['lost_cpu']}")
+    print(f"\n{len(samples)} samples, {in_pause / 2**20:.1f} MiB arrived in a pause of "
+          f"{PAUSE_S * len(works)} s of the workloads' CPU; lost: {stats['lost_cpu']}")
     assert in_pause > OLD_RING_BYTES, "the pause outlasted what the old ring held"
     assert stats["lost_cpu"] == 0
     assert samples
