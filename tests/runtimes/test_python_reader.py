@@ -41,8 +41,9 @@ def test_alpha_beta_split_names_and_nap(spawn, tmp_path, minor):
     rnd = random.Random(1)
     # Until 2,000 samples (a loaded machine gets there late, not with fewer):
     # the 70/30 split's +-0.05 is then 5 sigma of sampling noise; at 800 it was
-    # 3 sigma, and a clean run saw 0.7525 of 792.
-    deadline = time.monotonic() + 30.0
+    # 3 sigma, and a clean run saw 0.7525 of 792. The deadline only stops a
+    # hung reader; a loop cut short by it fails below, not judged on fewer.
+    deadline = time.monotonic() + 120.0
     schedstat = f"/proc/{pid}/task/{worker_tid}/schedstat"
     last_cpu = -1
     while time.monotonic() < deadline and sum(leaves.values()) < 2000:
@@ -57,7 +58,7 @@ def test_alpha_beta_split_names_and_nap(spawn, tmp_path, minor):
         time.sleep(rnd.uniform(0.002, 0.006))  # jittered: no aliasing with cycles
     named = leaves["alpha"] + leaves["beta"]
     total = sum(leaves.values())
-    assert total >= 300, leaves
+    assert total >= 2000, leaves
     # The leaf is one of the worker's own functions; its calls into random are
     # real leaves too, a few percent of its time (as in test_python_bpf.py).
     assert sum(leaves[n] for n in WORKER_FUNCTIONS) / total >= 0.95, leaves
