@@ -170,8 +170,7 @@ def phase_fork() -> None:
 
 
 def main() -> None:
-    offset = time.time_ns() - time.monotonic_ns()
-    say("ready", {"pid": os.getpid(), "realtime_minus_monotonic": offset})
+    say("ready", {"pid": os.getpid()})
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool") as pool:
         if MODE == "context":
             # Without flamecam_otel.instrument(), ThreadingInstrumentor gives a
