@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.workloads import die_with_pytest
+
 PG_BIN = Path(os.environ.get("PG_BIN") or max(
     (str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")),
     key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
@@ -113,7 +115,8 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "profiler.server", "--port", str(self.port),
              "--db", self.db_url, *self.extra],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=die_with_pytest)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

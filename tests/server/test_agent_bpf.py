@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from tests.workloads import compile_c
+from tests.workloads import compile_c, die_with_pytest
 
 pytestmark = pytest.mark.bpf
 
@@ -27,7 +27,8 @@ def test_agent_labels_a_profiled_workload(tmp_path, server_factory):
     env = {"PATH": "/usr/bin:/bin", "OTEL_SERVICE_NAME": "spin-svc",
            "OTEL_RESOURCE_ATTRIBUTES": "service.version=3.1,deployment.environment=ci"}
     srv = server_factory(f"sqlite:///{tmp_path / 'bpf.db'}").start()
-    work = subprocess.Popen([str(exe), "90"], env=env, stdout=subprocess.DEVNULL)
+    work = subprocess.Popen([str(exe), "90"], env=env, stdout=subprocess.DEVNULL,
+                            preexec_fn=die_with_pytest)
     q = 'cpu{service_name="spin-svc",service_version="3.1",host="bpf-host"}'
     stop = threading.Event()
     found: list[dict] = []

@@ -49,7 +49,8 @@ class Agent:
             [sys.executable, "-m", "profiler.cli", "agent", "--server", server,
              "--interval", "1", "--metrics-port", str(self.metrics_port),
              "--spool-dir", str(spool)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            preexec_fn=die_with_pytest)
         self.log: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 

@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from tests.runtimes.conftest import wait_for_line
+from tests.workloads import die_with_pytest
 
 pytestmark = pytest.mark.bpf
 
@@ -55,7 +56,8 @@ class Agent:
             [sys.executable, "-m", "profiler.cli", "-v", "agent", "--server", server,
              "-p", str(pid), "--interval", "1", "--metrics-port", "0",
              "--spool-dir", str(spool), "--trace-hz", str(TRACE_HZ)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            preexec_fn=die_with_pytest)
         self.log: list[str] = []
         self.started = threading.Event()
         self.found_at = 0.0  # monotonic time the table was found
