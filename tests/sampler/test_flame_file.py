@@ -27,7 +27,9 @@ def pages(launched_exe, tmp_path_factory):
     out = {}
     for ext in ("html", "svg"):
         path = d / f"launched.{ext}"
-        r = flamecam("record", "-F", "199", "-o", str(path), "--", str(launched_exe), "2", "0")
+        # 499 Hz for 3 s: ~1,500 samples of the parent, so the 70/30 split's
+        # +-0.05 is 4 sigma of sampling noise (as in test_launch.py).
+        r = flamecam("record", "-F", "499", "-o", str(path), "--", str(launched_exe), "3", "0")
         assert r.returncode == 0, r.stderr
         assert f"or: open {path} in a browser" in r.stderr
         out[ext] = path
@@ -56,17 +58,39 @@ def open_page(browser):
         assert not problems, problems
 
 
+def searched(pg, term: str) -> float:
+    """The page's search for `term`: the share of the total it says matches, in %."""
+    pg.fill("input[type=search]", term)
+    result = pg.locator(".search-result.hit", has_text=f'"{term}"')
+    result.wait_for()
+    return float(re.search(r"([\d.]+)% of the total", result.inner_text()).group(1))
+
+
+def svg_searched(pg, term: str) -> float:
+    """The SVG's search (a prompt) for `term`: the share of the total it says matches."""
+    pg.once("dialog", lambda d: d.accept(term))
+    pg.click("#search")
+    info = pg.inner_html("#info")
+    assert f'"{term}"' in info, info
+    return float(re.search(r"([\d.]+)% of the total", info).group(1))
+
+
 def test_html_searches_zooms_and_switches_modes(pages, open_page):
     SHOTS.mkdir(parents=True, exist_ok=True)
     pg, _ = open_page(pages["html"])
     pg.locator("canvas").wait_for()
     assert pg.locator("button[data-mode=merged]").get_attribute("aria-pressed") == "true"
     pg.screenshot(path=str(SHOTS / "html-merged.png"))
-    pg.fill("input[type=search]", "burn_a")
-    pg.locator(".search-result.hit").wait_for()
-    share = float(re.search(r"([\d.]+)% of the total", pg.inner_text(".search-result")).group(1))
-    assert 50 < share < 80, share  # ~70% of the parent's CPU, with the child and waits beside
+    burn_a = searched(pg, "burn_a")
     pg.screenshot(path=str(SHOTS / "html-search-burn_a.png"))
+    burn_b = searched(pg, "burn_b")
+    print(f"\nHTML, of the total: burn_a {burn_a}%, burn_b {burn_b}%")
+    # The parent's CPU splits 70/30 between them, as its work is split. (Their
+    # share of the whole wall-time total is no known answer: the parent runs
+    # for a fixed wall time, so a loaded host moves its time to the run queue;
+    # 45.56% of the total for burn_a failed a clean run of 476b267.)
+    assert 0 < burn_a + burn_b <= 100, (burn_a, burn_b)
+    assert burn_a / (burn_a + burn_b) == pytest.approx(0.70, abs=0.05), (burn_a, burn_b)
     pg.click("button[data-mode=cpu]")
     assert pg.locator("button[data-mode=cpu]").get_attribute("aria-pressed") == "true"
     assert "#cpu" in pg.url
@@ -105,15 +129,19 @@ def test_svg_draws_searches_and_zooms(pages, open_page):
     pg.screenshot(path=str(SHOTS / "svg-zoomed.png"))
     pg.click("#reset")
     assert burn_b.is_visible()
-    pg.once("dialog", lambda d: d.accept("burn_b"))
-    pg.click("#search")
-    info = pg.inner_html("#info")
-    share = float(re.search(r"([\d.]+)% of the total", info).group(1))
-    assert 15 < share < 40, info
+    burn_a, burn_b = svg_searched(pg, "burn_a"), svg_searched(pg, "burn_b")
     pg.click("text=On-CPU")
     # The same search, re-applied to the on-CPU graph (its own share, its frames marked).
-    on_cpu = float(re.search(r"([\d.]+)% of the total", pg.inner_html("#info")).group(1))
-    assert 15 < on_cpu < 40, on_cpu
+    reapplied = float(re.search(r"([\d.]+)% of the total", pg.inner_html("#info")).group(1))
+    on_cpu_a, on_cpu_b = svg_searched(pg, "burn_a"), svg_searched(pg, "burn_b")
+    assert reapplied == on_cpu_b
+    print(f"\nSVG, of the total: burn_a {burn_a}%, burn_b {burn_b}%; on-CPU: burn_a "
+          f"{on_cpu_a}%, burn_b {on_cpu_b}%")
+    # burn_b holds 30% of the parent's time in either graph (of the whole total,
+    # a share the host's load moves: see test_html_searches_zooms_and_switches_modes).
+    for a, b in ((burn_a, burn_b), (on_cpu_a, on_cpu_b)):
+        assert 0 < a + b <= 100, (a, b)
+        assert b / (a + b) == pytest.approx(0.30, abs=0.05), (burn_a, burn_b, on_cpu_a, on_cpu_b)
     match = Palette((_static_dir() / "js" / "colors.js").read_text()).search_match
     assert pg.locator(f'g.graph[data-mode=cpu] rect[fill="{match}"]').count() >= 1
     assert pg.locator("g.graph[data-mode=cpu]").get_attribute("display") is None
