@@ -538,7 +538,7 @@ export class AllThreads extends ThreadTracks {
     const at = this.bucketAt(t.cells || [], hit.ms);
     const step = this.density.step_ms;
     const lines = [el("div", { className: "tt-name", text: `${t.label} (tid ${t.thread.tid})` }),
-      el("div", { className: "tt-row", text: `${fmtClock(at.from)}.${String(Math.floor(((at.from % 1000) + 1000) % 1000)).padStart(3, "0")} + ${fmtDuration(step * 1e6)}` })];
+      el("div", { className: "tt-row", text: `${fmtClock(at.from, false, 3)} + ${fmtDuration(step * 1e6)}` })];
     if (!at.shares.length) lines.push(el("div", { className: "tt-row", text: "no samples" }));
     for (const [reason, share] of at.shares) lines.push(el("div", { className: "tt-row", text: `${reason === "cpu" ? "on-CPU" : `off-CPU: ${reason}`} ${fmtPercent(Math.min(1, share), 1)}` }));
     lines.push(el("div", { className: "tt-row", text: `zoom in (under ${DETAIL_MS / 1000} s) or click its name for its events one by one` }));

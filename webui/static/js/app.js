@@ -6,7 +6,7 @@
 // a sandwich's zoom per graph: callersZoom, calleesZoom). `/?trace=TRACE_ID`
 // opens one trace (traceview.js; with span, window and others).
 
-import { api } from "./api.js";
+import { api, traceApi } from "./api.js";
 import { setReasons } from "./colors.js";
 import { DiffView } from "./diff.js";
 import { earlyRenderSettled, MAX_NODES, metaAnswer, renderAnswer } from "./early.js";
@@ -78,7 +78,7 @@ class App {
       this.route(true);
     });
     this.route(true);
-    this.checkForData();
+    this.dataChecked = this.checkForData(); // settles once the banner is decided
   }
 
   readURL() {
@@ -238,12 +238,17 @@ class App {
     this.banner.hidden = true;
   }
 
-  // A server with no series at all gets one clear sentence at the top.
+  // A server with nothing in the last week, neither profile series nor traces,
+  // gets one clear sentence at the top. Traces alone are data (an app that
+  // sends spans, the Traces and trace views show them): a view short of
+  // profiles says so in place.
   async checkForData() {
     await earlyRenderSettled; // an address naming a view shows it first
     try {
       const { names } = await api.labels("now-7d", "now");
-      if (!names || !names.length) {
+      if (names && names.length) return;
+      const { services } = await traceApi.services("now-7d", "now");
+      if (!services || !services.length) {
         this.showBanner(`No data yet: is the agent running? Start it with: flamecam agent --server ${location.origin}`, "info");
       }
     } catch (err) {

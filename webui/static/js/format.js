@@ -40,12 +40,27 @@ export function fmtSignedPercent(fraction, digits = 2) {
   return sign + (fraction * 100).toFixed(digits) + " pp";
 }
 
-export function fmtClock(ms, withDate = false) {
+// Local clock time, with `digits` of the second's fraction (3: ms, 6: µs),
+// after the date with `withDate`. Truncated as a clock reads, once rounded to
+// the µs: a tick computed as 249.99999 ms past a second reads .250.
+export function fmtClock(ms, withDate = false, digits = 0) {
+  const scale = 10 ** digits;
+  const units = Math.floor(Math.round(ms * 1000) / 10 ** (6 - digits)); // in 1/scale s
+  const whole = Math.floor(units / scale);
+  const d = new Date(whole * 1000);
+  let time = `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+  if (digits) time += "." + String(units - whole * scale).padStart(digits, "0");
+  return withDate ? `${fmtDate(whole * 1000)} ${time}` : time;
+}
+
+// Local date, YYYY-MM-DD.
+export function fmtDate(ms) {
   const d = new Date(ms);
-  const pad = (n) => String(n).padStart(2, "0");
-  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  if (!withDate) return time;
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+}
+
+function pad2(n) {
+  return String(n).padStart(2, "0");
 }
 
 // Creates an element with text content only: data never becomes markup.

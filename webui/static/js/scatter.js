@@ -3,6 +3,7 @@
 // Click a dot: that trace. Drag a box: those requests (onBrush).
 
 import { el, fmtClock, fmtDuration } from "./format.js";
+import { timeTicks } from "./timeaxis.js";
 
 const HEIGHT = 260;
 const M = { left: 62, right: 12, top: 10, bottom: 22 };
@@ -21,6 +22,7 @@ export class Scatter {
     this.box = null;
     this.lines = [];
     this.drag = null;
+    this.xTicks = []; // the time axis drawn: [{ ms, label }]
     this.canvas = el("canvas", {
       role: "img",
       "aria-label": "Request durations over time. Click a dot to open its trace; drag a box to compare those requests with the rest.",
@@ -157,10 +159,8 @@ export class Scatter {
       ctx.fillText(label, M.left - 6 - ctx.measureText(label).width, y);
     }
     ctx.textBaseline = "top";
-    const ticks = Math.max(2, Math.floor(p.w / 140));
-    for (let t = 0; t <= ticks; t++) {
-      const ms = this.x0 + ((this.x1 - this.x0) * t) / ticks;
-      const label = fmtClock(ms);
+    this.xTicks = timeTicks(this.x0, this.x1, p.w, { minGap: 140 });
+    for (const { ms, label } of this.xTicks) {
       const width = ctx.measureText(label).width;
       const x = Math.min(M.left + p.w - width, Math.max(M.left, this.xOf(ms, p) - width / 2));
       ctx.fillText(label, x, M.top + p.h + 5);

@@ -2,6 +2,7 @@
 // hovering a bar says its time and value; dragging across selects a range.
 
 import { el, fmtClock, fmtDuration, fmtValue, placeTooltip } from "./format.js";
+import { timeTicks } from "./timeaxis.js";
 
 const HEIGHT = 90;
 const AXIS = 16;
@@ -25,6 +26,7 @@ export class Timeline {
     this.ready = false;
     this.drag = null;
     this.yLabels = []; // the y-axis labels drawn: 0, half and the top
+    this.xTicks = []; // the time axis drawn: [{ ms, label }]
     this.canvas = el("canvas", {
       role: "img",
       "aria-label": "Timeline of the selection. Drag across it to choose a time range.",
@@ -125,11 +127,10 @@ export class Timeline {
     }
     ctx.fillStyle = "#5c6370";
     ctx.textBaseline = "top";
-    const ticks = Math.max(2, Math.floor(width / 140));
-    for (let t = 0; t <= ticks; t++) {
-      const ms = this.fromMs + ((this.untilMs - this.fromMs) * t) / ticks;
-      const label = fmtClock(ms);
-      const x = Y_AXIS + Math.min(width - ctx.measureText(label).width - 2, Math.max(0, this.xOf(ms, width) - 20));
+    this.xTicks = timeTicks(this.fromMs, this.untilMs, width, { minGap: 140 });
+    for (const { ms, label } of this.xTicks) {
+      const w = ctx.measureText(label).width;
+      const x = Y_AXIS + Math.min(width - w - 2, Math.max(0, this.xOf(ms, width) - w / 2));
       ctx.fillText(label, x, plotH + 3);
     }
     if (this.drag) {

@@ -16,6 +16,7 @@
 
 import { frameColor, KIND_LABELS, reasonColor, reasonLegend } from "./colors.js";
 import { el, fmtClock, fmtDuration, placeTooltip, swatches } from "./format.js";
+import { timeTicks } from "./timeaxis.js";
 
 export const CPU_COLOR = "#e0651f";
 export const LABEL_W = 190;
@@ -99,20 +100,6 @@ function firstFrom(row, t) {
     else hi = mid;
   }
   return lo;
-}
-
-function niceStep(raw) {
-  const p = Math.pow(10, Math.floor(Math.log10(raw)));
-  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
-  return 10 * p;
-}
-
-function fmtOffset(ms, step) {
-  const abs = Math.abs(step);
-  if (abs >= 1000) return `${(ms / 1000).toFixed(abs >= 10000 ? 0 : 1)} s`;
-  if (abs >= 1) return `${ms.toFixed(0)} ms`;
-  if (abs >= 0.1) return `${ms.toFixed(1)} ms`;
-  return `${(ms * 1000).toFixed(0)} µs`;
 }
 
 export class ThreadTracks {
@@ -302,20 +289,14 @@ export class ThreadTracks {
   }
 
   drawAxis(ctx, g, height) {
-    const step = niceStep(((this.hi - this.lo) / g.plotW) * 110);
-    const base = this.origin === null ? 0 : this.origin;
     ctx.font = "11px system-ui, sans-serif";
     ctx.textBaseline = "middle";
-    const first = Math.ceil((this.lo - base) / step) * step + base;
-    for (let t = first; t <= this.hi; t += step) {
-      const x = LABEL_W + (t - this.lo) * g.k;
+    this.xTicks = timeTicks(this.lo, this.hi, g.plotW, { minGap: 110, origin: this.origin });
+    for (const { ms, label: text } of this.xTicks) {
+      const x = LABEL_W + (ms - this.lo) * g.k;
       ctx.fillStyle = "#eceef1";
       ctx.fillRect(Math.round(x), AXIS_H - 4, 1, height - AXIS_H + 4);
       ctx.fillStyle = "#5c6370";
-      let text;
-      if (this.origin !== null) text = fmtOffset(t - base, step);
-      else if (step >= 1000) text = fmtClock(t);
-      else text = `${fmtClock(t)}.${String(Math.floor(((t % 1000) + 1000) % 1000)).padStart(3, "0")}`;
       const w = ctx.measureText(text).width;
       ctx.fillText(text, Math.min(g.width - w - 2, Math.max(LABEL_W, x - w / 2)), AXIS_H / 2);
     }
@@ -624,7 +605,7 @@ export class ThreadTracks {
     const what = event.kind === "cpu" ? "on-CPU sample" : event.reason === "runqueue" ? "off-CPU (runqueue): run-queue delay" : `off-CPU (${event.reason || "other"})`;
     const at = this.origin !== null
       ? `+${fmtDuration((event.ts_ms - this.origin) * 1e6)}`
-      : `${fmtClock(event.ts_ms, true)}.${String(Math.floor(event.ts_ms % 1000)).padStart(3, "0")}`;
+      : fmtClock(event.ts_ms, true, 3);
     if (event.summed) return `${event.summed} ${what} intervals summed in the kernel, ${fmtDuration(event.dur_ns)} in all, up to ${at} (short ones, or past the agent's CPU budget: each one's time not kept)`;
     return `${what} at ${at}, ${fmtDuration(event.dur_ns)}`;
   }
