@@ -42,13 +42,15 @@ function nextMidnight(ms) {
 }
 
 // A clock label to the precision of `step`: seconds' fraction below a second
-// (ms, or µs below a ms), seconds below a minute, else hours and minutes; a
-// local midnight (or any tick of a step of days) reads as its date.
-function clockLabel(ms, step) {
+// (ms, or µs below a ms), seconds below a minute, else hours and minutes,
+// after the day (MM-DD) when the axis spans days; a local midnight (or any
+// tick of a step of days) reads as its date.
+function clockLabel(ms, step, days) {
   if (step < SECOND) return fmtClock(ms, false, step < 1 ? 6 : 3);
   if (step < MINUTE) return fmtClock(ms);
   if (step >= DAY || nextMidnight(ms) === ms) return fmtDate(ms);
-  return fmtClock(ms).slice(0, 5);
+  const hm = fmtClock(ms).slice(0, 5);
+  return days ? `${fmtDate(ms).slice(5)} ${hm}` : hm;
 }
 
 // An offset from a start (the trace view's "time from start"), to the step's precision.
@@ -72,7 +74,7 @@ export function timeTicks(lo, hi, px, { minGap = 110, origin = null } = {}) {
     const days = step / DAY;
     const d = new Date(nextMidnight(lo));
     for (let i = 0; d.getTime() <= hi && i < 1000; i++, d.setDate(d.getDate() + days)) {
-      ticks.push({ ms: d.getTime(), label: clockLabel(d.getTime(), step) });
+      ticks.push({ ms: d.getTime(), label: clockLabel(d.getTime(), step, true) });
     }
     return ticks;
   }
@@ -84,7 +86,7 @@ export function timeTicks(lo, hi, px, { minGap = 110, origin = null } = {}) {
   for (let k = Math.ceil((lo + shift - base) / step); ticks.length < 1000; k++) {
     const ms = base + k * step - shift;
     if (ms > hi) break;
-    ticks.push({ ms, label: origin === null ? clockLabel(ms, step) : offsetLabel(ms - origin, step) });
+    ticks.push({ ms, label: origin === null ? clockLabel(ms, step, hi - lo > DAY) : offsetLabel(ms - origin, step) });
   }
   return ticks;
 }
