@@ -17,6 +17,7 @@ TraceStore. Screenshots: test-artifacts/screenshots/time-axes/.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 from pathlib import Path
@@ -46,32 +47,29 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}-1280x800.png"))
 
 
-@pytest.fixture(scope="module")
-def spans_server(tmp_path_factory):
-    """A fresh server with two services: `short`, five requests within one
-    second; `long`, eleven requests half an hour apart over five hours."""
-    work = tmp_path_factory.mktemp("time-axes")
+@contextmanager
+def spans_server(work: Path, service: str, spans: list[tuple[int, int]]):
+    """A fresh server holding `spans` (start, duration ns) of `service`."""
     srv = start_server(work, work / "server.log")
     try:
-        now = time.time_ns()
-        t0 = now - 120 * 10**9
-        post_spans(srv.url, "short", [(t0 + i * 250 * MS, 10 * MS) for i in range(5)])
-        t0 = now - 5 * HOUR * MS - 60 * 10**9
-        post_spans(srv.url, "long", [(t0 + i * 30 * MINUTE * MS, 40 * MS) for i in range(11)])
+        post_spans(srv.url, service, spans)
         yield srv
     finally:
         stop_server(srv)
 
 
-def drawn_ticks(page) -> dict:
-    """The scatter's time axis as drawn: its window, plot width and ticks with
-    their x (one evaluate: all of one draw), and the page's zone offsets."""
-    return page.evaluate(f"""() => {{
+def scatter_axis(page, total: str) -> dict:
+    """The scatter's time axis once it shows `total` ("5 requests"): its window
+    and ticks with their x (one evaluate: all of one draw) and zone offsets."""
+    expect(page.locator("#view-traces .hint", has_text=total)).to_be_visible()
+    axis = page.evaluate(f"""() => {{
         const s = {SCATTER}, p = s.plot();
         return {{ x0: s.x0, x1: s.x1, ticks: s.xTicks.map((t) => ({{
             ms: t.ms, label: t.label, x: s.xOf(t.ms, p),
             tz: new Date(t.ms).getTimezoneOffset() }})) }};
     }}""")
+    shoot(page, f"scatter-{total.split()[0]}")
+    return axis
 
 
 def local(ms: float, tz_minutes: int) -> datetime:
@@ -98,10 +96,12 @@ def check_axis(axis: dict, min_gap_px: float) -> int:
     return step
 
 
-def test_scatter_ticks_of_two_seconds_read_to_the_ms(page, spans_server):
-    open_traces(page, spans_server.url, tab="traces", service="short")
-    expect(page.locator("#view-traces .hint", has_text="5 requests")).to_be_visible()
-    axis = drawn_ticks(page)
+def test_scatter_ticks_of_two_seconds_read_to_the_ms(page, tmp_path):
+    """Five requests 250 ms apart, two minutes ago."""
+    t0 = time.time_ns() - 120 * 10**9
+    with spans_server(tmp_path, "short", [(t0 + i * 250 * MS, 10 * MS) for i in range(5)]) as srv:
+        open_traces(page, srv.url, tab="traces", service="short")
+        axis = scatter_axis(page, "5 requests")
     # Requests 0..1000 ms, padded by 500 ms each side: a 2 s window.
     assert round(axis["x1"] - axis["x0"]) == 2000, axis
     step = check_axis(axis, 140)
@@ -110,13 +110,15 @@ def test_scatter_ticks_of_two_seconds_read_to_the_ms(page, spans_server):
         at = local(t["ms"], t["tz"])
         assert t["label"] == f"{at:%H:%M:%S}.{round(t['ms']) % 1000:03d}", t
     print("2 s window:", [t["label"] for t in axis["ticks"]])
-    shoot(page, "01-scatter-2s")
 
 
-def test_scatter_ticks_of_five_hours_read_in_hours(page, spans_server):
-    open_traces(page, spans_server.url, tab="traces", service="long", **{"from": "now-6h"})
-    expect(page.locator("#view-traces .hint", has_text="11 requests")).to_be_visible()
-    axis = drawn_ticks(page)
+def test_scatter_ticks_of_five_hours_read_in_hours(page, tmp_path):
+    """Eleven requests half an hour apart over five hours, up to a minute ago."""
+    t0 = time.time_ns() - 5 * HOUR * MS - 60 * 10**9
+    spans = [(t0 + i * 30 * MINUTE * MS, 40 * MS) for i in range(11)]
+    with spans_server(tmp_path, "long", spans) as srv:
+        open_traces(page, srv.url, tab="traces", service="long", **{"from": "now-6h"})
+        axis = scatter_axis(page, "11 requests")
     assert 5 * HOUR < axis["x1"] - axis["x0"] < 6 * HOUR, axis
     step = check_axis(axis, 140)
     assert step in HOUR_STEPS, step
@@ -125,7 +127,6 @@ def test_scatter_ticks_of_five_hours_read_in_hours(page, spans_server):
         want = f"{at:%Y-%m-%d}" if (at.hour, at.minute) == (0, 0) else f"{at:%H:%M}"
         assert at.minute == 0 and t["label"] == want, t
     print("5 h window:", [t["label"] for t in axis["ticks"]])
-    shoot(page, "02-scatter-5h")
 
 
 def write_trace(db_url: str, t0: int) -> None:
