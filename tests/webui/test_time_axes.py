@@ -47,6 +47,12 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}-1280x800.png"))
 
 
+def leave(page) -> None:
+    """Off the app before its server stops: a view still loading would log the
+    refused connection as a page error."""
+    page.goto("about:blank")
+
+
 @contextmanager
 def spans_server(work: Path, service: str, spans: list[tuple[int, int]]):
     """A fresh server holding `spans` (start, duration ns) of `service`."""
@@ -102,6 +108,7 @@ def test_scatter_ticks_of_two_seconds_read_to_the_ms(page, tmp_path):
     with spans_server(tmp_path, "short", [(t0 + i * 250 * MS, 10 * MS) for i in range(5)]) as srv:
         open_traces(page, srv.url, tab="traces", service="short")
         axis = scatter_axis(page, "5 requests")
+        leave(page)
     # Requests 0..1000 ms, padded by 500 ms each side: a 2 s window.
     assert round(axis["x1"] - axis["x0"]) == 2000, axis
     step = check_axis(axis, 140)
@@ -119,6 +126,7 @@ def test_scatter_ticks_of_five_hours_read_in_hours(page, tmp_path):
     with spans_server(tmp_path, "long", spans) as srv:
         open_traces(page, srv.url, tab="traces", service="long", **{"from": "now-6h"})
         axis = scatter_axis(page, "11 requests")
+        leave(page)
     assert 5 * HOUR < axis["x1"] - axis["x0"] < 6 * HOUR, axis
     step = check_axis(axis, 140)
     assert step in HOUR_STEPS, step
@@ -211,4 +219,5 @@ def test_empty_server_says_no_data_yet(page, tmp_path):
         page.evaluate("() => window.flamecam.dataChecked")
         expect(page.locator("#banner")).to_contain_text(BANNER_TEXT)
     finally:
+        leave(page)
         stop_server(srv)
