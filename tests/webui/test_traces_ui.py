@@ -522,3 +522,36 @@ def test_span_names_render_as_text(page, tmp_path):
         assert page.locator("#view-traces img").count() == 0
     finally:
         stop_server(srv)
+
+
+def test_toolbar_follows_a_picked_endpoint_before_the_view_loads(page, tmp_path):
+    """The endpoint a user picks reads picked at once, not once the view has
+    asked the server again: here the view's first question (the services
+    with traces) is held until the toolbar has been read."""
+    srv = start_server(tmp_path, Path(tmp_path) / "server.log")
+    try:
+        body = otlp_json("gate", ["GET /a", "GET /b"], time.time_ns() - 60 * 10**9)
+        r = requests.post(srv.url + "/v1/traces", data=body,
+                          headers={"Content-Type": "application/json"}, timeout=10)
+        assert r.status_code == 200, r.text
+        open_traces(page, srv.url, tab="traces", service="gate")
+        row = page.locator(".endpoints-table tr[data-endpoint='GET /b']")
+        row.wait_for()
+        expect(page.locator("#tr-endpoint")).to_have_value("")
+        page.evaluate("""() => {
+            const fetch0 = window.fetch;
+            const held = new Promise((open) => { window.openServices = open; });
+            window.fetch = (url, ...rest) => String(url).includes("api/v1/trace-services")
+                ? held.then(() => fetch0(url, ...rest)) : fetch0(url, ...rest);
+        }""")
+        row.locator("button.sf-open").click()
+        page.wait_for_url("**compare=latency*")
+        expect(page.locator("#view-traces [role=status]", has_text="Loading traces")
+               ).to_be_visible()
+        expect(page.locator("#tr-endpoint")).to_have_value("GET /b")
+        page.evaluate("() => window.openServices()")
+        expect(page.locator("#view-traces h2", has_text="Slow vs fast:")).to_have_text(
+            "Slow vs fast: endpoint GET /b")
+        expect(page.locator("#tr-endpoint")).to_have_value("GET /b")
+    finally:
+        stop_server(srv)
