@@ -18,6 +18,7 @@ import time
 import urllib.parse
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.traces.test_known_answer import APP
 from tests.webui import exports as ex
@@ -80,6 +81,14 @@ def open_trace(page, url: str, trace_id: str, **params: str) -> None:
     open_app(page, f"{url}/?{urllib.parse.urlencode({'trace': trace_id, **params})}")
     page.wait_for_function(f"() => window.flamecam && {TRACKS}.tracks.length > 0",
                            timeout=20000)
+
+
+def span_graph(page) -> None:
+    """Until the trace's flame graph is the chosen span's: the graph drawn
+    before stays under the title, with a loading note, until the span's answer."""
+    page.locator("#view-trace h2", has_text="Wall time of span").wait_for()
+    expect(page.locator("#view-trace [role=status]", has_text="Loading the flame graph")
+           ).to_have_count(0)
 
 
 def tracks_of(page) -> list[dict]:
@@ -246,7 +255,7 @@ def test_span_breakdown_opens_the_span_flame_graph_and_zoom_stays_in_the_url(pag
     assert rows.count() >= 2  # the whole trace, then its spans
     rows.nth(1).click()
     page.wait_for_url(re.compile(r"span=[0-9a-f]{16}"))
-    page.locator("#view-trace h2", has_text="Wall time of span").wait_for()
+    span_graph(page)
     wait_frame(page, GRAPH, frame_named(page, "slow_path"))
     # zoom in with the keys, then reload: the same window comes back
     canvas = page.locator("#view-trace .tracks canvas")
@@ -531,7 +540,7 @@ def test_trace_exports_hold_only_that_trace(page, traced):
     page.locator(".bd-row").nth(1).click()
     page.wait_for_url(re.compile(r"span=[0-9a-f]{16}"))
     span = params(page)["span"]
-    page.locator("#view-trace h2", has_text="Wall time of span").wait_for()
+    span_graph(page)
     wait_frame(page, GRAPH, frame_named(page, "slow_path"))
     got = ex.pprof_of_view(page, "trace", GRAPH)
     assert {x.labels.get("trace_id") for x in got} == {trace_id}

@@ -98,6 +98,7 @@ def test_landing_scatter_shows_slow_and_fast_requests(page, traced):
     durations = root_durations(traced)
     for name, ds in durations.items():
         row = page.locator(".endpoints-table tbody tr", has_text=name)
+        row.wait_for()  # the endpoints' answer comes apart from the scatter's
         cells = row.locator("td").all_inner_texts()
         want = [str(len(ds)), *(fmt_ms(nearest_rank(ds, q)) for q in (50, 90, 99))]
         print(f"endpoint {name}: table {cells[1:5]}, from the spans {want}")
@@ -300,6 +301,8 @@ def test_slow_vs_fast_by_latency(page, traced):
         "() => document.querySelector('.sf-summary').textContent.includes('≥ 90.0 ms')")
     rows = diff_rows(page)
     summary = page.locator(".sf-summary").inner_text()
+    # the scatter of this comparison (B's line at 90 ms), not of the one before
+    page.wait_for_function(f"() => {SCATTER}.lines.some((line) => line.ms === 90)")
     b_side = {p[2] for p in page.evaluate(f"() => {SCATTER}.points") if p[1] >= 90}
     assert f"B (slow): {len(b_side)} requests" in summary, summary
     assert b_side == {b["trace_id"] for b in traced.slow}
@@ -514,7 +517,41 @@ def test_span_names_render_as_text(page, tmp_path):
         names = page.locator(".endpoints-table td.name").all_inner_texts()
         assert sorted(names) == sorted([HOSTILE, f"GET /a{HOSTILE}"])
         assert page.locator("#tr-service").input_value() == f"svc {HOSTILE}"
+        # the traces list's answer comes apart from the endpoints'
+        expect(page.locator(".traces-table a.trace-link", has_text=HOSTILE)).to_have_count(2)
         assert page.locator("#view-traces img").count() == 0
-        assert page.locator(".traces-table a.trace-link", has_text=HOSTILE).count() == 2
+    finally:
+        stop_server(srv)
+
+
+def test_toolbar_follows_a_picked_endpoint_before_the_view_loads(page, tmp_path):
+    """The endpoint a user picks reads picked at once, not once the view has
+    asked the server again: here the view's first question (the services
+    with traces) is held until the toolbar has been read."""
+    srv = start_server(tmp_path, Path(tmp_path) / "server.log")
+    try:
+        body = otlp_json("gate", ["GET /a", "GET /b"], time.time_ns() - 60 * 10**9)
+        r = requests.post(srv.url + "/v1/traces", data=body,
+                          headers={"Content-Type": "application/json"}, timeout=10)
+        assert r.status_code == 200, r.text
+        open_traces(page, srv.url, tab="traces", service="gate")
+        row = page.locator(".endpoints-table tr[data-endpoint='GET /b']")
+        row.wait_for()
+        expect(page.locator("#tr-endpoint")).to_have_value("")
+        page.evaluate("""() => {
+            const fetch0 = window.fetch;
+            const held = new Promise((open) => { window.openServices = open; });
+            window.fetch = (url, ...rest) => String(url).includes("api/v1/trace-services")
+                ? held.then(() => fetch0(url, ...rest)) : fetch0(url, ...rest);
+        }""")
+        row.locator("button.sf-open").click()
+        page.wait_for_url("**compare=latency*")
+        expect(page.locator("#view-traces [role=status]", has_text="Loading traces")
+               ).to_be_visible()
+        expect(page.locator("#tr-endpoint")).to_have_value("GET /b")
+        page.evaluate("() => window.openServices()")
+        expect(page.locator("#view-traces h2", has_text="Slow vs fast:")).to_have_text(
+            "Slow vs fast: endpoint GET /b")
+        expect(page.locator("#tr-endpoint")).to_have_value("GET /b")
     finally:
         stop_server(srv)

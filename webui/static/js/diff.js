@@ -90,6 +90,8 @@ export class DiffView {
     const seq = ++this.seq;
     this.answer = null;
     const mode = state.diffMode === "ranges" ? "ranges" : "versions";
+    // the choices follow the new state at once, with the versions last offered
+    if (this.versions) this.drawControls(state, mode, this.versions);
     let versions = [];
     try {
       versions = (await api.labelValues(VERSION, state.from, state.until, "")).values || [];
@@ -112,6 +114,7 @@ export class DiffView {
   }
 
   drawControls(state, mode, versions) {
+    this.versions = versions;
     const f = this.controls;
     f.replaceChildren(el("h2", { text: "Compare A and B" }));
     const radio = (value, text) =>

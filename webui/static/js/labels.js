@@ -48,6 +48,12 @@ const DIMENSIONS = [
   { value: "thread", text: "thread (tid)" },
 ];
 
+// What to group by: the address's choice if the server has it, else a main label.
+function groupOf(state, names) {
+  const dims = DIMENSIONS.filter((d) => !names.includes(d.value)).map((d) => d.value);
+  return [...names, ...dims].includes(state.groupBy) ? state.groupBy : PREFERRED.find((n) => names.includes(n)) || names[0];
+}
+
 export class LabelsView {
   constructor(section, app) {
     this.app = app;
@@ -67,6 +73,8 @@ export class LabelsView {
 
   async show(state) {
     const seq = ++this.seq;
+    // the choice follows the new state at once, among the labels last offered
+    if (this.names) this.select.value = groupOf(state, this.names);
     this.body.replaceChildren(loading("Loading the labels"));
     this.summary.textContent = "";
     let names;
@@ -83,8 +91,8 @@ export class LabelsView {
       return;
     }
     const dims = DIMENSIONS.filter((d) => !names.includes(d.value));
-    const all = [...names, ...dims.map((d) => d.value)];
-    const name = all.includes(state.groupBy) ? state.groupBy : PREFERRED.find((n) => names.includes(n)) || names[0];
+    const name = groupOf(state, names);
+    this.names = names;
     this.select.replaceChildren(
       el("optgroup", { label: "Labels" }, names.map((n) => el("option", { value: n, text: n, selected: n === name }))),
       el("optgroup", { label: "Processes and threads" }, dims.map((d) => el("option", { value: d.value, text: d.text, selected: d.value === name }))),

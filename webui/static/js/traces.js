@@ -50,6 +50,12 @@ export function slowestEndpoint(endpoints) {
   return best ? best.name : "";
 }
 
+// The service shown: the address's, else the query's (if it has traces), else the first.
+function serviceOf(state, services) {
+  const fromQuery = labelValue(state.query, "service_name");
+  return state.service || (services.includes(fromQuery) ? fromQuery : services[0]);
+}
+
 const offTotal = (t) => Object.values(t.offcpu_ns || {}).reduce((s, v) => s + v, 0);
 
 const COLUMNS = [
@@ -90,6 +96,13 @@ export class TracesView {
 
   async show(state) {
     const seq = ++this.seq;
+    // The toolbar follows the new state at once (the endpoint just picked
+    // reads picked), offering what it last did until the lists load.
+    const offered = this.offered;
+    if (offered) {
+      const service = serviceOf(state, offered.services);
+      this.drawControls(state, offered.services, service, service === offered.service ? offered.endpoints : []);
+    }
     this.state.replaceChildren(loading("Loading traces"));
     this.body.hidden = true;
     let services;
@@ -100,8 +113,7 @@ export class TracesView {
       return;
     }
     if (seq !== this.seq) return;
-    const fromQuery = labelValue(state.query, "service_name");
-    const service = state.service || (services.includes(fromQuery) ? fromQuery : services[0]);
+    const service = serviceOf(state, services);
     this.drawControls(state, services, service, []);
     // Nothing to choose from: only what to do about it.
     this.head.hidden = !services.length && !state.service;
@@ -162,6 +174,7 @@ export class TracesView {
   }
 
   drawControls(state, services, service, endpoints) {
+    this.offered = { services, service, endpoints };
     const serviceSelect = el(
       "select",
       { id: "tr-service", onchange: (e) => this.app.setState({ service: e.target.value, endpoint: null, compare: null, box: null, slow: null, fast: null }) },
