@@ -15,6 +15,8 @@ import pytest
 
 from profiler.agent.batch import encode_batch
 from profiler.model import Frame, Sample
+from profiler.store import maintenance
+from profiler.web.context import EXT
 from tests.server import diff_data
 
 AGENT = {"Content-Type": "application/x-flamecam-batch", "Content-Encoding": "zstd"}
@@ -147,3 +149,27 @@ def test_a_kernel_summed_row_counts_as_one_event(client):
     lengths = [1_000_000 + k for k in range(20)] + [40_000_000]
     assert nodes[("main", "short_waits")]["lw"] == pytest.approx(
         sum(v * v for v in lengths) / sum(lengths), rel=1e-3)
+
+
+def test_a_block_of_one_weight_weighs_its_nodes_without_its_samples(app, client):
+    """A block records the one value its samples all have (the agent's period)
+    when it is aggregated, so on-CPU weights need no sample: once downsampling
+    has dropped them, on-CPU nodes still weigh the period and z is the same.
+    Off-CPU blocks hold intervals of many lengths: without their samples, a
+    stack's value counts as one event (the test errs towards noise)."""
+    diff_data.push(lambda body: _post(client, body), time.time_ns() - 60 * 10**9)
+    before = _nodes(_diff(client, "cpu", weights="1"))
+    store = app.extensions[EXT].store
+    assert maintenance.downsample(store, maintenance.MaintenanceConfig(downsample_after_s=0),
+                                  now_ns=time.time_ns() + 3600 * 10**9) > 0
+    assert not store.raw([b.id for b in store.blocks(
+        [s.id for s in store.series("anonymous")], 0, 2**62)])
+    nodes = _nodes(_diff(client, "cpu", weights="1"))
+    assert nodes == before
+    for path, n in nodes.items():
+        assert n["lw"] == (diff_data.PERIOD if n["l"] else 0), path
+    assert _z(nodes, ("main", "hot")) == pytest.approx(
+        diff_data.expected_z(("cpu",), "hot"), abs=0.01)
+    wall = _nodes(_diff(client, "wall", weights="1"))
+    wait = wall[("main", "tiny_wait")]
+    assert (wait["lw"], wait["rw"]) == (wait["l"], wait["r"])
