@@ -402,9 +402,14 @@ class QueryEngine:
                 merged = tuple(q if isinstance(q, int) else self._merged_by_name(
                     q, table, significance.roots_for_squares(r, v, q))
                     for q, r, v in zip(squares, roots, (left, right), strict=True))
-                levels, lt, rt, squared = fg.diff_levels_squared(
-                    lstacks, rstacks, merged, max_nodes or fg.MAX_NODES, self._other(table))
-                node_weights = significance.node_weights(levels, squared)
+                squared = None
+                if all(isinstance(q, int) for q in merged):  # no node needs its squares
+                    levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or fg.MAX_NODES,
+                                                      self._other(table))
+                else:
+                    levels, lt, rt, squared = fg.diff_levels_squared(
+                        lstacks, rstacks, merged, max_nodes or fg.MAX_NODES, self._other(table))
+                node_weights = significance.node_weights(levels, squared, merged)
             del lstacks, rstacks
             out = fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
         self._done_with(table)

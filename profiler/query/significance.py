@@ -119,14 +119,23 @@ def roots_for_squares(roots: ProcessRoots | None, values: Mapping[int, int],
     return ProcessRoots(roots.owner, parts)
 
 
-def node_weights(levels: list[list[int]], squared: list[list[int]]) -> list[list[float | int]]:
-    """[left w, right w] of each node of diff `levels` (the 7-int form), from
-    its squares per side (`flamegraph.diff_levels_squared`, node for node)."""
+def node_weights(levels: list[list[int]], squared: list[list[int]] | None,
+                 sides: tuple[int | Mapping[bytes, int], int | Mapping[bytes, int]]
+                 ) -> list[list[float | int]]:
+    """[left w, right w] of each node of diff `levels` (the 7-int form). A side
+    whose events all weigh w (`sides`: that int) weighs w in each node it has,
+    its squares being w x its values; another side from its nodes' squares
+    (`squared`: `flamegraph.diff_levels_squared`'s, node for node)."""
     out: list[list[float | int]] = []
-    for level, q in zip(levels, squared, strict=True):
-        w: list[float | int] = [0] * len(q)
-        w[0::2] = map(_weight, q[0::2], level[1::7])
-        w[1::2] = map(_weight, q[1::2], level[4::7])
+    for d, level in enumerate(levels):
+        w: list[float | int] = [0] * (2 * (len(level) // 7))
+        for k, side in enumerate(sides):
+            totals = level[1 + 3 * k::7]
+            if isinstance(side, int):
+                c = _weight(side, 1)
+                w[k::2] = [c if t > 0 else 0 for t in totals]
+            else:
+                w[k::2] = map(_weight, squared[d][k::2], totals)
         out.append(w)
     return out
 
