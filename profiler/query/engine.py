@@ -394,23 +394,20 @@ class QueryEngine:
         with gc_paused():
             lstacks = self._merged_by_name(left, table, roots[0])
             rstacks = self._merged_by_name(right, table, roots[1])
-            node_weights = None
-            if squares is None:
-                levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or fg.MAX_NODES,
-                                                  self._other(table))
-            else:  # a side of one weight is that int: its squares follow its values
+            merged = None
+            if squares is not None:  # a side of one weight is that int: squares follow values
                 merged = tuple(q if isinstance(q, int) else self._merged_by_name(
                     q, table, significance.roots_for_squares(r, v, q))
                     for q, r, v in zip(squares, roots, (left, right), strict=True))
-                squared = None
-                if all(isinstance(q, int) for q in merged):  # no node needs its squares
-                    levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or fg.MAX_NODES,
-                                                      self._other(table))
-                else:
-                    levels, lt, rt, squared = fg.diff_levels_squared(
-                        lstacks, rstacks, merged, max_nodes or fg.MAX_NODES, self._other(table))
-                node_weights = significance.node_weights(levels, squared, merged)
+            squared = None
+            if merged is None or all(isinstance(q, int) for q in merged):  # no node's squares
+                levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or fg.MAX_NODES,
+                                                  self._other(table))
+            else:
+                levels, lt, rt, squared = fg.diff_levels_squared(
+                    lstacks, rstacks, merged, max_nodes or fg.MAX_NODES, self._other(table))
             del lstacks, rstacks
+            node_weights = significance.node_weights(levels, squared, merged) if merged else None
             out = fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
         self._done_with(table)
         if node_weights:
