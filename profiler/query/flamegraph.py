@@ -13,7 +13,8 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from heapq import heappop, heappush
-from itertools import accumulate, compress, repeat
+from itertools import accumulate, chain, compress, repeat
+from operator import add, sub
 from struct import pack, unpack
 
 from profiler.query.idmap import sorted_keys, sorted_sums
@@ -122,11 +123,14 @@ def diff_levels_squared(left: dict[bytes, int], right: dict[bytes, int],
                         squares: tuple[Squares, Squares], max_nodes: int = 0,
                         other: Callable[[], int] | None = None
                         ) -> tuple[list[list[int]], int, int, list[list[int]]]:
-    """`levels_sorted`'s diff, and in the same pass each node's sum of squared
-    event values per side (significance.py): levels of [left, right] pairs,
-    node for node as the diff levels. A node's squares are those of the stacks
-    it covers, as its total is their values; an `other` node holds what its
-    parent's own stack and kept children leave, of squares as of values."""
+    """`levels_sorted`'s diff, and each node's sum of squared event values per
+    side (significance.py): levels of [left, right] pairs, node for node as
+    the diff levels. A node's squares are those of the stacks it covers, as
+    its total is their values; an `other` node holds what its parent's own
+    stack and kept children leave, of squares as of values. The heaviest
+    nodes' layout sums them as it places the nodes; with every node, they
+    come from the nodes' spans afterwards (`_squares_by_span`), so the plain
+    render's pass over the stacks carries nothing for them."""
     keys, lv, rv = _diff_columns(left, right)
     sq = tuple(list(map(q.__mul__, v)) if isinstance(q, int)
                else list(map(q.get, keys, repeat(0)))
@@ -164,63 +168,77 @@ def _levels(keys: list[bytes], lv: list[int], rv: list[int], diff: bool, max_nod
     `rv` the same list when not a diff), and with `sq` (each stack's squares
     per side) each node's squares."""
     frames = sum(map(len, keys)) // 4 if max_nodes else 0
+    got = None
     if frames < max_nodes or not max_nodes:  # a frame is one node at most: all fit
-        return _all_nodes(keys, lv, rv, diff, sq=sq)
-    if frames < 4 * max_nodes:  # stacks share prefixes: the whole tree may still fit
-        got = _all_nodes(keys, lv, rv, diff, max_nodes, sq)
-        if got is not None:
-            return got
+        got = _all_nodes(keys, lv, rv, diff)
+    elif frames < 4 * max_nodes:  # stacks share prefixes: the whole tree may still fit
+        got = _all_nodes(keys, lv, rv, diff, max_nodes)
+    if got is not None:
+        return *got, _squares_by_span(got[0], lv, rv, sq) if sq is not None else None
     return _heaviest(keys, lv, rv, max_nodes, other, diff, sq)
 
 
 def _all_nodes(keys: list[bytes], left: list[int], right: list[int], diff: bool,
-               max_nodes: int = 0, sq: tuple[list[int], list[int]] | None = None
-               ) -> tuple[list[list[int]], int, int, list[list[int]] | None] | None:
-    """Levels of every node (None once past `max_nodes`, if given), and with
-    `sq` (each stack's squares per side) each node's squares. Nodes close
+               max_nodes: int = 0) -> tuple[list[list[int]], int, int] | None:
+    """Levels of every node (None once past `max_nodes`, if given). Nodes close
     deepest first, but on each level in x order, so each goes straight to the
     end of its level."""
     levels: list[list[int]] = []
     ends: list[list[int]] = []
-    squared: list[list[int]] | None = [] if sq is not None else None
-    # open nodes per depth: [name, xl, sl, xr, sr, squares so far left, right]
-    # (a node's squares are the running sum's growth while it is open); depth 0 is the root
-    opened: list[list[int]] = [[0, 0, 0, 0, 0, 0, 0]]
-    cl = cr = ql = qr = 0
+    # open nodes per depth: [name, xl, sl, xr, sr]; depth 0 is the root
+    opened: list[list[int]] = [[0, 0, 0, 0, 0]]
+    cl = cr = 0
     count = 1  # nodes opened, the root's included
     prev: tuple[int, ...] = ()
-    sql, sqr = sq if sq is not None else (repeat(0), repeat(0))
-    for key, lv, rv, qlv, qrv in zip(keys, left, right, sql, sqr, strict=False):
+    for key, lv, rv in zip(keys, left, right, strict=True):
         stack = key_names(key)
         n = min(len(prev), len(stack))
         p = 0
         while p < n and prev[p] == stack[p]:
             p += 1
         while len(opened) > p + 1:
-            name, xl, sl, xr, sr, q0l, q0r = opened.pop()
+            name, xl, sl, xr, sr = opened.pop()
             _emit(levels, ends, len(opened), xl, cl - xl, sl, xr, cr - xr, sr, name, diff)
-            if squared is not None:
-                _emit_squares(squared, len(opened), ql - q0l, qr - q0r)
         count += len(stack) - p
         if max_nodes and count > max_nodes:
             return None
         for name in stack[p:]:
-            opened.append([name, cl, 0, cr, 0, ql, qr])
+            opened.append([name, cl, 0, cr, 0])
         last = opened[-1]
         last[2] += lv
         cl += lv
-        ql += qlv
-        qr += qrv
         if diff:
             last[4] += rv
             cr += rv
         prev = stack
     while opened:
-        name, xl, sl, xr, sr, q0l, q0r = opened.pop()
+        name, xl, sl, xr, sr = opened.pop()
         _emit(levels, ends, len(opened), xl, cl - xl, sl, xr, cr - xr, sr, name, diff)
-        if squared is not None:
-            _emit_squares(squared, len(opened), ql - q0l, qr - q0r)
-    return levels, cl, cr, squared
+    return levels, cl, cr
+
+
+def _squares_by_span(levels: list[list[int]], left: list[int], right: list[int],
+                     sq: tuple[list[int], list[int]]) -> list[list[int]]:
+    """Each node's squares (left, right) of diff `levels` that `_all_nodes` laid
+    out over every stack: a node spans the run of sorted stacks between its
+    x's (each stack moves left x + right x on by its values' sum, > 0 in a
+    diff), so its squares are differences of running sums; no stack's names
+    are read again, and the loops run in C."""
+    stack_at = {x: i for i, x in enumerate(accumulate(map(add, left, right), initial=0))}
+    cum_ql, cum_qr = (list(accumulate(q, initial=0)) for q in sq)
+    out: list[list[int]] = []
+    for level in levels:
+        tl, tr = level[1::7], level[4::7]
+        # a node's x: its delta past the end of the node before it
+        xl = list(accumulate(map(add, level[0::7], chain((0,), tl))))
+        xr = list(accumulate(map(add, level[3::7], chain((0,), tr))))
+        a = list(map(stack_at.__getitem__, map(add, xl, xr)))
+        b = list(map(stack_at.__getitem__, map(add, map(add, xl, tl), map(add, xr, tr))))
+        got = [0] * (2 * len(a))
+        got[0::2] = map(sub, map(cum_ql.__getitem__, b), map(cum_ql.__getitem__, a))
+        got[1::2] = map(sub, map(cum_qr.__getitem__, b), map(cum_qr.__getitem__, a))
+        out.append(got)
+    return out
 
 
 def _heaviest(keys: list[bytes], left: list[int], right: list[int], max_nodes: int,

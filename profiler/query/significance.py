@@ -27,9 +27,10 @@ so the test errs towards "noise", never towards "real":
 A block whose samples are each one event of one value (an agent's fixed
 rate) records that value when it is aggregated (`Aggregate.weight`): a stack's
 squares there are that value times its value, exact, with no sample read.
-A side made of such blocks alone is one int; the nodes' squares are summed in
-the same pass that lays out the diff (`flamegraph.diff_levels_squared`), so
-weights cost little beyond the diff itself.
+A side made of such blocks alone is one int; the nodes' squares are summed
+with the diff's layout (`flamegraph.diff_levels_squared`: from running sums
+of the stacks' squares, never a search per node), so weights cost little
+beyond the diff itself.
 """
 
 from __future__ import annotations
