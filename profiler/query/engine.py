@@ -384,25 +384,30 @@ class QueryEngine:
     def diff_values(self, left: dict[int, int], right: dict[int, int], max_nodes: int = 0,
                     units: str = "nanoseconds",
                     roots: tuple[dict | None, dict | None] = (None, None),
-                    squares: tuple[dict[int, int], dict[int, int]] | None = None) -> dict:
+                    squares: tuple[int | dict[int, int], int | dict[int, int]] | None = None
+                    ) -> dict:
         """The diff flamebearer of two stack id -> value maps (A left, B right);
-        with `squares` (stack id -> sum of squared event values, per side), the
-        nodes' `weights` too."""
+        with `squares` (per side: stack id -> sum of squared event values, or
+        one int w when each event weighs w), the nodes' `weights` too."""
         table = self._names_table()
         names = table.names
         with gc_paused():
             lstacks = self._merged_by_name(left, table, roots[0])
             rstacks = self._merged_by_name(right, table, roots[1])
-            levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or fg.MAX_NODES,
-                                              self._other(table))
-            del lstacks, rstacks
-            node_weights = None
-            if squares is not None:
-                merged = [self._merged_by_name(
+            merged = None
+            if squares is not None:  # a side of one weight is that int: squares follow values
+                merged = tuple(q if isinstance(q, int) else self._merged_by_name(
                     q, table, significance.roots_for_squares(r, v, q))
-                    for q, r, v in zip(squares, roots, (left, right), strict=True)]
-                node_weights = significance.node_weights(levels, *merged,
-                                                         other=names.index.get("other"))
+                    for q, r, v in zip(squares, roots, (left, right), strict=True))
+            squared = None
+            if merged is None or all(isinstance(q, int) for q in merged):  # no node's squares
+                levels, lt, rt = fg.levels_sorted(lstacks, rstacks, max_nodes or fg.MAX_NODES,
+                                                  self._other(table))
+            else:
+                levels, lt, rt, squared = fg.diff_levels_squared(
+                    lstacks, rstacks, merged, max_nodes or fg.MAX_NODES, self._other(table))
+            del lstacks, rstacks
+            node_weights = significance.node_weights(levels, squared, merged) if merged else None
             out = fg.diff_flamebearer_from_levels(levels, lt, rt, names, units)
         self._done_with(table)
         if node_weights:

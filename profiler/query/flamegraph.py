@@ -13,7 +13,8 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from heapq import heappop, heappush
-from itertools import accumulate, compress
+from itertools import accumulate, chain, compress, repeat
+from operator import add, sub
 from struct import pack, unpack
 
 from profiler.query.idmap import sorted_keys, sorted_sums
@@ -91,6 +92,11 @@ def keyed(stacks: dict[tuple[int, ...], int]) -> dict[bytes, int]:
     return out
 
 
+# A side's squared event values by stack: per `stack_key`, or one int w when
+# every event of the side weighs w (then a stack's squares are w x its value).
+Squares = dict[bytes, int] | int
+
+
 def levels_sorted(left: dict[bytes, int], right: dict[bytes, int] | None,
                   max_nodes: int = 0, other: Callable[[], int] | None = None
                   ) -> tuple[list[list[int]], int, int]:
@@ -109,12 +115,37 @@ def levels_sorted(left: dict[bytes, int], right: dict[bytes, int] | None,
     """
     if right is None:
         return levels_of_pairs(list(left), list(left.values()), max_nodes, other)
+    levels, lt, rt, _ = _levels(*_diff_columns(left, right), True, max_nodes, other)
+    return levels, lt, rt
+
+
+def diff_levels_squared(left: dict[bytes, int], right: dict[bytes, int],
+                        squares: tuple[Squares, Squares], max_nodes: int = 0,
+                        other: Callable[[], int] | None = None
+                        ) -> tuple[list[list[int]], int, int, list[list[int]]]:
+    """`levels_sorted`'s diff, and each node's sum of squared event values per
+    side (significance.py): levels of [left, right] pairs, node for node as
+    the diff levels. A node's squares are those of the stacks it covers, as
+    its total is their values; an `other` node holds what its parent's own
+    stack and kept children leave, of squares as of values. The heaviest
+    nodes' layout sums them as it places the nodes; with every node, they
+    come from the nodes' spans afterwards (`_squares_by_span`), so the plain
+    render's pass over the stacks carries nothing for them."""
+    keys, lv, rv = _diff_columns(left, right)
+    sq = tuple(list(map(q.__mul__, v)) if isinstance(q, int)
+               else list(map(q.get, keys, repeat(0)))
+               for q, v in zip(squares, (lv, rv), strict=True))
+    return _levels(keys, lv, rv, True, max_nodes, other, sq)
+
+
+def _diff_columns(left: dict[bytes, int], right: dict[bytes, int]
+                  ) -> tuple[list[bytes], list[int], list[int]]:
+    """The sorted stacks either side has a value > 0 for, and each side's
+    values (0 where it has none)."""
     keys = sorted_keys({k for k, v in left.items() if v > 0}
                        | {k for k, v in right.items() if v > 0})
     lget, rget = left.get, right.get
-    lv = [max(0, lget(k, 0)) for k in keys]
-    rv = [max(0, rget(k, 0)) for k in keys]
-    return _levels(keys, lv, rv, True, max_nodes, other)
+    return keys, [max(0, lget(k, 0)) for k in keys], [max(0, rget(k, 0)) for k in keys]
 
 
 def levels_of_pairs(keys: list[bytes], values: list[int], max_nodes: int = 0,
@@ -126,21 +157,25 @@ def levels_of_pairs(keys: list[bytes], values: list[int], max_nodes: int = 0,
     if min(values, default=1) <= 0:
         keep = [v > 0 for v in values]
         keys, values = list(compress(keys, keep)), list(compress(values, keep))
-    return _levels(keys, values, values, False, max_nodes, other)
+    levels, total, rt, _ = _levels(keys, values, values, False, max_nodes, other)
+    return levels, total, rt
 
 
 def _levels(keys: list[bytes], lv: list[int], rv: list[int], diff: bool, max_nodes: int,
-            other: Callable[[], int] | None) -> tuple[list[list[int]], int, int]:
+            other: Callable[[], int] | None, sq: tuple[list[int], list[int]] | None = None
+            ) -> tuple[list[list[int]], int, int, list[list[int]] | None]:
     """`levels_sorted` of sorted, distinct stacks and their values (`lv` and
-    `rv` the same list when not a diff)."""
+    `rv` the same list when not a diff), and with `sq` (each stack's squares
+    per side) each node's squares."""
     frames = sum(map(len, keys)) // 4 if max_nodes else 0
+    got = None
     if frames < max_nodes or not max_nodes:  # a frame is one node at most: all fit
-        return _all_nodes(keys, lv, rv, diff)
-    if frames < 4 * max_nodes:  # stacks share prefixes: the whole tree may still fit
+        got = _all_nodes(keys, lv, rv, diff)
+    elif frames < 4 * max_nodes:  # stacks share prefixes: the whole tree may still fit
         got = _all_nodes(keys, lv, rv, diff, max_nodes)
-        if got is not None:
-            return got
-    return _heaviest(keys, lv, rv, max_nodes, other, diff)
+    if got is not None:
+        return *got, _squares_by_span(got[0], lv, rv, sq) if sq is not None else None
+    return _heaviest(keys, lv, rv, max_nodes, other, diff, sq)
 
 
 def _all_nodes(keys: list[bytes], left: list[int], right: list[int], diff: bool,
@@ -182,11 +217,38 @@ def _all_nodes(keys: list[bytes], left: list[int], right: list[int], diff: bool,
     return levels, cl, cr
 
 
+def _squares_by_span(levels: list[list[int]], left: list[int], right: list[int],
+                     sq: tuple[list[int], list[int]]) -> list[list[int]]:
+    """Each node's squares (left, right) of diff `levels` that `_all_nodes` laid
+    out over every stack: a node spans the run of sorted stacks between its
+    x's (each stack moves left x + right x on by its values' sum, > 0 in a
+    diff), so its squares are differences of running sums; no stack's names
+    are read again, and the loops run in C."""
+    stack_at = {x: i for i, x in enumerate(accumulate(map(add, left, right), initial=0))}
+    cum_ql, cum_qr = (list(accumulate(q, initial=0)) for q in sq)
+    out: list[list[int]] = []
+    for level in levels:
+        tl, tr = level[1::7], level[4::7]
+        # a node's x: its delta past the end of the node before it
+        xl = list(accumulate(map(add, level[0::7], chain((0,), tl))))
+        xr = list(accumulate(map(add, level[3::7], chain((0,), tr))))
+        a = list(map(stack_at.__getitem__, map(add, xl, xr)))
+        b = list(map(stack_at.__getitem__, map(add, map(add, xl, tl), map(add, xr, tr))))
+        got = [0] * (2 * len(a))
+        got[0::2] = map(sub, map(cum_ql.__getitem__, b), map(cum_ql.__getitem__, a))
+        got[1::2] = map(sub, map(cum_qr.__getitem__, b), map(cum_qr.__getitem__, a))
+        out.append(got)
+    return out
+
+
 def _heaviest(keys: list[bytes], left: list[int], right: list[int], max_nodes: int,
-              other: Callable[[], int] | None, diff: bool) -> tuple[list[list[int]], int, int]:
+              other: Callable[[], int] | None, diff: bool,
+              sq: tuple[list[int], list[int]] | None = None
+              ) -> tuple[list[list[int]], int, int, list[list[int]] | None]:
     """Levels of the `max_nodes` heaviest nodes (an `other` per parent included):
     `heaviest_nodes` picks them (in C when built; ~30 ms of Python for a
-    host's hour at 8,192 nodes), `_layout` places them."""
+    host's hour at 8,192 nodes), `_layout` places them (with `sq`, and their
+    squares)."""
     cum_l = [0, *accumulate(left)]
     cum_r = cum_l if right is left else [0, *accumulate(right)]
     args = (keys, cum_l, cum_r, max(2, max_nodes), other is not None, diff)
@@ -195,7 +257,7 @@ def _heaviest(keys: list[bytes], left: list[int], right: list[int], max_nodes: i
     except OverflowError:  # running sums past int64: Python's ints
         *kept, others = heaviest_nodes_py(*args)
     return _layout(keys, left, right, cum_l, cum_r, kept,
-                   other() if others and other is not None else None, diff)
+                   other() if others and other is not None else None, diff, sq)
 
 
 def heaviest_nodes_py(keys: list[bytes], cum_l: list[int], cum_r: list[int], max_nodes: int,
@@ -271,11 +333,13 @@ except ImportError:  # not built
 
 
 def _layout(keys: list[bytes], left: list[int], right: list[int], cum_l: list[int],
-            cum_r: list[int], kept: list[Sequence[int]], other_name: int | None, diff: bool
-            ) -> tuple[list[list[int]], int, int]:
+            cum_r: list[int], kept: list[Sequence[int]], other_name: int | None, diff: bool,
+            sq: tuple[list[int], list[int]] | None = None
+            ) -> tuple[list[list[int]], int, int, list[list[int]] | None]:
     """Levels of the kept nodes, level by level: on a level, nodes in stack
     order are grouped by parent in the parents' order; each parent's kept
-    children follow its self, then its `other` (if any) holds the rest."""
+    children follow its self, then its `other` (if any) holds the rest (and,
+    with `sq`, the squares they leave)."""
     depth, first, end, names, parent, pending = kept
     m = len(depth)
     width = len(keys) + 1
@@ -284,13 +348,28 @@ def _layout(keys: list[bytes], left: list[int], right: list[int], cum_l: list[in
     at_l, at_r, end_l, end_r = [0] * m, [0] * m, [0] * m, [0] * m
     levels: list[list[int]] = []
     ends: list[list[int]] = []
+    squared: list[list[int]] | None = None
+    if sq is not None:
+        squared = []
+        cum_ql, cum_qr = ([0, *accumulate(q)] for q in sq)
+        # per kept node: its squares, and those of its own stack and placed children
+        node_q, used_q = [(0, 0)] * m, [[0, 0] for _ in range(m)]
 
     def place(i: int, xl: int, xr: int) -> None:
         a, b, d = first[i], end[i], depth[i]
         tl, tr = cum_l[b] - cum_l[a], cum_r[b] - cum_r[a]
-        sl, sr = (left[a], right[a]) if b > a and len(keys[a]) == 4 * d else (0, 0)
+        own = b > a and len(keys[a]) == 4 * d
+        sl, sr = (left[a], right[a]) if own else (0, 0)
         _emit(levels, ends, d, xl, tl, sl, xr, tr, sr, names[i], diff)
         at_l[i], at_r[i], end_l[i], end_r[i] = xl + sl, xr + sr, xl + tl, xr + tr
+        if squared is not None:
+            q = node_q[i] = (cum_ql[b] - cum_ql[a], cum_qr[b] - cum_qr[a])
+            _emit_squares(squared, d, *q)
+            used_q[i] = [sq[0][a], sq[1][a]] if own else [0, 0]
+            if i:
+                used = used_q[parent[i]]
+                used[0] += q[0]
+                used[1] += q[1]
 
     place(0, 0, 0)
     parents = [0]
@@ -308,8 +387,11 @@ def _layout(keys: list[bytes], left: list[int], right: list[int], cum_l: list[in
                 ol, orr = end_l[p] - at_l[p], end_r[p] - at_r[p]
                 _emit(levels, ends, depth[p] + 1, at_l[p], ol, ol, at_r[p], orr, orr,
                       other_name, diff)
+                if squared is not None:
+                    (ql, qr), (ul, ur) = node_q[p], used_q[p]
+                    _emit_squares(squared, depth[p] + 1, max(0, ql - ul), max(0, qr - ur))
         parents = level
-    return levels, cum_l[-1], cum_r[-1] if diff else 0
+    return levels, cum_l[-1], cum_r[-1] if diff else 0, squared
 
 
 def _emit(levels: list[list[int]], ends: list[list[int]], d: int, xl: int, tl: int, sl: int,
@@ -324,6 +406,13 @@ def _emit(levels: list[list[int]], ends: list[list[int]], d: int, xl: int, tl: i
     else:
         levels[d].extend((xl - end[0], tl, sl, name))
     end[0], end[1] = xl + tl, xr + tr
+
+
+def _emit_squares(squared: list[list[int]], d: int, ql: int, qr: int) -> None:
+    """Appends one node's squares (left, right) to level d, as `_emit` its values."""
+    while d >= len(squared):
+        squared.append([])
+    squared[d] += (ql, qr)
 
 
 def _used_names(levels: list[list[int]], names: Names, width: int) -> tuple[list[str], list[str]]:

@@ -19,17 +19,24 @@ so the test errs towards "noise", never towards "real":
   ones, or past the agent's CPU budget) counts as one event of its whole
   value ((sum d)**2 >= sum(d**2)); an on-CPU row of `count` samples (a pprof
   import) as `count` samples of equal weight (one rate, equal weights);
-* values kept only as aggregates (downsampled blocks), or in rows past
-  `MAX_ROWS` a side read one by one (on-CPU rows of one weight are counted
-  in C, without that bound), count as one event per stack.
+* values kept only as aggregates (downsampled blocks) whose block did not
+  record one weight, or in rows past `MAX_ROWS` a side read one by one
+  (on-CPU rows of one weight are counted in C, without that bound), count as
+  one event per stack.
+
+A block whose samples are each one event of one value (an agent's fixed
+rate) records that value when it is aggregated (`Aggregate.weight`): a stack's
+squares there are that value times its value, exact, with no sample read.
+A side made of such blocks alone is one int; the nodes' squares are summed
+with the diff's layout (`flamegraph.diff_levels_squared`: from running sums
+of the stacks' squares, never a search per node), so weights cost little
+beyond the diff itself.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from itertools import accumulate
 
 from profiler.model import CPU
 from profiler.query.processes import ProcessRoots
@@ -41,19 +48,32 @@ MAX_ROWS = 2_000_000
 
 def stack_squares(store: ProfileStore, series: Mapping[int, SeriesInfo], lo: int, hi: int,
                   values: Mapping[int, int], pid: int | None = None, tid: int | None = None,
-                  max_rows: int = MAX_ROWS) -> dict[int, int]:
-    """Stack id -> sum of its events' squared values over the range (as the
+                  max_rows: int = MAX_ROWS) -> int | dict[int, int]:
+    """A side's sum of squared event values per stack over the range (as the
     module says: bounded from above where events are not stored one by one),
     for the stacks of `values` (the side's exact values).
 
-    On-CPU rows of one sample each, all of one weight (an agent's fixed rate),
-    are counted per stack in C; other rows are read one by one, at most
-    `max_rows` of them a side."""
+    When every sample of the side is one event of the same value w (each
+    block records it at aggregation: an agent's fixed rate), that w: a
+    stack's squares are w x its value, and nothing more is read. Otherwise
+    per stack id: series of one weight from their aggregates, the others'
+    rows read one by one, at most `max_rows` of them a side (on-CPU rows of
+    one sample each, all of one weight, in blocks written before blocks
+    recorded it, are counted per stack in C)."""
+    weights = store.sample_weights(list(series), lo, hi)
+    if len(set(weights.values())) == 1 and min(weights.values()) > 0:
+        return next(iter(weights.values()))
     squares: dict[int, int] = {}
     seen: dict[int, int] = {}
     rows = 0
     whole = pid is None and tid is None
     for sid, info in series.items():
+        w = weights.get(sid, 0)
+        if w:
+            for s, v in store.stack_values([sid], lo, hi, pid=pid, tid=tid).items():
+                squares[s] = squares.get(s, 0) + w * v
+                seen[s] = seen.get(s, 0) + v
+            continue
         fixed_rate = info.kind == CPU
         for part in store.samples([sid], lo, hi):
             cols, i, j = part.cols, part.start, part.end
@@ -100,87 +120,24 @@ def roots_for_squares(roots: ProcessRoots | None, values: Mapping[int, int],
     return ProcessRoots(roots.owner, parts)
 
 
-def node_weights(levels: list[list[int]], left: Mapping[bytes, int], right: Mapping[bytes, int],
-                 other: int | None = None) -> list[list[float | int]]:
-    """[left w, right w] of each node of diff `levels` (the 7-int form, name
-    indexes of the stack keys), from the squares of each side's stacks
-    (`stack_key` -> squares, merged by name as the levels were); [] when the
-    levels are not laid out as `flamegraph.levels_sorted` lays them out.
-
-    A node covers the stacks its path prefixes: one run of the sorted keys,
-    found by bisection within its parent's run; its squares are differences
-    of running sums. Its parent is found as the levels place children: in the
-    parents' order, each filling its parent's total after its self. An
-    `other` node (name `other`, a parent's last child) holds what its
-    parent's own stack and kept children do not.
-    """
-    keys = sorted(left.keys() | right.keys())
-    lget, rget = left.get, right.get
-    cum_l = [0, *accumulate(lget(k, 0) for k in keys)]
-    cum_r = [0, *accumulate(rget(k, 0) for k in keys)]
-    n = len(keys)
-    out: list[list[float | int]] = [[_weight(cum_l[n], levels[0][1]),
-                                     _weight(cum_r[n], levels[0][4])]] if levels else []
-    # previous level's nodes: key, run [a, b), squares (left, right)
-    above_key, above_run, above_q = [b""], [(0, n)], [(cum_l[n], cum_r[n])]
-    for d in range(1, len(levels)):
-        level, up = levels[d], levels[d - 1]
-        here_key: list[bytes] = []
-        here_run: list[tuple[int, int]] = []
-        here_q: list[tuple[int, int]] = []
-        weights: list[float | int] = []
-        p = -1
-        at_l = at_r = end_l = end_r = 0
-        used_l = used_r = 0
-        pxl = pxr = 0  # x of the previous level's node p
-        xl = xr = 0
-        for j in range(0, len(level), 7):
-            xl += level[j]
-            xr += level[j + 3]
-            tl, tr, name = level[j + 1], level[j + 4], level[j + 6]
-            while p < 0 or (at_l == end_l and at_r == end_r):  # the next parent with room
-                if p >= 0:
-                    pxl, pxr = end_l, end_r
-                p += 1
-                if 7 * p >= len(up):
-                    return []
-                pxl += up[7 * p]
-                pxr += up[7 * p + 3]
-                at_l, at_r = pxl + up[7 * p + 2], pxr + up[7 * p + 5]
-                end_l, end_r = pxl + up[7 * p + 1], pxr + up[7 * p + 4]
-                used_l = used_r = 0
-            if xl != at_l or xr != at_r:
-                return []
-            at_l += tl
-            at_r += tr
-            pk = above_key[p]
-            a, b = above_run[p]
-            key = pk + name.to_bytes(4, "big")
-            if name == other and at_l == end_l and at_r == end_r:
-                # what the parent's own stack and kept children leave
-                own = bisect_left(keys, pk, a, b)
-                own_l = own_r = 0
-                if own < b and keys[own] == pk:
-                    own_l, own_r = cum_l[own + 1] - cum_l[own], cum_r[own + 1] - cum_r[own]
-                ql = max(0, above_q[p][0] - own_l - used_l)
-                qr = max(0, above_q[p][1] - own_r - used_r)
-                run = (a, a)
+def node_weights(levels: list[list[int]], squared: list[list[int]] | None,
+                 sides: tuple[int | Mapping[bytes, int], int | Mapping[bytes, int]]
+                 ) -> list[list[float | int]]:
+    """[left w, right w] of each node of diff `levels` (the 7-int form). A side
+    whose events all weigh w (`sides`: that int) weighs w in each node it has,
+    its squares being w x its values; another side from its nodes' squares
+    (`squared`: `flamegraph.diff_levels_squared`'s, node for node)."""
+    out: list[list[float | int]] = []
+    for d, level in enumerate(levels):
+        w: list[float | int] = [0] * (2 * (len(level) // 7))
+        for k, side in enumerate(sides):
+            totals = level[1 + 3 * k::7]
+            if isinstance(side, int):
+                c = _weight(side, 1)
+                w[k::2] = [c if t > 0 else 0 for t in totals]
             else:
-                lo = bisect_left(keys, key, a, b)
-                hi = bisect_left(keys, pk + (name + 1).to_bytes(4, "big"), lo, b)
-                ql, qr = cum_l[hi] - cum_l[lo], cum_r[hi] - cum_r[lo]
-                run = (lo, hi)
-            used_l += ql
-            used_r += qr
-            here_key.append(key)
-            here_run.append(run)
-            here_q.append((ql, qr))
-            weights.append(_weight(ql, tl))
-            weights.append(_weight(qr, tr))
-            xl += tl
-            xr += tr
-        out.append(weights)
-        above_key, above_run, above_q = here_key, here_run, here_q
+                w[k::2] = map(_weight, squared[d][k::2], totals)
+        out.append(w)
     return out
 
 

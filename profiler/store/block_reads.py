@@ -144,6 +144,17 @@ class BlockReads:
             blk.add_weighted(acc, cols.stack[i:j], cols.value[i:j])
         return acc
 
+    def sample_weights(self, series_ids: Collection[int], lo: int, hi: int) -> dict[int, int]:
+        """Series id -> the one value all its samples over the range have, each
+        one event (its blocks' `weight`), or 0 when they differ or a block does
+        not say; series without blocks there are left out. From the
+        aggregates alone: no sample is read."""
+        out: dict[int, int] = {}
+        for b, agg in self._each_aggregate(self._blocks_of(series_ids, lo, hi)):
+            w = out.get(b.series_id)
+            out[b.series_id] = agg.weight if w is None or w == agg.weight else 0
+        return out
+
     def process_tables(self, series_ids: Collection[int], lo: int, hi: int
                        ) -> Iterator[tuple[str, array, array]]:
         """(comm, stacks, values) of each thread table of the blocks; a block

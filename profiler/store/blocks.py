@@ -301,6 +301,12 @@ class Aggregate:
     # Per thread: (pid, tid, stacks, values), for per-thread and per-process
     # flame graphs without reading samples.
     thread_tables: Sequence[tuple[int, int, array, array]] = field(default_factory=list)
+    # The one value every sample has when each is one event of the same value
+    # (an agent's fixed sampling rate), else 0 (also for blocks written before
+    # this was kept): then a stack's sum of squared event values over any part
+    # of the block is weight x its value there (diff significance), without
+    # reading samples.
+    weight: int = 0
 
 
 FINE_NS = 10 * 10**9
@@ -378,6 +384,8 @@ def aggregate(cols: SampleColumns, t_start: int, t_end: int, bucket_ns: int) -> 
         spans,
         [(p, t, array("I", list(tab.keys())), saturated(tab.values()))
          for (p, t), tab in per_thread.items()],
+        weight=value[0] if n and min(count) == max(count) == 1 and min(value) == max(value)
+        and value[0] > 0 else 0,
     )
 
 
@@ -392,7 +400,7 @@ def encode_agg(agg: Aggregate, level: int = 3) -> bytes:
         tt.append([pid, tid, len(s)])
         arrays.extend((s, v))
     header = {"n": len(agg.stacks), "b": meta, "t": agg.threads, "f": list(agg.fine),
-              "s": [list(x) for x in agg.spans], "tt": tt}
+              "s": [list(x) for x in agg.spans], "tt": tt, "w": agg.weight}
     return _compress(header, arrays, level)
 
 
@@ -410,7 +418,7 @@ def decode_agg(blob: bytes) -> Aggregate:
     buckets, threads = (Tables(t, sum(x[-2] for x in t)) for t in tables)
     first, fine = header.get("f") or (0, [])
     return Aggregate(stacks, values, buckets, [tuple(t) for t in header["t"]], (first, fine),
-                     [tuple(x) for x in header.get("s", [])], threads)
+                     [tuple(x) for x in header.get("s", [])], threads, header.get("w", 0))
 
 
 def add_weighted(acc: dict[int, int], stacks: array, values: array) -> None:

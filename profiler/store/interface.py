@@ -198,6 +198,12 @@ class ProfileStore(Protocol):
         """
         ...
 
+    def sample_weights(self, series_ids: Collection[int], lo: int, hi: int) -> dict[int, int]:
+        """Series id -> the one value every sample of it over the range has, each
+        one event (a fixed sampling rate), or 0 when they differ or it is not
+        known; series without data there are left out."""
+        ...
+
     def process_tables(self, series_ids: Collection[int], lo: int, hi: int
                        ) -> Iterator[tuple[str, array, array]]:
         """(comm, stack ids as array("I"), values as array("q")) of each thread's

@@ -9,12 +9,16 @@ as one event. Real agent batches through the real app, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import math
+import random
 import time
 
 import pytest
 
 from profiler.agent.batch import encode_batch
 from profiler.model import Frame, Sample
+from profiler.query import flamegraph as fg
+from profiler.store import maintenance
+from profiler.web.context import EXT
 from tests.server import diff_data
 
 AGENT = {"Content-Type": "application/x-flamecam-batch", "Content-Encoding": "zstd"}
@@ -147,3 +151,95 @@ def test_a_kernel_summed_row_counts_as_one_event(client):
     lengths = [1_000_000 + k for k in range(20)] + [40_000_000]
     assert nodes[("main", "short_waits")]["lw"] == pytest.approx(
         sum(v * v for v in lengths) / sum(lengths), rel=1e-3)
+
+
+def test_a_block_of_one_weight_weighs_its_nodes_without_its_samples(app, client):
+    """A block records the one value its samples all have (the agent's period)
+    when it is aggregated, so on-CPU weights need no sample: once downsampling
+    has dropped them, on-CPU nodes still weigh the period and z is the same.
+    Off-CPU blocks hold intervals of many lengths: without their samples, a
+    stack's value counts as one event (the test errs towards noise)."""
+    diff_data.push(lambda body: _post(client, body), time.time_ns() - 60 * 10**9)
+    before = _nodes(_diff(client, "cpu", weights="1"))
+    store = app.extensions[EXT].store
+    assert maintenance.downsample(store, maintenance.MaintenanceConfig(downsample_after_s=0),
+                                  now_ns=time.time_ns() + 3600 * 10**9) > 0
+    assert not store.raw([b.id for b in store.blocks(
+        [s.id for s in store.series("anonymous")], 0, 2**62)])
+    nodes = _nodes(_diff(client, "cpu", weights="1"))
+    assert nodes == before
+    for path, n in nodes.items():
+        assert n["lw"] == (diff_data.PERIOD if n["l"] else 0), path
+    assert _z(nodes, ("main", "hot")) == pytest.approx(
+        diff_data.expected_z(("cpu",), "hot"), abs=0.01)
+    wall = _nodes(_diff(client, "wall", weights="1"))
+    wait = wall[("main", "tiny_wait")]
+    assert (wait["lw"], wait["rw"]) == (wait["l"], wait["r"])
+
+
+def _squares_by_path(levels: list[list[int]], sides: tuple[dict[bytes, int], dict[bytes, int]],
+                     other: int) -> list[list[int]]:
+    """Each node's squares per side ([left, right] per node, levels as the
+    diff's), summed over the stacks its path prefixes; an `other` node's are
+    its parent's less the parent's own stack and its kept siblings'."""
+    out: list[list[int]] = []
+    above: list[tuple[int, int, tuple[int, ...], list[int], list[int]]] = []
+    for d, lv in enumerate(levels):
+        here, got, xl = [], [], 0
+        for i in range(0, len(lv), 7):
+            xl += lv[i]
+            tl, name = lv[i + 1], lv[i + 6]
+            path: tuple[int, ...] = ()
+            if d == 0:
+                q = [sum(s.values()) for s in sides]
+            else:  # every stack has a value > 0 on the left: spans nest there
+                parent = next(p for p in above if p[0] <= xl and xl + tl <= p[0] + p[1])
+                path = parent[2] + (name,)
+                if name == other:
+                    q = [pq - used for pq, used in zip(parent[3], parent[4], strict=True)]
+                else:
+                    prefix = fg.stack_key(path)
+                    q = [sum(v for k, v in s.items() if k.startswith(prefix)) for s in sides]
+                    parent[4][0] += q[0]
+                    parent[4][1] += q[1]
+            own = fg.stack_key(path)
+            here.append((xl, tl, path, q, [s.get(own, 0) for s in sides]))
+            got += q
+            xl += tl
+        out.append(got)
+        above = here
+    return out
+
+
+@pytest.mark.parametrize("picker", ["c", "python"])
+def test_each_node_has_its_stacks_squares_at_any_maxnodes(picker, monkeypatch):
+    """The squares `diff_levels_squared` sums in the pass that lays out the diff
+    are those of the stacks under each node, with every node and with the
+    heaviest few (picked by profiler/query/_idmap.c or by Python), an `other`
+    holding what its parent's own stack and kept siblings leave; a side of one
+    weight w has w x its values. Off-CPU-like squares: each stack its own."""
+    if picker == "python":
+        monkeypatch.setattr(fg, "heaviest_nodes", fg.heaviest_nodes_py)
+    elif fg.heaviest_nodes is fg.heaviest_nodes_py:
+        pytest.skip("make native builds profiler/query/_idmap.c")
+    rng = random.Random(5)
+    other = 99
+    merged = 0  # layouts with an `other`
+    for _ in range(12):
+        keys = {fg.stack_key(rng.randint(1, 6) for _ in range(rng.randint(1, 6)))
+                for _ in range(rng.choice([3, 40, 200]))}
+        left = {k: rng.randint(1, 10**6) for k in keys}
+        right = {k: rng.randint(0, 10**6) for k in keys}
+        squares = ({k: v * rng.randint(1, 10**4) for k, v in left.items()},
+                   {k: v * rng.randint(1, 10**4) for k, v in right.items()})
+        for max_nodes in (0, 10**6, 60, 12, 3):
+            levels, lt, rt, squared = fg.diff_levels_squared(left, right, squares, max_nodes,
+                                                             lambda: other)
+            assert (levels, lt, rt) == fg.levels_sorted(left, right, max_nodes, lambda: other)
+            assert squared == _squares_by_path(levels, squares, other), max_nodes
+            merged += any(lv[i + 6] == other for lv in levels for i in range(0, len(lv), 7))
+            _, _, _, one = fg.diff_levels_squared(left, right, (7, squares[1]), max_nodes,
+                                                  lambda: other)
+            assert [q[0::2] for q in one] == [[7 * t for t in lv[1::7]] for lv in levels]
+            assert [q[1::2] for q in one] == [q[1::2] for q in squared]
+    assert merged >= 10
