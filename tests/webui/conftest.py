@@ -107,7 +107,12 @@ def start_server(work: Path, log: Path, *extra: str, tree: Path = ROOT) -> Serve
             time.sleep(0.3)
 
 
-def stop_server(server: Server) -> None:
+def stop_server(server: Server, page=None) -> None:
+    """Stop a server a test started; `page` (showing that server) leaves the
+    app first: a view still loading would log the refused or reset connection
+    as a page error at the page's teardown."""
+    if page is not None:
+        page.goto("about:blank")
     server.proc.terminate()
     try:
         server.proc.wait(15)

@@ -47,21 +47,16 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}-1280x800.png"))
 
 
-def leave(page) -> None:
-    """Off the app before its server stops: a view still loading would log the
-    refused connection as a page error."""
-    page.goto("about:blank")
-
-
 @contextmanager
-def spans_server(work: Path, service: str, spans: list[tuple[int, int]]):
-    """A fresh server holding `spans` (start, duration ns) of `service`."""
+def spans_server(page, work: Path, service: str, spans: list[tuple[int, int]]):
+    """A fresh server holding `spans` (start, duration ns) of `service`, shown
+    on `page`."""
     srv = start_server(work, work / "server.log")
     try:
         post_spans(srv.url, service, spans)
         yield srv
     finally:
-        stop_server(srv)
+        stop_server(srv, page)
 
 
 def scatter_axis(page, total: str) -> dict:
@@ -105,10 +100,10 @@ def check_axis(axis: dict, min_gap_px: float) -> int:
 def test_scatter_ticks_of_two_seconds_read_to_the_ms(page, tmp_path):
     """Five requests 250 ms apart, two minutes ago."""
     t0 = time.time_ns() - 120 * 10**9
-    with spans_server(tmp_path, "short", [(t0 + i * 250 * MS, 10 * MS) for i in range(5)]) as srv:
+    spans = [(t0 + i * 250 * MS, 10 * MS) for i in range(5)]
+    with spans_server(page, tmp_path, "short", spans) as srv:
         open_traces(page, srv.url, tab="traces", service="short")
         axis = scatter_axis(page, "5 requests")
-        leave(page)
     # Requests 0..1000 ms, padded by 500 ms each side: a 2 s window.
     assert round(axis["x1"] - axis["x0"]) == 2000, axis
     step = check_axis(axis, 140)
@@ -123,10 +118,9 @@ def test_scatter_ticks_of_five_hours_read_in_hours(page, tmp_path):
     """Eleven requests half an hour apart over five hours, up to a minute ago."""
     t0 = time.time_ns() - 5 * HOUR * MS - 60 * 10**9
     spans = [(t0 + i * 30 * MINUTE * MS, 40 * MS) for i in range(11)]
-    with spans_server(tmp_path, "long", spans) as srv:
+    with spans_server(page, tmp_path, "long", spans) as srv:
         open_traces(page, srv.url, tab="traces", service="long", **{"from": "now-6h"})
         axis = scatter_axis(page, "11 requests")
-        leave(page)
     assert 5 * HOUR < axis["x1"] - axis["x0"] < 6 * HOUR, axis
     step = check_axis(axis, 140)
     assert step in HOUR_STEPS, step
@@ -219,5 +213,4 @@ def test_empty_server_says_no_data_yet(page, tmp_path):
         page.evaluate("() => window.flamecam.dataChecked")
         expect(page.locator("#banner")).to_contain_text(BANNER_TEXT)
     finally:
-        leave(page)
-        stop_server(srv)
+        stop_server(srv, page)

@@ -421,7 +421,7 @@ def test_no_traces_says_where_to_send_them(page, tmp_path):
         assert f"OpenTelemetry exporter at {srv.url}" in text and "README" in text
         shoot(page, "04-no-traces")
     finally:
-        stop_server(srv)
+        stop_server(srv, page)
 
 
 def test_many_requests_draw_a_heatmap_of_counts(page, tmp_path):
@@ -469,7 +469,7 @@ def test_many_requests_draw_a_heatmap_of_counts(page, tmp_path):
                 (want, got, rgb)
         shoot(page, "06-heatmap")
     finally:
-        stop_server(srv)
+        stop_server(srv, page)
 
 
 MS = 10**6
@@ -521,7 +521,7 @@ def test_span_names_render_as_text(page, tmp_path):
         expect(page.locator(".traces-table a.trace-link", has_text=HOSTILE)).to_have_count(2)
         assert page.locator("#view-traces img").count() == 0
     finally:
-        stop_server(srv)
+        stop_server(srv, page)
 
 
 def test_toolbar_follows_a_picked_endpoint_before_the_view_loads(page, tmp_path):
@@ -554,4 +554,4 @@ def test_toolbar_follows_a_picked_endpoint_before_the_view_loads(page, tmp_path)
             "Slow vs fast: endpoint GET /b")
         expect(page.locator("#tr-endpoint")).to_have_value("GET /b")
     finally:
-        stop_server(srv)
+        stop_server(srv, page)
